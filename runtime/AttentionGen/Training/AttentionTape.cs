@@ -21,12 +21,11 @@ public abstract class AttentionTape
     public bool IsRecorded { get; protected set; }
 
     /// <summary>Returns a buffer of at least <paramref name="length"/> elements, reusing <paramref name="buffer"/> when it is large enough.</summary>
-    protected static T[] Grow<T>(ref T[]? buffer, int length)
+    protected static void Grow<T>(ref T[] buffer, int length)
     {
-        if (buffer is null || buffer.Length < length)
+        if (buffer.Length < length)
         {
             buffer = new T[length];
         }
-        return buffer;
     }
 }

@@ -1,0 +1,108 @@
+using System;
+using System.Threading;
+using AttentionGen.Generator.Diagnostics;
+using AttentionGen.Generator.Emit;
+using AttentionGen.Generator.Model;
+using AttentionGen.Generator.Parsing;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace AttentionGen.Generator;
+
+/// <summary>
+/// The AttentionGen source generator: a table of contents. Each attention kind is one line in
+/// <see cref="Initialize"/>: its attribute, its parser (attribute + symbol → a value-equatable model and
+/// diagnostics) and its emitter (model → source). Everything else is shared.
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed class AttentionGenerator : IIncrementalGenerator
+{
+    /// <summary>Tracking-step names, used by the incremental-caching tests.</summary>
+    public static class TrackingNames
+    {
+        public const string Parse = "Parse";
+        public const string Model = "Model";
+        public const string Diagnostics = "Diagnostics";
+    }
+
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        RegisterKind<AdditiveModel>(context, AdditiveParser.AttributeMetadataName, "AdditiveAttention", AdditiveParser.Parse, AdditiveEmitter.Emit, m => m.Target);
+    }
+
+    /// <summary>
+    /// One kind's pipeline. <c>ForAttributeWithMetadataName</c> runs the parser only for classes carrying the
+    /// attribute, and only again when such a class changes; the parser's result compares by value, so an
+    /// edit elsewhere leaves it Cached and nothing is re-emitted. Source and diagnostics go out through
+    /// separate outputs, so a change in a diagnostic never re-emits source.
+    /// </summary>
+    private static void RegisterKind<TModel>(
+        IncrementalGeneratorInitializationContext context,
+        string attributeMetadataName,
+        string kind,
+        Func<GeneratorAttributeSyntaxContext, CancellationToken, ParseResult<TModel>> parse,
+        Func<TModel, string> emit,
+        Func<TModel, LayerTarget> target)
+        where TModel : class
+    {
+        IncrementalValuesProvider<ParseResult<TModel>> parsed = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                attributeMetadataName,
+                predicate: static (node, _) => node is ClassDeclarationSyntax or RecordDeclarationSyntax,
+                transform: (attributeContext, cancellationToken) => SafeParse(attributeContext, cancellationToken, parse))
+            .WithTrackingName(kind + "." + TrackingNames.Parse);
+
+        IncrementalValuesProvider<TModel> models = parsed
+            .Where(static result => result.Model is not null)
+            .Select(static (result, _) => result.Model!)
+            .WithTrackingName(kind + "." + TrackingNames.Model);
+
+        IncrementalValuesProvider<EquatableArray<DiagnosticInfo>> diagnostics = parsed
+            .Select(static (result, _) => result.Diagnostics)
+            .Where(static d => d.Length > 0)
+            .WithTrackingName(kind + "." + TrackingNames.Diagnostics);
+
+        context.RegisterSourceOutput(models, (productionContext, model) =>
+        {
+            LayerTarget layer = target(model);
+            string source;
+            try
+            {
+                source = emit(model);
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                productionContext.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.InternalError, null, layer.FullName, exception.GetType().Name + ": " + exception.Message));
+                return;
+            }
+            productionContext.AddSource($"{layer.FullName}.{kind}.g.cs", source);
+        });
+
+        context.RegisterSourceOutput(diagnostics, static (productionContext, list) =>
+        {
+            foreach (DiagnosticInfo diagnostic in list)
+            {
+                productionContext.ReportDiagnostic(diagnostic.ToDiagnostic());
+            }
+        });
+    }
+
+    // The generator must never throw: a parser failure becomes ATTN9999 at the attribute, with nothing emitted.
+    private static ParseResult<TModel> SafeParse<TModel>(
+        GeneratorAttributeSyntaxContext context,
+        CancellationToken cancellationToken,
+        Func<GeneratorAttributeSyntaxContext, CancellationToken, ParseResult<TModel>> parse)
+        where TModel : class
+    {
+        try
+        {
+            return parse(context, cancellationToken);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            DiagnosticInfo failure = DiagnosticInfo.Create(DiagnosticDescriptors.InternalError, context.TargetNode.GetLocation(),
+                context.TargetSymbol.Name, exception.GetType().Name + ": " + exception.Message);
+            return new ParseResult<TModel>(null, new EquatableArray<DiagnosticInfo>(new[] { failure }));
+        }
+    }
+}

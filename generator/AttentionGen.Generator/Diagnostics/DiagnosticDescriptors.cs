@@ -1,0 +1,114 @@
+using Microsoft.CodeAnalysis;
+
+namespace AttentionGen.Generator.Diagnostics;
+
+/// <summary>
+/// Every diagnostic AttentionGen reports, in ID order. Each has a section in docs/diagnostics.md that its
+/// help link points at, and a test that makes it fire. IDs are never reused.
+/// </summary>
+internal static class DiagnosticDescriptors
+{
+    private const string Category = "AttentionGen";
+
+    /// <summary>Where each ID's documentation lives, relative to the repository root.</summary>
+    public const string HelpLinkBase = "docs/diagnostics.md#";
+
+    public static readonly DiagnosticDescriptor ClassMustBePartial = new(
+        id: "ATTN0001",
+        title: "Attention layer class must be partial",
+        messageFormat: "The class '{0}' carries [{1}] but is not declared partial; add the 'partial' modifier so AttentionGen can generate its members",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0001");
+
+    public static readonly DiagnosticDescriptor GenericNotSupported = new(
+        id: "ATTN0002",
+        title: "Attention layer class cannot be generic or nested in a generic type",
+        messageFormat: "'{0}' is generic or nested in the generic type '{1}'; an attention layer's dimensions and element type are fixed at compile time, so declare it in a non-generic type",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0002");
+
+    public static readonly DiagnosticDescriptor DimensionOutOfRange = new(
+        id: "ATTN0003",
+        title: "Dimension out of range",
+        messageFormat: "{0} = {1} is out of range: it must be between {2} and {3}",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0003");
+
+    public static readonly DiagnosticDescriptor WindowOutOfRange = new(
+        id: "ATTN0004",
+        title: "Window out of range",
+        messageFormat: "{0} = {1} is out of range: it must be between 1 and {2}",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0004");
+
+    public static readonly DiagnosticDescriptor MultipleAttentionAttributes = new(
+        id: "ATTN0005",
+        title: "More than one attention attribute on a class",
+        messageFormat: "'{0}' carries both [{1}] and [{2}]; a class is one attention layer, so keep one attribute and declare another class for the other layer",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0005");
+
+    public static readonly DiagnosticDescriptor UnsupportedElementType = new(
+        id: "ATTN0006",
+        title: "Unsupported element type",
+        messageFormat: "ElementType = typeof({0}) is not supported: use typeof(float) (the default) or typeof(double)",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0006");
+
+    public static readonly DiagnosticDescriptor HeadsMustDivideDimension = new(
+        id: "ATTN0007",
+        title: "Heads must divide the model dimension",
+        messageFormat: "Heads = {0} does not divide {1} = {2}; each head gets {1} / Heads dimensions, so choose a divisor of {2}",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0007");
+
+    public static readonly DiagnosticDescriptor UnsupportedDeclaration = new(
+        id: "ATTN0008",
+        title: "Attention layer must be a non-static, non-abstract class",
+        messageFormat: "'{0}' is {1}; an attention layer is an instance class that AttentionGen completes, so declare it as a plain (non-static, non-abstract) partial class",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0008");
+
+    public static readonly DiagnosticDescriptor UndefinedOptionValue = new(
+        id: "ATTN0009",
+        title: "Option value is not defined",
+        messageFormat: "{0} = {1} is not a defined value of {2}; use one of: {3}",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0009");
+
+    public static readonly DiagnosticDescriptor ConflictingOptions = new(
+        id: "ATTN0010",
+        title: "Attention options conflict",
+        messageFormat: "{0}",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0010");
+
+    public static readonly DiagnosticDescriptor InternalError = new(
+        id: "ATTN9999",
+        title: "AttentionGen failed unexpectedly",
+        messageFormat: "AttentionGen could not generate '{0}': {1}; nothing was generated for it. This is a bug in AttentionGen, please report it with this message.",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn9999");
+}

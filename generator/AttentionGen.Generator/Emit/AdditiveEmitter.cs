@@ -1,0 +1,505 @@
+using AttentionGen.Generator.Model;
+
+namespace AttentionGen.Generator.Emit;
+
+/// <summary>
+/// Writes an <c>[AdditiveAttention]</c> layer (Bahdanau et al. 2015):
+/// eᵢⱼ = vᵀ tanh(W_q qᵢ + W_k kⱼ + b), aᵢ = softmax over j of eᵢⱼ (masked), cᵢ = Σⱼ aᵢⱼ valueⱼ.
+/// </summary>
+/// <remarks>
+/// The key projection W_k kⱼ + b does not depend on the query, so it is computed once per key sequence (what
+/// TensorFlow calls the processed memory) and the per-query work is the fused score vᵀ tanh(W_q qᵢ + ·) over U,
+/// never materialising the [Tq, Tk, U] tensor. Backward recomputes the tanh of each attended pair instead of
+/// storing it: the tape holds W_q q [B, Tq, U], W_k k + b [B, Tk, U] and the weights [B, Tq, Tk].
+/// </remarks>
+internal static class AdditiveEmitter
+{
+    public static string Emit(AdditiveModel model)
+    {
+        ElementType element = model.Element;
+        string T = element.Keyword;
+        var constants = new[]
+        {
+            new LayerConstant("Dim", model.Dim, "Dq = Dk: the dimension of each query and each key."),
+            new LayerConstant("Units", model.Units, "U: the hidden size of the score network (rows of W_q and W_k)."),
+            new LayerConstant("ValueDim", model.ValueDim, "Dv: the dimension of each value and of the context."),
+        };
+        string glorot = $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Dim, fanOut: Units, random);";
+        var parameters = new System.Collections.Generic.List<LayerParameter>
+        {
+            new("QueryWeight", "query_weight", new[] { "Units", "Dim" }, "W_q: projects a query into the score space (PyTorch <c>nn.Linear(Dim, Units, bias: false).weight</c>).", glorot),
+            new("KeyWeight", "key_weight", new[] { "Units", "Dim" }, "W_k: projects a key into the score space (PyTorch <c>nn.Linear(Dim, Units, bias: false).weight</c>).", glorot),
+        };
+        if (model.UseBias)
+        {
+            parameters.Add(new("ScoreBias", "score_bias", new[] { "Units" }, "b: the bias inside the tanh; starts at zero.", $"Initializers.Zeros<{T}>({{p}});"));
+        }
+        parameters.Add(new("ScoreVector", "score_vector", new[] { "Units" }, "v: reduces tanh(·) to a score, eᵢⱼ = vᵀ tanh(·) (PyTorch <c>nn.Linear(Units, 1, bias: false).weight</c> flattened).",
+            $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Units, fanOut: 1, random);"));
+
+        string summary =
+            $"Additive (Bahdanau) attention, generated for Dq = Dk = {model.Dim}, U = {model.Units}, Dv = {model.ValueDim}, {T}{(model.UseBias ? "" : ", no bias")}:\n" +
+            "eᵢⱼ = vᵀ tanh(W_q qᵢ + W_k kⱼ" + (model.UseBias ? " + b" : "") + "), aᵢ = softmax over j of eᵢⱼ (masked), cᵢ = Σⱼ aᵢⱼ valueⱼ.\n" +
+            "Shapes: query [B, Tq, Dim], keys [B, Tk, Dim], values [B, Tk, ValueDim] (empty: the keys are the values),\n" +
+            "context [B, Tq, ValueDim], weights [B, Tq, Tk]. Runtime lengths B, Tq, Tk; Tk ≥ 1.";
+
+        return LayerScaffold.Write(model.Target, element, summary, constants, parameters, (writer, kernels) => EmitBody(writer, kernels, model));
+    }
+
+    private static void EmitBody(SourceWriter w, Kernels kernels, AdditiveModel model)
+    {
+        ElementType element = model.Element;
+        string T = element.Keyword;
+        string projectQuery = kernels.MatrixVector(model.Units, model.Dim);
+        string projectKey = projectQuery; // W_q and W_k share their shape, so one block serves both
+        string axpyUnits = kernels.MultiplyAdd(model.Units);
+        string axpyValue = kernels.MultiplyAdd(model.ValueDim);
+        string dotValue = kernels.Dot(model.ValueDim);
+        string outerQuery = kernels.OuterProductAdd(model.Units, model.Dim);
+        string transposed = kernels.TransposedMatrixVectorAdd(model.Units, model.Dim);
+        string score = kernels.Custom($"AdditiveScore{model.Units}", writer => EmitScoreKernel(writer, model));
+        string scoreBackward = kernels.Custom($"AdditiveScoreBackward{model.Units}", writer => EmitScoreBackwardKernel(writer, model));
+
+        // ---- Tape ----
+        w.WriteLine();
+        w.Summary(
+            "What a training <see cref=\"Forward(Tape, int, int, int, ReadOnlySpan{" + T + "}, ReadOnlySpan{" + T + "}, ReadOnlySpan{" + T + "}, Span{" + T + "}, Span{" + T + "}, AttentionMask)\"/> records for <see cref=\"Backward\"/>:\n" +
+            "W_q q [B, Tq, U], W_k k + b [B, Tk, U] and the weights [B, Tq, Tk]. Owned by the caller, reused across steps, grown as needed.");
+        using (w.Block("public sealed class Tape : AttentionTape"))
+        {
+            w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
+            w.WriteLine($"internal {T}[] KeyProjection = Array.Empty<{T}>();");
+            w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
+            w.WriteLine("internal bool KeysAreValues;");
+            w.WriteLine();
+            using (w.Block("internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)"))
+            {
+                w.WriteLine("Grow(ref QueryProjection, batch * queryLength * Units);");
+                w.WriteLine("Grow(ref KeyProjection, batch * keyLength * Units);");
+                w.WriteLine("Grow(ref Weights, batch * queryLength * keyLength);");
+                w.WriteLine("Batch = batch;");
+                w.WriteLine("QueryLength = queryLength;");
+                w.WriteLine("KeyLength = keyLength;");
+                w.WriteLine("KeysAreValues = keysAreValues;");
+                w.WriteLine("IsRecorded = true;");
+            }
+        }
+
+        // ---- Key projection (processed memory) ----
+        w.WriteLine();
+        w.Summary(
+            "Computes the key projection W_k kⱼ" + (model.UseBias ? " + b" : "") + " for every key: once per key sequence, then reused by\n" +
+            "<see cref=\"ForwardWithKeyProjection\"/> at every decoder step (TensorFlow's \"processed memory\").");
+        w.WriteLine("/// <param name=\"batch\">B.</param>");
+        w.WriteLine("/// <param name=\"keyLength\">Tk.</param>");
+        w.WriteLine("/// <param name=\"keys\">[B, Tk, Dim].</param>");
+        w.WriteLine("/// <param name=\"keyProjection\">[B, Tk, Units], written.</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes.</exception>");
+        using (w.Block($"public void ProjectKeys(int batch, int keyLength, ReadOnlySpan<{T}> keys, Span<{T}> keyProjection)"))
+        {
+            w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
+            w.WriteLine("Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));");
+            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
+            w.WriteLine("Shapes.RequireNoOverlap<" + T + ", " + T + ">(keyProjection, keys, nameof(keyProjection), nameof(keys));");
+            w.WriteLine("ProjectKeysUnchecked(batch * keyLength, keys, keyProjection);");
+        }
+        w.WriteLine();
+        w.WriteLine("// kpⱼ = W_k kⱼ" + (model.UseBias ? " + b" : "") + " for `rows` keys (the bias is folded in here, once per key, instead of once per pair).");
+        using (w.Block($"private void ProjectKeysUnchecked(int rows, ReadOnlySpan<{T}> keys, Span<{T}> keyProjection)"))
+        {
+            w.WriteLine($"ref {T} keyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value);");
+            if (model.UseBias)
+            {
+                w.WriteLine($"ref {T} bias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Value);");
+            }
+            using (w.Block("for (int j = 0; j < rows; j++)"))
+            {
+                w.WriteLine($"ref {T} projected = ref MemoryMarshal.GetReference(keyProjection.Slice(j * Units, Units));");
+                w.WriteLine($"{projectKey}(ref keyWeight, ref MemoryMarshal.GetReference(keys.Slice(j * Dim, Dim)), ref projected);");
+                if (model.UseBias)
+                {
+                    w.WriteLine($"{axpyUnits}(1, ref bias, ref projected);");
+                }
+            }
+        }
+
+        // ---- Inference forward ----
+        w.WriteLine();
+        w.Summary(
+            "Inference forward: cᵢ = Σⱼ aᵢⱼ valueⱼ with aᵢ = softmax over j of vᵀ tanh(W_q qᵢ + W_k kⱼ" + (model.UseBias ? " + b" : "") + ").\n" +
+            "Keeps no state and allocates nothing in steady state, so one layer serves many threads at once.");
+        WriteForwardParamDocs(w, tape: false);
+        using (w.Block($"public void Forward(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights = default, AttentionMask mask = default)"))
+        {
+            w.WriteLine("bool keysAreValues = values.IsEmpty;");
+            w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);");
+            w.WriteLine("ReadOnlySpan<" + T + "> valueSource = keysAreValues ? keys : values;");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0)");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> keyProjection = scratch.Slice(0, keyLength * Units);");
+                w.WriteLine($"Span<{T}> queryProjection = scratch.Slice(keyLength * Units, queryLength * Units);");
+                w.WriteLine($"Span<{T}> rowWeights = weights.IsEmpty ? scratch.Slice((keyLength + queryLength) * Units, queryLength * keyLength) : default;");
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    w.WriteLine("ProjectKeysUnchecked(keyLength, keys.Slice(b * keyLength * Dim, keyLength * Dim), keyProjection);");
+                    w.WriteLine("AttendBatchRow(b, queryLength, keyLength, query.Slice(b * queryLength * Dim, queryLength * Dim), keyProjection,");
+                    w.WriteLine("    valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim),");
+                    w.WriteLine("    weights.IsEmpty ? rowWeights : weights.Slice(b * queryLength * keyLength, queryLength * keyLength), queryProjection, mask);");
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Inference forward with a precomputed key projection ----
+        w.WriteLine();
+        w.Summary(
+            "Inference forward from a key projection computed once by <see cref=\"ProjectKeys\"/>: the call a decoder makes at every\n" +
+            "step, costing O(Tq·(Dim·U + Tk·U + Tk·Dv)) instead of also re-projecting the Tk keys.");
+        w.WriteLine("/// <param name=\"batch\">B.</param>");
+        w.WriteLine("/// <param name=\"queryLength\">Tq.</param>");
+        w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+        w.WriteLine("/// <param name=\"query\">[B, Tq, Dim].</param>");
+        w.WriteLine("/// <param name=\"keyProjection\">[B, Tk, Units], from <see cref=\"ProjectKeys\"/>.</param>");
+        w.WriteLine("/// <param name=\"values\">[B, Tk, ValueDim] (pass the keys when they are the values).</param>");
+        w.WriteLine("/// <param name=\"context\">[B, Tq, ValueDim], written.</param>");
+        w.WriteLine("/// <param name=\"weights\">[B, Tq, Tk], written when not empty.</param>");
+        w.WriteLine("/// <param name=\"mask\">Which keys each query may attend to (true = may attend).</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, or an output overlaps an input.</exception>");
+        using (w.Block($"public void ForwardWithKeyProjection(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights = default, AttentionMask mask = default)"))
+        {
+            w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, default, values, false, context, weights, mask);");
+            w.WriteLine("Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
+            w.WriteLine("Shapes.RequireNoOverlap<" + T + ", " + T + ">(context, keyProjection, nameof(context), nameof(keyProjection));");
+            w.WriteLine("Shapes.RequireNoOverlap<" + T + ", " + T + ">(weights, keyProjection, nameof(weights), nameof(keyProjection));");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0)");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> queryProjection = scratch.Slice(0, queryLength * Units);");
+                w.WriteLine($"Span<{T}> rowWeights = weights.IsEmpty ? scratch.Slice(queryLength * Units, queryLength * keyLength) : default;");
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    w.WriteLine("AttendBatchRow(b, queryLength, keyLength, query.Slice(b * queryLength * Dim, queryLength * Dim), keyProjection.Slice(b * keyLength * Units, keyLength * Units),");
+                    w.WriteLine("    values.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim),");
+                    w.WriteLine("    weights.IsEmpty ? rowWeights : weights.Slice(b * queryLength * keyLength, queryLength * keyLength), queryProjection, mask);");
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Training forward ----
+        w.WriteLine();
+        w.Summary(
+            "Training forward: the same result as the inference <c>Forward</c>, and records in <paramref name=\"tape\"/> what\n" +
+            "<see cref=\"Backward\"/> needs. Pass the same inputs to <see cref=\"Backward\"/> afterwards.");
+        w.WriteLine("/// <param name=\"tape\">The caller's reusable tape; grown to these lengths if needed.</param>");
+        WriteForwardParamDocs(w, tape: true);
+        using (w.Block($"public void Forward(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights = default, AttentionMask mask = default)"))
+        {
+            w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+            w.WriteLine("bool keysAreValues = values.IsEmpty;");
+            w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);");
+            w.WriteLine("ReadOnlySpan<" + T + "> valueSource = keysAreValues ? keys : values;");
+            w.WriteLine("tape.Prepare(batch, queryLength, keyLength, keysAreValues);");
+            w.WriteLine($"Span<{T}> keyProjection = tape.KeyProjection.AsSpan(0, batch * keyLength * Units);");
+            w.WriteLine($"Span<{T}> queryProjection = tape.QueryProjection.AsSpan(0, batch * queryLength * Units);");
+            w.WriteLine($"Span<{T}> allWeights = tape.Weights.AsSpan(0, batch * queryLength * keyLength);");
+            w.WriteLine("ProjectKeysUnchecked(batch * keyLength, keys, keyProjection);");
+            using (w.Block("for (int b = 0; b < batch; b++)"))
+            {
+                w.WriteLine("AttendBatchRow(b, queryLength, keyLength, query.Slice(b * queryLength * Dim, queryLength * Dim), keyProjection.Slice(b * keyLength * Units, keyLength * Units),");
+                w.WriteLine("    valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim),");
+                w.WriteLine("    allWeights.Slice(b * queryLength * keyLength, queryLength * keyLength), queryProjection.Slice(b * queryLength * Units, queryLength * Units), mask);");
+            }
+            using (w.Block("if (!weights.IsEmpty)"))
+            {
+                w.WriteLine("allWeights.CopyTo(weights);");
+            }
+        }
+
+        // ---- The shared per-batch-row attention ----
+        w.WriteLine();
+        w.WriteLine("// One batch row b, for each query i:");
+        w.WriteLine("//   qpᵢ = W_q qᵢ                                  (stored in queryProjection[i])");
+        w.WriteLine("//   eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ), or −∞ where the mask forbids j");
+        w.WriteLine("//   aᵢ  = softmax(eᵢ) (row maximum subtracted; all −∞ gives zeros)");
+        w.WriteLine("//   cᵢ  = Σⱼ aᵢⱼ valueⱼ");
+        using (w.Block($"private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<{T}> queries, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, Span<{T}> queryProjection, AttentionMask mask)"))
+        {
+            w.WriteLine($"ref {T} queryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value);");
+            w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
+            w.WriteLine($"ref {T} keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);");
+            w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(values);");
+            w.WriteLine("bool masked = !mask.IsEmpty;");
+            using (w.Block("for (int i = 0; i < queryLength; i++)"))
+            {
+                w.WriteLine($"ref {T} projectedQuery = ref MemoryMarshal.GetReference(queryProjection.Slice(i * Units, Units));");
+                w.WriteLine($"{projectQuery}(ref queryWeight, ref MemoryMarshal.GetReference(queries.Slice(i * Dim, Dim)), ref projectedQuery);");
+                w.WriteLine($"Span<{T}> scores = weights.Slice(i * keyLength, keyLength);");
+                using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                {
+                    w.WriteLine("scores[j] = masked && !mask.Allows(b, i, j, queryLength, keyLength)");
+                    w.WriteLine($"    ? {T}.NegativeInfinity");
+                    w.WriteLine($"    : {score}(ref projectedQuery, ref Unsafe.Add(ref keyProjectionStart, j * Units), ref scoreVector);");
+                }
+                w.WriteLine("AttentionMath.Softmax(scores);");
+                w.WriteLine($"Span<{T}> contextRow = context.Slice(i * ValueDim, ValueDim);");
+                w.WriteLine("contextRow.Clear();");
+                w.WriteLine($"ref {T} contextStart = ref MemoryMarshal.GetReference(contextRow);");
+                using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                {
+                    w.WriteLine($"{T} weight = scores[j];");
+                    using (w.Block("if (weight != 0)"))
+                    {
+                        w.WriteLine($"{axpyValue}(weight, ref Unsafe.Add(ref valueStart, j * ValueDim), ref contextStart);");
+                    }
+                }
+            }
+        }
+
+        // ---- Backward ----
+        w.WriteLine();
+        w.Summary(
+            "Backward: from ∂L/∂c (and optionally ∂L/∂a) writes ∂L/∂q, ∂L/∂k, ∂L/∂value (each only when its span is not empty) and\n" +
+            "adds the parameter gradients into each parameter's <c>Gradient</c>. Call after the training <c>Forward</c> with the same\n" +
+            "inputs and tape. With a = softmax(e) and gᵢⱼ = ∂L/∂aᵢⱼ = ∂L/∂cᵢ · valueⱼ: ∂L/∂eᵢⱼ = aᵢⱼ (gᵢⱼ − Σₖ aᵢₖ gᵢₖ); with\n" +
+            "zᵢⱼ = tanh(·): ∂L/∂v += Σ ∂L/∂eᵢⱼ zᵢⱼ and ∂L/∂(pre)ᵢⱼ = ∂L/∂eᵢⱼ v ⊙ (1 − zᵢⱼ²), which flows to W_q, q, W_k, k" + (model.UseBias ? " and b" : "") + ".\n" +
+            "A fully masked query contributes nothing (its weights are zero).");
+        w.WriteLine("/// <param name=\"tape\">The tape the training <c>Forward</c> recorded into.</param>");
+        w.WriteLine("/// <param name=\"query\">The query given to the forward, [B, Tq, Dim].</param>");
+        w.WriteLine("/// <param name=\"keys\">The keys given to the forward, [B, Tk, Dim].</param>");
+        w.WriteLine("/// <param name=\"values\">The values given to the forward (empty if the keys were the values).</param>");
+        w.WriteLine("/// <param name=\"dContext\">∂L/∂c, [B, Tq, ValueDim].</param>");
+        w.WriteLine("/// <param name=\"dQuery\">∂L/∂q, [B, Tq, Dim]: written when not empty.</param>");
+        w.WriteLine("/// <param name=\"dKeys\">∂L/∂k, [B, Tk, Dim]: written when not empty (including the value path when the keys were the values).</param>");
+        w.WriteLine("/// <param name=\"dValues\">∂L/∂value, [B, Tk, ValueDim]: written when not empty; must be empty when the keys were the values.</param>");
+        w.WriteLine("/// <param name=\"dWeights\">Optional ∂L/∂a, [B, Tq, Tk], for losses on the attention weights themselves.</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the recorded shapes, or the tape holds no forward.</exception>");
+        using (w.Block($"public void Backward(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQuery = default, Span<{T}> dKeys = default, Span<{T}> dValues = default, ReadOnlySpan<{T}> dWeights = default)"))
+        {
+            w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+            using (w.Block("if (!tape.IsRecorded)"))
+            {
+                w.WriteLine("throw new ArgumentException(\"The tape holds no recorded forward: call the training Forward(tape, ...) first.\", nameof(tape));");
+            }
+            w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
+            w.WriteLine("bool keysAreValues = tape.KeysAreValues;");
+            w.WriteLine("string queryShape = $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\";");
+            w.WriteLine("string keyShape = $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\";");
+            w.WriteLine("string valueShape = $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\";");
+            w.WriteLine("Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), queryShape);");
+            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), keyShape);");
+            using (w.Block("if (keysAreValues)"))
+            {
+                w.WriteLine("Shapes.RequireLength(values.Length, 0, nameof(values), \"empty (the forward used the keys as values)\");");
+                w.WriteLine("Shapes.RequireLength(dValues.Length, 0, nameof(dValues), \"empty (the forward used the keys as values; their gradient is in dKeys)\");");
+            }
+            using (w.Block("else"))
+            {
+                w.WriteLine("Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), valueShape);");
+                w.WriteLine("Shapes.RequireOptionalLength(dValues.Length, (long)batch * keyLength * ValueDim, nameof(dValues), valueShape);");
+            }
+            w.WriteLine("Shapes.RequireLength(dContext.Length, (long)batch * queryLength * ValueDim, nameof(dContext), $\"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * Dim, nameof(dQuery), queryShape);");
+            w.WriteLine("Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * Dim, nameof(dKeys), keyShape);");
+            w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
+            w.WriteLine("ReadOnlySpan<" + T + "> valueSource = keysAreValues ? keys : values;");
+            w.WriteLine("Span<" + T + "> dValueTarget = keysAreValues ? dKeys : dValues;");
+            w.WriteLine();
+            w.WriteLine("// Scratch: ∂L/∂kp for one batch row [Tk, U], ∂L/∂qpᵢ [U], ∂L/∂aᵢ and ∂L/∂eᵢ [Tk].");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "keyLength * Units + Units + 2 * keyLength");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, keyLength * Units);");
+                w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(keyLength * Units, Units);");
+                w.WriteLine($"Span<{T}> dRowWeights = scratch.Slice(keyLength * Units + Units, keyLength);");
+                w.WriteLine($"Span<{T}> dScores = scratch.Slice(keyLength * Units + Units + keyLength, keyLength);");
+                w.WriteLine($"ref {T} queryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value);");
+                w.WriteLine($"ref {T} keyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value);");
+                w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
+                w.WriteLine($"ref {T} dQueryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient);");
+                w.WriteLine($"ref {T} dKeyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient);");
+                w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
+                if (model.UseBias)
+                {
+                    w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);");
+                }
+                w.WriteLine($"ref {T} dKeyProjectionStart = ref MemoryMarshal.GetReference(dKeyProjection);");
+                w.WriteLine($"ref {T} dQueryProjectionStart = ref MemoryMarshal.GetReference(dQueryProjection);");
+                w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
+                w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
+                w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    w.WriteLine("dKeyProjection.Clear();");
+                    w.WriteLine($"ReadOnlySpan<{T}> rowValues = valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim);");
+                    w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(rowValues);");
+                    w.WriteLine($"ref {T} keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];");
+                    using (w.Block("for (int i = 0; i < queryLength; i++)"))
+                    {
+                        w.WriteLine("int row = b * queryLength + i;");
+                        w.WriteLine($"ReadOnlySpan<{T}> rowWeights = tape.Weights.AsSpan(row * keyLength, keyLength);");
+                        w.WriteLine($"ref {T} dContextRow = ref MemoryMarshal.GetReference(dContext.Slice(row * ValueDim, ValueDim));");
+                        w.WriteLine();
+                        w.WriteLine("// gᵢⱼ = ∂L/∂aᵢⱼ = ∂L/∂cᵢ · valueⱼ (+ the caller's ∂L/∂aᵢⱼ); the value path: ∂L/∂valueⱼ += aᵢⱼ ∂L/∂cᵢ.");
+                        w.WriteLine("bool attends = false;");
+                        using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                        {
+                            w.WriteLine($"{T} weight = rowWeights[j];");
+                            using (w.Block("if (weight == 0)"))
+                            {
+                                w.WriteLine("dRowWeights[j] = 0;");
+                                w.WriteLine("continue;");
+                            }
+                            w.WriteLine("attends = true;");
+                            w.WriteLine($"ref {T} value = ref Unsafe.Add(ref valueStart, j * ValueDim);");
+                            w.WriteLine($"dRowWeights[j] = {dotValue}(ref dContextRow, ref value) + (dWeights.IsEmpty ? 0 : dWeights[row * keyLength + j]);");
+                            using (w.Block("if (!dValueTarget.IsEmpty)"))
+                            {
+                                w.WriteLine($"{axpyValue}(weight, ref dContextRow, ref dValueTarget[(b * keyLength + j) * ValueDim]);");
+                            }
+                        }
+                        using (w.Block("if (!attends)"))
+                        {
+                            w.WriteLine("continue; // a fully masked query: zero weights, so zero gradients everywhere");
+                        }
+                        w.WriteLine();
+                        w.WriteLine("// ∂L/∂eᵢ = aᵢ ⊙ (gᵢ − aᵢ·gᵢ)");
+                        w.WriteLine("AttentionMath.SoftmaxBackward<" + T + ">(rowWeights, dRowWeights, dScores);");
+                        w.WriteLine();
+                        w.WriteLine("// Through the tanh of each attended pair (recomputed, not stored): ∂L/∂v, ∂L/∂qpᵢ, ∂L/∂kpⱼ.");
+                        w.WriteLine("dQueryProjection.Clear();");
+                        w.WriteLine($"ref {T} projectedQuery = ref tape.QueryProjection[row * Units];");
+                        using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                        {
+                            using (w.Block("if (rowWeights[j] != 0)"))
+                            {
+                                w.WriteLine($"{scoreBackward}(dScores[j], ref projectedQuery, ref Unsafe.Add(ref keyProjectionStart, j * Units), ref scoreVector,");
+                                w.WriteLine("    ref dScoreVector, ref dQueryProjectionStart, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));");
+                            }
+                        }
+                        w.WriteLine();
+                        w.WriteLine("// qpᵢ = W_q qᵢ: ∂L/∂W_q += ∂L/∂qpᵢ qᵢᵀ and ∂L/∂qᵢ = W_qᵀ ∂L/∂qpᵢ.");
+                        w.WriteLine($"ref {T} queryRow = ref MemoryMarshal.GetReference(query.Slice(row * Dim, Dim));");
+                        w.WriteLine($"{outerQuery}(ref dQueryProjectionStart, ref queryRow, ref dQueryWeight);");
+                        using (w.Block("if (!dQuery.IsEmpty)"))
+                        {
+                            w.WriteLine($"{transposed}(ref queryWeight, ref dQueryProjectionStart, ref dQuery[row * Dim]);");
+                        }
+                    }
+                    w.WriteLine();
+                    w.WriteLine("// kpⱼ = W_k kⱼ" + (model.UseBias ? " + b" : "") + ": ∂L/∂W_k += ∂L/∂kpⱼ kⱼᵀ" + (model.UseBias ? ", ∂L/∂b += ∂L/∂kpⱼ" : "") + " and ∂L/∂kⱼ += W_kᵀ ∂L/∂kpⱼ.");
+                    using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                    {
+                        w.WriteLine("int keyRow = b * keyLength + j;");
+                        w.WriteLine($"ref {T} dProjectedKey = ref Unsafe.Add(ref dKeyProjectionStart, j * Units);");
+                        w.WriteLine($"{outerQuery}(ref dProjectedKey, ref MemoryMarshal.GetReference(keys.Slice(keyRow * Dim, Dim)), ref dKeyWeight);");
+                        if (model.UseBias)
+                        {
+                            w.WriteLine($"{axpyUnits}(1, ref dProjectedKey, ref dBias);");
+                        }
+                        using (w.Block("if (!dKeys.IsEmpty)"))
+                        {
+                            w.WriteLine($"{transposed}(ref keyWeight, ref dProjectedKey, ref dKeys[keyRow * Dim]);");
+                        }
+                    }
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Argument checks ----
+        w.WriteLine();
+        using (w.Block($"private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, bool keysAreValues, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        {
+            w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
+            w.WriteLine("Shapes.RequireAtLeast(queryLength, 0, nameof(queryLength));");
+            w.WriteLine("Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));");
+            using (w.Block("if (keysAreValues && ValueDim != Dim)"))
+            {
+                w.WriteLine("throw new ArgumentException($\"'values' is required: the keys can serve as values only when ValueDim ({ValueDim}) equals Dim ({Dim}).\", nameof(values));");
+            }
+            w.WriteLine("Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
+            using (w.Block("if (!keys.IsEmpty || !keysAreValues)"))
+            {
+                w.WriteLine("if (!keys.IsEmpty) Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\");");
+                w.WriteLine("Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
+            }
+            w.WriteLine("Shapes.RequireLength(context.Length, (long)batch * queryLength * ValueDim, nameof(context), $\"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(weights.Length, (long)batch * queryLength * keyLength, nameof(weights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
+            w.WriteLine("mask.Validate(batch, queryLength, keyLength, nameof(mask));");
+            foreach (string output in new[] { "context", "weights" })
+            {
+                foreach (string input in new[] { "query", "keys", "values" })
+                {
+                    w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>({output}, {input}, nameof({output}), nameof({input}));");
+                }
+            }
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, context, nameof(weights), nameof(context));");
+        }
+    }
+
+    private static void WriteForwardParamDocs(SourceWriter w, bool tape)
+    {
+        w.WriteLine("/// <param name=\"batch\">B.</param>");
+        w.WriteLine("/// <param name=\"queryLength\">Tq.</param>");
+        w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+        w.WriteLine("/// <param name=\"query\">[B, Tq, Dim].</param>");
+        w.WriteLine("/// <param name=\"keys\">[B, Tk, Dim].</param>");
+        w.WriteLine("/// <param name=\"values\">[B, Tk, ValueDim], or empty to use the keys as values (needs ValueDim = Dim).</param>");
+        w.WriteLine("/// <param name=\"context\">[B, Tq, ValueDim], written.</param>");
+        w.WriteLine("/// <param name=\"weights\">[B, Tq, Tk], written when not empty" + (tape ? " (the tape keeps its own copy)" : "") + ".</param>");
+        w.WriteLine("/// <param name=\"mask\">Which keys each query may attend to (true = may attend); a fully masked query gets zero weights and a zero context.</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>");
+    }
+
+    // eᵢⱼ = Σᵤ vᵤ tanh(qpᵤ + kpᵤ): the fused score, one pass over U without storing tanh.
+    private static void EmitScoreKernel(SourceWriter w, AdditiveModel model)
+    {
+        string T = model.Element.Keyword;
+        w.Summary($"eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ) over U = {model.Units}: projection add, tanh and the dot with v fused in one pass.");
+        w.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        using (w.Block($"private static {T} AdditiveScore{model.Units}(ref {T} qp, ref {T} kp, ref {T} v)"))
+        {
+            w.WriteLine($"{T} score;");
+            new VectorLoop(model.Units, model.Element,
+                "{acc} = {V}.FusedMultiplyAdd({V}.LoadUnsafe(ref v, {o}), VectorMath.Tanh({V}.LoadUnsafe(ref qp, {o}) + {V}.LoadUnsafe(ref kp, {o})), {acc});",
+                "{acc} = {M}.FusedMultiplyAdd(Unsafe.Add(ref v, {o}), VectorMath.Tanh(Unsafe.Add(ref qp, {o}) + Unsafe.Add(ref kp, {o})), {acc});")
+            { ReduceInto = "score" }.Emit(w);
+            w.WriteLine("return score;");
+        }
+    }
+
+    // With z = tanh(qp + kp) recomputed: ∂v += δ z; ∂pre = δ v ⊙ (1 − z²); ∂qp += ∂pre; ∂kp += ∂pre.
+    private static void EmitScoreBackwardKernel(SourceWriter w, AdditiveModel model)
+    {
+        string T = model.Element.Keyword;
+        w.Summary($"The score's backward for one pair over U = {model.Units}, given δ = ∂L/∂eᵢⱼ: with z = tanh(qp + kp) recomputed,\n∂L/∂v += δ z, and ∂L/∂qp, ∂L/∂kp each += δ v ⊙ (1 − z²).");
+        w.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        using (w.Block($"private static void AdditiveScoreBackward{model.Units}({T} delta, ref {T} qp, ref {T} kp, ref {T} v, ref {T} dv, ref {T} dqp, ref {T} dkp)"))
+        {
+            new VectorLoop(model.Units, model.Element,
+                "{VT} z = VectorMath.Tanh({V}.LoadUnsafe(ref qp, {o}) + {V}.LoadUnsafe(ref kp, {o}));\n" +
+                "{V}.FusedMultiplyAdd(delta{V}, z, {V}.LoadUnsafe(ref dv, {o})).StoreUnsafe(ref dv, {o});\n" +
+                "{VT} dPre = delta{V} * {V}.LoadUnsafe(ref v, {o}) * ({VT}.One - z * z);\n" +
+                "({V}.LoadUnsafe(ref dqp, {o}) + dPre).StoreUnsafe(ref dqp, {o});\n" +
+                "({V}.LoadUnsafe(ref dkp, {o}) + dPre).StoreUnsafe(ref dkp, {o});",
+                "{T} z = VectorMath.Tanh(Unsafe.Add(ref qp, {o}) + Unsafe.Add(ref kp, {o}));\n" +
+                "Unsafe.Add(ref dv, {o}) = {M}.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, {o}));\n" +
+                "{T} dPre = delta * Unsafe.Add(ref v, {o}) * (1 - z * z);\n" +
+                "Unsafe.Add(ref dqp, {o}) += dPre;\n" +
+                "Unsafe.Add(ref dkp, {o}) += dPre;")
+            { VectorPrologue = "{VT} delta{V} = {V}.Create(delta);", Unroll = 2 }.Emit(w);
+        }
+    }
+}

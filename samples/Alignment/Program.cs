@@ -1,0 +1,72 @@
+using System;
+using System.Linq;
+using AttentionGen;
+
+namespace Alignment;
+
+/// <summary>
+/// A decoder loop over a key sequence, the way a seq2seq translator calls attention: the keys (encoder states)
+/// are projected once, then every decoder step attends with its own query and prints where it looked.
+/// The encoder states are synthetic: key j carries a one-hot "position code" in its first dimensions, and the
+/// query of step t asks for position t, so a trained aligner would look at the diagonal. Here the layer's
+/// query and key projections are set so that the score rewards a matching position code; the printout shows
+/// the alignment that results.
+/// </summary>
+public static class Program
+{
+    public static void Main()
+    {
+        const int sourceLength = 8;
+        var aligner = new Aligner(seed: 1);
+        int dim = Aligner.Dim, units = Aligner.Units;
+
+        // W_q = W_k = 3·I on the position code, b = −4.5, v = 3: tanh(3qᵤ + 3kᵤ − 4.5) is only positive where both codes are
+        // set, so eₜⱼ is largest where the query asks for position j.
+        Array.Clear(aligner.QueryWeight.Value);
+        Array.Clear(aligner.KeyWeight.Value);
+        for (int u = 0; u < Math.Min(units, dim); u++)
+        {
+            aligner.QueryWeight.Value[u * dim + u] = 3f;
+            aligner.KeyWeight.Value[u * dim + u] = 3f;
+        }
+        Array.Fill(aligner.ScoreVector.Value, 3f);
+        Array.Fill(aligner.ScoreBias.Value, -4.5f);
+
+        var random = new Random(7);
+        float[] keys = new float[sourceLength * dim];
+        for (int j = 0; j < sourceLength; j++)
+        {
+            for (int d = 0; d < dim; d++)
+            {
+                keys[j * dim + d] = (float)(random.NextDouble() - 0.5) * 0.1f;
+            }
+            keys[j * dim + j] += 1f;
+        }
+
+        float[] keyProjection = new float[sourceLength * units];
+        aligner.ProjectKeys(batch: 1, keyLength: sourceLength, keys, keyProjection);
+
+        float[] query = new float[dim];
+        float[] context = new float[dim];
+        float[] weights = new float[sourceLength];
+        Console.WriteLine($"AdditiveAttention(Dim = {dim}) decoder loop over {sourceLength} keys; row t shows aₜⱼ (×100):");
+        Console.WriteLine("step " + string.Concat(System.Linq.Enumerable.Range(0, sourceLength).Select(j => $"{"k" + j,5}")));
+        for (int step = 0; step < sourceLength; step++)
+        {
+            Array.Clear(query);
+            query[step] = 1f;
+            aligner.ForwardWithKeyProjection(1, 1, sourceLength, query, keyProjection, keys, context, weights);
+            Console.Write($"{step,4} ");
+            for (int j = 0; j < sourceLength; j++)
+            {
+                Console.Write($"{weights[j] * 100,5:0}");
+            }
+            int best = Array.IndexOf(weights, weights.Max());
+            Console.WriteLine(best == step ? "   ✓ on the diagonal" : $"   looked at k{best}");
+        }
+    }
+}
+
+/// <summary>The attention layer: Bahdanau's additive attention over 32-dimensional states.</summary>
+[AdditiveAttention(Dim = 32)]
+public partial class Aligner;

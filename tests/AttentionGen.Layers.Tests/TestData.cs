@@ -1,0 +1,62 @@
+using System;
+using System.Numerics;
+
+namespace AttentionGen.Layers.Tests;
+
+/// <summary>Seeded random inputs and masks, and comparison helpers, shared by the layer tests.</summary>
+internal static class TestData
+{
+    public static T[] Random<T>(Random random, int length, double scale = 1.0) where T : IFloatingPoint<T>
+    {
+        var values = new T[length];
+        for (int i = 0; i < length; i++)
+        {
+            values[i] = T.CreateTruncating((random.NextDouble() * 2 - 1) * scale);
+        }
+        return values;
+    }
+
+    public static bool[] Mask(Random random, int length, double keepProbability)
+    {
+        var mask = new bool[length];
+        for (int i = 0; i < length; i++)
+        {
+            mask[i] = random.NextDouble() < keepProbability;
+        }
+        return mask;
+    }
+
+    public static double[] ToDouble<T>(T[] values) where T : INumberBase<T>
+        => Array.ConvertAll(values, v => double.CreateTruncating(v));
+
+    /// <summary>Asserts |actual − expected| ≤ tolerance · max(1, |expected|) element-wise, naming the first offender.</summary>
+    public static void AssertClose<T>(ReadOnlySpan<double> expected, ReadOnlySpan<T> actual, double tolerance, string what) where T : INumberBase<T>
+    {
+        if (expected.Length != actual.Length)
+        {
+            throw new Xunit.Sdk.XunitException($"{what}: expected {expected.Length} elements, got {actual.Length}");
+        }
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double a = double.CreateTruncating(actual[i]);
+            double e = expected[i];
+            if (!(Math.Abs(a - e) <= tolerance * Math.Max(1.0, Math.Abs(e))))
+            {
+                throw new Xunit.Sdk.XunitException($"{what}[{i}]: expected {e:R}, got {a:R} (tolerance {tolerance:g3})");
+            }
+        }
+    }
+
+    /// <summary>‖g − f‖ / max(‖g‖, ‖f‖, floor): the norm-wise relative error used for gradient checks.</summary>
+    public static double RelativeError(ReadOnlySpan<double> analytic, ReadOnlySpan<double> numeric, double floor = 1e-8)
+    {
+        double diff = 0, a = 0, n = 0;
+        for (int i = 0; i < analytic.Length; i++)
+        {
+            diff += (analytic[i] - numeric[i]) * (analytic[i] - numeric[i]);
+            a += analytic[i] * analytic[i];
+            n += numeric[i] * numeric[i];
+        }
+        return Math.Sqrt(diff) / Math.Max(Math.Max(Math.Sqrt(a), Math.Sqrt(n)), floor);
+    }
+}
