@@ -64,7 +64,7 @@ internal static class AdditiveEmitter
         w.WriteLine();
         w.Summary(
             "What a training <see cref=\"Forward(Tape, int, int, int, ReadOnlySpan{" + T + "}, ReadOnlySpan{" + T + "}, ReadOnlySpan{" + T + "}, Span{" + T + "}, Span{" + T + "}, AttentionMask)\"/> records for <see cref=\"Backward\"/>:\n" +
-            "W_q q [B, Tq, U], W_k k + b [B, Tk, U] and the weights [B, Tq, Tk]. Owned by the caller, reused across steps, grown as needed.");
+            "W_q q [B, Tq, U], W_k k" + (model.UseBias ? " + b" : "") + " [B, Tk, U] and the weights [B, Tq, Tk]. Owned by the caller, reused across steps, grown as needed.");
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
             w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");

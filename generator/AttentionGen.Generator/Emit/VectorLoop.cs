@@ -59,7 +59,7 @@ internal sealed class VectorLoop
             {
                 continue; // too short for this width: a narrower one (or the scalar path) does it
             }
-            using (writer.Block($"{(first ? "if" : "else if")} (Vector{bits}.IsHardwareAccelerated)"))
+            using (writer.Block($"{(first ? "if" : "else if")} (SimdPaths.Vector{bits})"))
             {
                 EmitWidth(writer, bits);
             }

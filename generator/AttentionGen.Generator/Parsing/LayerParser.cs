@@ -83,7 +83,7 @@ internal sealed class LayerParser
         {
             Report(DiagnosticDescriptors.UnsupportedDeclaration, classSyntax.Identifier.GetLocation(), symbol.Name, symbol.IsStatic ? "static" : "abstract");
         }
-        if (symbol.IsGenericType)
+        if (symbol.TypeParameters.Length > 0)
         {
             Report(DiagnosticDescriptors.GenericNotSupported, classSyntax.Identifier.GetLocation(), symbol.Name, symbol.Name);
         }
@@ -91,7 +91,7 @@ internal sealed class LayerParser
         var containing = new List<ContainingType>();
         for (INamedTypeSymbol? outer = symbol.ContainingType; outer is not null; outer = outer.ContainingType)
         {
-            if (outer.IsGenericType)
+            if (outer.TypeParameters.Length > 0)
             {
                 Report(DiagnosticDescriptors.GenericNotSupported, classSyntax.Identifier.GetLocation(), symbol.Name, outer.Name);
             }

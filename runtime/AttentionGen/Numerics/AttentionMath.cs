@@ -70,7 +70,7 @@ public static class AttentionMath
         int n = x.Length;
         int i = 0;
         T sum = T.Zero;
-        if (Vector512.IsHardwareAccelerated && n >= Vector512<T>.Count)
+        if (SimdPaths.Vector512 && n >= Vector512<T>.Count)
         {
             Vector512<T> acc = Vector512<T>.Zero;
             for (; i <= n - Vector512<T>.Count; i += Vector512<T>.Count)
@@ -79,7 +79,7 @@ public static class AttentionMath
             }
             sum = Vector512.Sum(acc);
         }
-        else if (Vector256.IsHardwareAccelerated && n >= Vector256<T>.Count)
+        else if (SimdPaths.Vector256 && n >= Vector256<T>.Count)
         {
             Vector256<T> acc = Vector256<T>.Zero;
             for (; i <= n - Vector256<T>.Count; i += Vector256<T>.Count)
@@ -88,7 +88,7 @@ public static class AttentionMath
             }
             sum = Vector256.Sum(acc);
         }
-        else if (Vector128.IsHardwareAccelerated && n >= Vector128<T>.Count)
+        else if (SimdPaths.Vector128 && n >= Vector128<T>.Count)
         {
             Vector128<T> acc = Vector128<T>.Zero;
             for (; i <= n - Vector128<T>.Count; i += Vector128<T>.Count)
@@ -129,7 +129,7 @@ public static class AttentionMath
         int n = x.Length;
         int i = 0;
         T sum = T.Zero;
-        if (Vector512.IsHardwareAccelerated && n >= Vector512<T>.Count)
+        if (SimdPaths.Vector512 && n >= Vector512<T>.Count)
         {
             Vector512<T> s = Vector512.Create(shift);
             Vector512<T> acc = Vector512<T>.Zero;
@@ -141,7 +141,7 @@ public static class AttentionMath
             }
             sum = Vector512.Sum(acc);
         }
-        else if (Vector256.IsHardwareAccelerated && n >= Vector256<T>.Count)
+        else if (SimdPaths.Vector256 && n >= Vector256<T>.Count)
         {
             Vector256<T> s = Vector256.Create(shift);
             Vector256<T> acc = Vector256<T>.Zero;
@@ -153,7 +153,7 @@ public static class AttentionMath
             }
             sum = Vector256.Sum(acc);
         }
-        else if (Vector128.IsHardwareAccelerated && n >= Vector128<T>.Count)
+        else if (SimdPaths.Vector128 && n >= Vector128<T>.Count)
         {
             Vector128<T> s = Vector128.Create(shift);
             Vector128<T> acc = Vector128<T>.Zero;

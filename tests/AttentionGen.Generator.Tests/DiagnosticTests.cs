@@ -1,0 +1,157 @@
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Xunit;
+
+namespace AttentionGen.Generator.Tests;
+
+/// <summary>
+/// Each diagnostic fires for its mistake, at the attribute argument (or declaration) that holds it, with a
+/// message naming the offending value, and nothing is generated for the class.
+/// </summary>
+public sealed class DiagnosticTests
+{
+    private static string s_lastSource = "";
+
+    private static Diagnostic Single(string source, string id)
+    {
+        s_lastSource = "using AttentionGen;\n" + source;
+        var (result, _, _) = GeneratorHarness.Run(s_lastSource);
+        Assert.Empty(result.GeneratedSources);
+        Diagnostic diagnostic = Assert.Single(result.Diagnostics);
+        Assert.Equal(id, diagnostic.Id);
+        Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
+        Assert.StartsWith("docs/diagnostics.md#" + id.ToLowerInvariant(), diagnostic.Descriptor.HelpLinkUri);
+        return diagnostic;
+    }
+
+    // Diagnostics travel as plain data, so their locations are file spans without a syntax tree: read the span
+    // from the source the test compiled.
+    private static string Located(Diagnostic diagnostic)
+    {
+        Assert.Equal("Source0.cs", diagnostic.Location.GetLineSpan().Path);
+        return s_lastSource.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length);
+    }
+
+    [Fact]
+    public void ATTN0001_class_not_partial()
+    {
+        Diagnostic d = Single("[AdditiveAttention(Dim = 8)] public class Aligner { }", "ATTN0001");
+        Assert.Equal("Aligner", Located(d));
+        Assert.Contains("'Aligner'", d.GetMessage());
+        Assert.Contains("[AdditiveAttention]", d.GetMessage());
+    }
+
+    [Fact]
+    public void ATTN0001_containing_type_not_partial()
+    {
+        Diagnostic d = Single("public class Outer { [AdditiveAttention(Dim = 8)] public partial class Aligner { } }", "ATTN0001");
+        Assert.Contains("'Outer'", d.GetMessage());
+    }
+
+    [Fact]
+    public void ATTN0002_generic_class()
+    {
+        Diagnostic d = Single("[AdditiveAttention(Dim = 8)] public partial class Aligner<T> { }", "ATTN0002");
+        Assert.Contains("'Aligner'", d.GetMessage());
+    }
+
+    [Fact]
+    public void ATTN0002_nested_in_generic_type()
+    {
+        Diagnostic d = Single("public partial class Outer<T> { [AdditiveAttention(Dim = 8)] public partial class Aligner { } }", "ATTN0002");
+        Assert.Contains("'Outer'", d.GetMessage());
+    }
+
+    [Theory]
+    [InlineData("Dim = 0", "Dim = 0")]
+    [InlineData("Dim = -3", "Dim = -3")]
+    [InlineData("Dim = 70000", "Dim = 70000")]
+    [InlineData("Dim = 8, Units = 0", "Units = 0")]
+    [InlineData("Dim = 8, ValueDim = 100000", "ValueDim = 100000")]
+    public void ATTN0003_dimension_out_of_range(string arguments, string offending)
+    {
+        Diagnostic d = Single($"[AdditiveAttention({arguments})] public partial class Aligner;", "ATTN0003");
+        Assert.Equal(offending, Located(d));
+        Assert.StartsWith(offending + " is out of range: it must be between 1 and 65536", d.GetMessage());
+    }
+
+    [Fact]
+    public void ATTN0003_missing_dim_reports_at_the_attribute()
+    {
+        Diagnostic d = Single("[AdditiveAttention] public partial class Aligner;", "ATTN0003");
+        Assert.Equal("AdditiveAttention", Located(d));
+        Assert.Contains("Dim = 0", d.GetMessage());
+    }
+
+    [Fact]
+    public void ATTN0005_two_attention_attributes()
+    {
+        const string source = """
+            public sealed class OtherAttention : AttentionLayerAttribute { }
+            [OtherAttention]
+            [AdditiveAttention(Dim = 8)]
+            public partial class Aligner;
+            """;
+        Diagnostic d = Single(source, "ATTN0005");
+        Assert.Equal("AdditiveAttention(Dim = 8)", Located(d));
+        Assert.Contains("[OtherAttention] and [AdditiveAttention]", d.GetMessage());
+    }
+
+    [Fact]
+    public void ATTN0005_first_attribute_stays_silent_but_generates_nothing()
+    {
+        const string source = """
+            public sealed class OtherAttention : AttentionLayerAttribute { }
+            [AdditiveAttention(Dim = 8)]
+            [OtherAttention]
+            public partial class Aligner;
+            """;
+        var (result, _, _) = GeneratorHarness.Run("using AttentionGen;\n" + source);
+        Assert.Empty(result.GeneratedSources);
+        Assert.Empty(result.Diagnostics); // the second attribute's own kind would report; OtherAttention has no generator
+    }
+
+    [Theory]
+    [InlineData("int")]
+    [InlineData("System.Half")]
+    [InlineData("decimal")]
+    public void ATTN0006_unsupported_element_type(string type)
+    {
+        Diagnostic d = Single($"[AdditiveAttention(Dim = 8, ElementType = typeof({type}))] public partial class Aligner;", "ATTN0006");
+        Assert.Equal($"ElementType = typeof({type})", Located(d));
+    }
+
+    [Theory]
+    [InlineData("static", "static")]
+    [InlineData("abstract", "abstract")]
+    public void ATTN0008_static_or_abstract(string modifier, string word)
+    {
+        Diagnostic d = Single($"[AdditiveAttention(Dim = 8)] public {modifier} partial class Aligner {{ }}", "ATTN0008");
+        Assert.Contains($"is {word}", d.GetMessage());
+    }
+
+    [Fact]
+    public void Several_mistakes_are_all_reported_and_nothing_is_generated()
+    {
+        var (result, _, _) = GeneratorHarness.Run("using AttentionGen;\n[AdditiveAttention(Dim = 0, Units = -1, ElementType = typeof(int))] public partial class Aligner;");
+        Assert.Empty(result.GeneratedSources);
+        Assert.Equal(new[] { "ATTN0003", "ATTN0003", "ATTN0006" }, result.Diagnostics.Select(d => d.Id).OrderBy(x => x));
+    }
+
+    [Fact]
+    public void Every_descriptor_has_a_section_in_the_diagnostics_docs()
+    {
+        string docs = System.IO.File.ReadAllText(System.IO.Path.Combine(RepositoryRoot(), "docs", "diagnostics.md"));
+        foreach (var field in typeof(AttentionGenerator).Assembly.GetType("AttentionGen.Generator.Diagnostics.DiagnosticDescriptors")!
+                     .GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+                     .Where(f => f.FieldType == typeof(DiagnosticDescriptor)))
+        {
+            var descriptor = (DiagnosticDescriptor)field.GetValue(null)!;
+            Assert.Contains($"## {descriptor.Id}", docs);
+            Assert.Equal("docs/diagnostics.md#" + descriptor.Id.ToLowerInvariant(), descriptor.HelpLinkUri);
+        }
+    }
+
+    internal static string RepositoryRoot([System.Runtime.CompilerServices.CallerFilePath] string here = "")
+        => System.IO.Path.GetFullPath(System.IO.Path.Combine(System.IO.Path.GetDirectoryName(here)!, "..", ".."));
+}
