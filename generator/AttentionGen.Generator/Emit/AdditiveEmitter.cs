@@ -50,13 +50,11 @@ internal static class AdditiveEmitter
     {
         ElementType element = model.Element;
         string T = element.Keyword;
-        string projectQuery = kernels.MatrixVector(model.Units, model.Dim);
-        string projectKey = projectQuery; // W_q and W_k share their shape, so one block serves both
         string axpyUnits = kernels.MultiplyAdd(model.Units);
         string axpyValue = kernels.MultiplyAdd(model.ValueDim);
         string dotValue = kernels.Dot(model.ValueDim);
-        string outerQuery = kernels.OuterProductAdd(model.Units, model.Dim);
-        string transposed = kernels.TransposedMatrixVectorAdd(model.Units, model.Dim);
+        string transposedProduct = kernels.TransposedProductAdd(model.Units, model.Dim);
+        string productDim = kernels.MatrixProductAdd(model.Dim);
         string score = kernels.Custom($"AdditiveScore{model.Units}", writer => EmitScoreKernel(writer, model));
         string scoreBackward = kernels.Custom($"AdditiveScoreBackward{model.Units}", writer => EmitScoreBackwardKernel(writer, model));
 
@@ -108,20 +106,18 @@ internal static class AdditiveEmitter
         w.WriteLine("// kpⱼ = W_k kⱼ" + (model.UseBias ? " + b" : "") + " for `rows` keys (the bias is folded in here, once per key, instead of once per pair).");
         using (w.Block($"private void ProjectKeysUnchecked(int rows, ReadOnlySpan<{T}> keys, Span<{T}> keyProjection)"))
         {
-            w.WriteLine($"ref {T} keyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value);");
-            if (model.UseBias)
+            w.WriteLine($"Project(rows, keys, KeyWeight.Value, {(model.UseBias ? "ScoreBias.Value" : "null")}, keyProjection);");
+        }
+        w.WriteLine();
+        w.WriteLine("// yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.");
+        using (w.Block($"private static void Project(int rows, ReadOnlySpan<{T}> inputs, {T}[] weight, {T}[]? bias, Span<{T}> outputs)"))
+        {
+            using (w.Block("for (int r = 0; r < rows; r++)"))
             {
-                w.WriteLine($"ref {T} bias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Value);");
+                w.WriteLine($"Span<{T}> output = outputs.Slice(r * Units, Units);");
+                w.WriteLine("if (bias is null) output.Clear(); else bias.CopyTo(output);");
             }
-            using (w.Block("for (int j = 0; j < rows; j++)"))
-            {
-                w.WriteLine($"ref {T} projected = ref MemoryMarshal.GetReference(keyProjection.Slice(j * Units, Units));");
-                w.WriteLine($"{projectKey}(ref keyWeight, ref MemoryMarshal.GetReference(keys.Slice(j * Dim, Dim)), ref projected);");
-                if (model.UseBias)
-                {
-                    w.WriteLine($"{axpyUnits}(1, ref bias, ref projected);");
-                }
-            }
+            w.WriteLine($"{transposedProduct}(rows, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));");
         }
 
         // ---- Inference forward ----
@@ -233,15 +229,14 @@ internal static class AdditiveEmitter
         w.WriteLine("//   cᵢ  = Σⱼ aᵢⱼ valueⱼ");
         using (w.Block($"private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<{T}> queries, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, Span<{T}> queryProjection, AttentionMask mask)"))
         {
-            w.WriteLine($"ref {T} queryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value);");
             w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
             w.WriteLine($"ref {T} keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);");
             w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(values);");
             w.WriteLine("bool masked = !mask.IsEmpty;");
+            w.WriteLine("Project(queryLength, queries, QueryWeight.Value, null, queryProjection);");
             using (w.Block("for (int i = 0; i < queryLength; i++)"))
             {
                 w.WriteLine($"ref {T} projectedQuery = ref MemoryMarshal.GetReference(queryProjection.Slice(i * Units, Units));");
-                w.WriteLine($"{projectQuery}(ref queryWeight, ref MemoryMarshal.GetReference(queries.Slice(i * Dim, Dim)), ref projectedQuery);");
                 w.WriteLine($"Span<{T}> scores = weights.Slice(i * keyLength, keyLength);");
                 using (w.Block("for (int j = 0; j < keyLength; j++)"))
                 {
@@ -313,35 +308,28 @@ internal static class AdditiveEmitter
             w.WriteLine("ReadOnlySpan<" + T + "> valueSource = keysAreValues ? keys : values;");
             w.WriteLine("Span<" + T + "> dValueTarget = keysAreValues ? dKeys : dValues;");
             w.WriteLine();
-            w.WriteLine("// Scratch: ∂L/∂kp for one batch row [Tk, U], ∂L/∂qpᵢ [U], ∂L/∂aᵢ and ∂L/∂eᵢ [Tk].");
-            LayerScaffold.DeclareScratch(w, element, "scratch", "keyLength * Units + Units + 2 * keyLength");
+            w.WriteLine("// Scratch: ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U] for the whole batch (so their projection gradients are");
+            w.WriteLine("// four register-blocked matrix products at the end), ∂L/∂aᵢ and ∂L/∂eᵢ [Tk] for one query.");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * (keyLength + queryLength) * Units + 2 * keyLength");
             using (w.Block("try"))
             {
-                w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, keyLength * Units);");
-                w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(keyLength * Units, Units);");
-                w.WriteLine($"Span<{T}> dRowWeights = scratch.Slice(keyLength * Units + Units, keyLength);");
-                w.WriteLine($"Span<{T}> dScores = scratch.Slice(keyLength * Units + Units + keyLength, keyLength);");
-                w.WriteLine($"ref {T} queryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value);");
-                w.WriteLine($"ref {T} keyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value);");
+                w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
+                w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
+                w.WriteLine($"Span<{T}> dRowWeights = scratch.Slice(batch * (keyLength + queryLength) * Units, keyLength);");
+                w.WriteLine($"Span<{T}> dScores = scratch.Slice(batch * (keyLength + queryLength) * Units + keyLength, keyLength);");
+                w.WriteLine("dKeyProjection.Clear();");
+                w.WriteLine("dQueryProjection.Clear();");
                 w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
-                w.WriteLine($"ref {T} dQueryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient);");
-                w.WriteLine($"ref {T} dKeyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient);");
                 w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
-                if (model.UseBias)
-                {
-                    w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);");
-                }
-                w.WriteLine($"ref {T} dKeyProjectionStart = ref MemoryMarshal.GetReference(dKeyProjection);");
-                w.WriteLine($"ref {T} dQueryProjectionStart = ref MemoryMarshal.GetReference(dQueryProjection);");
                 w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
                 w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
                 w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
                 using (w.Block("for (int b = 0; b < batch; b++)"))
                 {
-                    w.WriteLine("dKeyProjection.Clear();");
                     w.WriteLine($"ReadOnlySpan<{T}> rowValues = valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim);");
                     w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(rowValues);");
                     w.WriteLine($"ref {T} keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];");
+                    w.WriteLine($"ref {T} dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];");
                     using (w.Block("for (int i = 0; i < queryLength; i++)"))
                     {
                         w.WriteLine("int row = b * queryLength + i;");
@@ -375,41 +363,39 @@ internal static class AdditiveEmitter
                         w.WriteLine("AttentionMath.SoftmaxBackward<" + T + ">(rowWeights, dRowWeights, dScores);");
                         w.WriteLine();
                         w.WriteLine("// Through the tanh of each attended pair (recomputed, not stored): ∂L/∂v, ∂L/∂qpᵢ, ∂L/∂kpⱼ.");
-                        w.WriteLine("dQueryProjection.Clear();");
                         w.WriteLine($"ref {T} projectedQuery = ref tape.QueryProjection[row * Units];");
+                        w.WriteLine($"ref {T} dProjectedQuery = ref dQueryProjection[row * Units];");
                         using (w.Block("for (int j = 0; j < keyLength; j++)"))
                         {
                             using (w.Block("if (rowWeights[j] != 0)"))
                             {
                                 w.WriteLine($"{scoreBackward}(dScores[j], ref projectedQuery, ref Unsafe.Add(ref keyProjectionStart, j * Units), ref scoreVector,");
-                                w.WriteLine("    ref dScoreVector, ref dQueryProjectionStart, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));");
+                                w.WriteLine("    ref dScoreVector, ref dProjectedQuery, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));");
                             }
                         }
-                        w.WriteLine();
-                        w.WriteLine("// qpᵢ = W_q qᵢ: ∂L/∂W_q += ∂L/∂qpᵢ qᵢᵀ and ∂L/∂qᵢ = W_qᵀ ∂L/∂qpᵢ.");
-                        w.WriteLine($"ref {T} queryRow = ref MemoryMarshal.GetReference(query.Slice(row * Dim, Dim));");
-                        w.WriteLine($"{outerQuery}(ref dQueryProjectionStart, ref queryRow, ref dQueryWeight);");
-                        using (w.Block("if (!dQuery.IsEmpty)"))
-                        {
-                            w.WriteLine($"{transposed}(ref queryWeight, ref dQueryProjectionStart, ref dQuery[row * Dim]);");
-                        }
                     }
-                    w.WriteLine();
-                    w.WriteLine("// kpⱼ = W_k kⱼ" + (model.UseBias ? " + b" : "") + ": ∂L/∂W_k += ∂L/∂kpⱼ kⱼᵀ" + (model.UseBias ? ", ∂L/∂b += ∂L/∂kpⱼ" : "") + " and ∂L/∂kⱼ += W_kᵀ ∂L/∂kpⱼ.");
-                    using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                }
+                w.WriteLine();
+                w.WriteLine("// qp = Q W_qᵀ over all B·Tq rows: ∂L/∂W_q += ∂L/∂qpᵀ Q and ∂L/∂Q = ∂L/∂qp W_q.");
+                w.WriteLine("int queryRows = batch * queryLength, keyRows = batch * keyLength;");
+                w.WriteLine($"{productDim}(Units, queryRows, ref MemoryMarshal.GetReference(dQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));");
+                using (w.Block("if (!dQuery.IsEmpty)"))
+                {
+                    w.WriteLine($"{productDim}(queryRows, Units, ref MemoryMarshal.GetReference(dQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
+                }
+                w.WriteLine("// kp = K W_kᵀ" + (model.UseBias ? " + b" : "") + " over all B·Tk rows: ∂L/∂W_k += ∂L/∂kpᵀ K" + (model.UseBias ? ", ∂L/∂b += Σⱼ ∂L/∂kpⱼ" : "") + " and ∂L/∂K += ∂L/∂kp W_k.");
+                w.WriteLine($"{productDim}(Units, keyRows, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));");
+                if (model.UseBias)
+                {
+                    w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);");
+                    using (w.Block("for (int j = 0; j < keyRows; j++)"))
                     {
-                        w.WriteLine("int keyRow = b * keyLength + j;");
-                        w.WriteLine($"ref {T} dProjectedKey = ref Unsafe.Add(ref dKeyProjectionStart, j * Units);");
-                        w.WriteLine($"{outerQuery}(ref dProjectedKey, ref MemoryMarshal.GetReference(keys.Slice(keyRow * Dim, Dim)), ref dKeyWeight);");
-                        if (model.UseBias)
-                        {
-                            w.WriteLine($"{axpyUnits}(1, ref dProjectedKey, ref dBias);");
-                        }
-                        using (w.Block("if (!dKeys.IsEmpty)"))
-                        {
-                            w.WriteLine($"{transposed}(ref keyWeight, ref dProjectedKey, ref dKeys[keyRow * Dim]);");
-                        }
+                        w.WriteLine($"{axpyUnits}(1, ref dKeyProjection[j * Units], ref dBias);");
                     }
+                }
+                using (w.Block("if (!dKeys.IsEmpty)"))
+                {
+                    w.WriteLine($"{productDim}(keyRows, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));");
                 }
             }
             using (w.Block("finally"))

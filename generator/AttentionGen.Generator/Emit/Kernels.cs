@@ -116,6 +116,288 @@ internal sealed class Kernels
         return name;
     }
 
+    /// <summary>
+    /// C ← C + A·B with B row-major <c>[depth, columns]</c> and C row-major <c>[rows, columns]</c>, A read through
+    /// strides (so A or Aᵀ can be passed without copying); rows and depth are runtime values, columns is the
+    /// compile-time constant. A register-blocked micro-kernel: 4 rows of C × 3 vectors of columns held in
+    /// 12 accumulators, each step broadcasting 4 elements of A against 3 vectors of one row of B. Every projection
+    /// and projection gradient of a batch is one call (forward Y = X Wᵀ with W packed as Wᵀ; dX = dY W; dW += dYᵀ X).
+    /// Returns the method name.
+    /// </summary>
+    public string MatrixProductAdd(int columns)
+    {
+        string name = $"MatrixProductAdd{columns}";
+        Request(name, writer =>
+        {
+            writer.Summary(
+                $"C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; {columns}:\n" +
+                "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 4 rows × 3 vectors stay in registers.");
+            using (writer.Block($"private static void {name}(int rows, int depth, ref {T} a, nint aRow, nint aDepth, ref {T} b, ref {T} c)"))
+            {
+                bool first = true;
+                foreach (int bits in new[] { 512, 256, 128 })
+                {
+                    int lanes = _element.Lanes(bits);
+                    if (columns < lanes)
+                    {
+                        continue;
+                    }
+                    using (writer.Block($"{(first ? "if" : "else if")} (SimdPaths.Vector{bits})"))
+                    {
+                        EmitProductWidth(writer, columns, bits);
+                    }
+                    first = false;
+                }
+                using (first ? default : writer.Block("else"))
+                {
+                    using (writer.Block("for (nint i = 0; i < rows; i++)"))
+                    {
+                        EmitProductScalar(writer, columns, "0", "i");
+                    }
+                }
+            }
+        });
+        return name;
+    }
+
+    private void EmitProductWidth(SourceWriter writer, int columns, int bits)
+    {
+        int lanes = _element.Lanes(bits);
+        int vectors = columns / lanes;
+        int tripleEnd = vectors / 3 * 3 * lanes;
+        int rest = vectors % 3;
+        int tail = columns % lanes;
+        writer.WriteLine($"// columns: {columns} = {vectors / 3} × 3 vectors + {rest} vector(s) + {tail} scalar(s) of {lanes} lanes");
+        writer.WriteLine("nint i = 0;");
+        foreach (int rowBlock in new[] { 4, 1 })
+        {
+            using (writer.Block(rowBlock == 4 ? "for (; i + 4 <= rows; i += 4)" : "for (; i < rows; i++)"))
+            {
+                if (tripleEnd > 0)
+                {
+                    using (writer.Block($"for (nint col = 0; col < {tripleEnd}; col += {3 * lanes})"))
+                    {
+                        EmitTile(writer, columns, bits, rowBlock, 3, "col");
+                    }
+                }
+                if (rest > 0)
+                {
+                    using (writer.Block())
+                    {
+                        EmitTile(writer, columns, bits, rowBlock, rest, tripleEnd.ToString());
+                    }
+                }
+                if (tail > 0)
+                {
+                    writer.WriteLine($"// the last {tail} column(s), at offset {columns - tail}");
+                    for (int r = 0; r < rowBlock; r++)
+                    {
+                        EmitProductScalar(writer, columns, (columns - tail).ToString(), rowBlock == 1 ? "i" : $"(i + {r})");
+                    }
+                }
+            }
+        }
+    }
+
+    // One register tile: `rowBlock` rows of C × `vectorCount` vectors from column `col`, accumulated over all of depth.
+    private void EmitTile(SourceWriter writer, int columns, int bits, int rowBlock, int vectorCount, string col)
+    {
+        int lanes = _element.Lanes(bits);
+        string V = $"Vector{bits}";
+        string VT = $"Vector{bits}<{T}>";
+        string Row(int r) => rowBlock == 1 ? "i" : r == 0 ? "i" : $"(i + {r})";
+        for (int r = 0; r < rowBlock; r++)
+        {
+            for (int v = 0; v < vectorCount; v++)
+            {
+                writer.WriteLine($"ref {T} c{r}{v} = ref Unsafe.Add(ref c, {Row(r)} * {columns} + {col}{(v == 0 ? "" : $" + {v * lanes}")});");
+                writer.WriteLine($"{VT} acc{r}{v} = {V}.LoadUnsafe(ref c{r}{v});");
+            }
+        }
+        using (writer.Block("for (nint k = 0; k < depth; k++)"))
+        {
+            writer.WriteLine($"ref {T} bRow = ref Unsafe.Add(ref b, k * {columns} + {col});");
+            for (int v = 0; v < vectorCount; v++)
+            {
+                writer.WriteLine($"{VT} b{v} = {V}.LoadUnsafe(ref bRow{(v == 0 ? "" : $", {v * lanes}")});");
+            }
+            for (int r = 0; r < rowBlock; r++)
+            {
+                writer.WriteLine($"{VT} a{r} = {V}.Create(Unsafe.Add(ref a, {Row(r)} * aRow + k * aDepth));");
+                for (int v = 0; v < vectorCount; v++)
+                {
+                    writer.WriteLine($"acc{r}{v} = {V}.FusedMultiplyAdd(a{r}, b{v}, acc{r}{v});");
+                }
+            }
+        }
+        for (int r = 0; r < rowBlock; r++)
+        {
+            for (int v = 0; v < vectorCount; v++)
+            {
+                writer.WriteLine($"acc{r}{v}.StoreUnsafe(ref c{r}{v});");
+            }
+        }
+    }
+
+    // One row's columns from `fromColumn` on, as plain scalar loops (the scalar path, and each row's tail columns).
+    private void EmitProductScalar(SourceWriter writer, int columns, string fromColumn, string row)
+    {
+        string M = _element.Size == 4 ? "MathF" : "Math";
+        using (writer.Block($"for (nint col = {fromColumn}; col < {columns}; col++)"))
+        {
+            writer.WriteLine($"ref {T} target = ref Unsafe.Add(ref c, {row} * {columns} + col);");
+            writer.WriteLine($"{T} sum = target;");
+            using (writer.Block("for (nint k = 0; k < depth; k++)"))
+            {
+                writer.WriteLine($"sum = {M}.FusedMultiplyAdd(Unsafe.Add(ref a, {row} * aRow + k * aDepth), Unsafe.Add(ref b, k * {columns} + col), sum);");
+            }
+            writer.WriteLine("target = sum;");
+        }
+    }
+
+    /// <summary>
+    /// Y ← Y + X Wᵀ for X of <c>[rows, depth]</c>, W of <c>[outputs, depth]</c> (PyTorch's <c>nn.Linear</c> layout) and
+    /// Y of <c>[rows, outputs]</c>, all row-major; rows is a runtime value. A register-blocked micro-kernel of dot
+    /// products: 4 rows of X × 3 rows of W in 12 accumulators, so each loaded vector serves 3 or 4 FMAs; the tail of an
+    /// odd depth is one more vector loaded at its known offset with the lanes already counted masked off.
+    /// Returns the method name.
+    /// </summary>
+    public string TransposedProductAdd(int outputs, int depth)
+    {
+        string name = $"TransposedProductAdd{outputs}x{depth}";
+        string dot = Dot(depth);
+        Request(name, writer =>
+        {
+            writer.Summary(
+                $"Y[r, o] += Σ_d X[r, d] · W[o, d] for r &lt; rows, o &lt; {outputs}, d &lt; {depth}: X [rows, {depth}], W [{outputs}, {depth}], Y [rows, {outputs}].\n" +
+                "Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.");
+            using (writer.Block($"private static void {name}(int rows, ref {T} x, ref {T} weight, ref {T} y)"))
+            {
+                bool first = true;
+                foreach (int bits in new[] { 512, 256, 128 })
+                {
+                    if (depth < _element.Lanes(bits))
+                    {
+                        continue;
+                    }
+                    using (writer.Block($"{(first ? "if" : "else if")} (SimdPaths.Vector{bits})"))
+                    {
+                        EmitTransposedProductWidth(writer, outputs, depth, bits);
+                    }
+                    first = false;
+                }
+                using (first ? default : writer.Block("else"))
+                {
+                    using (writer.Block("for (nint r = 0; r < rows; r++)"))
+                    {
+                        using (writer.Block($"for (nint o = 0; o < {outputs}; o++)"))
+                        {
+                            writer.WriteLine($"Unsafe.Add(ref y, r * {outputs} + o) += {dot}(ref Unsafe.Add(ref x, r * {depth}), ref Unsafe.Add(ref weight, o * {depth}));");
+                        }
+                    }
+                }
+            }
+        });
+        return name;
+    }
+
+    private void EmitTransposedProductWidth(SourceWriter writer, int outputs, int depth, int bits)
+    {
+        int lanes = _element.Lanes(bits);
+        int vectors = depth / lanes;
+        int tail = depth % lanes;
+        string V = $"Vector{bits}";
+        string VT = $"Vector{bits}<{T}>";
+        writer.WriteLine($"// depth: {depth} = {vectors} × {lanes} lanes{(tail > 0 ? $" + {tail}, read as the vector at offset {depth - lanes} with its first {lanes - tail} lanes masked" : "")}");
+        if (tail > 0)
+        {
+            string integer = _element.Size == 4 ? "int" : "long";
+            writer.WriteLine($"{VT} tailMask = {V}.GreaterThanOrEqual({V}<{integer}>.Indices, {V}.Create(({integer}){lanes - tail})).As<{integer}, {T}>();");
+        }
+        writer.WriteLine("nint r = 0;");
+        foreach (int rowBlock in new[] { 4, 1 })
+        {
+            using (writer.Block(rowBlock == 4 ? "for (; r + 4 <= rows; r += 4)" : "for (; r < rows; r++)"))
+            {
+                int tripleEnd = outputs / 3 * 3;
+                if (tripleEnd > 0)
+                {
+                    using (writer.Block($"for (nint o = 0; o < {tripleEnd}; o += 3)"))
+                    {
+                        EmitDotTile(writer, outputs, depth, bits, rowBlock, 3);
+                    }
+                }
+                if (outputs % 3 > 0)
+                {
+                    using (writer.Block($"for (nint o = {tripleEnd}; o < {outputs}; o++)"))
+                    {
+                        EmitDotTile(writer, outputs, depth, bits, rowBlock, 1);
+                    }
+                }
+            }
+        }
+    }
+
+    // A tile of `rowBlock` rows of X × `outputBlock` rows of W (starting at r and o), reduced into Y.
+    private void EmitDotTile(SourceWriter writer, int outputs, int depth, int bits, int rowBlock, int outputBlock)
+    {
+        int lanes = _element.Lanes(bits);
+        int vectors = depth / lanes;
+        int tail = depth % lanes;
+        string V = $"Vector{bits}";
+        string VT = $"Vector{bits}<{T}>";
+        for (int i = 0; i < rowBlock; i++)
+        {
+            writer.WriteLine($"ref {T} x{i} = ref Unsafe.Add(ref x, {(i == 0 ? "r" : $"(r + {i})")} * {depth});");
+        }
+        for (int j = 0; j < outputBlock; j++)
+        {
+            writer.WriteLine($"ref {T} w{j} = ref Unsafe.Add(ref weight, {(j == 0 ? "o" : $"(o + {j})")} * {depth});");
+        }
+        for (int i = 0; i < rowBlock; i++)
+        {
+            for (int j = 0; j < outputBlock; j++)
+            {
+                writer.WriteLine($"{VT} acc{i}{j} = {VT}.Zero;");
+            }
+        }
+        void Step(string offset, bool masked)
+        {
+            for (int j = 0; j < outputBlock; j++)
+            {
+                writer.WriteLine($"{VT} wv{j} = {V}.LoadUnsafe(ref w{j}, {offset}){(masked ? " & tailMask" : "")};");
+            }
+            for (int i = 0; i < rowBlock; i++)
+            {
+                writer.WriteLine($"{VT} xv{i} = {V}.LoadUnsafe(ref x{i}, {offset});");
+                for (int j = 0; j < outputBlock; j++)
+                {
+                    writer.WriteLine($"acc{i}{j} = {V}.FusedMultiplyAdd(xv{i}, wv{j}, acc{i}{j});");
+                }
+            }
+        }
+        using (writer.Block($"for (nuint d = 0; d < {vectors * lanes}; d += {lanes})"))
+        {
+            Step("d", masked: false);
+        }
+        if (tail > 0)
+        {
+            using (writer.Block())
+            {
+                Step((depth - lanes).ToString(), masked: true);
+            }
+        }
+        for (int i = 0; i < rowBlock; i++)
+        {
+            for (int j = 0; j < outputBlock; j++)
+            {
+                string row = i == 0 ? "r" : $"(r + {i})";
+                string output = j == 0 ? "o" : $"o + {j}";
+                writer.WriteLine($"Unsafe.Add(ref y, {row} * {outputs} + {output}) += {V}.Sum(acc{i}{j});");
+            }
+        }
+    }
+
     /// <summary>Registers a kind-specific block (for example a fused score) so it is written with the others.</summary>
     public string Custom(string name, System.Action<SourceWriter> emit)
     {

@@ -69,6 +69,10 @@ internal sealed class SourceWriter
 
         public void Dispose()
         {
+            if (_writer is null)
+            {
+                return; // a default scope: nothing was opened
+            }
             _writer._indent--;
             _writer.WriteLine(_semicolon ? "};" : "}");
         }

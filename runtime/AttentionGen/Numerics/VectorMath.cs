@@ -10,12 +10,11 @@ namespace AttentionGen.Numerics;
 /// these inside their fused loops; <see cref="AttentionMath"/> applies them over spans.
 /// </summary>
 /// <remarks>
-/// <para><b>tanh.</b> For |x| ≥ ¼: tanh|x| = 1 − 2 / (e^{2|x|} + 1), with the sign restored; this form has no
-/// overflow (e^{2|x|} = +∞ gives exactly 1) and its absolute error is a few ulp of 1, so its relative error
-/// is at most about 8 ulp just above ¼. For |x| &lt; ¼, where that subtraction would cancel, the odd Taylor
-/// series x − x³/3 + 2x⁵/15 − … is used, truncated where the next term is below half an ulp
-/// (6 terms for float, 11 for double). Measured maximum relative error against <see cref="System.Math.Tanh(double)"/>:
-/// see docs/numerics.md.</para>
+/// <para><b>tanh.</b> Vector paths: with y = −2|x| (clamped at −87 for float, −708 for double, where tanh is ±1 to
+/// the last bit), m = eʸ − 1 is computed without cancellation (Cody–Waite reduction y = n·ln2 + r, the Taylor
+/// polynomial of eʳ − 1, then 2ⁿq + (2ⁿ − 1) in one FMA) and tanh|x| = −m / (2 + m), sign restored: about 25
+/// vector operations and one division, no branch. Scalar path: the odd Taylor series below |x| = ¼, the exponential
+/// form above. Measured maximum relative errors against <see cref="System.Math.Tanh(double)"/>: see docs/numerics.md.</para>
 /// <para><b>sigmoid.</b> σ(x) = 1 / (1 + e^{−x}); e^{−x} = +∞ for very negative x gives exactly 0.</para>
 /// <para>NaN in, NaN out, in every function.</para>
 /// </remarks>
@@ -36,46 +35,192 @@ public static class VectorMath
     private const double C9 = -443861162.0 / 1856156927625.0;
     private const double C10 = 18888466084.0 / 194896477400625.0;
 
-    /// <summary>tanh of each lane.</summary>
+    // Cody–Waite split of ln 2: Ln2High has few enough bits that n·Ln2High is exact for the n that occur.
+    private const double Log2E = 1.4426950408889634;
+    private const double Ln2High = 0.693145751953125;
+    private const double Ln2Low = 1.42860682030941723212e-6;
+
+    /// <summary>tanh of each lane (method and error bound: see the class remarks).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Tanh<T>(Vector512<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        Vector512<T> magnitude = Vector512.Abs(x);
-        Vector512<T> one = Vector512<T>.One;
-        Vector512<T> large = one - Vector512.Create(T.CreateTruncating(2.0)) / (Exp(magnitude + magnitude) + one);
-        Vector512<T> square = x * x;
-        Vector512<T> series = x + x * square * TanhSeriesTail(square);
-        Vector512<T> small = Vector512.LessThan(magnitude, Vector512.Create(T.CreateTruncating(TanhSeriesLimit)));
-        Vector512<T> signedLarge = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<T>.Zero), -large, large);
-        return Vector512.ConditionalSelect(small, series, signedLarge);
+        // With y = −2|x| ≤ 0 and m = eʸ − 1 computed without cancellation: tanh|x| = −m / (2 + m).
+        Vector512<T> y = Vector512.MaxNative(Vector512.Abs(x) * Vector512.Create(T.CreateTruncating(-2.0)), Vector512.Create(typeof(T) == typeof(float) ? T.CreateTruncating(-87.0) : T.CreateTruncating(-708.0)));
+        Vector512<T> m = ExpMinusOne(y);
+        Vector512<T> magnitude = -m / (Vector512.Create(T.CreateTruncating(2.0)) + m);
+        Vector512<T> result = Vector512.CopySign(magnitude, x);
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x); // NaN in, NaN out
     }
 
-    /// <summary>tanh of each lane.</summary>
+    /// <summary>
+    /// eʸ − 1 for y in [−708, 0] (float: [−87, 0]): y = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite, ln2 split in two so
+    /// n·ln2 is exact), eʳ − 1 = q(r) by its Taylor polynomial, then eʸ − 1 = 2ⁿ q + (2ⁿ − 1) in one FMA: no
+    /// cancellation near 0, where q(r) = r + r²/2 + ….
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> ExpMinusOne<T>(Vector512<T> y) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Vector512<T> scaled = y * Vector512.Create(T.CreateTruncating(Log2E));
+        Vector512<T> n = typeof(T) == typeof(float) ? Vector512.Round(scaled.AsSingle()).As<float, T>() : Vector512.Round(scaled.AsDouble()).As<double, T>();
+        Vector512<T> r = FusedMultiplyAdd(n, Vector512.Create(T.CreateTruncating(-Ln2Low)), FusedMultiplyAdd(n, Vector512.Create(T.CreateTruncating(-Ln2High)), y));
+        // q = r + r²/2! + … : 7 terms for float (|r| ≤ 0.35 leaves < 2e-8), 13 for double (< 1e-17).
+        Vector512<T> q;
+        if (typeof(T) == typeof(float))
+        {
+            Vector512<float> rf = r.AsSingle();
+            Vector512<float> p = Vector512.Create(1f / 5040);
+            p = Vector512.FusedMultiplyAdd(p, rf, Vector512.Create(1f / 720));
+            p = Vector512.FusedMultiplyAdd(p, rf, Vector512.Create(1f / 120));
+            p = Vector512.FusedMultiplyAdd(p, rf, Vector512.Create(1f / 24));
+            p = Vector512.FusedMultiplyAdd(p, rf, Vector512.Create(1f / 6));
+            p = Vector512.FusedMultiplyAdd(p, rf, Vector512.Create(0.5f));
+            p = Vector512.FusedMultiplyAdd(p, rf, Vector512<float>.One);
+            q = (p * rf).As<float, T>();
+        }
+        else
+        {
+            Vector512<double> rd = r.AsDouble();
+            Vector512<double> p = Vector512.Create(1.0 / 6227020800);
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512.Create(1.0 / 479001600));
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512.Create(1.0 / 39916800));
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512.Create(1.0 / 3628800));
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512.Create(1.0 / 362880));
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512.Create(1.0 / 40320));
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512.Create(1.0 / 5040));
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512.Create(1.0 / 720));
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512.Create(1.0 / 120));
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512.Create(1.0 / 24));
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512.Create(1.0 / 6));
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512.Create(0.5));
+            p = Vector512.FusedMultiplyAdd(p, rd, Vector512<double>.One);
+            q = (p * rd).As<double, T>();
+        }
+        Vector512<T> scale = typeof(T) == typeof(float)
+            ? Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n.AsSingle()) + Vector512.Create(127), 23).As<int, T>()
+            : Vector512.ShiftLeft(Vector512.ConvertToInt64Native(n.AsDouble()) + Vector512.Create(1023L), 52).As<long, T>();
+        return FusedMultiplyAdd(scale, q, scale - Vector512<T>.One);
+    }
+
+    /// <summary>tanh of each lane (method and error bound: see the class remarks).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Tanh<T>(Vector256<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        Vector256<T> magnitude = Vector256.Abs(x);
-        Vector256<T> one = Vector256<T>.One;
-        Vector256<T> large = one - Vector256.Create(T.CreateTruncating(2.0)) / (Exp(magnitude + magnitude) + one);
-        Vector256<T> square = x * x;
-        Vector256<T> series = x + x * square * TanhSeriesTail(square);
-        Vector256<T> small = Vector256.LessThan(magnitude, Vector256.Create(T.CreateTruncating(TanhSeriesLimit)));
-        Vector256<T> signedLarge = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256<T>.Zero), -large, large);
-        return Vector256.ConditionalSelect(small, series, signedLarge);
+        // With y = −2|x| ≤ 0 and m = eʸ − 1 computed without cancellation: tanh|x| = −m / (2 + m).
+        Vector256<T> y = Vector256.MaxNative(Vector256.Abs(x) * Vector256.Create(T.CreateTruncating(-2.0)), Vector256.Create(typeof(T) == typeof(float) ? T.CreateTruncating(-87.0) : T.CreateTruncating(-708.0)));
+        Vector256<T> m = ExpMinusOne(y);
+        Vector256<T> magnitude = -m / (Vector256.Create(T.CreateTruncating(2.0)) + m);
+        Vector256<T> result = Vector256.CopySign(magnitude, x);
+        return Vector256.ConditionalSelect(Vector256.Equals(x, x), result, x); // NaN in, NaN out
     }
 
-    /// <summary>tanh of each lane.</summary>
+    /// <summary>
+    /// eʸ − 1 for y in [−708, 0] (float: [−87, 0]): y = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite, ln2 split in two so
+    /// n·ln2 is exact), eʳ − 1 = q(r) by its Taylor polynomial, then eʸ − 1 = 2ⁿ q + (2ⁿ − 1) in one FMA: no
+    /// cancellation near 0, where q(r) = r + r²/2 + ….
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> ExpMinusOne<T>(Vector256<T> y) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Vector256<T> scaled = y * Vector256.Create(T.CreateTruncating(Log2E));
+        Vector256<T> n = typeof(T) == typeof(float) ? Vector256.Round(scaled.AsSingle()).As<float, T>() : Vector256.Round(scaled.AsDouble()).As<double, T>();
+        Vector256<T> r = FusedMultiplyAdd(n, Vector256.Create(T.CreateTruncating(-Ln2Low)), FusedMultiplyAdd(n, Vector256.Create(T.CreateTruncating(-Ln2High)), y));
+        // q = r + r²/2! + … : 7 terms for float (|r| ≤ 0.35 leaves < 2e-8), 13 for double (< 1e-17).
+        Vector256<T> q;
+        if (typeof(T) == typeof(float))
+        {
+            Vector256<float> rf = r.AsSingle();
+            Vector256<float> p = Vector256.Create(1f / 5040);
+            p = Vector256.FusedMultiplyAdd(p, rf, Vector256.Create(1f / 720));
+            p = Vector256.FusedMultiplyAdd(p, rf, Vector256.Create(1f / 120));
+            p = Vector256.FusedMultiplyAdd(p, rf, Vector256.Create(1f / 24));
+            p = Vector256.FusedMultiplyAdd(p, rf, Vector256.Create(1f / 6));
+            p = Vector256.FusedMultiplyAdd(p, rf, Vector256.Create(0.5f));
+            p = Vector256.FusedMultiplyAdd(p, rf, Vector256<float>.One);
+            q = (p * rf).As<float, T>();
+        }
+        else
+        {
+            Vector256<double> rd = r.AsDouble();
+            Vector256<double> p = Vector256.Create(1.0 / 6227020800);
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256.Create(1.0 / 479001600));
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256.Create(1.0 / 39916800));
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256.Create(1.0 / 3628800));
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256.Create(1.0 / 362880));
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256.Create(1.0 / 40320));
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256.Create(1.0 / 5040));
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256.Create(1.0 / 720));
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256.Create(1.0 / 120));
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256.Create(1.0 / 24));
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256.Create(1.0 / 6));
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256.Create(0.5));
+            p = Vector256.FusedMultiplyAdd(p, rd, Vector256<double>.One);
+            q = (p * rd).As<double, T>();
+        }
+        Vector256<T> scale = typeof(T) == typeof(float)
+            ? Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n.AsSingle()) + Vector256.Create(127), 23).As<int, T>()
+            : Vector256.ShiftLeft(Vector256.ConvertToInt64Native(n.AsDouble()) + Vector256.Create(1023L), 52).As<long, T>();
+        return FusedMultiplyAdd(scale, q, scale - Vector256<T>.One);
+    }
+
+    /// <summary>tanh of each lane (method and error bound: see the class remarks).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<T> Tanh<T>(Vector128<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        Vector128<T> magnitude = Vector128.Abs(x);
-        Vector128<T> one = Vector128<T>.One;
-        Vector128<T> large = one - Vector128.Create(T.CreateTruncating(2.0)) / (Exp(magnitude + magnitude) + one);
-        Vector128<T> square = x * x;
-        Vector128<T> series = x + x * square * TanhSeriesTail(square);
-        Vector128<T> small = Vector128.LessThan(magnitude, Vector128.Create(T.CreateTruncating(TanhSeriesLimit)));
-        Vector128<T> signedLarge = Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128<T>.Zero), -large, large);
-        return Vector128.ConditionalSelect(small, series, signedLarge);
+        // With y = −2|x| ≤ 0 and m = eʸ − 1 computed without cancellation: tanh|x| = −m / (2 + m).
+        Vector128<T> y = Vector128.MaxNative(Vector128.Abs(x) * Vector128.Create(T.CreateTruncating(-2.0)), Vector128.Create(typeof(T) == typeof(float) ? T.CreateTruncating(-87.0) : T.CreateTruncating(-708.0)));
+        Vector128<T> m = ExpMinusOne(y);
+        Vector128<T> magnitude = -m / (Vector128.Create(T.CreateTruncating(2.0)) + m);
+        Vector128<T> result = Vector128.CopySign(magnitude, x);
+        return Vector128.ConditionalSelect(Vector128.Equals(x, x), result, x); // NaN in, NaN out
+    }
+
+    /// <summary>
+    /// eʸ − 1 for y in [−708, 0] (float: [−87, 0]): y = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite, ln2 split in two so
+    /// n·ln2 is exact), eʳ − 1 = q(r) by its Taylor polynomial, then eʸ − 1 = 2ⁿ q + (2ⁿ − 1) in one FMA: no
+    /// cancellation near 0, where q(r) = r + r²/2 + ….
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<T> ExpMinusOne<T>(Vector128<T> y) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Vector128<T> scaled = y * Vector128.Create(T.CreateTruncating(Log2E));
+        Vector128<T> n = typeof(T) == typeof(float) ? Vector128.Round(scaled.AsSingle()).As<float, T>() : Vector128.Round(scaled.AsDouble()).As<double, T>();
+        Vector128<T> r = FusedMultiplyAdd(n, Vector128.Create(T.CreateTruncating(-Ln2Low)), FusedMultiplyAdd(n, Vector128.Create(T.CreateTruncating(-Ln2High)), y));
+        // q = r + r²/2! + … : 7 terms for float (|r| ≤ 0.35 leaves < 2e-8), 13 for double (< 1e-17).
+        Vector128<T> q;
+        if (typeof(T) == typeof(float))
+        {
+            Vector128<float> rf = r.AsSingle();
+            Vector128<float> p = Vector128.Create(1f / 5040);
+            p = Vector128.FusedMultiplyAdd(p, rf, Vector128.Create(1f / 720));
+            p = Vector128.FusedMultiplyAdd(p, rf, Vector128.Create(1f / 120));
+            p = Vector128.FusedMultiplyAdd(p, rf, Vector128.Create(1f / 24));
+            p = Vector128.FusedMultiplyAdd(p, rf, Vector128.Create(1f / 6));
+            p = Vector128.FusedMultiplyAdd(p, rf, Vector128.Create(0.5f));
+            p = Vector128.FusedMultiplyAdd(p, rf, Vector128<float>.One);
+            q = (p * rf).As<float, T>();
+        }
+        else
+        {
+            Vector128<double> rd = r.AsDouble();
+            Vector128<double> p = Vector128.Create(1.0 / 6227020800);
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128.Create(1.0 / 479001600));
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128.Create(1.0 / 39916800));
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128.Create(1.0 / 3628800));
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128.Create(1.0 / 362880));
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128.Create(1.0 / 40320));
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128.Create(1.0 / 5040));
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128.Create(1.0 / 720));
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128.Create(1.0 / 120));
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128.Create(1.0 / 24));
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128.Create(1.0 / 6));
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128.Create(0.5));
+            p = Vector128.FusedMultiplyAdd(p, rd, Vector128<double>.One);
+            q = (p * rd).As<double, T>();
+        }
+        Vector128<T> scale = typeof(T) == typeof(float)
+            ? Vector128.ShiftLeft(Vector128.ConvertToInt32Native(n.AsSingle()) + Vector128.Create(127), 23).As<int, T>()
+            : Vector128.ShiftLeft(Vector128.ConvertToInt64Native(n.AsDouble()) + Vector128.Create(1023L), 52).As<long, T>();
+        return FusedMultiplyAdd(scale, q, scale - Vector128<T>.One);
     }
 
     /// <summary>tanh of one value, by the same method as the vector paths (so every path agrees closely).</summary>
@@ -97,39 +242,6 @@ public static class VectorMath
     }
 
     /// <summary>(tanh(x) − x) / x³ as a polynomial in x², by Horner's rule; double keeps more terms.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> TanhSeriesTail<T>(Vector512<T> s) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        Vector512<T> p = typeof(T) == typeof(double)
-            ? Horner(Horner(Horner(Horner(Horner(Vector512.Create(T.CreateTruncating(C10)), s, C9), s, C8), s, C7), s, C6), s, C5)
-            : Vector512.Create(T.CreateTruncating(C5));
-        return Horner(Horner(Horner(Horner(p, s, C4), s, C3), s, C2), s, C1);
-
-        static Vector512<T> Horner(Vector512<T> p, Vector512<T> s, double c) => FusedMultiplyAdd(p, s, Vector512.Create(T.CreateTruncating(c)));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<T> TanhSeriesTail<T>(Vector256<T> s) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        Vector256<T> p = typeof(T) == typeof(double)
-            ? Horner(Horner(Horner(Horner(Horner(Vector256.Create(T.CreateTruncating(C10)), s, C9), s, C8), s, C7), s, C6), s, C5)
-            : Vector256.Create(T.CreateTruncating(C5));
-        return Horner(Horner(Horner(Horner(p, s, C4), s, C3), s, C2), s, C1);
-
-        static Vector256<T> Horner(Vector256<T> p, Vector256<T> s, double c) => FusedMultiplyAdd(p, s, Vector256.Create(T.CreateTruncating(c)));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<T> TanhSeriesTail<T>(Vector128<T> s) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        Vector128<T> p = typeof(T) == typeof(double)
-            ? Horner(Horner(Horner(Horner(Horner(Vector128.Create(T.CreateTruncating(C10)), s, C9), s, C8), s, C7), s, C6), s, C5)
-            : Vector128.Create(T.CreateTruncating(C5));
-        return Horner(Horner(Horner(Horner(p, s, C4), s, C3), s, C2), s, C1);
-
-        static Vector128<T> Horner(Vector128<T> p, Vector128<T> s, double c) => FusedMultiplyAdd(p, s, Vector128.Create(T.CreateTruncating(c)));
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static T TanhSeriesTail<T>(T s) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {

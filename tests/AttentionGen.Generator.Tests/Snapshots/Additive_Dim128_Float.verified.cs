@@ -150,14 +150,18 @@ namespace Samples.Translation
         // kpⱼ = W_k kⱼ + b for `rows` keys (the bias is folded in here, once per key, instead of once per pair).
         private void ProjectKeysUnchecked(int rows, ReadOnlySpan<float> keys, Span<float> keyProjection)
         {
-            ref float keyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value);
-            ref float bias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Value);
-            for (int j = 0; j < rows; j++)
+            Project(rows, keys, KeyWeight.Value, ScoreBias.Value, keyProjection);
+        }
+
+        // yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.
+        private static void Project(int rows, ReadOnlySpan<float> inputs, float[] weight, float[]? bias, Span<float> outputs)
+        {
+            for (int r = 0; r < rows; r++)
             {
-                ref float projected = ref MemoryMarshal.GetReference(keyProjection.Slice(j * Units, Units));
-                MatrixVector128x128(ref keyWeight, ref MemoryMarshal.GetReference(keys.Slice(j * Dim, Dim)), ref projected);
-                MultiplyAdd128(1, ref bias, ref projected);
+                Span<float> output = outputs.Slice(r * Units, Units);
+                if (bias is null) output.Clear(); else bias.CopyTo(output);
             }
+            TransposedProductAdd128x128(rows, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
 
         /// <summary>
@@ -296,15 +300,14 @@ namespace Samples.Translation
         //   cᵢ  = Σⱼ aᵢⱼ valueⱼ
         private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keyProjection, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, Span<float> queryProjection, AttentionMask mask)
         {
-            ref float queryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value);
             ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
             ref float keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
             ref float valueStart = ref MemoryMarshal.GetReference(values);
             bool masked = !mask.IsEmpty;
+            Project(queryLength, queries, QueryWeight.Value, null, queryProjection);
             for (int i = 0; i < queryLength; i++)
             {
                 ref float projectedQuery = ref MemoryMarshal.GetReference(queryProjection.Slice(i * Units, Units));
-                MatrixVector128x128(ref queryWeight, ref MemoryMarshal.GetReference(queries.Slice(i * Dim, Dim)), ref projectedQuery);
                 Span<float> scores = weights.Slice(i * keyLength, keyLength);
                 for (int j = 0; j < keyLength; j++)
                 {
@@ -375,36 +378,32 @@ namespace Samples.Translation
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             Span<float> dValueTarget = keysAreValues ? dKeys : dValues;
 
-            // Scratch: ∂L/∂kp for one batch row [Tk, U], ∂L/∂qpᵢ [U], ∂L/∂aᵢ and ∂L/∂eᵢ [Tk].
-            int scratchLength = keyLength * Units + Units + 2 * keyLength;
+            // Scratch: ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U] for the whole batch (so their projection gradients are
+            // four register-blocked matrix products at the end), ∂L/∂aᵢ and ∂L/∂eᵢ [Tk] for one query.
+            int scratchLength = batch * (keyLength + queryLength) * Units + 2 * keyLength;
             float[]? scratchRented = null;
             Span<float> scratch = scratchLength <= StackScratchLimit
                 ? stackalloc float[scratchLength]
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
             try
             {
-                Span<float> dKeyProjection = scratch.Slice(0, keyLength * Units);
-                Span<float> dQueryProjection = scratch.Slice(keyLength * Units, Units);
-                Span<float> dRowWeights = scratch.Slice(keyLength * Units + Units, keyLength);
-                Span<float> dScores = scratch.Slice(keyLength * Units + Units + keyLength, keyLength);
-                ref float queryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value);
-                ref float keyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value);
+                Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
+                Span<float> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);
+                Span<float> dRowWeights = scratch.Slice(batch * (keyLength + queryLength) * Units, keyLength);
+                Span<float> dScores = scratch.Slice(batch * (keyLength + queryLength) * Units + keyLength, keyLength);
+                dKeyProjection.Clear();
+                dQueryProjection.Clear();
                 ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
-                ref float dQueryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient);
-                ref float dKeyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient);
                 ref float dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);
-                ref float dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);
-                ref float dKeyProjectionStart = ref MemoryMarshal.GetReference(dKeyProjection);
-                ref float dQueryProjectionStart = ref MemoryMarshal.GetReference(dQueryProjection);
                 if (!dQuery.IsEmpty) dQuery.Clear();
                 if (!dKeys.IsEmpty) dKeys.Clear();
                 if (!dValues.IsEmpty) dValues.Clear();
                 for (int b = 0; b < batch; b++)
                 {
-                    dKeyProjection.Clear();
                     ReadOnlySpan<float> rowValues = valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
                     ref float valueStart = ref MemoryMarshal.GetReference(rowValues);
                     ref float keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];
+                    ref float dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];
                     for (int i = 0; i < queryLength; i++)
                     {
                         int row = b * queryLength + i;
@@ -438,38 +437,36 @@ namespace Samples.Translation
                         AttentionMath.SoftmaxBackward<float>(rowWeights, dRowWeights, dScores);
 
                         // Through the tanh of each attended pair (recomputed, not stored): ∂L/∂v, ∂L/∂qpᵢ, ∂L/∂kpⱼ.
-                        dQueryProjection.Clear();
                         ref float projectedQuery = ref tape.QueryProjection[row * Units];
+                        ref float dProjectedQuery = ref dQueryProjection[row * Units];
                         for (int j = 0; j < keyLength; j++)
                         {
                             if (rowWeights[j] != 0)
                             {
                                 AdditiveScoreBackward128(dScores[j], ref projectedQuery, ref Unsafe.Add(ref keyProjectionStart, j * Units), ref scoreVector,
-                                    ref dScoreVector, ref dQueryProjectionStart, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));
+                                    ref dScoreVector, ref dProjectedQuery, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));
                             }
                         }
-
-                        // qpᵢ = W_q qᵢ: ∂L/∂W_q += ∂L/∂qpᵢ qᵢᵀ and ∂L/∂qᵢ = W_qᵀ ∂L/∂qpᵢ.
-                        ref float queryRow = ref MemoryMarshal.GetReference(query.Slice(row * Dim, Dim));
-                        OuterProductAdd128x128(ref dQueryProjectionStart, ref queryRow, ref dQueryWeight);
-                        if (!dQuery.IsEmpty)
-                        {
-                            TransposedMatrixVectorAdd128x128(ref queryWeight, ref dQueryProjectionStart, ref dQuery[row * Dim]);
-                        }
                     }
+                }
 
-                    // kpⱼ = W_k kⱼ + b: ∂L/∂W_k += ∂L/∂kpⱼ kⱼᵀ, ∂L/∂b += ∂L/∂kpⱼ and ∂L/∂kⱼ += W_kᵀ ∂L/∂kpⱼ.
-                    for (int j = 0; j < keyLength; j++)
-                    {
-                        int keyRow = b * keyLength + j;
-                        ref float dProjectedKey = ref Unsafe.Add(ref dKeyProjectionStart, j * Units);
-                        OuterProductAdd128x128(ref dProjectedKey, ref MemoryMarshal.GetReference(keys.Slice(keyRow * Dim, Dim)), ref dKeyWeight);
-                        MultiplyAdd128(1, ref dProjectedKey, ref dBias);
-                        if (!dKeys.IsEmpty)
-                        {
-                            TransposedMatrixVectorAdd128x128(ref keyWeight, ref dProjectedKey, ref dKeys[keyRow * Dim]);
-                        }
-                    }
+                // qp = Q W_qᵀ over all B·Tq rows: ∂L/∂W_q += ∂L/∂qpᵀ Q and ∂L/∂Q = ∂L/∂qp W_q.
+                int queryRows = batch * queryLength, keyRows = batch * keyLength;
+                MatrixProductAdd128(Units, queryRows, ref MemoryMarshal.GetReference(dQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));
+                if (!dQuery.IsEmpty)
+                {
+                    MatrixProductAdd128(queryRows, Units, ref MemoryMarshal.GetReference(dQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));
+                }
+                // kp = K W_kᵀ + b over all B·Tk rows: ∂L/∂W_k += ∂L/∂kpᵀ K, ∂L/∂b += Σⱼ ∂L/∂kpⱼ and ∂L/∂K += ∂L/∂kp W_k.
+                MatrixProductAdd128(Units, keyRows, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));
+                ref float dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);
+                for (int j = 0; j < keyRows; j++)
+                {
+                    MultiplyAdd128(1, ref dKeyProjection[j * Units], ref dBias);
+                }
+                if (!dKeys.IsEmpty)
+                {
+                    MatrixProductAdd128(keyRows, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));
                 }
             }
             finally
@@ -729,14 +726,475 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// yᵣ ← Σ_c W[r, c] x_c for W of [128, 128] (one dot product per row).
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 128:
+        /// B is [depth, 128] and C is [rows, 128], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void MatrixVector128x128(ref float weight, ref float x, ref float y)
+        private static void MatrixProductAdd128(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
-            for (int r = 0; r < 128; r++)
+            if (SimdPaths.Vector512)
             {
-                Unsafe.Add(ref y, r) = Dot128(ref Unsafe.Add(ref weight, r * 128), ref x);
+                // columns: 128 = 2 × 3 vectors + 2 vector(s) + 0 scalar(s) of 16 lanes
+                nint i = 0;
+                for (; i + 4 <= rows; i += 4)
+                {
+                    for (nint col = 0; col < 96; col += 48)
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + col);
+                        Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 128 + col + 16);
+                        Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                        ref float c02 = ref Unsafe.Add(ref c, i * 128 + col + 32);
+                        Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
+                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 128 + col);
+                        Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                        ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 128 + col + 16);
+                        Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                        ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 128 + col + 32);
+                        Vector512<float> acc12 = Vector512.LoadUnsafe(ref c12);
+                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 128 + col);
+                        Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                        ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 128 + col + 16);
+                        Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                        ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 128 + col + 32);
+                        Vector512<float> acc22 = Vector512.LoadUnsafe(ref c22);
+                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 128 + col);
+                        Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                        ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 128 + col + 16);
+                        Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                        ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 128 + col + 32);
+                        Vector512<float> acc32 = Vector512.LoadUnsafe(ref c32);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + col);
+                            Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                            Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                            Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
+                            Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                            Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
+                            acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
+                            acc12 = Vector512.FusedMultiplyAdd(a1, b2, acc12);
+                            Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
+                            acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
+                            acc22 = Vector512.FusedMultiplyAdd(a2, b2, acc22);
+                            Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                            acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
+                            acc32 = Vector512.FusedMultiplyAdd(a3, b2, acc32);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                        acc10.StoreUnsafe(ref c10);
+                        acc11.StoreUnsafe(ref c11);
+                        acc12.StoreUnsafe(ref c12);
+                        acc20.StoreUnsafe(ref c20);
+                        acc21.StoreUnsafe(ref c21);
+                        acc22.StoreUnsafe(ref c22);
+                        acc30.StoreUnsafe(ref c30);
+                        acc31.StoreUnsafe(ref c31);
+                        acc32.StoreUnsafe(ref c32);
+                    }
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + 96);
+                        Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 128 + 96 + 16);
+                        Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 128 + 96);
+                        Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                        ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 128 + 96 + 16);
+                        Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 128 + 96);
+                        Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                        ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 128 + 96 + 16);
+                        Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 128 + 96);
+                        Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                        ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 128 + 96 + 16);
+                        Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + 96);
+                            Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                            Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                            Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                            Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
+                            acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
+                            Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
+                            acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
+                            Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                            acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc10.StoreUnsafe(ref c10);
+                        acc11.StoreUnsafe(ref c11);
+                        acc20.StoreUnsafe(ref c20);
+                        acc21.StoreUnsafe(ref c21);
+                        acc30.StoreUnsafe(ref c30);
+                        acc31.StoreUnsafe(ref c31);
+                    }
+                }
+                for (; i < rows; i++)
+                {
+                    for (nint col = 0; col < 96; col += 48)
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + col);
+                        Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 128 + col + 16);
+                        Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                        ref float c02 = ref Unsafe.Add(ref c, i * 128 + col + 32);
+                        Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + col);
+                            Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                            Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                            Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
+                            Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                    }
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + 96);
+                        Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 128 + 96 + 16);
+                        Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + 96);
+                            Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                            Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                            Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                    }
+                }
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // columns: 128 = 5 × 3 vectors + 1 vector(s) + 0 scalar(s) of 8 lanes
+                nint i = 0;
+                for (; i + 4 <= rows; i += 4)
+                {
+                    for (nint col = 0; col < 120; col += 24)
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + col);
+                        Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 128 + col + 8);
+                        Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                        ref float c02 = ref Unsafe.Add(ref c, i * 128 + col + 16);
+                        Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 128 + col);
+                        Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                        ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 128 + col + 8);
+                        Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
+                        ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 128 + col + 16);
+                        Vector256<float> acc12 = Vector256.LoadUnsafe(ref c12);
+                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 128 + col);
+                        Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                        ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 128 + col + 8);
+                        Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
+                        ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 128 + col + 16);
+                        Vector256<float> acc22 = Vector256.LoadUnsafe(ref c22);
+                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 128 + col);
+                        Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                        ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 128 + col + 8);
+                        Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
+                        ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 128 + col + 16);
+                        Vector256<float> acc32 = Vector256.LoadUnsafe(ref c32);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + col);
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                            Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
+                            Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                            Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                            acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
+                            acc12 = Vector256.FusedMultiplyAdd(a1, b2, acc12);
+                            Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                            acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
+                            acc22 = Vector256.FusedMultiplyAdd(a2, b2, acc22);
+                            Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                            acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
+                            acc32 = Vector256.FusedMultiplyAdd(a3, b2, acc32);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                        acc10.StoreUnsafe(ref c10);
+                        acc11.StoreUnsafe(ref c11);
+                        acc12.StoreUnsafe(ref c12);
+                        acc20.StoreUnsafe(ref c20);
+                        acc21.StoreUnsafe(ref c21);
+                        acc22.StoreUnsafe(ref c22);
+                        acc30.StoreUnsafe(ref c30);
+                        acc31.StoreUnsafe(ref c31);
+                        acc32.StoreUnsafe(ref c32);
+                    }
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + 120);
+                        Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 128 + 120);
+                        Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 128 + 120);
+                        Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 128 + 120);
+                        Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + 120);
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                            Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                            Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                            Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                            Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc10.StoreUnsafe(ref c10);
+                        acc20.StoreUnsafe(ref c20);
+                        acc30.StoreUnsafe(ref c30);
+                    }
+                }
+                for (; i < rows; i++)
+                {
+                    for (nint col = 0; col < 120; col += 24)
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + col);
+                        Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 128 + col + 8);
+                        Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                        ref float c02 = ref Unsafe.Add(ref c, i * 128 + col + 16);
+                        Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + col);
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                            Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                            Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
+                            Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                    }
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + 120);
+                        Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + 120);
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                            Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                    }
+                }
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // columns: 128 = 10 × 3 vectors + 2 vector(s) + 0 scalar(s) of 4 lanes
+                nint i = 0;
+                for (; i + 4 <= rows; i += 4)
+                {
+                    for (nint col = 0; col < 120; col += 12)
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + col);
+                        Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 128 + col + 4);
+                        Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                        ref float c02 = ref Unsafe.Add(ref c, i * 128 + col + 8);
+                        Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 128 + col);
+                        Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                        ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 128 + col + 4);
+                        Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                        ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 128 + col + 8);
+                        Vector128<float> acc12 = Vector128.LoadUnsafe(ref c12);
+                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 128 + col);
+                        Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                        ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 128 + col + 4);
+                        Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                        ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 128 + col + 8);
+                        Vector128<float> acc22 = Vector128.LoadUnsafe(ref c22);
+                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 128 + col);
+                        Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                        ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 128 + col + 4);
+                        Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                        ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 128 + col + 8);
+                        Vector128<float> acc32 = Vector128.LoadUnsafe(ref c32);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + col);
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                            Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                            Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                            Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
+                            acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
+                            acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                            Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
+                            acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
+                            acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                            Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
+                            acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
+                            acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                        acc10.StoreUnsafe(ref c10);
+                        acc11.StoreUnsafe(ref c11);
+                        acc12.StoreUnsafe(ref c12);
+                        acc20.StoreUnsafe(ref c20);
+                        acc21.StoreUnsafe(ref c21);
+                        acc22.StoreUnsafe(ref c22);
+                        acc30.StoreUnsafe(ref c30);
+                        acc31.StoreUnsafe(ref c31);
+                        acc32.StoreUnsafe(ref c32);
+                    }
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + 120);
+                        Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 128 + 120 + 4);
+                        Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 128 + 120);
+                        Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                        ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 128 + 120 + 4);
+                        Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 128 + 120);
+                        Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                        ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 128 + 120 + 4);
+                        Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 128 + 120);
+                        Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                        ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 128 + 120 + 4);
+                        Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + 120);
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                            Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                            Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
+                            acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
+                            Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
+                            acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
+                            Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
+                            acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc10.StoreUnsafe(ref c10);
+                        acc11.StoreUnsafe(ref c11);
+                        acc20.StoreUnsafe(ref c20);
+                        acc21.StoreUnsafe(ref c21);
+                        acc30.StoreUnsafe(ref c30);
+                        acc31.StoreUnsafe(ref c31);
+                    }
+                }
+                for (; i < rows; i++)
+                {
+                    for (nint col = 0; col < 120; col += 12)
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + col);
+                        Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 128 + col + 4);
+                        Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                        ref float c02 = ref Unsafe.Add(ref c, i * 128 + col + 8);
+                        Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + col);
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                            Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                            Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                    }
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 128 + 120);
+                        Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 128 + 120 + 4);
+                        Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 128 + 120);
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                            Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                    }
+                }
+            }
+            else
+            {
+                for (nint i = 0; i < rows; i++)
+                {
+                    for (nint col = 0; col < 128; col++)
+                    {
+                        ref float target = ref Unsafe.Add(ref c, i * 128 + col);
+                        float sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 128 + col), sum);
+                        }
+                        target = sum;
+                    }
+                }
             }
         }
 
@@ -792,26 +1250,413 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// G[r, c] ← G[r, c] + cᵣ x_c for G of [128, 128].
+        /// Y[r, o] += Σ_d X[r, d] · W[o, d] for r &lt; rows, o &lt; 128, d &lt; 128: X [rows, 128], W [128, 128], Y [rows, 128].
+        /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void OuterProductAdd128x128(ref float c, ref float x, ref float gradient)
+        private static void TransposedProductAdd128x128(int rows, ref float x, ref float weight, ref float y)
         {
-            for (int r = 0; r < 128; r++)
+            if (SimdPaths.Vector512)
             {
-                MultiplyAdd128(Unsafe.Add(ref c, r), ref x, ref Unsafe.Add(ref gradient, r * 128));
+                // depth: 128 = 8 × 16 lanes
+                nint r = 0;
+                for (; r + 4 <= rows; r += 4)
+                {
+                    for (nint o = 0; o < 126; o += 3)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
+                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 128);
+                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 128);
+                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 128);
+                        Vector512<float> acc00 = Vector512<float>.Zero;
+                        Vector512<float> acc01 = Vector512<float>.Zero;
+                        Vector512<float> acc02 = Vector512<float>.Zero;
+                        Vector512<float> acc10 = Vector512<float>.Zero;
+                        Vector512<float> acc11 = Vector512<float>.Zero;
+                        Vector512<float> acc12 = Vector512<float>.Zero;
+                        Vector512<float> acc20 = Vector512<float>.Zero;
+                        Vector512<float> acc21 = Vector512<float>.Zero;
+                        Vector512<float> acc22 = Vector512<float>.Zero;
+                        Vector512<float> acc30 = Vector512<float>.Zero;
+                        Vector512<float> acc31 = Vector512<float>.Zero;
+                        Vector512<float> acc32 = Vector512<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 16)
+                        {
+                            Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                            Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                            Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector512.Sum(acc01);
+                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector512.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector512.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o + 1) += Vector512.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o + 2) += Vector512.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector512.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o + 1) += Vector512.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o + 2) += Vector512.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o + 1) += Vector512.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o + 2) += Vector512.Sum(acc32);
+                    }
+                    for (nint o = 126; o < 128; o++)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
+                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 128);
+                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        Vector512<float> acc00 = Vector512<float>.Zero;
+                        Vector512<float> acc10 = Vector512<float>.Zero;
+                        Vector512<float> acc20 = Vector512<float>.Zero;
+                        Vector512<float> acc30 = Vector512<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 16)
+                        {
+                            Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector512.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector512.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector512.Sum(acc30);
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (nint o = 0; o < 126; o += 3)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 128);
+                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 128);
+                        Vector512<float> acc00 = Vector512<float>.Zero;
+                        Vector512<float> acc01 = Vector512<float>.Zero;
+                        Vector512<float> acc02 = Vector512<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 16)
+                        {
+                            Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                            Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                            Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector512.Sum(acc01);
+                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector512.Sum(acc02);
+                    }
+                    for (nint o = 126; o < 128; o++)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        Vector512<float> acc00 = Vector512<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 16)
+                        {
+                            Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector512.Sum(acc00);
+                    }
+                }
             }
-        }
-
-        /// <summary>
-        /// y_c ← y_c + Σᵣ cᵣ W[r, c] for W of [128, 128] (an axpy per row).
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void TransposedMatrixVectorAdd128x128(ref float weight, ref float c, ref float y)
-        {
-            for (int r = 0; r < 128; r++)
+            else if (SimdPaths.Vector256)
             {
-                MultiplyAdd128(Unsafe.Add(ref c, r), ref Unsafe.Add(ref weight, r * 128), ref y);
+                // depth: 128 = 16 × 8 lanes
+                nint r = 0;
+                for (; r + 4 <= rows; r += 4)
+                {
+                    for (nint o = 0; o < 126; o += 3)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
+                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 128);
+                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 128);
+                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 128);
+                        Vector256<float> acc00 = Vector256<float>.Zero;
+                        Vector256<float> acc01 = Vector256<float>.Zero;
+                        Vector256<float> acc02 = Vector256<float>.Zero;
+                        Vector256<float> acc10 = Vector256<float>.Zero;
+                        Vector256<float> acc11 = Vector256<float>.Zero;
+                        Vector256<float> acc12 = Vector256<float>.Zero;
+                        Vector256<float> acc20 = Vector256<float>.Zero;
+                        Vector256<float> acc21 = Vector256<float>.Zero;
+                        Vector256<float> acc22 = Vector256<float>.Zero;
+                        Vector256<float> acc30 = Vector256<float>.Zero;
+                        Vector256<float> acc31 = Vector256<float>.Zero;
+                        Vector256<float> acc32 = Vector256<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 8)
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o + 1) += Vector256.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o + 2) += Vector256.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o + 1) += Vector256.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o + 2) += Vector256.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o + 1) += Vector256.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o + 2) += Vector256.Sum(acc32);
+                    }
+                    for (nint o = 126; o < 128; o++)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
+                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 128);
+                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        Vector256<float> acc00 = Vector256<float>.Zero;
+                        Vector256<float> acc10 = Vector256<float>.Zero;
+                        Vector256<float> acc20 = Vector256<float>.Zero;
+                        Vector256<float> acc30 = Vector256<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 8)
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector256.Sum(acc30);
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (nint o = 0; o < 126; o += 3)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 128);
+                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 128);
+                        Vector256<float> acc00 = Vector256<float>.Zero;
+                        Vector256<float> acc01 = Vector256<float>.Zero;
+                        Vector256<float> acc02 = Vector256<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 8)
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector256.Sum(acc02);
+                    }
+                    for (nint o = 126; o < 128; o++)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        Vector256<float> acc00 = Vector256<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 8)
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector256.Sum(acc00);
+                    }
+                }
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // depth: 128 = 32 × 4 lanes
+                nint r = 0;
+                for (; r + 4 <= rows; r += 4)
+                {
+                    for (nint o = 0; o < 126; o += 3)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
+                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 128);
+                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 128);
+                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 128);
+                        Vector128<float> acc00 = Vector128<float>.Zero;
+                        Vector128<float> acc01 = Vector128<float>.Zero;
+                        Vector128<float> acc02 = Vector128<float>.Zero;
+                        Vector128<float> acc10 = Vector128<float>.Zero;
+                        Vector128<float> acc11 = Vector128<float>.Zero;
+                        Vector128<float> acc12 = Vector128<float>.Zero;
+                        Vector128<float> acc20 = Vector128<float>.Zero;
+                        Vector128<float> acc21 = Vector128<float>.Zero;
+                        Vector128<float> acc22 = Vector128<float>.Zero;
+                        Vector128<float> acc30 = Vector128<float>.Zero;
+                        Vector128<float> acc31 = Vector128<float>.Zero;
+                        Vector128<float> acc32 = Vector128<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 4)
+                        {
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o + 1) += Vector128.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o + 2) += Vector128.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o + 1) += Vector128.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o + 2) += Vector128.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o + 1) += Vector128.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o + 2) += Vector128.Sum(acc32);
+                    }
+                    for (nint o = 126; o < 128; o++)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
+                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 128);
+                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        Vector128<float> acc00 = Vector128<float>.Zero;
+                        Vector128<float> acc10 = Vector128<float>.Zero;
+                        Vector128<float> acc20 = Vector128<float>.Zero;
+                        Vector128<float> acc30 = Vector128<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 4)
+                        {
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector128.Sum(acc30);
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (nint o = 0; o < 126; o += 3)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 128);
+                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 128);
+                        Vector128<float> acc00 = Vector128<float>.Zero;
+                        Vector128<float> acc01 = Vector128<float>.Zero;
+                        Vector128<float> acc02 = Vector128<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 4)
+                        {
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector128.Sum(acc02);
+                    }
+                    for (nint o = 126; o < 128; o++)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 128);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 128);
+                        Vector128<float> acc00 = Vector128<float>.Zero;
+                        for (nuint d = 0; d < 128; d += 4)
+                        {
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        Unsafe.Add(ref y, r * 128 + o) += Vector128.Sum(acc00);
+                    }
+                }
+            }
+            else
+            {
+                for (nint r = 0; r < rows; r++)
+                {
+                    for (nint o = 0; o < 128; o++)
+                    {
+                        Unsafe.Add(ref y, r * 128 + o) += Dot128(ref Unsafe.Add(ref x, r * 128), ref Unsafe.Add(ref weight, o * 128));
+                    }
+                }
             }
         }
     }

@@ -150,14 +150,18 @@ namespace Samples.Translation
         // kpⱼ = W_k kⱼ + b for `rows` keys (the bias is folded in here, once per key, instead of once per pair).
         private void ProjectKeysUnchecked(int rows, ReadOnlySpan<float> keys, Span<float> keyProjection)
         {
-            ref float keyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value);
-            ref float bias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Value);
-            for (int j = 0; j < rows; j++)
+            Project(rows, keys, KeyWeight.Value, ScoreBias.Value, keyProjection);
+        }
+
+        // yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.
+        private static void Project(int rows, ReadOnlySpan<float> inputs, float[] weight, float[]? bias, Span<float> outputs)
+        {
+            for (int r = 0; r < rows; r++)
             {
-                ref float projected = ref MemoryMarshal.GetReference(keyProjection.Slice(j * Units, Units));
-                MatrixVector37x12(ref keyWeight, ref MemoryMarshal.GetReference(keys.Slice(j * Dim, Dim)), ref projected);
-                MultiplyAdd37(1, ref bias, ref projected);
+                Span<float> output = outputs.Slice(r * Units, Units);
+                if (bias is null) output.Clear(); else bias.CopyTo(output);
             }
+            TransposedProductAdd37x12(rows, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
 
         /// <summary>
@@ -296,15 +300,14 @@ namespace Samples.Translation
         //   cᵢ  = Σⱼ aᵢⱼ valueⱼ
         private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keyProjection, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, Span<float> queryProjection, AttentionMask mask)
         {
-            ref float queryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value);
             ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
             ref float keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
             ref float valueStart = ref MemoryMarshal.GetReference(values);
             bool masked = !mask.IsEmpty;
+            Project(queryLength, queries, QueryWeight.Value, null, queryProjection);
             for (int i = 0; i < queryLength; i++)
             {
                 ref float projectedQuery = ref MemoryMarshal.GetReference(queryProjection.Slice(i * Units, Units));
-                MatrixVector37x12(ref queryWeight, ref MemoryMarshal.GetReference(queries.Slice(i * Dim, Dim)), ref projectedQuery);
                 Span<float> scores = weights.Slice(i * keyLength, keyLength);
                 for (int j = 0; j < keyLength; j++)
                 {
@@ -375,36 +378,32 @@ namespace Samples.Translation
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             Span<float> dValueTarget = keysAreValues ? dKeys : dValues;
 
-            // Scratch: ∂L/∂kp for one batch row [Tk, U], ∂L/∂qpᵢ [U], ∂L/∂aᵢ and ∂L/∂eᵢ [Tk].
-            int scratchLength = keyLength * Units + Units + 2 * keyLength;
+            // Scratch: ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U] for the whole batch (so their projection gradients are
+            // four register-blocked matrix products at the end), ∂L/∂aᵢ and ∂L/∂eᵢ [Tk] for one query.
+            int scratchLength = batch * (keyLength + queryLength) * Units + 2 * keyLength;
             float[]? scratchRented = null;
             Span<float> scratch = scratchLength <= StackScratchLimit
                 ? stackalloc float[scratchLength]
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
             try
             {
-                Span<float> dKeyProjection = scratch.Slice(0, keyLength * Units);
-                Span<float> dQueryProjection = scratch.Slice(keyLength * Units, Units);
-                Span<float> dRowWeights = scratch.Slice(keyLength * Units + Units, keyLength);
-                Span<float> dScores = scratch.Slice(keyLength * Units + Units + keyLength, keyLength);
-                ref float queryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value);
-                ref float keyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value);
+                Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
+                Span<float> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);
+                Span<float> dRowWeights = scratch.Slice(batch * (keyLength + queryLength) * Units, keyLength);
+                Span<float> dScores = scratch.Slice(batch * (keyLength + queryLength) * Units + keyLength, keyLength);
+                dKeyProjection.Clear();
+                dQueryProjection.Clear();
                 ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
-                ref float dQueryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient);
-                ref float dKeyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient);
                 ref float dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);
-                ref float dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);
-                ref float dKeyProjectionStart = ref MemoryMarshal.GetReference(dKeyProjection);
-                ref float dQueryProjectionStart = ref MemoryMarshal.GetReference(dQueryProjection);
                 if (!dQuery.IsEmpty) dQuery.Clear();
                 if (!dKeys.IsEmpty) dKeys.Clear();
                 if (!dValues.IsEmpty) dValues.Clear();
                 for (int b = 0; b < batch; b++)
                 {
-                    dKeyProjection.Clear();
                     ReadOnlySpan<float> rowValues = valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
                     ref float valueStart = ref MemoryMarshal.GetReference(rowValues);
                     ref float keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];
+                    ref float dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];
                     for (int i = 0; i < queryLength; i++)
                     {
                         int row = b * queryLength + i;
@@ -438,38 +437,36 @@ namespace Samples.Translation
                         AttentionMath.SoftmaxBackward<float>(rowWeights, dRowWeights, dScores);
 
                         // Through the tanh of each attended pair (recomputed, not stored): ∂L/∂v, ∂L/∂qpᵢ, ∂L/∂kpⱼ.
-                        dQueryProjection.Clear();
                         ref float projectedQuery = ref tape.QueryProjection[row * Units];
+                        ref float dProjectedQuery = ref dQueryProjection[row * Units];
                         for (int j = 0; j < keyLength; j++)
                         {
                             if (rowWeights[j] != 0)
                             {
                                 AdditiveScoreBackward37(dScores[j], ref projectedQuery, ref Unsafe.Add(ref keyProjectionStart, j * Units), ref scoreVector,
-                                    ref dScoreVector, ref dQueryProjectionStart, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));
+                                    ref dScoreVector, ref dProjectedQuery, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));
                             }
                         }
-
-                        // qpᵢ = W_q qᵢ: ∂L/∂W_q += ∂L/∂qpᵢ qᵢᵀ and ∂L/∂qᵢ = W_qᵀ ∂L/∂qpᵢ.
-                        ref float queryRow = ref MemoryMarshal.GetReference(query.Slice(row * Dim, Dim));
-                        OuterProductAdd37x12(ref dQueryProjectionStart, ref queryRow, ref dQueryWeight);
-                        if (!dQuery.IsEmpty)
-                        {
-                            TransposedMatrixVectorAdd37x12(ref queryWeight, ref dQueryProjectionStart, ref dQuery[row * Dim]);
-                        }
                     }
+                }
 
-                    // kpⱼ = W_k kⱼ + b: ∂L/∂W_k += ∂L/∂kpⱼ kⱼᵀ, ∂L/∂b += ∂L/∂kpⱼ and ∂L/∂kⱼ += W_kᵀ ∂L/∂kpⱼ.
-                    for (int j = 0; j < keyLength; j++)
-                    {
-                        int keyRow = b * keyLength + j;
-                        ref float dProjectedKey = ref Unsafe.Add(ref dKeyProjectionStart, j * Units);
-                        OuterProductAdd37x12(ref dProjectedKey, ref MemoryMarshal.GetReference(keys.Slice(keyRow * Dim, Dim)), ref dKeyWeight);
-                        MultiplyAdd37(1, ref dProjectedKey, ref dBias);
-                        if (!dKeys.IsEmpty)
-                        {
-                            TransposedMatrixVectorAdd37x12(ref keyWeight, ref dProjectedKey, ref dKeys[keyRow * Dim]);
-                        }
-                    }
+                // qp = Q W_qᵀ over all B·Tq rows: ∂L/∂W_q += ∂L/∂qpᵀ Q and ∂L/∂Q = ∂L/∂qp W_q.
+                int queryRows = batch * queryLength, keyRows = batch * keyLength;
+                MatrixProductAdd12(Units, queryRows, ref MemoryMarshal.GetReference(dQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));
+                if (!dQuery.IsEmpty)
+                {
+                    MatrixProductAdd12(queryRows, Units, ref MemoryMarshal.GetReference(dQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));
+                }
+                // kp = K W_kᵀ + b over all B·Tk rows: ∂L/∂W_k += ∂L/∂kpᵀ K, ∂L/∂b += Σⱼ ∂L/∂kpⱼ and ∂L/∂K += ∂L/∂kp W_k.
+                MatrixProductAdd12(Units, keyRows, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));
+                ref float dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);
+                for (int j = 0; j < keyRows; j++)
+                {
+                    MultiplyAdd37(1, ref dKeyProjection[j * Units], ref dBias);
+                }
+                if (!dKeys.IsEmpty)
+                {
+                    MatrixProductAdd12(keyRows, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));
                 }
             }
             finally
@@ -779,46 +776,223 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// yᵣ ← Σ_c W[r, c] x_c for W of [37, 12] (one dot product per row).
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 12:
+        /// B is [depth, 12] and C is [rows, 12], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void MatrixVector37x12(ref float weight, ref float x, ref float y)
-        {
-            for (int r = 0; r < 37; r++)
-            {
-                Unsafe.Add(ref y, r) = Dot12(ref Unsafe.Add(ref weight, r * 12), ref x);
-            }
-        }
-
-        /// <summary>
-        /// yᵢ ← yᵢ + α xᵢ for i &lt; 12.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void MultiplyAdd12(float alpha, ref float x, ref float y)
+        private static void MatrixProductAdd12(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             if (SimdPaths.Vector256)
             {
-                // 12 = 1 × 8 lanes + 4 at offset 8
-                Vector256<float> alphaVector256 = Vector256.Create(alpha);
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                // columns: 12 = 0 × 3 vectors + 1 vector(s) + 4 scalar(s) of 8 lanes
+                nint i = 0;
+                for (; i + 4 <= rows; i += 4)
                 {
-                    Vector128<float> alphaVector128 = Vector128.Create(alpha);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 12 + 0);
+                        Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
+                        Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + 0);
+                        Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0);
+                        Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 12 + 0);
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                            Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                            Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                            Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                            Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc10.StoreUnsafe(ref c10);
+                        acc20.StoreUnsafe(ref c20);
+                        acc30.StoreUnsafe(ref c30);
+                    }
+                    // the last 4 column(s), at offset 8
+                    for (nint col = 8; col < 12; col++)
+                    {
+                        ref float target = ref Unsafe.Add(ref c, (i + 0) * 12 + col);
+                        float sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 12 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 8; col < 12; col++)
+                    {
+                        ref float target = ref Unsafe.Add(ref c, (i + 1) * 12 + col);
+                        float sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 12 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 8; col < 12; col++)
+                    {
+                        ref float target = ref Unsafe.Add(ref c, (i + 2) * 12 + col);
+                        float sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 12 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 8; col < 12; col++)
+                    {
+                        ref float target = ref Unsafe.Add(ref c, (i + 3) * 12 + col);
+                        float sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 12 + col), sum);
+                        }
+                        target = sum;
+                    }
+                }
+                for (; i < rows; i++)
+                {
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 12 + 0);
+                        Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 12 + 0);
+                            Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                            Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                    }
+                    // the last 4 column(s), at offset 8
+                    for (nint col = 8; col < 12; col++)
+                    {
+                        ref float target = ref Unsafe.Add(ref c, i * 12 + col);
+                        float sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 12 + col), sum);
+                        }
+                        target = sum;
+                    }
                 }
             }
             else if (SimdPaths.Vector128)
             {
-                // 12 = 3 × 4 lanes
-                Vector128<float> alphaVector128 = Vector128.Create(alpha);
-                Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
-                Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4)).StoreUnsafe(ref y, 4);
-                Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
+                // columns: 12 = 1 × 3 vectors + 0 vector(s) + 0 scalar(s) of 4 lanes
+                nint i = 0;
+                for (; i + 4 <= rows; i += 4)
+                {
+                    for (nint col = 0; col < 12; col += 12)
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 12 + col);
+                        Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
+                        Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                        ref float c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
+                        Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + col);
+                        Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                        ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 4);
+                        Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                        ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 8);
+                        Vector128<float> acc12 = Vector128.LoadUnsafe(ref c12);
+                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + col);
+                        Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                        ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 4);
+                        Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                        ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 8);
+                        Vector128<float> acc22 = Vector128.LoadUnsafe(ref c22);
+                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + col);
+                        Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                        ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 4);
+                        Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                        ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 8);
+                        Vector128<float> acc32 = Vector128.LoadUnsafe(ref c32);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 12 + col);
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                            Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                            Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                            Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
+                            acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
+                            acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                            Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
+                            acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
+                            acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                            Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
+                            acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
+                            acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                        acc10.StoreUnsafe(ref c10);
+                        acc11.StoreUnsafe(ref c11);
+                        acc12.StoreUnsafe(ref c12);
+                        acc20.StoreUnsafe(ref c20);
+                        acc21.StoreUnsafe(ref c21);
+                        acc22.StoreUnsafe(ref c22);
+                        acc30.StoreUnsafe(ref c30);
+                        acc31.StoreUnsafe(ref c31);
+                        acc32.StoreUnsafe(ref c32);
+                    }
+                }
+                for (; i < rows; i++)
+                {
+                    for (nint col = 0; col < 12; col += 12)
+                    {
+                        ref float c00 = ref Unsafe.Add(ref c, i * 12 + col);
+                        Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                        ref float c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
+                        Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                        ref float c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
+                        Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref float bRow = ref Unsafe.Add(ref b, k * 12 + col);
+                            Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                            Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                            Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                            Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                    }
+                }
             }
             else
             {
-                for (nuint o = 0; o < 12; o++)
+                for (nint i = 0; i < rows; i++)
                 {
-                    Unsafe.Add(ref y, o) = MathF.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
+                    for (nint col = 0; col < 12; col++)
+                    {
+                        ref float target = ref Unsafe.Add(ref c, i * 12 + col);
+                        float sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 12 + col), sum);
+                        }
+                        target = sum;
+                    }
                 }
             }
         }
@@ -901,26 +1075,329 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// G[r, c] ← G[r, c] + cᵣ x_c for G of [37, 12].
+        /// Y[r, o] += Σ_d X[r, d] · W[o, d] for r &lt; rows, o &lt; 37, d &lt; 12: X [rows, 12], W [37, 12], Y [rows, 37].
+        /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void OuterProductAdd37x12(ref float c, ref float x, ref float gradient)
+        private static void TransposedProductAdd37x12(int rows, ref float x, ref float weight, ref float y)
         {
-            for (int r = 0; r < 37; r++)
+            if (SimdPaths.Vector256)
             {
-                MultiplyAdd12(Unsafe.Add(ref c, r), ref x, ref Unsafe.Add(ref gradient, r * 12));
+                // depth: 12 = 1 × 8 lanes + 4, read as the vector at offset 4 with its first 4 lanes masked
+                Vector256<float> tailMask = Vector256.GreaterThanOrEqual(Vector256<int>.Indices, Vector256.Create((int)4)).As<int, float>();
+                nint r = 0;
+                for (; r + 4 <= rows; r += 4)
+                {
+                    for (nint o = 0; o < 36; o += 3)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
+                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
+                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                        Vector256<float> acc00 = Vector256<float>.Zero;
+                        Vector256<float> acc01 = Vector256<float>.Zero;
+                        Vector256<float> acc02 = Vector256<float>.Zero;
+                        Vector256<float> acc10 = Vector256<float>.Zero;
+                        Vector256<float> acc11 = Vector256<float>.Zero;
+                        Vector256<float> acc12 = Vector256<float>.Zero;
+                        Vector256<float> acc20 = Vector256<float>.Zero;
+                        Vector256<float> acc21 = Vector256<float>.Zero;
+                        Vector256<float> acc22 = Vector256<float>.Zero;
+                        Vector256<float> acc30 = Vector256<float>.Zero;
+                        Vector256<float> acc31 = Vector256<float>.Zero;
+                        Vector256<float> acc32 = Vector256<float>.Zero;
+                        for (nuint d = 0; d < 8; d += 8)
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
+                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
+                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4);
+                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4);
+                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4);
+                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o + 1) += Vector256.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o + 2) += Vector256.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o + 1) += Vector256.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o + 2) += Vector256.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o + 1) += Vector256.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o + 2) += Vector256.Sum(acc32);
+                    }
+                    for (nint o = 36; o < 37; o++)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
+                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
+                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                        Vector256<float> acc00 = Vector256<float>.Zero;
+                        Vector256<float> acc10 = Vector256<float>.Zero;
+                        Vector256<float> acc20 = Vector256<float>.Zero;
+                        Vector256<float> acc30 = Vector256<float>.Zero;
+                        for (nuint d = 0; d < 8; d += 8)
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4);
+                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4);
+                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4);
+                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector256.Sum(acc30);
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (nint o = 0; o < 36; o += 3)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                        Vector256<float> acc00 = Vector256<float>.Zero;
+                        Vector256<float> acc01 = Vector256<float>.Zero;
+                        Vector256<float> acc02 = Vector256<float>.Zero;
+                        for (nuint d = 0; d < 8; d += 8)
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
+                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
+                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector256.Sum(acc02);
+                    }
+                    for (nint o = 36; o < 37; o++)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                        Vector256<float> acc00 = Vector256<float>.Zero;
+                        for (nuint d = 0; d < 8; d += 8)
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        {
+                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
+                    }
+                }
             }
-        }
-
-        /// <summary>
-        /// y_c ← y_c + Σᵣ cᵣ W[r, c] for W of [37, 12] (an axpy per row).
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void TransposedMatrixVectorAdd37x12(ref float weight, ref float c, ref float y)
-        {
-            for (int r = 0; r < 37; r++)
+            else if (SimdPaths.Vector128)
             {
-                MultiplyAdd12(Unsafe.Add(ref c, r), ref Unsafe.Add(ref weight, r * 12), ref y);
+                // depth: 12 = 3 × 4 lanes
+                nint r = 0;
+                for (; r + 4 <= rows; r += 4)
+                {
+                    for (nint o = 0; o < 36; o += 3)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
+                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
+                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                        Vector128<float> acc00 = Vector128<float>.Zero;
+                        Vector128<float> acc01 = Vector128<float>.Zero;
+                        Vector128<float> acc02 = Vector128<float>.Zero;
+                        Vector128<float> acc10 = Vector128<float>.Zero;
+                        Vector128<float> acc11 = Vector128<float>.Zero;
+                        Vector128<float> acc12 = Vector128<float>.Zero;
+                        Vector128<float> acc20 = Vector128<float>.Zero;
+                        Vector128<float> acc21 = Vector128<float>.Zero;
+                        Vector128<float> acc22 = Vector128<float>.Zero;
+                        Vector128<float> acc30 = Vector128<float>.Zero;
+                        Vector128<float> acc31 = Vector128<float>.Zero;
+                        Vector128<float> acc32 = Vector128<float>.Zero;
+                        for (nuint d = 0; d < 12; d += 4)
+                        {
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o + 1) += Vector128.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o + 2) += Vector128.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o + 1) += Vector128.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o + 2) += Vector128.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o + 1) += Vector128.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o + 2) += Vector128.Sum(acc32);
+                    }
+                    for (nint o = 36; o < 37; o++)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
+                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
+                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                        Vector128<float> acc00 = Vector128<float>.Zero;
+                        Vector128<float> acc10 = Vector128<float>.Zero;
+                        Vector128<float> acc20 = Vector128<float>.Zero;
+                        Vector128<float> acc30 = Vector128<float>.Zero;
+                        for (nuint d = 0; d < 12; d += 4)
+                        {
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector128.Sum(acc30);
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (nint o = 0; o < 36; o += 3)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                        Vector128<float> acc00 = Vector128<float>.Zero;
+                        Vector128<float> acc01 = Vector128<float>.Zero;
+                        Vector128<float> acc02 = Vector128<float>.Zero;
+                        for (nuint d = 0; d < 12; d += 4)
+                        {
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector128.Sum(acc02);
+                    }
+                    for (nint o = 36; o < 37; o++)
+                    {
+                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                        Vector128<float> acc00 = Vector128<float>.Zero;
+                        for (nuint d = 0; d < 12; d += 4)
+                        {
+                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
+                    }
+                }
+            }
+            else
+            {
+                for (nint r = 0; r < rows; r++)
+                {
+                    for (nint o = 0; o < 37; o++)
+                    {
+                        Unsafe.Add(ref y, r * 37 + o) += Dot12(ref Unsafe.Add(ref x, r * 12), ref Unsafe.Add(ref weight, o * 12));
+                    }
+                }
             }
         }
     }

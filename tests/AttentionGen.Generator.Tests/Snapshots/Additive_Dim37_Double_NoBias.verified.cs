@@ -142,12 +142,18 @@ namespace Samples.Translation
         // kpⱼ = W_k kⱼ for `rows` keys (the bias is folded in here, once per key, instead of once per pair).
         private void ProjectKeysUnchecked(int rows, ReadOnlySpan<double> keys, Span<double> keyProjection)
         {
-            ref double keyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value);
-            for (int j = 0; j < rows; j++)
+            Project(rows, keys, KeyWeight.Value, null, keyProjection);
+        }
+
+        // yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.
+        private static void Project(int rows, ReadOnlySpan<double> inputs, double[] weight, double[]? bias, Span<double> outputs)
+        {
+            for (int r = 0; r < rows; r++)
             {
-                ref double projected = ref MemoryMarshal.GetReference(keyProjection.Slice(j * Units, Units));
-                MatrixVector37x37(ref keyWeight, ref MemoryMarshal.GetReference(keys.Slice(j * Dim, Dim)), ref projected);
+                Span<double> output = outputs.Slice(r * Units, Units);
+                if (bias is null) output.Clear(); else bias.CopyTo(output);
             }
+            TransposedProductAdd37x37(rows, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
 
         /// <summary>
@@ -286,15 +292,14 @@ namespace Samples.Translation
         //   cᵢ  = Σⱼ aᵢⱼ valueⱼ
         private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<double> queries, ReadOnlySpan<double> keyProjection, ReadOnlySpan<double> values, Span<double> context, Span<double> weights, Span<double> queryProjection, AttentionMask mask)
         {
-            ref double queryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value);
             ref double scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
             ref double keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
             ref double valueStart = ref MemoryMarshal.GetReference(values);
             bool masked = !mask.IsEmpty;
+            Project(queryLength, queries, QueryWeight.Value, null, queryProjection);
             for (int i = 0; i < queryLength; i++)
             {
                 ref double projectedQuery = ref MemoryMarshal.GetReference(queryProjection.Slice(i * Units, Units));
-                MatrixVector37x37(ref queryWeight, ref MemoryMarshal.GetReference(queries.Slice(i * Dim, Dim)), ref projectedQuery);
                 Span<double> scores = weights.Slice(i * keyLength, keyLength);
                 for (int j = 0; j < keyLength; j++)
                 {
@@ -365,35 +370,32 @@ namespace Samples.Translation
             ReadOnlySpan<double> valueSource = keysAreValues ? keys : values;
             Span<double> dValueTarget = keysAreValues ? dKeys : dValues;
 
-            // Scratch: ∂L/∂kp for one batch row [Tk, U], ∂L/∂qpᵢ [U], ∂L/∂aᵢ and ∂L/∂eᵢ [Tk].
-            int scratchLength = keyLength * Units + Units + 2 * keyLength;
+            // Scratch: ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U] for the whole batch (so their projection gradients are
+            // four register-blocked matrix products at the end), ∂L/∂aᵢ and ∂L/∂eᵢ [Tk] for one query.
+            int scratchLength = batch * (keyLength + queryLength) * Units + 2 * keyLength;
             double[]? scratchRented = null;
             Span<double> scratch = scratchLength <= StackScratchLimit
                 ? stackalloc double[scratchLength]
                 : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
             try
             {
-                Span<double> dKeyProjection = scratch.Slice(0, keyLength * Units);
-                Span<double> dQueryProjection = scratch.Slice(keyLength * Units, Units);
-                Span<double> dRowWeights = scratch.Slice(keyLength * Units + Units, keyLength);
-                Span<double> dScores = scratch.Slice(keyLength * Units + Units + keyLength, keyLength);
-                ref double queryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value);
-                ref double keyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value);
+                Span<double> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
+                Span<double> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);
+                Span<double> dRowWeights = scratch.Slice(batch * (keyLength + queryLength) * Units, keyLength);
+                Span<double> dScores = scratch.Slice(batch * (keyLength + queryLength) * Units + keyLength, keyLength);
+                dKeyProjection.Clear();
+                dQueryProjection.Clear();
                 ref double scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
-                ref double dQueryWeight = ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient);
-                ref double dKeyWeight = ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient);
                 ref double dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);
-                ref double dKeyProjectionStart = ref MemoryMarshal.GetReference(dKeyProjection);
-                ref double dQueryProjectionStart = ref MemoryMarshal.GetReference(dQueryProjection);
                 if (!dQuery.IsEmpty) dQuery.Clear();
                 if (!dKeys.IsEmpty) dKeys.Clear();
                 if (!dValues.IsEmpty) dValues.Clear();
                 for (int b = 0; b < batch; b++)
                 {
-                    dKeyProjection.Clear();
                     ReadOnlySpan<double> rowValues = valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
                     ref double valueStart = ref MemoryMarshal.GetReference(rowValues);
                     ref double keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];
+                    ref double dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];
                     for (int i = 0; i < queryLength; i++)
                     {
                         int row = b * queryLength + i;
@@ -427,37 +429,31 @@ namespace Samples.Translation
                         AttentionMath.SoftmaxBackward<double>(rowWeights, dRowWeights, dScores);
 
                         // Through the tanh of each attended pair (recomputed, not stored): ∂L/∂v, ∂L/∂qpᵢ, ∂L/∂kpⱼ.
-                        dQueryProjection.Clear();
                         ref double projectedQuery = ref tape.QueryProjection[row * Units];
+                        ref double dProjectedQuery = ref dQueryProjection[row * Units];
                         for (int j = 0; j < keyLength; j++)
                         {
                             if (rowWeights[j] != 0)
                             {
                                 AdditiveScoreBackward37(dScores[j], ref projectedQuery, ref Unsafe.Add(ref keyProjectionStart, j * Units), ref scoreVector,
-                                    ref dScoreVector, ref dQueryProjectionStart, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));
+                                    ref dScoreVector, ref dProjectedQuery, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));
                             }
                         }
-
-                        // qpᵢ = W_q qᵢ: ∂L/∂W_q += ∂L/∂qpᵢ qᵢᵀ and ∂L/∂qᵢ = W_qᵀ ∂L/∂qpᵢ.
-                        ref double queryRow = ref MemoryMarshal.GetReference(query.Slice(row * Dim, Dim));
-                        OuterProductAdd37x37(ref dQueryProjectionStart, ref queryRow, ref dQueryWeight);
-                        if (!dQuery.IsEmpty)
-                        {
-                            TransposedMatrixVectorAdd37x37(ref queryWeight, ref dQueryProjectionStart, ref dQuery[row * Dim]);
-                        }
                     }
+                }
 
-                    // kpⱼ = W_k kⱼ: ∂L/∂W_k += ∂L/∂kpⱼ kⱼᵀ and ∂L/∂kⱼ += W_kᵀ ∂L/∂kpⱼ.
-                    for (int j = 0; j < keyLength; j++)
-                    {
-                        int keyRow = b * keyLength + j;
-                        ref double dProjectedKey = ref Unsafe.Add(ref dKeyProjectionStart, j * Units);
-                        OuterProductAdd37x37(ref dProjectedKey, ref MemoryMarshal.GetReference(keys.Slice(keyRow * Dim, Dim)), ref dKeyWeight);
-                        if (!dKeys.IsEmpty)
-                        {
-                            TransposedMatrixVectorAdd37x37(ref keyWeight, ref dProjectedKey, ref dKeys[keyRow * Dim]);
-                        }
-                    }
+                // qp = Q W_qᵀ over all B·Tq rows: ∂L/∂W_q += ∂L/∂qpᵀ Q and ∂L/∂Q = ∂L/∂qp W_q.
+                int queryRows = batch * queryLength, keyRows = batch * keyLength;
+                MatrixProductAdd37(Units, queryRows, ref MemoryMarshal.GetReference(dQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));
+                if (!dQuery.IsEmpty)
+                {
+                    MatrixProductAdd37(queryRows, Units, ref MemoryMarshal.GetReference(dQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));
+                }
+                // kp = K W_kᵀ over all B·Tk rows: ∂L/∂W_k += ∂L/∂kpᵀ K and ∂L/∂K += ∂L/∂kp W_k.
+                MatrixProductAdd37(Units, keyRows, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));
+                if (!dKeys.IsEmpty)
+                {
+                    MatrixProductAdd37(keyRows, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));
                 }
             }
             finally
@@ -771,14 +767,509 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// yᵣ ← Σ_c W[r, c] x_c for W of [37, 37] (one dot product per row).
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37:
+        /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void MatrixVector37x37(ref double weight, ref double x, ref double y)
+        private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
-            for (int r = 0; r < 37; r++)
+            if (SimdPaths.Vector512)
             {
-                Unsafe.Add(ref y, r) = Dot37(ref Unsafe.Add(ref weight, r * 37), ref x);
+                // columns: 37 = 1 × 3 vectors + 1 vector(s) + 5 scalar(s) of 8 lanes
+                nint i = 0;
+                for (; i + 4 <= rows; i += 4)
+                {
+                    for (nint col = 0; col < 24; col += 24)
+                    {
+                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                        Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                        Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
+                        Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                        ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                        Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                        ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
+                        Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                        ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
+                        Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                        ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                        Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                        ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
+                        Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                        ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
+                        Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                        ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                        Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                        ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
+                        Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                        ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
+                        Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
+                            Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                            Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                            Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                            Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                            Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
+                            acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
+                            acc12 = Vector512.FusedMultiplyAdd(a1, b2, acc12);
+                            Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
+                            acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
+                            acc22 = Vector512.FusedMultiplyAdd(a2, b2, acc22);
+                            Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                            acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
+                            acc32 = Vector512.FusedMultiplyAdd(a3, b2, acc32);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                        acc10.StoreUnsafe(ref c10);
+                        acc11.StoreUnsafe(ref c11);
+                        acc12.StoreUnsafe(ref c12);
+                        acc20.StoreUnsafe(ref c20);
+                        acc21.StoreUnsafe(ref c21);
+                        acc22.StoreUnsafe(ref c22);
+                        acc30.StoreUnsafe(ref c30);
+                        acc31.StoreUnsafe(ref c31);
+                        acc32.StoreUnsafe(ref c32);
+                    }
+                    {
+                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
+                        Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                        ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
+                        Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                        ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 24);
+                        Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                        ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 24);
+                        Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + 24);
+                            Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                            Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                            Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
+                            Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
+                            Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc10.StoreUnsafe(ref c10);
+                        acc20.StoreUnsafe(ref c20);
+                        acc30.StoreUnsafe(ref c30);
+                    }
+                    // the last 5 column(s), at offset 32
+                    for (nint col = 32; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 32; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 32; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 32; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                }
+                for (; i < rows; i++)
+                {
+                    for (nint col = 0; col < 24; col += 24)
+                    {
+                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                        Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                        Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
+                        Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
+                            Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                            Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                            Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                            Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                    }
+                    {
+                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
+                        Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + 24);
+                            Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                            Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                    }
+                    // the last 5 column(s), at offset 32
+                    for (nint col = 32; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, i * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                }
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // columns: 37 = 3 × 3 vectors + 0 vector(s) + 1 scalar(s) of 4 lanes
+                nint i = 0;
+                for (; i + 4 <= rows; i += 4)
+                {
+                    for (nint col = 0; col < 36; col += 12)
+                    {
+                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                        Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
+                        Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                        Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                        ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                        Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                        ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
+                        Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                        ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
+                        Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
+                        ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                        Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                        ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
+                        Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                        ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
+                        Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
+                        ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                        Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                        ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
+                        Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                        ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
+                        Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
+                            Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                            Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
+                            Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
+                            Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                            Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                            acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
+                            acc12 = Vector256.FusedMultiplyAdd(a1, b2, acc12);
+                            Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                            acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
+                            acc22 = Vector256.FusedMultiplyAdd(a2, b2, acc22);
+                            Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                            acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
+                            acc32 = Vector256.FusedMultiplyAdd(a3, b2, acc32);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                        acc10.StoreUnsafe(ref c10);
+                        acc11.StoreUnsafe(ref c11);
+                        acc12.StoreUnsafe(ref c12);
+                        acc20.StoreUnsafe(ref c20);
+                        acc21.StoreUnsafe(ref c21);
+                        acc22.StoreUnsafe(ref c22);
+                        acc30.StoreUnsafe(ref c30);
+                        acc31.StoreUnsafe(ref c31);
+                        acc32.StoreUnsafe(ref c32);
+                    }
+                    // the last 1 column(s), at offset 36
+                    for (nint col = 36; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 36; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 36; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 36; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                }
+                for (; i < rows; i++)
+                {
+                    for (nint col = 0; col < 36; col += 12)
+                    {
+                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                        Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
+                        Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                        Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
+                            Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                            Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
+                            Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
+                            Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                    }
+                    // the last 1 column(s), at offset 36
+                    for (nint col = 36; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, i * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                }
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // columns: 37 = 6 × 3 vectors + 0 vector(s) + 1 scalar(s) of 2 lanes
+                nint i = 0;
+                for (; i + 4 <= rows; i += 4)
+                {
+                    for (nint col = 0; col < 36; col += 6)
+                    {
+                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                        Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
+                        Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
+                        Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                        ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                        Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                        ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 2);
+                        Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                        ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
+                        Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                        ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                        Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                        ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 2);
+                        Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                        ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
+                        Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                        ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                        Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                        ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 2);
+                        Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                        ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
+                        Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
+                            Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                            Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                            Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
+                            Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                            Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
+                            acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
+                            acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
+                            acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                            Vector128<double> a2 = Vector128.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
+                            acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
+                            acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
+                            acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                            Vector128<double> a3 = Vector128.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
+                            acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
+                            acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
+                            acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                        acc10.StoreUnsafe(ref c10);
+                        acc11.StoreUnsafe(ref c11);
+                        acc12.StoreUnsafe(ref c12);
+                        acc20.StoreUnsafe(ref c20);
+                        acc21.StoreUnsafe(ref c21);
+                        acc22.StoreUnsafe(ref c22);
+                        acc30.StoreUnsafe(ref c30);
+                        acc31.StoreUnsafe(ref c31);
+                        acc32.StoreUnsafe(ref c32);
+                    }
+                    // the last 1 column(s), at offset 36
+                    for (nint col = 36; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 36; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 36; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                    for (nint col = 36; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                }
+                for (; i < rows; i++)
+                {
+                    for (nint col = 0; col < 36; col += 6)
+                    {
+                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                        Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
+                        Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
+                        Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
+                            Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                            Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                            Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
+                            Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
+                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                        }
+                        acc00.StoreUnsafe(ref c00);
+                        acc01.StoreUnsafe(ref c01);
+                        acc02.StoreUnsafe(ref c02);
+                    }
+                    // the last 1 column(s), at offset 36
+                    for (nint col = 36; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, i * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                }
+            }
+            else
+            {
+                for (nint i = 0; i < rows; i++)
+                {
+                    for (nint col = 0; col < 37; col++)
+                    {
+                        ref double target = ref Unsafe.Add(ref c, i * 37 + col);
+                        double sum = target;
+                        for (nint k = 0; k < depth; k++)
+                        {
+                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                        }
+                        target = sum;
+                    }
+                }
             }
         }
 
@@ -841,26 +1332,554 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// G[r, c] ← G[r, c] + cᵣ x_c for G of [37, 37].
+        /// Y[r, o] += Σ_d X[r, d] · W[o, d] for r &lt; rows, o &lt; 37, d &lt; 37: X [rows, 37], W [37, 37], Y [rows, 37].
+        /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void OuterProductAdd37x37(ref double c, ref double x, ref double gradient)
+        private static void TransposedProductAdd37x37(int rows, ref double x, ref double weight, ref double y)
         {
-            for (int r = 0; r < 37; r++)
+            if (SimdPaths.Vector512)
             {
-                MultiplyAdd37(Unsafe.Add(ref c, r), ref x, ref Unsafe.Add(ref gradient, r * 37));
+                // depth: 37 = 4 × 8 lanes + 5, read as the vector at offset 29 with its first 3 lanes masked
+                Vector512<double> tailMask = Vector512.GreaterThanOrEqual(Vector512<long>.Indices, Vector512.Create((long)3)).As<long, double>();
+                nint r = 0;
+                for (; r + 4 <= rows; r += 4)
+                {
+                    for (nint o = 0; o < 36; o += 3)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                        Vector512<double> acc00 = Vector512<double>.Zero;
+                        Vector512<double> acc01 = Vector512<double>.Zero;
+                        Vector512<double> acc02 = Vector512<double>.Zero;
+                        Vector512<double> acc10 = Vector512<double>.Zero;
+                        Vector512<double> acc11 = Vector512<double>.Zero;
+                        Vector512<double> acc12 = Vector512<double>.Zero;
+                        Vector512<double> acc20 = Vector512<double>.Zero;
+                        Vector512<double> acc21 = Vector512<double>.Zero;
+                        Vector512<double> acc22 = Vector512<double>.Zero;
+                        Vector512<double> acc30 = Vector512<double>.Zero;
+                        Vector512<double> acc31 = Vector512<double>.Zero;
+                        Vector512<double> acc32 = Vector512<double>.Zero;
+                        for (nuint d = 0; d < 32; d += 8)
+                        {
+                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        {
+                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
+                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
+                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29);
+                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29);
+                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29);
+                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector512.Sum(acc01);
+                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector512.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector512.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o + 1) += Vector512.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o + 2) += Vector512.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector512.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o + 1) += Vector512.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o + 2) += Vector512.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o + 1) += Vector512.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o + 2) += Vector512.Sum(acc32);
+                    }
+                    for (nint o = 36; o < 37; o++)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        Vector512<double> acc00 = Vector512<double>.Zero;
+                        Vector512<double> acc10 = Vector512<double>.Zero;
+                        Vector512<double> acc20 = Vector512<double>.Zero;
+                        Vector512<double> acc30 = Vector512<double>.Zero;
+                        for (nuint d = 0; d < 32; d += 8)
+                        {
+                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        {
+                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29);
+                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29);
+                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29);
+                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector512.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector512.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector512.Sum(acc30);
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (nint o = 0; o < 36; o += 3)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                        Vector512<double> acc00 = Vector512<double>.Zero;
+                        Vector512<double> acc01 = Vector512<double>.Zero;
+                        Vector512<double> acc02 = Vector512<double>.Zero;
+                        for (nuint d = 0; d < 32; d += 8)
+                        {
+                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        {
+                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
+                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
+                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector512.Sum(acc01);
+                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector512.Sum(acc02);
+                    }
+                    for (nint o = 36; o < 37; o++)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        Vector512<double> acc00 = Vector512<double>.Zero;
+                        for (nuint d = 0; d < 32; d += 8)
+                        {
+                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        {
+                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
+                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector512.Sum(acc00);
+                    }
+                }
             }
-        }
-
-        /// <summary>
-        /// y_c ← y_c + Σᵣ cᵣ W[r, c] for W of [37, 37] (an axpy per row).
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void TransposedMatrixVectorAdd37x37(ref double weight, ref double c, ref double y)
-        {
-            for (int r = 0; r < 37; r++)
+            else if (SimdPaths.Vector256)
             {
-                MultiplyAdd37(Unsafe.Add(ref c, r), ref Unsafe.Add(ref weight, r * 37), ref y);
+                // depth: 37 = 9 × 4 lanes + 1, read as the vector at offset 33 with its first 3 lanes masked
+                Vector256<double> tailMask = Vector256.GreaterThanOrEqual(Vector256<long>.Indices, Vector256.Create((long)3)).As<long, double>();
+                nint r = 0;
+                for (; r + 4 <= rows; r += 4)
+                {
+                    for (nint o = 0; o < 36; o += 3)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                        Vector256<double> acc00 = Vector256<double>.Zero;
+                        Vector256<double> acc01 = Vector256<double>.Zero;
+                        Vector256<double> acc02 = Vector256<double>.Zero;
+                        Vector256<double> acc10 = Vector256<double>.Zero;
+                        Vector256<double> acc11 = Vector256<double>.Zero;
+                        Vector256<double> acc12 = Vector256<double>.Zero;
+                        Vector256<double> acc20 = Vector256<double>.Zero;
+                        Vector256<double> acc21 = Vector256<double>.Zero;
+                        Vector256<double> acc22 = Vector256<double>.Zero;
+                        Vector256<double> acc30 = Vector256<double>.Zero;
+                        Vector256<double> acc31 = Vector256<double>.Zero;
+                        Vector256<double> acc32 = Vector256<double>.Zero;
+                        for (nuint d = 0; d < 36; d += 4)
+                        {
+                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        {
+                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
+                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
+                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33);
+                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33);
+                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33);
+                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o + 1) += Vector256.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o + 2) += Vector256.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o + 1) += Vector256.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o + 2) += Vector256.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o + 1) += Vector256.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o + 2) += Vector256.Sum(acc32);
+                    }
+                    for (nint o = 36; o < 37; o++)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        Vector256<double> acc00 = Vector256<double>.Zero;
+                        Vector256<double> acc10 = Vector256<double>.Zero;
+                        Vector256<double> acc20 = Vector256<double>.Zero;
+                        Vector256<double> acc30 = Vector256<double>.Zero;
+                        for (nuint d = 0; d < 36; d += 4)
+                        {
+                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        {
+                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33);
+                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33);
+                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33);
+                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector256.Sum(acc30);
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (nint o = 0; o < 36; o += 3)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                        Vector256<double> acc00 = Vector256<double>.Zero;
+                        Vector256<double> acc01 = Vector256<double>.Zero;
+                        Vector256<double> acc02 = Vector256<double>.Zero;
+                        for (nuint d = 0; d < 36; d += 4)
+                        {
+                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        {
+                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
+                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
+                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector256.Sum(acc02);
+                    }
+                    for (nint o = 36; o < 37; o++)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        Vector256<double> acc00 = Vector256<double>.Zero;
+                        for (nuint d = 0; d < 36; d += 4)
+                        {
+                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        {
+                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
+                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
+                    }
+                }
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // depth: 37 = 18 × 2 lanes + 1, read as the vector at offset 35 with its first 1 lanes masked
+                Vector128<double> tailMask = Vector128.GreaterThanOrEqual(Vector128<long>.Indices, Vector128.Create((long)1)).As<long, double>();
+                nint r = 0;
+                for (; r + 4 <= rows; r += 4)
+                {
+                    for (nint o = 0; o < 36; o += 3)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                        Vector128<double> acc00 = Vector128<double>.Zero;
+                        Vector128<double> acc01 = Vector128<double>.Zero;
+                        Vector128<double> acc02 = Vector128<double>.Zero;
+                        Vector128<double> acc10 = Vector128<double>.Zero;
+                        Vector128<double> acc11 = Vector128<double>.Zero;
+                        Vector128<double> acc12 = Vector128<double>.Zero;
+                        Vector128<double> acc20 = Vector128<double>.Zero;
+                        Vector128<double> acc21 = Vector128<double>.Zero;
+                        Vector128<double> acc22 = Vector128<double>.Zero;
+                        Vector128<double> acc30 = Vector128<double>.Zero;
+                        Vector128<double> acc31 = Vector128<double>.Zero;
+                        Vector128<double> acc32 = Vector128<double>.Zero;
+                        for (nuint d = 0; d < 36; d += 2)
+                        {
+                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        {
+                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
+                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
+                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35);
+                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
+                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35);
+                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
+                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35);
+                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
+                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o + 1) += Vector128.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o + 2) += Vector128.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o + 1) += Vector128.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o + 2) += Vector128.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o + 1) += Vector128.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o + 2) += Vector128.Sum(acc32);
+                    }
+                    for (nint o = 36; o < 37; o++)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        Vector128<double> acc00 = Vector128<double>.Zero;
+                        Vector128<double> acc10 = Vector128<double>.Zero;
+                        Vector128<double> acc20 = Vector128<double>.Zero;
+                        Vector128<double> acc30 = Vector128<double>.Zero;
+                        for (nuint d = 0; d < 36; d += 2)
+                        {
+                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        {
+                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35);
+                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35);
+                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35);
+                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector128.Sum(acc30);
+                    }
+                }
+                for (; r < rows; r++)
+                {
+                    for (nint o = 0; o < 36; o += 3)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                        Vector128<double> acc00 = Vector128<double>.Zero;
+                        Vector128<double> acc01 = Vector128<double>.Zero;
+                        Vector128<double> acc02 = Vector128<double>.Zero;
+                        for (nuint d = 0; d < 36; d += 2)
+                        {
+                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        {
+                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
+                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
+                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
+                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector128.Sum(acc02);
+                    }
+                    for (nint o = 36; o < 37; o++)
+                    {
+                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                        Vector128<double> acc00 = Vector128<double>.Zero;
+                        for (nuint d = 0; d < 36; d += 2)
+                        {
+                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        {
+                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
+                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                        }
+                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
+                    }
+                }
+            }
+            else
+            {
+                for (nint r = 0; r < rows; r++)
+                {
+                    for (nint o = 0; o < 37; o++)
+                    {
+                        Unsafe.Add(ref y, r * 37 + o) += Dot37(ref Unsafe.Add(ref x, r * 37), ref Unsafe.Add(ref weight, o * 37));
+                    }
+                }
             }
         }
     }
