@@ -286,11 +286,8 @@ internal static class AdditiveEmitter
             }
             w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
             w.WriteLine("bool keysAreValues = tape.KeysAreValues;");
-            w.WriteLine("string queryShape = $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\";");
-            w.WriteLine("string keyShape = $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\";");
-            w.WriteLine("string valueShape = $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\";");
-            w.WriteLine("Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), queryShape);");
-            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), keyShape);");
+            w.WriteLine("Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\");");
             using (w.Block("if (keysAreValues)"))
             {
                 w.WriteLine("Shapes.RequireLength(values.Length, 0, nameof(values), \"empty (the forward used the keys as values)\");");
@@ -298,12 +295,12 @@ internal static class AdditiveEmitter
             }
             using (w.Block("else"))
             {
-                w.WriteLine("Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), valueShape);");
-                w.WriteLine("Shapes.RequireOptionalLength(dValues.Length, (long)batch * keyLength * ValueDim, nameof(dValues), valueShape);");
+                w.WriteLine("Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
+                w.WriteLine("Shapes.RequireOptionalLength(dValues.Length, (long)batch * keyLength * ValueDim, nameof(dValues), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
             }
             w.WriteLine("Shapes.RequireLength(dContext.Length, (long)batch * queryLength * ValueDim, nameof(dContext), $\"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]\");");
-            w.WriteLine("Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * Dim, nameof(dQuery), queryShape);");
-            w.WriteLine("Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * Dim, nameof(dKeys), keyShape);");
+            w.WriteLine("Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * Dim, nameof(dQuery), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * Dim, nameof(dKeys), $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
             w.WriteLine("ReadOnlySpan<" + T + "> valueSource = keysAreValues ? keys : values;");
             w.WriteLine("Span<" + T + "> dValueTarget = keysAreValues ? dKeys : dValues;");

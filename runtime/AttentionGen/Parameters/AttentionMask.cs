@@ -36,11 +36,17 @@ public readonly ref struct AttentionMask
     {
         if (!KeyPadding.IsEmpty)
         {
-            Shapes.RequireLength(KeyPadding.Length, (long)batch * keyLength, parameterName + ".KeyPadding", $"[B={batch}, Tk={keyLength}]");
+            if (KeyPadding.Length != (long)batch * keyLength)
+            {
+                Shapes.RequireLength(KeyPadding.Length, (long)batch * keyLength, parameterName + ".KeyPadding", $"[B={batch}, Tk={keyLength}]");
+            }
         }
         if (!PerQuery.IsEmpty)
         {
-            Shapes.RequireLength(PerQuery.Length, (long)batch * queryLength * keyLength, parameterName + ".PerQuery", $"[B={batch}, Tq={queryLength}, Tk={keyLength}]");
+            if (PerQuery.Length != (long)batch * queryLength * keyLength)
+            {
+                Shapes.RequireLength(PerQuery.Length, (long)batch * queryLength * keyLength, parameterName + ".PerQuery", $"[B={batch}, Tq={queryLength}, Tk={keyLength}]");
+            }
         }
     }
 

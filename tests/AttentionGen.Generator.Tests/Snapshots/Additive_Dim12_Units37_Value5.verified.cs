@@ -356,11 +356,8 @@ namespace Samples.Translation
             }
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
             bool keysAreValues = tape.KeysAreValues;
-            string queryShape = $"[B={batch}, Tq={queryLength}, Dim={Dim}]";
-            string keyShape = $"[B={batch}, Tk={keyLength}, Dim={Dim}]";
-            string valueShape = $"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]";
-            Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), queryShape);
-            Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), keyShape);
+            Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), $"[B={batch}, Tq={queryLength}, Dim={Dim}]");
+            Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), $"[B={batch}, Tk={keyLength}, Dim={Dim}]");
             if (keysAreValues)
             {
                 Shapes.RequireLength(values.Length, 0, nameof(values), "empty (the forward used the keys as values)");
@@ -368,12 +365,12 @@ namespace Samples.Translation
             }
             else
             {
-                Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), valueShape);
-                Shapes.RequireOptionalLength(dValues.Length, (long)batch * keyLength * ValueDim, nameof(dValues), valueShape);
+                Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]");
+                Shapes.RequireOptionalLength(dValues.Length, (long)batch * keyLength * ValueDim, nameof(dValues), $"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]");
             }
             Shapes.RequireLength(dContext.Length, (long)batch * queryLength * ValueDim, nameof(dContext), $"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]");
-            Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * Dim, nameof(dQuery), queryShape);
-            Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * Dim, nameof(dKeys), keyShape);
+            Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * Dim, nameof(dQuery), $"[B={batch}, Tq={queryLength}, Dim={Dim}]");
+            Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * Dim, nameof(dKeys), $"[B={batch}, Tk={keyLength}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $"[B={batch}, Tq={queryLength}, Tk={keyLength}]");
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             Span<float> dValueTarget = keysAreValues ? dKeys : dValues;
