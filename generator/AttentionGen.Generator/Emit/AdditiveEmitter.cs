@@ -131,18 +131,46 @@ internal static class AdditiveEmitter
             w.WriteLine("bool keysAreValues = values.IsEmpty;");
             w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);");
             w.WriteLine("ReadOnlySpan<" + T + "> valueSource = keysAreValues ? keys : values;");
-            LayerScaffold.DeclareScratch(w, element, "scratch", "keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0)");
+            w.WriteLine("ForwardBatch(null, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);");
+        }
+
+        // ---- The batch driver shared by both forwards ----
+        w.WriteLine();
+        w.WriteLine("// Batch rows are independent: large calls spread them over threads (each row is computed the same way whatever");
+        w.WriteLine("// the thread count, so the result is too); small ones run on the calling thread and allocate nothing.");
+        using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        {
+            using (w.Block("if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))"))
+            {
+                w.WriteLine("ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);");
+                w.WriteLine("return;");
+            }
+            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new ForwardState(this, tape),");
+            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((ForwardState)state).Layer.ForwardRows(((ForwardState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),");
+            w.WriteLine("    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights);");
+        }
+        w.WriteLine();
+        w.WriteLine($"private sealed record ForwardState({model.Target.Name} Layer, Tape? Tape);");
+        w.WriteLine();
+        w.WriteLine("// Batch rows [first, end): project the row's keys (into the tape when training), then attend.");
+        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        {
+            LayerScaffold.DeclareScratch(w, element, "scratch", "tape is not null ? 0 : keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0)");
             using (w.Block("try"))
             {
-                w.WriteLine($"Span<{T}> keyProjection = scratch.Slice(0, keyLength * Units);");
-                w.WriteLine($"Span<{T}> queryProjection = scratch.Slice(keyLength * Units, queryLength * Units);");
-                w.WriteLine($"Span<{T}> rowWeights = weights.IsEmpty ? scratch.Slice((keyLength + queryLength) * Units, queryLength * keyLength) : default;");
-                using (w.Block("for (int b = 0; b < batch; b++)"))
+                using (w.Block("for (int b = first; b < end; b++)"))
                 {
+                    w.WriteLine($"Span<{T}> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(0, keyLength * Units);");
+                    w.WriteLine($"Span<{T}> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(keyLength * Units, queryLength * Units);");
+                    w.WriteLine($"Span<{T}> rowWeights = tape is not null ? tape.Weights.AsSpan(b * queryLength * keyLength, queryLength * keyLength)");
+                    w.WriteLine("    : weights.IsEmpty ? scratch.Slice((keyLength + queryLength) * Units, queryLength * keyLength) : weights.Slice(b * queryLength * keyLength, queryLength * keyLength);");
                     w.WriteLine("ProjectKeysUnchecked(keyLength, keys.Slice(b * keyLength * Dim, keyLength * Dim), keyProjection);");
                     w.WriteLine("AttendBatchRow(b, queryLength, keyLength, query.Slice(b * queryLength * Dim, queryLength * Dim), keyProjection,");
-                    w.WriteLine("    valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim),");
-                    w.WriteLine("    weights.IsEmpty ? rowWeights : weights.Slice(b * queryLength * keyLength, queryLength * keyLength), queryProjection, mask);");
+                    w.WriteLine("    values.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim), rowWeights, queryProjection, mask);");
+                    using (w.Block("if (tape is not null && !weights.IsEmpty)"))
+                    {
+                        w.WriteLine("rowWeights.CopyTo(weights.Slice(b * queryLength * keyLength, queryLength * keyLength));");
+                    }
                 }
             }
             using (w.Block("finally"))
@@ -204,20 +232,7 @@ internal static class AdditiveEmitter
             w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);");
             w.WriteLine("ReadOnlySpan<" + T + "> valueSource = keysAreValues ? keys : values;");
             w.WriteLine("tape.Prepare(batch, queryLength, keyLength, keysAreValues);");
-            w.WriteLine($"Span<{T}> keyProjection = tape.KeyProjection.AsSpan(0, batch * keyLength * Units);");
-            w.WriteLine($"Span<{T}> queryProjection = tape.QueryProjection.AsSpan(0, batch * queryLength * Units);");
-            w.WriteLine($"Span<{T}> allWeights = tape.Weights.AsSpan(0, batch * queryLength * keyLength);");
-            w.WriteLine("ProjectKeysUnchecked(batch * keyLength, keys, keyProjection);");
-            using (w.Block("for (int b = 0; b < batch; b++)"))
-            {
-                w.WriteLine("AttendBatchRow(b, queryLength, keyLength, query.Slice(b * queryLength * Dim, queryLength * Dim), keyProjection.Slice(b * keyLength * Units, keyLength * Units),");
-                w.WriteLine("    valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim),");
-                w.WriteLine("    allWeights.Slice(b * queryLength * keyLength, queryLength * keyLength), queryProjection.Slice(b * queryLength * Units, queryLength * Units), mask);");
-            }
-            using (w.Block("if (!weights.IsEmpty)"))
-            {
-                w.WriteLine("allWeights.CopyTo(weights);");
-            }
+            w.WriteLine("ForwardBatch(tape, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);");
         }
 
         // ---- The shared per-batch-row attention ----
@@ -304,29 +319,91 @@ internal static class AdditiveEmitter
             w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
             w.WriteLine("ReadOnlySpan<" + T + "> valueSource = keysAreValues ? keys : values;");
             w.WriteLine("Span<" + T + "> dValueTarget = keysAreValues ? dKeys : dValues;");
+            w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
+            w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
+            w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
             w.WriteLine();
-            w.WriteLine("// Scratch: ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U] for the whole batch (so their projection gradients are");
-            w.WriteLine("// four register-blocked matrix products at the end), ∂L/∂aᵢ and ∂L/∂eᵢ [Tk] for one query.");
-            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * (keyLength + queryLength) * Units + 2 * keyLength");
+            w.WriteLine("// Scratch for the whole batch: ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U] (their projection gradients are then a few");
+            w.WriteLine("// register-blocked matrix products), and each batch row's share of ∂L/∂v [B, U] (summed in row order afterwards,");
+            w.WriteLine("// so the result does not depend on how rows were spread over threads).");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * (keyLength + queryLength + 1) * Units");
             using (w.Block("try"))
             {
+                w.WriteLine("scratch.Clear();");
+                w.WriteLine("long work = (long)batch * queryLength * keyLength * Units;");
+                w.WriteLine("var lengths = (batch, queryLength, keyLength);");
+                using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
+                {
+                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new ForwardState(this, tape),");
+                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((ForwardState)state).Layer.BackwardRows(((ForwardState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),");
+                    w.WriteLine("    lengths, r0: valueSource, r1: dContext, r2: dWeights, w0: dValueTarget, w1: scratch);");
+                }
+                using (w.Block("else"))
+                {
+                    w.WriteLine("BackwardRows(tape, 0, batch, valueSource, dContext, dWeights, dValueTarget, scratch);");
+                }
+                w.WriteLine();
                 w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
-                w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
-                w.WriteLine($"Span<{T}> dRowWeights = scratch.Slice(batch * (keyLength + queryLength) * Units, keyLength);");
-                w.WriteLine($"Span<{T}> dScores = scratch.Slice(batch * (keyLength + queryLength) * Units + keyLength, keyLength);");
-                w.WriteLine("dKeyProjection.Clear();");
-                w.WriteLine("dQueryProjection.Clear();");
-                w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
+                w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
                 w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
-                w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
-                w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
-                w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
                 using (w.Block("for (int b = 0; b < batch; b++)"))
                 {
-                    w.WriteLine($"ReadOnlySpan<{T}> rowValues = valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim);");
-                    w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(rowValues);");
+                    w.WriteLine($"{axpyUnits}(1, ref dScoreVectorShares[b * Units], ref dScoreVector);");
+                }
+                if (model.UseBias)
+                {
+                    w.WriteLine("// kpⱼ = W_k kⱼ + b: ∂L/∂b = Σⱼ ∂L/∂kpⱼ.");
+                    w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);");
+                    using (w.Block("for (int j = 0; j < batch * keyLength; j++)"))
+                    {
+                        w.WriteLine($"{axpyUnits}(1, ref dKeyProjection[j * Units], ref dBias);");
+                    }
+                }
+                w.WriteLine();
+                w.WriteLine("// The projection gradients, each split into row ranges that threads may take independently.");
+                w.WriteLine("int chunks = 4 * ProductParts;");
+                using (w.Block("if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
+                {
+                    w.WriteLine($"BatchParallel.For<{T}>(chunks, MaxDegreeOfParallelism, this,");
+                    w.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({model.Target.Name})layer).BackwardProducts(chunk, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),");
+                    w.WriteLine("    lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);");
+                }
+                using (w.Block("else"))
+                {
+                    using (w.Block("for (int chunk = 0; chunk < chunks; chunk++)"))
+                    {
+                        w.WriteLine("BackwardProducts(chunk, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);");
+                    }
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Backward, per batch row ----
+        w.WriteLine();
+        w.WriteLine("// Batch rows [first, end) of the backward: through the value path, the softmax and the tanh of every attended pair,");
+        w.WriteLine("// into ∂L/∂value, ∂L/∂kp, ∂L/∂qp and the row's share of ∂L/∂v. Rows write disjoint parts of every output.");
+        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dValueTarget, Span<{T}> scratch)"))
+        {
+            w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
+            w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
+            w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
+            w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
+            LayerScaffold.DeclareScratch(w, element, "rowScratch", "2 * keyLength");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> dRowWeights = rowScratch.Slice(0, keyLength);");
+                w.WriteLine($"Span<{T}> dScores = rowScratch.Slice(keyLength, keyLength);");
+                w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
+                using (w.Block("for (int b = first; b < end; b++)"))
+                {
+                    w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim));");
                     w.WriteLine($"ref {T} keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];");
                     w.WriteLine($"ref {T} dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];");
+                    w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * Units];");
                     using (w.Block("for (int i = 0; i < queryLength; i++)"))
                     {
                         w.WriteLine("int row = b * queryLength + i;");
@@ -372,32 +449,42 @@ internal static class AdditiveEmitter
                         }
                     }
                 }
-                w.WriteLine();
-                w.WriteLine("// qp = Q W_qᵀ over all B·Tq rows: ∂L/∂W_q += ∂L/∂qpᵀ Q and ∂L/∂Q = ∂L/∂qp W_q.");
-                w.WriteLine("int queryRows = batch * queryLength, keyRows = batch * keyLength;");
-                w.WriteLine($"{productDim}(Units, queryRows, ref MemoryMarshal.GetReference(dQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));");
-                using (w.Block("if (!dQuery.IsEmpty)"))
-                {
-                    w.WriteLine($"{productDim}(queryRows, Units, ref MemoryMarshal.GetReference(dQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
-                }
-                w.WriteLine("// kp = K W_kᵀ" + (model.UseBias ? " + b" : "") + " over all B·Tk rows: ∂L/∂W_k += ∂L/∂kpᵀ K" + (model.UseBias ? ", ∂L/∂b += Σⱼ ∂L/∂kpⱼ" : "") + " and ∂L/∂K += ∂L/∂kp W_k.");
-                w.WriteLine($"{productDim}(Units, keyRows, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));");
-                if (model.UseBias)
-                {
-                    w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);");
-                    using (w.Block("for (int j = 0; j < keyRows; j++)"))
-                    {
-                        w.WriteLine($"{axpyUnits}(1, ref dKeyProjection[j * Units], ref dBias);");
-                    }
-                }
-                using (w.Block("if (!dKeys.IsEmpty)"))
-                {
-                    w.WriteLine($"{productDim}(keyRows, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));");
-                }
             }
             using (w.Block("finally"))
             {
-                LayerScaffold.ReturnScratch(w, element, "scratch");
+                LayerScaffold.ReturnScratch(w, element, "rowScratch");
+            }
+        }
+
+        // ---- Backward, the projection gradients ----
+        w.WriteLine();
+        w.WriteLine("// How many row ranges each projection-gradient product is cut into (a fixed number, so results never depend on threads).");
+        w.WriteLine("private const int ProductParts = 4;");
+        w.WriteLine();
+        w.WriteLine("// Chunk c does part c % ProductParts of product c / ProductParts:");
+        w.WriteLine("//   0: ∂L/∂W_q += ∂L/∂qpᵀ Q   1: ∂L/∂Q = ∂L/∂qp W_q   2: ∂L/∂W_k += ∂L/∂kpᵀ K   3: ∂L/∂K += ∂L/∂kp W_k");
+        using (w.Block($"private void BackwardProducts(int chunk, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> scratch, Span<{T}> dQuery, Span<{T}> dKeys)"))
+        {
+            w.WriteLine("int product = chunk / ProductParts, part = chunk % ProductParts;");
+            w.WriteLine("bool queries = product < 2;");
+            w.WriteLine("int inputRows = batch * (queries ? queryLength : keyLength);");
+            w.WriteLine($"ReadOnlySpan<{T}> dProjection = queries ? scratch.Slice(batch * keyLength * Units, inputRows * Units) : scratch.Slice(0, inputRows * Units);");
+            w.WriteLine($"ReadOnlySpan<{T}> inputs = queries ? query : keys;");
+            w.WriteLine($"Parameter<{T}> weight = queries ? QueryWeight : KeyWeight;");
+            using (w.Block("if (product % 2 == 0)"))
+            {
+                w.WriteLine("// ∂L/∂W rows [lo, hi): Σ over the inputs r of ∂L/∂proj[r, u] · x[r, :].");
+                w.WriteLine("int lo = Units * part / ProductParts, hi = Units * (part + 1) / ProductParts;");
+                w.WriteLine($"{productDim}(hi - lo, inputRows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo), 1, Units, ref MemoryMarshal.GetReference(inputs), ref weight.Gradient[lo * Dim]);");
+            }
+            using (w.Block("else"))
+            {
+                w.WriteLine($"Span<{T}> dInputs = queries ? dQuery : dKeys;");
+                w.WriteLine("if (dInputs.IsEmpty) return;");
+                w.WriteLine("// ∂L/∂x rows [lo, hi): ∂L/∂proj[r, :] W.");
+                w.WriteLine("int lo = inputRows * part / ProductParts, hi = inputRows * (part + 1) / ProductParts;");
+                w.WriteLine("if (hi == lo) return;");
+                w.WriteLine($"{productDim}(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(weight.Value), ref dInputs[lo * Dim]);");
             }
         }
 

@@ -88,6 +88,14 @@ internal static class LayerScaffold
                 writer.WriteLine();
             }
 
+            writer.Summary(
+                "How many threads one call may use: −1 (the default) every core, for calls large enough to gain from it;\n" +
+                "1 the calling thread only (then inference allocates nothing). Results do not depend on it.");
+            writer.WriteLine("public int MaxDegreeOfParallelism { get; set; } = -1;");
+            writer.WriteLine();
+            writer.WriteLine("// Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.");
+            writer.WriteLine("private const long ParallelWorkThreshold = 1L << 18;");
+            writer.WriteLine();
             writer.WriteLine($"private Parameter<{T}>[]? _parameters;");
             writer.WriteLine();
             writer.WriteLine("/// <inheritdoc/>");

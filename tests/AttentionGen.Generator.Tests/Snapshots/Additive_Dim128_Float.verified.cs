@@ -64,6 +64,15 @@ namespace Samples.Translation
         /// </summary>
         public Parameter<float> ScoreVector { get; } = new("score_vector", Units);
 
+        /// <summary>
+        /// How many threads one call may use: −1 (the default) every core, for calls large enough to gain from it;
+        /// 1 the calling thread only (then inference allocates nothing). Results do not depend on it.
+        /// </summary>
+        public int MaxDegreeOfParallelism { get; set; } = -1;
+
+        // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
+        private const long ParallelWorkThreshold = 1L << 18;
+
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
@@ -183,22 +192,48 @@ namespace Samples.Translation
             bool keysAreValues = values.IsEmpty;
             ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
-            int scratchLength = keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
+            ForwardBatch(null, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);
+        }
+
+        // Batch rows are independent: large calls spread them over threads (each row is computed the same way whatever
+        // the thread count, so the result is too); small ones run on the calling thread and allocate nothing.
+        private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
+        {
+            if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))
+            {
+                ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);
+                return;
+            }
+            BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new ForwardState(this, tape),
+                static (int b, object state, in ChunkSpans<float> s) => ((ForwardState)state).Layer.ForwardRows(((ForwardState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),
+                (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights);
+        }
+
+        private sealed record ForwardState(Aligner Layer, Tape? Tape);
+
+        // Batch rows [first, end): project the row's keys (into the tape when training), then attend.
+        private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
+        {
+            int scratchLength = tape is not null ? 0 : keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
             float[]? scratchRented = null;
             Span<float> scratch = scratchLength <= StackScratchLimit
                 ? stackalloc float[scratchLength]
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
             try
             {
-                Span<float> keyProjection = scratch.Slice(0, keyLength * Units);
-                Span<float> queryProjection = scratch.Slice(keyLength * Units, queryLength * Units);
-                Span<float> rowWeights = weights.IsEmpty ? scratch.Slice((keyLength + queryLength) * Units, queryLength * keyLength) : default;
-                for (int b = 0; b < batch; b++)
+                for (int b = first; b < end; b++)
                 {
+                    Span<float> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(0, keyLength * Units);
+                    Span<float> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(keyLength * Units, queryLength * Units);
+                    Span<float> rowWeights = tape is not null ? tape.Weights.AsSpan(b * queryLength * keyLength, queryLength * keyLength)
+                        : weights.IsEmpty ? scratch.Slice((keyLength + queryLength) * Units, queryLength * keyLength) : weights.Slice(b * queryLength * keyLength, queryLength * keyLength);
                     ProjectKeysUnchecked(keyLength, keys.Slice(b * keyLength * Dim, keyLength * Dim), keyProjection);
                     AttendBatchRow(b, queryLength, keyLength, query.Slice(b * queryLength * Dim, queryLength * Dim), keyProjection,
-                        valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim),
-                        weights.IsEmpty ? rowWeights : weights.Slice(b * queryLength * keyLength, queryLength * keyLength), queryProjection, mask);
+                        values.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim), rowWeights, queryProjection, mask);
+                    if (tape is not null && !weights.IsEmpty)
+                    {
+                        rowWeights.CopyTo(weights.Slice(b * queryLength * keyLength, queryLength * keyLength));
+                    }
                 }
             }
             finally
@@ -277,20 +312,7 @@ namespace Samples.Translation
             ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             tape.Prepare(batch, queryLength, keyLength, keysAreValues);
-            Span<float> keyProjection = tape.KeyProjection.AsSpan(0, batch * keyLength * Units);
-            Span<float> queryProjection = tape.QueryProjection.AsSpan(0, batch * queryLength * Units);
-            Span<float> allWeights = tape.Weights.AsSpan(0, batch * queryLength * keyLength);
-            ProjectKeysUnchecked(batch * keyLength, keys, keyProjection);
-            for (int b = 0; b < batch; b++)
-            {
-                AttendBatchRow(b, queryLength, keyLength, query.Slice(b * queryLength * Dim, queryLength * Dim), keyProjection.Slice(b * keyLength * Units, keyLength * Units),
-                    valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim),
-                    allWeights.Slice(b * queryLength * keyLength, queryLength * keyLength), queryProjection.Slice(b * queryLength * Units, queryLength * Units), mask);
-            }
-            if (!weights.IsEmpty)
-            {
-                allWeights.CopyTo(weights);
-            }
+            ForwardBatch(tape, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);
         }
 
         // One batch row b, for each query i:
@@ -374,33 +396,97 @@ namespace Samples.Translation
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $"[B={batch}, Tq={queryLength}, Tk={keyLength}]");
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             Span<float> dValueTarget = keysAreValues ? dKeys : dValues;
+            if (!dQuery.IsEmpty) dQuery.Clear();
+            if (!dKeys.IsEmpty) dKeys.Clear();
+            if (!dValues.IsEmpty) dValues.Clear();
 
-            // Scratch: ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U] for the whole batch (so their projection gradients are
-            // four register-blocked matrix products at the end), ∂L/∂aᵢ and ∂L/∂eᵢ [Tk] for one query.
-            int scratchLength = batch * (keyLength + queryLength) * Units + 2 * keyLength;
+            // Scratch for the whole batch: ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U] (their projection gradients are then a few
+            // register-blocked matrix products), and each batch row's share of ∂L/∂v [B, U] (summed in row order afterwards,
+            // so the result does not depend on how rows were spread over threads).
+            int scratchLength = batch * (keyLength + queryLength + 1) * Units;
             float[]? scratchRented = null;
             Span<float> scratch = scratchLength <= StackScratchLimit
                 ? stackalloc float[scratchLength]
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
             try
             {
+                scratch.Clear();
+                long work = (long)batch * queryLength * keyLength * Units;
+                var lengths = (batch, queryLength, keyLength);
+                if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+                {
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new ForwardState(this, tape),
+                        static (int b, object state, in ChunkSpans<float> s) => ((ForwardState)state).Layer.BackwardRows(((ForwardState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),
+                        lengths, r0: valueSource, r1: dContext, r2: dWeights, w0: dValueTarget, w1: scratch);
+                }
+                else
+                {
+                    BackwardRows(tape, 0, batch, valueSource, dContext, dWeights, dValueTarget, scratch);
+                }
+
                 Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
-                Span<float> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);
-                Span<float> dRowWeights = scratch.Slice(batch * (keyLength + queryLength) * Units, keyLength);
-                Span<float> dScores = scratch.Slice(batch * (keyLength + queryLength) * Units + keyLength, keyLength);
-                dKeyProjection.Clear();
-                dQueryProjection.Clear();
-                ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
+                Span<float> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
                 ref float dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);
-                if (!dQuery.IsEmpty) dQuery.Clear();
-                if (!dKeys.IsEmpty) dKeys.Clear();
-                if (!dValues.IsEmpty) dValues.Clear();
                 for (int b = 0; b < batch; b++)
                 {
-                    ReadOnlySpan<float> rowValues = valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
-                    ref float valueStart = ref MemoryMarshal.GetReference(rowValues);
+                    MultiplyAdd128(1, ref dScoreVectorShares[b * Units], ref dScoreVector);
+                }
+                // kpⱼ = W_k kⱼ + b: ∂L/∂b = Σⱼ ∂L/∂kpⱼ.
+                ref float dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);
+                for (int j = 0; j < batch * keyLength; j++)
+                {
+                    MultiplyAdd128(1, ref dKeyProjection[j * Units], ref dBias);
+                }
+
+                // The projection gradients, each split into row ranges that threads may take independently.
+                int chunks = 4 * ProductParts;
+                if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+                {
+                    BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
+                        static (int chunk, object layer, in ChunkSpans<float> s) => ((Aligner)layer).BackwardProducts(chunk, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
+                        lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);
+                }
+                else
+                {
+                    for (int chunk = 0; chunk < chunks; chunk++)
+                    {
+                        BackwardProducts(chunk, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);
+                    }
+                }
+            }
+            finally
+            {
+                if (scratchRented is not null)
+                {
+                    ArrayPool<float>.Shared.Return(scratchRented);
+                }
+            }
+        }
+
+        // Batch rows [first, end) of the backward: through the value path, the softmax and the tanh of every attended pair,
+        // into ∂L/∂value, ∂L/∂kp, ∂L/∂qp and the row's share of ∂L/∂v. Rows write disjoint parts of every output.
+        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> valueSource, ReadOnlySpan<float> dContext, ReadOnlySpan<float> dWeights, Span<float> dValueTarget, Span<float> scratch)
+        {
+            int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
+            Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
+            Span<float> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);
+            Span<float> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
+            int rowScratchLength = 2 * keyLength;
+            float[]? rowScratchRented = null;
+            Span<float> rowScratch = rowScratchLength <= StackScratchLimit
+                ? stackalloc float[rowScratchLength]
+                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength)).AsSpan(0, rowScratchLength);
+            try
+            {
+                Span<float> dRowWeights = rowScratch.Slice(0, keyLength);
+                Span<float> dScores = rowScratch.Slice(keyLength, keyLength);
+                ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
+                for (int b = first; b < end; b++)
+                {
+                    ref float valueStart = ref MemoryMarshal.GetReference(valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim));
                     ref float keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];
                     ref float dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];
+                    ref float dScoreVector = ref dScoreVectorShares[b * Units];
                     for (int i = 0; i < queryLength; i++)
                     {
                         int row = b * queryLength + i;
@@ -446,32 +532,43 @@ namespace Samples.Translation
                         }
                     }
                 }
-
-                // qp = Q W_qᵀ over all B·Tq rows: ∂L/∂W_q += ∂L/∂qpᵀ Q and ∂L/∂Q = ∂L/∂qp W_q.
-                int queryRows = batch * queryLength, keyRows = batch * keyLength;
-                MatrixProductAdd128(Units, queryRows, ref MemoryMarshal.GetReference(dQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));
-                if (!dQuery.IsEmpty)
-                {
-                    MatrixProductAdd128(queryRows, Units, ref MemoryMarshal.GetReference(dQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));
-                }
-                // kp = K W_kᵀ + b over all B·Tk rows: ∂L/∂W_k += ∂L/∂kpᵀ K, ∂L/∂b += Σⱼ ∂L/∂kpⱼ and ∂L/∂K += ∂L/∂kp W_k.
-                MatrixProductAdd128(Units, keyRows, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));
-                ref float dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);
-                for (int j = 0; j < keyRows; j++)
-                {
-                    MultiplyAdd128(1, ref dKeyProjection[j * Units], ref dBias);
-                }
-                if (!dKeys.IsEmpty)
-                {
-                    MatrixProductAdd128(keyRows, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));
-                }
             }
             finally
             {
-                if (scratchRented is not null)
+                if (rowScratchRented is not null)
                 {
-                    ArrayPool<float>.Shared.Return(scratchRented);
+                    ArrayPool<float>.Shared.Return(rowScratchRented);
                 }
+            }
+        }
+
+        // How many row ranges each projection-gradient product is cut into (a fixed number, so results never depend on threads).
+        private const int ProductParts = 4;
+
+        // Chunk c does part c % ProductParts of product c / ProductParts:
+        //   0: ∂L/∂W_q += ∂L/∂qpᵀ Q   1: ∂L/∂Q = ∂L/∂qp W_q   2: ∂L/∂W_k += ∂L/∂kpᵀ K   3: ∂L/∂K += ∂L/∂kp W_k
+        private void BackwardProducts(int chunk, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> scratch, Span<float> dQuery, Span<float> dKeys)
+        {
+            int product = chunk / ProductParts, part = chunk % ProductParts;
+            bool queries = product < 2;
+            int inputRows = batch * (queries ? queryLength : keyLength);
+            ReadOnlySpan<float> dProjection = queries ? scratch.Slice(batch * keyLength * Units, inputRows * Units) : scratch.Slice(0, inputRows * Units);
+            ReadOnlySpan<float> inputs = queries ? query : keys;
+            Parameter<float> weight = queries ? QueryWeight : KeyWeight;
+            if (product % 2 == 0)
+            {
+                // ∂L/∂W rows [lo, hi): Σ over the inputs r of ∂L/∂proj[r, u] · x[r, :].
+                int lo = Units * part / ProductParts, hi = Units * (part + 1) / ProductParts;
+                MatrixProductAdd128(hi - lo, inputRows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo), 1, Units, ref MemoryMarshal.GetReference(inputs), ref weight.Gradient[lo * Dim]);
+            }
+            else
+            {
+                Span<float> dInputs = queries ? dQuery : dKeys;
+                if (dInputs.IsEmpty) return;
+                // ∂L/∂x rows [lo, hi): ∂L/∂proj[r, :] W.
+                int lo = inputRows * part / ProductParts, hi = inputRows * (part + 1) / ProductParts;
+                if (hi == lo) return;
+                MatrixProductAdd128(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(weight.Value), ref dInputs[lo * Dim]);
             }
         }
 

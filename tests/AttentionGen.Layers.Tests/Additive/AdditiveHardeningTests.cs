@@ -189,4 +189,42 @@ public sealed class AdditiveHardeningTests
         Assert.Equal("context", error.ParamName);
         Assert.Contains("overlaps 'values'", error.Message);
     }
+
+    [Fact]
+    public void Results_do_not_depend_on_the_thread_count()
+    {
+        // Large enough (B·Tq·Tk·U ≥ 2¹⁸) that the layer spreads batch rows and gradient products over threads.
+        const int batch = 8, tq = 20, tk = 48;
+        var (query, keys, values) = Inputs(77, batch, tq, tk);
+        float[] dContext = TestData.Random<float>(new Random(78), batch * tq * Dim);
+        bool[] keyPadding = TestData.Mask(new Random(79), batch * tk, 0.9);
+        (float[], float[], float[], float[], float[]) Run(int degree)
+        {
+            var mask = AttentionMask.FromKeyPadding(keyPadding);
+            var layer = new AdditiveF37(seed: 12) { MaxDegreeOfParallelism = degree };
+            var inference = new float[batch * tq * Dim];
+            layer.Forward(batch, tq, tk, query, keys, values, inference, default, mask);
+            var tape = new AdditiveF37.Tape();
+            var context = new float[inference.Length];
+            layer.Forward(tape, batch, tq, tk, query, keys, values, context, default, mask);
+            var dQuery = new float[query.Length];
+            var dKeys = new float[keys.Length];
+            var dValues = new float[values.Length];
+            layer.Backward(tape, query, keys, values, dContext, dQuery, dKeys, dValues);
+            Assert.Equal(inference, context);
+            return (context, dQuery, dKeys, dValues, layer.Parameters.SelectMany(p => p.Gradient).ToArray());
+        }
+
+        var serial = Run(1);
+        foreach (int degree in new[] { 2, 3, -1 })
+        {
+            var parallel = Run(degree);
+            Assert.Equal(serial.Item1, parallel.Item1);
+            Assert.Equal(serial.Item2, parallel.Item2);
+            Assert.Equal(serial.Item3, parallel.Item3);
+            Assert.Equal(serial.Item4, parallel.Item4);
+            Assert.Equal(serial.Item5, parallel.Item5);
+        }
+        Assert.True(batch * tq * tk * Dim >= 1 << 18);
+    }
 }

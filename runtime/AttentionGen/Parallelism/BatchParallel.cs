@@ -1,0 +1,135 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks;
+
+namespace AttentionGen;
+
+/// <summary>The spans of one parallel call, rebuilt on each worker: up to six inputs, four outputs and a mask.</summary>
+/// <typeparam name="T">The element type.</typeparam>
+public readonly ref struct ChunkSpans<T> where T : unmanaged
+{
+    /// <summary>Inputs 0–5, in the order the caller passed them (empty when not passed).</summary>
+    public ReadOnlySpan<T> R0 { get; init; }
+    /// <inheritdoc cref="R0"/>
+    public ReadOnlySpan<T> R1 { get; init; }
+    /// <inheritdoc cref="R0"/>
+    public ReadOnlySpan<T> R2 { get; init; }
+    /// <inheritdoc cref="R0"/>
+    public ReadOnlySpan<T> R3 { get; init; }
+    /// <inheritdoc cref="R0"/>
+    public ReadOnlySpan<T> R4 { get; init; }
+    /// <inheritdoc cref="R0"/>
+    public ReadOnlySpan<T> R5 { get; init; }
+    /// <summary>Outputs 0–3, in the order the caller passed them (empty when not passed).</summary>
+    public Span<T> W0 { get; init; }
+    /// <inheritdoc cref="W0"/>
+    public Span<T> W1 { get; init; }
+    /// <inheritdoc cref="W0"/>
+    public Span<T> W2 { get; init; }
+    /// <inheritdoc cref="W0"/>
+    public Span<T> W3 { get; init; }
+    /// <summary>The caller's mask.</summary>
+    public AttentionMask Mask { get; init; }
+
+    /// <summary>The call's batch size B.</summary>
+    public int Batch { get; init; }
+
+    /// <summary>The call's query length Tq.</summary>
+    public int QueryLength { get; init; }
+
+    /// <summary>The call's key length Tk.</summary>
+    public int KeyLength { get; init; }
+}
+
+/// <summary>The work of one chunk: <paramref name="chunk"/> of the call, the caller's state, and its spans.</summary>
+public delegate void ChunkBody<T>(int chunk, object state, in ChunkSpans<T> spans) where T : unmanaged;
+
+/// <summary>
+/// Runs the chunks of a layer call (for example its batch rows) on several threads. Spans cannot be captured by the
+/// closures that threads run, so this pins them for the duration of the call and rebuilds them on each worker; the
+/// caller blocks until every chunk is done, so the memory stays valid. Chunks must write disjoint parts of the
+/// outputs; then the result does not depend on the number of threads.
+/// </summary>
+public static class BatchParallel
+{
+    /// <summary>
+    /// The degree of parallelism a layer uses when its <c>MaxDegreeOfParallelism</c> is −1 (the default):
+    /// every core the process may use.
+    /// </summary>
+    public static int DefaultDegree => Environment.ProcessorCount;
+
+    /// <summary>
+    /// Whether a call should be spread over threads: more than one chunk, a degree other than 1, more than one core,
+    /// and at least <paramref name="threshold"/> units of work (below that, starting threads costs more than it saves).
+    /// </summary>
+    public static bool ShouldSplit(int chunks, int maxDegree, long work, long threshold)
+        => chunks > 1 && maxDegree != 1 && work >= threshold && (maxDegree > 1 || DefaultDegree > 1);
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for every chunk in [0, <paramref name="chunks"/>), on up to
+    /// <paramref name="maxDegree"/> threads (−1: <see cref="DefaultDegree"/>; 1: on the calling thread, allocating
+    /// nothing).
+    /// </summary>
+    public static unsafe void For<T>(int chunks, int maxDegree, object state, ChunkBody<T> body, (int Batch, int QueryLength, int KeyLength) lengths, AttentionMask mask = default,
+        ReadOnlySpan<T> r0 = default, ReadOnlySpan<T> r1 = default, ReadOnlySpan<T> r2 = default,
+        ReadOnlySpan<T> r3 = default, ReadOnlySpan<T> r4 = default, ReadOnlySpan<T> r5 = default,
+        Span<T> w0 = default, Span<T> w1 = default, Span<T> w2 = default, Span<T> w3 = default)
+        where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        int degree = maxDegree < 0 ? DefaultDegree : Math.Max(1, maxDegree);
+        if (degree == 1 || chunks <= 1)
+        {
+            var spans = new ChunkSpans<T> { R0 = r0, R1 = r1, R2 = r2, R3 = r3, R4 = r4, R5 = r5, W0 = w0, W1 = w1, W2 = w2, W3 = w3, Mask = mask, Batch = lengths.Batch, QueryLength = lengths.QueryLength, KeyLength = lengths.KeyLength };
+            for (int chunk = 0; chunk < chunks; chunk++)
+            {
+                body(chunk, state, in spans);
+            }
+            return;
+        }
+
+        fixed (T* p0 = r0, p1 = r1, p2 = r2, p3 = r3, p4 = r4, p5 = r5, q0 = w0, q1 = w1, q2 = w2, q3 = w3)
+        fixed (bool* keyPadding = mask.KeyPadding, perQuery = mask.PerQuery)
+        {
+            var pinned = new Pinned<T>
+            {
+                R0 = p0, R1 = p1, R2 = p2, R3 = p3, R4 = p4, R5 = p5, W0 = q0, W1 = q1, W2 = q2, W3 = q3,
+                LengthR0 = r0.Length, LengthR1 = r1.Length, LengthR2 = r2.Length, LengthR3 = r3.Length, LengthR4 = r4.Length, LengthR5 = r5.Length,
+                LengthW0 = w0.Length, LengthW1 = w1.Length, LengthW2 = w2.Length, LengthW3 = w3.Length,
+                KeyPadding = keyPadding, KeyPaddingLength = mask.KeyPadding.Length, PerQuery = perQuery, PerQueryLength = mask.PerQuery.Length, Causal = mask.Causal,
+                Batch = lengths.Batch, QueryLength = lengths.QueryLength, KeyLength = lengths.KeyLength,
+            };
+            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = degree }, chunk =>
+            {
+                ChunkSpans<T> spans = pinned.Rebuild();
+                body(chunk, state, in spans);
+            });
+        }
+    }
+
+    // The pinned spans as plain pointers, which a closure may capture.
+    private unsafe struct Pinned<T> where T : unmanaged
+    {
+        public T* R0, R1, R2, R3, R4, R5, W0, W1, W2, W3;
+        public int LengthR0, LengthR1, LengthR2, LengthR3, LengthR4, LengthR5, LengthW0, LengthW1, LengthW2, LengthW3;
+        public bool* KeyPadding, PerQuery;
+        public int KeyPaddingLength, PerQueryLength;
+        public bool Causal;
+        public int Batch, QueryLength, KeyLength;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly ChunkSpans<T> Rebuild() => new()
+        {
+            R0 = new ReadOnlySpan<T>(R0, LengthR0), R1 = new ReadOnlySpan<T>(R1, LengthR1), R2 = new ReadOnlySpan<T>(R2, LengthR2),
+            R3 = new ReadOnlySpan<T>(R3, LengthR3), R4 = new ReadOnlySpan<T>(R4, LengthR4), R5 = new ReadOnlySpan<T>(R5, LengthR5),
+            W0 = new Span<T>(W0, LengthW0), W1 = new Span<T>(W1, LengthW1), W2 = new Span<T>(W2, LengthW2), W3 = new Span<T>(W3, LengthW3),
+            Mask = new AttentionMask
+            {
+                KeyPadding = new ReadOnlySpan<bool>(KeyPadding, KeyPaddingLength),
+                PerQuery = new ReadOnlySpan<bool>(PerQuery, PerQueryLength),
+                Causal = Causal,
+            },
+            Batch = Batch, QueryLength = QueryLength, KeyLength = KeyLength,
+        };
+    }
+}
