@@ -28,6 +28,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
         RegisterKind<AdditiveModel>(context, AdditiveParser.AttributeMetadataName, "AdditiveAttention", AdditiveParser.Parse, AdditiveEmitter.Emit, m => m.Target);
+        RegisterKind<MultiplicativeModel>(context, MultiplicativeParser.AttributeMetadataName, "MultiplicativeAttention", MultiplicativeParser.Parse, MultiplicativeEmitter.Emit, m => m.Target);
     }
 
     /// <summary>

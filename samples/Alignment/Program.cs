@@ -64,9 +64,38 @@ public static class Program
             int best = Array.IndexOf(weights, weights.Max());
             Console.WriteLine(best == step ? "   ✓ on the diagonal" : $"   looked at k{best}");
         }
+
+        // The same loop with scaled dot-product attention: the query asks for position t by its code (scaled so the
+        // match stands out after the 1/√d).
+        var dot = new DotAligner();
+        Console.WriteLine();
+        Console.WriteLine($"MultiplicativeAttention(Dim = {DotAligner.Dim}, Score = ScaledDot), all steps in one call; row t shows aₜⱼ (×100):");
+        float[] queries = new float[sourceLength * dim];
+        for (int step = 0; step < sourceLength; step++)
+        {
+            queries[step * dim + step] = 24f;
+        }
+        float[] contexts = new float[sourceLength * dim];
+        float[] allWeights = new float[sourceLength * sourceLength];
+        dot.Forward(1, sourceLength, sourceLength, queries, keys, default, contexts, allWeights);
+        for (int step = 0; step < sourceLength; step++)
+        {
+            Console.Write($"{step,4} ");
+            ReadOnlySpan<float> row = allWeights.AsSpan(step * sourceLength, sourceLength);
+            for (int j = 0; j < sourceLength; j++)
+            {
+                Console.Write($"{row[j] * 100,5:0}");
+            }
+            int best = row.IndexOf(row.ToArray().Max());
+            Console.WriteLine(best == step ? "   ✓ on the diagonal" : $"   looked at k{best}");
+        }
     }
 }
 
 /// <summary>The attention layer: Bahdanau's additive attention over 32-dimensional states.</summary>
 [AdditiveAttention(Dim = 32)]
 public partial class Aligner;
+
+/// <summary>The Transformer's scaled dot product over the same states (no parameters: eₜⱼ = qₜ·kⱼ/√32).</summary>
+[MultiplicativeAttention(Dim = 32, Score = AttentionScore.ScaledDot)]
+public partial class DotAligner;

@@ -53,7 +53,7 @@ internal static class AdditiveEmitter
         string axpyUnits = kernels.MultiplyAdd(model.Units);
         string axpyValue = kernels.MultiplyAdd(model.ValueDim);
         string dotValue = kernels.Dot(model.ValueDim);
-        string transposedProduct = kernels.TransposedProductAdd(model.Units, model.Dim);
+        string transposedProduct = kernels.ProductTransposedAdd(model.Dim);
         string productDim = kernels.MatrixProductAdd(model.Dim);
         string score = kernels.Custom($"AdditiveScore{model.Units}", writer => EmitScoreKernel(writer, model));
         string scoreBackward = kernels.Custom($"AdditiveScoreBackward{model.Units}", writer => EmitScoreBackwardKernel(writer, model));
@@ -117,7 +117,7 @@ internal static class AdditiveEmitter
                 w.WriteLine($"Span<{T}> output = outputs.Slice(r * Units, Units);");
                 w.WriteLine("if (bias is null) output.Clear(); else bias.CopyTo(output);");
             }
-            w.WriteLine($"{transposedProduct}(rows, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));");
+            w.WriteLine($"{transposedProduct}(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));");
         }
 
         // ---- Inference forward ----

@@ -256,22 +256,23 @@ internal sealed class Kernels
     }
 
     /// <summary>
-    /// Y ← Y + X Wᵀ for X of <c>[rows, depth]</c>, W of <c>[outputs, depth]</c> (PyTorch's <c>nn.Linear</c> layout) and
-    /// Y of <c>[rows, outputs]</c>, all row-major; rows is a runtime value. A register-blocked micro-kernel of dot
-    /// products: 4 rows of X × 3 rows of W in 12 accumulators, so each loaded vector serves 3 or 4 FMAs; the tail of an
-    /// odd depth is one more vector loaded at its known offset with the lanes already counted masked off.
-    /// Returns the method name.
+    /// Y ← Y + X Wᵀ for X of <c>[rows, depth]</c>, W of <c>[columns, depth]</c> (PyTorch's <c>nn.Linear</c> layout, or the
+    /// keys of a score matrix) and Y of <c>[rows, columns]</c>, all row-major; rows and columns are runtime values, depth
+    /// the compile-time constant. A register-blocked micro-kernel of dot products: 4 rows of X × 3 rows of W in 12
+    /// accumulators, so each loaded vector serves 3 or 4 FMAs; the tail of an odd depth is one more vector loaded at
+    /// its known offset with the lanes already counted masked off. Returns the method name.
     /// </summary>
-    public string TransposedProductAdd(int outputs, int depth)
+    public string ProductTransposedAdd(int depth)
     {
-        string name = $"TransposedProductAdd{outputs}x{depth}";
+        string name = $"ProductTransposedAdd{depth}";
         string dot = Dot(depth);
         Request(name, writer =>
         {
             writer.Summary(
-                $"Y[r, o] += Σ_d X[r, d] · W[o, d] for r &lt; rows, o &lt; {outputs}, d &lt; {depth}: X [rows, {depth}], W [{outputs}, {depth}], Y [rows, {outputs}].\n" +
+                $"Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; {depth}: X [rows, {depth}], W [columns, {depth}], Y [rows, columns].\n" +
                 "Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.");
-            using (writer.Block($"private static void {name}(int rows, ref {T} x, ref {T} weight, ref {T} y)"))
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (writer.Block($"private static void {name}(int rows, int columns, ref {T} x, ref {T} weight, ref {T} y)"))
             {
                 bool first = true;
                 foreach (int bits in new[] { 512, 256, 128 })
@@ -282,7 +283,7 @@ internal sealed class Kernels
                     }
                     using (writer.Block($"{(first ? "if" : "else if")} (SimdPaths.Vector{bits})"))
                     {
-                        EmitTransposedProductWidth(writer, outputs, depth, bits);
+                        EmitTransposedProductWidth(writer, depth, bits);
                     }
                     first = false;
                 }
@@ -290,9 +291,9 @@ internal sealed class Kernels
                 {
                     using (writer.Block("for (nint r = 0; r < rows; r++)"))
                     {
-                        using (writer.Block($"for (nint o = 0; o < {outputs}; o++)"))
+                        using (writer.Block("for (nint o = 0; o < columns; o++)"))
                         {
-                            writer.WriteLine($"Unsafe.Add(ref y, r * {outputs} + o) += {dot}(ref Unsafe.Add(ref x, r * {depth}), ref Unsafe.Add(ref weight, o * {depth}));");
+                            writer.WriteLine($"Unsafe.Add(ref y, r * columns + o) += {dot}(ref Unsafe.Add(ref x, r * {depth}), ref Unsafe.Add(ref weight, o * {depth}));");
                         }
                     }
                 }
@@ -301,7 +302,7 @@ internal sealed class Kernels
         return name;
     }
 
-    private void EmitTransposedProductWidth(SourceWriter writer, int outputs, int depth, int bits)
+    private void EmitTransposedProductWidth(SourceWriter writer, int depth, int bits)
     {
         int lanes = _element.Lanes(bits);
         int vectors = depth / lanes;
@@ -319,27 +320,21 @@ internal sealed class Kernels
         {
             using (writer.Block(rowBlock == 4 ? "for (; r + 4 <= rows; r += 4)" : "for (; r < rows; r++)"))
             {
-                int tripleEnd = outputs / 3 * 3;
-                if (tripleEnd > 0)
+                writer.WriteLine("nint o = 0;");
+                using (writer.Block("for (; o + 3 <= columns; o += 3)"))
                 {
-                    using (writer.Block($"for (nint o = 0; o < {tripleEnd}; o += 3)"))
-                    {
-                        EmitDotTile(writer, outputs, depth, bits, rowBlock, 3);
-                    }
+                    EmitDotTile(writer, depth, bits, rowBlock, 3);
                 }
-                if (outputs % 3 > 0)
+                using (writer.Block("for (; o < columns; o++)"))
                 {
-                    using (writer.Block($"for (nint o = {tripleEnd}; o < {outputs}; o++)"))
-                    {
-                        EmitDotTile(writer, outputs, depth, bits, rowBlock, 1);
-                    }
+                    EmitDotTile(writer, depth, bits, rowBlock, 1);
                 }
             }
         }
     }
 
     // A tile of `rowBlock` rows of X × `outputBlock` rows of W (starting at r and o), reduced into Y.
-    private void EmitDotTile(SourceWriter writer, int outputs, int depth, int bits, int rowBlock, int outputBlock)
+    private void EmitDotTile(SourceWriter writer, int depth, int bits, int rowBlock, int outputBlock)
     {
         int lanes = _element.Lanes(bits);
         int vectors = depth / lanes;
@@ -393,7 +388,7 @@ internal sealed class Kernels
             {
                 string row = i == 0 ? "r" : $"(r + {i})";
                 string output = j == 0 ? "o" : $"o + {j}";
-                writer.WriteLine($"Unsafe.Add(ref y, {row} * {outputs} + {output}) += {V}.Sum(acc{i}{j});");
+                writer.WriteLine($"Unsafe.Add(ref y, {row} * columns + {output}) += {V}.Sum(acc{i}{j});");
             }
         }
     }

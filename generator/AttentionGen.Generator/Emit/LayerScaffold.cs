@@ -99,7 +99,7 @@ internal static class LayerScaffold
             writer.WriteLine($"private Parameter<{T}>[]? _parameters;");
             writer.WriteLine();
             writer.WriteLine("/// <inheritdoc/>");
-            writer.WriteLine($"public IReadOnlyList<Parameter<{T}>> Parameters => _parameters ??= new[] {{ {string.Join(", ", parameters.Select(p => p.Property))} }};");
+            writer.WriteLine($"public IReadOnlyList<Parameter<{T}>> Parameters => _parameters ??= new Parameter<{T}>[] {{ {string.Join(", ", parameters.Select(p => p.Property))} }};");
             writer.WriteLine();
 
             writer.Summary("Creates the layer with its parameters initialised from seed 0.");

@@ -76,7 +76,7 @@ namespace Samples.Translation
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
-        public IReadOnlyList<Parameter<float>> Parameters => _parameters ??= new[] { QueryWeight, KeyWeight, ScoreBias, ScoreVector };
+        public IReadOnlyList<Parameter<float>> Parameters => _parameters ??= new Parameter<float>[] { QueryWeight, KeyWeight, ScoreBias, ScoreVector };
 
         /// <summary>
         /// Creates the layer with its parameters initialised from seed 0.
@@ -170,7 +170,7 @@ namespace Samples.Translation
                 Span<float> output = outputs.Slice(r * Units, Units);
                 if (bias is null) output.Clear(); else bias.CopyTo(output);
             }
-            TransposedProductAdd128x128(rows, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
+            ProductTransposedAdd128(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
 
         /// <summary>
@@ -1344,10 +1344,11 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// Y[r, o] += Σ_d X[r, d] · W[o, d] for r &lt; rows, o &lt; 128, d &lt; 128: X [rows, 128], W [128, 128], Y [rows, 128].
+        /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 128: X [rows, 128], W [columns, 128], Y [rows, columns].
         /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
         /// </summary>
-        private static void TransposedProductAdd128x128(int rows, ref float x, ref float weight, ref float y)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void ProductTransposedAdd128(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector512)
             {
@@ -1355,7 +1356,8 @@ namespace Samples.Translation
                 nint r = 0;
                 for (; r + 4 <= rows; r += 4)
                 {
-                    for (nint o = 0; o < 126; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
@@ -1398,20 +1400,20 @@ namespace Samples.Translation
                             acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
                             acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector512.Sum(acc01);
-                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector512.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o + 1) += Vector512.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o + 2) += Vector512.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o + 1) += Vector512.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o + 2) += Vector512.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector512.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o + 1) += Vector512.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o + 2) += Vector512.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector512.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector512.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector512.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector512.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector512.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector512.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector512.Sum(acc32);
                     }
-                    for (nint o = 126; o < 128; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
@@ -1434,15 +1436,16 @@ namespace Samples.Translation
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
                             acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
                 {
-                    for (nint o = 0; o < 126; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 128);
@@ -1461,11 +1464,11 @@ namespace Samples.Translation
                             acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
                             acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector512.Sum(acc01);
-                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector512.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector512.Sum(acc02);
                     }
-                    for (nint o = 126; o < 128; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 128);
@@ -1476,7 +1479,7 @@ namespace Samples.Translation
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
                             acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                     }
                 }
             }
@@ -1486,7 +1489,8 @@ namespace Samples.Translation
                 nint r = 0;
                 for (; r + 4 <= rows; r += 4)
                 {
-                    for (nint o = 0; o < 126; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
@@ -1529,20 +1533,20 @@ namespace Samples.Translation
                             acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
                             acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
                     }
-                    for (nint o = 126; o < 128; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
@@ -1565,15 +1569,16 @@ namespace Samples.Translation
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
                             acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
                 {
-                    for (nint o = 0; o < 126; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 128);
@@ -1592,11 +1597,11 @@ namespace Samples.Translation
                             acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
                             acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
                     }
-                    for (nint o = 126; o < 128; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 128);
@@ -1607,7 +1612,7 @@ namespace Samples.Translation
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
                             acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
                 }
             }
@@ -1617,7 +1622,8 @@ namespace Samples.Translation
                 nint r = 0;
                 for (; r + 4 <= rows; r += 4)
                 {
-                    for (nint o = 0; o < 126; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
@@ -1660,20 +1666,20 @@ namespace Samples.Translation
                             acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
                             acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
                     }
-                    for (nint o = 126; o < 128; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 128);
@@ -1696,15 +1702,16 @@ namespace Samples.Translation
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
                             acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * 128 + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * 128 + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * 128 + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
                 {
-                    for (nint o = 0; o < 126; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 128);
@@ -1723,11 +1730,11 @@ namespace Samples.Translation
                             acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
                             acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * 128 + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * 128 + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
                     }
-                    for (nint o = 126; o < 128; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 128);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 128);
@@ -1738,7 +1745,7 @@ namespace Samples.Translation
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
                             acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * 128 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }
                 }
             }
@@ -1746,9 +1753,9 @@ namespace Samples.Translation
             {
                 for (nint r = 0; r < rows; r++)
                 {
-                    for (nint o = 0; o < 128; o++)
+                    for (nint o = 0; o < columns; o++)
                     {
-                        Unsafe.Add(ref y, r * 128 + o) += Dot128(ref Unsafe.Add(ref x, r * 128), ref Unsafe.Add(ref weight, o * 128));
+                        Unsafe.Add(ref y, r * columns + o) += Dot128(ref Unsafe.Add(ref x, r * 128), ref Unsafe.Add(ref weight, o * 128));
                     }
                 }
             }

@@ -76,7 +76,7 @@ namespace Samples.Translation
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
-        public IReadOnlyList<Parameter<float>> Parameters => _parameters ??= new[] { QueryWeight, KeyWeight, ScoreBias, ScoreVector };
+        public IReadOnlyList<Parameter<float>> Parameters => _parameters ??= new Parameter<float>[] { QueryWeight, KeyWeight, ScoreBias, ScoreVector };
 
         /// <summary>
         /// Creates the layer with its parameters initialised from seed 0.
@@ -170,7 +170,7 @@ namespace Samples.Translation
                 Span<float> output = outputs.Slice(r * Units, Units);
                 if (bias is null) output.Clear(); else bias.CopyTo(output);
             }
-            TransposedProductAdd37x12(rows, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
+            ProductTransposedAdd12(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
 
         /// <summary>
@@ -1169,10 +1169,11 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// Y[r, o] += Σ_d X[r, d] · W[o, d] for r &lt; rows, o &lt; 37, d &lt; 12: X [rows, 12], W [37, 12], Y [rows, 37].
+        /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 12: X [rows, 12], W [columns, 12], Y [rows, columns].
         /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
         /// </summary>
-        private static void TransposedProductAdd37x12(int rows, ref float x, ref float weight, ref float y)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void ProductTransposedAdd12(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector256)
             {
@@ -1181,7 +1182,8 @@ namespace Samples.Translation
                 nint r = 0;
                 for (; r + 4 <= rows; r += 4)
                 {
-                    for (nint o = 0; o < 36; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 12);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
@@ -1245,20 +1247,20 @@ namespace Samples.Translation
                             acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
                             acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
                     }
-                    for (nint o = 36; o < 37; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 12);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
@@ -1292,15 +1294,16 @@ namespace Samples.Translation
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4);
                             acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
                 {
-                    for (nint o = 0; o < 36; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 12);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 12);
@@ -1328,11 +1331,11 @@ namespace Samples.Translation
                             acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
                             acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
                     }
-                    for (nint o = 36; o < 37; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 12);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 12);
@@ -1348,7 +1351,7 @@ namespace Samples.Translation
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
                             acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
                 }
             }
@@ -1358,7 +1361,8 @@ namespace Samples.Translation
                 nint r = 0;
                 for (; r + 4 <= rows; r += 4)
                 {
-                    for (nint o = 0; o < 36; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 12);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
@@ -1401,20 +1405,20 @@ namespace Samples.Translation
                             acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
                             acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
                     }
-                    for (nint o = 36; o < 37; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 12);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
@@ -1437,15 +1441,16 @@ namespace Samples.Translation
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
                             acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
                 {
-                    for (nint o = 0; o < 36; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 12);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 12);
@@ -1464,11 +1469,11 @@ namespace Samples.Translation
                             acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
                             acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
                     }
-                    for (nint o = 36; o < 37; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 12);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 12);
@@ -1479,7 +1484,7 @@ namespace Samples.Translation
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
                             acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }
                 }
             }
@@ -1487,9 +1492,9 @@ namespace Samples.Translation
             {
                 for (nint r = 0; r < rows; r++)
                 {
-                    for (nint o = 0; o < 37; o++)
+                    for (nint o = 0; o < columns; o++)
                     {
-                        Unsafe.Add(ref y, r * 37 + o) += Dot12(ref Unsafe.Add(ref x, r * 12), ref Unsafe.Add(ref weight, o * 12));
+                        Unsafe.Add(ref y, r * columns + o) += Dot12(ref Unsafe.Add(ref x, r * 12), ref Unsafe.Add(ref weight, o * 12));
                     }
                 }
             }

@@ -70,7 +70,7 @@ namespace Samples.Translation
         private Parameter<double>[]? _parameters;
 
         /// <inheritdoc/>
-        public IReadOnlyList<Parameter<double>> Parameters => _parameters ??= new[] { QueryWeight, KeyWeight, ScoreVector };
+        public IReadOnlyList<Parameter<double>> Parameters => _parameters ??= new Parameter<double>[] { QueryWeight, KeyWeight, ScoreVector };
 
         /// <summary>
         /// Creates the layer with its parameters initialised from seed 0.
@@ -162,7 +162,7 @@ namespace Samples.Translation
                 Span<double> output = outputs.Slice(r * Units, Units);
                 if (bias is null) output.Clear(); else bias.CopyTo(output);
             }
-            TransposedProductAdd37x37(rows, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
+            ProductTransposedAdd37(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
 
         /// <summary>
@@ -1425,10 +1425,11 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// Y[r, o] += Σ_d X[r, d] · W[o, d] for r &lt; rows, o &lt; 37, d &lt; 37: X [rows, 37], W [37, 37], Y [rows, 37].
+        /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 37: X [rows, 37], W [columns, 37], Y [rows, columns].
         /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
         /// </summary>
-        private static void TransposedProductAdd37x37(int rows, ref double x, ref double weight, ref double y)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void ProductTransposedAdd37(int rows, int columns, ref double x, ref double weight, ref double y)
         {
             if (SimdPaths.Vector512)
             {
@@ -1437,7 +1438,8 @@ namespace Samples.Translation
                 nint r = 0;
                 for (; r + 4 <= rows; r += 4)
                 {
-                    for (nint o = 0; o < 36; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
@@ -1501,20 +1503,20 @@ namespace Samples.Translation
                             acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
                             acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector512.Sum(acc01);
-                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector512.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o + 1) += Vector512.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o + 2) += Vector512.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o + 1) += Vector512.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o + 2) += Vector512.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector512.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o + 1) += Vector512.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o + 2) += Vector512.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector512.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector512.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector512.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector512.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector512.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector512.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector512.Sum(acc32);
                     }
-                    for (nint o = 36; o < 37; o++)
+                    for (; o < columns; o++)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
@@ -1548,15 +1550,16 @@ namespace Samples.Translation
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29);
                             acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
                 {
-                    for (nint o = 0; o < 36; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double w0 = ref Unsafe.Add(ref weight, o * 37);
@@ -1584,11 +1587,11 @@ namespace Samples.Translation
                             acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
                             acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector512.Sum(acc01);
-                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector512.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector512.Sum(acc02);
                     }
-                    for (nint o = 36; o < 37; o++)
+                    for (; o < columns; o++)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double w0 = ref Unsafe.Add(ref weight, o * 37);
@@ -1604,7 +1607,7 @@ namespace Samples.Translation
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
                             acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                     }
                 }
             }
@@ -1615,7 +1618,8 @@ namespace Samples.Translation
                 nint r = 0;
                 for (; r + 4 <= rows; r += 4)
                 {
-                    for (nint o = 0; o < 36; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
@@ -1679,20 +1683,20 @@ namespace Samples.Translation
                             acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
                             acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
                     }
-                    for (nint o = 36; o < 37; o++)
+                    for (; o < columns; o++)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
@@ -1726,15 +1730,16 @@ namespace Samples.Translation
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33);
                             acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
                 {
-                    for (nint o = 0; o < 36; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double w0 = ref Unsafe.Add(ref weight, o * 37);
@@ -1762,11 +1767,11 @@ namespace Samples.Translation
                             acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
                             acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
                     }
-                    for (nint o = 36; o < 37; o++)
+                    for (; o < columns; o++)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double w0 = ref Unsafe.Add(ref weight, o * 37);
@@ -1782,7 +1787,7 @@ namespace Samples.Translation
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
                             acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
                 }
             }
@@ -1793,7 +1798,8 @@ namespace Samples.Translation
                 nint r = 0;
                 for (; r + 4 <= rows; r += 4)
                 {
-                    for (nint o = 0; o < 36; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
@@ -1857,20 +1863,20 @@ namespace Samples.Translation
                             acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
                             acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
                     }
-                    for (nint o = 36; o < 37; o++)
+                    for (; o < columns; o++)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
@@ -1904,15 +1910,16 @@ namespace Samples.Translation
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35);
                             acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * 37 + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * 37 + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * 37 + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
                 {
-                    for (nint o = 0; o < 36; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double w0 = ref Unsafe.Add(ref weight, o * 37);
@@ -1940,11 +1947,11 @@ namespace Samples.Translation
                             acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
                             acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * 37 + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * 37 + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
                     }
-                    for (nint o = 36; o < 37; o++)
+                    for (; o < columns; o++)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 37);
                         ref double w0 = ref Unsafe.Add(ref weight, o * 37);
@@ -1960,7 +1967,7 @@ namespace Samples.Translation
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
                             acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * 37 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }
                 }
             }
@@ -1968,9 +1975,9 @@ namespace Samples.Translation
             {
                 for (nint r = 0; r < rows; r++)
                 {
-                    for (nint o = 0; o < 37; o++)
+                    for (nint o = 0; o < columns; o++)
                     {
-                        Unsafe.Add(ref y, r * 37 + o) += Dot37(ref Unsafe.Add(ref x, r * 37), ref Unsafe.Add(ref weight, o * 37));
+                        Unsafe.Add(ref y, r * columns + o) += Dot37(ref Unsafe.Add(ref x, r * 37), ref Unsafe.Add(ref weight, o * 37));
                     }
                 }
             }

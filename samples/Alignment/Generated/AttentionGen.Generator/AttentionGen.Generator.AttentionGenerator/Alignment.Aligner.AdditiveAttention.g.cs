@@ -76,7 +76,7 @@ namespace Alignment
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
-        public IReadOnlyList<Parameter<float>> Parameters => _parameters ??= new[] { QueryWeight, KeyWeight, ScoreBias, ScoreVector };
+        public IReadOnlyList<Parameter<float>> Parameters => _parameters ??= new Parameter<float>[] { QueryWeight, KeyWeight, ScoreBias, ScoreVector };
 
         /// <summary>
         /// Creates the layer with its parameters initialised from seed 0.
@@ -170,7 +170,7 @@ namespace Alignment
                 Span<float> output = outputs.Slice(r * Units, Units);
                 if (bias is null) output.Clear(); else bias.CopyTo(output);
             }
-            TransposedProductAdd32x32(rows, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
+            ProductTransposedAdd32(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
 
         /// <summary>
@@ -1228,10 +1228,11 @@ namespace Alignment
         }
 
         /// <summary>
-        /// Y[r, o] += Σ_d X[r, d] · W[o, d] for r &lt; rows, o &lt; 32, d &lt; 32: X [rows, 32], W [32, 32], Y [rows, 32].
+        /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 32: X [rows, 32], W [columns, 32], Y [rows, columns].
         /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
         /// </summary>
-        private static void TransposedProductAdd32x32(int rows, ref float x, ref float weight, ref float y)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void ProductTransposedAdd32(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector512)
             {
@@ -1239,7 +1240,8 @@ namespace Alignment
                 nint r = 0;
                 for (; r + 4 <= rows; r += 4)
                 {
-                    for (nint o = 0; o < 30; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
@@ -1282,20 +1284,20 @@ namespace Alignment
                             acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
                             acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, r * 32 + o + 1) += Vector512.Sum(acc01);
-                        Unsafe.Add(ref y, r * 32 + o + 2) += Vector512.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o + 1) += Vector512.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o + 2) += Vector512.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o + 1) += Vector512.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o + 2) += Vector512.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o) += Vector512.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o + 1) += Vector512.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o + 2) += Vector512.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector512.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector512.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector512.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector512.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector512.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector512.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector512.Sum(acc32);
                     }
-                    for (nint o = 30; o < 32; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
@@ -1318,15 +1320,16 @@ namespace Alignment
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
                             acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
                 {
-                    for (nint o = 0; o < 30; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 32);
@@ -1345,11 +1348,11 @@ namespace Alignment
                             acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
                             acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, r * 32 + o + 1) += Vector512.Sum(acc01);
-                        Unsafe.Add(ref y, r * 32 + o + 2) += Vector512.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector512.Sum(acc02);
                     }
-                    for (nint o = 30; o < 32; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 32);
@@ -1360,7 +1363,7 @@ namespace Alignment
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
                             acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                     }
                 }
             }
@@ -1370,7 +1373,8 @@ namespace Alignment
                 nint r = 0;
                 for (; r + 4 <= rows; r += 4)
                 {
-                    for (nint o = 0; o < 30; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
@@ -1413,20 +1417,20 @@ namespace Alignment
                             acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
                             acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * 32 + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * 32 + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
                     }
-                    for (nint o = 30; o < 32; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
@@ -1449,15 +1453,16 @@ namespace Alignment
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
                             acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
                 {
-                    for (nint o = 0; o < 30; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 32);
@@ -1476,11 +1481,11 @@ namespace Alignment
                             acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
                             acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * 32 + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * 32 + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
                     }
-                    for (nint o = 30; o < 32; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 32);
@@ -1491,7 +1496,7 @@ namespace Alignment
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
                             acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
                 }
             }
@@ -1501,7 +1506,8 @@ namespace Alignment
                 nint r = 0;
                 for (; r + 4 <= rows; r += 4)
                 {
-                    for (nint o = 0; o < 30; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
@@ -1544,20 +1550,20 @@ namespace Alignment
                             acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
                             acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * 32 + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * 32 + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
                     }
-                    for (nint o = 30; o < 32; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
@@ -1580,15 +1586,16 @@ namespace Alignment
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
                             acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * 32 + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * 32 + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * 32 + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
                 {
-                    for (nint o = 0; o < 30; o += 3)
+                    nint o = 0;
+                    for (; o + 3 <= columns; o += 3)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 32);
@@ -1607,11 +1614,11 @@ namespace Alignment
                             acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
                             acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * 32 + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * 32 + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
                     }
-                    for (nint o = 30; o < 32; o++)
+                    for (; o < columns; o++)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 32);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 32);
@@ -1622,7 +1629,7 @@ namespace Alignment
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
                             acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * 32 + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }
                 }
             }
@@ -1630,9 +1637,9 @@ namespace Alignment
             {
                 for (nint r = 0; r < rows; r++)
                 {
-                    for (nint o = 0; o < 32; o++)
+                    for (nint o = 0; o < columns; o++)
                     {
-                        Unsafe.Add(ref y, r * 32 + o) += Dot32(ref Unsafe.Add(ref x, r * 32), ref Unsafe.Add(ref weight, o * 32));
+                        Unsafe.Add(ref y, r * columns + o) += Dot32(ref Unsafe.Add(ref x, r * 32), ref Unsafe.Add(ref weight, o * 32));
                     }
                 }
             }

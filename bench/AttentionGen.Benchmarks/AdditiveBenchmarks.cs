@@ -1,0 +1,66 @@
+using BenchmarkDotNet.Attributes;
+
+namespace AttentionGen.Benchmarks;
+
+/// <summary>Generated additive attention against TorchSharp on W0–W2, at 1 and 2 threads.</summary>
+[MemoryDiagnoser]
+public class AdditiveBenchmarks
+{
+    private GeneratedAdditive _generated = null!;
+    private TorchPeer? _torch;
+
+    [Params("W0", "W1", "W2")]
+    public string Workload { get; set; } = "W0";
+
+    [Params(1, 2)]
+    public int Threads { get; set; } = 1;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var data = new AdditiveData(Benchmarks.Workload.Get(Workload));
+        _generated = new GeneratedAdditive(data, Threads);
+        if (TorchPeer.IsAvailable(out _))
+        {
+            _torch = new TorchPeer(data, Threads);
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _torch?.Dispose();
+
+    [Benchmark]
+    public void Generated_Forward() => _generated.Forward();
+
+    [Benchmark]
+    public void Generated_ForwardBackward() => _generated.Training();
+
+    [Benchmark]
+    public void TorchSharp_Forward() => _torch!.Forward();
+
+    [Benchmark]
+    public void TorchSharp_ForwardBackward() => _torch!.ForwardBackward();
+}
+
+/// <summary>The hand-written runtime-dimension baseline on TensorPrimitives (single thread).</summary>
+[MemoryDiagnoser]
+public class BaselineBenchmarks
+{
+    private AdditiveBaseline _baseline = null!;
+
+    [Params("W0", "W1", "W2")]
+    public string Workload { get; set; } = "W0";
+
+    [GlobalSetup]
+    public void Setup() => _baseline = new AdditiveBaseline(new AdditiveData(Benchmarks.Workload.Get(Workload)));
+
+    [Benchmark]
+    public void Baseline_Forward() => _baseline.Forward();
+
+    [Benchmark]
+    public void Baseline_ForwardBackward()
+    {
+        _baseline.Forward();
+        _baseline.Backward();
+    }
+}

@@ -1,0 +1,74 @@
+using System;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AttentionGen.Benchmarks;
+
+/// <summary>
+/// The peer a .NET user would pick: TorchSharp (libtorch CPU) running the same math as plain tensor code, as
+/// ../shared/bench/workloads.md describes: additive = tanh(q·W_qᵀ ⊕ k·W_kᵀ + b)·v, softmax, weights·keys.
+/// </summary>
+public sealed class TorchPeer : IDisposable
+{
+    private readonly Tensor _query, _keys, _queryWeight, _keyWeight, _bias, _scoreVector;
+
+    public TorchPeer(AdditiveData data, int threads)
+    {
+        torch.set_num_threads(threads);
+        Workload w = data.Workload;
+        _query = tensor(data.Query, new long[] { w.Batch, w.QueryLength, w.Dim });
+        _keys = tensor(data.Keys, new long[] { w.Batch, w.KeyLength, w.Dim });
+        _queryWeight = tensor(data.QueryWeight, new long[] { w.Units, w.Dim });
+        _keyWeight = tensor(data.KeyWeight, new long[] { w.Units, w.Dim });
+        _bias = tensor(data.Bias, new long[] { w.Units });
+        _scoreVector = tensor(data.ScoreVector, new long[] { w.Units });
+    }
+
+    /// <summary>Whether libtorch loads here; <paramref name="reason"/> says why not.</summary>
+    public static bool IsAvailable(out string reason)
+    {
+        try
+        {
+            using Tensor probe = ones(2, 2).matmul(ones(2, 2));
+            reason = "";
+            return probe.sum().item<float>() == 8f;
+        }
+        catch (Exception exception)
+        {
+            reason = exception.GetType().Name + ": " + (exception.InnerException?.Message ?? exception.Message);
+            return false;
+        }
+    }
+
+    private Tensor Context(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
+    {
+        Tensor queryProjection = query.matmul(queryWeight.t());                       // [B, Tq, U]
+        Tensor keyProjection = keys.matmul(keyWeight.t()) + bias;                     // [B, Tk, U]
+        Tensor hidden = (queryProjection.unsqueeze(2) + keyProjection.unsqueeze(1)).tanh(); // [B, Tq, Tk, U]
+        Tensor scores = hidden.matmul(scoreVector);                                  // [B, Tq, Tk]
+        Tensor weights = scores.softmax(-1);
+        return weights.bmm(keys);                                                    // [B, Tq, D]
+    }
+
+    public float[] Forward()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        return Context(_query, _keys, _queryWeight, _keyWeight, _bias, _scoreVector).data<float>().ToArray();
+    }
+
+    /// <summary>A training step: forward keeping the graph, then context.sum().backward() into every input and parameter.</summary>
+    public void ForwardBackward()
+    {
+        using var scope = NewDisposeScope();
+        Tensor q = _query.detach().requires_grad_(), k = _keys.detach().requires_grad_();
+        Tensor wq = _queryWeight.detach().requires_grad_(), wk = _keyWeight.detach().requires_grad_();
+        Tensor b = _bias.detach().requires_grad_(), v = _scoreVector.detach().requires_grad_();
+        Context(q, k, wq, wk, b, v).sum().backward();
+    }
+
+    public void Dispose()
+    {
+        _query.Dispose(); _keys.Dispose(); _queryWeight.Dispose(); _keyWeight.Dispose(); _bias.Dispose(); _scoreVector.Dispose();
+    }
+}

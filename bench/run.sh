@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the benchmark suite in Release, makes TorchSharp's native library load on Debian 12 (see
+# ../shared/tools/torchsharp-debian12/enable.sh), and runs the suite with the given arguments:
+#   bash bench/run.sh --quick                      # the CI smoke run
+#   bash bench/run.sh --filter '*'                 # the full BenchmarkDotNet run (several minutes)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+dotnet build "$here/AttentionGen.Benchmarks/AttentionGen.Benchmarks.csproj" -c Release --nologo -v q
+out="$here/AttentionGen.Benchmarks/bin/Release/net10.0"
+enable="$repo/../shared/tools/torchsharp-debian12/enable.sh"
+if [ -x "$enable" ]; then eval "$("$enable" "$out")" || echo "TorchSharp enable script failed; TorchSharp columns will be empty" >&2; fi
+cd "$here/AttentionGen.Benchmarks"
+exec dotnet "$out/AttentionGen.Benchmarks.dll" "$@"

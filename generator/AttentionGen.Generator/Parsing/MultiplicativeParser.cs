@@ -1,0 +1,45 @@
+using System.Threading;
+using AttentionGen.Generator.Diagnostics;
+using AttentionGen.Generator.Model;
+using Microsoft.CodeAnalysis;
+
+namespace AttentionGen.Generator.Parsing;
+
+/// <summary>Reads <c>[MultiplicativeAttention]</c> into a <see cref="MultiplicativeModel"/>, with its diagnostics.</summary>
+internal static class MultiplicativeParser
+{
+    public const string AttributeMetadataName = "AttentionGen.MultiplicativeAttentionAttribute";
+
+    public static ParseResult<MultiplicativeModel> Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    {
+        var parser = new LayerParser(context, cancellationToken);
+        LayerTarget? target = parser.ReadTarget();
+        ElementType? element = parser.ReadElementType();
+
+        int dim = parser.ReadInt("Dim", 0);
+        parser.RequireDimension("Dim", dim);
+        int keyDim = parser.ReadInt("KeyDim", dim);
+        if (parser.IsSet("KeyDim"))
+        {
+            parser.RequireDimension("KeyDim", keyDim);
+        }
+        int valueDim = parser.ReadInt("ValueDim", keyDim);
+        if (parser.IsSet("ValueDim"))
+        {
+            parser.RequireDimension("ValueDim", valueDim);
+        }
+        string? score = parser.ReadEnum("Score", "General");
+        if (score is "Dot" or "ScaledDot" && keyDim != dim && !parser.HasErrors)
+        {
+            parser.Report(DiagnosticDescriptors.ConflictingOptions, parser.ArgumentLocation("KeyDim"),
+                $"Score = AttentionScore.{score} compares queries and keys directly, so KeyDim ({keyDim}) must equal Dim ({dim}); use Score = AttentionScore.General to learn a map between them");
+        }
+        bool learnedScale = parser.ReadBool("LearnedScale", false);
+        bool causal = parser.ReadBool("Causal", false);
+
+        MultiplicativeModel? model = target is null || element is null || score is null || parser.HasErrors
+            ? null
+            : new MultiplicativeModel(target, element, dim, keyDim, valueDim, score, learnedScale, causal);
+        return new ParseResult<MultiplicativeModel>(model, parser.Diagnostics);
+    }
+}

@@ -1,0 +1,53 @@
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Xunit;
+
+namespace AttentionGen.Generator.Tests;
+
+/// <summary>[MultiplicativeAttention]: snapshots of representative configurations and its own diagnostics.</summary>
+public sealed class MultiplicativeGeneratorTests
+{
+    [Theory]
+    [InlineData("Multiplicative_General_Dim256_Float", "[MultiplicativeAttention(Dim = 256)]")]
+    [InlineData("Multiplicative_ScaledDot_Dim37_Double_LearnedScale_Causal", "[MultiplicativeAttention(Dim = 37, Score = AttentionScore.ScaledDot, LearnedScale = true, Causal = true, ElementType = typeof(double))]")]
+    public void Generated_source_matches_the_snapshot_and_compiles_without_warnings(string name, string attribute)
+    {
+        var (result, _, diagnostics) = GeneratorHarness.Run($"using AttentionGen;\nnamespace Samples.Translation;\n{attribute}\npublic partial class Scorer;");
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(d => d.ToString()));
+        Snapshot.Verify(Assert.Single(result.GeneratedSources).SourceText.ToString(), name);
+    }
+
+    [Fact]
+    public void ATTN0009_undefined_score()
+    {
+        var (result, _, _) = GeneratorHarness.Run("using AttentionGen;\n[MultiplicativeAttention(Dim = 8, Score = (AttentionScore)42)] public partial class Scorer;");
+        Diagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal("ATTN0009", d.Id);
+        Assert.Contains("Score = 42 is not a defined value of AttentionScore", d.GetMessage());
+        Assert.Contains("AttentionScore.General", d.GetMessage());
+        Assert.Empty(result.GeneratedSources);
+    }
+
+    [Theory]
+    [InlineData("Dot")]
+    [InlineData("ScaledDot")]
+    public void ATTN0010_dot_scores_need_equal_dimensions(string score)
+    {
+        var (result, _, _) = GeneratorHarness.Run($"using AttentionGen;\n[MultiplicativeAttention(Dim = 8, KeyDim = 6, Score = AttentionScore.{score})] public partial class Scorer;");
+        Diagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal("ATTN0010", d.Id);
+        Assert.Contains("KeyDim (6) must equal Dim (8)", d.GetMessage());
+        Assert.Empty(result.GeneratedSources);
+    }
+
+    [Fact]
+    public void ATTN0005_additive_and_multiplicative_on_one_class()
+    {
+        var (result, _, _) = GeneratorHarness.Run("using AttentionGen;\n[AdditiveAttention(Dim = 8)]\n[MultiplicativeAttention(Dim = 8)]\npublic partial class Both;");
+        Diagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal("ATTN0005", d.Id);
+        Assert.Contains("[AdditiveAttention] and [MultiplicativeAttention]", d.GetMessage());
+        Assert.Empty(result.GeneratedSources);
+    }
+}

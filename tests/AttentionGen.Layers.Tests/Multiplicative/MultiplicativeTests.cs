@@ -1,0 +1,192 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Numerics;
+using Xunit;
+
+namespace AttentionGen.Layers.Tests.Multiplicative;
+
+/// <summary>Forward against the reference (masks, causal, learned scale), thread invariance and bad input, per declared layer.</summary>
+public abstract class MultiplicativeTests<TLayer, T, TTape>
+    where TLayer : IMultiplicativeLayer<T, TTape>, new()
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    where TTape : AttentionTape, new()
+{
+    protected static readonly int Dim = Constant("Dim"), KeyDim = Constant("KeyDim"), ValueDim = Constant("ValueDim");
+    protected static readonly double Tolerance = typeof(T) == typeof(float) ? 1e-5 : 1e-12;
+    protected abstract string Score { get; }
+    protected abstract bool Causal { get; }
+
+    private static int Constant(string name) => (int)typeof(TLayer).GetField(name)!.GetRawConstantValue()!;
+
+    protected static TLayer CreateLayer(int seed)
+    {
+        var layer = new TLayer();
+        layer.ResetParameters(seed);
+        foreach (Parameter<T> scale in layer.Parameters.Where(p => p.Name == "scale"))
+        {
+            scale.Value[0] = T.CreateTruncating(1.7); // away from its initial 1, so the scale's path shows
+        }
+        return layer;
+    }
+
+    protected (double[] Context, double[] Weights) Reference(TLayer layer, int batch, int tq, int tk, T[] query, T[] keys, T[] values, bool[]? keyMask)
+    {
+        double[]? w = layer.Parameters.FirstOrDefault(p => p.Name == "score_weight") is { } weight ? TestData.ToDouble(weight.Value) : null;
+        double scale = layer.Parameters.FirstOrDefault(p => p.Name == "scale") is { } g ? double.CreateTruncating(g.Value[0]) : 1;
+        return MultiplicativeReference.Forward(batch, tq, tk, Dim, KeyDim, ValueDim, Score, w, scale, Causal,
+            TestData.ToDouble(query), TestData.ToDouble(keys), TestData.ToDouble(values), (b, i, j) => keyMask is null || keyMask[b * tk + j]);
+    }
+
+    public static TheoryData<int, int, int, int> Shapes => new() { { 1, 1, 1, 1 }, { 2, 2, 3, 5 }, { 3, 3, 4, 4 }, { 4, 2, 7, 33 } };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Forward_matches_the_reference_with_and_without_a_mask(int seed, int batch, int tq, int tk)
+    {
+        var random = new Random(seed);
+        TLayer layer = CreateLayer(seed);
+        T[] query = TestData.Random<T>(random, batch * tq * Dim);
+        T[] keys = TestData.Random<T>(random, batch * tk * KeyDim);
+        T[] values = TestData.Random<T>(random, batch * tk * ValueDim);
+        foreach (bool[]? keyMask in new[] { null, TestData.Mask(random, batch * tk, 0.6) })
+        {
+            var context = new T[batch * tq * ValueDim];
+            var weights = new T[batch * tq * tk];
+            layer.Forward(batch, tq, tk, query, keys, values, context, weights, keyMask is null ? default : AttentionMask.FromKeyPadding(keyMask));
+            var (expectedContext, expectedWeights) = Reference(layer, batch, tq, tk, query, keys, values, keyMask);
+            TestData.AssertClose<T>(expectedWeights, weights, Tolerance, "weights");
+            TestData.AssertClose<T>(expectedContext, context, Tolerance, "context");
+
+            var training = new T[context.Length];
+            layer.Forward(new TTape(), batch, tq, tk, query, keys, values, training, default, keyMask is null ? default : AttentionMask.FromKeyPadding(keyMask));
+            Assert.Equal(context, training);
+        }
+    }
+
+    [Fact]
+    public void Results_do_not_depend_on_the_thread_count()
+    {
+        const int batch = 8, tq = 24, tk = 40;
+        var random = new Random(8);
+        T[] query = TestData.Random<T>(random, batch * tq * Dim);
+        T[] keys = TestData.Random<T>(random, batch * tk * KeyDim);
+        T[] values = TestData.Random<T>(random, batch * tk * ValueDim);
+        T[] dContext = TestData.Random<T>(random, batch * tq * ValueDim);
+        (T[], T[], T[], T[]) Run(int degree)
+        {
+            TLayer layer = CreateLayer(3);
+            layer.MaxDegreeOfParallelism = degree;
+            var tape = new TTape();
+            var context = new T[batch * tq * ValueDim];
+            layer.Forward(tape, batch, tq, tk, query, keys, values, context, default, default);
+            var dQuery = new T[query.Length];
+            var dKeys = new T[keys.Length];
+            layer.Backward(tape, query, keys, values, dContext, dQuery, dKeys, new T[values.Length], default);
+            return (context, dQuery, dKeys, layer.Parameters.SelectMany(p => p.Gradient).ToArray());
+        }
+        var serial = Run(1);
+        var parallel = Run(2);
+        Assert.Equal(serial.Item1, parallel.Item1);
+        Assert.Equal(serial.Item2, parallel.Item2);
+        Assert.Equal(serial.Item3, parallel.Item3);
+        Assert.Equal(serial.Item4, parallel.Item4);
+    }
+
+    [Fact]
+    public void Wrong_lengths_throw_naming_the_argument_before_writing_output()
+    {
+        TLayer layer = CreateLayer(1);
+        T sentinel = T.CreateTruncating(42);
+        var context = Enumerable.Repeat(sentinel, 2 * 3 * ValueDim).ToArray();
+        var error = Assert.Throws<ArgumentException>(() => layer.Forward(2, 3, 4, new T[2 * 3 * Dim], new T[2 * 4 * KeyDim + 1], new T[2 * 4 * ValueDim], context, default, default));
+        Assert.Equal("keys", error.ParamName);
+        error = Assert.Throws<ArgumentException>(() => layer.Forward(2, 3, 4, new T[2 * 3 * Dim], new T[2 * 4 * KeyDim], new T[2 * 4 * ValueDim], context, new T[3], default));
+        Assert.Equal("weights", error.ParamName);
+        Assert.All(context, c => Assert.Equal(sentinel, c));
+    }
+}
+
+/// <summary>Backward against central finite differences in double, for every double layer.</summary>
+public abstract class MultiplicativeGradientTests<TLayer, TTape>
+    where TLayer : IMultiplicativeLayer<double, TTape>, new()
+    where TTape : AttentionTape, new()
+{
+    private static readonly int Dim = (int)typeof(TLayer).GetField("Dim")!.GetRawConstantValue()!;
+    private static readonly int KeyDim = (int)typeof(TLayer).GetField("KeyDim")!.GetRawConstantValue()!;
+    private static readonly int ValueDim = (int)typeof(TLayer).GetField("ValueDim")!.GetRawConstantValue()!;
+
+    [Theory]
+    [InlineData(1, 1, 1, 1, false)]
+    [InlineData(2, 2, 3, 4, false)]
+    [InlineData(3, 2, 4, 4, true)]
+    public void Backward_matches_central_finite_differences(int seed, int batch, int tq, int tk, bool keysAsValues)
+    {
+        if (keysAsValues && ValueDim != KeyDim) keysAsValues = false;
+        var random = new Random(seed);
+        var layer = new TLayer();
+        layer.ResetParameters(seed);
+        foreach (Parameter<double> p in layer.Parameters) for (int i = 0; i < p.Length; i++) p.Value[i] += (random.NextDouble() - 0.5) * 0.4;
+        double[] query = TestData.Random<double>(random, batch * tq * Dim);
+        double[] keys = TestData.Random<double>(random, batch * tk * KeyDim);
+        double[] values = keysAsValues ? Array.Empty<double>() : TestData.Random<double>(random, batch * tk * ValueDim);
+        bool[] keyMask = TestData.Mask(random, batch * tk, 0.75);
+        keyMask[0] = true;
+        double[] dContext = TestData.Random<double>(random, batch * tq * ValueDim);
+        double[] dWeights = TestData.Random<double>(random, batch * tq * tk);
+
+        double Loss()
+        {
+            var context = new double[batch * tq * ValueDim];
+            var weights = new double[batch * tq * tk];
+            layer.Forward(batch, tq, tk, query, keys, values, context, weights, AttentionMask.FromKeyPadding(keyMask));
+            return context.Zip(dContext, (c, g) => c * g).Sum() + weights.Zip(dWeights, (a, g) => a * g).Sum();
+        }
+
+        var tape = new TTape();
+        layer.Forward(tape, batch, tq, tk, query, keys, values, new double[batch * tq * ValueDim], default, AttentionMask.FromKeyPadding(keyMask));
+        layer.ZeroGradients();
+        var dQuery = new double[query.Length];
+        var dKeys = new double[keys.Length];
+        var dValues = new double[values.Length];
+        layer.Backward(tape, query, keys, values, dContext, dQuery, dKeys, dValues, dWeights);
+
+        var failures = new List<string>();
+        void Compare(string name, double[] target, double[] analytic)
+        {
+            var numeric = new double[target.Length];
+            for (int i = 0; i < target.Length; i++)
+            {
+                double saved = target[i];
+                target[i] = saved + 1e-5; double plus = Loss();
+                target[i] = saved - 1e-5; double minus = Loss();
+                target[i] = saved;
+                numeric[i] = (plus - minus) / 2e-5;
+            }
+            double error = TestData.RelativeError(analytic, numeric);
+            if (!(error <= 1e-6)) failures.Add($"{name}: {error:g3}");
+        }
+        Compare("dQuery", query, dQuery);
+        Compare("dKeys", keys, dKeys);
+        if (!keysAsValues) Compare("dValues", values, dValues);
+        foreach (Parameter<double> p in layer.Parameters) Compare(p.Name, p.Value, (double[])p.Gradient.Clone());
+        Assert.True(failures.Count == 0, string.Join("; ", failures));
+    }
+}
+
+public sealed class GeneralF37Tests : MultiplicativeTests<GeneralF37, float, GeneralF37.Tape> { protected override string Score => "General"; protected override bool Causal => false; }
+public sealed class GeneralF12K9V5Tests : MultiplicativeTests<GeneralF12K9V5, float, GeneralF12K9V5.Tape> { protected override string Score => "General"; protected override bool Causal => false; }
+public sealed class GeneralF129CausalTests : MultiplicativeTests<GeneralF129Causal, float, GeneralF129Causal.Tape> { protected override string Score => "General"; protected override bool Causal => true; }
+public sealed class DotF16Tests : MultiplicativeTests<DotF16, float, DotF16.Tape> { protected override string Score => "Dot"; protected override bool Causal => false; }
+public sealed class DotF33V3Tests : MultiplicativeTests<DotF33V3, float, DotF33V3.Tape> { protected override string Score => "Dot"; protected override bool Causal => false; }
+public sealed class ScaledF64Tests : MultiplicativeTests<ScaledF64, float, ScaledF64.Tape> { protected override string Score => "ScaledDot"; protected override bool Causal => false; }
+public sealed class ScaledF7LearnedTests : MultiplicativeTests<ScaledF7Learned, float, ScaledF7Learned.Tape> { protected override string Score => "ScaledDot"; protected override bool Causal => false; }
+public sealed class GeneralD9K7V5Tests : MultiplicativeTests<GeneralD9K7V5, double, GeneralD9K7V5.Tape> { protected override string Score => "General"; protected override bool Causal => false; }
+public sealed class DotD17Tests : MultiplicativeTests<DotD17, double, DotD17.Tape> { protected override string Score => "Dot"; protected override bool Causal => false; }
+public sealed class ScaledD8LearnedTests : MultiplicativeTests<ScaledD8Learned, double, ScaledD8Learned.Tape> { protected override string Score => "ScaledDot"; protected override bool Causal => false; }
+public sealed class GeneralD3LearnedCausalTests : MultiplicativeTests<GeneralD3LearnedCausal, double, GeneralD3LearnedCausal.Tape> { protected override string Score => "General"; protected override bool Causal => true; }
+
+public sealed class GeneralD9K7V5GradientTests : MultiplicativeGradientTests<GeneralD9K7V5, GeneralD9K7V5.Tape>;
+public sealed class DotD17GradientTests : MultiplicativeGradientTests<DotD17, DotD17.Tape>;
+public sealed class ScaledD8LearnedGradientTests : MultiplicativeGradientTests<ScaledD8Learned, ScaledD8Learned.Tape>;
+public sealed class GeneralD3LearnedCausalGradientTests : MultiplicativeGradientTests<GeneralD3LearnedCausal, GeneralD3LearnedCausal.Tape>;
