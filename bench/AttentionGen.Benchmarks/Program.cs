@@ -36,7 +36,8 @@ public static class Program
         IConfig config = DefaultConfig.Instance
             // In-process: BenchmarkDotNet's usual per-benchmark rebuild would copy an unpatched libtorch shim next to it
             // (see bench/run.sh), and in-process runs start faster.
-            .AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(12).WithLaunchCount(1).WithToolchain(InProcessEmitToolchain.Instance))
+            .AddJob(Job.Default.WithWarmupCount(2).WithIterationCount(10).WithLaunchCount(1)
+                .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(150)).WithToolchain(InProcessEmitToolchain.Instance))
             .WithOptions(ConfigOptions.JoinSummary);
         if (!torch)
         {
