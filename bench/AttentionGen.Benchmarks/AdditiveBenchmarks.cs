@@ -2,14 +2,14 @@ using BenchmarkDotNet.Attributes;
 
 namespace AttentionGen.Benchmarks;
 
-/// <summary>Generated additive attention against TorchSharp on W0–W2, at 1 and 2 threads.</summary>
+/// <summary>Generated layers against TorchSharp on W0–W3, at 1 and 2 threads.</summary>
 [MemoryDiagnoser]
 public class AdditiveBenchmarks
 {
     private GeneratedAdditive _generated = null!;
     private TorchPeer? _torch;
 
-    [Params("W0", "W1", "W2")]
+    [Params("W0", "W1", "W2", "W3")]
     public string Workload { get; set; } = "W0";
 
     [Params(1, 2)]

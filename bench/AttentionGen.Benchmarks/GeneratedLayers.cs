@@ -5,6 +5,7 @@ namespace AttentionGen.Benchmarks;
 [AdditiveAttention(Dim = 32)] public partial class AdditiveW0;
 [AdditiveAttention(Dim = 256)] public partial class AdditiveW1;
 [AdditiveAttention(Dim = 128)] public partial class AdditiveW2;
+[MultiplicativeAttention(Dim = 256, Score = AttentionScore.General)] public partial class LuongW3;
 
 /// <summary>The generated layer of a workload, with the workload's parameters, behind plain delegates.</summary>
 public sealed class GeneratedAdditive
@@ -31,6 +32,16 @@ public sealed class GeneratedAdditive
             {
                 var layer = Setup(new AdditiveW1(), data, threads);
                 var tape = new AdditiveW1.Tape();
+                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, DQuery, DKeys); };
+                Layer = layer;
+                break;
+            }
+            case "W3":
+            {
+                var layer = new LuongW3 { MaxDegreeOfParallelism = threads };
+                data.QueryWeight.CopyTo(layer.ScoreWeight.Value, 0); // W [KeyDim, Dim]
+                var tape = new LuongW3.Tape();
                 Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
                 Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, DQuery, DKeys); };
                 Layer = layer;

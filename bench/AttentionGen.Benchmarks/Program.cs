@@ -126,6 +126,22 @@ internal static class Quick
                 Console.WriteLine($"| {w.Id} | TorchSharp | {Time(() => peer.Forward())} | {Time(peer.ForwardBackward)} | {(torchOk ? "forward ✓" : "forward ✗")} |");
             }
         }
+        {
+            // W3 (Luong general): checked against TorchSharp when it loads (there is no hand-written baseline for it yet).
+            var data = new AdditiveData(Workload.W3);
+            var generated = new GeneratedAdditive(data, threads: 1);
+            generated.Forward();
+            string check = "(no TorchSharp: not checked)";
+            if (torch)
+            {
+                using var peer = new TorchPeer(data, threads: 1);
+                bool ok = Close(peer.Forward(), generated.Context, 1e-4);
+                failures += ok ? 0 : 1;
+                check = ok ? "forward ✓ (against TorchSharp)" : "forward ✗ (against TorchSharp)";
+                Console.WriteLine($"| W3 | TorchSharp | {Time(() => peer.Forward())} | {Time(peer.ForwardBackward)} | (reference) |");
+            }
+            Console.WriteLine($"| W3 | generated | {Time(generated.Forward)} | {Time(generated.Training)} | {check} |");
+        }
         Console.WriteLine(failures == 0 ? "quick benchmark run: every kernel matches the baseline" : $"quick benchmark run: {failures} mismatch(es)");
         return failures == 0 ? 0 : 1;
     }

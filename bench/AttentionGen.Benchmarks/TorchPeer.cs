@@ -12,8 +12,11 @@ public sealed class TorchPeer : IDisposable
 {
     private readonly Tensor _query, _keys, _queryWeight, _keyWeight, _bias, _scoreVector;
 
+    private readonly bool _luong;
+
     public TorchPeer(AdditiveData data, int threads)
     {
+        _luong = data.Workload.Layer == "luong";
         torch.set_num_threads(threads);
         Workload w = data.Workload;
         _query = tensor(data.Query, new long[] { w.Batch, w.QueryLength, w.Dim });
@@ -41,6 +44,13 @@ public sealed class TorchPeer : IDisposable
     }
 
     private Tensor Context(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
+        => _luong ? LuongContext(query, keys, queryWeight) : AdditiveContext(query, keys, queryWeight, keyWeight, bias, scoreVector);
+
+    // Luong general: (q·Wᵀ)·kᵀ, softmax, ·keys (W [KeyDim, Dim] as the generated layer's ScoreWeight).
+    private static Tensor LuongContext(Tensor query, Tensor keys, Tensor weight)
+        => query.matmul(weight.t()).bmm(keys.transpose(1, 2)).softmax(-1).bmm(keys);
+
+    private Tensor AdditiveContext(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
     {
         Tensor queryProjection = query.matmul(queryWeight.t());                       // [B, Tq, U]
         Tensor keyProjection = keys.matmul(keyWeight.t()) + bias;                     // [B, Tk, U]

@@ -6,7 +6,9 @@ namespace AttentionGen.Benchmarks;
 public sealed record Workload(string Id, string Layer, int Batch, int QueryLength, int KeyLength, int Dim, int Units)
 {
     /// <summary>Additive attention, the nominal count: 2·B·(Tq+Tk)·D·U + 4·B·Tq·Tk·U + 2·B·Tq·Tk·D (tanh, exp not counted).</summary>
-    public double ForwardFlops => 2.0 * Batch * (QueryLength + KeyLength) * Dim * Units + 4.0 * Batch * QueryLength * KeyLength * Units + 2.0 * Batch * QueryLength * KeyLength * Dim;
+    public double ForwardFlops => Layer == "luong"
+        ? 2.0 * Batch * QueryLength * Dim * Dim + 4.0 * Batch * QueryLength * KeyLength * Dim
+        : 2.0 * Batch * (QueryLength + KeyLength) * Dim * Units + 4.0 * Batch * QueryLength * KeyLength * Units + 2.0 * Batch * QueryLength * KeyLength * Dim;
 
     /// <summary>A training step counts three times the forward.</summary>
     public double TrainingFlops => 3 * ForwardFlops;
@@ -14,8 +16,9 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
     public static readonly Workload W0 = new("W0", "additive", 1, 1, 16, 32, 32);
     public static readonly Workload W1 = new("W1", "additive", 1, 1, 50, 256, 256);
     public static readonly Workload W2 = new("W2", "additive", 32, 20, 30, 128, 128);
+    public static readonly Workload W3 = new("W3", "luong", 32, 20, 30, 256, 256);
 
-    public static Workload Get(string id) => id switch { "W0" => W0, "W1" => W1, "W2" => W2, _ => throw new ArgumentException($"unknown workload {id}", nameof(id)) };
+    public static Workload Get(string id) => id switch { "W0" => W0, "W1" => W1, "W2" => W2, "W3" => W3, _ => throw new ArgumentException($"unknown workload {id}", nameof(id)) };
 }
 
 /// <summary>The seeded inputs and parameters every implementation of a workload shares.</summary>

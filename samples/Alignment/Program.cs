@@ -89,12 +89,25 @@ public static class Program
             int best = row.IndexOf(row.ToArray().Max());
             Console.WriteLine(best == step ? "   ✓ on the diagonal" : $"   looked at k{best}");
         }
+
+        // Static attention pools the whole source into one vector, weighting each position by uₜᵀ u_w.
+        var pooling = new SourcePooling(seed: 3);
+        float[] summary = new float[dim];
+        float[] poolWeights = new float[sourceLength];
+        pooling.Forward(1, sourceLength, keys, summary, poolWeights);
+        Console.WriteLine();
+        Console.WriteLine($"StaticAttention(Dim = {SourcePooling.Dim}, Units = {SourcePooling.Units}) pooling weights over the source (×100, untrained): "
+            + string.Join(" ", poolWeights.Select(a => $"{a * 100:0}")) + $"  (sum {poolWeights.Sum():0.000})");
     }
 }
 
 /// <summary>The attention layer: Bahdanau's additive attention over 32-dimensional states.</summary>
 [AdditiveAttention(Dim = 32)]
 public partial class Aligner;
+
+/// <summary>HAN attention pooling: one vector per sequence (used below to summarise the source).</summary>
+[StaticAttention(Dim = 32, Units = 16)]
+public partial class SourcePooling;
 
 /// <summary>The Transformer's scaled dot product over the same states (no parameters: eₜⱼ = qₜ·kⱼ/√32).</summary>
 [MultiplicativeAttention(Dim = 32, Score = AttentionScore.ScaledDot)]

@@ -51,3 +51,25 @@ public sealed class MultiplicativeGeneratorTests
         Assert.Empty(result.GeneratedSources);
     }
 }
+
+/// <summary>[StaticAttention]: snapshot and its dimension diagnostic.</summary>
+public sealed class StaticGeneratorTests
+{
+    [Fact]
+    public void Generated_source_matches_the_snapshot_and_compiles_without_warnings()
+    {
+        var (result, _, diagnostics) = GeneratorHarness.Run("using AttentionGen;\nnamespace Samples.Documents;\n[StaticAttention(Dim = 100, Units = 100)]\npublic partial class SentencePooling;");
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(d => d.ToString()));
+        Snapshot.Verify(Assert.Single(result.GeneratedSources).SourceText.ToString(), "Static_Dim100_Units100_Float");
+    }
+
+    [Fact]
+    public void ATTN0003_units_out_of_range()
+    {
+        var (result, _, _) = GeneratorHarness.Run("using AttentionGen;\n[StaticAttention(Dim = 8, Units = 0)] public partial class Pooling;");
+        Diagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal("ATTN0003", d.Id);
+        Assert.StartsWith("Units = 0 is out of range", d.GetMessage());
+    }
+}

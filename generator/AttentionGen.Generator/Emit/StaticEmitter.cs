@@ -1,0 +1,257 @@
+using System.Collections.Generic;
+using AttentionGen.Generator.Model;
+
+namespace AttentionGen.Generator.Emit;
+
+/// <summary>
+/// Writes a <c>[StaticAttention]</c> layer (attention pooling, Yang et al. 2016): per sequence,
+/// U = tanh(H Wᵀ + b) [T, Units], eₜ = uₜ · u_w, α = softmax over t (padding masked), s = Σₜ αₜ hₜ.
+/// </summary>
+internal static class StaticEmitter
+{
+    public static string Emit(StaticModel model)
+    {
+        string T = model.Element.Keyword;
+        var constants = new[]
+        {
+            new LayerConstant("Dim", model.Dim, "D: the dimension of each input vector hₜ and of the pooled output s."),
+            new LayerConstant("Units", model.Units, "U: the dimension of uₜ and of the context vector u_w."),
+        };
+        var parameters = new List<LayerParameter>
+        {
+            new("Weight", "weight", new[] { "Units", "Dim" }, "W: uₜ = tanh(W hₜ + b) (PyTorch <c>nn.Linear(Dim, Units).weight</c>).",
+                $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Dim, fanOut: Units, random);"),
+            new("Bias", "bias", new[] { "Units" }, "b: the bias of the projection; starts at zero (PyTorch <c>nn.Linear(Dim, Units).bias</c>).",
+                $"Initializers.Zeros<{T}>({{p}});"),
+            new("ContextVector", "context_vector", new[] { "Units" }, "u_w: the learned context vector that scores each step, eₜ = uₜᵀ u_w.",
+                $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Units, fanOut: 1, random);"),
+        };
+        string summary =
+            $"Static attention (attention pooling, Hierarchical Attention Networks), generated for D = {model.Dim}, U = {model.Units}, {T}:\n" +
+            "uₜ = tanh(W hₜ + b), αₜ = softmax over t of uₜᵀ u_w (padding masked), s = Σₜ αₜ hₜ.\n" +
+            "Shapes: input [B, T, Dim], output [B, Dim], weights [B, T], padding mask [B, T] (true = a real step). Runtime lengths B, T; T ≥ 1.";
+        return LayerScaffold.Write(model.Target, model.Element, summary, constants, parameters, (writer, kernels) => EmitBody(writer, kernels, model));
+    }
+
+    private static void EmitBody(SourceWriter w, Kernels kernels, StaticModel model)
+    {
+        ElementType element = model.Element;
+        string T = element.Keyword;
+        string project = kernels.ProductTransposedAdd(model.Dim);
+        string product = kernels.MatrixProductAdd(model.Dim);
+        string dotUnits = kernels.Dot(model.Units);
+        string dotDim = kernels.Dot(model.Dim);
+        string axpyDim = kernels.MultiplyAdd(model.Dim);
+        string axpyUnits = kernels.MultiplyAdd(model.Units);
+        string tanh = kernels.Custom($"TanhInPlace{model.Units}", writer =>
+        {
+            writer.Summary($"xᵢ ← tanh(xᵢ) for i &lt; {model.Units}.");
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (writer.Block($"private static void TanhInPlace{model.Units}(ref {T} x)"))
+            {
+                new VectorLoop(model.Units, element,
+                    "VectorMath.Tanh({V}.LoadUnsafe(ref x, {o})).StoreUnsafe(ref x, {o});",
+                    "Unsafe.Add(ref x, {o}) = VectorMath.Tanh(Unsafe.Add(ref x, {o}));").Emit(writer);
+            }
+        });
+        string preGradient = kernels.Custom($"PoolingPreGradient{model.Units}", writer =>
+        {
+            writer.Summary($"For one step, given δ = ∂L/∂eₜ and u = uₜ: ∂L/∂u_w += δ u and ∂L/∂(W hₜ + b) = δ u_w ⊙ (1 − u²), over U = {model.Units}.");
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (writer.Block($"private static void PoolingPreGradient{model.Units}({T} delta, ref {T} u, ref {T} contextVector, ref {T} dContextVector, ref {T} dPre)"))
+            {
+                new VectorLoop(model.Units, element,
+                    "{VT} z = {V}.LoadUnsafe(ref u, {o});\n" +
+                    "{V}.FusedMultiplyAdd(delta{V}, z, {V}.LoadUnsafe(ref dContextVector, {o})).StoreUnsafe(ref dContextVector, {o});\n" +
+                    "(delta{V} * {V}.LoadUnsafe(ref contextVector, {o}) * ({VT}.One - z * z)).StoreUnsafe(ref dPre, {o});",
+                    "{T} z = Unsafe.Add(ref u, {o});\n" +
+                    "Unsafe.Add(ref dContextVector, {o}) = {M}.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dContextVector, {o}));\n" +
+                    "Unsafe.Add(ref dPre, {o}) = delta * Unsafe.Add(ref contextVector, {o}) * (1 - z * z);")
+                { VectorPrologue = "{VT} delta{V} = {V}.Create(delta);", Unroll = 2 }.Emit(writer);
+            }
+        });
+
+        // ---- Tape ----
+        w.WriteLine();
+        w.Summary("What a training forward records for <see cref=\"Backward\"/>: U = tanh(H Wᵀ + b) [B, T, Units] and the weights [B, T].\nOwned by the caller, reused across steps, grown as needed.");
+        using (w.Block("public sealed class Tape : AttentionTape"))
+        {
+            w.WriteLine($"internal {T}[] Hidden = Array.Empty<{T}>();");
+            w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
+            w.WriteLine();
+            using (w.Block("internal void Prepare(int batch, int length)"))
+            {
+                w.WriteLine("Grow(ref Hidden, batch * length * Units);");
+                w.WriteLine("Grow(ref Weights, batch * length);");
+                w.WriteLine("(Batch, QueryLength, KeyLength, IsRecorded) = (batch, 1, length, true);");
+            }
+        }
+
+        // ---- Forwards ----
+        w.WriteLine();
+        w.Summary("Inference forward: s = Σₜ αₜ hₜ for each sequence. Keeps no state; one layer serves many threads at once.");
+        WriteParamDocs(w, tape: false);
+        using (w.Block($"public void Forward(int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights = default, ReadOnlySpan<bool> padding = default)"))
+        {
+            w.WriteLine("ThrowIfInvalidForward(batch, length, input, output, weights, padding);");
+            w.WriteLine("ForwardBatch(null, batch, length, input, output, weights, padding);");
+        }
+        w.WriteLine();
+        w.Summary("Training forward: the inference result, and records in <paramref name=\"tape\"/> what <see cref=\"Backward\"/> needs.");
+        w.WriteLine("/// <param name=\"tape\">The caller's reusable tape.</param>");
+        WriteParamDocs(w, tape: true);
+        using (w.Block($"public void Forward(Tape tape, int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights = default, ReadOnlySpan<bool> padding = default)"))
+        {
+            w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+            w.WriteLine("ThrowIfInvalidForward(batch, length, input, output, weights, padding);");
+            w.WriteLine("tape.Prepare(batch, length);");
+            w.WriteLine("ForwardBatch(tape, batch, length, input, output, weights, padding);");
+        }
+        w.WriteLine();
+        using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
+        {
+            using (w.Block("if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * length * Units * Dim, ParallelWorkThreshold))"))
+            {
+                w.WriteLine("ForwardRows(tape, 0, batch, length, input, output, weights, padding);");
+                w.WriteLine("return;");
+            }
+            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
+            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.KeyLength, s.R0, s.W0, s.W1, s.Mask.KeyPadding),");
+            w.WriteLine("    (batch, 1, length), AttentionMask.FromKeyPadding(padding), r0: input, w0: output, w1: weights);");
+        }
+        w.WriteLine();
+        w.WriteLine($"private sealed record CallState({model.Target.Name} Layer, Tape? Tape);");
+        w.WriteLine();
+        w.WriteLine("// Sequences [first, end), each: U = tanh(H Wᵀ + b) [T, Units]; eₜ = uₜ · u_w (−∞ for padding); α = softmax(e); s = αᵀ H.");
+        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
+        {
+            LayerScaffold.DeclareScratch(w, element, "scratch", "(tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? length : 0)");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"ref {T} contextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Value);");
+                using (w.Block("for (int b = first; b < end; b++)"))
+                {
+                    w.WriteLine($"ReadOnlySpan<{T}> rows = input.Slice(b * length * Dim, length * Dim);");
+                    w.WriteLine($"Span<{T}> hidden = tape is not null ? tape.Hidden.AsSpan(b * length * Units, length * Units) : scratch.Slice(0, length * Units);");
+                    w.WriteLine($"Span<{T}> alpha = tape is not null ? tape.Weights.AsSpan(b * length, length) : weights.IsEmpty ? scratch.Slice(length * Units, length) : weights.Slice(b * length, length);");
+                    w.WriteLine("for (int t = 0; t < length; t++) Bias.Value.CopyTo(hidden.Slice(t * Units, Units));");
+                    w.WriteLine($"{project}(length, Units, ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref MemoryMarshal.GetReference(hidden));");
+                    using (w.Block("for (int t = 0; t < length; t++)"))
+                    {
+                        w.WriteLine($"ref {T} u = ref hidden[t * Units];");
+                        w.WriteLine($"{tanh}(ref u);");
+                        w.WriteLine($"alpha[t] = padding.IsEmpty || padding[b * length + t] ? {dotUnits}(ref u, ref contextVector) : {T}.NegativeInfinity;");
+                    }
+                    w.WriteLine("AttentionMath.Softmax(alpha);");
+                    w.WriteLine($"Span<{T}> pooled = output.Slice(b * Dim, Dim);");
+                    w.WriteLine("pooled.Clear();");
+                    w.WriteLine($"{product}(1, length, ref MemoryMarshal.GetReference(alpha), 0, 1, ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(pooled));");
+                    w.WriteLine("if (tape is not null && !weights.IsEmpty) alpha.CopyTo(weights.Slice(b * length, length));");
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Backward ----
+        w.WriteLine();
+        w.Summary(
+            "Backward: from ∂L/∂s (and optionally ∂L/∂α) writes ∂L/∂H when <paramref name=\"dInput\"/> is not empty and adds the parameter\n" +
+            "gradients. hₜ receives αₜ ∂L/∂s directly and, through the score, Wᵀ(∂L/∂eₜ u_w ⊙ (1 − uₜ²)), with ∂L/∂e the softmax backward\n" +
+            "of ∂L/∂αₜ = ∂L/∂s · hₜ. A sequence that is all padding contributes nothing.");
+        w.WriteLine("/// <param name=\"tape\">The tape the training <c>Forward</c> recorded into.</param>");
+        w.WriteLine("/// <param name=\"input\">The input given to the forward, [B, T, Dim].</param>");
+        w.WriteLine("/// <param name=\"dOutput\">∂L/∂s, [B, Dim].</param>");
+        w.WriteLine("/// <param name=\"dInput\">∂L/∂H, [B, T, Dim]: written when not empty.</param>");
+        w.WriteLine("/// <param name=\"dWeights\">Optional ∂L/∂α, [B, T].</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the recorded shapes, or the tape holds no forward.</exception>");
+        using (w.Block($"public void Backward(Tape tape, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, Span<{T}> dInput = default, ReadOnlySpan<{T}> dWeights = default)"))
+        {
+            w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+            using (w.Block("if (!tape.IsRecorded)"))
+            {
+                w.WriteLine("throw new ArgumentException(\"The tape holds no recorded forward: call the training Forward(tape, ...) first.\", nameof(tape));");
+            }
+            w.WriteLine("int batch = tape.Batch, length = tape.KeyLength;");
+            w.WriteLine("Shapes.RequireLength(input.Length, (long)batch * length * Dim, nameof(input), $\"[B={batch}, T={length}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(dOutput.Length, (long)batch * Dim, nameof(dOutput), $\"[B={batch}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $\"[B={batch}, T={length}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * length, nameof(dWeights), $\"[B={batch}, T={length}]\");");
+            w.WriteLine("if (!dInput.IsEmpty) dInput.Clear();");
+            w.WriteLine("// Scratch: ∂L/∂(H Wᵀ + b) for every step of the batch [B·T, Units], and ∂L/∂α, ∂L/∂e for one sequence.");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * length * Units + 2 * length");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> dPre = scratch.Slice(0, batch * length * Units);");
+                w.WriteLine($"Span<{T}> dAlpha = scratch.Slice(batch * length * Units, length);");
+                w.WriteLine($"Span<{T}> dScores = scratch.Slice(batch * length * Units + length, length);");
+                w.WriteLine("dPre.Clear();");
+                w.WriteLine($"ref {T} contextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Value);");
+                w.WriteLine($"ref {T} dContextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Gradient);");
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    w.WriteLine($"ReadOnlySpan<{T}> alpha = tape.Weights.AsSpan(b * length, length);");
+                    w.WriteLine($"ref {T} dPooled = ref MemoryMarshal.GetReference(dOutput.Slice(b * Dim, Dim));");
+                    w.WriteLine("// s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly.");
+                    using (w.Block("for (int t = 0; t < length; t++)"))
+                    {
+                        w.WriteLine($"ref {T} h = ref MemoryMarshal.GetReference(input.Slice((b * length + t) * Dim, Dim));");
+                        w.WriteLine($"dAlpha[t] = {dotDim}(ref dPooled, ref h) + (dWeights.IsEmpty ? 0 : dWeights[b * length + t]);");
+                        w.WriteLine($"if (!dInput.IsEmpty && alpha[t] != 0) {axpyDim}(alpha[t], ref dPooled, ref dInput[(b * length + t) * Dim]);");
+                    }
+                    w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(alpha, dAlpha, dScores);");
+                    w.WriteLine("// eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂u_w += ∂L/∂eₜ uₜ, ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²).");
+                    using (w.Block("for (int t = 0; t < length; t++)"))
+                    {
+                        using (w.Block("if (alpha[t] != 0)"))
+                        {
+                            w.WriteLine($"{preGradient}(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dContextVector, ref dPre[(b * length + t) * Units]);");
+                        }
+                    }
+                }
+                w.WriteLine();
+                w.WriteLine("// pre = H Wᵀ + b over all B·T steps: ∂L/∂b = Σ ∂L/∂pre, ∂L/∂W += ∂L/∂preᵀ H, ∂L/∂H += ∂L/∂pre W.");
+                w.WriteLine("int steps = batch * length;");
+                w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(Bias.Gradient);");
+                w.WriteLine($"for (int r = 0; r < steps; r++) {axpyUnits}(1, ref dPre[r * Units], ref dBias);");
+                w.WriteLine($"{product}(Units, steps, ref MemoryMarshal.GetReference(dPre), 1, Units, ref MemoryMarshal.GetReference(input), ref MemoryMarshal.GetArrayDataReference(Weight.Gradient));");
+                using (w.Block("if (!dInput.IsEmpty)"))
+                {
+                    w.WriteLine($"{product}(steps, Units, ref MemoryMarshal.GetReference(dPre), Units, 1, ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref MemoryMarshal.GetReference(dInput));");
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Argument checks ----
+        w.WriteLine();
+        using (w.Block($"private static void ThrowIfInvalidForward(int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
+        {
+            w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
+            w.WriteLine("Shapes.RequireAtLeast(length, 1, nameof(length));");
+            w.WriteLine("Shapes.RequireLength(input.Length, (long)batch * length * Dim, nameof(input), $\"[B={batch}, T={length}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(output.Length, (long)batch * Dim, nameof(output), $\"[B={batch}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(weights.Length, (long)batch * length, nameof(weights), $\"[B={batch}, T={length}]\");");
+            w.WriteLine("if (!padding.IsEmpty) Shapes.RequireLength(padding.Length, (long)batch * length, nameof(padding), $\"[B={batch}, T={length}]\");");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(output, input, nameof(output), nameof(input));");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, input, nameof(weights), nameof(input));");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, output, nameof(weights), nameof(output));");
+        }
+    }
+
+    private static void WriteParamDocs(SourceWriter w, bool tape)
+    {
+        w.WriteLine("/// <param name=\"batch\">B, the number of sequences.</param>");
+        w.WriteLine("/// <param name=\"length\">T, the steps of each sequence, at least 1.</param>");
+        w.WriteLine("/// <param name=\"input\">H, [B, T, Dim].</param>");
+        w.WriteLine("/// <param name=\"output\">s, [B, Dim], written.</param>");
+        w.WriteLine("/// <param name=\"weights\">α, [B, T], written when not empty" + (tape ? " (the tape keeps its own copy)" : "") + ".</param>");
+        w.WriteLine("/// <param name=\"padding\">[B, T]: false marks padding, which gets weight 0; a sequence that is all padding pools to zeros. Empty = no padding.</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, T &lt; 1, or an output overlaps an input.</exception>");
+    }
+}
