@@ -9,7 +9,7 @@ public class AdditiveBenchmarks
     private GeneratedAdditive _generated = null!;
     private TorchPeer? _torch;
 
-    [Params("W0", "W1", "W2", "W3")]
+    [Params("W0", "W1", "W2", "W3", "W4")]
     public string Workload { get; set; } = "W0";
 
     [Params(1, 2)]

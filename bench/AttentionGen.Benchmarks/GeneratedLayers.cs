@@ -6,6 +6,7 @@ namespace AttentionGen.Benchmarks;
 [AdditiveAttention(Dim = 256)] public partial class AdditiveW1;
 [AdditiveAttention(Dim = 128)] public partial class AdditiveW2;
 [MultiplicativeAttention(Dim = 256, Score = AttentionScore.General)] public partial class LuongW3;
+[StaticAttention(Dim = 100, Units = 100)] public partial class PoolingW4;
 
 /// <summary>The generated layer of a workload, with the workload's parameters, behind plain delegates.</summary>
 public sealed class GeneratedAdditive
@@ -14,7 +15,7 @@ public sealed class GeneratedAdditive
     {
         Workload w = data.Workload;
         int b = w.Batch, tq = w.QueryLength, tk = w.KeyLength;
-        Context = new float[b * tq * w.Dim];
+        Context = new float[w.Layer == "pooling" ? b * w.Dim : b * tq * w.Dim];
         DQuery = new float[data.Query.Length];
         DKeys = new float[data.Keys.Length];
         switch (w.Id)
@@ -34,6 +35,18 @@ public sealed class GeneratedAdditive
                 var tape = new AdditiveW1.Tape();
                 Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
                 Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, DQuery, DKeys); };
+                Layer = layer;
+                break;
+            }
+            case "W4":
+            {
+                var layer = new PoolingW4 { MaxDegreeOfParallelism = threads };
+                data.QueryWeight.CopyTo(layer.Weight.Value, 0);
+                data.Bias.CopyTo(layer.Bias.Value, 0);
+                data.ScoreVector.CopyTo(layer.ContextVector.Value, 0);
+                var tape = new PoolingW4.Tape();
+                Forward = () => layer.Forward(b, tq, data.Query, Context);
+                Training = () => { layer.Forward(tape, b, tq, data.Query, Context); layer.Backward(tape, data.Query, data.DContext, DQuery); };
                 Layer = layer;
                 break;
             }

@@ -126,9 +126,10 @@ internal static class Quick
                 Console.WriteLine($"| {w.Id} | TorchSharp | {Time(() => peer.Forward())} | {Time(peer.ForwardBackward)} | {(torchOk ? "forward ✓" : "forward ✗")} |");
             }
         }
+        foreach (Workload other in new[] { Workload.W3, Workload.W4 })
         {
-            // W3 (Luong general): checked against TorchSharp when it loads (there is no hand-written baseline for it yet).
-            var data = new AdditiveData(Workload.W3);
+            // W3 (Luong general) and W4 (pooling): checked against TorchSharp when it loads (there is no hand-written baseline for it yet).
+            var data = new AdditiveData(other);
             var generated = new GeneratedAdditive(data, threads: 1);
             generated.Forward();
             string check = "(no TorchSharp: not checked)";
@@ -138,9 +139,9 @@ internal static class Quick
                 bool ok = Close(peer.Forward(), generated.Context, 1e-4);
                 failures += ok ? 0 : 1;
                 check = ok ? "forward ✓ (against TorchSharp)" : "forward ✗ (against TorchSharp)";
-                Console.WriteLine($"| W3 | TorchSharp | {Time(() => peer.Forward())} | {Time(peer.ForwardBackward)} | (reference) |");
+                Console.WriteLine($"| {other.Id} | TorchSharp | {Time(() => peer.Forward())} | {Time(peer.ForwardBackward)} | (reference) |");
             }
-            Console.WriteLine($"| W3 | generated | {Time(generated.Forward)} | {Time(generated.Training)} | {check} |");
+            Console.WriteLine($"| {other.Id} | generated | {Time(generated.Forward)} | {Time(generated.Training)} | {check} |");
         }
         Console.WriteLine(failures == 0 ? "quick benchmark run: every kernel matches the baseline" : $"quick benchmark run: {failures} mismatch(es)");
         return failures == 0 ? 0 : 1;

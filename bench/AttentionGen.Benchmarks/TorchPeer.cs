@@ -12,11 +12,12 @@ public sealed class TorchPeer : IDisposable
 {
     private readonly Tensor _query, _keys, _queryWeight, _keyWeight, _bias, _scoreVector;
 
-    private readonly bool _luong;
+    private readonly bool _luong, _pooling;
 
     public TorchPeer(AdditiveData data, int threads)
     {
         _luong = data.Workload.Layer == "luong";
+        _pooling = data.Workload.Layer == "pooling";
         torch.set_num_threads(threads);
         Workload w = data.Workload;
         _query = tensor(data.Query, new long[] { w.Batch, w.QueryLength, w.Dim });
@@ -44,7 +45,15 @@ public sealed class TorchPeer : IDisposable
     }
 
     private Tensor Context(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
-        => _luong ? LuongContext(query, keys, queryWeight) : AdditiveContext(query, keys, queryWeight, keyWeight, bias, scoreVector);
+        => _pooling ? PoolingContext(query, queryWeight, bias, scoreVector)
+            : _luong ? LuongContext(query, keys, queryWeight) : AdditiveContext(query, keys, queryWeight, keyWeight, bias, scoreVector);
+
+    // HAN pooling: u = tanh(h·Wᵀ + b), α = softmax(u·u_w) over t, s = Σₜ αₜ hₜ.
+    private static Tensor PoolingContext(Tensor input, Tensor weight, Tensor bias, Tensor context)
+    {
+        Tensor alpha = (input.matmul(weight.t()) + bias).tanh().matmul(context).softmax(-1); // [B, T]
+        return alpha.unsqueeze(1).bmm(input).squeeze(1);                                    // [B, D]
+    }
 
     // Luong general: (q·Wᵀ)·kᵀ, softmax, ·keys (W [KeyDim, Dim] as the generated layer's ScoreWeight).
     private static Tensor LuongContext(Tensor query, Tensor keys, Tensor weight)

@@ -134,6 +134,9 @@ internal sealed class Kernels
                 "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 4 rows × 3 vectors stay in registers.");
             using (writer.Block($"private static void {name}(int rows, int depth, ref {T} a, nint aRow, nint aDepth, ref {T} b, ref {T} c)"))
             {
+                writer.WriteLine("// Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.");
+                using SourceWriter.Scope depthBlocks = writer.Block("for (nint k0 = 0; k0 < depth; k0 += 256)");
+                writer.WriteLine("nint k1 = nint.Min(k0 + 256, depth);");
                 bool first = true;
                 foreach (int bits in new[] { 512, 256, 128 })
                 {
@@ -187,12 +190,28 @@ internal sealed class Kernels
                         EmitTile(writer, columns, bits, rowBlock, rest, tripleEnd.ToString());
                     }
                 }
-                if (tail > 0)
+                // The tail columns at their known offset: one narrower vector per width that fits, then scalars.
+                int offset = columns - tail, left = tail;
+                foreach (int narrow in new[] { 256, 128 })
                 {
-                    writer.WriteLine($"// the last {tail} column(s), at offset {columns - tail}");
+                    int narrowLanes = _element.Lanes(narrow);
+                    if (narrow >= bits || left < narrowLanes)
+                    {
+                        continue;
+                    }
+                    using (writer.Block())
+                    {
+                        EmitTile(writer, columns, narrow, rowBlock, 1, offset.ToString());
+                    }
+                    offset += narrowLanes;
+                    left -= narrowLanes;
+                }
+                if (left > 0)
+                {
+                    writer.WriteLine($"// the last {left} column(s), at offset {offset}");
                     for (int r = 0; r < rowBlock; r++)
                     {
-                        EmitProductScalar(writer, columns, (columns - tail).ToString(), rowBlock == 1 ? "i" : $"(i + {r})");
+                        EmitProductScalar(writer, columns, offset.ToString(), rowBlock == 1 ? "i" : $"(i + {r})");
                     }
                 }
             }
@@ -214,16 +233,22 @@ internal sealed class Kernels
                 writer.WriteLine($"{VT} acc{r}{v} = {V}.LoadUnsafe(ref c{r}{v});");
             }
         }
-        using (writer.Block("for (nint k = 0; k < depth; k++)"))
+        for (int r = 0; r < rowBlock; r++)
         {
-            writer.WriteLine($"ref {T} bRow = ref Unsafe.Add(ref b, k * {columns} + {col});");
+            writer.WriteLine($"ref {T} aRow{r} = ref Unsafe.Add(ref a, {Row(r)} * aRow);");
+        }
+        writer.WriteLine($"ref {T} bColumn = ref Unsafe.Add(ref b, {col});");
+        using (writer.Block("for (nint k = k0; k < k1; k++)"))
+        {
+            writer.WriteLine($"ref {T} bRow = ref Unsafe.Add(ref bColumn, k * {columns});");
+            writer.WriteLine("nint aOffset = k * aDepth;");
             for (int v = 0; v < vectorCount; v++)
             {
                 writer.WriteLine($"{VT} b{v} = {V}.LoadUnsafe(ref bRow{(v == 0 ? "" : $", {v * lanes}")});");
             }
             for (int r = 0; r < rowBlock; r++)
             {
-                writer.WriteLine($"{VT} a{r} = {V}.Create(Unsafe.Add(ref a, {Row(r)} * aRow + k * aDepth));");
+                writer.WriteLine($"{VT} a{r} = {V}.Create(Unsafe.Add(ref aRow{r}, aOffset));");
                 for (int v = 0; v < vectorCount; v++)
                 {
                     writer.WriteLine($"acc{r}{v} = {V}.FusedMultiplyAdd(a{r}, b{v}, acc{r}{v});");
@@ -247,7 +272,7 @@ internal sealed class Kernels
         {
             writer.WriteLine($"ref {T} target = ref Unsafe.Add(ref c, {row} * {columns} + col);");
             writer.WriteLine($"{T} sum = target;");
-            using (writer.Block("for (nint k = 0; k < depth; k++)"))
+            using (writer.Block("for (nint k = k0; k < k1; k++)"))
             {
                 writer.WriteLine($"sum = {M}.FusedMultiplyAdd(Unsafe.Add(ref a, {row} * aRow + k * aDepth), Unsafe.Add(ref b, k * {columns} + col), sum);");
             }

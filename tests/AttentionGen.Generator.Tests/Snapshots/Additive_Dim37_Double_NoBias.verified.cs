@@ -865,502 +865,591 @@ namespace Samples.Translation
         /// </summary>
         private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
-            if (SimdPaths.Vector512)
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            for (nint k0 = 0; k0 < depth; k0 += 256)
             {
-                // columns: 37 = 1 × 3 vectors + 1 vector(s) + 5 scalar(s) of 8 lanes
-                nint i = 0;
-                for (; i + 4 <= rows; i += 4)
+                nint k1 = nint.Min(k0 + 256, depth);
+                if (SimdPaths.Vector512)
                 {
-                    for (nint col = 0; col < 24; col += 24)
+                    // columns: 37 = 1 × 3 vectors + 1 vector(s) + 5 scalar(s) of 8 lanes
+                    nint i = 0;
+                    for (; i + 4 <= rows; i += 4)
                     {
-                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                        Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
-                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                        Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
-                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                        Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
-                        ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                        Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
-                        ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                        Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
-                        ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
-                        Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
-                        ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                        Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
-                        ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                        Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
-                        ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
-                        Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
-                        ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                        Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
-                        ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                        Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
-                        ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
-                        Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
-                        for (nint k = 0; k < depth; k++)
+                        for (nint col = 0; col < 24; col += 24)
                         {
-                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
-                            Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                            Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                            Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
-                            Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
-                            Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
-                            acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
-                            acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
-                            acc12 = Vector512.FusedMultiplyAdd(a1, b2, acc12);
-                            Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
-                            acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
-                            acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
-                            acc22 = Vector512.FusedMultiplyAdd(a2, b2, acc22);
-                            Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
-                            acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
-                            acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
-                            acc32 = Vector512.FusedMultiplyAdd(a3, b2, acc32);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
+                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
+                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
+                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
+                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
+                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
+                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
+                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                                acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
+                                acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
+                                acc12 = Vector512.FusedMultiplyAdd(a1, b2, acc12);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
+                                acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
+                                acc22 = Vector512.FusedMultiplyAdd(a2, b2, acc22);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                                acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
+                                acc32 = Vector512.FusedMultiplyAdd(a3, b2, acc32);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
                         }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc02.StoreUnsafe(ref c02);
-                        acc10.StoreUnsafe(ref c10);
-                        acc11.StoreUnsafe(ref c11);
-                        acc12.StoreUnsafe(ref c12);
-                        acc20.StoreUnsafe(ref c20);
-                        acc21.StoreUnsafe(ref c21);
-                        acc22.StoreUnsafe(ref c22);
-                        acc30.StoreUnsafe(ref c30);
-                        acc31.StoreUnsafe(ref c31);
-                        acc32.StoreUnsafe(ref c32);
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
+                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
+                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 24);
+                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 24);
+                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 24);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                            acc20.StoreUnsafe(ref c20);
+                            acc30.StoreUnsafe(ref c30);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
+                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
+                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
+                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
+                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 32);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                                Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                                Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                            acc20.StoreUnsafe(ref c20);
+                            acc30.StoreUnsafe(ref c30);
+                        }
+                        // the last 1 column(s), at offset 36
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
                     }
+                    for (; i < rows; i++)
                     {
-                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                        Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
-                        ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
-                        Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
-                        ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 24);
-                        Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
-                        ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 24);
-                        Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
-                        for (nint k = 0; k < depth; k++)
+                        for (nint col = 0; col < 24; col += 24)
                         {
-                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + 24);
-                            Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                            Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                            Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
-                            acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
-                            Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
-                            acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
-                            Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
-                            acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
+                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                                acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
                         }
-                        acc00.StoreUnsafe(ref c00);
-                        acc10.StoreUnsafe(ref c10);
-                        acc20.StoreUnsafe(ref c20);
-                        acc30.StoreUnsafe(ref c30);
-                    }
-                    // the last 5 column(s), at offset 32
-                    for (nint col = 32; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
                         {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
+                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 24);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                            }
+                            acc00.StoreUnsafe(ref c00);
                         }
-                        target = sum;
-                    }
-                    for (nint col = 32; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
                         {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
+                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 32);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                            }
+                            acc00.StoreUnsafe(ref c00);
                         }
-                        target = sum;
-                    }
-                    for (nint col = 32; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
+                        // the last 1 column(s), at offset 36
+                        for (nint col = 36; col < 37; col++)
                         {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            ref double target = ref Unsafe.Add(ref c, i * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
                         }
-                        target = sum;
-                    }
-                    for (nint col = 32; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
-                        }
-                        target = sum;
                     }
                 }
-                for (; i < rows; i++)
+                else if (SimdPaths.Vector256)
                 {
-                    for (nint col = 0; col < 24; col += 24)
+                    // columns: 37 = 3 × 3 vectors + 0 vector(s) + 1 scalar(s) of 4 lanes
+                    nint i = 0;
+                    for (; i + 4 <= rows; i += 4)
                     {
-                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                        Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
-                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                        Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
-                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                        Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
-                        for (nint k = 0; k < depth; k++)
+                        for (nint col = 0; col < 36; col += 12)
                         {
-                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
-                            Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                            Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                            Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
-                            Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
+                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
+                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
+                            Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
+                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
+                            Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
+                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
+                            Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
+                                Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                                acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
+                                acc12 = Vector256.FusedMultiplyAdd(a1, b2, acc12);
+                                Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                                acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
+                                acc22 = Vector256.FusedMultiplyAdd(a2, b2, acc22);
+                                Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                                acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
+                                acc32 = Vector256.FusedMultiplyAdd(a3, b2, acc32);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
                         }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc02.StoreUnsafe(ref c02);
+                        // the last 1 column(s), at offset 36
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
                     }
+                    for (; i < rows; i++)
                     {
-                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                        Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
-                        for (nint k = 0; k < depth; k++)
+                        for (nint col = 0; col < 36; col += 12)
                         {
-                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + 24);
-                            Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                            Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
+                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
+                                Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
                         }
-                        acc00.StoreUnsafe(ref c00);
-                    }
-                    // the last 5 column(s), at offset 32
-                    for (nint col = 32; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
+                        // the last 1 column(s), at offset 36
+                        for (nint col = 36; col < 37; col++)
                         {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            ref double target = ref Unsafe.Add(ref c, i * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
                         }
-                        target = sum;
                     }
                 }
-            }
-            else if (SimdPaths.Vector256)
-            {
-                // columns: 37 = 3 × 3 vectors + 0 vector(s) + 1 scalar(s) of 4 lanes
-                nint i = 0;
-                for (; i + 4 <= rows; i += 4)
+                else if (SimdPaths.Vector128)
                 {
-                    for (nint col = 0; col < 36; col += 12)
+                    // columns: 37 = 6 × 3 vectors + 0 vector(s) + 1 scalar(s) of 2 lanes
+                    nint i = 0;
+                    for (; i + 4 <= rows; i += 4)
                     {
-                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                        Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
-                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                        Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
-                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                        Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
-                        ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                        Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
-                        ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
-                        Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
-                        ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                        Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
-                        ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                        Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
-                        ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
-                        Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
-                        ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                        Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
-                        ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                        Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
-                        ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
-                        Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
-                        ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                        Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
-                        for (nint k = 0; k < depth; k++)
+                        for (nint col = 0; col < 36; col += 6)
                         {
-                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
-                            Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                            Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
-                            Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
-                            Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
-                            Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
-                            acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(a1, b2, acc12);
-                            Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
-                            acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(a2, b2, acc22);
-                            Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
-                            acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(a3, b2, acc32);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
+                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
+                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 2);
+                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
+                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 2);
+                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
+                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 2);
+                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
+                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
+                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
+                                acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                                Vector128<double> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
+                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
+                                acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                                Vector128<double> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
+                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
+                                acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
                         }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc02.StoreUnsafe(ref c02);
-                        acc10.StoreUnsafe(ref c10);
-                        acc11.StoreUnsafe(ref c11);
-                        acc12.StoreUnsafe(ref c12);
-                        acc20.StoreUnsafe(ref c20);
-                        acc21.StoreUnsafe(ref c21);
-                        acc22.StoreUnsafe(ref c22);
-                        acc30.StoreUnsafe(ref c30);
-                        acc31.StoreUnsafe(ref c31);
-                        acc32.StoreUnsafe(ref c32);
+                        // the last 1 column(s), at offset 36
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
                     }
-                    // the last 1 column(s), at offset 36
-                    for (nint col = 36; col < 37; col++)
+                    for (; i < rows; i++)
                     {
-                        ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
+                        for (nint col = 0; col < 36; col += 6)
                         {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
+                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
+                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
                         }
-                        target = sum;
-                    }
-                    for (nint col = 36; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
+                        // the last 1 column(s), at offset 36
+                        for (nint col = 36; col < 37; col++)
                         {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            ref double target = ref Unsafe.Add(ref c, i * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
                         }
-                        target = sum;
-                    }
-                    for (nint col = 36; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
-                        }
-                        target = sum;
-                    }
-                    for (nint col = 36; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
-                        }
-                        target = sum;
                     }
                 }
-                for (; i < rows; i++)
+                else
                 {
-                    for (nint col = 0; col < 36; col += 12)
+                    for (nint i = 0; i < rows; i++)
                     {
-                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                        Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
-                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                        Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
-                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                        Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
-                        for (nint k = 0; k < depth; k++)
+                        for (nint col = 0; col < 37; col++)
                         {
-                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
-                            Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                            Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
-                            Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
-                            Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                            ref double target = ref Unsafe.Add(ref c, i * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
                         }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc02.StoreUnsafe(ref c02);
-                    }
-                    // the last 1 column(s), at offset 36
-                    for (nint col = 36; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
-                        }
-                        target = sum;
-                    }
-                }
-            }
-            else if (SimdPaths.Vector128)
-            {
-                // columns: 37 = 6 × 3 vectors + 0 vector(s) + 1 scalar(s) of 2 lanes
-                nint i = 0;
-                for (; i + 4 <= rows; i += 4)
-                {
-                    for (nint col = 0; col < 36; col += 6)
-                    {
-                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                        Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
-                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
-                        Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
-                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                        Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
-                        ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                        Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
-                        ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 2);
-                        Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
-                        ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
-                        Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
-                        ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                        Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
-                        ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 2);
-                        Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
-                        ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
-                        Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
-                        ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                        Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
-                        ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 2);
-                        Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
-                        ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
-                        Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
-                            Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
-                            Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
-                            Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
-                            Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
-                            Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
-                            acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
-                            Vector128<double> a2 = Vector128.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
-                            acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
-                            Vector128<double> a3 = Vector128.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
-                            acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
-                        }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc02.StoreUnsafe(ref c02);
-                        acc10.StoreUnsafe(ref c10);
-                        acc11.StoreUnsafe(ref c11);
-                        acc12.StoreUnsafe(ref c12);
-                        acc20.StoreUnsafe(ref c20);
-                        acc21.StoreUnsafe(ref c21);
-                        acc22.StoreUnsafe(ref c22);
-                        acc30.StoreUnsafe(ref c30);
-                        acc31.StoreUnsafe(ref c31);
-                        acc32.StoreUnsafe(ref c32);
-                    }
-                    // the last 1 column(s), at offset 36
-                    for (nint col = 36; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
-                        }
-                        target = sum;
-                    }
-                    for (nint col = 36; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
-                        }
-                        target = sum;
-                    }
-                    for (nint col = 36; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
-                        }
-                        target = sum;
-                    }
-                    for (nint col = 36; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
-                        }
-                        target = sum;
-                    }
-                }
-                for (; i < rows; i++)
-                {
-                    for (nint col = 0; col < 36; col += 6)
-                    {
-                        ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                        Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
-                        ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
-                        Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
-                        ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                        Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            ref double bRow = ref Unsafe.Add(ref b, k * 37 + col);
-                            Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
-                            Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
-                            Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
-                            Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
-                        }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc02.StoreUnsafe(ref c02);
-                    }
-                    // the last 1 column(s), at offset 36
-                    for (nint col = 36; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
-                        }
-                        target = sum;
-                    }
-                }
-            }
-            else
-            {
-                for (nint i = 0; i < rows; i++)
-                {
-                    for (nint col = 0; col < 37; col++)
-                    {
-                        ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                        double sum = target;
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
-                        }
-                        target = sum;
                     }
                 }
             }

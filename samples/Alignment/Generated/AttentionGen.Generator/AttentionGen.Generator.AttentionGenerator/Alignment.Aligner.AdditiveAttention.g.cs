@@ -802,383 +802,433 @@ namespace Alignment
         /// </summary>
         private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
-            if (SimdPaths.Vector512)
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            for (nint k0 = 0; k0 < depth; k0 += 256)
             {
-                // columns: 32 = 0 × 3 vectors + 2 vector(s) + 0 scalar(s) of 16 lanes
-                nint i = 0;
-                for (; i + 4 <= rows; i += 4)
+                nint k1 = nint.Min(k0 + 256, depth);
+                if (SimdPaths.Vector512)
                 {
+                    // columns: 32 = 0 × 3 vectors + 2 vector(s) + 0 scalar(s) of 16 lanes
+                    nint i = 0;
+                    for (; i + 4 <= rows; i += 4)
                     {
-                        ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
-                        Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
-                        ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
-                        Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
-                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0);
-                        Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
-                        ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
-                        Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
-                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0);
-                        Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
-                        ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0 + 16);
-                        Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
-                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0);
-                        Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
-                        ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
-                        Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
-                        for (nint k = 0; k < depth; k++)
                         {
-                            ref float bRow = ref Unsafe.Add(ref b, k * 32 + 0);
-                            Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                            Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
-                            Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
-                            Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
-                            acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
-                            acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
-                            Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
-                            acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
-                            acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
-                            Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
-                            acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
-                            acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
+                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
+                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0);
+                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
+                            Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0);
+                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0 + 16);
+                            Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0);
+                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
+                            Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
+                                acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
+                                Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
+                                acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
+                                Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                                acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
                         }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc10.StoreUnsafe(ref c10);
-                        acc11.StoreUnsafe(ref c11);
-                        acc20.StoreUnsafe(ref c20);
-                        acc21.StoreUnsafe(ref c21);
-                        acc30.StoreUnsafe(ref c30);
-                        acc31.StoreUnsafe(ref c31);
+                    }
+                    for (; i < rows; i++)
+                    {
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
+                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
+                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                        }
                     }
                 }
-                for (; i < rows; i++)
+                else if (SimdPaths.Vector256)
                 {
+                    // columns: 32 = 1 × 3 vectors + 1 vector(s) + 0 scalar(s) of 8 lanes
+                    nint i = 0;
+                    for (; i + 4 <= rows; i += 4)
                     {
-                        ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
-                        Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
-                        ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
-                        Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
-                        for (nint k = 0; k < depth; k++)
+                        for (nint col = 0; col < 24; col += 24)
                         {
-                            ref float bRow = ref Unsafe.Add(ref b, k * 32 + 0);
-                            Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                            Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
-                            Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
+                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 8);
+                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 16);
+                            Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + col);
+                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
+                            Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 16);
+                            Vector256<float> acc12 = Vector256.LoadUnsafe(ref c12);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + col);
+                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 8);
+                            Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 16);
+                            Vector256<float> acc22 = Vector256.LoadUnsafe(ref c22);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + col);
+                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 8);
+                            Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 16);
+                            Vector256<float> acc32 = Vector256.LoadUnsafe(ref c32);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                                acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
+                                acc12 = Vector256.FusedMultiplyAdd(a1, b2, acc12);
+                                Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                                acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
+                                acc22 = Vector256.FusedMultiplyAdd(a2, b2, acc22);
+                                Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                                acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
+                                acc32 = Vector256.FusedMultiplyAdd(a3, b2, acc32);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
                         }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
+                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24);
+                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 24);
+                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24);
+                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 24);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                                Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                                Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                            acc20.StoreUnsafe(ref c20);
+                            acc30.StoreUnsafe(ref c30);
+                        }
+                    }
+                    for (; i < rows; i++)
+                    {
+                        for (nint col = 0; col < 24; col += 24)
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
+                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 8);
+                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 16);
+                            Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
+                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 24);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                        }
                     }
                 }
-            }
-            else if (SimdPaths.Vector256)
-            {
-                // columns: 32 = 1 × 3 vectors + 1 vector(s) + 0 scalar(s) of 8 lanes
-                nint i = 0;
-                for (; i + 4 <= rows; i += 4)
+                else if (SimdPaths.Vector128)
                 {
-                    for (nint col = 0; col < 24; col += 24)
+                    // columns: 32 = 2 × 3 vectors + 2 vector(s) + 0 scalar(s) of 4 lanes
+                    nint i = 0;
+                    for (; i + 4 <= rows; i += 4)
                     {
-                        ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
-                        Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
-                        ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 8);
-                        Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
-                        ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 16);
-                        Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
-                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + col);
-                        Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
-                        ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
-                        Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
-                        ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 16);
-                        Vector256<float> acc12 = Vector256.LoadUnsafe(ref c12);
-                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + col);
-                        Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
-                        ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 8);
-                        Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
-                        ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 16);
-                        Vector256<float> acc22 = Vector256.LoadUnsafe(ref c22);
-                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + col);
-                        Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
-                        ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 8);
-                        Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
-                        ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 16);
-                        Vector256<float> acc32 = Vector256.LoadUnsafe(ref c32);
-                        for (nint k = 0; k < depth; k++)
+                        for (nint col = 0; col < 24; col += 12)
                         {
-                            ref float bRow = ref Unsafe.Add(ref b, k * 32 + col);
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
-                            Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
-                            Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
-                            Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
-                            acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(a1, b2, acc12);
-                            Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
-                            acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(a2, b2, acc22);
-                            Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
-                            acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(a3, b2, acc32);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
+                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 4);
+                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 8);
+                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + col);
+                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 4);
+                            Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
+                            Vector128<float> acc12 = Vector128.LoadUnsafe(ref c12);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + col);
+                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 4);
+                            Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 8);
+                            Vector128<float> acc22 = Vector128.LoadUnsafe(ref c22);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + col);
+                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 4);
+                            Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 8);
+                            Vector128<float> acc32 = Vector128.LoadUnsafe(ref c32);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
+                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
+                                acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                                Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
+                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
+                                acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                                Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
+                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
+                                acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
                         }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc02.StoreUnsafe(ref c02);
-                        acc10.StoreUnsafe(ref c10);
-                        acc11.StoreUnsafe(ref c11);
-                        acc12.StoreUnsafe(ref c12);
-                        acc20.StoreUnsafe(ref c20);
-                        acc21.StoreUnsafe(ref c21);
-                        acc22.StoreUnsafe(ref c22);
-                        acc30.StoreUnsafe(ref c30);
-                        acc31.StoreUnsafe(ref c31);
-                        acc32.StoreUnsafe(ref c32);
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
+                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + 24 + 4);
+                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24);
+                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24 + 4);
+                            Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 24);
+                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + 24 + 4);
+                            Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24);
+                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24 + 4);
+                            Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 24);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
+                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
+                                Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
+                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
+                                Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
+                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                        }
                     }
+                    for (; i < rows; i++)
                     {
-                        ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
-                        Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
-                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24);
-                        Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
-                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 24);
-                        Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
-                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24);
-                        Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
-                        for (nint k = 0; k < depth; k++)
+                        for (nint col = 0; col < 24; col += 12)
                         {
-                            ref float bRow = ref Unsafe.Add(ref b, k * 32 + 24);
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
-                            Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                            Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
-                            acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
-                            Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
-                            acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
-                            Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
-                            acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
+                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 4);
+                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 8);
+                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
                         }
-                        acc00.StoreUnsafe(ref c00);
-                        acc10.StoreUnsafe(ref c10);
-                        acc20.StoreUnsafe(ref c20);
-                        acc30.StoreUnsafe(ref c30);
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
+                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + 24 + 4);
+                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 24);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                        }
                     }
                 }
-                for (; i < rows; i++)
+                else
                 {
-                    for (nint col = 0; col < 24; col += 24)
+                    for (nint i = 0; i < rows; i++)
                     {
-                        ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
-                        Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
-                        ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 8);
-                        Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
-                        ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 16);
-                        Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
-                        for (nint k = 0; k < depth; k++)
+                        for (nint col = 0; col < 32; col++)
                         {
-                            ref float bRow = ref Unsafe.Add(ref b, k * 32 + col);
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
-                            Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
-                            Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
-                            Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                            ref float target = ref Unsafe.Add(ref c, i * 32 + col);
+                            float sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 32 + col), sum);
+                            }
+                            target = sum;
                         }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc02.StoreUnsafe(ref c02);
-                    }
-                    {
-                        ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
-                        Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            ref float bRow = ref Unsafe.Add(ref b, k * 32 + 24);
-                            Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
-                            Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                        }
-                        acc00.StoreUnsafe(ref c00);
-                    }
-                }
-            }
-            else if (SimdPaths.Vector128)
-            {
-                // columns: 32 = 2 × 3 vectors + 2 vector(s) + 0 scalar(s) of 4 lanes
-                nint i = 0;
-                for (; i + 4 <= rows; i += 4)
-                {
-                    for (nint col = 0; col < 24; col += 12)
-                    {
-                        ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
-                        Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
-                        ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 4);
-                        Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
-                        ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 8);
-                        Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
-                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + col);
-                        Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
-                        ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 4);
-                        Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
-                        ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
-                        Vector128<float> acc12 = Vector128.LoadUnsafe(ref c12);
-                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + col);
-                        Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
-                        ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 4);
-                        Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
-                        ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 8);
-                        Vector128<float> acc22 = Vector128.LoadUnsafe(ref c22);
-                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + col);
-                        Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
-                        ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 4);
-                        Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
-                        ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 8);
-                        Vector128<float> acc32 = Vector128.LoadUnsafe(ref c32);
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            ref float bRow = ref Unsafe.Add(ref b, k * 32 + col);
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
-                            Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
-                            Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
-                            Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
-                            acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
-                            Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
-                            acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
-                            Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
-                            acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
-                        }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc02.StoreUnsafe(ref c02);
-                        acc10.StoreUnsafe(ref c10);
-                        acc11.StoreUnsafe(ref c11);
-                        acc12.StoreUnsafe(ref c12);
-                        acc20.StoreUnsafe(ref c20);
-                        acc21.StoreUnsafe(ref c21);
-                        acc22.StoreUnsafe(ref c22);
-                        acc30.StoreUnsafe(ref c30);
-                        acc31.StoreUnsafe(ref c31);
-                        acc32.StoreUnsafe(ref c32);
-                    }
-                    {
-                        ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
-                        Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
-                        ref float c01 = ref Unsafe.Add(ref c, i * 32 + 24 + 4);
-                        Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
-                        ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24);
-                        Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
-                        ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24 + 4);
-                        Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
-                        ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 24);
-                        Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
-                        ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + 24 + 4);
-                        Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
-                        ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24);
-                        Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
-                        ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24 + 4);
-                        Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            ref float bRow = ref Unsafe.Add(ref b, k * 32 + 24);
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
-                            Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                            Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth));
-                            acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
-                            Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth));
-                            acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
-                            Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth));
-                            acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
-                        }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc10.StoreUnsafe(ref c10);
-                        acc11.StoreUnsafe(ref c11);
-                        acc20.StoreUnsafe(ref c20);
-                        acc21.StoreUnsafe(ref c21);
-                        acc30.StoreUnsafe(ref c30);
-                        acc31.StoreUnsafe(ref c31);
-                    }
-                }
-                for (; i < rows; i++)
-                {
-                    for (nint col = 0; col < 24; col += 12)
-                    {
-                        ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
-                        Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
-                        ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 4);
-                        Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
-                        ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 8);
-                        Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            ref float bRow = ref Unsafe.Add(ref b, k * 32 + col);
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
-                            Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
-                            Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
-                        }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                        acc02.StoreUnsafe(ref c02);
-                    }
-                    {
-                        ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
-                        Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
-                        ref float c01 = ref Unsafe.Add(ref c, i * 32 + 24 + 4);
-                        Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            ref float bRow = ref Unsafe.Add(ref b, k * 32 + 24);
-                            Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
-                            Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
-                            Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref a, i * aRow + k * aDepth));
-                            acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                        }
-                        acc00.StoreUnsafe(ref c00);
-                        acc01.StoreUnsafe(ref c01);
-                    }
-                }
-            }
-            else
-            {
-                for (nint i = 0; i < rows; i++)
-                {
-                    for (nint col = 0; col < 32; col++)
-                    {
-                        ref float target = ref Unsafe.Add(ref c, i * 32 + col);
-                        float sum = target;
-                        for (nint k = 0; k < depth; k++)
-                        {
-                            sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 32 + col), sum);
-                        }
-                        target = sum;
                     }
                 }
             }
