@@ -98,12 +98,28 @@ public static class Program
         Console.WriteLine();
         Console.WriteLine($"StaticAttention(Dim = {SourcePooling.Dim}, Units = {SourcePooling.Units}) pooling weights over the source (×100, untrained): "
             + string.Join(" ", poolWeights.Select(a => $"{a * 100:0}")) + $"  (sum {poolWeights.Sum():0.000})");
+
+        // Structured self-attention: r = 3 hops, each its own distribution over the source; the penalty ‖AAᵀ − I‖²
+        // measures how much they overlap (0 would be three disjoint one-hot rows).
+        var embedding = new SourceEmbedding(seed: 5) { PenaltyCoefficient = 1f };
+        float[] hops = new float[SourceEmbedding.Hops * dim];
+        float[] hopWeights = new float[SourceEmbedding.Hops * sourceLength];
+        float penalty = embedding.Forward(1, sourceLength, keys, hops, hopWeights);
+        Console.WriteLine($"StructuredSelfAttention(Hops = {SourceEmbedding.Hops}) untrained, penalty ‖AAᵀ − I‖² = {penalty:0.000}:");
+        for (int h = 0; h < SourceEmbedding.Hops; h++)
+        {
+            Console.WriteLine($"  hop {h}: " + string.Join(" ", hopWeights.Skip(h * sourceLength).Take(sourceLength).Select(a => $"{a * 100,3:0}")));
+        }
     }
 }
 
 /// <summary>The attention layer: Bahdanau's additive attention over 32-dimensional states.</summary>
 [AdditiveAttention(Dim = 32)]
 public partial class Aligner;
+
+/// <summary>Structured self-attention: several attention distributions (hops) over the same sequence, kept apart by a penalty.</summary>
+[StructuredSelfAttention(Dim = 32, Units = 16, Hops = 3)]
+public partial class SourceEmbedding;
 
 /// <summary>HAN attention pooling: one vector per sequence (used below to summarise the source).</summary>
 [StaticAttention(Dim = 32, Units = 16)]

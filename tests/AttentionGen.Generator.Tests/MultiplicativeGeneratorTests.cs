@@ -73,3 +73,28 @@ public sealed class StaticGeneratorTests
         Assert.StartsWith("Units = 0 is out of range", d.GetMessage());
     }
 }
+
+/// <summary>[StructuredSelfAttention]: snapshot and its diagnostics.</summary>
+public sealed class StructuredGeneratorTests
+{
+    [Fact]
+    public void Generated_source_matches_the_snapshot_and_compiles_without_warnings()
+    {
+        var (result, _, diagnostics) = GeneratorHarness.Run("using AttentionGen;\nnamespace Samples.Sentences;\n[StructuredSelfAttention(Dim = 64, Units = 32, Hops = 4)]\npublic partial class SentenceEmbedding;");
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(d => d.ToString()));
+        Snapshot.Verify(Assert.Single(result.GeneratedSources).SourceText.ToString(), "Structured_Dim64_Units32_Hops4_Float");
+    }
+
+    [Theory]
+    [InlineData("Hops = 0", "ATTN0003", "Hops = 0 is out of range: it must be between 1 and 4096")]
+    [InlineData("Hops = 2, Penalty = (PenaltyNorm)9", "ATTN0009", "Penalty = 9 is not a defined value of PenaltyNorm")]
+    public void Bad_options_are_reported(string arguments, string id, string message)
+    {
+        var (result, _, _) = GeneratorHarness.Run($"using AttentionGen;\n[StructuredSelfAttention(Dim = 8, {arguments})] public partial class Embedding;");
+        Diagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal(id, d.Id);
+        Assert.StartsWith(message, d.GetMessage());
+        Assert.Empty(result.GeneratedSources);
+    }
+}

@@ -1,0 +1,274 @@
+using System.Collections.Generic;
+using AttentionGen.Generator.Model;
+
+namespace AttentionGen.Generator.Emit;
+
+/// <summary>
+/// Writes a <c>[StructuredSelfAttention]</c> layer (Lin et al. 2017): per sequence, Hid = tanh(H W_s1ᵀ) [T, Units],
+/// E = W_s2 Hidᵀ [Hops, T], A = row softmax of E (padding masked), M = A H [Hops, Dim]; penalty ‖A Aᵀ − I‖.
+/// </summary>
+internal static class StructuredEmitter
+{
+    public static string Emit(StructuredModel model)
+    {
+        string T = model.Element.Keyword;
+        var constants = new[]
+        {
+            new LayerConstant("Dim", model.Dim, "D: the dimension of each hidden state hₜ and of each row of M."),
+            new LayerConstant("Units", model.Units, "dₐ: the rows of W_s1."),
+            new LayerConstant("Hops", model.Hops, "r: the number of attention hops (rows of A and M)."),
+        };
+        var parameters = new List<LayerParameter>
+        {
+            new("FirstWeight", "ws1", new[] { "Units", "Dim" }, "W_s1: Hid = tanh(H W_s1ᵀ), no bias (as the paper and its reference code; PyTorch <c>nn.Linear(Dim, Units, bias: false).weight</c>).",
+                $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Dim, fanOut: Units, random);"),
+            new("SecondWeight", "ws2", new[] { "Hops", "Units" }, "W_s2: E = W_s2 Hidᵀ, one row of scores per hop (PyTorch <c>nn.Linear(Units, Hops, bias: false).weight</c>).",
+                $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Units, fanOut: Hops, random);"),
+        };
+        string norm = model.Penalty == "Frobenius" ? "√(‖A Aᵀ − I‖²_F + 1e-10)" : "‖A Aᵀ − I‖²_F";
+        string summary =
+            $"Structured self-attention (Lin et al. 2017), generated for D = {model.Dim}, dₐ = {model.Units}, r = {model.Hops}, {T}:\n" +
+            "A = softmax over t of W_s2 tanh(W_s1 Hᵀ) [r, T] (padding masked), M = A H [r, D];\n" +
+            $"penalty P = {norm} per sequence, summed over the batch and times <see cref=\"PenaltyCoefficient\"/>.\n" +
+            "Shapes: input [B, T, Dim], output M [B, Hops, Dim], weights A [B, Hops, T], padding [B, T] (true = a real step).";
+        return LayerScaffold.Write(model.Target, model.Element, summary, constants, parameters, (writer, kernels) => EmitBody(writer, kernels, model));
+    }
+
+    private static void EmitBody(SourceWriter w, Kernels kernels, StructuredModel model)
+    {
+        ElementType element = model.Element;
+        string T = element.Keyword;
+        string projectDim = kernels.ProductTransposedAdd(model.Dim);
+        string projectUnits = kernels.ProductTransposedAdd(model.Units);
+        string productDim = kernels.MatrixProductAdd(model.Dim);
+        string productUnits = kernels.MatrixProductAdd(model.Units);
+        string tanh = kernels.Custom($"TanhInPlace{model.Units}", writer =>
+        {
+            writer.Summary($"xᵢ ← tanh(xᵢ) for i &lt; {model.Units}.");
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (writer.Block($"private static void TanhInPlace{model.Units}(ref {T} x)"))
+            {
+                new VectorLoop(model.Units, element,
+                    "VectorMath.Tanh({V}.LoadUnsafe(ref x, {o})).StoreUnsafe(ref x, {o});",
+                    "Unsafe.Add(ref x, {o}) = VectorMath.Tanh(Unsafe.Add(ref x, {o}));").Emit(writer);
+            }
+        });
+        string tanhGradient = kernels.Custom($"TanhGradientInPlace{model.Units}", writer =>
+        {
+            writer.Summary($"gᵢ ← gᵢ (1 − zᵢ²) for i &lt; {model.Units}: the gradient through z = tanh(·).");
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (writer.Block($"private static void TanhGradientInPlace{model.Units}(ref {T} z, ref {T} g)"))
+            {
+                new VectorLoop(model.Units, element,
+                    "{VT} zv = {V}.LoadUnsafe(ref z, {o});\n({V}.LoadUnsafe(ref g, {o}) * ({VT}.One - zv * zv)).StoreUnsafe(ref g, {o});",
+                    "{T} zs = Unsafe.Add(ref z, {o});\nUnsafe.Add(ref g, {o}) *= 1 - zs * zs;").Emit(writer);
+            }
+        });
+        bool squared = model.Penalty != "Frobenius";
+
+        w.WriteLine();
+        w.Summary("The weight of the penalty in the loss: Forward returns PenaltyCoefficient · Σ_b P_b and Backward adds its gradient.\n0 (the default) turns the penalty off.");
+        w.WriteLine($"public {T} PenaltyCoefficient {{ get; set; }}");
+
+        // ---- Tape ----
+        w.WriteLine();
+        w.Summary("What a training forward records for <see cref=\"Backward\"/>: Hid = tanh(H W_s1ᵀ) [B, T, Units], A [B, Hops, T] and the coefficient used.");
+        using (w.Block("public sealed class Tape : AttentionTape"))
+        {
+            w.WriteLine($"internal {T}[] Hidden = Array.Empty<{T}>();");
+            w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
+            w.WriteLine($"internal {T} PenaltyCoefficient;");
+            w.WriteLine();
+            using (w.Block($"internal void Prepare(int batch, int length, {T} coefficient)"))
+            {
+                w.WriteLine("Grow(ref Hidden, batch * length * Units);");
+                w.WriteLine("Grow(ref Weights, batch * Hops * length);");
+                w.WriteLine("PenaltyCoefficient = coefficient;");
+                w.WriteLine("(Batch, QueryLength, KeyLength, IsRecorded) = (batch, Hops, length, true);");
+            }
+        }
+
+        // ---- Forwards ----
+        w.WriteLine();
+        w.Summary("Inference forward: M = A H per sequence. Returns the penalty PenaltyCoefficient · Σ_b P_b (0 when the coefficient is 0).");
+        WriteParamDocs(w, tape: false);
+        using (w.Block($"public {T} Forward(int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights = default, ReadOnlySpan<bool> padding = default)"))
+        {
+            w.WriteLine("ThrowIfInvalidForward(batch, length, input, output, weights, padding);");
+            w.WriteLine("return ForwardRows(null, batch, length, input, output, weights, padding);");
+        }
+        w.WriteLine();
+        w.Summary("Training forward: the inference result (and penalty), recording what <see cref=\"Backward\"/> needs.");
+        w.WriteLine("/// <param name=\"tape\">The caller's reusable tape.</param>");
+        WriteParamDocs(w, tape: true);
+        using (w.Block($"public {T} Forward(Tape tape, int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights = default, ReadOnlySpan<bool> padding = default)"))
+        {
+            w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+            w.WriteLine("ThrowIfInvalidForward(batch, length, input, output, weights, padding);");
+            w.WriteLine("tape.Prepare(batch, length, PenaltyCoefficient);");
+            w.WriteLine("return ForwardRows(tape, batch, length, input, output, weights, padding);");
+        }
+        w.WriteLine();
+        w.WriteLine("// Per sequence: Hid = tanh(H W_s1ᵀ); E = W_s2 Hidᵀ (−∞ at padding); A = row softmax of E; M = A H; P from G = A Aᵀ − I.");
+        using (w.Block($"private {T} ForwardRows(Tape? tape, int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
+        {
+            w.WriteLine($"{T} penalty = 0;");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "(tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? Hops * length : 0) + Hops * Hops");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> gram = scratch.Slice(scratch.Length - Hops * Hops, Hops * Hops);");
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    w.WriteLine($"ReadOnlySpan<{T}> rows = input.Slice(b * length * Dim, length * Dim);");
+                    w.WriteLine($"Span<{T}> hidden = tape is not null ? tape.Hidden.AsSpan(b * length * Units, length * Units) : scratch.Slice(0, length * Units);");
+                    w.WriteLine($"Span<{T}> attention = tape is not null ? tape.Weights.AsSpan(b * Hops * length, Hops * length)");
+                    w.WriteLine("    : weights.IsEmpty ? scratch.Slice(length * Units, Hops * length) : weights.Slice(b * Hops * length, Hops * length);");
+                    w.WriteLine("hidden.Clear();");
+                    w.WriteLine($"{projectDim}(length, Units, ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetArrayDataReference(FirstWeight.Value), ref MemoryMarshal.GetReference(hidden));");
+                    w.WriteLine($"for (int t = 0; t < length; t++) {tanh}(ref hidden[t * Units]);");
+                    w.WriteLine("attention.Clear();");
+                    w.WriteLine($"{projectUnits}(Hops, length, ref MemoryMarshal.GetArrayDataReference(SecondWeight.Value), ref MemoryMarshal.GetReference(hidden), ref MemoryMarshal.GetReference(attention));");
+                    using (w.Block("for (int h = 0; h < Hops; h++)"))
+                    {
+                        w.WriteLine($"Span<{T}> row = attention.Slice(h * length, length);");
+                        w.WriteLine($"if (!padding.IsEmpty) for (int t = 0; t < length; t++) if (!padding[b * length + t]) row[t] = {T}.NegativeInfinity;");
+                        w.WriteLine("AttentionMath.Softmax(row);");
+                    }
+                    w.WriteLine($"Span<{T}> embedding = output.Slice(b * Hops * Dim, Hops * Dim);");
+                    w.WriteLine("embedding.Clear();");
+                    w.WriteLine($"{productDim}(Hops, length, ref MemoryMarshal.GetReference(attention), length, 1, ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(embedding));");
+                    w.WriteLine("if (tape is not null && !weights.IsEmpty) attention.CopyTo(weights.Slice(b * Hops * length, Hops * length));");
+                    using (w.Block("if (PenaltyCoefficient != 0)"))
+                    {
+                        w.WriteLine("Gram(attention, length, gram);");
+                        w.WriteLine($"{T} squaredNorm = AttentionMath.Dot<{T}>(gram, gram);");
+                        w.WriteLine(squared ? "penalty += squaredNorm;" : $"penalty += {T}.Sqrt(squaredNorm + {(element.Size == 4 ? "1e-10f" : "1e-10")});");
+                    }
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+            w.WriteLine("return PenaltyCoefficient * penalty;");
+        }
+        w.WriteLine();
+        w.WriteLine("// G = A Aᵀ − I for one sequence's A [Hops, T].");
+        using (w.Block($"private static void Gram(ReadOnlySpan<{T}> attention, int length, Span<{T}> gram)"))
+        {
+            using (w.Block("for (int h = 0; h < Hops; h++)"))
+            {
+                using (w.Block("for (int k = 0; k < Hops; k++)"))
+                {
+                    w.WriteLine($"gram[h * Hops + k] = AttentionMath.Dot<{T}>(attention.Slice(h * length, length), attention.Slice(k * length, length)) - (h == k ? 1 : 0);");
+                }
+            }
+        }
+
+        // ---- Backward ----
+        w.WriteLine();
+        w.Summary(
+            "Backward: from ∂L/∂M (and optionally ∂L/∂A) plus the penalty (with the coefficient the forward recorded), writes ∂L/∂H when\n" +
+            "<paramref name=\"dInput\"/> is not empty and adds the gradients of W_s1 and W_s2. ∂A = ∂M Hᵀ (+ ∂L/∂A) + coefficient ·\n" +
+            (squared ? "4 G A" : "2 G A / P") + "; H receives Aᵀ ∂M; then the softmax backward, ∂W_s2 += ∂E Hid, ∂Hid = ∂Eᵀ W_s2, through the tanh, ∂W_s1 += ∂preᵀ H, ∂H += ∂pre W_s1.");
+        w.WriteLine("/// <param name=\"tape\">The tape the training <c>Forward</c> recorded into.</param>");
+        w.WriteLine("/// <param name=\"input\">H given to the forward, [B, T, Dim].</param>");
+        w.WriteLine("/// <param name=\"dOutput\">∂L/∂M, [B, Hops, Dim].</param>");
+        w.WriteLine("/// <param name=\"dInput\">∂L/∂H, [B, T, Dim]: written when not empty.</param>");
+        w.WriteLine("/// <param name=\"dWeights\">Optional ∂L/∂A, [B, Hops, T].</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the recorded shapes, or the tape holds no forward.</exception>");
+        using (w.Block($"public void Backward(Tape tape, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, Span<{T}> dInput = default, ReadOnlySpan<{T}> dWeights = default)"))
+        {
+            w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+            using (w.Block("if (!tape.IsRecorded)"))
+            {
+                w.WriteLine("throw new ArgumentException(\"The tape holds no recorded forward: call the training Forward(tape, ...) first.\", nameof(tape));");
+            }
+            w.WriteLine("int batch = tape.Batch, length = tape.KeyLength;");
+            w.WriteLine("Shapes.RequireLength(input.Length, (long)batch * length * Dim, nameof(input), $\"[B={batch}, T={length}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(dOutput.Length, (long)batch * Hops * Dim, nameof(dOutput), $\"[B={batch}, Hops={Hops}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $\"[B={batch}, T={length}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * Hops * length, nameof(dWeights), $\"[B={batch}, Hops={Hops}, T={length}]\");");
+            w.WriteLine("if (!dInput.IsEmpty) dInput.Clear();");
+            w.WriteLine($"{T} coefficient = tape.PenaltyCoefficient;");
+            w.WriteLine("// Scratch: ∂L/∂pre for every step of the batch [B·T, Units]; ∂A [Hops, T] and G [Hops, Hops] for one sequence.");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * length * Units + Hops * length + Hops * Hops");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> dPre = scratch.Slice(0, batch * length * Units);");
+                w.WriteLine($"Span<{T}> dAttention = scratch.Slice(batch * length * Units, Hops * length);");
+                w.WriteLine($"Span<{T}> gram = scratch.Slice(batch * length * Units + Hops * length, Hops * Hops);");
+                w.WriteLine("dPre.Clear();");
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    w.WriteLine($"ReadOnlySpan<{T}> rows = input.Slice(b * length * Dim, length * Dim);");
+                    w.WriteLine($"ReadOnlySpan<{T}> attention = tape.Weights.AsSpan(b * Hops * length, Hops * length);");
+                    w.WriteLine($"ReadOnlySpan<{T}> hidden = tape.Hidden.AsSpan(b * length * Units, length * Units);");
+                    w.WriteLine($"ReadOnlySpan<{T}> dEmbedding = dOutput.Slice(b * Hops * Dim, Hops * Dim);");
+                    w.WriteLine("// ∂A = ∂M Hᵀ (+ the caller's ∂L/∂A); H receives Aᵀ ∂M.");
+                    w.WriteLine("if (dWeights.IsEmpty) dAttention.Clear(); else dWeights.Slice(b * Hops * length, Hops * length).CopyTo(dAttention);");
+                    w.WriteLine($"{projectDim}(Hops, length, ref MemoryMarshal.GetReference(dEmbedding), ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(dAttention));");
+                    w.WriteLine($"if (!dInput.IsEmpty) {productDim}(length, Hops, ref MemoryMarshal.GetReference(attention), 1, length, ref MemoryMarshal.GetReference(dEmbedding), ref dInput[b * length * Dim]);");
+                    using (w.Block("if (coefficient != 0)"))
+                    {
+                        w.WriteLine(squared
+                            ? "// P = ‖G‖²_F: ∂P/∂A = 4 G A."
+                            : "// P = √(‖G‖²_F + 1e-10): ∂P/∂A = 2 G A / P.");
+                        w.WriteLine("Gram(attention, length, gram);");
+                        w.WriteLine(squared
+                            ? $"{T} scale = 4 * coefficient;"
+                            : $"{T} scale = 2 * coefficient / {T}.Sqrt(AttentionMath.Dot<{T}>(gram, gram) + {(element.Size == 4 ? "1e-10f" : "1e-10")});");
+                        using (w.Block("for (int h = 0; h < Hops; h++)"))
+                        {
+                            using (w.Block("for (int k = 0; k < Hops; k++)"))
+                            {
+                                w.WriteLine($"System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<{T}>(attention.Slice(k * length, length), scale * gram[h * Hops + k], dAttention.Slice(h * length, length), dAttention.Slice(h * length, length));");
+                            }
+                        }
+                    }
+                    w.WriteLine("// The softmax backward per hop; then E = W_s2 Hidᵀ: ∂W_s2 += ∂E Hid and ∂Hid = ∂Eᵀ W_s2.");
+                    w.WriteLine($"for (int h = 0; h < Hops; h++) AttentionMath.SoftmaxBackward<{T}>(attention.Slice(h * length, length), dAttention.Slice(h * length, length), dAttention.Slice(h * length, length));");
+                    w.WriteLine($"{productUnits}(Hops, length, ref MemoryMarshal.GetReference(dAttention), length, 1, ref MemoryMarshal.GetReference(hidden), ref MemoryMarshal.GetArrayDataReference(SecondWeight.Gradient));");
+                    w.WriteLine($"Span<{T}> dHidden = dPre.Slice(b * length * Units, length * Units);");
+                    w.WriteLine($"{productUnits}(length, Hops, ref MemoryMarshal.GetReference(dAttention), 1, length, ref MemoryMarshal.GetArrayDataReference(SecondWeight.Value), ref MemoryMarshal.GetReference(dHidden));");
+                    w.WriteLine("// Through Hid = tanh(pre): ∂pre = ∂Hid ⊙ (1 − Hid²).");
+                    w.WriteLine($"for (int t = 0; t < length; t++) {tanhGradient}(ref MemoryMarshal.GetReference(hidden.Slice(t * Units, Units)), ref dHidden[t * Units]);");
+                }
+                w.WriteLine("// pre = H W_s1ᵀ over all B·T steps: ∂W_s1 += ∂preᵀ H and ∂H += ∂pre W_s1.");
+                w.WriteLine("int steps = batch * length;");
+                w.WriteLine($"{productDim}(Units, steps, ref MemoryMarshal.GetReference(dPre), 1, Units, ref MemoryMarshal.GetReference(input), ref MemoryMarshal.GetArrayDataReference(FirstWeight.Gradient));");
+                w.WriteLine($"if (!dInput.IsEmpty) {productDim}(steps, Units, ref MemoryMarshal.GetReference(dPre), Units, 1, ref MemoryMarshal.GetArrayDataReference(FirstWeight.Value), ref MemoryMarshal.GetReference(dInput));");
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        w.WriteLine();
+        using (w.Block($"private static void ThrowIfInvalidForward(int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
+        {
+            w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
+            w.WriteLine("Shapes.RequireAtLeast(length, 1, nameof(length));");
+            w.WriteLine("Shapes.RequireLength(input.Length, (long)batch * length * Dim, nameof(input), $\"[B={batch}, T={length}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(output.Length, (long)batch * Hops * Dim, nameof(output), $\"[B={batch}, Hops={Hops}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(weights.Length, (long)batch * Hops * length, nameof(weights), $\"[B={batch}, Hops={Hops}, T={length}]\");");
+            w.WriteLine("if (!padding.IsEmpty) Shapes.RequireLength(padding.Length, (long)batch * length, nameof(padding), $\"[B={batch}, T={length}]\");");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(output, input, nameof(output), nameof(input));");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, input, nameof(weights), nameof(input));");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, output, nameof(weights), nameof(output));");
+        }
+    }
+
+    private static void WriteParamDocs(SourceWriter w, bool tape)
+    {
+        w.WriteLine("/// <param name=\"batch\">B, the number of sequences.</param>");
+        w.WriteLine("/// <param name=\"length\">T, the steps of each sequence, at least 1.</param>");
+        w.WriteLine("/// <param name=\"input\">H, [B, T, Dim].</param>");
+        w.WriteLine("/// <param name=\"output\">M, [B, Hops, Dim], written.</param>");
+        w.WriteLine("/// <param name=\"weights\">A, [B, Hops, T], written when not empty" + (tape ? " (the tape keeps its own copy)" : "") + ".</param>");
+        w.WriteLine("/// <param name=\"padding\">[B, T]: false marks padding, which gets weight 0 in every hop. Empty = no padding.</param>");
+        w.WriteLine("/// <returns>PenaltyCoefficient · Σ over the batch of P.</returns>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, T &lt; 1, or an output overlaps an input.</exception>");
+    }
+}
