@@ -31,6 +31,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         RegisterKind<MultiplicativeModel>(context, MultiplicativeParser.AttributeMetadataName, "MultiplicativeAttention", MultiplicativeParser.Parse, MultiplicativeEmitter.Emit, m => m.Target);
         RegisterKind<StaticModel>(context, StaticParser.AttributeMetadataName, "StaticAttention", StaticParser.Parse, StaticEmitter.Emit, m => m.Target);
         RegisterKind<StructuredModel>(context, StructuredParser.AttributeMetadataName, "StructuredSelfAttention", StructuredParser.Parse, StructuredEmitter.Emit, m => m.Target);
+        RegisterKind<KeyValueModel>(context, KeyValueParser.AttributeMetadataName, "KeyValueAttention", KeyValueParser.Parse, KeyValueEmitter.Emit, m => m.Target);
     }
 
     /// <summary>

@@ -110,6 +110,18 @@ public static class Program
         {
             Console.WriteLine($"  hop {h}: " + string.Join(" ", hopWeights.Skip(h * sourceLength).Take(sourceLength).Select(a => $"{a * 100,3:0}")));
         }
+
+        // Key-value attention reads the 32-dimensional keys as [key (16); value (16)] and attends over the previous
+        // 3 steps only (the row shows weights for steps t−3, t−2, t−1; steps before the start get 0).
+        var memory = new ShortMemory(seed: 2);
+        float[] memoryOutput = new float[sourceLength * ShortMemory.Dim];
+        float[] memoryWeights = new float[sourceLength * ShortMemory.Window];
+        memory.Forward(1, sourceLength, keys, memoryOutput, memoryWeights);
+        Console.WriteLine($"KeyValueAttention(Window = {ShortMemory.Window}) weights of steps t−3, t−2, t−1 (×100, untrained):");
+        for (int t = 0; t < sourceLength; t++)
+        {
+            Console.WriteLine($"  t = {t}: " + string.Join(" ", memoryWeights.Skip(t * ShortMemory.Window).Take(ShortMemory.Window).Select(a => $"{a * 100,3:0}")));
+        }
     }
 }
 
@@ -120,6 +132,10 @@ public partial class Aligner;
 /// <summary>Structured self-attention: several attention distributions (hops) over the same sequence, kept apart by a penalty.</summary>
 [StructuredSelfAttention(Dim = 32, Units = 16, Hops = 3)]
 public partial class SourceEmbedding;
+
+/// <summary>Key-value attention: each state is [key; value]; each step looks back over the previous 3 steps.</summary>
+[KeyValueAttention(Dim = 16, Window = 3)]
+public partial class ShortMemory;
 
 /// <summary>HAN attention pooling: one vector per sequence (used below to summarise the source).</summary>
 [StaticAttention(Dim = 32, Units = 16)]

@@ -98,3 +98,35 @@ public sealed class StructuredGeneratorTests
         Assert.Empty(result.GeneratedSources);
     }
 }
+
+/// <summary>[KeyValueAttention]: snapshot and its window diagnostic.</summary>
+public sealed class KeyValueGeneratorTests
+{
+    [Fact]
+    public void Generated_source_matches_the_snapshot_and_compiles_without_warnings()
+    {
+        var (result, _, diagnostics) = GeneratorHarness.Run("using AttentionGen;\nnamespace Samples.Language;\n[KeyValueAttention(Dim = 100, Window = 5, Split = KeyValueSplit.KeyValuePredict)]\npublic partial class ShortMemory;");
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(d => d.ToString()));
+        Snapshot.Verify(Assert.Single(result.GeneratedSources).SourceText.ToString(), "KeyValue_Dim100_Window5_Predict_Float");
+    }
+
+    [Theory]
+    [InlineData("Window = 0", "Window = 0")]
+    [InlineData("Window = -2", "Window = -2")]
+    public void ATTN0004_window_out_of_range(string arguments, string shown)
+    {
+        var (result, _, _) = GeneratorHarness.Run($"using AttentionGen;\n[KeyValueAttention(Dim = 8, {arguments})] public partial class Memory;");
+        Diagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal("ATTN0004", d.Id);
+        Assert.StartsWith(shown + " is out of range: it must be between 1 and 65536", d.GetMessage());
+        Assert.Empty(result.GeneratedSources);
+    }
+
+    [Fact]
+    public void ATTN0004_missing_window_is_reported_at_the_attribute()
+    {
+        var (result, _, _) = GeneratorHarness.Run("using AttentionGen;\n[KeyValueAttention(Dim = 8)] public partial class Memory;");
+        Assert.Equal("ATTN0004", Assert.Single(result.Diagnostics).Id);
+    }
+}
