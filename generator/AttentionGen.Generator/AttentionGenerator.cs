@@ -29,6 +29,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
     {
         RegisterKind<AdditiveModel>(context, AdditiveParser.AttributeMetadataName, "AdditiveAttention", AdditiveParser.Parse, AdditiveEmitter.Emit, m => m.Target);
         RegisterKind<MultiplicativeModel>(context, MultiplicativeParser.AttributeMetadataName, "MultiplicativeAttention", MultiplicativeParser.Parse, MultiplicativeEmitter.Emit, m => m.Target);
+        RegisterKind<MultiplicativeModel>(context, MultiplicativeParser.HardAttributeMetadataName, "HardAttention", MultiplicativeParser.ParseHard, MultiplicativeEmitter.Emit, m => m.Target);
         RegisterKind<StaticModel>(context, StaticParser.AttributeMetadataName, "StaticAttention", StaticParser.Parse, StaticEmitter.Emit, m => m.Target);
         RegisterKind<StructuredModel>(context, StructuredParser.AttributeMetadataName, "StructuredSelfAttention", StructuredParser.Parse, StructuredEmitter.Emit, m => m.Target);
         RegisterKind<KeyValueModel>(context, KeyValueParser.AttributeMetadataName, "KeyValueAttention", KeyValueParser.Parse, KeyValueEmitter.Emit, m => m.Target);

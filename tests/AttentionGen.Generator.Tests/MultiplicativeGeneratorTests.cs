@@ -130,3 +130,25 @@ public sealed class KeyValueGeneratorTests
         Assert.Equal("ATTN0004", Assert.Single(result.Diagnostics).Id);
     }
 }
+
+/// <summary>[HardAttention]: snapshot and its selection diagnostic.</summary>
+public sealed class HardGeneratorTests
+{
+    [Fact]
+    public void Generated_source_matches_the_snapshot_and_compiles_without_warnings()
+    {
+        var (result, _, diagnostics) = GeneratorHarness.Run("using AttentionGen;\nnamespace Samples.Captions;\n[HardAttention(Dim = 64, Selection = HardSelection.Sample)]\npublic partial class Glimpse;");
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(d => d.ToString()));
+        Snapshot.Verify(Assert.Single(result.GeneratedSources).SourceText.ToString(), "Hard_Dim64_Sample_Float");
+    }
+
+    [Fact]
+    public void ATTN0009_undefined_selection()
+    {
+        var (result, _, _) = GeneratorHarness.Run("using AttentionGen;\n[HardAttention(Dim = 8, Selection = (HardSelection)5)] public partial class Glimpse;");
+        Diagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal("ATTN0009", d.Id);
+        Assert.Contains("HardSelection.Sample", d.GetMessage());
+    }
+}

@@ -41,8 +41,13 @@ internal static class MultiplicativeEmitter
             "ScaledDot" => "qᵢᵀ kⱼ / √Dk",
             _ => "(W qᵢ)ᵀ kⱼ",
         };
-        string summary =
-            $"Multiplicative (Luong) attention, generated for Dq = {model.Dim}, Dk = {model.KeyDim}, Dv = {model.ValueDim}, {T}, score {model.Score}" +
+        string summary = model.Hard
+            ? $"Hard attention (Xu et al. 2015) with a {model.Score} score, generated for Dq = {model.Dim}, Dk = {model.KeyDim}, Dv = {model.ValueDim}, {T}:\n" +
+              $"eᵢⱼ = {scoreText}, aᵢ = softmax over j (masked); the context is the single value chosen by " + (model.Sample ? "sampling from aᵢ" : "argmax of aᵢ") + ".\n" +
+              "Backward is straight-through (the soft weights' gradient) by default, REINFORCE with BackwardReinforce.\n" +
+              "Shapes: query [B, Tq, Dim], keys [B, Tk, KeyDim], values [B, Tk, ValueDim] (empty: the keys are the values), context [B, Tq, ValueDim],\n" +
+              "weights [B, Tq, Tk] (the soft weights), choices [B, Tq] (the chosen key, −1 for a fully masked query)."
+            : $"Multiplicative (Luong) attention, generated for Dq = {model.Dim}, Dk = {model.KeyDim}, Dv = {model.ValueDim}, {T}, score {model.Score}" +
             $"{(model.LearnedScale ? ", learned scale" : "")}{(model.Causal ? ", causal" : "")}:\n" +
             $"eᵢⱼ = {(model.LearnedScale ? "g · " : "")}{scoreText}, aᵢ = softmax over j of eᵢⱼ (masked{(model.Causal ? ", causal" : "")}), cᵢ = Σⱼ aᵢⱼ valueⱼ.\n" +
             "Shapes: query [B, Tq, Dim], keys [B, Tk, KeyDim], values [B, Tk, ValueDim] (empty: the keys are the values),\n" +
@@ -68,6 +73,7 @@ internal static class MultiplicativeEmitter
         string queryProjection = model.General ? kernels.ProductTransposedAdd(model.Dim) : "";
         string queryGradient = model.General ? kernels.MatrixProductAdd(model.Dim) : "";
         bool scaled = model.Score == "ScaledDot";
+        string axpyValue = model.Hard ? kernels.MultiplyAdd(model.ValueDim) : "";
         string queryWidth = model.General ? "KeyDim" : "Dim";
 
         w.WriteLine();
@@ -86,10 +92,12 @@ internal static class MultiplicativeEmitter
             w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] RawScores = Array.Empty<{T}>();");
             w.WriteLine("internal bool KeysAreValues;");
+            if (model.Hard) w.WriteLine("internal int[] Choices = Array.Empty<int>();");
             w.WriteLine();
             using (w.Block("internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)"))
             {
                 w.WriteLine("Grow(ref Weights, batch * queryLength * keyLength);");
+                if (model.Hard) w.WriteLine("Grow(ref Choices, batch * queryLength);");
                 if (model.General) w.WriteLine("Grow(ref QueryProjection, batch * queryLength * KeyDim);");
                 if (model.LearnedScale) w.WriteLine("Grow(ref RawScores, batch * queryLength * keyLength);");
                 w.WriteLine("(Batch, QueryLength, KeyLength, KeysAreValues, IsRecorded) = (batch, queryLength, keyLength, keysAreValues, true);");
@@ -100,30 +108,41 @@ internal static class MultiplicativeEmitter
         w.WriteLine();
         w.Summary("Inference forward: cᵢ = Σⱼ aᵢⱼ valueⱼ, aᵢ = softmax over j of eᵢⱼ. Keeps no state; allocates nothing in steady state\n(on one thread), so one layer serves many threads at once.");
         WriteForwardParamDocs(w, tape: false);
-        using (w.Block($"public void Forward(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights = default, AttentionMask mask = default)"))
+        string hardParameters = model.Hard ? ", Span<int> choices = default, Random? random = null" : "";
+        string hardArguments = model.Hard ? ", choices, random" : "";
+        using (w.Block($"public void Forward(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights = default, AttentionMask mask = default{hardParameters})"))
         {
             w.WriteLine("bool keysAreValues = values.IsEmpty;");
             w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);");
-            w.WriteLine("ForwardBatch(null, batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, context, weights, mask);");
+            if (model.Hard) WriteHardChecks(w, model);
+            w.WriteLine($"ForwardBatch(null, batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, context, weights, mask{hardArguments});");
         }
         w.WriteLine();
         w.Summary("Training forward: the inference result, and records in <paramref name=\"tape\"/> what <see cref=\"Backward\"/> needs.");
         w.WriteLine("/// <param name=\"tape\">The caller's reusable tape; grown to these lengths if needed.</param>");
         WriteForwardParamDocs(w, tape: true);
-        using (w.Block($"public void Forward(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights = default, AttentionMask mask = default)"))
+        using (w.Block($"public void Forward(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights = default, AttentionMask mask = default{hardParameters})"))
         {
             w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
             w.WriteLine("bool keysAreValues = values.IsEmpty;");
             w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);");
+            if (model.Hard) WriteHardChecks(w, model);
             w.WriteLine("tape.Prepare(batch, queryLength, keyLength, keysAreValues);");
-            w.WriteLine("ForwardBatch(tape, batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, context, weights, mask);");
+            w.WriteLine($"ForwardBatch(tape, batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, context, weights, mask{hardArguments});");
         }
 
         w.WriteLine();
         w.WriteLine("// Batch rows are independent: large calls spread them over threads; each row is computed the same way whatever the");
         w.WriteLine("// thread count, so the result is too.");
-        using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask{hardParameters})"))
         {
+            if (model.Hard)
+            {
+                w.WriteLine("// Hard attention runs its rows in order on the calling thread, so a seeded Random draws the same choices every time.");
+                w.WriteLine("ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, choices, random);");
+            }
+            else
+            {
             w.WriteLine($"long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim){(model.General ? " + Dim * KeyDim" : "")});");
             using (w.Block("if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
             {
@@ -133,6 +152,7 @@ internal static class MultiplicativeEmitter
             w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
             w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),");
             w.WriteLine("    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights);");
+            }
         }
         w.WriteLine();
         w.WriteLine($"private sealed record CallState({name} Layer, Tape? Tape);");
@@ -146,7 +166,7 @@ internal static class MultiplicativeEmitter
         w.WriteLine($"//   S = Q'{(model.General ? "" : " (= Q)")} Kᵀ · factor            [Tq, Tk], −∞ where the mask forbids");
         w.WriteLine("//   A = softmax over each row of S  (row maximum subtracted; a row with nothing allowed becomes zeros)");
         w.WriteLine("//   C = A V                         [Tq, Dv]");
-        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask{(model.Hard ? ", Span<int> choices, Random? random" : "")})"))
         {
             w.WriteLine($"{T} factor = CurrentScoreFactor;");
             w.WriteLine($"bool masked = {(model.Causal ? "true" : "!mask.IsEmpty")};");
@@ -197,7 +217,21 @@ internal static class MultiplicativeEmitter
                     }
                     w.WriteLine($"Span<{T}> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);");
                     w.WriteLine("rowContext.Clear();");
-                    w.WriteLine($"{contextProduct}(queryLength, keyLength, ref MemoryMarshal.GetReference(scores), keyLength, 1, ref MemoryMarshal.GetReference(values.Slice(b * keyLength * ValueDim, keyLength * ValueDim)), ref MemoryMarshal.GetReference(rowContext));");
+                    if (model.Hard)
+                    {
+                        w.WriteLine("// The context is the chosen value itself (zero for a query with nothing allowed).");
+                        using (w.Block("for (int i = 0; i < queryLength; i++)"))
+                        {
+                            w.WriteLine("int choice = Choose(scores.Slice(i * keyLength, keyLength), random);");
+                            w.WriteLine("if (tape is not null) tape.Choices[b * queryLength + i] = choice;");
+                            w.WriteLine("if (!choices.IsEmpty) choices[b * queryLength + i] = choice;");
+                            w.WriteLine("if (choice >= 0) values.Slice((b * keyLength + choice) * ValueDim, ValueDim).CopyTo(rowContext.Slice(i * ValueDim, ValueDim));");
+                        }
+                    }
+                    else
+                    {
+                        w.WriteLine($"{contextProduct}(queryLength, keyLength, ref MemoryMarshal.GetReference(scores), keyLength, 1, ref MemoryMarshal.GetReference(values.Slice(b * keyLength * ValueDim, keyLength * ValueDim)), ref MemoryMarshal.GetReference(rowContext));");
+                    }
                     using (w.Block("if (tape is not null && !weights.IsEmpty)"))
                     {
                         w.WriteLine("scores.CopyTo(weights.Slice(b * queryLength * keyLength, queryLength * keyLength));");
@@ -227,7 +261,40 @@ internal static class MultiplicativeEmitter
         w.WriteLine("/// <param name=\"dValues\">∂L/∂V, [B, Tk, ValueDim]: written when not empty; must be empty when the keys were the values.</param>");
         w.WriteLine("/// <param name=\"dWeights\">Optional ∂L/∂A, [B, Tq, Tk].</param>");
         w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the recorded shapes, or the tape holds no forward.</exception>");
-        using (w.Block($"public void Backward(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQuery = default, Span<{T}> dKeys = default, Span<{T}> dValues = default, ReadOnlySpan<{T}> dWeights = default)"))
+        string rewardParameters = model.Hard ? $", ReadOnlySpan<{T}> rewards = default, {T} baseline = 0" : "";
+        if (model.Hard)
+        {
+            using (w.Block($"public void Backward(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQuery = default, Span<{T}> dKeys = default, Span<{T}> dValues = default, ReadOnlySpan<{T}> dWeights = default)"))
+            {
+                w.WriteLine("BackwardCore(tape, query, keys, values, dContext, dQuery, dKeys, dValues, dWeights);");
+            }
+            w.WriteLine();
+            w.Summary(
+                "REINFORCE backward (Williams 1992; Xu et al. 2015): the scores get the gradient of the surrogate loss −(Rᵢ − b) log aᵢ,ₛ̃ of each\n" +
+                "query's chosen key s̃, ∂L/∂eᵢⱼ = (aᵢⱼ − [j = s̃])(Rᵢ − b) — written without dividing by a. Gradient descent on it raises the expected\n" +
+                "reward. The chosen value still receives ∂L/∂C directly; ∂L/∂A is not used.");
+            w.WriteLine("/// <param name=\"tape\">The tape the training <c>Forward</c> recorded into (with its choices).</param>");
+            w.WriteLine("/// <param name=\"query\">The query given to the forward.</param>");
+            w.WriteLine("/// <param name=\"keys\">The keys given to the forward.</param>");
+            w.WriteLine("/// <param name=\"values\">The values given to the forward (empty if the keys were the values).</param>");
+            w.WriteLine("/// <param name=\"rewards\">Rᵢ for each query, [B, Tq].</param>");
+            w.WriteLine("/// <param name=\"baseline\">b, subtracted from every reward to reduce the variance (e.g. a moving average of R).</param>");
+            w.WriteLine("/// <param name=\"dContext\">∂L/∂C, [B, Tq, ValueDim], or empty for none.</param>");
+            w.WriteLine("/// <param name=\"dQuery\">∂L/∂Q: written when not empty.</param>");
+            w.WriteLine("/// <param name=\"dKeys\">∂L/∂K: written when not empty.</param>");
+            w.WriteLine("/// <param name=\"dValues\">∂L/∂V: written when not empty.</param>");
+            using (w.Block($"public void BackwardReinforce(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> rewards, {T} baseline, ReadOnlySpan<{T}> dContext = default, Span<{T}> dQuery = default, Span<{T}> dKeys = default, Span<{T}> dValues = default)"))
+            {
+                w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+                w.WriteLine("Shapes.RequireLength(rewards.Length, (long)tape.Batch * tape.QueryLength, nameof(rewards), $\"[B={tape.Batch}, Tq={tape.QueryLength}]\");");
+                w.WriteLine($"{T}[]? zeros = dContext.IsEmpty ? new {T}[tape.Batch * tape.QueryLength * ValueDim] : null;");
+                w.WriteLine("BackwardCore(tape, query, keys, values, zeros ?? dContext, dQuery, dKeys, dValues, default, rewards, baseline);");
+            }
+            w.WriteLine();
+        }
+        using (w.Block(model.Hard
+            ? $"private void BackwardCore(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQuery, Span<{T}> dKeys, Span<{T}> dValues, ReadOnlySpan<{T}> dWeights{rewardParameters})"
+            : $"public void Backward(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQuery = default, Span<{T}> dKeys = default, Span<{T}> dValues = default, ReadOnlySpan<{T}> dWeights = default)"))
         {
             w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
             using (w.Block("if (!tape.IsRecorded)"))
@@ -265,6 +332,12 @@ internal static class MultiplicativeEmitter
                 w.WriteLine("scratch.Clear();");
                 w.WriteLine($"Span<{T}> dQueryTarget = {(model.General ? "scratch.Slice(0, batch * queryLength * KeyDim)" : "dQuery")};");
                 w.WriteLine("long work = (long)batch * queryLength * keyLength * (KeyDim + ValueDim);");
+                if (model.Hard)
+                {
+                    w.WriteLine("BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, scratch, dWeights, rewards, baseline);");
+                }
+                else
+                {
                 using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
                     w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
@@ -274,6 +347,7 @@ internal static class MultiplicativeEmitter
                 using (w.Block("else"))
                 {
                     w.WriteLine("BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, scratch, dWeights);");
+                }
                 }
                 if (model.LearnedScale)
                 {
@@ -302,7 +376,7 @@ internal static class MultiplicativeEmitter
 
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end) of the backward; rows write disjoint parts of every output.");
-        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQueryTarget, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> scratch, ReadOnlySpan<{T}> dWeights = default)"))
+        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQueryTarget, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> scratch, ReadOnlySpan<{T}> dWeights = default{rewardParameters})"))
         {
             w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
             w.WriteLine($"{T} factor = CurrentScoreFactor;");
@@ -322,7 +396,19 @@ internal static class MultiplicativeEmitter
                     w.WriteLine($"{weightsGradient}(queryLength, keyLength, ref MemoryMarshal.GetReference(rowContextGradient), ref MemoryMarshal.GetReference(rowValues), ref MemoryMarshal.GetReference(dScores));");
                     using (w.Block("if (!dValueTarget.IsEmpty)"))
                     {
-                        w.WriteLine($"{contextProduct}(keyLength, queryLength, ref weightsStart, 1, keyLength, ref MemoryMarshal.GetReference(rowContextGradient), ref dValueTarget[b * keyLength * ValueDim]);");
+                        if (model.Hard)
+                        {
+                            w.WriteLine("// Hard: the context is the chosen value, so only it receives ∂C.");
+                            using (w.Block("for (int i = 0; i < queryLength; i++)"))
+                            {
+                                w.WriteLine("int choice = tape.Choices[b * queryLength + i];");
+                                w.WriteLine($"if (choice >= 0) {axpyValue}(1, ref MemoryMarshal.GetReference(rowContextGradient.Slice(i * ValueDim, ValueDim)), ref dValueTarget[(b * keyLength + choice) * ValueDim]);");
+                            }
+                        }
+                        else
+                        {
+                            w.WriteLine($"{contextProduct}(keyLength, queryLength, ref weightsStart, 1, keyLength, ref MemoryMarshal.GetReference(rowContextGradient), ref dValueTarget[b * keyLength * ValueDim]);");
+                        }
                     }
                     w.WriteLine();
                     w.WriteLine("// ∂S = factor · A ⊙ (∂A − rowsum(A ⊙ ∂A)): the softmax backward, then the score factor.");
@@ -334,7 +420,25 @@ internal static class MultiplicativeEmitter
                     using (w.Block("for (int i = 0; i < queryLength; i++)"))
                     {
                         w.WriteLine($"Span<{T}> row = dScores.Slice(i * keyLength, keyLength);");
-                        w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(weights.Slice(i * keyLength, keyLength), row, row);");
+                        if (model.Hard)
+                        {
+                            using (w.Block("if (!rewards.IsEmpty)"))
+                            {
+                                w.WriteLine("// REINFORCE: ∂L/∂eᵢⱼ = (aᵢⱼ − [j = s̃])(Rᵢ − b), replacing the straight-through gradient.");
+                                w.WriteLine("int choice = tape.Choices[b * queryLength + i];");
+                                w.WriteLine($"{T} advantage = rewards[b * queryLength + i] - baseline;");
+                                w.WriteLine("for (int j = 0; j < keyLength; j++) row[j] = (weights[i * keyLength + j] - (j == choice ? 1 : 0)) * advantage;");
+                                w.WriteLine("if (choice < 0) row.Clear();");
+                            }
+                            using (w.Block("else"))
+                            {
+                                w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(weights.Slice(i * keyLength, keyLength), row, row);");
+                            }
+                        }
+                        else
+                        {
+                            w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(weights.Slice(i * keyLength, keyLength), row, row);");
+                        }
                         if (model.LearnedScale)
                         {
                             w.WriteLine("// ∂e/∂g = ScoreFactor · raw (zero where the weight is zero: masked entries carry no gradient)");
@@ -365,6 +469,37 @@ internal static class MultiplicativeEmitter
             }
         }
 
+        if (model.Hard)
+        {
+            w.WriteLine();
+            w.WriteLine(model.Sample
+                ? "// Samples j with probability aⱼ (one draw of the caller's Random); −1 when every weight is zero (a fully masked query)."
+                : "// The first j of largest weight; −1 when every weight is zero (a fully masked query).");
+            using (w.Block($"private static int Choose(ReadOnlySpan<{T}> weights, Random? random)"))
+            {
+                if (model.Sample)
+                {
+                    w.WriteLine("double draw = random!.NextDouble(), cumulative = 0;");
+                    w.WriteLine("int last = -1;");
+                    using (w.Block("for (int j = 0; j < weights.Length; j++)"))
+                    {
+                        w.WriteLine("if (weights[j] <= 0) continue;");
+                        w.WriteLine("last = j;");
+                        w.WriteLine("cumulative += double.CreateTruncating(weights[j]);");
+                        w.WriteLine("if (draw < cumulative) return j;");
+                    }
+                    w.WriteLine("return last; // rounding left the draw past the total: the last possible key");
+                }
+                else
+                {
+                    w.WriteLine("int best = -1;");
+                    w.WriteLine($"{T} largest = 0;");
+                    w.WriteLine("for (int j = 0; j < weights.Length; j++) if (weights[j] > largest) (largest, best) = (weights[j], j);");
+                    w.WriteLine("return best;");
+                }
+            }
+        }
+
         // ---- Argument checks ----
         w.WriteLine();
         using (w.Block($"private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, bool keysAreValues, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
@@ -390,6 +525,15 @@ internal static class MultiplicativeEmitter
                 }
             }
             w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, context, nameof(weights), nameof(context));");
+        }
+    }
+
+    private static void WriteHardChecks(SourceWriter w, MultiplicativeModel model)
+    {
+        w.WriteLine("if (!choices.IsEmpty) Shapes.RequireLength(choices.Length, (long)batch * queryLength, nameof(choices), $\"[B={batch}, Tq={queryLength}]\");");
+        if (model.Sample)
+        {
+            w.WriteLine("if (random is null) throw new ArgumentException(\"Sampling hard attention needs the caller's Random (seed it for reproducible choices).\", nameof(random));");
         }
     }
 

@@ -9,8 +9,16 @@ namespace AttentionGen.Generator.Parsing;
 internal static class MultiplicativeParser
 {
     public const string AttributeMetadataName = "AttentionGen.MultiplicativeAttentionAttribute";
+    public const string HardAttributeMetadataName = "AttentionGen.HardAttentionAttribute";
 
     public static ParseResult<MultiplicativeModel> Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        => Parse(context, cancellationToken, hard: false);
+
+    /// <summary>Reads <c>[HardAttention]</c>: the same scores, plus the selection; no learned scale or causal option.</summary>
+    public static ParseResult<MultiplicativeModel> ParseHard(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        => Parse(context, cancellationToken, hard: true);
+
+    private static ParseResult<MultiplicativeModel> Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken, bool hard)
     {
         var parser = new LayerParser(context, cancellationToken);
         LayerTarget? target = parser.ReadTarget();
@@ -34,12 +42,13 @@ internal static class MultiplicativeParser
             parser.Report(DiagnosticDescriptors.ConflictingOptions, parser.ArgumentLocation("KeyDim"),
                 $"Score = AttentionScore.{score} compares queries and keys directly, so KeyDim ({keyDim}) must equal Dim ({dim}); use Score = AttentionScore.General to learn a map between them");
         }
-        bool learnedScale = parser.ReadBool("LearnedScale", false);
-        bool causal = parser.ReadBool("Causal", false);
+        bool learnedScale = !hard && parser.ReadBool("LearnedScale", false);
+        bool causal = !hard && parser.ReadBool("Causal", false);
+        string? selection = hard ? parser.ReadEnum("Selection", "Argmax") : "Argmax";
 
-        MultiplicativeModel? model = target is null || element is null || score is null || parser.HasErrors
+        MultiplicativeModel? model = target is null || element is null || score is null || selection is null || parser.HasErrors
             ? null
-            : new MultiplicativeModel(target, element, dim, keyDim, valueDim, score, learnedScale, causal);
+            : new MultiplicativeModel(target, element, dim, keyDim, valueDim, score, learnedScale, causal, hard, selection == "Sample");
         return new ParseResult<MultiplicativeModel>(model, parser.Diagnostics);
     }
 }
