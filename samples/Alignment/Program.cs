@@ -90,6 +90,14 @@ public static class Program
             Console.WriteLine(best == step ? "   ✓ on the diagonal" : $"   looked at k{best}");
         }
 
+        // Hard attention picks one source position per step: the same scores, one choice each.
+        var hard = new HardAligner();
+        int[] picks = new int[sourceLength];
+        hard.Forward(1, sourceLength, sourceLength, queries, keys, default, contexts, default, default, picks);
+        Console.WriteLine();
+        Console.WriteLine("HardAttention(Score = ScaledDot, Argmax) picks, one per step: " + string.Join(" ", picks.Select(p => $"k{p}"))
+            + (picks.Select((p, t) => p == t).All(x => x) ? "   ✓ on the diagonal" : "   looked at other keys"));
+
         // Static attention pools the whole source into one vector, weighting each position by uₜᵀ u_w.
         var pooling = new SourcePooling(seed: 3);
         float[] summary = new float[dim];
@@ -132,6 +140,10 @@ public partial class Aligner;
 /// <summary>Structured self-attention: several attention distributions (hops) over the same sequence, kept apart by a penalty.</summary>
 [StructuredSelfAttention(Dim = 32, Units = 16, Hops = 3)]
 public partial class SourceEmbedding;
+
+/// <summary>Hard attention: the context is the single key chosen by argmax of the scaled dot-product weights.</summary>
+[HardAttention(Dim = 32, Score = AttentionScore.ScaledDot)]
+public partial class HardAligner;
 
 /// <summary>Key-value attention: each state is [key; value]; each step looks back over the previous 3 steps.</summary>
 [KeyValueAttention(Dim = 16, Window = 3)]

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Numerics;
 
 namespace AttentionGen.Layers.Tests;
@@ -58,5 +59,27 @@ internal static class TestData
             n += numeric[i] * numeric[i];
         }
         return Math.Sqrt(diff) / Math.Max(Math.Max(Math.Sqrt(a), Math.Sqrt(n)), floor);
+    }
+
+    /// <summary>
+    /// Central finite differences in double: perturbs each element of <paramref name="target"/> by ±<paramref name="step"/>,
+    /// and returns a failure message when the norm-wise relative error against <paramref name="analytic"/> exceeds
+    /// <paramref name="tolerance"/> (none when it does not).
+    /// </summary>
+    public static IEnumerable<string> GradientFailures(string name, Func<double> loss, double[] target, double[] analytic, double step = 1e-5, double tolerance = 1e-6)
+    {
+        var numeric = new double[target.Length];
+        for (int i = 0; i < target.Length; i++)
+        {
+            double saved = target[i];
+            target[i] = saved + step;
+            double plus = loss();
+            target[i] = saved - step;
+            double minus = loss();
+            target[i] = saved;
+            numeric[i] = (plus - minus) / (2 * step);
+        }
+        double error = RelativeError(analytic, numeric);
+        return error <= tolerance ? Array.Empty<string>() : new[] { $"{name}: relative error {error:g3}" };
     }
 }

@@ -55,8 +55,8 @@ internal static class AdditiveEmitter
         string dotValue = kernels.Dot(model.ValueDim);
         string transposedProduct = kernels.ProductTransposedAdd(model.Dim);
         string productDim = kernels.MatrixProductAdd(model.Dim);
-        string score = kernels.Custom($"AdditiveScore{model.Units}", writer => EmitScoreKernel(writer, model));
-        string scoreBackward = kernels.Custom($"AdditiveScoreBackward{model.Units}", writer => EmitScoreBackwardKernel(writer, model));
+        string score = kernels.AdditiveScore(model.Units);
+        string scoreBackward = kernels.AdditiveScoreBackward(model.Units);
 
         // ---- Tape ----
         w.WriteLine();
@@ -531,45 +531,5 @@ internal static class AdditiveEmitter
         w.WriteLine("/// <param name=\"weights\">[B, Tq, Tk], written when not empty" + (tape ? " (the tape keeps its own copy)" : "") + ".</param>");
         w.WriteLine("/// <param name=\"mask\">Which keys each query may attend to (true = may attend); a fully masked query gets zero weights and a zero context.</param>");
         w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>");
-    }
-
-    // eᵢⱼ = Σᵤ vᵤ tanh(qpᵤ + kpᵤ): the fused score, one pass over U without storing tanh.
-    private static void EmitScoreKernel(SourceWriter w, AdditiveModel model)
-    {
-        string T = model.Element.Keyword;
-        w.Summary($"eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ) over U = {model.Units}: projection add, tanh and the dot with v fused in one pass.");
-        w.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        using (w.Block($"private static {T} AdditiveScore{model.Units}(ref {T} qp, ref {T} kp, ref {T} v)"))
-        {
-            w.WriteLine($"{T} score;");
-            new VectorLoop(model.Units, model.Element,
-                "{acc} = {V}.FusedMultiplyAdd({V}.LoadUnsafe(ref v, {o}), VectorMath.Tanh({V}.LoadUnsafe(ref qp, {o}) + {V}.LoadUnsafe(ref kp, {o})), {acc});",
-                "{acc} = {M}.FusedMultiplyAdd(Unsafe.Add(ref v, {o}), VectorMath.Tanh(Unsafe.Add(ref qp, {o}) + Unsafe.Add(ref kp, {o})), {acc});")
-            { ReduceInto = "score" }.Emit(w);
-            w.WriteLine("return score;");
-        }
-    }
-
-    // With z = tanh(qp + kp) recomputed: ∂v += δ z; ∂pre = δ v ⊙ (1 − z²); ∂qp += ∂pre; ∂kp += ∂pre.
-    private static void EmitScoreBackwardKernel(SourceWriter w, AdditiveModel model)
-    {
-        string T = model.Element.Keyword;
-        w.Summary($"The score's backward for one pair over U = {model.Units}, given δ = ∂L/∂eᵢⱼ: with z = tanh(qp + kp) recomputed,\n∂L/∂v += δ z, and ∂L/∂qp, ∂L/∂kp each += δ v ⊙ (1 − z²).");
-        w.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        using (w.Block($"private static void AdditiveScoreBackward{model.Units}({T} delta, ref {T} qp, ref {T} kp, ref {T} v, ref {T} dv, ref {T} dqp, ref {T} dkp)"))
-        {
-            new VectorLoop(model.Units, model.Element,
-                "{VT} z = VectorMath.Tanh({V}.LoadUnsafe(ref qp, {o}) + {V}.LoadUnsafe(ref kp, {o}));\n" +
-                "{V}.FusedMultiplyAdd(delta{V}, z, {V}.LoadUnsafe(ref dv, {o})).StoreUnsafe(ref dv, {o});\n" +
-                "{VT} dPre = delta{V} * {V}.LoadUnsafe(ref v, {o}) * ({VT}.One - z * z);\n" +
-                "({V}.LoadUnsafe(ref dqp, {o}) + dPre).StoreUnsafe(ref dqp, {o});\n" +
-                "({V}.LoadUnsafe(ref dkp, {o}) + dPre).StoreUnsafe(ref dkp, {o});",
-                "{T} z = VectorMath.Tanh(Unsafe.Add(ref qp, {o}) + Unsafe.Add(ref kp, {o}));\n" +
-                "Unsafe.Add(ref dv, {o}) = {M}.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, {o}));\n" +
-                "{T} dPre = delta * Unsafe.Add(ref v, {o}) * (1 - z * z);\n" +
-                "Unsafe.Add(ref dqp, {o}) += dPre;\n" +
-                "Unsafe.Add(ref dkp, {o}) += dPre;")
-            { VectorPrologue = "{VT} delta{V} = {V}.Create(delta);", Unroll = 2 }.Emit(w);
-        }
     }
 }

@@ -418,6 +418,78 @@ internal sealed class Kernels
         }
     }
 
+    /// <summary>xᵢ ← tanh(xᵢ) over <paramref name="length"/> elements, in place. Returns the method name.</summary>
+    public string TanhInPlace(int length)
+    {
+        string name = $"TanhInPlace{length}";
+        Request(name, writer =>
+        {
+            writer.Summary($"xᵢ ← tanh(xᵢ) for i &lt; {length}.");
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (writer.Block($"private static void {name}(ref {T} x)"))
+            {
+                new VectorLoop(length, _element,
+                    "VectorMath.Tanh({V}.LoadUnsafe(ref x, {o})).StoreUnsafe(ref x, {o});",
+                    "Unsafe.Add(ref x, {o}) = VectorMath.Tanh(Unsafe.Add(ref x, {o}));").Emit(writer);
+            }
+        });
+        return name;
+    }
+
+    /// <summary>
+    /// The additive (Bahdanau) score of one pair, vᵀ tanh(qp + kp) over <paramref name="length"/>: the projection add,
+    /// the tanh and the dot with v fused in one pass, so the tanh values are never stored. Returns the method name.
+    /// </summary>
+    public string AdditiveScore(int length)
+    {
+        string name = $"AdditiveScore{length}";
+        Request(name, writer =>
+        {
+            writer.Summary($"vᵀ tanh(qp + kp) over {length} units: projection add, tanh and the dot with v fused in one pass.");
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (writer.Block($"private static {T} {name}(ref {T} qp, ref {T} kp, ref {T} v)"))
+            {
+                writer.WriteLine($"{T} score;");
+                new VectorLoop(length, _element,
+                    "{acc} = {V}.FusedMultiplyAdd({V}.LoadUnsafe(ref v, {o}), VectorMath.Tanh({V}.LoadUnsafe(ref qp, {o}) + {V}.LoadUnsafe(ref kp, {o})), {acc});",
+                    "{acc} = {M}.FusedMultiplyAdd(Unsafe.Add(ref v, {o}), VectorMath.Tanh(Unsafe.Add(ref qp, {o}) + Unsafe.Add(ref kp, {o})), {acc});")
+                { ReduceInto = "score" }.Emit(writer);
+                writer.WriteLine("return score;");
+            }
+        });
+        return name;
+    }
+
+    /// <summary>
+    /// The additive score's backward for one pair, given δ = ∂L/∂e: with z = tanh(qp + kp) recomputed, ∂v += δ z and
+    /// ∂qp, ∂kp each += δ v ⊙ (1 − z²). Returns the method name.
+    /// </summary>
+    public string AdditiveScoreBackward(int length)
+    {
+        string name = $"AdditiveScoreBackward{length}";
+        Request(name, writer =>
+        {
+            writer.Summary($"The additive score's backward for one pair over {length} units, given δ = ∂L/∂e: with z = tanh(qp + kp) recomputed,\n∂L/∂v += δ z, and ∂L/∂qp, ∂L/∂kp each += δ v ⊙ (1 − z²).");
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (writer.Block($"private static void {name}({T} delta, ref {T} qp, ref {T} kp, ref {T} v, ref {T} dv, ref {T} dqp, ref {T} dkp)"))
+            {
+                new VectorLoop(length, _element,
+                    "{VT} z = VectorMath.Tanh({V}.LoadUnsafe(ref qp, {o}) + {V}.LoadUnsafe(ref kp, {o}));\n" +
+                    "{V}.FusedMultiplyAdd(delta{V}, z, {V}.LoadUnsafe(ref dv, {o})).StoreUnsafe(ref dv, {o});\n" +
+                    "{VT} dPre = delta{V} * {V}.LoadUnsafe(ref v, {o}) * ({VT}.One - z * z);\n" +
+                    "({V}.LoadUnsafe(ref dqp, {o}) + dPre).StoreUnsafe(ref dqp, {o});\n" +
+                    "({V}.LoadUnsafe(ref dkp, {o}) + dPre).StoreUnsafe(ref dkp, {o});",
+                    "{T} z = VectorMath.Tanh(Unsafe.Add(ref qp, {o}) + Unsafe.Add(ref kp, {o}));\n" +
+                    "Unsafe.Add(ref dv, {o}) = {M}.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, {o}));\n" +
+                    "{T} dPre = delta * Unsafe.Add(ref v, {o}) * (1 - z * z);\n" +
+                    "Unsafe.Add(ref dqp, {o}) += dPre;\n" +
+                    "Unsafe.Add(ref dkp, {o}) += dPre;")
+                { VectorPrologue = "{VT} delta{V} = {V}.Create(delta);", Unroll = 2 }.Emit(writer);
+            }
+        });
+        return name;
+    }
+
     /// <summary>Registers a kind-specific block (for example a fused score) so it is written with the others.</summary>
     public string Custom(string name, System.Action<SourceWriter> emit)
     {

@@ -47,51 +47,9 @@ internal static class KeyValueEmitter
         string axpy = kernels.MultiplyAdd(model.Dim);
         string dot = kernels.Dot(model.Dim);
         string xPart = model.Predict ? "2" : "1";
-        string score = kernels.Custom($"WindowScore{model.Dim}", writer =>
-        {
-            writer.Summary($"wᵀ tanh(qp + kp) over k = {model.Dim}: the fused score of one remembered step.");
-            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            using (writer.Block($"private static {T} WindowScore{model.Dim}(ref {T} qp, ref {T} kp, ref {T} w)"))
-            {
-                writer.WriteLine($"{T} score;");
-                new VectorLoop(model.Dim, element,
-                    "{acc} = {V}.FusedMultiplyAdd({V}.LoadUnsafe(ref w, {o}), VectorMath.Tanh({V}.LoadUnsafe(ref qp, {o}) + {V}.LoadUnsafe(ref kp, {o})), {acc});",
-                    "{acc} = {M}.FusedMultiplyAdd(Unsafe.Add(ref w, {o}), VectorMath.Tanh(Unsafe.Add(ref qp, {o}) + Unsafe.Add(ref kp, {o})), {acc});")
-                { ReduceInto = "score" }.Emit(writer);
-                writer.WriteLine("return score;");
-            }
-        });
-        string scoreBackward = kernels.Custom($"WindowScoreBackward{model.Dim}", writer =>
-        {
-            writer.Summary($"The score's backward for one remembered step, given δ = ∂L/∂e: z = tanh(qp + kp) recomputed, ∂w += δ z,\n∂qp and ∂kp each += δ w ⊙ (1 − z²).");
-            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            using (writer.Block($"private static void WindowScoreBackward{model.Dim}({T} delta, ref {T} qp, ref {T} kp, ref {T} w, ref {T} dw, ref {T} dqp, ref {T} dkp)"))
-            {
-                new VectorLoop(model.Dim, element,
-                    "{VT} z = VectorMath.Tanh({V}.LoadUnsafe(ref qp, {o}) + {V}.LoadUnsafe(ref kp, {o}));\n" +
-                    "{V}.FusedMultiplyAdd(delta{V}, z, {V}.LoadUnsafe(ref dw, {o})).StoreUnsafe(ref dw, {o});\n" +
-                    "{VT} dPre = delta{V} * {V}.LoadUnsafe(ref w, {o}) * ({VT}.One - z * z);\n" +
-                    "({V}.LoadUnsafe(ref dqp, {o}) + dPre).StoreUnsafe(ref dqp, {o});\n" +
-                    "({V}.LoadUnsafe(ref dkp, {o}) + dPre).StoreUnsafe(ref dkp, {o});",
-                    "{T} z = VectorMath.Tanh(Unsafe.Add(ref qp, {o}) + Unsafe.Add(ref kp, {o}));\n" +
-                    "Unsafe.Add(ref dw, {o}) = {M}.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dw, {o}));\n" +
-                    "{T} dPre = delta * Unsafe.Add(ref w, {o}) * (1 - z * z);\n" +
-                    "Unsafe.Add(ref dqp, {o}) += dPre;\n" +
-                    "Unsafe.Add(ref dkp, {o}) += dPre;")
-                { VectorPrologue = "{VT} delta{V} = {V}.Create(delta);", Unroll = 2 }.Emit(writer);
-            }
-        });
-        string tanh = kernels.Custom($"TanhInPlace{model.Dim}", writer =>
-        {
-            writer.Summary($"xᵢ ← tanh(xᵢ) for i &lt; {model.Dim}.");
-            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            using (writer.Block($"private static void TanhInPlace{model.Dim}(ref {T} x)"))
-            {
-                new VectorLoop(model.Dim, element,
-                    "VectorMath.Tanh({V}.LoadUnsafe(ref x, {o})).StoreUnsafe(ref x, {o});",
-                    "Unsafe.Add(ref x, {o}) = VectorMath.Tanh(Unsafe.Add(ref x, {o}));").Emit(writer);
-            }
-        });
+        string score = kernels.AdditiveScore(model.Dim);
+        string scoreBackward = kernels.AdditiveScoreBackward(model.Dim);
+        string tanh = kernels.TanhInPlace(model.Dim);
 
         // ---- Tape and window state ----
         w.WriteLine();

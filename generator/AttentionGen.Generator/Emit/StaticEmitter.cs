@@ -43,17 +43,7 @@ internal static class StaticEmitter
         string dotDim = kernels.Dot(model.Dim);
         string axpyDim = kernels.MultiplyAdd(model.Dim);
         string axpyUnits = kernels.MultiplyAdd(model.Units);
-        string tanh = kernels.Custom($"TanhInPlace{model.Units}", writer =>
-        {
-            writer.Summary($"xᵢ ← tanh(xᵢ) for i &lt; {model.Units}.");
-            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            using (writer.Block($"private static void TanhInPlace{model.Units}(ref {T} x)"))
-            {
-                new VectorLoop(model.Units, element,
-                    "VectorMath.Tanh({V}.LoadUnsafe(ref x, {o})).StoreUnsafe(ref x, {o});",
-                    "Unsafe.Add(ref x, {o}) = VectorMath.Tanh(Unsafe.Add(ref x, {o}));").Emit(writer);
-            }
-        });
+        string tanh = kernels.TanhInPlace(model.Units);
         string preGradient = kernels.Custom($"PoolingPreGradient{model.Units}", writer =>
         {
             writer.Summary($"For one step, given δ = ∂L/∂eₜ and u = uₜ: ∂L/∂u_w += δ u and ∂L/∂(W hₜ + b) = δ u_w ⊙ (1 − u²), over U = {model.Units}.");

@@ -42,17 +42,7 @@ internal static class StructuredEmitter
         string projectUnits = kernels.ProductTransposedAdd(model.Units);
         string productDim = kernels.MatrixProductAdd(model.Dim);
         string productUnits = kernels.MatrixProductAdd(model.Units);
-        string tanh = kernels.Custom($"TanhInPlace{model.Units}", writer =>
-        {
-            writer.Summary($"xᵢ ← tanh(xᵢ) for i &lt; {model.Units}.");
-            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            using (writer.Block($"private static void TanhInPlace{model.Units}(ref {T} x)"))
-            {
-                new VectorLoop(model.Units, element,
-                    "VectorMath.Tanh({V}.LoadUnsafe(ref x, {o})).StoreUnsafe(ref x, {o});",
-                    "Unsafe.Add(ref x, {o}) = VectorMath.Tanh(Unsafe.Add(ref x, {o}));").Emit(writer);
-            }
-        });
+        string tanh = kernels.TanhInPlace(model.Units);
         string tanhGradient = kernels.Custom($"TanhGradientInPlace{model.Units}", writer =>
         {
             writer.Summary($"gᵢ ← gᵢ (1 − zᵢ²) for i &lt; {model.Units}: the gradient through z = tanh(·).");

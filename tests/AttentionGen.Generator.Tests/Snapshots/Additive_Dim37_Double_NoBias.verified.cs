@@ -588,7 +588,7 @@ namespace Samples.Translation
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
 
         /// <summary>
-        /// eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ) over U = 37: projection add, tanh and the dot with v fused in one pass.
+        /// vᵀ tanh(qp + kp) over 37 units: projection add, tanh and the dot with v fused in one pass.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static double AdditiveScore37(ref double qp, ref double kp, ref double v)
@@ -662,7 +662,7 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// The score's backward for one pair over U = 37, given δ = ∂L/∂eᵢⱼ: with z = tanh(qp + kp) recomputed,
+        /// The additive score's backward for one pair over 37 units, given δ = ∂L/∂e: with z = tanh(qp + kp) recomputed,
         /// ∂L/∂v += δ z, and ∂L/∂qp, ∂L/∂kp each += δ v ⊙ (1 − z²).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

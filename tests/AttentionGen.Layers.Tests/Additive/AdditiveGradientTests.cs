@@ -85,25 +85,8 @@ public abstract class AdditiveGradientTests<TLayer, TTape>
         layer.Backward(tape, query, keys, values, upstreamContext, dQuery, dKeys, dValues, upstreamWeights);
 
         var failures = new List<string>();
-        void Compare(string name, double[] target, double[] analytic)
-        {
-            var numeric = new double[target.Length];
-            for (int i = 0; i < target.Length; i++)
-            {
-                double saved = target[i];
-                target[i] = saved + Step;
-                double plus = Loss();
-                target[i] = saved - Step;
-                double minus = Loss();
-                target[i] = saved;
-                numeric[i] = (plus - minus) / (2 * Step);
-            }
-            double error = TestData.RelativeError(analytic, numeric);
-            if (!(error <= MaxRelativeError))
-            {
-                failures.Add($"{name}: relative error {error:g3}");
-            }
-        }
+
+        void Compare(string name, double[] target, double[] analytic) => failures.AddRange(TestData.GradientFailures(name, Loss, target, analytic));
 
         Compare("dQuery", query, dQuery);
         Compare("dKeys", keys, dKeys);

@@ -153,20 +153,8 @@ public sealed class KeyValueTests
         var dInput = new double[input.Length];
         backward(layer, tape, input, dOutput, dInput);
         var failures = new List<string>();
-        void Compare(string name, double[] target, double[] analytic)
-        {
-            var numeric = new double[target.Length];
-            for (int i = 0; i < target.Length; i++)
-            {
-                double saved = target[i];
-                target[i] = saved + 1e-5; double plus = Loss();
-                target[i] = saved - 1e-5; double minus = Loss();
-                target[i] = saved;
-                numeric[i] = (plus - minus) / 2e-5;
-            }
-            double error = TestData.RelativeError(analytic, numeric);
-            if (!(error <= 1e-6)) failures.Add($"{typeof(TLayer).Name} {name}: {error:g3}");
-        }
+
+        void Compare(string name, double[] target, double[] analytic) => failures.AddRange(TestData.GradientFailures($"{typeof(TLayer).Name} {name}", Loss, target, analytic));
         Compare("dInput", input, dInput);
         foreach (Parameter<double> p in layer.Parameters) Compare(p.Name, p.Value, (double[])p.Gradient.Clone());
         Assert.True(failures.Count == 0, string.Join("; ", failures));

@@ -152,20 +152,8 @@ public abstract class MultiplicativeGradientTests<TLayer, TTape>
         layer.Backward(tape, query, keys, values, dContext, dQuery, dKeys, dValues, dWeights);
 
         var failures = new List<string>();
-        void Compare(string name, double[] target, double[] analytic)
-        {
-            var numeric = new double[target.Length];
-            for (int i = 0; i < target.Length; i++)
-            {
-                double saved = target[i];
-                target[i] = saved + 1e-5; double plus = Loss();
-                target[i] = saved - 1e-5; double minus = Loss();
-                target[i] = saved;
-                numeric[i] = (plus - minus) / 2e-5;
-            }
-            double error = TestData.RelativeError(analytic, numeric);
-            if (!(error <= 1e-6)) failures.Add($"{name}: {error:g3}");
-        }
+
+        void Compare(string name, double[] target, double[] analytic) => failures.AddRange(TestData.GradientFailures(name, Loss, target, analytic));
         Compare("dQuery", query, dQuery);
         Compare("dKeys", keys, dKeys);
         if (!keysAsValues) Compare("dValues", values, dValues);

@@ -175,20 +175,8 @@ public abstract class StaticGradientTests<TLayer, TTape>
         layer.Backward(tape, input, dOutput, dInput, dWeights);
 
         var failures = new List<string>();
-        void Compare(string name, double[] target, double[] analytic)
-        {
-            var numeric = new double[target.Length];
-            for (int i = 0; i < target.Length; i++)
-            {
-                double saved = target[i];
-                target[i] = saved + 1e-5; double plus = Loss();
-                target[i] = saved - 1e-5; double minus = Loss();
-                target[i] = saved;
-                numeric[i] = (plus - minus) / 2e-5;
-            }
-            double error = TestData.RelativeError(analytic, numeric);
-            if (!(error <= 1e-6)) failures.Add($"{name}: {error:g3}");
-        }
+
+        void Compare(string name, double[] target, double[] analytic) => failures.AddRange(TestData.GradientFailures(name, Loss, target, analytic));
         Compare("dInput", input, dInput);
         foreach (Parameter<double> p in layer.Parameters) Compare(p.Name, p.Value, (double[])p.Gradient.Clone());
         Assert.True(failures.Count == 0, string.Join("; ", failures));

@@ -602,7 +602,7 @@ namespace Alignment
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
 
         /// <summary>
-        /// eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ) over U = 32: projection add, tanh and the dot with v fused in one pass.
+        /// vᵀ tanh(qp + kp) over 32 units: projection add, tanh and the dot with v fused in one pass.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static float AdditiveScore32(ref float qp, ref float kp, ref float v)
@@ -658,7 +658,7 @@ namespace Alignment
         }
 
         /// <summary>
-        /// The score's backward for one pair over U = 32, given δ = ∂L/∂eᵢⱼ: with z = tanh(qp + kp) recomputed,
+        /// The additive score's backward for one pair over 32 units, given δ = ∂L/∂e: with z = tanh(qp + kp) recomputed,
         /// ∂L/∂v += δ z, and ∂L/∂qp, ∂L/∂kp each += δ v ⊙ (1 − z²).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -263,7 +263,7 @@ namespace Alignment
             Span<float> scores = alpha.Slice(Window - n, n);
             ref float q = ref MemoryMarshal.GetReference(projectedQuery);
             ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
-            for (int j = 0; j < n; j++) scores[j] = WindowScore16(ref q, ref MemoryMarshal.GetReference(memory.Slice(j * Dim, Dim)), ref scoreVector);
+            for (int j = 0; j < n; j++) scores[j] = AdditiveScore16(ref q, ref MemoryMarshal.GetReference(memory.Slice(j * Dim, Dim)), ref scoreVector);
             AttentionMath.Softmax(scores);
             for (int j = 0; j < n; j++) MultiplyAdd16(scores[j], ref MemoryMarshal.GetReference(values.Slice(j * Dim, Dim)), ref MemoryMarshal.GetReference(context));
         }
@@ -405,7 +405,7 @@ namespace Alignment
                         AttentionMath.SoftmaxBackward<float>(alpha, dAlpha.Slice(0, n), dScores.Slice(0, n));
                         for (int j = 0; j < n; j++)
                         {
-                            WindowScoreBackward16(dScores[j], ref MemoryMarshal.GetReference(query.Slice(t * Dim, Dim)), ref MemoryMarshal.GetReference(memory.Slice((first + j) * Dim, Dim)), ref scoreVector,
+                            AdditiveScoreBackward16(dScores[j], ref MemoryMarshal.GetReference(query.Slice(t * Dim, Dim)), ref MemoryMarshal.GetReference(memory.Slice((first + j) * Dim, Dim)), ref scoreVector,
                                 ref dScoreVector, ref dQuery[t * Dim], ref dMemory[(first + j) * Dim]);
                         }
                     }
@@ -450,6 +450,126 @@ namespace Alignment
         }
 
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
+
+        /// <summary>
+        /// vᵀ tanh(qp + kp) over 16 units: projection add, tanh and the dot with v fused in one pass.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static float AdditiveScore16(ref float qp, ref float kp, ref float v)
+        {
+            float score;
+            if (SimdPaths.Vector512)
+            {
+                // 16 = 1 × 16 lanes
+                Vector512<float> acc0 = Vector512<float>.Zero;
+                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0)), acc0);
+                score = Vector512.Sum(acc0);
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 16 = 2 × 8 lanes
+                Vector256<float> acc0 = Vector256<float>.Zero;
+                Vector256<float> acc1 = Vector256<float>.Zero;
+                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 0) + Vector256.LoadUnsafe(ref kp, 0)), acc0);
+                acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 8) + Vector256.LoadUnsafe(ref kp, 8)), acc1);
+                score = Vector256.Sum(acc0 + acc1);
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 16 = 4 × 4 lanes
+                Vector128<float> acc0 = Vector128<float>.Zero;
+                Vector128<float> acc1 = Vector128<float>.Zero;
+                Vector128<float> acc2 = Vector128<float>.Zero;
+                Vector128<float> acc3 = Vector128<float>.Zero;
+                acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 0) + Vector128.LoadUnsafe(ref kp, 0)), acc0);
+                acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 4), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 4) + Vector128.LoadUnsafe(ref kp, 4)), acc1);
+                acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 8) + Vector128.LoadUnsafe(ref kp, 8)), acc2);
+                acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 12), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 12) + Vector128.LoadUnsafe(ref kp, 12)), acc3);
+                score = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+            }
+            else
+            {
+                score = 0;
+                for (nuint o = 0; o < 16; o++)
+                {
+                    score = MathF.FusedMultiplyAdd(Unsafe.Add(ref v, o), VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o)), score);
+                }
+            }
+            return score;
+        }
+
+        /// <summary>
+        /// The additive score's backward for one pair over 16 units, given δ = ∂L/∂e: with z = tanh(qp + kp) recomputed,
+        /// ∂L/∂v += δ z, and ∂L/∂qp, ∂L/∂kp each += δ v ⊙ (1 − z²).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AdditiveScoreBackward16(float delta, ref float qp, ref float kp, ref float v, ref float dv, ref float dqp, ref float dkp)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 16 = 1 × 16 lanes
+                Vector512<float> deltaVector512 = Vector512.Create(delta);
+                {
+                    Vector512<float> z = VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0));
+                    Vector512.FusedMultiplyAdd(deltaVector512, z, Vector512.LoadUnsafe(ref dv, 0)).StoreUnsafe(ref dv, 0);
+                    Vector512<float> dPre = deltaVector512 * Vector512.LoadUnsafe(ref v, 0) * (Vector512<float>.One - z * z);
+                    (Vector512.LoadUnsafe(ref dqp, 0) + dPre).StoreUnsafe(ref dqp, 0);
+                    (Vector512.LoadUnsafe(ref dkp, 0) + dPre).StoreUnsafe(ref dkp, 0);
+                }
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 16 = 2 × 8 lanes
+                Vector256<float> deltaVector256 = Vector256.Create(delta);
+                {
+                    Vector256<float> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 0) + Vector256.LoadUnsafe(ref kp, 0));
+                    Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, 0)).StoreUnsafe(ref dv, 0);
+                    Vector256<float> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, 0) * (Vector256<float>.One - z * z);
+                    (Vector256.LoadUnsafe(ref dqp, 0) + dPre).StoreUnsafe(ref dqp, 0);
+                    (Vector256.LoadUnsafe(ref dkp, 0) + dPre).StoreUnsafe(ref dkp, 0);
+                }
+                {
+                    Vector256<float> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 8) + Vector256.LoadUnsafe(ref kp, 8));
+                    Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, 8)).StoreUnsafe(ref dv, 8);
+                    Vector256<float> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, 8) * (Vector256<float>.One - z * z);
+                    (Vector256.LoadUnsafe(ref dqp, 8) + dPre).StoreUnsafe(ref dqp, 8);
+                    (Vector256.LoadUnsafe(ref dkp, 8) + dPre).StoreUnsafe(ref dkp, 8);
+                }
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 16 = 4 × 4 lanes
+                Vector128<float> deltaVector128 = Vector128.Create(delta);
+                for (nuint o = 0; o < 16; o += 8)
+                {
+                    {
+                        Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o));
+                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
+                        Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, o) * (Vector128<float>.One - z * z);
+                        (Vector128.LoadUnsafe(ref dqp, o) + dPre).StoreUnsafe(ref dqp, o);
+                        (Vector128.LoadUnsafe(ref dkp, o) + dPre).StoreUnsafe(ref dkp, o);
+                    }
+                    {
+                        Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 4) + Vector128.LoadUnsafe(ref kp, o + 4));
+                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o + 4)).StoreUnsafe(ref dv, o + 4);
+                        Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, o + 4) * (Vector128<float>.One - z * z);
+                        (Vector128.LoadUnsafe(ref dqp, o + 4) + dPre).StoreUnsafe(ref dqp, o + 4);
+                        (Vector128.LoadUnsafe(ref dkp, o + 4) + dPre).StoreUnsafe(ref dkp, o + 4);
+                    }
+                }
+            }
+            else
+            {
+                for (nuint o = 0; o < 16; o++)
+                {
+                    float z = VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o));
+                    Unsafe.Add(ref dv, o) = MathF.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, o));
+                    float dPre = delta * Unsafe.Add(ref v, o) * (1 - z * z);
+                    Unsafe.Add(ref dqp, o) += dPre;
+                    Unsafe.Add(ref dkp, o) += dPre;
+                }
+            }
+        }
 
         /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 16.
@@ -1305,126 +1425,6 @@ namespace Alignment
                 for (nuint o = 0; o < 16; o++)
                 {
                     Unsafe.Add(ref x, o) = VectorMath.Tanh(Unsafe.Add(ref x, o));
-                }
-            }
-        }
-
-        /// <summary>
-        /// wᵀ tanh(qp + kp) over k = 16: the fused score of one remembered step.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static float WindowScore16(ref float qp, ref float kp, ref float w)
-        {
-            float score;
-            if (SimdPaths.Vector512)
-            {
-                // 16 = 1 × 16 lanes
-                Vector512<float> acc0 = Vector512<float>.Zero;
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref w, 0), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0)), acc0);
-                score = Vector512.Sum(acc0);
-            }
-            else if (SimdPaths.Vector256)
-            {
-                // 16 = 2 × 8 lanes
-                Vector256<float> acc0 = Vector256<float>.Zero;
-                Vector256<float> acc1 = Vector256<float>.Zero;
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref w, 0), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 0) + Vector256.LoadUnsafe(ref kp, 0)), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref w, 8), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 8) + Vector256.LoadUnsafe(ref kp, 8)), acc1);
-                score = Vector256.Sum(acc0 + acc1);
-            }
-            else if (SimdPaths.Vector128)
-            {
-                // 16 = 4 × 4 lanes
-                Vector128<float> acc0 = Vector128<float>.Zero;
-                Vector128<float> acc1 = Vector128<float>.Zero;
-                Vector128<float> acc2 = Vector128<float>.Zero;
-                Vector128<float> acc3 = Vector128<float>.Zero;
-                acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref w, 0), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 0) + Vector128.LoadUnsafe(ref kp, 0)), acc0);
-                acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref w, 4), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 4) + Vector128.LoadUnsafe(ref kp, 4)), acc1);
-                acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref w, 8), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 8) + Vector128.LoadUnsafe(ref kp, 8)), acc2);
-                acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref w, 12), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 12) + Vector128.LoadUnsafe(ref kp, 12)), acc3);
-                score = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
-            }
-            else
-            {
-                score = 0;
-                for (nuint o = 0; o < 16; o++)
-                {
-                    score = MathF.FusedMultiplyAdd(Unsafe.Add(ref w, o), VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o)), score);
-                }
-            }
-            return score;
-        }
-
-        /// <summary>
-        /// The score's backward for one remembered step, given δ = ∂L/∂e: z = tanh(qp + kp) recomputed, ∂w += δ z,
-        /// ∂qp and ∂kp each += δ w ⊙ (1 − z²).
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void WindowScoreBackward16(float delta, ref float qp, ref float kp, ref float w, ref float dw, ref float dqp, ref float dkp)
-        {
-            if (SimdPaths.Vector512)
-            {
-                // 16 = 1 × 16 lanes
-                Vector512<float> deltaVector512 = Vector512.Create(delta);
-                {
-                    Vector512<float> z = VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0));
-                    Vector512.FusedMultiplyAdd(deltaVector512, z, Vector512.LoadUnsafe(ref dw, 0)).StoreUnsafe(ref dw, 0);
-                    Vector512<float> dPre = deltaVector512 * Vector512.LoadUnsafe(ref w, 0) * (Vector512<float>.One - z * z);
-                    (Vector512.LoadUnsafe(ref dqp, 0) + dPre).StoreUnsafe(ref dqp, 0);
-                    (Vector512.LoadUnsafe(ref dkp, 0) + dPre).StoreUnsafe(ref dkp, 0);
-                }
-            }
-            else if (SimdPaths.Vector256)
-            {
-                // 16 = 2 × 8 lanes
-                Vector256<float> deltaVector256 = Vector256.Create(delta);
-                {
-                    Vector256<float> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 0) + Vector256.LoadUnsafe(ref kp, 0));
-                    Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dw, 0)).StoreUnsafe(ref dw, 0);
-                    Vector256<float> dPre = deltaVector256 * Vector256.LoadUnsafe(ref w, 0) * (Vector256<float>.One - z * z);
-                    (Vector256.LoadUnsafe(ref dqp, 0) + dPre).StoreUnsafe(ref dqp, 0);
-                    (Vector256.LoadUnsafe(ref dkp, 0) + dPre).StoreUnsafe(ref dkp, 0);
-                }
-                {
-                    Vector256<float> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 8) + Vector256.LoadUnsafe(ref kp, 8));
-                    Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dw, 8)).StoreUnsafe(ref dw, 8);
-                    Vector256<float> dPre = deltaVector256 * Vector256.LoadUnsafe(ref w, 8) * (Vector256<float>.One - z * z);
-                    (Vector256.LoadUnsafe(ref dqp, 8) + dPre).StoreUnsafe(ref dqp, 8);
-                    (Vector256.LoadUnsafe(ref dkp, 8) + dPre).StoreUnsafe(ref dkp, 8);
-                }
-            }
-            else if (SimdPaths.Vector128)
-            {
-                // 16 = 4 × 4 lanes
-                Vector128<float> deltaVector128 = Vector128.Create(delta);
-                for (nuint o = 0; o < 16; o += 8)
-                {
-                    {
-                        Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dw, o)).StoreUnsafe(ref dw, o);
-                        Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref w, o) * (Vector128<float>.One - z * z);
-                        (Vector128.LoadUnsafe(ref dqp, o) + dPre).StoreUnsafe(ref dqp, o);
-                        (Vector128.LoadUnsafe(ref dkp, o) + dPre).StoreUnsafe(ref dkp, o);
-                    }
-                    {
-                        Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 4) + Vector128.LoadUnsafe(ref kp, o + 4));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dw, o + 4)).StoreUnsafe(ref dw, o + 4);
-                        Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref w, o + 4) * (Vector128<float>.One - z * z);
-                        (Vector128.LoadUnsafe(ref dqp, o + 4) + dPre).StoreUnsafe(ref dqp, o + 4);
-                        (Vector128.LoadUnsafe(ref dkp, o + 4) + dPre).StoreUnsafe(ref dkp, o + 4);
-                    }
-                }
-            }
-            else
-            {
-                for (nuint o = 0; o < 16; o++)
-                {
-                    float z = VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o));
-                    Unsafe.Add(ref dw, o) = MathF.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dw, o));
-                    float dPre = delta * Unsafe.Add(ref w, o) * (1 - z * z);
-                    Unsafe.Add(ref dqp, o) += dPre;
-                    Unsafe.Add(ref dkp, o) += dPre;
                 }
             }
         }
