@@ -32,11 +32,29 @@ public sealed class DiagnosticTests
         return s_lastSource.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length);
     }
 
+    // ATTN0001 comes from PartialLayerAnalyzer (so the code fix can attach to it); the generator only stays silent.
+    private static Diagnostic FromAnalyzer(string source)
+    {
+        s_lastSource = "using AttentionGen;\n" + source;
+        var (result, _, _) = GeneratorHarness.Run(s_lastSource);
+        Assert.Empty(result.GeneratedSources);
+        Assert.Empty(result.Diagnostics);
+        var analyzers = System.Collections.Immutable.ImmutableArray.Create<Microsoft.CodeAnalysis.Diagnostics.DiagnosticAnalyzer>(new AttentionGen.Generator.Analyzers.PartialLayerAnalyzer());
+        var diagnostics = Microsoft.CodeAnalysis.Diagnostics.DiagnosticAnalyzerExtensions.WithAnalyzers(GeneratorHarness.Compilation(s_lastSource), analyzers)
+            .GetAnalyzerDiagnosticsAsync().GetAwaiter().GetResult();
+        Diagnostic d = Assert.Single(diagnostics);
+        Assert.Equal("ATTN0001", d.Id);
+        Assert.StartsWith("docs/diagnostics.md#attn0001", d.Descriptor.HelpLinkUri);
+        return d;
+    }
+
+    private static string LocatedInSource(Diagnostic diagnostic) => s_lastSource.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length);
+
     [Fact]
     public void ATTN0001_class_not_partial()
     {
-        Diagnostic d = Single("[AdditiveAttention(Dim = 8)] public class Aligner { }", "ATTN0001");
-        Assert.Equal("Aligner", Located(d));
+        Diagnostic d = FromAnalyzer("[AdditiveAttention(Dim = 8)] public class Aligner { }");
+        Assert.Equal("Aligner", LocatedInSource(d));
         Assert.Contains("'Aligner'", d.GetMessage());
         Assert.Contains("[AdditiveAttention]", d.GetMessage());
     }
@@ -44,7 +62,7 @@ public sealed class DiagnosticTests
     [Fact]
     public void ATTN0001_containing_type_not_partial()
     {
-        Diagnostic d = Single("public class Outer { [AdditiveAttention(Dim = 8)] public partial class Aligner { } }", "ATTN0001");
+        Diagnostic d = FromAnalyzer("public class Outer { [AdditiveAttention(Dim = 8)] public partial class Aligner { } }");
         Assert.Contains("'Outer'", d.GetMessage());
     }
 

@@ -8,8 +8,8 @@ trap 'rm -rf "$work"' EXIT
 version=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$repo/Directory.Build.props")
 dotnet pack "$repo/runtime/AttentionGen/AttentionGen.csproj" -c Release -o "$work/feed" --nologo -v q
 test -f "$work/feed/AttentionGen.$version.nupkg"
-unzip -l "$work/feed/AttentionGen.$version.nupkg" | tee "$work/contents.txt" | grep -E 'lib/net10.0/AttentionGen.dll|analyzers/dotnet/cs/AttentionGen.Generator.dll|README.md|AttentionGen.xml' | sed 's/^/  package holds: /'
-for entry in lib/net10.0/AttentionGen.dll lib/net10.0/AttentionGen.xml analyzers/dotnet/cs/AttentionGen.Generator.dll README.md; do
+unzip -l "$work/feed/AttentionGen.$version.nupkg" | tee "$work/contents.txt" | grep -E 'lib/net10.0/AttentionGen.dll|analyzers/dotnet/cs/AttentionGen.*.dll|README.md|AttentionGen.xml' | sed 's/^/  package holds: /'
+for entry in lib/net10.0/AttentionGen.dll lib/net10.0/AttentionGen.xml analyzers/dotnet/cs/AttentionGen.Generator.dll analyzers/dotnet/cs/AttentionGen.CodeFixes.dll README.md; do
   grep -q "$entry" "$work/contents.txt" || { echo "the package lacks $entry" >&2; exit 1; }
 done
 

@@ -75,10 +75,9 @@ internal sealed class LayerParser
             return null;
         }
 
-        if (!classSyntax.Modifiers.Any(SyntaxKind.PartialKeyword))
-        {
-            Report(DiagnosticDescriptors.ClassMustBePartial, classSyntax.Identifier.GetLocation(), symbol.Name, AttributeName);
-        }
+        // A class (or enclosing type) that is not partial cannot be completed: nothing is generated. ATTN0001 itself is
+        // reported by PartialLayerAnalyzer, whose diagnostic the code fix attaches to.
+        bool notPartial = !classSyntax.Modifiers.Any(SyntaxKind.PartialKeyword);
         if (symbol.IsStatic || symbol.IsAbstract)
         {
             Report(DiagnosticDescriptors.UnsupportedDeclaration, classSyntax.Identifier.GetLocation(), symbol.Name, symbol.IsStatic ? "static" : "abstract");
@@ -99,14 +98,11 @@ internal sealed class LayerParser
                 .Select(r => r.GetSyntax())
                 .OfType<TypeDeclarationSyntax>()
                 .Any(d => d.Modifiers.Any(SyntaxKind.PartialKeyword));
-            if (!outerPartial)
-            {
-                Report(DiagnosticDescriptors.ClassMustBePartial, classSyntax.Identifier.GetLocation(), outer.Name, AttributeName);
-            }
+            notPartial |= !outerPartial;
             containing.Insert(0, new ContainingType(TypeKeyword(outer), outer.Name));
         }
 
-        if (HasErrors)
+        if (HasErrors || notPartial)
         {
             return null;
         }
@@ -208,6 +204,9 @@ internal sealed class LayerParser
         value = default;
         return false;
     }
+
+    /// <summary>Whether <paramref name="type"/> is an attention attribute (derives from AttentionLayerAttribute).</summary>
+    public static bool IsAttentionAttribute(INamedTypeSymbol? type) => DerivesFrom(type, AttentionAttributeBase);
 
     private static bool SameApplication(AttributeData left, AttributeData right)
         => ReferenceEquals(left, right)
