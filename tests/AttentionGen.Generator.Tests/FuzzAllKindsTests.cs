@@ -1,0 +1,67 @@
+using System;
+using System.Linq;
+using CsCheck;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace AttentionGen.Generator.Tests;
+
+/// <summary>
+/// Every layer kind through the real generator with random dimensions (legal and not) and random declaration shapes:
+/// a legal configuration gives exactly one source file and no diagnostic, and that source compiles without warnings; an
+/// illegal one gives one ATTN0003/ATTN0004 per bad value and no source; the generator never throws (no ATTN9999).
+/// </summary>
+public sealed class FuzzAllKindsTests(ITestOutputHelper output)
+{
+    private static readonly string[] s_kinds =
+    {
+        "AdditiveAttention(Dim = {0}, Units = {1}, ValueDim = {2})",
+        "MultiplicativeAttention(Dim = {0}, ValueDim = {2}, Score = AttentionScore.ScaledDot)",
+        "MultiplicativeAttention(Dim = {0}, KeyDim = {1}, ValueDim = {2})",
+        "HardAttention(Dim = {0}, KeyDim = {1}, Selection = HardSelection.Sample)",
+        "StaticAttention(Dim = {0}, Units = {1})",
+        "StructuredSelfAttention(Dim = {0}, Units = {1}, Hops = {2})",
+        "KeyValueAttention(Dim = {0}, Window = {1}, Split = KeyValueSplit.KeyValuePredict)",
+    };
+
+    private static readonly string[] s_shapes =
+    {
+        "namespace Fuzz;\n[{0}]\npublic partial class Layer;",
+        "namespace Fuzz {{ [{0}] internal sealed partial class Layer {{ }} }}",
+        "[{0}]\npublic partial record Layer;",
+        "namespace Fuzz; public partial class Outer {{ [{0}] private partial class Layer; }}",
+    };
+
+    [Fact]
+    public void Every_kind_either_generates_clean_code_or_reports_its_diagnostics()
+    {
+        int tried = 0, legal = 0;
+        Gen.Select(Gen.Int[0, s_kinds.Length - 1], Gen.Int[0, s_shapes.Length - 1],
+                Gen.OneOf(Gen.Int[1, 40], Gen.OneOf(0, -5, 70000)), Gen.OneOf(Gen.Int[1, 40], Gen.OneOf(0, -1)), Gen.OneOf(Gen.Int[1, 9], Gen.OneOf(0, -3)))
+            .Sample((kind, shape, a, b, c) =>
+            {
+                tried++;
+                string attribute = string.Format(s_kinds[kind], a, b, c);
+                string source = "using AttentionGen;\n" + string.Format(s_shapes[shape], attribute);
+                var (result, _, diagnostics) = GeneratorHarness.Run(source);
+                Assert.Null(result.Exception);
+                Assert.DoesNotContain(result.Diagnostics, d => d.Id == "ATTN9999");
+                int[] values = kind switch { 1 => new[] { a, c }, 3 => new[] { a, b }, 4 => new[] { a, b }, 6 => new[] { a, b }, _ => new[] { a, b, c } };
+                int bad = values.Count(v => v is < 1 or > 65536);
+                if (bad == 0)
+                {
+                    legal++;
+                    Assert.Empty(result.Diagnostics);
+                    Assert.Single(result.GeneratedSources);
+                    Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(d => d.ToString()));
+                }
+                else
+                {
+                    Assert.Empty(result.GeneratedSources);
+                    Assert.Equal(bad, result.Diagnostics.Count(d => d.Id is "ATTN0003" or "ATTN0004"));
+                }
+            }, iter: 100, threads: 1, seed: "0N0XIzNsQ0O2");
+        output.WriteLine($"configurations tried: {tried}, legal (compiled): {legal}");
+        Assert.True(legal >= 10 && tried - legal >= 10, $"{legal} legal of {tried}");
+    }
+}
