@@ -28,8 +28,8 @@ internal sealed class Kernels
             {
                 writer.WriteLine($"{T} sum;");
                 new VectorLoop(length, _element,
-                    "{acc} = {V}.FusedMultiplyAdd({V}.LoadUnsafe(ref x, {o}), {V}.LoadUnsafe(ref y, {o}), {acc});",
-                    "{acc} = {M}.FusedMultiplyAdd(Unsafe.Add(ref x, {o}), Unsafe.Add(ref y, {o}), {acc});")
+                    "{acc} = {V}.MultiplyAddEstimate({V}.LoadUnsafe(ref x, {o}), {V}.LoadUnsafe(ref y, {o}), {acc});",
+                    "{acc} = {T}.MultiplyAddEstimate(Unsafe.Add(ref x, {o}), Unsafe.Add(ref y, {o}), {acc});")
                 { ReduceInto = "sum" }.Emit(writer);
                 writer.WriteLine("return sum;");
             }
@@ -48,8 +48,8 @@ internal sealed class Kernels
             using (writer.Block($"private static void {name}({T} alpha, ref {T} x, ref {T} y)"))
             {
                 new VectorLoop(length, _element,
-                    "{V}.FusedMultiplyAdd(alpha{V}, {V}.LoadUnsafe(ref x, {o}), {V}.LoadUnsafe(ref y, {o})).StoreUnsafe(ref y, {o});",
-                    "Unsafe.Add(ref y, {o}) = {M}.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, {o}), Unsafe.Add(ref y, {o}));")
+                    "{V}.MultiplyAddEstimate(alpha{V}, {V}.LoadUnsafe(ref x, {o}), {V}.LoadUnsafe(ref y, {o})).StoreUnsafe(ref y, {o});",
+                    "Unsafe.Add(ref y, {o}) = {T}.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, {o}), Unsafe.Add(ref y, {o}));")
                 { VectorPrologue = "{VT} alpha{V} = {V}.Create(alpha);" }.Emit(writer);
             }
         });
@@ -251,7 +251,7 @@ internal sealed class Kernels
                 writer.WriteLine($"{VT} a{r} = {V}.Create(Unsafe.Add(ref aRow{r}, aOffset));");
                 for (int v = 0; v < vectorCount; v++)
                 {
-                    writer.WriteLine($"acc{r}{v} = {V}.FusedMultiplyAdd(a{r}, b{v}, acc{r}{v});");
+                    writer.WriteLine($"acc{r}{v} = {V}.MultiplyAddEstimate(a{r}, b{v}, acc{r}{v});");
                 }
             }
         }
@@ -274,7 +274,7 @@ internal sealed class Kernels
             writer.WriteLine($"{T} sum = target;");
             using (writer.Block("for (nint k = k0; k < k1; k++)"))
             {
-                writer.WriteLine($"sum = {M}.FusedMultiplyAdd(Unsafe.Add(ref a, {row} * aRow + k * aDepth), Unsafe.Add(ref b, k * {columns} + col), sum);");
+                writer.WriteLine($"sum = {T}.MultiplyAddEstimate(Unsafe.Add(ref a, {row} * aRow + k * aDepth), Unsafe.Add(ref b, k * {columns} + col), sum);");
             }
             writer.WriteLine("target = sum;");
         }
@@ -392,7 +392,7 @@ internal sealed class Kernels
                 writer.WriteLine($"{VT} xv{i} = {V}.LoadUnsafe(ref x{i}, {offset});");
                 for (int j = 0; j < outputBlock; j++)
                 {
-                    writer.WriteLine($"acc{i}{j} = {V}.FusedMultiplyAdd(xv{i}, wv{j}, acc{i}{j});");
+                    writer.WriteLine($"acc{i}{j} = {V}.MultiplyAddEstimate(xv{i}, wv{j}, acc{i}{j});");
                 }
             }
         }
@@ -451,8 +451,8 @@ internal sealed class Kernels
             {
                 writer.WriteLine($"{T} score;");
                 new VectorLoop(length, _element,
-                    "{acc} = {V}.FusedMultiplyAdd({V}.LoadUnsafe(ref v, {o}), VectorMath.Tanh({V}.LoadUnsafe(ref qp, {o}) + {V}.LoadUnsafe(ref kp, {o})), {acc});",
-                    "{acc} = {M}.FusedMultiplyAdd(Unsafe.Add(ref v, {o}), VectorMath.Tanh(Unsafe.Add(ref qp, {o}) + Unsafe.Add(ref kp, {o})), {acc});")
+                    "{acc} = {V}.MultiplyAddEstimate({V}.LoadUnsafe(ref v, {o}), VectorMath.Tanh({V}.LoadUnsafe(ref qp, {o}) + {V}.LoadUnsafe(ref kp, {o})), {acc});",
+                    "{acc} = {T}.MultiplyAddEstimate(Unsafe.Add(ref v, {o}), VectorMath.Tanh(Unsafe.Add(ref qp, {o}) + Unsafe.Add(ref kp, {o})), {acc});")
                 { ReduceInto = "score" }.Emit(writer);
                 writer.WriteLine("return score;");
             }
@@ -475,12 +475,12 @@ internal sealed class Kernels
             {
                 new VectorLoop(length, _element,
                     "{VT} z = VectorMath.Tanh({V}.LoadUnsafe(ref qp, {o}) + {V}.LoadUnsafe(ref kp, {o}));\n" +
-                    "{V}.FusedMultiplyAdd(delta{V}, z, {V}.LoadUnsafe(ref dv, {o})).StoreUnsafe(ref dv, {o});\n" +
+                    "{V}.MultiplyAddEstimate(delta{V}, z, {V}.LoadUnsafe(ref dv, {o})).StoreUnsafe(ref dv, {o});\n" +
                     "{VT} dPre = delta{V} * {V}.LoadUnsafe(ref v, {o}) * ({VT}.One - z * z);\n" +
                     "({V}.LoadUnsafe(ref dqp, {o}) + dPre).StoreUnsafe(ref dqp, {o});\n" +
                     "({V}.LoadUnsafe(ref dkp, {o}) + dPre).StoreUnsafe(ref dkp, {o});",
                     "{T} z = VectorMath.Tanh(Unsafe.Add(ref qp, {o}) + Unsafe.Add(ref kp, {o}));\n" +
-                    "Unsafe.Add(ref dv, {o}) = {M}.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, {o}));\n" +
+                    "Unsafe.Add(ref dv, {o}) = {T}.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dv, {o}));\n" +
                     "{T} dPre = delta * Unsafe.Add(ref v, {o}) * (1 - z * z);\n" +
                     "Unsafe.Add(ref dqp, {o}) += dPre;\n" +
                     "Unsafe.Add(ref dkp, {o}) += dPre;")

@@ -52,10 +52,10 @@ internal static class StaticEmitter
             {
                 new VectorLoop(model.Units, element,
                     "{VT} z = {V}.LoadUnsafe(ref u, {o});\n" +
-                    "{V}.FusedMultiplyAdd(delta{V}, z, {V}.LoadUnsafe(ref dContextVector, {o})).StoreUnsafe(ref dContextVector, {o});\n" +
+                    "{V}.MultiplyAddEstimate(delta{V}, z, {V}.LoadUnsafe(ref dContextVector, {o})).StoreUnsafe(ref dContextVector, {o});\n" +
                     "(delta{V} * {V}.LoadUnsafe(ref contextVector, {o}) * ({VT}.One - z * z)).StoreUnsafe(ref dPre, {o});",
                     "{T} z = Unsafe.Add(ref u, {o});\n" +
-                    "Unsafe.Add(ref dContextVector, {o}) = {M}.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dContextVector, {o}));\n" +
+                    "Unsafe.Add(ref dContextVector, {o}) = {T}.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dContextVector, {o}));\n" +
                     "Unsafe.Add(ref dPre, {o}) = delta * Unsafe.Add(ref contextVector, {o}) * (1 - z * z);")
                 { VectorPrologue = "{VT} delta{V} = {V}.Create(delta);", Unroll = 2 }.Emit(writer);
             }

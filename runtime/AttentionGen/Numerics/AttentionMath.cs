@@ -75,7 +75,7 @@ public static class AttentionMath
             Vector512<T> acc = Vector512<T>.Zero;
             for (; i <= n - Vector512<T>.Count; i += Vector512<T>.Count)
             {
-                acc = VectorMath.FusedMultiplyAdd(Vector512.LoadUnsafe(ref xr, (nuint)i), Vector512.LoadUnsafe(ref yr, (nuint)i), acc);
+                acc = VectorMath.MultiplyAdd(Vector512.LoadUnsafe(ref xr, (nuint)i), Vector512.LoadUnsafe(ref yr, (nuint)i), acc);
             }
             sum = Vector512.Sum(acc);
         }
@@ -84,7 +84,7 @@ public static class AttentionMath
             Vector256<T> acc = Vector256<T>.Zero;
             for (; i <= n - Vector256<T>.Count; i += Vector256<T>.Count)
             {
-                acc = VectorMath.FusedMultiplyAdd(Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256.LoadUnsafe(ref yr, (nuint)i), acc);
+                acc = VectorMath.MultiplyAdd(Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256.LoadUnsafe(ref yr, (nuint)i), acc);
             }
             sum = Vector256.Sum(acc);
         }
@@ -93,13 +93,13 @@ public static class AttentionMath
             Vector128<T> acc = Vector128<T>.Zero;
             for (; i <= n - Vector128<T>.Count; i += Vector128<T>.Count)
             {
-                acc = VectorMath.FusedMultiplyAdd(Vector128.LoadUnsafe(ref xr, (nuint)i), Vector128.LoadUnsafe(ref yr, (nuint)i), acc);
+                acc = VectorMath.MultiplyAdd(Vector128.LoadUnsafe(ref xr, (nuint)i), Vector128.LoadUnsafe(ref yr, (nuint)i), acc);
             }
             sum = Vector128.Sum(acc);
         }
         for (; i < n; i++)
         {
-            sum = T.FusedMultiplyAdd(Unsafe.Add(ref xr, i), Unsafe.Add(ref yr, i), sum);
+            sum = T.MultiplyAddEstimate(Unsafe.Add(ref xr, i), Unsafe.Add(ref yr, i), sum);
         }
         return sum;
     }

@@ -617,10 +617,10 @@ namespace Samples.Translation
                 Vector512<float> acc3 = Vector512<float>.Zero;
                 for (nuint o = 0; o < 128; o += 64)
                 {
-                    acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o) + Vector512.LoadUnsafe(ref kp, o)), acc0);
-                    acc1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, o + 16), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o + 16) + Vector512.LoadUnsafe(ref kp, o + 16)), acc1);
-                    acc2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, o + 32), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o + 32) + Vector512.LoadUnsafe(ref kp, o + 32)), acc2);
-                    acc3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, o + 48), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o + 48) + Vector512.LoadUnsafe(ref kp, o + 48)), acc3);
+                    acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o) + Vector512.LoadUnsafe(ref kp, o)), acc0);
+                    acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, o + 16), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o + 16) + Vector512.LoadUnsafe(ref kp, o + 16)), acc1);
+                    acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, o + 32), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o + 32) + Vector512.LoadUnsafe(ref kp, o + 32)), acc2);
+                    acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, o + 48), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o + 48) + Vector512.LoadUnsafe(ref kp, o + 48)), acc3);
                 }
                 score = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
             }
@@ -633,10 +633,10 @@ namespace Samples.Translation
                 Vector256<float> acc3 = Vector256<float>.Zero;
                 for (nuint o = 0; o < 128; o += 32)
                 {
-                    acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o) + Vector256.LoadUnsafe(ref kp, o)), acc0);
-                    acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, o + 8), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 8) + Vector256.LoadUnsafe(ref kp, o + 8)), acc1);
-                    acc2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, o + 16), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 16) + Vector256.LoadUnsafe(ref kp, o + 16)), acc2);
-                    acc3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, o + 24), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 24) + Vector256.LoadUnsafe(ref kp, o + 24)), acc3);
+                    acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o) + Vector256.LoadUnsafe(ref kp, o)), acc0);
+                    acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o + 8), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 8) + Vector256.LoadUnsafe(ref kp, o + 8)), acc1);
+                    acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o + 16), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 16) + Vector256.LoadUnsafe(ref kp, o + 16)), acc2);
+                    acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o + 24), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 24) + Vector256.LoadUnsafe(ref kp, o + 24)), acc3);
                 }
                 score = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
             }
@@ -649,10 +649,10 @@ namespace Samples.Translation
                 Vector128<float> acc3 = Vector128<float>.Zero;
                 for (nuint o = 0; o < 128; o += 16)
                 {
-                    acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o)), acc0);
-                    acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o + 4), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 4) + Vector128.LoadUnsafe(ref kp, o + 4)), acc1);
-                    acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o + 8), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 8) + Vector128.LoadUnsafe(ref kp, o + 8)), acc2);
-                    acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o + 12), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 12) + Vector128.LoadUnsafe(ref kp, o + 12)), acc3);
+                    acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o)), acc0);
+                    acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 4), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 4) + Vector128.LoadUnsafe(ref kp, o + 4)), acc1);
+                    acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 8), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 8) + Vector128.LoadUnsafe(ref kp, o + 8)), acc2);
+                    acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 12), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 12) + Vector128.LoadUnsafe(ref kp, o + 12)), acc3);
                 }
                 score = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
             }
@@ -661,7 +661,7 @@ namespace Samples.Translation
                 score = 0;
                 for (nuint o = 0; o < 128; o++)
                 {
-                    score = MathF.FusedMultiplyAdd(Unsafe.Add(ref v, o), VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o)), score);
+                    score = float.MultiplyAddEstimate(Unsafe.Add(ref v, o), VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o)), score);
                 }
             }
             return score;
@@ -682,14 +682,14 @@ namespace Samples.Translation
                 {
                     {
                         Vector512<float> z = VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o) + Vector512.LoadUnsafe(ref kp, o));
-                        Vector512.FusedMultiplyAdd(deltaVector512, z, Vector512.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
+                        Vector512.MultiplyAddEstimate(deltaVector512, z, Vector512.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
                         Vector512<float> dPre = deltaVector512 * Vector512.LoadUnsafe(ref v, o) * (Vector512<float>.One - z * z);
                         (Vector512.LoadUnsafe(ref dqp, o) + dPre).StoreUnsafe(ref dqp, o);
                         (Vector512.LoadUnsafe(ref dkp, o) + dPre).StoreUnsafe(ref dkp, o);
                     }
                     {
                         Vector512<float> z = VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o + 16) + Vector512.LoadUnsafe(ref kp, o + 16));
-                        Vector512.FusedMultiplyAdd(deltaVector512, z, Vector512.LoadUnsafe(ref dv, o + 16)).StoreUnsafe(ref dv, o + 16);
+                        Vector512.MultiplyAddEstimate(deltaVector512, z, Vector512.LoadUnsafe(ref dv, o + 16)).StoreUnsafe(ref dv, o + 16);
                         Vector512<float> dPre = deltaVector512 * Vector512.LoadUnsafe(ref v, o + 16) * (Vector512<float>.One - z * z);
                         (Vector512.LoadUnsafe(ref dqp, o + 16) + dPre).StoreUnsafe(ref dqp, o + 16);
                         (Vector512.LoadUnsafe(ref dkp, o + 16) + dPre).StoreUnsafe(ref dkp, o + 16);
@@ -704,14 +704,14 @@ namespace Samples.Translation
                 {
                     {
                         Vector256<float> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o) + Vector256.LoadUnsafe(ref kp, o));
-                        Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
+                        Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
                         Vector256<float> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, o) * (Vector256<float>.One - z * z);
                         (Vector256.LoadUnsafe(ref dqp, o) + dPre).StoreUnsafe(ref dqp, o);
                         (Vector256.LoadUnsafe(ref dkp, o) + dPre).StoreUnsafe(ref dkp, o);
                     }
                     {
                         Vector256<float> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 8) + Vector256.LoadUnsafe(ref kp, o + 8));
-                        Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o + 8)).StoreUnsafe(ref dv, o + 8);
+                        Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o + 8)).StoreUnsafe(ref dv, o + 8);
                         Vector256<float> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, o + 8) * (Vector256<float>.One - z * z);
                         (Vector256.LoadUnsafe(ref dqp, o + 8) + dPre).StoreUnsafe(ref dqp, o + 8);
                         (Vector256.LoadUnsafe(ref dkp, o + 8) + dPre).StoreUnsafe(ref dkp, o + 8);
@@ -726,14 +726,14 @@ namespace Samples.Translation
                 {
                     {
                         Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
                         Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, o) * (Vector128<float>.One - z * z);
                         (Vector128.LoadUnsafe(ref dqp, o) + dPre).StoreUnsafe(ref dqp, o);
                         (Vector128.LoadUnsafe(ref dkp, o) + dPre).StoreUnsafe(ref dkp, o);
                     }
                     {
                         Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 4) + Vector128.LoadUnsafe(ref kp, o + 4));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o + 4)).StoreUnsafe(ref dv, o + 4);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o + 4)).StoreUnsafe(ref dv, o + 4);
                         Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, o + 4) * (Vector128<float>.One - z * z);
                         (Vector128.LoadUnsafe(ref dqp, o + 4) + dPre).StoreUnsafe(ref dqp, o + 4);
                         (Vector128.LoadUnsafe(ref dkp, o + 4) + dPre).StoreUnsafe(ref dkp, o + 4);
@@ -745,7 +745,7 @@ namespace Samples.Translation
                 for (nuint o = 0; o < 128; o++)
                 {
                     float z = VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o));
-                    Unsafe.Add(ref dv, o) = MathF.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, o));
+                    Unsafe.Add(ref dv, o) = float.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dv, o));
                     float dPre = delta * Unsafe.Add(ref v, o) * (1 - z * z);
                     Unsafe.Add(ref dqp, o) += dPre;
                     Unsafe.Add(ref dkp, o) += dPre;
@@ -769,10 +769,10 @@ namespace Samples.Translation
                 Vector512<float> acc3 = Vector512<float>.Zero;
                 for (nuint o = 0; o < 128; o += 64)
                 {
-                    acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, o), Vector512.LoadUnsafe(ref y, o), acc0);
-                    acc1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, o + 16), Vector512.LoadUnsafe(ref y, o + 16), acc1);
-                    acc2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, o + 32), Vector512.LoadUnsafe(ref y, o + 32), acc2);
-                    acc3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, o + 48), Vector512.LoadUnsafe(ref y, o + 48), acc3);
+                    acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, o), Vector512.LoadUnsafe(ref y, o), acc0);
+                    acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, o + 16), Vector512.LoadUnsafe(ref y, o + 16), acc1);
+                    acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, o + 32), Vector512.LoadUnsafe(ref y, o + 32), acc2);
+                    acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, o + 48), Vector512.LoadUnsafe(ref y, o + 48), acc3);
                 }
                 sum = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
             }
@@ -785,10 +785,10 @@ namespace Samples.Translation
                 Vector256<float> acc3 = Vector256<float>.Zero;
                 for (nuint o = 0; o < 128; o += 32)
                 {
-                    acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o), Vector256.LoadUnsafe(ref y, o), acc0);
-                    acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o + 8), Vector256.LoadUnsafe(ref y, o + 8), acc1);
-                    acc2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o + 16), Vector256.LoadUnsafe(ref y, o + 16), acc2);
-                    acc3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o + 24), Vector256.LoadUnsafe(ref y, o + 24), acc3);
+                    acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o), Vector256.LoadUnsafe(ref y, o), acc0);
+                    acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 8), Vector256.LoadUnsafe(ref y, o + 8), acc1);
+                    acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 16), Vector256.LoadUnsafe(ref y, o + 16), acc2);
+                    acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 24), Vector256.LoadUnsafe(ref y, o + 24), acc3);
                 }
                 sum = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
             }
@@ -801,10 +801,10 @@ namespace Samples.Translation
                 Vector128<float> acc3 = Vector128<float>.Zero;
                 for (nuint o = 0; o < 128; o += 16)
                 {
-                    acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o), acc0);
-                    acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4), acc1);
-                    acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8), acc2);
-                    acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12), acc3);
+                    acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o), acc0);
+                    acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4), acc1);
+                    acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8), acc2);
+                    acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12), acc3);
                 }
                 sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
             }
@@ -813,7 +813,7 @@ namespace Samples.Translation
                 sum = 0;
                 for (nuint o = 0; o < 128; o++)
                 {
-                    sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
+                    sum = float.MultiplyAddEstimate(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
                 }
             }
             return sum;
@@ -874,21 +874,21 @@ namespace Samples.Translation
                                 Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector512.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector512.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector512.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -932,17 +932,17 @@ namespace Samples.Translation
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
                                 Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
                                 Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -974,9 +974,9 @@ namespace Samples.Translation
                                 Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -996,8 +996,8 @@ namespace Samples.Translation
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1049,21 +1049,21 @@ namespace Samples.Translation
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector256.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector256.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector256.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1098,13 +1098,13 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -1132,9 +1132,9 @@ namespace Samples.Translation
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1151,7 +1151,7 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -1202,21 +1202,21 @@ namespace Samples.Translation
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1260,17 +1260,17 @@ namespace Samples.Translation
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1302,9 +1302,9 @@ namespace Samples.Translation
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1324,8 +1324,8 @@ namespace Samples.Translation
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1342,7 +1342,7 @@ namespace Samples.Translation
                             float sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 128 + col), sum);
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 128 + col), sum);
                             }
                             target = sum;
                         }
@@ -1363,10 +1363,10 @@ namespace Samples.Translation
                 Vector512<float> alphaVector512 = Vector512.Create(alpha);
                 for (nuint o = 0; o < 128; o += 64)
                 {
-                    Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, o), Vector512.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
-                    Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, o + 16), Vector512.LoadUnsafe(ref y, o + 16)).StoreUnsafe(ref y, o + 16);
-                    Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, o + 32), Vector512.LoadUnsafe(ref y, o + 32)).StoreUnsafe(ref y, o + 32);
-                    Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, o + 48), Vector512.LoadUnsafe(ref y, o + 48)).StoreUnsafe(ref y, o + 48);
+                    Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, o), Vector512.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
+                    Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, o + 16), Vector512.LoadUnsafe(ref y, o + 16)).StoreUnsafe(ref y, o + 16);
+                    Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, o + 32), Vector512.LoadUnsafe(ref y, o + 32)).StoreUnsafe(ref y, o + 32);
+                    Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, o + 48), Vector512.LoadUnsafe(ref y, o + 48)).StoreUnsafe(ref y, o + 48);
                 }
             }
             else if (SimdPaths.Vector256)
@@ -1375,10 +1375,10 @@ namespace Samples.Translation
                 Vector256<float> alphaVector256 = Vector256.Create(alpha);
                 for (nuint o = 0; o < 128; o += 32)
                 {
-                    Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, o), Vector256.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
-                    Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, o + 8), Vector256.LoadUnsafe(ref y, o + 8)).StoreUnsafe(ref y, o + 8);
-                    Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, o + 16), Vector256.LoadUnsafe(ref y, o + 16)).StoreUnsafe(ref y, o + 16);
-                    Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, o + 24), Vector256.LoadUnsafe(ref y, o + 24)).StoreUnsafe(ref y, o + 24);
+                    Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, o), Vector256.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
+                    Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, o + 8), Vector256.LoadUnsafe(ref y, o + 8)).StoreUnsafe(ref y, o + 8);
+                    Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, o + 16), Vector256.LoadUnsafe(ref y, o + 16)).StoreUnsafe(ref y, o + 16);
+                    Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, o + 24), Vector256.LoadUnsafe(ref y, o + 24)).StoreUnsafe(ref y, o + 24);
                 }
             }
             else if (SimdPaths.Vector128)
@@ -1387,17 +1387,17 @@ namespace Samples.Translation
                 Vector128<float> alphaVector128 = Vector128.Create(alpha);
                 for (nuint o = 0; o < 128; o += 16)
                 {
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4)).StoreUnsafe(ref y, o + 4);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8)).StoreUnsafe(ref y, o + 8);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12)).StoreUnsafe(ref y, o + 12);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4)).StoreUnsafe(ref y, o + 4);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8)).StoreUnsafe(ref y, o + 8);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12)).StoreUnsafe(ref y, o + 12);
                 }
             }
             else
             {
                 for (nuint o = 0; o < 128; o++)
                 {
-                    Unsafe.Add(ref y, o) = MathF.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
+                    Unsafe.Add(ref y, o) = float.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
                 }
             }
         }
@@ -1443,21 +1443,21 @@ namespace Samples.Translation
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1487,13 +1487,13 @@ namespace Samples.Translation
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
@@ -1519,9 +1519,9 @@ namespace Samples.Translation
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1536,7 +1536,7 @@ namespace Samples.Translation
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                     }
@@ -1576,21 +1576,21 @@ namespace Samples.Translation
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1620,13 +1620,13 @@ namespace Samples.Translation
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
@@ -1652,9 +1652,9 @@ namespace Samples.Translation
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1669,7 +1669,7 @@ namespace Samples.Translation
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
@@ -1709,21 +1709,21 @@ namespace Samples.Translation
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1753,13 +1753,13 @@ namespace Samples.Translation
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
@@ -1785,9 +1785,9 @@ namespace Samples.Translation
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1802,7 +1802,7 @@ namespace Samples.Translation
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }

@@ -613,15 +613,15 @@ namespace Samples.Translation
                 // 37 = 2 × 16 lanes + 5 at offset 32
                 Vector512<float> acc0 = Vector512<float>.Zero;
                 Vector512<float> acc1 = Vector512<float>.Zero;
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0)), acc0);
-                acc1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 16), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 16) + Vector512.LoadUnsafe(ref kp, 16)), acc1);
+                acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0)), acc0);
+                acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 16), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 16) + Vector512.LoadUnsafe(ref kp, 16)), acc1);
                 score = Vector512.Sum(acc0 + acc1);
                 {
                     Vector128<float> accTail = Vector128<float>.Zero;
-                    accTail = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), accTail);
+                    accTail = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), accTail);
                     score += Vector128.Sum(accTail);
                 }
-                score = MathF.FusedMultiplyAdd(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
+                score = float.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
             else if (SimdPaths.Vector256)
             {
@@ -630,17 +630,17 @@ namespace Samples.Translation
                 Vector256<float> acc1 = Vector256<float>.Zero;
                 Vector256<float> acc2 = Vector256<float>.Zero;
                 Vector256<float> acc3 = Vector256<float>.Zero;
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 0) + Vector256.LoadUnsafe(ref kp, 0)), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 8) + Vector256.LoadUnsafe(ref kp, 8)), acc1);
-                acc2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 16), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 16) + Vector256.LoadUnsafe(ref kp, 16)), acc2);
-                acc3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 24), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 24) + Vector256.LoadUnsafe(ref kp, 24)), acc3);
+                acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 0) + Vector256.LoadUnsafe(ref kp, 0)), acc0);
+                acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 8) + Vector256.LoadUnsafe(ref kp, 8)), acc1);
+                acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 16), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 16) + Vector256.LoadUnsafe(ref kp, 16)), acc2);
+                acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 24), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 24) + Vector256.LoadUnsafe(ref kp, 24)), acc3);
                 score = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
                 {
                     Vector128<float> accTail = Vector128<float>.Zero;
-                    accTail = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), accTail);
+                    accTail = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), accTail);
                     score += Vector128.Sum(accTail);
                 }
-                score = MathF.FusedMultiplyAdd(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
+                score = float.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
             else if (SimdPaths.Vector128)
             {
@@ -651,21 +651,21 @@ namespace Samples.Translation
                 Vector128<float> acc3 = Vector128<float>.Zero;
                 for (nuint o = 0; o < 32; o += 16)
                 {
-                    acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o)), acc0);
-                    acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o + 4), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 4) + Vector128.LoadUnsafe(ref kp, o + 4)), acc1);
-                    acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o + 8), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 8) + Vector128.LoadUnsafe(ref kp, o + 8)), acc2);
-                    acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o + 12), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 12) + Vector128.LoadUnsafe(ref kp, o + 12)), acc3);
+                    acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o)), acc0);
+                    acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 4), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 4) + Vector128.LoadUnsafe(ref kp, o + 4)), acc1);
+                    acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 8), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 8) + Vector128.LoadUnsafe(ref kp, o + 8)), acc2);
+                    acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 12), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 12) + Vector128.LoadUnsafe(ref kp, o + 12)), acc3);
                 }
-                acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), acc0);
+                acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), acc0);
                 score = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
-                score = MathF.FusedMultiplyAdd(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
+                score = float.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
             else
             {
                 score = 0;
                 for (nuint o = 0; o < 37; o++)
                 {
-                    score = MathF.FusedMultiplyAdd(Unsafe.Add(ref v, o), VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o)), score);
+                    score = float.MultiplyAddEstimate(Unsafe.Add(ref v, o), VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o)), score);
                 }
             }
             return score;
@@ -684,14 +684,14 @@ namespace Samples.Translation
                 Vector512<float> deltaVector512 = Vector512.Create(delta);
                 {
                     Vector512<float> z = VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0));
-                    Vector512.FusedMultiplyAdd(deltaVector512, z, Vector512.LoadUnsafe(ref dv, 0)).StoreUnsafe(ref dv, 0);
+                    Vector512.MultiplyAddEstimate(deltaVector512, z, Vector512.LoadUnsafe(ref dv, 0)).StoreUnsafe(ref dv, 0);
                     Vector512<float> dPre = deltaVector512 * Vector512.LoadUnsafe(ref v, 0) * (Vector512<float>.One - z * z);
                     (Vector512.LoadUnsafe(ref dqp, 0) + dPre).StoreUnsafe(ref dqp, 0);
                     (Vector512.LoadUnsafe(ref dkp, 0) + dPre).StoreUnsafe(ref dkp, 0);
                 }
                 {
                     Vector512<float> z = VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 16) + Vector512.LoadUnsafe(ref kp, 16));
-                    Vector512.FusedMultiplyAdd(deltaVector512, z, Vector512.LoadUnsafe(ref dv, 16)).StoreUnsafe(ref dv, 16);
+                    Vector512.MultiplyAddEstimate(deltaVector512, z, Vector512.LoadUnsafe(ref dv, 16)).StoreUnsafe(ref dv, 16);
                     Vector512<float> dPre = deltaVector512 * Vector512.LoadUnsafe(ref v, 16) * (Vector512<float>.One - z * z);
                     (Vector512.LoadUnsafe(ref dqp, 16) + dPre).StoreUnsafe(ref dqp, 16);
                     (Vector512.LoadUnsafe(ref dkp, 16) + dPre).StoreUnsafe(ref dkp, 16);
@@ -700,7 +700,7 @@ namespace Samples.Translation
                     Vector128<float> deltaVector128 = Vector128.Create(delta);
                     {
                         Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, 32)).StoreUnsafe(ref dv, 32);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dv, 32)).StoreUnsafe(ref dv, 32);
                         Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, 32) * (Vector128<float>.One - z * z);
                         (Vector128.LoadUnsafe(ref dqp, 32) + dPre).StoreUnsafe(ref dqp, 32);
                         (Vector128.LoadUnsafe(ref dkp, 32) + dPre).StoreUnsafe(ref dkp, 32);
@@ -708,7 +708,7 @@ namespace Samples.Translation
                 }
                 {
                     float z = VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36));
-                    Unsafe.Add(ref dv, 36) = MathF.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, 36));
+                    Unsafe.Add(ref dv, 36) = float.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dv, 36));
                     float dPre = delta * Unsafe.Add(ref v, 36) * (1 - z * z);
                     Unsafe.Add(ref dqp, 36) += dPre;
                     Unsafe.Add(ref dkp, 36) += dPre;
@@ -722,14 +722,14 @@ namespace Samples.Translation
                 {
                     {
                         Vector256<float> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o) + Vector256.LoadUnsafe(ref kp, o));
-                        Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
+                        Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
                         Vector256<float> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, o) * (Vector256<float>.One - z * z);
                         (Vector256.LoadUnsafe(ref dqp, o) + dPre).StoreUnsafe(ref dqp, o);
                         (Vector256.LoadUnsafe(ref dkp, o) + dPre).StoreUnsafe(ref dkp, o);
                     }
                     {
                         Vector256<float> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 8) + Vector256.LoadUnsafe(ref kp, o + 8));
-                        Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o + 8)).StoreUnsafe(ref dv, o + 8);
+                        Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o + 8)).StoreUnsafe(ref dv, o + 8);
                         Vector256<float> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, o + 8) * (Vector256<float>.One - z * z);
                         (Vector256.LoadUnsafe(ref dqp, o + 8) + dPre).StoreUnsafe(ref dqp, o + 8);
                         (Vector256.LoadUnsafe(ref dkp, o + 8) + dPre).StoreUnsafe(ref dkp, o + 8);
@@ -739,7 +739,7 @@ namespace Samples.Translation
                     Vector128<float> deltaVector128 = Vector128.Create(delta);
                     {
                         Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, 32)).StoreUnsafe(ref dv, 32);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dv, 32)).StoreUnsafe(ref dv, 32);
                         Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, 32) * (Vector128<float>.One - z * z);
                         (Vector128.LoadUnsafe(ref dqp, 32) + dPre).StoreUnsafe(ref dqp, 32);
                         (Vector128.LoadUnsafe(ref dkp, 32) + dPre).StoreUnsafe(ref dkp, 32);
@@ -747,7 +747,7 @@ namespace Samples.Translation
                 }
                 {
                     float z = VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36));
-                    Unsafe.Add(ref dv, 36) = MathF.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, 36));
+                    Unsafe.Add(ref dv, 36) = float.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dv, 36));
                     float dPre = delta * Unsafe.Add(ref v, 36) * (1 - z * z);
                     Unsafe.Add(ref dqp, 36) += dPre;
                     Unsafe.Add(ref dkp, 36) += dPre;
@@ -761,14 +761,14 @@ namespace Samples.Translation
                 {
                     {
                         Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
                         Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, o) * (Vector128<float>.One - z * z);
                         (Vector128.LoadUnsafe(ref dqp, o) + dPre).StoreUnsafe(ref dqp, o);
                         (Vector128.LoadUnsafe(ref dkp, o) + dPre).StoreUnsafe(ref dkp, o);
                     }
                     {
                         Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 4) + Vector128.LoadUnsafe(ref kp, o + 4));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o + 4)).StoreUnsafe(ref dv, o + 4);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o + 4)).StoreUnsafe(ref dv, o + 4);
                         Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, o + 4) * (Vector128<float>.One - z * z);
                         (Vector128.LoadUnsafe(ref dqp, o + 4) + dPre).StoreUnsafe(ref dqp, o + 4);
                         (Vector128.LoadUnsafe(ref dkp, o + 4) + dPre).StoreUnsafe(ref dkp, o + 4);
@@ -776,14 +776,14 @@ namespace Samples.Translation
                 }
                 {
                     Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32));
-                    Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, 32)).StoreUnsafe(ref dv, 32);
+                    Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dv, 32)).StoreUnsafe(ref dv, 32);
                     Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, 32) * (Vector128<float>.One - z * z);
                     (Vector128.LoadUnsafe(ref dqp, 32) + dPre).StoreUnsafe(ref dqp, 32);
                     (Vector128.LoadUnsafe(ref dkp, 32) + dPre).StoreUnsafe(ref dkp, 32);
                 }
                 {
                     float z = VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36));
-                    Unsafe.Add(ref dv, 36) = MathF.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, 36));
+                    Unsafe.Add(ref dv, 36) = float.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dv, 36));
                     float dPre = delta * Unsafe.Add(ref v, 36) * (1 - z * z);
                     Unsafe.Add(ref dqp, 36) += dPre;
                     Unsafe.Add(ref dkp, 36) += dPre;
@@ -794,7 +794,7 @@ namespace Samples.Translation
                 for (nuint o = 0; o < 37; o++)
                 {
                     float z = VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o));
-                    Unsafe.Add(ref dv, o) = MathF.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, o));
+                    Unsafe.Add(ref dv, o) = float.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dv, o));
                     float dPre = delta * Unsafe.Add(ref v, o) * (1 - z * z);
                     Unsafe.Add(ref dqp, o) += dPre;
                     Unsafe.Add(ref dkp, o) += dPre;
@@ -813,11 +813,11 @@ namespace Samples.Translation
             {
                 // 12 = 1 × 8 lanes + 4 at offset 8
                 Vector256<float> acc0 = Vector256<float>.Zero;
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
+                acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
                 sum = Vector256.Sum(acc0);
                 {
                     Vector128<float> accTail = Vector128<float>.Zero;
-                    accTail = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), accTail);
+                    accTail = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), accTail);
                     sum += Vector128.Sum(accTail);
                 }
             }
@@ -827,9 +827,9 @@ namespace Samples.Translation
                 Vector128<float> acc0 = Vector128<float>.Zero;
                 Vector128<float> acc1 = Vector128<float>.Zero;
                 Vector128<float> acc2 = Vector128<float>.Zero;
-                acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
-                acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4), acc1);
-                acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), acc2);
+                acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
+                acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4), acc1);
+                acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), acc2);
                 sum = Vector128.Sum(acc0 + acc1 + acc2);
             }
             else
@@ -837,7 +837,7 @@ namespace Samples.Translation
                 sum = 0;
                 for (nuint o = 0; o < 12; o++)
                 {
-                    sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
+                    sum = float.MultiplyAddEstimate(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
                 }
             }
             return sum;
@@ -854,16 +854,16 @@ namespace Samples.Translation
             {
                 // 5 = 1 × 4 lanes + 1 at offset 4
                 Vector128<float> acc0 = Vector128<float>.Zero;
-                acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
+                acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
                 sum = Vector128.Sum(acc0);
-                sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref x, 4), Unsafe.Add(ref y, 4), sum);
+                sum = float.MultiplyAddEstimate(Unsafe.Add(ref x, 4), Unsafe.Add(ref y, 4), sum);
             }
             else
             {
                 sum = 0;
                 for (nuint o = 0; o < 5; o++)
                 {
-                    sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
+                    sum = float.MultiplyAddEstimate(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
                 }
             }
             return sum;
@@ -905,13 +905,13 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -938,13 +938,13 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -965,7 +965,7 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -980,7 +980,7 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -1031,21 +1031,21 @@ namespace Samples.Translation
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1081,9 +1081,9 @@ namespace Samples.Translation
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1101,7 +1101,7 @@ namespace Samples.Translation
                             float sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 12 + col), sum);
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 12 + col), sum);
                             }
                             target = sum;
                         }
@@ -1120,27 +1120,27 @@ namespace Samples.Translation
             {
                 // 37 = 2 × 16 lanes + 5 at offset 32
                 Vector512<float> alphaVector512 = Vector512.Create(alpha);
-                Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
-                Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
+                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
                 {
                     Vector128<float> alphaVector128 = Vector128.Create(alpha);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
                 }
-                Unsafe.Add(ref y, 36) = MathF.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
+                Unsafe.Add(ref y, 36) = float.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
             }
             else if (SimdPaths.Vector256)
             {
                 // 37 = 4 × 8 lanes + 5 at offset 32
                 Vector256<float> alphaVector256 = Vector256.Create(alpha);
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 16), Vector256.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 24), Vector256.LoadUnsafe(ref y, 24)).StoreUnsafe(ref y, 24);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 16), Vector256.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 24), Vector256.LoadUnsafe(ref y, 24)).StoreUnsafe(ref y, 24);
                 {
                     Vector128<float> alphaVector128 = Vector128.Create(alpha);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
                 }
-                Unsafe.Add(ref y, 36) = MathF.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
+                Unsafe.Add(ref y, 36) = float.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
             }
             else if (SimdPaths.Vector128)
             {
@@ -1148,19 +1148,19 @@ namespace Samples.Translation
                 Vector128<float> alphaVector128 = Vector128.Create(alpha);
                 for (nuint o = 0; o < 32; o += 16)
                 {
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4)).StoreUnsafe(ref y, o + 4);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8)).StoreUnsafe(ref y, o + 8);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12)).StoreUnsafe(ref y, o + 12);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4)).StoreUnsafe(ref y, o + 4);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8)).StoreUnsafe(ref y, o + 8);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12)).StoreUnsafe(ref y, o + 12);
                 }
-                Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
-                Unsafe.Add(ref y, 36) = MathF.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
+                Unsafe.Add(ref y, 36) = float.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
             }
             else
             {
                 for (nuint o = 0; o < 37; o++)
                 {
-                    Unsafe.Add(ref y, o) = MathF.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
+                    Unsafe.Add(ref y, o) = float.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
                 }
             }
         }
@@ -1175,14 +1175,14 @@ namespace Samples.Translation
             {
                 // 5 = 1 × 4 lanes + 1 at offset 4
                 Vector128<float> alphaVector128 = Vector128.Create(alpha);
-                Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
-                Unsafe.Add(ref y, 4) = MathF.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, 4), Unsafe.Add(ref y, 4));
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                Unsafe.Add(ref y, 4) = float.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, 4), Unsafe.Add(ref y, 4));
             }
             else
             {
                 for (nuint o = 0; o < 5; o++)
                 {
-                    Unsafe.Add(ref y, o) = MathF.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
+                    Unsafe.Add(ref y, o) = float.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
                 }
             }
         }
@@ -1229,42 +1229,42 @@ namespace Samples.Translation
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1294,24 +1294,24 @@ namespace Samples.Translation
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
@@ -1337,18 +1337,18 @@ namespace Samples.Translation
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1363,12 +1363,12 @@ namespace Samples.Translation
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
@@ -1408,21 +1408,21 @@ namespace Samples.Translation
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1452,13 +1452,13 @@ namespace Samples.Translation
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
@@ -1484,9 +1484,9 @@ namespace Samples.Translation
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1501,7 +1501,7 @@ namespace Samples.Translation
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }

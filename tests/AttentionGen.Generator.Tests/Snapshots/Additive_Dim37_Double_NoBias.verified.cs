@@ -601,17 +601,17 @@ namespace Samples.Translation
                 Vector512<double> acc1 = Vector512<double>.Zero;
                 Vector512<double> acc2 = Vector512<double>.Zero;
                 Vector512<double> acc3 = Vector512<double>.Zero;
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0)), acc0);
-                acc1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 8) + Vector512.LoadUnsafe(ref kp, 8)), acc1);
-                acc2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 16), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 16) + Vector512.LoadUnsafe(ref kp, 16)), acc2);
-                acc3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 24), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 24) + Vector512.LoadUnsafe(ref kp, 24)), acc3);
+                acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0)), acc0);
+                acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 8) + Vector512.LoadUnsafe(ref kp, 8)), acc1);
+                acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 16), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 16) + Vector512.LoadUnsafe(ref kp, 16)), acc2);
+                acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 24), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 24) + Vector512.LoadUnsafe(ref kp, 24)), acc3);
                 score = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
                 {
                     Vector256<double> accTail = Vector256<double>.Zero;
-                    accTail = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 32) + Vector256.LoadUnsafe(ref kp, 32)), accTail);
+                    accTail = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 32) + Vector256.LoadUnsafe(ref kp, 32)), accTail);
                     score += Vector256.Sum(accTail);
                 }
-                score = Math.FusedMultiplyAdd(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
+                score = double.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
             else if (SimdPaths.Vector256)
             {
@@ -622,14 +622,14 @@ namespace Samples.Translation
                 Vector256<double> acc3 = Vector256<double>.Zero;
                 for (nuint o = 0; o < 32; o += 16)
                 {
-                    acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o) + Vector256.LoadUnsafe(ref kp, o)), acc0);
-                    acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, o + 4), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 4) + Vector256.LoadUnsafe(ref kp, o + 4)), acc1);
-                    acc2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, o + 8), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 8) + Vector256.LoadUnsafe(ref kp, o + 8)), acc2);
-                    acc3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, o + 12), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 12) + Vector256.LoadUnsafe(ref kp, o + 12)), acc3);
+                    acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o) + Vector256.LoadUnsafe(ref kp, o)), acc0);
+                    acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o + 4), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 4) + Vector256.LoadUnsafe(ref kp, o + 4)), acc1);
+                    acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o + 8), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 8) + Vector256.LoadUnsafe(ref kp, o + 8)), acc2);
+                    acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o + 12), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 12) + Vector256.LoadUnsafe(ref kp, o + 12)), acc3);
                 }
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 32) + Vector256.LoadUnsafe(ref kp, 32)), acc0);
+                acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 32) + Vector256.LoadUnsafe(ref kp, 32)), acc0);
                 score = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
-                score = Math.FusedMultiplyAdd(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
+                score = double.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
             else if (SimdPaths.Vector128)
             {
@@ -640,22 +640,22 @@ namespace Samples.Translation
                 Vector128<double> acc3 = Vector128<double>.Zero;
                 for (nuint o = 0; o < 32; o += 8)
                 {
-                    acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o)), acc0);
-                    acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o + 2), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 2) + Vector128.LoadUnsafe(ref kp, o + 2)), acc1);
-                    acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o + 4), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 4) + Vector128.LoadUnsafe(ref kp, o + 4)), acc2);
-                    acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, o + 6), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 6) + Vector128.LoadUnsafe(ref kp, o + 6)), acc3);
+                    acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o)), acc0);
+                    acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 2), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 2) + Vector128.LoadUnsafe(ref kp, o + 2)), acc1);
+                    acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 4), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 4) + Vector128.LoadUnsafe(ref kp, o + 4)), acc2);
+                    acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 6), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 6) + Vector128.LoadUnsafe(ref kp, o + 6)), acc3);
                 }
-                acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), acc0);
-                acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 34), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 34) + Vector128.LoadUnsafe(ref kp, 34)), acc1);
+                acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), acc0);
+                acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 34), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 34) + Vector128.LoadUnsafe(ref kp, 34)), acc1);
                 score = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
-                score = Math.FusedMultiplyAdd(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
+                score = double.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
             else
             {
                 score = 0;
                 for (nuint o = 0; o < 37; o++)
                 {
-                    score = Math.FusedMultiplyAdd(Unsafe.Add(ref v, o), VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o)), score);
+                    score = double.MultiplyAddEstimate(Unsafe.Add(ref v, o), VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o)), score);
                 }
             }
             return score;
@@ -676,14 +676,14 @@ namespace Samples.Translation
                 {
                     {
                         Vector512<double> z = VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o) + Vector512.LoadUnsafe(ref kp, o));
-                        Vector512.FusedMultiplyAdd(deltaVector512, z, Vector512.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
+                        Vector512.MultiplyAddEstimate(deltaVector512, z, Vector512.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
                         Vector512<double> dPre = deltaVector512 * Vector512.LoadUnsafe(ref v, o) * (Vector512<double>.One - z * z);
                         (Vector512.LoadUnsafe(ref dqp, o) + dPre).StoreUnsafe(ref dqp, o);
                         (Vector512.LoadUnsafe(ref dkp, o) + dPre).StoreUnsafe(ref dkp, o);
                     }
                     {
                         Vector512<double> z = VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, o + 8) + Vector512.LoadUnsafe(ref kp, o + 8));
-                        Vector512.FusedMultiplyAdd(deltaVector512, z, Vector512.LoadUnsafe(ref dv, o + 8)).StoreUnsafe(ref dv, o + 8);
+                        Vector512.MultiplyAddEstimate(deltaVector512, z, Vector512.LoadUnsafe(ref dv, o + 8)).StoreUnsafe(ref dv, o + 8);
                         Vector512<double> dPre = deltaVector512 * Vector512.LoadUnsafe(ref v, o + 8) * (Vector512<double>.One - z * z);
                         (Vector512.LoadUnsafe(ref dqp, o + 8) + dPre).StoreUnsafe(ref dqp, o + 8);
                         (Vector512.LoadUnsafe(ref dkp, o + 8) + dPre).StoreUnsafe(ref dkp, o + 8);
@@ -693,7 +693,7 @@ namespace Samples.Translation
                     Vector256<double> deltaVector256 = Vector256.Create(delta);
                     {
                         Vector256<double> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 32) + Vector256.LoadUnsafe(ref kp, 32));
-                        Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, 32)).StoreUnsafe(ref dv, 32);
+                        Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dv, 32)).StoreUnsafe(ref dv, 32);
                         Vector256<double> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, 32) * (Vector256<double>.One - z * z);
                         (Vector256.LoadUnsafe(ref dqp, 32) + dPre).StoreUnsafe(ref dqp, 32);
                         (Vector256.LoadUnsafe(ref dkp, 32) + dPre).StoreUnsafe(ref dkp, 32);
@@ -701,7 +701,7 @@ namespace Samples.Translation
                 }
                 {
                     double z = VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36));
-                    Unsafe.Add(ref dv, 36) = Math.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, 36));
+                    Unsafe.Add(ref dv, 36) = double.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dv, 36));
                     double dPre = delta * Unsafe.Add(ref v, 36) * (1 - z * z);
                     Unsafe.Add(ref dqp, 36) += dPre;
                     Unsafe.Add(ref dkp, 36) += dPre;
@@ -715,14 +715,14 @@ namespace Samples.Translation
                 {
                     {
                         Vector256<double> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o) + Vector256.LoadUnsafe(ref kp, o));
-                        Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
+                        Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
                         Vector256<double> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, o) * (Vector256<double>.One - z * z);
                         (Vector256.LoadUnsafe(ref dqp, o) + dPre).StoreUnsafe(ref dqp, o);
                         (Vector256.LoadUnsafe(ref dkp, o) + dPre).StoreUnsafe(ref dkp, o);
                     }
                     {
                         Vector256<double> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 4) + Vector256.LoadUnsafe(ref kp, o + 4));
-                        Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o + 4)).StoreUnsafe(ref dv, o + 4);
+                        Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dv, o + 4)).StoreUnsafe(ref dv, o + 4);
                         Vector256<double> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, o + 4) * (Vector256<double>.One - z * z);
                         (Vector256.LoadUnsafe(ref dqp, o + 4) + dPre).StoreUnsafe(ref dqp, o + 4);
                         (Vector256.LoadUnsafe(ref dkp, o + 4) + dPre).StoreUnsafe(ref dkp, o + 4);
@@ -730,14 +730,14 @@ namespace Samples.Translation
                 }
                 {
                     Vector256<double> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 32) + Vector256.LoadUnsafe(ref kp, 32));
-                    Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, 32)).StoreUnsafe(ref dv, 32);
+                    Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dv, 32)).StoreUnsafe(ref dv, 32);
                     Vector256<double> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, 32) * (Vector256<double>.One - z * z);
                     (Vector256.LoadUnsafe(ref dqp, 32) + dPre).StoreUnsafe(ref dqp, 32);
                     (Vector256.LoadUnsafe(ref dkp, 32) + dPre).StoreUnsafe(ref dkp, 32);
                 }
                 {
                     double z = VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36));
-                    Unsafe.Add(ref dv, 36) = Math.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, 36));
+                    Unsafe.Add(ref dv, 36) = double.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dv, 36));
                     double dPre = delta * Unsafe.Add(ref v, 36) * (1 - z * z);
                     Unsafe.Add(ref dqp, 36) += dPre;
                     Unsafe.Add(ref dkp, 36) += dPre;
@@ -751,14 +751,14 @@ namespace Samples.Translation
                 {
                     {
                         Vector128<double> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
                         Vector128<double> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, o) * (Vector128<double>.One - z * z);
                         (Vector128.LoadUnsafe(ref dqp, o) + dPre).StoreUnsafe(ref dqp, o);
                         (Vector128.LoadUnsafe(ref dkp, o) + dPre).StoreUnsafe(ref dkp, o);
                     }
                     {
                         Vector128<double> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 2) + Vector128.LoadUnsafe(ref kp, o + 2));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o + 2)).StoreUnsafe(ref dv, o + 2);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o + 2)).StoreUnsafe(ref dv, o + 2);
                         Vector128<double> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, o + 2) * (Vector128<double>.One - z * z);
                         (Vector128.LoadUnsafe(ref dqp, o + 2) + dPre).StoreUnsafe(ref dqp, o + 2);
                         (Vector128.LoadUnsafe(ref dkp, o + 2) + dPre).StoreUnsafe(ref dkp, o + 2);
@@ -766,7 +766,7 @@ namespace Samples.Translation
                 }
                 {
                     double z = VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36));
-                    Unsafe.Add(ref dv, 36) = Math.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, 36));
+                    Unsafe.Add(ref dv, 36) = double.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dv, 36));
                     double dPre = delta * Unsafe.Add(ref v, 36) * (1 - z * z);
                     Unsafe.Add(ref dqp, 36) += dPre;
                     Unsafe.Add(ref dkp, 36) += dPre;
@@ -777,7 +777,7 @@ namespace Samples.Translation
                 for (nuint o = 0; o < 37; o++)
                 {
                     double z = VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o));
-                    Unsafe.Add(ref dv, o) = Math.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, o));
+                    Unsafe.Add(ref dv, o) = double.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dv, o));
                     double dPre = delta * Unsafe.Add(ref v, o) * (1 - z * z);
                     Unsafe.Add(ref dqp, o) += dPre;
                     Unsafe.Add(ref dkp, o) += dPre;
@@ -799,17 +799,17 @@ namespace Samples.Translation
                 Vector512<double> acc1 = Vector512<double>.Zero;
                 Vector512<double> acc2 = Vector512<double>.Zero;
                 Vector512<double> acc3 = Vector512<double>.Zero;
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
-                acc1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 8), Vector512.LoadUnsafe(ref y, 8), acc1);
-                acc2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16), acc2);
-                acc3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 24), Vector512.LoadUnsafe(ref y, 24), acc3);
+                acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
+                acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 8), Vector512.LoadUnsafe(ref y, 8), acc1);
+                acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16), acc2);
+                acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 24), Vector512.LoadUnsafe(ref y, 24), acc3);
                 sum = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
                 {
                     Vector256<double> accTail = Vector256<double>.Zero;
-                    accTail = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), accTail);
+                    accTail = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), accTail);
                     sum += Vector256.Sum(accTail);
                 }
-                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
+                sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
             else if (SimdPaths.Vector256)
             {
@@ -820,14 +820,14 @@ namespace Samples.Translation
                 Vector256<double> acc3 = Vector256<double>.Zero;
                 for (nuint o = 0; o < 32; o += 16)
                 {
-                    acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o), Vector256.LoadUnsafe(ref y, o), acc0);
-                    acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o + 4), Vector256.LoadUnsafe(ref y, o + 4), acc1);
-                    acc2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o + 8), Vector256.LoadUnsafe(ref y, o + 8), acc2);
-                    acc3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o + 12), Vector256.LoadUnsafe(ref y, o + 12), acc3);
+                    acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o), Vector256.LoadUnsafe(ref y, o), acc0);
+                    acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 4), Vector256.LoadUnsafe(ref y, o + 4), acc1);
+                    acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 8), Vector256.LoadUnsafe(ref y, o + 8), acc2);
+                    acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 12), Vector256.LoadUnsafe(ref y, o + 12), acc3);
                 }
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), acc0);
+                acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), acc0);
                 sum = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
-                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
+                sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
             else if (SimdPaths.Vector128)
             {
@@ -838,22 +838,22 @@ namespace Samples.Translation
                 Vector128<double> acc3 = Vector128<double>.Zero;
                 for (nuint o = 0; o < 32; o += 8)
                 {
-                    acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o), acc0);
-                    acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 2), Vector128.LoadUnsafe(ref y, o + 2), acc1);
-                    acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4), acc2);
-                    acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 6), Vector128.LoadUnsafe(ref y, o + 6), acc3);
+                    acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o), acc0);
+                    acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 2), Vector128.LoadUnsafe(ref y, o + 2), acc1);
+                    acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4), acc2);
+                    acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 6), Vector128.LoadUnsafe(ref y, o + 6), acc3);
                 }
-                acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32), acc0);
-                acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 34), Vector128.LoadUnsafe(ref y, 34), acc1);
+                acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32), acc0);
+                acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 34), Vector128.LoadUnsafe(ref y, 34), acc1);
                 sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
-                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
+                sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
             else
             {
                 sum = 0;
                 for (nuint o = 0; o < 37; o++)
                 {
-                    sum = Math.FusedMultiplyAdd(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
+                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
                 }
             }
             return sum;
@@ -914,21 +914,21 @@ namespace Samples.Translation
                                 Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
                                 Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector512.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector512.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector512.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -963,13 +963,13 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -996,13 +996,13 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -1016,7 +1016,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1026,7 +1026,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1036,7 +1036,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1046,7 +1046,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1071,9 +1071,9 @@ namespace Samples.Translation
                                 Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
                                 Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1090,7 +1090,7 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -1105,7 +1105,7 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -1116,7 +1116,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1167,21 +1167,21 @@ namespace Samples.Translation
                                 Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
                                 Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector256.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector256.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector256.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1203,7 +1203,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1213,7 +1213,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1223,7 +1223,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1233,7 +1233,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1258,9 +1258,9 @@ namespace Samples.Translation
                                 Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
                                 Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1273,7 +1273,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1324,21 +1324,21 @@ namespace Samples.Translation
                                 Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
                                 Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector128<double> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector128<double> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1360,7 +1360,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1370,7 +1370,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1380,7 +1380,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1390,7 +1390,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1415,9 +1415,9 @@ namespace Samples.Translation
                                 Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
                                 Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1430,7 +1430,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1446,7 +1446,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1465,15 +1465,15 @@ namespace Samples.Translation
             {
                 // 37 = 4 × 8 lanes + 5 at offset 32
                 Vector512<double> alphaVector512 = Vector512.Create(alpha);
-                Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
-                Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, 8), Vector512.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
-                Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
-                Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, 24), Vector512.LoadUnsafe(ref y, 24)).StoreUnsafe(ref y, 24);
+                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 8), Vector512.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
+                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
+                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 24), Vector512.LoadUnsafe(ref y, 24)).StoreUnsafe(ref y, 24);
                 {
                     Vector256<double> alphaVector256 = Vector256.Create(alpha);
-                    Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
+                    Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
                 }
-                Unsafe.Add(ref y, 36) = Math.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
+                Unsafe.Add(ref y, 36) = double.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
             }
             else if (SimdPaths.Vector256)
             {
@@ -1481,13 +1481,13 @@ namespace Samples.Translation
                 Vector256<double> alphaVector256 = Vector256.Create(alpha);
                 for (nuint o = 0; o < 32; o += 16)
                 {
-                    Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, o), Vector256.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
-                    Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, o + 4), Vector256.LoadUnsafe(ref y, o + 4)).StoreUnsafe(ref y, o + 4);
-                    Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, o + 8), Vector256.LoadUnsafe(ref y, o + 8)).StoreUnsafe(ref y, o + 8);
-                    Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, o + 12), Vector256.LoadUnsafe(ref y, o + 12)).StoreUnsafe(ref y, o + 12);
+                    Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, o), Vector256.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
+                    Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, o + 4), Vector256.LoadUnsafe(ref y, o + 4)).StoreUnsafe(ref y, o + 4);
+                    Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, o + 8), Vector256.LoadUnsafe(ref y, o + 8)).StoreUnsafe(ref y, o + 8);
+                    Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, o + 12), Vector256.LoadUnsafe(ref y, o + 12)).StoreUnsafe(ref y, o + 12);
                 }
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
-                Unsafe.Add(ref y, 36) = Math.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
+                Unsafe.Add(ref y, 36) = double.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
             }
             else if (SimdPaths.Vector128)
             {
@@ -1495,20 +1495,20 @@ namespace Samples.Translation
                 Vector128<double> alphaVector128 = Vector128.Create(alpha);
                 for (nuint o = 0; o < 32; o += 8)
                 {
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 2), Vector128.LoadUnsafe(ref y, o + 2)).StoreUnsafe(ref y, o + 2);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4)).StoreUnsafe(ref y, o + 4);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 6), Vector128.LoadUnsafe(ref y, o + 6)).StoreUnsafe(ref y, o + 6);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 2), Vector128.LoadUnsafe(ref y, o + 2)).StoreUnsafe(ref y, o + 2);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4)).StoreUnsafe(ref y, o + 4);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 6), Vector128.LoadUnsafe(ref y, o + 6)).StoreUnsafe(ref y, o + 6);
                 }
-                Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
-                Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 34), Vector128.LoadUnsafe(ref y, 34)).StoreUnsafe(ref y, 34);
-                Unsafe.Add(ref y, 36) = Math.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32)).StoreUnsafe(ref y, 32);
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 34), Vector128.LoadUnsafe(ref y, 34)).StoreUnsafe(ref y, 34);
+                Unsafe.Add(ref y, 36) = double.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36));
             }
             else
             {
                 for (nuint o = 0; o < 37; o++)
                 {
-                    Unsafe.Add(ref y, o) = Math.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
+                    Unsafe.Add(ref y, o) = double.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
                 }
             }
         }
@@ -1555,42 +1555,42 @@ namespace Samples.Translation
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1620,24 +1620,24 @@ namespace Samples.Translation
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
@@ -1663,18 +1663,18 @@ namespace Samples.Translation
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1689,12 +1689,12 @@ namespace Samples.Translation
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                     }
@@ -1735,42 +1735,42 @@ namespace Samples.Translation
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1800,24 +1800,24 @@ namespace Samples.Translation
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
@@ -1843,18 +1843,18 @@ namespace Samples.Translation
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1869,12 +1869,12 @@ namespace Samples.Translation
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
@@ -1915,42 +1915,42 @@ namespace Samples.Translation
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1980,24 +1980,24 @@ namespace Samples.Translation
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
@@ -2023,18 +2023,18 @@ namespace Samples.Translation
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -2049,12 +2049,12 @@ namespace Samples.Translation
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }

@@ -410,17 +410,17 @@ namespace Samples.Translation
                 Vector512<double> acc1 = Vector512<double>.Zero;
                 Vector512<double> acc2 = Vector512<double>.Zero;
                 Vector512<double> acc3 = Vector512<double>.Zero;
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
-                acc1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 8), Vector512.LoadUnsafe(ref y, 8), acc1);
-                acc2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16), acc2);
-                acc3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 24), Vector512.LoadUnsafe(ref y, 24), acc3);
+                acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
+                acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 8), Vector512.LoadUnsafe(ref y, 8), acc1);
+                acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16), acc2);
+                acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 24), Vector512.LoadUnsafe(ref y, 24), acc3);
                 sum = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
                 {
                     Vector256<double> accTail = Vector256<double>.Zero;
-                    accTail = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), accTail);
+                    accTail = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), accTail);
                     sum += Vector256.Sum(accTail);
                 }
-                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
+                sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
             else if (SimdPaths.Vector256)
             {
@@ -431,14 +431,14 @@ namespace Samples.Translation
                 Vector256<double> acc3 = Vector256<double>.Zero;
                 for (nuint o = 0; o < 32; o += 16)
                 {
-                    acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o), Vector256.LoadUnsafe(ref y, o), acc0);
-                    acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o + 4), Vector256.LoadUnsafe(ref y, o + 4), acc1);
-                    acc2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o + 8), Vector256.LoadUnsafe(ref y, o + 8), acc2);
-                    acc3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, o + 12), Vector256.LoadUnsafe(ref y, o + 12), acc3);
+                    acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o), Vector256.LoadUnsafe(ref y, o), acc0);
+                    acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 4), Vector256.LoadUnsafe(ref y, o + 4), acc1);
+                    acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 8), Vector256.LoadUnsafe(ref y, o + 8), acc2);
+                    acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 12), Vector256.LoadUnsafe(ref y, o + 12), acc3);
                 }
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), acc0);
+                acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), acc0);
                 sum = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
-                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
+                sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
             else if (SimdPaths.Vector128)
             {
@@ -449,22 +449,22 @@ namespace Samples.Translation
                 Vector128<double> acc3 = Vector128<double>.Zero;
                 for (nuint o = 0; o < 32; o += 8)
                 {
-                    acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o), acc0);
-                    acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 2), Vector128.LoadUnsafe(ref y, o + 2), acc1);
-                    acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4), acc2);
-                    acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 6), Vector128.LoadUnsafe(ref y, o + 6), acc3);
+                    acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o), acc0);
+                    acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 2), Vector128.LoadUnsafe(ref y, o + 2), acc1);
+                    acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4), acc2);
+                    acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 6), Vector128.LoadUnsafe(ref y, o + 6), acc3);
                 }
-                acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32), acc0);
-                acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 34), Vector128.LoadUnsafe(ref y, 34), acc1);
+                acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32), acc0);
+                acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 34), Vector128.LoadUnsafe(ref y, 34), acc1);
                 sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
-                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
+                sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
             else
             {
                 sum = 0;
                 for (nuint o = 0; o < 37; o++)
                 {
-                    sum = Math.FusedMultiplyAdd(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
+                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
                 }
             }
             return sum;
@@ -525,21 +525,21 @@ namespace Samples.Translation
                                 Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
                                 Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector512.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector512.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector512.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -574,13 +574,13 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -607,13 +607,13 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -627,7 +627,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -637,7 +637,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -647,7 +647,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -657,7 +657,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -682,9 +682,9 @@ namespace Samples.Translation
                                 Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
                                 Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector512.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -701,7 +701,7 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -716,7 +716,7 @@ namespace Samples.Translation
                                 nint aOffset = k * aDepth;
                                 Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -727,7 +727,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -778,21 +778,21 @@ namespace Samples.Translation
                                 Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
                                 Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector256.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector256.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector256.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -814,7 +814,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -824,7 +824,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -834,7 +834,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -844,7 +844,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -869,9 +869,9 @@ namespace Samples.Translation
                                 Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
                                 Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -884,7 +884,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -935,21 +935,21 @@ namespace Samples.Translation
                                 Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
                                 Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector128<double> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector128<double> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -971,7 +971,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -981,7 +981,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -991,7 +991,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1001,7 +1001,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1026,9 +1026,9 @@ namespace Samples.Translation
                                 Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
                                 Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1041,7 +1041,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1057,7 +1057,7 @@ namespace Samples.Translation
                             double sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = Math.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1108,42 +1108,42 @@ namespace Samples.Translation
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1173,24 +1173,24 @@ namespace Samples.Translation
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
@@ -1216,18 +1216,18 @@ namespace Samples.Translation
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1242,12 +1242,12 @@ namespace Samples.Translation
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                     }
@@ -1288,42 +1288,42 @@ namespace Samples.Translation
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1353,24 +1353,24 @@ namespace Samples.Translation
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
@@ -1396,18 +1396,18 @@ namespace Samples.Translation
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1422,12 +1422,12 @@ namespace Samples.Translation
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
@@ -1468,42 +1468,42 @@ namespace Samples.Translation
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1533,24 +1533,24 @@ namespace Samples.Translation
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
@@ -1576,18 +1576,18 @@ namespace Samples.Translation
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1602,12 +1602,12 @@ namespace Samples.Translation
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }

@@ -438,8 +438,8 @@ namespace Alignment
                 // 32 = 2 × 16 lanes
                 Vector512<float> acc0 = Vector512<float>.Zero;
                 Vector512<float> acc1 = Vector512<float>.Zero;
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
-                acc1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16), acc1);
+                acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
+                acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16), acc1);
                 sum = Vector512.Sum(acc0 + acc1);
             }
             else if (SimdPaths.Vector256)
@@ -449,10 +449,10 @@ namespace Alignment
                 Vector256<float> acc1 = Vector256<float>.Zero;
                 Vector256<float> acc2 = Vector256<float>.Zero;
                 Vector256<float> acc3 = Vector256<float>.Zero;
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8), acc1);
-                acc2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 16), Vector256.LoadUnsafe(ref y, 16), acc2);
-                acc3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 24), Vector256.LoadUnsafe(ref y, 24), acc3);
+                acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
+                acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8), acc1);
+                acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 16), Vector256.LoadUnsafe(ref y, 16), acc2);
+                acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 24), Vector256.LoadUnsafe(ref y, 24), acc3);
                 sum = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else if (SimdPaths.Vector128)
@@ -464,10 +464,10 @@ namespace Alignment
                 Vector128<float> acc3 = Vector128<float>.Zero;
                 for (nuint o = 0; o < 32; o += 16)
                 {
-                    acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o), acc0);
-                    acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4), acc1);
-                    acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8), acc2);
-                    acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12), acc3);
+                    acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o), acc0);
+                    acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4), acc1);
+                    acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8), acc2);
+                    acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12), acc3);
                 }
                 sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
             }
@@ -476,7 +476,7 @@ namespace Alignment
                 sum = 0;
                 for (nuint o = 0; o < 32; o++)
                 {
-                    sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
+                    sum = float.MultiplyAddEstimate(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
                 }
             }
             return sum;
@@ -527,17 +527,17 @@ namespace Alignment
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
                                 Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
                                 Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -565,8 +565,8 @@ namespace Alignment
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -618,21 +618,21 @@ namespace Alignment
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector256.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector256.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector256.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -667,13 +667,13 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -701,9 +701,9 @@ namespace Alignment
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -720,7 +720,7 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -771,21 +771,21 @@ namespace Alignment
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -829,17 +829,17 @@ namespace Alignment
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -871,9 +871,9 @@ namespace Alignment
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -893,8 +893,8 @@ namespace Alignment
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -911,7 +911,7 @@ namespace Alignment
                             float sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 32 + col), sum);
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 32 + col), sum);
                             }
                             target = sum;
                         }
@@ -930,17 +930,17 @@ namespace Alignment
             {
                 // 32 = 2 × 16 lanes
                 Vector512<float> alphaVector512 = Vector512.Create(alpha);
-                Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
-                Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
+                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
             }
             else if (SimdPaths.Vector256)
             {
                 // 32 = 4 × 8 lanes
                 Vector256<float> alphaVector256 = Vector256.Create(alpha);
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 16), Vector256.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 24), Vector256.LoadUnsafe(ref y, 24)).StoreUnsafe(ref y, 24);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 16), Vector256.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 24), Vector256.LoadUnsafe(ref y, 24)).StoreUnsafe(ref y, 24);
             }
             else if (SimdPaths.Vector128)
             {
@@ -948,17 +948,17 @@ namespace Alignment
                 Vector128<float> alphaVector128 = Vector128.Create(alpha);
                 for (nuint o = 0; o < 32; o += 16)
                 {
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4)).StoreUnsafe(ref y, o + 4);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8)).StoreUnsafe(ref y, o + 8);
-                    Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12)).StoreUnsafe(ref y, o + 12);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4)).StoreUnsafe(ref y, o + 4);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8)).StoreUnsafe(ref y, o + 8);
+                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12)).StoreUnsafe(ref y, o + 12);
                 }
             }
             else
             {
                 for (nuint o = 0; o < 32; o++)
                 {
-                    Unsafe.Add(ref y, o) = MathF.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
+                    Unsafe.Add(ref y, o) = float.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
                 }
             }
         }
@@ -1004,21 +1004,21 @@ namespace Alignment
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1048,13 +1048,13 @@ namespace Alignment
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
@@ -1080,9 +1080,9 @@ namespace Alignment
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1097,7 +1097,7 @@ namespace Alignment
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                     }
@@ -1137,21 +1137,21 @@ namespace Alignment
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1181,13 +1181,13 @@ namespace Alignment
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
@@ -1213,9 +1213,9 @@ namespace Alignment
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1230,7 +1230,7 @@ namespace Alignment
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
@@ -1270,21 +1270,21 @@ namespace Alignment
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1314,13 +1314,13 @@ namespace Alignment
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
@@ -1346,9 +1346,9 @@ namespace Alignment
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1363,7 +1363,7 @@ namespace Alignment
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }

@@ -462,7 +462,7 @@ namespace Alignment
             {
                 // 16 = 1 × 16 lanes
                 Vector512<float> acc0 = Vector512<float>.Zero;
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0)), acc0);
+                acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0)), acc0);
                 score = Vector512.Sum(acc0);
             }
             else if (SimdPaths.Vector256)
@@ -470,8 +470,8 @@ namespace Alignment
                 // 16 = 2 × 8 lanes
                 Vector256<float> acc0 = Vector256<float>.Zero;
                 Vector256<float> acc1 = Vector256<float>.Zero;
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 0) + Vector256.LoadUnsafe(ref kp, 0)), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 8) + Vector256.LoadUnsafe(ref kp, 8)), acc1);
+                acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 0) + Vector256.LoadUnsafe(ref kp, 0)), acc0);
+                acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 8) + Vector256.LoadUnsafe(ref kp, 8)), acc1);
                 score = Vector256.Sum(acc0 + acc1);
             }
             else if (SimdPaths.Vector128)
@@ -481,10 +481,10 @@ namespace Alignment
                 Vector128<float> acc1 = Vector128<float>.Zero;
                 Vector128<float> acc2 = Vector128<float>.Zero;
                 Vector128<float> acc3 = Vector128<float>.Zero;
-                acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 0) + Vector128.LoadUnsafe(ref kp, 0)), acc0);
-                acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 4), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 4) + Vector128.LoadUnsafe(ref kp, 4)), acc1);
-                acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 8) + Vector128.LoadUnsafe(ref kp, 8)), acc2);
-                acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref v, 12), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 12) + Vector128.LoadUnsafe(ref kp, 12)), acc3);
+                acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 0) + Vector128.LoadUnsafe(ref kp, 0)), acc0);
+                acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 4), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 4) + Vector128.LoadUnsafe(ref kp, 4)), acc1);
+                acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 8) + Vector128.LoadUnsafe(ref kp, 8)), acc2);
+                acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 12), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 12) + Vector128.LoadUnsafe(ref kp, 12)), acc3);
                 score = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else
@@ -492,7 +492,7 @@ namespace Alignment
                 score = 0;
                 for (nuint o = 0; o < 16; o++)
                 {
-                    score = MathF.FusedMultiplyAdd(Unsafe.Add(ref v, o), VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o)), score);
+                    score = float.MultiplyAddEstimate(Unsafe.Add(ref v, o), VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o)), score);
                 }
             }
             return score;
@@ -511,7 +511,7 @@ namespace Alignment
                 Vector512<float> deltaVector512 = Vector512.Create(delta);
                 {
                     Vector512<float> z = VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0));
-                    Vector512.FusedMultiplyAdd(deltaVector512, z, Vector512.LoadUnsafe(ref dv, 0)).StoreUnsafe(ref dv, 0);
+                    Vector512.MultiplyAddEstimate(deltaVector512, z, Vector512.LoadUnsafe(ref dv, 0)).StoreUnsafe(ref dv, 0);
                     Vector512<float> dPre = deltaVector512 * Vector512.LoadUnsafe(ref v, 0) * (Vector512<float>.One - z * z);
                     (Vector512.LoadUnsafe(ref dqp, 0) + dPre).StoreUnsafe(ref dqp, 0);
                     (Vector512.LoadUnsafe(ref dkp, 0) + dPre).StoreUnsafe(ref dkp, 0);
@@ -523,14 +523,14 @@ namespace Alignment
                 Vector256<float> deltaVector256 = Vector256.Create(delta);
                 {
                     Vector256<float> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 0) + Vector256.LoadUnsafe(ref kp, 0));
-                    Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, 0)).StoreUnsafe(ref dv, 0);
+                    Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dv, 0)).StoreUnsafe(ref dv, 0);
                     Vector256<float> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, 0) * (Vector256<float>.One - z * z);
                     (Vector256.LoadUnsafe(ref dqp, 0) + dPre).StoreUnsafe(ref dqp, 0);
                     (Vector256.LoadUnsafe(ref dkp, 0) + dPre).StoreUnsafe(ref dkp, 0);
                 }
                 {
                     Vector256<float> z = VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 8) + Vector256.LoadUnsafe(ref kp, 8));
-                    Vector256.FusedMultiplyAdd(deltaVector256, z, Vector256.LoadUnsafe(ref dv, 8)).StoreUnsafe(ref dv, 8);
+                    Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dv, 8)).StoreUnsafe(ref dv, 8);
                     Vector256<float> dPre = deltaVector256 * Vector256.LoadUnsafe(ref v, 8) * (Vector256<float>.One - z * z);
                     (Vector256.LoadUnsafe(ref dqp, 8) + dPre).StoreUnsafe(ref dqp, 8);
                     (Vector256.LoadUnsafe(ref dkp, 8) + dPre).StoreUnsafe(ref dkp, 8);
@@ -544,14 +544,14 @@ namespace Alignment
                 {
                     {
                         Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o) + Vector128.LoadUnsafe(ref kp, o));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o)).StoreUnsafe(ref dv, o);
                         Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, o) * (Vector128<float>.One - z * z);
                         (Vector128.LoadUnsafe(ref dqp, o) + dPre).StoreUnsafe(ref dqp, o);
                         (Vector128.LoadUnsafe(ref dkp, o) + dPre).StoreUnsafe(ref dkp, o);
                     }
                     {
                         Vector128<float> z = VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 4) + Vector128.LoadUnsafe(ref kp, o + 4));
-                        Vector128.FusedMultiplyAdd(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o + 4)).StoreUnsafe(ref dv, o + 4);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dv, o + 4)).StoreUnsafe(ref dv, o + 4);
                         Vector128<float> dPre = deltaVector128 * Vector128.LoadUnsafe(ref v, o + 4) * (Vector128<float>.One - z * z);
                         (Vector128.LoadUnsafe(ref dqp, o + 4) + dPre).StoreUnsafe(ref dqp, o + 4);
                         (Vector128.LoadUnsafe(ref dkp, o + 4) + dPre).StoreUnsafe(ref dkp, o + 4);
@@ -563,7 +563,7 @@ namespace Alignment
                 for (nuint o = 0; o < 16; o++)
                 {
                     float z = VectorMath.Tanh(Unsafe.Add(ref qp, o) + Unsafe.Add(ref kp, o));
-                    Unsafe.Add(ref dv, o) = MathF.FusedMultiplyAdd(delta, z, Unsafe.Add(ref dv, o));
+                    Unsafe.Add(ref dv, o) = float.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dv, o));
                     float dPre = delta * Unsafe.Add(ref v, o) * (1 - z * z);
                     Unsafe.Add(ref dqp, o) += dPre;
                     Unsafe.Add(ref dkp, o) += dPre;
@@ -582,7 +582,7 @@ namespace Alignment
             {
                 // 16 = 1 × 16 lanes
                 Vector512<float> acc0 = Vector512<float>.Zero;
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
+                acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
                 sum = Vector512.Sum(acc0);
             }
             else if (SimdPaths.Vector256)
@@ -590,8 +590,8 @@ namespace Alignment
                 // 16 = 2 × 8 lanes
                 Vector256<float> acc0 = Vector256<float>.Zero;
                 Vector256<float> acc1 = Vector256<float>.Zero;
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8), acc1);
+                acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
+                acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8), acc1);
                 sum = Vector256.Sum(acc0 + acc1);
             }
             else if (SimdPaths.Vector128)
@@ -601,10 +601,10 @@ namespace Alignment
                 Vector128<float> acc1 = Vector128<float>.Zero;
                 Vector128<float> acc2 = Vector128<float>.Zero;
                 Vector128<float> acc3 = Vector128<float>.Zero;
-                acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
-                acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4), acc1);
-                acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), acc2);
-                acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 12), Vector128.LoadUnsafe(ref y, 12), acc3);
+                acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
+                acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4), acc1);
+                acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), acc2);
+                acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 12), Vector128.LoadUnsafe(ref y, 12), acc3);
                 sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else
@@ -612,7 +612,7 @@ namespace Alignment
                 sum = 0;
                 for (nuint o = 0; o < 16; o++)
                 {
-                    sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
+                    sum = float.MultiplyAddEstimate(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
                 }
             }
             return sum;
@@ -654,13 +654,13 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -681,7 +681,7 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -722,17 +722,17 @@ namespace Alignment
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
                                 Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
                                 Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(a2, b1, acc21);
                                 Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(a3, b1, acc31);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -760,8 +760,8 @@ namespace Alignment
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -813,21 +813,21 @@ namespace Alignment
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -862,13 +862,13 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -896,9 +896,9 @@ namespace Alignment
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -915,7 +915,7 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -931,7 +931,7 @@ namespace Alignment
                             float sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 16 + col), sum);
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 16 + col), sum);
                             }
                             target = sum;
                         }
@@ -950,29 +950,29 @@ namespace Alignment
             {
                 // 16 = 1 × 16 lanes
                 Vector512<float> alphaVector512 = Vector512.Create(alpha);
-                Vector512.FusedMultiplyAdd(alphaVector512, Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
             }
             else if (SimdPaths.Vector256)
             {
                 // 16 = 2 × 8 lanes
                 Vector256<float> alphaVector256 = Vector256.Create(alpha);
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
-                Vector256.FusedMultiplyAdd(alphaVector256, Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
             }
             else if (SimdPaths.Vector128)
             {
                 // 16 = 4 × 4 lanes
                 Vector128<float> alphaVector128 = Vector128.Create(alpha);
-                Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
-                Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4)).StoreUnsafe(ref y, 4);
-                Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
-                Vector128.FusedMultiplyAdd(alphaVector128, Vector128.LoadUnsafe(ref x, 12), Vector128.LoadUnsafe(ref y, 12)).StoreUnsafe(ref y, 12);
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4)).StoreUnsafe(ref y, 4);
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 12), Vector128.LoadUnsafe(ref y, 12)).StoreUnsafe(ref y, 12);
             }
             else
             {
                 for (nuint o = 0; o < 16; o++)
                 {
-                    Unsafe.Add(ref y, o) = MathF.FusedMultiplyAdd(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
+                    Unsafe.Add(ref y, o) = float.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
                 }
             }
         }
@@ -1018,21 +1018,21 @@ namespace Alignment
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1062,13 +1062,13 @@ namespace Alignment
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
@@ -1094,9 +1094,9 @@ namespace Alignment
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1111,7 +1111,7 @@ namespace Alignment
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                     }
@@ -1151,21 +1151,21 @@ namespace Alignment
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1195,13 +1195,13 @@ namespace Alignment
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
@@ -1227,9 +1227,9 @@ namespace Alignment
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1244,7 +1244,7 @@ namespace Alignment
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
@@ -1284,21 +1284,21 @@ namespace Alignment
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1328,13 +1328,13 @@ namespace Alignment
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
@@ -1360,9 +1360,9 @@ namespace Alignment
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1377,7 +1377,7 @@ namespace Alignment
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }

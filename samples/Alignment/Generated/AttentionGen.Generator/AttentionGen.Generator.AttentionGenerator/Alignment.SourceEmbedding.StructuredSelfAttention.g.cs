@@ -329,7 +329,7 @@ namespace Alignment
             {
                 // 16 = 1 × 16 lanes
                 Vector512<float> acc0 = Vector512<float>.Zero;
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
+                acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
                 sum = Vector512.Sum(acc0);
             }
             else if (SimdPaths.Vector256)
@@ -337,8 +337,8 @@ namespace Alignment
                 // 16 = 2 × 8 lanes
                 Vector256<float> acc0 = Vector256<float>.Zero;
                 Vector256<float> acc1 = Vector256<float>.Zero;
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8), acc1);
+                acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
+                acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8), acc1);
                 sum = Vector256.Sum(acc0 + acc1);
             }
             else if (SimdPaths.Vector128)
@@ -348,10 +348,10 @@ namespace Alignment
                 Vector128<float> acc1 = Vector128<float>.Zero;
                 Vector128<float> acc2 = Vector128<float>.Zero;
                 Vector128<float> acc3 = Vector128<float>.Zero;
-                acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
-                acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4), acc1);
-                acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), acc2);
-                acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, 12), Vector128.LoadUnsafe(ref y, 12), acc3);
+                acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
+                acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4), acc1);
+                acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), acc2);
+                acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 12), Vector128.LoadUnsafe(ref y, 12), acc3);
                 sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else
@@ -359,7 +359,7 @@ namespace Alignment
                 sum = 0;
                 for (nuint o = 0; o < 16; o++)
                 {
-                    sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
+                    sum = float.MultiplyAddEstimate(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
                 }
             }
             return sum;
@@ -377,8 +377,8 @@ namespace Alignment
                 // 32 = 2 × 16 lanes
                 Vector512<float> acc0 = Vector512<float>.Zero;
                 Vector512<float> acc1 = Vector512<float>.Zero;
-                acc0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
-                acc1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16), acc1);
+                acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
+                acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16), acc1);
                 sum = Vector512.Sum(acc0 + acc1);
             }
             else if (SimdPaths.Vector256)
@@ -388,10 +388,10 @@ namespace Alignment
                 Vector256<float> acc1 = Vector256<float>.Zero;
                 Vector256<float> acc2 = Vector256<float>.Zero;
                 Vector256<float> acc3 = Vector256<float>.Zero;
-                acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8), acc1);
-                acc2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 16), Vector256.LoadUnsafe(ref y, 16), acc2);
-                acc3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, 24), Vector256.LoadUnsafe(ref y, 24), acc3);
+                acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
+                acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8), acc1);
+                acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 16), Vector256.LoadUnsafe(ref y, 16), acc2);
+                acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 24), Vector256.LoadUnsafe(ref y, 24), acc3);
                 sum = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else if (SimdPaths.Vector128)
@@ -403,10 +403,10 @@ namespace Alignment
                 Vector128<float> acc3 = Vector128<float>.Zero;
                 for (nuint o = 0; o < 32; o += 16)
                 {
-                    acc0 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o), acc0);
-                    acc1 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4), acc1);
-                    acc2 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8), acc2);
-                    acc3 = Vector128.FusedMultiplyAdd(Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12), acc3);
+                    acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o), acc0);
+                    acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4), acc1);
+                    acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8), acc2);
+                    acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12), acc3);
                 }
                 sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
             }
@@ -415,7 +415,7 @@ namespace Alignment
                 sum = 0;
                 for (nuint o = 0; o < 32; o++)
                 {
-                    sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
+                    sum = float.MultiplyAddEstimate(Unsafe.Add(ref x, o), Unsafe.Add(ref y, o), sum);
                 }
             }
             return sum;
@@ -457,13 +457,13 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -484,7 +484,7 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -525,17 +525,17 @@ namespace Alignment
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
                                 Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
                                 Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(a2, b1, acc21);
                                 Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(a3, b1, acc31);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -563,8 +563,8 @@ namespace Alignment
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -616,21 +616,21 @@ namespace Alignment
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -665,13 +665,13 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -699,9 +699,9 @@ namespace Alignment
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -718,7 +718,7 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -734,7 +734,7 @@ namespace Alignment
                             float sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 16 + col), sum);
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 16 + col), sum);
                             }
                             target = sum;
                         }
@@ -788,17 +788,17 @@ namespace Alignment
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector512.FusedMultiplyAdd(a1, b1, acc11);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
                                 Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector512.FusedMultiplyAdd(a2, b1, acc21);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
                                 Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector512.FusedMultiplyAdd(a3, b1, acc31);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -826,8 +826,8 @@ namespace Alignment
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector512.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -879,21 +879,21 @@ namespace Alignment
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector256.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector256.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector256.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector256.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector256.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector256.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -928,13 +928,13 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.FusedMultiplyAdd(a1, b0, acc10);
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.FusedMultiplyAdd(a2, b0, acc20);
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.FusedMultiplyAdd(a3, b0, acc30);
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
@@ -962,9 +962,9 @@ namespace Alignment
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
                                 Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector256.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector256.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -981,7 +981,7 @@ namespace Alignment
                                 nint aOffset = k * aDepth;
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.FusedMultiplyAdd(a0, b0, acc00);
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
@@ -1032,21 +1032,21 @@ namespace Alignment
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
-                                acc12 = Vector128.FusedMultiplyAdd(a1, b2, acc12);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
-                                acc22 = Vector128.FusedMultiplyAdd(a2, b2, acc22);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
-                                acc32 = Vector128.FusedMultiplyAdd(a3, b2, acc32);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(a3, b2, acc32);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1090,17 +1090,17 @@ namespace Alignment
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
                                 Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.FusedMultiplyAdd(a1, b0, acc10);
-                                acc11 = Vector128.FusedMultiplyAdd(a1, b1, acc11);
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
                                 Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.FusedMultiplyAdd(a2, b0, acc20);
-                                acc21 = Vector128.FusedMultiplyAdd(a2, b1, acc21);
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
                                 Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.FusedMultiplyAdd(a3, b0, acc30);
-                                acc31 = Vector128.FusedMultiplyAdd(a3, b1, acc31);
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1132,9 +1132,9 @@ namespace Alignment
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
-                                acc02 = Vector128.FusedMultiplyAdd(a0, b2, acc02);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1154,8 +1154,8 @@ namespace Alignment
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
                                 Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.FusedMultiplyAdd(a0, b0, acc00);
-                                acc01 = Vector128.FusedMultiplyAdd(a0, b1, acc01);
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
@@ -1172,7 +1172,7 @@ namespace Alignment
                             float sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = MathF.FusedMultiplyAdd(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 32 + col), sum);
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 32 + col), sum);
                             }
                             target = sum;
                         }
@@ -1222,21 +1222,21 @@ namespace Alignment
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1266,13 +1266,13 @@ namespace Alignment
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
@@ -1298,9 +1298,9 @@ namespace Alignment
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1315,7 +1315,7 @@ namespace Alignment
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                     }
@@ -1355,21 +1355,21 @@ namespace Alignment
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1399,13 +1399,13 @@ namespace Alignment
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
@@ -1431,9 +1431,9 @@ namespace Alignment
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1448,7 +1448,7 @@ namespace Alignment
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
@@ -1488,21 +1488,21 @@ namespace Alignment
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1532,13 +1532,13 @@ namespace Alignment
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
@@ -1564,9 +1564,9 @@ namespace Alignment
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1581,7 +1581,7 @@ namespace Alignment
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }
@@ -1640,21 +1640,21 @@ namespace Alignment
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector512.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector512.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector512.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector512.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector512.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector512.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1684,13 +1684,13 @@ namespace Alignment
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
@@ -1716,9 +1716,9 @@ namespace Alignment
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector512.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector512.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
@@ -1733,7 +1733,7 @@ namespace Alignment
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
                     }
@@ -1773,21 +1773,21 @@ namespace Alignment
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector256.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector256.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector256.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector256.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector256.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector256.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1817,13 +1817,13 @@ namespace Alignment
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
@@ -1849,9 +1849,9 @@ namespace Alignment
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector256.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector256.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
@@ -1866,7 +1866,7 @@ namespace Alignment
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
                     }
@@ -1906,21 +1906,21 @@ namespace Alignment
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
-                            acc11 = Vector128.FusedMultiplyAdd(xv1, wv1, acc11);
-                            acc12 = Vector128.FusedMultiplyAdd(xv1, wv2, acc12);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
-                            acc21 = Vector128.FusedMultiplyAdd(xv2, wv1, acc21);
-                            acc22 = Vector128.FusedMultiplyAdd(xv2, wv2, acc22);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
-                            acc31 = Vector128.FusedMultiplyAdd(xv3, wv1, acc31);
-                            acc32 = Vector128.FusedMultiplyAdd(xv3, wv2, acc32);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1950,13 +1950,13 @@ namespace Alignment
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.FusedMultiplyAdd(xv1, wv0, acc10);
+                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.FusedMultiplyAdd(xv2, wv0, acc20);
+                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.FusedMultiplyAdd(xv3, wv0, acc30);
+                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
@@ -1982,9 +1982,9 @@ namespace Alignment
                             Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
                             Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
-                            acc01 = Vector128.FusedMultiplyAdd(xv0, wv1, acc01);
-                            acc02 = Vector128.FusedMultiplyAdd(xv0, wv2, acc02);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                         Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
@@ -1999,7 +1999,7 @@ namespace Alignment
                         {
                             Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.FusedMultiplyAdd(xv0, wv0, acc00);
+                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
                     }
