@@ -41,10 +41,11 @@ public sealed class TorchPeer : IDisposable
         }
         catch (Exception exception)
         {
-            // TypeInitializationException / DllNotFoundException and friends: report the innermost message.
+            // TypeInitializationException / DllNotFoundException and friends: the innermost message's first line (TorchSharp
+            // appends a long loader trace to it).
             Exception inner = exception;
             while (inner.InnerException is not null) inner = inner.InnerException;
-            reason = exception.GetType().Name + ": " + inner.Message;
+            reason = exception.GetType().Name + ": " + inner.Message.Split('\n')[0].Trim();
             return false;
         }
     }
