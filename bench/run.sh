@@ -12,5 +12,8 @@ dotnet build "$here/AttentionGen.Benchmarks/AttentionGen.Benchmarks.csproj" -c R
 out="$here/AttentionGen.Benchmarks/bin/Release/net10.0"
 enable="$repo/../shared/tools/torchsharp-debian12/enable.sh"
 if [ -x "$enable" ]; then eval "$("$enable" "$out")" || echo "TorchSharp enable script failed; TorchSharp columns will be empty" >&2; fi
+# The quick mode times only a few calls after a 100 ms warm-up: without tiering every method is fully optimised from its
+# first call, instead of timing tier-0 code while a busy machine delays the background tier-1 compilation.
+case " $* " in *" --quick "*) export DOTNET_TieredCompilation=0 ;; esac
 cd "$here/AttentionGen.Benchmarks"
 exec dotnet "$out/AttentionGen.Benchmarks.dll" "$@"

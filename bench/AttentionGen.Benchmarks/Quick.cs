@@ -19,7 +19,9 @@ internal static class Quick
     {
         var total = Stopwatch.StartNew();
         var failures = new List<string>();
-        Console.WriteLine("Smoke timings (1 thread, a few iterations after a short warm-up; the figures to quote come from the full run):");
+        bool tiered = Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") != "0";
+        Console.WriteLine("Smoke timings (1 thread, a few iterations after a short warm-up; the figures to quote come from the full run"
+            + (tiered ? "; tiered compilation is on, so early calls may run unoptimised code: bench/run.sh turns it off for --quick" : "; tiered compilation off") + "):");
         Console.WriteLine("| workload | implementation | forward | fwd+bwd | forward allocates | checked against the baseline |");
         Console.WriteLine("| --- | --- | --- | --- | --- | --- |");
         foreach (Workload w in workloads)
