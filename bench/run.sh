@@ -2,7 +2,9 @@
 # Builds the benchmark suite in Release, makes TorchSharp's native library load on Debian 12 (see
 # ../shared/tools/torchsharp-debian12/enable.sh), and runs the suite with the given arguments:
 #   bash bench/run.sh --quick                      # the CI smoke run
-#   bash bench/run.sh --filter '*'                 # the full BenchmarkDotNet run (several minutes)
+#   bash bench/run.sh                              # the full BenchmarkDotNet run, W0–W6 at 1 and 2 threads (several minutes)
+#   bash bench/run.sh --workloads W0,W3 --threads 1   # a part of it; other arguments go to BenchmarkDotNet
+# The suite runs BenchmarkDotNet in-process (see Program.cs), so the LD_PRELOAD set here reaches every benchmark.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -10,5 +12,8 @@ dotnet build "$here/AttentionGen.Benchmarks/AttentionGen.Benchmarks.csproj" -c R
 out="$here/AttentionGen.Benchmarks/bin/Release/net10.0"
 enable="$repo/../shared/tools/torchsharp-debian12/enable.sh"
 if [ -x "$enable" ]; then eval "$("$enable" "$out")" || echo "TorchSharp enable script failed; TorchSharp columns will be empty" >&2; fi
+# The quick mode times only a few calls after a 100 ms warm-up: without tiering every method is fully optimised from its
+# first call, instead of timing tier-0 code while a busy machine delays the background tier-1 compilation.
+case " $* " in *" --quick "*) export DOTNET_TieredCompilation=0 ;; esac
 cd "$here/AttentionGen.Benchmarks"
 exec dotnet "$out/AttentionGen.Benchmarks.dll" "$@"

@@ -1,40 +1,73 @@
 using System;
+using System.Collections.Generic;
 
 namespace AttentionGen.Benchmarks;
 
+// The generated layers of the workloads. Extension point: a new generated layer for a workload is one declaration
+// here and one case in GeneratedLayer's constructor; the benchmarks, the quick mode and the summary table pick it up.
 [AdditiveAttention(Dim = 32)] public partial class AdditiveW0;
 [AdditiveAttention(Dim = 256)] public partial class AdditiveW1;
 [AdditiveAttention(Dim = 128)] public partial class AdditiveW2;
 [MultiplicativeAttention(Dim = 256, Score = AttentionScore.General)] public partial class LuongW3;
 [StaticAttention(Dim = 100, Units = 100)] public partial class PoolingW4;
 
+// W5/W6: there is no multi-head layer yet. Without projections, multi-head scaled dot-product attention is the
+// single-head scaled-dot layer over B·H independent rows ([B, H, T, d] is [B·H, T, d]), which is what these run.
+[MultiplicativeAttention(Dim = 64, Score = AttentionScore.ScaledDot, Causal = true)] public partial class ScaledDotCausalW5;
+[MultiplicativeAttention(Dim = 64, Score = AttentionScore.ScaledDot)] public partial class ScaledDotW6;
+
 /// <summary>The generated layer of a workload, with the workload's parameters, behind plain delegates.</summary>
-public sealed class GeneratedAdditive
+public sealed class GeneratedLayer
 {
-    public GeneratedAdditive(AdditiveData data, int threads)
+    private readonly Dictionary<string, float[]> _gradients = new();
+
+    public GeneratedLayer(WorkloadData data, int threads)
     {
         Workload w = data.Workload;
-        int b = w.Batch, tq = w.QueryLength, tk = w.KeyLength;
-        Context = new float[w.Layer == "pooling" ? b * w.Dim : b * tq * w.Dim];
-        DQuery = new float[data.Query.Length];
-        DKeys = new float[data.Keys.Length];
+        int b = w.Rows, tq = w.QueryLength, tk = w.KeyLength;
+        Context = new float[w.ContextLength];
+        var dQuery = new float[data.Query.Length];
+        var dKeys = new float[data.Keys.Length];
+        var dValues = new float[data.Values.Length];
+        _gradients[w.Layer == "pooling" ? "input" : "query"] = dQuery;
+        if (w.Layer != "pooling") _gradients["keys"] = dKeys;
+        if (w.Layer == "sdpa") _gradients["values"] = dValues;
         switch (w.Id)
         {
             case "W0":
             {
-                var layer = Setup(new AdditiveW0(), data, threads);
+                var layer = SetAdditive(new AdditiveW0 { MaxDegreeOfParallelism = threads }, data);
                 var tape = new AdditiveW0.Tape();
                 Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
-                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, DQuery, DKeys); };
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
                 Layer = layer;
                 break;
             }
             case "W1":
             {
-                var layer = Setup(new AdditiveW1(), data, threads);
+                var layer = SetAdditive(new AdditiveW1 { MaxDegreeOfParallelism = threads }, data);
                 var tape = new AdditiveW1.Tape();
                 Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
-                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, DQuery, DKeys); };
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
+                Layer = layer;
+                break;
+            }
+            case "W2":
+            {
+                var layer = SetAdditive(new AdditiveW2 { MaxDegreeOfParallelism = threads }, data);
+                var tape = new AdditiveW2.Tape();
+                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
+                Layer = layer;
+                break;
+            }
+            case "W3":
+            {
+                var layer = new LuongW3 { MaxDegreeOfParallelism = threads };
+                data.QueryWeight.CopyTo(layer.ScoreWeight.Value, 0); // W [KeyDim, Dim]
+                var tape = new LuongW3.Tape();
+                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
                 Layer = layer;
                 break;
             }
@@ -45,41 +78,59 @@ public sealed class GeneratedAdditive
                 data.Bias.CopyTo(layer.Bias.Value, 0);
                 data.ScoreVector.CopyTo(layer.ContextVector.Value, 0);
                 var tape = new PoolingW4.Tape();
-                Forward = () => layer.Forward(b, tq, data.Query, Context);
-                Training = () => { layer.Forward(tape, b, tq, data.Query, Context); layer.Backward(tape, data.Query, data.DContext, DQuery); };
+                Forward = () => layer.Forward(w.Batch, tq, data.Query, Context);
+                Training = () => { layer.Forward(tape, w.Batch, tq, data.Query, Context); layer.Backward(tape, data.Query, data.DContext, dQuery); };
                 Layer = layer;
                 break;
             }
-            case "W3":
+            case "W5":
             {
-                var layer = new LuongW3 { MaxDegreeOfParallelism = threads };
-                data.QueryWeight.CopyTo(layer.ScoreWeight.Value, 0); // W [KeyDim, Dim]
-                var tape = new LuongW3.Tape();
-                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
-                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, DQuery, DKeys); };
+                var layer = new ScaledDotCausalW5 { MaxDegreeOfParallelism = threads };
+                var tape = new ScaledDotCausalW5.Tape();
+                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, data.Values, Context);
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, data.Values, Context); layer.Backward(tape, data.Query, data.Keys, data.Values, data.DContext, dQuery, dKeys, dValues); };
+                Layer = layer;
+                break;
+            }
+            case "W6":
+            {
+                var layer = new ScaledDotW6 { MaxDegreeOfParallelism = threads };
+                var tape = new ScaledDotW6.Tape();
+                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, data.Values, Context);
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, data.Values, Context); layer.Backward(tape, data.Query, data.Keys, data.Values, data.DContext, dQuery, dKeys, dValues); };
                 Layer = layer;
                 break;
             }
             default:
-            {
-                var layer = Setup(new AdditiveW2(), data, threads);
-                var tape = new AdditiveW2.Tape();
-                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
-                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, DQuery, DKeys); };
-                Layer = layer;
-                break;
-            }
+                throw new ArgumentException($"no generated layer for workload {w.Id}", nameof(data));
+        }
+        foreach (Parameter<float> parameter in Layer.Parameters)
+        {
+            _gradients[parameter.Name] = parameter.Gradient;
         }
     }
 
+    /// <summary>Inference forward into <see cref="Context"/>.</summary>
     public Action Forward { get; }
-    public Action Training { get; }
-    public IAttentionLayer<float> Layer { get; }
-    public float[] Context { get; }
-    public float[] DQuery { get; }
-    public float[] DKeys { get; }
 
-    private static TLayer Setup<TLayer>(TLayer layer, AdditiveData data, int threads) where TLayer : IAttentionLayer<float>
+    /// <summary>A training step: forward with a tape, backward with ones as the upstream gradient.</summary>
+    public Action Training { get; }
+
+    public IAttentionLayer<float> Layer { get; }
+
+    public float[] Context { get; }
+
+    /// <summary>Input gradients of the last training step and the parameters' gradients, by the baselines' names.</summary>
+    public IReadOnlyDictionary<string, float[]> Gradients => _gradients;
+
+    /// <summary>Parameter gradients accumulate across steps (as in the runtime); a check starts from zero.</summary>
+    public void ZeroGradients()
+    {
+        foreach (Parameter<float> parameter in Layer.Parameters) parameter.ZeroGradient();
+    }
+
+    // The additive parameters by name: QueryWeight [U, D], KeyWeight [U, D], ScoreBias [U], ScoreVector [U].
+    private static TLayer SetAdditive<TLayer>(TLayer layer, WorkloadData data) where TLayer : IAttentionLayer<float>
     {
         foreach (Parameter<float> parameter in layer.Parameters)
         {
@@ -88,15 +139,10 @@ public sealed class GeneratedAdditive
                 "query_weight" => data.QueryWeight,
                 "key_weight" => data.KeyWeight,
                 "score_bias" => data.Bias,
-                _ => data.ScoreVector,
+                "score_vector" => data.ScoreVector,
+                _ => throw new InvalidOperationException($"unexpected additive parameter {parameter.Name}"),
             };
             source.CopyTo(parameter.Value, 0);
-        }
-        switch (layer)
-        {
-            case AdditiveW0 l: l.MaxDegreeOfParallelism = threads; break;
-            case AdditiveW1 l: l.MaxDegreeOfParallelism = threads; break;
-            case AdditiveW2 l: l.MaxDegreeOfParallelism = threads; break;
         }
         return layer;
     }

@@ -1,31 +1,33 @@
 using System;
+using System.Collections.Generic;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AttentionGen.Benchmarks;
 
 /// <summary>
-/// The peer a .NET user would pick: TorchSharp (libtorch CPU) running the same math as plain tensor code, as
-/// ../shared/bench/workloads.md describes: additive = tanh(q·W_qᵀ ⊕ k·W_kᵀ + b)·v, softmax, weights·keys.
+/// The peer a .NET user would pick: TorchSharp (libtorch CPU) running each workload as plain tensor code, as
+/// ../shared/bench/workloads.md describes: additive = tanh(q·W_qᵀ ⊕ k·W_kᵀ + b)·v, softmax, weights·keys;
+/// Luong general = (q·Wᵀ)·kᵀ, softmax, ·keys; pooling = HAN; W5/W6 = scaled_dot_product_attention.
 /// </summary>
 public sealed class TorchPeer : IDisposable
 {
-    private readonly Tensor _query, _keys, _queryWeight, _keyWeight, _bias, _scoreVector;
+    private readonly Workload _workload;
+    private readonly Tensor _query, _keys, _values, _queryWeight, _keyWeight, _bias, _scoreVector;
 
-    private readonly bool _luong, _pooling;
-
-    public TorchPeer(AdditiveData data, int threads)
+    public TorchPeer(WorkloadData data, int threads)
     {
-        _luong = data.Workload.Layer == "luong";
-        _pooling = data.Workload.Layer == "pooling";
+        // Process-wide in libtorch; BenchmarkDotNet's global setup makes each peer set its own count.
         torch.set_num_threads(threads);
-        Workload w = data.Workload;
-        _query = tensor(data.Query, new long[] { w.Batch, w.QueryLength, w.Dim });
-        _keys = tensor(data.Keys, new long[] { w.Batch, w.KeyLength, w.Dim });
+        Workload w = _workload = data.Workload;
+        long[] Shape(int length) => w.Layer == "sdpa" ? new long[] { w.Batch, w.Heads, length, w.Dim } : new long[] { w.Batch, length, w.Dim };
+        _query = tensor(data.Query, Shape(w.QueryLength));
+        _keys = tensor(data.Keys, Shape(w.KeyLength));
+        _values = tensor(data.Values, data.Values.Length == 0 ? new long[] { 0 } : Shape(w.KeyLength));
         _queryWeight = tensor(data.QueryWeight, new long[] { w.Units, w.Dim });
-        _keyWeight = tensor(data.KeyWeight, new long[] { w.Units, w.Dim });
-        _bias = tensor(data.Bias, new long[] { w.Units });
-        _scoreVector = tensor(data.ScoreVector, new long[] { w.Units });
+        _keyWeight = tensor(data.KeyWeight, data.KeyWeight.Length == 0 ? new long[] { 0 } : new long[] { w.Units, w.Dim });
+        _bias = tensor(data.Bias, new long[] { data.Bias.Length });
+        _scoreVector = tensor(data.ScoreVector, new long[] { data.ScoreVector.Length });
     }
 
     /// <summary>Whether libtorch loads here; <paramref name="reason"/> says why not.</summary>
@@ -39,14 +41,23 @@ public sealed class TorchPeer : IDisposable
         }
         catch (Exception exception)
         {
-            reason = exception.GetType().Name + ": " + (exception.InnerException?.Message ?? exception.Message);
+            // TypeInitializationException / DllNotFoundException and friends: the innermost message's first line (TorchSharp
+            // appends a long loader trace to it).
+            Exception inner = exception;
+            while (inner.InnerException is not null) inner = inner.InnerException;
+            reason = exception.GetType().Name + ": " + inner.Message.Split('\n')[0].Trim();
             return false;
         }
     }
 
-    private Tensor Context(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
-        => _pooling ? PoolingContext(query, queryWeight, bias, scoreVector)
-            : _luong ? LuongContext(query, keys, queryWeight) : AdditiveContext(query, keys, queryWeight, keyWeight, bias, scoreVector);
+    private Tensor Context(Tensor query, Tensor keys, Tensor values, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
+        => _workload.Layer switch
+        {
+            "pooling" => PoolingContext(query, queryWeight, bias, scoreVector),
+            "luong" => LuongContext(query, keys, queryWeight),
+            "sdpa" => nn.functional.scaled_dot_product_attention(query, keys, values, is_casual: _workload.Causal),
+            _ => AdditiveContext(query, keys, queryWeight, keyWeight, bias, scoreVector),
+        };
 
     // HAN pooling: u = tanh(h·Wᵀ + b), α = softmax(u·u_w) over t, s = Σₜ αₜ hₜ.
     private static Tensor PoolingContext(Tensor input, Tensor weight, Tensor bias, Tensor context)
@@ -59,35 +70,57 @@ public sealed class TorchPeer : IDisposable
     private static Tensor LuongContext(Tensor query, Tensor keys, Tensor weight)
         => query.matmul(weight.t()).bmm(keys.transpose(1, 2)).softmax(-1).bmm(keys);
 
-    private Tensor AdditiveContext(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
+    private static Tensor AdditiveContext(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
     {
-        Tensor queryProjection = query.matmul(queryWeight.t());                       // [B, Tq, U]
-        Tensor keyProjection = keys.matmul(keyWeight.t()) + bias;                     // [B, Tk, U]
+        Tensor queryProjection = query.matmul(queryWeight.t());                             // [B, Tq, U]
+        Tensor keyProjection = keys.matmul(keyWeight.t()) + bias;                           // [B, Tk, U]
         Tensor hidden = (queryProjection.unsqueeze(2) + keyProjection.unsqueeze(1)).tanh(); // [B, Tq, Tk, U]
-        Tensor scores = hidden.matmul(scoreVector);                                  // [B, Tq, Tk]
-        Tensor weights = scores.softmax(-1);
-        return weights.bmm(keys);                                                    // [B, Tq, D]
+        Tensor scores = hidden.matmul(scoreVector);                                         // [B, Tq, Tk]
+        return scores.softmax(-1).bmm(keys);                                                // [B, Tq, D]
     }
 
+    /// <summary>Inference: the context under no_grad, copied out.</summary>
     public float[] Forward()
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        return Context(_query, _keys, _queryWeight, _keyWeight, _bias, _scoreVector).data<float>().ToArray();
+        return Context(_query, _keys, _values, _queryWeight, _keyWeight, _bias, _scoreVector).data<float>().ToArray();
     }
 
-    /// <summary>A training step: forward keeping the graph, then context.sum().backward() into every input and parameter.</summary>
-    public void ForwardBackward()
+    /// <summary>
+    /// A training step: forward keeping the graph, then context.sum().backward() into every input and parameter.
+    /// Fresh leaves each call (detach().requires_grad_()), so gradients never accumulate across calls.
+    /// </summary>
+    public void ForwardBackward() => Step(null);
+
+    /// <summary>One training step, returning the gradients under the names the baselines use.</summary>
+    public IReadOnlyDictionary<string, float[]> Gradients()
+    {
+        var gradients = new Dictionary<string, float[]>();
+        Step(gradients);
+        return gradients;
+    }
+
+    private void Step(Dictionary<string, float[]>? gradients)
     {
         using var scope = NewDisposeScope();
-        Tensor q = _query.detach().requires_grad_(), k = _keys.detach().requires_grad_();
-        Tensor wq = _queryWeight.detach().requires_grad_(), wk = _keyWeight.detach().requires_grad_();
-        Tensor b = _bias.detach().requires_grad_(), v = _scoreVector.detach().requires_grad_();
-        Context(q, k, wq, wk, b, v).sum().backward();
+        Tensor Leaf(Tensor t) => t.numel() == 0 ? t : t.detach().requires_grad_();
+        Tensor q = Leaf(_query), k = Leaf(_keys), v = Leaf(_values);
+        Tensor wq = Leaf(_queryWeight), wk = Leaf(_keyWeight), b = Leaf(_bias), u = Leaf(_scoreVector);
+        Context(q, k, v, wq, wk, b, u).sum().backward();
+        if (gradients is null) return;
+        void Add(string name, Tensor t) { if (t.numel() > 0 && t.grad is not null) gradients[name] = t.grad.data<float>().ToArray(); }
+        switch (_workload.Layer)
+        {
+            case "pooling": Add("input", q); Add("weight", wq); Add("bias", b); Add("context_vector", u); break;
+            case "luong": Add("query", q); Add("keys", k); Add("score_weight", wq); break;
+            case "sdpa": Add("query", q); Add("keys", k); Add("values", v); break;
+            default: Add("query", q); Add("keys", k); Add("query_weight", wq); Add("key_weight", wk); Add("score_bias", b); Add("score_vector", u); break;
+        }
     }
 
     public void Dispose()
     {
-        _query.Dispose(); _keys.Dispose(); _queryWeight.Dispose(); _keyWeight.Dispose(); _bias.Dispose(); _scoreVector.Dispose();
+        _query.Dispose(); _keys.Dispose(); _values.Dispose(); _queryWeight.Dispose(); _keyWeight.Dispose(); _bias.Dispose(); _scoreVector.Dispose();
     }
 }

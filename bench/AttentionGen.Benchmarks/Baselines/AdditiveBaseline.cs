@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Numerics.Tensors;
 
 namespace AttentionGen.Benchmarks;
@@ -7,14 +8,14 @@ namespace AttentionGen.Benchmarks;
 /// The peer without the generator: Bahdanau attention as a .NET developer writes it by hand, with runtime-sized
 /// loops over <see cref="TensorPrimitives"/> (keys are the values). Forward and a hand-written backward.
 /// </summary>
-public sealed class AdditiveBaseline
+public sealed class AdditiveBaseline : IBaseline
 {
-    private readonly AdditiveData _data;
+    private readonly WorkloadData _data;
     private readonly int _b, _tq, _tk, _d, _u;
-    private readonly float[] _queryProjection, _keyProjection, _weights, _scratch, _dScores, _dWeights;
-    public readonly float[] Context, DQuery, DKeys, DQueryWeight, DKeyWeight, DBias, DScoreVector;
+    private readonly float[] _queryProjection, _keyProjection, _weights, _scratch, _dScores, _dWeights, _dKeyProjection, _dQueryProjection;
+    private readonly float[] DQuery, DKeys, DQueryWeight, DKeyWeight, DBias, DScoreVector;
 
-    public AdditiveBaseline(AdditiveData data)
+    public AdditiveBaseline(WorkloadData data)
     {
         _data = data;
         Workload w = data.Workload;
@@ -32,13 +33,27 @@ public sealed class AdditiveBaseline
         DKeyWeight = new float[_u * _d];
         DBias = new float[_u];
         DScoreVector = new float[_u];
+        _dKeyProjection = new float[_tk * _u];
+        _dQueryProjection = new float[_u];
+        Gradients = new Dictionary<string, float[]>
+        {
+            ["query"] = DQuery, ["keys"] = DKeys, ["query_weight"] = DQueryWeight, ["key_weight"] = DKeyWeight,
+            ["score_bias"] = DBias, ["score_vector"] = DScoreVector,
+        };
     }
 
+    public float[] Context { get; }
+
+    public bool HasBackward => true;
+
+    public IReadOnlyDictionary<string, float[]> Gradients { get; }
+
+    /// <summary>The attention weights of the last forward, [B, Tq, Tk].</summary>
     public ReadOnlySpan<float> Weights => _weights;
 
     public void Forward()
     {
-        AdditiveData x = _data;
+        WorkloadData x = _data;
         Project(x.Query, x.QueryWeight, null, _queryProjection, _b * _tq);
         Project(x.Keys, x.KeyWeight, x.Bias, _keyProjection, _b * _tk);
         Array.Clear(Context);
@@ -66,10 +81,9 @@ public sealed class AdditiveBaseline
 
     public void Backward()
     {
-        AdditiveData x = _data;
+        WorkloadData x = _data;
         Array.Clear(DQuery); Array.Clear(DKeys); Array.Clear(DQueryWeight); Array.Clear(DKeyWeight); Array.Clear(DBias); Array.Clear(DScoreVector);
-        var dKeyProjection = new float[_tk * _u];
-        var dQueryProjection = new float[_u];
+        float[] dKeyProjection = _dKeyProjection, dQueryProjection = _dQueryProjection;
         for (int b = 0; b < _b; b++)
         {
             Array.Clear(dKeyProjection);

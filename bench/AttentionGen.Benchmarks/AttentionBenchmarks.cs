@@ -1,0 +1,85 @@
+using BenchmarkDotNet.Attributes;
+
+namespace AttentionGen.Benchmarks;
+
+/// <summary>
+/// The generated layers against TorchSharp on W0–W6, at 1 and 2 threads. Method names are
+/// "{implementation}_{pass}": Program's summary table splits them.
+/// </summary>
+[MemoryDiagnoser]
+public class AttentionBenchmarks
+{
+    private GeneratedLayer _generated = null!;
+    private TorchPeer? _torch;
+
+    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6")]
+    public string Workload { get; set; } = "W0";
+
+    [Params(1, 2)]
+    public int Threads { get; set; } = 1;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var data = new WorkloadData(Benchmarks.Workload.Get(Workload));
+        _generated = new GeneratedLayer(data, Threads);
+        if (TorchPeer.IsAvailable(out _))
+        {
+            _torch = new TorchPeer(data, Threads);
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _torch?.Dispose();
+
+    [Benchmark]
+    public void Generated_Forward() => _generated.Forward();
+
+    [Benchmark]
+    public void Generated_ForwardBackward() => _generated.Training();
+
+    [Benchmark]
+    public void TorchSharp_Forward() => _torch!.Forward();
+
+    [Benchmark]
+    public void TorchSharp_ForwardBackward() => _torch!.ForwardBackward();
+}
+
+/// <summary>The hand-written runtime-dimension baseline on TensorPrimitives (single thread), forward and training step.</summary>
+[MemoryDiagnoser]
+public class BaselineBenchmarks
+{
+    private IBaseline _baseline = null!;
+
+    [Params("W0", "W1", "W2", "W3", "W4")]
+    public string Workload { get; set; } = "W0";
+
+    [GlobalSetup]
+    public void Setup() => _baseline = Baseline.For(new WorkloadData(Benchmarks.Workload.Get(Workload)));
+
+    [Benchmark]
+    public void Baseline_Forward() => _baseline.Forward();
+
+    [Benchmark]
+    public void Baseline_ForwardBackward()
+    {
+        _baseline.Forward();
+        _baseline.Backward();
+    }
+}
+
+/// <summary>The scaled dot-product baseline (W5, W6): forward only, single thread.</summary>
+[MemoryDiagnoser]
+public class ScaledDotBaselineBenchmarks
+{
+    private IBaseline _baseline = null!;
+
+    [Params("W5", "W6")]
+    public string Workload { get; set; } = "W5";
+
+    [GlobalSetup]
+    public void Setup() => _baseline = Baseline.For(new WorkloadData(Benchmarks.Workload.Get(Workload)));
+
+    [Benchmark]
+    public void Baseline_Forward() => _baseline.Forward();
+}

@@ -1,0 +1,40 @@
+using System.Collections.Generic;
+
+namespace AttentionGen.Benchmarks;
+
+/// <summary>
+/// A hand-written runtime-dimension implementation of a workload (the peer without the generator): runtime-sized
+/// loops over System.Numerics.Tensors.TensorPrimitives, single-threaded.
+/// </summary>
+public interface IBaseline
+{
+    /// <summary>The output of the last <see cref="Forward"/>.</summary>
+    float[] Context { get; }
+
+    /// <summary>Whether <see cref="Backward"/> exists (the scaled dot-product baseline is forward only).</summary>
+    bool HasBackward { get; }
+
+    /// <summary>
+    /// Gradients of the last <see cref="Backward"/> by name: the inputs ("query", "keys", "values", or "input" for
+    /// pooling) and the parameters under the generated layers' parameter names.
+    /// </summary>
+    IReadOnlyDictionary<string, float[]> Gradients { get; }
+
+    /// <summary>Computes <see cref="Context"/>, keeping what backward needs.</summary>
+    void Forward();
+
+    /// <summary>With the upstream gradient WorkloadData.DContext, overwrites every gradient (call after Forward).</summary>
+    void Backward();
+}
+
+/// <summary>Makes the baseline of a workload.</summary>
+public static class Baseline
+{
+    public static IBaseline For(WorkloadData data) => data.Workload.Layer switch
+    {
+        "additive" => new AdditiveBaseline(data),
+        "luong" => new LuongBaseline(data),
+        "pooling" => new PoolingBaseline(data),
+        _ => new ScaledDotBaseline(data),
+    };
+}

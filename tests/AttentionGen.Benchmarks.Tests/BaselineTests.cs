@@ -1,0 +1,153 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using AttentionGen.Benchmarks;
+using Xunit;
+
+namespace AttentionGen.Benchmarks.Tests;
+
+/// <summary>
+/// The hand-written baselines the benchmarks compare against: forward against a scalar double reference, backward
+/// against central finite differences of that reference's Σ context (the loss the benchmarks' backward uses).
+/// Shapes are small and odd so that TensorPrimitives' vector tails are exercised.
+/// </summary>
+public sealed class BaselineTests
+{
+    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long" };
+
+    private static Workload Shape(string name) => name switch
+    {
+        "additive" => new("T", "additive", 2, 3, 4, 5, 6),
+        "additive-wide" => new("T", "additive", 1, 2, 3, 19, 11), // D past one 16-lane vector, U not a multiple of 8
+        "luong" => new("T", "luong", 2, 3, 5, 7, 7),
+        "pooling" => new("T", "pooling", 3, 5, 0, 6, 4),
+        "sdpa" => new("T", "sdpa", 2, 4, 4, 9, 0, Heads: 2),
+        "sdpa-causal" => new("T", "sdpa", 1, 5, 5, 9, 0, Heads: 2, Causal: true),
+        "sdpa-causal-long" => new("T", "sdpa", 1, 40, 40, 17, 0, Heads: 1, Causal: true),
+        _ => throw new ArgumentException($"unknown shape {name}", nameof(name)),
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Forward_matches_the_scalar_double_reference(string shape)
+    {
+        var data = new WorkloadData(Shape(shape), seed: 7);
+        IBaseline baseline = Baseline.For(data);
+        baseline.Forward();
+        double[] expected = ScalarReference.Context(data.Workload, ScalarReference.Inputs(data));
+        Assert.Equal(expected.Length, baseline.Context.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - baseline.Context[i]) <= 1e-5 * (1 + Math.Abs(expected[i])),
+                $"context[{i}]: expected {expected[i]:R}, baseline {baseline.Context[i]:R}");
+        }
+    }
+
+    [Fact]
+    public void A_second_forward_gives_the_same_context()
+    {
+        // The baselines reuse their buffers: nothing of the first call may leak into the second.
+        var data = new WorkloadData(Shape("additive"), seed: 3);
+        IBaseline baseline = Baseline.For(data);
+        baseline.Forward();
+        float[] first = baseline.Context.ToArray();
+        baseline.Forward();
+        Assert.Equal(first, baseline.Context);
+    }
+
+    [Theory]
+    [InlineData("additive")]
+    [InlineData("additive-wide")]
+    [InlineData("luong")]
+    [InlineData("pooling")]
+    public void Backward_matches_central_finite_differences(string shape)
+    {
+        var data = new WorkloadData(Shape(shape), seed: 11);
+        IBaseline baseline = Baseline.For(data);
+        Assert.True(baseline.HasBackward);
+        baseline.Forward();
+        baseline.Backward();
+        baseline.Forward(); // a second step must overwrite, not accumulate
+        baseline.Backward();
+        Dictionary<string, double[]> inputs = ScalarReference.Inputs(data);
+        Assert.Equal(inputs.Keys.OrderBy(k => k), baseline.Gradients.Keys.OrderBy(k => k));
+        const double step = 1e-5;
+        foreach (var (name, values) in inputs)
+        {
+            float[] gradient = baseline.Gradients[name];
+            Assert.Equal(values.Length, gradient.Length);
+            for (int i = 0; i < values.Length; i++)
+            {
+                double saved = values[i];
+                values[i] = saved + step;
+                double plus = ScalarReference.Context(data.Workload, inputs).Sum();
+                values[i] = saved - step;
+                double minus = ScalarReference.Context(data.Workload, inputs).Sum();
+                values[i] = saved;
+                double numeric = (plus - minus) / (2 * step);
+                Assert.True(Math.Abs(numeric - gradient[i]) <= 2e-4 * (1 + Math.Abs(numeric)),
+                    $"∂{name}[{i}]: finite differences {numeric:R}, baseline {gradient[i]:R}");
+            }
+        }
+    }
+
+    [Fact]
+    public void The_scaled_dot_product_baseline_is_forward_only()
+    {
+        IBaseline baseline = Baseline.For(new WorkloadData(Shape("sdpa")));
+        Assert.False(baseline.HasBackward);
+        Assert.Throws<NotSupportedException>(baseline.Backward);
+    }
+}
+
+/// <summary>The workloads' shapes and nominal FLOP counts, worked out by hand from workloads.md.</summary>
+public sealed class WorkloadTests
+{
+    [Theory]
+    // additive: 2·B·(Tq+Tk)·D·U + 4·B·Tq·Tk·U + 2·B·Tq·Tk·D
+    [InlineData("W0", 2.0 * 17 * 32 * 32 + 4.0 * 16 * 32 + 2.0 * 16 * 32)]
+    [InlineData("W1", 2.0 * 51 * 256 * 256 + 4.0 * 50 * 256 + 2.0 * 50 * 256)]
+    [InlineData("W2", 2.0 * 32 * 50 * 128 * 128 + 4.0 * 32 * 600 * 128 + 2.0 * 32 * 600 * 128)]
+    // Luong general: 2·B·Tq·D² + 4·B·Tq·Tk·D
+    [InlineData("W3", 2.0 * 32 * 20 * 65536 + 4.0 * 32 * 20 * 30 * 256)]
+    // pooling: 2·B·T·D·U + 2·B·T·U + 2·B·T·D
+    [InlineData("W4", 2.0 * 6400 * 10000 + 2.0 * 6400 * 100 + 2.0 * 6400 * 100)]
+    // scaled dot-product: 4·B·H·T²·d, halved when causal (W5)
+    [InlineData("W5", 4.0 * 8 * 1024 * 1024 * 64 / 2)]
+    [InlineData("W6", 4.0 * 8 * 64 * 64 * 64)]
+    public void Nominal_forward_flops_follow_workloads_md(string id, double expected)
+    {
+        Workload w = Workload.Get(id);
+        Assert.Equal(expected, w.ForwardFlops);
+        Assert.Equal(3 * expected, w.TrainingFlops);
+    }
+
+    [Fact]
+    public void Shapes_are_the_ones_of_workloads_md()
+    {
+        Workload w5 = Workload.Get("W5");
+        Assert.Equal((1, 8, 1024, 1024, 64, true), (w5.Batch, w5.Heads, w5.QueryLength, w5.KeyLength, w5.Dim, w5.Causal));
+        var data = new WorkloadData(w5);
+        Assert.Equal(8 * 1024 * 64, data.Query.Length);
+        Assert.Equal(8 * 1024 * 64, data.Values.Length);
+        var w4 = new WorkloadData(Workload.Get("W4"));
+        Assert.Equal(64 * 100 * 100, w4.Query.Length);
+        Assert.Equal(64 * 100, w4.DContext.Length);
+        Assert.All(w4.DContext, g => Assert.Equal(1f, g));
+    }
+
+    [Fact]
+    public void Inputs_are_seeded()
+    {
+        Assert.Equal(new WorkloadData(Workload.W2).Keys, new WorkloadData(Workload.W2).Keys);
+        Assert.NotEqual(new WorkloadData(Workload.W2, seed: 1).Keys, new WorkloadData(Workload.W2, seed: 2).Keys);
+    }
+
+    [Fact]
+    public void An_unknown_workload_is_refused_by_name()
+    {
+        var error = Assert.Throws<ArgumentException>(() => Workload.Get("W9"));
+        Assert.Equal("id", error.ParamName);
+        Assert.Contains("W9", error.Message);
+    }
+}

@@ -1,0 +1,142 @@
+using System;
+using System.Collections.Generic;
+using AttentionGen.Benchmarks;
+
+namespace AttentionGen.Benchmarks.Tests;
+
+/// <summary>
+/// The workloads' math written out as plain scalar double loops, straight from ../shared/bench/workloads.md,
+/// independent of the baselines under test. Inputs and parameters by the baselines' gradient names.
+/// </summary>
+internal static class ScalarReference
+{
+    /// <summary>The workload's inputs and parameters in double, by name.</summary>
+    public static Dictionary<string, double[]> Inputs(WorkloadData data)
+    {
+        static double[] D(float[] x) => Array.ConvertAll(x, v => (double)v);
+        return data.Workload.Layer switch
+        {
+            "additive" => new()
+            {
+                ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["query_weight"] = D(data.QueryWeight),
+                ["key_weight"] = D(data.KeyWeight), ["score_bias"] = D(data.Bias), ["score_vector"] = D(data.ScoreVector),
+            },
+            "luong" => new() { ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["score_weight"] = D(data.QueryWeight) },
+            "pooling" => new() { ["input"] = D(data.Query), ["weight"] = D(data.QueryWeight), ["bias"] = D(data.Bias), ["context_vector"] = D(data.ScoreVector) },
+            _ => new() { ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["values"] = D(data.Values) },
+        };
+    }
+
+    public static double[] Context(Workload w, IReadOnlyDictionary<string, double[]> x) => w.Layer switch
+    {
+        "additive" => Additive(w, x),
+        "luong" => Luong(w, x),
+        "pooling" => Pooling(w, x),
+        _ => ScaledDot(w, x),
+    };
+
+    // eᵢⱼ = v·tanh(Wq qᵢ + Wk kⱼ + b); keys are the values.
+    private static double[] Additive(Workload w, IReadOnlyDictionary<string, double[]> x)
+    {
+        int B = w.Batch, Tq = w.QueryLength, Tk = w.KeyLength, D = w.Dim, U = w.Units;
+        double[] q = x["query"], k = x["keys"], wq = x["query_weight"], wk = x["key_weight"], bias = x["score_bias"], v = x["score_vector"];
+        var context = new double[B * Tq * D];
+        for (int b = 0; b < B; b++)
+        for (int i = 0; i < Tq; i++)
+        {
+            var scores = new double[Tk];
+            for (int j = 0; j < Tk; j++)
+            {
+                double e = 0;
+                for (int u = 0; u < U; u++)
+                {
+                    double pre = bias[u];
+                    for (int d = 0; d < D; d++) pre += wq[u * D + d] * q[(b * Tq + i) * D + d] + wk[u * D + d] * k[(b * Tk + j) * D + d];
+                    e += v[u] * Math.Tanh(pre);
+                }
+                scores[j] = e;
+            }
+            Mix(Softmax(scores), k, b * Tk, D, context, (b * Tq + i) * D);
+        }
+        return context;
+    }
+
+    // eᵢⱼ = (W qᵢ)·kⱼ, W [D, D]; keys are the values.
+    private static double[] Luong(Workload w, IReadOnlyDictionary<string, double[]> x)
+    {
+        int B = w.Batch, Tq = w.QueryLength, Tk = w.KeyLength, D = w.Dim;
+        double[] q = x["query"], k = x["keys"], W = x["score_weight"];
+        var context = new double[B * Tq * D];
+        for (int b = 0; b < B; b++)
+        for (int i = 0; i < Tq; i++)
+        {
+            var scores = new double[Tk];
+            for (int j = 0; j < Tk; j++)
+            for (int r = 0; r < D; r++)
+            for (int c = 0; c < D; c++)
+                scores[j] += W[r * D + c] * q[(b * Tq + i) * D + c] * k[(b * Tk + j) * D + r];
+            Mix(Softmax(scores), k, b * Tk, D, context, (b * Tq + i) * D);
+        }
+        return context;
+    }
+
+    // HAN: αₜ = softmax over t of u_w·tanh(W hₜ + b), s = Σₜ αₜ hₜ.
+    private static double[] Pooling(Workload w, IReadOnlyDictionary<string, double[]> x)
+    {
+        int B = w.Batch, T = w.QueryLength, D = w.Dim, U = w.Units;
+        double[] h = x["input"], W = x["weight"], bias = x["bias"], uw = x["context_vector"];
+        var context = new double[B * D];
+        for (int b = 0; b < B; b++)
+        {
+            var scores = new double[T];
+            for (int t = 0; t < T; t++)
+            for (int u = 0; u < U; u++)
+            {
+                double pre = bias[u];
+                for (int d = 0; d < D; d++) pre += W[u * D + d] * h[(b * T + t) * D + d];
+                scores[t] += uw[u] * Math.Tanh(pre);
+            }
+            Mix(Softmax(scores), h, b * T, D, context, b * D);
+        }
+        return context;
+    }
+
+    // Per (batch, head): eᵢⱼ = qᵢ·kⱼ/√d over j ≤ i when causal, cᵢ = Σⱼ aᵢⱼ vⱼ.
+    private static double[] ScaledDot(Workload w, IReadOnlyDictionary<string, double[]> x)
+    {
+        int R = w.Rows, Tq = w.QueryLength, Tk = w.KeyLength, D = w.Dim;
+        double[] q = x["query"], k = x["keys"], v = x["values"];
+        var context = new double[R * Tq * D];
+        for (int r = 0; r < R; r++)
+        for (int i = 0; i < Tq; i++)
+        {
+            int visible = w.Causal ? i + 1 : Tk;
+            var scores = new double[visible];
+            for (int j = 0; j < visible; j++)
+            {
+                for (int d = 0; d < D; d++) scores[j] += q[(r * Tq + i) * D + d] * k[(r * Tk + j) * D + d];
+                scores[j] /= Math.Sqrt(D);
+            }
+            Mix(Softmax(scores), v, r * Tk, D, context, (r * Tq + i) * D);
+        }
+        return context;
+    }
+
+    private static double[] Softmax(double[] scores)
+    {
+        double max = double.NegativeInfinity, sum = 0;
+        foreach (double s in scores) max = Math.Max(max, s);
+        var a = new double[scores.Length];
+        for (int j = 0; j < a.Length; j++) sum += a[j] = Math.Exp(scores[j] - max);
+        for (int j = 0; j < a.Length; j++) a[j] /= sum;
+        return a;
+    }
+
+    // context[at..at+D] = Σⱼ aⱼ rows[first + j]
+    private static void Mix(double[] a, double[] rows, int first, int D, double[] context, int at)
+    {
+        for (int j = 0; j < a.Length; j++)
+        for (int d = 0; d < D; d++)
+            context[at + d] += a[j] * rows[(first + j) * D + d];
+    }
+}
