@@ -1,4 +1,5 @@
 using System;
+using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
@@ -94,8 +95,8 @@ public sealed class LoadErrorTests
         // Guards the cases above: each fails because of its corruption, not because the base file is bad.
         var layer = new TinyAdditiveLayer<float>();
         SafeTensors.Load(layer, new MemoryStream(Good()));
-        Assert.Equal(BitConverter.ToSingle(s_data, 48), layer.Parameters[0].Value[0]);
-        Assert.Equal(BitConverter.ToSingle(s_data, 124), layer.Parameters[3].Value[3]);
+        Assert.Equal(BinaryPrimitives.ReadSingleLittleEndian(s_data.AsSpan(48)), layer.Parameters[0].Value[0]);
+        Assert.Equal(BinaryPrimitives.ReadSingleLittleEndian(s_data.AsSpan(124)), layer.Parameters[3].Value[3]);
     }
 
     [Fact]
@@ -122,7 +123,7 @@ public sealed class LoadErrorTests
         Assert.All(layer.Parameters, p => Assert.All(p.Value, v => Assert.Equal(7f, v)));
 
         SafeTensors.Load(layer, new MemoryStream(file));
-        Assert.Equal(BitConverter.ToSingle(s_data, 0), layer.Parameters[1].Value[0]);
+        Assert.Equal(BinaryPrimitives.ReadSingleLittleEndian(s_data.AsSpan(0)), layer.Parameters[1].Value[0]);
     }
 
     [Fact]

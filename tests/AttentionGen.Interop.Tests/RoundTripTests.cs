@@ -1,4 +1,5 @@
 using System;
+using System.Buffers.Binary;
 using System.IO;
 using AttentionGen.Serialization;
 using Xunit;
@@ -41,7 +42,7 @@ public sealed class RoundTripTests
         using var f32 = new MemoryStream();
         SafeTensors.Save(saved, f64);
         SafeTensors.Save(saved, f32, dtype: SafeTensorsDType.F32);
-        Assert.Equal(8 * (5 * 7 * 2 + 5 * 2), f64.Length - 8 - (long)BitConverter.ToUInt64(f64.GetBuffer(), 0));
+        Assert.Equal(8 * (5 * 7 * 2 + 5 * 2), f64.Length - 8 - (long)BinaryPrimitives.ReadUInt64LittleEndian(f64.GetBuffer()));
 
         var exact = new TinyAdditiveLayer<double>(units: 5, dim: 7);
         var rounded = new TinyAdditiveLayer<double>(units: 5, dim: 7);

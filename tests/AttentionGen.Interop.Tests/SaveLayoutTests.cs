@@ -1,4 +1,5 @@
 using System;
+using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
 using System.Text;
@@ -38,6 +39,15 @@ public sealed class SaveLayoutTests
     }
 
     [Fact]
+    public void A_float_layer_saved_as_F64_gives_the_F64_fixture()
+    {
+        // The formula's values are exact in binary32, so widening them gives the fixture's binary64 bytes.
+        var layer = new TinyAdditiveLayer<float>();
+        Fixture.FillWithFormula(layer);
+        Assert.Equal(Fixture.Bytes("additive_f64.safetensors"), SaveToBytes(layer, s_formatPt, SafeTensorsDType.F64));
+    }
+
+    [Fact]
     public void Names_and_metadata_are_escaped_and_ordered_as_the_reference_does()
     {
         // Same names and values as make_fixtures.py's escaped_names; given here in another order than the file's.
@@ -69,7 +79,7 @@ public sealed class SaveLayoutTests
             + "\"score_bias\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[96,112]},"
             + "\"score_vector\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[112,128]}}";
         int padded = (Json.Length + 7) / 8 * 8;
-        Assert.Equal((ulong)padded, BitConverter.ToUInt64(file, 0));
+        Assert.Equal((ulong)padded, BinaryPrimitives.ReadUInt64LittleEndian(file));
         Assert.Equal(Json, Encoding.UTF8.GetString(file, 8, Json.Length));
         for (int i = 8 + Json.Length; i < 8 + padded; i++)
         {
@@ -98,7 +108,7 @@ public sealed class SaveLayoutTests
     public void No_metadata_writes_none_and_empty_metadata_writes_an_empty_object()
     {
         var layer = new TinyAdditiveLayer<float>(units: 1, dim: 1);
-        string HeaderOf(byte[] file) => Encoding.UTF8.GetString(file, 8, (int)BitConverter.ToUInt64(file, 0));
+        string HeaderOf(byte[] file) => Encoding.UTF8.GetString(file, 8, (int)BinaryPrimitives.ReadUInt64LittleEndian(file));
         Assert.StartsWith("{\"key_weight\":", HeaderOf(SaveToBytes(layer, null)));
         Assert.StartsWith("{\"__metadata__\":{},\"key_weight\":", HeaderOf(SaveToBytes(layer, new Dictionary<string, string>())));
     }

@@ -4,6 +4,7 @@ using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
 using System.Numerics;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 
@@ -151,16 +152,10 @@ public static class SafeTensors
         LoadPlan<T>[] plans = Match(parameters, header, options);
         Dictionary<SafeTensorsTensorInfo, byte[]> bytes = ReadTensorBytes(stream, header, plans, dataLength.HasValue);
 
-        // Everything is read and checked; convert into fresh arrays, then (and only then) overwrite the parameters.
-        var values = new T[plans.Length][];
-        for (int i = 0; i < plans.Length; i++)
+        // Everything is read and checked, and converting cannot fail: only now do the parameters change.
+        foreach (LoadPlan<T> plan in plans)
         {
-            values[i] = new T[plans[i].Parameter.Length];
-            Decode(bytes[plans[i].Tensor], plans[i].DType, values[i]);
-        }
-        for (int i = 0; i < plans.Length; i++)
-        {
-            values[i].CopyTo(plans[i].Parameter.Value, 0);
+            Decode(bytes[plan.Tensor], plan.DType, plan.Parameter.Value.AsSpan());
         }
     }
 
@@ -305,6 +300,17 @@ public static class SafeTensors
         stream.Write(prepared.Header);
 
         int size = SafeTensorsDTypes.Size(prepared.DType);
+        if (BitConverter.IsLittleEndian
+            && ((prepared.DType == SafeTensorsDType.F32 && typeof(T) == typeof(float)) || (prepared.DType == SafeTensorsDType.F64 && typeof(T) == typeof(double))))
+        {
+            // The values' in-memory bytes are already the file's.
+            foreach (Parameter<T> parameter in prepared.Ordered)
+            {
+                stream.Write(MemoryMarshal.AsBytes(parameter.Value.AsSpan()));
+            }
+            stream.Flush();
+            return;
+        }
         byte[] chunk = ArrayPool<byte>.Shared.Rent(ChunkBytes);
         try
         {
@@ -575,38 +581,71 @@ public static class SafeTensors
         => throw new SafeTensorsException(
             $"Tensor '{tensor.Name}' has data offsets [{tensor.DataBegin}, {tensor.DataEnd}], past the end of the data: the file holds {dataRead} bytes of data, the header needs {header.DataLength} (is the file truncated?).", tensor.Name);
 
-    private static void Decode<T>(ReadOnlySpan<byte> data, SafeTensorsDType type, Span<T> destination)
+    internal static void Decode<T>(ReadOnlySpan<byte> data, SafeTensorsDType type, Span<T> destination)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
+        if (!BitConverter.IsLittleEndian)
+        {
+            DecodeAnyEndian(data, type, destination);
+            return;
+        }
+        // Little-endian host: the file's bytes are already the values' in-memory representation.
         switch (type)
         {
+            case SafeTensorsDType.F32 when typeof(T) == typeof(float):
+                data.CopyTo(MemoryMarshal.AsBytes(destination));
+                break;
+            case SafeTensorsDType.F64 when typeof(T) == typeof(double):
+                data.CopyTo(MemoryMarshal.AsBytes(destination));
+                break;
             case SafeTensorsDType.F32:
-                for (int i = 0; i < destination.Length; i++)
-                {
-                    destination[i] = T.CreateTruncating(BinaryPrimitives.ReadSingleLittleEndian(data.Slice(4 * i)));
-                }
+                ConvertEach(MemoryMarshal.Cast<byte, float>(data), destination);
                 break;
             case SafeTensorsDType.F64:
-                for (int i = 0; i < destination.Length; i++)
-                {
-                    destination[i] = T.CreateTruncating(BinaryPrimitives.ReadDoubleLittleEndian(data.Slice(8 * i)));
-                }
+                ConvertEach(MemoryMarshal.Cast<byte, double>(data), destination);
                 break;
             case SafeTensorsDType.F16:
                 // Every binary16 value is exactly a binary32 value.
+                ReadOnlySpan<Half> halves = MemoryMarshal.Cast<byte, Half>(data);
                 for (int i = 0; i < destination.Length; i++)
                 {
-                    destination[i] = T.CreateTruncating((float)BinaryPrimitives.ReadHalfLittleEndian(data.Slice(2 * i)));
+                    destination[i] = T.CreateTruncating((float)halves[i]);
                 }
                 break;
             default:
                 // bfloat16 is the upper half of a binary32: shift it back into place.
+                ReadOnlySpan<ushort> upper = MemoryMarshal.Cast<byte, ushort>(data);
                 for (int i = 0; i < destination.Length; i++)
                 {
-                    int bits = BinaryPrimitives.ReadUInt16LittleEndian(data.Slice(2 * i)) << 16;
-                    destination[i] = T.CreateTruncating(BitConverter.Int32BitsToSingle(bits));
+                    destination[i] = T.CreateTruncating(BitConverter.Int32BitsToSingle(upper[i] << 16));
                 }
                 break;
+        }
+    }
+
+    private static void ConvertEach<TFrom, T>(ReadOnlySpan<TFrom> source, Span<T> destination)
+        where TFrom : unmanaged, IBinaryFloatingPointIeee754<TFrom>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < destination.Length; i++)
+        {
+            destination[i] = T.CreateTruncating(source[i]);
+        }
+    }
+
+    // Big-endian hosts: every value through BinaryPrimitives.
+    internal static void DecodeAnyEndian<T>(ReadOnlySpan<byte> data, SafeTensorsDType type, Span<T> destination)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < destination.Length; i++)
+        {
+            destination[i] = type switch
+            {
+                SafeTensorsDType.F32 => T.CreateTruncating(BinaryPrimitives.ReadSingleLittleEndian(data.Slice(4 * i))),
+                SafeTensorsDType.F64 => T.CreateTruncating(BinaryPrimitives.ReadDoubleLittleEndian(data.Slice(8 * i))),
+                SafeTensorsDType.F16 => T.CreateTruncating((float)BinaryPrimitives.ReadHalfLittleEndian(data.Slice(2 * i))),
+                _ => T.CreateTruncating(BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(data.Slice(2 * i)) << 16)),
+            };
         }
     }
 }
