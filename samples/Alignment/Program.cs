@@ -130,6 +130,30 @@ public static class Program
         {
             Console.WriteLine($"  t = {t}: " + string.Join(" ", memoryWeights.Skip(t * ShortMemory.Window).Take(ShortMemory.Window).Select(a => $"{a * 100,3:0}")));
         }
+
+        // Multi-head causal self-attention over the source (query = keys = values), all positions in one call: each row
+        // shows the weights averaged over the 4 heads, zero above the diagonal. Then the same sequence decoded token by token
+        // through a key-value cache, which gives the same outputs.
+        var selfAttention = new CausalSelfAttention(seed: 4);
+        float[] selfOutput = new float[sourceLength * CausalSelfAttention.ModelDim];
+        float[] selfWeights = new float[sourceLength * sourceLength];
+        selfAttention.Forward(1, sourceLength, sourceLength, keys, keys, keys, selfOutput, selfWeights);
+        Console.WriteLine($"MultiHeadAttention(ModelDim = {CausalSelfAttention.ModelDim}, Heads = {CausalSelfAttention.Heads}, Causal) weights averaged over heads (×100, untrained):");
+        for (int t = 0; t < sourceLength; t++)
+        {
+            Console.WriteLine($"  t = {t}: " + string.Join(" ", selfWeights.Skip(t * sourceLength).Take(sourceLength).Select(a => $"{a * 100,3:0}")));
+        }
+        var cache = new CausalSelfAttention.KeyValueCache(batch: 1);
+        float[] stepOutput = new float[CausalSelfAttention.ModelDim];
+        bool same = true;
+        for (int t = 0; t < sourceLength; t++)
+        {
+            ReadOnlySpan<float> token = keys.AsSpan(t * dim, dim);
+            selfAttention.Append(cache, 1, token, token);
+            selfAttention.Forward(cache, 1, token, stepOutput);
+            same &= stepOutput.AsSpan().SequenceEqual(selfOutput.AsSpan(t * dim, dim));
+        }
+        Console.WriteLine($"  decoding token by token through a KeyValueCache gives the same outputs: {same}");
     }
 }
 
@@ -152,6 +176,10 @@ public partial class ShortMemory;
 /// <summary>HAN attention pooling: one vector per sequence (used below to summarise the source).</summary>
 [StaticAttention(Dim = 32, Units = 16)]
 public partial class SourcePooling;
+
+/// <summary>Multi-head causal self-attention (PyTorch nn.MultiheadAttention semantics), tiled with an online softmax.</summary>
+[MultiHeadAttention(ModelDim = 32, Heads = 4, Causal = true)]
+public partial class CausalSelfAttention;
 
 /// <summary>The Transformer's scaled dot product over the same states (no parameters: eₜⱼ = qₜ·kⱼ/√32).</summary>
 [MultiplicativeAttention(Dim = 32, Score = AttentionScore.ScaledDot)]

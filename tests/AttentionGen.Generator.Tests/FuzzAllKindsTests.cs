@@ -22,6 +22,7 @@ public sealed class FuzzAllKindsTests(ITestOutputHelper output)
         "StaticAttention(Dim = {0}, Units = {1})",
         "StructuredSelfAttention(Dim = {0}, Units = {1}, Hops = {2})",
         "KeyValueAttention(Dim = {0}, Window = {1}, Split = KeyValueSplit.KeyValuePredict)",
+        "MultiHeadAttention(ModelDim = {0} * {2}, Heads = {2}, KeyDim = {1})",
     };
 
     private static readonly string[] s_shapes =
@@ -46,7 +47,7 @@ public sealed class FuzzAllKindsTests(ITestOutputHelper output)
                 var (result, _, diagnostics) = GeneratorHarness.Run(source);
                 Assert.Null(result.Exception);
                 Assert.DoesNotContain(result.Diagnostics, d => d.Id == "ATTN9999");
-                int[] values = kind switch { 1 => new[] { a, c }, 3 => new[] { a, b }, 4 => new[] { a, b }, 6 => new[] { a, b }, _ => new[] { a, b, c } };
+                int[] values = kind switch { 1 => new[] { a, c }, 3 => new[] { a, b }, 4 => new[] { a, b }, 6 => new[] { a, b }, 7 => new[] { a * c, b, c }, _ => new[] { a, b, c } };
                 int bad = values.Count(v => v is < 1 or > 65536);
                 if (bad == 0)
                 {
