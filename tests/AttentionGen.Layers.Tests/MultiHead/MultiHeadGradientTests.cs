@@ -72,6 +72,36 @@ public abstract class MultiHeadGradientTests<TLayer, TTape, TCache>
         Assert.Empty(failures);
     }
 
+    [Theory]
+    [InlineData(5, 2, 3, 4, false)]
+    [InlineData(6, 1, 50, 61, true)]
+    public void The_core_backward_matches_finite_differences(int seed, int batch, int tq, int tk, bool causal)
+    {
+        int heads = Constant("Heads"), headDim = Constant("HeadDim");
+        var random = new Random(seed);
+        var layer = new TLayer();
+        double[] q = TestData.Random<double>(random, batch * heads * tq * headDim);
+        double[] k = TestData.Random<double>(random, batch * heads * tk * headDim);
+        double[] v = TestData.Random<double>(random, batch * heads * tk * headDim);
+        double[] upstream = TestData.Random<double>(random, q.Length);
+        bool[] padding = TestData.Mask(random, batch * tk, 0.7);
+        var output = new double[q.Length];
+        double Loss()
+        {
+            layer.ScaledDotProductAttention(batch, tq, tk, q, k, v, output, new AttentionMask { KeyPadding = padding, Causal = causal });
+            return output.Select((o, i) => o * upstream[i]).Sum();
+        }
+        var tape = new TTape();
+        layer.ScaledDotProductAttention(tape, batch, tq, tk, q, k, v, output, new AttentionMask { KeyPadding = padding, Causal = causal });
+        double[] dq = new double[q.Length], dk = new double[k.Length], dv = new double[v.Length];
+        layer.ScaledDotProductAttentionBackward(tape, upstream, dq, dk, dv);
+        var failures = new List<string>();
+        failures.AddRange(TestData.GradientFailures("q", Loss, q, dq));
+        failures.AddRange(TestData.GradientFailures("k", Loss, k, dk));
+        failures.AddRange(TestData.GradientFailures("v", Loss, v, dv));
+        Assert.Empty(failures);
+    }
+
     [Fact]
     public void Gradients_accumulate_over_calls_and_ZeroGradients_clears_them()
     {

@@ -15,6 +15,8 @@ public interface IMultiHeadLayer<T, TTape, TCache> : IAttentionLayer<T>
     void Append(TCache cache, int length, ReadOnlySpan<T> keys, ReadOnlySpan<T> values);
     void Forward(TCache cache, int queryLength, ReadOnlySpan<T> query, Span<T> output, Span<T> weights, AttentionMask mask, bool averageWeights);
     void ScaledDotProductAttention(int batch, int queryLength, int keyLength, ReadOnlySpan<T> queries, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, Span<T> output, AttentionMask mask);
+    void ScaledDotProductAttention(TTape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<T> queries, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, Span<T> output, AttentionMask mask);
+    void ScaledDotProductAttentionBackward(TTape tape, ReadOnlySpan<T> dOutput, Span<T> dQueries, Span<T> dKeys, Span<T> dValues);
 }
 
 [MultiHeadAttention(ModelDim = 16, Heads = 2)] public partial class HeadsF16x2 : IMultiHeadLayer<float, HeadsF16x2.Tape, HeadsF16x2.KeyValueCache>;

@@ -163,6 +163,9 @@ public abstract class MultiHeadTests<TLayer, T, TTape, TCache>
                     expected[(head * tq + i) * HeadDim + c] += Math.Exp(s[j] - max) / total * double.CreateTruncating(v[(head * tk + j) * HeadDim + c]);
             }
             TestData.AssertClose<T>(expected, output, Tolerance, $"core output (causal {causal})");
+            var recorded = new T[q.Length];
+            layer.ScaledDotProductAttention(new TTape(), batch, tq, tk, q, k, v, recorded, new AttentionMask { Causal = causal });
+            Assert.Equal(output, recorded);
         }
     }
 

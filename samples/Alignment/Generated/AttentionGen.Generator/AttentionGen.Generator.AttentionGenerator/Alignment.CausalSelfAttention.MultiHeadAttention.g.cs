@@ -377,17 +377,7 @@ namespace Alignment
         /// <exception cref="ArgumentException">A length does not match the shapes, or Tk &lt; 1.</exception>
         public void ScaledDotProductAttention(int batch, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask = default)
         {
-            Shapes.RequireAtLeast(batch, 0, nameof(batch));
-            Shapes.RequireAtLeast(queryLength, 0, nameof(queryLength));
-            Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));
-            Shapes.RequireLength(queries.Length, (long)batch * Heads * queryLength * HeadDim, nameof(queries), $"[B={batch}, H={Heads}, Tq={queryLength}, d={HeadDim}]");
-            Shapes.RequireLength(keys.Length, (long)batch * Heads * keyLength * HeadDim, nameof(keys), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
-            Shapes.RequireLength(values.Length, (long)batch * Heads * keyLength * HeadDim, nameof(values), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
-            Shapes.RequireLength(output.Length, (long)batch * Heads * queryLength * HeadDim, nameof(output), $"[B={batch}, H={Heads}, Tq={queryLength}, d={HeadDim}]");
-            mask.Validate(batch, queryLength, keyLength, nameof(mask));
-            Shapes.RequireNoOverlap<float, float>(output, queries, nameof(output), nameof(queries));
-            Shapes.RequireNoOverlap<float, float>(output, keys, nameof(output), nameof(keys));
-            Shapes.RequireNoOverlap<float, float>(output, values, nameof(output), nameof(values));
+            ThrowIfInvalidCore(batch, queryLength, keyLength, queries, keys, values, output, mask);
             AttentionMask effective = new() { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = true };
             long work = (long)batch * Heads * queryLength * keyLength * HeadDim * 2;
             if (BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
@@ -403,6 +393,131 @@ namespace Alignment
                     CoreHead(head, queryLength, keyLength, queries, keys, values, output, effective);
                 }
             }
+        }
+
+        /// <summary>
+        /// The attention core alone, training forward: as <see cref="ScaledDotProductAttention(int, int, int, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionMask)"/>,
+        /// and records in <paramref name="tape"/> what <see cref="ScaledDotProductAttentionBackward"/> needs (O(T·d) per head: no weights).
+        /// </summary>
+        /// <param name="tape">The caller's reusable tape.</param>
+        /// <param name="batch">B.</param>
+        /// <param name="queryLength">Tq.</param>
+        /// <param name="keyLength">Tk, at least 1.</param>
+        /// <param name="queries">[B, H, Tq, HeadDim].</param>
+        /// <param name="keys">[B, H, Tk, HeadDim].</param>
+        /// <param name="values">[B, H, Tk, HeadDim].</param>
+        /// <param name="output">[B, H, Tq, HeadDim], written.</param>
+        /// <param name="mask">Which keys each query may attend to (true = may attend); the tape keeps a copy.</param>
+        /// <exception cref="ArgumentException">A length does not match the shapes, or Tk &lt; 1.</exception>
+        public void ScaledDotProductAttention(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask = default)
+        {
+            ArgumentNullException.ThrowIfNull(tape);
+            ThrowIfInvalidCore(batch, queryLength, keyLength, queries, keys, values, output, mask);
+            AttentionMask effective = new() { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = true };
+            tape.Prepare(batch, queryLength, keyLength, effective);
+            long work = (long)batch * Heads * queryLength * keyLength * HeadDim * 2;
+            if (BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+            {
+                BatchParallel.For<float>(batch * Heads, MaxDegreeOfParallelism, tape,
+                    static (int head, object state, in ChunkSpans<float> s) => CoreHeadRecorded((Tape)state, head, s.R0, s.R1, s.R2, s.W0),
+                    (batch, queryLength, keyLength), effective, r0: queries, r1: keys, r2: values, w0: output);
+            }
+            else
+            {
+                for (int head = 0; head < batch * Heads; head++)
+                {
+                    CoreHeadRecorded(tape, head, queries, keys, values, output);
+                }
+            }
+        }
+
+        // One head of the recorded core: the tape keeps Qₕ/√d, Kₕ (rows and tiles), Vₕ (rows and tiles), Oₕ and L.
+        private static void CoreHeadRecorded(Tape tape, int head, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output)
+        {
+            int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
+            int tiles = (keyLength + KeyTile - 1) / KeyTile;
+            int queryLength_d = queryLength * HeadDim, keyLength_d = keyLength * HeadDim, tileLength = tiles * KeyTile * HeadDim;
+            Span<float> scaled = tape.Queries.AsSpan(head * queryLength_d, queryLength_d);
+            queries.Slice(head * queryLength_d, queryLength_d).CopyTo(scaled);
+            FlashSoftmax.Scale(scaled, ScoreFactor);
+            Span<float> headKeys = tape.Keys.AsSpan(head * keyLength_d, keyLength_d);
+            keys.Slice(head * keyLength_d, keyLength_d).CopyTo(headKeys);
+            Span<float> keyTiles = tape.KeyTiles.AsSpan(head * tileLength, tileLength);
+            PackTiles(headKeys, keyLength, keyTiles);
+            Span<float> headValues = tape.Values.AsSpan(head * keyLength_d, keyLength_d);
+            values.Slice(head * keyLength_d, keyLength_d).CopyTo(headValues);
+            PackTiles(headValues, keyLength, tape.ValueTiles.AsSpan(head * tileLength, tileLength));
+            Span<float> outputs = tape.Outputs.AsSpan(head * queryLength_d, queryLength_d);
+            Attend(head / Heads, queryLength, keyLength, scaled, keyTiles, headValues, outputs, tape.LogSumExp.AsSpan(head * queryLength, queryLength), tape.Mask);
+            outputs.CopyTo(output.Slice(head * queryLength_d, queryLength_d));
+        }
+
+        /// <summary>
+        /// The attention core's backward (FlashAttention-2): from ∂L/∂O [B, H, Tq, HeadDim] writes ∂L/∂Q, ∂L/∂K, ∂L/∂V (each [B, H, T, HeadDim]),
+        /// recomputing the weights tile by tile from the recorded log-sum-exp.
+        /// </summary>
+        /// <param name="tape">The tape the recorded <c>ScaledDotProductAttention(tape, …)</c> wrote.</param>
+        /// <param name="dOutput">∂L/∂O, [B, H, Tq, HeadDim].</param>
+        /// <param name="dQueries">∂L/∂Q, [B, H, Tq, HeadDim], written.</param>
+        /// <param name="dKeys">∂L/∂K, [B, H, Tk, HeadDim], written.</param>
+        /// <param name="dValues">∂L/∂V, [B, H, Tk, HeadDim], written.</param>
+        /// <exception cref="ArgumentException">A length does not match the recorded shapes, or the tape holds no forward.</exception>
+        public void ScaledDotProductAttentionBackward(Tape tape, ReadOnlySpan<float> dOutput, Span<float> dQueries, Span<float> dKeys, Span<float> dValues)
+        {
+            ArgumentNullException.ThrowIfNull(tape);
+            if (!tape.IsRecorded)
+            {
+                throw new ArgumentException("The tape holds no recorded forward: call ScaledDotProductAttention(tape, ...) first.", nameof(tape));
+            }
+            int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
+            Shapes.RequireLength(dOutput.Length, (long)batch * Heads * queryLength * HeadDim, nameof(dOutput), $"[B={batch}, H={Heads}, Tq={queryLength}, d={HeadDim}]");
+            Shapes.RequireLength(dQueries.Length, (long)batch * Heads * queryLength * HeadDim, nameof(dQueries), $"[B={batch}, H={Heads}, Tq={queryLength}, d={HeadDim}]");
+            Shapes.RequireLength(dKeys.Length, (long)batch * Heads * keyLength * HeadDim, nameof(dKeys), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
+            Shapes.RequireLength(dValues.Length, (long)batch * Heads * keyLength * HeadDim, nameof(dValues), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
+            long work = (long)batch * Heads * queryLength * keyLength * HeadDim * 4;
+            if (BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+            {
+                BatchParallel.For<float>(batch * Heads, MaxDegreeOfParallelism, tape,
+                    static (int head, object state, in ChunkSpans<float> s) => CoreHeadBackward((Tape)state, head, s.R0, s.W0, s.W1, s.W2),
+                    (batch, queryLength, keyLength), default, r0: dOutput, w0: dQueries, w1: dKeys, w2: dValues);
+            }
+            else
+            {
+                for (int head = 0; head < batch * Heads; head++)
+                {
+                    CoreHeadBackward(tape, head, dOutput, dQueries, dKeys, dValues);
+                }
+            }
+        }
+
+        private static void CoreHeadBackward(Tape tape, int head, ReadOnlySpan<float> dOutput, Span<float> dQueries, Span<float> dKeys, Span<float> dValues)
+        {
+            int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
+            int tiles = (keyLength + KeyTile - 1) / KeyTile;
+            int queryLength_d = queryLength * HeadDim, keyLength_d = keyLength * HeadDim, tileLength = tiles * KeyTile * HeadDim;
+            Span<float> dQuery = dQueries.Slice(head * queryLength_d, queryLength_d);
+            AttendBackward(head / Heads, queryLength, keyLength,
+                tape.Queries.AsSpan(head * queryLength_d, queryLength_d), tape.Keys.AsSpan(head * keyLength_d, keyLength_d),
+                tape.KeyTiles.AsSpan(head * tileLength, tileLength), tape.ValueTiles.AsSpan(head * tileLength, tileLength),
+                tape.Outputs.AsSpan(head * queryLength_d, queryLength_d), tape.LogSumExp.AsSpan(head * queryLength, queryLength),
+                dOutput.Slice(head * queryLength_d, queryLength_d), dQuery, dKeys.Slice(head * keyLength_d, keyLength_d), dValues.Slice(head * keyLength_d, keyLength_d), tape.Mask);
+            // S = (Q/√d) Kᵀ: ∂Q = ∂(Q/√d) / √d.
+            FlashSoftmax.Scale(dQuery, ScoreFactor);
+        }
+
+        private static void ThrowIfInvalidCore(int batch, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask)
+        {
+            Shapes.RequireAtLeast(batch, 0, nameof(batch));
+            Shapes.RequireAtLeast(queryLength, 0, nameof(queryLength));
+            Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));
+            Shapes.RequireLength(queries.Length, (long)batch * Heads * queryLength * HeadDim, nameof(queries), $"[B={batch}, H={Heads}, Tq={queryLength}, d={HeadDim}]");
+            Shapes.RequireLength(keys.Length, (long)batch * Heads * keyLength * HeadDim, nameof(keys), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
+            Shapes.RequireLength(values.Length, (long)batch * Heads * keyLength * HeadDim, nameof(values), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
+            Shapes.RequireLength(output.Length, (long)batch * Heads * queryLength * HeadDim, nameof(output), $"[B={batch}, H={Heads}, Tq={queryLength}, d={HeadDim}]");
+            mask.Validate(batch, queryLength, keyLength, nameof(mask));
+            Shapes.RequireNoOverlap<float, float>(output, queries, nameof(output), nameof(queries));
+            Shapes.RequireNoOverlap<float, float>(output, keys, nameof(output), nameof(keys));
+            Shapes.RequireNoOverlap<float, float>(output, values, nameof(output), nameof(values));
         }
 
         // One head of ScaledDotProductAttention: scale the queries, pack the keys by tiles, attend.
