@@ -11,10 +11,10 @@ namespace AttentionGen.Benchmarks;
 [MultiplicativeAttention(Dim = 256, Score = AttentionScore.General)] public partial class LuongW3;
 [StaticAttention(Dim = 100, Units = 100)] public partial class PoolingW4;
 
-// W5/W6: there is no multi-head layer yet. Without projections, multi-head scaled dot-product attention is the
-// single-head scaled-dot layer over B·H independent rows ([B, H, T, d] is [B·H, T, d]), which is what these run.
-[MultiplicativeAttention(Dim = 64, Score = AttentionScore.ScaledDot, Causal = true)] public partial class ScaledDotCausalW5;
-[MultiplicativeAttention(Dim = 64, Score = AttentionScore.ScaledDot)] public partial class ScaledDotW6;
+// W5/W6: the attention core of multi-head layers with 8 heads of 64 (no projections), as scaled_dot_product_attention
+// on [B, H, T, d]: the layers' ScaledDotProductAttention entry points (the tiled online-softmax kernel).
+[MultiHeadAttention(ModelDim = 512, Heads = 8, Causal = true)] public partial class MultiHeadCausalW5;
+[MultiHeadAttention(ModelDim = 512, Heads = 8)] public partial class MultiHeadW6;
 
 /// <summary>The generated layer of a workload, with the workload's parameters, behind plain delegates.</summary>
 public sealed class GeneratedLayer
@@ -85,26 +85,27 @@ public sealed class GeneratedLayer
             }
             case "W5":
             {
-                var layer = new ScaledDotCausalW5 { MaxDegreeOfParallelism = threads };
-                var tape = new ScaledDotCausalW5.Tape();
-                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, data.Values, Context);
-                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, data.Values, Context); layer.Backward(tape, data.Query, data.Keys, data.Values, data.DContext, dQuery, dKeys, dValues); };
+                var layer = new MultiHeadCausalW5 { MaxDegreeOfParallelism = threads };
+                var tape = new MultiHeadCausalW5.Tape();
+                Forward = () => layer.ScaledDotProductAttention(w.Batch, tq, tk, data.Query, data.Keys, data.Values, Context);
+                Training = () => { layer.ScaledDotProductAttention(tape, w.Batch, tq, tk, data.Query, data.Keys, data.Values, Context); layer.ScaledDotProductAttentionBackward(tape, data.DContext, dQuery, dKeys, dValues); };
                 Layer = layer;
                 break;
             }
             case "W6":
             {
-                var layer = new ScaledDotW6 { MaxDegreeOfParallelism = threads };
-                var tape = new ScaledDotW6.Tape();
-                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, data.Values, Context);
-                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, data.Values, Context); layer.Backward(tape, data.Query, data.Keys, data.Values, data.DContext, dQuery, dKeys, dValues); };
+                var layer = new MultiHeadW6 { MaxDegreeOfParallelism = threads };
+                var tape = new MultiHeadW6.Tape();
+                Forward = () => layer.ScaledDotProductAttention(w.Batch, tq, tk, data.Query, data.Keys, data.Values, Context);
+                Training = () => { layer.ScaledDotProductAttention(tape, w.Batch, tq, tk, data.Query, data.Keys, data.Values, Context); layer.ScaledDotProductAttentionBackward(tape, data.DContext, dQuery, dKeys, dValues); };
                 Layer = layer;
                 break;
             }
             default:
                 throw new ArgumentException($"no generated layer for workload {w.Id}", nameof(data));
         }
-        foreach (Parameter<float> parameter in Layer.Parameters)
+        // The sdpa workloads run the multi-head layers' core alone: their projection parameters take no part.
+        foreach (Parameter<float> parameter in w.Layer == "sdpa" ? Array.Empty<Parameter<float>>() : Layer.Parameters)
         {
             _gradients[parameter.Name] = parameter.Gradient;
         }
