@@ -556,12 +556,11 @@ internal static class MultiHeadEmitter
                 {
                     Span<{{T}}> concatenated = tape is not null ? tape.Concatenated.AsSpan(0, concatenatedLength) : rented.AsSpan(0, concatenatedLength);
                     Span<{{T}}> headWeights = weights.IsEmpty ? default : averageWeights ? rented.AsSpan(tape is null ? concatenatedLength : 0, headWeightsLength) : weights;
-                    var callState = new CallState(this, tape, cache);
                     long work = (long)batch * queryLength * keyLength * ModelDim * 2 + (long)batch * (queryLength + keyLength) * ModelDim * ModelDim;
                     if (BatchParallel.ShouldSplit(headCount, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                     {
-                        BatchParallel.For<{{T}}>(headCount, MaxDegreeOfParallelism, callState,
-                            static (int head, object state, in ChunkSpans<{{T}}> s) => ((CallState)state).Layer.HeadForward((CallState)state, head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),
+                        BatchParallel.For<{{T}}>(headCount, MaxDegreeOfParallelism, new CallState(this, tape, cache),
+                            static (int head, object state, in ChunkSpans<{{T}}> s) => ((CallState)state).Layer.HeadForward(((CallState)state).Tape, ((CallState)state).Cache, head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),
                             (batch, queryLength, keyLength), effective, r0: query, r1: keys, r2: values, w0: concatenated, w1: headWeights);
                         BatchParallel.For<{{T}}>(batch, MaxDegreeOfParallelism, this,
                             static (int b, object state, in ChunkSpans<{{T}}> s) => (({{name}})state).ProjectOutput(s.R0.Slice(b * s.QueryLength * ModelDim, s.QueryLength * ModelDim), s.W0.Slice(b * s.QueryLength * ModelDim, s.QueryLength * ModelDim), s.QueryLength),
@@ -571,7 +570,7 @@ internal static class MultiHeadEmitter
                     {
                         for (int head = 0; head < headCount; head++)
                         {
-                            HeadForward(callState, head, queryLength, keyLength, query, keys, values, concatenated, headWeights, effective);
+                            HeadForward(tape, cache, head, queryLength, keyLength, query, keys, values, concatenated, headWeights, effective);
                         }
                         ProjectOutput(concatenated, output, batch * queryLength);
                     }
@@ -627,11 +626,9 @@ internal static class MultiHeadEmitter
             //   Qₕ = (X_q W_Q,ₕᵀ + b_Q,ₕ) / √d          [Tq, d]
             //   Kₕ = X_k W_K,ₕᵀ + b_K,ₕ, Vₕ likewise    [Tk, d]  (from the cache when decoding)
             //   Oₕ = softmax(Qₕ Kₕᵀ + mask) Vₕ          [Tq, d], by tiles; written into its columns of concat(O₁ … O_H)
-            private void HeadForward(CallState state, int head, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> concatenated, Span<{{T}}> headWeights, AttentionMask mask)
+            private void HeadForward(Tape? tape, KeyValueCache? cache, int head, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> concatenated, Span<{{T}}> headWeights, AttentionMask mask)
             {
                 int b = head / Heads, h = head % Heads;
-                Tape? tape = state.Tape;
-                KeyValueCache? cache = state.Cache;
                 int tiles = (keyLength + KeyTile - 1) / KeyTile;
                 int queryLength_d = queryLength * HeadDim, keyLength_d = keyLength * HeadDim, tileLength = tiles * KeyTile * HeadDim;
                 {{T}}[]? rented = tape is not null ? null
@@ -825,9 +822,13 @@ internal static class MultiHeadEmitter
                         {
                             FlashSoftmax.Scale(output, 1 / rowSum[r]);
                         }
+                        else if (rowSum[r] == 0)
+                        {
+                            output.Clear(); // nothing allowed: a zero output, never NaN
+                        }
                         else
                         {
-                            output.Clear();
+                            output.Fill({{T}}.NaN); // a NaN score propagates to its own row only
                         }
                         if (!logSumExp.IsEmpty)
                         {
