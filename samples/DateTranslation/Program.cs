@@ -6,7 +6,6 @@ using System.Linq;
 using AttentionGen;
 using AttentionGen.Numerics;
 using AttentionGen.Samples;
-using AttentionGen.Serialization;
 using Spectre.Console;
 
 namespace DateTranslation;
@@ -29,6 +28,8 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        // Redirected output (CI logs) would otherwise be wrapped at 80 columns.
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
         string output = Option(args, "--out") ?? "output";
         Directory.CreateDirectory(output);
         string weightsPath = Path.Combine(output, "date-translator.safetensors");
@@ -107,7 +108,7 @@ public static class Program
         double testAccuracy = model.Accuracy(test);
         AnsiConsole.MarkupLine($"[bold]test exact-match {testAccuracy:P2}[/] on {test.Count} held-out dates after {stepsTaken} steps ({stepsTaken * BatchSize:N0} examples) in {trainingTime.TotalSeconds:0.0} s");
 
-        SaveWeights(model, weightsPath);
+        model.Save(weightsPath);
         AnsiConsole.WriteLine($"weights saved to {weightsPath}");
         DrawExamples(model, ["30 November 2026", "11/30/26", "Mon, Nov 30 2026", "Thursday, May 3rd 1979", "03.05.1979"], output);
 
@@ -130,7 +131,7 @@ public static class Program
             return 1;
         }
         var model = new Translator(seed: 0); // every value is replaced by the file's
-        LoadWeights(model, weightsPath);
+        model.Load(weightsPath);
         DrawExamples(model, inputs.Length > 0 ? inputs : ["3 May 1979"], output);
         return 0;
     }
@@ -147,25 +148,6 @@ public static class Program
             AnsiConsole.MarkupLine($"[bold]{Markup.Escape(translation.Source)}[/] → [green]{translation.Output}[/]   ({path})");
             HeatMaps.WriteConsole(translation);
         }
-    }
-
-    // The generated layer's parameters have short names (query_weight, …); in the model's file they live under "attention.".
-    private static void SaveWeights(Translator model, string path)
-    {
-        var all = new List<Parameter<float>>(model.OwnParameters);
-        foreach (Parameter<float> p in model.Attention.Parameters)
-        {
-            var copy = new Parameter<float>("attention." + p.Name, [.. p.Shape]);
-            p.Value.CopyTo(copy.Value, 0);
-            all.Add(copy);
-        }
-        SafeTensors.Save(all, path, new Dictionary<string, string> { ["model"] = "DateTranslation sample" });
-    }
-
-    private static void LoadWeights(Translator model, string path)
-    {
-        SafeTensors.Load(model.OwnParameters, path);
-        SafeTensors.Load(model.Attention, path, new SafeTensorsLoadOptions { Prefix = "attention." });
     }
 
     // Global-norm clipping (Pascanu et al. 2013): an occasional large recurrent gradient cannot throw the weights off.

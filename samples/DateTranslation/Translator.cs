@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using AttentionGen;
 using AttentionGen.Samples;
+using AttentionGen.Serialization;
 
 namespace DateTranslation;
 
@@ -281,6 +282,29 @@ public sealed class Translator
             for (int i = 0; i < chunk.Count; i++) if (translations[i].Output == chunk[i].Target) correct++;
         }
         return (double)correct / pairs.Count;
+    }
+
+    /// <summary>
+    /// Saves every parameter to a safetensors file. The generated layer's parameters have short names (query_weight, …);
+    /// in the model's file they live under "attention.".
+    /// </summary>
+    public void Save(string path)
+    {
+        var all = new List<Parameter<float>>(OwnParameters);
+        foreach (Parameter<float> p in Attention.Parameters)
+        {
+            var copy = new Parameter<float>("attention." + p.Name, [.. p.Shape]);
+            p.Value.CopyTo(copy.Value, 0);
+            all.Add(copy);
+        }
+        SafeTensors.Save(all, path, new Dictionary<string, string> { ["model"] = "DateTranslation sample" });
+    }
+
+    /// <summary>Loads what <see cref="Save"/> wrote (all or nothing: on a mismatch no parameter changes).</summary>
+    public void Load(string path)
+    {
+        SafeTensors.Load(OwnParameters, path);
+        SafeTensors.Load(Attention, path, new SafeTensorsLoadOptions { Prefix = "attention." });
     }
 
     private static Gru.StepRecord Record(List<Gru.StepRecord> records, int step)

@@ -28,6 +28,8 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        // Redirected output (CI logs) would otherwise be wrapped at 80 columns.
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
         string output = Option(args, "--out") ?? "output";
         Directory.CreateDirectory(output);
         if (args.Contains("--gradcheck")) return RunGradientCheck();
@@ -94,8 +96,8 @@ public static class Program
         return testAccuracy >= 0.95 ? 0 : 1;
     }
 
-    // Each sentence with its weight βᵢ; each word coloured by its weight αᵢₜ, and the heavily weighted ones also in ‹brackets›
-    // so the highlighting survives output without colour.
+    // Each sentence with its weight βᵢ; each word coloured by its weight αᵢₜ, and the heavily weighted words of heavily weighted
+    // sentences also in ‹brackets›, so the highlighting survives output without colour.
     private static void WriteHighlighted(Document document, HierarchicalClassifier.Pass pass, int d)
     {
         int s = pass.SentenceCount, w = pass.WordCount;
@@ -109,7 +111,7 @@ public static class Program
                 float alpha = pass.WordWeights[(d * s + i) * w + t];
                 string word = Markup.Escape(Corpus.Word(document.Sentences[i][t]));
                 int level = (int)(90 + 165 * Math.Clamp(alpha * beta * 2, 0f, 1f)); // how much this word counts in the document
-                if (alpha >= 0.3f) line.Append($"[bold rgb(255,{255 - level / 2},0)]‹{word}›[/] ");
+                if (alpha >= 0.3f && beta >= 0.15f) line.Append($"[bold rgb(255,{255 - level / 2},0)]‹{word}›[/] ");
                 else line.Append($"[rgb({level},{level},{level})]{word}[/] ");
             }
             AnsiConsole.MarkupLine(line.ToString());
