@@ -19,18 +19,21 @@ namespace DateTranslation;
 /// <item><c>--quick</c>: a short run that checks the loss falls (CI's smoke test); also <c>DATETRANSLATION_QUICK=1</c>.</item>
 /// <item><c>--translate "3 May 1979" …</c>: reload the saved weights and translate the given dates.</item>
 /// <item><c>--gradcheck</c>: compare every hand-written backward pass with finite differences.</item>
+/// <item><c>--seed N</c>: another seed for the data and the initial weights (the default is fixed, so runs repeat exactly).</item>
 /// <item><c>--out DIR</c>: where the weights and pictures go (default <c>output</c>).</item>
 /// </list>
 /// </summary>
 public static class Program
 {
-    private const int Seed = 2026, BatchSize = 32, EvaluateEvery = 250;
+    private const int BatchSize = 32, EvaluateEvery = 250;
+    private static int Seed = 2026; // fixed by default so that runs repeat exactly; --seed changes it
 
     public static int Main(string[] args)
     {
         // Redirected output (CI logs) would otherwise be wrapped at 80 columns.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
         string output = Option(args, "--out") ?? "output";
+        if (Option(args, "--seed") is string seed) Seed = int.Parse(seed, System.Globalization.CultureInfo.InvariantCulture);
         Directory.CreateDirectory(output);
         string weightsPath = Path.Combine(output, "date-translator.safetensors");
         if (args.Contains("--gradcheck")) return RunGradientCheck();
@@ -47,7 +50,7 @@ public static class Program
         List<DatePair> test = Dates.Distinct(quick ? 200 : 2000, Seed + 1, seen);
         List<DatePair> validation = Dates.Distinct(quick ? 200 : 500, Seed + 2, seen);
         var trainRandom = new Random(Seed + 3);
-        int maxSteps = quick ? 120 : 6000;
+        int maxSteps = quick ? 250 : 6000;
 
         var model = new Translator(Seed);
         var adam = new Adam<float>(model.Parameters, learningRate: 4e-3);
@@ -77,7 +80,7 @@ public static class Program
                 recentLoss += loss;
                 recentCount++;
                 if (steps == 10) firstLoss = recentLoss / recentCount; // the mean of the first steps, before much is learned
-                if (steps % (quick ? 40 : EvaluateEvery) == 0 || steps == maxSteps)
+                if (steps % (quick ? 50 : EvaluateEvery) == 0 || steps == maxSteps)
                 {
                     lastLoss = recentLoss / recentCount;
                     (recentLoss, recentCount) = (0, 0);
