@@ -20,7 +20,7 @@ namespace DateTranslation;
 /// <item><c>--translate "3 May 1979" …</c>: reload the saved weights and translate the given dates.</item>
 /// <item><c>--gradcheck</c>: compare every hand-written backward pass with finite differences.</item>
 /// <item><c>--seed N</c>: another seed for the data and the initial weights (the default is fixed, so runs repeat exactly).</item>
-/// <item><c>--out DIR</c>: where the weights and pictures go (default <c>output</c>).</item>
+/// <item><c>--out DIR</c>: where the weights and pictures go (default <c>output/date-translation</c> under the current directory).</item>
 /// </list>
 /// </summary>
 public static class Program
@@ -32,7 +32,7 @@ public static class Program
     {
         // Redirected output (CI logs) would otherwise be wrapped at 80 columns.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
-        string output = Option(args, "--out") ?? "output";
+        string output = Option(args, "--out") ?? Path.Combine("output", "date-translation");
         if (Option(args, "--seed") is string seed) Seed = int.Parse(seed, System.Globalization.CultureInfo.InvariantCulture);
         Directory.CreateDirectory(output);
         string weightsPath = Path.Combine(output, "date-translator.safetensors");

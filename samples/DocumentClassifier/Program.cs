@@ -21,7 +21,7 @@ namespace DocumentClassifier;
 /// <item><c>--uniform</c>: the ablation: both context vectors held at zero, so every word and sentence weighs the same (mean pooling).</item>
 /// <item><c>--gradcheck</c>: compare the backward passes with finite differences.</item>
 /// <item><c>--seed N</c>: another seed for the data and the initial weights (the default is fixed, so runs repeat exactly).</item>
-/// <item><c>--out DIR</c>: where the picture goes (default <c>output</c>).</item>
+/// <item><c>--out DIR</c>: where the picture goes (default <c>output/document-classifier</c> under the current directory).</item>
 /// </list>
 /// </summary>
 public static class Program
@@ -33,7 +33,7 @@ public static class Program
     {
         // Redirected output (CI logs) would otherwise be wrapped at 80 columns.
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 200;
-        string output = Option(args, "--out") ?? "output";
+        string output = Option(args, "--out") ?? Path.Combine("output", "document-classifier");
         if (Option(args, "--seed") is string seed) Seed = int.Parse(seed, System.Globalization.CultureInfo.InvariantCulture);
         Directory.CreateDirectory(output);
         if (args.Contains("--gradcheck")) return RunGradientCheck();
