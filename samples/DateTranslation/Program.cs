@@ -61,6 +61,7 @@ public static class Program
         double firstLoss = double.NaN, lastLoss = double.NaN, recentLoss = 0, validationAccuracy = 0;
         int recentCount = 0, steps = 0, stepsTaken = 0;
         var batch = new List<DatePair>(BatchSize);
+        ProgressTask? progress = null; // the live progress bar, when the terminal can show one
 
         void TrainSteps(Action<string> report)
         {
@@ -77,6 +78,7 @@ public static class Program
                 ClipGradients(model.Parameters, 5f);
                 adam.Step();
                 stepsTaken = steps;
+                if (progress is not null) progress.Value = steps;
                 recentLoss += loss;
                 recentCount++;
                 if (steps == 10) firstLoss = recentLoss / recentCount; // the mean of the first steps, before much is learned
@@ -98,8 +100,8 @@ public static class Program
             AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
                 .Start(context =>
                 {
-                    ProgressTask task = context.AddTask("training", maxValue: maxSteps);
-                    TrainSteps(line => { Report(line); task.Value = steps; task.Description = $"training (validation {validationAccuracy:P0})"; });
+                    progress = context.AddTask("training", maxValue: maxSteps);
+                    TrainSteps(line => { Report(line); progress.Description = $"training (validation {validationAccuracy:P0})"; });
                 });
         }
         else
