@@ -18,8 +18,8 @@ public partial class SentenceAttention;
 /// A Hierarchical Attention Network (Yang et al. 2016) in its smallest form: word embeddings xᵢₜ → word attention
 /// (uᵢₜ = tanh(W_w xᵢₜ + b_w), αᵢₜ = softmax over t of uᵢₜᵀ u_w, sᵢ = Σₜ αᵢₜ xᵢₜ) → hᵢ = tanh(W_s sᵢ + b_s) → sentence attention
 /// (βᵢ = softmax over i of uᵢᵀ u_s, d = Σᵢ βᵢ hᵢ) → logits = W_c d + b_c. The paper puts a bidirectional GRU under each
-/// attention; on this corpus the label depends on which words occur, not on their order, so the embeddings (and a dense
-/// layer for sentences) suffice and keep the sample small.
+/// attention; on this corpus the label depends on which words occur together in a sentence, not on their order, so the
+/// embeddings (and a dense layer for sentences) suffice and keep the sample small.
 /// </summary>
 public sealed class HierarchicalClassifier
 {
@@ -140,12 +140,12 @@ public sealed class HierarchicalClassifier
     }
 
     /// <summary>
-    /// Accuracy over <paramref name="documents"/>, and how often the attention's strongest word (the highest αᵢₜ in the sentence
-    /// with the highest βᵢ) is a key word of the document's topic.
+    /// Accuracy over <paramref name="documents"/>; how often the sentence with the highest βᵢ is the marked lead sentence; and
+    /// how often the word with the highest αᵢₜ in that sentence is its marker or a key word of the document's topic.
     /// </summary>
-    public (double Accuracy, double KeyWordFound) Evaluate(IReadOnlyList<Document> documents, int batchSize = 500)
+    public (double Accuracy, double LeadFound, double WordFound) Evaluate(IReadOnlyList<Document> documents, int batchSize = 500)
     {
-        int correct = 0, found = 0;
+        int correct = 0, leads = 0, words = 0;
         for (int start = 0; start < documents.Count; start += batchSize)
         {
             List<Document> chunk = documents.Skip(start).Take(batchSize).ToList();
@@ -155,10 +155,12 @@ public sealed class HierarchicalClassifier
             {
                 if (predictions[d] == chunk[d].Label) correct++;
                 (int sentence, int word) = Strongest(pass, d);
-                if (Corpus.TopicOf(pass.Ids[(d * pass.SentenceCount + sentence) * pass.WordCount + word]) == chunk[d].Label) found++;
+                if (chunk[d].Sentences[sentence].Any(Corpus.IsMarker)) leads++;
+                int id = chunk[d].Sentences[sentence][word];
+                if (Corpus.IsMarker(id) || Corpus.TopicOf(id) == chunk[d].Label) words++;
             }
         }
-        return ((double)correct / documents.Count, (double)found / documents.Count);
+        return ((double)correct / documents.Count, (double)leads / documents.Count, (double)words / documents.Count);
     }
 
     /// <summary>The sentence with the largest βᵢ and, in it, the word with the largest αᵢₜ.</summary>

@@ -66,9 +66,9 @@ public class SampleTests
         var adam = new Adam<float>(model.Parameters, learningRate: 5e-3);
         var random = new Random(2);
         List<double> losses = [];
-        for (int step = 0; step < 60; step++)
+        for (int step = 0; step < 150; step++) // the lead-sentence task has a plateau of ~80 steps first
         {
-            List<Document> batch = Enumerable.Range(0, 16).Select(_ => Corpus.Next(random)).ToList();
+            List<Document> batch = Enumerable.Range(0, 32).Select(_ => Corpus.Next(random)).ToList();
             adam.ZeroGradients();
             losses.Add(model.LossAndGradients(batch));
             adam.Step();
