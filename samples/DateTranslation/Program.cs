@@ -38,7 +38,7 @@ public static class Program
         string weightsPath = Path.Combine(output, "date-translator.safetensors");
         if (args.Contains("--gradcheck")) return RunGradientCheck();
         int translateAt = Array.IndexOf(args, "--translate");
-        if (translateAt >= 0) return TranslateGiven(args.Skip(translateAt + 1).Where(a => !a.StartsWith("--")).ToArray(), weightsPath, output);
+        if (translateAt >= 0) return TranslateGiven(args.Skip(translateAt + 1).TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray(), weightsPath, output);
         bool quick = args.Contains("--quick") || Environment.GetEnvironmentVariable("DATETRANSLATION_QUICK") == "1";
         return Train(quick, weightsPath, output);
     }
@@ -94,7 +94,7 @@ public static class Program
             }
         }
 
-        void Report(string line) => AnsiConsole.WriteLine(line);
+        static void Report(string line) => AnsiConsole.WriteLine(line);
         if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
         {
             AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())

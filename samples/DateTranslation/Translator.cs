@@ -143,8 +143,8 @@ public sealed class Translator
         return loss;
     }
 
-    /// <summary>What the encoder produced for a batch: keys [B, T, 64], the padding mask [B, T] and the step inputs.</summary>
-    private sealed record Encoded(int Batch, int Length, float[] Keys, bool[] Padding, int[][] Ids, float[][] X, bool[][] Active);
+    /// <summary>What the encoder produced for a batch: keys [B, T, 64], the padding mask [B, T] and each step's token ids.</summary>
+    private sealed record Encoded(int Batch, int Length, float[] Keys, bool[] Padding, int[][] Ids);
 
     // The bidirectional encoder: kⱼ = [→hⱼ; ←hⱼ]. Rows shorter than T are padded at the end; their padded steps keep the
     // state unchanged (so ←h starts at each row's real last character) and are masked out of the attention.
@@ -183,7 +183,7 @@ public sealed class Translator
             (h, next) = (next, h);
             for (int r = 0; r < b; r++) h.AsSpan(r * EncoderHidden, EncoderHidden).CopyTo(keys.AsSpan((r * t + j) * KeyDim + EncoderHidden, EncoderHidden));
         }
-        return new Encoded(b, t, keys, padding, ids, x, active);
+        return new Encoded(b, t, keys, padding, ids);
     }
 
     private void EncodeBackward(Encoded enc, float[] dKeys)
