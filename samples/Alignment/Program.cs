@@ -130,6 +130,34 @@ public static class Program
         {
             Console.WriteLine($"  t = {t}: " + string.Join(" ", memoryWeights.Skip(t * ShortMemory.Window).Take(ShortMemory.Window).Select(a => $"{a * 100,3:0}")));
         }
+
+        // Local attention (Luong et al. 2015): each step scores only the 2D + 1 = 5 keys around its aligned position pₜ.
+        // local-m takes pₜ = t; local-p predicts pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)) (untrained here, so its guesses are
+        // arbitrary) and multiplies the window's weights by a Gaussian around pₜ. A dot in the rows is a key outside the window.
+        var monotonic = new MonotonicAligner();
+        var predictive = new LocalAligner(seed: 4);
+        foreach ((string title, Action<float[], float[]> forward) in new (string, Action<float[], float[]>)[]
+        {
+            ($"LocalAttention(Window = {MonotonicAligner.Window}, Monotonic, ScaledDot)", (w, p) => monotonic.Forward(1, sourceLength, sourceLength, queries, keys, default, contexts, w, default, p)),
+            ($"LocalAttention(Window = {LocalAligner.Window}, Predictive, ScaledDot), untrained predictor", (w, p) => predictive.Forward(1, sourceLength, sourceLength, queries, keys, default, contexts, w, default, p)),
+        })
+        {
+            float[] localWeights = new float[sourceLength * sourceLength];
+            float[] positions = new float[sourceLength];
+            forward(localWeights, positions);
+            Console.WriteLine();
+            Console.WriteLine(title + "; row t shows pₜ and aₜⱼ (×100):");
+            for (int t = 0; t < sourceLength; t++)
+            {
+                int center = (int)MathF.Floor(positions[t] + 0.5f);
+                Console.Write($"{t,4}  p = {positions[t],4:0.0} ");
+                for (int j = 0; j < sourceLength; j++)
+                {
+                    Console.Write(Math.Abs(j - center) <= MonotonicAligner.Window ? $"{localWeights[t * sourceLength + j] * 100,5:0}" : "    ·");
+                }
+                Console.WriteLine();
+            }
+        }
     }
 }
 
@@ -156,3 +184,11 @@ public partial class SourcePooling;
 /// <summary>The Transformer's scaled dot product over the same states (no parameters: eₜⱼ = qₜ·kⱼ/√32).</summary>
 [MultiplicativeAttention(Dim = 32, Score = AttentionScore.ScaledDot)]
 public partial class DotAligner;
+
+/// <summary>Luong's local-m attention: each step t attends to the keys t − 2 … t + 2 with the scaled dot-product score.</summary>
+[LocalAttention(Dim = 32, Window = 2, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.ScaledDot)]
+public partial class MonotonicAligner;
+
+/// <summary>Luong's local-p attention: a learned aligned position pₜ per step, a window of 2 either side, and a Gaussian around pₜ.</summary>
+[LocalAttention(Dim = 32, Window = 2, Score = AttentionScore.ScaledDot, PredictorUnits = 16)]
+public partial class LocalAligner;
