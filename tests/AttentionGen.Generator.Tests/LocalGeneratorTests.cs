@@ -1,5 +1,6 @@
 using System.Linq;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Xunit;
 
 namespace AttentionGen.Generator.Tests;
@@ -105,5 +106,35 @@ public sealed class LocalGeneratorTests
         Assert.Equal("ATTN0005", d.Id);
         Assert.Contains("[MultiplicativeAttention] and [LocalAttention]", d.GetMessage());
         Assert.Empty(result.GeneratedSources);
+    }
+
+    [Fact]
+    public void An_unrelated_edit_leaves_the_local_steps_cached_and_an_attribute_edit_re_emits()
+    {
+        const string Layer = "using AttentionGen;\nnamespace App;\n[LocalAttention(Dim = 16, Window = 3)]\npublic partial class LocalAligner;";
+        CSharpCompilation first = GeneratorHarness.Compilation(Layer, "namespace App; public class Other { }");
+        GeneratorDriver driver = GeneratorHarness.CreateDriver().RunGenerators(first);
+
+        SyntaxTree other = first.SyntaxTrees.Last();
+        CSharpCompilation second = first.ReplaceSyntaxTree(other,
+            CSharpSyntaxTree.ParseText("namespace App; public class Other { public int Added => 1; }", GeneratorHarness.ParseOptions, path: other.FilePath));
+        driver = driver.RunGenerators(second);
+        GeneratorRunResult result = driver.GetRunResult().Results.Single();
+        foreach (string step in new[] { "LocalAttention.Parse", "LocalAttention.Model" })
+        {
+            Assert.True(result.TrackedSteps.ContainsKey(step), $"step {step} is not tracked");
+            Assert.All(result.TrackedSteps[step].SelectMany(s => s.Outputs),
+                output => Assert.True(output.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"{step} output was {output.Reason}"));
+        }
+        Assert.All(result.TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(s => s.Outputs),
+            output => Assert.Equal(IncrementalStepRunReason.Cached, output.Reason));
+
+        SyntaxTree layer = second.SyntaxTrees.First();
+        CSharpCompilation third = second.ReplaceSyntaxTree(layer,
+            CSharpSyntaxTree.ParseText(Layer.Replace("Window = 3", "Window = 4"), GeneratorHarness.ParseOptions, path: layer.FilePath));
+        driver = driver.RunGenerators(third);
+        result = driver.GetRunResult().Results.Single();
+        Assert.Contains(result.TrackedSteps["LocalAttention.Model"].SelectMany(s => s.Outputs), o => o.Reason == IncrementalStepRunReason.Modified);
+        Assert.Contains("public const int Window = 4;", result.GeneratedSources.Single().SourceText.ToString());
     }
 }
