@@ -77,6 +77,29 @@ public abstract class LocalTests<TLayer, T, TTape>
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Per_query_and_causal_masks_combine_with_the_window(bool causal)
+    {
+        const int batch = 2, tq = 7, tk = 11;
+        var random = new Random(causal ? 21 : 20);
+        TLayer layer = CreateLayer(2);
+        T[] query = TestData.Random<T>(random, batch * tq * Config.Dim);
+        T[] keys = TestData.Random<T>(random, batch * tk * Config.KeyDim);
+        T[] values = TestData.Random<T>(random, batch * tk * Config.ValueDim);
+        bool[] perQuery = TestData.Mask(random, batch * tq * tk, 0.7);
+        bool[] padding = TestData.Mask(random, batch * tk, 0.9);
+        var context = new T[batch * tq * Config.ValueDim];
+        var weights = new T[batch * tq * tk];
+        layer.Forward(batch, tq, tk, query, keys, values, context, weights, new AttentionMask { PerQuery = perQuery, KeyPadding = padding, Causal = causal }, default);
+        var expected = LocalReference.Forward(Config, batch, tq, tk, Named(layer, "score_weight"), Named(layer, "predictor_weight"), Named(layer, "predictor_vector"),
+            TestData.ToDouble(query), TestData.ToDouble(keys), TestData.ToDouble(values),
+            (b, t, s) => perQuery[(b * tq + t) * tk + s] && padding[b * tk + s] && (!causal || s <= t + tk - tq));
+        TestData.AssertClose<T>(expected.Weights, weights, Tolerance, "weights");
+        TestData.AssertClose<T>(expected.Context, context, Tolerance, "context");
+    }
+
     [Fact]
     public void Keys_and_values_outside_every_window_are_never_read()
     {
