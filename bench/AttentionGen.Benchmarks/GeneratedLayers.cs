@@ -16,6 +16,9 @@ namespace AttentionGen.Benchmarks;
 [MultiHeadAttention(ModelDim = 512, Heads = 8, Causal = true)] public partial class MultiHeadCausalW5;
 [MultiHeadAttention(ModelDim = 512, Heads = 8)] public partial class MultiHeadW6;
 
+// W7: Luong local-p, general score, D = 5 (PredictorUnits defaults to Dim = the workload's Units).
+[LocalAttention(Dim = 256, Window = 5)] public partial class LocalW7;
+
 /// <summary>The generated layer of a workload, with the workload's parameters, behind plain delegates.</summary>
 public sealed class GeneratedLayer
 {
@@ -32,6 +35,10 @@ public sealed class GeneratedLayer
         _gradients[w.Layer == "pooling" ? "input" : "query"] = dQuery;
         if (w.Layer != "pooling") _gradients["keys"] = dKeys;
         if (w.Layer == "sdpa") _gradients["values"] = dValues;
+        if (w.Layer == "local" && (w.Dim != LocalW7.Dim || w.Units != LocalW7.PredictorUnits || w.Window != LocalW7.Window))
+        {
+            throw new ArgumentException($"workload {w.Id} does not have LocalW7's dimensions", nameof(data));
+        }
         switch (w.Id)
         {
             case "W0":
@@ -98,6 +105,18 @@ public sealed class GeneratedLayer
                 var tape = new MultiHeadW6.Tape();
                 Forward = () => layer.ScaledDotProductAttention(w.Batch, tq, tk, data.Query, data.Keys, data.Values, Context);
                 Training = () => { layer.ScaledDotProductAttention(tape, w.Batch, tq, tk, data.Query, data.Keys, data.Values, Context); layer.ScaledDotProductAttentionBackward(tape, data.DContext, dQuery, dKeys, dValues); };
+                Layer = layer;
+                break;
+            }
+            case "W7":
+            {
+                var layer = new LocalW7 { MaxDegreeOfParallelism = threads };
+                data.QueryWeight.CopyTo(layer.ScoreWeight.Value, 0);    // W_a [KeyDim, Dim]
+                data.KeyWeight.CopyTo(layer.PredictorWeight.Value, 0);  // W_p [PredictorUnits, Dim]
+                data.ScoreVector.CopyTo(layer.PredictorVector.Value, 0); // v_p [PredictorUnits]
+                var tape = new LocalW7.Tape();
+                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
                 Layer = layer;
                 break;
             }

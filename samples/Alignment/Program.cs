@@ -131,6 +131,34 @@ public static class Program
             Console.WriteLine($"  t = {t}: " + string.Join(" ", memoryWeights.Skip(t * ShortMemory.Window).Take(ShortMemory.Window).Select(a => $"{a * 100,3:0}")));
         }
 
+        // Local attention (Luong et al. 2015): each step scores only the 2D + 1 = 5 keys around its aligned position pₜ.
+        // local-m takes pₜ = t; local-p predicts pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)) (untrained here, so its guesses are
+        // arbitrary) and multiplies the window's weights by a Gaussian around pₜ. A dot in the rows is a key outside the window.
+        var monotonic = new MonotonicAligner();
+        var predictive = new LocalAligner(seed: 4);
+        foreach ((string title, Action<float[], float[]> forward) in new (string, Action<float[], float[]>)[]
+        {
+            ($"LocalAttention(Window = {MonotonicAligner.Window}, Monotonic, ScaledDot)", (w, p) => monotonic.Forward(1, sourceLength, sourceLength, queries, keys, default, contexts, w, default, p)),
+            ($"LocalAttention(Window = {LocalAligner.Window}, Predictive, ScaledDot), untrained predictor", (w, p) => predictive.Forward(1, sourceLength, sourceLength, queries, keys, default, contexts, w, default, p)),
+        })
+        {
+            float[] localWeights = new float[sourceLength * sourceLength];
+            float[] positions = new float[sourceLength];
+            forward(localWeights, positions);
+            Console.WriteLine();
+            Console.WriteLine(title + "; row t shows pₜ and aₜⱼ (×100):");
+            for (int t = 0; t < sourceLength; t++)
+            {
+                int center = (int)MathF.Floor(positions[t] + 0.5f);
+                Console.Write($"{t,4}  p = {positions[t],4:0.0} ");
+                for (int j = 0; j < sourceLength; j++)
+                {
+                    Console.Write(Math.Abs(j - center) <= MonotonicAligner.Window ? $"{localWeights[t * sourceLength + j] * 100,5:0}" : "    ·");
+                }
+                Console.WriteLine();
+            }
+        }
+
         // Multi-head causal self-attention over the source (query = keys = values), all positions in one call: each row
         // shows the weights averaged over the 4 heads, zero above the diagonal. Then the same sequence decoded token by token
         // through a key-value cache, which gives the same outputs.
@@ -138,6 +166,7 @@ public static class Program
         float[] selfOutput = new float[sourceLength * CausalSelfAttention.ModelDim];
         float[] selfWeights = new float[sourceLength * sourceLength];
         selfAttention.Forward(1, sourceLength, sourceLength, keys, keys, keys, selfOutput, selfWeights);
+        Console.WriteLine();
         Console.WriteLine($"MultiHeadAttention(ModelDim = {CausalSelfAttention.ModelDim}, Heads = {CausalSelfAttention.Heads}, Causal) weights averaged over heads (×100, untrained):");
         for (int t = 0; t < sourceLength; t++)
         {
@@ -184,3 +213,11 @@ public partial class CausalSelfAttention;
 /// <summary>The Transformer's scaled dot product over the same states (no parameters: eₜⱼ = qₜ·kⱼ/√32).</summary>
 [MultiplicativeAttention(Dim = 32, Score = AttentionScore.ScaledDot)]
 public partial class DotAligner;
+
+/// <summary>Luong's local-m attention: each step t attends to the keys t − 2 … t + 2 with the scaled dot-product score.</summary>
+[LocalAttention(Dim = 32, Window = 2, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.ScaledDot)]
+public partial class MonotonicAligner;
+
+/// <summary>Luong's local-p attention: a learned aligned position pₜ per step, a window of 2 either side, and a Gaussian around pₜ.</summary>
+[LocalAttention(Dim = 32, Window = 2, Score = AttentionScore.ScaledDot, PredictorUnits = 16)]
+public partial class LocalAligner;
