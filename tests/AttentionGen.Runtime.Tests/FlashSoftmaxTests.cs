@@ -1,0 +1,102 @@
+using System;
+using System.Linq;
+using System.Runtime.Intrinsics;
+using AttentionGen.Numerics;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace AttentionGen.Runtime.Tests;
+
+/// <summary>
+/// The tiled kernel's row operations: the float exponential at every width against Math.Exp in double (the bound
+/// docs/numerics.md states), its special values, the online softmax against a plain softmax over the whole row, masks.
+/// </summary>
+public sealed class FlashSoftmaxTests(ITestOutputHelper output)
+{
+    private const double ExpFloatBound = 2.5 * 5.96e-8; // relative, 2 ulp of float plus the rounding of the input
+
+    [Fact]
+    public void Float_exp_is_within_two_ulp_at_every_width()
+    {
+        double worst = 0;
+        for (int i = -87000; i <= 0; i++)
+        {
+            float x = i / 1000f;
+            double expected = Math.Exp(x);
+            foreach (float actual in new[] { FlashSoftmax.Exp(Vector512.Create(x)).ToScalar(), FlashSoftmax.Exp(Vector256.Create(x)).ToScalar(), FlashSoftmax.Exp(Vector128.Create(x)).ToScalar() })
+            {
+                double error = Math.Abs(actual - expected) / expected;
+                worst = Math.Max(worst, error);
+                Assert.True(error <= ExpFloatBound, $"e^{x:R}: {actual:R} vs {expected:R}, relative error {error:g3}");
+            }
+        }
+        output.WriteLine($"worst relative error on [−87, 0]: {worst:g3}");
+    }
+
+    [Fact]
+    public void Float_exp_special_values()
+    {
+        Vector256<float> x = Vector256.Create(0f, float.NegativeInfinity, -87.5f, float.NaN, -1e30f, 1f, 80f, -0f);
+        Vector256<float> e = FlashSoftmax.Exp(x);
+        Assert.Equal(1f, e[0]);                  // e⁰ = 1 exactly
+        Assert.Equal(0f, e[1]);                  // e^{−∞} = 0: masked scores carry no weight
+        Assert.Equal(0f, e[2]);                  // below the normal range: 0
+        Assert.True(float.IsNaN(e[3]));          // NaN propagates
+        Assert.Equal(0f, e[4]);
+        Assert.Equal(Math.E, e[5], 6);
+        Assert.Equal(Math.Exp(80), e[6], Math.Exp(80) * 3e-7);
+        Assert.Equal(1f, e[7]);
+    }
+
+    [Theory]
+    [InlineData(1, 7)]
+    [InlineData(2, 48)]
+    [InlineData(3, 200)]
+    public void Folding_tiles_one_by_one_gives_the_softmax_of_the_whole_row(int seed, int length)
+    {
+        var random = new Random(seed);
+        float[] scores = Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 20 - 10)).ToArray();
+        float[] values = Enumerable.Range(0, length).Select(_ => (float)random.NextDouble()).ToArray();
+        // Expected: Σⱼ softmax(s)ⱼ vⱼ in double.
+        double max = scores.Max(), total = scores.Sum(s => Math.Exp(s - max));
+        double expected = scores.Select((s, j) => Math.Exp(s - max) / total * values[j]).Sum();
+
+        float runningMax = float.NegativeInfinity, runningSum = 0, accumulator = 0;
+        for (int start = 0; start < length; start += 16)
+        {
+            float[] tile = scores.Skip(start).Take(16).ToArray();
+            float rescale = FlashSoftmax.Update<float>(tile, ref runningMax, ref runningSum);
+            accumulator *= rescale;
+            for (int j = 0; j < tile.Length; j++) accumulator += tile[j] * values[start + j];
+        }
+        Assert.Equal(expected, accumulator / runningSum, 5);
+        Assert.Equal(Math.Log(total) + max, FlashSoftmax.LogSumExp(runningMax, runningSum), 4);
+    }
+
+    [Fact]
+    public void A_row_with_nothing_allowed_stays_empty_and_its_log_sum_exp_is_infinite()
+    {
+        float[] tile = { float.NegativeInfinity, float.NegativeInfinity, float.NegativeInfinity };
+        float max = float.NegativeInfinity, sum = 0;
+        Assert.Equal(1f, FlashSoftmax.Update<float>(tile, ref max, ref sum));
+        Assert.All(tile, p => Assert.Equal(0f, p));
+        Assert.Equal(0f, sum);
+        Assert.Equal(float.PositiveInfinity, FlashSoftmax.LogSumExp(max, sum));
+        float[] recomputed = { 1f, 2f };
+        FlashSoftmax.Recompute<float>(recomputed, float.PositiveInfinity);
+        Assert.All(recomputed, p => Assert.Equal(0f, p));
+    }
+
+    [Fact]
+    public void MaskRow_masks_padding_past_the_keys_the_causal_limit_and_each_mask()
+    {
+        float[] row = Enumerable.Repeat(1f, 8).ToArray();
+        bool[] keyPadding = { true, false, true, true, true, true, true, true, true, true, true, true };
+        bool[] perQuery = { true, true, true, false, true, true, true, true, true, true, true, true };
+        // Keys 2 … 9 of a 12-key row; only 6 are real (2 … 7); causal limit 6; key 3 masked per query; key 1 is padded but outside.
+        bool any = FlashSoftmax.MaskRow<float>(row, firstKey: 2, validKeys: 6, causalLimit: 6, keyPadding, perQuery);
+        Assert.True(any);
+        Assert.Equal(new[] { 1f, float.NegativeInfinity, 1f, 1f, 1f, float.NegativeInfinity, float.NegativeInfinity, float.NegativeInfinity }, row);
+        Assert.False(FlashSoftmax.MaskRow<float>(Enumerable.Repeat(1f, 4).ToArray(), firstKey: 8, validKeys: 4, causalLimit: 7, default, default));
+    }
+}
