@@ -103,6 +103,33 @@ internal static class DiagnosticDescriptors
         isEnabledByDefault: true,
         helpLinkUri: HelpLinkBase + "attn0010");
 
+    public static readonly DiagnosticDescriptor InvalidEnergyBias = new(
+        id: "ATTN0040",
+        title: "Monotonic attention: initial energy bias must be finite",
+        messageFormat: "InitialEnergyBias = {0} is not a finite number: the energy bias r starts every choose probability at σ(e + r), so give a finite value (the paper uses about -4)",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0040");
+
+    public static readonly DiagnosticDescriptor InvalidNoiseStdDev = new(
+        id: "ATTN0041",
+        title: "Monotonic attention: noise standard deviation out of range",
+        messageFormat: "NoiseStdDev = {0} is out of range: the pre-sigmoid noise's standard deviation must be finite and at least 0 (the paper uses 1; 0 turns the noise off)",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0041");
+
+    public static readonly DiagnosticDescriptor UnitsWithoutAdditiveEnergy = new(
+        id: "ATTN0042",
+        title: "Monotonic attention: Units needs the additive energy",
+        messageFormat: "Units = {0} has no effect with Score = MonotonicScore.{1}: only the additive energy vᵀ tanh(W_q q + W_k k + b) has a hidden layer; remove Units or use Score = MonotonicScore.Additive",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0042");
+
     public static readonly DiagnosticDescriptor InternalError = new(
         id: "ATTN9999",
         title: "AttentionGen failed unexpectedly",
