@@ -22,6 +22,7 @@ public sealed class FuzzAllKindsTests(ITestOutputHelper output)
         "StaticAttention(Dim = {0}, Units = {1})",
         "StructuredSelfAttention(Dim = {0}, Units = {1}, Hops = {2})",
         "KeyValueAttention(Dim = {0}, Window = {1}, Split = KeyValueSplit.KeyValuePredict)",
+        "MonotonicAttention(Dim = {0}, Units = {1}, ValueDim = {2}, Mode = MonotonicMode.Parallel)",
     };
 
     private static readonly string[] s_shapes =

@@ -1,0 +1,95 @@
+using System.Linq;
+using Microsoft.CodeAnalysis;
+using Xunit;
+
+namespace AttentionGen.Generator.Tests;
+
+/// <summary>[MonotonicAttention]: snapshots of both energies and both alignment forms, and the ATTN0040–0049 diagnostics.</summary>
+public sealed class MonotonicGeneratorTests
+{
+    [Theory]
+    [InlineData("Monotonic_Additive_Dim64_Float", "[MonotonicAttention(Dim = 64)]")]
+    [InlineData("Monotonic_Multiplicative_Dim37_Value5_Double_Parallel", "[MonotonicAttention(Dim = 37, ValueDim = 5, Score = MonotonicScore.Multiplicative, Mode = MonotonicMode.Parallel, ElementType = typeof(double), InitialEnergyBias = -1.5, NoiseStdDev = 0.5)]")]
+    public void Generated_source_matches_the_snapshot_and_compiles_without_warnings(string name, string attribute)
+    {
+        var (result, _, diagnostics) = GeneratorHarness.Run($"using AttentionGen;\nnamespace Samples.Speech;\n{attribute}\npublic partial class StreamingAligner;");
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(d => d.ToString()));
+        GeneratedSourceResult source = Assert.Single(result.GeneratedSources);
+        Assert.Equal("Samples.Speech.StreamingAligner.MonotonicAttention.g.cs", source.HintName);
+        Snapshot.Verify(source.SourceText.ToString(), name);
+    }
+
+    private static Diagnostic Single(string arguments, string id)
+    {
+        string source = $"using AttentionGen;\n[MonotonicAttention({arguments})] public partial class Aligner;";
+        var (result, _, _) = GeneratorHarness.Run(source);
+        Assert.Empty(result.GeneratedSources);
+        Diagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal(id, d.Id);
+        Assert.Equal(DiagnosticSeverity.Error, d.Severity);
+        Assert.Equal("docs/diagnostics.md#" + id.ToLowerInvariant(), d.Descriptor.HelpLinkUri);
+        return d;
+    }
+
+    private static string Located(Diagnostic d, string arguments)
+    {
+        string source = $"using AttentionGen;\n[MonotonicAttention({arguments})] public partial class Aligner;";
+        return source.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length);
+    }
+
+    [Theory]
+    [InlineData("double.NaN", "NaN")]
+    [InlineData("double.PositiveInfinity", "∞")]
+    [InlineData("-1.0 / 0.0", "-∞")]
+    public void ATTN0040_energy_bias_not_finite(string value, string shown)
+    {
+        string arguments = $"Dim = 8, InitialEnergyBias = {value}";
+        Diagnostic d = Single(arguments, "ATTN0040");
+        Assert.Equal($"InitialEnergyBias = {value}", Located(d, arguments));
+        Assert.StartsWith($"InitialEnergyBias = {shown} is not a finite number", d.GetMessage(System.Globalization.CultureInfo.InvariantCulture).Replace("Infinity", "∞"));
+    }
+
+    [Theory]
+    [InlineData("-0.5", "-0.5")]
+    [InlineData("double.NaN", "NaN")]
+    [InlineData("double.PositiveInfinity", "∞")]
+    public void ATTN0041_noise_out_of_range(string value, string shown)
+    {
+        string arguments = $"Dim = 8, NoiseStdDev = {value}";
+        Diagnostic d = Single(arguments, "ATTN0041");
+        Assert.Equal($"NoiseStdDev = {value}", Located(d, arguments));
+        Assert.StartsWith($"NoiseStdDev = {shown} is out of range", d.GetMessage().Replace("Infinity", "∞"));
+    }
+
+    [Fact]
+    public void ATTN0042_units_with_the_multiplicative_energy()
+    {
+        const string arguments = "Dim = 8, Units = 16, Score = MonotonicScore.Multiplicative";
+        Diagnostic d = Single(arguments, "ATTN0042");
+        Assert.Equal("Units = 16", Located(d, arguments));
+        Assert.Contains("Units = 16 has no effect with Score = MonotonicScore.Multiplicative", d.GetMessage());
+    }
+
+    [Theory]
+    [InlineData("Dim = 8, Mode = (MonotonicMode)7", "ATTN0009")]
+    [InlineData("Dim = 8, Score = (MonotonicScore)3", "ATTN0009")]
+    [InlineData("Dim = 0", "ATTN0003")]
+    [InlineData("Dim = 8, ValueDim = -1", "ATTN0003")]
+    [InlineData("Dim = 8, Units = 70000", "ATTN0003")]
+    [InlineData("Dim = 8, ElementType = typeof(int)", "ATTN0006")]
+    public void Shared_diagnostics_apply_to_monotonic_attention(string arguments, string id) => Single(arguments, id);
+
+    [Theory]
+    [InlineData("Dim = 8, InitialEnergyBias = 0, NoiseStdDev = 0")]
+    [InlineData("Dim = 8, InitialEnergyBias = -4")]
+    [InlineData("Dim = 3, Units = 5, ValueDim = 2, Mode = MonotonicMode.Parallel, ElementType = typeof(double)")]
+    [InlineData("Dim = 3, Score = MonotonicScore.Multiplicative, ValueDim = 129")]
+    public void Legal_configurations_generate_clean_code(string arguments)
+    {
+        var (result, _, diagnostics) = GeneratorHarness.Run($"using AttentionGen;\nnamespace A;\n[MonotonicAttention({arguments})] public partial class Aligner;");
+        Assert.Empty(result.Diagnostics);
+        Assert.Single(result.GeneratedSources);
+        Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(d => d.ToString()));
+    }
+}
