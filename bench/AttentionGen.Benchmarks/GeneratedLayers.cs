@@ -16,6 +16,9 @@ namespace AttentionGen.Benchmarks;
 [MultiplicativeAttention(Dim = 64, Score = AttentionScore.ScaledDot, Causal = true)] public partial class ScaledDotCausalW5;
 [MultiplicativeAttention(Dim = 64, Score = AttentionScore.ScaledDot)] public partial class ScaledDotW6;
 
+// W7: monotonic attention, the additive energy, the recursive (default) form.
+[MonotonicAttention(Dim = 128)] public partial class MonotonicW7;
+
 /// <summary>The generated layer of a workload, with the workload's parameters, behind plain delegates.</summary>
 public sealed class GeneratedLayer
 {
@@ -101,6 +104,15 @@ public sealed class GeneratedLayer
                 Layer = layer;
                 break;
             }
+            case "W7":
+            {
+                var layer = SetAdditive(new MonotonicW7 { MaxDegreeOfParallelism = threads }, data);
+                var tape = new MonotonicW7.Tape();
+                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
+                Layer = layer;
+                break;
+            }
             default:
                 throw new ArgumentException($"no generated layer for workload {w.Id}", nameof(data));
         }
@@ -129,7 +141,7 @@ public sealed class GeneratedLayer
         foreach (Parameter<float> parameter in Layer.Parameters) parameter.ZeroGradient();
     }
 
-    // The additive parameters by name: QueryWeight [U, D], KeyWeight [U, D], ScoreBias [U], ScoreVector [U].
+    // The additive parameters by name: QueryWeight [U, D], KeyWeight [U, D], ScoreBias [U], ScoreVector [U] (and r for monotonic).
     private static TLayer SetAdditive<TLayer>(TLayer layer, WorkloadData data) where TLayer : IAttentionLayer<float>
     {
         foreach (Parameter<float> parameter in layer.Parameters)
@@ -140,6 +152,7 @@ public sealed class GeneratedLayer
                 "key_weight" => data.KeyWeight,
                 "score_bias" => data.Bias,
                 "score_vector" => data.ScoreVector,
+                "energy_bias" => data.EnergyBias,
                 _ => throw new InvalidOperationException($"unexpected additive parameter {parameter.Name}"),
             };
             source.CopyTo(parameter.Value, 0);
