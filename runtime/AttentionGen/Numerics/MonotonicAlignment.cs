@@ -43,7 +43,7 @@ public static class MonotonicAlignment
     /// </summary>
     public static void Recursive<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> previous, Span<T> alignment) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        RequireRow(p.Length, previous.Length, alignment.Length);
+        RequireRow(p.Length, previous.Length, nameof(previous), alignment.Length, nameof(alignment));
         T q = T.Zero;
         for (int j = 0; j < p.Length; j++)
         {
@@ -60,7 +60,7 @@ public static class MonotonicAlignment
     /// </summary>
     public static void Parallel<T>(ReadOnlySpan<T> p, ReadOnlySpan<T> previous, Span<T> alignment) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        RequireRow(p.Length, previous.Length, alignment.Length);
+        RequireRow(p.Length, previous.Length, nameof(previous), alignment.Length, nameof(alignment));
         T clip = T.CreateTruncating(ParallelClip);
         T c = T.One, sum = T.Zero;
         for (int j = 0; j < p.Length; j++)
@@ -82,8 +82,8 @@ public static class MonotonicAlignment
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         int n = p.Length;
-        RequireRow(n, previous.Length, dAlignment.Length);
-        RequireRow(n, dChoose.Length, dPrevious.Length);
+        RequireRow(n, previous.Length, nameof(previous), dAlignment.Length, nameof(dAlignment));
+        RequireRow(n, dChoose.Length, nameof(dChoose), dPrevious.Length, nameof(dPrevious));
         if (scratch.Length < n)
         {
             throw new ArgumentException($"'{nameof(scratch)}' must have at least {n} elements, but has {scratch.Length}.", nameof(scratch));
@@ -116,8 +116,8 @@ public static class MonotonicAlignment
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         int n = p.Length;
-        RequireRow(n, previous.Length, dAlignment.Length);
-        RequireRow(n, dChoose.Length, dPrevious.Length);
+        RequireRow(n, previous.Length, nameof(previous), dAlignment.Length, nameof(dAlignment));
+        RequireRow(n, dChoose.Length, nameof(dChoose), dPrevious.Length, nameof(dPrevious));
         if (scratch.Length < 2 * n)
         {
             throw new ArgumentException($"'{nameof(scratch)}' must have at least {2 * n} elements, but has {scratch.Length}.", nameof(scratch));
@@ -160,15 +160,15 @@ public static class MonotonicAlignment
         return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
     }
 
-    private static void RequireRow(int p, int other, int output)
+    private static void RequireRow(int keys, int first, string firstName, int second, string secondName)
     {
-        if (other != p)
+        if (first != keys)
         {
-            throw new ArgumentException($"Expected {p} elements (one per key), got {other}.", nameof(other));
+            throw new ArgumentException($"'{firstName}' must have {keys} elements (one per key, as p has), but has {first}.", firstName);
         }
-        if (output != p)
+        if (second != keys)
         {
-            throw new ArgumentException($"Expected {p} elements (one per key), got {output}.", nameof(output));
+            throw new ArgumentException($"'{secondName}' must have {keys} elements (one per key, as p has), but has {second}.", secondName);
         }
     }
 }
