@@ -186,7 +186,7 @@ internal static class MonotonicEmitter
             w.WriteLine("bool keysAreValues = values.IsEmpty;");
             w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);");
             w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
-            w.WriteLine("ForwardRows(null, null, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);");
+            w.WriteLine("ForwardBatch(null, null, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);");
         }
 
         // ---- Training forward ----
@@ -205,7 +205,7 @@ internal static class MonotonicEmitter
             w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);");
             w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
             w.WriteLine("tape.Prepare(batch, queryLength, keyLength, keysAreValues);");
-            w.WriteLine("ForwardRows(tape, noise, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);");
+            w.WriteLine("ForwardBatch(tape, noise, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);");
             using (w.Block("if (!weights.IsEmpty)"))
             {
                 w.WriteLine("tape.Weights.AsSpan(0, batch * queryLength * keyLength).CopyTo(weights);");
@@ -214,10 +214,27 @@ internal static class MonotonicEmitter
 
         // ---- Shared forward rows ----
         w.WriteLine();
-        w.WriteLine("// For each batch row b:");
+        w.WriteLine("// Batch rows are independent: large calls spread them over threads (each row is computed the same way whatever the");
+        w.WriteLine("// thread count, so the result is too). With noise the rows run in order on the calling thread, so that the draws");
+        w.WriteLine("// from the caller's Random come in the documented order b, i, j.");
+        using (w.Block($"private void ForwardBatch(Tape? tape, Random? noise, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        {
+            using (w.Block("if (noise is not null || !BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))"))
+            {
+                w.WriteLine("ForwardRows(tape, noise, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);");
+                w.WriteLine("return;");
+            }
+            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new BatchState(this, tape),");
+            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((BatchState)state).Layer.ForwardRows(((BatchState)state).Tape, null, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),");
+            w.WriteLine("    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: tape is not null ? default : weights);");
+        }
+        w.WriteLine();
+        w.WriteLine($"private sealed record BatchState({model.Target.Name} Layer, Tape? Tape);");
+        w.WriteLine();
+        w.WriteLine("// For each batch row b in [first, end):");
         w.WriteLine("//   kpⱼ = " + (additive ? "W_k kⱼ + b" : "W kⱼ") + (additive ? ",  qpᵢ = W_q qᵢ" : ""));
         w.WriteLine("//   then for each query i in order: pᵢ (ChooseRow), αᵢ from pᵢ and αᵢ₋₁ (α₀ = one-hot(0)), cᵢ = Σⱼ αᵢⱼ valueⱼ.");
-        using (w.Block($"private void ForwardRows(Tape? tape, Random? noise, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        using (w.Block($"private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
         {
             string projections = additive ? "keyLength * Units + queryLength * Units" : "keyLength * Units";
             LayerScaffold.DeclareScratch(w, element, "scratch", $"(tape is not null ? 0 : {projections} + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength");
@@ -225,7 +242,7 @@ internal static class MonotonicEmitter
             {
                 w.WriteLine($"Span<{T}> initial = scratch.Slice(scratch.Length - keyLength, keyLength);");
                 w.WriteLine("MonotonicAlignment.Initialize(initial, keyLength);");
-                using (w.Block("for (int b = 0; b < batch; b++)"))
+                using (w.Block("for (int b = first; b < end; b++)"))
                 {
                     w.WriteLine("int rowPairs = queryLength * keyLength;");
                     w.WriteLine($"Span<{T}> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(0, keyLength * Units);");
@@ -552,33 +569,97 @@ internal static class MonotonicEmitter
             w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
             w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
             w.WriteLine();
-            string extra = additive ? " + batch * queryLength * Units" : "";
-            w.WriteLine("// Scratch: ∂L/∂kp [B, Tk, U]" + (additive ? " and ∂L/∂qp [B, Tq, U]" : "") + " for the whole batch (their projection gradients are then");
-            w.WriteLine("// a few register-blocked products), and per row g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ and the reverse pass's two rows.");
-            LayerScaffold.DeclareScratch(w, element, "scratch", $"batch * keyLength * Units{extra} + 6 * keyLength");
+            string extra = additive ? " + batch * queryLength * Units + batch * Units" : "";
+            w.WriteLine("// Scratch for the whole batch: ∂L/∂kp [B, Tk, U]" + (additive ? ", ∂L/∂qp [B, Tq, U] and each batch row's share of ∂L/∂v [B, U]" : "") + ",");
+            w.WriteLine("// and each row's share of ∂L/∂r [B]. The projection gradients are then a few register-blocked products, and the shares");
+            w.WriteLine("// are summed in row order, so the result does not depend on how rows were spread over threads.");
+            LayerScaffold.DeclareScratch(w, element, "scratch", $"batch * keyLength * Units{extra} + batch");
             using (w.Block("try"))
             {
                 w.WriteLine("scratch.Clear();");
+                w.WriteLine("var lengths = (batch, queryLength, keyLength);");
+                using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))"))
+                {
+                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new BatchState(this, tape),");
+                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((BatchState)state).Layer.BackwardRows(((BatchState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2),");
+                    w.WriteLine("    lengths, r0: query, r1: valueSource, r2: dContext, r3: dWeights, w0: dQuery, w1: dValueTarget, w2: scratch);");
+                }
+                using (w.Block("else"))
+                {
+                    w.WriteLine("BackwardRows(tape, 0, batch, query, valueSource, dContext, dWeights, dQuery, dValueTarget, scratch);");
+                }
+                w.WriteLine();
                 w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
                 if (additive)
                 {
                     w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
-                }
-                w.WriteLine($"Span<{T}> rows = scratch.Slice(batch * keyLength * Units{extra});");
-                w.WriteLine($"Span<{T}> g = rows.Slice(0, keyLength);");
-                w.WriteLine($"Span<{T}> carry = rows.Slice(keyLength, keyLength);");
-                w.WriteLine($"Span<{T}> dChoose = rows.Slice(2 * keyLength, keyLength);");
-                w.WriteLine($"Span<{T}> initial = rows.Slice(3 * keyLength, keyLength);");
-                w.WriteLine($"Span<{T}> reverseScratch = rows.Slice(4 * keyLength, 2 * keyLength);");
-                w.WriteLine("MonotonicAlignment.Initialize(initial, keyLength);");
-                if (additive)
-                {
-                    w.WriteLine(scoreVectorLine);
+                    w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
                     w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
                 }
-                w.WriteLine($"{T} dEnergyBias = 0;");
+                w.WriteLine($"Span<{T}> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);");
                 using (w.Block("for (int b = 0; b < batch; b++)"))
                 {
+                    if (additive)
+                    {
+                        w.WriteLine($"{axpyUnits}(1, ref dScoreVectorShares[b * Units], ref dScoreVector);");
+                    }
+                    w.WriteLine("EnergyBias.Gradient[0] += dEnergyBiasShares[b];");
+                }
+                w.WriteLine();
+                if (additive)
+                {
+                    w.WriteLine("// kpⱼ = W_k kⱼ + b: ∂L/∂b = Σⱼ ∂L/∂kpⱼ.");
+                    w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);");
+                    using (w.Block("for (int j = 0; j < batch * keyLength; j++)"))
+                    {
+                        w.WriteLine($"{axpyUnits}(1, ref dKeyProjection[j * Units], ref dBias);");
+                    }
+                    w.WriteLine("// qpᵢ = W_q qᵢ: ∂L/∂W_q += ∂L/∂qpᵀ Q, ∂L/∂Q = ∂L/∂qp W_q.");
+                    w.WriteLine($"if (batch * queryLength > 0) {productDim}(Units, batch * queryLength, ref MemoryMarshal.GetReference(dQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));");
+                    w.WriteLine($"if (!dQuery.IsEmpty) {productDim}(batch * queryLength, Units, ref MemoryMarshal.GetReference(dQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
+                }
+                w.WriteLine("// kpⱼ = W" + (additive ? "_k" : "") + " kⱼ" + (additive ? " + b" : "") + ": ∂L/∂W += ∂L/∂kpᵀ K, ∂L/∂K += ∂L/∂kp W.");
+                w.WriteLine($"if (batch > 0) {productDim}(Units, batch * keyLength, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));");
+                w.WriteLine($"if (!dKeys.IsEmpty) {productDim}(batch * keyLength, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));");
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Backward, per batch row ----
+        w.WriteLine();
+        w.WriteLine("// Batch rows [first, end) of the backward: the queries from last to first, through the value path, the alignment's reverse");
+        w.WriteLine("// pass and the energy, into ∂L/∂value, ∂L/∂kp" + (additive ? ", ∂L/∂qp and the row's share of ∂L/∂v" : " and ∂L/∂q") + " and of ∂L/∂r. Rows write disjoint parts of every output.");
+        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> scratch)"))
+        {
+            w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
+            w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
+            if (additive)
+            {
+                w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
+                w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
+                w.WriteLine(scoreVectorLine);
+            }
+            w.WriteLine($"Span<{T}> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);");
+            w.WriteLine("// Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.");
+            LayerScaffold.DeclareScratch(w, element, "rowScratch", "6 * keyLength");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> g = rowScratch.Slice(0, keyLength);");
+                w.WriteLine($"Span<{T}> carry = rowScratch.Slice(keyLength, keyLength);");
+                w.WriteLine($"Span<{T}> dChoose = rowScratch.Slice(2 * keyLength, keyLength);");
+                w.WriteLine($"Span<{T}> initial = rowScratch.Slice(3 * keyLength, keyLength);");
+                w.WriteLine($"Span<{T}> reverseScratch = rowScratch.Slice(4 * keyLength, 2 * keyLength);");
+                w.WriteLine("MonotonicAlignment.Initialize(initial, keyLength);");
+                using (w.Block("for (int b = first; b < end; b++)"))
+                {
+                    if (additive)
+                    {
+                        w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * Units];");
+                    }
+                    w.WriteLine($"{T} dEnergyBias = 0;");
                     w.WriteLine("int rowPairs = queryLength * keyLength;");
                     w.WriteLine($"ReadOnlySpan<{T}> rowWeights = tape.Weights.AsSpan(b * rowPairs, rowPairs);");
                     w.WriteLine($"ReadOnlySpan<{T}> rowChoose = tape.Choose.AsSpan(b * rowPairs, rowPairs);");
@@ -639,28 +720,12 @@ internal static class MonotonicEmitter
                             }
                         }
                     }
+                    w.WriteLine("dEnergyBiasShares[b] = dEnergyBias;");
                 }
-                w.WriteLine("EnergyBias.Gradient[0] += dEnergyBias;");
-                w.WriteLine();
-                if (additive)
-                {
-                    w.WriteLine("// kpⱼ = W_k kⱼ + b: ∂L/∂b = Σⱼ ∂L/∂kpⱼ.");
-                    w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);");
-                    using (w.Block("for (int j = 0; j < batch * keyLength; j++)"))
-                    {
-                        w.WriteLine($"{axpyUnits}(1, ref dKeyProjection[j * Units], ref dBias);");
-                    }
-                    w.WriteLine("// qpᵢ = W_q qᵢ: ∂L/∂W_q += ∂L/∂qpᵀ Q, ∂L/∂Q = ∂L/∂qp W_q.");
-                    w.WriteLine($"if (batch * queryLength > 0) {productDim}(Units, batch * queryLength, ref MemoryMarshal.GetReference(dQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));");
-                    w.WriteLine($"if (!dQuery.IsEmpty) {productDim}(batch * queryLength, Units, ref MemoryMarshal.GetReference(dQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
-                }
-                w.WriteLine("// kpⱼ = W" + (additive ? "_k" : "") + " kⱼ" + (additive ? " + b" : "") + ": ∂L/∂W += ∂L/∂kpᵀ K, ∂L/∂K += ∂L/∂kp W.");
-                w.WriteLine($"if (batch > 0) {productDim}(Units, batch * keyLength, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));");
-                w.WriteLine($"if (!dKeys.IsEmpty) {productDim}(batch * keyLength, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));");
             }
             using (w.Block("finally"))
             {
-                LayerScaffold.ReturnScratch(w, element, "scratch");
+                LayerScaffold.ReturnScratch(w, element, "rowScratch");
             }
         }
 

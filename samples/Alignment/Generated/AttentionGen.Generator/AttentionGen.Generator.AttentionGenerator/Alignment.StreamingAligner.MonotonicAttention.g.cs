@@ -188,7 +188,7 @@ namespace Alignment
             bool keysAreValues = values.IsEmpty;
             ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
-            ForwardRows(null, null, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);
+            ForwardBatch(null, null, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);
         }
 
         /// <summary>
@@ -216,17 +216,34 @@ namespace Alignment
             ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             tape.Prepare(batch, queryLength, keyLength, keysAreValues);
-            ForwardRows(tape, noise, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);
+            ForwardBatch(tape, noise, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);
             if (!weights.IsEmpty)
             {
                 tape.Weights.AsSpan(0, batch * queryLength * keyLength).CopyTo(weights);
             }
         }
 
-        // For each batch row b:
+        // Batch rows are independent: large calls spread them over threads (each row is computed the same way whatever the
+        // thread count, so the result is too). With noise the rows run in order on the calling thread, so that the draws
+        // from the caller's Random come in the documented order b, i, j.
+        private void ForwardBatch(Tape? tape, Random? noise, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
+        {
+            if (noise is not null || !BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))
+            {
+                ForwardRows(tape, noise, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);
+                return;
+            }
+            BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new BatchState(this, tape),
+                static (int b, object state, in ChunkSpans<float> s) => ((BatchState)state).Layer.ForwardRows(((BatchState)state).Tape, null, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),
+                (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: tape is not null ? default : weights);
+        }
+
+        private sealed record BatchState(StreamingAligner Layer, Tape? Tape);
+
+        // For each batch row b in [first, end):
         //   kpⱼ = W kⱼ
         //   then for each query i in order: pᵢ (ChooseRow), αᵢ from pᵢ and αᵢ₋₁ (α₀ = one-hot(0)), cᵢ = Σⱼ αᵢⱼ valueⱼ.
-        private void ForwardRows(Tape? tape, Random? noise, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
+        private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
         {
             int scratchLength = (tape is not null ? 0 : keyLength * Units + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength;
             float[]? scratchRented = null;
@@ -237,7 +254,7 @@ namespace Alignment
             {
                 Span<float> initial = scratch.Slice(scratch.Length - keyLength, keyLength);
                 MonotonicAlignment.Initialize(initial, keyLength);
-                for (int b = 0; b < batch; b++)
+                for (int b = first; b < end; b++)
                 {
                     int rowPairs = queryLength * keyLength;
                     Span<float> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(0, keyLength * Units);
@@ -525,9 +542,10 @@ namespace Alignment
             if (!dKeys.IsEmpty) dKeys.Clear();
             if (!dValues.IsEmpty) dValues.Clear();
 
-            // Scratch: ∂L/∂kp [B, Tk, U] for the whole batch (their projection gradients are then
-            // a few register-blocked products), and per row g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ and the reverse pass's two rows.
-            int scratchLength = batch * keyLength * Units + 6 * keyLength;
+            // Scratch for the whole batch: ∂L/∂kp [B, Tk, U],
+            // and each row's share of ∂L/∂r [B]. The projection gradients are then a few register-blocked products, and the shares
+            // are summed in row order, so the result does not depend on how rows were spread over threads.
+            int scratchLength = batch * keyLength * Units + batch;
             float[]? scratchRented = null;
             Span<float> scratch = scratchLength <= StackScratchLimit
                 ? stackalloc float[scratchLength]
@@ -535,17 +553,62 @@ namespace Alignment
             try
             {
                 scratch.Clear();
+                var lengths = (batch, queryLength, keyLength);
+                if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))
+                {
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new BatchState(this, tape),
+                        static (int b, object state, in ChunkSpans<float> s) => ((BatchState)state).Layer.BackwardRows(((BatchState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2),
+                        lengths, r0: query, r1: valueSource, r2: dContext, r3: dWeights, w0: dQuery, w1: dValueTarget, w2: scratch);
+                }
+                else
+                {
+                    BackwardRows(tape, 0, batch, query, valueSource, dContext, dWeights, dQuery, dValueTarget, scratch);
+                }
+
                 Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
-                Span<float> rows = scratch.Slice(batch * keyLength * Units);
-                Span<float> g = rows.Slice(0, keyLength);
-                Span<float> carry = rows.Slice(keyLength, keyLength);
-                Span<float> dChoose = rows.Slice(2 * keyLength, keyLength);
-                Span<float> initial = rows.Slice(3 * keyLength, keyLength);
-                Span<float> reverseScratch = rows.Slice(4 * keyLength, 2 * keyLength);
-                MonotonicAlignment.Initialize(initial, keyLength);
-                float dEnergyBias = 0;
+                Span<float> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);
                 for (int b = 0; b < batch; b++)
                 {
+                    EnergyBias.Gradient[0] += dEnergyBiasShares[b];
+                }
+
+                // kpⱼ = W kⱼ: ∂L/∂W += ∂L/∂kpᵀ K, ∂L/∂K += ∂L/∂kp W.
+                if (batch > 0) MatrixProductAdd32(Units, batch * keyLength, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));
+                if (!dKeys.IsEmpty) MatrixProductAdd32(batch * keyLength, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));
+            }
+            finally
+            {
+                if (scratchRented is not null)
+                {
+                    ArrayPool<float>.Shared.Return(scratchRented);
+                }
+            }
+        }
+
+        // Batch rows [first, end) of the backward: the queries from last to first, through the value path, the alignment's reverse
+        // pass and the energy, into ∂L/∂value, ∂L/∂kp and ∂L/∂q and of ∂L/∂r. Rows write disjoint parts of every output.
+        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> valueSource, ReadOnlySpan<float> dContext, ReadOnlySpan<float> dWeights, Span<float> dQuery, Span<float> dValueTarget, Span<float> scratch)
+        {
+            int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
+            Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
+            Span<float> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);
+            // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.
+            int rowScratchLength = 6 * keyLength;
+            float[]? rowScratchRented = null;
+            Span<float> rowScratch = rowScratchLength <= StackScratchLimit
+                ? stackalloc float[rowScratchLength]
+                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength)).AsSpan(0, rowScratchLength);
+            try
+            {
+                Span<float> g = rowScratch.Slice(0, keyLength);
+                Span<float> carry = rowScratch.Slice(keyLength, keyLength);
+                Span<float> dChoose = rowScratch.Slice(2 * keyLength, keyLength);
+                Span<float> initial = rowScratch.Slice(3 * keyLength, keyLength);
+                Span<float> reverseScratch = rowScratch.Slice(4 * keyLength, 2 * keyLength);
+                MonotonicAlignment.Initialize(initial, keyLength);
+                for (int b = first; b < end; b++)
+                {
+                    float dEnergyBias = 0;
                     int rowPairs = queryLength * keyLength;
                     ReadOnlySpan<float> rowWeights = tape.Weights.AsSpan(b * rowPairs, rowPairs);
                     ReadOnlySpan<float> rowChoose = tape.Choose.AsSpan(b * rowPairs, rowPairs);
@@ -588,18 +651,14 @@ namespace Alignment
                             MultiplyAdd32(dEnergy, ref queryRow, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));
                         }
                     }
+                    dEnergyBiasShares[b] = dEnergyBias;
                 }
-                EnergyBias.Gradient[0] += dEnergyBias;
-
-                // kpⱼ = W kⱼ: ∂L/∂W += ∂L/∂kpᵀ K, ∂L/∂K += ∂L/∂kp W.
-                if (batch > 0) MatrixProductAdd32(Units, batch * keyLength, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));
-                if (!dKeys.IsEmpty) MatrixProductAdd32(batch * keyLength, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));
             }
             finally
             {
-                if (scratchRented is not null)
+                if (rowScratchRented is not null)
                 {
-                    ArrayPool<float>.Shared.Return(scratchRented);
+                    ArrayPool<float>.Shared.Return(rowScratchRented);
                 }
             }
         }
