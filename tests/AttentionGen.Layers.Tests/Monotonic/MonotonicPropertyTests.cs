@@ -226,3 +226,41 @@ public sealed class MonotonicThreadingTests
         Assert.Contains(one.DQuery, g => g != 0);
     }
 }
+
+/// <summary>The scalar bilinear energy eᵢⱼ = qᵢ W kⱼ + r, for the linear-time test.</summary>
+[MonotonicAttention(Dim = 1, Score = MonotonicScore.Multiplicative, InitialEnergyBias = 0)] public partial class MonotonicMulF1;
+
+public sealed class MonotonicLinearTimeTests
+{
+    [Fact]
+    public void Hard_decoding_of_long_sequences_takes_linear_time()
+    {
+        // kⱼ = (−1)ʲ, qᵢ = (−1)ⁱ, W = 1, r = 0: eᵢⱼ ≥ 0 exactly where j and i have the same parity, so from the pointer at
+        // i − 1 the scan skips one key and stops at i. A decoder that scored every key per step would do 4·10¹⁰ energies
+        // here (minutes); the forward scan does about 2·(Tq + Tk) = 8·10⁵ (milliseconds).
+        const int length = 200_000;
+        var layer = new MonotonicMulF1();
+        layer.KeyWeight.Value[0] = 1;
+        float[] keys = Enumerable.Range(0, length).Select(j => j % 2 == 0 ? 1f : -1f).ToArray();
+        float[] query = keys.ToArray();
+        var context = new float[length];
+        var positions = new int[length];
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        layer.ForwardHard(1, length, length, query, keys, default, context, positions);
+        watch.Stop();
+        Assert.Equal(Enumerable.Range(0, length), positions);
+        Assert.Equal(keys, context);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+
+        // The step-at-a-time decoder gives the same pointer trail.
+        var keyProjection = new float[length];
+        layer.ProjectKeys(1, length, keys, keyProjection);
+        int[] position = { 0 };
+        var stepContext = new float[1];
+        for (int i = 0; i < 1000; i++)
+        {
+            layer.StepHard(1, length, query.AsSpan(i, 1), keyProjection, keys, position, stepContext);
+            Assert.Equal(i, position[0]);
+        }
+    }
+}
