@@ -264,3 +264,35 @@ public sealed class MonotonicLinearTimeTests
         }
     }
 }
+
+/// <summary>A monotonic layer's parameters (r included) survive a safetensors round trip by name.</summary>
+public sealed class MonotonicInteropTests
+{
+    [Fact]
+    public void A_saved_layer_loads_into_a_fresh_one_with_the_same_alignment()
+    {
+        var trained = MonotonicLayerTests<float, MonotonicF16U37V5, MonotonicF16U37V5.Tape>.Layer(4, energyBias: 0.25);
+        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"monotonic-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            AttentionGen.Serialization.SafeTensors.Save(trained, path);
+            var loaded = new MonotonicF16U37V5(seed: 99);
+            AttentionGen.Serialization.SafeTensors.Load(loaded, path);
+            Assert.Equal(0.25f, loaded.EnergyBias.Value[0]);
+            var random = new Random(1);
+            float[] query = TestData.Random<float>(random, 3 * 16), keys = TestData.Random<float>(random, 5 * 16), values = TestData.Random<float>(random, 5 * 5);
+            var expected = new float[3 * 5];
+            var actual = new float[3 * 5];
+            var expectedWeights = new float[3 * 5];
+            var actualWeights = new float[3 * 5];
+            trained.Forward(1, 3, 5, query, keys, values, expected, expectedWeights);
+            loaded.Forward(1, 3, 5, query, keys, values, actual, actualWeights);
+            Assert.Equal(expected, actual);
+            Assert.Equal(expectedWeights, actualWeights);
+        }
+        finally
+        {
+            System.IO.File.Delete(path);
+        }
+    }
+}
