@@ -9,6 +9,7 @@ public sealed class MonotonicGeneratorTests
 {
     [Theory]
     [InlineData("Monotonic_Additive_Dim64_Float", "[MonotonicAttention(Dim = 64)]")]
+    [InlineData("Monotonic_Additive_Normalized_Dim12_Units37_Double", "[MonotonicAttention(Dim = 12, Units = 37, Normalize = true, ElementType = typeof(double))]")]
     [InlineData("Monotonic_Multiplicative_Dim37_Value5_Double_Parallel", "[MonotonicAttention(Dim = 37, ValueDim = 5, Score = MonotonicScore.Multiplicative, Mode = MonotonicMode.Parallel, ElementType = typeof(double), InitialEnergyBias = -1.5, NoiseStdDev = 0.5)]")]
     public void Generated_source_matches_the_snapshot_and_compiles_without_warnings(string name, string attribute)
     {
@@ -71,6 +72,15 @@ public sealed class MonotonicGeneratorTests
         Assert.Contains("Units = 16 has no effect with Score = MonotonicScore.Multiplicative", d.GetMessage());
     }
 
+    [Fact]
+    public void ATTN0043_normalize_with_the_multiplicative_energy()
+    {
+        const string arguments = "Dim = 8, Score = MonotonicScore.Multiplicative, Normalize = true";
+        Diagnostic d = Single(arguments, "ATTN0043");
+        Assert.Equal("Normalize = true", Located(d, arguments));
+        Assert.StartsWith("Normalize = true cannot apply to Score = MonotonicScore.Multiplicative", d.GetMessage());
+    }
+
     [Theory]
     [InlineData("Dim = 8, Mode = (MonotonicMode)7", "ATTN0009")]
     [InlineData("Dim = 8, Score = (MonotonicScore)3", "ATTN0009")]
@@ -85,6 +95,8 @@ public sealed class MonotonicGeneratorTests
     [InlineData("Dim = 8, InitialEnergyBias = -4")]
     [InlineData("Dim = 3, Units = 5, ValueDim = 2, Mode = MonotonicMode.Parallel, ElementType = typeof(double)")]
     [InlineData("Dim = 3, Score = MonotonicScore.Multiplicative, ValueDim = 129")]
+    [InlineData("Dim = 3, Normalize = false, Score = MonotonicScore.Multiplicative")]
+    [InlineData("Dim = 70, Units = 5000, Normalize = true")]
     public void Legal_configurations_generate_clean_code(string arguments)
     {
         var (result, _, diagnostics) = GeneratorHarness.Run($"using AttentionGen;\nnamespace A;\n[MonotonicAttention({arguments})] public partial class Aligner;");

@@ -130,6 +130,15 @@ internal static class DiagnosticDescriptors
         isEnabledByDefault: true,
         helpLinkUri: HelpLinkBase + "attn0042");
 
+    public static readonly DiagnosticDescriptor NormalizeWithoutAdditiveEnergy = new(
+        id: "ATTN0043",
+        title: "Monotonic attention: Normalize needs the additive energy",
+        messageFormat: "Normalize = true cannot apply to Score = MonotonicScore.{0}: weight normalisation rescales the vector v of the additive energy g vᵀ/‖v‖ tanh(·), which the multiplicative energy does not have; remove Normalize or use Score = MonotonicScore.Additive",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0043");
+
     public static readonly DiagnosticDescriptor InternalError = new(
         id: "ATTN9999",
         title: "AttentionGen failed unexpectedly",

@@ -46,7 +46,12 @@ internal static class MonotonicEmitter
             parameters.Add(new("ScoreBias", "score_bias", new[] { "Units" }, "b: the bias inside the tanh; starts at zero.", $"Initializers.Zeros<{T}>({{p}});"));
             parameters.Add(new("ScoreVector", "score_vector", new[] { "Units" }, "v: reduces tanh(·) to an energy, eᵢⱼ = vᵀ tanh(·) (PyTorch <c>nn.Linear(Units, 1, bias: false).weight</c> flattened).",
                 $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Units, fanOut: 1, random);"));
-            energyText = "eᵢⱼ = vᵀ tanh(W_q qᵢ + W_k kⱼ + b)";
+            if (model.Normalize)
+            {
+                parameters.Add(new("ScoreScale", "score_scale", new[] { "1" }, "g: the weight-normalised energy's scale, g vᵀ/‖v‖, starting at √(1/Units) (TF-Addons <c>attention_g</c>).",
+                    $"Initializers.Constant<{T}>({{p}}, {T}.Sqrt(({T})1 / Units));"));
+            }
+            energyText = model.Normalize ? "eᵢⱼ = g vᵀ/‖v‖ tanh(W_q qᵢ + W_k kⱼ + b)" : "eᵢⱼ = vᵀ tanh(W_q qᵢ + W_k kⱼ + b)";
         }
         else
         {
@@ -62,7 +67,7 @@ internal static class MonotonicEmitter
         string mode = model.Parallel ? "parallel" : "recursive";
         string summary =
             $"Monotonic attention (Raffel et al. 2017), generated for Dq = Dk = {model.Dim}, " + (model.Additive ? $"U = {model.Units}, " : "") +
-            $"Dv = {model.ValueDim}, {T}, {(model.Additive ? "additive" : "multiplicative")} energy, {mode} alignment:\n" +
+            $"Dv = {model.ValueDim}, {T}, {(model.Additive ? (model.Normalize ? "weight-normalised additive" : "additive") : "multiplicative")} energy, {mode} alignment:\n" +
             energyText + ", pᵢⱼ = σ(eᵢⱼ + r (+ noise in training)), 0 where the mask forbids j;\n" +
             "αᵢⱼ = pᵢⱼ Σₖ αᵢ₋₁,ₖ Πₗ₌ₖ^{j−1} (1 − pᵢₗ) with α₀ = one-hot(0); cᵢ = Σⱼ αᵢⱼ valueⱼ. A row of α sums to at most 1 and is\n" +
             "not renormalised: the rest of the mass means \"attend nothing\". Hard decoding (ForwardHard, StepHard) moves from the\n" +
@@ -94,7 +99,22 @@ internal static class MonotonicEmitter
         // The energy without r of a projected query (additive) or a query (multiplicative) against a projected key.
         string Energy(string qp, string kp) => additive ? $"{score}(ref {qp}, ref {kp}, ref scoreVector)" : $"{score}(ref {qp}, ref {kp})";
         string energyComment = additive ? "eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ)" : "eᵢⱼ = qᵢᵀ kpⱼ";
-        string scoreVectorLine = additive ? $"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);" : "";
+        bool normalize = model.Normalize;
+        // The vector the energy reads: v itself, or v′ = g v/‖v‖ computed once per call into `slice` (a scratch span of Units).
+        void ScoreVectorSetup(string slice)
+        {
+            if (!normalize)
+            {
+                w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
+                return;
+            }
+            w.WriteLine($"Span<{T}> normalizedScoreVector = {slice};");
+            w.WriteLine("NormalizedScoreVector(normalizedScoreVector); // v′ = g v / ‖v‖, once per call");
+            w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetReference(normalizedScoreVector);");
+        }
+        string extraUnits = normalize ? " + Units" : "";
+        string scoreArgument = additive ? ", ref scoreVector" : "";
+        string scoreParameter = additive ? $", ref {T} scoreVector" : "";
         string queryRow = additive ? "Units" : "Dim"; // the length of what the energy reads for one query
 
         // ---- Tape ----
@@ -237,10 +257,14 @@ internal static class MonotonicEmitter
         using (w.Block($"private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
         {
             string projections = additive ? "keyLength * Units + queryLength * Units" : "keyLength * Units";
-            LayerScaffold.DeclareScratch(w, element, "scratch", $"(tape is not null ? 0 : {projections} + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength");
+            LayerScaffold.DeclareScratch(w, element, "scratch", $"(tape is not null ? 0 : {projections} + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength{extraUnits}");
             using (w.Block("try"))
             {
-                w.WriteLine($"Span<{T}> initial = scratch.Slice(scratch.Length - keyLength, keyLength);");
+                w.WriteLine($"Span<{T}> initial = scratch.Slice(scratch.Length - keyLength{(normalize ? " - Units" : "")}, keyLength);");
+                if (additive)
+                {
+                    ScoreVectorSetup("scratch.Slice(scratch.Length - Units, Units)");
+                }
                 w.WriteLine("MonotonicAlignment.Initialize(initial, keyLength);");
                 using (w.Block("for (int b = first; b < end; b++)"))
                 {
@@ -267,7 +291,7 @@ internal static class MonotonicEmitter
                     using (w.Block("for (int i = 0; i < queryLength; i++)"))
                     {
                         w.WriteLine($"Span<{T}> p = tape is not null ? choose.Slice(i * keyLength, keyLength) : choose;");
-                        w.WriteLine($"ChooseRow(b, i, queryLength, keyLength, ref MemoryMarshal.GetReference(queryProjection.Slice(i * {queryRow}, {queryRow})), keyProjection, mask, noise, p);");
+                        w.WriteLine($"ChooseRow(b, i, queryLength, keyLength, ref MemoryMarshal.GetReference(queryProjection.Slice(i * {queryRow}, {queryRow})), keyProjection, mask, noise, p{scoreArgument});");
                         w.WriteLine($"ReadOnlySpan<{T}> previous = i == 0 ? initial : rowWeights.Slice((i - 1) * keyLength, keyLength);");
                         w.WriteLine($"Span<{T}> alignment = rowWeights.Slice(i * keyLength, keyLength);");
                         w.WriteLine("// " + alignFormula);
@@ -295,12 +319,8 @@ internal static class MonotonicEmitter
         w.WriteLine();
         w.WriteLine("// pᵢⱼ = σ(eᵢⱼ + r + σₙ nᵢⱼ) for one query against every key, with " + energyComment + ";");
         w.WriteLine("// pᵢⱼ = 0 where the mask forbids j (the alignment mass passes that key by, as TF-Addons' masked score does).");
-        using (w.Block($"private void ChooseRow(int b, int i, int queryLength, int keyLength, ref {T} projectedQuery, ReadOnlySpan<{T}> keyProjection, AttentionMask mask, Random? noise, Span<{T}> p)"))
+        using (w.Block($"private void ChooseRow(int b, int i, int queryLength, int keyLength, ref {T} projectedQuery, ReadOnlySpan<{T}> keyProjection, AttentionMask mask, Random? noise, Span<{T}> p{scoreParameter})"))
         {
-            if (additive)
-            {
-                w.WriteLine(scoreVectorLine);
-            }
             w.WriteLine($"ref {T} keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);");
             w.WriteLine($"{T} r = EnergyBias.Value[0];");
             w.WriteLine("bool masked = !mask.IsEmpty;");
@@ -351,10 +371,14 @@ internal static class MonotonicEmitter
             w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(context, previousAlignment, nameof(context), nameof(previousAlignment));");
             w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(context, alignment, nameof(context), nameof(alignment));");
             w.WriteLine("var mask = AttentionMask.FromKeyPadding(keyPadding);");
-            LayerScaffold.DeclareScratch(w, element, "scratch", additive ? "keyLength + Units" : "keyLength");
+            LayerScaffold.DeclareScratch(w, element, "scratch", additive ? $"keyLength + Units{extraUnits}" : "keyLength");
             using (w.Block("try"))
             {
                 w.WriteLine($"Span<{T}> p = scratch.Slice(0, keyLength);");
+                if (additive)
+                {
+                    ScoreVectorSetup("scratch.Slice(keyLength + Units, Units)");
+                }
                 using (w.Block("for (int b = 0; b < batch; b++)"))
                 {
                     if (additive)
@@ -366,7 +390,7 @@ internal static class MonotonicEmitter
                     {
                         w.WriteLine($"ReadOnlySpan<{T}> projectedQuery = query.Slice(b * Dim, Dim);");
                     }
-                    w.WriteLine("ChooseRow(b, 0, 1, keyLength, ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask, null, p);");
+                    w.WriteLine($"ChooseRow(b, 0, 1, keyLength, ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask, null, p{scoreArgument});");
                     w.WriteLine($"Span<{T}> row = alignment.Slice(b * keyLength, keyLength);");
                     w.WriteLine("// " + alignFormula);
                     w.WriteLine($"{align}<{T}>(p, previousAlignment.Slice(b * keyLength, keyLength), row);");
@@ -410,10 +434,14 @@ internal static class MonotonicEmitter
             w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, default, mask);");
             w.WriteLine("Shapes.RequireLength(positions.Length, (long)batch * queryLength, nameof(positions), $\"[B={batch}, Tq={queryLength}]\");");
             w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
-            LayerScaffold.DeclareScratch(w, element, "scratch", additive ? "keyLength * Units + Units" : "keyLength * Units");
+            LayerScaffold.DeclareScratch(w, element, "scratch", additive ? $"keyLength * Units + Units{extraUnits}" : "keyLength * Units");
             using (w.Block("try"))
             {
                 w.WriteLine($"Span<{T}> keyProjection = scratch.Slice(0, keyLength * Units);");
+                if (additive)
+                {
+                    ScoreVectorSetup("scratch.Slice(keyLength * Units + Units, Units)");
+                }
                 using (w.Block("for (int b = 0; b < batch; b++)"))
                 {
                     w.WriteLine($"Project(keyLength, keys.Slice(b * keyLength * Dim, keyLength * Dim), KeyWeight.Value, {(additive ? "ScoreBias.Value" : "null")}, keyProjection);");
@@ -429,7 +457,7 @@ internal static class MonotonicEmitter
                         {
                             w.WriteLine($"ReadOnlySpan<{T}> projectedQuery = query.Slice((b * queryLength + i) * Dim, Dim);");
                         }
-                        w.WriteLine("position = HardChoice(b, i, queryLength, keyLength, position, ref MemoryMarshal.GetReference(projectedQuery), keyProjection, mask);");
+                        w.WriteLine($"position = HardChoice(b, i, queryLength, keyLength, position, ref MemoryMarshal.GetReference(projectedQuery), keyProjection, mask{scoreArgument});");
                         w.WriteLine("positions[b * queryLength + i] = position;");
                         w.WriteLine($"Span<{T}> contextRow = context.Slice((b * queryLength + i) * ValueDim, ValueDim);");
                         w.WriteLine("if (position < 0) contextRow.Clear();");
@@ -471,8 +499,11 @@ internal static class MonotonicEmitter
             w.WriteLine("var mask = AttentionMask.FromKeyPadding(keyPadding);");
             if (additive)
             {
-                w.WriteLine($"Span<{T}> projectedQuery = stackalloc {T}[Units <= StackScratchLimit ? Units : 0];");
-                w.WriteLine($"if (projectedQuery.IsEmpty) projectedQuery = new {T}[Units];");
+                string units = normalize ? "2 * Units" : "Units";
+                w.WriteLine($"Span<{T}> stepScratch = stackalloc {T}[{units} <= StackScratchLimit ? {units} : 0];");
+                w.WriteLine($"if (stepScratch.IsEmpty) stepScratch = new {T}[{units}];");
+                w.WriteLine($"Span<{T}> projectedQuery = stepScratch.Slice(0, Units);");
+                ScoreVectorSetup("stepScratch.Slice(Units, Units)");
             }
             {
                 using (w.Block("for (int b = 0; b < batch; b++)"))
@@ -485,7 +516,7 @@ internal static class MonotonicEmitter
                     {
                         w.WriteLine($"ReadOnlySpan<{T}> projectedQuery = query.Slice(b * Dim, Dim);");
                     }
-                    w.WriteLine("int chosen = HardChoice(b, 0, 1, keyLength, position[b], ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask);");
+                    w.WriteLine($"int chosen = HardChoice(b, 0, 1, keyLength, position[b], ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask{scoreArgument});");
                     w.WriteLine("position[b] = chosen;");
                     w.WriteLine($"Span<{T}> contextRow = context.Slice(b * ValueDim, ValueDim);");
                     w.WriteLine("if (chosen < 0) contextRow.Clear();");
@@ -497,12 +528,8 @@ internal static class MonotonicEmitter
         w.WriteLine();
         w.WriteLine("// The paper's test-time rule: from the previous position t, the first allowed j ≥ t with pᵢⱼ = σ(eᵢⱼ + r) ≥ 0.5,");
         w.WriteLine("// i.e. eᵢⱼ + r ≥ 0 (no sigmoid needed); −1 when there is none or when t is already −1. Computes only the energies it scans.");
-        using (w.Block($"private int HardChoice(int b, int i, int queryLength, int keyLength, int start, ref {T} projectedQuery, ReadOnlySpan<{T}> keyProjection, AttentionMask mask)"))
+        using (w.Block($"private int HardChoice(int b, int i, int queryLength, int keyLength, int start, ref {T} projectedQuery, ReadOnlySpan<{T}> keyProjection, AttentionMask mask{scoreParameter})"))
         {
-            if (additive)
-            {
-                w.WriteLine(scoreVectorLine);
-            }
             w.WriteLine($"ref {T} keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);");
             w.WriteLine($"{T} r = EnergyBias.Value[0];");
             w.WriteLine("bool masked = !mask.IsEmpty;");
@@ -594,16 +621,27 @@ internal static class MonotonicEmitter
                 {
                     w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
                     w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
-                    w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
+                    if (!normalize)
+                    {
+                        w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
+                    }
                 }
                 w.WriteLine($"Span<{T}> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);");
                 using (w.Block("for (int b = 0; b < batch; b++)"))
                 {
-                    if (additive)
+                    if (additive && !normalize)
                     {
                         w.WriteLine($"{axpyUnits}(1, ref dScoreVectorShares[b * Units], ref dScoreVector);");
                     }
+                    else if (additive)
+                    {
+                        w.WriteLine($"if (b > 0) {axpyUnits}(1, ref dScoreVectorShares[b * Units], ref dScoreVectorShares[0]);");
+                    }
                     w.WriteLine("EnergyBias.Gradient[0] += dEnergyBiasShares[b];");
+                }
+                if (normalize)
+                {
+                    w.WriteLine("if (batch > 0) NormalizedScoreVectorBackward(dScoreVectorShares.Slice(0, Units)); // ∂L/∂v′ into ∂L/∂g and ∂L/∂v");
                 }
                 w.WriteLine();
                 if (additive)
@@ -640,13 +678,16 @@ internal static class MonotonicEmitter
             {
                 w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
                 w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
-                w.WriteLine(scoreVectorLine);
             }
             w.WriteLine($"Span<{T}> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);");
             w.WriteLine("// Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.");
-            LayerScaffold.DeclareScratch(w, element, "rowScratch", "6 * keyLength");
+            LayerScaffold.DeclareScratch(w, element, "rowScratch", $"6 * keyLength{(additive ? extraUnits : "")}");
             using (w.Block("try"))
             {
+                if (additive)
+                {
+                    ScoreVectorSetup("rowScratch.Slice(6 * keyLength, Units)");
+                }
                 w.WriteLine($"Span<{T}> g = rowScratch.Slice(0, keyLength);");
                 w.WriteLine($"Span<{T}> carry = rowScratch.Slice(keyLength, keyLength);");
                 w.WriteLine($"Span<{T}> dChoose = rowScratch.Slice(2 * keyLength, keyLength);");
@@ -726,6 +767,37 @@ internal static class MonotonicEmitter
             using (w.Block("finally"))
             {
                 LayerScaffold.ReturnScratch(w, element, "rowScratch");
+            }
+        }
+
+        if (normalize)
+        {
+            w.WriteLine();
+            w.WriteLine("// v′ = g v / ‖v‖ (weight normalisation, Salimans & Kingma 2016, as Raffel et al. use it); v′ = 0 when v = 0.");
+            using (w.Block($"private void NormalizedScoreVector(Span<{T}> destination)"))
+            {
+                w.WriteLine($"{T}[] v = ScoreVector.Value;");
+                w.WriteLine($"{T} norm = {T}.Sqrt(AttentionMath.Dot<{T}>(v, v));");
+                w.WriteLine($"{T} factor = norm == 0 ? 0 : ScoreScale.Value[0] / norm;");
+                using (w.Block("for (int u = 0; u < Units; u++)"))
+                {
+                    w.WriteLine("destination[u] = factor * v[u];");
+                }
+            }
+            w.WriteLine();
+            w.WriteLine("// From ∂L/∂v′: ∂L/∂g += ∂L/∂v′ · v̂ and ∂L/∂v += (g / ‖v‖)(∂L/∂v′ − (∂L/∂v′ · v̂) v̂), with v̂ = v / ‖v‖ (nothing when v = 0).");
+            using (w.Block($"private void NormalizedScoreVectorBackward(ReadOnlySpan<{T}> dNormalized)"))
+            {
+                w.WriteLine($"{T}[] v = ScoreVector.Value;");
+                w.WriteLine($"{T} norm = {T}.Sqrt(AttentionMath.Dot<{T}>(v, v));");
+                w.WriteLine("if (norm == 0) return;");
+                w.WriteLine($"{T} projection = AttentionMath.Dot<{T}>(dNormalized, v) / norm;");
+                w.WriteLine("ScoreScale.Gradient[0] += projection;");
+                w.WriteLine($"{T} factor = ScoreScale.Value[0] / norm;");
+                using (w.Block("for (int u = 0; u < Units; u++)"))
+                {
+                    w.WriteLine("ScoreVector.Gradient[u] += factor * (dNormalized[u] - projection * v[u] / norm);");
+                }
             }
         }
 

@@ -12,4 +12,5 @@ namespace AttentionGen.Generator.Model;
 /// <param name="Parallel">The soft alignment in the parallel (cumulative product) form instead of the recursive one.</param>
 /// <param name="InitialEnergyBias">r's initial value.</param>
 /// <param name="NoiseStdDev">σ of the pre-sigmoid training noise.</param>
-internal sealed record MonotonicModel(LayerTarget Target, ElementType Element, int Dim, int Units, int ValueDim, bool Additive, bool Parallel, double InitialEnergyBias, double NoiseStdDev);
+/// <param name="Normalize">The additive energy weight-normalised, g vᵀ/‖v‖ tanh(·).</param>
+internal sealed record MonotonicModel(LayerTarget Target, ElementType Element, int Dim, int Units, int ValueDim, bool Additive, bool Parallel, double InitialEnergyBias, double NoiseStdDev, bool Normalize);

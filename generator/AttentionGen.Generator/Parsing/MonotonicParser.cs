@@ -45,10 +45,16 @@ internal static class MonotonicParser
             parser.Report(DiagnosticDescriptors.InvalidNoiseStdDev, parser.ArgumentLocation("NoiseStdDev"), Format(noise));
         }
 
+        bool normalize = parser.ReadBool("Normalize", false);
+        if (normalize && score is not null and not "Additive")
+        {
+            parser.Report(DiagnosticDescriptors.NormalizeWithoutAdditiveEnergy, parser.ArgumentLocation("Normalize"), score);
+        }
+
         bool additive = score == "Additive";
         MonotonicModel? model = target is null || element is null || score is null || mode is null || parser.HasErrors
             ? null
-            : new MonotonicModel(target, element, dim, additive ? units : dim, valueDim, additive, mode == "Parallel", energyBias, noise);
+            : new MonotonicModel(target, element, dim, additive ? units : dim, valueDim, additive, mode == "Parallel", energyBias, noise, normalize);
         return new ParseResult<MonotonicModel>(model, parser.Diagnostics);
     }
 

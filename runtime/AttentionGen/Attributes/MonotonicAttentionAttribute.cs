@@ -68,6 +68,13 @@ public sealed class MonotonicAttentionAttribute : AttentionLayerAttribute
     /// </summary>
     public int ValueDim { get; set; }
 
+    /// <summary>
+    /// Weight-normalises the additive energy as the paper does: eᵢⱼ = g vᵀ/‖v‖ tanh(W_q qᵢ + W_k kⱼ + b) + r, with a learned
+    /// scalar g initialised to √(1/Units) (TF-Addons <c>BahdanauMonotonicAttention(normalize=True)</c>). Default false (plain
+    /// v, TF-Addons' default); only with <see cref="MonotonicScore.Additive"/> (ATTN0043 otherwise).
+    /// </summary>
+    public bool Normalize { get; set; }
+
     /// <summary>The energy function. Default <see cref="MonotonicScore.Additive"/>.</summary>
     public MonotonicScore Score { get; set; } = MonotonicScore.Additive;
 

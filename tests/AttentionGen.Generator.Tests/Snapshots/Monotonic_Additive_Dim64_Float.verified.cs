@@ -279,6 +279,7 @@ namespace Samples.Speech
             try
             {
                 Span<float> initial = scratch.Slice(scratch.Length - keyLength, keyLength);
+                ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
                 MonotonicAlignment.Initialize(initial, keyLength);
                 for (int b = first; b < end; b++)
                 {
@@ -295,7 +296,7 @@ namespace Samples.Speech
                     for (int i = 0; i < queryLength; i++)
                     {
                         Span<float> p = tape is not null ? choose.Slice(i * keyLength, keyLength) : choose;
-                        ChooseRow(b, i, queryLength, keyLength, ref MemoryMarshal.GetReference(queryProjection.Slice(i * Units, Units)), keyProjection, mask, noise, p);
+                        ChooseRow(b, i, queryLength, keyLength, ref MemoryMarshal.GetReference(queryProjection.Slice(i * Units, Units)), keyProjection, mask, noise, p, ref scoreVector);
                         ReadOnlySpan<float> previous = i == 0 ? initial : rowWeights.Slice((i - 1) * keyLength, keyLength);
                         Span<float> alignment = rowWeights.Slice(i * keyLength, keyLength);
                         // qᵢⱼ = (1 − pᵢ,ⱼ₋₁) qᵢ,ⱼ₋₁ + αᵢ₋₁,ⱼ,  αᵢⱼ = pᵢⱼ qᵢⱼ   (recursive form)
@@ -324,9 +325,8 @@ namespace Samples.Speech
 
         // pᵢⱼ = σ(eᵢⱼ + r + σₙ nᵢⱼ) for one query against every key, with eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ);
         // pᵢⱼ = 0 where the mask forbids j (the alignment mass passes that key by, as TF-Addons' masked score does).
-        private void ChooseRow(int b, int i, int queryLength, int keyLength, ref float projectedQuery, ReadOnlySpan<float> keyProjection, AttentionMask mask, Random? noise, Span<float> p)
+        private void ChooseRow(int b, int i, int queryLength, int keyLength, ref float projectedQuery, ReadOnlySpan<float> keyProjection, AttentionMask mask, Random? noise, Span<float> p, ref float scoreVector)
         {
-            ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
             ref float keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
             float r = EnergyBias.Value[0];
             bool masked = !mask.IsEmpty;
@@ -383,11 +383,12 @@ namespace Samples.Speech
             try
             {
                 Span<float> p = scratch.Slice(0, keyLength);
+                ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
                 for (int b = 0; b < batch; b++)
                 {
                     Span<float> projectedQuery = scratch.Slice(keyLength, Units);
                     Project(1, query.Slice(b * Dim, Dim), QueryWeight.Value, null, projectedQuery);
-                    ChooseRow(b, 0, 1, keyLength, ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask, null, p);
+                    ChooseRow(b, 0, 1, keyLength, ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask, null, p, ref scoreVector);
                     Span<float> row = alignment.Slice(b * keyLength, keyLength);
                     // qᵢⱼ = (1 − pᵢ,ⱼ₋₁) qᵢ,ⱼ₋₁ + αᵢ₋₁,ⱼ,  αᵢⱼ = pᵢⱼ qᵢⱼ   (recursive form)
                     MonotonicAlignment.Recursive<float>(p, previousAlignment.Slice(b * keyLength, keyLength), row);
@@ -441,6 +442,7 @@ namespace Samples.Speech
             try
             {
                 Span<float> keyProjection = scratch.Slice(0, keyLength * Units);
+                ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
                 for (int b = 0; b < batch; b++)
                 {
                     Project(keyLength, keys.Slice(b * keyLength * Dim, keyLength * Dim), KeyWeight.Value, ScoreBias.Value, keyProjection);
@@ -449,7 +451,7 @@ namespace Samples.Speech
                     {
                         Span<float> projectedQuery = scratch.Slice(keyLength * Units, Units);
                         if (position >= 0) Project(1, query.Slice((b * queryLength + i) * Dim, Dim), QueryWeight.Value, null, projectedQuery);
-                        position = HardChoice(b, i, queryLength, keyLength, position, ref MemoryMarshal.GetReference(projectedQuery), keyProjection, mask);
+                        position = HardChoice(b, i, queryLength, keyLength, position, ref MemoryMarshal.GetReference(projectedQuery), keyProjection, mask, ref scoreVector);
                         positions[b * queryLength + i] = position;
                         Span<float> contextRow = context.Slice((b * queryLength + i) * ValueDim, ValueDim);
                         if (position < 0) contextRow.Clear();
@@ -492,12 +494,14 @@ namespace Samples.Speech
                 }
             }
             var mask = AttentionMask.FromKeyPadding(keyPadding);
-            Span<float> projectedQuery = stackalloc float[Units <= StackScratchLimit ? Units : 0];
-            if (projectedQuery.IsEmpty) projectedQuery = new float[Units];
+            Span<float> stepScratch = stackalloc float[Units <= StackScratchLimit ? Units : 0];
+            if (stepScratch.IsEmpty) stepScratch = new float[Units];
+            Span<float> projectedQuery = stepScratch.Slice(0, Units);
+            ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
             for (int b = 0; b < batch; b++)
             {
                 if (position[b] >= 0) Project(1, query.Slice(b * Dim, Dim), QueryWeight.Value, null, projectedQuery);
-                int chosen = HardChoice(b, 0, 1, keyLength, position[b], ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask);
+                int chosen = HardChoice(b, 0, 1, keyLength, position[b], ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask, ref scoreVector);
                 position[b] = chosen;
                 Span<float> contextRow = context.Slice(b * ValueDim, ValueDim);
                 if (chosen < 0) contextRow.Clear();
@@ -507,9 +511,8 @@ namespace Samples.Speech
 
         // The paper's test-time rule: from the previous position t, the first allowed j ≥ t with pᵢⱼ = σ(eᵢⱼ + r) ≥ 0.5,
         // i.e. eᵢⱼ + r ≥ 0 (no sigmoid needed); −1 when there is none or when t is already −1. Computes only the energies it scans.
-        private int HardChoice(int b, int i, int queryLength, int keyLength, int start, ref float projectedQuery, ReadOnlySpan<float> keyProjection, AttentionMask mask)
+        private int HardChoice(int b, int i, int queryLength, int keyLength, int start, ref float projectedQuery, ReadOnlySpan<float> keyProjection, AttentionMask mask, ref float scoreVector)
         {
-            ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
             ref float keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
             float r = EnergyBias.Value[0];
             bool masked = !mask.IsEmpty;
@@ -639,7 +642,6 @@ namespace Samples.Speech
             Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
             Span<float> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);
             Span<float> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
-            ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
             Span<float> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);
             // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.
             int rowScratchLength = 6 * keyLength;
@@ -649,6 +651,7 @@ namespace Samples.Speech
                 : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength)).AsSpan(0, rowScratchLength);
             try
             {
+                ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
                 Span<float> g = rowScratch.Slice(0, keyLength);
                 Span<float> carry = rowScratch.Slice(keyLength, keyLength);
                 Span<float> dChoose = rowScratch.Slice(2 * keyLength, keyLength);

@@ -114,3 +114,5 @@ public sealed class MonotonicD5U9V3GradientTests : MonotonicGradientTests<Monoto
 public sealed class MonotonicMulD6V4GradientTests : MonotonicGradientTests<MonotonicMulD6V4, MonotonicMulD6V4.Tape>;
 public sealed class MonotonicParallelD5U9V3GradientTests : MonotonicGradientTests<MonotonicParallelD5U9V3, MonotonicParallelD5U9V3.Tape>;
 public sealed class MonotonicParallelMulD6V4GradientTests : MonotonicGradientTests<MonotonicParallelMulD6V4, MonotonicParallelMulD6V4.Tape>;
+public sealed class MonotonicNormD5U9V3GradientTests : MonotonicGradientTests<MonotonicNormD5U9V3, MonotonicNormD5U9V3.Tape>;
+public sealed class MonotonicNormParallelD4GradientTests : MonotonicGradientTests<MonotonicNormParallelD4, MonotonicNormParallelD4.Tape>;

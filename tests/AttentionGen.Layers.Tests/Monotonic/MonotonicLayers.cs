@@ -32,3 +32,8 @@ public interface IMonotonicLayer<T, TTape> : IAttentionLayer<T>
 [MonotonicAttention(Dim = 6, Score = MonotonicScore.Multiplicative, ValueDim = 4, ElementType = typeof(double), InitialEnergyBias = 0.5)] public partial class MonotonicMulD6V4 : IMonotonicLayer<double, MonotonicMulD6V4.Tape>;
 [MonotonicAttention(Dim = 5, Units = 9, ValueDim = 3, ElementType = typeof(double), InitialEnergyBias = 0, Mode = MonotonicMode.Parallel)] public partial class MonotonicParallelD5U9V3 : IMonotonicLayer<double, MonotonicParallelD5U9V3.Tape>;
 [MonotonicAttention(Dim = 6, Score = MonotonicScore.Multiplicative, ValueDim = 4, ElementType = typeof(double), InitialEnergyBias = 0.5, Mode = MonotonicMode.Parallel)] public partial class MonotonicParallelMulD6V4 : IMonotonicLayer<double, MonotonicParallelMulD6V4.Tape>;
+
+// The paper's weight-normalised energy, g vᵀ/‖v‖ tanh(·) + r.
+[MonotonicAttention(Dim = 8, Units = 12, ValueDim = 3, Normalize = true)] public partial class MonotonicNormF8U12V3 : IMonotonicLayer<float, MonotonicNormF8U12V3.Tape>;
+[MonotonicAttention(Dim = 5, Units = 9, ValueDim = 3, Normalize = true, ElementType = typeof(double), InitialEnergyBias = 0)] public partial class MonotonicNormD5U9V3 : IMonotonicLayer<double, MonotonicNormD5U9V3.Tape>;
+[MonotonicAttention(Dim = 4, Normalize = true, Mode = MonotonicMode.Parallel, ElementType = typeof(double))] public partial class MonotonicNormParallelD4 : IMonotonicLayer<double, MonotonicNormParallelD4.Tape>;

@@ -152,6 +152,9 @@ public sealed class MonotonicPropertyTests
         Assert.Equal(new[] { "query_weight", "key_weight", "score_bias", "score_vector", "energy_bias" }, layer.Parameters.Select(p => p.Name));
         Assert.Equal(new[] { "key_weight", "energy_bias" }, new MonotonicMulF33().Parameters.Select(p => p.Name));
         Assert.Equal(-1f, new MonotonicParallelF9().EnergyBias.Value[0]);
+        var normalized = new MonotonicNormF8U12V3();
+        Assert.Equal(MathF.Sqrt(1f / 12), normalized.ScoreScale.Value[0]);
+        Assert.Equal(new[] { "query_weight", "key_weight", "score_bias", "score_vector", "score_scale", "energy_bias" }, normalized.Parameters.Select(p => p.Name));
     }
 
     [Fact]

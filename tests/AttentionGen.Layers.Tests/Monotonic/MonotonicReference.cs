@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 
 namespace AttentionGen.Layers.Tests.Monotonic;
 
@@ -20,6 +21,9 @@ internal sealed class MonotonicReference
     public double[] ScoreVector { get; init; } = Array.Empty<double>();
     public required double EnergyBias { get; init; }
 
+    /// <summary>g of the weight-normalised energy, or null for the plain one.</summary>
+    public double? ScoreScale { get; init; }
+
     public static MonotonicReference From<T>(IAttentionLayer<T> layer) where T : unmanaged, System.Numerics.IBinaryFloatingPointIeee754<T>
     {
         double[] P(string name)
@@ -38,6 +42,7 @@ internal sealed class MonotonicReference
             Dim = Constant("Dim"), Units = Constant("Units"), ValueDim = Constant("ValueDim"), Additive = additive,
             QueryWeight = P("query_weight"), KeyWeight = P("key_weight"), ScoreBias = P("score_bias"), ScoreVector = P("score_vector"),
             EnergyBias = P("energy_bias")[0],
+            ScoreScale = P("score_scale") is { Length: 1 } g ? g[0] : null,
         };
     }
 
@@ -47,11 +52,13 @@ internal sealed class MonotonicReference
         double e = 0;
         if (Additive)
         {
+            double norm = Math.Sqrt(ScoreVector.Sum(x => x * x));
+            double factor = ScoreScale is double g ? g / norm : 1; // the paper's g vᵀ/‖v‖
             for (int u = 0; u < Units; u++)
             {
                 double pre = ScoreBias[u];
                 for (int d = 0; d < Dim; d++) pre += QueryWeight[u * Dim + d] * q[d] + KeyWeight[u * Dim + d] * k[d];
-                e += ScoreVector[u] * Math.Tanh(pre);
+                e += factor * ScoreVector[u] * Math.Tanh(pre);
             }
         }
         else

@@ -258,3 +258,5 @@ public sealed class MonotonicMulF33Tests : MonotonicLayerTests<float, MonotonicM
 public sealed class MonotonicD7Tests : MonotonicLayerTests<double, MonotonicD7, MonotonicD7.Tape>;
 public sealed class MonotonicD5U9V3Tests : MonotonicLayerTests<double, MonotonicD5U9V3, MonotonicD5U9V3.Tape>;
 public sealed class MonotonicMulD6V4Tests : MonotonicLayerTests<double, MonotonicMulD6V4, MonotonicMulD6V4.Tape>;
+public sealed class MonotonicNormF8U12V3Tests : MonotonicLayerTests<float, MonotonicNormF8U12V3, MonotonicNormF8U12V3.Tape>;
+public sealed class MonotonicNormD5U9V3Tests : MonotonicLayerTests<double, MonotonicNormD5U9V3, MonotonicNormD5U9V3.Tape>;
