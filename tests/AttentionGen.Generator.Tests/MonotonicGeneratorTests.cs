@@ -105,3 +105,38 @@ public sealed class MonotonicGeneratorTests
         Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(d => d.ToString()));
     }
 }
+
+/// <summary>The monotonic kind's model is value-equatable: an unrelated edit re-emits nothing, a changed option re-emits.</summary>
+public sealed class MonotonicIncrementalTests
+{
+    private const string Layer = """
+        using AttentionGen;
+        namespace App;
+        [MonotonicAttention(Dim = 16, Units = 8, Normalize = true, InitialEnergyBias = -2.5)]
+        public partial class Aligner;
+        """;
+
+    [Fact]
+    public void An_unrelated_edit_leaves_the_model_cached_and_an_option_change_re_emits()
+    {
+        Microsoft.CodeAnalysis.CSharp.CSharpCompilation first = GeneratorHarness.Compilation(Layer, "namespace App; public class Other { }");
+        GeneratorDriver driver = GeneratorHarness.CreateDriver().RunGenerators(first);
+        SyntaxTree other = first.SyntaxTrees.Last();
+        var second = first.ReplaceSyntaxTree(other,
+            Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText("namespace App; public class Other { public int Added => 1; }", GeneratorHarness.ParseOptions, path: other.FilePath));
+        driver = driver.RunGenerators(second);
+        GeneratorRunResult result = driver.GetRunResult().Results.Single();
+        Assert.All(result.TrackedSteps["MonotonicAttention.Model"].SelectMany(s => s.Outputs),
+            output => Assert.True(output.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, output.Reason.ToString()));
+        Assert.All(result.TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(s => s.Outputs),
+            output => Assert.Equal(IncrementalStepRunReason.Cached, output.Reason));
+
+        SyntaxTree layer = second.SyntaxTrees.First();
+        var third = second.ReplaceSyntaxTree(layer,
+            Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(Layer.Replace("-2.5", "-3"), GeneratorHarness.ParseOptions, path: layer.FilePath));
+        driver = driver.RunGenerators(third);
+        result = driver.GetRunResult().Results.Single();
+        Assert.Contains(result.TrackedSteps["MonotonicAttention.Model"].SelectMany(s => s.Outputs), o => o.Reason == IncrementalStepRunReason.Modified);
+        Assert.Contains("(float)(-3d)", result.GeneratedSources.Single().SourceText.ToString());
+    }
+}
