@@ -16,8 +16,8 @@ namespace AttentionGen.Benchmarks;
 [MultiplicativeAttention(Dim = 64, Score = AttentionScore.ScaledDot, Causal = true)] public partial class ScaledDotCausalW5;
 [MultiplicativeAttention(Dim = 64, Score = AttentionScore.ScaledDot)] public partial class ScaledDotW6;
 
-// W7: monotonic attention, the additive energy, the recursive (default) form.
-[MonotonicAttention(Dim = 128)] public partial class MonotonicW7;
+// W8: monotonic attention, the additive energy, the recursive (default) form.
+[MonotonicAttention(Dim = 128)] public partial class MonotonicW8;
 
 /// <summary>The generated layer of a workload, with the workload's parameters, behind plain delegates.</summary>
 public sealed class GeneratedLayer
@@ -104,10 +104,10 @@ public sealed class GeneratedLayer
                 Layer = layer;
                 break;
             }
-            case "W7":
+            case "W8":
             {
-                var layer = SetAdditive(new MonotonicW7 { MaxDegreeOfParallelism = threads }, data);
-                var tape = new MonotonicW7.Tape();
+                var layer = SetAdditive(new MonotonicW8 { MaxDegreeOfParallelism = threads }, data);
+                var tape = new MonotonicW8.Tape();
                 Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
                 Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
                 Layer = layer;

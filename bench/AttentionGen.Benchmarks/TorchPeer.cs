@@ -8,7 +8,7 @@ namespace AttentionGen.Benchmarks;
 /// <summary>
 /// The peer a .NET user would pick: TorchSharp (libtorch CPU) running each workload as plain tensor code, as
 /// ../shared/bench/workloads.md describes: additive = tanh(q·W_qᵀ ⊕ k·W_kᵀ + b)·v, softmax, weights·keys;
-/// Luong general = (q·Wᵀ)·kᵀ, softmax, ·keys; pooling = HAN; W5/W6 = scaled_dot_product_attention; monotonic (W7) =
+/// Luong general = (q·Wᵀ)·kᵀ, softmax, ·keys; pooling = HAN; W5/W6 = scaled_dot_product_attention; monotonic (W8) =
 /// the additive energy + r, sigmoid, and the expected alignment the way PyTorch ports of TF-Addons compute it: one
 /// decoder step at a time in the parallel form (exclusive cumprod, clipped divisor, cumsum), then ·keys.
 /// </summary>

@@ -120,7 +120,7 @@ public sealed class WorkloadTests
     [InlineData("W5", 4.0 * 8 * 1024 * 1024 * 64 / 2)]
     [InlineData("W6", 4.0 * 8 * 64 * 64 * 64)]
     // monotonic: the additive formula at W2's shape
-    [InlineData("W7", 2.0 * 32 * 50 * 128 * 128 + 4.0 * 32 * 600 * 128 + 2.0 * 32 * 600 * 128)]
+    [InlineData("W8", 2.0 * 32 * 50 * 128 * 128 + 4.0 * 32 * 600 * 128 + 2.0 * 32 * 600 * 128)]
     public void Nominal_forward_flops_follow_workloads_md(string id, double expected)
     {
         Workload w = Workload.Get(id);
