@@ -12,7 +12,7 @@ public class AttentionBenchmarks
     private GeneratedLayer _generated = null!;
     private TorchPeer? _torch;
 
-    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W8")]
+    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")]
     public string Workload { get; set; } = "W0";
 
     [Params(1, 2)]
@@ -51,7 +51,7 @@ public class BaselineBenchmarks
 {
     private IBaseline _baseline = null!;
 
-    [Params("W0", "W1", "W2", "W3", "W4", "W8")]
+    [Params("W0", "W1", "W2", "W3", "W4", "W7", "W8")]
     public string Workload { get; set; } = "W0";
 
     [GlobalSetup]

@@ -11,10 +11,13 @@ namespace AttentionGen.Benchmarks;
 [MultiplicativeAttention(Dim = 256, Score = AttentionScore.General)] public partial class LuongW3;
 [StaticAttention(Dim = 100, Units = 100)] public partial class PoolingW4;
 
-// W5/W6: there is no multi-head layer yet. Without projections, multi-head scaled dot-product attention is the
-// single-head scaled-dot layer over B·H independent rows ([B, H, T, d] is [B·H, T, d]), which is what these run.
-[MultiplicativeAttention(Dim = 64, Score = AttentionScore.ScaledDot, Causal = true)] public partial class ScaledDotCausalW5;
-[MultiplicativeAttention(Dim = 64, Score = AttentionScore.ScaledDot)] public partial class ScaledDotW6;
+// W5/W6: the attention core of multi-head layers with 8 heads of 64 (no projections), as scaled_dot_product_attention
+// on [B, H, T, d]: the layers' ScaledDotProductAttention entry points (the tiled online-softmax kernel).
+[MultiHeadAttention(ModelDim = 512, Heads = 8, Causal = true)] public partial class MultiHeadCausalW5;
+[MultiHeadAttention(ModelDim = 512, Heads = 8)] public partial class MultiHeadW6;
+
+// W7: Luong local-p, general score, D = 5 (PredictorUnits defaults to Dim = the workload's Units).
+[LocalAttention(Dim = 256, Window = 5)] public partial class LocalW7;
 
 // W8: monotonic attention, the additive energy, the recursive (default) form.
 [MonotonicAttention(Dim = 128)] public partial class MonotonicW8;
@@ -35,6 +38,10 @@ public sealed class GeneratedLayer
         _gradients[w.Layer == "pooling" ? "input" : "query"] = dQuery;
         if (w.Layer != "pooling") _gradients["keys"] = dKeys;
         if (w.Layer == "sdpa") _gradients["values"] = dValues;
+        if (w.Layer == "local" && (w.Dim != LocalW7.Dim || w.Units != LocalW7.PredictorUnits || w.Window != LocalW7.Window))
+        {
+            throw new ArgumentException($"workload {w.Id} does not have LocalW7's dimensions", nameof(data));
+        }
         switch (w.Id)
         {
             case "W0":
@@ -88,19 +95,31 @@ public sealed class GeneratedLayer
             }
             case "W5":
             {
-                var layer = new ScaledDotCausalW5 { MaxDegreeOfParallelism = threads };
-                var tape = new ScaledDotCausalW5.Tape();
-                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, data.Values, Context);
-                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, data.Values, Context); layer.Backward(tape, data.Query, data.Keys, data.Values, data.DContext, dQuery, dKeys, dValues); };
+                var layer = new MultiHeadCausalW5 { MaxDegreeOfParallelism = threads };
+                var tape = new MultiHeadCausalW5.Tape();
+                Forward = () => layer.ScaledDotProductAttention(w.Batch, tq, tk, data.Query, data.Keys, data.Values, Context);
+                Training = () => { layer.ScaledDotProductAttention(tape, w.Batch, tq, tk, data.Query, data.Keys, data.Values, Context); layer.ScaledDotProductAttentionBackward(tape, data.DContext, dQuery, dKeys, dValues); };
                 Layer = layer;
                 break;
             }
             case "W6":
             {
-                var layer = new ScaledDotW6 { MaxDegreeOfParallelism = threads };
-                var tape = new ScaledDotW6.Tape();
-                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, data.Values, Context);
-                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, data.Values, Context); layer.Backward(tape, data.Query, data.Keys, data.Values, data.DContext, dQuery, dKeys, dValues); };
+                var layer = new MultiHeadW6 { MaxDegreeOfParallelism = threads };
+                var tape = new MultiHeadW6.Tape();
+                Forward = () => layer.ScaledDotProductAttention(w.Batch, tq, tk, data.Query, data.Keys, data.Values, Context);
+                Training = () => { layer.ScaledDotProductAttention(tape, w.Batch, tq, tk, data.Query, data.Keys, data.Values, Context); layer.ScaledDotProductAttentionBackward(tape, data.DContext, dQuery, dKeys, dValues); };
+                Layer = layer;
+                break;
+            }
+            case "W7":
+            {
+                var layer = new LocalW7 { MaxDegreeOfParallelism = threads };
+                data.QueryWeight.CopyTo(layer.ScoreWeight.Value, 0);    // W_a [KeyDim, Dim]
+                data.KeyWeight.CopyTo(layer.PredictorWeight.Value, 0);  // W_p [PredictorUnits, Dim]
+                data.ScoreVector.CopyTo(layer.PredictorVector.Value, 0); // v_p [PredictorUnits]
+                var tape = new LocalW7.Tape();
+                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
                 Layer = layer;
                 break;
             }
@@ -116,7 +135,8 @@ public sealed class GeneratedLayer
             default:
                 throw new ArgumentException($"no generated layer for workload {w.Id}", nameof(data));
         }
-        foreach (Parameter<float> parameter in Layer.Parameters)
+        // The sdpa workloads run the multi-head layers' core alone: their projection parameters take no part.
+        foreach (Parameter<float> parameter in w.Layer == "sdpa" ? Array.Empty<Parameter<float>>() : Layer.Parameters)
         {
             _gradients[parameter.Name] = parameter.Gradient;
         }

@@ -8,9 +8,10 @@ namespace AttentionGen.Benchmarks;
 /// <summary>
 /// The peer a .NET user would pick: TorchSharp (libtorch CPU) running each workload as plain tensor code, as
 /// ../shared/bench/workloads.md describes: additive = tanh(q·W_qᵀ ⊕ k·W_kᵀ + b)·v, softmax, weights·keys;
-/// Luong general = (q·Wᵀ)·kᵀ, softmax, ·keys; pooling = HAN; W5/W6 = scaled_dot_product_attention; monotonic (W8) =
-/// the additive energy + r, sigmoid, and the expected alignment the way PyTorch ports of TF-Addons compute it: one
-/// decoder step at a time in the parallel form (exclusive cumprod, clipped divisor, cumsum), then ·keys.
+/// Luong general = (q·Wᵀ)·kᵀ, softmax, ·keys; pooling = HAN; W5/W6 = scaled_dot_product_attention; W7 = Luong local-p
+/// with the keys of each window gathered (2D + 1 per query, so it also scores only the window); W8 = monotonic: the
+/// additive energy + r, sigmoid, and the expected alignment the way PyTorch ports of TF-Addons compute it: one decoder
+/// step at a time in the parallel form (exclusive cumprod, clipped divisor, cumsum), then ·keys.
 /// </summary>
 public sealed class TorchPeer : IDisposable
 {
@@ -26,7 +27,7 @@ public sealed class TorchPeer : IDisposable
         _query = tensor(data.Query, Shape(w.QueryLength));
         _keys = tensor(data.Keys, Shape(w.KeyLength));
         _values = tensor(data.Values, data.Values.Length == 0 ? new long[] { 0 } : Shape(w.KeyLength));
-        _queryWeight = tensor(data.QueryWeight, new long[] { w.Units, w.Dim });
+        _queryWeight = tensor(data.QueryWeight, w.Layer == "local" ? new long[] { w.Dim, w.Dim } : new long[] { w.Units, w.Dim });
         _keyWeight = tensor(data.KeyWeight, data.KeyWeight.Length == 0 ? new long[] { 0 } : new long[] { w.Units, w.Dim });
         _bias = tensor(data.Bias, new long[] { data.Bias.Length });
         _scoreVector = tensor(data.ScoreVector, new long[] { data.ScoreVector.Length });
@@ -60,6 +61,7 @@ public sealed class TorchPeer : IDisposable
             "pooling" => PoolingContext(query, queryWeight, bias, scoreVector),
             "luong" => LuongContext(query, keys, queryWeight),
             "sdpa" => nn.functional.scaled_dot_product_attention(query, keys, values, is_casual: _workload.Causal),
+            "local" => LocalContext(query, keys, queryWeight, keyWeight, scoreVector, _workload.Window),
             _ => AdditiveContext(query, keys, queryWeight, keyWeight, bias, scoreVector),
         };
 
@@ -73,6 +75,25 @@ public sealed class TorchPeer : IDisposable
     // Luong general: (q·Wᵀ)·kᵀ, softmax, ·keys (W [KeyDim, Dim] as the generated layer's ScoreWeight).
     private static Tensor LuongContext(Tensor query, Tensor keys, Tensor weight)
         => query.matmul(weight.t()).bmm(keys.transpose(1, 2)).softmax(-1).bmm(keys);
+
+    // Luong local-p, general score: pₜ = S·sigmoid(v_p·tanh(W_p q)), the 2D + 1 keys around ⌊pₜ + ½⌋ gathered (positions
+    // outside [0, S − 1] masked), α = softmax of (W_a q)·kₛ over them, a = α·exp(−(s − pₜ)²/(2σ²)), σ = D/2, context = Σ a kₛ.
+    private static Tensor LocalContext(Tensor query, Tensor keys, Tensor scoreWeight, Tensor predictorWeight, Tensor predictorVector, int window)
+    {
+        long batch = query.shape[0], queries = query.shape[1], length = keys.shape[1], dim = keys.shape[2], size = 2 * window + 1;
+        Tensor projected = query.matmul(scoreWeight.t());                                             // [B, Tq, D]
+        Tensor positions = query.matmul(predictorWeight.t()).tanh().matmul(predictorVector).sigmoid() * length; // [B, Tq]
+        Tensor centers = (positions.detach() + 0.5).floor().to_type(ScalarType.Int64).clamp(0, length);
+        Tensor offsets = arange(-window, window + 1, dtype: ScalarType.Int64);                       // [2D+1]
+        Tensor index = centers.unsqueeze(-1) + offsets;                                               // [B, Tq, 2D+1]
+        Tensor inside = index.ge(0).logical_and(index.lt(length));
+        Tensor gathered = keys.gather(1, index.clamp(0, length - 1).reshape(batch, queries * size, 1).expand(batch, queries * size, dim))
+            .reshape(batch, queries, size, dim);                                                      // [B, Tq, 2D+1, D]
+        Tensor scores = gathered.matmul(projected.unsqueeze(-1)).squeeze(-1).masked_fill(inside.logical_not(), double.NegativeInfinity);
+        Tensor distance = index.to_type(ScalarType.Float32) - positions.unsqueeze(-1);
+        Tensor weights = scores.softmax(-1) * (distance * distance * (-2.0 / (window * window))).exp(); // σ = D/2
+        return weights.unsqueeze(-2).matmul(gathered).squeeze(-2);                                    // [B, Tq, D]
+    }
 
     private static Tensor AdditiveContext(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
     {
@@ -139,6 +160,7 @@ public sealed class TorchPeer : IDisposable
             case "pooling": Add("input", q); Add("weight", wq); Add("bias", b); Add("context_vector", u); break;
             case "luong": Add("query", q); Add("keys", k); Add("score_weight", wq); break;
             case "sdpa": Add("query", q); Add("keys", k); Add("values", v); break;
+            case "local": Add("query", q); Add("keys", k); Add("score_weight", wq); Add("predictor_weight", wk); Add("predictor_vector", u); break;
             case "monotonic": Add("query", q); Add("keys", k); Add("query_weight", wq); Add("key_weight", wk); Add("score_bias", b); Add("score_vector", u); Add("energy_bias", r); break;
             default: Add("query", q); Add("keys", k); Add("query_weight", wq); Add("key_weight", wk); Add("score_bias", b); Add("score_vector", u); break;
         }

@@ -6,11 +6,12 @@ namespace AttentionGen.Benchmarks;
 /// <summary>
 /// A benchmark workload of ../shared/bench/workloads.md: its layer, its shape and its nominal FLOP count.
 /// <paramref name="Layer"/> is "additive", "luong" (general score, values = keys), "pooling" (HAN: QueryLength is
-/// the sequence length T, no keys), "monotonic" (Raffel et al.: the additive energy plus r, choose probabilities and the
-/// expected alignment by its recursion, values = keys) or "sdpa" (scaled dot-product over <paramref name="Heads"/> heads, no
-/// projections, Dim = head dim, QueryLength = KeyLength = T).
+/// the sequence length T, no keys) or "sdpa" (scaled dot-product over <paramref name="Heads"/> heads, no
+/// projections, Dim = head dim, QueryLength = KeyLength = T) or "local" (Luong local-p with the general score, values = keys,
+/// half-width <paramref name="Window"/>, <paramref name="Units"/> the position predictor's hidden size) or "monotonic"
+/// (Raffel et al.: the additive energy plus r, choose probabilities and the expected alignment by its recursion, values = keys).
 /// </summary>
-public sealed record Workload(string Id, string Layer, int Batch, int QueryLength, int KeyLength, int Dim, int Units, int Heads = 1, bool Causal = false)
+public sealed record Workload(string Id, string Layer, int Batch, int QueryLength, int KeyLength, int Dim, int Units, int Heads = 1, bool Causal = false, int Window = 0)
 {
     /// <summary>Independent attention problems: batch rows times heads.</summary>
     public int Rows => Batch * Heads;
@@ -21,6 +22,9 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
         "pooling" => 2.0 * Batch * QueryLength * Dim * Units + 2.0 * Batch * QueryLength * Units + 2.0 * Batch * QueryLength * Dim,
         "luong" => 2.0 * Batch * QueryLength * Dim * Dim + 4.0 * Batch * QueryLength * KeyLength * Dim,
         "sdpa" => 4.0 * Batch * Heads * QueryLength * KeyLength * Dim / (Causal ? 2 : 1),
+        // W_a q and W_p q per query, then 2D + 1 scores and 2D + 1 context updates (edge windows counted full).
+        "local" => 2.0 * Batch * QueryLength * Dim * Dim + 2.0 * Batch * QueryLength * Dim * Units + 2.0 * Batch * QueryLength * Units
+                   + 4.0 * Batch * QueryLength * (2 * Window + 1) * Dim,
         _ => 2.0 * Batch * (QueryLength + KeyLength) * Dim * Units + 4.0 * Batch * QueryLength * KeyLength * Units + 2.0 * Batch * QueryLength * KeyLength * Dim,
     };
 
@@ -38,14 +42,17 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
     public static readonly Workload W5 = new("W5", "sdpa", 1, 1024, 1024, 64, 0, Heads: 8, Causal: true);
     public static readonly Workload W6 = new("W6", "sdpa", 1, 64, 64, 64, 0, Heads: 8);
 
+    /// <summary>Not in workloads.md yet: Luong local-p attention (general score) over a window of D = 5 either side.</summary>
+    public static readonly Workload W7 = new("W7", "local", 32, 64, 64, 256, 256, Window: 5);
+
     /// <summary>
     /// Not in workloads.md: monotonic attention at W2's shape (a training batch of short sentences), so its cost sits beside
-    /// the softmax additive layer's. Its nominal FLOPs are the additive formula's (the alignment recursion is O(B·Tq·Tk)). Numbered W8 because W7 is the local-attention workload.
+    /// the softmax additive layer's. Its nominal FLOPs are the additive formula's (the alignment recursion is O(B·Tq·Tk)).
     /// </summary>
     public static readonly Workload W8 = new("W8", "monotonic", 32, 20, 30, 128, 128);
 
     /// <summary>W0–W8 in order.</summary>
-    public static IReadOnlyList<Workload> All { get; } = new[] { W0, W1, W2, W3, W4, W5, W6, W8 };
+    public static IReadOnlyList<Workload> All { get; } = new[] { W0, W1, W2, W3, W4, W5, W6, W7, W8 };
 
     public static Workload Get(string id)
     {
@@ -62,6 +69,7 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
 /// Additive (and monotonic, plus EnergyBias r): QueryWeight [U, D], KeyWeight [U, D], Bias [U], ScoreVector [U]. Luong: QueryWeight is W [D, D].
 /// Pooling: Query is the input h [B, T, D]; QueryWeight, Bias, ScoreVector are W, b and u_w.
 /// Scaled dot-product: Query, Keys, Values are [B, H, T, d]; no parameters.
+/// Local: QueryWeight is W_a [D, D], KeyWeight is the predictor's W_p [U, D], ScoreVector its v_p [U].
 /// </summary>
 public sealed class WorkloadData
 {
@@ -73,10 +81,10 @@ public sealed class WorkloadData
         Query = Fill(w.Rows * w.QueryLength * w.Dim, 1);
         Keys = Fill(w.Rows * w.KeyLength * w.Dim, 1);
         double limit = Math.Sqrt(6.0 / (w.Dim + Math.Max(w.Units, 1)));
-        QueryWeight = Fill(w.Units * w.Dim, limit);
-        KeyWeight = Fill(w.Layer is "additive" or "monotonic" ? w.Units * w.Dim : 0, limit);
+        QueryWeight = Fill(w.Layer == "local" ? w.Dim * w.Dim : w.Units * w.Dim, limit);
+        KeyWeight = Fill(w.Layer is "additive" or "local" or "monotonic" ? w.Units * w.Dim : 0, limit);
         Bias = Fill(w.Layer is "additive" or "pooling" or "monotonic" ? w.Units : 0, 0.1);
-        ScoreVector = Fill(w.Layer is "additive" or "pooling" or "monotonic" ? w.Units : 0, Math.Sqrt(6.0 / (w.Units + 1)));
+        ScoreVector = Fill(w.Layer is "additive" or "pooling" or "local" or "monotonic" ? w.Units : 0, Math.Sqrt(6.0 / (w.Units + 1)));
         EnergyBias = w.Layer == "monotonic" ? new[] { MonotonicEnergyBias } : Array.Empty<float>();
         Values = Fill(w.Layer == "sdpa" ? w.Rows * w.KeyLength * w.Dim : 0, 1);
         DContext = new float[w.ContextLength];

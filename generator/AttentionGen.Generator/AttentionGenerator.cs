@@ -33,6 +33,8 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         RegisterKind<StaticModel>(context, StaticParser.AttributeMetadataName, "StaticAttention", StaticParser.Parse, StaticEmitter.Emit, m => m.Target);
         RegisterKind<StructuredModel>(context, StructuredParser.AttributeMetadataName, "StructuredSelfAttention", StructuredParser.Parse, StructuredEmitter.Emit, m => m.Target);
         RegisterKind<KeyValueModel>(context, KeyValueParser.AttributeMetadataName, "KeyValueAttention", KeyValueParser.Parse, KeyValueEmitter.Emit, m => m.Target);
+        RegisterKind<LocalModel>(context, LocalParser.AttributeMetadataName, "LocalAttention", LocalParser.Parse, LocalEmitter.Emit, m => m.Target);
+        RegisterKind<MultiHeadModel>(context, MultiHeadParser.AttributeMetadataName, "MultiHeadAttention", MultiHeadParser.Parse, MultiHeadEmitter.Emit, m => m.Target);
         RegisterKind<MonotonicModel>(context, MonotonicParser.AttributeMetadataName, "MonotonicAttention", MonotonicParser.Parse, MonotonicEmitter.Emit, m => m.Target);
     }
 

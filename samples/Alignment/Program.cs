@@ -131,6 +131,59 @@ public static class Program
             Console.WriteLine($"  t = {t}: " + string.Join(" ", memoryWeights.Skip(t * ShortMemory.Window).Take(ShortMemory.Window).Select(a => $"{a * 100,3:0}")));
         }
 
+        // Local attention (Luong et al. 2015): each step scores only the 2D + 1 = 5 keys around its aligned position pₜ.
+        // local-m takes pₜ = t; local-p predicts pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)) (untrained here, so its guesses are
+        // arbitrary) and multiplies the window's weights by a Gaussian around pₜ. A dot in the rows is a key outside the window.
+        var monotonic = new MonotonicAligner();
+        var predictive = new LocalAligner(seed: 4);
+        foreach ((string title, Action<float[], float[]> forward) in new (string, Action<float[], float[]>)[]
+        {
+            ($"LocalAttention(Window = {MonotonicAligner.Window}, Monotonic, ScaledDot)", (w, p) => monotonic.Forward(1, sourceLength, sourceLength, queries, keys, default, contexts, w, default, p)),
+            ($"LocalAttention(Window = {LocalAligner.Window}, Predictive, ScaledDot), untrained predictor", (w, p) => predictive.Forward(1, sourceLength, sourceLength, queries, keys, default, contexts, w, default, p)),
+        })
+        {
+            float[] localWeights = new float[sourceLength * sourceLength];
+            float[] positions = new float[sourceLength];
+            forward(localWeights, positions);
+            Console.WriteLine();
+            Console.WriteLine(title + "; row t shows pₜ and aₜⱼ (×100):");
+            for (int t = 0; t < sourceLength; t++)
+            {
+                int center = (int)MathF.Floor(positions[t] + 0.5f);
+                Console.Write($"{t,4}  p = {positions[t],4:0.0} ");
+                for (int j = 0; j < sourceLength; j++)
+                {
+                    Console.Write(Math.Abs(j - center) <= MonotonicAligner.Window ? $"{localWeights[t * sourceLength + j] * 100,5:0}" : "    ·");
+                }
+                Console.WriteLine();
+            }
+        }
+
+        // Multi-head causal self-attention over the source (query = keys = values), all positions in one call: each row
+        // shows the weights averaged over the 4 heads, zero above the diagonal. Then the same sequence decoded token by token
+        // through a key-value cache, which gives the same outputs.
+        var selfAttention = new CausalSelfAttention(seed: 4);
+        float[] selfOutput = new float[sourceLength * CausalSelfAttention.ModelDim];
+        float[] selfWeights = new float[sourceLength * sourceLength];
+        selfAttention.Forward(1, sourceLength, sourceLength, keys, keys, keys, selfOutput, selfWeights);
+        Console.WriteLine();
+        Console.WriteLine($"MultiHeadAttention(ModelDim = {CausalSelfAttention.ModelDim}, Heads = {CausalSelfAttention.Heads}, Causal) weights averaged over heads (×100, untrained):");
+        for (int t = 0; t < sourceLength; t++)
+        {
+            Console.WriteLine($"  t = {t}: " + string.Join(" ", selfWeights.Skip(t * sourceLength).Take(sourceLength).Select(a => $"{a * 100,3:0}")));
+        }
+        var cache = new CausalSelfAttention.KeyValueCache(batch: 1);
+        float[] stepOutput = new float[CausalSelfAttention.ModelDim];
+        bool same = true;
+        for (int t = 0; t < sourceLength; t++)
+        {
+            ReadOnlySpan<float> token = keys.AsSpan(t * dim, dim);
+            selfAttention.Append(cache, 1, token, token);
+            selfAttention.Forward(cache, 1, token, stepOutput);
+            same &= stepOutput.AsSpan().SequenceEqual(selfOutput.AsSpan(t * dim, dim));
+        }
+        Console.WriteLine($"  decoding token by token through a KeyValueCache gives the same outputs: {same}");
+
         // Monotonic attention with the bilinear energy eₜⱼ = qₜᵀ W kⱼ + r, W = 12·I and r = −6: about +6 where the query asks
         // for key j's position code, −6 elsewhere. Step t asks for position t, but step 5 asks for position 2, behind the
         // pointer: the alignment cannot move back, no key ahead qualifies, and step 5 attends nothing — as does every later
@@ -151,14 +204,14 @@ public static class Program
         float[] monotonicContext = new float[sourceLength * dim];
         float[] alignment = new float[sourceLength * sourceLength];
         streaming.Forward(1, sourceLength, sourceLength, monotonicQueries, keys, default, monotonicContext, alignment);
-        int[] positions = new int[sourceLength];
-        streaming.ForwardHard(1, sourceLength, sourceLength, monotonicQueries, keys, default, monotonicContext, positions);
+        int[] hardPositions = new int[sourceLength];
+        streaming.ForwardHard(1, sourceLength, sourceLength, monotonicQueries, keys, default, monotonicContext, hardPositions);
         Console.WriteLine();
         Console.WriteLine($"MonotonicAttention(Dim = {StreamingAligner.Dim}, Score = Multiplicative) soft alignment αₜⱼ (×100; rows sum to ≤ 100) and hard decoding:");
         for (int step = 0; step < sourceLength; step++)
         {
             float[] row = alignment.Skip(step * sourceLength).Take(sourceLength).ToArray();
-            Console.WriteLine($"{step,4} " + string.Concat(row.Select(a => $"{a * 100,5:0}")) + $"   sum {row.Sum() * 100,3:0}   hard: {(positions[step] < 0 ? "none" : $"k{positions[step]}")}");
+            Console.WriteLine($"{step,4} " + string.Concat(row.Select(a => $"{a * 100,5:0}")) + $"   sum {row.Sum() * 100,3:0}   hard: {(hardPositions[step] < 0 ? "none" : $"k{hardPositions[step]}")}");
         }
 
         // The same decoding one step at a time, as a streaming decoder runs it: the pointer only moves forward.
@@ -196,9 +249,21 @@ public partial class ShortMemory;
 [StaticAttention(Dim = 32, Units = 16)]
 public partial class SourcePooling;
 
+/// <summary>Multi-head causal self-attention (PyTorch nn.MultiheadAttention semantics), tiled with an online softmax.</summary>
+[MultiHeadAttention(ModelDim = 32, Heads = 4, Causal = true)]
+public partial class CausalSelfAttention;
+
 /// <summary>The Transformer's scaled dot product over the same states (no parameters: eₜⱼ = qₜ·kⱼ/√32).</summary>
 [MultiplicativeAttention(Dim = 32, Score = AttentionScore.ScaledDot)]
 public partial class DotAligner;
+
+/// <summary>Luong's local-m attention: each step t attends to the keys t − 2 … t + 2 with the scaled dot-product score.</summary>
+[LocalAttention(Dim = 32, Window = 2, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.ScaledDot)]
+public partial class MonotonicAligner;
+
+/// <summary>Luong's local-p attention: a learned aligned position pₜ per step, a window of 2 either side, and a Gaussian around pₜ.</summary>
+[LocalAttention(Dim = 32, Window = 2, Score = AttentionScore.ScaledDot, PredictorUnits = 16)]
+public partial class LocalAligner;
 
 /// <summary>
 /// Monotonic (forced-forward) attention: the alignment only moves forward over the source, so a streaming decoder can

@@ -13,7 +13,7 @@ namespace AttentionGen.Benchmarks.Tests;
 /// </summary>
 public sealed class BaselineTests
 {
-    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "monotonic", "monotonic-wide" };
+    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "local", "local-wide", "monotonic", "monotonic-wide" };
 
     private static Workload Shape(string name) => name switch
     {
@@ -26,6 +26,8 @@ public sealed class BaselineTests
         "sdpa" => new("T", "sdpa", 2, 4, 4, 9, 0, Heads: 2),
         "sdpa-causal" => new("T", "sdpa", 1, 5, 5, 9, 0, Heads: 2, Causal: true),
         "sdpa-causal-long" => new("T", "sdpa", 1, 40, 40, 17, 0, Heads: 1, Causal: true),
+        "local" => new("T", "local", 2, 4, 9, 7, 5, Window: 2),
+        "local-wide" => new("T", "local", 1, 6, 13, 19, 11, Window: 3), // D past one 16-lane vector, windows clipped at the edges
         _ => throw new ArgumentException($"unknown shape {name}", nameof(name)),
     };
 
@@ -62,6 +64,8 @@ public sealed class BaselineTests
     [InlineData("additive-wide")]
     [InlineData("luong")]
     [InlineData("pooling")]
+    [InlineData("local")]
+    [InlineData("local-wide")]
     [InlineData("monotonic")]
     [InlineData("monotonic-wide")]
     public void Backward_matches_central_finite_differences(string shape)
@@ -119,6 +123,8 @@ public sealed class WorkloadTests
     // scaled dot-product: 4·B·H·T²·d, halved when causal (W5)
     [InlineData("W5", 4.0 * 8 * 1024 * 1024 * 64 / 2)]
     [InlineData("W6", 4.0 * 8 * 64 * 64 * 64)]
+    // local-p, general: 2·B·Tq·D² + 2·B·Tq·D·U + 2·B·Tq·U + 4·B·Tq·(2W+1)·D
+    [InlineData("W7", 2.0 * 32 * 64 * 65536 + 2.0 * 32 * 64 * 65536 + 2.0 * 32 * 64 * 256 + 4.0 * 32 * 64 * 11 * 256)]
     // monotonic: the additive formula at W2's shape
     [InlineData("W8", 2.0 * 32 * 50 * 128 * 128 + 4.0 * 32 * 600 * 128 + 2.0 * 32 * 600 * 128)]
     public void Nominal_forward_flops_follow_workloads_md(string id, double expected)

@@ -29,6 +29,11 @@ internal static class ScalarReference
             },
             "luong" => new() { ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["score_weight"] = D(data.QueryWeight) },
             "pooling" => new() { ["input"] = D(data.Query), ["weight"] = D(data.QueryWeight), ["bias"] = D(data.Bias), ["context_vector"] = D(data.ScoreVector) },
+            "local" => new()
+            {
+                ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["score_weight"] = D(data.QueryWeight),
+                ["predictor_weight"] = D(data.KeyWeight), ["predictor_vector"] = D(data.ScoreVector),
+            },
             _ => new() { ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["values"] = D(data.Values) },
         };
     }
@@ -39,8 +44,43 @@ internal static class ScalarReference
         "monotonic" => Monotonic(w, x),
         "luong" => Luong(w, x),
         "pooling" => Pooling(w, x),
+        "local" => Local(w, x),
         _ => ScaledDot(w, x),
     };
+
+    // Luong et al. 2015 §3.2, local-p with the general score: pₜ = S·sigmoid(v_p·tanh(W_p qₜ)), S = Tk; over
+    // s ∈ [c − D, c + D] ∩ [0, Tk − 1], c = ⌊pₜ + ½⌋: aₜ(s) = softmax(eₜ)(s) · exp(−(s − pₜ)²/(2σ²)), σ = D/2,
+    // eₜ(s) = (W_a qₜ)·kₛ; cₜ = Σₛ aₜ(s) kₛ (keys are the values).
+    private static double[] Local(Workload w, IReadOnlyDictionary<string, double[]> x)
+    {
+        int B = w.Batch, Tq = w.QueryLength, Tk = w.KeyLength, D = w.Dim, U = w.Units, half = w.Window;
+        double[] q = x["query"], k = x["keys"], Wa = x["score_weight"], Wp = x["predictor_weight"], vp = x["predictor_vector"];
+        double sigma = half / 2.0;
+        var context = new double[B * Tq * D];
+        for (int b = 0; b < B; b++)
+        for (int t = 0; t < Tq; t++)
+        {
+            double u = 0;
+            for (int r = 0; r < U; r++)
+            {
+                double pre = 0;
+                for (int d = 0; d < D; d++) pre += Wp[r * D + d] * q[(b * Tq + t) * D + d];
+                u += vp[r] * Math.Tanh(pre);
+            }
+            double p = Tk / (1 + Math.Exp(-u));
+            int c = (int)Math.Floor(p + 0.5);
+            int first = Math.Max(0, c - half), last = Math.Min(Tk - 1, c + half);
+            var scores = new double[last - first + 1];
+            for (int s = first; s <= last; s++)
+            for (int r = 0; r < D; r++)
+            for (int col = 0; col < D; col++)
+                scores[s - first] += Wa[r * D + col] * q[(b * Tq + t) * D + col] * k[(b * Tk + s) * D + r];
+            double[] a = Softmax(scores);
+            for (int s = first; s <= last; s++) a[s - first] *= Math.Exp(-(s - p) * (s - p) / (2 * sigma * sigma));
+            Mix(a, k, b * Tk + first, D, context, (b * Tq + t) * D);
+        }
+        return context;
+    }
 
     // eᵢⱼ = v·tanh(Wq qᵢ + Wk kⱼ + b); keys are the values.
     private static double[] Additive(Workload w, IReadOnlyDictionary<string, double[]> x)

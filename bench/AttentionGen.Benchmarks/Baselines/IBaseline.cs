@@ -35,6 +35,7 @@ public static class Baseline
         "additive" => new AdditiveBaseline(data),
         "luong" => new LuongBaseline(data),
         "pooling" => new PoolingBaseline(data),
+        "local" => new LocalBaseline(data),
         "monotonic" => new MonotonicBaseline(data),
         _ => new ScaledDotBaseline(data),
     };

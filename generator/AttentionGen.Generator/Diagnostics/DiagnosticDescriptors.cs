@@ -103,6 +103,15 @@ internal static class DiagnosticDescriptors
         isEnabledByDefault: true,
         helpLinkUri: HelpLinkBase + "attn0010");
 
+    public static readonly DiagnosticDescriptor OptionHasNoEffect = new(
+        id: "ATTN0020",
+        title: "Option has no effect",
+        messageFormat: "{0} has no effect with {1}: {2}; remove it",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Warning,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0020");
+
     public static readonly DiagnosticDescriptor InvalidEnergyBias = new(
         id: "ATTN0040",
         title: "Monotonic attention: initial energy bias must be finite",

@@ -1,0 +1,539 @@
+using System.Collections.Generic;
+using System.Globalization;
+using AttentionGen.Generator.Model;
+
+namespace AttentionGen.Generator.Emit;
+
+/// <summary>
+/// Writes a <c>[LocalAttention]</c> layer (Luong et al. 2015, §3.2): each query t attends to the keys of the window
+/// [pₜ − D, pₜ + D] ∩ [0, Tk − 1] only. pₜ is t (local-m, aligned to the end when Tq ≠ Tk) or learned (local-p:
+/// pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)), and the window's softmax is multiplied by a Gaussian centred on pₜ). The query-side
+/// projections (W hₜ for the general score, tanh(W_p hₜ) for the predictor) are shared register-blocked matrix products;
+/// inside the window every score is one compile-time-length dot product and every context update one axpy, so the
+/// attention itself costs O(Tq · D · (Dk + Dv)), not O(Tq · Tk · d).
+/// </summary>
+internal static class LocalEmitter
+{
+    public static string Emit(LocalModel model)
+    {
+        ElementType element = model.Element;
+        string T = element.Keyword;
+        var constants = new List<LayerConstant>
+        {
+            new("Dim", model.Dim, "Dq: the dimension of each query (the target state hₜ)."),
+            new("KeyDim", model.KeyDim, "Dk: the dimension of each key (the source state h̄ₛ)."),
+            new("ValueDim", model.ValueDim, "Dv: the dimension of each value and of the context."),
+            new("Window", model.Window, "D: the half-width of the window; query t sees the keys s ∈ [pₜ − D, pₜ + D]."),
+            new("WindowSize", model.WindowSize, "2D + 1: the most keys one window holds."),
+        };
+        var parameters = new List<LayerParameter>();
+        if (model.General)
+        {
+            parameters.Add(new("ScoreWeight", "score_weight", new[] { "KeyDim", "Dim" },
+                "W_a: maps a query into key space, score(hₜ, h̄ₛ) = (W_a hₜ)ᵀ h̄ₛ (Luong's general score hₜᵀ W_aᵀ h̄ₛ; PyTorch <c>nn.Linear(Dim, KeyDim, bias: false).weight</c>).",
+                $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Dim, fanOut: KeyDim, random);"));
+        }
+        if (model.Predictive)
+        {
+            constants.Add(new("PredictorUnits", model.PredictorUnits, "The hidden size of the position predictor (rows of W_p)."));
+            parameters.Add(new("PredictorWeight", "predictor_weight", new[] { "PredictorUnits", "Dim" },
+                "W_p: the position predictor's projection, pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)) (PyTorch <c>nn.Linear(Dim, PredictorUnits, bias: false).weight</c>).",
+                $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Dim, fanOut: PredictorUnits, random);"));
+            parameters.Add(new("PredictorVector", "predictor_vector", new[] { "PredictorUnits" },
+                "v_p: the position predictor's output vector (PyTorch <c>nn.Linear(PredictorUnits, 1, bias: false).weight</c> flattened).",
+                $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: PredictorUnits, fanOut: 1, random);"));
+        }
+
+        string scoreText = ScoreText(model.Score);
+        string summary =
+            $"Local attention (Luong et al. 2015, §3.2), {(model.Predictive ? "local-p" : "local-m")}, generated for Dq = {model.Dim}, Dk = {model.KeyDim}, Dv = {model.ValueDim}, D = {model.Window}" +
+            $"{(model.Predictive ? $", predictor units {model.PredictorUnits}" : "")}, {T}, score {model.Score}:\n" +
+            (model.Predictive
+                ? "pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)) with S = Tk; the window is centred on round(pₜ) = ⌊pₜ + ½⌋;\n"
+                : "pₜ = t + Tk − Tq (t itself when Tq = Tk: the diagonal aligned to the end, like the causal mask);\n") +
+            $"for s in [pₜ − D, pₜ + D] ∩ [0, Tk − 1]: eₜ(s) = {scoreText}, aₜ = softmax over the window of eₜ (masked)" +
+            (model.Predictive ? ",\nthen aₜ(s) ← aₜ(s) · exp(−(s − pₜ)² / (2σ²)), σ = D / 2 (the weights no longer sum to 1)" : "") +
+            "; cₜ = Σₛ aₜ(s) valueₛ.\n" +
+            "Shapes: query [B, Tq, Dim], keys [B, Tk, KeyDim], values [B, Tk, ValueDim] (empty: the keys are the values),\n" +
+            "context [B, Tq, ValueDim], weights [B, Tq, Tk] (zero outside each window), positions [B, Tq] (pₜ). Runtime lengths B, Tq, Tk; Tk ≥ 1.";
+
+        return LayerScaffold.Write(model.Target, element, summary, constants, parameters, (writer, kernels) => EmitBody(writer, kernels, model));
+    }
+
+    private static string ScoreText(string score) => score switch
+    {
+        "Dot" => "hₜᵀ h̄ₛ",
+        "ScaledDot" => "hₜᵀ h̄ₛ / √Dk",
+        _ => "(W_a hₜ)ᵀ h̄ₛ",
+    };
+
+    private static string Literal(ElementType element, double value)
+        => element.Size == 4
+            ? ((float)value).ToString("R", CultureInfo.InvariantCulture) + "f"
+            : value.ToString("R", CultureInfo.InvariantCulture);
+
+    private static void EmitBody(SourceWriter w, Kernels kernels, LocalModel model)
+    {
+        ElementType element = model.Element;
+        string T = element.Keyword;
+        string M = element.Size == 4 ? "MathF" : "Math";
+        string name = model.Target.Name;
+        bool general = model.General, predictive = model.Predictive;
+        string scoreDot = kernels.Dot(model.KeyDim);              // eₜ(s) = q'ₜᵀ kₛ
+        string valueDot = kernels.Dot(model.ValueDim);            // ∂aₜ(s) = ∂cₜᵀ vₛ
+        string valueAxpy = kernels.MultiplyAdd(model.ValueDim);   // cₜ += aₜ(s) vₛ, ∂vₛ += aₜ(s) ∂cₜ
+        string keyAxpy = kernels.MultiplyAdd(model.KeyDim);       // ∂q'ₜ += ∂eₜ(s) kₛ, ∂kₛ += ∂eₜ(s) q'ₜ
+        string queryProjection = general || predictive ? kernels.ProductTransposedAdd(model.Dim) : ""; // Q Wᵀ for W_a and W_p
+        string queryGradient = general || predictive ? kernels.MatrixProductAdd(model.Dim) : "";         // ∂W += ∂Yᵀ Q, ∂Q += ∂Y W
+        string predictorTanh = predictive ? kernels.TanhInPlace(model.PredictorUnits) : "";
+        string predictorDot = predictive ? kernels.Dot(model.PredictorUnits) : "";
+        string predictorBackward = predictive ? PredictorBackwardKernel(kernels, model) : "";
+        string queryWidth = general ? "KeyDim" : "Dim";
+
+        w.WriteLine();
+        w.WriteLine("// The fixed factor on every score (1/√Dk for the scaled dot product).");
+        w.WriteLine($"private const {T} ScoreFactor = {Literal(element, model.Score == "ScaledDot" ? 1 / System.Math.Sqrt(model.KeyDim) : 1)};");
+        if (predictive)
+        {
+            double sigma = model.Window / 2.0;
+            w.WriteLine();
+            w.WriteLine($"// σ = D / 2 = {sigma.ToString("R", CultureInfo.InvariantCulture)}: the Gaussian is exp(−(s − pₜ)² · HalfInverseVariance), and ∂/∂pₜ of it is (s − pₜ) · InverseVariance times itself.");
+            w.WriteLine($"private const {T} HalfInverseVariance = {Literal(element, 1 / (2 * sigma * sigma))};");
+            w.WriteLine($"private const {T} InverseVariance = {Literal(element, 1 / (sigma * sigma))};");
+        }
+
+        // ---- Tape ----
+        w.WriteLine();
+        w.Summary("What a training forward records for <see cref=\"Backward\"/>: per query its window (first key and length) and the weights aₜ over it" +
+            (predictive ? ",\nthe softmax αₜ before the Gaussian, pₜ and tanh(W_p hₜ)" : "") + (general ? ", W_a hₜ" : "") +
+            ". Window rows have min(2D + 1, Tk) entries.\nOwned by the caller, reused across steps, grown as needed.");
+        using (w.Block("public sealed class Tape : AttentionTape"))
+        {
+            w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
+            w.WriteLine($"internal {T}[] Alignments = Array.Empty<{T}>();");
+            w.WriteLine($"internal {T}[] Positions = Array.Empty<{T}>();");
+            w.WriteLine($"internal {T}[] PredictorHidden = Array.Empty<{T}>();");
+            w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
+            w.WriteLine("internal int[] WindowStarts = Array.Empty<int>();");
+            w.WriteLine("internal int[] WindowCounts = Array.Empty<int>();");
+            w.WriteLine("internal bool KeysAreValues;");
+            w.WriteLine();
+            using (w.Block("internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)"))
+            {
+                w.WriteLine("int rows = batch * queryLength;");
+                w.WriteLine("Grow(ref Weights, rows * Math.Min(WindowSize, keyLength));");
+                w.WriteLine("Grow(ref WindowStarts, rows);");
+                w.WriteLine("Grow(ref WindowCounts, rows);");
+                if (predictive)
+                {
+                    w.WriteLine("Grow(ref Alignments, rows * Math.Min(WindowSize, keyLength));");
+                    w.WriteLine("Grow(ref Positions, rows);");
+                    w.WriteLine("Grow(ref PredictorHidden, rows * PredictorUnits);");
+                }
+                if (general) w.WriteLine("Grow(ref QueryProjection, rows * KeyDim);");
+                w.WriteLine("(Batch, QueryLength, KeyLength, KeysAreValues, IsRecorded) = (batch, queryLength, keyLength, keysAreValues, true);");
+            }
+        }
+
+        // ---- Forwards ----
+        w.WriteLine();
+        w.Summary("Inference forward: cₜ = Σₛ aₜ(s) valueₛ over each query's window. Keeps no state; allocates nothing in steady state\n(on one thread), so one layer serves many threads at once.");
+        WriteForwardParamDocs(w, tape: false);
+        string forwardParameters = $"int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights = default, AttentionMask mask = default, Span<{T}> positions = default";
+        using (w.Block($"public void Forward({forwardParameters})"))
+        {
+            w.WriteLine("bool keysAreValues = values.IsEmpty;");
+            w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask, positions);");
+            w.WriteLine("ForwardBatch(null, batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, context, weights, mask, positions);");
+        }
+        w.WriteLine();
+        w.Summary("Training forward: the inference result, and records in <paramref name=\"tape\"/> what <see cref=\"Backward\"/> needs.");
+        w.WriteLine("/// <param name=\"tape\">The caller's reusable tape; grown to these lengths if needed.</param>");
+        WriteForwardParamDocs(w, tape: true);
+        using (w.Block($"public void Forward(Tape tape, {forwardParameters})"))
+        {
+            w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+            w.WriteLine("bool keysAreValues = values.IsEmpty;");
+            w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask, positions);");
+            w.WriteLine("tape.Prepare(batch, queryLength, keyLength, keysAreValues);");
+            w.WriteLine("ForwardBatch(tape, batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, context, weights, mask, positions);");
+        }
+
+        string projectionWork = (general ? " + Dim * KeyDim" : "") + (predictive ? " + Dim * PredictorUnits" : "");
+        w.WriteLine();
+        w.WriteLine("// Batch rows are independent: large calls spread them over threads; each row is computed the same way whatever the");
+        w.WriteLine("// thread count, so the result is too.");
+        using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions)"))
+        {
+            w.WriteLine($"long work = (long)batch * queryLength * (Math.Min(WindowSize, keyLength) * (KeyDim + ValueDim){projectionWork});");
+            using (w.Block("if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
+            {
+                w.WriteLine("ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, positions);");
+                w.WriteLine("return;");
+            }
+            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
+            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.W2),");
+            w.WriteLine("    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights, w2: positions);");
+        }
+        w.WriteLine();
+        w.WriteLine($"private sealed record CallState({name} Layer, Tape? Tape);");
+
+        w.WriteLine();
+        w.WriteLine("// Batch rows [first, end), each:");
+        if (general) w.WriteLine("//   Q' = Q W_aᵀ                     [Tq, KeyDim]  (into the tape when training)");
+        if (predictive) w.WriteLine("//   Z = tanh(Q W_pᵀ)                [Tq, PredictorUnits], pₜ = Tk · sigmoid(v_pᵀ zₜ)");
+        else w.WriteLine("//   pₜ = t + Tk − Tq");
+        w.WriteLine("//   per query t, over the window s ∈ [round(pₜ) − D, round(pₜ) + D] ∩ [0, Tk − 1]:");
+        w.WriteLine($"//     eₜ(s) = {(general ? "q'ₜᵀ kₛ" : "qₜᵀ kₛ")} · factor (−∞ where the mask forbids), aₜ = softmax(eₜ) (row maximum subtracted;");
+        w.WriteLine("//     a window with nothing allowed becomes zeros)" + (predictive ? ", aₜ(s) ← aₜ(s) · exp(−(s − pₜ)² / (2σ²))" : "") + ", cₜ = Σₛ aₜ(s) vₛ");
+        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions)"))
+        {
+            w.WriteLine("bool masked = !mask.IsEmpty;");
+            w.WriteLine("int stride = Math.Min(WindowSize, keyLength);");
+            var scratchParts = new List<string> { "stride" };
+            if (general) scratchParts.Add("(tape is null ? queryLength * KeyDim : 0)");
+            if (predictive) scratchParts.Add("(tape is null ? queryLength * PredictorUnits : 0)");
+            LayerScaffold.DeclareScratch(w, element, "scratch", string.Join(" + ", scratchParts));
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> window = scratch.Slice(0, stride);");
+                using (w.Block("for (int b = first; b < end; b++)"))
+                {
+                    w.WriteLine($"ReadOnlySpan<{T}> rowQuery = query.Slice(b * queryLength * Dim, queryLength * Dim);");
+                    w.WriteLine($"ReadOnlySpan<{T}> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);");
+                    w.WriteLine($"ReadOnlySpan<{T}> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);");
+                    if (general)
+                    {
+                        w.WriteLine();
+                        w.WriteLine("// Q' = Q W_aᵀ: the general score's query side, once per query rather than once per (query, key) pair.");
+                        w.WriteLine($"Span<{T}> projected = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * KeyDim, queryLength * KeyDim) : scratch.Slice(stride, queryLength * KeyDim);");
+                        w.WriteLine("projected.Clear();");
+                        w.WriteLine($"{queryProjection}(queryLength, KeyDim, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(projected));");
+                        w.WriteLine($"ReadOnlySpan<{T}> queries = projected;");
+                    }
+                    else
+                    {
+                        w.WriteLine($"ReadOnlySpan<{T}> queries = rowQuery;");
+                    }
+                    if (predictive)
+                    {
+                        w.WriteLine();
+                        w.WriteLine("// Z = Q W_pᵀ (tanh applied per query below): the position predictor's hidden layer.");
+                        w.WriteLine($"Span<{T}> hidden = tape is not null ? tape.PredictorHidden.AsSpan(b * queryLength * PredictorUnits, queryLength * PredictorUnits) : scratch.Slice(stride{(general ? " + queryLength * KeyDim" : "")}, queryLength * PredictorUnits);");
+                        w.WriteLine("hidden.Clear();");
+                        w.WriteLine($"{queryProjection}(queryLength, PredictorUnits, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref MemoryMarshal.GetReference(hidden));");
+                    }
+                    w.WriteLine($"Span<{T}> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);");
+                    w.WriteLine("rowContext.Clear();");
+                    w.WriteLine("if (!weights.IsEmpty) weights.Slice(b * queryLength * keyLength, queryLength * keyLength).Clear();");
+                    using (w.Block("for (int t = 0; t < queryLength; t++)"))
+                    {
+                        w.WriteLine("int row = b * queryLength + t;");
+                        if (predictive)
+                        {
+                            w.WriteLine("// pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)), S = Tk, so pₜ ∈ [0, Tk]; the window is centred on the nearest position ⌊pₜ + ½⌋.");
+                            w.WriteLine($"ref {T} z = ref hidden[t * PredictorUnits];");
+                            w.WriteLine($"{predictorTanh}(ref z);");
+                            w.WriteLine($"{T} p = keyLength * VectorMath.Sigmoid({predictorDot}(ref z, ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value)));");
+                            w.WriteLine($"int center = Math.Clamp((int){M}.Floor(p + {Literal(element, 0.5)}), 0, keyLength);");
+                        }
+                        else
+                        {
+                            w.WriteLine("// local-m: pₜ = t, with the diagonal aligned to the end when Tq ≠ Tk.");
+                            w.WriteLine("int center = t + keyLength - queryLength;");
+                            w.WriteLine($"{T} p = center;");
+                        }
+                        w.WriteLine("int start = Math.Max(0, center - Window);");
+                        w.WriteLine("int count = Math.Max(0, Math.Min(keyLength - 1, center + Window) - start + 1);");
+                        w.WriteLine("if (!positions.IsEmpty) positions[row] = p;");
+                        using (w.Block("if (tape is not null)"))
+                        {
+                            w.WriteLine("tape.WindowStarts[row] = start;");
+                            w.WriteLine("tape.WindowCounts[row] = count;");
+                            if (predictive) w.WriteLine("tape.Positions[row] = p;");
+                        }
+                        w.WriteLine();
+                        w.WriteLine($"Span<{T}> a = tape is not null ? tape.Weights.AsSpan(row * stride, count) : window.Slice(0, count);");
+                        w.WriteLine($"ref {T} q = ref MemoryMarshal.GetReference(queries.Slice(t * {queryWidth}, {queryWidth}));");
+                        using (w.Block("for (int s = 0; s < count; s++)"))
+                        {
+                            w.WriteLine("int key = start + s;");
+                            w.WriteLine($"a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? {T}.NegativeInfinity : ScoreFactor * {scoreDot}(ref q, ref MemoryMarshal.GetReference(rowKeys.Slice(key * KeyDim, KeyDim)));");
+                        }
+                        w.WriteLine("AttentionMath.Softmax(a);");
+                        if (predictive)
+                        {
+                            w.WriteLine("if (tape is not null) a.CopyTo(tape.Alignments.AsSpan(row * stride, count));");
+                            w.WriteLine("// aₜ(s) = αₜ(s) · exp(−(s − pₜ)² / (2σ²))");
+                            using (w.Block("for (int s = 0; s < count; s++)"))
+                            {
+                                w.WriteLine($"{T} offset = start + s - p;");
+                                w.WriteLine($"a[s] *= {M}.Exp(-offset * offset * HalfInverseVariance);");
+                            }
+                        }
+                        w.WriteLine("// cₜ = Σₛ aₜ(s) vₛ");
+                        w.WriteLine($"ref {T} c = ref rowContext[t * ValueDim];");
+                        w.WriteLine($"for (int s = 0; s < count; s++) {valueAxpy}(a[s], ref MemoryMarshal.GetReference(rowValues.Slice((start + s) * ValueDim, ValueDim)), ref c);");
+                        w.WriteLine("if (!weights.IsEmpty) a.CopyTo(weights.Slice(row * keyLength + start, count));");
+                    }
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Backward ----
+        w.WriteLine();
+        w.Summary(
+            "Backward: from ∂L/∂C (and optionally ∂L/∂A) writes ∂L/∂Q, ∂L/∂K, ∂L/∂V (each only when its span is not empty) and adds the\n" +
+            "parameter gradients. Per query, over its window: ∂aₜ(s) = ∂cₜᵀ vₛ (+ ∂L/∂A), ∂vₛ += aₜ(s) ∂cₜ" +
+            (predictive ? ",\n∂pₜ = Σₛ ∂aₜ(s) aₜ(s) (s − pₜ) / σ², ∂αₜ(s) = ∂aₜ(s) · exp(−(s − pₜ)² / (2σ²))" : "") +
+            ", ∂eₜ = factor · α ⊙ (∂α − Σ α ⊙ ∂α),\n" +
+            $"∂q'ₜ = Σₛ ∂eₜ(s) kₛ, ∂kₛ += ∂eₜ(s) q'ₜ{(general ? "; then ∂W_a += ∂Q'ᵀ Q and ∂Q = ∂Q' W_a" : "")}" +
+            (predictive ? ";\nthrough pₜ = S · sigmoid(u), u = v_pᵀ zₜ, zₜ = tanh(W_p hₜ): ∂u = ∂pₜ · pₜ (1 − pₜ / S), ∂v_p += ∂u zₜ,\n∂(W_p hₜ) = ∂u v_p ⊙ (1 − zₜ²), ∂W_p += its outer product with hₜ, ∂hₜ += W_pᵀ of it. The window bounds are piecewise\nconstant in pₜ and pass no gradient" : "") +
+            ".\nA query with nothing allowed in its window contributes nothing.");
+        w.WriteLine("/// <param name=\"tape\">The tape the training <c>Forward</c> recorded into.</param>");
+        w.WriteLine("/// <param name=\"query\">The query given to the forward, [B, Tq, Dim].</param>");
+        w.WriteLine("/// <param name=\"keys\">The keys given to the forward, [B, Tk, KeyDim].</param>");
+        w.WriteLine("/// <param name=\"values\">The values given to the forward (empty if the keys were the values).</param>");
+        w.WriteLine("/// <param name=\"dContext\">∂L/∂C, [B, Tq, ValueDim].</param>");
+        w.WriteLine("/// <param name=\"dQuery\">∂L/∂Q, [B, Tq, Dim]: written when not empty.</param>");
+        w.WriteLine("/// <param name=\"dKeys\">∂L/∂K, [B, Tk, KeyDim]: written when not empty (with the value path when the keys were the values).</param>");
+        w.WriteLine("/// <param name=\"dValues\">∂L/∂V, [B, Tk, ValueDim]: written when not empty; must be empty when the keys were the values.</param>");
+        w.WriteLine("/// <param name=\"dWeights\">Optional ∂L/∂A, [B, Tq, Tk] (entries outside each window are ignored: those weights are constant zeros).</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the recorded shapes, or the tape holds no forward.</exception>");
+        using (w.Block($"public void Backward(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQuery = default, Span<{T}> dKeys = default, Span<{T}> dValues = default, ReadOnlySpan<{T}> dWeights = default)"))
+        {
+            w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+            using (w.Block("if (!tape.IsRecorded)"))
+            {
+                w.WriteLine("throw new ArgumentException(\"The tape holds no recorded forward: call the training Forward(tape, ...) first.\", nameof(tape));");
+            }
+            w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
+            w.WriteLine("bool keysAreValues = tape.KeysAreValues;");
+            w.WriteLine("Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * KeyDim, nameof(keys), $\"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]\");");
+            using (w.Block("if (keysAreValues)"))
+            {
+                w.WriteLine("Shapes.RequireLength(values.Length, 0, nameof(values), \"empty (the forward used the keys as values)\");");
+                w.WriteLine("Shapes.RequireLength(dValues.Length, 0, nameof(dValues), \"empty (the forward used the keys as values; their gradient is in dKeys)\");");
+            }
+            using (w.Block("else"))
+            {
+                w.WriteLine("Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
+                w.WriteLine("Shapes.RequireOptionalLength(dValues.Length, (long)batch * keyLength * ValueDim, nameof(dValues), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
+            }
+            w.WriteLine("Shapes.RequireLength(dContext.Length, (long)batch * queryLength * ValueDim, nameof(dContext), $\"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * Dim, nameof(dQuery), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * KeyDim, nameof(dKeys), $\"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
+            foreach (string output in new[] { "dQuery", "dKeys", "dValues" })
+            {
+                foreach (string input in new[] { "query", "keys", "values", "dContext", "dWeights" })
+                {
+                    w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>({output}, {input}, nameof({output}), nameof({input}));");
+                }
+            }
+            w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
+            w.WriteLine($"Span<{T}> dValueTarget = keysAreValues ? dKeys : dValues;");
+            w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
+            w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
+            w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
+            w.WriteLine("int rows = batch * queryLength;");
+            w.WriteLine();
+            var scratchParts = new List<string>();
+            var scratchDoc = new List<string>();
+            if (general) { scratchParts.Add("rows * KeyDim"); scratchDoc.Add("∂L/∂Q' [B, Tq, KeyDim]"); }
+            if (predictive) { scratchParts.Add("rows + rows * PredictorUnits"); scratchDoc.Add("∂L/∂u [B, Tq] and ∂L/∂(W_p hₜ) [B, Tq, PredictorUnits]"); }
+            if (scratchParts.Count == 0) scratchParts.Add("0");
+            w.WriteLine($"// Scratch: {(scratchDoc.Count == 0 ? "none (the dot score writes ∂L/∂Q directly)" : string.Join(", ", scratchDoc))}.");
+            LayerScaffold.DeclareScratch(w, element, "scratch", string.Join(" + ", scratchParts));
+            using (w.Block("try"))
+            {
+                w.WriteLine("scratch.Clear();");
+                w.WriteLine($"Span<{T}> dQueryTarget = {(general ? "scratch.Slice(0, rows * KeyDim)" : "dQuery")};");
+                w.WriteLine($"Span<{T}> dPredictor = {(predictive ? $"scratch.Slice({(general ? "rows * KeyDim" : "0")}, rows)" : "default")};");
+                w.WriteLine($"long work = (long)rows * Math.Min(WindowSize, keyLength) * (KeyDim + ValueDim);");
+                using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
+                {
+                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
+                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3, s.R4),");
+                    w.WriteLine("    (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dQueryTarget, w1: dKeys, w2: dValueTarget, w3: dPredictor);");
+                }
+                using (w.Block("else"))
+                {
+                    w.WriteLine("BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, dPredictor, dWeights);");
+                }
+                if (general)
+                {
+                    w.WriteLine();
+                    w.WriteLine("// Q' = Q W_aᵀ over all B·Tq rows: ∂L/∂W_a += ∂L/∂Q'ᵀ Q, ∂L/∂Q = ∂L/∂Q' W_a.");
+                    w.WriteLine($"{queryGradient}(KeyDim, rows, ref MemoryMarshal.GetReference(dQueryTarget), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Gradient));");
+                    using (w.Block("if (!dQuery.IsEmpty)"))
+                    {
+                        w.WriteLine($"{queryGradient}(rows, KeyDim, ref MemoryMarshal.GetReference(dQueryTarget), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
+                    }
+                }
+                if (predictive)
+                {
+                    w.WriteLine();
+                    w.WriteLine("// The position predictor, in row order: ∂v_p += ∂u zₜ and ∂(W_p hₜ) = ∂u v_p ⊙ (1 − zₜ²) per query; then over all B·Tq rows");
+                    w.WriteLine("// ∂W_p += ∂(W_p H)ᵀ Q and ∂Q += ∂(W_p H) W_p.");
+                    w.WriteLine($"Span<{T}> dHidden = scratch.Slice({(general ? "rows * KeyDim + " : "")}rows, rows * PredictorUnits);");
+                    w.WriteLine($"ref {T} predictorVector = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value);");
+                    w.WriteLine($"ref {T} predictorVectorGradient = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Gradient);");
+                    using (w.Block("for (int r = 0; r < rows; r++)"))
+                    {
+                        w.WriteLine("if (dPredictor[r] == 0) continue;");
+                        w.WriteLine($"{predictorBackward}(dPredictor[r], ref tape.PredictorHidden[r * PredictorUnits], ref predictorVector, ref predictorVectorGradient, ref dHidden[r * PredictorUnits]);");
+                    }
+                    w.WriteLine($"{queryGradient}(PredictorUnits, rows, ref MemoryMarshal.GetReference(dHidden), 1, PredictorUnits, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Gradient));");
+                    using (w.Block("if (!dQuery.IsEmpty)"))
+                    {
+                        w.WriteLine($"{queryGradient}(rows, PredictorUnits, ref MemoryMarshal.GetReference(dHidden), PredictorUnits, 1, ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
+                    }
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        w.WriteLine();
+        w.WriteLine("// Batch rows [first, end) of the backward; rows write disjoint parts of every output.");
+        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQueryTarget, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> dPredictor, ReadOnlySpan<{T}> dWeights)"))
+        {
+            w.WriteLine("int queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
+            w.WriteLine("int stride = Math.Min(WindowSize, keyLength);");
+            LayerScaffold.DeclareScratch(w, element, "window", "stride");
+            using (w.Block("try"))
+            {
+                using (w.Block("for (int b = first; b < end; b++)"))
+                {
+                    using (w.Block("for (int t = 0; t < queryLength; t++)"))
+                    {
+                        w.WriteLine("int row = b * queryLength + t;");
+                        w.WriteLine("int start = tape.WindowStarts[row], count = tape.WindowCounts[row];");
+                        w.WriteLine($"ReadOnlySpan<{T}> a = tape.Weights.AsSpan(row * stride, count);");
+                        w.WriteLine($"ReadOnlySpan<{T}> alpha = {(predictive ? "tape.Alignments.AsSpan(row * stride, count)" : "a")};");
+                        w.WriteLine($"ref {T} dc = ref MemoryMarshal.GetReference(dContext.Slice(row * ValueDim, ValueDim));");
+                        w.WriteLine($"Span<{T}> g = window.Slice(0, count);");
+                        w.WriteLine();
+                        w.WriteLine("// ∂aₜ(s) = ∂cₜᵀ vₛ (+ the caller's ∂L/∂A); the value path ∂vₛ += aₜ(s) ∂cₜ.");
+                        using (w.Block("for (int s = 0; s < count; s++)"))
+                        {
+                            w.WriteLine("int key = b * keyLength + start + s;");
+                            w.WriteLine($"g[s] = {valueDot}(ref dc, ref MemoryMarshal.GetReference(values.Slice(key * ValueDim, ValueDim))) + (dWeights.IsEmpty ? 0 : dWeights[row * keyLength + start + s]);");
+                            w.WriteLine($"if (!dValueTarget.IsEmpty) {valueAxpy}(a[s], ref dc, ref dValueTarget[key * ValueDim]);");
+                        }
+                        if (predictive)
+                        {
+                            w.WriteLine();
+                            w.WriteLine("// aₜ(s) = αₜ(s) · G(s), G(s) = exp(−(s − pₜ)² / (2σ²)): ∂pₜ = Σₛ ∂aₜ(s) aₜ(s) (s − pₜ) / σ², ∂αₜ(s) = ∂aₜ(s) G(s).");
+                            w.WriteLine($"{T} p = tape.Positions[row];");
+                            w.WriteLine($"{T} dp = 0;");
+                            using (w.Block("for (int s = 0; s < count; s++)"))
+                            {
+                                w.WriteLine($"{T} offset = start + s - p;");
+                                w.WriteLine("dp += g[s] * a[s] * offset * InverseVariance;");
+                                w.WriteLine($"g[s] *= {M}.Exp(-offset * offset * HalfInverseVariance);");
+                            }
+                            w.WriteLine("// pₜ = S · sigmoid(u): ∂u = ∂pₜ · S σ(u)(1 − σ(u)) = ∂pₜ · pₜ (1 − pₜ / S).");
+                            w.WriteLine("dPredictor[row] = dp * p * (1 - p / keyLength);");
+                        }
+                        w.WriteLine();
+                        w.WriteLine("// ∂eₜ = factor · α ⊙ (∂α − Σ α ⊙ ∂α): the softmax backward, then the score factor.");
+                        w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(alpha, g, g);");
+                        w.WriteLine("AttentionMath.Scale(g, ScoreFactor);");
+                        w.WriteLine();
+                        w.WriteLine($"// eₜ(s) = q'ₜᵀ kₛ: ∂q'ₜ += ∂eₜ(s) kₛ, ∂kₛ += ∂eₜ(s) q'ₜ (q' = {(general ? "W_a hₜ, from the tape" : "the query itself")}).");
+                        w.WriteLine($"ref {T} q = ref {(general ? "tape.QueryProjection[row * KeyDim]" : "MemoryMarshal.GetReference(query.Slice(row * Dim, Dim))")};");
+                        using (w.Block("for (int s = 0; s < count; s++)"))
+                        {
+                            w.WriteLine("if (g[s] == 0) continue;");
+                            w.WriteLine("int key = b * keyLength + start + s;");
+                            w.WriteLine($"if (!dQueryTarget.IsEmpty) {keyAxpy}(g[s], ref MemoryMarshal.GetReference(keys.Slice(key * KeyDim, KeyDim)), ref dQueryTarget[row * {queryWidth}]);");
+                            w.WriteLine($"if (!dKeys.IsEmpty) {keyAxpy}(g[s], ref q, ref dKeys[key * KeyDim]);");
+                        }
+                    }
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "window");
+            }
+        }
+
+        // ---- Argument checks ----
+        w.WriteLine();
+        using (w.Block($"private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, bool keysAreValues, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions)"))
+        {
+            w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
+            w.WriteLine("Shapes.RequireAtLeast(queryLength, 0, nameof(queryLength));");
+            w.WriteLine("Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));");
+            using (w.Block("if (keysAreValues && ValueDim != KeyDim)"))
+            {
+                w.WriteLine("throw new ArgumentException($\"'values' is required: the keys can serve as values only when ValueDim ({ValueDim}) equals KeyDim ({KeyDim}).\", nameof(values));");
+            }
+            w.WriteLine("Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * KeyDim, nameof(keys), $\"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]\");");
+            w.WriteLine("Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
+            w.WriteLine("Shapes.RequireLength(context.Length, (long)batch * queryLength * ValueDim, nameof(context), $\"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(weights.Length, (long)batch * queryLength * keyLength, nameof(weights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(positions.Length, (long)batch * queryLength, nameof(positions), $\"[B={batch}, Tq={queryLength}]\");");
+            w.WriteLine("mask.Validate(batch, queryLength, keyLength, nameof(mask));");
+            foreach (string output in new[] { "context", "weights", "positions" })
+            {
+                foreach (string input in new[] { "query", "keys", "values" })
+                {
+                    w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>({output}, {input}, nameof({output}), nameof({input}));");
+                }
+            }
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, context, nameof(weights), nameof(context));");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(positions, context, nameof(positions), nameof(context));");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(positions, weights, nameof(positions), nameof(weights));");
+        }
+    }
+
+    // The predictor's per-query backward, fused over its units: ∂v_p += ∂u z and ∂(W_p h) = ∂u v_p ⊙ (1 − z²).
+    private static string PredictorBackwardKernel(Kernels kernels, LocalModel model)
+    {
+        int units = model.PredictorUnits;
+        ElementType element = model.Element;
+        string T = element.Keyword;
+        return kernels.Custom($"PredictorBackward{units}", writer =>
+        {
+            writer.Summary($"The position predictor's backward for one query over {units} units, given δ = ∂L/∂u with u = v_pᵀ z, z = tanh(W_p h):\n∂L/∂v_p += δ z and ∂L/∂(W_p h) = δ v_p ⊙ (1 − z²) (written, not added).");
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (writer.Block($"private static void PredictorBackward{units}({T} delta, ref {T} z, ref {T} v, ref {T} dv, ref {T} dPre)"))
+            {
+                new VectorLoop(units, element,
+                    "{VT} zv = {V}.LoadUnsafe(ref z, {o});\n" +
+                    "{V}.MultiplyAddEstimate(delta{V}, zv, {V}.LoadUnsafe(ref dv, {o})).StoreUnsafe(ref dv, {o});\n" +
+                    "(delta{V} * {V}.LoadUnsafe(ref v, {o}) * ({VT}.One - zv * zv)).StoreUnsafe(ref dPre, {o});",
+                    "{T} zs = Unsafe.Add(ref z, {o});\n" +
+                    "Unsafe.Add(ref dv, {o}) = {T}.MultiplyAddEstimate(delta, zs, Unsafe.Add(ref dv, {o}));\n" +
+                    "Unsafe.Add(ref dPre, {o}) = delta * Unsafe.Add(ref v, {o}) * (1 - zs * zs);")
+                { VectorPrologue = "{VT} delta{V} = {V}.Create(delta);", Unroll = 2 }.Emit(writer);
+            }
+        });
+    }
+
+    private static void WriteForwardParamDocs(SourceWriter w, bool tape)
+    {
+        w.WriteLine("/// <param name=\"batch\">B.</param>");
+        w.WriteLine("/// <param name=\"queryLength\">Tq.</param>");
+        w.WriteLine("/// <param name=\"keyLength\">Tk (the source length S), at least 1.</param>");
+        w.WriteLine("/// <param name=\"query\">[B, Tq, Dim].</param>");
+        w.WriteLine("/// <param name=\"keys\">[B, Tk, KeyDim].</param>");
+        w.WriteLine("/// <param name=\"values\">[B, Tk, ValueDim], or empty to use the keys as values (needs ValueDim = KeyDim).</param>");
+        w.WriteLine("/// <param name=\"context\">[B, Tq, ValueDim], written.</param>");
+        w.WriteLine("/// <param name=\"weights\">[B, Tq, Tk], written when not empty: aₜ(s) inside each window, zero outside" + (tape ? " (the tape keeps its own copy of the windows)" : "") + ".</param>");
+        w.WriteLine("/// <param name=\"mask\">Which keys each query may attend to (true = may attend); a query with nothing allowed in its window gets zero weights and a zero context.</param>");
+        w.WriteLine("/// <param name=\"positions\">[B, Tq], written when not empty: the aligned position pₜ of each query.</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>");
+    }
+}

@@ -1,0 +1,98 @@
+using System;
+using System.Linq;
+
+namespace AttentionGen.Layers.Tests.MultiHead;
+
+/// <summary>
+/// Multi-head attention written plainly from Vaswani et al. 2017 and PyTorch's nn.MultiheadAttention documentation, in double:
+/// full projections, the whole score matrix, a max-subtracted softmax, no tiles. Independent of the generated kernel.
+/// </summary>
+public sealed class MultiHeadReference
+{
+    public required int ModelDim, Heads, KeyDim, ValueDim;
+    public required double[] QueryWeight, KeyWeight, ValueWeight, OutputWeight; // [E, E], [E, KeyDim], [E, ValueDim], [E, E]
+    public required double[] QueryBias, KeyBias, ValueBias, OutputBias;        // [E] each (zeros when the layer has none)
+
+    /// <summary>Reads the parameters of a generated layer by their PyTorch names.</summary>
+    public static MultiHeadReference From<T>(IAttentionLayer<T> layer, int modelDim, int heads, int keyDim, int valueDim) where T : unmanaged, System.Numerics.IBinaryFloatingPointIeee754<T>
+    {
+        double[] Get(string name) => layer.Parameters.FirstOrDefault(p => p.Name == name) is { } p ? TestData.ToDouble(p.Value) : Array.Empty<double>();
+        int e = modelDim;
+        double[] packed = Get("in_proj_weight");
+        double[] bias = Get("in_proj_bias");
+        double[] Part(double[] source, int offset, int length) => source.Length == 0 ? new double[length] : source.AsSpan(offset, length).ToArray();
+        return new MultiHeadReference
+        {
+            ModelDim = e, Heads = heads, KeyDim = keyDim, ValueDim = valueDim,
+            QueryWeight = packed.Length > 0 ? Part(packed, 0, e * e) : Get("q_proj_weight"),
+            KeyWeight = packed.Length > 0 ? Part(packed, e * e, e * e) : Get("k_proj_weight"),
+            ValueWeight = packed.Length > 0 ? Part(packed, 2 * e * e, e * e) : Get("v_proj_weight"),
+            OutputWeight = Get("out_proj.weight"),
+            QueryBias = Part(bias, 0, e), KeyBias = Part(bias, e, e), ValueBias = Part(bias, 2 * e, e),
+            OutputBias = Get("out_proj.bias") is { Length: > 0 } ob ? ob : new double[e],
+        };
+    }
+
+    // y = x Wᵀ + b for rows of x.
+    private static double[] Linear(double[] x, int rows, int inDim, double[] weight, double[] bias, int outDim)
+    {
+        var y = new double[rows * outDim];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int o = 0; o < outDim; o++)
+            {
+                double sum = bias[o];
+                for (int i = 0; i < inDim; i++) sum += x[r * inDim + i] * weight[o * inDim + i];
+                y[r * outDim + o] = sum;
+            }
+        }
+        return y;
+    }
+
+    /// <summary>The output [B, Tq, E] and the per-head weights [B, H, Tq, Tk]; <paramref name="allowed"/>(b, i, j) is the mask.</summary>
+    public (double[] Output, double[] HeadWeights) Forward(int batch, int tq, int tk, double[] query, double[] keys, double[] values, Func<int, int, int, bool> allowed)
+    {
+        int e = ModelDim, d = e / Heads;
+        double[] q = Linear(query, batch * tq, e, QueryWeight, QueryBias, e);
+        double[] k = Linear(keys, batch * tk, KeyDim, KeyWeight, KeyBias, e);
+        double[] v = Linear(values, batch * tk, ValueDim, ValueWeight, ValueBias, e);
+        var concatenated = new double[batch * tq * e];
+        var weights = new double[batch * Heads * tq * tk];
+        var scores = new double[tk];
+        for (int b = 0; b < batch; b++)
+        for (int h = 0; h < Heads; h++)
+        for (int i = 0; i < tq; i++)
+        {
+            double max = double.NegativeInfinity;
+            for (int j = 0; j < tk; j++)
+            {
+                if (!allowed(b, i, j)) { scores[j] = double.NegativeInfinity; continue; }
+                double s = 0;
+                for (int c = 0; c < d; c++) s += q[(b * tq + i) * e + h * d + c] * k[(b * tk + j) * e + h * d + c];
+                scores[j] = s / Math.Sqrt(d);
+                max = Math.Max(max, scores[j]);
+            }
+            if (double.IsNegativeInfinity(max)) continue; // nothing allowed: zero weights, zero head output
+            double total = 0;
+            for (int j = 0; j < tk; j++) { scores[j] = Math.Exp(scores[j] - max); total += scores[j]; }
+            for (int j = 0; j < tk; j++)
+            {
+                double a = scores[j] / total;
+                weights[((b * Heads + h) * tq + i) * tk + j] = a;
+                for (int c = 0; c < d; c++) concatenated[(b * tq + i) * e + h * d + c] += a * v[(b * tk + j) * e + h * d + c];
+            }
+        }
+        return (Linear(concatenated, batch * tq, e, OutputWeight, OutputBias, e), weights);
+    }
+
+    /// <summary>Weights averaged over heads, [B, Tq, Tk].</summary>
+    public double[] Average(double[] headWeights, int batch, int tq, int tk)
+    {
+        var averaged = new double[batch * tq * tk];
+        for (int b = 0; b < batch; b++)
+        for (int h = 0; h < Heads; h++)
+        for (int x = 0; x < tq * tk; x++)
+            averaged[b * tq * tk + x] += headWeights[(b * Heads + h) * tq * tk + x] / Heads;
+        return averaged;
+    }
+}
