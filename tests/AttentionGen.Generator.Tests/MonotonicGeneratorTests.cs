@@ -4,7 +4,7 @@ using Xunit;
 
 namespace AttentionGen.Generator.Tests;
 
-/// <summary>[MonotonicAttention]: snapshots of both energies and both alignment forms, and the ATTN0040–0049 diagnostics.</summary>
+/// <summary>[MonotonicAttention]: snapshots of both energies and both alignment forms, and the ATTN0040–0049 diagnostics (and ATTN0020 for Units without a hidden layer).</summary>
 public sealed class MonotonicGeneratorTests
 {
     [Theory]
@@ -64,19 +64,25 @@ public sealed class MonotonicGeneratorTests
     }
 
     [Fact]
-    public void ATTN0042_units_with_the_multiplicative_energy()
+    public void ATTN0020_units_with_the_multiplicative_energy_warns_and_still_generates()
     {
-        const string arguments = "Dim = 8, Units = 16, Score = MonotonicScore.Multiplicative";
-        Diagnostic d = Single(arguments, "ATTN0042");
-        Assert.Equal("Units = 16", Located(d, arguments));
-        Assert.Contains("Units = 16 has no effect with Score = MonotonicScore.Multiplicative", d.GetMessage());
+        const string Source = "using AttentionGen;\n[MonotonicAttention(Dim = 8, Units = 16, Score = MonotonicScore.Multiplicative)] public partial class Aligner;";
+        var (result, _, diagnostics) = GeneratorHarness.Run(Source);
+        Diagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal("ATTN0020", d.Id);
+        Assert.Equal(DiagnosticSeverity.Warning, d.Severity);
+        Assert.StartsWith("Units has no effect with Score = MonotonicScore.Multiplicative", d.GetMessage());
+        Assert.Equal("Units = 16", Source.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length));
+        string source = Assert.Single(result.GeneratedSources).SourceText.ToString();
+        Assert.Contains("public const int Units = 8;", source);
+        Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(x => x.ToString()));
     }
 
     [Fact]
-    public void ATTN0043_normalize_with_the_multiplicative_energy()
+    public void ATTN0042_normalize_with_the_multiplicative_energy()
     {
         const string arguments = "Dim = 8, Score = MonotonicScore.Multiplicative, Normalize = true";
-        Diagnostic d = Single(arguments, "ATTN0043");
+        Diagnostic d = Single(arguments, "ATTN0042");
         Assert.Equal("Normalize = true", Located(d, arguments));
         Assert.StartsWith("Normalize = true cannot apply to Score = MonotonicScore.Multiplicative", d.GetMessage());
     }

@@ -130,23 +130,14 @@ internal static class DiagnosticDescriptors
         isEnabledByDefault: true,
         helpLinkUri: HelpLinkBase + "attn0041");
 
-    public static readonly DiagnosticDescriptor UnitsWithoutAdditiveEnergy = new(
-        id: "ATTN0042",
-        title: "Monotonic attention: Units needs the additive energy",
-        messageFormat: "Units = {0} has no effect with Score = MonotonicScore.{1}: only the additive energy vᵀ tanh(W_q q + W_k k + b) has a hidden layer; remove Units or use Score = MonotonicScore.Additive",
-        category: Category,
-        defaultSeverity: DiagnosticSeverity.Error,
-        isEnabledByDefault: true,
-        helpLinkUri: HelpLinkBase + "attn0042");
-
     public static readonly DiagnosticDescriptor NormalizeWithoutAdditiveEnergy = new(
-        id: "ATTN0043",
+        id: "ATTN0042",
         title: "Monotonic attention: Normalize needs the additive energy",
         messageFormat: "Normalize = true cannot apply to Score = MonotonicScore.{0}: weight normalisation rescales the vector v of the additive energy g vᵀ/‖v‖ tanh(·), which the multiplicative energy does not have; remove Normalize or use Score = MonotonicScore.Additive",
         category: Category,
         defaultSeverity: DiagnosticSeverity.Error,
         isEnabledByDefault: true,
-        helpLinkUri: HelpLinkBase + "attn0043");
+        helpLinkUri: HelpLinkBase + "attn0042");
 
     public static readonly DiagnosticDescriptor InternalError = new(
         id: "ATTN9999",

@@ -5,7 +5,7 @@ using Microsoft.CodeAnalysis;
 
 namespace AttentionGen.Generator.Parsing;
 
-/// <summary>Reads <c>[MonotonicAttention]</c> into a <see cref="MonotonicModel"/>, with its diagnostics (ATTN0040–0049).</summary>
+/// <summary>Reads <c>[MonotonicAttention]</c> into a <see cref="MonotonicModel"/>, with its diagnostics (ATTN0040–0049, and the shared ones).</summary>
 internal static class MonotonicParser
 {
     public const string AttributeMetadataName = "AttentionGen.MonotonicAttentionAttribute";
@@ -26,7 +26,9 @@ internal static class MonotonicParser
             parser.RequireDimension("Units", units);
             if (score is not null and not "Additive")
             {
-                parser.Report(DiagnosticDescriptors.UnitsWithoutAdditiveEnergy, parser.ArgumentLocation("Units"), units.ToString(), score);
+                // A size with nothing to size: a warning (the layer is still generated), as for the other kinds' unused options.
+                parser.Report(DiagnosticDescriptors.OptionHasNoEffect, parser.ArgumentLocation("Units"),
+                    "Units", "Score = MonotonicScore." + score, "the multiplicative energy qᵀ W k has no hidden layer to size");
             }
         }
         int valueDim = parser.ReadInt("ValueDim", dim);

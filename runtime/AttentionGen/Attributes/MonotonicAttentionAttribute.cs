@@ -58,7 +58,7 @@ public sealed class MonotonicAttentionAttribute : AttentionLayerAttribute
 
     /// <summary>
     /// The hidden size U of the additive energy (rows of W_q and W_k). Defaults to <see cref="Dim"/>; only for
-    /// <see cref="MonotonicScore.Additive"/> (setting it with the multiplicative energy is ATTN0042).
+    /// <see cref="MonotonicScore.Additive"/> (with the multiplicative energy it has no effect: warning ATTN0020).
     /// </summary>
     public int Units { get; set; }
 
@@ -71,7 +71,7 @@ public sealed class MonotonicAttentionAttribute : AttentionLayerAttribute
     /// <summary>
     /// Weight-normalises the additive energy as the paper does: eᵢⱼ = g vᵀ/‖v‖ tanh(W_q qᵢ + W_k kⱼ + b) + r, with a learned
     /// scalar g initialised to √(1/Units) (TF-Addons <c>BahdanauMonotonicAttention(normalize=True)</c>). Default false (plain
-    /// v, TF-Addons' default); only with <see cref="MonotonicScore.Additive"/> (ATTN0043 otherwise).
+    /// v, TF-Addons' default); only with <see cref="MonotonicScore.Additive"/> (ATTN0042 otherwise).
     /// </summary>
     public bool Normalize { get; set; }
 
