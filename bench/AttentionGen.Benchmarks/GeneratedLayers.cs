@@ -19,6 +19,9 @@ namespace AttentionGen.Benchmarks;
 // W7: Luong local-p, general score, D = 5 (PredictorUnits defaults to Dim = the workload's Units).
 [LocalAttention(Dim = 256, Window = 5)] public partial class LocalW7;
 
+// W8: monotonic attention, the additive energy, the recursive (default) form.
+[MonotonicAttention(Dim = 128)] public partial class MonotonicW8;
+
 /// <summary>The generated layer of a workload, with the workload's parameters, behind plain delegates.</summary>
 public sealed class GeneratedLayer
 {
@@ -120,6 +123,15 @@ public sealed class GeneratedLayer
                 Layer = layer;
                 break;
             }
+            case "W8":
+            {
+                var layer = SetAdditive(new MonotonicW8 { MaxDegreeOfParallelism = threads }, data);
+                var tape = new MonotonicW8.Tape();
+                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
+                Layer = layer;
+                break;
+            }
             default:
                 throw new ArgumentException($"no generated layer for workload {w.Id}", nameof(data));
         }
@@ -149,7 +161,7 @@ public sealed class GeneratedLayer
         foreach (Parameter<float> parameter in Layer.Parameters) parameter.ZeroGradient();
     }
 
-    // The additive parameters by name: QueryWeight [U, D], KeyWeight [U, D], ScoreBias [U], ScoreVector [U].
+    // The additive parameters by name: QueryWeight [U, D], KeyWeight [U, D], ScoreBias [U], ScoreVector [U] (and r for monotonic).
     private static TLayer SetAdditive<TLayer>(TLayer layer, WorkloadData data) where TLayer : IAttentionLayer<float>
     {
         foreach (Parameter<float> parameter in layer.Parameters)
@@ -160,6 +172,7 @@ public sealed class GeneratedLayer
                 "key_weight" => data.KeyWeight,
                 "score_bias" => data.Bias,
                 "score_vector" => data.ScoreVector,
+                "energy_bias" => data.EnergyBias,
                 _ => throw new InvalidOperationException($"unexpected additive parameter {parameter.Name}"),
             };
             source.CopyTo(parameter.Value, 0);

@@ -9,12 +9,14 @@ namespace AttentionGen.Benchmarks;
 /// The peer a .NET user would pick: TorchSharp (libtorch CPU) running each workload as plain tensor code, as
 /// ../shared/bench/workloads.md describes: additive = tanh(q·W_qᵀ ⊕ k·W_kᵀ + b)·v, softmax, weights·keys;
 /// Luong general = (q·Wᵀ)·kᵀ, softmax, ·keys; pooling = HAN; W5/W6 = scaled_dot_product_attention; W7 = Luong local-p
-/// with the keys of each window gathered (2D + 1 per query, so it also scores only the window).
+/// with the keys of each window gathered (2D + 1 per query, so it also scores only the window); W8 = monotonic: the
+/// additive energy + r, sigmoid, and the expected alignment the way PyTorch ports of TF-Addons compute it: one decoder
+/// step at a time in the parallel form (exclusive cumprod, clipped divisor, cumsum), then ·keys.
 /// </summary>
 public sealed class TorchPeer : IDisposable
 {
     private readonly Workload _workload;
-    private readonly Tensor _query, _keys, _values, _queryWeight, _keyWeight, _bias, _scoreVector;
+    private readonly Tensor _query, _keys, _values, _queryWeight, _keyWeight, _bias, _scoreVector, _energyBias;
 
     public TorchPeer(WorkloadData data, int threads)
     {
@@ -29,6 +31,7 @@ public sealed class TorchPeer : IDisposable
         _keyWeight = tensor(data.KeyWeight, data.KeyWeight.Length == 0 ? new long[] { 0 } : new long[] { w.Units, w.Dim });
         _bias = tensor(data.Bias, new long[] { data.Bias.Length });
         _scoreVector = tensor(data.ScoreVector, new long[] { data.ScoreVector.Length });
+        _energyBias = tensor(data.EnergyBias, new long[] { data.EnergyBias.Length });
     }
 
     /// <summary>Whether libtorch loads here; <paramref name="reason"/> says why not.</summary>
@@ -51,9 +54,10 @@ public sealed class TorchPeer : IDisposable
         }
     }
 
-    private Tensor Context(Tensor query, Tensor keys, Tensor values, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
+    private Tensor Context(Tensor query, Tensor keys, Tensor values, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector, Tensor energyBias)
         => _workload.Layer switch
         {
+            "monotonic" => MonotonicContext(query, keys, queryWeight, keyWeight, bias, scoreVector, energyBias),
             "pooling" => PoolingContext(query, queryWeight, bias, scoreVector),
             "luong" => LuongContext(query, keys, queryWeight),
             "sdpa" => nn.functional.scaled_dot_product_attention(query, keys, values, is_casual: _workload.Causal),
@@ -100,12 +104,32 @@ public sealed class TorchPeer : IDisposable
         return scores.softmax(-1).bmm(keys);                                                // [B, Tq, D]
     }
 
+    // Monotonic: p = σ(v·tanh(q·W_qᵀ ⊕ k·W_kᵀ + b) + r); per step αᵢ = pᵢ ⊙ c ⊙ cumsum(αᵢ₋₁ / clamp(c, 1e-10, 1)) with
+    // c = exclusive cumprod(1 − pᵢ), α₀ = one-hot(0); context = α·keys.
+    private static Tensor MonotonicContext(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector, Tensor energyBias)
+    {
+        Tensor queryProjection = query.matmul(queryWeight.t());                             // [B, Tq, U]
+        Tensor keyProjection = keys.matmul(keyWeight.t()) + bias;                           // [B, Tk, U]
+        Tensor hidden = (queryProjection.unsqueeze(2) + keyProjection.unsqueeze(1)).tanh(); // [B, Tq, Tk, U]
+        Tensor p = (hidden.matmul(scoreVector) + energyBias).sigmoid();                     // [B, Tq, Tk]
+        long batch = p.shape[0], tq = p.shape[1], tk = p.shape[2];
+        Tensor previous = cat(new[] { ones(batch, 1), zeros(batch, tk - 1) }, 1);        // α₀ = one-hot(0)
+        var rows = new Tensor[tq];
+        for (long i = 0; i < tq; i++)
+        {
+            Tensor pi = p.select(1, i);                                                      // [B, Tk]
+            Tensor product = cat(new[] { ones(batch, 1), (1 - pi).cumprod(1).narrow(1, 0, tk - 1) }, 1);
+            previous = rows[i] = pi * product * (previous / product.clamp(1e-10, 1)).cumsum(1);
+        }
+        return stack(rows, 1).bmm(keys);                                                     // [B, Tq, D]
+    }
+
     /// <summary>Inference: the context under no_grad, copied out.</summary>
     public float[] Forward()
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        return Context(_query, _keys, _values, _queryWeight, _keyWeight, _bias, _scoreVector).data<float>().ToArray();
+        return Context(_query, _keys, _values, _queryWeight, _keyWeight, _bias, _scoreVector, _energyBias).data<float>().ToArray();
     }
 
     /// <summary>
@@ -127,8 +151,8 @@ public sealed class TorchPeer : IDisposable
         using var scope = NewDisposeScope();
         Tensor Leaf(Tensor t) => t.numel() == 0 ? t : t.detach().requires_grad_();
         Tensor q = Leaf(_query), k = Leaf(_keys), v = Leaf(_values);
-        Tensor wq = Leaf(_queryWeight), wk = Leaf(_keyWeight), b = Leaf(_bias), u = Leaf(_scoreVector);
-        Context(q, k, v, wq, wk, b, u).sum().backward();
+        Tensor wq = Leaf(_queryWeight), wk = Leaf(_keyWeight), b = Leaf(_bias), u = Leaf(_scoreVector), r = Leaf(_energyBias);
+        Context(q, k, v, wq, wk, b, u, r).sum().backward();
         if (gradients is null) return;
         void Add(string name, Tensor t) { if (t.numel() > 0 && t.grad is not null) gradients[name] = t.grad.data<float>().ToArray(); }
         switch (_workload.Layer)
@@ -137,12 +161,13 @@ public sealed class TorchPeer : IDisposable
             case "luong": Add("query", q); Add("keys", k); Add("score_weight", wq); break;
             case "sdpa": Add("query", q); Add("keys", k); Add("values", v); break;
             case "local": Add("query", q); Add("keys", k); Add("score_weight", wq); Add("predictor_weight", wk); Add("predictor_vector", u); break;
+            case "monotonic": Add("query", q); Add("keys", k); Add("query_weight", wq); Add("key_weight", wk); Add("score_bias", b); Add("score_vector", u); Add("energy_bias", r); break;
             default: Add("query", q); Add("keys", k); Add("query_weight", wq); Add("key_weight", wk); Add("score_bias", b); Add("score_vector", u); break;
         }
     }
 
     public void Dispose()
     {
-        _query.Dispose(); _keys.Dispose(); _values.Dispose(); _queryWeight.Dispose(); _keyWeight.Dispose(); _bias.Dispose(); _scoreVector.Dispose();
+        _query.Dispose(); _keys.Dispose(); _values.Dispose(); _queryWeight.Dispose(); _keyWeight.Dispose(); _bias.Dispose(); _scoreVector.Dispose(); _energyBias.Dispose();
     }
 }

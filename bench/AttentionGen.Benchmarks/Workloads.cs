@@ -8,7 +8,8 @@ namespace AttentionGen.Benchmarks;
 /// <paramref name="Layer"/> is "additive", "luong" (general score, values = keys), "pooling" (HAN: QueryLength is
 /// the sequence length T, no keys) or "sdpa" (scaled dot-product over <paramref name="Heads"/> heads, no
 /// projections, Dim = head dim, QueryLength = KeyLength = T) or "local" (Luong local-p with the general score, values = keys,
-/// half-width <paramref name="Window"/>, <paramref name="Units"/> the position predictor's hidden size).
+/// half-width <paramref name="Window"/>, <paramref name="Units"/> the position predictor's hidden size) or "monotonic"
+/// (Raffel et al.: the additive energy plus r, choose probabilities and the expected alignment by its recursion, values = keys).
 /// </summary>
 public sealed record Workload(string Id, string Layer, int Batch, int QueryLength, int KeyLength, int Dim, int Units, int Heads = 1, bool Causal = false, int Window = 0)
 {
@@ -44,8 +45,14 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
     /// <summary>Not in workloads.md yet: Luong local-p attention (general score) over a window of D = 5 either side.</summary>
     public static readonly Workload W7 = new("W7", "local", 32, 64, 64, 256, 256, Window: 5);
 
-    /// <summary>W0–W7 in order.</summary>
-    public static IReadOnlyList<Workload> All { get; } = new[] { W0, W1, W2, W3, W4, W5, W6, W7 };
+    /// <summary>
+    /// Not in workloads.md: monotonic attention at W2's shape (a training batch of short sentences), so its cost sits beside
+    /// the softmax additive layer's. Its nominal FLOPs are the additive formula's (the alignment recursion is O(B·Tq·Tk)).
+    /// </summary>
+    public static readonly Workload W8 = new("W8", "monotonic", 32, 20, 30, 128, 128);
+
+    /// <summary>W0–W8 in order.</summary>
+    public static IReadOnlyList<Workload> All { get; } = new[] { W0, W1, W2, W3, W4, W5, W6, W7, W8 };
 
     public static Workload Get(string id)
     {
@@ -53,13 +60,13 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
         {
             if (w.Id == id) return w;
         }
-        throw new ArgumentException($"unknown workload '{id}'; expected one of W0–W7", nameof(id));
+        throw new ArgumentException($"unknown workload '{id}'; expected one of W0–W8", nameof(id));
     }
 }
 
 /// <summary>
 /// The seeded inputs and parameters every implementation of a workload shares, row-major, batch first.
-/// Additive: QueryWeight [U, D], KeyWeight [U, D], Bias [U], ScoreVector [U]. Luong: QueryWeight is W [D, D].
+/// Additive (and monotonic, plus EnergyBias r): QueryWeight [U, D], KeyWeight [U, D], Bias [U], ScoreVector [U]. Luong: QueryWeight is W [D, D].
 /// Pooling: Query is the input h [B, T, D]; QueryWeight, Bias, ScoreVector are W, b and u_w.
 /// Scaled dot-product: Query, Keys, Values are [B, H, T, d]; no parameters.
 /// Local: QueryWeight is W_a [D, D], KeyWeight is the predictor's W_p [U, D], ScoreVector its v_p [U].
@@ -75,9 +82,10 @@ public sealed class WorkloadData
         Keys = Fill(w.Rows * w.KeyLength * w.Dim, 1);
         double limit = Math.Sqrt(6.0 / (w.Dim + Math.Max(w.Units, 1)));
         QueryWeight = Fill(w.Layer == "local" ? w.Dim * w.Dim : w.Units * w.Dim, limit);
-        KeyWeight = Fill(w.Layer is "additive" or "local" ? w.Units * w.Dim : 0, limit);
-        Bias = Fill(w.Layer is "additive" or "pooling" ? w.Units : 0, 0.1);
-        ScoreVector = Fill(w.Layer is "additive" or "pooling" or "local" ? w.Units : 0, Math.Sqrt(6.0 / (w.Units + 1)));
+        KeyWeight = Fill(w.Layer is "additive" or "local" or "monotonic" ? w.Units * w.Dim : 0, limit);
+        Bias = Fill(w.Layer is "additive" or "pooling" or "monotonic" ? w.Units : 0, 0.1);
+        ScoreVector = Fill(w.Layer is "additive" or "pooling" or "local" or "monotonic" ? w.Units : 0, Math.Sqrt(6.0 / (w.Units + 1)));
+        EnergyBias = w.Layer == "monotonic" ? new[] { MonotonicEnergyBias } : Array.Empty<float>();
         Values = Fill(w.Layer == "sdpa" ? w.Rows * w.KeyLength * w.Dim : 0, 1);
         DContext = new float[w.ContextLength];
         Array.Fill(DContext, 1f); // context.sum().backward(), as the TorchSharp peer does
@@ -93,5 +101,14 @@ public sealed class WorkloadData
     public float[] KeyWeight { get; }
     public float[] Bias { get; }
     public float[] ScoreVector { get; }
+
+    /// <summary>Monotonic only: r, [1].</summary>
+    public float[] EnergyBias { get; }
+
+    /// <summary>
+    /// r of the monotonic workload: with these energies (|vᵀ tanh(·)| about 1) the choose probabilities lie around 0.05–0.3,
+    /// where the peer's parallel form (cumulative product over 30 keys) stays far above its 1e-10 clip.
+    /// </summary>
+    public const float MonotonicEnergyBias = -2f;
     public float[] DContext { get; }
 }

@@ -35,6 +35,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         RegisterKind<KeyValueModel>(context, KeyValueParser.AttributeMetadataName, "KeyValueAttention", KeyValueParser.Parse, KeyValueEmitter.Emit, m => m.Target);
         RegisterKind<LocalModel>(context, LocalParser.AttributeMetadataName, "LocalAttention", LocalParser.Parse, LocalEmitter.Emit, m => m.Target);
         RegisterKind<MultiHeadModel>(context, MultiHeadParser.AttributeMetadataName, "MultiHeadAttention", MultiHeadParser.Parse, MultiHeadEmitter.Emit, m => m.Target);
+        RegisterKind<MonotonicModel>(context, MonotonicParser.AttributeMetadataName, "MonotonicAttention", MonotonicParser.Parse, MonotonicEmitter.Emit, m => m.Target);
     }
 
     /// <summary>

@@ -183,6 +183,49 @@ public static class Program
             same &= stepOutput.AsSpan().SequenceEqual(selfOutput.AsSpan(t * dim, dim));
         }
         Console.WriteLine($"  decoding token by token through a KeyValueCache gives the same outputs: {same}");
+
+        // Monotonic attention with the bilinear energy eₜⱼ = qₜᵀ W kⱼ + r, W = 12·I and r = −6: about +6 where the query asks
+        // for key j's position code, −6 elsewhere. Step t asks for position t, but step 5 asks for position 2, behind the
+        // pointer: the alignment cannot move back, no key ahead qualifies, and step 5 attends nothing — as does every later
+        // step, since the alignment mass has run past the last key (the paper's and TF-Addons' semantics; soft rows show it
+        // as mass that sums to far less than 1).
+        var streaming = new StreamingAligner(seed: 3);
+        Array.Clear(streaming.KeyWeight.Value);
+        for (int d = 0; d < StreamingAligner.Dim; d++)
+        {
+            streaming.KeyWeight.Value[d * StreamingAligner.Dim + d] = 12f;
+        }
+        streaming.EnergyBias.Value[0] = -6f;
+        float[] monotonicQueries = new float[sourceLength * dim];
+        for (int step = 0; step < sourceLength; step++)
+        {
+            monotonicQueries[step * dim + (step == 5 ? 2 : step)] = 1f;
+        }
+        float[] monotonicContext = new float[sourceLength * dim];
+        float[] alignment = new float[sourceLength * sourceLength];
+        streaming.Forward(1, sourceLength, sourceLength, monotonicQueries, keys, default, monotonicContext, alignment);
+        int[] hardPositions = new int[sourceLength];
+        streaming.ForwardHard(1, sourceLength, sourceLength, monotonicQueries, keys, default, monotonicContext, hardPositions);
+        Console.WriteLine();
+        Console.WriteLine($"MonotonicAttention(Dim = {StreamingAligner.Dim}, Score = Multiplicative) soft alignment αₜⱼ (×100; rows sum to ≤ 100) and hard decoding:");
+        for (int step = 0; step < sourceLength; step++)
+        {
+            float[] row = alignment.Skip(step * sourceLength).Take(sourceLength).ToArray();
+            Console.WriteLine($"{step,4} " + string.Concat(row.Select(a => $"{a * 100,5:0}")) + $"   sum {row.Sum() * 100,3:0}   hard: {(hardPositions[step] < 0 ? "none" : $"k{hardPositions[step]}")}");
+        }
+
+        // The same decoding one step at a time, as a streaming decoder runs it: the pointer only moves forward.
+        float[] streamingProjection = new float[sourceLength * StreamingAligner.Units];
+        streaming.ProjectKeys(1, sourceLength, keys, streamingProjection);
+        int[] pointer = { 0 };
+        float[] stepContext = new float[dim];
+        var trail = new System.Collections.Generic.List<int>();
+        for (int step = 0; step < sourceLength; step++)
+        {
+            streaming.StepHard(1, sourceLength, monotonicQueries.AsSpan(step * dim, dim), streamingProjection, keys, pointer, stepContext);
+            trail.Add(pointer[0]);
+        }
+        Console.WriteLine("  StepHard pointer, one step at a time: " + string.Join(" → ", trail.Select(p => p < 0 ? "none" : $"k{p}")));
     }
 }
 
@@ -221,3 +264,10 @@ public partial class MonotonicAligner;
 /// <summary>Luong's local-p attention: a learned aligned position pₜ per step, a window of 2 either side, and a Gaussian around pₜ.</summary>
 [LocalAttention(Dim = 32, Window = 2, Score = AttentionScore.ScaledDot, PredictorUnits = 16)]
 public partial class LocalAligner;
+
+/// <summary>
+/// Monotonic (forced-forward) attention: the alignment only moves forward over the source, so a streaming decoder can
+/// attend in linear time (Raffel et al. 2017).
+/// </summary>
+[MonotonicAttention(Dim = 32, Score = MonotonicScore.Multiplicative)]
+public partial class StreamingAligner;

@@ -13,13 +13,15 @@ namespace AttentionGen.Benchmarks.Tests;
 /// </summary>
 public sealed class BaselineTests
 {
-    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "local", "local-wide" };
+    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "local", "local-wide", "monotonic", "monotonic-wide" };
 
     private static Workload Shape(string name) => name switch
     {
         "additive" => new("T", "additive", 2, 3, 4, 5, 6),
         "additive-wide" => new("T", "additive", 1, 2, 3, 19, 11), // D past one 16-lane vector, U not a multiple of 8
         "luong" => new("T", "luong", 2, 3, 5, 7, 7),
+        "monotonic" => new("T", "monotonic", 2, 4, 5, 5, 6),
+        "monotonic-wide" => new("T", "monotonic", 1, 3, 7, 19, 11),
         "pooling" => new("T", "pooling", 3, 5, 0, 6, 4),
         "sdpa" => new("T", "sdpa", 2, 4, 4, 9, 0, Heads: 2),
         "sdpa-causal" => new("T", "sdpa", 1, 5, 5, 9, 0, Heads: 2, Causal: true),
@@ -64,6 +66,8 @@ public sealed class BaselineTests
     [InlineData("pooling")]
     [InlineData("local")]
     [InlineData("local-wide")]
+    [InlineData("monotonic")]
+    [InlineData("monotonic-wide")]
     public void Backward_matches_central_finite_differences(string shape)
     {
         var data = new WorkloadData(Shape(shape), seed: 11);
@@ -121,6 +125,8 @@ public sealed class WorkloadTests
     [InlineData("W6", 4.0 * 8 * 64 * 64 * 64)]
     // local-p, general: 2·B·Tq·D² + 2·B·Tq·D·U + 2·B·Tq·U + 4·B·Tq·(2W+1)·D
     [InlineData("W7", 2.0 * 32 * 64 * 65536 + 2.0 * 32 * 64 * 65536 + 2.0 * 32 * 64 * 256 + 4.0 * 32 * 64 * 11 * 256)]
+    // monotonic: the additive formula at W2's shape
+    [InlineData("W8", 2.0 * 32 * 50 * 128 * 128 + 4.0 * 32 * 600 * 128 + 2.0 * 32 * 600 * 128)]
     public void Nominal_forward_flops_follow_workloads_md(string id, double expected)
     {
         Workload w = Workload.Get(id);

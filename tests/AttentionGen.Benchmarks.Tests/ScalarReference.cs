@@ -21,6 +21,12 @@ internal static class ScalarReference
                 ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["query_weight"] = D(data.QueryWeight),
                 ["key_weight"] = D(data.KeyWeight), ["score_bias"] = D(data.Bias), ["score_vector"] = D(data.ScoreVector),
             },
+            "monotonic" => new()
+            {
+                ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["query_weight"] = D(data.QueryWeight),
+                ["key_weight"] = D(data.KeyWeight), ["score_bias"] = D(data.Bias), ["score_vector"] = D(data.ScoreVector),
+                ["energy_bias"] = D(data.EnergyBias),
+            },
             "luong" => new() { ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["score_weight"] = D(data.QueryWeight) },
             "pooling" => new() { ["input"] = D(data.Query), ["weight"] = D(data.QueryWeight), ["bias"] = D(data.Bias), ["context_vector"] = D(data.ScoreVector) },
             "local" => new()
@@ -35,6 +41,7 @@ internal static class ScalarReference
     public static double[] Context(Workload w, IReadOnlyDictionary<string, double[]> x) => w.Layer switch
     {
         "additive" => Additive(w, x),
+        "monotonic" => Monotonic(w, x),
         "luong" => Luong(w, x),
         "pooling" => Pooling(w, x),
         "local" => Local(w, x),
@@ -97,6 +104,51 @@ internal static class ScalarReference
                 scores[j] = e;
             }
             Mix(Softmax(scores), k, b * Tk, D, context, (b * Tq + i) * D);
+        }
+        return context;
+    }
+
+    // Raffel et al.: pᵢⱼ = σ(v·tanh(Wq qᵢ + Wk kⱼ + b) + r), αᵢⱼ = pᵢⱼ Σₖ≤ⱼ αᵢ₋₁,ₖ Πₗ₌ₖ^{j−1}(1 − pᵢₗ) in its closed form,
+    // α₀ = one-hot(0); keys are the values.
+    private static double[] Monotonic(Workload w, IReadOnlyDictionary<string, double[]> x)
+    {
+        int B = w.Batch, Tq = w.QueryLength, Tk = w.KeyLength, D = w.Dim, U = w.Units;
+        double[] q = x["query"], k = x["keys"], wq = x["query_weight"], wk = x["key_weight"], bias = x["score_bias"], v = x["score_vector"];
+        double r = x["energy_bias"][0];
+        var context = new double[B * Tq * D];
+        for (int b = 0; b < B; b++)
+        {
+            var previous = new double[Tk];
+            previous[0] = 1;
+            for (int i = 0; i < Tq; i++)
+            {
+                var p = new double[Tk];
+                for (int j = 0; j < Tk; j++)
+                {
+                    double e = r;
+                    for (int u = 0; u < U; u++)
+                    {
+                        double pre = bias[u];
+                        for (int d = 0; d < D; d++) pre += wq[u * D + d] * q[(b * Tq + i) * D + d] + wk[u * D + d] * k[(b * Tk + j) * D + d];
+                        e += v[u] * Math.Tanh(pre);
+                    }
+                    p[j] = 1 / (1 + Math.Exp(-e));
+                }
+                var alignment = new double[Tk];
+                for (int j = 0; j < Tk; j++)
+                {
+                    double sum = 0;
+                    for (int m = 0; m <= j; m++)
+                    {
+                        double product = 1;
+                        for (int l = m; l < j; l++) product *= 1 - p[l];
+                        sum += previous[m] * product;
+                    }
+                    alignment[j] = p[j] * sum;
+                }
+                Mix(alignment, k, b * Tk, D, context, (b * Tq + i) * D);
+                previous = alignment;
+            }
         }
         return context;
     }

@@ -25,6 +25,7 @@ public sealed class FuzzAllKindsTests(ITestOutputHelper output)
         "LocalAttention(Dim = {0}, Window = {1}, PredictorUnits = {2})",
         "LocalAttention(Dim = {0}, KeyDim = {1}, ValueDim = {2}, Window = {2}, Alignment = LocalAlignment.Monotonic)",
         "MultiHeadAttention(ModelDim = {0} * {2}, Heads = {2}, KeyDim = {1})",
+        "MonotonicAttention(Dim = {0}, Units = {1}, ValueDim = {2}, Mode = MonotonicMode.Parallel)",
     };
 
     private static readonly string[] s_shapes =

@@ -36,6 +36,7 @@ public static class Baseline
         "luong" => new LuongBaseline(data),
         "pooling" => new PoolingBaseline(data),
         "local" => new LocalBaseline(data),
+        "monotonic" => new MonotonicBaseline(data),
         _ => new ScaledDotBaseline(data),
     };
 }

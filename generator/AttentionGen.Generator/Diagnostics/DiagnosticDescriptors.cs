@@ -112,6 +112,33 @@ internal static class DiagnosticDescriptors
         isEnabledByDefault: true,
         helpLinkUri: HelpLinkBase + "attn0020");
 
+    public static readonly DiagnosticDescriptor InvalidEnergyBias = new(
+        id: "ATTN0040",
+        title: "Monotonic attention: initial energy bias must be finite",
+        messageFormat: "InitialEnergyBias = {0} is not a finite number: the energy bias r starts every choose probability at σ(e + r), so give a finite value (the paper uses about -4)",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0040");
+
+    public static readonly DiagnosticDescriptor InvalidNoiseStdDev = new(
+        id: "ATTN0041",
+        title: "Monotonic attention: noise standard deviation out of range",
+        messageFormat: "NoiseStdDev = {0} is out of range: the pre-sigmoid noise's standard deviation must be finite and at least 0 (the paper uses 1; 0 turns the noise off)",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0041");
+
+    public static readonly DiagnosticDescriptor NormalizeWithoutAdditiveEnergy = new(
+        id: "ATTN0042",
+        title: "Monotonic attention: Normalize needs the additive energy",
+        messageFormat: "Normalize = true cannot apply to Score = MonotonicScore.{0}: weight normalisation rescales the vector v of the additive energy g vᵀ/‖v‖ tanh(·), which the multiplicative energy does not have; remove Normalize or use Score = MonotonicScore.Additive",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0042");
+
     public static readonly DiagnosticDescriptor InternalError = new(
         id: "ATTN9999",
         title: "AttentionGen failed unexpectedly",

@@ -1,0 +1,862 @@
+using System.Collections.Generic;
+using System.Globalization;
+using AttentionGen.Generator.Model;
+
+namespace AttentionGen.Generator.Emit;
+
+/// <summary>
+/// Writes a <c>[MonotonicAttention]</c> layer (Raffel et al. 2017): choose probabilities pᵢⱼ = σ(eᵢⱼ + r + noise), the
+/// expected alignment αᵢⱼ = pᵢⱼ Σₖ αᵢ₋₁,ₖ Πₗ₌ₖ^{j−1} (1 − pᵢₗ) with α₀ = one-hot(0), context cᵢ = Σⱼ αᵢⱼ valueⱼ; and hard
+/// decoding that scans forward from the previously attended key to the first pᵢⱼ ≥ 0.5.
+/// </summary>
+/// <remarks>
+/// The energy reuses the additive kind's fused blocks (<see cref="Kernels.AdditiveScore"/> and its backward) or a dot
+/// product against the projected key W kⱼ. The alignment row itself (recursive or parallel form, and their reverse
+/// passes) does not depend on the compile-time dimensions, so it lives in the runtime's <c>MonotonicAlignment</c>.
+/// The tape holds p and α [B, Tq, Tk] and the projections; backward walks the queries from last to first carrying
+/// ∂L/∂αᵢ₋₁ and needs one row of scratch beyond that.
+/// </remarks>
+internal static class MonotonicEmitter
+{
+    public static string Emit(MonotonicModel model)
+    {
+        ElementType element = model.Element;
+        string T = element.Keyword;
+        var constants = new List<LayerConstant>
+        {
+            new("Dim", model.Dim, "Dq = Dk: the dimension of each query and each key."),
+        };
+        if (model.Additive)
+        {
+            constants.Add(new("Units", model.Units, "U: the hidden size of the additive energy (rows of W_q and W_k)."));
+        }
+        else
+        {
+            constants.Add(new("Units", model.Units, "The size of the projected key W kⱼ (equal to Dim: the energy is qᵢᵀ W kⱼ)."));
+        }
+        constants.Add(new("ValueDim", model.ValueDim, "Dv: the dimension of each value and of the context."));
+
+        var parameters = new List<LayerParameter>();
+        string energyText;
+        if (model.Additive)
+        {
+            string glorot = $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Dim, fanOut: Units, random);";
+            parameters.Add(new("QueryWeight", "query_weight", new[] { "Units", "Dim" }, "W_q: projects a query into the energy's hidden space (PyTorch <c>nn.Linear(Dim, Units, bias: false).weight</c>).", glorot));
+            parameters.Add(new("KeyWeight", "key_weight", new[] { "Units", "Dim" }, "W_k: projects a key into the energy's hidden space (PyTorch <c>nn.Linear(Dim, Units, bias: false).weight</c>).", glorot));
+            parameters.Add(new("ScoreBias", "score_bias", new[] { "Units" }, "b: the bias inside the tanh; starts at zero.", $"Initializers.Zeros<{T}>({{p}});"));
+            parameters.Add(new("ScoreVector", "score_vector", new[] { "Units" }, "v: reduces tanh(·) to an energy, eᵢⱼ = vᵀ tanh(·) (PyTorch <c>nn.Linear(Units, 1, bias: false).weight</c> flattened).",
+                $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Units, fanOut: 1, random);"));
+            if (model.Normalize)
+            {
+                parameters.Add(new("ScoreScale", "score_scale", new[] { "1" }, "g: the weight-normalised energy's scale, g vᵀ/‖v‖, starting at √(1/Units) (TF-Addons <c>attention_g</c>).",
+                    $"Initializers.Constant<{T}>({{p}}, {T}.Sqrt(({T})1 / Units));"));
+            }
+            energyText = model.Normalize ? "eᵢⱼ = g vᵀ/‖v‖ tanh(W_q qᵢ + W_k kⱼ + b)" : "eᵢⱼ = vᵀ tanh(W_q qᵢ + W_k kⱼ + b)";
+        }
+        else
+        {
+            parameters.Add(new("KeyWeight", "key_weight", new[] { "Units", "Dim" }, "W: the bilinear energy eᵢⱼ = qᵢᵀ W kⱼ, applied to the keys once (PyTorch <c>nn.Linear(Dim, Dim, bias: false).weight</c>).",
+                $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Dim, fanOut: Dim, random);"));
+            energyText = "eᵢⱼ = qᵢᵀ W kⱼ";
+        }
+        string bias = model.InitialEnergyBias.ToString("R", CultureInfo.InvariantCulture);
+        parameters.Add(new("EnergyBias", "energy_bias", new[] { "1" },
+            $"r: the learned scalar added to every energy before the sigmoid, starting at {bias} (TF-Addons <c>attention_score_bias</c>).",
+            $"Initializers.Constant<{T}>({{p}}, ({T})({bias}d));"));
+
+        string mode = model.Parallel ? "parallel" : "recursive";
+        string summary =
+            $"Monotonic attention (Raffel et al. 2017), generated for Dq = Dk = {model.Dim}, " + (model.Additive ? $"U = {model.Units}, " : "") +
+            $"Dv = {model.ValueDim}, {T}, {(model.Additive ? (model.Normalize ? "weight-normalised additive" : "additive") : "multiplicative")} energy, {mode} alignment:\n" +
+            energyText + ", pᵢⱼ = σ(eᵢⱼ + r (+ noise in training)), 0 where the mask forbids j;\n" +
+            "αᵢⱼ = pᵢⱼ Σₖ αᵢ₋₁,ₖ Πₗ₌ₖ^{j−1} (1 − pᵢₗ) with α₀ = one-hot(0); cᵢ = Σⱼ αᵢⱼ valueⱼ. A row of α sums to at most 1 and is\n" +
+            "not renormalised: the rest of the mass means \"attend nothing\". Hard decoding (ForwardHard, StepHard) moves from the\n" +
+            "previously attended key to the first j with pᵢⱼ ≥ 0.5 and never back.\n" +
+            "Shapes: query [B, Tq, Dim], keys [B, Tk, Dim], values [B, Tk, ValueDim] (empty: the keys are the values),\n" +
+            "context [B, Tq, ValueDim], weights α [B, Tq, Tk]. Runtime lengths B, Tq, Tk; Tk ≥ 1.";
+
+        return LayerScaffold.Write(model.Target, element, summary, constants, parameters, (writer, kernels) => EmitBody(writer, kernels, model));
+    }
+
+    private static void EmitBody(SourceWriter w, Kernels kernels, MonotonicModel model)
+    {
+        ElementType element = model.Element;
+        string T = element.Keyword;
+        bool additive = model.Additive;
+        string align = model.Parallel ? "MonotonicAlignment.Parallel" : "MonotonicAlignment.Recursive";
+        string alignBackward = model.Parallel ? "MonotonicAlignment.ParallelBackward" : "MonotonicAlignment.RecursiveBackward";
+        string alignFormula = model.Parallel
+            ? "αᵢ = pᵢ ⊙ cumprod(1 − pᵢ) ⊙ cumsum(αᵢ₋₁ / clip(cumprod(1 − pᵢ), 1e-10, 1))   (parallel form, exclusive cumprod)"
+            : "qᵢⱼ = (1 − pᵢ,ⱼ₋₁) qᵢ,ⱼ₋₁ + αᵢ₋₁,ⱼ,  αᵢⱼ = pᵢⱼ qᵢⱼ   (recursive form)";
+        string axpyValue = kernels.MultiplyAdd(model.ValueDim);
+        string dotValue = kernels.Dot(model.ValueDim);
+        string axpyUnits = kernels.MultiplyAdd(model.Units);
+        string transposedProduct = kernels.ProductTransposedAdd(model.Dim);
+        string productDim = kernels.MatrixProductAdd(model.Dim);
+        string score = additive ? kernels.AdditiveScore(model.Units) : kernels.Dot(model.Dim);
+        string scoreBackward = additive ? kernels.AdditiveScoreBackward(model.Units) : "";
+        string axpyDim = kernels.MultiplyAdd(model.Dim);
+        // The energy without r of a projected query (additive) or a query (multiplicative) against a projected key.
+        string Energy(string qp, string kp) => additive ? $"{score}(ref {qp}, ref {kp}, ref scoreVector)" : $"{score}(ref {qp}, ref {kp})";
+        string energyComment = additive ? "eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ)" : "eᵢⱼ = qᵢᵀ kpⱼ";
+        bool normalize = model.Normalize;
+        // The vector the energy reads: v itself, or v′ = g v/‖v‖ computed once per call into `slice` (a scratch span of Units).
+        void ScoreVectorSetup(string slice)
+        {
+            if (!normalize)
+            {
+                w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
+                return;
+            }
+            w.WriteLine($"Span<{T}> normalizedScoreVector = {slice};");
+            w.WriteLine("NormalizedScoreVector(normalizedScoreVector); // v′ = g v / ‖v‖, once per call");
+            w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetReference(normalizedScoreVector);");
+        }
+        string extraUnits = normalize ? " + Units" : "";
+        string scoreArgument = additive ? ", ref scoreVector" : "";
+        string scoreParameter = additive ? $", ref {T} scoreVector" : "";
+        string queryRow = additive ? "Units" : "Dim"; // the length of what the energy reads for one query
+
+        // ---- Tape ----
+        w.WriteLine();
+        w.Summary(
+            "What a training <c>Forward(Tape, ...)</c> records for <see cref=\"Backward\"/>: " + (additive ? "W_q q [B, Tq, U], " : "") +
+            "the key projection [B, Tk, U],\nthe choose probabilities p [B, Tq, Tk] and the alignment α [B, Tq, Tk]. Owned by the caller, reused, grown as needed.");
+        using (w.Block("public sealed class Tape : AttentionTape"))
+        {
+            if (additive)
+            {
+                w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
+            }
+            w.WriteLine($"internal {T}[] KeyProjection = Array.Empty<{T}>();");
+            w.WriteLine($"internal {T}[] Choose = Array.Empty<{T}>();");
+            w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
+            w.WriteLine("internal bool KeysAreValues;");
+            w.WriteLine();
+            using (w.Block("internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)"))
+            {
+                if (additive)
+                {
+                    w.WriteLine("Grow(ref QueryProjection, batch * queryLength * Units);");
+                }
+                w.WriteLine("Grow(ref KeyProjection, batch * keyLength * Units);");
+                w.WriteLine("Grow(ref Choose, batch * queryLength * keyLength);");
+                w.WriteLine("Grow(ref Weights, batch * queryLength * keyLength);");
+                w.WriteLine("Batch = batch;");
+                w.WriteLine("QueryLength = queryLength;");
+                w.WriteLine("KeyLength = keyLength;");
+                w.WriteLine("KeysAreValues = keysAreValues;");
+                w.WriteLine("IsRecorded = true;");
+            }
+        }
+
+        // ---- Key projection ----
+        w.WriteLine();
+        w.Summary(
+            "Computes the key projection kpⱼ = " + (additive ? "W_k kⱼ + b" : "W kⱼ") + " for every key: once per key sequence, then reused by\n" +
+            "<see cref=\"Step\"/> and <see cref=\"StepHard\"/> at every decoder step (TensorFlow's \"processed memory\").");
+        w.WriteLine("/// <param name=\"batch\">B.</param>");
+        w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+        w.WriteLine("/// <param name=\"keys\">[B, Tk, Dim].</param>");
+        w.WriteLine("/// <param name=\"keyProjection\">[B, Tk, Units], written.</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, or the output overlaps the keys.</exception>");
+        using (w.Block($"public void ProjectKeys(int batch, int keyLength, ReadOnlySpan<{T}> keys, Span<{T}> keyProjection)"))
+        {
+            w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
+            w.WriteLine("Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));");
+            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(keyProjection, keys, nameof(keyProjection), nameof(keys));");
+            w.WriteLine($"Project(batch * keyLength, keys, KeyWeight.Value, {(additive ? "ScoreBias.Value" : "null")}, keyProjection);");
+        }
+        w.WriteLine();
+        w.WriteLine("// yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.");
+        using (w.Block($"private static void Project(int rows, ReadOnlySpan<{T}> inputs, {T}[] weight, {T}[]? bias, Span<{T}> outputs)"))
+        {
+            using (w.Block("for (int r = 0; r < rows; r++)"))
+            {
+                w.WriteLine($"Span<{T}> output = outputs.Slice(r * Units, Units);");
+                w.WriteLine("if (bias is null) output.Clear(); else bias.CopyTo(output);");
+            }
+            w.WriteLine($"{transposedProduct}(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));");
+        }
+
+        // ---- α₀ ----
+        w.WriteLine();
+        w.Summary("Writes α₀ = one-hot(0) for each batch row: the alignment before the first decoder step, to pass to the first <see cref=\"Step\"/>.");
+        w.WriteLine("/// <param name=\"batch\">B.</param>");
+        w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+        w.WriteLine("/// <param name=\"alignment\">[B, Tk], written.</param>");
+        using (w.Block($"public static void InitialAlignment(int batch, int keyLength, Span<{T}> alignment)"))
+        {
+            w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
+            w.WriteLine("Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));");
+            w.WriteLine("Shapes.RequireLength(alignment.Length, (long)batch * keyLength, nameof(alignment), $\"[B={batch}, Tk={keyLength}]\");");
+            w.WriteLine("MonotonicAlignment.Initialize(alignment, keyLength);");
+        }
+
+        // ---- Inference forward ----
+        w.WriteLine();
+        w.Summary(
+            "Inference forward over whole sequences (all decoder steps of a batch at once): the soft alignment α and the context\n" +
+            "cᵢ = Σⱼ αᵢⱼ valueⱼ, without noise. Keeps no state and allocates nothing in steady state.");
+        WriteForwardParamDocs(w, tape: false);
+        using (w.Block($"public void Forward(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights = default, AttentionMask mask = default)"))
+        {
+            w.WriteLine("bool keysAreValues = values.IsEmpty;");
+            w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);");
+            w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
+            w.WriteLine("ForwardBatch(null, null, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);");
+        }
+
+        // ---- Training forward ----
+        w.WriteLine();
+        w.Summary(
+            "Training forward: the inference result (plus noise when <paramref name=\"noise\"/> is given), recording in\n" +
+            "<paramref name=\"tape\"/> what <see cref=\"Backward\"/> needs. Pass the same inputs to <see cref=\"Backward\"/> afterwards.");
+        w.WriteLine("/// <param name=\"tape\">The caller's reusable tape; grown to these lengths if needed.</param>");
+        WriteForwardParamDocs(w, tape: true);
+        w.WriteLine("/// <param name=\"noise\">When not null, pᵢⱼ = σ(eᵢⱼ + r + σₙ·nᵢⱼ) with nᵢⱼ ~ N(0, 1) drawn from it in the order b, i, j (one draw per");
+        w.WriteLine("/// pair, masked or not) and σₙ = NoiseStdDev: the paper's pre-sigmoid noise, reproducible from a seeded <see cref=\"Random\"/>.</param>");
+        using (w.Block($"public void Forward(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights = default, AttentionMask mask = default, Random? noise = null)"))
+        {
+            w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+            w.WriteLine("bool keysAreValues = values.IsEmpty;");
+            w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, weights, mask);");
+            w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
+            w.WriteLine("tape.Prepare(batch, queryLength, keyLength, keysAreValues);");
+            w.WriteLine("ForwardBatch(tape, noise, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);");
+            using (w.Block("if (!weights.IsEmpty)"))
+            {
+                w.WriteLine("tape.Weights.AsSpan(0, batch * queryLength * keyLength).CopyTo(weights);");
+            }
+        }
+
+        // ---- Shared forward rows ----
+        w.WriteLine();
+        w.WriteLine("// Batch rows are independent: large calls spread them over threads (each row is computed the same way whatever the");
+        w.WriteLine("// thread count, so the result is too). With noise the rows run in order on the calling thread, so that the draws");
+        w.WriteLine("// from the caller's Random come in the documented order b, i, j.");
+        using (w.Block($"private void ForwardBatch(Tape? tape, Random? noise, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        {
+            using (w.Block("if (noise is not null || !BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))"))
+            {
+                w.WriteLine("ForwardRows(tape, noise, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);");
+                w.WriteLine("return;");
+            }
+            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new BatchState(this, tape),");
+            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((BatchState)state).Layer.ForwardRows(((BatchState)state).Tape, null, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),");
+            w.WriteLine("    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: tape is not null ? default : weights);");
+        }
+        w.WriteLine();
+        w.WriteLine($"private sealed record BatchState({model.Target.Name} Layer, Tape? Tape);");
+        w.WriteLine();
+        w.WriteLine("// For each batch row b in [first, end):");
+        w.WriteLine("//   kpⱼ = " + (additive ? "W_k kⱼ + b" : "W kⱼ") + (additive ? ",  qpᵢ = W_q qᵢ" : ""));
+        w.WriteLine("//   then for each query i in order: pᵢ (ChooseRow), αᵢ from pᵢ and αᵢ₋₁ (α₀ = one-hot(0)), cᵢ = Σⱼ αᵢⱼ valueⱼ.");
+        using (w.Block($"private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        {
+            string projections = additive ? "keyLength * Units + queryLength * Units" : "keyLength * Units";
+            LayerScaffold.DeclareScratch(w, element, "scratch", $"(tape is not null ? 0 : {projections} + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength{extraUnits}");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> initial = scratch.Slice(scratch.Length - keyLength{(normalize ? " - Units" : "")}, keyLength);");
+                if (additive)
+                {
+                    ScoreVectorSetup("scratch.Slice(scratch.Length - Units, Units)");
+                }
+                w.WriteLine("MonotonicAlignment.Initialize(initial, keyLength);");
+                using (w.Block("for (int b = first; b < end; b++)"))
+                {
+                    w.WriteLine("int rowPairs = queryLength * keyLength;");
+                    w.WriteLine($"Span<{T}> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(0, keyLength * Units);");
+                    if (additive)
+                    {
+                        w.WriteLine($"Span<{T}> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(keyLength * Units, queryLength * Units);");
+                    }
+                    w.WriteLine("int used = " + projections + ";");
+                    w.WriteLine($"Span<{T}> choose = tape is not null ? tape.Choose.AsSpan(b * rowPairs, rowPairs) : scratch.Slice(used, keyLength);");
+                    w.WriteLine($"Span<{T}> rowWeights = tape is not null ? tape.Weights.AsSpan(b * rowPairs, rowPairs)");
+                    w.WriteLine("    : weights.IsEmpty ? scratch.Slice(used + keyLength, rowPairs) : weights.Slice(b * rowPairs, rowPairs);");
+                    w.WriteLine($"Project(keyLength, keys.Slice(b * keyLength * Dim, keyLength * Dim), KeyWeight.Value, {(additive ? "ScoreBias.Value" : "null")}, keyProjection);");
+                    if (additive)
+                    {
+                        w.WriteLine("Project(queryLength, query.Slice(b * queryLength * Dim, queryLength * Dim), QueryWeight.Value, null, queryProjection);");
+                    }
+                    else
+                    {
+                        w.WriteLine($"ReadOnlySpan<{T}> queryProjection = query.Slice(b * queryLength * Dim, queryLength * Dim); // the energy reads qᵢ itself");
+                    }
+                    w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(values.Slice(b * keyLength * ValueDim, keyLength * ValueDim));");
+                    using (w.Block("for (int i = 0; i < queryLength; i++)"))
+                    {
+                        w.WriteLine($"Span<{T}> p = tape is not null ? choose.Slice(i * keyLength, keyLength) : choose;");
+                        w.WriteLine($"ChooseRow(b, i, queryLength, keyLength, ref MemoryMarshal.GetReference(queryProjection.Slice(i * {queryRow}, {queryRow})), keyProjection, mask, noise, p{scoreArgument});");
+                        w.WriteLine($"ReadOnlySpan<{T}> previous = i == 0 ? initial : rowWeights.Slice((i - 1) * keyLength, keyLength);");
+                        w.WriteLine($"Span<{T}> alignment = rowWeights.Slice(i * keyLength, keyLength);");
+                        w.WriteLine("// " + alignFormula);
+                        w.WriteLine($"{align}<{T}>(p, previous, alignment);");
+                        w.WriteLine("// cᵢ = Σⱼ αᵢⱼ valueⱼ");
+                        w.WriteLine($"Span<{T}> contextRow = context.Slice((b * queryLength + i) * ValueDim, ValueDim);");
+                        w.WriteLine("contextRow.Clear();");
+                        using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                        {
+                            using (w.Block("if (alignment[j] != 0)"))
+                            {
+                                w.WriteLine($"{axpyValue}(alignment[j], ref Unsafe.Add(ref valueStart, j * ValueDim), ref MemoryMarshal.GetReference(contextRow));");
+                            }
+                        }
+                    }
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Choose probabilities ----
+        w.WriteLine();
+        w.WriteLine("// pᵢⱼ = σ(eᵢⱼ + r + σₙ nᵢⱼ) for one query against every key, with " + energyComment + ";");
+        w.WriteLine("// pᵢⱼ = 0 where the mask forbids j (the alignment mass passes that key by, as TF-Addons' masked score does).");
+        using (w.Block($"private void ChooseRow(int b, int i, int queryLength, int keyLength, ref {T} projectedQuery, ReadOnlySpan<{T}> keyProjection, AttentionMask mask, Random? noise, Span<{T}> p{scoreParameter})"))
+        {
+            w.WriteLine($"ref {T} keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);");
+            w.WriteLine($"{T} r = EnergyBias.Value[0];");
+            w.WriteLine("bool masked = !mask.IsEmpty;");
+            using (w.Block("for (int j = 0; j < keyLength; j++)"))
+            {
+                w.WriteLine($"{T} n = noise is null ? 0 : ({T})(NoiseStdDev * MonotonicAlignment.StandardNormal(noise));");
+                using (w.Block("if (masked && !mask.Allows(b, i, j, queryLength, keyLength))"))
+                {
+                    w.WriteLine("p[j] = 0;");
+                    w.WriteLine("continue;");
+                }
+                w.WriteLine($"{T} e = {Energy("projectedQuery", "Unsafe.Add(ref keyProjectionStart, j * Units)")};");
+                w.WriteLine("p[j] = VectorMath.Sigmoid(e + r + n);");
+            }
+        }
+        w.WriteLine();
+        w.WriteLine("// σₙ: the standard deviation of the pre-sigmoid training noise (NoiseStdDev of the attribute).");
+        w.WriteLine($"private const double NoiseStdDev = {model.NoiseStdDev.ToString("R", CultureInfo.InvariantCulture)}d;");
+
+        // ---- Step ----
+        w.WriteLine();
+        w.Summary(
+            "One soft decoder step for streaming: from the previous alignment αᵢ₋₁ (start from <see cref=\"InitialAlignment\"/>) and\n" +
+            "this step's query, writes αᵢ and cᵢ. The same numbers as row i of the whole-sequence <c>Forward</c> (without noise).");
+        w.WriteLine("/// <param name=\"batch\">B.</param>");
+        w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+        w.WriteLine("/// <param name=\"query\">This step's queries, [B, Dim].</param>");
+        w.WriteLine("/// <param name=\"keyProjection\">[B, Tk, Units], from <see cref=\"ProjectKeys\"/>.</param>");
+        w.WriteLine("/// <param name=\"values\">[B, Tk, ValueDim] (pass the keys when they are the values).</param>");
+        w.WriteLine("/// <param name=\"previousAlignment\">αᵢ₋₁, [B, Tk].</param>");
+        w.WriteLine("/// <param name=\"alignment\">αᵢ, [B, Tk], written; may be the same memory as <paramref name=\"previousAlignment\"/>.</param>");
+        w.WriteLine("/// <param name=\"context\">cᵢ, [B, ValueDim], written.</param>");
+        w.WriteLine("/// <param name=\"keyPadding\">Optional [B, Tk], true = may attend.</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, or an output overlaps an input.</exception>");
+        using (w.Block($"public void Step(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> previousAlignment, Span<{T}> alignment, Span<{T}> context, ReadOnlySpan<bool> keyPadding = default)"))
+        {
+            w.WriteLine("ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);");
+            w.WriteLine("Shapes.RequireLength(previousAlignment.Length, (long)batch * keyLength, nameof(previousAlignment), $\"[B={batch}, Tk={keyLength}]\");");
+            w.WriteLine("Shapes.RequireLength(alignment.Length, (long)batch * keyLength, nameof(alignment), $\"[B={batch}, Tk={keyLength}]\");");
+            foreach (string input in new[] { "query", "keyProjection", "values" })
+            {
+                w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(alignment, {input}, nameof(alignment), nameof({input}));");
+            }
+            using (w.Block("if (!alignment.Overlaps(previousAlignment, out int offset) || offset != 0)"))
+            {
+                w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(alignment, previousAlignment, nameof(alignment), nameof(previousAlignment));");
+            }
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(context, previousAlignment, nameof(context), nameof(previousAlignment));");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(context, alignment, nameof(context), nameof(alignment));");
+            w.WriteLine("var mask = AttentionMask.FromKeyPadding(keyPadding);");
+            LayerScaffold.DeclareScratch(w, element, "scratch", additive ? $"keyLength + Units{extraUnits}" : "keyLength");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> p = scratch.Slice(0, keyLength);");
+                if (additive)
+                {
+                    ScoreVectorSetup("scratch.Slice(keyLength + Units, Units)");
+                }
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    if (additive)
+                    {
+                        w.WriteLine($"Span<{T}> projectedQuery = scratch.Slice(keyLength, Units);");
+                        w.WriteLine("Project(1, query.Slice(b * Dim, Dim), QueryWeight.Value, null, projectedQuery);");
+                    }
+                    else
+                    {
+                        w.WriteLine($"ReadOnlySpan<{T}> projectedQuery = query.Slice(b * Dim, Dim);");
+                    }
+                    w.WriteLine($"ChooseRow(b, 0, 1, keyLength, ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask, null, p{scoreArgument});");
+                    w.WriteLine($"Span<{T}> row = alignment.Slice(b * keyLength, keyLength);");
+                    w.WriteLine("// " + alignFormula);
+                    w.WriteLine($"{align}<{T}>(p, previousAlignment.Slice(b * keyLength, keyLength), row);");
+                    w.WriteLine($"Span<{T}> contextRow = context.Slice(b * ValueDim, ValueDim);");
+                    w.WriteLine("contextRow.Clear();");
+                    using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                    {
+                        using (w.Block("if (row[j] != 0)"))
+                        {
+                            w.WriteLine($"{axpyValue}(row[j], ref MemoryMarshal.GetReference(values.Slice((b * keyLength + j) * ValueDim, ValueDim)), ref MemoryMarshal.GetReference(contextRow));");
+                        }
+                    }
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Hard decoding ----
+        w.WriteLine();
+        w.Summary(
+            "Hard monotonic decoding over whole sequences (test time): for each query, scan forward from the key attended at the\n" +
+            "previous step (key 0 before the first) and stop at the first allowed j with pᵢⱼ ≥ 0.5, i.e. eᵢⱼ + r ≥ 0; cᵢ = valueⱼ. When\n" +
+            "no key qualifies the query attends nothing (cᵢ = 0, position −1) and so does every later query of that row, as in\n" +
+            "TF-Addons' hard mode. The pointer never moves back, so each batch row computes at most Tq + Tk energies.");
+        w.WriteLine("/// <param name=\"batch\">B.</param>");
+        w.WriteLine("/// <param name=\"queryLength\">Tq.</param>");
+        w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+        w.WriteLine("/// <param name=\"query\">[B, Tq, Dim].</param>");
+        w.WriteLine("/// <param name=\"keys\">[B, Tk, Dim].</param>");
+        w.WriteLine("/// <param name=\"values\">[B, Tk, ValueDim], or empty to use the keys as values (needs ValueDim = Dim).</param>");
+        w.WriteLine("/// <param name=\"context\">[B, Tq, ValueDim], written.</param>");
+        w.WriteLine("/// <param name=\"positions\">[B, Tq], written: the attended key of each query, or −1 for none.</param>");
+        w.WriteLine("/// <param name=\"mask\">Which keys each query may stop at (true = may attend).</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>");
+        using (w.Block($"public void ForwardHard(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<int> positions, AttentionMask mask = default)"))
+        {
+            w.WriteLine("bool keysAreValues = values.IsEmpty;");
+            w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, default, mask);");
+            w.WriteLine("Shapes.RequireLength(positions.Length, (long)batch * queryLength, nameof(positions), $\"[B={batch}, Tq={queryLength}]\");");
+            w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
+            LayerScaffold.DeclareScratch(w, element, "scratch", additive ? $"keyLength * Units + Units{extraUnits}" : "keyLength * Units");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> keyProjection = scratch.Slice(0, keyLength * Units);");
+                if (additive)
+                {
+                    ScoreVectorSetup("scratch.Slice(keyLength * Units + Units, Units)");
+                }
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    w.WriteLine($"Project(keyLength, keys.Slice(b * keyLength * Dim, keyLength * Dim), KeyWeight.Value, {(additive ? "ScoreBias.Value" : "null")}, keyProjection);");
+                    w.WriteLine("int position = 0; // α₀ = one-hot(0)");
+                    using (w.Block("for (int i = 0; i < queryLength; i++)"))
+                    {
+                        if (additive)
+                        {
+                            w.WriteLine($"Span<{T}> projectedQuery = scratch.Slice(keyLength * Units, Units);");
+                            w.WriteLine("if (position >= 0) Project(1, query.Slice((b * queryLength + i) * Dim, Dim), QueryWeight.Value, null, projectedQuery);");
+                        }
+                        else
+                        {
+                            w.WriteLine($"ReadOnlySpan<{T}> projectedQuery = query.Slice((b * queryLength + i) * Dim, Dim);");
+                        }
+                        w.WriteLine($"position = HardChoice(b, i, queryLength, keyLength, position, ref MemoryMarshal.GetReference(projectedQuery), keyProjection, mask{scoreArgument});");
+                        w.WriteLine("positions[b * queryLength + i] = position;");
+                        w.WriteLine($"Span<{T}> contextRow = context.Slice((b * queryLength + i) * ValueDim, ValueDim);");
+                        w.WriteLine("if (position < 0) contextRow.Clear();");
+                        w.WriteLine("else valueSource.Slice((b * keyLength + position) * ValueDim, ValueDim).CopyTo(contextRow);");
+                    }
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        w.WriteLine();
+        w.Summary(
+            "One hard decoder step for streaming: from each row's previously attended key (0 before the first step, −1 once a step\n" +
+            "attended nothing) scan forward to the first allowed j with pᵢⱼ ≥ 0.5; write cᵢ = valueⱼ (zero for none) and update the position.\n" +
+            "The same numbers as row i of <see cref=\"ForwardHard\"/>.");
+        w.WriteLine("/// <param name=\"batch\">B.</param>");
+        w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+        w.WriteLine("/// <param name=\"query\">This step's queries, [B, Dim].</param>");
+        w.WriteLine("/// <param name=\"keyProjection\">[B, Tk, Units], from <see cref=\"ProjectKeys\"/>.</param>");
+        w.WriteLine("/// <param name=\"values\">[B, Tk, ValueDim] (pass the keys when they are the values).</param>");
+        w.WriteLine("/// <param name=\"position\">[B]: in, the previously attended key (0 at the start, −1 for none); out, this step's (never smaller, or −1).</param>");
+        w.WriteLine("/// <param name=\"context\">cᵢ, [B, ValueDim], written.</param>");
+        w.WriteLine("/// <param name=\"keyPadding\">Optional [B, Tk], true = may attend.</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, a position is out of range, or an output overlaps an input.</exception>");
+        using (w.Block($"public void StepHard(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, Span<int> position, Span<{T}> context, ReadOnlySpan<bool> keyPadding = default)"))
+        {
+            w.WriteLine("ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);");
+            w.WriteLine("Shapes.RequireLength(position.Length, batch, nameof(position), $\"[B={batch}]\");");
+            using (w.Block("for (int b = 0; b < batch; b++)"))
+            {
+                using (w.Block("if (position[b] < -1 || position[b] >= keyLength)"))
+                {
+                    w.WriteLine("throw new ArgumentException($\"'position' must hold key indices in [-1, {keyLength - 1}], but position[{b}] is {position[b]}.\", nameof(position));");
+                }
+            }
+            w.WriteLine("var mask = AttentionMask.FromKeyPadding(keyPadding);");
+            if (additive)
+            {
+                string units = normalize ? "2 * Units" : "Units";
+                w.WriteLine($"Span<{T}> stepScratch = stackalloc {T}[{units} <= StackScratchLimit ? {units} : 0];");
+                w.WriteLine($"if (stepScratch.IsEmpty) stepScratch = new {T}[{units}];");
+                w.WriteLine($"Span<{T}> projectedQuery = stepScratch.Slice(0, Units);");
+                ScoreVectorSetup("stepScratch.Slice(Units, Units)");
+            }
+            {
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    if (additive)
+                    {
+                        w.WriteLine("if (position[b] >= 0) Project(1, query.Slice(b * Dim, Dim), QueryWeight.Value, null, projectedQuery);");
+                    }
+                    else
+                    {
+                        w.WriteLine($"ReadOnlySpan<{T}> projectedQuery = query.Slice(b * Dim, Dim);");
+                    }
+                    w.WriteLine($"int chosen = HardChoice(b, 0, 1, keyLength, position[b], ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask{scoreArgument});");
+                    w.WriteLine("position[b] = chosen;");
+                    w.WriteLine($"Span<{T}> contextRow = context.Slice(b * ValueDim, ValueDim);");
+                    w.WriteLine("if (chosen < 0) contextRow.Clear();");
+                    w.WriteLine("else values.Slice((b * keyLength + chosen) * ValueDim, ValueDim).CopyTo(contextRow);");
+                }
+            }
+        }
+
+        w.WriteLine();
+        w.WriteLine("// The paper's test-time rule: from the previous position t, the first allowed j ≥ t with pᵢⱼ = σ(eᵢⱼ + r) ≥ 0.5,");
+        w.WriteLine("// i.e. eᵢⱼ + r ≥ 0 (no sigmoid needed); −1 when there is none or when t is already −1. Computes only the energies it scans.");
+        using (w.Block($"private int HardChoice(int b, int i, int queryLength, int keyLength, int start, ref {T} projectedQuery, ReadOnlySpan<{T}> keyProjection, AttentionMask mask{scoreParameter})"))
+        {
+            w.WriteLine($"ref {T} keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);");
+            w.WriteLine($"{T} r = EnergyBias.Value[0];");
+            w.WriteLine("bool masked = !mask.IsEmpty;");
+            using (w.Block("for (int j = start < 0 ? keyLength : start; j < keyLength; j++)"))
+            {
+                using (w.Block("if (masked && !mask.Allows(b, i, j, queryLength, keyLength))"))
+                {
+                    w.WriteLine("continue;");
+                }
+                using (w.Block($"if ({Energy("projectedQuery", "Unsafe.Add(ref keyProjectionStart, j * Units)")} + r >= 0)"))
+                {
+                    w.WriteLine("return j;");
+                }
+            }
+            w.WriteLine("return -1;");
+        }
+
+        // ---- Backward ----
+        w.WriteLine();
+        w.Summary(
+            "Backward: from ∂L/∂c (and optionally ∂L/∂α) writes ∂L/∂q, ∂L/∂k, ∂L/∂value (each only when its span is not empty) and\n" +
+            "adds the parameter gradients into each parameter's <c>Gradient</c>. Call after the training <c>Forward</c> with the same\n" +
+            "inputs and tape. The queries are walked from last to first: gᵢⱼ = ∂L/∂cᵢ · valueⱼ + ∂L/∂αᵢⱼ + (∂L/∂αᵢ from step i + 1);\n" +
+            "the alignment's reverse pass gives ∂L/∂pᵢ and ∂L/∂αᵢ₋₁; ∂L/∂eᵢⱼ = ∂L/∂pᵢⱼ pᵢⱼ (1 − pᵢⱼ), which flows to r and through the\n" +
+            "energy to the projections. Masked pairs (p = 0) pass no gradient to their energy.");
+        w.WriteLine("/// <param name=\"tape\">The tape the training <c>Forward</c> recorded into.</param>");
+        w.WriteLine("/// <param name=\"query\">The query given to the forward, [B, Tq, Dim].</param>");
+        w.WriteLine("/// <param name=\"keys\">The keys given to the forward, [B, Tk, Dim].</param>");
+        w.WriteLine("/// <param name=\"values\">The values given to the forward (empty if the keys were the values).</param>");
+        w.WriteLine("/// <param name=\"dContext\">∂L/∂c, [B, Tq, ValueDim].</param>");
+        w.WriteLine("/// <param name=\"dQuery\">∂L/∂q, [B, Tq, Dim]: written when not empty.</param>");
+        w.WriteLine("/// <param name=\"dKeys\">∂L/∂k, [B, Tk, Dim]: written when not empty (including the value path when the keys were the values).</param>");
+        w.WriteLine("/// <param name=\"dValues\">∂L/∂value, [B, Tk, ValueDim]: written when not empty; must be empty when the keys were the values.</param>");
+        w.WriteLine("/// <param name=\"dWeights\">Optional ∂L/∂α, [B, Tq, Tk], for losses on the alignment itself.</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the recorded shapes, or the tape holds no forward.</exception>");
+        using (w.Block($"public void Backward(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQuery = default, Span<{T}> dKeys = default, Span<{T}> dValues = default, ReadOnlySpan<{T}> dWeights = default)"))
+        {
+            w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+            using (w.Block("if (!tape.IsRecorded)"))
+            {
+                w.WriteLine("throw new ArgumentException(\"The tape holds no recorded forward: call the training Forward(tape, ...) first.\", nameof(tape));");
+            }
+            w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
+            w.WriteLine("bool keysAreValues = tape.KeysAreValues;");
+            w.WriteLine("Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\");");
+            using (w.Block("if (keysAreValues)"))
+            {
+                w.WriteLine("Shapes.RequireLength(values.Length, 0, nameof(values), \"empty (the forward used the keys as values)\");");
+                w.WriteLine("Shapes.RequireLength(dValues.Length, 0, nameof(dValues), \"empty (the forward used the keys as values; their gradient is in dKeys)\");");
+            }
+            using (w.Block("else"))
+            {
+                w.WriteLine("Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
+                w.WriteLine("Shapes.RequireOptionalLength(dValues.Length, (long)batch * keyLength * ValueDim, nameof(dValues), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
+            }
+            w.WriteLine("Shapes.RequireLength(dContext.Length, (long)batch * queryLength * ValueDim, nameof(dContext), $\"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * Dim, nameof(dQuery), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * Dim, nameof(dKeys), $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
+            w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
+            w.WriteLine($"Span<{T}> dValueTarget = keysAreValues ? dKeys : dValues;");
+            w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
+            w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
+            w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
+            w.WriteLine();
+            string extra = additive ? " + batch * queryLength * Units + batch * Units" : "";
+            w.WriteLine("// Scratch for the whole batch: ∂L/∂kp [B, Tk, U]" + (additive ? ", ∂L/∂qp [B, Tq, U] and each batch row's share of ∂L/∂v [B, U]" : "") + ",");
+            w.WriteLine("// and each row's share of ∂L/∂r [B]. The projection gradients are then a few register-blocked products, and the shares");
+            w.WriteLine("// are summed in row order, so the result does not depend on how rows were spread over threads.");
+            LayerScaffold.DeclareScratch(w, element, "scratch", $"batch * keyLength * Units{extra} + batch");
+            using (w.Block("try"))
+            {
+                w.WriteLine("scratch.Clear();");
+                w.WriteLine("var lengths = (batch, queryLength, keyLength);");
+                using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))"))
+                {
+                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new BatchState(this, tape),");
+                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((BatchState)state).Layer.BackwardRows(((BatchState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2),");
+                    w.WriteLine("    lengths, r0: query, r1: valueSource, r2: dContext, r3: dWeights, w0: dQuery, w1: dValueTarget, w2: scratch);");
+                }
+                using (w.Block("else"))
+                {
+                    w.WriteLine("BackwardRows(tape, 0, batch, query, valueSource, dContext, dWeights, dQuery, dValueTarget, scratch);");
+                }
+                w.WriteLine();
+                w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
+                if (additive)
+                {
+                    w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
+                    w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
+                    if (!normalize)
+                    {
+                        w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
+                    }
+                }
+                w.WriteLine($"Span<{T}> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);");
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    if (additive && !normalize)
+                    {
+                        w.WriteLine($"{axpyUnits}(1, ref dScoreVectorShares[b * Units], ref dScoreVector);");
+                    }
+                    else if (additive)
+                    {
+                        w.WriteLine($"if (b > 0) {axpyUnits}(1, ref dScoreVectorShares[b * Units], ref dScoreVectorShares[0]);");
+                    }
+                    w.WriteLine("EnergyBias.Gradient[0] += dEnergyBiasShares[b];");
+                }
+                if (normalize)
+                {
+                    w.WriteLine("if (batch > 0) NormalizedScoreVectorBackward(dScoreVectorShares.Slice(0, Units)); // ∂L/∂v′ into ∂L/∂g and ∂L/∂v");
+                }
+                w.WriteLine();
+                if (additive)
+                {
+                    w.WriteLine("// kpⱼ = W_k kⱼ + b: ∂L/∂b = Σⱼ ∂L/∂kpⱼ.");
+                    w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);");
+                    using (w.Block("for (int j = 0; j < batch * keyLength; j++)"))
+                    {
+                        w.WriteLine($"{axpyUnits}(1, ref dKeyProjection[j * Units], ref dBias);");
+                    }
+                    w.WriteLine("// qpᵢ = W_q qᵢ: ∂L/∂W_q += ∂L/∂qpᵀ Q, ∂L/∂Q = ∂L/∂qp W_q.");
+                    w.WriteLine($"if (batch * queryLength > 0) {productDim}(Units, batch * queryLength, ref MemoryMarshal.GetReference(dQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));");
+                    w.WriteLine($"if (!dQuery.IsEmpty) {productDim}(batch * queryLength, Units, ref MemoryMarshal.GetReference(dQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
+                }
+                w.WriteLine("// kpⱼ = W" + (additive ? "_k" : "") + " kⱼ" + (additive ? " + b" : "") + ": ∂L/∂W += ∂L/∂kpᵀ K, ∂L/∂K += ∂L/∂kp W.");
+                w.WriteLine($"if (batch > 0) {productDim}(Units, batch * keyLength, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));");
+                w.WriteLine($"if (!dKeys.IsEmpty) {productDim}(batch * keyLength, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));");
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Backward, per batch row ----
+        w.WriteLine();
+        w.WriteLine("// Batch rows [first, end) of the backward: the queries from last to first, through the value path, the alignment's reverse");
+        w.WriteLine("// pass and the energy, into ∂L/∂value, ∂L/∂kp" + (additive ? ", ∂L/∂qp and the row's share of ∂L/∂v" : " and ∂L/∂q") + " and of ∂L/∂r. Rows write disjoint parts of every output.");
+        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> scratch)"))
+        {
+            w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
+            w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
+            if (additive)
+            {
+                w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
+                w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
+            }
+            w.WriteLine($"Span<{T}> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);");
+            w.WriteLine("// Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.");
+            LayerScaffold.DeclareScratch(w, element, "rowScratch", $"6 * keyLength{(additive ? extraUnits : "")}");
+            using (w.Block("try"))
+            {
+                if (additive)
+                {
+                    ScoreVectorSetup("rowScratch.Slice(6 * keyLength, Units)");
+                }
+                w.WriteLine($"Span<{T}> g = rowScratch.Slice(0, keyLength);");
+                w.WriteLine($"Span<{T}> carry = rowScratch.Slice(keyLength, keyLength);");
+                w.WriteLine($"Span<{T}> dChoose = rowScratch.Slice(2 * keyLength, keyLength);");
+                w.WriteLine($"Span<{T}> initial = rowScratch.Slice(3 * keyLength, keyLength);");
+                w.WriteLine($"Span<{T}> reverseScratch = rowScratch.Slice(4 * keyLength, 2 * keyLength);");
+                w.WriteLine("MonotonicAlignment.Initialize(initial, keyLength);");
+                using (w.Block("for (int b = first; b < end; b++)"))
+                {
+                    if (additive)
+                    {
+                        w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * Units];");
+                    }
+                    w.WriteLine($"{T} dEnergyBias = 0;");
+                    w.WriteLine("int rowPairs = queryLength * keyLength;");
+                    w.WriteLine($"ReadOnlySpan<{T}> rowWeights = tape.Weights.AsSpan(b * rowPairs, rowPairs);");
+                    w.WriteLine($"ReadOnlySpan<{T}> rowChoose = tape.Choose.AsSpan(b * rowPairs, rowPairs);");
+                    w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim));");
+                    w.WriteLine($"ref {T} keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];");
+                    w.WriteLine($"ref {T} dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];");
+                    w.WriteLine("carry.Clear(); // nothing flows back from beyond the last query");
+                    using (w.Block("for (int i = queryLength - 1; i >= 0; i--)"))
+                    {
+                        w.WriteLine("int row = b * queryLength + i;");
+                        w.WriteLine($"ReadOnlySpan<{T}> alignment = rowWeights.Slice(i * keyLength, keyLength);");
+                        w.WriteLine($"ReadOnlySpan<{T}> p = rowChoose.Slice(i * keyLength, keyLength);");
+                        w.WriteLine($"ReadOnlySpan<{T}> previous = i == 0 ? initial : rowWeights.Slice((i - 1) * keyLength, keyLength);");
+                        w.WriteLine($"ref {T} dContextRow = ref MemoryMarshal.GetReference(dContext.Slice(row * ValueDim, ValueDim));");
+                        w.WriteLine();
+                        w.WriteLine("// gᵢⱼ = ∂L/∂cᵢ · valueⱼ + ∂L/∂αᵢⱼ + carryⱼ; the value path: ∂L/∂valueⱼ += αᵢⱼ ∂L/∂cᵢ.");
+                        using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                        {
+                            w.WriteLine($"ref {T} value = ref Unsafe.Add(ref valueStart, j * ValueDim);");
+                            w.WriteLine($"g[j] = {dotValue}(ref dContextRow, ref value) + (dWeights.IsEmpty ? 0 : dWeights[row * keyLength + j]) + carry[j];");
+                            using (w.Block("if (alignment[j] != 0 && !dValueTarget.IsEmpty)"))
+                            {
+                                w.WriteLine($"{axpyValue}(alignment[j], ref dContextRow, ref dValueTarget[(b * keyLength + j) * ValueDim]);");
+                            }
+                        }
+                        w.WriteLine();
+                        w.WriteLine(model.Parallel
+                            ? "// The parallel form's reverse pass: ∂L/∂pᵢ and ∂L/∂αᵢ₋₁ (into carry, for step i − 1)."
+                            : "// Reverse of the recursion, j from Tk − 1 down (G_Tk = 0): Gⱼ = gⱼ pⱼ + Gⱼ₊₁ (1 − pⱼ), ∂L/∂pⱼ = qⱼ (gⱼ − Gⱼ₊₁), ∂L/∂αᵢ₋₁,ⱼ = Gⱼ.");
+                        w.WriteLine($"{alignBackward}<{T}>(p, previous, g, dChoose, carry, reverseScratch);");
+                        w.WriteLine();
+                        w.WriteLine("// ∂L/∂eᵢⱼ = ∂L/∂pᵢⱼ · pᵢⱼ (1 − pᵢⱼ), into r and through the energy.");
+                        if (additive)
+                        {
+                            w.WriteLine($"ref {T} projectedQuery = ref tape.QueryProjection[row * Units];");
+                            w.WriteLine($"ref {T} dProjectedQuery = ref dQueryProjection[row * Units];");
+                        }
+                        else
+                        {
+                            w.WriteLine($"ref {T} queryRow = ref MemoryMarshal.GetReference(query.Slice(row * Dim, Dim));");
+                        }
+                        using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                        {
+                            w.WriteLine($"{T} pj = p[j];");
+                            w.WriteLine($"{T} dEnergy = dChoose[j] * pj * (1 - pj);");
+                            w.WriteLine("if (dEnergy == 0) continue; // masked (p = 0), saturated, or no gradient");
+                            w.WriteLine("dEnergyBias += dEnergy;");
+                            if (additive)
+                            {
+                                w.WriteLine($"{scoreBackward}(dEnergy, ref projectedQuery, ref Unsafe.Add(ref keyProjectionStart, j * Units), ref scoreVector,");
+                                w.WriteLine("    ref dScoreVector, ref dProjectedQuery, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));");
+                            }
+                            else
+                            {
+                                w.WriteLine("// eᵢⱼ = qᵢ · kpⱼ: ∂L/∂qᵢ += ∂L/∂eᵢⱼ kpⱼ, ∂L/∂kpⱼ += ∂L/∂eᵢⱼ qᵢ.");
+                                w.WriteLine($"if (!dQuery.IsEmpty) {axpyDim}(dEnergy, ref Unsafe.Add(ref keyProjectionStart, j * Units), ref dQuery[row * Dim]);");
+                                w.WriteLine($"{axpyDim}(dEnergy, ref queryRow, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));");
+                            }
+                        }
+                    }
+                    w.WriteLine("dEnergyBiasShares[b] = dEnergyBias;");
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "rowScratch");
+            }
+        }
+
+        if (normalize)
+        {
+            w.WriteLine();
+            w.WriteLine("// v′ = g v / ‖v‖ (weight normalisation, Salimans & Kingma 2016, as Raffel et al. use it); v′ = 0 when v = 0.");
+            using (w.Block($"private void NormalizedScoreVector(Span<{T}> destination)"))
+            {
+                w.WriteLine($"{T}[] v = ScoreVector.Value;");
+                w.WriteLine($"{T} norm = {T}.Sqrt(AttentionMath.Dot<{T}>(v, v));");
+                w.WriteLine($"{T} factor = norm == 0 ? 0 : ScoreScale.Value[0] / norm;");
+                using (w.Block("for (int u = 0; u < Units; u++)"))
+                {
+                    w.WriteLine("destination[u] = factor * v[u];");
+                }
+            }
+            w.WriteLine();
+            w.WriteLine("// From ∂L/∂v′: ∂L/∂g += ∂L/∂v′ · v̂ and ∂L/∂v += (g / ‖v‖)(∂L/∂v′ − (∂L/∂v′ · v̂) v̂), with v̂ = v / ‖v‖ (nothing when v = 0).");
+            using (w.Block($"private void NormalizedScoreVectorBackward(ReadOnlySpan<{T}> dNormalized)"))
+            {
+                w.WriteLine($"{T}[] v = ScoreVector.Value;");
+                w.WriteLine($"{T} norm = {T}.Sqrt(AttentionMath.Dot<{T}>(v, v));");
+                w.WriteLine("if (norm == 0) return;");
+                w.WriteLine($"{T} projection = AttentionMath.Dot<{T}>(dNormalized, v) / norm;");
+                w.WriteLine("ScoreScale.Gradient[0] += projection;");
+                w.WriteLine($"{T} factor = ScoreScale.Value[0] / norm;");
+                using (w.Block("for (int u = 0; u < Units; u++)"))
+                {
+                    w.WriteLine("ScoreVector.Gradient[u] += factor * (dNormalized[u] - projection * v[u] / norm);");
+                }
+            }
+        }
+
+        // ---- Argument checks ----
+        w.WriteLine();
+        using (w.Block($"private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, bool keysAreValues, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        {
+            w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
+            w.WriteLine("Shapes.RequireAtLeast(queryLength, 0, nameof(queryLength));");
+            w.WriteLine("Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));");
+            using (w.Block("if (keysAreValues && ValueDim != Dim)"))
+            {
+                w.WriteLine("throw new ArgumentException($\"'values' is required: the keys can serve as values only when ValueDim ({ValueDim}) equals Dim ({Dim}).\", nameof(values));");
+            }
+            w.WriteLine("Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\");");
+            w.WriteLine("if (!keysAreValues) Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
+            w.WriteLine("Shapes.RequireLength(context.Length, (long)batch * queryLength * ValueDim, nameof(context), $\"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(weights.Length, (long)batch * queryLength * keyLength, nameof(weights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
+            w.WriteLine("mask.Validate(batch, queryLength, keyLength, nameof(mask));");
+            foreach (string output in new[] { "context", "weights" })
+            {
+                foreach (string input in new[] { "query", "keys", "values" })
+                {
+                    w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>({output}, {input}, nameof({output}), nameof({input}));");
+                }
+            }
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, context, nameof(weights), nameof(context));");
+        }
+
+        w.WriteLine();
+        using (w.Block($"private static void ThrowIfInvalidStep(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, Span<{T}> context, ReadOnlySpan<bool> keyPadding)"))
+        {
+            w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
+            w.WriteLine("Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));");
+            w.WriteLine("Shapes.RequireLength(query.Length, (long)batch * Dim, nameof(query), $\"[B={batch}, Dim={Dim}]\");");
+            w.WriteLine("Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
+            w.WriteLine("Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
+            w.WriteLine("Shapes.RequireLength(context.Length, (long)batch * ValueDim, nameof(context), $\"[B={batch}, ValueDim={ValueDim}]\");");
+            w.WriteLine("Shapes.RequireOptionalLength(keyPadding.Length, (long)batch * keyLength, nameof(keyPadding), $\"[B={batch}, Tk={keyLength}]\");");
+            foreach (string input in new[] { "query", "keyProjection", "values" })
+            {
+                w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(context, {input}, nameof(context), nameof({input}));");
+            }
+        }
+    }
+
+    private static void WriteForwardParamDocs(SourceWriter w, bool tape)
+    {
+        w.WriteLine("/// <param name=\"batch\">B.</param>");
+        w.WriteLine("/// <param name=\"queryLength\">Tq.</param>");
+        w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+        w.WriteLine("/// <param name=\"query\">[B, Tq, Dim].</param>");
+        w.WriteLine("/// <param name=\"keys\">[B, Tk, Dim].</param>");
+        w.WriteLine("/// <param name=\"values\">[B, Tk, ValueDim], or empty to use the keys as values (needs ValueDim = Dim).</param>");
+        w.WriteLine("/// <param name=\"context\">[B, Tq, ValueDim], written.</param>");
+        w.WriteLine("/// <param name=\"weights\">The alignment α, [B, Tq, Tk], written when not empty" + (tape ? " (the tape keeps its own copy)" : "") + ".</param>");
+        w.WriteLine("/// <param name=\"mask\">Which keys each query may attend to (true = may attend): pᵢⱼ = 0 where it forbids j, so the alignment mass");
+        w.WriteLine("/// passes that key by; a fully masked query gets zero weights and a zero context, and so does every later query of its row.</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>");
+    }
+}
