@@ -57,7 +57,7 @@ namespace Samples.Transformer
         /// <summary>
         /// Keys per tile of the tiled kernel; the scores of one block × tile are all that is ever held.
         /// </summary>
-        public const int KeyTile = 48;
+        public const int KeyTile = 64;
 
         // Scratch up to this many elements is stack-allocated; more is rented from ArrayPool<double>.Shared.
         private const int StackScratchLimit = 2048;
@@ -778,7 +778,7 @@ namespace Samples.Transformer
                     Span<double> tile = scores.Slice(0, rows * KeyTile);
                     tile.Clear();
                     // S = Qₕ Kₕᵀ for this block × tile: [rows, d] · [d, KeyTile]
-                    MatrixProductAdd48(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
@@ -833,7 +833,7 @@ namespace Samples.Transformer
                     int valid = Math.Min(KeyTile, keyLength - j0);
                     Span<double> tile = scores.Slice(0, rows * KeyTile);
                     tile.Clear();
-                    MatrixProductAdd48(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
@@ -971,7 +971,7 @@ namespace Samples.Transformer
                     Span<double> p = weights.Slice(0, rows * KeyTile);
                     Span<double> dp = dWeights.Slice(0, rows * KeyTile);
                     p.Clear();
-                    MatrixProductAdd48(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(p));
+                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(p));
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
@@ -984,7 +984,7 @@ namespace Samples.Transformer
                     MatrixProductAdd20(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim]);
                     // ∂pᵢⱼ = ∂Oᵢ · vⱼ: [rows, d] · [d, KeyTile]
                     dp.Clear();
-                    MatrixProductAdd48(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(dp));
+                    MatrixProductAdd64(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(dp));
                     // ∂sᵢⱼ = pᵢⱼ (∂pᵢⱼ − Dᵢ)
                     for (int r = 0; r < rows; r++)
                     {
@@ -2126,350 +2126,6 @@ namespace Samples.Transformer
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 48:
-        /// B is [depth, 48] and C is [rows, 48], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
-        /// </summary>
-        private static void MatrixProductAdd48(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
-        {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
-            for (nint k0 = 0; k0 < depth; k0 += 256)
-            {
-                nint k1 = nint.Min(k0 + 256, depth);
-                if (SimdPaths.Vector512)
-                {
-                    // columns: 48 = 2 × 3 vectors + 0 vector(s) + 0 scalar(s) of 8 lanes
-                    nint i = 0;
-                    for (; i + 4 <= rows; i += 4)
-                    {
-                        for (nint col = 0; col < 48; col += 24)
-                        {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 48 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
-                            ref double c01 = ref Unsafe.Add(ref c, i * 48 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
-                            ref double c02 = ref Unsafe.Add(ref c, i * 48 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 48 + col);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 16);
-                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 48 + col);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
-                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 16);
-                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 48 + col);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
-                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 16);
-                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
-                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 48);
-                                nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
-                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
-                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
-                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
-                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
-                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
-                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
-                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
-                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
-                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
-                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
-                            acc02.StoreUnsafe(ref c02);
-                            acc10.StoreUnsafe(ref c10);
-                            acc11.StoreUnsafe(ref c11);
-                            acc12.StoreUnsafe(ref c12);
-                            acc20.StoreUnsafe(ref c20);
-                            acc21.StoreUnsafe(ref c21);
-                            acc22.StoreUnsafe(ref c22);
-                            acc30.StoreUnsafe(ref c30);
-                            acc31.StoreUnsafe(ref c31);
-                            acc32.StoreUnsafe(ref c32);
-                        }
-                    }
-                    for (; i < rows; i++)
-                    {
-                        for (nint col = 0; col < 48; col += 24)
-                        {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 48 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
-                            ref double c01 = ref Unsafe.Add(ref c, i * 48 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
-                            ref double c02 = ref Unsafe.Add(ref c, i * 48 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 48);
-                                nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
-                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
-                            acc02.StoreUnsafe(ref c02);
-                        }
-                    }
-                }
-                else if (SimdPaths.Vector256)
-                {
-                    // columns: 48 = 4 × 3 vectors + 0 vector(s) + 0 scalar(s) of 4 lanes
-                    nint i = 0;
-                    for (; i + 4 <= rows; i += 4)
-                    {
-                        for (nint col = 0; col < 48; col += 12)
-                        {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 48 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
-                            ref double c01 = ref Unsafe.Add(ref c, i * 48 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
-                            ref double c02 = ref Unsafe.Add(ref c, i * 48 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 48 + col);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 4);
-                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 8);
-                            Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 48 + col);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 4);
-                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
-                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 8);
-                            Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 48 + col);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 4);
-                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
-                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 8);
-                            Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
-                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 48);
-                                nint aOffset = k * aDepth;
-                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                                Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
-                                Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
-                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
-                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
-                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
-                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
-                                Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
-                                acc21 = Vector256.MultiplyAddEstimate(a2, b1, acc21);
-                                acc22 = Vector256.MultiplyAddEstimate(a2, b2, acc22);
-                                Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
-                                acc31 = Vector256.MultiplyAddEstimate(a3, b1, acc31);
-                                acc32 = Vector256.MultiplyAddEstimate(a3, b2, acc32);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
-                            acc02.StoreUnsafe(ref c02);
-                            acc10.StoreUnsafe(ref c10);
-                            acc11.StoreUnsafe(ref c11);
-                            acc12.StoreUnsafe(ref c12);
-                            acc20.StoreUnsafe(ref c20);
-                            acc21.StoreUnsafe(ref c21);
-                            acc22.StoreUnsafe(ref c22);
-                            acc30.StoreUnsafe(ref c30);
-                            acc31.StoreUnsafe(ref c31);
-                            acc32.StoreUnsafe(ref c32);
-                        }
-                    }
-                    for (; i < rows; i++)
-                    {
-                        for (nint col = 0; col < 48; col += 12)
-                        {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 48 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
-                            ref double c01 = ref Unsafe.Add(ref c, i * 48 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
-                            ref double c02 = ref Unsafe.Add(ref c, i * 48 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 48);
-                                nint aOffset = k * aDepth;
-                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                                Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
-                                Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
-                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
-                            acc02.StoreUnsafe(ref c02);
-                        }
-                    }
-                }
-                else if (SimdPaths.Vector128)
-                {
-                    // columns: 48 = 8 × 3 vectors + 0 vector(s) + 0 scalar(s) of 2 lanes
-                    nint i = 0;
-                    for (; i + 4 <= rows; i += 4)
-                    {
-                        for (nint col = 0; col < 48; col += 6)
-                        {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 48 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
-                            ref double c01 = ref Unsafe.Add(ref c, i * 48 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
-                            ref double c02 = ref Unsafe.Add(ref c, i * 48 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 48 + col);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 4);
-                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 48 + col);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
-                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 4);
-                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 48 + col);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
-                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 4);
-                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
-                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 48);
-                                nint aOffset = k * aDepth;
-                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
-                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
-                                Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
-                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
-                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
-                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
-                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
-                                Vector128<double> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
-                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
-                                acc22 = Vector128.MultiplyAddEstimate(a2, b2, acc22);
-                                Vector128<double> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
-                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
-                                acc32 = Vector128.MultiplyAddEstimate(a3, b2, acc32);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
-                            acc02.StoreUnsafe(ref c02);
-                            acc10.StoreUnsafe(ref c10);
-                            acc11.StoreUnsafe(ref c11);
-                            acc12.StoreUnsafe(ref c12);
-                            acc20.StoreUnsafe(ref c20);
-                            acc21.StoreUnsafe(ref c21);
-                            acc22.StoreUnsafe(ref c22);
-                            acc30.StoreUnsafe(ref c30);
-                            acc31.StoreUnsafe(ref c31);
-                            acc32.StoreUnsafe(ref c32);
-                        }
-                    }
-                    for (; i < rows; i++)
-                    {
-                        for (nint col = 0; col < 48; col += 6)
-                        {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 48 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
-                            ref double c01 = ref Unsafe.Add(ref c, i * 48 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
-                            ref double c02 = ref Unsafe.Add(ref c, i * 48 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 48);
-                                nint aOffset = k * aDepth;
-                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
-                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
-                                Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
-                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
-                            acc02.StoreUnsafe(ref c02);
-                        }
-                    }
-                }
-                else
-                {
-                    for (nint i = 0; i < rows; i++)
-                    {
-                        for (nint col = 0; col < 48; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, i * 48 + col);
-                            double sum = target;
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 48 + col), sum);
-                            }
-                            target = sum;
-                        }
-                    }
-                }
-            }
-        }
-
-        /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 5:
         /// B is [depth, 5] and C is [rows, 5], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
@@ -2734,6 +2390,538 @@ namespace Samples.Transformer
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64:
+        /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
+        /// </summary>
+        private static void MatrixProductAdd64(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        {
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            for (nint k0 = 0; k0 < depth; k0 += 256)
+            {
+                nint k1 = nint.Min(k0 + 256, depth);
+                if (SimdPaths.Vector512)
+                {
+                    // columns: 64 = 2 × 3 vectors + 2 vector(s) + 0 scalar(s) of 8 lanes
+                    nint i = 0;
+                    for (; i + 4 <= rows; i += 4)
+                    {
+                        for (nint col = 0; col < 48; col += 24)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
+                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
+                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
+                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
+                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
+                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
+                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
+                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
+                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
+                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 48);
+                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
+                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
+                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
+                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
+                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48 + 8);
+                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
+                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48 + 8);
+                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 48);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                        }
+                    }
+                    for (; i < rows; i++)
+                    {
+                        for (nint col = 0; col < 48; col += 24)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
+                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 48);
+                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
+                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 48);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                        }
+                    }
+                }
+                else if (SimdPaths.Vector256)
+                {
+                    // columns: 64 = 5 × 3 vectors + 1 vector(s) + 0 scalar(s) of 4 lanes
+                    nint i = 0;
+                    for (; i + 4 <= rows; i += 4)
+                    {
+                        for (nint col = 0; col < 60; col += 12)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
+                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
+                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
+                            Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
+                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 4);
+                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
+                            Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
+                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 4);
+                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
+                            Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
+                                Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(a2, b2, acc22);
+                                Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(a3, b2, acc32);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 60);
+                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
+                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 60);
+                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60);
+                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 60);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                            acc20.StoreUnsafe(ref c20);
+                            acc30.StoreUnsafe(ref c30);
+                        }
+                    }
+                    for (; i < rows; i++)
+                    {
+                        for (nint col = 0; col < 60; col += 12)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
+                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
+                                Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 60);
+                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 60);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                        }
+                    }
+                }
+                else if (SimdPaths.Vector128)
+                {
+                    // columns: 64 = 10 × 3 vectors + 2 vector(s) + 0 scalar(s) of 2 lanes
+                    nint i = 0;
+                    for (; i + 4 <= rows; i += 4)
+                    {
+                        for (nint col = 0; col < 60; col += 6)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 2);
+                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 4);
+                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 2);
+                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
+                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
+                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 2);
+                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 4);
+                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
+                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 2);
+                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 4);
+                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector128<double> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(a2, b2, acc22);
+                                Vector128<double> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(a3, b2, acc32);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 60);
+                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 60 + 2);
+                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
+                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60 + 2);
+                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 60);
+                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 60 + 2);
+                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60);
+                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60 + 2);
+                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 60);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector128<double> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                Vector128<double> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                        }
+                    }
+                    for (; i < rows; i++)
+                    {
+                        for (nint col = 0; col < 60; col += 6)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 2);
+                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 4);
+                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 60);
+                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 60 + 2);
+                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 60);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                        }
+                    }
+                }
+                else
+                {
+                    for (nint i = 0; i < rows; i++)
+                    {
+                        for (nint col = 0; col < 64; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, i * 64 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 64 + col), sum);
                             }
                             target = sum;
                         }

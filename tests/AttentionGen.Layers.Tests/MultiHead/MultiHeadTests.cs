@@ -174,7 +174,7 @@ public abstract class MultiHeadTests<TLayer, T, TTape, TCache>
     {
         var random = new Random(11);
         TLayer layer = CreateLayer(11);
-        int batch = 2, length = 53; // past one key tile and one query block
+        int batch = 2, length = 70; // past one key tile and two query blocks
         T[] inputs = TestData.Random<T>(random, batch * length * ModelDim);
         T[] keys = TestData.Random<T>(random, batch * length * KeyDim);
         T[] values = TestData.Random<T>(random, batch * length * ValueDim);

@@ -57,7 +57,7 @@ namespace Alignment
         /// <summary>
         /// Keys per tile of the tiled kernel; the scores of one block × tile are all that is ever held.
         /// </summary>
-        public const int KeyTile = 48;
+        public const int KeyTile = 64;
 
         // Scratch up to this many elements is stack-allocated; more is rented from ArrayPool<float>.Shared.
         private const int StackScratchLimit = 4096;
@@ -784,7 +784,7 @@ namespace Alignment
                     Span<float> tile = scores.Slice(0, rows * KeyTile);
                     tile.Clear();
                     // S = Qₕ Kₕᵀ for this block × tile: [rows, d] · [d, KeyTile]
-                    MatrixProductAdd48(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
@@ -839,7 +839,7 @@ namespace Alignment
                     int valid = Math.Min(KeyTile, keyLength - j0);
                     Span<float> tile = scores.Slice(0, rows * KeyTile);
                     tile.Clear();
-                    MatrixProductAdd48(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
@@ -977,7 +977,7 @@ namespace Alignment
                     Span<float> p = weights.Slice(0, rows * KeyTile);
                     Span<float> dp = dWeights.Slice(0, rows * KeyTile);
                     p.Clear();
-                    MatrixProductAdd48(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(p));
+                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(p));
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
@@ -990,7 +990,7 @@ namespace Alignment
                     MatrixProductAdd8(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim]);
                     // ∂pᵢⱼ = ∂Oᵢ · vⱼ: [rows, d] · [d, KeyTile]
                     dp.Clear();
-                    MatrixProductAdd48(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(dp));
+                    MatrixProductAdd64(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(dp));
                     // ∂sᵢⱼ = pᵢⱼ (∂pᵢⱼ − Dᵢ)
                     for (int r = 0; r < rows; r++)
                     {
@@ -1619,10 +1619,10 @@ namespace Alignment
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 48:
-        /// B is [depth, 48] and C is [rows, 48], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64:
+        /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
-        private static void MatrixProductAdd48(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
+        private static void MatrixProductAdd64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
@@ -1630,35 +1630,35 @@ namespace Alignment
                 nint k1 = nint.Min(k0 + 256, depth);
                 if (SimdPaths.Vector512)
                 {
-                    // columns: 48 = 1 × 3 vectors + 0 vector(s) + 0 scalar(s) of 16 lanes
+                    // columns: 64 = 1 × 3 vectors + 1 vector(s) + 0 scalar(s) of 16 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
                         for (nint col = 0; col < 48; col += 48)
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 48 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
                             Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
-                            ref float c01 = ref Unsafe.Add(ref c, i * 48 + col + 16);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
                             Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
-                            ref float c02 = ref Unsafe.Add(ref c, i * 48 + col + 32);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
                             Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 48 + col);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
                             Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 16);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
                             Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
-                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 32);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 32);
                             Vector512<float> acc12 = Vector512.LoadUnsafe(ref c12);
-                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 48 + col);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
                             Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
-                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 16);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
                             Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
-                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 32);
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 32);
                             Vector512<float> acc22 = Vector512.LoadUnsafe(ref c22);
-                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 48 + col);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
                             Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
-                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 16);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
                             Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
-                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 32);
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 32);
                             Vector512<float> acc32 = Vector512.LoadUnsafe(ref c32);
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
@@ -1667,7 +1667,7 @@ namespace Alignment
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
                             {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 48);
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
@@ -1702,22 +1702,55 @@ namespace Alignment
                             acc31.StoreUnsafe(ref c31);
                             acc32.StoreUnsafe(ref c32);
                         }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
+                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
+                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
+                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
+                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 48);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                            acc20.StoreUnsafe(ref c20);
+                            acc30.StoreUnsafe(ref c30);
+                        }
                     }
                     for (; i < rows; i++)
                     {
                         for (nint col = 0; col < 48; col += 48)
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 48 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
                             Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
-                            ref float c01 = ref Unsafe.Add(ref c, i * 48 + col + 16);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
                             Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
-                            ref float c02 = ref Unsafe.Add(ref c, i * 48 + col + 32);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
                             Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
                             {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 48);
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
@@ -1731,39 +1764,54 @@ namespace Alignment
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
                         }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
+                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 48);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                        }
                     }
                 }
                 else if (SimdPaths.Vector256)
                 {
-                    // columns: 48 = 2 × 3 vectors + 0 vector(s) + 0 scalar(s) of 8 lanes
+                    // columns: 64 = 2 × 3 vectors + 2 vector(s) + 0 scalar(s) of 8 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
                         for (nint col = 0; col < 48; col += 24)
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 48 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
                             Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
-                            ref float c01 = ref Unsafe.Add(ref c, i * 48 + col + 8);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
                             Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
-                            ref float c02 = ref Unsafe.Add(ref c, i * 48 + col + 16);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
                             Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 48 + col);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
                             Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 8);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
                             Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
-                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 16);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
                             Vector256<float> acc12 = Vector256.LoadUnsafe(ref c12);
-                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 48 + col);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
                             Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
-                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 8);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
                             Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
-                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 16);
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
                             Vector256<float> acc22 = Vector256.LoadUnsafe(ref c22);
-                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 48 + col);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
                             Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
-                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 8);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
                             Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
-                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 16);
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
                             Vector256<float> acc32 = Vector256.LoadUnsafe(ref c32);
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
@@ -1772,7 +1820,7 @@ namespace Alignment
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
                             {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 48);
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
@@ -1807,22 +1855,72 @@ namespace Alignment
                             acc31.StoreUnsafe(ref c31);
                             acc32.StoreUnsafe(ref c32);
                         }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
+                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
+                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
+                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
+                            Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
+                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48 + 8);
+                            Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
+                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48 + 8);
+                            Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 48);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(a2, b1, acc21);
+                                Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(a3, b1, acc31);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                        }
                     }
                     for (; i < rows; i++)
                     {
                         for (nint col = 0; col < 48; col += 24)
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 48 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
                             Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
-                            ref float c01 = ref Unsafe.Add(ref c, i * 48 + col + 8);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
                             Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
-                            ref float c02 = ref Unsafe.Add(ref c, i * 48 + col + 16);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
                             Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
                             {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 48);
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
                                 Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
                                 Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
@@ -1836,39 +1934,59 @@ namespace Alignment
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
                         }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
+                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
+                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 48);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                        }
                     }
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 48 = 4 × 3 vectors + 0 vector(s) + 0 scalar(s) of 4 lanes
+                    // columns: 64 = 5 × 3 vectors + 1 vector(s) + 0 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
-                        for (nint col = 0; col < 48; col += 12)
+                        for (nint col = 0; col < 60; col += 12)
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 48 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
                             Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
-                            ref float c01 = ref Unsafe.Add(ref c, i * 48 + col + 4);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
                             Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
-                            ref float c02 = ref Unsafe.Add(ref c, i * 48 + col + 8);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
                             Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 48 + col);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
                             Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 4);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
                             Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
-                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 48 + col + 8);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
                             Vector128<float> acc12 = Vector128.LoadUnsafe(ref c12);
-                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 48 + col);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
                             Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
-                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 4);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 4);
                             Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
-                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 48 + col + 8);
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
                             Vector128<float> acc22 = Vector128.LoadUnsafe(ref c22);
-                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 48 + col);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
                             Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
-                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 4);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 4);
                             Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
-                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 48 + col + 8);
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
                             Vector128<float> acc32 = Vector128.LoadUnsafe(ref c32);
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
@@ -1877,7 +1995,7 @@ namespace Alignment
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
                             {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 48);
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
@@ -1912,22 +2030,55 @@ namespace Alignment
                             acc31.StoreUnsafe(ref c31);
                             acc32.StoreUnsafe(ref c32);
                         }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 60);
+                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
+                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 60);
+                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60);
+                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 60);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                            acc20.StoreUnsafe(ref c20);
+                            acc30.StoreUnsafe(ref c30);
+                        }
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 48; col += 12)
+                        for (nint col = 0; col < 60; col += 12)
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 48 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
                             Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
-                            ref float c01 = ref Unsafe.Add(ref c, i * 48 + col + 4);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
                             Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
-                            ref float c02 = ref Unsafe.Add(ref c, i * 48 + col + 8);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
                             Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
                             {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 48);
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
                                 Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
                                 Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
@@ -1941,19 +2092,34 @@ namespace Alignment
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
                         }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 60);
+                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 60);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                        }
                     }
                 }
                 else
                 {
                     for (nint i = 0; i < rows; i++)
                     {
-                        for (nint col = 0; col < 48; col++)
+                        for (nint col = 0; col < 64; col++)
                         {
-                            ref float target = ref Unsafe.Add(ref c, i * 48 + col);
+                            ref float target = ref Unsafe.Add(ref c, i * 64 + col);
                             float sum = target;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 48 + col), sum);
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 64 + col), sum);
                             }
                             target = sum;
                         }
