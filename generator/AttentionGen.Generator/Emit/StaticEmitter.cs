@@ -37,7 +37,7 @@ internal static class StaticEmitter
     {
         ElementType element = model.Element;
         string T = element.Keyword;
-        string project = kernels.ProductTransposedAdd(model.Dim);
+        string project = kernels.MatrixProductAdd(model.Units); // H Wᵀ with Wᵀ packed [Dim, Units]: broadcasts, no horizontal sums
         string product = kernels.MatrixProductAdd(model.Dim);
         string dotUnits = kernels.Dot(model.Units);
         string dotDim = kernels.Dot(model.Dim);
@@ -100,20 +100,31 @@ internal static class StaticEmitter
         w.WriteLine();
         using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
         {
-            using (w.Block("if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * length * Units * Dim, ParallelWorkThreshold))"))
+            w.WriteLine("// Wᵀ [Dim, Units], packed once per call: the projection then broadcasts elements of H against rows of Wᵀ");
+            w.WriteLine("// (a register-blocked product with no horizontal sums, twice as fast as dot products at these depths).");
+            LayerScaffold.DeclareScratch(w, element, "packedWeight", "Dim * Units");
+            using (w.Block("try"))
             {
-                w.WriteLine("ForwardRows(tape, 0, batch, length, input, output, weights, padding);");
-                w.WriteLine("return;");
+                w.WriteLine($"MatrixOps.Transpose<{T}>(Weight.Value, Units, Dim, packedWeight);");
+                using (w.Block("if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * length * Units * Dim, ParallelWorkThreshold))"))
+                {
+                    w.WriteLine("ForwardRows(tape, 0, batch, length, input, packedWeight, output, weights, padding);");
+                    w.WriteLine("return;");
+                }
+                w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
+                w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.KeyLength, s.R0, s.R1, s.W0, s.W1, s.Mask.KeyPadding),");
+                w.WriteLine("    (batch, 1, length), AttentionMask.FromKeyPadding(padding), r0: input, r1: packedWeight, w0: output, w1: weights);");
             }
-            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
-            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.KeyLength, s.R0, s.W0, s.W1, s.Mask.KeyPadding),");
-            w.WriteLine("    (batch, 1, length), AttentionMask.FromKeyPadding(padding), r0: input, w0: output, w1: weights);");
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "packedWeight");
+            }
         }
         w.WriteLine();
         w.WriteLine($"private sealed record CallState({model.Target.Name} Layer, Tape? Tape);");
         w.WriteLine();
         w.WriteLine("// Sequences [first, end), each: U = tanh(H Wᵀ + b) [T, Units]; eₜ = uₜ · u_w (−∞ for padding); α = softmax(e); s = αᵀ H.");
-        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
+        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> packedWeight, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
         {
             LayerScaffold.DeclareScratch(w, element, "scratch", "(tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? length : 0)");
             using (w.Block("try"))
@@ -125,7 +136,7 @@ internal static class StaticEmitter
                     w.WriteLine($"Span<{T}> hidden = tape is not null ? tape.Hidden.AsSpan(b * length * Units, length * Units) : scratch.Slice(0, length * Units);");
                     w.WriteLine($"Span<{T}> alpha = tape is not null ? tape.Weights.AsSpan(b * length, length) : weights.IsEmpty ? scratch.Slice(length * Units, length) : weights.Slice(b * length, length);");
                     w.WriteLine("for (int t = 0; t < length; t++) Bias.Value.CopyTo(hidden.Slice(t * Units, Units));");
-                    w.WriteLine($"{project}(length, Units, ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref MemoryMarshal.GetReference(hidden));");
+                    w.WriteLine($"{project}(length, Dim, ref MemoryMarshal.GetReference(rows), Dim, 1, ref MemoryMarshal.GetReference(packedWeight), ref MemoryMarshal.GetReference(hidden));");
                     using (w.Block("for (int t = 0; t < length; t++)"))
                     {
                         w.WriteLine($"ref {T} u = ref hidden[t * Units];");
