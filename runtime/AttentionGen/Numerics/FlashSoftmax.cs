@@ -93,19 +93,17 @@ public static class FlashSoftmax
         ExpShiftedInPlace(row, logSumExp);
     }
 
-    /// <summary>
-    /// xᵢ ← e^{xᵢ − shift}; returns Σ of the results. For float lanes it uses <see cref="Exp(Vector512{float})"/> (a
-    /// Cody–Waite reduction and a degree-7 polynomial, error ≤ 2 ulp), which is several times cheaper than the
-    /// double-precision evaluation behind <c>Vector512.Exp(Vector512&lt;float&gt;)</c>; double lanes use the runtime's.
-    /// </summary>
+    /// <summary>xᵢ ← e^{xᵢ − shift}; returns Σ of the results (<see cref="AttentionMath.ExpShiftedInPlace{T}"/>).</summary>
     public static T ExpShiftedInPlace<T>(Span<T> x, T shift) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        => AttentionMath.ExpShiftedInPlace(x, shift);
+
+    /// <summary>
+    /// The float case of <see cref="AttentionMath.ExpShiftedInPlace{T}"/>: xᵢ ← e^{xᵢ − shift} with <see cref="Exp(Vector512{float})"/>
+    /// (a Cody–Waite reduction and a degree-7 polynomial, error ≤ 2 ulp), several times cheaper than the double-precision
+    /// evaluation behind <c>Vector512.Exp(Vector512&lt;float&gt;)</c>; returns Σ of the results.
+    /// </summary>
+    internal static float ExpShiftedInPlace(Span<float> values, float s)
     {
-        if (typeof(T) != typeof(float))
-        {
-            return AttentionMath.ExpShiftedInPlace(x, shift);
-        }
-        Span<float> values = MemoryMarshal.Cast<T, float>(x);
-        float s = float.CreateTruncating(shift);
         ref float xr = ref MemoryMarshal.GetReference(values);
         int n = values.Length;
         int i = 0;
@@ -152,7 +150,7 @@ public static class FlashSoftmax
             Unsafe.Add(ref xr, i) = e;
             sum += e;
         }
-        return T.CreateTruncating(sum);
+        return sum;
     }
 
     // e^x = 2ⁿ · e^r with n = round(x / ln 2) and r = x − n ln 2 (ln 2 split in two parts, so r is exact to float precision),
