@@ -10,8 +10,8 @@ using Xunit.Abstractions;
 namespace AttentionGen.Generator.Tests;
 
 /// <summary>
-/// Executes fuzzed legal configurations of [MultiplicativeAttention], [StaticAttention], [StructuredSelfAttention] and
-/// [MultiHeadAttention]: each runs through the real generator and compiler in a random declaration shape (one of them a
+/// Executes fuzzed legal configurations of [MultiplicativeAttention], [StaticAttention], [StructuredSelfAttention],
+/// [MultiHeadAttention], [HardAttention] (argmax) and [KeyValueAttention]: each runs through the real generator and compiler in a random declaration shape (one of them a
 /// partial class split across two files), compiles with no warnings, is emitted, loaded and run on random input with
 /// perturbed parameters, and its forward must match a small scalar reference written here from the kind's equations.
 /// </summary>
@@ -33,7 +33,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
 
     private static string LayerTypeName(int shape) => shape == 3 ? "Fuzz.Space.Outer.Inner.Layer" : shape == 2 ? "Layer" : "Fuzz.Space.Layer";
 
-    private enum Kind { Multiplicative, Static, Structured, MultiHead }
+    private enum Kind { Multiplicative, Static, Structured, MultiHead, Hard, KeyValue }
 
     private sealed record Config(Kind Kind, int A, int B, int C, int Variant, bool Flag1, bool Flag2, bool Double, int Shape)
     {
@@ -42,8 +42,10 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
         // Multiplicative: Dim = A, KeyDim = B (General only), ValueDim = C, Score = Variant, LearnedScale = Flag1, Causal = Flag2.
         // Static: Dim = A, Units = B. Structured: Dim = A, Units = B, Hops = C.
         // Multi-head: Heads = C (1–4), ModelDim = Heads · A, Bias = Flag1, Causal = Flag2.
+        // Hard (argmax): Dim = A, KeyDim = B (General only), ValueDim = C, Score = Variant.
+        // Key-value: Dim = A, Window = B (1–5), Split = KeyValuePredict when Flag1.
         public string Score => s_scores[Variant];
-        public int KeyDim => Kind == Kind.Multiplicative ? (Score == "General" ? B : A) : Kind == Kind.MultiHead ? ModelDim : 0;
+        public int KeyDim => Kind is Kind.Multiplicative or Kind.Hard ? (Score == "General" ? B : A) : Kind == Kind.MultiHead ? ModelDim : 0;
         public int ModelDim => A * C;
 
         public string Attribute()
@@ -54,13 +56,16 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                 Kind.Multiplicative => $"[MultiplicativeAttention(Dim = {A}{(Score == "General" ? $", KeyDim = {B}" : "")}, ValueDim = {C}, Score = AttentionScore.{Score}, LearnedScale = {Flag1.ToString().ToLowerInvariant()}, Causal = {Flag2.ToString().ToLowerInvariant()}{type})]",
                 Kind.Static => $"[StaticAttention(Dim = {A}, Units = {B}{type})]",
                 Kind.Structured => $"[StructuredSelfAttention(Dim = {A}, Units = {B}, Hops = {C}{type})]",
+                Kind.Hard => $"[HardAttention(Dim = {A}{(Score == "General" ? $", KeyDim = {B}" : "")}, ValueDim = {C}, Score = AttentionScore.{Score}{type})]",
+                Kind.KeyValue => $"[KeyValueAttention(Dim = {A}, Window = {B}, Split = KeyValueSplit.{(Flag1 ? "KeyValuePredict" : "KeyValue")}{type})]",
                 _ => $"[MultiHeadAttention(ModelDim = {C} * {A}, Heads = {C}, Bias = {Flag1.ToString().ToLowerInvariant()}, Causal = {Flag2.ToString().ToLowerInvariant()}{type})]",
             };
         }
 
         public (int Query, int Keys, int Values, int Output) Lengths(int batch, int tq, int tk) => Kind switch
         {
-            Kind.Multiplicative => (batch * tq * A, batch * tk * KeyDim, batch * tk * C, batch * tq * C),
+            Kind.Multiplicative or Kind.Hard => (batch * tq * A, batch * tk * KeyDim, batch * tk * C, batch * tq * C),
+            Kind.KeyValue => (batch * tk * (Flag1 ? 3 : 2) * A, 0, 0, batch * tk * A),
             Kind.Static => (batch * tk * A, 0, 0, batch * A),
             Kind.Structured => (batch * tk * A, 0, 0, batch * C * A),
             _ => (batch * tq * ModelDim, batch * tk * ModelDim, batch * tk * ModelDim, batch * tq * ModelDim),
@@ -70,7 +75,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
     private static string Driver(Config config, int outputLength)
     {
         string type = config.Double ? "double" : "float";
-        string call = config.Kind is Kind.Static or Kind.Structured
+        string call = config.Kind is Kind.Static or Kind.Structured or Kind.KeyValue
             ? "s_layer.Forward(batch, tk, a, output);"
             : "s_layer.Forward(batch, tq, tk, a, b, c, output);";
         return $$"""
@@ -101,7 +106,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
     }
 
     private static readonly Gen<Config> s_configs =
-        Gen.Select(Gen.Int[0, 3], Gen.Int[1, 40], Gen.Int[1, 40], Gen.Int[1, 12], Gen.Int[0, 2], Gen.Int[0, 7], Gen.Int[0, s_shapes.Length - 1],
+        Gen.Select(Gen.Int[0, 5], Gen.Int[1, 40], Gen.Int[1, 40], Gen.Int[1, 12], Gen.Int[0, 2], Gen.Int[0, 7], Gen.Int[0, s_shapes.Length - 1],
             (kind, a, b, c, variant, flags, shape) =>
             {
                 bool f1 = (flags & 1) != 0, f2 = (flags & 2) != 0, dbl = (flags & 4) != 0;
@@ -109,6 +114,8 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                 {
                     Kind.MultiHead => new Config(Kind.MultiHead, Math.Min(a, 12), 0, 1 + c % 4, 0, f1, f2, dbl, shape),
                     Kind.Structured => new Config(Kind.Structured, a, b, 1 + c % 5, 0, false, false, dbl, shape),
+                    Kind.Hard => new Config(Kind.Hard, a, b, c, variant, false, false, dbl, shape),
+                    Kind.KeyValue => new Config(Kind.KeyValue, Math.Min(a, 24), 1 + b % 5, 0, 0, f1, false, dbl, shape),
                     var k => new Config(k, a, b, c, variant, f1, f2, dbl, shape),
                 };
             });
@@ -117,21 +124,21 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
     public void Legal_configurations_of_other_kinds_compile_clean_and_match_their_scalar_references()
     {
         int tried = 0;
-        var perKind = new int[4];
+        var perKind = new int[6];
         s_configs.Sample(config =>
         {
             tried++;
             perKind[(int)config.Kind]++;
             Check(config);
-        }, iter: 24, threads: 1, seed: "0N0XIzNsQ0O2");
-        output.WriteLine($"legal configurations executed: {tried} (multiplicative {perKind[0]}, static {perKind[1]}, structured {perKind[2]}, multi-head {perKind[3]})");
-        Assert.Equal(24, tried);
+        }, iter: 36, threads: 1, seed: "0N0XIzNsQ0O2");
+        output.WriteLine($"legal configurations executed: {tried} (multiplicative {perKind[0]}, static {perKind[1]}, structured {perKind[2]}, multi-head {perKind[3]}, hard {perKind[4]}, key-value {perKind[5]})");
+        Assert.Equal(36, tried);
         Assert.All(perKind, n => Assert.True(n >= 2, $"per kind: {string.Join(", ", perKind)}"));
     }
 
     private static void Check(Config config)
     {
-        const int batch = 2, tq = 2, tk = 3;
+        const int batch = 2, tq = 2, tk = 5;
         var lengths = config.Lengths(batch, tq, tk);
         string source = "using AttentionGen;\n" + string.Format(s_shapes[config.Shape], config.Attribute());
         string[] sources = config.Shape == s_shapes.Length - 1 ? new[] { source, SecondFile, Driver(config, lengths.Output) } : new[] { source, Driver(config, lengths.Output) };
@@ -165,6 +172,8 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                 Kind.Multiplicative => References.Multiplicative(config, batch, tq, tk, P("score_weight"), P("scale"), a, b, c),
                 Kind.Static => References.Pooling(batch, tk, config.A, config.B, P("weight"), P("bias"), P("context_vector"), a),
                 Kind.Structured => References.Structured(batch, tk, config.A, config.B, config.C, P("ws1"), P("ws2"), a),
+                Kind.Hard => References.Hard(config, batch, tq, tk, P("score_weight"), a, b, c),
+                Kind.KeyValue => References.KeyValue(batch, tk, config.A, config.B, config.Flag1 ? 3 : 2, P("memory_weight"), P("query_weight"), P("score_vector"), P("context_weight"), P("input_weight"), a),
                 _ => References.MultiHead(config, batch, tq, tk, P("in_proj_weight"), P("in_proj_bias"), P("out_proj.weight"), P("out_proj.bias"), a, b, c),
             };
             double tolerance = config.Double ? 1e-11 : 2e-5;
@@ -217,6 +226,65 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                         for (int d = 0; d < valueDim; d++) context[(bb * tq + i) * valueDim + d] += a[j] * v[(bb * tk + j) * valueDim + d];
                 }
             return context;
+        }
+
+        // Hard (argmax): the scores as in Multiplicative (the scale does not move the argmax); cᵢ = v_{first j of largest score}.
+        public static double[] Hard(Config c, int batch, int tq, int tk, double[] w, double[] q, double[] k, double[] v)
+        {
+            int dim = c.A, keyDim = c.KeyDim, valueDim = c.C;
+            var context = new double[batch * tq * valueDim];
+            for (int bb = 0; bb < batch; bb++)
+                for (int i = 0; i < tq; i++)
+                {
+                    int best = -1;
+                    double largest = double.NegativeInfinity;
+                    for (int j = 0; j < tk; j++)
+                    {
+                        double e = 0;
+                        for (int r = 0; r < keyDim; r++)
+                        {
+                            double qr = 0;
+                            if (c.Score == "General") for (int d = 0; d < dim; d++) qr += w[r * dim + d] * q[(bb * tq + i) * dim + d];
+                            else qr = q[(bb * tq + i) * dim + r];
+                            e += qr * k[(bb * tk + j) * keyDim + r];
+                        }
+                        if (e > largest) (largest, best) = (e, j);
+                    }
+                    Array.Copy(v, (bb * tk + best) * valueDim, context, (bb * tq + i) * valueDim, valueDim);
+                }
+            return context;
+        }
+
+        // Daniluk et al. 2017: input step t = [kₜ; vₜ(; pₜ)]; step t attends to steps t − L … t − 1 (none before the start):
+        // eₛ = wᵀ tanh(W^Y kₛ + W^h kₜ), r = Σₛ softmax(e)ₛ vₛ (0 when there is none), h* = tanh(W^r r + W^x (pₜ or vₜ)).
+        public static double[] KeyValue(int batch, int length, int k, int window, int parts, double[] wy, double[] wh, double[] w, double[] wr, double[] wx, double[] input)
+        {
+            var output = new double[batch * length * k];
+            double Part(int b, int t, int part, int i) => input[(b * length + t) * parts * k + part * k + i];
+            for (int b = 0; b < batch; b++)
+                for (int t = 0; t < length; t++)
+                {
+                    int first = Math.Max(0, t - window);
+                    var e = new double[t - first];
+                    for (int s = first; s < t; s++)
+                        for (int u = 0; u < k; u++)
+                        {
+                            double m = 0;
+                            for (int i = 0; i < k; i++) m += wy[u * k + i] * Part(b, s, 0, i) + wh[u * k + i] * Part(b, t, 0, i);
+                            e[s - first] += w[u] * Math.Tanh(m);
+                        }
+                    double[] a = Softmax(e);
+                    var r = new double[k];
+                    for (int s = first; s < t; s++)
+                        for (int i = 0; i < k; i++) r[i] += a[s - first] * Part(b, s, 1, i);
+                    for (int u = 0; u < k; u++)
+                    {
+                        double pre = 0;
+                        for (int i = 0; i < k; i++) pre += wr[u * k + i] * r[i] + wx[u * k + i] * Part(b, t, parts - 1, i);
+                        output[(b * length + t) * k + u] = Math.Tanh(pre);
+                    }
+                }
+            return output;
         }
 
         // uₜ = tanh(W hₜ + b), αₜ = softmax(uₜᵀ u_w), s = Σₜ αₜ hₜ.
