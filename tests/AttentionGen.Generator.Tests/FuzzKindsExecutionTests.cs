@@ -11,7 +11,7 @@ namespace AttentionGen.Generator.Tests;
 
 /// <summary>
 /// Executes fuzzed legal configurations of [MultiplicativeAttention], [StaticAttention], [StructuredSelfAttention],
-/// [MultiHeadAttention], [HardAttention] (argmax) and [KeyValueAttention]: each runs through the real generator and compiler in a random declaration shape (one of them a
+/// [MultiHeadAttention], [HardAttention] (argmax), [KeyValueAttention] and [LocalAttention] (local-m and local-p): each runs through the real generator and compiler in a random declaration shape (one of them a
 /// partial class split across two files), compiles with no warnings, is emitted, loaded and run on random input with
 /// perturbed parameters, and its forward must match a small scalar reference written here from the kind's equations.
 /// </summary>
@@ -33,7 +33,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
 
     private static string LayerTypeName(int shape) => shape == 3 ? "Fuzz.Space.Outer.Inner.Layer" : shape == 2 ? "Layer" : "Fuzz.Space.Layer";
 
-    private enum Kind { Multiplicative, Static, Structured, MultiHead, Hard, KeyValue }
+    private enum Kind { Multiplicative, Static, Structured, MultiHead, Hard, KeyValue, Local }
 
     private sealed record Config(Kind Kind, int A, int B, int C, int Variant, bool Flag1, bool Flag2, bool Double, int Shape)
     {
@@ -44,8 +44,12 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
         // Multi-head: Heads = C (1–4), ModelDim = Heads · A, Bias = Flag1, Causal = Flag2.
         // Hard (argmax): Dim = A, KeyDim = B (General only), ValueDim = C, Score = Variant.
         // Key-value: Dim = A, Window = B (1–5), Split = KeyValuePredict when Flag1.
+        // Local: Dim = A, KeyDim = B (General only), ValueDim = C, Score = Variant, local-m when Flag1 (else local-p), Window and
+        // PredictorUnits derived from A and B.
+        public int Window => 1 + (A + B) % 3;
+        public int PredictorUnits => 1 + A * B % 7;
         public string Score => s_scores[Variant];
-        public int KeyDim => Kind is Kind.Multiplicative or Kind.Hard ? (Score == "General" ? B : A) : Kind == Kind.MultiHead ? ModelDim : 0;
+        public int KeyDim => Kind is Kind.Multiplicative or Kind.Hard or Kind.Local ? (Score == "General" ? B : A) : Kind == Kind.MultiHead ? ModelDim : 0;
         public int ModelDim => A * C;
 
         public string Attribute()
@@ -57,6 +61,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                 Kind.Static => $"[StaticAttention(Dim = {A}, Units = {B}{type})]",
                 Kind.Structured => $"[StructuredSelfAttention(Dim = {A}, Units = {B}, Hops = {C}{type})]",
                 Kind.Hard => $"[HardAttention(Dim = {A}{(Score == "General" ? $", KeyDim = {B}" : "")}, ValueDim = {C}, Score = AttentionScore.{Score}{type})]",
+                Kind.Local => $"[LocalAttention(Dim = {A}{(Score == "General" ? $", KeyDim = {B}" : "")}, ValueDim = {C}, Window = {Window}, Score = AttentionScore.{Score}, Alignment = LocalAlignment.{(Flag1 ? "Monotonic" : $"Predictive, PredictorUnits = {PredictorUnits}")}{type})]",
                 Kind.KeyValue => $"[KeyValueAttention(Dim = {A}, Window = {B}, Split = KeyValueSplit.{(Flag1 ? "KeyValuePredict" : "KeyValue")}{type})]",
                 _ => $"[MultiHeadAttention(ModelDim = {C} * {A}, Heads = {C}, Bias = {Flag1.ToString().ToLowerInvariant()}, Causal = {Flag2.ToString().ToLowerInvariant()}{type})]",
             };
@@ -64,7 +69,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
 
         public (int Query, int Keys, int Values, int Output) Lengths(int batch, int tq, int tk) => Kind switch
         {
-            Kind.Multiplicative or Kind.Hard => (batch * tq * A, batch * tk * KeyDim, batch * tk * C, batch * tq * C),
+            Kind.Multiplicative or Kind.Hard or Kind.Local => (batch * tq * A, batch * tk * KeyDim, batch * tk * C, batch * tq * C),
             Kind.KeyValue => (batch * tk * (Flag1 ? 3 : 2) * A, 0, 0, batch * tk * A),
             Kind.Static => (batch * tk * A, 0, 0, batch * A),
             Kind.Structured => (batch * tk * A, 0, 0, batch * C * A),
@@ -106,7 +111,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
     }
 
     private static readonly Gen<Config> s_configs =
-        Gen.Select(Gen.Int[0, 5], Gen.Int[1, 40], Gen.Int[1, 40], Gen.Int[1, 12], Gen.Int[0, 2], Gen.Int[0, 7], Gen.Int[0, s_shapes.Length - 1],
+        Gen.Select(Gen.Int[0, 6], Gen.Int[1, 40], Gen.Int[1, 40], Gen.Int[1, 12], Gen.Int[0, 2], Gen.Int[0, 7], Gen.Int[0, s_shapes.Length - 1],
             (kind, a, b, c, variant, flags, shape) =>
             {
                 bool f1 = (flags & 1) != 0, f2 = (flags & 2) != 0, dbl = (flags & 4) != 0;
@@ -124,15 +129,15 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
     public void Legal_configurations_of_other_kinds_compile_clean_and_match_their_scalar_references()
     {
         int tried = 0;
-        var perKind = new int[6];
+        var perKind = new int[7];
         s_configs.Sample(config =>
         {
             tried++;
             perKind[(int)config.Kind]++;
             Check(config);
-        }, iter: 36, threads: 1, seed: "0N0XIzNsQ0O2");
-        output.WriteLine($"legal configurations executed: {tried} (multiplicative {perKind[0]}, static {perKind[1]}, structured {perKind[2]}, multi-head {perKind[3]}, hard {perKind[4]}, key-value {perKind[5]})");
-        Assert.Equal(36, tried);
+        }, iter: 42, threads: 1, seed: "0N0XIzNsQ0O2");
+        output.WriteLine($"legal configurations executed: {tried} (multiplicative {perKind[0]}, static {perKind[1]}, structured {perKind[2]}, multi-head {perKind[3]}, hard {perKind[4]}, key-value {perKind[5]}, local {perKind[6]})");
+        Assert.Equal(42, tried);
         Assert.All(perKind, n => Assert.True(n >= 2, $"per kind: {string.Join(", ", perKind)}"));
     }
 
@@ -172,6 +177,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                 Kind.Multiplicative => References.Multiplicative(config, batch, tq, tk, P("score_weight"), P("scale"), a, b, c),
                 Kind.Static => References.Pooling(batch, tk, config.A, config.B, P("weight"), P("bias"), P("context_vector"), a),
                 Kind.Structured => References.Structured(batch, tk, config.A, config.B, config.C, P("ws1"), P("ws2"), a),
+                Kind.Local => References.Local(config, batch, tq, tk, P("score_weight"), P("predictor_weight"), P("predictor_vector"), a, b, c),
                 Kind.Hard => References.Hard(config, batch, tq, tk, P("score_weight"), a, b, c),
                 Kind.KeyValue => References.KeyValue(batch, tk, config.A, config.B, config.Flag1 ? 3 : 2, P("memory_weight"), P("query_weight"), P("score_vector"), P("context_weight"), P("input_weight"), a),
                 _ => References.MultiHead(config, batch, tq, tk, P("in_proj_weight"), P("in_proj_bias"), P("out_proj.weight"), P("out_proj.bias"), a, b, c),
@@ -224,6 +230,59 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                     double[] a = Softmax(e);
                     for (int j = 0; j < tk; j++)
                         for (int d = 0; d < valueDim; d++) context[(bb * tq + i) * valueDim + d] += a[j] * v[(bb * tk + j) * valueDim + d];
+                }
+            return context;
+        }
+
+        // Luong et al. 2015 §3.2: pₜ = t + Tk − Tq (local-m) or Tk · sigmoid(v_pᵀ tanh(W_p hₜ)) (local-p); window
+        // [c − D, c + D] ∩ [0, Tk − 1] around c = pₜ (local-m) or ⌊pₜ + ½⌋; softmax of the scores over the window, times
+        // exp(−(s − pₜ)² / (2 (D/2)²)) for local-p; cₜ = Σₛ aₜ(s) vₛ.
+        public static double[] Local(Config c, int batch, int tq, int tk, double[] w, double[] wp, double[] vp, double[] q, double[] k, double[] v)
+        {
+            int dim = c.A, keyDim = c.KeyDim, valueDim = c.C, d = c.Window;
+            bool predictive = !c.Flag1;
+            var context = new double[batch * tq * valueDim];
+            for (int bb = 0; bb < batch; bb++)
+                for (int t = 0; t < tq; t++)
+                {
+                    double[] h = q.AsSpan((bb * tq + t) * dim, dim).ToArray();
+                    double p;
+                    int center;
+                    if (predictive)
+                    {
+                        double u = 0;
+                        for (int r = 0; r < c.PredictorUnits; r++)
+                        {
+                            double pre = 0;
+                            for (int x = 0; x < dim; x++) pre += wp[r * dim + x] * h[x];
+                            u += vp[r] * Math.Tanh(pre);
+                        }
+                        p = tk / (1 + Math.Exp(-u));
+                        center = (int)Math.Floor(p + 0.5);
+                    }
+                    else
+                    {
+                        center = t + tk - tq;
+                        p = center;
+                    }
+                    int lo = Math.Max(0, center - d), hi = Math.Min(tk - 1, center + d);
+                    if (hi < lo) continue;
+                    var e = new double[hi - lo + 1];
+                    for (int s = lo; s <= hi; s++)
+                        for (int r = 0; r < keyDim; r++)
+                        {
+                            double qr = 0;
+                            if (c.Score == "General") for (int x = 0; x < dim; x++) qr += w[r * dim + x] * h[x];
+                            else qr = h[r];
+                            e[s - lo] += qr * k[(bb * tk + s) * keyDim + r] / (c.Score == "ScaledDot" ? Math.Sqrt(keyDim) : 1);
+                        }
+                    double[] a = Softmax(e);
+                    double sigma = d / 2.0;
+                    for (int s = lo; s <= hi; s++)
+                    {
+                        double weight = a[s - lo] * (predictive ? Math.Exp(-(s - p) * (s - p) / (2 * sigma * sigma)) : 1);
+                        for (int x = 0; x < valueDim; x++) context[(bb * tq + t) * valueDim + x] += weight * v[(bb * tk + s) * valueDim + x];
+                    }
                 }
             return context;
         }
