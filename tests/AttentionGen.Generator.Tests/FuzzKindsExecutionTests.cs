@@ -12,7 +12,7 @@ namespace AttentionGen.Generator.Tests;
 /// <summary>
 /// Executes fuzzed legal configurations of [MultiplicativeAttention], [StaticAttention], [StructuredSelfAttention],
 /// [MultiHeadAttention], [HardAttention] (argmax), [KeyValueAttention] and [LocalAttention] (local-m and local-p): each runs through the real generator and compiler in a random declaration shape (one of them a
-/// partial class split across two files), compiles with no warnings, is emitted, loaded and run on random input with
+/// partial class split across two files; sizes as literals or constant expressions), compiles with no warnings, is emitted, loaded and run on random input with
 /// perturbed parameters, and its forward must match a small scalar reference written here from the kind's equations.
 /// </summary>
 public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
@@ -35,8 +35,11 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
 
     private enum Kind { Multiplicative, Static, Structured, MultiHead, Hard, KeyValue, Local }
 
-    private sealed record Config(Kind Kind, int A, int B, int C, int Variant, bool Flag1, bool Flag2, bool Double, int Shape)
+    private sealed record Config(Kind Kind, int A, int B, int C, int Variant, bool Flag1, bool Flag2, bool Double, int Shape, bool Expressions = false)
     {
+        // Sizes written as constant expressions (Sizes.D12, 2 * 6) when Expressions is set, else as literals.
+        private string V(int v) => !Expressions ? v.ToString() : v % 2 == 0 && v > 2 ? $"2 * {v / 2}" : $"Sizes.D{v}";
+
         private static readonly string[] s_scores = { "Dot", "General", "ScaledDot" };
 
         // Multiplicative: Dim = A, KeyDim = B (General only), ValueDim = C, Score = Variant, LearnedScale = Flag1, Causal = Flag2.
@@ -57,13 +60,13 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
             string type = Double ? ", ElementType = typeof(double)" : "";
             return Kind switch
             {
-                Kind.Multiplicative => $"[MultiplicativeAttention(Dim = {A}{(Score == "General" ? $", KeyDim = {B}" : "")}, ValueDim = {C}, Score = AttentionScore.{Score}, LearnedScale = {Flag1.ToString().ToLowerInvariant()}, Causal = {Flag2.ToString().ToLowerInvariant()}{type})]",
-                Kind.Static => $"[StaticAttention(Dim = {A}, Units = {B}{type})]",
-                Kind.Structured => $"[StructuredSelfAttention(Dim = {A}, Units = {B}, Hops = {C}{type})]",
-                Kind.Hard => $"[HardAttention(Dim = {A}{(Score == "General" ? $", KeyDim = {B}" : "")}, ValueDim = {C}, Score = AttentionScore.{Score}{type})]",
-                Kind.Local => $"[LocalAttention(Dim = {A}{(Score == "General" ? $", KeyDim = {B}" : "")}, ValueDim = {C}, Window = {Window}, Score = AttentionScore.{Score}, Alignment = LocalAlignment.{(Flag1 ? "Monotonic" : $"Predictive, PredictorUnits = {PredictorUnits}")}{type})]",
-                Kind.KeyValue => $"[KeyValueAttention(Dim = {A}, Window = {B}, Split = KeyValueSplit.{(Flag1 ? "KeyValuePredict" : "KeyValue")}{type})]",
-                _ => $"[MultiHeadAttention(ModelDim = {C} * {A}, Heads = {C}, Bias = {Flag1.ToString().ToLowerInvariant()}, Causal = {Flag2.ToString().ToLowerInvariant()}{type})]",
+                Kind.Multiplicative => $"[MultiplicativeAttention(Dim = {V(A)}{(Score == "General" ? $", KeyDim = {V(B)}" : "")}, ValueDim = {V(C)}, Score = AttentionScore.{Score}, LearnedScale = {Flag1.ToString().ToLowerInvariant()}, Causal = {Flag2.ToString().ToLowerInvariant()}{type})]",
+                Kind.Static => $"[StaticAttention(Dim = {V(A)}, Units = {V(B)}{type})]",
+                Kind.Structured => $"[StructuredSelfAttention(Dim = {V(A)}, Units = {V(B)}, Hops = {V(C)}{type})]",
+                Kind.Hard => $"[HardAttention(Dim = {V(A)}{(Score == "General" ? $", KeyDim = {V(B)}" : "")}, ValueDim = {V(C)}, Score = AttentionScore.{Score}{type})]",
+                Kind.Local => $"[LocalAttention(Dim = {V(A)}{(Score == "General" ? $", KeyDim = {V(B)}" : "")}, ValueDim = {V(C)}, Window = {V(Window)}, Score = AttentionScore.{Score}, Alignment = LocalAlignment.{(Flag1 ? "Monotonic" : $"Predictive, PredictorUnits = {V(PredictorUnits)}")}{type})]",
+                Kind.KeyValue => $"[KeyValueAttention(Dim = {V(A)}, Window = {V(B)}, Split = KeyValueSplit.{(Flag1 ? "KeyValuePredict" : "KeyValue")}{type})]",
+                _ => $"[MultiHeadAttention(ModelDim = {V(C)} * {V(A)}, Heads = {V(C)}, Bias = {Flag1.ToString().ToLowerInvariant()}, Causal = {Flag2.ToString().ToLowerInvariant()}{type})]",
             };
         }
 
@@ -113,20 +116,22 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
     // One draw of sizes, options and shape; every iteration runs it through each of the seven kinds, so each kind is executed
     // as often as the others on every run.
     private static readonly Gen<(int A, int B, int C, int Variant, int Flags, int Shape)> s_draws =
-        Gen.Select(Gen.Int[1, 40], Gen.Int[1, 40], Gen.Int[1, 12], Gen.Int[0, 2], Gen.Int[0, 7], Gen.Int[0, s_shapes.Length - 1],
+        Gen.Select(Gen.Int[1, 40], Gen.Int[1, 40], Gen.Int[1, 12], Gen.Int[0, 2], Gen.Int[0, 15], Gen.Int[0, s_shapes.Length - 1],
             (a, b, c, variant, flags, shape) => (a, b, c, variant, flags, shape));
+
+    private static readonly string s_sizes = "static class Sizes { " + string.Join(" ", Enumerable.Range(1, 40).Select(v => $"public const int D{v} = {v};")) + " }";
 
     private static Config Build(Kind kind, (int A, int B, int C, int Variant, int Flags, int Shape) draw)
     {
         var (a, b, c, variant, flags, shape) = draw;
-        bool f1 = (flags & 1) != 0, f2 = (flags & 2) != 0, dbl = (flags & 4) != 0;
+        bool f1 = (flags & 1) != 0, f2 = (flags & 2) != 0, dbl = (flags & 4) != 0, expr = (flags & 8) != 0;
         return kind switch
         {
-            Kind.MultiHead => new Config(Kind.MultiHead, Math.Min(a, 12), 0, 1 + c % 4, 0, f1, f2, dbl, shape),
-            Kind.Structured => new Config(Kind.Structured, a, b, 1 + c % 5, 0, false, false, dbl, shape),
-            Kind.Hard => new Config(Kind.Hard, a, b, c, variant, false, false, dbl, shape),
-            Kind.KeyValue => new Config(Kind.KeyValue, Math.Min(a, 24), 1 + b % 5, 0, 0, f1, false, dbl, shape),
-            _ => new Config(kind, a, b, c, variant, f1, f2, dbl, shape),
+            Kind.MultiHead => new Config(Kind.MultiHead, Math.Min(a, 12), 0, 1 + c % 4, 0, f1, f2, dbl, shape, expr),
+            Kind.Structured => new Config(Kind.Structured, a, b, 1 + c % 5, 0, false, false, dbl, shape, expr),
+            Kind.Hard => new Config(Kind.Hard, a, b, c, variant, false, false, dbl, shape, expr),
+            Kind.KeyValue => new Config(Kind.KeyValue, Math.Min(a, 24), 1 + b % 5, 0, 0, f1, false, dbl, shape, expr),
+            _ => new Config(kind, a, b, c, variant, f1, f2, dbl, shape, expr),
         };
     }
 
@@ -151,7 +156,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
     {
         const int batch = 2, tq = 2, tk = 5;
         var lengths = config.Lengths(batch, tq, tk);
-        string source = "using AttentionGen;\n" + string.Format(s_shapes[config.Shape], config.Attribute());
+        string source = "using AttentionGen;\n" + string.Format(s_shapes[config.Shape], config.Attribute()) + "\n" + s_sizes;
         string[] sources = config.Shape == s_shapes.Length - 1 ? new[] { source, SecondFile, Driver(config, lengths.Output) } : new[] { source, Driver(config, lengths.Output) };
         var (result, compilation, diagnostics) = GeneratorHarness.Run(sources);
         Assert.Null(result.Exception);
