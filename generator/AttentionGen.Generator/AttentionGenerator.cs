@@ -56,7 +56,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         IncrementalValuesProvider<ParseResult<TModel>> parsed = context.SyntaxProvider
             .ForAttributeWithMetadataName(
                 attributeMetadataName,
-                predicate: static (node, _) => node is ClassDeclarationSyntax or RecordDeclarationSyntax,
+                predicate: static (node, _) => node is ClassDeclarationSyntax or RecordDeclarationSyntax or StructDeclarationSyntax, // structs only to report ATTN0008
                 transform: (attributeContext, cancellationToken) => SafeParse(attributeContext, cancellationToken, parse))
             .WithTrackingName(kind + "." + TrackingNames.Parse);
 

@@ -148,6 +148,16 @@ public sealed class DiagnosticTests
         Assert.Contains($"is {word}", d.GetMessage());
     }
 
+    [Theory]
+    [InlineData("partial struct Aligner { }", "a struct")]
+    [InlineData("partial record struct Aligner;", "a record struct")]
+    public void ATTN0008_struct(string declaration, string words)
+    {
+        Diagnostic d = Single($"[AdditiveAttention(Dim = 8)] public {declaration}", "ATTN0008");
+        Assert.Contains($"'Aligner' is {words};", d.GetMessage());
+        Assert.Equal("Aligner", Located(d));
+    }
+
     [Fact]
     public void Several_mistakes_are_all_reported_and_nothing_is_generated()
     {

@@ -69,3 +69,67 @@ public sealed class FuzzAllKindsTests(ITestOutputHelper output)
         Assert.True(legal >= 10 && tried - legal >= 10, $"{legal} legal of {tried}");
     }
 }
+
+/// <summary>
+/// Declaration shapes that cannot hold a layer, for every kind with legal dimensions: a static or abstract class gives ATTN0008,
+/// a generic class or a class nested in a generic type ATTN0002, a struct ATTN0008 (the attribute applies to classes only, so
+/// the compiler adds CS0592); nothing is generated and the generator never throws. A partial class split across two files
+/// generates once and compiles clean.
+/// </summary>
+public sealed class FuzzDeclarationShapeTests(ITestOutputHelper output)
+{
+    private static readonly string[] s_kinds =
+    {
+        "AdditiveAttention(Dim = {0}, Units = {1})",
+        "MultiplicativeAttention(Dim = {0}, KeyDim = {1})",
+        "HardAttention(Dim = {0})",
+        "StaticAttention(Dim = {0}, Units = {1})",
+        "StructuredSelfAttention(Dim = {0}, Units = {1}, Hops = 2)",
+        "KeyValueAttention(Dim = {0}, Window = 3)",
+        "LocalAttention(Dim = {0}, Window = 2)",
+        "MultiHeadAttention(ModelDim = 2 * {0}, Heads = 2)",
+    };
+
+    // (shape, the diagnostic it must give); {0} is the attribute.
+    private static readonly (string Shape, string Id)[] s_invalid =
+    {
+        ("namespace Fuzz; [{0}] public static partial class Layer {{ }}", "ATTN0008"),
+        ("namespace Fuzz; [{0}] public abstract partial class Layer {{ }}", "ATTN0008"),
+        ("namespace Fuzz; [{0}] public partial class Layer<T> {{ }}", "ATTN0002"),
+        ("namespace Fuzz; public partial class Outer<T> {{ [{0}] public partial class Layer {{ }} }}", "ATTN0002"),
+        ("[{0}] public partial class Layer<TElement, TOther> where TElement : struct {{ }}", "ATTN0002"),
+        ("namespace Fuzz; [{0}] public partial struct Layer {{ }}", "ATTN0008"),
+        ("namespace Fuzz; [{0}] public partial record struct Layer;", "ATTN0008"),
+    };
+
+    [Fact]
+    public void Invalid_shapes_give_their_documented_diagnostic_and_a_split_partial_class_generates_once()
+    {
+        int tried = 0;
+        Gen.Select(Gen.Int[0, s_kinds.Length - 1], Gen.Int[0, s_invalid.Length - 1], Gen.Int[1, 40], Gen.Int[1, 40])
+            .Sample((kind, shape, a, b) =>
+            {
+                tried++;
+                string attribute = string.Format(s_kinds[kind], a, b);
+                {
+                    var (ok, _, okDiagnostics) = GeneratorHarness.Run(
+                        $"using AttentionGen;\nnamespace Fuzz; [{attribute}] public partial class Layer {{ public int Here => 1; }}",
+                        "namespace Fuzz; public partial class Layer { public int There => 2; }",
+                        "public static class Use { public static int Both() { var l = new Fuzz.Layer(); return l.Here + l.There + l.Parameters.Count; } }");
+                    Assert.Null(ok.Exception);
+                    Assert.Empty(ok.Diagnostics);
+                    Assert.Single(ok.GeneratedSources);
+                    Assert.Empty(GeneratorHarness.Problems(okDiagnostics).Select(d => d.ToString()));
+                }
+                var (invalid, id) = s_invalid[shape];
+                var (result, _, diagnostics) = GeneratorHarness.Run("using AttentionGen;\n" + string.Format(invalid, attribute));
+                Assert.Null(result.Exception);
+                Assert.DoesNotContain(result.Diagnostics, d => d.Id == "ATTN9999");
+                Assert.Empty(result.GeneratedSources);
+                Assert.Equal(id, Assert.Single(result.Diagnostics).Id);
+                if (invalid.Contains("struct Layer")) Assert.Contains(diagnostics, d => d.Id == "CS0592");
+            }, iter: 60, threads: 1, seed: "0N0XIzNsQ0O2");
+        output.WriteLine($"declaration shapes tried: {tried} invalid ones, each with the same attribute on a class split across two files");
+        Assert.Equal(60, tried);
+    }
+}

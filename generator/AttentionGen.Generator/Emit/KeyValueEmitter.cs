@@ -197,6 +197,9 @@ internal static class KeyValueEmitter
             w.WriteLine("Shapes.RequireLength(input.Length, (long)batch * InputDim, nameof(input), $\"[B={batch}, InputDim={InputDim}]\");");
             w.WriteLine("Shapes.RequireLength(output.Length, (long)batch * Dim, nameof(output), $\"[B={batch}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(weights.Length, (long)batch * Window, nameof(weights), $\"[B={batch}, Window={Window}]\");");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(output, input, nameof(output), nameof(input));");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, input, nameof(weights), nameof(input));");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, output, nameof(weights), nameof(output));");
             LayerScaffold.DeclareScratch(w, element, "scratch", "6 * Dim + 2 * Window * Dim + Window");
             using (w.Block("try"))
             {
@@ -333,6 +336,7 @@ internal static class KeyValueEmitter
             w.WriteLine("Shapes.RequireOptionalLength(weights.Length, (long)batch * length * Window, nameof(weights), $\"[B={batch}, T={length}, Window={Window}]\");");
             w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(output, input, nameof(output), nameof(input));");
             w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, input, nameof(weights), nameof(input));");
+            w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, output, nameof(weights), nameof(output));");
         }
     }
 

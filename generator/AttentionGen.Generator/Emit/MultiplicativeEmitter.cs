@@ -226,6 +226,7 @@ internal static class MultiplicativeEmitter
                             w.WriteLine("if (tape is not null) tape.Choices[b * queryLength + i] = choice;");
                             w.WriteLine("if (!choices.IsEmpty) choices[b * queryLength + i] = choice;");
                             w.WriteLine("if (choice >= 0) values.Slice((b * keyLength + choice) * ValueDim, ValueDim).CopyTo(rowContext.Slice(i * ValueDim, ValueDim));");
+                            w.WriteLine($"else if (HasNaN(scores.Slice(i * keyLength, keyLength))) rowContext.Slice(i * ValueDim, ValueDim).Fill({T}.NaN); // NaN propagates: no choice, a NaN context");
                         }
                     }
                     else
@@ -473,13 +474,14 @@ internal static class MultiplicativeEmitter
         {
             w.WriteLine();
             w.WriteLine(model.Sample
-                ? "// Samples j with probability aⱼ (one draw of the caller's Random); −1 when every weight is zero (a fully masked query)."
-                : "// The first j of largest weight; −1 when every weight is zero (a fully masked query).");
+                ? "// Samples j with probability aⱼ (one draw of the caller's Random, taken even for a NaN row); −1 when every weight is zero (a fully masked query) or a weight is NaN."
+                : "// The first j of largest weight; −1 when every weight is zero (a fully masked query) or a weight is NaN.");
             using (w.Block($"private static int Choose(ReadOnlySpan<{T}> weights, Random? random)"))
             {
                 if (model.Sample)
                 {
                     w.WriteLine("double draw = random!.NextDouble(), cumulative = 0;");
+                    w.WriteLine("if (HasNaN(weights)) return -1;");
                     w.WriteLine("int last = -1;");
                     using (w.Block("for (int j = 0; j < weights.Length; j++)"))
                     {
@@ -492,11 +494,18 @@ internal static class MultiplicativeEmitter
                 }
                 else
                 {
+                    w.WriteLine("if (HasNaN(weights)) return -1;");
                     w.WriteLine("int best = -1;");
                     w.WriteLine($"{T} largest = 0;");
                     w.WriteLine("for (int j = 0; j < weights.Length; j++) if (weights[j] > largest) (largest, best) = (weights[j], j);");
                     w.WriteLine("return best;");
                 }
+            }
+            w.WriteLine();
+            using (w.Block($"private static bool HasNaN(ReadOnlySpan<{T}> weights)"))
+            {
+                w.WriteLine($"foreach ({T} a in weights) if ({T}.IsNaN(a)) return true;");
+                w.WriteLine("return false;");
             }
         }
 

@@ -82,6 +82,10 @@ internal sealed class LayerParser
         {
             Report(DiagnosticDescriptors.UnsupportedDeclaration, classSyntax.Identifier.GetLocation(), symbol.Name, symbol.IsStatic ? "static" : "abstract");
         }
+        else if (symbol.TypeKind == TypeKind.Struct)
+        {
+            Report(DiagnosticDescriptors.UnsupportedDeclaration, classSyntax.Identifier.GetLocation(), symbol.Name, "a " + TypeKeyword(symbol));
+        }
         if (symbol.TypeParameters.Length > 0)
         {
             Report(DiagnosticDescriptors.GenericNotSupported, classSyntax.Identifier.GetLocation(), symbol.Name, symbol.Name);

@@ -221,6 +221,7 @@ namespace Samples.Captions
                         if (tape is not null) tape.Choices[b * queryLength + i] = choice;
                         if (!choices.IsEmpty) choices[b * queryLength + i] = choice;
                         if (choice >= 0) values.Slice((b * keyLength + choice) * ValueDim, ValueDim).CopyTo(rowContext.Slice(i * ValueDim, ValueDim));
+                        else if (HasNaN(scores.Slice(i * keyLength, keyLength))) rowContext.Slice(i * ValueDim, ValueDim).Fill(float.NaN); // NaN propagates: no choice, a NaN context
                     }
                     if (tape is not null && !weights.IsEmpty)
                     {
@@ -414,10 +415,11 @@ namespace Samples.Captions
             }
         }
 
-        // Samples j with probability aⱼ (one draw of the caller's Random); −1 when every weight is zero (a fully masked query).
+        // Samples j with probability aⱼ (one draw of the caller's Random, taken even for a NaN row); −1 when every weight is zero (a fully masked query) or a weight is NaN.
         private static int Choose(ReadOnlySpan<float> weights, Random? random)
         {
             double draw = random!.NextDouble(), cumulative = 0;
+            if (HasNaN(weights)) return -1;
             int last = -1;
             for (int j = 0; j < weights.Length; j++)
             {
@@ -427,6 +429,12 @@ namespace Samples.Captions
                 if (draw < cumulative) return j;
             }
             return last; // rounding left the draw past the total: the last possible key
+        }
+
+        private static bool HasNaN(ReadOnlySpan<float> weights)
+        {
+            foreach (float a in weights) if (float.IsNaN(a)) return true;
+            return false;
         }
 
         private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, bool keysAreValues, Span<float> context, Span<float> weights, AttentionMask mask)

@@ -114,4 +114,48 @@ public sealed class MultiHeadHardeningTests
             Assert.Equal(Run(new HeadsF64x4Causal.Tape()), Run(reused));
         }
     }
+
+    [Fact]
+    public void Denormal_inputs_give_the_reference_result()
+    {
+        var layer = new HeadsD6x3NoBias(seed: 4);
+        const int e = HeadsD6x3NoBias.ModelDim, tq = 2, tk = 3;
+        double[] query = Enumerable.Range(0, tq * e).Select(i => (i % 3 - 1) * 1e-310).ToArray();
+        double[] keys = Enumerable.Range(0, tk * e).Select(i => i % 2 == 0 ? 5e-320 : -3e-315).ToArray();
+        double[] values = Enumerable.Range(0, tk * e).Select(i => (i % 4 + 1) * 1e-311).ToArray();
+        var output = new double[tq * e];
+        var weights = new double[HeadsD6x3NoBias.Heads * tq * tk];
+        layer.Forward(1, tq, tk, query, keys, values, output, weights, default, averageWeights: false);
+        var expected = MultiHeadReference.From(layer, e, HeadsD6x3NoBias.Heads, e, e).Forward(1, tq, tk, query, keys, values, (_, _, _) => true);
+        TestData.AssertClose<double>(expected.HeadWeights, weights, 1e-12, "weights");
+        Hardening.AssertRelative<double>(expected.Output, output, 1e-9, "output");
+        Assert.Contains(output, double.IsSubnormal);
+    }
+
+    [Fact]
+    public void A_single_key_gets_all_the_weight_and_no_keys_is_an_argument_exception()
+    {
+        var layer = new HeadsF16x2(seed: 8);
+        float[] query = Random(9, 2 * 3 * E), keys = Random(10, 2 * E), values = Random(11, 2 * E);
+        var output = new float[2 * 3 * E];
+        var weights = new float[2 * HeadsF16x2.Heads * 3];
+        layer.Forward(2, 3, 1, query, keys, values, output, weights, averageWeights: false);
+        // Within an ulp of 1, not exactly 1: the weights are exp(s − logsumexp) through .NET's vectorised Exp (docs/numerics.md).
+        Assert.All(weights, a => Assert.InRange(a, 1f - 1.2e-7f, 1f));
+        var expected = MultiHeadReference.From(layer, E, HeadsF16x2.Heads, E, E).Forward(2, 3, 1, TestData.ToDouble(query), TestData.ToDouble(keys), TestData.ToDouble(values), (_, _, _) => true);
+        TestData.AssertClose<float>(expected.Output, output, 1e-5, "output");
+        var untouched = Enumerable.Repeat(7f, 2 * 3 * E).ToArray();
+        Assert.Equal("keyLength", Assert.Throws<ArgumentException>(() => layer.Forward(2, 3, 0, query, default, default, untouched)).ParamName);
+        Assert.All(untouched, x => Assert.Equal(7f, x));
+    }
+
+    [Fact]
+    public void Outputs_that_overlap_inputs_or_each_other_are_rejected()
+    {
+        var layer = new HeadsF16x2(seed: 1);
+        float[] query = Random(1, 2 * E), keys = Random(2, 3 * E);
+        Assert.Equal("output", Assert.Throws<ArgumentException>(() => layer.Forward(1, 2, 3, query, keys, keys, keys.AsSpan(1, 2 * E))).ParamName);
+        float[] shared = new float[2 * E + 6];
+        Assert.Equal("weights", Assert.Throws<ArgumentException>(() => layer.Forward(1, 2, 3, query, keys, keys, shared.AsSpan(0, 2 * E), shared.AsSpan(2 * E - 1, 6))).ParamName);
+    }
 }

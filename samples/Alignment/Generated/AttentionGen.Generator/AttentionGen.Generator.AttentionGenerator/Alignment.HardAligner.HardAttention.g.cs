@@ -206,6 +206,7 @@ namespace Alignment
                         if (tape is not null) tape.Choices[b * queryLength + i] = choice;
                         if (!choices.IsEmpty) choices[b * queryLength + i] = choice;
                         if (choice >= 0) values.Slice((b * keyLength + choice) * ValueDim, ValueDim).CopyTo(rowContext.Slice(i * ValueDim, ValueDim));
+                        else if (HasNaN(scores.Slice(i * keyLength, keyLength))) rowContext.Slice(i * ValueDim, ValueDim).Fill(float.NaN); // NaN propagates: no choice, a NaN context
                     }
                     if (tape is not null && !weights.IsEmpty)
                     {
@@ -391,13 +392,20 @@ namespace Alignment
             }
         }
 
-        // The first j of largest weight; −1 when every weight is zero (a fully masked query).
+        // The first j of largest weight; −1 when every weight is zero (a fully masked query) or a weight is NaN.
         private static int Choose(ReadOnlySpan<float> weights, Random? random)
         {
+            if (HasNaN(weights)) return -1;
             int best = -1;
             float largest = 0;
             for (int j = 0; j < weights.Length; j++) if (weights[j] > largest) (largest, best) = (weights[j], j);
             return best;
+        }
+
+        private static bool HasNaN(ReadOnlySpan<float> weights)
+        {
+            foreach (float a in weights) if (float.IsNaN(a)) return true;
+            return false;
         }
 
         private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, bool keysAreValues, Span<float> context, Span<float> weights, AttentionMask mask)

@@ -299,6 +299,9 @@ namespace Alignment
             Shapes.RequireLength(input.Length, (long)batch * InputDim, nameof(input), $"[B={batch}, InputDim={InputDim}]");
             Shapes.RequireLength(output.Length, (long)batch * Dim, nameof(output), $"[B={batch}, Dim={Dim}]");
             Shapes.RequireOptionalLength(weights.Length, (long)batch * Window, nameof(weights), $"[B={batch}, Window={Window}]");
+            Shapes.RequireNoOverlap<float, float>(output, input, nameof(output), nameof(input));
+            Shapes.RequireNoOverlap<float, float>(weights, input, nameof(weights), nameof(input));
+            Shapes.RequireNoOverlap<float, float>(weights, output, nameof(weights), nameof(output));
             int scratchLength = 6 * Dim + 2 * Window * Dim + Window;
             float[]? scratchRented = null;
             Span<float> scratch = scratchLength <= StackScratchLimit
@@ -447,6 +450,7 @@ namespace Alignment
             Shapes.RequireOptionalLength(weights.Length, (long)batch * length * Window, nameof(weights), $"[B={batch}, T={length}, Window={Window}]");
             Shapes.RequireNoOverlap<float, float>(output, input, nameof(output), nameof(input));
             Shapes.RequireNoOverlap<float, float>(weights, input, nameof(weights), nameof(input));
+            Shapes.RequireNoOverlap<float, float>(weights, output, nameof(weights), nameof(output));
         }
 
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----

@@ -1,0 +1,81 @@
+using System;
+using System.Linq;
+using System.Numerics;
+using System.Threading;
+using System.Threading.Tasks;
+using Xunit;
+
+namespace AttentionGen.Layers.Tests;
+
+/// <summary>Shared steps of the per-kind hardening tests: concurrent runs against serial ones, steady-state allocation, relative checks.</summary>
+internal static class Hardening
+{
+    /// <summary>
+    /// Runs <paramref name="run"/>(input index, output) once per input serially, then on <paramref name="threads"/> threads over
+    /// the same instance for a bounded time (at most 200 rounds each, at most half a second); asserts every concurrent result
+    /// equals the serial one bit for bit and that every thread ran.
+    /// </summary>
+    public static void ConcurrentRunsMatchSerial<T>(int inputs, int outputLength, Action<int, T[]> run, int threads = 4)
+    {
+        T[][] serial = Enumerable.Range(0, inputs).Select(i =>
+        {
+            var output = new T[outputLength];
+            run(i, output);
+            return output;
+        }).ToArray();
+        int mismatches = 0, runs = 0;
+        var deadline = DateTime.UtcNow.AddMilliseconds(500);
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        {
+            var output = new T[outputLength];
+            for (int round = 0; round < 200 && (round == 0 || DateTime.UtcNow < deadline); round++)
+            {
+                int index = (t + round * threads) % inputs;
+                run(index, output);
+                if (!output.AsSpan().SequenceEqual(serial[index])) Interlocked.Increment(ref mismatches);
+                Interlocked.Increment(ref runs);
+            }
+        });
+        Assert.Equal(0, mismatches);
+        Assert.True(runs >= threads, $"only {runs} runs");
+    }
+
+    /// <summary>Bytes allocated on this thread by the second of two calls (the first warms the array pool).</summary>
+    public static long SteadyStateAllocation(Action run)
+    {
+        run();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        run();
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    /// <summary>|actual − expected| ≤ relative · |expected| element-wise (for denormal results, where an absolute floor would hide a flush to zero).</summary>
+    public static void AssertRelative<T>(double[] expected, ReadOnlySpan<T> actual, double relative, string what) where T : INumberBase<T>
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double a = double.CreateTruncating(actual[i]);
+            if (!(Math.Abs(a - expected[i]) <= relative * Math.Abs(expected[i])))
+            {
+                throw new Xunit.Sdk.XunitException($"{what}[{i}]: expected {expected[i]:R}, got {a:R} (relative tolerance {relative:g3})");
+            }
+        }
+    }
+
+    /// <summary>Every element of each output row lies within the smallest and largest value of that column over the rows it averages.</summary>
+    public static void AssertConvexCombination(ReadOnlySpan<float> output, ReadOnlySpan<float> rows, int dim)
+    {
+        int count = rows.Length / dim;
+        for (int d = 0; d < dim; d++)
+        {
+            float min = float.PositiveInfinity, max = float.NegativeInfinity;
+            for (int r = 0; r < count; r++) { min = Math.Min(min, rows[r * dim + d]); max = Math.Max(max, rows[r * dim + d]); }
+            for (int o = 0; o < output.Length / dim; o++)
+            {
+                float x = output[o * dim + d];
+                Assert.True(x >= min - 1e-4f && x <= max + 1e-4f, $"output[{o}, {d}] = {x} outside [{min}, {max}]");
+            }
+        }
+    }
+}
