@@ -97,7 +97,7 @@ internal static class MonotonicEmitter
             "context [B, Tq, ValueDim], weights α [B, Tq, Tk]. Runtime lengths B, Tq, Tk; Tk ≥ 1.";
         if (model.Chunkwise)
         {
-            summary = summary.Replace("cᵢ = Σⱼ αᵢⱼ valueⱼ. A row of α", "A row of α").Replace("weights α [B, Tq, Tk]", "weights β [B, Tq, Tk]") +
+            summary = summary.Replace("; cᵢ = Σⱼ αᵢⱼ valueⱼ. A row of α", ". A row of α").Replace("weights α [B, Tq, Tk]", "weights β [B, Tq, Tk]") +
                 $"\nMoChA (Chiu &amp; Raffel 2018) with chunks of w = {model.ChunkSize} keys: chunk energy " +
                 (model.Additive ? "uᵢⱼ = v_cᵀ tanh(W_cq qᵢ + W_ck kⱼ + b_c)" : "uᵢⱼ = qᵢᵀ W_c kⱼ") +
                 ",\nβᵢⱼ = Σₖ₌ⱼ^{j+w−1} αᵢₖ exp(uᵢⱼ) / Σₗ₌ₖ₋w₊₁^{k} exp(uᵢₗ), cᵢ = Σⱼ βᵢⱼ valueⱼ; hard decoding attends a softmax of uᵢ over the\n" +

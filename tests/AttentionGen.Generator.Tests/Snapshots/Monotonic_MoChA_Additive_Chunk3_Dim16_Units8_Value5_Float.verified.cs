@@ -16,7 +16,7 @@ namespace Samples.Speech
     /// <summary>
     /// Monotonic attention (Raffel et al. 2017), generated for Dq = Dk = 16, U = 8, Dv = 5, float, additive energy, recursive alignment:
     /// eᵢⱼ = vᵀ tanh(W_q qᵢ + W_k kⱼ + b), pᵢⱼ = σ(eᵢⱼ + r (+ noise in training)), 0 where the mask forbids j;
-    /// αᵢⱼ = pᵢⱼ Σₖ αᵢ₋₁,ₖ Πₗ₌ₖ^{j−1} (1 − pᵢₗ) with α₀ = one-hot(0); A row of α sums to at most 1 and is
+    /// αᵢⱼ = pᵢⱼ Σₖ αᵢ₋₁,ₖ Πₗ₌ₖ^{j−1} (1 − pᵢₗ) with α₀ = one-hot(0). A row of α sums to at most 1 and is
     /// not renormalised: the rest of the mass means "attend nothing". Hard decoding (ForwardHard, StepHard) moves from the
     /// previously attended key to the first j with pᵢⱼ ≥ 0.5 and never back.
     /// Shapes: query [B, Tq, Dim], keys [B, Tk, Dim], values [B, Tk, ValueDim] (empty: the keys are the values),

@@ -129,3 +129,49 @@ public sealed class MochaChunkOfOneTests
         Assert.Equal(hardContext, actual); // a softmax over one key is exactly 1
     }
 }
+
+/// <summary>MoChA's batch rows spread over threads give bit-identical results to the calling thread alone, forward and backward.</summary>
+public sealed class MochaThreadingTests
+{
+    [Fact]
+    public void Results_do_not_depend_on_the_degree_of_parallelism()
+    {
+        const int batch = 16, tq = 16, tk = 32; // B·Tq·Tk·U = 303104 multiply-adds: above the split threshold
+        var random = new Random(41);
+        float[] query = TestData.Random<float>(random, batch * tq * 16);
+        float[] keys = TestData.Random<float>(random, batch * tk * 16);
+        float[] values = TestData.Random<float>(random, batch * tk * 5);
+        float[] dContext = TestData.Random<float>(random, batch * tq * 5);
+        float[] dWeights = TestData.Random<float>(random, batch * tq * tk);
+        bool[] keyPadding = TestData.Mask(random, batch * tk, 0.9);
+
+        (float[] Context, float[] Weights, float[] TrainedWeights, float[] DQuery, float[] DKeys, float[] DValues, float[][] Parameters) Run(int threads)
+        {
+            var layer = new MochaW3F16U37V5();
+            layer.ResetParameters(7);
+            layer.MaxDegreeOfParallelism = threads;
+            var context = new float[batch * tq * 5];
+            var weights = new float[batch * tq * tk];
+            layer.Forward(batch, tq, tk, query, keys, values, context, weights, AttentionMask.FromKeyPadding(keyPadding));
+            var tape = new MochaW3F16U37V5.Tape();
+            var trainedWeights = new float[weights.Length];
+            layer.Forward(tape, batch, tq, tk, query, keys, values, new float[context.Length], trainedWeights, AttentionMask.FromKeyPadding(keyPadding));
+            var dQuery = new float[query.Length];
+            var dKeys = new float[keys.Length];
+            var dValues = new float[values.Length];
+            layer.Backward(tape, query, keys, values, dContext, dQuery, dKeys, dValues, dWeights);
+            return (context, weights, trainedWeights, dQuery, dKeys, dValues, layer.Parameters.Select(p => p.Gradient).ToArray());
+        }
+
+        var one = Run(1);
+        var two = Run(2);
+        Assert.Equal(one.Context, two.Context);
+        Assert.Equal(one.Weights, two.Weights);
+        Assert.Equal(one.Weights, two.TrainedWeights);
+        Assert.Equal(one.DQuery, two.DQuery);
+        Assert.Equal(one.DKeys, two.DKeys);
+        Assert.Equal(one.DValues, two.DValues);
+        for (int p = 0; p < one.Parameters.Length; p++) Assert.Equal(one.Parameters[p], two.Parameters[p]);
+        Assert.Contains(one.DQuery, g => g != 0);
+    }
+}
