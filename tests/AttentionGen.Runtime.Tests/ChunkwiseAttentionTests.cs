@@ -76,6 +76,7 @@ public sealed class ChunkwiseAttentionTests
         double[] alpha = { 0, 0, 0.6 };
         double[] u = { 0, Math.Log(2), Math.Log(3) };
         double[] beta = Expected(alpha, u, 7);
+        Assert.Equal(beta, Expected(alpha, u, int.MaxValue)); // no overflow in j + w − 1
         // Only chunk 2 carries mass, and it covers keys 0–2 with softmax weights 1/6, 2/6, 3/6.
         Assert.Equal(new[] { 0.1, 0.2, 0.3 }, beta, (a, b) => Math.Abs(a - b) <= 1e-15);
     }

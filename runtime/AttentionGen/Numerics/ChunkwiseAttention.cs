@@ -37,6 +37,7 @@ public static class ChunkwiseAttention
     {
         int n = alignment.Length;
         RequireArguments(n, chunkEnergy.Length, nameof(chunkEnergy), weights.Length, nameof(weights), chunkSize, scratch.Length);
+        chunkSize = Math.Min(chunkSize, Math.Max(n, 1)); // a chunk never reaches past the sequence (and j + w − 1 cannot overflow)
         Span<T> maxima = scratch.Slice(0, n);
         Span<T> denominators = scratch.Slice(n, n);
         ChunkNormalizers(chunkEnergy, chunkSize, maxima, denominators);
@@ -72,6 +73,7 @@ public static class ChunkwiseAttention
         RequireArguments(n, chunkEnergy.Length, nameof(chunkEnergy), dWeights.Length, nameof(dWeights), chunkSize, scratch.Length);
         RequireRow(n, dAlignment.Length, nameof(dAlignment));
         RequireRow(n, dChunkEnergy.Length, nameof(dChunkEnergy));
+        chunkSize = Math.Min(chunkSize, Math.Max(n, 1)); // a chunk never reaches past the sequence (and j + w − 1 cannot overflow)
         Span<T> maxima = scratch.Slice(0, n);
         Span<T> denominators = scratch.Slice(n, n);
         ChunkNormalizers(chunkEnergy, chunkSize, maxima, denominators);
