@@ -10,6 +10,7 @@ public sealed class MonotonicGeneratorTests
     [Theory]
     [InlineData("Monotonic_Additive_Dim64_Float", "[MonotonicAttention(Dim = 64)]")]
     [InlineData("Monotonic_Additive_Normalized_Dim12_Units37_Double", "[MonotonicAttention(Dim = 12, Units = 37, Normalize = true, ElementType = typeof(double))]")]
+    [InlineData("Monotonic_MoChA_Additive_Chunk3_Dim16_Units8_Value5_Float", "[MonotonicAttention(Dim = 16, Units = 8, ValueDim = 5, ChunkSize = 3)]")]
     [InlineData("Monotonic_Multiplicative_Dim37_Value5_Double_Parallel", "[MonotonicAttention(Dim = 37, ValueDim = 5, Score = MonotonicScore.Multiplicative, Mode = MonotonicMode.Parallel, ElementType = typeof(double), InitialEnergyBias = -1.5, NoiseStdDev = 0.5)]")]
     public void Generated_source_matches_the_snapshot_and_compiles_without_warnings(string name, string attribute)
     {
@@ -85,6 +86,15 @@ public sealed class MonotonicGeneratorTests
         Diagnostic d = Single(arguments, "ATTN0042");
         Assert.Equal("Normalize = true", Located(d, arguments));
         Assert.StartsWith("Normalize = true cannot apply to Score = MonotonicScore.Multiplicative", d.GetMessage());
+    }
+
+    [Fact]
+    public void ATTN0043_negative_chunk_size()
+    {
+        const string arguments = "Dim = 8, ChunkSize = -2";
+        Diagnostic d = Single(arguments, "ATTN0043");
+        Assert.Equal("ChunkSize = -2", Located(d, arguments));
+        Assert.StartsWith("ChunkSize = -2 is out of range", d.GetMessage());
     }
 
     [Theory]

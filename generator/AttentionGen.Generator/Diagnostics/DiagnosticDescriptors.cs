@@ -139,6 +139,15 @@ internal static class DiagnosticDescriptors
         isEnabledByDefault: true,
         helpLinkUri: HelpLinkBase + "attn0042");
 
+    public static readonly DiagnosticDescriptor InvalidChunkSize = new(
+        id: "ATTN0043",
+        title: "Monotonic attention: chunk size must not be negative",
+        messageFormat: "ChunkSize = {0} is out of range: it is MoChA's chunk width w, 0 for plain monotonic attention or at least 1 for a softmax over the w keys ending at the monotonic position",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0043");
+
     public static readonly DiagnosticDescriptor InternalError = new(
         id: "ATTN9999",
         title: "AttentionGen failed unexpectedly",

@@ -64,6 +64,27 @@ internal static class MonotonicEmitter
             $"r: the learned scalar added to every energy before the sigmoid, starting at {bias} (TF-Addons <c>attention_score_bias</c>).",
             $"Initializers.Constant<{T}>({{p}}, ({T})({bias}d));"));
 
+        if (model.Chunkwise)
+        {
+            // MoChA's chunk energy uᵢⱼ: the same form as the monotonic energy with its own parameters, but never
+            // weight-normalised and without r or noise (a softmax is shift-invariant, so r would have no effect).
+            constants.Add(new("ChunkSize", model.ChunkSize, "w: MoChA's chunk width, the keys a softmax attends that end at the monotonic position."));
+            if (model.Additive)
+            {
+                string glorot = $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Dim, fanOut: Units, random);";
+                parameters.Add(new("ChunkQueryWeight", "chunk_query_weight", new[] { "Units", "Dim" }, "W_cq: projects a query into the chunk energy's hidden space.", glorot));
+                parameters.Add(new("ChunkKeyWeight", "chunk_key_weight", new[] { "Units", "Dim" }, "W_ck: projects a key into the chunk energy's hidden space.", glorot));
+                parameters.Add(new("ChunkScoreBias", "chunk_score_bias", new[] { "Units" }, "b_c: the bias inside the chunk energy's tanh; starts at zero.", $"Initializers.Zeros<{T}>({{p}});"));
+                parameters.Add(new("ChunkScoreVector", "chunk_score_vector", new[] { "Units" }, "v_c: reduces tanh(·) to a chunk energy, uᵢⱼ = v_cᵀ tanh(·).",
+                    $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Units, fanOut: 1, random);"));
+            }
+            else
+            {
+                parameters.Add(new("ChunkKeyWeight", "chunk_key_weight", new[] { "Units", "Dim" }, "W_c: the chunk energy uᵢⱼ = qᵢᵀ W_c kⱼ.",
+                    $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Dim, fanOut: Dim, random);"));
+            }
+        }
+
         string mode = model.Parallel ? "parallel" : "recursive";
         string summary =
             $"Monotonic attention (Raffel et al. 2017), generated for Dq = Dk = {model.Dim}, " + (model.Additive ? $"U = {model.Units}, " : "") +
@@ -74,6 +95,14 @@ internal static class MonotonicEmitter
             "previously attended key to the first j with pᵢⱼ ≥ 0.5 and never back.\n" +
             "Shapes: query [B, Tq, Dim], keys [B, Tk, Dim], values [B, Tk, ValueDim] (empty: the keys are the values),\n" +
             "context [B, Tq, ValueDim], weights α [B, Tq, Tk]. Runtime lengths B, Tq, Tk; Tk ≥ 1.";
+        if (model.Chunkwise)
+        {
+            summary = summary.Replace("; cᵢ = Σⱼ αᵢⱼ valueⱼ. A row of α", ". A row of α").Replace("weights α [B, Tq, Tk]", "weights β [B, Tq, Tk]") +
+                $"\nMoChA (Chiu &amp; Raffel 2018) with chunks of w = {model.ChunkSize} keys: chunk energy " +
+                (model.Additive ? "uᵢⱼ = v_cᵀ tanh(W_cq qᵢ + W_ck kⱼ + b_c)" : "uᵢⱼ = qᵢᵀ W_c kⱼ") +
+                ",\nβᵢⱼ = Σₖ₌ⱼ^{j+w−1} αᵢₖ exp(uᵢⱼ) / Σₗ₌ₖ₋w₊₁^{k} exp(uᵢₗ), cᵢ = Σⱼ βᵢⱼ valueⱼ; hard decoding attends a softmax of uᵢ over the\n" +
+                "w keys ending at the monotonic position.";
+        }
 
         return LayerScaffold.Write(model.Target, element, summary, constants, parameters, (writer, kernels) => EmitBody(writer, kernels, model));
     }
@@ -116,6 +145,10 @@ internal static class MonotonicEmitter
         string scoreArgument = additive ? ", ref scoreVector" : "";
         string scoreParameter = additive ? $", ref {T} scoreVector" : "";
         string queryRow = additive ? "Units" : "Dim"; // the length of what the energy reads for one query
+        bool chunkwise = model.Chunkwise;
+        string chunkScoreArgument = additive ? ", ref chunkScoreVector" : "";
+        string chunkScoreParameter = additive ? $", ref {T} chunkScoreVector" : "";
+        string chunkEnergyComment = additive ? "uᵢⱼ = v_cᵀ tanh(cqpᵢ + ckpⱼ)" : "uᵢⱼ = qᵢᵀ ckpⱼ";
 
         // ---- Tape ----
         w.WriteLine();
@@ -131,6 +164,17 @@ internal static class MonotonicEmitter
             w.WriteLine($"internal {T}[] KeyProjection = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] Choose = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
+            if (chunkwise)
+            {
+                w.WriteLine("// MoChA: Weights holds β; the monotonic alignment α, the chunk energies u [B, Tq, Tk] and the chunk energy's projections.");
+                w.WriteLine($"internal {T}[] Alignment = Array.Empty<{T}>();");
+                w.WriteLine($"internal {T}[] ChunkEnergy = Array.Empty<{T}>();");
+                w.WriteLine($"internal {T}[] ChunkKeyProjection = Array.Empty<{T}>();");
+                if (additive)
+                {
+                    w.WriteLine($"internal {T}[] ChunkQueryProjection = Array.Empty<{T}>();");
+                }
+            }
             w.WriteLine("internal bool KeysAreValues;");
             w.WriteLine();
             using (w.Block("internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)"))
@@ -142,6 +186,16 @@ internal static class MonotonicEmitter
                 w.WriteLine("Grow(ref KeyProjection, batch * keyLength * Units);");
                 w.WriteLine("Grow(ref Choose, batch * queryLength * keyLength);");
                 w.WriteLine("Grow(ref Weights, batch * queryLength * keyLength);");
+                if (chunkwise)
+                {
+                    w.WriteLine("Grow(ref Alignment, batch * queryLength * keyLength);");
+                    w.WriteLine("Grow(ref ChunkEnergy, batch * queryLength * keyLength);");
+                    w.WriteLine("Grow(ref ChunkKeyProjection, batch * keyLength * Units);");
+                    if (additive)
+                    {
+                        w.WriteLine("Grow(ref ChunkQueryProjection, batch * queryLength * Units);");
+                    }
+                }
                 w.WriteLine("Batch = batch;");
                 w.WriteLine("QueryLength = queryLength;");
                 w.WriteLine("KeyLength = keyLength;");
@@ -168,6 +222,25 @@ internal static class MonotonicEmitter
             w.WriteLine("Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
             w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(keyProjection, keys, nameof(keyProjection), nameof(keys));");
             w.WriteLine($"Project(batch * keyLength, keys, KeyWeight.Value, {(additive ? "ScoreBias.Value" : "null")}, keyProjection);");
+        }
+        if (chunkwise)
+        {
+            w.WriteLine();
+            w.Summary("MoChA: computes the chunk energy's key projection ckpⱼ = " + (additive ? "W_ck kⱼ + b_c" : "W_c kⱼ") + " for every key, once per key\nsequence, for <see cref=\"Step\"/> and <see cref=\"StepHard\"/>.");
+            w.WriteLine("/// <param name=\"batch\">B.</param>");
+            w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+            w.WriteLine("/// <param name=\"keys\">[B, Tk, Dim].</param>");
+            w.WriteLine("/// <param name=\"chunkKeyProjection\">[B, Tk, Units], written.</param>");
+            w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, or the output overlaps the keys.</exception>");
+            using (w.Block($"public void ProjectChunkKeys(int batch, int keyLength, ReadOnlySpan<{T}> keys, Span<{T}> chunkKeyProjection)"))
+            {
+                w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
+                w.WriteLine("Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));");
+                w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\");");
+                w.WriteLine("Shapes.RequireLength(chunkKeyProjection.Length, (long)batch * keyLength * Units, nameof(chunkKeyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
+                w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(chunkKeyProjection, keys, nameof(chunkKeyProjection), nameof(keys));");
+                w.WriteLine($"Project(batch * keyLength, keys, ChunkKeyWeight.Value, {(additive ? "ChunkScoreBias.Value" : "null")}, chunkKeyProjection);");
+            }
         }
         w.WriteLine();
         w.WriteLine("// yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.");
@@ -251,6 +324,7 @@ internal static class MonotonicEmitter
         w.WriteLine();
         w.WriteLine($"private sealed record BatchState({model.Target.Name} Layer, Tape? Tape);");
         w.WriteLine();
+        if (chunkwise) { ChunkwiseForwardRows(); } else {
         w.WriteLine("// For each batch row b in [first, end):");
         w.WriteLine("//   kpⱼ = " + (additive ? "W_k kⱼ + b" : "W kⱼ") + (additive ? ",  qpᵢ = W_q qᵢ" : ""));
         w.WriteLine("//   then for each query i in order: pᵢ (ChooseRow), αᵢ from pᵢ and αᵢ₋₁ (α₀ = one-hot(0)), cᵢ = Σⱼ αᵢⱼ valueⱼ.");
@@ -315,6 +389,7 @@ internal static class MonotonicEmitter
             }
         }
 
+        }
         // ---- Choose probabilities ----
         w.WriteLine();
         w.WriteLine("// pᵢⱼ = σ(eᵢⱼ + r + σₙ nᵢⱼ) for one query against every key, with " + energyComment + ";");
@@ -341,6 +416,7 @@ internal static class MonotonicEmitter
         w.WriteLine($"private const double NoiseStdDev = {model.NoiseStdDev.ToString("R", CultureInfo.InvariantCulture)}d;");
 
         // ---- Step ----
+        if (chunkwise) { ChunkwiseStep(); } else {
         w.WriteLine();
         w.Summary(
             "One soft decoder step for streaming: from the previous alignment αᵢ₋₁ (start from <see cref=\"InitialAlignment\"/>) and\n" +
@@ -411,13 +487,16 @@ internal static class MonotonicEmitter
             }
         }
 
+        }
         // ---- Hard decoding ----
         w.WriteLine();
         w.Summary(
             "Hard monotonic decoding over whole sequences (test time): for each query, scan forward from the key attended at the\n" +
             "previous step (key 0 before the first) and stop at the first allowed j with pᵢⱼ ≥ 0.5, i.e. eᵢⱼ + r ≥ 0; cᵢ = valueⱼ. When\n" +
             "no key qualifies the query attends nothing (cᵢ = 0, position −1) and so does every later query of that row, as in\n" +
-            "TF-Addons' hard mode. The pointer never moves back, so each batch row computes at most Tq + Tk energies.");
+            "TF-Addons' hard mode. The pointer never moves back, so each batch row computes at most Tq + Tk energies." +
+            (chunkwise ? "\nMoChA: cᵢ = Σⱼ softmax(uᵢ)ⱼ valueⱼ over the chunk of w keys ending at the attended position (clipped at key 0);\n" +
+                         "positions are the chunks' last keys." : ""));
         w.WriteLine("/// <param name=\"batch\">B.</param>");
         w.WriteLine("/// <param name=\"queryLength\">Tq.</param>");
         w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
@@ -428,6 +507,7 @@ internal static class MonotonicEmitter
         w.WriteLine("/// <param name=\"positions\">[B, Tq], written: the attended key of each query, or −1 for none.</param>");
         w.WriteLine("/// <param name=\"mask\">Which keys each query may stop at (true = may attend).</param>");
         w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>");
+        if (chunkwise) ChunkwiseForwardHard(); else
         using (w.Block($"public void ForwardHard(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<int> positions, AttentionMask mask = default)"))
         {
             w.WriteLine("bool keysAreValues = values.IsEmpty;");
@@ -471,6 +551,7 @@ internal static class MonotonicEmitter
             }
         }
 
+        if (chunkwise) { ChunkwiseStepHard(); } else {
         w.WriteLine();
         w.Summary(
             "One hard decoder step for streaming: from each row's previously attended key (0 before the first step, −1 once a step\n" +
@@ -523,6 +604,7 @@ internal static class MonotonicEmitter
                     w.WriteLine("else values.Slice((b * keyLength + chosen) * ValueDim, ValueDim).CopyTo(contextRow);");
                 }
             }
+        }
         }
 
         w.WriteLine();
@@ -600,7 +682,11 @@ internal static class MonotonicEmitter
             w.WriteLine("// Scratch for the whole batch: ∂L/∂kp [B, Tk, U]" + (additive ? ", ∂L/∂qp [B, Tq, U] and each batch row's share of ∂L/∂v [B, U]" : "") + ",");
             w.WriteLine("// and each row's share of ∂L/∂r [B]. The projection gradients are then a few register-blocked products, and the shares");
             w.WriteLine("// are summed in row order, so the result does not depend on how rows were spread over threads.");
-            LayerScaffold.DeclareScratch(w, element, "scratch", $"batch * keyLength * Units{extra} + batch");
+            if (chunkwise)
+            {
+                w.WriteLine("// MoChA: the same again for the chunk energy (∂L/∂ckp" + (additive ? ", ∂L/∂cqp and the shares of ∂L/∂v_c" : "") + "), before the shares of ∂L/∂r.");
+            }
+            LayerScaffold.DeclareScratch(w, element, "scratch", chunkwise ? $"2 * (batch * keyLength * Units{extra}) + batch" : $"batch * keyLength * Units{extra} + batch");
             using (w.Block("try"))
             {
                 w.WriteLine("scratch.Clear();");
@@ -659,6 +745,35 @@ internal static class MonotonicEmitter
                 w.WriteLine("// kpⱼ = W" + (additive ? "_k" : "") + " kⱼ" + (additive ? " + b" : "") + ": ∂L/∂W += ∂L/∂kpᵀ K, ∂L/∂K += ∂L/∂kp W.");
                 w.WriteLine($"if (batch > 0) {productDim}(Units, batch * keyLength, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));");
                 w.WriteLine($"if (!dKeys.IsEmpty) {productDim}(batch * keyLength, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));");
+                if (chunkwise)
+                {
+                    w.WriteLine();
+                    w.WriteLine("// The chunk energy's parameters, the same way from ∂L/∂ckp" + (additive ? " and ∂L/∂cqp" : "") + ".");
+                    w.WriteLine($"int chunkStart = batch * keyLength * Units{extra};");
+                    w.WriteLine($"Span<{T}> dChunkKeyProjection = scratch.Slice(chunkStart, batch * keyLength * Units);");
+                    if (additive)
+                    {
+                        w.WriteLine($"Span<{T}> dChunkQueryProjection = scratch.Slice(chunkStart + batch * keyLength * Units, batch * queryLength * Units);");
+                        w.WriteLine($"Span<{T}> dChunkScoreVectorShares = scratch.Slice(chunkStart + batch * (keyLength + queryLength) * Units, batch * Units);");
+                        w.WriteLine($"ref {T} dChunkScoreVector = ref MemoryMarshal.GetArrayDataReference(ChunkScoreVector.Gradient);");
+                        using (w.Block("for (int b = 0; b < batch; b++)"))
+                        {
+                            w.WriteLine($"{axpyUnits}(1, ref dChunkScoreVectorShares[b * Units], ref dChunkScoreVector);");
+                        }
+                        w.WriteLine("// ckpⱼ = W_ck kⱼ + b_c: ∂L/∂b_c = Σⱼ ∂L/∂ckpⱼ.");
+                        w.WriteLine($"ref {T} dChunkBias = ref MemoryMarshal.GetArrayDataReference(ChunkScoreBias.Gradient);");
+                        using (w.Block("for (int j = 0; j < batch * keyLength; j++)"))
+                        {
+                            w.WriteLine($"{axpyUnits}(1, ref dChunkKeyProjection[j * Units], ref dChunkBias);");
+                        }
+                        w.WriteLine("// cqpᵢ = W_cq qᵢ: ∂L/∂W_cq += ∂L/∂cqpᵀ Q, ∂L/∂Q += ∂L/∂cqp W_cq.");
+                        w.WriteLine($"if (batch * queryLength > 0) {productDim}(Units, batch * queryLength, ref MemoryMarshal.GetReference(dChunkQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(ChunkQueryWeight.Gradient));");
+                        w.WriteLine($"if (!dQuery.IsEmpty) {productDim}(batch * queryLength, Units, ref MemoryMarshal.GetReference(dChunkQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(ChunkQueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
+                    }
+                    w.WriteLine("// ckpⱼ = W_c" + (additive ? "k kⱼ + b_c" : " kⱼ") + ": ∂L/∂W_c" + (additive ? "k" : "") + " += ∂L/∂ckpᵀ K, ∂L/∂K += ∂L/∂ckp W_c" + (additive ? "k" : "") + ".");
+                    w.WriteLine($"if (batch > 0) {productDim}(Units, batch * keyLength, ref MemoryMarshal.GetReference(dChunkKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(ChunkKeyWeight.Gradient));");
+                    w.WriteLine($"if (!dKeys.IsEmpty) {productDim}(batch * keyLength, Units, ref MemoryMarshal.GetReference(dChunkKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(ChunkKeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));");
+                }
             }
             using (w.Block("finally"))
             {
@@ -667,6 +782,7 @@ internal static class MonotonicEmitter
         }
 
         // ---- Backward, per batch row ----
+        if (chunkwise) { ChunkwiseBackwardRows(); } else {
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end) of the backward: the queries from last to first, through the value path, the alignment's reverse");
         w.WriteLine("// pass and the energy, into ∂L/∂value, ∂L/∂kp" + (additive ? ", ∂L/∂qp and the row's share of ∂L/∂v" : " and ∂L/∂q") + " and of ∂L/∂r. Rows write disjoint parts of every output.");
@@ -769,6 +885,7 @@ internal static class MonotonicEmitter
                 LayerScaffold.ReturnScratch(w, element, "rowScratch");
             }
         }
+        }
 
         if (normalize)
         {
@@ -841,6 +958,507 @@ internal static class MonotonicEmitter
             foreach (string input in new[] { "query", "keyProjection", "values" })
             {
                 w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(context, {input}, nameof(context), nameof({input}));");
+            }
+        }
+        // ======== MoChA (Chiu & Raffel 2018): the chunkwise variants, written only when ChunkSize ≥ 1 ========
+
+        // The chunk energy uᵢⱼ of a (projected) query against a projected key: the monotonic energy's form, own parameters.
+        string ChunkEnergy(string cq, string ckp) => additive ? $"{score}(ref {cq}, ref {ckp}, ref chunkScoreVector)" : $"{score}(ref {cq}, ref {ckp})";
+        void ChunkScoreVectorSetup() => w.WriteLine($"ref {T} chunkScoreVector = ref MemoryMarshal.GetArrayDataReference(ChunkScoreVector.Value);");
+
+        // cᵢ = Σⱼ weightⱼ valueⱼ over keys [first, end) of one batch row.
+        void WriteContext(string weightsRow, string first, string end, string valueRef)
+        {
+            w.WriteLine("contextRow.Clear();");
+            using (w.Block($"for (int j = {first}; j < {end}; j++)"))
+            {
+                using (w.Block($"if ({weightsRow}[j] != 0)"))
+                {
+                    w.WriteLine($"{axpyValue}({weightsRow}[j], ref {valueRef}, ref MemoryMarshal.GetReference(contextRow));");
+                }
+            }
+        }
+
+        void ChunkwiseForwardRows()
+        {
+            w.WriteLine("// For each batch row b in [first, end):");
+            w.WriteLine("//   kpⱼ = " + (additive ? "W_k kⱼ + b" : "W kⱼ") + (additive ? ",  qpᵢ = W_q qᵢ" : "") + ", and the chunk energy's ckpⱼ = " + (additive ? "W_ck kⱼ + b_c,  cqpᵢ = W_cq qᵢ" : "W_c kⱼ"));
+            w.WriteLine("//   then for each query i in order: pᵢ (ChooseRow), αᵢ from pᵢ and αᵢ₋₁ (α₀ = one-hot(0)), uᵢ (ChunkEnergyRow),");
+            w.WriteLine("//   βᵢ from αᵢ and uᵢ (MoChA's expected chunkwise weights), cᵢ = Σⱼ βᵢⱼ valueⱼ.");
+            using (w.Block($"private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+            {
+                string projections = additive ? "keyLength * Units + queryLength * Units" : "keyLength * Units";
+                w.WriteLine("// Without a tape: both energies' projections, p, u, α [Tq, Tk] and one row of β; always: α₀ and the chunk softmax's Mₖ, Dₖ.");
+                LayerScaffold.DeclareScratch(w, element, "scratch", $"(tape is not null ? 0 : 2 * ({projections}) + 3 * keyLength + queryLength * keyLength) + 3 * keyLength{extraUnits}");
+                using (w.Block("try"))
+                {
+                    w.WriteLine($"Span<{T}> initial = scratch.Slice(scratch.Length - 3 * keyLength{(normalize ? " - Units" : "")}, keyLength);");
+                    w.WriteLine($"Span<{T}> normalizers = scratch.Slice(scratch.Length - 2 * keyLength{(normalize ? " - Units" : "")}, 2 * keyLength);");
+                    if (additive)
+                    {
+                        ScoreVectorSetup("scratch.Slice(scratch.Length - Units, Units)");
+                        ChunkScoreVectorSetup();
+                    }
+                    w.WriteLine("MonotonicAlignment.Initialize(initial, keyLength);");
+                    using (w.Block("for (int b = first; b < end; b++)"))
+                    {
+                        w.WriteLine("int rowPairs = queryLength * keyLength;");
+                        w.WriteLine($"Span<{T}> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(0, keyLength * Units);");
+                        if (additive)
+                        {
+                            w.WriteLine($"Span<{T}> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(keyLength * Units, queryLength * Units);");
+                        }
+                        w.WriteLine($"Span<{T}> chunkKeyProjection = tape is not null ? tape.ChunkKeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice({projections}, keyLength * Units);");
+                        if (additive)
+                        {
+                            w.WriteLine($"Span<{T}> chunkQueryProjection = tape is not null ? tape.ChunkQueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice({projections} + keyLength * Units, queryLength * Units);");
+                        }
+                        w.WriteLine($"int used = 2 * ({projections});");
+                        w.WriteLine($"Span<{T}> choose = tape is not null ? tape.Choose.AsSpan(b * rowPairs, rowPairs) : scratch.Slice(used, keyLength);");
+                        w.WriteLine($"Span<{T}> chunkEnergy = tape is not null ? tape.ChunkEnergy.AsSpan(b * rowPairs, rowPairs) : scratch.Slice(used + keyLength, keyLength);");
+                        w.WriteLine($"Span<{T}> alignments = tape is not null ? tape.Alignment.AsSpan(b * rowPairs, rowPairs) : scratch.Slice(used + 2 * keyLength, rowPairs);");
+                        w.WriteLine("bool everyRow = tape is not null || !weights.IsEmpty; // β of every query kept, or one row reused");
+                        w.WriteLine($"Span<{T}> rowWeights = tape is not null ? tape.Weights.AsSpan(b * rowPairs, rowPairs)");
+                        w.WriteLine("    : weights.IsEmpty ? scratch.Slice(used + 2 * keyLength + rowPairs, keyLength) : weights.Slice(b * rowPairs, rowPairs);");
+                        w.WriteLine($"ReadOnlySpan<{T}> rowKeys = keys.Slice(b * keyLength * Dim, keyLength * Dim);");
+                        w.WriteLine($"Project(keyLength, rowKeys, KeyWeight.Value, {(additive ? "ScoreBias.Value" : "null")}, keyProjection);");
+                        w.WriteLine($"Project(keyLength, rowKeys, ChunkKeyWeight.Value, {(additive ? "ChunkScoreBias.Value" : "null")}, chunkKeyProjection);");
+                        if (additive)
+                        {
+                            w.WriteLine($"ReadOnlySpan<{T}> rowQueries = query.Slice(b * queryLength * Dim, queryLength * Dim);");
+                            w.WriteLine("Project(queryLength, rowQueries, QueryWeight.Value, null, queryProjection);");
+                            w.WriteLine("Project(queryLength, rowQueries, ChunkQueryWeight.Value, null, chunkQueryProjection);");
+                        }
+                        else
+                        {
+                            w.WriteLine($"ReadOnlySpan<{T}> queryProjection = query.Slice(b * queryLength * Dim, queryLength * Dim); // both energies read qᵢ itself");
+                            w.WriteLine($"ReadOnlySpan<{T}> chunkQueryProjection = queryProjection;");
+                        }
+                        w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(values.Slice(b * keyLength * ValueDim, keyLength * ValueDim));");
+                        using (w.Block("for (int i = 0; i < queryLength; i++)"))
+                        {
+                            w.WriteLine($"Span<{T}> p = tape is not null ? choose.Slice(i * keyLength, keyLength) : choose;");
+                            w.WriteLine($"ChooseRow(b, i, queryLength, keyLength, ref MemoryMarshal.GetReference(queryProjection.Slice(i * {queryRow}, {queryRow})), keyProjection, mask, noise, p{scoreArgument});");
+                            w.WriteLine($"ReadOnlySpan<{T}> previous = i == 0 ? initial : alignments.Slice((i - 1) * keyLength, keyLength);");
+                            w.WriteLine($"Span<{T}> alignment = alignments.Slice(i * keyLength, keyLength);");
+                            w.WriteLine("// " + alignFormula);
+                            w.WriteLine($"{align}<{T}>(p, previous, alignment);");
+                            w.WriteLine($"Span<{T}> u = tape is not null ? chunkEnergy.Slice(i * keyLength, keyLength) : chunkEnergy;");
+                            w.WriteLine($"ChunkEnergyRow(b, i, queryLength, 0, keyLength, ref MemoryMarshal.GetReference(chunkQueryProjection.Slice(i * {queryRow}, {queryRow})), chunkKeyProjection, mask, u{chunkScoreArgument});");
+                            w.WriteLine($"Span<{T}> beta = everyRow ? rowWeights.Slice(i * keyLength, keyLength) : rowWeights;");
+                            w.WriteLine("// βᵢⱼ = Σₖ₌ⱼ^{j+w−1} αᵢₖ exp(uᵢⱼ) / Σₗ₌ₖ₋w₊₁^{k} exp(uᵢₗ), each chunk's softmax shifted by its own maximum");
+                            w.WriteLine($"ChunkwiseAttention.Expected<{T}>(alignment, u, ChunkSize, beta, normalizers);");
+                            w.WriteLine("// cᵢ = Σⱼ βᵢⱼ valueⱼ");
+                            w.WriteLine($"Span<{T}> contextRow = context.Slice((b * queryLength + i) * ValueDim, ValueDim);");
+                            WriteContext("beta", "0", "keyLength", "Unsafe.Add(ref valueStart, j * ValueDim)");
+                        }
+                    }
+                }
+                using (w.Block("finally"))
+                {
+                    LayerScaffold.ReturnScratch(w, element, "scratch");
+                }
+            }
+
+            w.WriteLine();
+            w.WriteLine("// " + chunkEnergyComment + " for one query against the keys [from, to); uᵢⱼ = −∞ where the mask forbids j");
+            w.WriteLine("// (ChunkwiseAttention gives such keys no weight). No r and no noise: a softmax does not see a constant shift.");
+            using (w.Block($"private void ChunkEnergyRow(int b, int i, int queryLength, int from, int to, ref {T} chunkQuery, ReadOnlySpan<{T}> chunkKeyProjection, AttentionMask mask, Span<{T}> u{chunkScoreParameter})"))
+            {
+                w.WriteLine("int keyLength = u.Length;");
+                w.WriteLine($"ref {T} chunkKeyProjectionStart = ref MemoryMarshal.GetReference(chunkKeyProjection);");
+                w.WriteLine("bool masked = !mask.IsEmpty;");
+                using (w.Block("for (int j = from; j < to; j++)"))
+                {
+                    w.WriteLine($"u[j] = masked && !mask.Allows(b, i, j, queryLength, keyLength) ? {T}.NegativeInfinity : {ChunkEnergy("chunkQuery", "Unsafe.Add(ref chunkKeyProjectionStart, j * Units)")};");
+                }
+            }
+        }
+
+        void ChunkwiseForwardHard()
+        {
+            using (w.Block($"public void ForwardHard(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<int> positions, AttentionMask mask = default)"))
+            {
+                w.WriteLine("bool keysAreValues = values.IsEmpty;");
+                w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, default, mask);");
+                w.WriteLine("Shapes.RequireLength(positions.Length, (long)batch * queryLength, nameof(positions), $\"[B={batch}, Tq={queryLength}]\");");
+                w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
+                w.WriteLine("// Both energies' key projections, " + (additive ? "both query projections, " : "") + "the chunk energies and the chunk's softmax" + (normalize ? ", v′" : "") + ".");
+                LayerScaffold.DeclareScratch(w, element, "scratch", additive ? $"2 * keyLength * Units + 2 * Units + 2 * keyLength{extraUnits}" : "2 * keyLength * Units + 2 * keyLength");
+                using (w.Block("try"))
+                {
+                    w.WriteLine($"Span<{T}> keyProjection = scratch.Slice(0, keyLength * Units);");
+                    w.WriteLine($"Span<{T}> chunkKeyProjection = scratch.Slice(keyLength * Units, keyLength * Units);");
+                    w.WriteLine($"Span<{T}> u = scratch.Slice(2 * keyLength * Units, keyLength);");
+                    w.WriteLine($"Span<{T}> chunkWeights = scratch.Slice(2 * keyLength * Units + keyLength, keyLength);");
+                    if (additive)
+                    {
+                        w.WriteLine($"Span<{T}> projectedQuery = scratch.Slice(2 * keyLength * Units + 2 * keyLength, Units);");
+                        w.WriteLine($"Span<{T}> chunkQuery = scratch.Slice(2 * keyLength * Units + 2 * keyLength + Units, Units);");
+                        ScoreVectorSetup("scratch.Slice(2 * keyLength * Units + 2 * keyLength + 2 * Units, Units)");
+                        ChunkScoreVectorSetup();
+                    }
+                    using (w.Block("for (int b = 0; b < batch; b++)"))
+                    {
+                        w.WriteLine($"ReadOnlySpan<{T}> rowKeys = keys.Slice(b * keyLength * Dim, keyLength * Dim);");
+                        w.WriteLine($"Project(keyLength, rowKeys, KeyWeight.Value, {(additive ? "ScoreBias.Value" : "null")}, keyProjection);");
+                        w.WriteLine($"Project(keyLength, rowKeys, ChunkKeyWeight.Value, {(additive ? "ChunkScoreBias.Value" : "null")}, chunkKeyProjection);");
+                        w.WriteLine("int position = 0; // α₀ = one-hot(0)");
+                        using (w.Block("for (int i = 0; i < queryLength; i++)"))
+                        {
+                            w.WriteLine($"ReadOnlySpan<{T}> queryRow = query.Slice((b * queryLength + i) * Dim, Dim);");
+                            if (additive)
+                            {
+                                w.WriteLine("if (position >= 0) Project(1, queryRow, QueryWeight.Value, null, projectedQuery);");
+                            }
+                            else
+                            {
+                                w.WriteLine($"ReadOnlySpan<{T}> projectedQuery = queryRow, chunkQuery = queryRow;");
+                            }
+                            w.WriteLine($"position = HardChoice(b, i, queryLength, keyLength, position, ref MemoryMarshal.GetReference(projectedQuery), keyProjection, mask{scoreArgument});");
+                            w.WriteLine("positions[b * queryLength + i] = position;");
+                            w.WriteLine($"Span<{T}> contextRow = context.Slice((b * queryLength + i) * ValueDim, ValueDim);");
+                            using (w.Block("if (position < 0)"))
+                            {
+                                w.WriteLine("contextRow.Clear();");
+                                w.WriteLine("continue;");
+                            }
+                            w.WriteLine("// The chunk [tᵢ − w + 1, tᵢ] (clipped at 0): cᵢ = Σⱼ softmax(uᵢ)ⱼ valueⱼ over it; only its energies are computed.");
+                            w.WriteLine("int chunkStart = Math.Max(0, position - ChunkSize + 1);");
+                            if (additive)
+                            {
+                                w.WriteLine("Project(1, queryRow, ChunkQueryWeight.Value, null, chunkQuery);");
+                            }
+                            w.WriteLine($"ChunkEnergyRow(b, i, queryLength, chunkStart, position + 1, ref MemoryMarshal.GetReference(chunkQuery), chunkKeyProjection, mask, u{chunkScoreArgument});");
+                            w.WriteLine($"ChunkwiseAttention.HardChunk<{T}>(u, ChunkSize, position, chunkWeights);");
+                            WriteContext("chunkWeights", "chunkStart", "position + 1", "MemoryMarshal.GetReference(valueSource.Slice((b * keyLength + j) * ValueDim, ValueDim))");
+                        }
+                    }
+                }
+                using (w.Block("finally"))
+                {
+                    LayerScaffold.ReturnScratch(w, element, "scratch");
+                }
+            }
+        }
+
+        void ChunkwiseStep()
+        {
+            w.WriteLine();
+            w.Summary(
+                "One soft decoder step for streaming (MoChA): from the previous alignment αᵢ₋₁ (start from <see cref=\"InitialAlignment\"/>) and\n" +
+                "this step's query, writes αᵢ, βᵢ (when asked for) and cᵢ = Σⱼ βᵢⱼ valueⱼ. The same numbers as row i of the whole-sequence\n" +
+                "<c>Forward</c> (without noise).");
+            w.WriteLine("/// <param name=\"batch\">B.</param>");
+            w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+            w.WriteLine("/// <param name=\"query\">This step's queries, [B, Dim].</param>");
+            w.WriteLine("/// <param name=\"keyProjection\">[B, Tk, Units], from <see cref=\"ProjectKeys\"/>.</param>");
+            w.WriteLine("/// <param name=\"chunkKeyProjection\">[B, Tk, Units], from <see cref=\"ProjectChunkKeys\"/>.</param>");
+            w.WriteLine("/// <param name=\"values\">[B, Tk, ValueDim] (pass the keys when they are the values).</param>");
+            w.WriteLine("/// <param name=\"previousAlignment\">αᵢ₋₁, [B, Tk].</param>");
+            w.WriteLine("/// <param name=\"alignment\">αᵢ, [B, Tk], written; may be the same memory as <paramref name=\"previousAlignment\"/>.</param>");
+            w.WriteLine("/// <param name=\"context\">cᵢ, [B, ValueDim], written.</param>");
+            w.WriteLine("/// <param name=\"chunkWeights\">βᵢ, [B, Tk], written when not empty.</param>");
+            w.WriteLine("/// <param name=\"keyPadding\">Optional [B, Tk], true = may attend.</param>");
+            w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, or an output overlaps an input.</exception>");
+            using (w.Block($"public void Step(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> chunkKeyProjection, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> previousAlignment, Span<{T}> alignment, Span<{T}> context, Span<{T}> chunkWeights = default, ReadOnlySpan<bool> keyPadding = default)"))
+            {
+                w.WriteLine("ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);");
+                w.WriteLine("Shapes.RequireLength(chunkKeyProjection.Length, (long)batch * keyLength * Units, nameof(chunkKeyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
+                w.WriteLine("Shapes.RequireLength(previousAlignment.Length, (long)batch * keyLength, nameof(previousAlignment), $\"[B={batch}, Tk={keyLength}]\");");
+                w.WriteLine("Shapes.RequireLength(alignment.Length, (long)batch * keyLength, nameof(alignment), $\"[B={batch}, Tk={keyLength}]\");");
+                w.WriteLine("Shapes.RequireOptionalLength(chunkWeights.Length, (long)batch * keyLength, nameof(chunkWeights), $\"[B={batch}, Tk={keyLength}]\");");
+                foreach (string output in new[] { "alignment", "chunkWeights" })
+                {
+                    foreach (string input in new[] { "query", "keyProjection", "chunkKeyProjection", "values" })
+                    {
+                        w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>({output}, {input}, nameof({output}), nameof({input}));");
+                    }
+                }
+                using (w.Block("if (!alignment.Overlaps(previousAlignment, out int offset) || offset != 0)"))
+                {
+                    w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(alignment, previousAlignment, nameof(alignment), nameof(previousAlignment));");
+                }
+                w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(context, chunkKeyProjection, nameof(context), nameof(chunkKeyProjection));");
+                w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(context, previousAlignment, nameof(context), nameof(previousAlignment));");
+                w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(context, alignment, nameof(context), nameof(alignment));");
+                w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(chunkWeights, previousAlignment, nameof(chunkWeights), nameof(previousAlignment));");
+                w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(chunkWeights, alignment, nameof(chunkWeights), nameof(alignment));");
+                w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(chunkWeights, context, nameof(chunkWeights), nameof(context));");
+                w.WriteLine("var mask = AttentionMask.FromKeyPadding(keyPadding);");
+                w.WriteLine("// p, u, β, the chunk softmax's Mₖ and Dₖ" + (additive ? ", both query projections" : "") + (normalize ? ", v′" : "") + ".");
+                LayerScaffold.DeclareScratch(w, element, "scratch", additive ? $"5 * keyLength + 2 * Units{extraUnits}" : "5 * keyLength");
+                using (w.Block("try"))
+                {
+                    w.WriteLine($"Span<{T}> p = scratch.Slice(0, keyLength);");
+                    w.WriteLine($"Span<{T}> u = scratch.Slice(keyLength, keyLength);");
+                    w.WriteLine($"Span<{T}> betaScratch = scratch.Slice(2 * keyLength, keyLength);");
+                    w.WriteLine($"Span<{T}> normalizers = scratch.Slice(3 * keyLength, 2 * keyLength);");
+                    if (additive)
+                    {
+                        w.WriteLine($"Span<{T}> projectedQuery = scratch.Slice(5 * keyLength, Units);");
+                        w.WriteLine($"Span<{T}> chunkQuery = scratch.Slice(5 * keyLength + Units, Units);");
+                        ScoreVectorSetup("scratch.Slice(5 * keyLength + 2 * Units, Units)");
+                        ChunkScoreVectorSetup();
+                    }
+                    using (w.Block("for (int b = 0; b < batch; b++)"))
+                    {
+                        w.WriteLine($"ReadOnlySpan<{T}> queryRow = query.Slice(b * Dim, Dim);");
+                        if (additive)
+                        {
+                            w.WriteLine("Project(1, queryRow, QueryWeight.Value, null, projectedQuery);");
+                            w.WriteLine("Project(1, queryRow, ChunkQueryWeight.Value, null, chunkQuery);");
+                        }
+                        else
+                        {
+                            w.WriteLine($"ReadOnlySpan<{T}> projectedQuery = queryRow, chunkQuery = queryRow;");
+                        }
+                        w.WriteLine($"ChooseRow(b, 0, 1, keyLength, ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask, null, p{scoreArgument});");
+                        w.WriteLine($"Span<{T}> row = alignment.Slice(b * keyLength, keyLength);");
+                        w.WriteLine("// " + alignFormula);
+                        w.WriteLine($"{align}<{T}>(p, previousAlignment.Slice(b * keyLength, keyLength), row);");
+                        w.WriteLine($"ChunkEnergyRow(b, 0, 1, 0, keyLength, ref MemoryMarshal.GetReference(chunkQuery), chunkKeyProjection.Slice(b * keyLength * Units, keyLength * Units), mask, u{chunkScoreArgument});");
+                        w.WriteLine($"Span<{T}> beta = chunkWeights.IsEmpty ? betaScratch : chunkWeights.Slice(b * keyLength, keyLength);");
+                        w.WriteLine("// βᵢⱼ = Σₖ₌ⱼ^{j+w−1} αᵢₖ exp(uᵢⱼ) / Σₗ₌ₖ₋w₊₁^{k} exp(uᵢₗ)");
+                        w.WriteLine($"ChunkwiseAttention.Expected<{T}>(row, u, ChunkSize, beta, normalizers);");
+                        w.WriteLine($"Span<{T}> contextRow = context.Slice(b * ValueDim, ValueDim);");
+                        WriteContext("beta", "0", "keyLength", "MemoryMarshal.GetReference(values.Slice((b * keyLength + j) * ValueDim, ValueDim))");
+                    }
+                }
+                using (w.Block("finally"))
+                {
+                    LayerScaffold.ReturnScratch(w, element, "scratch");
+                }
+            }
+        }
+
+        void ChunkwiseStepHard()
+        {
+            w.WriteLine();
+            w.Summary(
+                "One hard decoder step for streaming (MoChA): from each row's previously attended key (0 before the first step, −1 once a\n" +
+                "step attended nothing) scan forward to the first allowed j with pᵢⱼ ≥ 0.5, then attend a softmax of uᵢ over the chunk of\n" +
+                "w keys ending there; write cᵢ (zero for none) and update the position. The same numbers as row i of <see cref=\"ForwardHard\"/>.");
+            w.WriteLine("/// <param name=\"batch\">B.</param>");
+            w.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+            w.WriteLine("/// <param name=\"query\">This step's queries, [B, Dim].</param>");
+            w.WriteLine("/// <param name=\"keyProjection\">[B, Tk, Units], from <see cref=\"ProjectKeys\"/>.</param>");
+            w.WriteLine("/// <param name=\"chunkKeyProjection\">[B, Tk, Units], from <see cref=\"ProjectChunkKeys\"/>.</param>");
+            w.WriteLine("/// <param name=\"values\">[B, Tk, ValueDim] (pass the keys when they are the values).</param>");
+            w.WriteLine("/// <param name=\"position\">[B]: in, the previously attended key (0 at the start, −1 for none); out, this step's (never smaller, or −1).</param>");
+            w.WriteLine("/// <param name=\"context\">cᵢ, [B, ValueDim], written.</param>");
+            w.WriteLine("/// <param name=\"keyPadding\">Optional [B, Tk], true = may attend.</param>");
+            w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, a position is out of range, or an output overlaps an input.</exception>");
+            using (w.Block($"public void StepHard(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> chunkKeyProjection, ReadOnlySpan<{T}> values, Span<int> position, Span<{T}> context, ReadOnlySpan<bool> keyPadding = default)"))
+            {
+                w.WriteLine("ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);");
+                w.WriteLine("Shapes.RequireLength(chunkKeyProjection.Length, (long)batch * keyLength * Units, nameof(chunkKeyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
+                w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(context, chunkKeyProjection, nameof(context), nameof(chunkKeyProjection));");
+                w.WriteLine("Shapes.RequireLength(position.Length, batch, nameof(position), $\"[B={batch}]\");");
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    using (w.Block("if (position[b] < -1 || position[b] >= keyLength)"))
+                    {
+                        w.WriteLine("throw new ArgumentException($\"'position' must hold key indices in [-1, {keyLength - 1}], but position[{b}] is {position[b]}.\", nameof(position));");
+                    }
+                }
+                w.WriteLine("var mask = AttentionMask.FromKeyPadding(keyPadding);");
+                LayerScaffold.DeclareScratch(w, element, "scratch", additive ? $"2 * keyLength + 2 * Units{extraUnits}" : "2 * keyLength");
+                using (w.Block("try"))
+                {
+                    w.WriteLine($"Span<{T}> u = scratch.Slice(0, keyLength);");
+                    w.WriteLine($"Span<{T}> chunkWeights = scratch.Slice(keyLength, keyLength);");
+                    if (additive)
+                    {
+                        w.WriteLine($"Span<{T}> projectedQuery = scratch.Slice(2 * keyLength, Units);");
+                        w.WriteLine($"Span<{T}> chunkQuery = scratch.Slice(2 * keyLength + Units, Units);");
+                        ScoreVectorSetup("scratch.Slice(2 * keyLength + 2 * Units, Units)");
+                        ChunkScoreVectorSetup();
+                    }
+                    using (w.Block("for (int b = 0; b < batch; b++)"))
+                    {
+                        w.WriteLine($"ReadOnlySpan<{T}> queryRow = query.Slice(b * Dim, Dim);");
+                        if (additive)
+                        {
+                            w.WriteLine("if (position[b] >= 0) Project(1, queryRow, QueryWeight.Value, null, projectedQuery);");
+                        }
+                        else
+                        {
+                            w.WriteLine($"ReadOnlySpan<{T}> projectedQuery = queryRow, chunkQuery = queryRow;");
+                        }
+                        w.WriteLine($"ReadOnlySpan<{T}> rowChunkKeys = chunkKeyProjection.Slice(b * keyLength * Units, keyLength * Units);");
+                        w.WriteLine($"int chosen = HardChoice(b, 0, 1, keyLength, position[b], ref MemoryMarshal.GetReference(projectedQuery), keyProjection.Slice(b * keyLength * Units, keyLength * Units), mask{scoreArgument});");
+                        w.WriteLine("position[b] = chosen;");
+                        w.WriteLine($"Span<{T}> contextRow = context.Slice(b * ValueDim, ValueDim);");
+                        using (w.Block("if (chosen < 0)"))
+                        {
+                            w.WriteLine("contextRow.Clear();");
+                            w.WriteLine("continue;");
+                        }
+                        w.WriteLine("int chunkStart = Math.Max(0, chosen - ChunkSize + 1);");
+                        if (additive)
+                        {
+                            w.WriteLine("Project(1, queryRow, ChunkQueryWeight.Value, null, chunkQuery);");
+                        }
+                        w.WriteLine($"ChunkEnergyRow(b, 0, 1, chunkStart, chosen + 1, ref MemoryMarshal.GetReference(chunkQuery), rowChunkKeys, mask, u{chunkScoreArgument});");
+                        w.WriteLine($"ChunkwiseAttention.HardChunk<{T}>(u, ChunkSize, chosen, chunkWeights);");
+                        WriteContext("chunkWeights", "chunkStart", "chosen + 1", "MemoryMarshal.GetReference(values.Slice((b * keyLength + j) * ValueDim, ValueDim))");
+                    }
+                }
+                using (w.Block("finally"))
+                {
+                    LayerScaffold.ReturnScratch(w, element, "scratch");
+                }
+            }
+        }
+
+        void ChunkwiseBackwardRows()
+        {
+            string extra = additive ? " + batch * queryLength * Units + batch * Units" : "";
+            w.WriteLine();
+            w.WriteLine("// Batch rows [first, end) of the backward (MoChA): the queries from last to first, through the value path (β), MoChA's");
+            w.WriteLine("// reverse pass into ∂L/∂α and ∂L/∂u, the alignment's reverse pass, and both energies. Rows write disjoint parts of every output.");
+            using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> scratch)"))
+            {
+                w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
+                w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
+                if (additive)
+                {
+                    w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
+                    w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
+                }
+                w.WriteLine($"int chunkStart = batch * keyLength * Units{extra};");
+                w.WriteLine($"Span<{T}> dChunkKeyProjection = scratch.Slice(chunkStart, batch * keyLength * Units);");
+                if (additive)
+                {
+                    w.WriteLine($"Span<{T}> dChunkQueryProjection = scratch.Slice(chunkStart + batch * keyLength * Units, batch * queryLength * Units);");
+                    w.WriteLine($"Span<{T}> dChunkScoreVectorShares = scratch.Slice(chunkStart + batch * (keyLength + queryLength) * Units, batch * Units);");
+                }
+                w.WriteLine($"Span<{T}> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);");
+                w.WriteLine("// Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀, the reverse pass's two rows, ∂L/∂βᵢ, ∂L/∂uᵢ, Mₖ and Dₖ.");
+                LayerScaffold.DeclareScratch(w, element, "rowScratch", $"10 * keyLength{(additive ? extraUnits : "")}");
+                using (w.Block("try"))
+                {
+                    if (additive)
+                    {
+                        ScoreVectorSetup("rowScratch.Slice(10 * keyLength, Units)");
+                        ChunkScoreVectorSetup();
+                    }
+                    w.WriteLine($"Span<{T}> g = rowScratch.Slice(0, keyLength);");
+                    w.WriteLine($"Span<{T}> carry = rowScratch.Slice(keyLength, keyLength);");
+                    w.WriteLine($"Span<{T}> dChoose = rowScratch.Slice(2 * keyLength, keyLength);");
+                    w.WriteLine($"Span<{T}> initial = rowScratch.Slice(3 * keyLength, keyLength);");
+                    w.WriteLine($"Span<{T}> reverseScratch = rowScratch.Slice(4 * keyLength, 2 * keyLength);");
+                    w.WriteLine($"Span<{T}> dBeta = rowScratch.Slice(6 * keyLength, keyLength);");
+                    w.WriteLine($"Span<{T}> dChunkEnergy = rowScratch.Slice(7 * keyLength, keyLength);");
+                    w.WriteLine($"Span<{T}> normalizers = rowScratch.Slice(8 * keyLength, 2 * keyLength);");
+                    w.WriteLine("MonotonicAlignment.Initialize(initial, keyLength);");
+                    using (w.Block("for (int b = first; b < end; b++)"))
+                    {
+                        if (additive)
+                        {
+                            w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * Units];");
+                            w.WriteLine($"ref {T} dChunkScoreVector = ref dChunkScoreVectorShares[b * Units];");
+                        }
+                        w.WriteLine($"{T} dEnergyBias = 0;");
+                        w.WriteLine("int rowPairs = queryLength * keyLength;");
+                        w.WriteLine($"ReadOnlySpan<{T}> rowAlignment = tape.Alignment.AsSpan(b * rowPairs, rowPairs);");
+                        w.WriteLine($"ReadOnlySpan<{T}> rowWeights = tape.Weights.AsSpan(b * rowPairs, rowPairs);");
+                        w.WriteLine($"ReadOnlySpan<{T}> rowChoose = tape.Choose.AsSpan(b * rowPairs, rowPairs);");
+                        w.WriteLine($"ReadOnlySpan<{T}> rowChunkEnergy = tape.ChunkEnergy.AsSpan(b * rowPairs, rowPairs);");
+                        w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim));");
+                        w.WriteLine($"ref {T} keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];");
+                        w.WriteLine($"ref {T} dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];");
+                        w.WriteLine($"ref {T} chunkKeyProjectionStart = ref tape.ChunkKeyProjection[b * keyLength * Units];");
+                        w.WriteLine($"ref {T} dChunkKeyProjectionStart = ref dChunkKeyProjection[b * keyLength * Units];");
+                        w.WriteLine("carry.Clear(); // nothing flows back from beyond the last query");
+                        using (w.Block("for (int i = queryLength - 1; i >= 0; i--)"))
+                        {
+                            w.WriteLine("int row = b * queryLength + i;");
+                            w.WriteLine($"ReadOnlySpan<{T}> alignment = rowAlignment.Slice(i * keyLength, keyLength);");
+                            w.WriteLine($"ReadOnlySpan<{T}> beta = rowWeights.Slice(i * keyLength, keyLength);");
+                            w.WriteLine($"ReadOnlySpan<{T}> u = rowChunkEnergy.Slice(i * keyLength, keyLength);");
+                            w.WriteLine($"ReadOnlySpan<{T}> p = rowChoose.Slice(i * keyLength, keyLength);");
+                            w.WriteLine($"ReadOnlySpan<{T}> previous = i == 0 ? initial : rowAlignment.Slice((i - 1) * keyLength, keyLength);");
+                            w.WriteLine($"ref {T} dContextRow = ref MemoryMarshal.GetReference(dContext.Slice(row * ValueDim, ValueDim));");
+                            w.WriteLine();
+                            w.WriteLine("// ∂L/∂βᵢⱼ = ∂L/∂cᵢ · valueⱼ + ∂L/∂βᵢⱼ (dWeights); the value path: ∂L/∂valueⱼ += βᵢⱼ ∂L/∂cᵢ.");
+                            using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                            {
+                                w.WriteLine($"ref {T} value = ref Unsafe.Add(ref valueStart, j * ValueDim);");
+                                w.WriteLine($"dBeta[j] = {dotValue}(ref dContextRow, ref value) + (dWeights.IsEmpty ? 0 : dWeights[row * keyLength + j]);");
+                                using (w.Block("if (beta[j] != 0 && !dValueTarget.IsEmpty)"))
+                                {
+                                    w.WriteLine($"{axpyValue}(beta[j], ref dContextRow, ref dValueTarget[(b * keyLength + j) * ValueDim]);");
+                                }
+                            }
+                            w.WriteLine();
+                            w.WriteLine("// MoChA's reverse pass, with sₖₗ the softmax of chunk k at key l: ∂L/∂αᵢₖ = Σₗ sₖₗ ∂L/∂βᵢₗ over chunk k,");
+                            w.WriteLine("// ∂L/∂uᵢₗ = Σₖ αᵢₖ sₖₗ (∂L/∂βᵢₗ − ∂L/∂αᵢₖ) over the chunks k that contain l. Then gᵢ = ∂L/∂αᵢ + carry.");
+                            w.WriteLine($"ChunkwiseAttention.ExpectedBackward<{T}>(alignment, u, ChunkSize, dBeta, g, dChunkEnergy, normalizers);");
+                            using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                            {
+                                w.WriteLine("g[j] += carry[j];");
+                            }
+                            w.WriteLine();
+                            w.WriteLine(model.Parallel
+                                ? "// The parallel form's reverse pass: ∂L/∂pᵢ and ∂L/∂αᵢ₋₁ (into carry, for step i − 1)."
+                                : "// Reverse of the recursion, j from Tk − 1 down (G_Tk = 0): Gⱼ = gⱼ pⱼ + Gⱼ₊₁ (1 − pⱼ), ∂L/∂pⱼ = qⱼ (gⱼ − Gⱼ₊₁), ∂L/∂αᵢ₋₁,ⱼ = Gⱼ.");
+                            w.WriteLine($"{alignBackward}<{T}>(p, previous, g, dChoose, carry, reverseScratch);");
+                            w.WriteLine();
+                            w.WriteLine("// ∂L/∂eᵢⱼ = ∂L/∂pᵢⱼ · pᵢⱼ (1 − pᵢⱼ), into r and through the monotonic energy; ∂L/∂uᵢⱼ through the chunk energy.");
+                            if (additive)
+                            {
+                                w.WriteLine($"ref {T} projectedQuery = ref tape.QueryProjection[row * Units];");
+                                w.WriteLine($"ref {T} dProjectedQuery = ref dQueryProjection[row * Units];");
+                                w.WriteLine($"ref {T} chunkQuery = ref tape.ChunkQueryProjection[row * Units];");
+                                w.WriteLine($"ref {T} dChunkQuery = ref dChunkQueryProjection[row * Units];");
+                            }
+                            else
+                            {
+                                w.WriteLine($"ref {T} queryRow = ref MemoryMarshal.GetReference(query.Slice(row * Dim, Dim));");
+                            }
+                            using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                            {
+                                w.WriteLine($"{T} du = dChunkEnergy[j];");
+                                using (w.Block("if (du != 0) // zero for masked keys (u = −∞) and keys in no chunk with mass"))
+                                {
+                                    if (additive)
+                                    {
+                                        w.WriteLine($"{scoreBackward}(du, ref chunkQuery, ref Unsafe.Add(ref chunkKeyProjectionStart, j * Units), ref chunkScoreVector,");
+                                        w.WriteLine("    ref dChunkScoreVector, ref dChunkQuery, ref Unsafe.Add(ref dChunkKeyProjectionStart, j * Units));");
+                                    }
+                                    else
+                                    {
+                                        w.WriteLine("// uᵢⱼ = qᵢ · ckpⱼ: ∂L/∂qᵢ += ∂L/∂uᵢⱼ ckpⱼ, ∂L/∂ckpⱼ += ∂L/∂uᵢⱼ qᵢ.");
+                                        w.WriteLine($"if (!dQuery.IsEmpty) {axpyDim}(du, ref Unsafe.Add(ref chunkKeyProjectionStart, j * Units), ref dQuery[row * Dim]);");
+                                        w.WriteLine($"{axpyDim}(du, ref queryRow, ref Unsafe.Add(ref dChunkKeyProjectionStart, j * Units));");
+                                    }
+                                }
+                                w.WriteLine($"{T} pj = p[j];");
+                                w.WriteLine($"{T} dEnergy = dChoose[j] * pj * (1 - pj);");
+                                w.WriteLine("if (dEnergy == 0) continue; // masked (p = 0), saturated, or no gradient");
+                                w.WriteLine("dEnergyBias += dEnergy;");
+                                if (additive)
+                                {
+                                    w.WriteLine($"{scoreBackward}(dEnergy, ref projectedQuery, ref Unsafe.Add(ref keyProjectionStart, j * Units), ref scoreVector,");
+                                    w.WriteLine("    ref dScoreVector, ref dProjectedQuery, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));");
+                                }
+                                else
+                                {
+                                    w.WriteLine("// eᵢⱼ = qᵢ · kpⱼ: ∂L/∂qᵢ += ∂L/∂eᵢⱼ kpⱼ, ∂L/∂kpⱼ += ∂L/∂eᵢⱼ qᵢ.");
+                                    w.WriteLine($"if (!dQuery.IsEmpty) {axpyDim}(dEnergy, ref Unsafe.Add(ref keyProjectionStart, j * Units), ref dQuery[row * Dim]);");
+                                    w.WriteLine($"{axpyDim}(dEnergy, ref queryRow, ref Unsafe.Add(ref dKeyProjectionStart, j * Units));");
+                                }
+                            }
+                        }
+                        w.WriteLine("dEnergyBiasShares[b] = dEnergyBias;");
+                    }
+                }
+                using (w.Block("finally"))
+                {
+                    LayerScaffold.ReturnScratch(w, element, "rowScratch");
+                }
             }
         }
     }

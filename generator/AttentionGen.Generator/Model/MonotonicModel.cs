@@ -13,4 +13,9 @@ namespace AttentionGen.Generator.Model;
 /// <param name="InitialEnergyBias">r's initial value.</param>
 /// <param name="NoiseStdDev">σ of the pre-sigmoid training noise.</param>
 /// <param name="Normalize">The additive energy weight-normalised, g vᵀ/‖v‖ tanh(·).</param>
-internal sealed record MonotonicModel(LayerTarget Target, ElementType Element, int Dim, int Units, int ValueDim, bool Additive, bool Parallel, double InitialEnergyBias, double NoiseStdDev, bool Normalize);
+/// <param name="ChunkSize">MoChA's chunk width w; 0 for plain monotonic attention.</param>
+internal sealed record MonotonicModel(LayerTarget Target, ElementType Element, int Dim, int Units, int ValueDim, bool Additive, bool Parallel, double InitialEnergyBias, double NoiseStdDev, bool Normalize, int ChunkSize)
+{
+    /// <summary>MoChA (Chiu &amp; Raffel 2018) is on.</summary>
+    public bool Chunkwise => ChunkSize > 0;
+}

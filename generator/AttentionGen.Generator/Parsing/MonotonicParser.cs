@@ -53,10 +53,16 @@ internal static class MonotonicParser
             parser.Report(DiagnosticDescriptors.NormalizeWithoutAdditiveEnergy, parser.ArgumentLocation("Normalize"), score);
         }
 
+        int chunkSize = parser.ReadInt("ChunkSize", 0);
+        if (chunkSize < 0)
+        {
+            parser.Report(DiagnosticDescriptors.InvalidChunkSize, parser.ArgumentLocation("ChunkSize"), chunkSize.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
         bool additive = score == "Additive";
         MonotonicModel? model = target is null || element is null || score is null || mode is null || parser.HasErrors
             ? null
-            : new MonotonicModel(target, element, dim, additive ? units : dim, valueDim, additive, mode == "Parallel", energyBias, noise, normalize);
+            : new MonotonicModel(target, element, dim, additive ? units : dim, valueDim, additive, mode == "Parallel", energyBias, noise, normalize, chunkSize);
         return new ParseResult<MonotonicModel>(model, parser.Diagnostics);
     }
 

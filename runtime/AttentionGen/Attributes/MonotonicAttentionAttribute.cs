@@ -94,4 +94,11 @@ public sealed class MonotonicAttentionAttribute : AttentionLayerAttribute
     /// Must be finite and ≥ 0 (ATTN0041).
     /// </summary>
     public double NoiseStdDev { get; set; } = 1.0;
+
+    /// <summary>
+    /// MoChA (Chiu &amp; Raffel 2018): the width w of the chunk that ends at the monotonic position, over which a softmax of a
+    /// second, chunk energy uᵢⱼ attends. 0 (the default) is plain monotonic attention; w ≥ 1 turns MoChA on, and the
+    /// weights the layer returns are then the chunkwise β instead of α. Must not be negative (ATTN0043).
+    /// </summary>
+    public int ChunkSize { get; set; }
 }
