@@ -104,6 +104,10 @@ internal static class Quick
     {
         var warmUp = Stopwatch.StartNew();
         while (warmUp.ElapsedMilliseconds < 100) action();
+        // Wall time, and the process's CPU time over the same calls: on a machine shared with other work the CPU time of a
+        // one-thread call stays close to its idle wall time while the wall time drifts (see docs/benchmarks.md).
+        var process = Process.GetCurrentProcess();
+        TimeSpan cpuBefore = process.TotalProcessorTime;
         var watch = Stopwatch.StartNew();
         int n = 0;
         while (watch.ElapsedMilliseconds < 30 || n < 3)
@@ -111,7 +115,10 @@ internal static class Quick
             action();
             n++;
         }
-        return Program.Format(watch.Elapsed.TotalMilliseconds * 1e6 / n);
+        double wall = watch.Elapsed.TotalMilliseconds;
+        process.Refresh();
+        double cpu = (process.TotalProcessorTime - cpuBefore).TotalMilliseconds;
+        return $"{Program.Format(wall * 1e6 / n)} (CPU {Program.Format(cpu * 1e6 / n)})";
     }
 
     // Bytes allocated on this thread per call, over a few warm calls (managed allocations only: libtorch's are not seen).
