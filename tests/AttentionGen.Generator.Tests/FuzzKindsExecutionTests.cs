@@ -11,7 +11,7 @@ namespace AttentionGen.Generator.Tests;
 
 /// <summary>
 /// Executes fuzzed legal configurations of [MultiplicativeAttention], [StaticAttention], [StructuredSelfAttention],
-/// [MultiHeadAttention], [HardAttention] (argmax), [KeyValueAttention] and [LocalAttention] (local-m and local-p): each runs through the real generator and compiler in a random declaration shape (one of them a
+/// [MultiHeadAttention], [HardAttention] (argmax), [KeyValueAttention], [LocalAttention] (local-m and local-p) and [MonotonicAttention] (plain and MoChA): each runs through the real generator and compiler in a random declaration shape (one of them a
 /// partial class split across two files; sizes as literals or constant expressions), compiles with no warnings, is emitted, loaded and run on random input with
 /// perturbed parameters, and its forward must match a small scalar reference written here from the kind's equations.
 /// </summary>
@@ -33,7 +33,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
 
     private static string LayerTypeName(int shape) => shape == 3 ? "Fuzz.Space.Outer.Inner.Layer" : shape == 2 ? "Layer" : "Fuzz.Space.Layer";
 
-    private enum Kind { Multiplicative, Static, Structured, MultiHead, Hard, KeyValue, Local }
+    private enum Kind { Multiplicative, Static, Structured, MultiHead, Hard, KeyValue, Local, Monotonic }
 
     private sealed record Config(Kind Kind, int A, int B, int C, int Variant, bool Flag1, bool Flag2, bool Double, int Shape, bool Expressions = false)
     {
@@ -49,10 +49,13 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
         // Key-value: Dim = A, Window = B (1–5), Split = KeyValuePredict when Flag1.
         // Local: Dim = A, KeyDim = B (General only), ValueDim = C, Score = Variant, local-m when Flag1 (else local-p), Window and
         // PredictorUnits derived from A and B.
+        // Monotonic: Dim = A, Units = B (additive), ValueDim = C, energy additive (Variant 0), multiplicative (1) or weight-normalised
+        // additive (2), MoChA with ChunkSize = Chunk when Flag2, Mode = Recursive (the parallel form divides by a clipped running product).
+        public int Chunk => Flag2 ? 1 + (A + B) % 4 : 0;
         public int Window => 1 + (A + B) % 3;
         public int PredictorUnits => 1 + A * B % 7;
         public string Score => s_scores[Variant];
-        public int KeyDim => Kind is Kind.Multiplicative or Kind.Hard or Kind.Local ? (Score == "General" ? B : A) : Kind == Kind.MultiHead ? ModelDim : 0;
+        public int KeyDim => Kind == Kind.Monotonic ? A : Kind is Kind.Multiplicative or Kind.Hard or Kind.Local ? (Score == "General" ? B : A) : Kind == Kind.MultiHead ? ModelDim : 0;
         public int ModelDim => A * C;
 
         public string Attribute()
@@ -65,6 +68,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                 Kind.Structured => $"[StructuredSelfAttention(Dim = {V(A)}, Units = {V(B)}, Hops = {V(C)}{type})]",
                 Kind.Hard => $"[HardAttention(Dim = {V(A)}{(Score == "General" ? $", KeyDim = {V(B)}" : "")}, ValueDim = {V(C)}, Score = AttentionScore.{Score}{type})]",
                 Kind.Local => $"[LocalAttention(Dim = {V(A)}{(Score == "General" ? $", KeyDim = {V(B)}" : "")}, ValueDim = {V(C)}, Window = {V(Window)}, Score = AttentionScore.{Score}, Alignment = LocalAlignment.{(Flag1 ? "Monotonic" : $"Predictive, PredictorUnits = {V(PredictorUnits)}")}{type})]",
+                Kind.Monotonic => $"[MonotonicAttention(Dim = {V(A)}{(Variant != 1 ? $", Units = {V(B)}" : ", Score = MonotonicScore.Multiplicative")}, ValueDim = {V(C)}{(Variant == 2 ? ", Normalize = true" : "")}, InitialEnergyBias = 0{(Chunk > 0 ? $", ChunkSize = {V(Chunk)}" : "")}{type})]",
                 Kind.KeyValue => $"[KeyValueAttention(Dim = {V(A)}, Window = {V(B)}, Split = KeyValueSplit.{(Flag1 ? "KeyValuePredict" : "KeyValue")}{type})]",
                 _ => $"[MultiHeadAttention(ModelDim = {V(C)} * {V(A)}, Heads = {V(C)}, Bias = {Flag1.ToString().ToLowerInvariant()}, Causal = {Flag2.ToString().ToLowerInvariant()}{type})]",
             };
@@ -72,7 +76,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
 
         public (int Query, int Keys, int Values, int Output) Lengths(int batch, int tq, int tk) => Kind switch
         {
-            Kind.Multiplicative or Kind.Hard or Kind.Local => (batch * tq * A, batch * tk * KeyDim, batch * tk * C, batch * tq * C),
+            Kind.Multiplicative or Kind.Hard or Kind.Local or Kind.Monotonic => (batch * tq * A, batch * tk * KeyDim, batch * tk * C, batch * tq * C),
             Kind.KeyValue => (batch * tk * (Flag1 ? 3 : 2) * A, 0, 0, batch * tk * A),
             Kind.Static => (batch * tk * A, 0, 0, batch * A),
             Kind.Structured => (batch * tk * A, 0, 0, batch * C * A),
@@ -190,6 +194,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                 Kind.Structured => References.Structured(batch, tk, config.A, config.B, config.C, P("ws1"), P("ws2"), a),
                 Kind.Local => References.Local(config, batch, tq, tk, P("score_weight"), P("predictor_weight"), P("predictor_vector"), a, b, c),
                 Kind.Hard => References.Hard(config, batch, tq, tk, P("score_weight"), a, b, c),
+                Kind.Monotonic => References.Monotonic(config, batch, tq, tk, P, a, b, c),
                 Kind.KeyValue => References.KeyValue(batch, tk, config.A, config.B, config.Flag1 ? 3 : 2, P("memory_weight"), P("query_weight"), P("score_vector"), P("context_weight"), P("input_weight"), a),
                 _ => References.MultiHead(config, batch, tq, tk, P("in_proj_weight"), P("in_proj_bias"), P("out_proj.weight"), P("out_proj.bias"), a, b, c),
             };
@@ -449,6 +454,74 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                     y[r * e + o] = sum;
                 }
             return y;
+        }
+
+        // Raffel et al. 2017: pᵢⱼ = σ(eᵢⱼ + r), eᵢⱼ = (g/‖v‖)·vᵀ tanh(W_q qᵢ + W_k kⱼ + b) (additive; g/‖v‖ = 1 unless weight-normalised)
+        // or qᵢᵀ W kⱼ; the expected alignment by the paper's recursion, α₀ = one-hot(0):
+        // sⱼ = (1 − pᵢ,ⱼ₋₁) sⱼ₋₁ + αᵢ₋₁,ⱼ (s₀ = αᵢ₋₁,₀), αᵢⱼ = pᵢⱼ sⱼ. MoChA (Chiu & Raffel 2018), chunk width w: chunk energy uᵢⱼ of
+        // the same form with its own parameters (no g, no r), βᵢⱼ = Σₖ₌ⱼ^{j+w−1} αᵢₖ exp(uᵢⱼ) / Σₗ₌max(0,k−w+1)^{k} exp(uᵢₗ). cᵢ = Σⱼ (α|β)ᵢⱼ vⱼ.
+        public static double[] Monotonic(Config c, int batch, int tq, int tk, Func<string, double[]> parameter, double[] q, double[] k, double[] v)
+        {
+            int dim = c.A, units = c.B, valueDim = c.C, w = c.Chunk;
+            bool additive = c.Variant != 1;
+            double Energy(string prefix, int qi, int kj, double factor)
+            {
+                double e = 0;
+                double[] wk = parameter(prefix + "key_weight");
+                if (additive)
+                {
+                    double[] wq = parameter(prefix + "query_weight"), bias = parameter(prefix + "score_bias"), vector = parameter(prefix + "score_vector");
+                    for (int u = 0; u < units; u++)
+                    {
+                        double pre = bias[u];
+                        for (int d = 0; d < dim; d++) pre += wq[u * dim + d] * q[qi * dim + d] + wk[u * dim + d] * k[kj * dim + d];
+                        e += factor * vector[u] * Math.Tanh(pre);
+                    }
+                }
+                else
+                {
+                    for (int o = 0; o < dim; o++)
+                        for (int d = 0; d < dim; d++) e += q[qi * dim + o] * wk[o * dim + d] * k[kj * dim + d];
+                }
+                return e;
+            }
+            double r = parameter("energy_bias")[0];
+            double g = c.Variant == 2 ? parameter("score_scale")[0] / Math.Sqrt(parameter("score_vector").Sum(x => x * x)) : 1;
+            var context = new double[batch * tq * valueDim];
+            for (int bb = 0; bb < batch; bb++)
+            {
+                var previous = new double[tk];
+                previous[0] = 1;
+                for (int i = 0; i < tq; i++)
+                {
+                    var alpha = new double[tk];
+                    double carry = 0, lastP = 0;
+                    for (int j = 0; j < tk; j++)
+                    {
+                        double p = 1 / (1 + Math.Exp(-(Energy("", bb * tq + i, bb * tk + j, g) + r)));
+                        carry = (1 - lastP) * carry + previous[j];
+                        alpha[j] = p * carry;
+                        lastP = p;
+                    }
+                    double[] weights = alpha;
+                    if (w > 0)
+                    {
+                        double[] expU = Enumerable.Range(0, tk).Select(j => Math.Exp(Energy("chunk_", bb * tq + i, bb * tk + j, 1))).ToArray();
+                        weights = new double[tk];
+                        for (int j = 0; j < tk; j++)
+                            for (int kk = j; kk <= j + w - 1 && kk < tk; kk++)
+                            {
+                                double denominator = 0;
+                                for (int l = Math.Max(0, kk - w + 1); l <= kk; l++) denominator += expU[l];
+                                weights[j] += alpha[kk] * expU[j] / denominator;
+                            }
+                    }
+                    for (int j = 0; j < tk; j++)
+                        for (int d = 0; d < valueDim; d++) context[(bb * tq + i) * valueDim + d] += weights[j] * v[(bb * tk + j) * valueDim + d];
+                    previous = alpha;
+                }
+            }
+            return context;
         }
     }
 }

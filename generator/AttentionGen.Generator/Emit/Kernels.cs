@@ -389,7 +389,8 @@ internal sealed class Kernels
             }
             for (int i = 0; i < rowBlock; i++)
             {
-                writer.WriteLine($"{VT} xv{i} = {V}.LoadUnsafe(ref x{i}, {offset});");
+                // masked lanes of x too: they were read already, and an infinite input times a masked (zero) weight would be NaN
+                writer.WriteLine($"{VT} xv{i} = {V}.LoadUnsafe(ref x{i}, {offset}){(masked ? " & tailMask" : "")};");
                 for (int j = 0; j < outputBlock; j++)
                 {
                     writer.WriteLine($"acc{i}{j} = {V}.MultiplyAddEstimate(xv{i}, wv{j}, acc{i}{j});");

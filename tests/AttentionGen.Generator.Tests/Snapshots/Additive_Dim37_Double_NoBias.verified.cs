@@ -1575,19 +1575,19 @@ namespace Samples.Translation
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29);
+                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29) & tailMask;
                             acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29);
+                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29) & tailMask;
                             acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29);
+                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29) & tailMask;
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
@@ -1630,13 +1630,13 @@ namespace Samples.Translation
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29);
+                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29) & tailMask;
                             acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29);
+                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29) & tailMask;
                             acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29);
+                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29) & tailMask;
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
@@ -1671,7 +1671,7 @@ namespace Samples.Translation
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
@@ -1693,7 +1693,7 @@ namespace Samples.Translation
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
@@ -1755,19 +1755,19 @@ namespace Samples.Translation
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33);
+                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33) & tailMask;
                             acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33);
+                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33) & tailMask;
                             acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33);
+                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
@@ -1810,13 +1810,13 @@ namespace Samples.Translation
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33);
+                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33) & tailMask;
                             acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33);
+                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33) & tailMask;
                             acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33);
+                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
@@ -1851,7 +1851,7 @@ namespace Samples.Translation
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
@@ -1873,7 +1873,7 @@ namespace Samples.Translation
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
@@ -1935,19 +1935,19 @@ namespace Samples.Translation
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35);
+                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35) & tailMask;
                             acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35);
+                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35) & tailMask;
                             acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35);
+                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35) & tailMask;
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
@@ -1990,13 +1990,13 @@ namespace Samples.Translation
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35);
+                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35) & tailMask;
                             acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35);
+                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35) & tailMask;
                             acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35);
+                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35) & tailMask;
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
@@ -2031,7 +2031,7 @@ namespace Samples.Translation
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
@@ -2053,7 +2053,7 @@ namespace Samples.Translation
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);

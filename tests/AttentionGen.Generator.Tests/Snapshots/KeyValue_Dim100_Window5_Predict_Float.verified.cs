@@ -1329,19 +1329,19 @@ namespace Samples.Language
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, 84) & tailMask;
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, 84) & tailMask;
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, 84) & tailMask;
-                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, 84);
+                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, 84) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, 84);
+                            Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, 84) & tailMask;
                             acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, 84);
+                            Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, 84) & tailMask;
                             acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, 84);
+                            Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, 84) & tailMask;
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
@@ -1384,13 +1384,13 @@ namespace Samples.Language
                         }
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, 84) & tailMask;
-                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, 84);
+                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, 84) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, 84);
+                            Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, 84) & tailMask;
                             acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, 84);
+                            Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, 84) & tailMask;
                             acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, 84);
+                            Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, 84) & tailMask;
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
@@ -1425,7 +1425,7 @@ namespace Samples.Language
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, 84) & tailMask;
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, 84) & tailMask;
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, 84) & tailMask;
-                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, 84);
+                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, 84) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
@@ -1447,7 +1447,7 @@ namespace Samples.Language
                         }
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, 84) & tailMask;
-                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, 84);
+                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, 84) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
@@ -1509,19 +1509,19 @@ namespace Samples.Language
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 92) & tailMask;
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 92) & tailMask;
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 92) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 92);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 92) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 92);
+                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 92) & tailMask;
                             acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 92);
+                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 92) & tailMask;
                             acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 92);
+                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 92) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
@@ -1564,13 +1564,13 @@ namespace Samples.Language
                         }
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 92) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 92);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 92) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 92);
+                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 92) & tailMask;
                             acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 92);
+                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 92) & tailMask;
                             acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 92);
+                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 92) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
@@ -1605,7 +1605,7 @@ namespace Samples.Language
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 92) & tailMask;
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 92) & tailMask;
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 92) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 92);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 92) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
@@ -1627,7 +1627,7 @@ namespace Samples.Language
                         }
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 92) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 92);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 92) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);

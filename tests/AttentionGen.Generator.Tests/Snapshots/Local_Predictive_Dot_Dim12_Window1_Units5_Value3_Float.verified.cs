@@ -971,19 +971,19 @@ namespace Samples.Translation
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4);
+                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4) & tailMask;
                             acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4);
+                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4) & tailMask;
                             acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4);
+                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
@@ -1026,13 +1026,13 @@ namespace Samples.Translation
                         }
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4);
+                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4) & tailMask;
                             acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4);
+                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4) & tailMask;
                             acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4);
+                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
@@ -1067,7 +1067,7 @@ namespace Samples.Translation
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
                             Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
                             Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
@@ -1089,7 +1089,7 @@ namespace Samples.Translation
                         }
                         {
                             Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4);
+                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);

@@ -1565,19 +1565,19 @@ namespace Samples.Speech
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 4) & tailMask;
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 4) & tailMask;
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 4) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 4);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 4) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 4);
+                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 4) & tailMask;
                             acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 4);
+                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 4) & tailMask;
                             acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 4);
+                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 4) & tailMask;
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
@@ -1620,13 +1620,13 @@ namespace Samples.Speech
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 4) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 4);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 4) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 4);
+                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 4) & tailMask;
                             acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 4);
+                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 4) & tailMask;
                             acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 4);
+                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 4) & tailMask;
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
@@ -1661,7 +1661,7 @@ namespace Samples.Speech
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 4) & tailMask;
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 4) & tailMask;
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 4) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 4);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 4) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
@@ -1683,7 +1683,7 @@ namespace Samples.Speech
                         }
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 4) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 4);
+                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 4) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);

@@ -3755,19 +3755,19 @@ namespace Samples.Transformer
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 1) & tailMask;
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 1) & tailMask;
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 1) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 1);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 1) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 1);
+                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 1) & tailMask;
                             acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 1);
+                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 1) & tailMask;
                             acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 1);
+                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 1) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
@@ -3810,13 +3810,13 @@ namespace Samples.Transformer
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 1) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 1);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 1) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 1);
+                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 1) & tailMask;
                             acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 1);
+                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 1) & tailMask;
                             acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 1);
+                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 1) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
@@ -3851,7 +3851,7 @@ namespace Samples.Transformer
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 1) & tailMask;
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 1) & tailMask;
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 1) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 1);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 1) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
@@ -3873,7 +3873,7 @@ namespace Samples.Transformer
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 1) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 1);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 1) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
@@ -3935,19 +3935,19 @@ namespace Samples.Transformer
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 3) & tailMask;
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 3) & tailMask;
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 3) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 3);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 3) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 3);
+                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 3) & tailMask;
                             acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 3);
+                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 3) & tailMask;
                             acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 3);
+                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 3) & tailMask;
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
@@ -3990,13 +3990,13 @@ namespace Samples.Transformer
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 3) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 3);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 3) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 3);
+                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 3) & tailMask;
                             acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 3);
+                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 3) & tailMask;
                             acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 3);
+                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 3) & tailMask;
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
@@ -4031,7 +4031,7 @@ namespace Samples.Transformer
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 3) & tailMask;
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 3) & tailMask;
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 3) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 3);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 3) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
@@ -4053,7 +4053,7 @@ namespace Samples.Transformer
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 3) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 3);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 3) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
@@ -4134,19 +4134,19 @@ namespace Samples.Transformer
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3);
+                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3) & tailMask;
                             acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3);
+                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3) & tailMask;
                             acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3);
+                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
@@ -4189,13 +4189,13 @@ namespace Samples.Transformer
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3);
+                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3) & tailMask;
                             acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3);
+                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3) & tailMask;
                             acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3);
+                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
@@ -4230,7 +4230,7 @@ namespace Samples.Transformer
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
                             Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
                             Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
@@ -4252,7 +4252,7 @@ namespace Samples.Transformer
                         }
                         {
                             Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3);
+                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
@@ -4314,19 +4314,19 @@ namespace Samples.Transformer
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 5) & tailMask;
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 5) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 5);
+                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 5) & tailMask;
                             acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 5);
+                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 5) & tailMask;
                             acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 5);
+                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 5) & tailMask;
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
@@ -4369,13 +4369,13 @@ namespace Samples.Transformer
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 5);
+                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 5) & tailMask;
                             acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 5);
+                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 5) & tailMask;
                             acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 5);
+                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 5) & tailMask;
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
@@ -4410,7 +4410,7 @@ namespace Samples.Transformer
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
                             Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 5) & tailMask;
                             Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 5) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
@@ -4432,7 +4432,7 @@ namespace Samples.Transformer
                         }
                         {
                             Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5);
+                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
                         Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
