@@ -53,6 +53,10 @@ internal static class Quick
                 Console.WriteLine($"| {w.Id} | TorchSharp | {Time(() => peer.Forward())} | {Time(peer.ForwardBackward)} | {Allocated(() => peer.Forward())} | {string.Join("; ", torchChecks)} |");
             }
         }
+        if (torch)
+        {
+            Console.WriteLine(MultiHeadParity.Check(failures));
+        }
         Console.WriteLine($"quick run took {total.Elapsed.TotalSeconds:F0} s");
         if (failures.Count == 0)
         {
@@ -86,7 +90,7 @@ internal static class Quick
     }
 
     // ‖expected − actual‖ / ‖expected‖; infinite when the lengths differ.
-    private static double RelativeDifference(float[] expected, float[] actual)
+    internal static double RelativeDifference(float[] expected, float[] actual)
     {
         if (expected.Length != actual.Length) return double.PositiveInfinity;
         double difference = 0, norm = 0;
