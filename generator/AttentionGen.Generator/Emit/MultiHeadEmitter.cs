@@ -781,7 +781,6 @@ internal static class MultiHeadEmitter
                 Span<{{T}}> scores = stackalloc {{T}}[QueryBlock * KeyTile];
                 Span<{{T}}> rowMax = stackalloc {{T}}[QueryBlock];
                 Span<{{T}}> rowSum = stackalloc {{T}}[QueryBlock];
-                ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
                 int shift = keyLength - queryLength;
                 outputs.Slice(0, queryLength * HeadDim).Clear();
                 for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
@@ -796,15 +795,11 @@ internal static class MultiHeadEmitter
                     {
                         int valid = Math.Min(KeyTile, keyLength - j0);
                         Span<{{T}}> tile = scores.Slice(0, rows * KeyTile);
-                        tile.Clear();
-                        // S = Qₕ Kₕᵀ for this block × tile: [rows, d] · [d, KeyTile]
-                        {{scoreTile}}(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                        MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask);
                         for (int r = 0; r < rows; r++)
                         {
                             int i = i0 + r;
                             Span<{{T}}> row = tile.Slice(r * KeyTile, KeyTile);
-                            FlashSoftmax.MaskRow(row, j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
-                                mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
                             {{T}} rescale = FlashSoftmax.Update(row, ref rowMax[r], ref rowSum[r]);
                             if (rescale != 1)
                             {
@@ -838,12 +833,27 @@ internal static class MultiHeadEmitter
                 }
             }
 
+            // One block × tile of scores, S = Qₕ Kₕᵀ ([rows, d] · [d, KeyTile], the keys packed transposed), with −∞ wherever a query
+            // may not look: past the last key, past its causal limit, padded keys, and what the per-query mask forbids. Shared by the
+            // forward, the weights and the backward, so all three see the same scores.
+            private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref {{T}} queryBlock, ReadOnlySpan<{{T}}> keyTiles, Span<{{T}}> tile, in AttentionMask mask)
+            {
+                int valid = Math.Min(KeyTile, keyLength - j0), shift = keyLength - queryLength;
+                ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
+                tile.Clear();
+                {{scoreTile}}(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                for (int r = 0; r < rows; r++)
+                {
+                    int i = i0 + r;
+                    FlashSoftmax.MaskRow(tile.Slice(r * KeyTile, KeyTile), j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
+                        mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
+                }
+            }
+
             // The weights of one head, materialised only when asked for: pᵢⱼ = e^{sᵢⱼ − Lᵢ}, recomputed tile by tile.
             private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> logSumExp, Span<{{T}}> weights, in AttentionMask mask)
             {
                 Span<{{T}}> scores = stackalloc {{T}}[QueryBlock * KeyTile];
-                ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
-                int shift = keyLength - queryLength;
                 for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
                 {
                     int rows = Math.Min(QueryBlock, queryLength - i0);
@@ -852,14 +862,11 @@ internal static class MultiHeadEmitter
                     {
                         int valid = Math.Min(KeyTile, keyLength - j0);
                         Span<{{T}}> tile = scores.Slice(0, rows * KeyTile);
-                        tile.Clear();
-                        {{scoreTile}}(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                        MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask);
                         for (int r = 0; r < rows; r++)
                         {
                             int i = i0 + r;
                             Span<{{T}}> row = tile.Slice(r * KeyTile, KeyTile);
-                            FlashSoftmax.MaskRow(row, j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
-                                mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
                             FlashSoftmax.Recompute(row, logSumExp[i]);
                             row.Slice(0, valid).CopyTo(weights.Slice(i * keyLength + j0, valid));
                         }
@@ -1002,7 +1009,6 @@ internal static class MultiHeadEmitter
                 Span<{{T}}> weights = stackalloc {{T}}[QueryBlock * KeyTile];
                 Span<{{T}}> dWeights = stackalloc {{T}}[QueryBlock * KeyTile];
                 Span<{{T}}> delta = stackalloc {{T}}[QueryBlock];
-                ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
                 int shift = keyLength - queryLength;
                 dQueries.Clear();
                 dKeys.Clear();
@@ -1023,15 +1029,10 @@ internal static class MultiHeadEmitter
                         int valid = Math.Min(KeyTile, keyLength - j0);
                         Span<{{T}}> p = weights.Slice(0, rows * KeyTile);
                         Span<{{T}}> dp = dWeights.Slice(0, rows * KeyTile);
-                        p.Clear();
-                        {{scoreTile}}(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(p));
+                        MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, p, mask);
                         for (int r = 0; r < rows; r++)
                         {
-                            int i = i0 + r;
-                            Span<{{T}}> row = p.Slice(r * KeyTile, KeyTile);
-                            FlashSoftmax.MaskRow(row, j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
-                                mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
-                            FlashSoftmax.Recompute(row, logSumExp[i]);
+                            FlashSoftmax.Recompute(p.Slice(r * KeyTile, KeyTile), logSumExp[i0 + r]);
                         }
                         // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ: [valid, rows] · [rows, d], P read transposed
                         {{headProduct}}(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim]);

@@ -761,7 +761,6 @@ namespace Samples.Transformer
             Span<double> scores = stackalloc double[QueryBlock * KeyTile];
             Span<double> rowMax = stackalloc double[QueryBlock];
             Span<double> rowSum = stackalloc double[QueryBlock];
-            ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
             int shift = keyLength - queryLength;
             outputs.Slice(0, queryLength * HeadDim).Clear();
             for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
@@ -776,15 +775,11 @@ namespace Samples.Transformer
                 {
                     int valid = Math.Min(KeyTile, keyLength - j0);
                     Span<double> tile = scores.Slice(0, rows * KeyTile);
-                    tile.Clear();
-                    // S = Qₕ Kₕᵀ for this block × tile: [rows, d] · [d, KeyTile]
-                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                    MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask);
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
                         Span<double> row = tile.Slice(r * KeyTile, KeyTile);
-                        FlashSoftmax.MaskRow(row, j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
-                            mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
                         double rescale = FlashSoftmax.Update(row, ref rowMax[r], ref rowSum[r]);
                         if (rescale != 1)
                         {
@@ -818,12 +813,27 @@ namespace Samples.Transformer
             }
         }
 
+        // One block × tile of scores, S = Qₕ Kₕᵀ ([rows, d] · [d, KeyTile], the keys packed transposed), with −∞ wherever a query
+        // may not look: past the last key, past its causal limit, padded keys, and what the per-query mask forbids. Shared by the
+        // forward, the weights and the backward, so all three see the same scores.
+        private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref double queryBlock, ReadOnlySpan<double> keyTiles, Span<double> tile, in AttentionMask mask)
+        {
+            int valid = Math.Min(KeyTile, keyLength - j0), shift = keyLength - queryLength;
+            ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
+            tile.Clear();
+            MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+            for (int r = 0; r < rows; r++)
+            {
+                int i = i0 + r;
+                FlashSoftmax.MaskRow(tile.Slice(r * KeyTile, KeyTile), j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
+                    mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
+            }
+        }
+
         // The weights of one head, materialised only when asked for: pᵢⱼ = e^{sᵢⱼ − Lᵢ}, recomputed tile by tile.
         private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<double> queries, ReadOnlySpan<double> keyTiles, ReadOnlySpan<double> logSumExp, Span<double> weights, in AttentionMask mask)
         {
             Span<double> scores = stackalloc double[QueryBlock * KeyTile];
-            ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
-            int shift = keyLength - queryLength;
             for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
             {
                 int rows = Math.Min(QueryBlock, queryLength - i0);
@@ -832,14 +842,11 @@ namespace Samples.Transformer
                 {
                     int valid = Math.Min(KeyTile, keyLength - j0);
                     Span<double> tile = scores.Slice(0, rows * KeyTile);
-                    tile.Clear();
-                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                    MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask);
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
                         Span<double> row = tile.Slice(r * KeyTile, KeyTile);
-                        FlashSoftmax.MaskRow(row, j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
-                            mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
                         FlashSoftmax.Recompute(row, logSumExp[i]);
                         row.Slice(0, valid).CopyTo(weights.Slice(i * keyLength + j0, valid));
                     }
@@ -949,7 +956,6 @@ namespace Samples.Transformer
             Span<double> weights = stackalloc double[QueryBlock * KeyTile];
             Span<double> dWeights = stackalloc double[QueryBlock * KeyTile];
             Span<double> delta = stackalloc double[QueryBlock];
-            ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
             int shift = keyLength - queryLength;
             dQueries.Clear();
             dKeys.Clear();
@@ -970,15 +976,10 @@ namespace Samples.Transformer
                     int valid = Math.Min(KeyTile, keyLength - j0);
                     Span<double> p = weights.Slice(0, rows * KeyTile);
                     Span<double> dp = dWeights.Slice(0, rows * KeyTile);
-                    p.Clear();
-                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(p));
+                    MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, p, mask);
                     for (int r = 0; r < rows; r++)
                     {
-                        int i = i0 + r;
-                        Span<double> row = p.Slice(r * KeyTile, KeyTile);
-                        FlashSoftmax.MaskRow(row, j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
-                            mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
-                        FlashSoftmax.Recompute(row, logSumExp[i]);
+                        FlashSoftmax.Recompute(p.Slice(r * KeyTile, KeyTile), logSumExp[i0 + r]);
                     }
                     // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ: [valid, rows] · [rows, d], P read transposed
                     MatrixProductAdd20(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim]);

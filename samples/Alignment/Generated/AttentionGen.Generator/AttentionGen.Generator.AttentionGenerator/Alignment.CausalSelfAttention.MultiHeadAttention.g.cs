@@ -767,7 +767,6 @@ namespace Alignment
             Span<float> scores = stackalloc float[QueryBlock * KeyTile];
             Span<float> rowMax = stackalloc float[QueryBlock];
             Span<float> rowSum = stackalloc float[QueryBlock];
-            ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
             int shift = keyLength - queryLength;
             outputs.Slice(0, queryLength * HeadDim).Clear();
             for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
@@ -782,15 +781,11 @@ namespace Alignment
                 {
                     int valid = Math.Min(KeyTile, keyLength - j0);
                     Span<float> tile = scores.Slice(0, rows * KeyTile);
-                    tile.Clear();
-                    // S = Qₕ Kₕᵀ for this block × tile: [rows, d] · [d, KeyTile]
-                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                    MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask);
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
                         Span<float> row = tile.Slice(r * KeyTile, KeyTile);
-                        FlashSoftmax.MaskRow(row, j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
-                            mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
                         float rescale = FlashSoftmax.Update(row, ref rowMax[r], ref rowSum[r]);
                         if (rescale != 1)
                         {
@@ -824,12 +819,27 @@ namespace Alignment
             }
         }
 
+        // One block × tile of scores, S = Qₕ Kₕᵀ ([rows, d] · [d, KeyTile], the keys packed transposed), with −∞ wherever a query
+        // may not look: past the last key, past its causal limit, padded keys, and what the per-query mask forbids. Shared by the
+        // forward, the weights and the backward, so all three see the same scores.
+        private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref float queryBlock, ReadOnlySpan<float> keyTiles, Span<float> tile, in AttentionMask mask)
+        {
+            int valid = Math.Min(KeyTile, keyLength - j0), shift = keyLength - queryLength;
+            ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
+            tile.Clear();
+            MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+            for (int r = 0; r < rows; r++)
+            {
+                int i = i0 + r;
+                FlashSoftmax.MaskRow(tile.Slice(r * KeyTile, KeyTile), j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
+                    mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
+            }
+        }
+
         // The weights of one head, materialised only when asked for: pᵢⱼ = e^{sᵢⱼ − Lᵢ}, recomputed tile by tile.
         private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keyTiles, ReadOnlySpan<float> logSumExp, Span<float> weights, in AttentionMask mask)
         {
             Span<float> scores = stackalloc float[QueryBlock * KeyTile];
-            ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
-            int shift = keyLength - queryLength;
             for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
             {
                 int rows = Math.Min(QueryBlock, queryLength - i0);
@@ -838,14 +848,11 @@ namespace Alignment
                 {
                     int valid = Math.Min(KeyTile, keyLength - j0);
                     Span<float> tile = scores.Slice(0, rows * KeyTile);
-                    tile.Clear();
-                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                    MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask);
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
                         Span<float> row = tile.Slice(r * KeyTile, KeyTile);
-                        FlashSoftmax.MaskRow(row, j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
-                            mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
                         FlashSoftmax.Recompute(row, logSumExp[i]);
                         row.Slice(0, valid).CopyTo(weights.Slice(i * keyLength + j0, valid));
                     }
@@ -955,7 +962,6 @@ namespace Alignment
             Span<float> weights = stackalloc float[QueryBlock * KeyTile];
             Span<float> dWeights = stackalloc float[QueryBlock * KeyTile];
             Span<float> delta = stackalloc float[QueryBlock];
-            ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
             int shift = keyLength - queryLength;
             dQueries.Clear();
             dKeys.Clear();
@@ -976,15 +982,10 @@ namespace Alignment
                     int valid = Math.Min(KeyTile, keyLength - j0);
                     Span<float> p = weights.Slice(0, rows * KeyTile);
                     Span<float> dp = dWeights.Slice(0, rows * KeyTile);
-                    p.Clear();
-                    MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(p));
+                    MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, p, mask);
                     for (int r = 0; r < rows; r++)
                     {
-                        int i = i0 + r;
-                        Span<float> row = p.Slice(r * KeyTile, KeyTile);
-                        FlashSoftmax.MaskRow(row, j0, valid, mask.Causal ? i + shift : int.MaxValue, keyPadding,
-                            mask.PerQuery.IsEmpty ? default : mask.PerQuery.Slice((b * queryLength + i) * keyLength, keyLength));
-                        FlashSoftmax.Recompute(row, logSumExp[i]);
+                        FlashSoftmax.Recompute(p.Slice(r * KeyTile, KeyTile), logSumExp[i0 + r]);
                     }
                     // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ: [valid, rows] · [rows, d], P read transposed
                     MatrixProductAdd8(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim]);
