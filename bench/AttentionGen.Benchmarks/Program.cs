@@ -18,7 +18,8 @@ namespace AttentionGen.Benchmarks;
 /// on a numeric mismatch). Otherwise BenchmarkDotNet over the workloads, then a table of GFLOP/s, fraction of the
 /// FMA peak measured at start-up, ratio to TorchSharp measured in the same run, and allocated bytes per call.
 /// <c>--workloads W0,W3</c> and <c>--threads 1</c> narrow either mode; other arguments go to BenchmarkDotNet
-/// (<c>--filter '*'</c> is the default).
+/// (<c>--filter '*'</c> is the default). <c>--profile W3:forward</c> loops one implementation for a profiler and prints
+/// its CPU time per call (see <see cref="Profile"/>).
 /// </summary>
 public static class Program
 {
@@ -36,6 +37,11 @@ public static class Program
         bool torch = TorchPeer.IsAvailable(out string reason);
         Console.WriteLine(torch ? "TorchSharp: available" : $"TorchSharp: not available here ({reason}); its results stay empty");
 
+        string? profile = TakeList(arguments, "--profile")?.Single();
+        if (profile is not null)
+        {
+            return Profile.Run(profile, torch);
+        }
         if (quick)
         {
             return Quick.Run(Workload.All.Where(w => workloads.Contains(w.Id)).ToList(), torch);
