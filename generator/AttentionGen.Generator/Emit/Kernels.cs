@@ -283,8 +283,9 @@ internal sealed class Kernels
     /// <summary>
     /// Y ← Y + X Wᵀ for X of <c>[rows, depth]</c>, W of <c>[columns, depth]</c> (PyTorch's <c>nn.Linear</c> layout, or the
     /// keys of a score matrix) and Y of <c>[rows, columns]</c>, all row-major; rows and columns are runtime values, depth
-    /// the compile-time constant. A register-blocked micro-kernel of dot products: 4 rows of X × 3 rows of W in 12
-    /// accumulators, so each loaded vector serves 3 or 4 FMAs; the tail of an odd depth is one more vector loaded at
+    /// the compile-time constant. A register-blocked micro-kernel of dot products: 4 rows of X × 4 rows of W in 16
+    /// accumulators on the Vector512 path (32 registers; each row's four sums reduced together), 4 × 3 in 12 on the
+    /// narrower ones (16 registers), so each loaded vector serves 3 or 4 FMAs; the tail of an odd depth is one more vector loaded at
     /// its known offset with the lanes already counted masked off. Returns the method name.
     /// </summary>
     public string ProductTransposedAdd(int depth)
@@ -295,7 +296,7 @@ internal sealed class Kernels
         {
             writer.Summary(
                 $"Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; {depth}: X [rows, {depth}], W [columns, {depth}], Y [rows, columns].\n" +
-                "Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.");
+                "Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.");
             writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
             using (writer.Block($"private static void {name}(int rows, int columns, ref {T} x, ref {T} weight, ref {T} y)"))
             {
@@ -340,15 +341,18 @@ internal sealed class Kernels
             string integer = _element.Size == 4 ? "int" : "long";
             writer.WriteLine($"{VT} tailMask = {V}.GreaterThanOrEqual({V}<{integer}>.Indices, {V}.Create(({integer}){lanes - tail})).As<{integer}, {T}>();");
         }
+        // Vector512 (32 registers): 4 × 4 tiles, each row's four sums taken together (Reductions.SumEach); narrower
+        // vectors (16 registers): 4 × 3 tiles, each sum on its own.
+        int outputBlock = bits == 512 ? 4 : 3;
         writer.WriteLine("nint r = 0;");
         foreach (int rowBlock in new[] { 4, 1 })
         {
             using (writer.Block(rowBlock == 4 ? "for (; r + 4 <= rows; r += 4)" : "for (; r < rows; r++)"))
             {
                 writer.WriteLine("nint o = 0;");
-                using (writer.Block("for (; o + 3 <= columns; o += 3)"))
+                using (writer.Block($"for (; o + {outputBlock} <= columns; o += {outputBlock})"))
                 {
-                    EmitDotTile(writer, depth, bits, rowBlock, 3);
+                    EmitDotTile(writer, depth, bits, rowBlock, outputBlock);
                 }
                 using (writer.Block("for (; o < columns; o++)"))
                 {
@@ -410,9 +414,17 @@ internal sealed class Kernels
         }
         for (int i = 0; i < rowBlock; i++)
         {
+            string row = i == 0 ? "r" : $"(r + {i})";
+            if (outputBlock == 4)
+            {
+                // four consecutive outputs of the row: one vector of four sums added in place
+                string sums = _element.Size == 4 ? "Vector128" : "Vector256";
+                writer.WriteLine($"ref {T} y{i} = ref Unsafe.Add(ref y, {row} * columns + o);");
+                writer.WriteLine($"({sums}.LoadUnsafe(ref y{i}) + Reductions.SumEach(acc{i}0, acc{i}1, acc{i}2, acc{i}3)).StoreUnsafe(ref y{i});");
+                continue;
+            }
             for (int j = 0; j < outputBlock; j++)
             {
-                string row = i == 0 ? "r" : $"(r + {i})";
                 string output = j == 0 ? "o" : $"o + {j}";
                 writer.WriteLine($"Unsafe.Add(ref y, {row} * columns + {output}) += {V}.Sum(acc{i}{j});");
             }

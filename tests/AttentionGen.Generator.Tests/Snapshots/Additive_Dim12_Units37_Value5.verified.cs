@@ -1189,7 +1189,7 @@ namespace Samples.Translation
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 12: X [rows, 12], W [columns, 12], Y [rows, columns].
-        /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void ProductTransposedAdd12(int rows, int columns, ref float x, ref float weight, ref float y)

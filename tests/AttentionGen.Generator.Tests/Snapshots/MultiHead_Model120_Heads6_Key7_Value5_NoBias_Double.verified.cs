@@ -3278,7 +3278,7 @@ namespace Samples.Transformer
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 120: X [rows, 120], W [columns, 120], Y [rows, columns].
-        /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void ProductTransposedAdd120(int rows, int columns, ref double x, ref double weight, ref double y)
@@ -3290,7 +3290,7 @@ namespace Samples.Transformer
                 for (; r + 4 <= rows; r += 4)
                 {
                     nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
+                    for (; o + 4 <= columns; o += 4)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 120);
                         ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 120);
@@ -3299,52 +3299,58 @@ namespace Samples.Transformer
                         ref double w0 = ref Unsafe.Add(ref weight, o * 120);
                         ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
                         ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
+                        ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 120);
                         Vector512<double> acc00 = Vector512<double>.Zero;
                         Vector512<double> acc01 = Vector512<double>.Zero;
                         Vector512<double> acc02 = Vector512<double>.Zero;
+                        Vector512<double> acc03 = Vector512<double>.Zero;
                         Vector512<double> acc10 = Vector512<double>.Zero;
                         Vector512<double> acc11 = Vector512<double>.Zero;
                         Vector512<double> acc12 = Vector512<double>.Zero;
+                        Vector512<double> acc13 = Vector512<double>.Zero;
                         Vector512<double> acc20 = Vector512<double>.Zero;
                         Vector512<double> acc21 = Vector512<double>.Zero;
                         Vector512<double> acc22 = Vector512<double>.Zero;
+                        Vector512<double> acc23 = Vector512<double>.Zero;
                         Vector512<double> acc30 = Vector512<double>.Zero;
                         Vector512<double> acc31 = Vector512<double>.Zero;
                         Vector512<double> acc32 = Vector512<double>.Zero;
+                        Vector512<double> acc33 = Vector512<double>.Zero;
                         for (nuint d = 0; d < 120; d += 8)
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                            Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
                             Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
                             acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
+                            acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
                             Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
                             acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
+                            acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
+                            acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector512.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector512.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector512.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector512.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector512.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector512.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector512.Sum(acc32);
+                        ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                        (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                        ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                        (Vector256.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
+                        ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                        (Vector256.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
+                        ref double y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
+                        (Vector256.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
                     }
                     for (; o < columns; o++)
                     {
@@ -3378,28 +3384,31 @@ namespace Samples.Transformer
                 for (; r < rows; r++)
                 {
                     nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
+                    for (; o + 4 <= columns; o += 4)
                     {
                         ref double x0 = ref Unsafe.Add(ref x, r * 120);
                         ref double w0 = ref Unsafe.Add(ref weight, o * 120);
                         ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
                         ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
+                        ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 120);
                         Vector512<double> acc00 = Vector512<double>.Zero;
                         Vector512<double> acc01 = Vector512<double>.Zero;
                         Vector512<double> acc02 = Vector512<double>.Zero;
+                        Vector512<double> acc03 = Vector512<double>.Zero;
                         for (nuint d = 0; d < 120; d += 8)
                         {
                             Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                            Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector512.Sum(acc02);
+                        ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                        (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
                     }
                     for (; o < columns; o++)
                     {
@@ -3696,7 +3705,7 @@ namespace Samples.Transformer
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 5: X [rows, 5], W [columns, 5], Y [rows, columns].
-        /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void ProductTransposedAdd5(int rows, int columns, ref double x, ref double weight, ref double y)
@@ -4075,7 +4084,7 @@ namespace Samples.Transformer
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 7: X [rows, 7], W [columns, 7], Y [rows, columns].
-        /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void ProductTransposedAdd7(int rows, int columns, ref double x, ref double weight, ref double y)
