@@ -6,7 +6,8 @@ namespace AttentionGen.Benchmarks;
 /// <summary>
 /// <c>--profile W3:forward[:generated|baseline|torch][:seconds][:t2]</c>: runs one implementation of one workload's pass
 /// in a loop (on one thread, or on n with <c>tn</c>), for a profiler to sample (perf record, callgrind), and prints its
-/// CPU time and wall time per call, each the best of batches of about 50 ms. CPU time of one thread is what to quote from a machine shared with other work: the
+/// CPU time and wall time per call, each the best of batches of about 50 ms, and the bytes allocated per call (on the
+/// calling thread, and in the whole process: pool threads and the JIT's background work included). CPU time of one thread is what to quote from a machine shared with other work: the
 /// wall time drifts with the load, the CPU time of a one-thread call stays close to its idle wall time. (Not for
 /// TorchSharp: libtorch keeps helper threads whose CPU time is counted too; compare its wall time on an idle machine.)
 /// </summary>
@@ -55,6 +56,10 @@ internal static class Profile
         }
         using (owned)
         {
+            for (int i = 0; i < 3; i++) call();
+            long threadBefore = GC.GetAllocatedBytesForCurrentThread(), allBefore = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < 10; i++) call();
+            long threadBytes = (GC.GetAllocatedBytesForCurrentThread() - threadBefore) / 10, allBytes = (GC.GetTotalAllocatedBytes(precise: true) - allBefore) / 10;
             var process = Process.GetCurrentProcess();
             var total = Stopwatch.StartNew();
             double best = double.PositiveInfinity, bestWall = double.PositiveInfinity;
@@ -76,7 +81,7 @@ internal static class Profile
                 calls += n;
             }
             double flops = training ? workload.TrainingFlops : workload.ForwardFlops;
-            Console.WriteLine($"{workload.Id} {parts[1]} {implementation} ({threads} thread{(threads == 1 ? "" : "s")}): {calls} calls in {total.Elapsed.TotalSeconds:F1} s; best per call: CPU time {Program.Format(best)} = {flops / best:F1} GFLOP/s, wall {Program.Format(bestWall)} = {flops / bestWall:F1} GFLOP/s");
+            Console.WriteLine($"{workload.Id} {parts[1]} {implementation} ({threads} thread{(threads == 1 ? "" : "s")}): {calls} calls in {total.Elapsed.TotalSeconds:F1} s; best per call: CPU time {Program.Format(best)} = {flops / best:F1} GFLOP/s, wall {Program.Format(bestWall)} = {flops / bestWall:F1} GFLOP/s; allocated per call {threadBytes} B on this thread, {allBytes} B in the process");
         }
         return 0;
     }
