@@ -51,7 +51,7 @@ public class BaselineBenchmarks
 {
     private IBaseline _baseline = null!;
 
-    [Params("W0", "W1", "W2", "W3", "W4", "W7", "W8")]
+    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")]
     public string Workload { get; set; } = "W0";
 
     [GlobalSetup]
@@ -66,20 +66,4 @@ public class BaselineBenchmarks
         _baseline.Forward();
         _baseline.Backward();
     }
-}
-
-/// <summary>The scaled dot-product baseline (W5, W6): forward only, single thread.</summary>
-[MemoryDiagnoser]
-public class ScaledDotBaselineBenchmarks
-{
-    private IBaseline _baseline = null!;
-
-    [Params("W5", "W6")]
-    public string Workload { get; set; } = "W5";
-
-    [GlobalSetup]
-    public void Setup() => _baseline = Baseline.For(new WorkloadData(Benchmarks.Workload.Get(Workload)));
-
-    [Benchmark]
-    public void Baseline_Forward() => _baseline.Forward();
 }

@@ -68,6 +68,9 @@ public sealed class BaselineTests
     [InlineData("local-wide")]
     [InlineData("monotonic")]
     [InlineData("monotonic-wide")]
+    [InlineData("sdpa")]
+    [InlineData("sdpa-causal")]
+    [InlineData("sdpa-causal-long")]
     public void Backward_matches_central_finite_differences(string shape)
     {
         var data = new WorkloadData(Shape(shape), seed: 11);
@@ -97,14 +100,6 @@ public sealed class BaselineTests
                     $"∂{name}[{i}]: finite differences {numeric:R}, baseline {gradient[i]:R}");
             }
         }
-    }
-
-    [Fact]
-    public void The_scaled_dot_product_baseline_is_forward_only()
-    {
-        IBaseline baseline = Baseline.For(new WorkloadData(Shape("sdpa")));
-        Assert.False(baseline.HasBackward);
-        Assert.Throws<NotSupportedException>(baseline.Backward);
     }
 }
 

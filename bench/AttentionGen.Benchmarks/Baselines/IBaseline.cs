@@ -11,7 +11,7 @@ public interface IBaseline
     /// <summary>The output of the last <see cref="Forward"/>.</summary>
     float[] Context { get; }
 
-    /// <summary>Whether <see cref="Backward"/> exists (the scaled dot-product baseline is forward only).</summary>
+    /// <summary>Whether <see cref="Backward"/> exists (every baseline has one now; a forward-only baseline would say false).</summary>
     bool HasBackward { get; }
 
     /// <summary>
