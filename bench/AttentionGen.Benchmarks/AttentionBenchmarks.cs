@@ -67,3 +67,38 @@ public class BaselineBenchmarks
         _baseline.Backward();
     }
 }
+
+/// <summary>
+/// W0 and W1 as a decoder calls them at every step: the keys projected once per sentence at setup (the generated layer's
+/// <c>ProjectKeys</c>; TorchSharp keeps keys·W_kᵀ + b), then per call only the query side, the scores, the softmax and
+/// the context (<c>ForwardWithKeyProjection</c>). One thread: a step has one batch row, nothing to split.
+/// </summary>
+[MemoryDiagnoser]
+public class DecoderStepBenchmarks
+{
+    private GeneratedLayer _generated = null!;
+    private TorchPeer? _torch;
+
+    [Params("W0", "W1")]
+    public string Workload { get; set; } = "W0";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var data = new WorkloadData(Benchmarks.Workload.Get(Workload));
+        _generated = new GeneratedLayer(data, threads: 1);
+        if (TorchPeer.IsAvailable(out _))
+        {
+            _torch = new TorchPeer(data, threads: 1);
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _torch?.Dispose();
+
+    [Benchmark]
+    public void Generated_Step() => _generated.DecoderStep!();
+
+    [Benchmark]
+    public void TorchSharp_Step() => _torch!.DecoderStep();
+}

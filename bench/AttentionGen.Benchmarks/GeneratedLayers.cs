@@ -49,6 +49,9 @@ public sealed class GeneratedLayer
                 var layer = SetAdditive(new AdditiveW0 { MaxDegreeOfParallelism = threads }, data);
                 var tape = new AdditiveW0.Tape();
                 Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                var keyProjection = new float[b * tk * AdditiveW0.Units];
+                layer.ProjectKeys(b, tk, data.Keys, keyProjection); // once per sentence
+                DecoderStep = () => layer.ForwardWithKeyProjection(b, tq, tk, data.Query, keyProjection, data.Keys, Context);
                 Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
                 Layer = layer;
                 break;
@@ -58,6 +61,9 @@ public sealed class GeneratedLayer
                 var layer = SetAdditive(new AdditiveW1 { MaxDegreeOfParallelism = threads }, data);
                 var tape = new AdditiveW1.Tape();
                 Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                var keyProjection = new float[b * tk * AdditiveW1.Units];
+                layer.ProjectKeys(b, tk, data.Keys, keyProjection); // once per sentence
+                DecoderStep = () => layer.ForwardWithKeyProjection(b, tq, tk, data.Query, keyProjection, data.Keys, Context);
                 Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
                 Layer = layer;
                 break;
@@ -67,6 +73,9 @@ public sealed class GeneratedLayer
                 var layer = SetAdditive(new AdditiveW2 { MaxDegreeOfParallelism = threads }, data);
                 var tape = new AdditiveW2.Tape();
                 Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                var keyProjection = new float[b * tk * AdditiveW2.Units];
+                layer.ProjectKeys(b, tk, data.Keys, keyProjection); // once per sentence
+                DecoderStep = () => layer.ForwardWithKeyProjection(b, tq, tk, data.Query, keyProjection, data.Keys, Context);
                 Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
                 Layer = layer;
                 break;
@@ -147,6 +156,12 @@ public sealed class GeneratedLayer
 
     /// <summary>A training step: forward with a tape, backward with ones as the upstream gradient.</summary>
     public Action Training { get; }
+
+    /// <summary>
+    /// Additive workloads only (else null): the inference forward as a decoder step makes it, from the key projection
+    /// computed once per sentence at setup (<c>ProjectKeys</c>, then <c>ForwardWithKeyProjection</c> per step).
+    /// </summary>
+    public Action? DecoderStep { get; }
 
     public IAttentionLayer<float> Layer { get; }
 

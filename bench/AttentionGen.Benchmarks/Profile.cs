@@ -4,7 +4,7 @@ using System.Diagnostics;
 namespace AttentionGen.Benchmarks;
 
 /// <summary>
-/// <c>--profile W3:forward[:generated|baseline|torch][:seconds][:t2]</c>: runs one implementation of one workload's pass
+/// <c>--profile W3:forward|training|step[:generated|baseline|torch][:seconds][:t2]</c> (step: the additive workloads' decoder step): runs one implementation of one workload's pass
 /// in a loop (on one thread, or on n with <c>tn</c>), for a profiler to sample (perf record, callgrind), and prints its
 /// CPU time and wall time per call, each the best of batches of about 50 ms, and the bytes allocated per call (on the
 /// calling thread, and in the whole process: pool threads and the JIT's background work included). CPU time of one thread is what to quote from a machine shared with other work: the
@@ -16,13 +16,13 @@ internal static class Profile
     public static int Run(string specification, bool torch)
     {
         string[] parts = specification.Split(':');
-        if (parts.Length < 2 || parts[1] is not ("forward" or "training"))
+        if (parts.Length < 2 || parts[1] is not ("forward" or "training" or "step"))
         {
-            Console.Error.WriteLine("--profile needs WORKLOAD:forward|training[:generated|baseline|torch][:seconds][:tTHREADS], for example W3:forward:generated:10:t2");
+            Console.Error.WriteLine("--profile needs WORKLOAD:forward|training|step[:generated|baseline|torch][:seconds][:tTHREADS], for example W3:forward:generated:10:t2");
             return 2;
         }
         Workload workload = Workload.Get(parts[0]);
-        bool training = parts[1] == "training";
+        bool training = parts[1] == "training", step = parts[1] == "step";
         string implementation = "generated";
         double seconds = 5;
         int threads = 1;
@@ -39,16 +39,17 @@ internal static class Profile
         {
             case "generated":
                 var generated = new GeneratedLayer(data, threads);
-                call = training ? generated.Training : generated.Forward;
+                call = step ? generated.DecoderStep ?? throw new ArgumentException($"{workload.Id} has no decoder step (additive workloads only)")
+                    : training ? generated.Training : generated.Forward;
                 break;
-            case "baseline" when threads == 1:
+            case "baseline" when threads == 1 && !step:
                 IBaseline baseline = Baseline.For(data);
                 call = training ? () => { baseline.Forward(); baseline.Backward(); } : baseline.Forward;
                 break;
             case "torch" when torch:
                 var peer = new TorchPeer(data, threads);
                 owned = peer;
-                call = training ? peer.ForwardBackward : () => peer.Forward();
+                call = step ? () => peer.DecoderStep() : training ? peer.ForwardBackward : () => peer.Forward();
                 break;
             default:
                 Console.Error.WriteLine($"--profile: unknown or unavailable implementation '{implementation}' (generated, baseline, torch)");
@@ -80,7 +81,7 @@ internal static class Profile
                 bestWall = Math.Min(bestWall, batch.Elapsed.TotalMilliseconds * 1e6 / n);
                 calls += n;
             }
-            double flops = training ? workload.TrainingFlops : workload.ForwardFlops;
+            double flops = step ? workload.StepFlops : training ? workload.TrainingFlops : workload.ForwardFlops;
             Console.WriteLine($"{workload.Id} {parts[1]} {implementation} ({threads} thread{(threads == 1 ? "" : "s")}): {calls} calls in {total.Elapsed.TotalSeconds:F1} s; best per call: CPU time {Program.Format(best)} = {flops / best:F1} GFLOP/s, wall {Program.Format(bestWall)} = {flops / bestWall:F1} GFLOP/s; allocated per call {threadBytes} B on this thread, {allBytes} B in the process");
         }
         return 0;

@@ -118,7 +118,7 @@ internal static class SummaryTable
         foreach (Row row in rows.OrderBy(r => r.Workload).ThenBy(r => r.Threads).ThenBy(r => r.Pass).ThenBy(r => r.Implementation))
         {
             Workload w = Workload.Get(row.Workload);
-            double gflops = (row.Pass == "Forward" ? w.ForwardFlops : w.TrainingFlops) / row.Nanoseconds;
+            double gflops = row.Pass switch { "Forward" => w.ForwardFlops, "Step" => w.StepFlops, _ => w.TrainingFlops } / row.Nanoseconds;
             Row? torch = rows.FirstOrDefault(r => r.Workload == row.Workload && r.Threads == row.Threads && r.Pass == row.Pass && r.Implementation == "TorchSharp");
             Row? single = row.Threads == 1 ? null : rows.FirstOrDefault(r => r.Workload == row.Workload && r.Threads == 1 && r.Pass == row.Pass && r.Implementation == row.Implementation);
             string ratio = torch is null ? "" : $"{torch.Nanoseconds / row.Nanoseconds:F2}×";

@@ -43,9 +43,22 @@ internal static class Quick
             }
             Console.WriteLine($"| {w.Id} | generated | {Time(generated.Forward)} | {Time(generated.Training)} | {Allocated(generated.Forward)} | {string.Join("; ", checks)} |");
             Console.WriteLine($"| {w.Id} | baseline | {Time(baseline.Forward)} | {(baseline.HasBackward ? Time(() => { baseline.Forward(); baseline.Backward(); }) : "—")} | {Allocated(baseline.Forward)} | (reference) |");
+            if (generated.DecoderStep is { } step)
+            {
+                // The decoder-step call (keys projected once at setup) computes the same context as the whole forward.
+                Array.Clear(generated.Context);
+                step();
+                string stepCheck = Check(failures, w, "generated decoder step", baseline.Context, generated.Context, ForwardTolerance);
+                Console.WriteLine($"| {w.Id} | generated, decoder step | {Time(step)} | — | {Allocated(step)} | {stepCheck} |");
+            }
             if (torch)
             {
                 using var peer = new TorchPeer(data, threads: 1);
+                if (w.Layer == "additive")
+                {
+                    string stepCheck = Check(failures, w, "TorchSharp decoder step", baseline.Context, peer.DecoderStep(), ForwardTolerance);
+                    Console.WriteLine($"| {w.Id} | TorchSharp, decoder step | {Time(() => peer.DecoderStep())} | — | {Allocated(() => peer.DecoderStep())} | {stepCheck} |");
+                }
                 var torchChecks = new List<string> { Check(failures, w, "TorchSharp forward", baseline.Context, peer.Forward(), ForwardTolerance) };
                 // W5/W6: the baseline has no backward, so TorchSharp's gradients check the generated layer's instead.
                 IReadOnlyDictionary<string, float[]> reference = baseline.HasBackward ? baseline.Gradients : generated.Gradients;

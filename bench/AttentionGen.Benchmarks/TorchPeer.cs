@@ -17,6 +17,7 @@ public sealed class TorchPeer : IDisposable
 {
     private readonly Workload _workload;
     private readonly Tensor _query, _keys, _values, _queryWeight, _keyWeight, _bias, _scoreVector, _energyBias;
+    private readonly Tensor? _stepKeyProjection; // additive: keys·W_kᵀ + b, computed once per sentence for DecoderStep
 
     public TorchPeer(WorkloadData data, int threads)
     {
@@ -32,6 +33,11 @@ public sealed class TorchPeer : IDisposable
         _bias = tensor(data.Bias, new long[] { data.Bias.Length });
         _scoreVector = tensor(data.ScoreVector, new long[] { data.ScoreVector.Length });
         _energyBias = tensor(data.EnergyBias, new long[] { data.EnergyBias.Length });
+        if (w.Layer == "additive")
+        {
+            using var noGrad = no_grad();
+            _stepKeyProjection = _keys.matmul(_keyWeight.t()) + _bias;
+        }
     }
 
     /// <summary>Whether libtorch loads here; <paramref name="reason"/> says why not.</summary>
@@ -133,6 +139,19 @@ public sealed class TorchPeer : IDisposable
     }
 
     /// <summary>
+    /// Additive workloads: the inference forward as a decoder step makes it, from the key projection kept since the
+    /// constructor (keys·W_kᵀ + b): q·W_qᵀ, tanh of the broadcast sum, ·v, softmax, ·keys. The context, copied out.
+    /// </summary>
+    public float[] DecoderStep()
+    {
+        if (_stepKeyProjection is null) throw new InvalidOperationException($"{_workload.Id} is not an additive workload");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        Tensor hidden = (_query.matmul(_queryWeight.t()).unsqueeze(2) + _stepKeyProjection.unsqueeze(1)).tanh(); // [B, Tq, Tk, U]
+        return hidden.matmul(_scoreVector).softmax(-1).bmm(_keys).data<float>().ToArray();
+    }
+
+    /// <summary>
     /// A training step: forward keeping the graph, then context.sum().backward() into every input and parameter.
     /// Fresh leaves each call (detach().requires_grad_()), so gradients never accumulate across calls.
     /// </summary>
@@ -168,6 +187,6 @@ public sealed class TorchPeer : IDisposable
 
     public void Dispose()
     {
-        _query.Dispose(); _keys.Dispose(); _values.Dispose(); _queryWeight.Dispose(); _keyWeight.Dispose(); _bias.Dispose(); _scoreVector.Dispose(); _energyBias.Dispose();
+        _query.Dispose(); _keys.Dispose(); _values.Dispose(); _queryWeight.Dispose(); _keyWeight.Dispose(); _bias.Dispose(); _scoreVector.Dispose(); _energyBias.Dispose(); _stepKeyProjection?.Dispose();
     }
 }

@@ -28,6 +28,12 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
         _ => 2.0 * Batch * (QueryLength + KeyLength) * Dim * Units + 4.0 * Batch * QueryLength * KeyLength * Units + 2.0 * Batch * QueryLength * KeyLength * Dim,
     };
 
+    /// <summary>
+    /// The nominal FLOPs of a decoder step from a key projection computed once per sentence (additive only): the
+    /// additive formula without the keys' projection, 2·B·Tq·D·U + 4·B·Tq·Tk·U + 2·B·Tq·Tk·D.
+    /// </summary>
+    public double StepFlops => 2.0 * Batch * QueryLength * Dim * Units + 4.0 * Batch * QueryLength * KeyLength * Units + 2.0 * Batch * QueryLength * KeyLength * Dim;
+
     /// <summary>A training step counts three times the forward.</summary>
     public double TrainingFlops => 3 * ForwardFlops;
 

@@ -129,6 +129,15 @@ public sealed class WorkloadTests
         Assert.Equal(3 * expected, w.TrainingFlops);
     }
 
+    [Theory]
+    // the additive formula without the keys' projection: 2·B·Tq·D·U + 4·B·Tq·Tk·U + 2·B·Tq·Tk·D
+    [InlineData("W0", 2.0 * 32 * 32 + 4.0 * 16 * 32 + 2.0 * 16 * 32)]
+    [InlineData("W1", 2.0 * 256 * 256 + 4.0 * 50 * 256 + 2.0 * 50 * 256)]
+    public void Decoder_step_flops_leave_out_the_key_projection(string id, double expected)
+    {
+        Assert.Equal(expected, Workload.Get(id).StepFlops);
+    }
+
     [Fact]
     public void Shapes_are_the_ones_of_workloads_md()
     {
