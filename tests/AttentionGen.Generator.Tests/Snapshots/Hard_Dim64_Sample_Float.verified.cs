@@ -326,12 +326,22 @@ namespace Samples.Captions
                 long work = (long)batch * queryLength * keyLength * (KeyDim + ValueDim);
                 BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, scratch, dWeights, rewards, baseline);
 
-                // Q' = Q Wᵀ over all B·Tq rows: ∂L/∂W += ∂L/∂Q'ᵀ Q, ∂L/∂Q = ∂L/∂Q' W.
-                int rows = batch * queryLength;
-                MatrixProductAdd64(KeyDim, rows, ref MemoryMarshal.GetReference(dQueryTarget), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Gradient));
-                if (!dQuery.IsEmpty)
+                // Q' = Q Wᵀ over all B·Tq rows: ∂L/∂W += ∂L/∂Q'ᵀ Q, ∂L/∂Q = ∂L/∂Q' W, each cut into ProductParts ranges of its output
+                // rows that threads take independently (every output element is still summed over all rows in the same order).
+                int chunks = 2 * ProductParts;
+                long productWork = (long)batch * queryLength * KeyDim * Dim;
+                if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))
                 {
-                    MatrixProductAdd64(rows, KeyDim, ref MemoryMarshal.GetReference(dQueryTarget), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(dQuery));
+                    BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
+                        static (int chunk, object layer, in ChunkSpans<float> s) => ((Glimpse)layer).QueryProducts(chunk, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),
+                        (batch, queryLength, keyLength), r0: query, r1: dQueryTarget, w0: dQuery);
+                }
+                else
+                {
+                    for (int chunk = 0; chunk < chunks; chunk++)
+                    {
+                        QueryProducts(chunk, batch * queryLength, query, dQueryTarget, dQuery);
+                    }
                 }
             }
             finally
@@ -412,6 +422,30 @@ namespace Samples.Captions
                 {
                     ArrayPool<float>.Shared.Return(rowScratchRented);
                 }
+            }
+        }
+
+        // How many row ranges each query-projection gradient product is cut into (a fixed number, so results never depend on threads).
+        private const int ProductParts = 4;
+
+        // Chunk c does part c % ProductParts of product c / ProductParts, over the B·Tq rows of Q and ∂L/∂Q':
+        //   0: ∂L/∂W += ∂L/∂Q'ᵀ Q (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂Q = ∂L/∂Q' W (rows [lo, hi) of ∂L/∂Q; skipped when not wanted)
+        private void QueryProducts(int chunk, int rows, ReadOnlySpan<float> query, ReadOnlySpan<float> dProjected, Span<float> dQuery)
+        {
+            int part = chunk % ProductParts;
+            if (chunk < ProductParts)
+            {
+                // ∂L/∂W[k, :] += Σ over all rows r of ∂L/∂Q'[r, k] · Q[r, :].
+                int lo = KeyDim * part / ProductParts, hi = KeyDim * (part + 1) / ProductParts;
+                if (hi == lo) return;
+                MatrixProductAdd64(hi - lo, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref ScoreWeight.Gradient[lo * Dim]);
+            }
+            else
+            {
+                if (dQuery.IsEmpty) return;
+                int lo = rows * part / ProductParts, hi = rows * (part + 1) / ProductParts;
+                if (hi == lo) return;
+                MatrixProductAdd64(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim]);
             }
         }
 
