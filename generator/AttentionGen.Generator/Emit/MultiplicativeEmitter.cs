@@ -322,15 +322,12 @@ internal static class MultiplicativeEmitter
             w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
             w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
             w.WriteLine($"Span<{T}> dValueTarget = keysAreValues ? dKeys : dValues;");
-            w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
-            w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
-            w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
+            w.WriteLine("// ∂L/∂Q, ∂L/∂K, ∂L/∂V are cleared part by part by the threads that then add into them.");
             w.WriteLine();
-            w.WriteLine($"// Scratch: {(model.General ? "∂L/∂Q' [B, Tq, KeyDim] and " : "")}each batch row's share of ∂L/∂g [B] (summed in row order).");
+            w.WriteLine($"// Scratch: {(model.General ? "∂L/∂Q' [B, Tq, KeyDim] and " : "")}each batch row's share of ∂L/∂g [B] (summed in row order), written by BackwardRows.");
             LayerScaffold.DeclareScratch(w, element, "scratch", model.General ? "batch * queryLength * KeyDim + batch" : "batch");
             using (w.Block("try"))
             {
-                w.WriteLine("scratch.Clear();");
                 w.WriteLine($"Span<{T}> dQueryTarget = {(model.General ? "scratch.Slice(0, batch * queryLength * KeyDim)" : "dQuery")};");
                 w.WriteLine("long work = (long)batch * queryLength * keyLength * (KeyDim + ValueDim);");
                 if (model.Hard)
@@ -400,6 +397,9 @@ internal static class MultiplicativeEmitter
                     w.WriteLine($"ref {T} weightsStart = ref MemoryMarshal.GetReference(weights);");
                     w.WriteLine($"ReadOnlySpan<{T}> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);");
                     w.WriteLine($"ReadOnlySpan<{T}> rowContextGradient = dContext.Slice(b * queryLength * ValueDim, queryLength * ValueDim);");
+                    w.WriteLine($"if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * {queryWidth}, queryLength * {queryWidth}).Clear();");
+                    w.WriteLine("if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();");
+                    w.WriteLine("if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values");
                     w.WriteLine();
                     w.WriteLine("// ∂A = ∂C Vᵀ (+ the caller's ∂L/∂A); the value path ∂V += Aᵀ ∂C.");
                     w.WriteLine($"Span<{T}> dScores = rowScratch;");
@@ -503,6 +503,7 @@ internal static class MultiplicativeEmitter
                     w.WriteLine("if (dQuery.IsEmpty) return;");
                     w.WriteLine("int lo = rows * part / ProductParts, hi = rows * (part + 1) / ProductParts;");
                     w.WriteLine("if (hi == lo) return;");
+                    w.WriteLine("dQuery.Slice(lo * Dim, (hi - lo) * Dim).Clear();");
                     w.WriteLine($"{queryGradient}(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim]);");
                 }
             }

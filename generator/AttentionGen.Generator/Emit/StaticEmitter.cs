@@ -178,7 +178,6 @@ internal static class StaticEmitter
             w.WriteLine("Shapes.RequireLength(dOutput.Length, (long)batch * Dim, nameof(dOutput), $\"[B={batch}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $\"[B={batch}, T={length}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * length, nameof(dWeights), $\"[B={batch}, T={length}]\");");
-            w.WriteLine("if (!dInput.IsEmpty) dInput.Clear();");
             w.WriteLine("// Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows.");
             LayerScaffold.DeclareScratch(w, element, "scratch", "batch * length * (Units + 1)");
             using (w.Block("try"))
@@ -238,6 +237,7 @@ internal static class StaticEmitter
                     w.WriteLine($"ReadOnlySpan<{T}> alpha = tape.Weights.AsSpan(b * length, length);");
                     w.WriteLine($"Span<{T}> dScores = dScoresAll.Slice(b * length, length);");
                     w.WriteLine($"ref {T} dPooled = ref MemoryMarshal.GetReference(dOutput.Slice(b * Dim, Dim));");
+                    w.WriteLine("if (!dInput.IsEmpty) dInput.Slice(b * length * Dim, length * Dim).Clear();");
                     w.WriteLine("// s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly.");
                     using (w.Block("for (int t = 0; t < length; t++)"))
                     {

@@ -273,11 +273,9 @@ namespace Samples.Translation
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $"[B={batch}, Tq={queryLength}, Tk={keyLength}]");
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             Span<float> dValueTarget = keysAreValues ? dKeys : dValues;
-            if (!dQuery.IsEmpty) dQuery.Clear();
-            if (!dKeys.IsEmpty) dKeys.Clear();
-            if (!dValues.IsEmpty) dValues.Clear();
+            // ∂L/∂Q, ∂L/∂K, ∂L/∂V are cleared part by part by the threads that then add into them.
 
-            // Scratch: ∂L/∂Q' [B, Tq, KeyDim] and each batch row's share of ∂L/∂g [B] (summed in row order).
+            // Scratch: ∂L/∂Q' [B, Tq, KeyDim] and each batch row's share of ∂L/∂g [B] (summed in row order), written by BackwardRows.
             int scratchLength = batch * queryLength * KeyDim + batch;
             float[]? scratchRented = null;
             Span<float> scratch = scratchLength <= StackScratchLimit
@@ -285,7 +283,6 @@ namespace Samples.Translation
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
             try
             {
-                scratch.Clear();
                 Span<float> dQueryTarget = scratch.Slice(0, batch * queryLength * KeyDim);
                 long work = (long)batch * queryLength * keyLength * (KeyDim + ValueDim);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
@@ -344,6 +341,9 @@ namespace Samples.Translation
                     ref float weightsStart = ref MemoryMarshal.GetReference(weights);
                     ReadOnlySpan<float> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
                     ReadOnlySpan<float> rowContextGradient = dContext.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
+                    if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * KeyDim, queryLength * KeyDim).Clear();
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();
+                    if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values
 
                     // ∂A = ∂C Vᵀ (+ the caller's ∂L/∂A); the value path ∂V += Aᵀ ∂C.
                     Span<float> dScores = rowScratch;
@@ -402,6 +402,7 @@ namespace Samples.Translation
                 if (dQuery.IsEmpty) return;
                 int lo = rows * part / ProductParts, hi = rows * (part + 1) / ProductParts;
                 if (hi == lo) return;
+                dQuery.Slice(lo * Dim, (hi - lo) * Dim).Clear();
                 MatrixProductAdd256(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim]);
             }
         }

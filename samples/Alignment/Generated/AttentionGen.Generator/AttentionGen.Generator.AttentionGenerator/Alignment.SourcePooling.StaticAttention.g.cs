@@ -246,7 +246,6 @@ namespace Alignment
             Shapes.RequireLength(dOutput.Length, (long)batch * Dim, nameof(dOutput), $"[B={batch}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $"[B={batch}, T={length}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * length, nameof(dWeights), $"[B={batch}, T={length}]");
-            if (!dInput.IsEmpty) dInput.Clear();
             // Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows.
             int scratchLength = batch * length * (Units + 1);
             float[]? scratchRented = null;
@@ -315,6 +314,7 @@ namespace Alignment
                     ReadOnlySpan<float> alpha = tape.Weights.AsSpan(b * length, length);
                     Span<float> dScores = dScoresAll.Slice(b * length, length);
                     ref float dPooled = ref MemoryMarshal.GetReference(dOutput.Slice(b * Dim, Dim));
+                    if (!dInput.IsEmpty) dInput.Slice(b * length * Dim, length * Dim).Clear();
                     // s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly.
                     for (int t = 0; t < length; t++)
                     {
