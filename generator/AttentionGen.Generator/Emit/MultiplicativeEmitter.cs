@@ -358,21 +358,19 @@ internal static class MultiplicativeEmitter
                 {
                     w.WriteLine();
                     w.WriteLine("// Q' = Q Wᵀ over all B·Tq rows: ∂L/∂W += ∂L/∂Q'ᵀ Q, ∂L/∂Q = ∂L/∂Q' W, each cut into ProductParts ranges of its output");
-                    w.WriteLine("// rows that threads take independently (every output element is still summed over all rows in the same order).");
-                    w.WriteLine("int chunks = 2 * ProductParts;");
+                    w.WriteLine("// rows that threads take independently (one range each on one thread; every output element is still summed over all");
+                    w.WriteLine("// rows in the same order).");
                     w.WriteLine("long productWork = (long)batch * queryLength * KeyDim * Dim;");
-                    using (w.Block("if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))"))
+                    using (w.Block("if (BatchParallel.ShouldSplit(2 * ProductParts, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))"))
                     {
-                        w.WriteLine($"BatchParallel.For<{T}>(chunks, MaxDegreeOfParallelism, this,");
-                        w.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({name})layer).QueryProducts(chunk, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),");
+                        w.WriteLine($"BatchParallel.For<{T}>(2 * ProductParts, MaxDegreeOfParallelism, this,");
+                        w.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({name})layer).QueryProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),");
                         w.WriteLine("    (batch, queryLength, keyLength), r0: query, r1: dQueryTarget, w0: dQuery);");
                     }
                     using (w.Block("else"))
                     {
-                        using (w.Block("for (int chunk = 0; chunk < chunks; chunk++)"))
-                        {
-                            w.WriteLine("QueryProducts(chunk, batch * queryLength, query, dQueryTarget, dQuery);");
-                        }
+                        w.WriteLine("QueryProducts(0, 1, batch * queryLength, query, dQueryTarget, dQuery);");
+                        w.WriteLine("QueryProducts(1, 1, batch * queryLength, query, dQueryTarget, dQuery);");
                     }
                 }
             }
@@ -483,25 +481,27 @@ internal static class MultiplicativeEmitter
         if (model.General)
         {
             w.WriteLine();
-            w.WriteLine("// How many row ranges each query-projection gradient product is cut into (a fixed number, so results never depend on threads).");
+            w.WriteLine("// How many row ranges each query-projection gradient product is cut into when threads share it. The product kernel");
+            w.WriteLine("// computes every element of its output the same way (the same multiply-adds in the same order) whichever rows one");
+            w.WriteLine("// call covers, so the cut changes which thread computes an element, never its value.");
             w.WriteLine("private const int ProductParts = 4;");
             w.WriteLine();
-            w.WriteLine("// Chunk c does part c % ProductParts of product c / ProductParts, over the B·Tq rows of Q and ∂L/∂Q':");
+            w.WriteLine("// Chunk c does part c % parts of product c / parts, over the B·Tq rows of Q and ∂L/∂Q':");
             w.WriteLine("//   0: ∂L/∂W += ∂L/∂Q'ᵀ Q (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂Q = ∂L/∂Q' W (rows [lo, hi) of ∂L/∂Q; skipped when not wanted)");
-            using (w.Block($"private void QueryProducts(int chunk, int rows, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> dProjected, Span<{T}> dQuery)"))
+            using (w.Block($"private void QueryProducts(int chunk, int parts, int rows, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> dProjected, Span<{T}> dQuery)"))
             {
-                w.WriteLine("int part = chunk % ProductParts;");
-                using (w.Block("if (chunk < ProductParts)"))
+                w.WriteLine("int part = chunk % parts;");
+                using (w.Block("if (chunk < parts)"))
                 {
                     w.WriteLine("// ∂L/∂W[k, :] += Σ over all rows r of ∂L/∂Q'[r, k] · Q[r, :].");
-                    w.WriteLine("int lo = KeyDim * part / ProductParts, hi = KeyDim * (part + 1) / ProductParts;");
+                    w.WriteLine("int lo = KeyDim * part / parts, hi = KeyDim * (part + 1) / parts;");
                     w.WriteLine("if (hi == lo) return;");
                     w.WriteLine($"{queryGradient}(hi - lo, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref ScoreWeight.Gradient[lo * Dim]);");
                 }
                 using (w.Block("else"))
                 {
                     w.WriteLine("if (dQuery.IsEmpty) return;");
-                    w.WriteLine("int lo = rows * part / ProductParts, hi = rows * (part + 1) / ProductParts;");
+                    w.WriteLine("int lo = rows * part / parts, hi = rows * (part + 1) / parts;");
                     w.WriteLine("if (hi == lo) return;");
                     w.WriteLine("dQuery.Slice(lo * Dim, (hi - lo) * Dim).Clear();");
                     w.WriteLine($"{queryGradient}(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim]);");

@@ -198,19 +198,18 @@ internal static class StaticEmitter
                 }
                 w.WriteLine();
                 w.WriteLine("// pre = H Wᵀ + b over all B·T steps: ∂L/∂W += ∂L/∂preᵀ H and ∂L/∂H += ∂L/∂pre W, each cut into row ranges that");
-                w.WriteLine("// threads take independently, and one more chunk for ∂L/∂u_w and ∂L/∂b (sums over the steps in step order).");
-                w.WriteLine("int chunks = 2 * ProductParts + 1;");
-                using (w.Block("if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
+                w.WriteLine("// threads take independently (one range each on one thread), and one more chunk for ∂L/∂u_w and ∂L/∂b.");
+                using (w.Block("if (BatchParallel.ShouldSplit(2 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
-                    w.WriteLine($"BatchParallel.For<{T}>(chunks, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),");
-                    w.WriteLine($"    static (int chunk, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, s.R0, s.R1, s.W0),");
+                    w.WriteLine($"BatchParallel.For<{T}>(2 * ProductParts + 1, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),");
+                    w.WriteLine($"    static (int chunk, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0, s.R1, s.W0),");
                     w.WriteLine("    lengths, r0: input, r1: scratch, w0: dInput);");
                 }
                 using (w.Block("else"))
                 {
-                    using (w.Block("for (int chunk = 0; chunk < chunks; chunk++)"))
+                    using (w.Block("for (int chunk = 0; chunk < 3; chunk++)"))
                     {
-                        w.WriteLine("BackwardProducts(tape, chunk, input, scratch, dInput);");
+                        w.WriteLine("BackwardProducts(tape, chunk, 1, input, scratch, dInput);");
                     }
                 }
             }
@@ -268,28 +267,30 @@ internal static class StaticEmitter
 
         // ---- Backward, the parameter and input products ----
         w.WriteLine();
-        w.WriteLine("// How many row ranges each projection-gradient product is cut into (a fixed number, so results never depend on threads).");
+        w.WriteLine("// How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes");
+        w.WriteLine("// every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,");
+        w.WriteLine("// so the cut changes which thread computes an element, never its value.");
         w.WriteLine("private const int ProductParts = 4;");
         w.WriteLine();
-        w.WriteLine("// Chunk c < 2·ProductParts does part c % ProductParts of product c / ProductParts, over all B·T steps:");
+        w.WriteLine("// Chunk c < 2·parts does part c % parts of product c / parts, over all B·T steps:");
         w.WriteLine("//   0: ∂L/∂W += ∂L/∂preᵀ H (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂H += ∂L/∂pre W (rows [lo, hi) of ∂L/∂H; skipped when not wanted)");
-        w.WriteLine("// and chunk 2·ProductParts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.");
-        using (w.Block($"private void BackwardProducts(Tape tape, int chunk, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> scratch, Span<{T}> dInput)"))
+        w.WriteLine("// and chunk 2·parts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.");
+        using (w.Block($"private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> scratch, Span<{T}> dInput)"))
         {
             w.WriteLine("int steps = tape.Batch * tape.KeyLength;");
             w.WriteLine($"ReadOnlySpan<{T}> dPre = scratch.Slice(0, steps * Units);");
-            w.WriteLine("int part = chunk % ProductParts;");
-            using (w.Block("if (chunk < ProductParts)"))
+            w.WriteLine("int part = chunk % parts;");
+            using (w.Block("if (chunk < parts)"))
             {
                 w.WriteLine("// ∂L/∂W[u, :] += Σ over all steps r of ∂L/∂pre[r, u] · H[r, :].");
-                w.WriteLine("int lo = Units * part / ProductParts, hi = Units * (part + 1) / ProductParts;");
+                w.WriteLine("int lo = Units * part / parts, hi = Units * (part + 1) / parts;");
                 w.WriteLine("if (hi == lo) return;");
                 w.WriteLine($"{product}(hi - lo, steps, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo), 1, Units, ref MemoryMarshal.GetReference(input), ref Weight.Gradient[lo * Dim]);");
             }
-            using (w.Block("else if (chunk < 2 * ProductParts)"))
+            using (w.Block("else if (chunk < 2 * parts)"))
             {
                 w.WriteLine("if (dInput.IsEmpty) return;");
-                w.WriteLine("int lo = steps * part / ProductParts, hi = steps * (part + 1) / ProductParts;");
+                w.WriteLine("int lo = steps * part / parts, hi = steps * (part + 1) / parts;");
                 w.WriteLine("if (hi == lo) return;");
                 w.WriteLine($"{product}(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref dInput[lo * Dim]);");
             }

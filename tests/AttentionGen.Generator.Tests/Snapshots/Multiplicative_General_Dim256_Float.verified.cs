@@ -297,21 +297,19 @@ namespace Samples.Translation
                 }
 
                 // Q' = Q Wᵀ over all B·Tq rows: ∂L/∂W += ∂L/∂Q'ᵀ Q, ∂L/∂Q = ∂L/∂Q' W, each cut into ProductParts ranges of its output
-                // rows that threads take independently (every output element is still summed over all rows in the same order).
-                int chunks = 2 * ProductParts;
+                // rows that threads take independently (one range each on one thread; every output element is still summed over all
+                // rows in the same order).
                 long productWork = (long)batch * queryLength * KeyDim * Dim;
-                if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))
+                if (BatchParallel.ShouldSplit(2 * ProductParts, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
-                        static (int chunk, object layer, in ChunkSpans<float> s) => ((Scorer)layer).QueryProducts(chunk, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),
+                    BatchParallel.For<float>(2 * ProductParts, MaxDegreeOfParallelism, this,
+                        static (int chunk, object layer, in ChunkSpans<float> s) => ((Scorer)layer).QueryProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),
                         (batch, queryLength, keyLength), r0: query, r1: dQueryTarget, w0: dQuery);
                 }
                 else
                 {
-                    for (int chunk = 0; chunk < chunks; chunk++)
-                    {
-                        QueryProducts(chunk, batch * queryLength, query, dQueryTarget, dQuery);
-                    }
+                    QueryProducts(0, 1, batch * queryLength, query, dQueryTarget, dQuery);
+                    QueryProducts(1, 1, batch * queryLength, query, dQueryTarget, dQuery);
                 }
             }
             finally
@@ -382,25 +380,27 @@ namespace Samples.Translation
             }
         }
 
-        // How many row ranges each query-projection gradient product is cut into (a fixed number, so results never depend on threads).
+        // How many row ranges each query-projection gradient product is cut into when threads share it. The product kernel
+        // computes every element of its output the same way (the same multiply-adds in the same order) whichever rows one
+        // call covers, so the cut changes which thread computes an element, never its value.
         private const int ProductParts = 4;
 
-        // Chunk c does part c % ProductParts of product c / ProductParts, over the B·Tq rows of Q and ∂L/∂Q':
+        // Chunk c does part c % parts of product c / parts, over the B·Tq rows of Q and ∂L/∂Q':
         //   0: ∂L/∂W += ∂L/∂Q'ᵀ Q (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂Q = ∂L/∂Q' W (rows [lo, hi) of ∂L/∂Q; skipped when not wanted)
-        private void QueryProducts(int chunk, int rows, ReadOnlySpan<float> query, ReadOnlySpan<float> dProjected, Span<float> dQuery)
+        private void QueryProducts(int chunk, int parts, int rows, ReadOnlySpan<float> query, ReadOnlySpan<float> dProjected, Span<float> dQuery)
         {
-            int part = chunk % ProductParts;
-            if (chunk < ProductParts)
+            int part = chunk % parts;
+            if (chunk < parts)
             {
                 // ∂L/∂W[k, :] += Σ over all rows r of ∂L/∂Q'[r, k] · Q[r, :].
-                int lo = KeyDim * part / ProductParts, hi = KeyDim * (part + 1) / ProductParts;
+                int lo = KeyDim * part / parts, hi = KeyDim * (part + 1) / parts;
                 if (hi == lo) return;
                 MatrixProductAdd256(hi - lo, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref ScoreWeight.Gradient[lo * Dim]);
             }
             else
             {
                 if (dQuery.IsEmpty) return;
-                int lo = rows * part / ProductParts, hi = rows * (part + 1) / ProductParts;
+                int lo = rows * part / parts, hi = rows * (part + 1) / parts;
                 if (hi == lo) return;
                 dQuery.Slice(lo * Dim, (hi - lo) * Dim).Clear();
                 MatrixProductAdd256(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim]);

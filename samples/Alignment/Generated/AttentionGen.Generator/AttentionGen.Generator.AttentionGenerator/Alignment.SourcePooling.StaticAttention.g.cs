@@ -270,19 +270,18 @@ namespace Alignment
                 }
 
                 // pre = H Wᵀ + b over all B·T steps: ∂L/∂W += ∂L/∂preᵀ H and ∂L/∂H += ∂L/∂pre W, each cut into row ranges that
-                // threads take independently, and one more chunk for ∂L/∂u_w and ∂L/∂b (sums over the steps in step order).
-                int chunks = 2 * ProductParts + 1;
-                if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+                // threads take independently (one range each on one thread), and one more chunk for ∂L/∂u_w and ∂L/∂b.
+                if (BatchParallel.ShouldSplit(2 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
-                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, s.R0, s.R1, s.W0),
+                    BatchParallel.For<float>(2 * ProductParts + 1, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0, s.R1, s.W0),
                         lengths, r0: input, r1: scratch, w0: dInput);
                 }
                 else
                 {
-                    for (int chunk = 0; chunk < chunks; chunk++)
+                    for (int chunk = 0; chunk < 3; chunk++)
                     {
-                        BackwardProducts(tape, chunk, input, scratch, dInput);
+                        BackwardProducts(tape, chunk, 1, input, scratch, dInput);
                     }
                 }
             }
@@ -346,28 +345,30 @@ namespace Alignment
             }
         }
 
-        // How many row ranges each projection-gradient product is cut into (a fixed number, so results never depend on threads).
+        // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
+        // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
+        // so the cut changes which thread computes an element, never its value.
         private const int ProductParts = 4;
 
-        // Chunk c < 2·ProductParts does part c % ProductParts of product c / ProductParts, over all B·T steps:
+        // Chunk c < 2·parts does part c % parts of product c / parts, over all B·T steps:
         //   0: ∂L/∂W += ∂L/∂preᵀ H (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂H += ∂L/∂pre W (rows [lo, hi) of ∂L/∂H; skipped when not wanted)
-        // and chunk 2·ProductParts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.
-        private void BackwardProducts(Tape tape, int chunk, ReadOnlySpan<float> input, ReadOnlySpan<float> scratch, Span<float> dInput)
+        // and chunk 2·parts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.
+        private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<float> input, ReadOnlySpan<float> scratch, Span<float> dInput)
         {
             int steps = tape.Batch * tape.KeyLength;
             ReadOnlySpan<float> dPre = scratch.Slice(0, steps * Units);
-            int part = chunk % ProductParts;
-            if (chunk < ProductParts)
+            int part = chunk % parts;
+            if (chunk < parts)
             {
                 // ∂L/∂W[u, :] += Σ over all steps r of ∂L/∂pre[r, u] · H[r, :].
-                int lo = Units * part / ProductParts, hi = Units * (part + 1) / ProductParts;
+                int lo = Units * part / parts, hi = Units * (part + 1) / parts;
                 if (hi == lo) return;
                 MatrixProductAdd32(hi - lo, steps, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo), 1, Units, ref MemoryMarshal.GetReference(input), ref Weight.Gradient[lo * Dim]);
             }
-            else if (chunk < 2 * ProductParts)
+            else if (chunk < 2 * parts)
             {
                 if (dInput.IsEmpty) return;
-                int lo = steps * part / ProductParts, hi = steps * (part + 1) / ProductParts;
+                int lo = steps * part / parts, hi = steps * (part + 1) / parts;
                 if (hi == lo) return;
                 MatrixProductAdd32(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref dInput[lo * Dim]);
             }
