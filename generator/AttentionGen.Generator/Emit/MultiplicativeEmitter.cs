@@ -322,15 +322,12 @@ internal static class MultiplicativeEmitter
             w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
             w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
             w.WriteLine($"Span<{T}> dValueTarget = keysAreValues ? dKeys : dValues;");
-            w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
-            w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
-            w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
+            w.WriteLine("// ∂L/∂Q, ∂L/∂K, ∂L/∂V are cleared part by part by the threads that then add into them.");
             w.WriteLine();
-            w.WriteLine($"// Scratch: {(model.General ? "∂L/∂Q' [B, Tq, KeyDim] and " : "")}each batch row's share of ∂L/∂g [B] (summed in row order).");
+            w.WriteLine($"// Scratch: {(model.General ? "∂L/∂Q' [B, Tq, KeyDim] and " : "")}each batch row's share of ∂L/∂g [B] (summed in row order), written by BackwardRows.");
             LayerScaffold.DeclareScratch(w, element, "scratch", model.General ? "batch * queryLength * KeyDim + batch" : "batch");
             using (w.Block("try"))
             {
-                w.WriteLine("scratch.Clear();");
                 w.WriteLine($"Span<{T}> dQueryTarget = {(model.General ? "scratch.Slice(0, batch * queryLength * KeyDim)" : "dQuery")};");
                 w.WriteLine("long work = (long)batch * queryLength * keyLength * (KeyDim + ValueDim);");
                 if (model.Hard)
@@ -360,12 +357,20 @@ internal static class MultiplicativeEmitter
                 if (model.General)
                 {
                     w.WriteLine();
-                    w.WriteLine("// Q' = Q Wᵀ over all B·Tq rows: ∂L/∂W += ∂L/∂Q'ᵀ Q, ∂L/∂Q = ∂L/∂Q' W.");
-                    w.WriteLine("int rows = batch * queryLength;");
-                    w.WriteLine($"{queryGradient}(KeyDim, rows, ref MemoryMarshal.GetReference(dQueryTarget), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Gradient));");
-                    using (w.Block("if (!dQuery.IsEmpty)"))
+                    w.WriteLine("// Q' = Q Wᵀ over all B·Tq rows: ∂L/∂W += ∂L/∂Q'ᵀ Q, ∂L/∂Q = ∂L/∂Q' W, each cut into ProductParts ranges of its output");
+                    w.WriteLine("// rows that threads take independently (one range each on one thread; every output element is still summed over all");
+                    w.WriteLine("// rows in the same order).");
+                    w.WriteLine("long productWork = (long)batch * queryLength * KeyDim * Dim;");
+                    using (w.Block("if (BatchParallel.ShouldSplit(2 * ProductParts, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))"))
                     {
-                        w.WriteLine($"{queryGradient}(rows, KeyDim, ref MemoryMarshal.GetReference(dQueryTarget), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
+                        w.WriteLine($"BatchParallel.For<{T}>(2 * ProductParts, MaxDegreeOfParallelism, this,");
+                        w.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({name})layer).QueryProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),");
+                        w.WriteLine("    (batch, queryLength, keyLength), r0: query, r1: dQueryTarget, w0: dQuery);");
+                    }
+                    using (w.Block("else"))
+                    {
+                        w.WriteLine("QueryProducts(0, 1, batch * queryLength, query, dQueryTarget, dQuery);");
+                        w.WriteLine("QueryProducts(1, 1, batch * queryLength, query, dQueryTarget, dQuery);");
                     }
                 }
             }
@@ -390,6 +395,9 @@ internal static class MultiplicativeEmitter
                     w.WriteLine($"ref {T} weightsStart = ref MemoryMarshal.GetReference(weights);");
                     w.WriteLine($"ReadOnlySpan<{T}> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);");
                     w.WriteLine($"ReadOnlySpan<{T}> rowContextGradient = dContext.Slice(b * queryLength * ValueDim, queryLength * ValueDim);");
+                    w.WriteLine($"if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * {queryWidth}, queryLength * {queryWidth}).Clear();");
+                    w.WriteLine("if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();");
+                    w.WriteLine("if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values");
                     w.WriteLine();
                     w.WriteLine("// ∂A = ∂C Vᵀ (+ the caller's ∂L/∂A); the value path ∂V += Aᵀ ∂C.");
                     w.WriteLine($"Span<{T}> dScores = rowScratch;");
@@ -467,6 +475,37 @@ internal static class MultiplicativeEmitter
             using (w.Block("finally"))
             {
                 LayerScaffold.ReturnScratch(w, element, "rowScratch");
+            }
+        }
+
+        if (model.General)
+        {
+            w.WriteLine();
+            w.WriteLine("// How many row ranges each query-projection gradient product is cut into when threads share it. The product kernel");
+            w.WriteLine("// computes every element of its output the same way (the same multiply-adds in the same order) whichever rows one");
+            w.WriteLine("// call covers, so the cut changes which thread computes an element, never its value.");
+            w.WriteLine("private const int ProductParts = 4;");
+            w.WriteLine();
+            w.WriteLine("// Chunk c does part c % parts of product c / parts, over the B·Tq rows of Q and ∂L/∂Q':");
+            w.WriteLine("//   0: ∂L/∂W += ∂L/∂Q'ᵀ Q (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂Q = ∂L/∂Q' W (rows [lo, hi) of ∂L/∂Q; skipped when not wanted)");
+            using (w.Block($"private void QueryProducts(int chunk, int parts, int rows, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> dProjected, Span<{T}> dQuery)"))
+            {
+                w.WriteLine("int part = chunk % parts;");
+                using (w.Block("if (chunk < parts)"))
+                {
+                    w.WriteLine("// ∂L/∂W[k, :] += Σ over all rows r of ∂L/∂Q'[r, k] · Q[r, :].");
+                    w.WriteLine("int lo = KeyDim * part / parts, hi = KeyDim * (part + 1) / parts;");
+                    w.WriteLine("if (hi == lo) return;");
+                    w.WriteLine($"{queryGradient}(hi - lo, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref ScoreWeight.Gradient[lo * Dim]);");
+                }
+                using (w.Block("else"))
+                {
+                    w.WriteLine("if (dQuery.IsEmpty) return;");
+                    w.WriteLine("int lo = rows * part / parts, hi = rows * (part + 1) / parts;");
+                    w.WriteLine("if (hi == lo) return;");
+                    w.WriteLine("dQuery.Slice(lo * Dim, (hi - lo) * Dim).Clear();");
+                    w.WriteLine($"{queryGradient}(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim]);");
+                }
             }
         }
 

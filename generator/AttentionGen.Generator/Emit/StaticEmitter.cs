@@ -46,16 +46,14 @@ internal static class StaticEmitter
         string tanh = kernels.TanhInPlace(model.Units);
         string preGradient = kernels.Custom($"PoolingPreGradient{model.Units}", writer =>
         {
-            writer.Summary($"For one step, given δ = ∂L/∂eₜ and u = uₜ: ∂L/∂u_w += δ u and ∂L/∂(W hₜ + b) = δ u_w ⊙ (1 − u²), over U = {model.Units}.");
+            writer.Summary($"For one step, given δ = ∂L/∂eₜ and u = uₜ: ∂L/∂(W hₜ + b) = δ u_w ⊙ (1 − u²), over U = {model.Units}.");
             writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            using (writer.Block($"private static void PoolingPreGradient{model.Units}({T} delta, ref {T} u, ref {T} contextVector, ref {T} dContextVector, ref {T} dPre)"))
+            using (writer.Block($"private static void PoolingPreGradient{model.Units}({T} delta, ref {T} u, ref {T} contextVector, ref {T} dPre)"))
             {
                 new VectorLoop(model.Units, element,
                     "{VT} z = {V}.LoadUnsafe(ref u, {o});\n" +
-                    "{V}.MultiplyAddEstimate(delta{V}, z, {V}.LoadUnsafe(ref dContextVector, {o})).StoreUnsafe(ref dContextVector, {o});\n" +
                     "(delta{V} * {V}.LoadUnsafe(ref contextVector, {o}) * ({VT}.One - z * z)).StoreUnsafe(ref dPre, {o});",
                     "{T} z = Unsafe.Add(ref u, {o});\n" +
-                    "Unsafe.Add(ref dContextVector, {o}) = {T}.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dContextVector, {o}));\n" +
                     "Unsafe.Add(ref dPre, {o}) = delta * Unsafe.Add(ref contextVector, {o}) * (1 - z * z);")
                 { VectorPrologue = "{VT} delta{V} = {V}.Create(delta);", Unroll = 2 }.Emit(writer);
             }
@@ -180,21 +178,65 @@ internal static class StaticEmitter
             w.WriteLine("Shapes.RequireLength(dOutput.Length, (long)batch * Dim, nameof(dOutput), $\"[B={batch}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $\"[B={batch}, T={length}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * length, nameof(dWeights), $\"[B={batch}, T={length}]\");");
-            w.WriteLine("if (!dInput.IsEmpty) dInput.Clear();");
-            w.WriteLine("// Scratch: ∂L/∂(H Wᵀ + b) for every step of the batch [B·T, Units], and ∂L/∂α, ∂L/∂e for one sequence.");
-            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * length * Units + 2 * length");
+            w.WriteLine("// Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows.");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * length * (Units + 1)");
             using (w.Block("try"))
             {
-                w.WriteLine($"Span<{T}> dPre = scratch.Slice(0, batch * length * Units);");
-                w.WriteLine($"Span<{T}> dAlpha = scratch.Slice(batch * length * Units, length);");
-                w.WriteLine($"Span<{T}> dScores = scratch.Slice(batch * length * Units + length, length);");
-                w.WriteLine("dPre.Clear();");
+                w.WriteLine("long work = (long)batch * length * Units * Dim;");
+                w.WriteLine("CallState? callState = null; // made only when a step runs on several threads");
+                w.WriteLine("var lengths = (batch, 1, length);");
+                w.WriteLine("// Per sequence (sequences are independent, so large calls spread them over threads): ∂L/∂α, ∂L/∂e, ∂L/∂pre.");
+                using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
+                {
+                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),");
+                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),");
+                    w.WriteLine("    lengths, r0: input, r1: dOutput, r2: dWeights, w0: dInput, w1: scratch);");
+                }
+                using (w.Block("else"))
+                {
+                    w.WriteLine("BackwardRows(tape, 0, batch, input, dOutput, dWeights, dInput, scratch);");
+                }
+                w.WriteLine();
+                w.WriteLine("// pre = H Wᵀ + b over all B·T steps: ∂L/∂W += ∂L/∂preᵀ H and ∂L/∂H += ∂L/∂pre W, each cut into row ranges that");
+                w.WriteLine("// threads take independently (one range each on one thread), and one more chunk for ∂L/∂u_w and ∂L/∂b.");
+                using (w.Block("if (BatchParallel.ShouldSplit(2 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
+                {
+                    w.WriteLine($"BatchParallel.For<{T}>(2 * ProductParts + 1, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),");
+                    w.WriteLine($"    static (int chunk, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0, s.R1, s.W0),");
+                    w.WriteLine("    lengths, r0: input, r1: scratch, w0: dInput);");
+                }
+                using (w.Block("else"))
+                {
+                    using (w.Block("for (int chunk = 0; chunk < 3; chunk++)"))
+                    {
+                        w.WriteLine("BackwardProducts(tape, chunk, 1, input, scratch, dInput);");
+                    }
+                }
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Backward, per sequence ----
+        w.WriteLine();
+        w.WriteLine("// Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂H, ∂L/∂pre and ∂L/∂e.");
+        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, ReadOnlySpan<{T}> dWeights, Span<{T}> dInput, Span<{T}> scratch)"))
+        {
+            w.WriteLine("int batch = tape.Batch, length = tape.KeyLength;");
+            w.WriteLine($"Span<{T}> dPre = scratch.Slice(0, batch * length * Units);");
+            w.WriteLine($"Span<{T}> dScoresAll = scratch.Slice(batch * length * Units, batch * length);");
+            LayerScaffold.DeclareScratch(w, element, "dAlpha", "length");
+            using (w.Block("try"))
+            {
                 w.WriteLine($"ref {T} contextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Value);");
-                w.WriteLine($"ref {T} dContextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Gradient);");
-                using (w.Block("for (int b = 0; b < batch; b++)"))
+                using (w.Block("for (int b = first; b < end; b++)"))
                 {
                     w.WriteLine($"ReadOnlySpan<{T}> alpha = tape.Weights.AsSpan(b * length, length);");
+                    w.WriteLine($"Span<{T}> dScores = dScoresAll.Slice(b * length, length);");
                     w.WriteLine($"ref {T} dPooled = ref MemoryMarshal.GetReference(dOutput.Slice(b * Dim, Dim));");
+                    w.WriteLine("if (!dInput.IsEmpty) dInput.Slice(b * length * Dim, length * Dim).Clear();");
                     w.WriteLine("// s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly.");
                     using (w.Block("for (int t = 0; t < length; t++)"))
                     {
@@ -203,29 +245,65 @@ internal static class StaticEmitter
                         w.WriteLine($"if (!dInput.IsEmpty && alpha[t] != 0) {axpyDim}(alpha[t], ref dPooled, ref dInput[(b * length + t) * Dim]);");
                     }
                     w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(alpha, dAlpha, dScores);");
-                    w.WriteLine("// eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂u_w += ∂L/∂eₜ uₜ, ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²).");
+                    w.WriteLine("// eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²) (∂L/∂u_w follows for the whole batch).");
                     using (w.Block("for (int t = 0; t < length; t++)"))
                     {
                         using (w.Block("if (alpha[t] != 0)"))
                         {
-                            w.WriteLine($"{preGradient}(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dContextVector, ref dPre[(b * length + t) * Units]);");
+                            w.WriteLine($"{preGradient}(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dPre[(b * length + t) * Units]);");
+                        }
+                        using (w.Block("else"))
+                        {
+                            w.WriteLine("dPre.Slice((b * length + t) * Units, Units).Clear(); // padding: no gradient");
                         }
                     }
-                }
-                w.WriteLine();
-                w.WriteLine("// pre = H Wᵀ + b over all B·T steps: ∂L/∂b = Σ ∂L/∂pre, ∂L/∂W += ∂L/∂preᵀ H, ∂L/∂H += ∂L/∂pre W.");
-                w.WriteLine("int steps = batch * length;");
-                w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(Bias.Gradient);");
-                w.WriteLine($"for (int r = 0; r < steps; r++) {axpyUnits}(1, ref dPre[r * Units], ref dBias);");
-                w.WriteLine($"{product}(Units, steps, ref MemoryMarshal.GetReference(dPre), 1, Units, ref MemoryMarshal.GetReference(input), ref MemoryMarshal.GetArrayDataReference(Weight.Gradient));");
-                using (w.Block("if (!dInput.IsEmpty)"))
-                {
-                    w.WriteLine($"{product}(steps, Units, ref MemoryMarshal.GetReference(dPre), Units, 1, ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref MemoryMarshal.GetReference(dInput));");
                 }
             }
             using (w.Block("finally"))
             {
-                LayerScaffold.ReturnScratch(w, element, "scratch");
+                LayerScaffold.ReturnScratch(w, element, "dAlpha");
+            }
+        }
+
+        // ---- Backward, the parameter and input products ----
+        w.WriteLine();
+        w.WriteLine("// How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes");
+        w.WriteLine("// every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,");
+        w.WriteLine("// so the cut changes which thread computes an element, never its value.");
+        w.WriteLine("private const int ProductParts = 4;");
+        w.WriteLine();
+        w.WriteLine("// Chunk c < 2·parts does part c % parts of product c / parts, over all B·T steps:");
+        w.WriteLine("//   0: ∂L/∂W += ∂L/∂preᵀ H (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂H += ∂L/∂pre W (rows [lo, hi) of ∂L/∂H; skipped when not wanted)");
+        w.WriteLine("// and chunk 2·parts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.");
+        using (w.Block($"private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> scratch, Span<{T}> dInput)"))
+        {
+            w.WriteLine("int steps = tape.Batch * tape.KeyLength;");
+            w.WriteLine($"ReadOnlySpan<{T}> dPre = scratch.Slice(0, steps * Units);");
+            w.WriteLine("int part = chunk % parts;");
+            using (w.Block("if (chunk < parts)"))
+            {
+                w.WriteLine("// ∂L/∂W[u, :] += Σ over all steps r of ∂L/∂pre[r, u] · H[r, :].");
+                w.WriteLine("int lo = Units * part / parts, hi = Units * (part + 1) / parts;");
+                w.WriteLine("if (hi == lo) return;");
+                w.WriteLine($"{product}(hi - lo, steps, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo), 1, Units, ref MemoryMarshal.GetReference(input), ref Weight.Gradient[lo * Dim]);");
+            }
+            using (w.Block("else if (chunk < 2 * parts)"))
+            {
+                w.WriteLine("if (dInput.IsEmpty) return;");
+                w.WriteLine("int lo = steps * part / parts, hi = steps * (part + 1) / parts;");
+                w.WriteLine("if (hi == lo) return;");
+                w.WriteLine($"{product}(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref dInput[lo * Dim]);");
+            }
+            using (w.Block("else"))
+            {
+                w.WriteLine($"ReadOnlySpan<{T}> dScores = scratch.Slice(steps * Units, steps);");
+                w.WriteLine($"ref {T} dContextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Gradient);");
+                w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(Bias.Gradient);");
+                using (w.Block("for (int r = 0; r < steps; r++)"))
+                {
+                    w.WriteLine("if (tape.Weights[r] != 0) " + $"{axpyUnits}(dScores[r], ref tape.Hidden[r * Units], ref dContextVector);");
+                }
+                w.WriteLine($"for (int r = 0; r < steps; r++) {axpyUnits}(1, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), r * Units), ref dBias);");
             }
         }
 

@@ -273,11 +273,9 @@ namespace Samples.Translation
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $"[B={batch}, Tq={queryLength}, Tk={keyLength}]");
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             Span<float> dValueTarget = keysAreValues ? dKeys : dValues;
-            if (!dQuery.IsEmpty) dQuery.Clear();
-            if (!dKeys.IsEmpty) dKeys.Clear();
-            if (!dValues.IsEmpty) dValues.Clear();
+            // ∂L/∂Q, ∂L/∂K, ∂L/∂V are cleared part by part by the threads that then add into them.
 
-            // Scratch: ∂L/∂Q' [B, Tq, KeyDim] and each batch row's share of ∂L/∂g [B] (summed in row order).
+            // Scratch: ∂L/∂Q' [B, Tq, KeyDim] and each batch row's share of ∂L/∂g [B] (summed in row order), written by BackwardRows.
             int scratchLength = batch * queryLength * KeyDim + batch;
             float[]? scratchRented = null;
             Span<float> scratch = scratchLength <= StackScratchLimit
@@ -285,7 +283,6 @@ namespace Samples.Translation
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
             try
             {
-                scratch.Clear();
                 Span<float> dQueryTarget = scratch.Slice(0, batch * queryLength * KeyDim);
                 long work = (long)batch * queryLength * keyLength * (KeyDim + ValueDim);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
@@ -299,12 +296,20 @@ namespace Samples.Translation
                     BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, scratch, dWeights);
                 }
 
-                // Q' = Q Wᵀ over all B·Tq rows: ∂L/∂W += ∂L/∂Q'ᵀ Q, ∂L/∂Q = ∂L/∂Q' W.
-                int rows = batch * queryLength;
-                MatrixProductAdd256(KeyDim, rows, ref MemoryMarshal.GetReference(dQueryTarget), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Gradient));
-                if (!dQuery.IsEmpty)
+                // Q' = Q Wᵀ over all B·Tq rows: ∂L/∂W += ∂L/∂Q'ᵀ Q, ∂L/∂Q = ∂L/∂Q' W, each cut into ProductParts ranges of its output
+                // rows that threads take independently (one range each on one thread; every output element is still summed over all
+                // rows in the same order).
+                long productWork = (long)batch * queryLength * KeyDim * Dim;
+                if (BatchParallel.ShouldSplit(2 * ProductParts, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))
                 {
-                    MatrixProductAdd256(rows, KeyDim, ref MemoryMarshal.GetReference(dQueryTarget), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(dQuery));
+                    BatchParallel.For<float>(2 * ProductParts, MaxDegreeOfParallelism, this,
+                        static (int chunk, object layer, in ChunkSpans<float> s) => ((Scorer)layer).QueryProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),
+                        (batch, queryLength, keyLength), r0: query, r1: dQueryTarget, w0: dQuery);
+                }
+                else
+                {
+                    QueryProducts(0, 1, batch * queryLength, query, dQueryTarget, dQuery);
+                    QueryProducts(1, 1, batch * queryLength, query, dQueryTarget, dQuery);
                 }
             }
             finally
@@ -334,6 +339,9 @@ namespace Samples.Translation
                     ref float weightsStart = ref MemoryMarshal.GetReference(weights);
                     ReadOnlySpan<float> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
                     ReadOnlySpan<float> rowContextGradient = dContext.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
+                    if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * KeyDim, queryLength * KeyDim).Clear();
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();
+                    if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values
 
                     // ∂A = ∂C Vᵀ (+ the caller's ∂L/∂A); the value path ∂V += Aᵀ ∂C.
                     Span<float> dScores = rowScratch;
@@ -369,6 +377,33 @@ namespace Samples.Translation
                 {
                     ArrayPool<float>.Shared.Return(rowScratchRented);
                 }
+            }
+        }
+
+        // How many row ranges each query-projection gradient product is cut into when threads share it. The product kernel
+        // computes every element of its output the same way (the same multiply-adds in the same order) whichever rows one
+        // call covers, so the cut changes which thread computes an element, never its value.
+        private const int ProductParts = 4;
+
+        // Chunk c does part c % parts of product c / parts, over the B·Tq rows of Q and ∂L/∂Q':
+        //   0: ∂L/∂W += ∂L/∂Q'ᵀ Q (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂Q = ∂L/∂Q' W (rows [lo, hi) of ∂L/∂Q; skipped when not wanted)
+        private void QueryProducts(int chunk, int parts, int rows, ReadOnlySpan<float> query, ReadOnlySpan<float> dProjected, Span<float> dQuery)
+        {
+            int part = chunk % parts;
+            if (chunk < parts)
+            {
+                // ∂L/∂W[k, :] += Σ over all rows r of ∂L/∂Q'[r, k] · Q[r, :].
+                int lo = KeyDim * part / parts, hi = KeyDim * (part + 1) / parts;
+                if (hi == lo) return;
+                MatrixProductAdd256(hi - lo, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref ScoreWeight.Gradient[lo * Dim]);
+            }
+            else
+            {
+                if (dQuery.IsEmpty) return;
+                int lo = rows * part / parts, hi = rows * (part + 1) / parts;
+                if (hi == lo) return;
+                dQuery.Slice(lo * Dim, (hi - lo) * Dim).Clear();
+                MatrixProductAdd256(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim]);
             }
         }
 

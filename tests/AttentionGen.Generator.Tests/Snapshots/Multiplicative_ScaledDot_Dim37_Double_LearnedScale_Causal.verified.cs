@@ -270,11 +270,9 @@ namespace Samples.Translation
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $"[B={batch}, Tq={queryLength}, Tk={keyLength}]");
             ReadOnlySpan<double> valueSource = keysAreValues ? keys : values;
             Span<double> dValueTarget = keysAreValues ? dKeys : dValues;
-            if (!dQuery.IsEmpty) dQuery.Clear();
-            if (!dKeys.IsEmpty) dKeys.Clear();
-            if (!dValues.IsEmpty) dValues.Clear();
+            // ∂L/∂Q, ∂L/∂K, ∂L/∂V are cleared part by part by the threads that then add into them.
 
-            // Scratch: each batch row's share of ∂L/∂g [B] (summed in row order).
+            // Scratch: each batch row's share of ∂L/∂g [B] (summed in row order), written by BackwardRows.
             int scratchLength = batch;
             double[]? scratchRented = null;
             Span<double> scratch = scratchLength <= StackScratchLimit
@@ -282,7 +280,6 @@ namespace Samples.Translation
                 : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
             try
             {
-                scratch.Clear();
                 Span<double> dQueryTarget = dQuery;
                 long work = (long)batch * queryLength * keyLength * (KeyDim + ValueDim);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
@@ -327,6 +324,9 @@ namespace Samples.Translation
                     ref double weightsStart = ref MemoryMarshal.GetReference(weights);
                     ReadOnlySpan<double> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
                     ReadOnlySpan<double> rowContextGradient = dContext.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
+                    if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * Dim, queryLength * Dim).Clear();
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();
+                    if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values
 
                     // ∂A = ∂C Vᵀ (+ the caller's ∂L/∂A); the value path ∂V += Aᵀ ∂C.
                     Span<double> dScores = rowScratch;

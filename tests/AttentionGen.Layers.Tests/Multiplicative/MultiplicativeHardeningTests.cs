@@ -7,7 +7,8 @@ namespace AttentionGen.Layers.Tests.Multiplicative;
 /// <summary>
 /// Failure modes and extremes of [MultiplicativeAttention]: concurrent inference on one instance, NaN and infinity confined to
 /// their batch rows, logits of ±1e4, denormals, Tk = 1 and Tk = 0, a hundred thousand keys without steady-state allocation,
-/// tape reuse across lengths, overlapping outputs.
+/// a one-thread training step of a size that would split over threads without steady-state allocation, tape reuse across
+/// lengths, overlapping outputs.
 /// </summary>
 public sealed class MultiplicativeHardeningTests
 {
@@ -110,6 +111,27 @@ public sealed class MultiplicativeHardeningTests
         var error = Assert.Throws<ArgumentException>(() => layer.Forward(2, 3, 0, query, default, default, untouched, default, default));
         Assert.Equal("keyLength", error.ParamName);
         Assert.All(untouched, c => Assert.Equal(7f, c));
+    }
+
+    [Fact]
+    public void A_one_thread_training_step_large_enough_to_split_allocates_nothing_in_steady_state()
+    {
+        // B·Tq·Tk·(Dk + Dv) and B·Tq·Dk·Dq both above the layers' parallel work threshold (2¹⁸): with more threads every
+        // split would happen, so this is the path a one-thread trainer of a real-sized model takes.
+        var layer = new GeneralF37(seed: 2) { MaxDegreeOfParallelism = 1 };
+        const int batch = 16, tq = 24, tk = 40;
+        var (query, keys, values) = Inputs(5, batch, tq, tk);
+        float[] dContext = TestData.Random<float>(new Random(6), batch * tq * Dim);
+        var tape = new GeneralF37.Tape();
+        var context = new float[batch * tq * Dim];
+        float[] dQuery = new float[query.Length], dKeys = new float[keys.Length], dValues = new float[values.Length];
+        long allocated = Hardening.SteadyStateAllocation(() =>
+        {
+            layer.Forward(tape, batch, tq, tk, query, keys, values, context, default, default);
+            layer.Backward(tape, query, keys, values, dContext, dQuery, dKeys, dValues, default);
+        });
+        Assert.Equal(0, allocated);
+        Assert.Contains(dQuery, x => x != 0);
     }
 
     [Fact]

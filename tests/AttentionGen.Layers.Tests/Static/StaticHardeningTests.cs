@@ -7,7 +7,8 @@ namespace AttentionGen.Layers.Tests.Static;
 /// <summary>
 /// Failure modes and extremes of [StaticAttention] (HAN pooling): concurrent inference on one instance, NaN and infinity
 /// confined to their sequence, logits of ±1e4, denormals, T = 1 and T = 0, a hundred thousand steps without steady-state
-/// allocation, tape reuse across lengths, overlapping outputs.
+/// allocation, a one-thread training step of a size that would split over threads without steady-state allocation, tape
+/// reuse across lengths, overlapping outputs.
 /// </summary>
 public sealed class StaticHardeningTests
 {
@@ -111,6 +112,27 @@ public sealed class StaticHardeningTests
         var untouched = Enumerable.Repeat(7f, 3 * Dim).ToArray();
         Assert.Equal("length", Assert.Throws<ArgumentException>(() => layer.Forward(3, 0, default, untouched, default, default)).ParamName);
         Assert.All(untouched, x => Assert.Equal(7f, x));
+    }
+
+    [Fact]
+    public void A_one_thread_training_step_large_enough_to_split_allocates_nothing_in_steady_state()
+    {
+        // B·T·U·D above the layers' parallel work threshold (2¹⁸): with more threads forward and backward would split,
+        // so this is the path a one-thread trainer of a real-sized model takes.
+        var layer = new PoolingF37U9(seed: 2) { MaxDegreeOfParallelism = 1 };
+        const int batch = 32, length = 40;
+        var random = new Random(5);
+        float[] input = TestData.Random<float>(random, batch * length * Dim), dOutput = TestData.Random<float>(random, batch * Dim);
+        var tape = new PoolingF37U9.Tape();
+        var output = new float[batch * Dim];
+        var dInput = new float[input.Length];
+        long allocated = Hardening.SteadyStateAllocation(() =>
+        {
+            layer.Forward(tape, batch, length, input, output, default, default);
+            layer.Backward(tape, input, dOutput, dInput, default);
+        });
+        Assert.Equal(0, allocated);
+        Assert.Contains(dInput, x => x != 0);
     }
 
     [Fact]

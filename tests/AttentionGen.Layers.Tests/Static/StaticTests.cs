@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Numerics;
+using System.Reflection;
 using Xunit;
 
 namespace AttentionGen.Layers.Tests.Static;
@@ -104,29 +105,43 @@ public abstract class StaticTests<TLayer, T, TTape>
         Assert.Equal(output, training);
     }
 
+    // The generated layer's private ParallelWorkThreshold: calls with less work stay on the calling thread.
+    private static readonly long ParallelWorkThreshold = (long)typeof(TLayer).GetField("ParallelWorkThreshold", BindingFlags.NonPublic | BindingFlags.Static)!.GetRawConstantValue()!;
+
     [Fact]
     public void Results_do_not_depend_on_the_thread_count()
     {
-        const int batch = 12, length = 40;
+        // Enough sequences that forward and backward split (B·T·U·D multiply-adds over the threshold): the sequences of
+        // both passes, and the backward's ∂W and ∂H cut by their output rows. With padding and an all-padding sequence.
+        const int length = 40;
+        int batch = (int)Math.Max(12, 2 * ParallelWorkThreshold / ((long)length * Units * Dim) + 1);
         var random = new Random(4);
         T[] input = TestData.Random<T>(random, batch * length * Dim);
         T[] dOutput = TestData.Random<T>(random, batch * Dim);
-        (T[], T[], T[]) Run(int degree)
+        T[] dWeights = TestData.Random<T>(random, batch * length);
+        bool[] padding = TestData.Mask(random, batch * length, 0.8);
+        for (int t = 0; t < length; t++) padding[length + t] = false; // sequence 1 is all padding
+        (T[] Output, T[] DInput, T[] Gradients) Run(int degree)
         {
             TLayer layer = Create(2);
             layer.MaxDegreeOfParallelism = degree;
             var tape = new TTape();
             var output = new T[batch * Dim];
-            layer.Forward(tape, batch, length, input, output, default, default);
+            layer.Forward(tape, batch, length, input, output, default, padding);
             var dInput = new T[input.Length];
-            layer.Backward(tape, input, dOutput, dInput, default);
+            layer.Backward(tape, input, dOutput, dInput, dWeights);
             return (output, dInput, layer.Parameters.SelectMany(p => p.Gradient).ToArray());
         }
-        var (o1, d1, g1) = Run(1);
-        var (o2, d2, g2) = Run(2);
-        Assert.Equal(o1, o2);
-        Assert.Equal(d1, d2);
-        Assert.Equal(g1, g2);
+        var serial = Run(1);
+        Assert.Contains(serial.DInput, x => x != T.Zero);
+        Assert.Contains(serial.Gradients, x => x != T.Zero);
+        foreach (int degree in new[] { 2, 3 })
+        {
+            var parallel = Run(degree);
+            Assert.Equal(serial.Output, parallel.Output);
+            Assert.Equal(serial.DInput, parallel.DInput);
+            Assert.Equal(serial.Gradients, parallel.Gradients);
+        }
     }
 
     [Fact]

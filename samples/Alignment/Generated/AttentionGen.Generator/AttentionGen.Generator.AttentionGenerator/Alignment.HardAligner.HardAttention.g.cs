@@ -294,11 +294,9 @@ namespace Alignment
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $"[B={batch}, Tq={queryLength}, Tk={keyLength}]");
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             Span<float> dValueTarget = keysAreValues ? dKeys : dValues;
-            if (!dQuery.IsEmpty) dQuery.Clear();
-            if (!dKeys.IsEmpty) dKeys.Clear();
-            if (!dValues.IsEmpty) dValues.Clear();
+            // ∂L/∂Q, ∂L/∂K, ∂L/∂V are cleared part by part by the threads that then add into them.
 
-            // Scratch: each batch row's share of ∂L/∂g [B] (summed in row order).
+            // Scratch: each batch row's share of ∂L/∂g [B] (summed in row order), written by BackwardRows.
             int scratchLength = batch;
             float[]? scratchRented = null;
             Span<float> scratch = scratchLength <= StackScratchLimit
@@ -306,7 +304,6 @@ namespace Alignment
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
             try
             {
-                scratch.Clear();
                 Span<float> dQueryTarget = dQuery;
                 long work = (long)batch * queryLength * keyLength * (KeyDim + ValueDim);
                 BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, scratch, dWeights, rewards, baseline);
@@ -338,6 +335,9 @@ namespace Alignment
                     ref float weightsStart = ref MemoryMarshal.GetReference(weights);
                     ReadOnlySpan<float> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
                     ReadOnlySpan<float> rowContextGradient = dContext.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
+                    if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * Dim, queryLength * Dim).Clear();
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();
+                    if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values
 
                     // ∂A = ∂C Vᵀ (+ the caller's ∂L/∂A); the value path ∂V += Aᵀ ∂C.
                     Span<float> dScores = rowScratch;

@@ -246,51 +246,43 @@ namespace Alignment
             Shapes.RequireLength(dOutput.Length, (long)batch * Dim, nameof(dOutput), $"[B={batch}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $"[B={batch}, T={length}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * length, nameof(dWeights), $"[B={batch}, T={length}]");
-            if (!dInput.IsEmpty) dInput.Clear();
-            // Scratch: ∂L/∂(H Wᵀ + b) for every step of the batch [B·T, Units], and ∂L/∂α, ∂L/∂e for one sequence.
-            int scratchLength = batch * length * Units + 2 * length;
+            // Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows.
+            int scratchLength = batch * length * (Units + 1);
             float[]? scratchRented = null;
             Span<float> scratch = scratchLength <= StackScratchLimit
                 ? stackalloc float[scratchLength]
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
             try
             {
-                Span<float> dPre = scratch.Slice(0, batch * length * Units);
-                Span<float> dAlpha = scratch.Slice(batch * length * Units, length);
-                Span<float> dScores = scratch.Slice(batch * length * Units + length, length);
-                dPre.Clear();
-                ref float contextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Value);
-                ref float dContextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Gradient);
-                for (int b = 0; b < batch; b++)
+                long work = (long)batch * length * Units * Dim;
+                CallState? callState = null; // made only when a step runs on several threads
+                var lengths = (batch, 1, length);
+                // Per sequence (sequences are independent, so large calls spread them over threads): ∂L/∂α, ∂L/∂e, ∂L/∂pre.
+                if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    ReadOnlySpan<float> alpha = tape.Weights.AsSpan(b * length, length);
-                    ref float dPooled = ref MemoryMarshal.GetReference(dOutput.Slice(b * Dim, Dim));
-                    // s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly.
-                    for (int t = 0; t < length; t++)
-                    {
-                        ref float h = ref MemoryMarshal.GetReference(input.Slice((b * length + t) * Dim, Dim));
-                        dAlpha[t] = Dot32(ref dPooled, ref h) + (dWeights.IsEmpty ? 0 : dWeights[b * length + t]);
-                        if (!dInput.IsEmpty && alpha[t] != 0) MultiplyAdd32(alpha[t], ref dPooled, ref dInput[(b * length + t) * Dim]);
-                    }
-                    AttentionMath.SoftmaxBackward<float>(alpha, dAlpha, dScores);
-                    // eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂u_w += ∂L/∂eₜ uₜ, ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²).
-                    for (int t = 0; t < length; t++)
-                    {
-                        if (alpha[t] != 0)
-                        {
-                            PoolingPreGradient16(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dContextVector, ref dPre[(b * length + t) * Units]);
-                        }
-                    }
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                        static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),
+                        lengths, r0: input, r1: dOutput, r2: dWeights, w0: dInput, w1: scratch);
+                }
+                else
+                {
+                    BackwardRows(tape, 0, batch, input, dOutput, dWeights, dInput, scratch);
                 }
 
-                // pre = H Wᵀ + b over all B·T steps: ∂L/∂b = Σ ∂L/∂pre, ∂L/∂W += ∂L/∂preᵀ H, ∂L/∂H += ∂L/∂pre W.
-                int steps = batch * length;
-                ref float dBias = ref MemoryMarshal.GetArrayDataReference(Bias.Gradient);
-                for (int r = 0; r < steps; r++) MultiplyAdd16(1, ref dPre[r * Units], ref dBias);
-                MatrixProductAdd32(Units, steps, ref MemoryMarshal.GetReference(dPre), 1, Units, ref MemoryMarshal.GetReference(input), ref MemoryMarshal.GetArrayDataReference(Weight.Gradient));
-                if (!dInput.IsEmpty)
+                // pre = H Wᵀ + b over all B·T steps: ∂L/∂W += ∂L/∂preᵀ H and ∂L/∂H += ∂L/∂pre W, each cut into row ranges that
+                // threads take independently (one range each on one thread), and one more chunk for ∂L/∂u_w and ∂L/∂b.
+                if (BatchParallel.ShouldSplit(2 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    MatrixProductAdd32(steps, Units, ref MemoryMarshal.GetReference(dPre), Units, 1, ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref MemoryMarshal.GetReference(dInput));
+                    BatchParallel.For<float>(2 * ProductParts + 1, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0, s.R1, s.W0),
+                        lengths, r0: input, r1: scratch, w0: dInput);
+                }
+                else
+                {
+                    for (int chunk = 0; chunk < 3; chunk++)
+                    {
+                        BackwardProducts(tape, chunk, 1, input, scratch, dInput);
+                    }
                 }
             }
             finally
@@ -299,6 +291,97 @@ namespace Alignment
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
                 }
+            }
+        }
+
+        // Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂H, ∂L/∂pre and ∂L/∂e.
+        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> input, ReadOnlySpan<float> dOutput, ReadOnlySpan<float> dWeights, Span<float> dInput, Span<float> scratch)
+        {
+            int batch = tape.Batch, length = tape.KeyLength;
+            Span<float> dPre = scratch.Slice(0, batch * length * Units);
+            Span<float> dScoresAll = scratch.Slice(batch * length * Units, batch * length);
+            int dAlphaLength = length;
+            float[]? dAlphaRented = null;
+            Span<float> dAlpha = dAlphaLength <= StackScratchLimit
+                ? stackalloc float[dAlphaLength]
+                : (dAlphaRented = ArrayPool<float>.Shared.Rent(dAlphaLength)).AsSpan(0, dAlphaLength);
+            try
+            {
+                ref float contextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Value);
+                for (int b = first; b < end; b++)
+                {
+                    ReadOnlySpan<float> alpha = tape.Weights.AsSpan(b * length, length);
+                    Span<float> dScores = dScoresAll.Slice(b * length, length);
+                    ref float dPooled = ref MemoryMarshal.GetReference(dOutput.Slice(b * Dim, Dim));
+                    if (!dInput.IsEmpty) dInput.Slice(b * length * Dim, length * Dim).Clear();
+                    // s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly.
+                    for (int t = 0; t < length; t++)
+                    {
+                        ref float h = ref MemoryMarshal.GetReference(input.Slice((b * length + t) * Dim, Dim));
+                        dAlpha[t] = Dot32(ref dPooled, ref h) + (dWeights.IsEmpty ? 0 : dWeights[b * length + t]);
+                        if (!dInput.IsEmpty && alpha[t] != 0) MultiplyAdd32(alpha[t], ref dPooled, ref dInput[(b * length + t) * Dim]);
+                    }
+                    AttentionMath.SoftmaxBackward<float>(alpha, dAlpha, dScores);
+                    // eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²) (∂L/∂u_w follows for the whole batch).
+                    for (int t = 0; t < length; t++)
+                    {
+                        if (alpha[t] != 0)
+                        {
+                            PoolingPreGradient16(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dPre[(b * length + t) * Units]);
+                        }
+                        else
+                        {
+                            dPre.Slice((b * length + t) * Units, Units).Clear(); // padding: no gradient
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                if (dAlphaRented is not null)
+                {
+                    ArrayPool<float>.Shared.Return(dAlphaRented);
+                }
+            }
+        }
+
+        // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
+        // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
+        // so the cut changes which thread computes an element, never its value.
+        private const int ProductParts = 4;
+
+        // Chunk c < 2·parts does part c % parts of product c / parts, over all B·T steps:
+        //   0: ∂L/∂W += ∂L/∂preᵀ H (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂H += ∂L/∂pre W (rows [lo, hi) of ∂L/∂H; skipped when not wanted)
+        // and chunk 2·parts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.
+        private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<float> input, ReadOnlySpan<float> scratch, Span<float> dInput)
+        {
+            int steps = tape.Batch * tape.KeyLength;
+            ReadOnlySpan<float> dPre = scratch.Slice(0, steps * Units);
+            int part = chunk % parts;
+            if (chunk < parts)
+            {
+                // ∂L/∂W[u, :] += Σ over all steps r of ∂L/∂pre[r, u] · H[r, :].
+                int lo = Units * part / parts, hi = Units * (part + 1) / parts;
+                if (hi == lo) return;
+                MatrixProductAdd32(hi - lo, steps, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo), 1, Units, ref MemoryMarshal.GetReference(input), ref Weight.Gradient[lo * Dim]);
+            }
+            else if (chunk < 2 * parts)
+            {
+                if (dInput.IsEmpty) return;
+                int lo = steps * part / parts, hi = steps * (part + 1) / parts;
+                if (hi == lo) return;
+                MatrixProductAdd32(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref dInput[lo * Dim]);
+            }
+            else
+            {
+                ReadOnlySpan<float> dScores = scratch.Slice(steps * Units, steps);
+                ref float dContextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Gradient);
+                ref float dBias = ref MemoryMarshal.GetArrayDataReference(Bias.Gradient);
+                for (int r = 0; r < steps; r++)
+                {
+                    if (tape.Weights[r] != 0) MultiplyAdd16(dScores[r], ref tape.Hidden[r * Units], ref dContextVector);
+                }
+                for (int r = 0; r < steps; r++) MultiplyAdd16(1, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), r * Units), ref dBias);
             }
         }
 
@@ -1261,10 +1344,10 @@ namespace Alignment
         }
 
         /// <summary>
-        /// For one step, given δ = ∂L/∂eₜ and u = uₜ: ∂L/∂u_w += δ u and ∂L/∂(W hₜ + b) = δ u_w ⊙ (1 − u²), over U = 16.
+        /// For one step, given δ = ∂L/∂eₜ and u = uₜ: ∂L/∂(W hₜ + b) = δ u_w ⊙ (1 − u²), over U = 16.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void PoolingPreGradient16(float delta, ref float u, ref float contextVector, ref float dContextVector, ref float dPre)
+        private static void PoolingPreGradient16(float delta, ref float u, ref float contextVector, ref float dPre)
         {
             if (SimdPaths.Vector512)
             {
@@ -1272,7 +1355,6 @@ namespace Alignment
                 Vector512<float> deltaVector512 = Vector512.Create(delta);
                 {
                     Vector512<float> z = Vector512.LoadUnsafe(ref u, 0);
-                    Vector512.MultiplyAddEstimate(deltaVector512, z, Vector512.LoadUnsafe(ref dContextVector, 0)).StoreUnsafe(ref dContextVector, 0);
                     (deltaVector512 * Vector512.LoadUnsafe(ref contextVector, 0) * (Vector512<float>.One - z * z)).StoreUnsafe(ref dPre, 0);
                 }
             }
@@ -1282,12 +1364,10 @@ namespace Alignment
                 Vector256<float> deltaVector256 = Vector256.Create(delta);
                 {
                     Vector256<float> z = Vector256.LoadUnsafe(ref u, 0);
-                    Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dContextVector, 0)).StoreUnsafe(ref dContextVector, 0);
                     (deltaVector256 * Vector256.LoadUnsafe(ref contextVector, 0) * (Vector256<float>.One - z * z)).StoreUnsafe(ref dPre, 0);
                 }
                 {
                     Vector256<float> z = Vector256.LoadUnsafe(ref u, 8);
-                    Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dContextVector, 8)).StoreUnsafe(ref dContextVector, 8);
                     (deltaVector256 * Vector256.LoadUnsafe(ref contextVector, 8) * (Vector256<float>.One - z * z)).StoreUnsafe(ref dPre, 8);
                 }
             }
@@ -1299,12 +1379,10 @@ namespace Alignment
                 {
                     {
                         Vector128<float> z = Vector128.LoadUnsafe(ref u, o);
-                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dContextVector, o)).StoreUnsafe(ref dContextVector, o);
                         (deltaVector128 * Vector128.LoadUnsafe(ref contextVector, o) * (Vector128<float>.One - z * z)).StoreUnsafe(ref dPre, o);
                     }
                     {
                         Vector128<float> z = Vector128.LoadUnsafe(ref u, o + 4);
-                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dContextVector, o + 4)).StoreUnsafe(ref dContextVector, o + 4);
                         (deltaVector128 * Vector128.LoadUnsafe(ref contextVector, o + 4) * (Vector128<float>.One - z * z)).StoreUnsafe(ref dPre, o + 4);
                     }
                 }
@@ -1314,7 +1392,6 @@ namespace Alignment
                 for (nuint o = 0; o < 16; o++)
                 {
                     float z = Unsafe.Add(ref u, o);
-                    Unsafe.Add(ref dContextVector, o) = float.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dContextVector, o));
                     Unsafe.Add(ref dPre, o) = delta * Unsafe.Add(ref contextVector, o) * (1 - z * z);
                 }
             }
