@@ -1406,7 +1406,7 @@ namespace DateTranslation
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 64: X [rows, 64], W [columns, 64], Y [rows, columns].
-        /// Tiles of 4 rows of X × 3 rows of W are held in 12 accumulators.
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void ProductTransposedAdd64(int rows, int columns, ref float x, ref float weight, ref float y)
@@ -1418,7 +1418,7 @@ namespace DateTranslation
                 for (; r + 4 <= rows; r += 4)
                 {
                     nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
+                    for (; o + 4 <= columns; o += 4)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 64);
                         ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 64);
@@ -1427,52 +1427,58 @@ namespace DateTranslation
                         ref float w0 = ref Unsafe.Add(ref weight, o * 64);
                         ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 64);
                         ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 64);
+                        ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 64);
                         Vector512<float> acc00 = Vector512<float>.Zero;
                         Vector512<float> acc01 = Vector512<float>.Zero;
                         Vector512<float> acc02 = Vector512<float>.Zero;
+                        Vector512<float> acc03 = Vector512<float>.Zero;
                         Vector512<float> acc10 = Vector512<float>.Zero;
                         Vector512<float> acc11 = Vector512<float>.Zero;
                         Vector512<float> acc12 = Vector512<float>.Zero;
+                        Vector512<float> acc13 = Vector512<float>.Zero;
                         Vector512<float> acc20 = Vector512<float>.Zero;
                         Vector512<float> acc21 = Vector512<float>.Zero;
                         Vector512<float> acc22 = Vector512<float>.Zero;
+                        Vector512<float> acc23 = Vector512<float>.Zero;
                         Vector512<float> acc30 = Vector512<float>.Zero;
                         Vector512<float> acc31 = Vector512<float>.Zero;
                         Vector512<float> acc32 = Vector512<float>.Zero;
+                        Vector512<float> acc33 = Vector512<float>.Zero;
                         for (nuint d = 0; d < 64; d += 16)
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                            Vector512<float> wv3 = Vector512.LoadUnsafe(ref w3, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
                             Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
                             acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
                             acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
                             acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
+                            acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
                             Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
                             acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
                             acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
                             acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
+                            acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                             acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
+                            acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector512.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector512.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector512.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector512.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector512.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector512.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector512.Sum(acc32);
+                        ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
+                        (Vector128.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                        ref float y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                        (Vector128.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
+                        ref float y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                        (Vector128.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
+                        ref float y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
+                        (Vector128.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
                     }
                     for (; o < columns; o++)
                     {
@@ -1506,28 +1512,31 @@ namespace DateTranslation
                 for (; r < rows; r++)
                 {
                     nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
+                    for (; o + 4 <= columns; o += 4)
                     {
                         ref float x0 = ref Unsafe.Add(ref x, r * 64);
                         ref float w0 = ref Unsafe.Add(ref weight, o * 64);
                         ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 64);
                         ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 64);
+                        ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 64);
                         Vector512<float> acc00 = Vector512<float>.Zero;
                         Vector512<float> acc01 = Vector512<float>.Zero;
                         Vector512<float> acc02 = Vector512<float>.Zero;
+                        Vector512<float> acc03 = Vector512<float>.Zero;
                         for (nuint d = 0; d < 64; d += 16)
                         {
                             Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
                             Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
                             Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                            Vector512<float> wv3 = Vector512.LoadUnsafe(ref w3, d);
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector512.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector512.Sum(acc02);
+                        ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
+                        (Vector128.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
                     }
                     for (; o < columns; o++)
                     {
