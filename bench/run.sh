@@ -15,5 +15,9 @@ if [ -x "$enable" ]; then eval "$("$enable" "$out")" || echo "TorchSharp enable 
 # The quick mode times only a few calls after a 100 ms warm-up: without tiering every method is fully optimised from its
 # first call, instead of timing tier-0 code while a busy machine delays the background tier-1 compilation.
 case " $* " in *" --quick "*) export DOTNET_TieredCompilation=0 ;; esac
+# The full run keeps tiered compilation (and its dynamic PGO) but without the 100 ms quiet period each tier-up waits
+# for: BenchmarkDotNet jits new methods at every benchmark's start, which kept pushing the large generated backward
+# methods' tier-1 code back (a W4 training step drifted from 9.8 to 5.5 ms across one benchmark's iterations).
+export DOTNET_TC_CallCountingDelayMs=0
 cd "$here/AttentionGen.Benchmarks"
 exec dotnet "$out/AttentionGen.Benchmarks.dll" "$@"

@@ -52,7 +52,7 @@ public static class Program
         // unpatched libLibTorchSharp.so from the NuGet cache next to it, which enable.sh has not patched. In-process
         // runs measure the very binaries bench/run.sh prepared, and start faster.
         IConfig config = DefaultConfig.Instance
-            .AddJob(Job.Default.WithWarmupCount(2).WithIterationCount(10).WithLaunchCount(1)
+            .AddJob(Job.Default.WithWarmupCount(8).WithIterationCount(10).WithLaunchCount(1)
                 .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(150)).WithToolchain(InProcessEmitToolchain.Instance))
             .AddFilter(new SimpleFilter(benchmark =>
             {
