@@ -42,6 +42,11 @@ public sealed record FmaPeak(double Vector256OneThread, double Vector512OneThrea
     /// <summary>The peak for a thread count (1 or 2).</summary>
     public double For(int threads) => threads >= 2 ? TwoThreads : OneThread;
 
+    /// <summary>The better of two measurements, figure by figure.</summary>
+    public static FmaPeak Best(FmaPeak a, FmaPeak b)
+        => new(Math.Max(a.Vector256OneThread, b.Vector256OneThread), Math.Max(a.Vector512OneThread, b.Vector512OneThread),
+            Math.Max(a.OneThread, b.OneThread), Math.Max(a.TwoThreads, b.TwoThreads));
+
     // Two dedicated threads released together: Parallel.For's second worker may start late (the pool injects it), which
     // made the two-thread figure 1.5× the one-thread one on an idle machine where two started threads reach 2.0×.
     private static void RunOnTwoThreads(Action work)
