@@ -161,6 +161,9 @@ namespace Samples.Transformer
             internal double[] ValueTiles = Array.Empty<double>();
             internal double[] Outputs = Array.Empty<double>();
             internal double[] LogSumExp = Array.Empty<double>();
+            // When every key fits in one tile (Tk ≤ KeyTile), the forward's final weights [B·H, Tq, KeyTile]: the backward
+            // reads them instead of recomputing S = QKᵀ and e^{S − L} (one product and one exp pass fewer per block).
+            internal double[] Weights = Array.Empty<double>();
             internal double[] Concatenated = Array.Empty<double>();
             internal double[] ConcatenatedGradient = Array.Empty<double>();
             internal double[] OutputGradients = Array.Empty<double>();
@@ -183,6 +186,10 @@ namespace Samples.Transformer
                 Grow(ref ValueTiles, heads * tiles * KeyTile * HeadDim);
                 Grow(ref Outputs, heads * queryLength * HeadDim);
                 Grow(ref LogSumExp, heads * queryLength);
+                if (keyLength <= KeyTile)
+                {
+                    Grow(ref Weights, heads * queryLength * KeyTile);
+                }
                 Grow(ref Concatenated, batch * queryLength * ModelDim);
                 Grow(ref KeyPadding, mask.KeyPadding.Length);
                 Grow(ref PerQuery, mask.PerQuery.Length);
@@ -191,6 +198,9 @@ namespace Samples.Transformer
                 (KeyPaddingLength, PerQueryLength, Causal) = (mask.KeyPadding.Length, mask.PerQuery.Length, mask.Causal);
                 (Batch, QueryLength, KeyLength, IsRecorded) = (batch, queryLength, keyLength, true);
             }
+
+            // The stored weights of one head, or empty when the keys span more than one tile (the backward recomputes them).
+            internal Span<double> StoredWeights(int head) => KeyLength <= KeyTile ? Weights.AsSpan(head * QueryLength * KeyTile, QueryLength * KeyTile) : default;
 
             internal void PrepareBackward()
             {
@@ -442,7 +452,7 @@ namespace Samples.Transformer
             values.Slice(head * keyLength_d, keyLength_d).CopyTo(headValues);
             PackTiles(headValues, keyLength, tape.ValueTiles.AsSpan(head * tileLength, tileLength));
             Span<double> outputs = tape.Outputs.AsSpan(head * queryLength_d, queryLength_d);
-            Attend(head / Heads, queryLength, keyLength, scaled, keyTiles, headValues, outputs, tape.LogSumExp.AsSpan(head * queryLength, queryLength), tape.Mask);
+            Attend(head / Heads, queryLength, keyLength, scaled, keyTiles, headValues, outputs, tape.LogSumExp.AsSpan(head * queryLength, queryLength), tape.Mask, tape.StoredWeights(head));
             outputs.CopyTo(output.Slice(head * queryLength_d, queryLength_d));
         }
 
@@ -494,7 +504,7 @@ namespace Samples.Transformer
                 tape.Queries.AsSpan(head * queryLength_d, queryLength_d), tape.Keys.AsSpan(head * keyLength_d, keyLength_d),
                 tape.KeyTiles.AsSpan(head * tileLength, tileLength), tape.ValueTiles.AsSpan(head * tileLength, tileLength),
                 tape.Outputs.AsSpan(head * queryLength_d, queryLength_d), tape.LogSumExp.AsSpan(head * queryLength, queryLength),
-                dOutput.Slice(head * queryLength_d, queryLength_d), dQuery, dKeys.Slice(head * keyLength_d, keyLength_d), dValues.Slice(head * keyLength_d, keyLength_d), tape.Mask);
+                dOutput.Slice(head * queryLength_d, queryLength_d), dQuery, dKeys.Slice(head * keyLength_d, keyLength_d), dValues.Slice(head * keyLength_d, keyLength_d), tape.Mask, tape.StoredWeights(head));
             // S = (Q/√d) Kᵀ: ∂Q = ∂(Q/√d) / √d.
             FlashSoftmax.Scale(dQuery, ScoreFactor);
         }
@@ -668,7 +678,7 @@ namespace Samples.Transformer
                     }
                 }
 
-                Attend(b, queryLength, keyLength, queries, keyTiles, projectedValues, outputs, logSumExp, mask);
+                Attend(b, queryLength, keyLength, queries, keyTiles, projectedValues, outputs, logSumExp, mask, tape is null ? default : tape.StoredWeights(head));
 
                 // Head h's columns of concat(O₁ … O_H).
                 for (int t = 0; t < queryLength; t++)
@@ -757,9 +767,11 @@ namespace Samples.Transformer
         /// The tiled core of one head (FlashAttention-2's forward): for each block of query rows, for each tile of keys,
         /// S = Qₕ Kₕᵀ for the block × tile, masked; the online softmax folds S into each row's running maximum mᵢ and sum ℓᵢ and
         /// rescales the row's output by e^{m_old − m_new}; then O += P Vₕ for the tile. At the end Oᵢ ← Oᵢ / ℓᵢ (zero when nothing was
-        /// allowed) and Lᵢ = mᵢ + log ℓᵢ. Causal blocks stop at their last visible tile.
+        /// allowed) and Lᵢ = mᵢ + log ℓᵢ. Causal blocks stop at their last visible tile. With <paramref name="storedWeights"/> (only
+        /// when every key fits in one tile, so mᵢ is final after it) the weights e^{S − mᵢ} / ℓᵢ are kept for the backward.
         /// </summary>
-        private static void Attend(int b, int queryLength, int keyLength, ReadOnlySpan<double> queries, ReadOnlySpan<double> keyTiles, ReadOnlySpan<double> values, Span<double> outputs, Span<double> logSumExp, in AttentionMask mask)
+        private static void Attend(int b, int queryLength, int keyLength, ReadOnlySpan<double> queries, ReadOnlySpan<double> keyTiles, ReadOnlySpan<double> values, Span<double> outputs, Span<double> logSumExp, in AttentionMask mask,
+            Span<double> storedWeights = default)
         {
             Span<double> scores = stackalloc double[QueryBlock * KeyTile];
             Span<double> rowMax = stackalloc double[QueryBlock];
@@ -811,6 +823,24 @@ namespace Samples.Transformer
                     if (!logSumExp.IsEmpty)
                     {
                         logSumExp[i] = FlashSoftmax.LogSumExp(rowMax[r], rowSum[r]);
+                    }
+                    if (!storedWeights.IsEmpty)
+                    {
+                        // The row's weights, as the backward would recompute them: zero when nothing was allowed, NaN with a NaN score.
+                        Span<double> stored = storedWeights.Slice(i * KeyTile, KeyTile);
+                        if (rowSum[r] > 0)
+                        {
+                            scores.Slice(r * KeyTile, KeyTile).CopyTo(stored);
+                            FlashSoftmax.Scale(stored, 1 / rowSum[r]);
+                        }
+                        else if (rowSum[r] == 0)
+                        {
+                            stored.Clear();
+                        }
+                        else
+                        {
+                            stored.Fill(double.NaN);
+                        }
                     }
                 }
             }
@@ -944,7 +974,7 @@ namespace Samples.Transformer
                 tape.Queries.AsSpan(head * queryLength_d, queryLength_d), tape.Keys.AsSpan(head * keyLength_d, keyLength_d),
                 tape.KeyTiles.AsSpan(head * tileLength, tileLength), tape.ValueTiles.AsSpan(head * tileLength, tileLength),
                 tape.Outputs.AsSpan(head * queryLength_d, queryLength_d), tape.LogSumExp.AsSpan(head * queryLength, queryLength), dOutputs,
-                dQueries, tape.KeyGradients.AsSpan(head * keyLength_d, keyLength_d), tape.ValueGradients.AsSpan(head * keyLength_d, keyLength_d), tape.Mask);
+                dQueries, tape.KeyGradients.AsSpan(head * keyLength_d, keyLength_d), tape.ValueGradients.AsSpan(head * keyLength_d, keyLength_d), tape.Mask, tape.StoredWeights(head));
             // The forward scaled Qₕ by 1/√d after projecting: the projection's gradient carries the same factor.
             FlashSoftmax.Scale(dQueries, ScoreFactor);
         }
@@ -954,7 +984,8 @@ namespace Samples.Transformer
         /// ∂V += Pᵀ ∂O, ∂P = ∂O Vᵀ, ∂S = P ⊙ (∂P − D), ∂Q += ∂S K, ∂K += ∂Sᵀ Q (Q already scaled by 1/√d).
         /// </summary>
         private static void AttendBackward(int b, int queryLength, int keyLength, ReadOnlySpan<double> queries, ReadOnlySpan<double> keys, ReadOnlySpan<double> keyTiles, ReadOnlySpan<double> valueTiles,
-            ReadOnlySpan<double> outputs, ReadOnlySpan<double> logSumExp, ReadOnlySpan<double> dOutputs, Span<double> dQueries, Span<double> dKeys, Span<double> dValues, in AttentionMask mask)
+            ReadOnlySpan<double> outputs, ReadOnlySpan<double> logSumExp, ReadOnlySpan<double> dOutputs, Span<double> dQueries, Span<double> dKeys, Span<double> dValues, in AttentionMask mask,
+            ReadOnlySpan<double> storedWeights)
         {
             Span<double> weights = stackalloc double[QueryBlock * KeyTile];
             Span<double> dWeights = stackalloc double[QueryBlock * KeyTile];
@@ -977,12 +1008,20 @@ namespace Samples.Transformer
                 for (int j0 = 0; j0 < keyEnd; j0 += KeyTile)
                 {
                     int valid = Math.Min(KeyTile, keyLength - j0);
-                    Span<double> p = weights.Slice(0, rows * KeyTile);
                     Span<double> dp = dWeights.Slice(0, rows * KeyTile);
-                    MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, p, mask);
-                    for (int r = 0; r < rows; r++)
+                    Span<double> recomputed = weights.Slice(0, rows * KeyTile);
+                    ReadOnlySpan<double> p = recomputed;
+                    if (storedWeights.IsEmpty)
                     {
-                        FlashSoftmax.Recompute(p.Slice(r * KeyTile, KeyTile), logSumExp[i0 + r]);
+                        MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, recomputed, mask);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            FlashSoftmax.Recompute(recomputed.Slice(r * KeyTile, KeyTile), logSumExp[i0 + r]);
+                        }
+                    }
+                    else
+                    {
+                        p = storedWeights.Slice(i0 * KeyTile, rows * KeyTile); // one tile: j0 = 0
                     }
                     // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ: [valid, rows] · [rows, d], P read transposed
                     MatrixProductAdd20(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim]);

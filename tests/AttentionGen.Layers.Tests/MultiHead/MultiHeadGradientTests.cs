@@ -7,7 +7,8 @@ namespace AttentionGen.Layers.Tests.MultiHead;
 
 /// <summary>
 /// Backward against central finite differences in double, for every input and every parameter: L = Σ output ⊙ R for a random R,
-/// on shapes inside one tile and across tile and block boundaries, with padding, per-query and causal masks.
+/// on shapes inside one tile (where the backward reads the weights the forward stored) and across tile and block boundaries
+/// (where it recomputes them), with padding, per-query and causal masks.
 /// </summary>
 public abstract class MultiHeadGradientTests<TLayer, TTape, TCache>
     where TLayer : IMultiHeadLayer<double, TTape, TCache>, new()
@@ -21,6 +22,7 @@ public abstract class MultiHeadGradientTests<TLayer, TTape, TCache>
         { 2, 2, 4, 6, "padding" },
         { 3, 1, 50, 70, "per-query" },
         { 4, 1, 37, 80, "causal" },
+        { 5, 1, 40, 5, "causal" }, // one tile (the backward reads the stored weights); the first query block sees no key
     };
 
     [Theory]
@@ -75,6 +77,7 @@ public abstract class MultiHeadGradientTests<TLayer, TTape, TCache>
     [Theory]
     [InlineData(5, 2, 3, 4, false)]
     [InlineData(6, 1, 50, 70, true)]
+    [InlineData(7, 2, 40, 5, true)] // one tile: stored weights, and a first query block that sees no key
     public void The_core_backward_matches_finite_differences(int seed, int batch, int tq, int tk, bool causal)
     {
         int heads = Constant("Heads"), headDim = Constant("HeadDim");
