@@ -102,9 +102,12 @@ public sealed class TorchPeer : IDisposable
     }
 
     private static Tensor AdditiveContext(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
+        => AdditiveFromKeyProjection(query, keys.matmul(keyWeight.t()) + bias, keys, queryWeight, scoreVector); // key projection [B, Tk, U]
+
+    // The additive context from a key projection kp = keys·W_kᵀ + b: what a decoder step computes when kp is kept per sentence.
+    private static Tensor AdditiveFromKeyProjection(Tensor query, Tensor keyProjection, Tensor keys, Tensor queryWeight, Tensor scoreVector)
     {
         Tensor queryProjection = query.matmul(queryWeight.t());                             // [B, Tq, U]
-        Tensor keyProjection = keys.matmul(keyWeight.t()) + bias;                           // [B, Tk, U]
         Tensor hidden = (queryProjection.unsqueeze(2) + keyProjection.unsqueeze(1)).tanh(); // [B, Tq, Tk, U]
         Tensor scores = hidden.matmul(scoreVector);                                         // [B, Tq, Tk]
         return scores.softmax(-1).bmm(keys);                                                // [B, Tq, D]
@@ -147,8 +150,7 @@ public sealed class TorchPeer : IDisposable
         if (_stepKeyProjection is null) throw new InvalidOperationException($"{_workload.Id} is not an additive workload");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        Tensor hidden = (_query.matmul(_queryWeight.t()).unsqueeze(2) + _stepKeyProjection.unsqueeze(1)).tanh(); // [B, Tq, Tk, U]
-        return hidden.matmul(_scoreVector).softmax(-1).bmm(_keys).data<float>().ToArray();
+        return AdditiveFromKeyProjection(_query, _stepKeyProjection, _keys, _queryWeight, _scoreVector).data<float>().ToArray();
     }
 
     /// <summary>

@@ -458,8 +458,7 @@ internal static class AdditiveEmitter
 
         // ---- Backward, the projection gradients ----
         w.WriteLine();
-        w.WriteLine("// How many row ranges each projection-gradient product is cut into (a fixed number, so results never depend on threads).");
-        w.WriteLine("private const int ProductParts = 4;");
+        LayerScaffold.DeclareProductParts(w);
         w.WriteLine();
         w.WriteLine("// Chunk c does part c % ProductParts of product c / ProductParts:");
         w.WriteLine("//   0: ∂L/∂W_q += ∂L/∂qpᵀ Q   1: ∂L/∂Q = ∂L/∂qp W_q   2: ∂L/∂W_k += ∂L/∂kpᵀ K   3: ∂L/∂K += ∂L/∂kp W_k");
@@ -473,18 +472,12 @@ internal static class AdditiveEmitter
             w.WriteLine($"Parameter<{T}> weight = queries ? QueryWeight : KeyWeight;");
             using (w.Block("if (product % 2 == 0)"))
             {
-                w.WriteLine("// ∂L/∂W rows [lo, hi): Σ over the inputs r of ∂L/∂proj[r, u] · x[r, :].");
-                w.WriteLine("int lo = Units * part / ProductParts, hi = Units * (part + 1) / ProductParts;");
-                w.WriteLine($"{productDim}(hi - lo, inputRows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo), 1, Units, ref MemoryMarshal.GetReference(inputs), ref weight.Gradient[lo * Dim]);");
+                LayerScaffold.WeightGradientPart(w, productDim, "Units", "inputRows", "ProductParts", "dProjection", "inputs", "weight.Gradient", "Dim");
             }
             using (w.Block("else"))
             {
                 w.WriteLine($"Span<{T}> dInputs = queries ? dQuery : dKeys;");
-                w.WriteLine("if (dInputs.IsEmpty) return;");
-                w.WriteLine("// ∂L/∂x rows [lo, hi): ∂L/∂proj[r, :] W.");
-                w.WriteLine("int lo = inputRows * part / ProductParts, hi = inputRows * (part + 1) / ProductParts;");
-                w.WriteLine("if (hi == lo) return;");
-                w.WriteLine($"{productDim}(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(weight.Value), ref dInputs[lo * Dim]);");
+                LayerScaffold.InputGradientPart(w, productDim, "Units", "inputRows", "ProductParts", "dProjection", "weight.Value", "dInputs", "Dim", clearFirst: false);
             }
         }
 

@@ -171,4 +171,47 @@ internal static class LayerScaffold
             writer.WriteLine($"ArrayPool<{element.Keyword}>.Shared.Return({name}Rented);");
         }
     }
+
+    /// <summary>
+    /// Declares <c>ProductParts</c>: how many fixed row ranges a projection-gradient product is cut into so that threads can
+    /// share it. Shared by every kind whose backward splits its projection gradients (see <see cref="WeightGradientPart"/>).
+    /// </summary>
+    public static void DeclareProductParts(SourceWriter writer)
+    {
+        writer.WriteLine("// How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes");
+        writer.WriteLine("// every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,");
+        writer.WriteLine("// so the cut changes which thread computes an element, never its value.");
+        writer.WriteLine("private const int ProductParts = 4;");
+    }
+
+    /// <summary>
+    /// Part <c>part</c> of <paramref name="parts"/> of a projection's weight gradient, y = x Wᵀ over <paramref name="rows"/> rows:
+    /// ∂W rows [lo, hi) of <paramref name="outputs"/> += Σᵣ ∂y[r, lo..hi)ᵀ x[r, :], every row r in order.
+    /// </summary>
+    public static void WeightGradientPart(SourceWriter writer, string product, string outputs, string rows, string parts,
+        string dProjection, string inputs, string weightGradient, string inputWidth)
+    {
+        writer.WriteLine($"// ∂W rows [lo, hi): += Σ over r < {rows}, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).");
+        writer.WriteLine($"int lo = {outputs} * part / {parts}, hi = {outputs} * (part + 1) / {parts};");
+        writer.WriteLine("if (hi == lo) return;");
+        writer.WriteLine($"{product}(hi - lo, {rows}, ref Unsafe.Add(ref MemoryMarshal.GetReference({dProjection}), lo), 1, {outputs}, ref MemoryMarshal.GetReference({inputs}), ref {weightGradient}[lo * {inputWidth}]);");
+    }
+
+    /// <summary>
+    /// Part <c>part</c> of <paramref name="parts"/> of a projection's input gradient: ∂x rows [lo, hi) (+)= ∂y[lo..hi) W, each
+    /// ∂x row from its own ∂y row; <paramref name="clearFirst"/> when ∂x is written rather than added to.
+    /// </summary>
+    public static void InputGradientPart(SourceWriter writer, string product, string outputs, string rows, string parts,
+        string dProjection, string weightValue, string dInputs, string inputWidth, bool clearFirst)
+    {
+        writer.WriteLine($"if ({dInputs}.IsEmpty) return;");
+        writer.WriteLine($"// ∂x rows [lo, hi): ∂y[r, :] W.");
+        writer.WriteLine($"int lo = {rows} * part / {parts}, hi = {rows} * (part + 1) / {parts};");
+        writer.WriteLine("if (hi == lo) return;");
+        if (clearFirst)
+        {
+            writer.WriteLine($"{dInputs}.Slice(lo * {inputWidth}, (hi - lo) * {inputWidth}).Clear();");
+        }
+        writer.WriteLine($"{product}(hi - lo, {outputs}, ref Unsafe.Add(ref MemoryMarshal.GetReference({dProjection}), lo * {outputs}), {outputs}, 1, ref MemoryMarshal.GetArrayDataReference({weightValue}), ref {dInputs}[lo * {inputWidth}]);");
+    }
 }

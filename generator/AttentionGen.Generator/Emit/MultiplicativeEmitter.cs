@@ -481,10 +481,7 @@ internal static class MultiplicativeEmitter
         if (model.General)
         {
             w.WriteLine();
-            w.WriteLine("// How many row ranges each query-projection gradient product is cut into when threads share it. The product kernel");
-            w.WriteLine("// computes every element of its output the same way (the same multiply-adds in the same order) whichever rows one");
-            w.WriteLine("// call covers, so the cut changes which thread computes an element, never its value.");
-            w.WriteLine("private const int ProductParts = 4;");
+            LayerScaffold.DeclareProductParts(w);
             w.WriteLine();
             w.WriteLine("// Chunk c does part c % parts of product c / parts, over the B·Tq rows of Q and ∂L/∂Q':");
             w.WriteLine("//   0: ∂L/∂W += ∂L/∂Q'ᵀ Q (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂Q = ∂L/∂Q' W (rows [lo, hi) of ∂L/∂Q; skipped when not wanted)");
@@ -493,18 +490,11 @@ internal static class MultiplicativeEmitter
                 w.WriteLine("int part = chunk % parts;");
                 using (w.Block("if (chunk < parts)"))
                 {
-                    w.WriteLine("// ∂L/∂W[k, :] += Σ over all rows r of ∂L/∂Q'[r, k] · Q[r, :].");
-                    w.WriteLine("int lo = KeyDim * part / parts, hi = KeyDim * (part + 1) / parts;");
-                    w.WriteLine("if (hi == lo) return;");
-                    w.WriteLine($"{queryGradient}(hi - lo, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref ScoreWeight.Gradient[lo * Dim]);");
+                    LayerScaffold.WeightGradientPart(w, queryGradient, "KeyDim", "rows", "parts", "dProjected", "query", "ScoreWeight.Gradient", "Dim");
                 }
                 using (w.Block("else"))
                 {
-                    w.WriteLine("if (dQuery.IsEmpty) return;");
-                    w.WriteLine("int lo = rows * part / parts, hi = rows * (part + 1) / parts;");
-                    w.WriteLine("if (hi == lo) return;");
-                    w.WriteLine("dQuery.Slice(lo * Dim, (hi - lo) * Dim).Clear();");
-                    w.WriteLine($"{queryGradient}(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim]);");
+                    LayerScaffold.InputGradientPart(w, queryGradient, "KeyDim", "rows", "parts", "dProjected", "ScoreWeight.Value", "dQuery", "Dim", clearFirst: true);
                 }
             }
         }

@@ -267,10 +267,7 @@ internal static class StaticEmitter
 
         // ---- Backward, the parameter and input products ----
         w.WriteLine();
-        w.WriteLine("// How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes");
-        w.WriteLine("// every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,");
-        w.WriteLine("// so the cut changes which thread computes an element, never its value.");
-        w.WriteLine("private const int ProductParts = 4;");
+        LayerScaffold.DeclareProductParts(w);
         w.WriteLine();
         w.WriteLine("// Chunk c < 2·parts does part c % parts of product c / parts, over all B·T steps:");
         w.WriteLine("//   0: ∂L/∂W += ∂L/∂preᵀ H (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂H += ∂L/∂pre W (rows [lo, hi) of ∂L/∂H; skipped when not wanted)");
@@ -282,17 +279,11 @@ internal static class StaticEmitter
             w.WriteLine("int part = chunk % parts;");
             using (w.Block("if (chunk < parts)"))
             {
-                w.WriteLine("// ∂L/∂W[u, :] += Σ over all steps r of ∂L/∂pre[r, u] · H[r, :].");
-                w.WriteLine("int lo = Units * part / parts, hi = Units * (part + 1) / parts;");
-                w.WriteLine("if (hi == lo) return;");
-                w.WriteLine($"{product}(hi - lo, steps, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo), 1, Units, ref MemoryMarshal.GetReference(input), ref Weight.Gradient[lo * Dim]);");
+                LayerScaffold.WeightGradientPart(w, product, "Units", "steps", "parts", "dPre", "input", "Weight.Gradient", "Dim");
             }
             using (w.Block("else if (chunk < 2 * parts)"))
             {
-                w.WriteLine("if (dInput.IsEmpty) return;");
-                w.WriteLine("int lo = steps * part / parts, hi = steps * (part + 1) / parts;");
-                w.WriteLine("if (hi == lo) return;");
-                w.WriteLine($"{product}(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref dInput[lo * Dim]);");
+                LayerScaffold.InputGradientPart(w, product, "Units", "steps", "parts", "dPre", "Weight.Value", "dInput", "Dim", clearFirst: false);
             }
             using (w.Block("else"))
             {

@@ -542,7 +542,9 @@ namespace Samples.Translation
             }
         }
 
-        // How many row ranges each projection-gradient product is cut into (a fixed number, so results never depend on threads).
+        // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
+        // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
+        // so the cut changes which thread computes an element, never its value.
         private const int ProductParts = 4;
 
         // Chunk c does part c % ProductParts of product c / ProductParts:
@@ -557,15 +559,16 @@ namespace Samples.Translation
             Parameter<float> weight = queries ? QueryWeight : KeyWeight;
             if (product % 2 == 0)
             {
-                // ∂L/∂W rows [lo, hi): Σ over the inputs r of ∂L/∂proj[r, u] · x[r, :].
+                // ∂W rows [lo, hi): += Σ over r < inputRows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
                 int lo = Units * part / ProductParts, hi = Units * (part + 1) / ProductParts;
+                if (hi == lo) return;
                 MatrixProductAdd12(hi - lo, inputRows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo), 1, Units, ref MemoryMarshal.GetReference(inputs), ref weight.Gradient[lo * Dim]);
             }
             else
             {
                 Span<float> dInputs = queries ? dQuery : dKeys;
                 if (dInputs.IsEmpty) return;
-                // ∂L/∂x rows [lo, hi): ∂L/∂proj[r, :] W.
+                // ∂x rows [lo, hi): ∂y[r, :] W.
                 int lo = inputRows * part / ProductParts, hi = inputRows * (part + 1) / ProductParts;
                 if (hi == lo) return;
                 MatrixProductAdd12(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(weight.Value), ref dInputs[lo * Dim]);

@@ -380,9 +380,9 @@ namespace Samples.Translation
             }
         }
 
-        // How many row ranges each query-projection gradient product is cut into when threads share it. The product kernel
-        // computes every element of its output the same way (the same multiply-adds in the same order) whichever rows one
-        // call covers, so the cut changes which thread computes an element, never its value.
+        // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
+        // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
+        // so the cut changes which thread computes an element, never its value.
         private const int ProductParts = 4;
 
         // Chunk c does part c % parts of product c / parts, over the B·Tq rows of Q and ∂L/∂Q':
@@ -392,7 +392,7 @@ namespace Samples.Translation
             int part = chunk % parts;
             if (chunk < parts)
             {
-                // ∂L/∂W[k, :] += Σ over all rows r of ∂L/∂Q'[r, k] · Q[r, :].
+                // ∂W rows [lo, hi): += Σ over r < rows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
                 int lo = KeyDim * part / parts, hi = KeyDim * (part + 1) / parts;
                 if (hi == lo) return;
                 MatrixProductAdd256(hi - lo, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref ScoreWeight.Gradient[lo * Dim]);
@@ -400,6 +400,7 @@ namespace Samples.Translation
             else
             {
                 if (dQuery.IsEmpty) return;
+                // ∂x rows [lo, hi): ∂y[r, :] W.
                 int lo = rows * part / parts, hi = rows * (part + 1) / parts;
                 if (hi == lo) return;
                 dQuery.Slice(lo * Dim, (hi - lo) * Dim).Clear();

@@ -360,7 +360,7 @@ namespace Alignment
             int part = chunk % parts;
             if (chunk < parts)
             {
-                // ∂L/∂W[u, :] += Σ over all steps r of ∂L/∂pre[r, u] · H[r, :].
+                // ∂W rows [lo, hi): += Σ over r < steps, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
                 int lo = Units * part / parts, hi = Units * (part + 1) / parts;
                 if (hi == lo) return;
                 MatrixProductAdd32(hi - lo, steps, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo), 1, Units, ref MemoryMarshal.GetReference(input), ref Weight.Gradient[lo * Dim]);
@@ -368,6 +368,7 @@ namespace Alignment
             else if (chunk < 2 * parts)
             {
                 if (dInput.IsEmpty) return;
+                // ∂x rows [lo, hi): ∂y[r, :] W.
                 int lo = steps * part / parts, hi = steps * (part + 1) / parts;
                 if (hi == lo) return;
                 MatrixProductAdd32(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref dInput[lo * Dim]);
