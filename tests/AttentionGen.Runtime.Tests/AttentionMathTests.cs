@@ -134,4 +134,51 @@ public sealed class AttentionMathTests
                     Assert.Equal(source[r * columns + c], destination[c * rows + r]);
         }
     }
+
+    // The strided transpose packs multi-head key tiles: every shape around the 8 × 8 (float) and 4 × 4 (double) register
+    // blocks, a stride wider than the rows, and the destination entries past the rows left untouched.
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(8, 8, 8)]
+    [InlineData(7, 9, 12)]
+    [InlineData(16, 64, 64)]
+    [InlineData(64, 64, 64)]
+    [InlineData(37, 64, 64)]
+    [InlineData(13, 21, 30)]
+    [InlineData(0, 5, 4)]
+    public void Strided_transpose_writes_each_column_into_its_row_and_nothing_else(int rows, int columns, int stride)
+    {
+        Check<float>(rows, columns, stride);
+        Check<double>(rows, columns, stride);
+
+        static void Check<T>(int rows, int columns, int stride) where T : unmanaged, System.Numerics.IBinaryFloatingPointIeee754<T>
+        {
+            T[] source = Enumerable.Range(0, rows * columns).Select(i => T.CreateTruncating(i + 1)).ToArray();
+            int length = columns == 0 ? 0 : (columns - 1) * stride + rows + 3; // three sentinels past the last row
+            T[] destination = Enumerable.Repeat(T.CreateTruncating(-7), length).ToArray();
+            MatrixOps.Transpose<T>(source, rows, columns, destination, stride);
+            for (int c = 0; c < columns; c++)
+            {
+                for (int k = 0; k < stride && c * stride + k < length; k++)
+                {
+                    T expected = k < rows ? source[k * columns + c] : T.CreateTruncating(-7);
+                    Assert.True(destination[c * stride + k] == expected, $"{typeof(T).Name} [{rows}, {columns}] stride {stride}: destination[{c}, {k}] = {destination[c * stride + k]}, expected {expected}");
+                }
+            }
+            Assert.True(destination.AsSpan(length - 3).ToArray().All(x => x == T.CreateTruncating(-7)), "the sentinels past the last row were overwritten");
+        }
+    }
+
+    [Fact]
+    public void Strided_transpose_rejects_a_short_destination_or_a_narrow_stride_before_writing()
+    {
+        var source = new float[6 * 4];
+        var destination = new float[3 * 8 + 5]; // 4 rows of stride 8 holding 6 need 3·8 + 6 = 30
+        var error = Assert.Throws<ArgumentException>(() => MatrixOps.Transpose<float>(source, 6, 4, destination, 8));
+        Assert.Equal("destination", error.ParamName);
+        Assert.Contains("30", error.Message);
+        Assert.All(destination, x => Assert.Equal(0f, x));
+        Assert.Equal("destinationStride", Assert.Throws<ArgumentException>(() => MatrixOps.Transpose<float>(source, 6, 4, new float[64], 5)).ParamName);
+        Assert.Equal("source", Assert.Throws<ArgumentException>(() => MatrixOps.Transpose<float>(new float[23], 6, 4, new float[64], 8)).ParamName);
+    }
 }

@@ -99,4 +99,29 @@ public sealed class FlashSoftmaxTests(ITestOutputHelper output)
         Assert.Equal(new[] { 1f, float.NegativeInfinity, 1f, 1f, 1f, float.NegativeInfinity, float.NegativeInfinity, float.NegativeInfinity }, row);
         Assert.False(FlashSoftmax.MaskRow<float>(Enumerable.Repeat(1f, 4).ToArray(), firstKey: 8, validKeys: 4, causalLimit: 7, default, default));
     }
+
+    // The copying scale (scaled queries, stored weights): every length around the vector widths, the element past the
+    // source untouched, the in-place form equal to it, and a short destination refused before anything is written.
+    [Fact]
+    public void Scale_into_a_destination_multiplies_each_element_and_writes_nothing_past_the_source()
+    {
+        var random = new Random(11);
+        for (int length = 0; length <= 70; length++)
+        {
+            float[] x = Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
+            float[] destination = Enumerable.Repeat(9f, length + 1).ToArray();
+            FlashSoftmax.Scale<float>(x, 0.125f, destination);
+            for (int i = 0; i < length; i++)
+            {
+                Assert.Equal(x[i] * 0.125f, destination[i]);
+            }
+            Assert.Equal(9f, destination[length]);
+            float[] inPlace = (float[])x.Clone();
+            FlashSoftmax.Scale<float>(inPlace, 0.125f);
+            Assert.Equal(destination.Take(length), inPlace);
+        }
+        var shortDestination = new double[4];
+        Assert.Equal("destination", Assert.Throws<ArgumentException>(() => FlashSoftmax.Scale<double>(new double[5] { 1, 2, 3, 4, 5 }, 2.0, shortDestination)).ParamName);
+        Assert.All(shortDestination, v => Assert.Equal(0.0, v));
+    }
 }

@@ -269,8 +269,21 @@ public static class FlashSoftmax
 
     /// <summary>xᵢ ← xᵢ · factor, vectorised.</summary>
     public static void Scale<T>(Span<T> x, T factor) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        => Scale((ReadOnlySpan<T>)x, factor, x);
+
+    /// <summary>
+    /// destinationᵢ = xᵢ · factor, vectorised: a copy and a scaling in one pass (the scaled queries and the stored weights
+    /// of a multi-head layer's recorded forward).
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than <paramref name="x"/>.</exception>
+    public static void Scale<T>(ReadOnlySpan<T> x, T factor, Span<T> destination) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
+        if (destination.Length < x.Length)
+        {
+            throw new ArgumentException($"destination holds {destination.Length} elements; x has {x.Length}.", nameof(destination));
+        }
         ref T xr = ref MemoryMarshal.GetReference(x);
+        ref T dr = ref MemoryMarshal.GetReference(destination);
         int n = x.Length;
         int i = 0;
         if (SimdPaths.Vector512 && n >= Vector512<T>.Count)
@@ -278,7 +291,7 @@ public static class FlashSoftmax
             Vector512<T> f = Vector512.Create(factor);
             for (; i <= n - Vector512<T>.Count; i += Vector512<T>.Count)
             {
-                (Vector512.LoadUnsafe(ref xr, (nuint)i) * f).StoreUnsafe(ref xr, (nuint)i);
+                (Vector512.LoadUnsafe(ref xr, (nuint)i) * f).StoreUnsafe(ref dr, (nuint)i);
             }
         }
         else if (SimdPaths.Vector256 && n >= Vector256<T>.Count)
@@ -286,7 +299,7 @@ public static class FlashSoftmax
             Vector256<T> f = Vector256.Create(factor);
             for (; i <= n - Vector256<T>.Count; i += Vector256<T>.Count)
             {
-                (Vector256.LoadUnsafe(ref xr, (nuint)i) * f).StoreUnsafe(ref xr, (nuint)i);
+                (Vector256.LoadUnsafe(ref xr, (nuint)i) * f).StoreUnsafe(ref dr, (nuint)i);
             }
         }
         else if (SimdPaths.Vector128 && n >= Vector128<T>.Count)
@@ -294,12 +307,12 @@ public static class FlashSoftmax
             Vector128<T> f = Vector128.Create(factor);
             for (; i <= n - Vector128<T>.Count; i += Vector128<T>.Count)
             {
-                (Vector128.LoadUnsafe(ref xr, (nuint)i) * f).StoreUnsafe(ref xr, (nuint)i);
+                (Vector128.LoadUnsafe(ref xr, (nuint)i) * f).StoreUnsafe(ref dr, (nuint)i);
             }
         }
         for (; i < n; i++)
         {
-            Unsafe.Add(ref xr, i) *= factor;
+            Unsafe.Add(ref dr, i) = Unsafe.Add(ref xr, i) * factor;
         }
     }
 
