@@ -124,4 +124,57 @@ public sealed class FlashSoftmaxTests(ITestOutputHelper output)
         Assert.Equal("destination", Assert.Throws<ArgumentException>(() => FlashSoftmax.Scale<double>(new double[5] { 1, 2, 3, 4, 5 }, 2.0, shortDestination)).ParamName);
         Assert.All(shortDestination, v => Assert.Equal(0.0, v));
     }
+
+    // UpdateBlock is the per-row Update plus the output rescale without a call per row: it must give the same bits, over
+    // several tiles of one block, with rows whose maximum grows, rows that stay fully masked, a row that becomes allowed
+    // late, a NaN row, and widths that take the fused vector loop (64, 16, 8) and those that do not (12, 5).
+    [Theory]
+    [InlineData(64, 64)]
+    [InlineData(16, 8)]
+    [InlineData(8, 24)]
+    [InlineData(12, 64)]
+    [InlineData(5, 3)]
+    public void UpdateBlock_gives_the_bits_of_updating_each_row_and_scaling_its_output(int width, int outputWidth)
+    {
+        const int rows = 6, tiles = 3;
+        var random = new Random(width * 100 + outputWidth);
+        float[] maxBlock = Enumerable.Repeat(float.NegativeInfinity, rows).ToArray(), sumBlock = new float[rows];
+        float[] maxRows = (float[])maxBlock.Clone(), sumRows = new float[rows];
+        float[] outBlock = new float[rows * outputWidth], outRows = new float[rows * outputWidth];
+        for (int t = 0; t < tiles; t++)
+        {
+            float[] tile = Enumerable.Range(0, rows * width).Select(_ => (float)(random.NextDouble() * 6 * (t + 1) - 3)).ToArray();
+            for (int c = 0; c < width; c++)
+            {
+                tile[1 * width + c] = float.NegativeInfinity;                   // row 1: never allowed
+                if (t == 0) tile[2 * width + c] = float.NegativeInfinity;      // row 2: allowed from the second tile on
+            }
+            if (t == 1) tile[3 * width + width / 2] = float.NaN;                // row 3: a NaN score
+            float[] tileRows = (float[])tile.Clone();
+            FlashSoftmax.UpdateBlock<float>(tile, rows, width, maxBlock, sumBlock, outBlock, outputWidth);
+            for (int r = 0; r < rows; r++)
+            {
+                float previous = maxRows[r];
+                float rescale = FlashSoftmax.Update(tileRows.AsSpan(r * width, width), ref maxRows[r], ref sumRows[r]);
+                if (rescale != 1 && !float.IsNegativeInfinity(previous))
+                {
+                    FlashSoftmax.Scale(outRows.AsSpan(r * outputWidth, outputWidth), rescale);
+                }
+            }
+            Assert.Equal(tileRows, tile);
+            Assert.Equal(maxRows, maxBlock);
+            Assert.Equal(sumRows, sumBlock);
+            Assert.Equal(outRows, outBlock);
+            // what a kernel adds to the outputs after each tile: here the tile's first column, so a later rescale shows
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < outputWidth; c++)
+                {
+                    outBlock[r * outputWidth + c] += tile[r * width] * (c + 1);
+                    outRows[r * outputWidth + c] += tileRows[r * width] * (c + 1);
+                }
+        }
+        Assert.True(sumBlock[0] > 0 && sumBlock[2] > 0 && sumBlock[1] == 0 && float.IsNaN(sumBlock[3]), "the test's rows did not take the intended branches");
+        Assert.All(outBlock.AsSpan(outputWidth, outputWidth).ToArray(), v => Assert.Equal(0f, v));
+        Assert.Throws<ArgumentException>(() => FlashSoftmax.UpdateBlock<float>(new float[rows * width - 1], rows, width, new float[rows], new float[rows], new float[rows * outputWidth], outputWidth));
+    }
 }

@@ -76,6 +76,79 @@ public static class FlashSoftmax
     }
 
     /// <summary>
+    /// <see cref="Update{T}"/> for every row of a block × tile of scores, and the rescaling of each row's output accumulator:
+    /// row r of <paramref name="tile"/> (<paramref name="width"/> columns) becomes p = e^{row − m'ᵣ}, ℓᵣ and mᵣ are updated, and
+    /// row r of <paramref name="outputs"/> (<paramref name="outputWidth"/> columns) is multiplied by e^{mᵣ − m'ᵣ} unless that is 1
+    /// or the row had nothing allowed before (its accumulator is still zero). The same arithmetic in the same order as
+    /// calling <see cref="Update{T}"/> and <see cref="Scale{T}(Span{T}, T)"/> row by row (bit-identical), without a call per
+    /// row: on the Vector512 path for float at widths of whole vectors the row's max, exponentials and rescaling run in
+    /// one loop (other paths update row by row).
+    /// </summary>
+    /// <exception cref="ArgumentException">A span is shorter than <paramref name="rows"/> rows.</exception>
+    public static void UpdateBlock<T>(Span<T> tile, int rows, int width, Span<T> rowMax, Span<T> rowSum, Span<T> outputs, int outputWidth)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (tile.Length < (long)rows * width || outputs.Length < (long)rows * outputWidth || rowMax.Length < rows || rowSum.Length < rows)
+        {
+            throw new ArgumentException($"UpdateBlock needs {rows} rows: tile {tile.Length} of {(long)rows * width}, outputs {outputs.Length} of {(long)rows * outputWidth}, maxima {rowMax.Length}, sums {rowSum.Length}.");
+        }
+        if (typeof(T) == typeof(float) && SimdPaths.Vector512 && width % Vector512<float>.Count == 0 && outputWidth % Vector512<float>.Count == 0)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                UpdateRow512(ref Unsafe.As<T, float>(ref tile[r * width]), width, ref Unsafe.As<T, float>(ref rowMax[r]), ref Unsafe.As<T, float>(ref rowSum[r]),
+                    ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(outputs.Slice(r * outputWidth))), outputWidth);
+            }
+            return;
+        }
+        for (int r = 0; r < rows; r++)
+        {
+            T previousMax = rowMax[r];
+            T rescale = Update(tile.Slice(r * width, width), ref rowMax[r], ref rowSum[r]);
+            if (rescale != T.One && !T.IsNegativeInfinity(previousMax))
+            {
+                Scale(outputs.Slice(r * outputWidth, outputWidth), rescale);
+            }
+        }
+    }
+
+    // One row of UpdateBlock on the Vector512 path: Max, then Update's branches, ExpShiftedInPlace and Scale, inlined.
+    private static void UpdateRow512(ref float row, int width, ref float max, ref float sum, ref float output, int outputWidth)
+    {
+        Vector512<float> m = Vector512.Create(float.NegativeInfinity);
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector512<float>.Count)
+        {
+            m = Vector512.Max(m, Vector512.LoadUnsafe(ref row, j));
+        }
+        float tileMax = ReduceMax(m.GetLower(), m.GetUpper());
+        float previousMax = max;
+        float newMax = float.IsNaN(tileMax) ? tileMax : float.Max(previousMax, tileMax);
+        if (float.IsNegativeInfinity(newMax))
+        {
+            MemoryMarshal.CreateSpan(ref row, width).Clear();
+            return;
+        }
+        float rescale = previousMax == newMax ? 1f : ScalarExp(previousMax - newMax);
+        Vector512<float> shift = Vector512.Create(newMax), total = Vector512<float>.Zero;
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector512<float>.Count)
+        {
+            Vector512<float> e = Exp(Vector512.LoadUnsafe(ref row, j) - shift);
+            e.StoreUnsafe(ref row, j);
+            total += e;
+        }
+        sum = sum * rescale + Vector512.Sum(total);
+        max = newMax;
+        if (rescale != 1f && !float.IsNegativeInfinity(previousMax))
+        {
+            Vector512<float> factor = Vector512.Create(rescale);
+            for (nuint j = 0; j < (nuint)outputWidth; j += (nuint)Vector512<float>.Count)
+            {
+                (Vector512.LoadUnsafe(ref output, j) * factor).StoreUnsafe(ref output, j);
+            }
+        }
+    }
+
+    /// <summary>
     /// The row's log-sum-exp m + log ℓ, kept by the forward for the backward; +∞ for a query with nothing allowed,
     /// so that the backward's e^{s − L} is 0 there.
     /// </summary>
@@ -182,7 +255,9 @@ public static class FlashSoftmax
         p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(C2));
         p = Vector512.MultiplyAddEstimate(p, r, Vector512<float>.One);
         p = Vector512.MultiplyAddEstimate(p, r, Vector512<float>.One);
-        Vector512<int> exponent = Vector512.ShiftLeft(Vector512.ConvertToInt32(Vector512.Max(n, Vector512.Create(-126f))) + Vector512.Create(127), 23);
+        // 2ⁿ built in the exponent field; n is a whole number in [−126, 127] there (a NaN n becomes −126 in MaxNative, whose
+        // second operand wins, and p carries the NaN), so the native conversion and maximum, single instructions, are exact.
+        Vector512<int> exponent = Vector512.ShiftLeft(Vector512.ConvertToInt32Native(Vector512.MaxNative(n, Vector512.Create(-126f))) + Vector512.Create(127), 23);
         Vector512<float> result = p * exponent.AsSingle();
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(ExpLow)), Vector512<float>.Zero, result);
     }
@@ -202,7 +277,7 @@ public static class FlashSoftmax
         p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(C2));
         p = Vector256.MultiplyAddEstimate(p, r, Vector256<float>.One);
         p = Vector256.MultiplyAddEstimate(p, r, Vector256<float>.One);
-        Vector256<int> exponent = Vector256.ShiftLeft(Vector256.ConvertToInt32(Vector256.Max(n, Vector256.Create(-126f))) + Vector256.Create(127), 23);
+        Vector256<int> exponent = Vector256.ShiftLeft(Vector256.ConvertToInt32Native(Vector256.MaxNative(n, Vector256.Create(-126f))) + Vector256.Create(127), 23);
         Vector256<float> result = p * exponent.AsSingle();
         return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(ExpLow)), Vector256<float>.Zero, result);
     }
@@ -222,7 +297,7 @@ public static class FlashSoftmax
         p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(C2));
         p = Vector128.MultiplyAddEstimate(p, r, Vector128<float>.One);
         p = Vector128.MultiplyAddEstimate(p, r, Vector128<float>.One);
-        Vector128<int> exponent = Vector128.ShiftLeft(Vector128.ConvertToInt32(Vector128.Max(n, Vector128.Create(-126f))) + Vector128.Create(127), 23);
+        Vector128<int> exponent = Vector128.ShiftLeft(Vector128.ConvertToInt32Native(Vector128.MaxNative(n, Vector128.Create(-126f))) + Vector128.Create(127), 23);
         Vector128<float> result = p * exponent.AsSingle();
         return Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128.Create(ExpLow)), Vector128<float>.Zero, result);
     }
@@ -330,7 +405,7 @@ public static class FlashSoftmax
             {
                 m = Vector512.Max(m, Vector512.LoadUnsafe(ref xr, (nuint)i));
             }
-            max = Reduce256(m.GetLower(), m.GetUpper());
+            max = ReduceMax(m.GetLower(), m.GetUpper());
         }
         else if (SimdPaths.Vector256 && n >= Vector256<T>.Count)
         {
@@ -339,7 +414,7 @@ public static class FlashSoftmax
             {
                 m = Vector256.Max(m, Vector256.LoadUnsafe(ref xr, (nuint)i));
             }
-            max = Reduce128(m.GetLower(), m.GetUpper());
+            max = ReduceMax(m.GetLower(), m.GetUpper());
         }
         else if (SimdPaths.Vector128 && n >= Vector128<T>.Count)
         {
@@ -348,26 +423,27 @@ public static class FlashSoftmax
             {
                 m = Vector128.Max(m, Vector128.LoadUnsafe(ref xr, (nuint)i));
             }
-            max = Reduce128(m, m);
+            max = ReduceMax(m, m);
         }
         for (; i < n; i++)
         {
             max = T.Max(max, Unsafe.Add(ref xr, i));
         }
         return max;
+    }
 
-        static T Reduce256(Vector256<T> a, Vector256<T> b) => Reduce128(Vector256.Max(a, b).GetLower(), Vector256.Max(a, b).GetUpper());
+    private static T ReduceMax<T>(Vector256<T> a, Vector256<T> b) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        => ReduceMax(Vector256.Max(a, b).GetLower(), Vector256.Max(a, b).GetUpper());
 
-        // The lanes folded pairwise (the 64-bit halves swapped, then for float the 32-bit neighbours), all in registers.
-        static T Reduce128(Vector128<T> a, Vector128<T> b)
+    // The lanes folded pairwise (the 64-bit halves swapped, then for float the 32-bit neighbours), all in registers.
+    private static T ReduceMax<T>(Vector128<T> a, Vector128<T> b) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Vector128<T> m = Vector128.Max(a, b);
+        m = Vector128.Max(m, Vector128.Shuffle(m.AsInt64(), Vector128.Create(1L, 0L)).As<long, T>());
+        if (Vector128<T>.Count == 4)
         {
-            Vector128<T> m = Vector128.Max(a, b);
-            m = Vector128.Max(m, Vector128.Shuffle(m.AsInt64(), Vector128.Create(1L, 0L)).As<long, T>());
-            if (Vector128<T>.Count == 4)
-            {
-                m = Vector128.Max(m, Vector128.Shuffle(m.AsInt32(), Vector128.Create(1, 0, 3, 2)).As<int, T>());
-            }
-            return m.ToScalar();
+            m = Vector128.Max(m, Vector128.Shuffle(m.AsInt32(), Vector128.Create(1, 0, 3, 2)).As<int, T>());
         }
+        return m.ToScalar();
     }
 }

@@ -786,18 +786,8 @@ namespace Alignment
                     int valid = Math.Min(KeyTile, keyLength - j0);
                     Span<float> tile = scores.Slice(0, rows * KeyTile);
                     MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask);
-                    for (int r = 0; r < rows; r++)
-                    {
-                        int i = i0 + r;
-                        Span<float> row = tile.Slice(r * KeyTile, KeyTile);
-                        float previousMax = rowMax[r];
-                        float rescale = FlashSoftmax.Update(row, ref rowMax[r], ref rowSum[r]);
-                        // Until a row's first allowed key its output is still all zeros: nothing to rescale.
-                        if (rescale != 1 && !float.IsNegativeInfinity(previousMax))
-                        {
-                            FlashSoftmax.Scale(outputs.Slice(i * HeadDim, HeadDim), rescale);
-                        }
-                    }
+                    // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
+                    FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
                     // O += P Vₕ for the tile: [rows, valid] · [valid, d]
                     MatrixProductAdd8(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock);
                 }
@@ -851,6 +841,12 @@ namespace Alignment
             ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
             tile.Clear();
             MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+            // A full tile that every row of the block may see whole (no masks, and causally even the block's first row
+            // sees its last key) has nothing to mask.
+            if (valid == KeyTile && keyPadding.IsEmpty && mask.PerQuery.IsEmpty && (!mask.Causal || (long)i0 + shift >= j0 + KeyTile - 1))
+            {
+                return;
+            }
             for (int r = 0; r < rows; r++)
             {
                 int i = i0 + r;
