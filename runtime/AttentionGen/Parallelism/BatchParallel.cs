@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.CompilerServices;
+using System.Threading;
 using System.Threading.Tasks;
 
 namespace AttentionGen;
@@ -99,11 +100,24 @@ public static class BatchParallel
                 KeyPadding = keyPadding, KeyPaddingLength = mask.KeyPadding.Length, PerQuery = perQuery, PerQueryLength = mask.PerQuery.Length, Causal = mask.Causal,
                 Batch = lengths.Batch, QueryLength = lengths.QueryLength, KeyLength = lengths.KeyLength,
             };
-            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = degree }, chunk =>
+            // Each thread takes the next chunk whenever it finishes one. (Parallel.For over the chunks hands each worker
+            // growing ranges of them, so a calling thread that starts before a second thread wakes claimed 1 + 2 + 4 of
+            // 8 heads.) Which thread runs a chunk never changes a result: chunks write disjoint outputs.
+            int next = -1, participants = Math.Min(degree, chunks);
+            Action job = () =>
             {
                 ChunkSpans<T> spans = pinned.Rebuild();
-                body(chunk, state, in spans);
-            });
+                int chunk;
+                while ((chunk = Interlocked.Increment(ref next)) < chunks)
+                {
+                    body(chunk, state, in spans);
+                }
+            };
+            // The runtime's worker team, or the thread pool when the team is in use (another call, or a nested one).
+            if (!WorkerTeam.Shared.TryRun(job, participants - 1))
+            {
+                Parallel.For(0, participants, new ParallelOptions { MaxDegreeOfParallelism = degree }, _ => job());
+            }
         }
     }
 

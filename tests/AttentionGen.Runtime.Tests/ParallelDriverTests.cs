@@ -1,0 +1,91 @@
+using System;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Xunit;
+
+namespace AttentionGen.Runtime.Tests;
+
+/// <summary>
+/// BatchParallel on the runtime's worker team: every chunk once at any degree (more threads than cores too), several
+/// callers at once and calls from inside a chunk (both find the team busy and take the thread pool), an exception from a
+/// chunk on either thread surfacing as AggregateException, and the team usable again afterwards.
+/// </summary>
+public sealed class ParallelDriverTests
+{
+    private static void Doubling(int chunks, int degree, float[] input, float[] output, int[] runs)
+    {
+        BatchParallel.For<float>(chunks, degree, runs, (int chunk, object state, in ChunkSpans<float> s) =>
+        {
+            Interlocked.Increment(ref ((int[])state)[chunk]);
+            for (int i = chunk * 16; i < chunk * 16 + 16; i++) s.W0[i] = s.R0[i] * 2;
+        }, (chunks, 1, 1), r0: input, w0: output);
+    }
+
+    [Theory]
+    [InlineData(2, 2)]
+    [InlineData(8, 2)]
+    [InlineData(8, 3)]
+    [InlineData(37, 8)]
+    [InlineData(3, 64)]
+    public void Every_chunk_runs_exactly_once(int chunks, int degree)
+    {
+        for (int repeat = 0; repeat < 50; repeat++)
+        {
+            float[] input = Enumerable.Range(0, chunks * 16).Select(i => (float)i + repeat).ToArray();
+            var output = new float[input.Length];
+            var runs = new int[chunks];
+            Doubling(chunks, degree, input, output, runs);
+            Assert.All(runs, n => Assert.Equal(1, n));
+            Assert.Equal(input.Select(x => x * 2), output);
+        }
+    }
+
+    [Fact]
+    public void Concurrent_callers_and_nested_calls_all_complete_with_their_own_results()
+    {
+        Parallel.For(0, 6, new ParallelOptions { MaxDegreeOfParallelism = 3 }, caller =>
+        {
+            for (int repeat = 0; repeat < 40; repeat++)
+            {
+                float[] input = Enumerable.Range(0, 8 * 16).Select(i => (float)(i * (caller + 1))).ToArray();
+                var output = new float[input.Length];
+                var outerRuns = new int[4];
+                // Each outer chunk runs a parallel call of its own over its quarter of the data.
+                BatchParallel.For<float>(4, 2, outerRuns, (int quarter, object state, in ChunkSpans<float> s) =>
+                {
+                    Interlocked.Increment(ref ((int[])state)[quarter]);
+                    float[] part = s.R0.Slice(quarter * 32, 32).ToArray();
+                    var doubled = new float[32];
+                    Doubling(2, 2, part, doubled, new int[2]);
+                    doubled.CopyTo(s.W0.Slice(quarter * 32, 32));
+                }, (4, 1, 1), r0: input, w0: output);
+                Assert.All(outerRuns, n => Assert.Equal(1, n));
+                Assert.Equal(input.Select(x => x * 2), output);
+            }
+        });
+    }
+
+    [Fact]
+    public void An_exception_in_any_chunk_surfaces_and_the_driver_still_works_afterwards()
+    {
+        foreach (int failing in new[] { 0, 7 })
+        {
+            int ran = 0;
+            var error = Assert.Throws<AggregateException>(() =>
+                BatchParallel.For<float>(8, 2, new object(), (int chunk, object _, in ChunkSpans<float> s) =>
+                {
+                    Interlocked.Increment(ref ran);
+                    Thread.Sleep(1); // let the second thread take chunks too
+                    if (chunk == failing) throw new InvalidOperationException($"chunk {chunk}");
+                }, (8, 1, 1)));
+            Assert.Contains(error.Flatten().InnerExceptions, e => e is InvalidOperationException && e.Message == $"chunk {failing}");
+            Assert.InRange(ran, 1, 8);
+        }
+        float[] input = Enumerable.Range(0, 8 * 16).Select(i => (float)i).ToArray();
+        var output = new float[input.Length];
+        var runs = new int[8];
+        Doubling(8, 2, input, output, runs);
+        Assert.Equal(input.Select(x => x * 2), output);
+    }
+}
