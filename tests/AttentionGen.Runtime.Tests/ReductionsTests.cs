@@ -70,4 +70,41 @@ public sealed class ReductionsTests
         Assert.Equal(float.PositiveInfinity, sums[2]);
         Assert.Equal(16f, sums[3]);
     }
+
+    // Reductions.Sum, one vector's sum by halves: every lane counted once (powers of two make a lost or doubled lane
+    // visible exactly), random lanes within float rounding of the double sum, and NaN / ∞ in any lane reaching the sum.
+    [Fact]
+    public void Single_vector_sums_count_every_lane_once_at_every_width()
+    {
+        float[] powers = new float[16];
+        for (int i = 0; i < 16; i++) powers[i] = MathF.Pow(2, i);
+        Assert.Equal(65535f, Reductions.Sum(Vector512.Create(powers)));
+        Assert.Equal(255f, Reductions.Sum(Vector256.Create(powers.AsSpan(0, 8))));
+        Assert.Equal(15f, Reductions.Sum(Vector128.Create(powers.AsSpan(0, 4))));
+        double[] doublePowers = new double[8];
+        for (int i = 0; i < 8; i++) doublePowers[i] = Math.Pow(2, i);
+        Assert.Equal(255.0, Reductions.Sum(Vector512.Create(doublePowers)));
+        Assert.Equal(15.0, Reductions.Sum(Vector256.Create(doublePowers.AsSpan(0, 4))));
+        Assert.Equal(3.0, Reductions.Sum(Vector128.Create(doublePowers.AsSpan(0, 2))));
+
+        var random = new Random(3);
+        for (int trial = 0; trial < 500; trial++)
+        {
+            float[] lanes = new float[16];
+            for (int i = 0; i < 16; i++) lanes[i] = (float)(random.NextDouble() * 200 - 100);
+            double exact = 0;
+            foreach (float x in lanes) exact += x;
+            double magnitude = 0;
+            foreach (float x in lanes) magnitude += Math.Abs(x);
+            Assert.True(Math.Abs(Reductions.Sum(Vector512.Create(lanes)) - exact) <= 16 * 6e-8 * magnitude, $"trial {trial}");
+        }
+        for (int lane = 0; lane < 16; lane++)
+        {
+            float[] lanes = new float[16];
+            lanes[lane] = float.NaN;
+            Assert.True(float.IsNaN(Reductions.Sum(Vector512.Create(lanes))), $"NaN in lane {lane}");
+            lanes[lane] = float.PositiveInfinity;
+            Assert.Equal(float.PositiveInfinity, Reductions.Sum(Vector512.Create(lanes)));
+        }
+    }
 }

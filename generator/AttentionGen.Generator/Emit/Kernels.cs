@@ -426,7 +426,7 @@ internal sealed class Kernels
             for (int j = 0; j < outputBlock; j++)
             {
                 string output = j == 0 ? "o" : $"o + {j}";
-                writer.WriteLine($"Unsafe.Add(ref y, {row} * columns + {output}) += {V}.Sum(acc{i}{j});");
+                writer.WriteLine($"Unsafe.Add(ref y, {row} * columns + {output}) += Reductions.Sum(acc{i}{j});");
             }
         }
     }

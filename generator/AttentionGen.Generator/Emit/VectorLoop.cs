@@ -120,7 +120,7 @@ internal sealed class VectorLoop
             {
                 sum.Add($"acc{a}");
             }
-            writer.WriteLine($"{ReduceInto} = Vector{bits}.Sum({string.Join(" + ", sum)});");
+            writer.WriteLine($"{ReduceInto} = Reductions.Sum({string.Join(" + ", sum)});");
         }
 
         // The tail at its known offset: one narrower vector per width that fits, then scalars.
@@ -142,7 +142,7 @@ internal sealed class VectorLoop
                         writer.WriteLine(Fill(VectorPrologue, narrow, "0", acc: ""));
                     }
                     WriteChunk(writer, Fill(VectorChunk, narrow, offset.ToString(), acc: "accTail"));
-                    writer.WriteLine($"{ReduceInto} += Vector{narrow}.Sum(accTail);");
+                    writer.WriteLine($"{ReduceInto} += Reductions.Sum(accTail);");
                 }
             }
             else

@@ -136,7 +136,7 @@ public static class FlashSoftmax
             e.StoreUnsafe(ref row, j);
             total += e;
         }
-        sum = sum * rescale + Vector512.Sum(total);
+        sum = sum * rescale + Reductions.Sum(total);
         max = newMax;
         if (rescale != 1f && !float.IsNegativeInfinity(previousMax))
         {
@@ -191,7 +191,7 @@ public static class FlashSoftmax
                 e.StoreUnsafe(ref xr, (nuint)i);
                 acc += e;
             }
-            sum = Vector512.Sum(acc);
+            sum = Reductions.Sum(acc);
         }
         else if (SimdPaths.Vector256 && n >= Vector256<float>.Count)
         {
@@ -203,7 +203,7 @@ public static class FlashSoftmax
                 e.StoreUnsafe(ref xr, (nuint)i);
                 acc += e;
             }
-            sum = Vector256.Sum(acc);
+            sum = Reductions.Sum(acc);
         }
         else if (SimdPaths.Vector128 && n >= Vector128<float>.Count)
         {
@@ -215,7 +215,7 @@ public static class FlashSoftmax
                 e.StoreUnsafe(ref xr, (nuint)i);
                 acc += e;
             }
-            sum = Vector128.Sum(acc);
+            sum = Reductions.Sum(acc);
         }
         for (; i < n; i++)
         {
@@ -255,8 +255,8 @@ public static class FlashSoftmax
         p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(C2));
         p = Vector512.MultiplyAddEstimate(p, r, Vector512<float>.One);
         p = Vector512.MultiplyAddEstimate(p, r, Vector512<float>.One);
-        // 2ⁿ built in the exponent field; n is a whole number in [−126, 127] there (a NaN n becomes −126 in MaxNative, whose
-        // second operand wins, and p carries the NaN), so the native conversion and maximum, single instructions, are exact.
+        // 2ⁿ built in the exponent field. n is a whole number in [−126, 127] there, so the native conversion and maximum
+        // (single instructions) are exact; a NaN x makes n NaN and the exponent meaningless, but p is NaN too and carries it.
         Vector512<int> exponent = Vector512.ShiftLeft(Vector512.ConvertToInt32Native(Vector512.MaxNative(n, Vector512.Create(-126f))) + Vector512.Create(127), 23);
         Vector512<float> result = p * exponent.AsSingle();
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(ExpLow)), Vector512<float>.Zero, result);

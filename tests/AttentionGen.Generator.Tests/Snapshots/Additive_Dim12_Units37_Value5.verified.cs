@@ -618,11 +618,11 @@ namespace Samples.Translation
                 Vector512<float> acc1 = Vector512<float>.Zero;
                 acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 0), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 0) + Vector512.LoadUnsafe(ref kp, 0)), acc0);
                 acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 16), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 16) + Vector512.LoadUnsafe(ref kp, 16)), acc1);
-                score = Vector512.Sum(acc0 + acc1);
+                score = Reductions.Sum(acc0 + acc1);
                 {
                     Vector128<float> accTail = Vector128<float>.Zero;
                     accTail = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), accTail);
-                    score += Vector128.Sum(accTail);
+                    score += Reductions.Sum(accTail);
                 }
                 score = float.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
@@ -637,11 +637,11 @@ namespace Samples.Translation
                 acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 8) + Vector256.LoadUnsafe(ref kp, 8)), acc1);
                 acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 16), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 16) + Vector256.LoadUnsafe(ref kp, 16)), acc2);
                 acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 24), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 24) + Vector256.LoadUnsafe(ref kp, 24)), acc3);
-                score = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
+                score = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 {
                     Vector128<float> accTail = Vector128<float>.Zero;
                     accTail = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), accTail);
-                    score += Vector128.Sum(accTail);
+                    score += Reductions.Sum(accTail);
                 }
                 score = float.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
@@ -660,7 +660,7 @@ namespace Samples.Translation
                     acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 12), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 12) + Vector128.LoadUnsafe(ref kp, o + 12)), acc3);
                 }
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), acc0);
-                score = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+                score = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 score = float.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
             else
@@ -817,11 +817,11 @@ namespace Samples.Translation
                 // 12 = 1 × 8 lanes + 4 at offset 8
                 Vector256<float> acc0 = Vector256<float>.Zero;
                 acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
-                sum = Vector256.Sum(acc0);
+                sum = Reductions.Sum(acc0);
                 {
                     Vector128<float> accTail = Vector128<float>.Zero;
                     accTail = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), accTail);
-                    sum += Vector128.Sum(accTail);
+                    sum += Reductions.Sum(accTail);
                 }
             }
             else if (SimdPaths.Vector128)
@@ -833,7 +833,7 @@ namespace Samples.Translation
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
                 acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4), acc1);
                 acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), acc2);
-                sum = Vector128.Sum(acc0 + acc1 + acc2);
+                sum = Reductions.Sum(acc0 + acc1 + acc2);
             }
             else
             {
@@ -858,7 +858,7 @@ namespace Samples.Translation
                 // 5 = 1 × 4 lanes + 1 at offset 4
                 Vector128<float> acc0 = Vector128<float>.Zero;
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
-                sum = Vector128.Sum(acc0);
+                sum = Reductions.Sum(acc0);
                 sum = float.MultiplyAddEstimate(Unsafe.Add(ref x, 4), Unsafe.Add(ref y, 4), sum);
             }
             else
@@ -1269,18 +1269,18 @@ namespace Samples.Translation
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -1316,10 +1316,10 @@ namespace Samples.Translation
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1353,9 +1353,9 @@ namespace Samples.Translation
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -1373,7 +1373,7 @@ namespace Samples.Translation
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -1427,18 +1427,18 @@ namespace Samples.Translation
                             acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -1463,10 +1463,10 @@ namespace Samples.Translation
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1491,9 +1491,9 @@ namespace Samples.Translation
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -1506,7 +1506,7 @@ namespace Samples.Translation
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }

@@ -608,11 +608,11 @@ namespace Samples.Translation
                 acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 8) + Vector512.LoadUnsafe(ref kp, 8)), acc1);
                 acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 16), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 16) + Vector512.LoadUnsafe(ref kp, 16)), acc2);
                 acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 24), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 24) + Vector512.LoadUnsafe(ref kp, 24)), acc3);
-                score = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
+                score = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 {
                     Vector256<double> accTail = Vector256<double>.Zero;
                     accTail = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 32) + Vector256.LoadUnsafe(ref kp, 32)), accTail);
-                    score += Vector256.Sum(accTail);
+                    score += Reductions.Sum(accTail);
                 }
                 score = double.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
@@ -631,7 +631,7 @@ namespace Samples.Translation
                     acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o + 12), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 12) + Vector256.LoadUnsafe(ref kp, o + 12)), acc3);
                 }
                 acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 32) + Vector256.LoadUnsafe(ref kp, 32)), acc0);
-                score = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
+                score = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 score = double.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
             else if (SimdPaths.Vector128)
@@ -650,7 +650,7 @@ namespace Samples.Translation
                 }
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), acc0);
                 acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 34), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 34) + Vector128.LoadUnsafe(ref kp, 34)), acc1);
-                score = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+                score = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 score = double.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
             else
@@ -806,11 +806,11 @@ namespace Samples.Translation
                 acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 8), Vector512.LoadUnsafe(ref y, 8), acc1);
                 acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16), acc2);
                 acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 24), Vector512.LoadUnsafe(ref y, 24), acc3);
-                sum = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 {
                     Vector256<double> accTail = Vector256<double>.Zero;
                     accTail = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), accTail);
-                    sum += Vector256.Sum(accTail);
+                    sum += Reductions.Sum(accTail);
                 }
                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
@@ -829,7 +829,7 @@ namespace Samples.Translation
                     acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 12), Vector256.LoadUnsafe(ref y, o + 12), acc3);
                 }
                 acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), acc0);
-                sum = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
             else if (SimdPaths.Vector128)
@@ -848,7 +848,7 @@ namespace Samples.Translation
                 }
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32), acc0);
                 acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 34), Vector128.LoadUnsafe(ref y, 34), acc1);
-                sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
             else
@@ -1653,10 +1653,10 @@ namespace Samples.Translation
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29) & tailMask;
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1715,7 +1715,7 @@ namespace Samples.Translation
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -1791,18 +1791,18 @@ namespace Samples.Translation
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -1838,10 +1838,10 @@ namespace Samples.Translation
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1875,9 +1875,9 @@ namespace Samples.Translation
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -1895,7 +1895,7 @@ namespace Samples.Translation
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -1971,18 +1971,18 @@ namespace Samples.Translation
                             acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -2018,10 +2018,10 @@ namespace Samples.Translation
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35) & tailMask;
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -2055,9 +2055,9 @@ namespace Samples.Translation
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -2075,7 +2075,7 @@ namespace Samples.Translation
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }

@@ -449,11 +449,11 @@ namespace Samples.Translation
                 acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 8), Vector512.LoadUnsafe(ref y, 8), acc1);
                 acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16), acc2);
                 acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 24), Vector512.LoadUnsafe(ref y, 24), acc3);
-                sum = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 {
                     Vector256<double> accTail = Vector256<double>.Zero;
                     accTail = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), accTail);
-                    sum += Vector256.Sum(accTail);
+                    sum += Reductions.Sum(accTail);
                 }
                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
@@ -472,7 +472,7 @@ namespace Samples.Translation
                     acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 12), Vector256.LoadUnsafe(ref y, o + 12), acc3);
                 }
                 acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 32), Vector256.LoadUnsafe(ref y, 32), acc0);
-                sum = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
             else if (SimdPaths.Vector128)
@@ -491,7 +491,7 @@ namespace Samples.Translation
                 }
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 32), Vector128.LoadUnsafe(ref y, 32), acc0);
                 acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 34), Vector128.LoadUnsafe(ref y, 34), acc1);
-                sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 36), Unsafe.Add(ref y, 36), sum);
             }
             else

@@ -520,11 +520,11 @@ namespace Samples.Translation
                 // 12 = 1 × 8 lanes + 4 at offset 8
                 Vector256<float> acc0 = Vector256<float>.Zero;
                 acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
-                sum = Vector256.Sum(acc0);
+                sum = Reductions.Sum(acc0);
                 {
                     Vector128<float> accTail = Vector128<float>.Zero;
                     accTail = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), accTail);
-                    sum += Vector128.Sum(accTail);
+                    sum += Reductions.Sum(accTail);
                 }
             }
             else if (SimdPaths.Vector128)
@@ -536,7 +536,7 @@ namespace Samples.Translation
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
                 acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4), acc1);
                 acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), acc2);
-                sum = Vector128.Sum(acc0 + acc1 + acc2);
+                sum = Reductions.Sum(acc0 + acc1 + acc2);
             }
             else
             {
@@ -576,7 +576,7 @@ namespace Samples.Translation
                 // 5 = 1 × 4 lanes + 1 at offset 4
                 Vector128<float> acc0 = Vector128<float>.Zero;
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
-                sum = Vector128.Sum(acc0);
+                sum = Reductions.Sum(acc0);
                 sum = float.MultiplyAddEstimate(Unsafe.Add(ref x, 4), Unsafe.Add(ref y, 4), sum);
             }
             else
@@ -988,18 +988,18 @@ namespace Samples.Translation
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -1035,10 +1035,10 @@ namespace Samples.Translation
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1072,9 +1072,9 @@ namespace Samples.Translation
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -1092,7 +1092,7 @@ namespace Samples.Translation
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -1146,18 +1146,18 @@ namespace Samples.Translation
                             acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -1182,10 +1182,10 @@ namespace Samples.Translation
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1210,9 +1210,9 @@ namespace Samples.Translation
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -1225,7 +1225,7 @@ namespace Samples.Translation
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }

@@ -774,7 +774,7 @@ namespace Samples.Speech
                 acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 16), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 16) + Vector512.LoadUnsafe(ref kp, 16)), acc1);
                 acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 32) + Vector512.LoadUnsafe(ref kp, 32)), acc2);
                 acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 48), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 48) + Vector512.LoadUnsafe(ref kp, 48)), acc3);
-                score = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
+                score = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else if (SimdPaths.Vector256)
             {
@@ -790,7 +790,7 @@ namespace Samples.Speech
                     acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o + 16), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 16) + Vector256.LoadUnsafe(ref kp, o + 16)), acc2);
                     acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o + 24), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 24) + Vector256.LoadUnsafe(ref kp, o + 24)), acc3);
                 }
-                score = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
+                score = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else if (SimdPaths.Vector128)
             {
@@ -806,7 +806,7 @@ namespace Samples.Speech
                     acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 8), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 8) + Vector128.LoadUnsafe(ref kp, o + 8)), acc2);
                     acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, o + 12), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, o + 12) + Vector128.LoadUnsafe(ref kp, o + 12)), acc3);
                 }
-                score = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+                score = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else
             {
@@ -923,7 +923,7 @@ namespace Samples.Speech
                 acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16), acc1);
                 acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 32), Vector512.LoadUnsafe(ref y, 32), acc2);
                 acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 48), Vector512.LoadUnsafe(ref y, 48), acc3);
-                sum = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else if (SimdPaths.Vector256)
             {
@@ -939,7 +939,7 @@ namespace Samples.Speech
                     acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 16), Vector256.LoadUnsafe(ref y, o + 16), acc2);
                     acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 24), Vector256.LoadUnsafe(ref y, o + 24), acc3);
                 }
-                sum = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else if (SimdPaths.Vector128)
             {
@@ -955,7 +955,7 @@ namespace Samples.Speech
                     acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8), acc2);
                     acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12), acc3);
                 }
-                sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else
             {
@@ -1625,10 +1625,10 @@ namespace Samples.Speech
                             Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1671,7 +1671,7 @@ namespace Samples.Speech
                             Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -1725,18 +1725,18 @@ namespace Samples.Speech
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -1761,10 +1761,10 @@ namespace Samples.Speech
                             Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1789,9 +1789,9 @@ namespace Samples.Speech
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -1804,7 +1804,7 @@ namespace Samples.Speech
                             Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -1858,18 +1858,18 @@ namespace Samples.Speech
                             acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -1894,10 +1894,10 @@ namespace Samples.Speech
                             Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1922,9 +1922,9 @@ namespace Samples.Speech
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -1937,7 +1937,7 @@ namespace Samples.Speech
                             Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }

@@ -819,11 +819,11 @@ namespace Samples.Speech
                 acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 8), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 8) + Vector512.LoadUnsafe(ref kp, 8)), acc1);
                 acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 16), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 16) + Vector512.LoadUnsafe(ref kp, 16)), acc2);
                 acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref v, 24), VectorMath.Tanh(Vector512.LoadUnsafe(ref qp, 24) + Vector512.LoadUnsafe(ref kp, 24)), acc3);
-                score = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
+                score = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 {
                     Vector256<double> accTail = Vector256<double>.Zero;
                     accTail = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 32) + Vector256.LoadUnsafe(ref kp, 32)), accTail);
-                    score += Vector256.Sum(accTail);
+                    score += Reductions.Sum(accTail);
                 }
                 score = double.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
@@ -842,7 +842,7 @@ namespace Samples.Speech
                     acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, o + 12), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, o + 12) + Vector256.LoadUnsafe(ref kp, o + 12)), acc3);
                 }
                 acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector256.LoadUnsafe(ref qp, 32) + Vector256.LoadUnsafe(ref kp, 32)), acc0);
-                score = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
+                score = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 score = double.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
             else if (SimdPaths.Vector128)
@@ -861,7 +861,7 @@ namespace Samples.Speech
                 }
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 32), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 32) + Vector128.LoadUnsafe(ref kp, 32)), acc0);
                 acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref v, 34), VectorMath.Tanh(Vector128.LoadUnsafe(ref qp, 34) + Vector128.LoadUnsafe(ref kp, 34)), acc1);
-                score = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+                score = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 score = double.MultiplyAddEstimate(Unsafe.Add(ref v, 36), VectorMath.Tanh(Unsafe.Add(ref qp, 36) + Unsafe.Add(ref kp, 36)), score);
             }
             else
@@ -1011,11 +1011,11 @@ namespace Samples.Speech
                 // 12 = 1 × 8 lanes + 4 at offset 8
                 Vector512<double> acc0 = Vector512<double>.Zero;
                 acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
-                sum = Vector512.Sum(acc0);
+                sum = Reductions.Sum(acc0);
                 {
                     Vector256<double> accTail = Vector256<double>.Zero;
                     accTail = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8), accTail);
-                    sum += Vector256.Sum(accTail);
+                    sum += Reductions.Sum(accTail);
                 }
             }
             else if (SimdPaths.Vector256)
@@ -1027,7 +1027,7 @@ namespace Samples.Speech
                 acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
                 acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 4), Vector256.LoadUnsafe(ref y, 4), acc1);
                 acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8), acc2);
-                sum = Vector256.Sum(acc0 + acc1 + acc2);
+                sum = Reductions.Sum(acc0 + acc1 + acc2);
             }
             else if (SimdPaths.Vector128)
             {
@@ -1042,7 +1042,7 @@ namespace Samples.Speech
                 acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 6), Vector128.LoadUnsafe(ref y, 6), acc3);
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8), acc0);
                 acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 10), Vector128.LoadUnsafe(ref y, 10), acc1);
-                sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else
             {
@@ -1640,10 +1640,10 @@ namespace Samples.Speech
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 4) & tailMask;
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1702,7 +1702,7 @@ namespace Samples.Speech
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 4) & tailMask;
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -1756,18 +1756,18 @@ namespace Samples.Speech
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -1792,10 +1792,10 @@ namespace Samples.Speech
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1820,9 +1820,9 @@ namespace Samples.Speech
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -1835,7 +1835,7 @@ namespace Samples.Speech
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -1889,18 +1889,18 @@ namespace Samples.Speech
                             acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -1925,10 +1925,10 @@ namespace Samples.Speech
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -1953,9 +1953,9 @@ namespace Samples.Speech
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -1968,7 +1968,7 @@ namespace Samples.Speech
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }

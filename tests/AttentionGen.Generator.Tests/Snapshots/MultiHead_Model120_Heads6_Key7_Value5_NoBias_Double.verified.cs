@@ -1134,7 +1134,7 @@ namespace Samples.Transformer
                 acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 96), Vector512.LoadUnsafe(ref y, 96), acc0);
                 acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 104), Vector512.LoadUnsafe(ref y, 104), acc1);
                 acc2 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 112), Vector512.LoadUnsafe(ref y, 112), acc2);
-                sum = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else if (SimdPaths.Vector256)
             {
@@ -1152,7 +1152,7 @@ namespace Samples.Transformer
                 }
                 acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 112), Vector256.LoadUnsafe(ref y, 112), acc0);
                 acc1 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 116), Vector256.LoadUnsafe(ref y, 116), acc1);
-                sum = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else if (SimdPaths.Vector128)
             {
@@ -1168,7 +1168,7 @@ namespace Samples.Transformer
                     acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4), acc2);
                     acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 6), Vector128.LoadUnsafe(ref y, o + 6), acc3);
                 }
-                sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else
             {
@@ -1195,11 +1195,11 @@ namespace Samples.Transformer
                 Vector512<double> acc1 = Vector512<double>.Zero;
                 acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0), acc0);
                 acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 8), Vector512.LoadUnsafe(ref y, 8), acc1);
-                sum = Vector512.Sum(acc0 + acc1);
+                sum = Reductions.Sum(acc0 + acc1);
                 {
                     Vector256<double> accTail = Vector256<double>.Zero;
                     accTail = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 16), Vector256.LoadUnsafe(ref y, 16), accTail);
-                    sum += Vector256.Sum(accTail);
+                    sum += Reductions.Sum(accTail);
                 }
             }
             else if (SimdPaths.Vector256)
@@ -1214,7 +1214,7 @@ namespace Samples.Transformer
                 acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8), acc2);
                 acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 12), Vector256.LoadUnsafe(ref y, 12), acc3);
                 acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 16), Vector256.LoadUnsafe(ref y, 16), acc0);
-                sum = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else if (SimdPaths.Vector128)
             {
@@ -1232,7 +1232,7 @@ namespace Samples.Transformer
                 }
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 16), Vector128.LoadUnsafe(ref y, 16), acc0);
                 acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 18), Vector128.LoadUnsafe(ref y, 18), acc1);
-                sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else
             {
@@ -1257,7 +1257,7 @@ namespace Samples.Transformer
                 // 5 = 1 × 4 lanes + 1 at offset 4
                 Vector256<double> acc0 = Vector256<double>.Zero;
                 acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
-                sum = Vector256.Sum(acc0);
+                sum = Reductions.Sum(acc0);
                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 4), Unsafe.Add(ref y, 4), sum);
             }
             else if (SimdPaths.Vector128)
@@ -1267,7 +1267,7 @@ namespace Samples.Transformer
                 Vector128<double> acc1 = Vector128<double>.Zero;
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
                 acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 2), Vector128.LoadUnsafe(ref y, 2), acc1);
-                sum = Vector128.Sum(acc0 + acc1);
+                sum = Reductions.Sum(acc0 + acc1);
                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 4), Unsafe.Add(ref y, 4), sum);
             }
             else
@@ -1293,11 +1293,11 @@ namespace Samples.Transformer
                 // 7 = 1 × 4 lanes + 3 at offset 4
                 Vector256<double> acc0 = Vector256<double>.Zero;
                 acc0 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0), acc0);
-                sum = Vector256.Sum(acc0);
+                sum = Reductions.Sum(acc0);
                 {
                     Vector128<double> accTail = Vector128<double>.Zero;
                     accTail = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4), accTail);
-                    sum += Vector128.Sum(accTail);
+                    sum += Reductions.Sum(accTail);
                 }
                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 6), Unsafe.Add(ref y, 6), sum);
             }
@@ -1310,7 +1310,7 @@ namespace Samples.Transformer
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0), acc0);
                 acc1 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 2), Vector128.LoadUnsafe(ref y, 2), acc1);
                 acc2 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4), acc2);
-                sum = Vector128.Sum(acc0 + acc1 + acc2);
+                sum = Reductions.Sum(acc0 + acc1 + acc2);
                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref x, 6), Unsafe.Add(ref y, 6), sum);
             }
             else
@@ -3403,10 +3403,10 @@ namespace Samples.Transformer
                             Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
                             acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector512.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector512.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector512.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -3449,7 +3449,7 @@ namespace Samples.Transformer
                             Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
                             acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector512.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -3503,18 +3503,18 @@ namespace Samples.Transformer
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -3539,10 +3539,10 @@ namespace Samples.Transformer
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -3567,9 +3567,9 @@ namespace Samples.Transformer
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -3582,7 +3582,7 @@ namespace Samples.Transformer
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -3636,18 +3636,18 @@ namespace Samples.Transformer
                             acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -3672,10 +3672,10 @@ namespace Samples.Transformer
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -3700,9 +3700,9 @@ namespace Samples.Transformer
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -3715,7 +3715,7 @@ namespace Samples.Transformer
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -3810,18 +3810,18 @@ namespace Samples.Transformer
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -3857,10 +3857,10 @@ namespace Samples.Transformer
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 1) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -3894,9 +3894,9 @@ namespace Samples.Transformer
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -3914,7 +3914,7 @@ namespace Samples.Transformer
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 1) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -3990,18 +3990,18 @@ namespace Samples.Transformer
                             acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -4037,10 +4037,10 @@ namespace Samples.Transformer
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 3) & tailMask;
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -4074,9 +4074,9 @@ namespace Samples.Transformer
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -4094,7 +4094,7 @@ namespace Samples.Transformer
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 3) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -4189,18 +4189,18 @@ namespace Samples.Transformer
                             acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector256.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector256.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector256.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector256.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector256.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector256.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -4236,10 +4236,10 @@ namespace Samples.Transformer
                             Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3) & tailMask;
                             acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector256.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector256.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector256.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -4273,9 +4273,9 @@ namespace Samples.Transformer
                             acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector256.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector256.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -4293,7 +4293,7 @@ namespace Samples.Transformer
                             Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
                             acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector256.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -4369,18 +4369,18 @@ namespace Samples.Transformer
                             acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
                             acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Vector128.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Vector128.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Vector128.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Vector128.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Vector128.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Vector128.Sum(acc32);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
@@ -4416,10 +4416,10 @@ namespace Samples.Transformer
                             Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 5) & tailMask;
                             acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Vector128.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Vector128.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Vector128.Sum(acc30);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                     }
                 }
                 for (; r < rows; r++)
@@ -4453,9 +4453,9 @@ namespace Samples.Transformer
                             acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
                             acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Vector128.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Vector128.Sum(acc02);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                     }
                     for (; o < columns; o++)
                     {
@@ -4473,7 +4473,7 @@ namespace Samples.Transformer
                             Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
                             acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Vector128.Sum(acc00);
+                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }

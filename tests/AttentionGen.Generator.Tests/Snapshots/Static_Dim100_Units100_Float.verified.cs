@@ -421,11 +421,11 @@ namespace Samples.Documents
                 acc3 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 48), Vector512.LoadUnsafe(ref y, 48), acc3);
                 acc0 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 64), Vector512.LoadUnsafe(ref y, 64), acc0);
                 acc1 = Vector512.MultiplyAddEstimate(Vector512.LoadUnsafe(ref x, 80), Vector512.LoadUnsafe(ref y, 80), acc1);
-                sum = Vector512.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 {
                     Vector128<float> accTail = Vector128<float>.Zero;
                     accTail = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 96), Vector128.LoadUnsafe(ref y, 96), accTail);
-                    sum += Vector128.Sum(accTail);
+                    sum += Reductions.Sum(accTail);
                 }
             }
             else if (SimdPaths.Vector256)
@@ -442,11 +442,11 @@ namespace Samples.Documents
                     acc2 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 16), Vector256.LoadUnsafe(ref y, o + 16), acc2);
                     acc3 = Vector256.MultiplyAddEstimate(Vector256.LoadUnsafe(ref x, o + 24), Vector256.LoadUnsafe(ref y, o + 24), acc3);
                 }
-                sum = Vector256.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
                 {
                     Vector128<float> accTail = Vector128<float>.Zero;
                     accTail = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 96), Vector128.LoadUnsafe(ref y, 96), accTail);
-                    sum += Vector128.Sum(accTail);
+                    sum += Reductions.Sum(accTail);
                 }
             }
             else if (SimdPaths.Vector128)
@@ -464,7 +464,7 @@ namespace Samples.Documents
                     acc3 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12), acc3);
                 }
                 acc0 = Vector128.MultiplyAddEstimate(Vector128.LoadUnsafe(ref x, 96), Vector128.LoadUnsafe(ref y, 96), acc0);
-                sum = Vector128.Sum(acc0 + acc1 + acc2 + acc3);
+                sum = Reductions.Sum(acc0 + acc1 + acc2 + acc3);
             }
             else
             {
