@@ -13,7 +13,7 @@ namespace AttentionGen.Numerics;
 /// <remarks>
 /// <para><b>tanh.</b> Vector paths: with y = −2|x| (clamped at −87 for float, −708 for double, where tanh is ±1 to
 /// the last bit), m = eʸ − 1 is computed without cancellation (Cody–Waite reduction y = n·ln2 + r, the Taylor
-/// polynomial of eʳ − 1, then 2ⁿq + (2ⁿ − 1) in one FMA) and tanh|x| = −m / (2 + m), sign restored: about 25
+/// polynomial of eʳ − 1, then 2ⁿq + (2ⁿ − 1) in one FMA) and tanh|x| = −m / (2 + m), sign restored: about 23
 /// vector operations and one division, no branch. The scalar path computes the same formula. Measured maximum relative errors against <see cref="System.Math.Tanh(double)"/>: see docs/numerics.md.</para>
 /// <para><b>sigmoid.</b> σ(x) = 1 / (1 + e^{−x}); e^{−x} = +∞ for very negative x gives exactly 0.</para>
 /// <para>NaN in, NaN out, in every function.</para>
@@ -29,12 +29,13 @@ public static class VectorMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Tanh<T>(Vector512<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        // With y = −2|x| ≤ 0 and m = eʸ − 1 computed without cancellation: tanh|x| = −m / (2 + m).
-        Vector512<T> y = Vector512.MaxNative(Vector512.Abs(x) * Vector512.Create(T.CreateTruncating(-2.0)), Vector512.Create(typeof(T) == typeof(float) ? T.CreateTruncating(-87.0) : T.CreateTruncating(-708.0)));
+        // With y = −2|x| ≤ 0 and m = eʸ − 1 computed without cancellation: tanh|x| = −m / (2 + m). The clamp's constant is
+        // MaxNative's first operand: where either is NaN the instruction returns the second, so a NaN x stays NaN through
+        // every step (no compare and select at the end).
+        Vector512<T> y = Vector512.MaxNative(Vector512.Create(typeof(T) == typeof(float) ? T.CreateTruncating(-87.0) : T.CreateTruncating(-708.0)), Vector512.Abs(x) * Vector512.Create(T.CreateTruncating(-2.0)));
         Vector512<T> m = ExpMinusOne(y);
         Vector512<T> magnitude = -m / (Vector512.Create(T.CreateTruncating(2.0)) + m);
-        Vector512<T> result = Vector512.CopySign(magnitude, x);
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x), result, x); // NaN in, NaN out
+        return Vector512.CopySign(magnitude, x);
     }
 
     /// <summary>
@@ -91,11 +92,10 @@ public static class VectorMath
     public static Vector256<T> Tanh<T>(Vector256<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         // With y = −2|x| ≤ 0 and m = eʸ − 1 computed without cancellation: tanh|x| = −m / (2 + m).
-        Vector256<T> y = Vector256.MaxNative(Vector256.Abs(x) * Vector256.Create(T.CreateTruncating(-2.0)), Vector256.Create(typeof(T) == typeof(float) ? T.CreateTruncating(-87.0) : T.CreateTruncating(-708.0)));
+        Vector256<T> y = Vector256.MaxNative(Vector256.Create(typeof(T) == typeof(float) ? T.CreateTruncating(-87.0) : T.CreateTruncating(-708.0)), Vector256.Abs(x) * Vector256.Create(T.CreateTruncating(-2.0)));
         Vector256<T> m = ExpMinusOne(y);
         Vector256<T> magnitude = -m / (Vector256.Create(T.CreateTruncating(2.0)) + m);
-        Vector256<T> result = Vector256.CopySign(magnitude, x);
-        return Vector256.ConditionalSelect(Vector256.Equals(x, x), result, x); // NaN in, NaN out
+        return Vector256.CopySign(magnitude, x);
     }
 
     /// <summary>
@@ -152,11 +152,10 @@ public static class VectorMath
     public static Vector128<T> Tanh<T>(Vector128<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         // With y = −2|x| ≤ 0 and m = eʸ − 1 computed without cancellation: tanh|x| = −m / (2 + m).
-        Vector128<T> y = Vector128.MaxNative(Vector128.Abs(x) * Vector128.Create(T.CreateTruncating(-2.0)), Vector128.Create(typeof(T) == typeof(float) ? T.CreateTruncating(-87.0) : T.CreateTruncating(-708.0)));
+        Vector128<T> y = Vector128.MaxNative(Vector128.Create(typeof(T) == typeof(float) ? T.CreateTruncating(-87.0) : T.CreateTruncating(-708.0)), Vector128.Abs(x) * Vector128.Create(T.CreateTruncating(-2.0)));
         Vector128<T> m = ExpMinusOne(y);
         Vector128<T> magnitude = -m / (Vector128.Create(T.CreateTruncating(2.0)) + m);
-        Vector128<T> result = Vector128.CopySign(magnitude, x);
-        return Vector128.ConditionalSelect(Vector128.Equals(x, x), result, x); // NaN in, NaN out
+        return Vector128.CopySign(magnitude, x);
     }
 
     /// <summary>
