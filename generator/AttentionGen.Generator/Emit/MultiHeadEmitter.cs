@@ -141,7 +141,8 @@ internal static class MultiHeadEmitter
             /// <summary>
             /// What a training forward records for <see cref="Backward"/>, per head (index b·H + h): the scaled queries Qₕ/√d, the keys Kₕ
             /// (by rows and, transposed, by tiles), the values Vₕ (by rows and by tiles), the outputs Oₕ and each query's log-sum-exp,
-            /// plus concat(O₁ … O_H) and a copy of the mask. O(T·E) in all: the weights are recomputed by the backward, not stored.
+            /// plus concat(O₁ … O_H) and a copy of the mask and of the additive bias. O(T·E) in all (plus the bias's own size when one is
+            /// given): the weights are recomputed by the backward, not stored.
             /// Owned by the caller, reused across steps, grown as needed.
             /// </summary>
             public sealed class Tape : AttentionTape
@@ -166,8 +167,14 @@ internal static class MultiHeadEmitter
                 internal bool[] PerQuery = Array.Empty<bool>();
                 internal int KeyPaddingLength, PerQueryLength;
                 internal bool Causal;
+                // A copy of the additive bias ([Tq, Tk] or [B, H, Tq, Tk], empty when none): the backward recomputes S = QKᵀ/√d + bias.
+                internal {{T}}[] Bias = Array.Empty<{{T}}>();
+                internal int BiasLength;
+                // ∂S of every head [B·H, Tq, Tk], only when ∂bias is asked for the broadcast shape [Tq, Tk]: summed over heads in order
+                // after the parallel phase, so that the sum does not depend on the thread count.
+                internal {{T}}[] HeadBiasGradients = Array.Empty<{{T}}>();
 
-                internal void Prepare(int batch, int queryLength, int keyLength, in AttentionMask mask)
+                internal void Prepare(int batch, int queryLength, int keyLength, in AttentionMask mask, ReadOnlySpan<{{T}}> bias)
                 {
                     int heads = batch * Heads;
                     int tiles = (keyLength + KeyTile - 1) / KeyTile;
@@ -188,7 +195,20 @@ internal static class MultiHeadEmitter
                     mask.KeyPadding.CopyTo(KeyPadding);
                     mask.PerQuery.CopyTo(PerQuery);
                     (KeyPaddingLength, PerQueryLength, Causal) = (mask.KeyPadding.Length, mask.PerQuery.Length, mask.Causal);
+                    Grow(ref Bias, bias.Length);
+                    bias.CopyTo(Bias);
+                    BiasLength = bias.Length;
                     (Batch, QueryLength, KeyLength, IsRecorded) = (batch, queryLength, keyLength, true);
+                }
+
+                // Head `head`'s [Tq, Tk] of the recorded bias, or empty.
+                internal ReadOnlySpan<{{T}}> HeadBias(int head) => BiasOfHead(Bias.AsSpan(0, BiasLength), head, QueryLength, KeyLength);
+
+                // Scratch for every head's ∂S when ∂bias has the broadcast shape.
+                internal Span<{{T}}> HeadBiasGradientScratch(int length)
+                {
+                    Grow(ref HeadBiasGradients, length);
+                    return HeadBiasGradients.AsSpan(0, length);
                 }
 
                 // The stored weights of one head, or empty when the keys span more than one tile (the backward recomputes them).
@@ -222,7 +242,7 @@ internal static class MultiHeadEmitter
             /// <summary>
             /// A key-value cache for incremental decoding: the projected keys and values of every token appended so far, per head,
             /// laid out as the tiled kernel reads them (keys transposed by tiles). <see cref="Append"/> adds tokens in O(t·E·(KeyDim + ValueDim));
-            /// <see cref="Forward(KeyValueCache, int, ReadOnlySpan{{{T}}}, Span{{{T}}}, Span{{{T}}}, AttentionMask, bool)"/> attends with new queries to
+            /// <see cref="Forward(KeyValueCache, int, ReadOnlySpan{{{T}}}, Span{{{T}}}, Span{{{T}}}, AttentionMask, bool, ReadOnlySpan{{{T}}})"/> attends with new queries to
             /// every cached key in O(Tq·T·E), giving the same numbers as the full computation. Grows by doubling; not thread-safe.
             /// </summary>
             public sealed class KeyValueCache
@@ -296,11 +316,13 @@ internal static class MultiHeadEmitter
             /// <param name="weights">Written when not empty: [B, Tq, Tk] averaged over heads, or [B, H, Tq, Tk] when <paramref name="averageWeights"/> is false.</param>
             /// <param name="mask">Which keys each query may attend to (true = may attend); a fully masked query gets zero weights and a zero head output.</param>
             /// <param name="averageWeights">PyTorch's <c>average_attn_weights</c>: whether <paramref name="weights"/> is the mean over heads.</param>
+            /// <param name="attentionBias">Optional additive bias (PyTorch's float <c>attn_mask</c>), added to the scaled scores before the softmax:
+            /// [Tq, Tk] (shared by every batch row and head) or [B, H, Tq, Tk]; −∞ forbids a key. Empty: none.</param>
             /// <exception cref="ArgumentException">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>
-            public void Forward(int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, Span<{{T}}> weights = default, AttentionMask mask = default, bool averageWeights = true)
+            public void Forward(int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, Span<{{T}}> weights = default, AttentionMask mask = default, bool averageWeights = true, ReadOnlySpan<{{T}}> attentionBias = default)
             {
-                ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights);
-                ForwardCore(null, null, batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights);
+                ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights, attentionBias);
+                ForwardCore(null, null, batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights, attentionBias);
             }
 
             /// <summary>Training forward: the inference result, and records in <paramref name="tape"/> what <see cref="Backward"/> needs.</summary>
@@ -315,13 +337,14 @@ internal static class MultiHeadEmitter
             /// <param name="weights">Written when not empty: [B, Tq, Tk] averaged over heads, or [B, H, Tq, Tk].</param>
             /// <param name="mask">Which keys each query may attend to (true = may attend); the tape keeps a copy.</param>
             /// <param name="averageWeights">Whether <paramref name="weights"/> is the mean over heads.</param>
+            /// <param name="attentionBias">Optional additive bias [Tq, Tk] or [B, H, Tq, Tk] (PyTorch's float <c>attn_mask</c>); the tape keeps a copy.</param>
             /// <exception cref="ArgumentException">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>
-            public void Forward(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, Span<{{T}}> weights = default, AttentionMask mask = default, bool averageWeights = true)
+            public void Forward(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, Span<{{T}}> weights = default, AttentionMask mask = default, bool averageWeights = true, ReadOnlySpan<{{T}}> attentionBias = default)
             {
                 ArgumentNullException.ThrowIfNull(tape);
-                ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights);
-                tape.Prepare(batch, queryLength, keyLength, new AttentionMask { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = {{causal}} });
-                ForwardCore(tape, null, batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights);
+                ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights, attentionBias);
+                tape.Prepare(batch, queryLength, keyLength, new AttentionMask { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = {{causal}} }, attentionBias);
+                ForwardCore(tape, null, batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights, attentionBias);
             }
 
             /// <summary>
@@ -359,16 +382,17 @@ internal static class MultiHeadEmitter
             /// <param name="weights">Written when not empty: [B, Tq, Tk] averaged over heads, or [B, H, Tq, Tk].</param>
             /// <param name="mask">Masks over the cached tokens: key padding [B, Tk], per query [B, Tq, Tk].</param>
             /// <param name="averageWeights">Whether <paramref name="weights"/> is the mean over heads.</param>
+            /// <param name="attentionBias">Optional additive bias over the cached tokens: [Tq, Tk] or [B, H, Tq, Tk] with Tk = cache.Length.</param>
             /// <exception cref="ArgumentException">A length does not match the shapes, or the cache is empty.</exception>
-            public void Forward(KeyValueCache cache, int queryLength, ReadOnlySpan<{{T}}> query, Span<{{T}}> output, Span<{{T}}> weights = default, AttentionMask mask = default, bool averageWeights = true)
+            public void Forward(KeyValueCache cache, int queryLength, ReadOnlySpan<{{T}}> query, Span<{{T}}> output, Span<{{T}}> weights = default, AttentionMask mask = default, bool averageWeights = true, ReadOnlySpan<{{T}}> attentionBias = default)
             {
                 ArgumentNullException.ThrowIfNull(cache);
                 if (cache.Length < 1)
                 {
                     throw new ArgumentException("The cache holds no tokens: Append keys and values before attending to them.", nameof(cache));
                 }
-                ThrowIfInvalidForward(cache.Batch, queryLength, cache.Length, query, default, default, output, weights, mask, averageWeights, checkKeys: false);
-                ForwardCore(null, cache, cache.Batch, queryLength, cache.Length, query, default, default, output, weights, mask, averageWeights);
+                ThrowIfInvalidForward(cache.Batch, queryLength, cache.Length, query, default, default, output, weights, mask, averageWeights, attentionBias, checkKeys: false);
+                ForwardCore(null, cache, cache.Batch, queryLength, cache.Length, query, default, default, output, weights, mask, averageWeights, attentionBias);
             }
 
             /// <summary>
@@ -383,29 +407,30 @@ internal static class MultiHeadEmitter
             /// <param name="values">[B, H, Tk, HeadDim].</param>
             /// <param name="output">[B, H, Tq, HeadDim], written.</param>
             /// <param name="mask">Which keys each query may attend to (true = may attend), shared by the heads.</param>
+            /// <param name="attentionBias">Optional additive bias (a float <c>attn_mask</c>) added to the scaled scores: [Tq, Tk] or [B, H, Tq, Tk].</param>
             /// <exception cref="ArgumentException">A length does not match the shapes, or Tk &lt; 1.</exception>
-            public void ScaledDotProductAttention(int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, AttentionMask mask = default)
+            public void ScaledDotProductAttention(int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, AttentionMask mask = default, ReadOnlySpan<{{T}}> attentionBias = default)
             {
-                ThrowIfInvalidCore(batch, queryLength, keyLength, queries, keys, values, output, mask);
+                ThrowIfInvalidCore(batch, queryLength, keyLength, queries, keys, values, output, mask, attentionBias);
                 AttentionMask effective = new() { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = {{causal}} };
                 long work = (long)batch * Heads * queryLength * keyLength * HeadDim * 2;
                 if (BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<{{T}}>(batch * Heads, MaxDegreeOfParallelism, this,
-                        static (int head, object state, in ChunkSpans<{{T}}> s) => (({{name}})state).CoreHead(head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.Mask),
-                        (batch, queryLength, keyLength), effective, r0: queries, r1: keys, r2: values, w0: output);
+                        static (int head, object state, in ChunkSpans<{{T}}> s) => (({{name}})state).CoreHead(head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.Mask, s.R3),
+                        (batch, queryLength, keyLength), effective, r0: queries, r1: keys, r2: values, r3: attentionBias, w0: output);
                 }
                 else
                 {
                     for (int head = 0; head < batch * Heads; head++)
                     {
-                        CoreHead(head, queryLength, keyLength, queries, keys, values, output, effective);
+                        CoreHead(head, queryLength, keyLength, queries, keys, values, output, effective, attentionBias);
                     }
                 }
             }
 
             /// <summary>
-            /// The attention core alone, training forward: as <see cref="ScaledDotProductAttention(int, int, int, ReadOnlySpan{{{T}}}, ReadOnlySpan{{{T}}}, ReadOnlySpan{{{T}}}, Span{{{T}}}, AttentionMask)"/>,
+            /// The attention core alone, training forward: as <see cref="ScaledDotProductAttention(int, int, int, ReadOnlySpan{{{T}}}, ReadOnlySpan{{{T}}}, ReadOnlySpan{{{T}}}, Span{{{T}}}, AttentionMask, ReadOnlySpan{{{T}}})"/>,
             /// and records in <paramref name="tape"/> what <see cref="ScaledDotProductAttentionBackward"/> needs (O(T·d) per head: no weights).
             /// </summary>
             /// <param name="tape">The caller's reusable tape.</param>
@@ -417,13 +442,14 @@ internal static class MultiHeadEmitter
             /// <param name="values">[B, H, Tk, HeadDim].</param>
             /// <param name="output">[B, H, Tq, HeadDim], written.</param>
             /// <param name="mask">Which keys each query may attend to (true = may attend); the tape keeps a copy.</param>
+            /// <param name="attentionBias">Optional additive bias [Tq, Tk] or [B, H, Tq, Tk]; the tape keeps a copy.</param>
             /// <exception cref="ArgumentException">A length does not match the shapes, or Tk &lt; 1.</exception>
-            public void ScaledDotProductAttention(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, AttentionMask mask = default)
+            public void ScaledDotProductAttention(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, AttentionMask mask = default, ReadOnlySpan<{{T}}> attentionBias = default)
             {
                 ArgumentNullException.ThrowIfNull(tape);
-                ThrowIfInvalidCore(batch, queryLength, keyLength, queries, keys, values, output, mask);
+                ThrowIfInvalidCore(batch, queryLength, keyLength, queries, keys, values, output, mask, attentionBias);
                 AttentionMask effective = new() { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = {{causal}} };
-                tape.Prepare(batch, queryLength, keyLength, effective);
+                tape.Prepare(batch, queryLength, keyLength, effective, attentionBias);
                 long work = (long)batch * Heads * queryLength * keyLength * HeadDim * 2;
                 if (BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
@@ -456,7 +482,7 @@ internal static class MultiHeadEmitter
                 ReadOnlySpan<{{T}}> headValues = values.Slice(head * keyLength_d, keyLength_d);
                 PackTiles(headValues, keyLength, tape.ValueTiles.AsSpan(head * tileLength, tileLength));
                 Span<{{T}}> outputs = tape.Outputs.AsSpan(head * queryLength_d, queryLength_d);
-                Attend(head / Heads, queryLength, keyLength, scaled, keyTiles, headValues, outputs, tape.LogSumExp.AsSpan(head * queryLength, queryLength), tape.Mask, tape.StoredWeights(head));
+                Attend(head / Heads, queryLength, keyLength, scaled, keyTiles, headValues, outputs, tape.LogSumExp.AsSpan(head * queryLength, queryLength), tape.Mask, tape.HeadBias(head), tape.StoredWeights(head));
                 outputs.CopyTo(output.Slice(head * queryLength_d, queryLength_d));
             }
 
@@ -469,8 +495,9 @@ internal static class MultiHeadEmitter
             /// <param name="dQueries">∂L/∂Q, [B, H, Tq, HeadDim], written.</param>
             /// <param name="dKeys">∂L/∂K, [B, H, Tk, HeadDim], written.</param>
             /// <param name="dValues">∂L/∂V, [B, H, Tk, HeadDim], written.</param>
+            /// <param name="dAttentionBias">∂L/∂bias, written when not empty: [B, H, Tq, Tk], or [Tq, Tk] for the sum over batch rows and heads.</param>
             /// <exception cref="ArgumentException">A length does not match the recorded shapes, or the tape holds no forward.</exception>
-            public void ScaledDotProductAttentionBackward(Tape tape, ReadOnlySpan<{{T}}> dOutput, Span<{{T}}> dQueries, Span<{{T}}> dKeys, Span<{{T}}> dValues)
+            public void ScaledDotProductAttentionBackward(Tape tape, ReadOnlySpan<{{T}}> dOutput, Span<{{T}}> dQueries, Span<{{T}}> dKeys, Span<{{T}}> dValues, Span<{{T}}> dAttentionBias = default)
             {
                 ArgumentNullException.ThrowIfNull(tape);
                 if (!tape.IsRecorded)
@@ -482,23 +509,27 @@ internal static class MultiHeadEmitter
                 Shapes.RequireLength(dQueries.Length, (long)batch * Heads * queryLength * HeadDim, nameof(dQueries), $"[B={batch}, H={Heads}, Tq={queryLength}, d={HeadDim}]");
                 Shapes.RequireLength(dKeys.Length, (long)batch * Heads * keyLength * HeadDim, nameof(dKeys), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
                 Shapes.RequireLength(dValues.Length, (long)batch * Heads * keyLength * HeadDim, nameof(dValues), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
+                RequireBiasLength(dAttentionBias.Length, batch, queryLength, keyLength, nameof(dAttentionBias));
+                RequireNoBiasGradientOverlap(dAttentionBias, dQueries, dKeys, dValues);
+                Span<{{T}}> headBiasGradients = HeadBiasGradientTarget(tape, dAttentionBias);
                 long work = (long)batch * Heads * queryLength * keyLength * HeadDim * 4;
                 if (BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<{{T}}>(batch * Heads, MaxDegreeOfParallelism, tape,
-                        static (int head, object state, in ChunkSpans<{{T}}> s) => CoreHeadBackward((Tape)state, head, s.R0, s.W0, s.W1, s.W2),
-                        (batch, queryLength, keyLength), default, r0: dOutput, w0: dQueries, w1: dKeys, w2: dValues);
+                        static (int head, object state, in ChunkSpans<{{T}}> s) => CoreHeadBackward((Tape)state, head, s.R0, s.W0, s.W1, s.W2, s.W3),
+                        (batch, queryLength, keyLength), default, r0: dOutput, w0: dQueries, w1: dKeys, w2: dValues, w3: headBiasGradients);
                 }
                 else
                 {
                     for (int head = 0; head < batch * Heads; head++)
                     {
-                        CoreHeadBackward(tape, head, dOutput, dQueries, dKeys, dValues);
+                        CoreHeadBackward(tape, head, dOutput, dQueries, dKeys, dValues, headBiasGradients);
                     }
                 }
+                SumHeadBiasGradients(batch, queryLength * keyLength, headBiasGradients, dAttentionBias);
             }
 
-            private static void CoreHeadBackward(Tape tape, int head, ReadOnlySpan<{{T}}> dOutput, Span<{{T}}> dQueries, Span<{{T}}> dKeys, Span<{{T}}> dValues)
+            private static void CoreHeadBackward(Tape tape, int head, ReadOnlySpan<{{T}}> dOutput, Span<{{T}}> dQueries, Span<{{T}}> dKeys, Span<{{T}}> dValues, Span<{{T}}> headBiasGradients)
             {
                 int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
                 int tiles = (keyLength + KeyTile - 1) / KeyTile;
@@ -508,12 +539,13 @@ internal static class MultiHeadEmitter
                     tape.Queries.AsSpan(head * queryLength_d, queryLength_d), tape.Keys.AsSpan(head * keyLength_d, keyLength_d),
                     tape.KeyTiles.AsSpan(head * tileLength, tileLength), tape.ValueTiles.AsSpan(head * tileLength, tileLength),
                     tape.Outputs.AsSpan(head * queryLength_d, queryLength_d), tape.LogSumExp.AsSpan(head * queryLength, queryLength),
-                    dOutput.Slice(head * queryLength_d, queryLength_d), dQuery, dKeys.Slice(head * keyLength_d, keyLength_d), dValues.Slice(head * keyLength_d, keyLength_d), tape.Mask, tape.StoredWeights(head));
+                    dOutput.Slice(head * queryLength_d, queryLength_d), dQuery, dKeys.Slice(head * keyLength_d, keyLength_d), dValues.Slice(head * keyLength_d, keyLength_d), tape.Mask, tape.StoredWeights(head),
+                    tape.HeadBias(head), headBiasGradients.IsEmpty ? default : headBiasGradients.Slice(head * queryLength * keyLength, queryLength * keyLength));
                 // S = (Q/√d) Kᵀ: ∂Q = ∂(Q/√d) / √d.
                 FlashSoftmax.Scale(dQuery, ScoreFactor);
             }
 
-            private static void ThrowIfInvalidCore(int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, AttentionMask mask)
+            private static void ThrowIfInvalidCore(int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, AttentionMask mask, ReadOnlySpan<{{T}}> attentionBias)
             {
                 Shapes.RequireAtLeast(batch, 0, nameof(batch));
                 Shapes.RequireAtLeast(queryLength, 0, nameof(queryLength));
@@ -523,13 +555,15 @@ internal static class MultiHeadEmitter
                 Shapes.RequireLength(values.Length, (long)batch * Heads * keyLength * HeadDim, nameof(values), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
                 Shapes.RequireLength(output.Length, (long)batch * Heads * queryLength * HeadDim, nameof(output), $"[B={batch}, H={Heads}, Tq={queryLength}, d={HeadDim}]");
                 mask.Validate(batch, queryLength, keyLength, nameof(mask));
+                RequireBiasLength(attentionBias.Length, batch, queryLength, keyLength, nameof(attentionBias));
+                Shapes.RequireNoOverlap<{{T}}, {{T}}>(output, attentionBias, nameof(output), nameof(attentionBias));
                 Shapes.RequireNoOverlap<{{T}}, {{T}}>(output, queries, nameof(output), nameof(queries));
                 Shapes.RequireNoOverlap<{{T}}, {{T}}>(output, keys, nameof(output), nameof(keys));
                 Shapes.RequireNoOverlap<{{T}}, {{T}}>(output, values, nameof(output), nameof(values));
             }
 
             // One head of ScaledDotProductAttention: scale the queries, pack the keys by tiles, attend.
-            private void CoreHead(int head, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, AttentionMask mask)
+            private void CoreHead(int head, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, AttentionMask mask, ReadOnlySpan<{{T}}> attentionBias)
             {
                 int tiles = (keyLength + KeyTile - 1) / KeyTile;
                 {{T}}[] rented = ArrayPool<{{T}}>.Shared.Rent(queryLength * HeadDim + tiles * KeyTile * HeadDim);
@@ -540,7 +574,7 @@ internal static class MultiHeadEmitter
                     FlashSoftmax.Scale(queries.Slice(head * queryLength * HeadDim, queryLength * HeadDim), ScoreFactor, scaled);
                     PackTiles(keys.Slice(head * keyLength * HeadDim, keyLength * HeadDim), keyLength, keyTiles);
                     Attend(head / Heads, queryLength, keyLength, scaled, keyTiles, values.Slice(head * keyLength * HeadDim, keyLength * HeadDim),
-                        output.Slice(head * queryLength * HeadDim, queryLength * HeadDim), default, mask);
+                        output.Slice(head * queryLength * HeadDim, queryLength * HeadDim), default, mask, BiasOfHead(attentionBias, head, queryLength, keyLength));
                 }
                 finally
                 {
@@ -552,7 +586,7 @@ internal static class MultiHeadEmitter
 
             // Heads are independent: large calls spread the B·H heads over threads, then the output projection over batch rows.
             // Each head and each row is computed the same way whatever the thread count, so the result is too.
-            private void ForwardCore(Tape? tape, KeyValueCache? cache, int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, Span<{{T}}> weights, AttentionMask mask, bool averageWeights)
+            private void ForwardCore(Tape? tape, KeyValueCache? cache, int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, Span<{{T}}> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<{{T}}> attentionBias)
             {
                 AttentionMask effective = new() { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = {{causal}} };
                 int headCount = batch * Heads;
@@ -568,8 +602,8 @@ internal static class MultiHeadEmitter
                     if (BatchParallel.ShouldSplit(headCount, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                     {
                         BatchParallel.For<{{T}}>(headCount, MaxDegreeOfParallelism, new CallState(this, tape, cache),
-                            static (int head, object state, in ChunkSpans<{{T}}> s) => ((CallState)state).Layer.HeadForward(((CallState)state).Tape, ((CallState)state).Cache, head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),
-                            (batch, queryLength, keyLength), effective, r0: query, r1: keys, r2: values, w0: concatenated, w1: headWeights);
+                            static (int head, object state, in ChunkSpans<{{T}}> s) => ((CallState)state).Layer.HeadForward(((CallState)state).Tape, ((CallState)state).Cache, head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.R3),
+                            (batch, queryLength, keyLength), effective, r0: query, r1: keys, r2: values, r3: attentionBias, w0: concatenated, w1: headWeights);
                         BatchParallel.For<{{T}}>(batch, MaxDegreeOfParallelism, this,
                             static (int b, object state, in ChunkSpans<{{T}}> s) => (({{name}})state).ProjectOutput(s.R0.Slice(b * s.QueryLength * ModelDim, s.QueryLength * ModelDim), s.W0.Slice(b * s.QueryLength * ModelDim, s.QueryLength * ModelDim), s.QueryLength),
                             (batch, queryLength, keyLength), default, r0: concatenated, w0: output);
@@ -578,7 +612,7 @@ internal static class MultiHeadEmitter
                     {
                         for (int head = 0; head < headCount; head++)
                         {
-                            HeadForward(tape, cache, head, queryLength, keyLength, query, keys, values, concatenated, headWeights, effective);
+                            HeadForward(tape, cache, head, queryLength, keyLength, query, keys, values, concatenated, headWeights, effective, attentionBias);
                         }
                         ProjectOutput(concatenated, output, batch * queryLength);
                     }
@@ -633,8 +667,8 @@ internal static class MultiHeadEmitter
             // One head (index b·H + h) of a forward:
             //   Qₕ = (X_q W_Q,ₕᵀ + b_Q,ₕ) / √d          [Tq, d]
             //   Kₕ = X_k W_K,ₕᵀ + b_K,ₕ, Vₕ likewise    [Tk, d]  (from the cache when decoding)
-            //   Oₕ = softmax(Qₕ Kₕᵀ + mask) Vₕ          [Tq, d], by tiles; written into its columns of concat(O₁ … O_H)
-            private void HeadForward(Tape? tape, KeyValueCache? cache, int head, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> concatenated, Span<{{T}}> headWeights, AttentionMask mask)
+            //   Oₕ = softmax(Qₕ Kₕᵀ + bias + mask) Vₕ   [Tq, d], by tiles; written into its columns of concat(O₁ … O_H)
+            private void HeadForward(Tape? tape, KeyValueCache? cache, int head, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> concatenated, Span<{{T}}> headWeights, AttentionMask mask, ReadOnlySpan<{{T}}> attentionBias)
             {
                 int b = head / Heads, h = head % Heads;
                 int tiles = (keyLength + KeyTile - 1) / KeyTile;
@@ -692,7 +726,8 @@ internal static class MultiHeadEmitter
                         }
                     }
 
-                    Attend(b, queryLength, keyLength, queries, keyTiles, projectedValues, outputs, logSumExp, mask, tape is null ? default : tape.StoredWeights(head));
+                    ReadOnlySpan<{{T}}> headBias = BiasOfHead(attentionBias, head, queryLength, keyLength);
+                    Attend(b, queryLength, keyLength, queries, keyTiles, projectedValues, outputs, logSumExp, mask, headBias, tape is null ? default : tape.StoredWeights(head));
 
                     // Head h's columns of concat(O₁ … O_H).
                     for (int t = 0; t < queryLength; t++)
@@ -701,7 +736,7 @@ internal static class MultiHeadEmitter
                     }
                     if (!headWeights.IsEmpty)
                     {
-                        WriteWeights(b, queryLength, keyLength, queries, keyTiles, logSumExp, headWeights.Slice(head * queryLength * keyLength, queryLength * keyLength), mask);
+                        WriteWeights(b, queryLength, keyLength, queries, keyTiles, logSumExp, headWeights.Slice(head * queryLength * keyLength, queryLength * keyLength), mask, headBias);
                     }
                 }
                 finally
@@ -774,13 +809,13 @@ internal static class MultiHeadEmitter
         w.WriteLine($$"""
             /// <summary>
             /// The tiled core of one head (FlashAttention-2's forward): for each block of query rows, for each tile of keys,
-            /// S = Qₕ Kₕᵀ for the block × tile, masked; the online softmax folds S into each row's running maximum mᵢ and sum ℓᵢ and
+            /// S = Qₕ Kₕᵀ (+ bias) for the block × tile, masked; the online softmax folds S into each row's running maximum mᵢ and sum ℓᵢ and
             /// rescales the row's output by e^{m_old − m_new}; then O += P Vₕ for the tile. At the end Oᵢ ← Oᵢ / ℓᵢ (zero when nothing was
             /// allowed) and Lᵢ = mᵢ + log ℓᵢ. Causal blocks stop at their last visible tile. With <paramref name="storedWeights"/> (only
             /// when every key fits in one tile, so mᵢ is final after it) the weights e^{S − mᵢ} / ℓᵢ are kept for the backward.
             /// </summary>
             private static void Attend(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> values, Span<{{T}}> outputs, Span<{{T}}> logSumExp, in AttentionMask mask,
-                Span<{{T}}> storedWeights = default)
+                ReadOnlySpan<{{T}}> bias, Span<{{T}}> storedWeights = default)
             {
                 Span<{{T}}> scores = stackalloc {{T}}[QueryBlock * KeyTile];
                 Span<{{T}}> rowMax = stackalloc {{T}}[QueryBlock];
@@ -799,7 +834,7 @@ internal static class MultiHeadEmitter
                     {
                         int valid = Math.Min(KeyTile, keyLength - j0);
                         Span<{{T}}> tile = scores.Slice(0, rows * KeyTile);
-                        MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask);
+                        MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask, bias);
                         // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                         FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
                         // O += P Vₕ for the tile: [rows, valid] · [valid, d]
@@ -846,15 +881,26 @@ internal static class MultiHeadEmitter
                 }
             }
 
-            // One block × tile of scores, S = Qₕ Kₕᵀ ([rows, d] · [d, KeyTile], the keys packed transposed), with −∞ wherever a query
-            // may not look: past the last key, past its causal limit, padded keys, and what the per-query mask forbids. Shared by the
-            // forward, the weights and the backward, so all three see the same scores.
-            private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref {{T}} queryBlock, ReadOnlySpan<{{T}}> keyTiles, Span<{{T}}> tile, in AttentionMask mask)
+            // One block × tile of scores, S = Qₕ Kₕᵀ ([rows, d] · [d, KeyTile], the keys packed transposed) plus the head's additive bias
+            // [Tq, Tk] when there is one, with −∞ wherever a query may not look: past the last key, past its causal limit, padded keys, and
+            // what the per-query mask forbids (whatever the bias says there). Shared by the forward, the weights and the backward, so all
+            // three see the same scores.
+            private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref {{T}} queryBlock, ReadOnlySpan<{{T}}> keyTiles, Span<{{T}}> tile, in AttentionMask mask,
+                ReadOnlySpan<{{T}}> bias)
             {
                 int valid = Math.Min(KeyTile, keyLength - j0), shift = keyLength - queryLength;
                 ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
                 tile.Clear();
                 {{scoreTile}}(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                if (!bias.IsEmpty)
+                {
+                    // S += bias (PyTorch's float attn_mask) for the tile's real keys, after the 1/√d (already in the queries) and before the masks.
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Span<{{T}}> row = tile.Slice(r * KeyTile, valid);
+                        System.Numerics.Tensors.TensorPrimitives.Add<{{T}}>(row, bias.Slice((i0 + r) * keyLength + j0, valid), row);
+                    }
+                }
                 // A full tile that every row of the block may see whole (no masks, and causally even the block's first row
                 // sees its last key) has nothing to mask.
                 if (valid == KeyTile && keyPadding.IsEmpty && mask.PerQuery.IsEmpty && (!mask.Causal || (long)i0 + shift >= j0 + KeyTile - 1))
@@ -870,7 +916,7 @@ internal static class MultiHeadEmitter
             }
 
             // The weights of one head, materialised only when asked for: pᵢⱼ = e^{sᵢⱼ − Lᵢ}, recomputed tile by tile.
-            private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> logSumExp, Span<{{T}}> weights, in AttentionMask mask)
+            private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> logSumExp, Span<{{T}}> weights, in AttentionMask mask, ReadOnlySpan<{{T}}> bias)
             {
                 Span<{{T}}> scores = stackalloc {{T}}[QueryBlock * KeyTile];
                 for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
@@ -881,7 +927,7 @@ internal static class MultiHeadEmitter
                     {
                         int valid = Math.Min(KeyTile, keyLength - j0);
                         Span<{{T}}> tile = scores.Slice(0, rows * KeyTile);
-                        MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask);
+                        MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask, bias);
                         for (int r = 0; r < rows; r++)
                         {
                             int i = i0 + r;
@@ -940,8 +986,10 @@ internal static class MultiHeadEmitter
             /// <param name="dQuery">∂L/∂query, [B, Tq, ModelDim]: written when not empty.</param>
             /// <param name="dKeys">∂L/∂keys, [B, Tk, KeyDim]: written when not empty.</param>
             /// <param name="dValues">∂L/∂values, [B, Tk, ValueDim]: written when not empty.</param>
+            /// <param name="dAttentionBias">∂L/∂bias for the additive bias (constant or not, given or not), written when not empty: [B, H, Tq, Tk] (each head's ∂S),
+            /// or [Tq, Tk] (their sum over batch rows and heads, added in head order).</param>
             /// <exception cref="ArgumentException">A length does not match the recorded shapes, or the tape holds no forward.</exception>
-            public void Backward(Tape tape, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, ReadOnlySpan<{{T}}> dOutput, Span<{{T}}> dQuery = default, Span<{{T}}> dKeys = default, Span<{{T}}> dValues = default)
+            public void Backward(Tape tape, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, ReadOnlySpan<{{T}}> dOutput, Span<{{T}}> dQuery = default, Span<{{T}}> dKeys = default, Span<{{T}}> dValues = default, Span<{{T}}> dAttentionBias = default)
             {
                 ArgumentNullException.ThrowIfNull(tape);
                 if (!tape.IsRecorded)
@@ -956,7 +1004,10 @@ internal static class MultiHeadEmitter
                 Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * ModelDim, nameof(dQuery), $"[B={batch}, Tq={queryLength}, ModelDim={ModelDim}]");
                 Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * KeyDim, nameof(dKeys), $"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]");
                 Shapes.RequireOptionalLength(dValues.Length, (long)batch * keyLength * ValueDim, nameof(dValues), $"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]");
+                RequireBiasLength(dAttentionBias.Length, batch, queryLength, keyLength, nameof(dAttentionBias));
+                RequireNoBiasGradientOverlap(dAttentionBias, dQuery, dKeys, dValues);
                 tape.PrepareBackward();
+                Span<{{T}}> headBiasGradients = HeadBiasGradientTarget(tape, dAttentionBias);
                 int rows = batch * queryLength;
 
                 // output = concat W_Oᵀ + b_O: ∂concat = ∂out W_O, ∂W_O += ∂outᵀ concat, ∂b_O += Σ ∂out.
@@ -974,8 +1025,8 @@ internal static class MultiHeadEmitter
                 if (split)
                 {
                     BatchParallel.For<{{T}}>(batch * Heads, MaxDegreeOfParallelism, callState,
-                        static (int head, object state, in ChunkSpans<{{T}}> s) => ((CallState)state).Layer.HeadBackward(((CallState)state).Tape!, head),
-                        (batch, queryLength, keyLength));
+                        static (int head, object state, in ChunkSpans<{{T}}> s) => ((CallState)state).Layer.HeadBackward(((CallState)state).Tape!, head, s.W0),
+                        (batch, queryLength, keyLength), default, w0: headBiasGradients);
                     BatchParallel.For<{{T}}>(Heads, MaxDegreeOfParallelism, callState,
                         static (int h, object state, in ChunkSpans<{{T}}> s) => ((CallState)state).Layer.HeadParameterGradients(((CallState)state).Tape!, h, s.R0, s.R1, s.R2),
                         (batch, queryLength, keyLength), default, r0: query, r1: keys, r2: values);
@@ -985,10 +1036,11 @@ internal static class MultiHeadEmitter
                 }
                 else
                 {
-                    for (int head = 0; head < batch * Heads; head++) HeadBackward(tape, head);
+                    for (int head = 0; head < batch * Heads; head++) HeadBackward(tape, head, headBiasGradients);
                     for (int h = 0; h < Heads; h++) HeadParameterGradients(tape, h, query, keys, values);
                     for (int b = 0; b < batch; b++) InputGradients(tape, b, dQuery, dKeys, dValues);
                 }
+                SumHeadBiasGradients(batch, queryLength * keyLength, headBiasGradients, dAttentionBias);
             }
 
             private static void AddTo(Span<{{T}}> target, ReadOnlySpan<{{T}}> source)
@@ -996,8 +1048,9 @@ internal static class MultiHeadEmitter
                 for (int k = 0; k < target.Length; k++) target[k] += source[k];
             }
 
-            // One head's core backward: ∂Oₕ from its columns of ∂concat, then the tiled backward into ∂Qₕ (of the unscaled projection), ∂Kₕ, ∂Vₕ.
-            private void HeadBackward(Tape tape, int head)
+            // One head's core backward: ∂Oₕ from its columns of ∂concat, then the tiled backward into ∂Qₕ (of the unscaled projection), ∂Kₕ, ∂Vₕ,
+            // and ∂Sₕ into this head's [Tq, Tk] of `headBiasGradients` ([B·H, Tq, Tk]) when that is not empty.
+            private void HeadBackward(Tape tape, int head, Span<{{T}}> headBiasGradients)
             {
                 int b = head / Heads, h = head % Heads;
                 int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -1013,18 +1066,20 @@ internal static class MultiHeadEmitter
                     tape.Queries.AsSpan(head * queryLength_d, queryLength_d), tape.Keys.AsSpan(head * keyLength_d, keyLength_d),
                     tape.KeyTiles.AsSpan(head * tileLength, tileLength), tape.ValueTiles.AsSpan(head * tileLength, tileLength),
                     tape.Outputs.AsSpan(head * queryLength_d, queryLength_d), tape.LogSumExp.AsSpan(head * queryLength, queryLength), dOutputs,
-                    dQueries, tape.KeyGradients.AsSpan(head * keyLength_d, keyLength_d), tape.ValueGradients.AsSpan(head * keyLength_d, keyLength_d), tape.Mask, tape.StoredWeights(head));
+                    dQueries, tape.KeyGradients.AsSpan(head * keyLength_d, keyLength_d), tape.ValueGradients.AsSpan(head * keyLength_d, keyLength_d), tape.Mask, tape.StoredWeights(head),
+                    tape.HeadBias(head), headBiasGradients.IsEmpty ? default : headBiasGradients.Slice(head * queryLength * keyLength, queryLength * keyLength));
                 // The forward scaled Qₕ by 1/√d after projecting: the projection's gradient carries the same factor.
                 FlashSoftmax.Scale(dQueries, ScoreFactor);
             }
 
             /// <summary>
             /// The tiled backward of one head (FlashAttention-2): Dᵢ = ∂Oᵢ · Oᵢ; per block × tile, P = e^{S − L} (S recomputed from the packed keys),
-            /// ∂V += Pᵀ ∂O, ∂P = ∂O Vᵀ, ∂S = P ⊙ (∂P − D), ∂Q += ∂S K, ∂K += ∂Sᵀ Q (Q already scaled by 1/√d).
+            /// ∂V += Pᵀ ∂O, ∂P = ∂O Vᵀ, ∂S = P ⊙ (∂P − D), ∂Q += ∂S K, ∂K += ∂Sᵀ Q (Q already scaled by 1/√d). The additive bias enters S
+            /// as a constant; since S = QKᵀ/√d + bias, ∂bias = ∂S, written into <paramref name="dBias"/> ([Tq, Tk], zero where nothing was visited).
             /// </summary>
             private static void AttendBackward(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> valueTiles,
                 ReadOnlySpan<{{T}}> outputs, ReadOnlySpan<{{T}}> logSumExp, ReadOnlySpan<{{T}}> dOutputs, Span<{{T}}> dQueries, Span<{{T}}> dKeys, Span<{{T}}> dValues, in AttentionMask mask,
-                ReadOnlySpan<{{T}}> storedWeights)
+                ReadOnlySpan<{{T}}> storedWeights, ReadOnlySpan<{{T}}> bias, Span<{{T}}> dBias)
             {
                 Span<{{T}}> weights = stackalloc {{T}}[QueryBlock * KeyTile];
                 Span<{{T}}> dWeights = stackalloc {{T}}[QueryBlock * KeyTile];
@@ -1033,6 +1088,7 @@ internal static class MultiHeadEmitter
                 dQueries.Clear();
                 dKeys.Clear();
                 dValues.Clear();
+                dBias.Clear();
                 for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
                 {
                     int rows = Math.Min(QueryBlock, queryLength - i0);
@@ -1052,7 +1108,7 @@ internal static class MultiHeadEmitter
                         ReadOnlySpan<{{T}}> p = recomputed;
                         if (storedWeights.IsEmpty)
                         {
-                            MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, recomputed, mask);
+                            MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, recomputed, mask, bias);
                             for (int r = 0; r < rows; r++)
                             {
                                 FlashSoftmax.Recompute(recomputed.Slice(r * KeyTile, KeyTile), logSumExp[i0 + r]);
@@ -1071,6 +1127,14 @@ internal static class MultiHeadEmitter
                         for (int r = 0; r < rows; r++)
                         {
                             FlashSoftmax.SoftmaxGradient<{{T}}>(p.Slice(r * KeyTile, KeyTile), dp.Slice(r * KeyTile, KeyTile), delta[r]);
+                        }
+                        if (!dBias.IsEmpty)
+                        {
+                            // ∂biasᵢⱼ = ∂sᵢⱼ for the tile's real keys.
+                            for (int r = 0; r < rows; r++)
+                            {
+                                dp.Slice(r * KeyTile, valid).CopyTo(dBias.Slice((i0 + r) * keyLength + j0, valid));
+                            }
                         }
                         // ∂qᵢ += Σⱼ ∂sᵢⱼ kⱼ and ∂kⱼ += Σᵢ ∂sᵢⱼ qᵢ
                         {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim]);
@@ -1107,7 +1171,7 @@ internal static class MultiHeadEmitter
     {
         w.WriteLine();
         w.WriteLine($$"""
-            private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, Span<{{T}}> weights, AttentionMask mask, bool averageWeights, bool checkKeys = true)
+            private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, Span<{{T}}> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<{{T}}> attentionBias, bool checkKeys = true)
             {
                 Shapes.RequireAtLeast(batch, 0, nameof(batch));
                 Shapes.RequireAtLeast(queryLength, 0, nameof(queryLength));
@@ -1128,6 +1192,9 @@ internal static class MultiHeadEmitter
                     Shapes.RequireOptionalLength(weights.Length, (long)batch * Heads * queryLength * keyLength, nameof(weights), $"[B={batch}, H={Heads}, Tq={queryLength}, Tk={keyLength}] (per head)");
                 }
                 mask.Validate(batch, queryLength, keyLength, nameof(mask));
+                RequireBiasLength(attentionBias.Length, batch, queryLength, keyLength, nameof(attentionBias));
+                Shapes.RequireNoOverlap<{{T}}, {{T}}>(output, attentionBias, nameof(output), nameof(attentionBias));
+                Shapes.RequireNoOverlap<{{T}}, {{T}}>(weights, attentionBias, nameof(weights), nameof(attentionBias));
                 Shapes.RequireNoOverlap<{{T}}, {{T}}>(output, query, nameof(output), nameof(query));
                 Shapes.RequireNoOverlap<{{T}}, {{T}}>(output, keys, nameof(output), nameof(keys));
                 Shapes.RequireNoOverlap<{{T}}, {{T}}>(output, values, nameof(output), nameof(values));
@@ -1135,6 +1202,61 @@ internal static class MultiHeadEmitter
                 Shapes.RequireNoOverlap<{{T}}, {{T}}>(weights, keys, nameof(weights), nameof(keys));
                 Shapes.RequireNoOverlap<{{T}}, {{T}}>(weights, values, nameof(weights), nameof(values));
                 Shapes.RequireNoOverlap<{{T}}, {{T}}>(weights, output, nameof(weights), nameof(output));
+            }
+
+            // An additive bias (or its gradient) is empty, [Tq, Tk] (shared by every batch row and head) or [B, H, Tq, Tk] (PyTorch's
+            // [B·H, Tq, Tk]); the length decides which. When B·H = 1 the two shapes are the same.
+            private static void RequireBiasLength(int length, int batch, int queryLength, int keyLength, string argument)
+            {
+                long shared = (long)queryLength * keyLength, perHead = (long)batch * Heads * shared;
+                if (length != 0 && length != shared && length != perHead)
+                {
+                    throw new ArgumentException(
+                        $"'{argument}' must be empty (none), have {shared} elements for shape [Tq={queryLength}, Tk={keyLength}] or {perHead} for shape [B={batch}, H={Heads}, Tq={queryLength}, Tk={keyLength}], but has {length}.",
+                        argument);
+                }
+            }
+
+            private static void RequireNoBiasGradientOverlap(Span<{{T}}> dAttentionBias, Span<{{T}}> dQuery, Span<{{T}}> dKeys, Span<{{T}}> dValues)
+            {
+                Shapes.RequireNoOverlap<{{T}}, {{T}}>(dAttentionBias, dQuery, nameof(dAttentionBias), nameof(dQuery));
+                Shapes.RequireNoOverlap<{{T}}, {{T}}>(dAttentionBias, dKeys, nameof(dAttentionBias), nameof(dKeys));
+                Shapes.RequireNoOverlap<{{T}}, {{T}}>(dAttentionBias, dValues, nameof(dAttentionBias), nameof(dValues));
+            }
+
+            // Head `head`'s [Tq, Tk] of a bias: all of it when shared by the heads, its own slice of [B, H, Tq, Tk], or empty.
+            private static ReadOnlySpan<{{T}}> BiasOfHead(ReadOnlySpan<{{T}}> bias, int head, int queryLength, int keyLength)
+            {
+                int size = queryLength * keyLength;
+                return bias.IsEmpty || bias.Length == size ? bias : bias.Slice(head * size, size);
+            }
+
+            // Where the heads write ∂S: the caller's ∂bias when it is [B, H, Tq, Tk] (each head its own part), the tape's per-head scratch
+            // when it is [Tq, Tk] (summed afterwards), nothing when it is empty.
+            private static Span<{{T}}> HeadBiasGradientTarget(Tape tape, Span<{{T}}> dAttentionBias)
+            {
+                int perHead = tape.Batch * Heads * tape.QueryLength * tape.KeyLength;
+                return dAttentionBias.IsEmpty ? default : dAttentionBias.Length == perHead ? dAttentionBias : tape.HeadBiasGradientScratch(perHead);
+            }
+
+            // ∂bias [Tq, Tk] = Σ_{b,h} ∂Sₕ, added in head order after the parallel phase (the same sum for every thread count); nothing to do
+            // when the heads wrote the caller's [B, H, Tq, Tk] directly.
+            private static void SumHeadBiasGradients(int batch, int size, ReadOnlySpan<{{T}}> headBiasGradients, Span<{{T}}> dAttentionBias)
+            {
+                if (dAttentionBias.IsEmpty || dAttentionBias.Length == headBiasGradients.Length)
+                {
+                    return;
+                }
+                if (batch == 0)
+                {
+                    dAttentionBias.Clear(); // no heads: nothing depends on the bias
+                    return;
+                }
+                headBiasGradients.Slice(0, size).CopyTo(dAttentionBias);
+                for (int head = 1; head < batch * Heads; head++)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Add<{{T}}>(dAttentionBias, headBiasGradients.Slice(head * size, size), dAttentionBias);
+                }
             }
             """);
     }

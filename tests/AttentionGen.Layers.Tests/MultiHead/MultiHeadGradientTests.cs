@@ -105,6 +105,115 @@ public abstract class MultiHeadGradientTests<TLayer, TTape, TCache>
         Assert.Empty(failures);
     }
 
+    public static TheoryData<int, int, int, int, string, bool> BiasCases => new()
+    {
+        { 11, 2, 3, 5, "none", true },
+        { 12, 2, 4, 6, "padding", false },
+        { 13, 1, 50, 70, "causal", true },   // across tiles: the backward recomputes S = QKᵀ/√d + bias from the tape's copy
+        { 14, 2, 33, 70, "none", false },
+        { 15, 1, 40, 5, "causal", false },   // one tile: the stored weights
+    };
+
+    // L = Σ output ⊙ R with an additive bias ([Tq, Tk] when shared, else [B, H, Tq, Tk]) holding a few −∞ entries: the gradients of the
+    // inputs, of every parameter and of the bias itself against central differences.
+    [Theory]
+    [MemberData(nameof(BiasCases))]
+    public void Backward_with_a_bias_matches_finite_differences_including_the_bias_gradient(int seed, int batch, int tq, int tk, string maskKind, bool shared)
+    {
+        int modelDim = Constant("ModelDim"), keyDim = Constant("KeyDim"), valueDim = Constant("ValueDim"), heads = Constant("Heads");
+        var random = new Random(seed);
+        var layer = new TLayer();
+        layer.ResetParameters(seed);
+        foreach (Parameter<double> p in layer.Parameters.Where(p => p.Name.Contains("bias")))
+        {
+            TestData.Random<double>(random, p.Value.Length, 0.5).CopyTo(p.Value, 0);
+        }
+        double[] query = TestData.Random<double>(random, batch * tq * modelDim);
+        double[] keys = TestData.Random<double>(random, batch * tk * keyDim);
+        double[] values = TestData.Random<double>(random, batch * tk * valueDim);
+        double[] upstream = TestData.Random<double>(random, batch * tq * modelDim);
+        double[] bias = TestData.Random<double>(random, (shared ? 1 : batch * heads) * tq * tk, 2);
+        for (int x = 0; x < bias.Length; x += 7) bias[x] = double.NegativeInfinity;
+        bool[]? padding = maskKind == "padding" ? TestData.Mask(random, batch * tk, 0.6) : null;
+        bool causal = maskKind == "causal";
+
+        var output = new double[batch * tq * modelDim];
+        double Loss()
+        {
+            layer.Forward(batch, tq, tk, query, keys, values, output, default, new AttentionMask { KeyPadding = padding, Causal = causal }, true, bias);
+            double sum = 0;
+            for (int i = 0; i < output.Length; i++) sum += output[i] * upstream[i];
+            return sum;
+        }
+
+        var tape = new TTape();
+        layer.ZeroGradients();
+        layer.Forward(tape, batch, tq, tk, query, keys, values, output, default, new AttentionMask { KeyPadding = padding, Causal = causal }, true, bias);
+        var dQuery = new double[query.Length];
+        var dKeys = new double[keys.Length];
+        var dValues = new double[values.Length];
+        var dBias = new double[bias.Length];
+        layer.Backward(tape, query, keys, values, upstream, dQuery, dKeys, dValues, dBias);
+
+        var failures = new List<string>();
+        failures.AddRange(TestData.GradientFailures("query", Loss, query, dQuery));
+        failures.AddRange(TestData.GradientFailures("keys", Loss, keys, dKeys));
+        failures.AddRange(TestData.GradientFailures("values", Loss, values, dValues));
+        failures.AddRange(TestData.GradientFailures("attentionBias", Loss, bias, dBias));
+        foreach (Parameter<double> p in layer.Parameters)
+        {
+            failures.AddRange(TestData.GradientFailures(p.Name, Loss, p.Value, (double[])p.Gradient.Clone()));
+        }
+        Assert.Empty(failures);
+        Assert.Contains(dBias, g => g != 0);
+        for (int x = 0; x < bias.Length; x += 7) Assert.Equal(0.0, dBias[x]); // a −∞ entry has zero weight and zero gradient
+
+        // The other shape's gradient from the same tape: [Tq, Tk] is the sum of [B, H, Tq, Tk] over batch rows and heads (in head order).
+        var perHead = new double[batch * heads * tq * tk];
+        var summed = new double[tq * tk];
+        layer.Backward(tape, query, keys, values, upstream, default, default, default, perHead);
+        layer.Backward(tape, query, keys, values, upstream, default, default, default, summed);
+        var expected = new double[tq * tk];
+        for (int head = 0; head < batch * heads; head++)
+        for (int x = 0; x < tq * tk; x++)
+            expected[x] += perHead[head * tq * tk + x];
+        Assert.Equal(expected, summed);
+    }
+
+    [Theory]
+    [InlineData(16, 2, 3, 4, false, true)]
+    [InlineData(17, 1, 50, 70, true, false)]
+    [InlineData(18, 2, 40, 5, true, true)]
+    public void The_core_backward_with_a_bias_matches_finite_differences(int seed, int batch, int tq, int tk, bool causal, bool shared)
+    {
+        int heads = Constant("Heads"), headDim = Constant("HeadDim");
+        var random = new Random(seed);
+        var layer = new TLayer();
+        double[] q = TestData.Random<double>(random, batch * heads * tq * headDim);
+        double[] k = TestData.Random<double>(random, batch * heads * tk * headDim);
+        double[] v = TestData.Random<double>(random, batch * heads * tk * headDim);
+        double[] upstream = TestData.Random<double>(random, q.Length);
+        double[] bias = TestData.Random<double>(random, (shared ? 1 : batch * heads) * tq * tk, 2);
+        for (int x = 3; x < bias.Length; x += 11) bias[x] = double.NegativeInfinity;
+        var output = new double[q.Length];
+        double Loss()
+        {
+            layer.ScaledDotProductAttention(batch, tq, tk, q, k, v, output, new AttentionMask { Causal = causal }, bias);
+            return output.Select((o, i) => o * upstream[i]).Sum();
+        }
+        var tape = new TTape();
+        layer.ScaledDotProductAttention(tape, batch, tq, tk, q, k, v, output, new AttentionMask { Causal = causal }, bias);
+        double[] dq = new double[q.Length], dk = new double[k.Length], dv = new double[v.Length], dBias = new double[bias.Length];
+        layer.ScaledDotProductAttentionBackward(tape, upstream, dq, dk, dv, dBias);
+        var failures = new List<string>();
+        failures.AddRange(TestData.GradientFailures("q", Loss, q, dq));
+        failures.AddRange(TestData.GradientFailures("k", Loss, k, dk));
+        failures.AddRange(TestData.GradientFailures("v", Loss, v, dv));
+        failures.AddRange(TestData.GradientFailures("attentionBias", Loss, bias, dBias));
+        Assert.Empty(failures);
+        Assert.Contains(dBias, g => g != 0);
+    }
+
     [Fact]
     public void Gradients_accumulate_over_calls_and_ZeroGradients_clears_them()
     {

@@ -9,14 +9,14 @@ public interface IMultiHeadLayer<T, TTape, TCache> : IAttentionLayer<T>
     where TTape : AttentionTape, new()
 {
     int MaxDegreeOfParallelism { get; set; }
-    void Forward(int batch, int queryLength, int keyLength, ReadOnlySpan<T> query, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, Span<T> output, Span<T> weights, AttentionMask mask, bool averageWeights);
-    void Forward(TTape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<T> query, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, Span<T> output, Span<T> weights, AttentionMask mask, bool averageWeights);
-    void Backward(TTape tape, ReadOnlySpan<T> query, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, ReadOnlySpan<T> dOutput, Span<T> dQuery, Span<T> dKeys, Span<T> dValues);
+    void Forward(int batch, int queryLength, int keyLength, ReadOnlySpan<T> query, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, Span<T> output, Span<T> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<T> attentionBias = default);
+    void Forward(TTape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<T> query, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, Span<T> output, Span<T> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<T> attentionBias = default);
+    void Backward(TTape tape, ReadOnlySpan<T> query, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, ReadOnlySpan<T> dOutput, Span<T> dQuery, Span<T> dKeys, Span<T> dValues, Span<T> dAttentionBias = default);
     void Append(TCache cache, int length, ReadOnlySpan<T> keys, ReadOnlySpan<T> values);
-    void Forward(TCache cache, int queryLength, ReadOnlySpan<T> query, Span<T> output, Span<T> weights, AttentionMask mask, bool averageWeights);
-    void ScaledDotProductAttention(int batch, int queryLength, int keyLength, ReadOnlySpan<T> queries, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, Span<T> output, AttentionMask mask);
-    void ScaledDotProductAttention(TTape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<T> queries, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, Span<T> output, AttentionMask mask);
-    void ScaledDotProductAttentionBackward(TTape tape, ReadOnlySpan<T> dOutput, Span<T> dQueries, Span<T> dKeys, Span<T> dValues);
+    void Forward(TCache cache, int queryLength, ReadOnlySpan<T> query, Span<T> output, Span<T> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<T> attentionBias = default);
+    void ScaledDotProductAttention(int batch, int queryLength, int keyLength, ReadOnlySpan<T> queries, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, Span<T> output, AttentionMask mask, ReadOnlySpan<T> attentionBias = default);
+    void ScaledDotProductAttention(TTape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<T> queries, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, Span<T> output, AttentionMask mask, ReadOnlySpan<T> attentionBias = default);
+    void ScaledDotProductAttentionBackward(TTape tape, ReadOnlySpan<T> dOutput, Span<T> dQueries, Span<T> dKeys, Span<T> dValues, Span<T> dAttentionBias = default);
 }
 
 [MultiHeadAttention(ModelDim = 16, Heads = 2)] public partial class HeadsF16x2 : IMultiHeadLayer<float, HeadsF16x2.Tape, HeadsF16x2.KeyValueCache>;

@@ -49,8 +49,12 @@ public sealed class MultiHeadReference
         return y;
     }
 
-    /// <summary>The output [B, Tq, E] and the per-head weights [B, H, Tq, Tk]; <paramref name="allowed"/>(b, i, j) is the mask.</summary>
-    public (double[] Output, double[] HeadWeights) Forward(int batch, int tq, int tk, double[] query, double[] keys, double[] values, Func<int, int, int, bool> allowed)
+    /// <summary>
+    /// The output [B, Tq, E] and the per-head weights [B, H, Tq, Tk]; <paramref name="allowed"/>(b, i, j) is the mask and
+    /// <paramref name="bias"/>(b, h, i, j), when given, the additive bias added to the scaled score of an allowed pair.
+    /// </summary>
+    public (double[] Output, double[] HeadWeights) Forward(int batch, int tq, int tk, double[] query, double[] keys, double[] values, Func<int, int, int, bool> allowed,
+        Func<int, int, int, int, double>? bias = null)
     {
         int e = ModelDim, d = e / Heads;
         double[] q = Linear(query, batch * tq, e, QueryWeight, QueryBias, e);
@@ -69,10 +73,10 @@ public sealed class MultiHeadReference
                 if (!allowed(b, i, j)) { scores[j] = double.NegativeInfinity; continue; }
                 double s = 0;
                 for (int c = 0; c < d; c++) s += q[(b * tq + i) * e + h * d + c] * k[(b * tk + j) * e + h * d + c];
-                scores[j] = s / Math.Sqrt(d);
-                max = Math.Max(max, scores[j]);
+                scores[j] = s / Math.Sqrt(d) + (bias is null ? 0 : bias(b, h, i, j));
+                max = double.IsNaN(max) || double.IsNaN(scores[j]) ? double.NaN : Math.Max(max, scores[j]);
             }
-            if (double.IsNegativeInfinity(max)) continue; // nothing allowed: zero weights, zero head output
+            if (double.IsNegativeInfinity(max)) continue; // nothing allowed (or a bias of −∞ wherever allowed): zero weights, zero head output
             double total = 0;
             for (int j = 0; j < tk; j++) { scores[j] = Math.Exp(scores[j] - max); total += scores[j]; }
             for (int j = 0; j < tk; j++)

@@ -155,7 +155,8 @@ namespace Alignment
         /// <summary>
         /// What a training forward records for <see cref="Backward"/>, per head (index b·H + h): the scaled queries Qₕ/√d, the keys Kₕ
         /// (by rows and, transposed, by tiles), the values Vₕ (by rows and by tiles), the outputs Oₕ and each query's log-sum-exp,
-        /// plus concat(O₁ … O_H) and a copy of the mask. O(T·E) in all: the weights are recomputed by the backward, not stored.
+        /// plus concat(O₁ … O_H) and a copy of the mask and of the additive bias. O(T·E) in all (plus the bias's own size when one is
+        /// given): the weights are recomputed by the backward, not stored.
         /// Owned by the caller, reused across steps, grown as needed.
         /// </summary>
         public sealed class Tape : AttentionTape
@@ -180,8 +181,14 @@ namespace Alignment
             internal bool[] PerQuery = Array.Empty<bool>();
             internal int KeyPaddingLength, PerQueryLength;
             internal bool Causal;
+            // A copy of the additive bias ([Tq, Tk] or [B, H, Tq, Tk], empty when none): the backward recomputes S = QKᵀ/√d + bias.
+            internal float[] Bias = Array.Empty<float>();
+            internal int BiasLength;
+            // ∂S of every head [B·H, Tq, Tk], only when ∂bias is asked for the broadcast shape [Tq, Tk]: summed over heads in order
+            // after the parallel phase, so that the sum does not depend on the thread count.
+            internal float[] HeadBiasGradients = Array.Empty<float>();
 
-            internal void Prepare(int batch, int queryLength, int keyLength, in AttentionMask mask)
+            internal void Prepare(int batch, int queryLength, int keyLength, in AttentionMask mask, ReadOnlySpan<float> bias)
             {
                 int heads = batch * Heads;
                 int tiles = (keyLength + KeyTile - 1) / KeyTile;
@@ -202,7 +209,20 @@ namespace Alignment
                 mask.KeyPadding.CopyTo(KeyPadding);
                 mask.PerQuery.CopyTo(PerQuery);
                 (KeyPaddingLength, PerQueryLength, Causal) = (mask.KeyPadding.Length, mask.PerQuery.Length, mask.Causal);
+                Grow(ref Bias, bias.Length);
+                bias.CopyTo(Bias);
+                BiasLength = bias.Length;
                 (Batch, QueryLength, KeyLength, IsRecorded) = (batch, queryLength, keyLength, true);
+            }
+
+            // Head `head`'s [Tq, Tk] of the recorded bias, or empty.
+            internal ReadOnlySpan<float> HeadBias(int head) => BiasOfHead(Bias.AsSpan(0, BiasLength), head, QueryLength, KeyLength);
+
+            // Scratch for every head's ∂S when ∂bias has the broadcast shape.
+            internal Span<float> HeadBiasGradientScratch(int length)
+            {
+                Grow(ref HeadBiasGradients, length);
+                return HeadBiasGradients.AsSpan(0, length);
             }
 
             // The stored weights of one head, or empty when the keys span more than one tile (the backward recomputes them).
@@ -230,7 +250,7 @@ namespace Alignment
         /// <summary>
         /// A key-value cache for incremental decoding: the projected keys and values of every token appended so far, per head,
         /// laid out as the tiled kernel reads them (keys transposed by tiles). <see cref="Append"/> adds tokens in O(t·E·(KeyDim + ValueDim));
-        /// <see cref="Forward(KeyValueCache, int, ReadOnlySpan{float}, Span{float}, Span{float}, AttentionMask, bool)"/> attends with new queries to
+        /// <see cref="Forward(KeyValueCache, int, ReadOnlySpan{float}, Span{float}, Span{float}, AttentionMask, bool, ReadOnlySpan{float})"/> attends with new queries to
         /// every cached key in O(Tq·T·E), giving the same numbers as the full computation. Grows by doubling; not thread-safe.
         /// </summary>
         public sealed class KeyValueCache
@@ -297,11 +317,13 @@ namespace Alignment
         /// <param name="weights">Written when not empty: [B, Tq, Tk] averaged over heads, or [B, H, Tq, Tk] when <paramref name="averageWeights"/> is false.</param>
         /// <param name="mask">Which keys each query may attend to (true = may attend); a fully masked query gets zero weights and a zero head output.</param>
         /// <param name="averageWeights">PyTorch's <c>average_attn_weights</c>: whether <paramref name="weights"/> is the mean over heads.</param>
+        /// <param name="attentionBias">Optional additive bias (PyTorch's float <c>attn_mask</c>), added to the scaled scores before the softmax:
+        /// [Tq, Tk] (shared by every batch row and head) or [B, H, Tq, Tk]; −∞ forbids a key. Empty: none.</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>
-        public void Forward(int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> weights = default, AttentionMask mask = default, bool averageWeights = true)
+        public void Forward(int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> weights = default, AttentionMask mask = default, bool averageWeights = true, ReadOnlySpan<float> attentionBias = default)
         {
-            ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights);
-            ForwardCore(null, null, batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights);
+            ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights, attentionBias);
+            ForwardCore(null, null, batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights, attentionBias);
         }
 
         /// <summary>Training forward: the inference result, and records in <paramref name="tape"/> what <see cref="Backward"/> needs.</summary>
@@ -316,13 +338,14 @@ namespace Alignment
         /// <param name="weights">Written when not empty: [B, Tq, Tk] averaged over heads, or [B, H, Tq, Tk].</param>
         /// <param name="mask">Which keys each query may attend to (true = may attend); the tape keeps a copy.</param>
         /// <param name="averageWeights">Whether <paramref name="weights"/> is the mean over heads.</param>
+        /// <param name="attentionBias">Optional additive bias [Tq, Tk] or [B, H, Tq, Tk] (PyTorch's float <c>attn_mask</c>); the tape keeps a copy.</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>
-        public void Forward(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> weights = default, AttentionMask mask = default, bool averageWeights = true)
+        public void Forward(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> weights = default, AttentionMask mask = default, bool averageWeights = true, ReadOnlySpan<float> attentionBias = default)
         {
             ArgumentNullException.ThrowIfNull(tape);
-            ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights);
-            tape.Prepare(batch, queryLength, keyLength, new AttentionMask { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = true });
-            ForwardCore(tape, null, batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights);
+            ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights, attentionBias);
+            tape.Prepare(batch, queryLength, keyLength, new AttentionMask { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = true }, attentionBias);
+            ForwardCore(tape, null, batch, queryLength, keyLength, query, keys, values, output, weights, mask, averageWeights, attentionBias);
         }
 
         /// <summary>
@@ -360,16 +383,17 @@ namespace Alignment
         /// <param name="weights">Written when not empty: [B, Tq, Tk] averaged over heads, or [B, H, Tq, Tk].</param>
         /// <param name="mask">Masks over the cached tokens: key padding [B, Tk], per query [B, Tq, Tk].</param>
         /// <param name="averageWeights">Whether <paramref name="weights"/> is the mean over heads.</param>
+        /// <param name="attentionBias">Optional additive bias over the cached tokens: [Tq, Tk] or [B, H, Tq, Tk] with Tk = cache.Length.</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, or the cache is empty.</exception>
-        public void Forward(KeyValueCache cache, int queryLength, ReadOnlySpan<float> query, Span<float> output, Span<float> weights = default, AttentionMask mask = default, bool averageWeights = true)
+        public void Forward(KeyValueCache cache, int queryLength, ReadOnlySpan<float> query, Span<float> output, Span<float> weights = default, AttentionMask mask = default, bool averageWeights = true, ReadOnlySpan<float> attentionBias = default)
         {
             ArgumentNullException.ThrowIfNull(cache);
             if (cache.Length < 1)
             {
                 throw new ArgumentException("The cache holds no tokens: Append keys and values before attending to them.", nameof(cache));
             }
-            ThrowIfInvalidForward(cache.Batch, queryLength, cache.Length, query, default, default, output, weights, mask, averageWeights, checkKeys: false);
-            ForwardCore(null, cache, cache.Batch, queryLength, cache.Length, query, default, default, output, weights, mask, averageWeights);
+            ThrowIfInvalidForward(cache.Batch, queryLength, cache.Length, query, default, default, output, weights, mask, averageWeights, attentionBias, checkKeys: false);
+            ForwardCore(null, cache, cache.Batch, queryLength, cache.Length, query, default, default, output, weights, mask, averageWeights, attentionBias);
         }
 
         /// <summary>
@@ -384,29 +408,30 @@ namespace Alignment
         /// <param name="values">[B, H, Tk, HeadDim].</param>
         /// <param name="output">[B, H, Tq, HeadDim], written.</param>
         /// <param name="mask">Which keys each query may attend to (true = may attend), shared by the heads.</param>
+        /// <param name="attentionBias">Optional additive bias (a float <c>attn_mask</c>) added to the scaled scores: [Tq, Tk] or [B, H, Tq, Tk].</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, or Tk &lt; 1.</exception>
-        public void ScaledDotProductAttention(int batch, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask = default)
+        public void ScaledDotProductAttention(int batch, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask = default, ReadOnlySpan<float> attentionBias = default)
         {
-            ThrowIfInvalidCore(batch, queryLength, keyLength, queries, keys, values, output, mask);
+            ThrowIfInvalidCore(batch, queryLength, keyLength, queries, keys, values, output, mask, attentionBias);
             AttentionMask effective = new() { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = true };
             long work = (long)batch * Heads * queryLength * keyLength * HeadDim * 2;
             if (BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
             {
                 BatchParallel.For<float>(batch * Heads, MaxDegreeOfParallelism, this,
-                    static (int head, object state, in ChunkSpans<float> s) => ((CausalSelfAttention)state).CoreHead(head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.Mask),
-                    (batch, queryLength, keyLength), effective, r0: queries, r1: keys, r2: values, w0: output);
+                    static (int head, object state, in ChunkSpans<float> s) => ((CausalSelfAttention)state).CoreHead(head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.Mask, s.R3),
+                    (batch, queryLength, keyLength), effective, r0: queries, r1: keys, r2: values, r3: attentionBias, w0: output);
             }
             else
             {
                 for (int head = 0; head < batch * Heads; head++)
                 {
-                    CoreHead(head, queryLength, keyLength, queries, keys, values, output, effective);
+                    CoreHead(head, queryLength, keyLength, queries, keys, values, output, effective, attentionBias);
                 }
             }
         }
 
         /// <summary>
-        /// The attention core alone, training forward: as <see cref="ScaledDotProductAttention(int, int, int, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionMask)"/>,
+        /// The attention core alone, training forward: as <see cref="ScaledDotProductAttention(int, int, int, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionMask, ReadOnlySpan{float})"/>,
         /// and records in <paramref name="tape"/> what <see cref="ScaledDotProductAttentionBackward"/> needs (O(T·d) per head: no weights).
         /// </summary>
         /// <param name="tape">The caller's reusable tape.</param>
@@ -418,13 +443,14 @@ namespace Alignment
         /// <param name="values">[B, H, Tk, HeadDim].</param>
         /// <param name="output">[B, H, Tq, HeadDim], written.</param>
         /// <param name="mask">Which keys each query may attend to (true = may attend); the tape keeps a copy.</param>
+        /// <param name="attentionBias">Optional additive bias [Tq, Tk] or [B, H, Tq, Tk]; the tape keeps a copy.</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, or Tk &lt; 1.</exception>
-        public void ScaledDotProductAttention(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask = default)
+        public void ScaledDotProductAttention(Tape tape, int batch, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask = default, ReadOnlySpan<float> attentionBias = default)
         {
             ArgumentNullException.ThrowIfNull(tape);
-            ThrowIfInvalidCore(batch, queryLength, keyLength, queries, keys, values, output, mask);
+            ThrowIfInvalidCore(batch, queryLength, keyLength, queries, keys, values, output, mask, attentionBias);
             AttentionMask effective = new() { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = true };
-            tape.Prepare(batch, queryLength, keyLength, effective);
+            tape.Prepare(batch, queryLength, keyLength, effective, attentionBias);
             long work = (long)batch * Heads * queryLength * keyLength * HeadDim * 2;
             if (BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
             {
@@ -457,7 +483,7 @@ namespace Alignment
             ReadOnlySpan<float> headValues = values.Slice(head * keyLength_d, keyLength_d);
             PackTiles(headValues, keyLength, tape.ValueTiles.AsSpan(head * tileLength, tileLength));
             Span<float> outputs = tape.Outputs.AsSpan(head * queryLength_d, queryLength_d);
-            Attend(head / Heads, queryLength, keyLength, scaled, keyTiles, headValues, outputs, tape.LogSumExp.AsSpan(head * queryLength, queryLength), tape.Mask, tape.StoredWeights(head));
+            Attend(head / Heads, queryLength, keyLength, scaled, keyTiles, headValues, outputs, tape.LogSumExp.AsSpan(head * queryLength, queryLength), tape.Mask, tape.HeadBias(head), tape.StoredWeights(head));
             outputs.CopyTo(output.Slice(head * queryLength_d, queryLength_d));
         }
 
@@ -470,8 +496,9 @@ namespace Alignment
         /// <param name="dQueries">∂L/∂Q, [B, H, Tq, HeadDim], written.</param>
         /// <param name="dKeys">∂L/∂K, [B, H, Tk, HeadDim], written.</param>
         /// <param name="dValues">∂L/∂V, [B, H, Tk, HeadDim], written.</param>
+        /// <param name="dAttentionBias">∂L/∂bias, written when not empty: [B, H, Tq, Tk], or [Tq, Tk] for the sum over batch rows and heads.</param>
         /// <exception cref="ArgumentException">A length does not match the recorded shapes, or the tape holds no forward.</exception>
-        public void ScaledDotProductAttentionBackward(Tape tape, ReadOnlySpan<float> dOutput, Span<float> dQueries, Span<float> dKeys, Span<float> dValues)
+        public void ScaledDotProductAttentionBackward(Tape tape, ReadOnlySpan<float> dOutput, Span<float> dQueries, Span<float> dKeys, Span<float> dValues, Span<float> dAttentionBias = default)
         {
             ArgumentNullException.ThrowIfNull(tape);
             if (!tape.IsRecorded)
@@ -483,23 +510,27 @@ namespace Alignment
             Shapes.RequireLength(dQueries.Length, (long)batch * Heads * queryLength * HeadDim, nameof(dQueries), $"[B={batch}, H={Heads}, Tq={queryLength}, d={HeadDim}]");
             Shapes.RequireLength(dKeys.Length, (long)batch * Heads * keyLength * HeadDim, nameof(dKeys), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
             Shapes.RequireLength(dValues.Length, (long)batch * Heads * keyLength * HeadDim, nameof(dValues), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
+            RequireBiasLength(dAttentionBias.Length, batch, queryLength, keyLength, nameof(dAttentionBias));
+            RequireNoBiasGradientOverlap(dAttentionBias, dQueries, dKeys, dValues);
+            Span<float> headBiasGradients = HeadBiasGradientTarget(tape, dAttentionBias);
             long work = (long)batch * Heads * queryLength * keyLength * HeadDim * 4;
             if (BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
             {
                 BatchParallel.For<float>(batch * Heads, MaxDegreeOfParallelism, tape,
-                    static (int head, object state, in ChunkSpans<float> s) => CoreHeadBackward((Tape)state, head, s.R0, s.W0, s.W1, s.W2),
-                    (batch, queryLength, keyLength), default, r0: dOutput, w0: dQueries, w1: dKeys, w2: dValues);
+                    static (int head, object state, in ChunkSpans<float> s) => CoreHeadBackward((Tape)state, head, s.R0, s.W0, s.W1, s.W2, s.W3),
+                    (batch, queryLength, keyLength), default, r0: dOutput, w0: dQueries, w1: dKeys, w2: dValues, w3: headBiasGradients);
             }
             else
             {
                 for (int head = 0; head < batch * Heads; head++)
                 {
-                    CoreHeadBackward(tape, head, dOutput, dQueries, dKeys, dValues);
+                    CoreHeadBackward(tape, head, dOutput, dQueries, dKeys, dValues, headBiasGradients);
                 }
             }
+            SumHeadBiasGradients(batch, queryLength * keyLength, headBiasGradients, dAttentionBias);
         }
 
-        private static void CoreHeadBackward(Tape tape, int head, ReadOnlySpan<float> dOutput, Span<float> dQueries, Span<float> dKeys, Span<float> dValues)
+        private static void CoreHeadBackward(Tape tape, int head, ReadOnlySpan<float> dOutput, Span<float> dQueries, Span<float> dKeys, Span<float> dValues, Span<float> headBiasGradients)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
             int tiles = (keyLength + KeyTile - 1) / KeyTile;
@@ -509,12 +540,13 @@ namespace Alignment
                 tape.Queries.AsSpan(head * queryLength_d, queryLength_d), tape.Keys.AsSpan(head * keyLength_d, keyLength_d),
                 tape.KeyTiles.AsSpan(head * tileLength, tileLength), tape.ValueTiles.AsSpan(head * tileLength, tileLength),
                 tape.Outputs.AsSpan(head * queryLength_d, queryLength_d), tape.LogSumExp.AsSpan(head * queryLength, queryLength),
-                dOutput.Slice(head * queryLength_d, queryLength_d), dQuery, dKeys.Slice(head * keyLength_d, keyLength_d), dValues.Slice(head * keyLength_d, keyLength_d), tape.Mask, tape.StoredWeights(head));
+                dOutput.Slice(head * queryLength_d, queryLength_d), dQuery, dKeys.Slice(head * keyLength_d, keyLength_d), dValues.Slice(head * keyLength_d, keyLength_d), tape.Mask, tape.StoredWeights(head),
+                tape.HeadBias(head), headBiasGradients.IsEmpty ? default : headBiasGradients.Slice(head * queryLength * keyLength, queryLength * keyLength));
             // S = (Q/√d) Kᵀ: ∂Q = ∂(Q/√d) / √d.
             FlashSoftmax.Scale(dQuery, ScoreFactor);
         }
 
-        private static void ThrowIfInvalidCore(int batch, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask)
+        private static void ThrowIfInvalidCore(int batch, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask, ReadOnlySpan<float> attentionBias)
         {
             Shapes.RequireAtLeast(batch, 0, nameof(batch));
             Shapes.RequireAtLeast(queryLength, 0, nameof(queryLength));
@@ -524,13 +556,15 @@ namespace Alignment
             Shapes.RequireLength(values.Length, (long)batch * Heads * keyLength * HeadDim, nameof(values), $"[B={batch}, H={Heads}, Tk={keyLength}, d={HeadDim}]");
             Shapes.RequireLength(output.Length, (long)batch * Heads * queryLength * HeadDim, nameof(output), $"[B={batch}, H={Heads}, Tq={queryLength}, d={HeadDim}]");
             mask.Validate(batch, queryLength, keyLength, nameof(mask));
+            RequireBiasLength(attentionBias.Length, batch, queryLength, keyLength, nameof(attentionBias));
+            Shapes.RequireNoOverlap<float, float>(output, attentionBias, nameof(output), nameof(attentionBias));
             Shapes.RequireNoOverlap<float, float>(output, queries, nameof(output), nameof(queries));
             Shapes.RequireNoOverlap<float, float>(output, keys, nameof(output), nameof(keys));
             Shapes.RequireNoOverlap<float, float>(output, values, nameof(output), nameof(values));
         }
 
         // One head of ScaledDotProductAttention: scale the queries, pack the keys by tiles, attend.
-        private void CoreHead(int head, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask)
+        private void CoreHead(int head, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask, ReadOnlySpan<float> attentionBias)
         {
             int tiles = (keyLength + KeyTile - 1) / KeyTile;
             float[] rented = ArrayPool<float>.Shared.Rent(queryLength * HeadDim + tiles * KeyTile * HeadDim);
@@ -541,7 +575,7 @@ namespace Alignment
                 FlashSoftmax.Scale(queries.Slice(head * queryLength * HeadDim, queryLength * HeadDim), ScoreFactor, scaled);
                 PackTiles(keys.Slice(head * keyLength * HeadDim, keyLength * HeadDim), keyLength, keyTiles);
                 Attend(head / Heads, queryLength, keyLength, scaled, keyTiles, values.Slice(head * keyLength * HeadDim, keyLength * HeadDim),
-                    output.Slice(head * queryLength * HeadDim, queryLength * HeadDim), default, mask);
+                    output.Slice(head * queryLength * HeadDim, queryLength * HeadDim), default, mask, BiasOfHead(attentionBias, head, queryLength, keyLength));
             }
             finally
             {
@@ -553,7 +587,7 @@ namespace Alignment
 
         // Heads are independent: large calls spread the B·H heads over threads, then the output projection over batch rows.
         // Each head and each row is computed the same way whatever the thread count, so the result is too.
-        private void ForwardCore(Tape? tape, KeyValueCache? cache, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> weights, AttentionMask mask, bool averageWeights)
+        private void ForwardCore(Tape? tape, KeyValueCache? cache, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<float> attentionBias)
         {
             AttentionMask effective = new() { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = true };
             int headCount = batch * Heads;
@@ -569,8 +603,8 @@ namespace Alignment
                 if (BatchParallel.ShouldSplit(headCount, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(headCount, MaxDegreeOfParallelism, new CallState(this, tape, cache),
-                        static (int head, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.HeadForward(((CallState)state).Tape, ((CallState)state).Cache, head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),
-                        (batch, queryLength, keyLength), effective, r0: query, r1: keys, r2: values, w0: concatenated, w1: headWeights);
+                        static (int head, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.HeadForward(((CallState)state).Tape, ((CallState)state).Cache, head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.R3),
+                        (batch, queryLength, keyLength), effective, r0: query, r1: keys, r2: values, r3: attentionBias, w0: concatenated, w1: headWeights);
                     BatchParallel.For<float>(batch, MaxDegreeOfParallelism, this,
                         static (int b, object state, in ChunkSpans<float> s) => ((CausalSelfAttention)state).ProjectOutput(s.R0.Slice(b * s.QueryLength * ModelDim, s.QueryLength * ModelDim), s.W0.Slice(b * s.QueryLength * ModelDim, s.QueryLength * ModelDim), s.QueryLength),
                         (batch, queryLength, keyLength), default, r0: concatenated, w0: output);
@@ -579,7 +613,7 @@ namespace Alignment
                 {
                     for (int head = 0; head < headCount; head++)
                     {
-                        HeadForward(tape, cache, head, queryLength, keyLength, query, keys, values, concatenated, headWeights, effective);
+                        HeadForward(tape, cache, head, queryLength, keyLength, query, keys, values, concatenated, headWeights, effective, attentionBias);
                     }
                     ProjectOutput(concatenated, output, batch * queryLength);
                 }
@@ -620,8 +654,8 @@ namespace Alignment
         // One head (index b·H + h) of a forward:
         //   Qₕ = (X_q W_Q,ₕᵀ + b_Q,ₕ) / √d          [Tq, d]
         //   Kₕ = X_k W_K,ₕᵀ + b_K,ₕ, Vₕ likewise    [Tk, d]  (from the cache when decoding)
-        //   Oₕ = softmax(Qₕ Kₕᵀ + mask) Vₕ          [Tq, d], by tiles; written into its columns of concat(O₁ … O_H)
-        private void HeadForward(Tape? tape, KeyValueCache? cache, int head, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> concatenated, Span<float> headWeights, AttentionMask mask)
+        //   Oₕ = softmax(Qₕ Kₕᵀ + bias + mask) Vₕ   [Tq, d], by tiles; written into its columns of concat(O₁ … O_H)
+        private void HeadForward(Tape? tape, KeyValueCache? cache, int head, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> concatenated, Span<float> headWeights, AttentionMask mask, ReadOnlySpan<float> attentionBias)
         {
             int b = head / Heads, h = head % Heads;
             int tiles = (keyLength + KeyTile - 1) / KeyTile;
@@ -682,7 +716,8 @@ namespace Alignment
                     }
                 }
 
-                Attend(b, queryLength, keyLength, queries, keyTiles, projectedValues, outputs, logSumExp, mask, tape is null ? default : tape.StoredWeights(head));
+                ReadOnlySpan<float> headBias = BiasOfHead(attentionBias, head, queryLength, keyLength);
+                Attend(b, queryLength, keyLength, queries, keyTiles, projectedValues, outputs, logSumExp, mask, headBias, tape is null ? default : tape.StoredWeights(head));
 
                 // Head h's columns of concat(O₁ … O_H).
                 for (int t = 0; t < queryLength; t++)
@@ -691,7 +726,7 @@ namespace Alignment
                 }
                 if (!headWeights.IsEmpty)
                 {
-                    WriteWeights(b, queryLength, keyLength, queries, keyTiles, logSumExp, headWeights.Slice(head * queryLength * keyLength, queryLength * keyLength), mask);
+                    WriteWeights(b, queryLength, keyLength, queries, keyTiles, logSumExp, headWeights.Slice(head * queryLength * keyLength, queryLength * keyLength), mask, headBias);
                 }
             }
             finally
@@ -760,13 +795,13 @@ namespace Alignment
 
         /// <summary>
         /// The tiled core of one head (FlashAttention-2's forward): for each block of query rows, for each tile of keys,
-        /// S = Qₕ Kₕᵀ for the block × tile, masked; the online softmax folds S into each row's running maximum mᵢ and sum ℓᵢ and
+        /// S = Qₕ Kₕᵀ (+ bias) for the block × tile, masked; the online softmax folds S into each row's running maximum mᵢ and sum ℓᵢ and
         /// rescales the row's output by e^{m_old − m_new}; then O += P Vₕ for the tile. At the end Oᵢ ← Oᵢ / ℓᵢ (zero when nothing was
         /// allowed) and Lᵢ = mᵢ + log ℓᵢ. Causal blocks stop at their last visible tile. With <paramref name="storedWeights"/> (only
         /// when every key fits in one tile, so mᵢ is final after it) the weights e^{S − mᵢ} / ℓᵢ are kept for the backward.
         /// </summary>
         private static void Attend(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keyTiles, ReadOnlySpan<float> values, Span<float> outputs, Span<float> logSumExp, in AttentionMask mask,
-            Span<float> storedWeights = default)
+            ReadOnlySpan<float> bias, Span<float> storedWeights = default)
         {
             Span<float> scores = stackalloc float[QueryBlock * KeyTile];
             Span<float> rowMax = stackalloc float[QueryBlock];
@@ -785,7 +820,7 @@ namespace Alignment
                 {
                     int valid = Math.Min(KeyTile, keyLength - j0);
                     Span<float> tile = scores.Slice(0, rows * KeyTile);
-                    MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask);
+                    MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask, bias);
                     // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                     FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
                     // O += P Vₕ for the tile: [rows, valid] · [valid, d]
@@ -832,15 +867,26 @@ namespace Alignment
             }
         }
 
-        // One block × tile of scores, S = Qₕ Kₕᵀ ([rows, d] · [d, KeyTile], the keys packed transposed), with −∞ wherever a query
-        // may not look: past the last key, past its causal limit, padded keys, and what the per-query mask forbids. Shared by the
-        // forward, the weights and the backward, so all three see the same scores.
-        private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref float queryBlock, ReadOnlySpan<float> keyTiles, Span<float> tile, in AttentionMask mask)
+        // One block × tile of scores, S = Qₕ Kₕᵀ ([rows, d] · [d, KeyTile], the keys packed transposed) plus the head's additive bias
+        // [Tq, Tk] when there is one, with −∞ wherever a query may not look: past the last key, past its causal limit, padded keys, and
+        // what the per-query mask forbids (whatever the bias says there). Shared by the forward, the weights and the backward, so all
+        // three see the same scores.
+        private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref float queryBlock, ReadOnlySpan<float> keyTiles, Span<float> tile, in AttentionMask mask,
+            ReadOnlySpan<float> bias)
         {
             int valid = Math.Min(KeyTile, keyLength - j0), shift = keyLength - queryLength;
             ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
             tile.Clear();
             MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+            if (!bias.IsEmpty)
+            {
+                // S += bias (PyTorch's float attn_mask) for the tile's real keys, after the 1/√d (already in the queries) and before the masks.
+                for (int r = 0; r < rows; r++)
+                {
+                    Span<float> row = tile.Slice(r * KeyTile, valid);
+                    System.Numerics.Tensors.TensorPrimitives.Add<float>(row, bias.Slice((i0 + r) * keyLength + j0, valid), row);
+                }
+            }
             // A full tile that every row of the block may see whole (no masks, and causally even the block's first row
             // sees its last key) has nothing to mask.
             if (valid == KeyTile && keyPadding.IsEmpty && mask.PerQuery.IsEmpty && (!mask.Causal || (long)i0 + shift >= j0 + KeyTile - 1))
@@ -856,7 +902,7 @@ namespace Alignment
         }
 
         // The weights of one head, materialised only when asked for: pᵢⱼ = e^{sᵢⱼ − Lᵢ}, recomputed tile by tile.
-        private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keyTiles, ReadOnlySpan<float> logSumExp, Span<float> weights, in AttentionMask mask)
+        private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keyTiles, ReadOnlySpan<float> logSumExp, Span<float> weights, in AttentionMask mask, ReadOnlySpan<float> bias)
         {
             Span<float> scores = stackalloc float[QueryBlock * KeyTile];
             for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
@@ -867,7 +913,7 @@ namespace Alignment
                 {
                     int valid = Math.Min(KeyTile, keyLength - j0);
                     Span<float> tile = scores.Slice(0, rows * KeyTile);
-                    MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask);
+                    MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask, bias);
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
@@ -893,8 +939,10 @@ namespace Alignment
         /// <param name="dQuery">∂L/∂query, [B, Tq, ModelDim]: written when not empty.</param>
         /// <param name="dKeys">∂L/∂keys, [B, Tk, KeyDim]: written when not empty.</param>
         /// <param name="dValues">∂L/∂values, [B, Tk, ValueDim]: written when not empty.</param>
+        /// <param name="dAttentionBias">∂L/∂bias for the additive bias (constant or not, given or not), written when not empty: [B, H, Tq, Tk] (each head's ∂S),
+        /// or [Tq, Tk] (their sum over batch rows and heads, added in head order).</param>
         /// <exception cref="ArgumentException">A length does not match the recorded shapes, or the tape holds no forward.</exception>
-        public void Backward(Tape tape, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dOutput, Span<float> dQuery = default, Span<float> dKeys = default, Span<float> dValues = default)
+        public void Backward(Tape tape, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dOutput, Span<float> dQuery = default, Span<float> dKeys = default, Span<float> dValues = default, Span<float> dAttentionBias = default)
         {
             ArgumentNullException.ThrowIfNull(tape);
             if (!tape.IsRecorded)
@@ -909,7 +957,10 @@ namespace Alignment
             Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * ModelDim, nameof(dQuery), $"[B={batch}, Tq={queryLength}, ModelDim={ModelDim}]");
             Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * KeyDim, nameof(dKeys), $"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]");
             Shapes.RequireOptionalLength(dValues.Length, (long)batch * keyLength * ValueDim, nameof(dValues), $"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]");
+            RequireBiasLength(dAttentionBias.Length, batch, queryLength, keyLength, nameof(dAttentionBias));
+            RequireNoBiasGradientOverlap(dAttentionBias, dQuery, dKeys, dValues);
             tape.PrepareBackward();
+            Span<float> headBiasGradients = HeadBiasGradientTarget(tape, dAttentionBias);
             int rows = batch * queryLength;
 
             // output = concat W_Oᵀ + b_O: ∂concat = ∂out W_O, ∂W_O += ∂outᵀ concat, ∂b_O += Σ ∂out.
@@ -927,8 +978,8 @@ namespace Alignment
             if (split)
             {
                 BatchParallel.For<float>(batch * Heads, MaxDegreeOfParallelism, callState,
-                    static (int head, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.HeadBackward(((CallState)state).Tape!, head),
-                    (batch, queryLength, keyLength));
+                    static (int head, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.HeadBackward(((CallState)state).Tape!, head, s.W0),
+                    (batch, queryLength, keyLength), default, w0: headBiasGradients);
                 BatchParallel.For<float>(Heads, MaxDegreeOfParallelism, callState,
                     static (int h, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.HeadParameterGradients(((CallState)state).Tape!, h, s.R0, s.R1, s.R2),
                     (batch, queryLength, keyLength), default, r0: query, r1: keys, r2: values);
@@ -938,10 +989,11 @@ namespace Alignment
             }
             else
             {
-                for (int head = 0; head < batch * Heads; head++) HeadBackward(tape, head);
+                for (int head = 0; head < batch * Heads; head++) HeadBackward(tape, head, headBiasGradients);
                 for (int h = 0; h < Heads; h++) HeadParameterGradients(tape, h, query, keys, values);
                 for (int b = 0; b < batch; b++) InputGradients(tape, b, dQuery, dKeys, dValues);
             }
+            SumHeadBiasGradients(batch, queryLength * keyLength, headBiasGradients, dAttentionBias);
         }
 
         private static void AddTo(Span<float> target, ReadOnlySpan<float> source)
@@ -949,8 +1001,9 @@ namespace Alignment
             for (int k = 0; k < target.Length; k++) target[k] += source[k];
         }
 
-        // One head's core backward: ∂Oₕ from its columns of ∂concat, then the tiled backward into ∂Qₕ (of the unscaled projection), ∂Kₕ, ∂Vₕ.
-        private void HeadBackward(Tape tape, int head)
+        // One head's core backward: ∂Oₕ from its columns of ∂concat, then the tiled backward into ∂Qₕ (of the unscaled projection), ∂Kₕ, ∂Vₕ,
+        // and ∂Sₕ into this head's [Tq, Tk] of `headBiasGradients` ([B·H, Tq, Tk]) when that is not empty.
+        private void HeadBackward(Tape tape, int head, Span<float> headBiasGradients)
         {
             int b = head / Heads, h = head % Heads;
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -966,18 +1019,20 @@ namespace Alignment
                 tape.Queries.AsSpan(head * queryLength_d, queryLength_d), tape.Keys.AsSpan(head * keyLength_d, keyLength_d),
                 tape.KeyTiles.AsSpan(head * tileLength, tileLength), tape.ValueTiles.AsSpan(head * tileLength, tileLength),
                 tape.Outputs.AsSpan(head * queryLength_d, queryLength_d), tape.LogSumExp.AsSpan(head * queryLength, queryLength), dOutputs,
-                dQueries, tape.KeyGradients.AsSpan(head * keyLength_d, keyLength_d), tape.ValueGradients.AsSpan(head * keyLength_d, keyLength_d), tape.Mask, tape.StoredWeights(head));
+                dQueries, tape.KeyGradients.AsSpan(head * keyLength_d, keyLength_d), tape.ValueGradients.AsSpan(head * keyLength_d, keyLength_d), tape.Mask, tape.StoredWeights(head),
+                tape.HeadBias(head), headBiasGradients.IsEmpty ? default : headBiasGradients.Slice(head * queryLength * keyLength, queryLength * keyLength));
             // The forward scaled Qₕ by 1/√d after projecting: the projection's gradient carries the same factor.
             FlashSoftmax.Scale(dQueries, ScoreFactor);
         }
 
         /// <summary>
         /// The tiled backward of one head (FlashAttention-2): Dᵢ = ∂Oᵢ · Oᵢ; per block × tile, P = e^{S − L} (S recomputed from the packed keys),
-        /// ∂V += Pᵀ ∂O, ∂P = ∂O Vᵀ, ∂S = P ⊙ (∂P − D), ∂Q += ∂S K, ∂K += ∂Sᵀ Q (Q already scaled by 1/√d).
+        /// ∂V += Pᵀ ∂O, ∂P = ∂O Vᵀ, ∂S = P ⊙ (∂P − D), ∂Q += ∂S K, ∂K += ∂Sᵀ Q (Q already scaled by 1/√d). The additive bias enters S
+        /// as a constant; since S = QKᵀ/√d + bias, ∂bias = ∂S, written into <paramref name="dBias"/> ([Tq, Tk], zero where nothing was visited).
         /// </summary>
         private static void AttendBackward(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> keyTiles, ReadOnlySpan<float> valueTiles,
             ReadOnlySpan<float> outputs, ReadOnlySpan<float> logSumExp, ReadOnlySpan<float> dOutputs, Span<float> dQueries, Span<float> dKeys, Span<float> dValues, in AttentionMask mask,
-            ReadOnlySpan<float> storedWeights)
+            ReadOnlySpan<float> storedWeights, ReadOnlySpan<float> bias, Span<float> dBias)
         {
             Span<float> weights = stackalloc float[QueryBlock * KeyTile];
             Span<float> dWeights = stackalloc float[QueryBlock * KeyTile];
@@ -986,6 +1041,7 @@ namespace Alignment
             dQueries.Clear();
             dKeys.Clear();
             dValues.Clear();
+            dBias.Clear();
             for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
             {
                 int rows = Math.Min(QueryBlock, queryLength - i0);
@@ -1005,7 +1061,7 @@ namespace Alignment
                     ReadOnlySpan<float> p = recomputed;
                     if (storedWeights.IsEmpty)
                     {
-                        MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, recomputed, mask);
+                        MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, recomputed, mask, bias);
                         for (int r = 0; r < rows; r++)
                         {
                             FlashSoftmax.Recompute(recomputed.Slice(r * KeyTile, KeyTile), logSumExp[i0 + r]);
@@ -1024,6 +1080,14 @@ namespace Alignment
                     for (int r = 0; r < rows; r++)
                     {
                         FlashSoftmax.SoftmaxGradient<float>(p.Slice(r * KeyTile, KeyTile), dp.Slice(r * KeyTile, KeyTile), delta[r]);
+                    }
+                    if (!dBias.IsEmpty)
+                    {
+                        // ∂biasᵢⱼ = ∂sᵢⱼ for the tile's real keys.
+                        for (int r = 0; r < rows; r++)
+                        {
+                            dp.Slice(r * KeyTile, valid).CopyTo(dBias.Slice((i0 + r) * keyLength + j0, valid));
+                        }
                     }
                     // ∂qᵢ += Σⱼ ∂sᵢⱼ kⱼ and ∂kⱼ += Σᵢ ∂sᵢⱼ qᵢ
                     MatrixProductAdd8(rows, valid, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim]);
@@ -1087,7 +1151,7 @@ namespace Alignment
             }
         }
 
-        private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> weights, AttentionMask mask, bool averageWeights, bool checkKeys = true)
+        private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<float> attentionBias, bool checkKeys = true)
         {
             Shapes.RequireAtLeast(batch, 0, nameof(batch));
             Shapes.RequireAtLeast(queryLength, 0, nameof(queryLength));
@@ -1108,6 +1172,9 @@ namespace Alignment
                 Shapes.RequireOptionalLength(weights.Length, (long)batch * Heads * queryLength * keyLength, nameof(weights), $"[B={batch}, H={Heads}, Tq={queryLength}, Tk={keyLength}] (per head)");
             }
             mask.Validate(batch, queryLength, keyLength, nameof(mask));
+            RequireBiasLength(attentionBias.Length, batch, queryLength, keyLength, nameof(attentionBias));
+            Shapes.RequireNoOverlap<float, float>(output, attentionBias, nameof(output), nameof(attentionBias));
+            Shapes.RequireNoOverlap<float, float>(weights, attentionBias, nameof(weights), nameof(attentionBias));
             Shapes.RequireNoOverlap<float, float>(output, query, nameof(output), nameof(query));
             Shapes.RequireNoOverlap<float, float>(output, keys, nameof(output), nameof(keys));
             Shapes.RequireNoOverlap<float, float>(output, values, nameof(output), nameof(values));
@@ -1115,6 +1182,61 @@ namespace Alignment
             Shapes.RequireNoOverlap<float, float>(weights, keys, nameof(weights), nameof(keys));
             Shapes.RequireNoOverlap<float, float>(weights, values, nameof(weights), nameof(values));
             Shapes.RequireNoOverlap<float, float>(weights, output, nameof(weights), nameof(output));
+        }
+
+        // An additive bias (or its gradient) is empty, [Tq, Tk] (shared by every batch row and head) or [B, H, Tq, Tk] (PyTorch's
+        // [B·H, Tq, Tk]); the length decides which. When B·H = 1 the two shapes are the same.
+        private static void RequireBiasLength(int length, int batch, int queryLength, int keyLength, string argument)
+        {
+            long shared = (long)queryLength * keyLength, perHead = (long)batch * Heads * shared;
+            if (length != 0 && length != shared && length != perHead)
+            {
+                throw new ArgumentException(
+                    $"'{argument}' must be empty (none), have {shared} elements for shape [Tq={queryLength}, Tk={keyLength}] or {perHead} for shape [B={batch}, H={Heads}, Tq={queryLength}, Tk={keyLength}], but has {length}.",
+                    argument);
+            }
+        }
+
+        private static void RequireNoBiasGradientOverlap(Span<float> dAttentionBias, Span<float> dQuery, Span<float> dKeys, Span<float> dValues)
+        {
+            Shapes.RequireNoOverlap<float, float>(dAttentionBias, dQuery, nameof(dAttentionBias), nameof(dQuery));
+            Shapes.RequireNoOverlap<float, float>(dAttentionBias, dKeys, nameof(dAttentionBias), nameof(dKeys));
+            Shapes.RequireNoOverlap<float, float>(dAttentionBias, dValues, nameof(dAttentionBias), nameof(dValues));
+        }
+
+        // Head `head`'s [Tq, Tk] of a bias: all of it when shared by the heads, its own slice of [B, H, Tq, Tk], or empty.
+        private static ReadOnlySpan<float> BiasOfHead(ReadOnlySpan<float> bias, int head, int queryLength, int keyLength)
+        {
+            int size = queryLength * keyLength;
+            return bias.IsEmpty || bias.Length == size ? bias : bias.Slice(head * size, size);
+        }
+
+        // Where the heads write ∂S: the caller's ∂bias when it is [B, H, Tq, Tk] (each head its own part), the tape's per-head scratch
+        // when it is [Tq, Tk] (summed afterwards), nothing when it is empty.
+        private static Span<float> HeadBiasGradientTarget(Tape tape, Span<float> dAttentionBias)
+        {
+            int perHead = tape.Batch * Heads * tape.QueryLength * tape.KeyLength;
+            return dAttentionBias.IsEmpty ? default : dAttentionBias.Length == perHead ? dAttentionBias : tape.HeadBiasGradientScratch(perHead);
+        }
+
+        // ∂bias [Tq, Tk] = Σ_{b,h} ∂Sₕ, added in head order after the parallel phase (the same sum for every thread count); nothing to do
+        // when the heads wrote the caller's [B, H, Tq, Tk] directly.
+        private static void SumHeadBiasGradients(int batch, int size, ReadOnlySpan<float> headBiasGradients, Span<float> dAttentionBias)
+        {
+            if (dAttentionBias.IsEmpty || dAttentionBias.Length == headBiasGradients.Length)
+            {
+                return;
+            }
+            if (batch == 0)
+            {
+                dAttentionBias.Clear(); // no heads: nothing depends on the bias
+                return;
+            }
+            headBiasGradients.Slice(0, size).CopyTo(dAttentionBias);
+            for (int head = 1; head < batch * Heads; head++)
+            {
+                System.Numerics.Tensors.TensorPrimitives.Add<float>(dAttentionBias, headBiasGradients.Slice(head * size, size), dAttentionBias);
+            }
         }
 
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
