@@ -90,6 +90,26 @@ public sealed class MultiHeadHardeningTests
         Assert.All(output, o => Assert.True(float.IsFinite(o)));
     }
 
+    // A training step on one thread (forward with a tape, then the backward into caller-owned gradients) allocates nothing
+    // once the tape has grown: the parallel driver's state is created only when the call is split.
+    [Fact]
+    public void A_training_step_on_one_thread_allocates_nothing_in_steady_state()
+    {
+        var layer = new HeadsF16x2(seed: 4) { MaxDegreeOfParallelism = 1 };
+        var tape = new HeadsF16x2.Tape();
+        const int batch = 2, tq = 5, tk = 70;
+        float[] query = Random(7, batch * tq * E), keys = Random(8, batch * tk * E), dOutput = Random(9, batch * tq * E);
+        var output = new float[batch * tq * E];
+        float[] dQuery = new float[query.Length], dKeys = new float[keys.Length], dValues = new float[keys.Length];
+        long allocated = Hardening.SteadyStateAllocation(() =>
+        {
+            layer.Forward(tape, batch, tq, tk, query, keys, keys, output);
+            layer.Backward(tape, query, keys, keys, dOutput, dQuery, dKeys, dValues);
+        });
+        Assert.Equal(0, allocated);
+        Assert.Contains(dKeys, g => g != 0);
+    }
+
     [Fact]
     public void A_tape_reused_across_lengths_gives_what_a_fresh_tape_gives()
     {

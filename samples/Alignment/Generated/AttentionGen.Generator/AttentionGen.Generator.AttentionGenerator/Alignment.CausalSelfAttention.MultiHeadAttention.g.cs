@@ -972,11 +972,11 @@ namespace Alignment
 
             // Three phases, each spread over threads with disjoint outputs: the heads' cores (B·H), the projection weights'
             // gradients per head (H; batch rows added in order), the input gradients per batch row (B; heads added in order).
-            var callState = new CallState(this, tape, null);
             long work = (long)batch * queryLength * keyLength * ModelDim * 4 + (long)batch * (queryLength + keyLength) * ModelDim * ModelDim * 2;
             bool split = BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold);
             if (split)
             {
+                var callState = new CallState(this, tape, null); // only here: the serial path allocates nothing
                 BatchParallel.For<float>(batch * Heads, MaxDegreeOfParallelism, callState,
                     static (int head, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.HeadBackward(((CallState)state).Tape!, head, s.W0),
                     (batch, queryLength, keyLength), default, w0: headBiasGradients);
