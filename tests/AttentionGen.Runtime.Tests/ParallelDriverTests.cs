@@ -88,4 +88,22 @@ public sealed class ParallelDriverTests
         Doubling(8, 2, input, output, runs);
         Assert.Equal(input.Select(x => x * 2), output);
     }
+
+    // The scratch that threads share starts on a 64-byte line whatever the buffer's own offset, keeps the asked length,
+    // and a buffer without the slack is refused.
+    [Fact]
+    public unsafe void Aligned_scratch_starts_on_a_cache_line_and_keeps_its_length()
+    {
+        float* raw = stackalloc float[256 + 64];
+        for (int offset = 0; offset < 20; offset++)
+        {
+            var buffer = new Span<float>(raw + offset, 256 + CacheLines.Slack<float>());
+            Span<float> aligned = CacheLines.Aligned(buffer, 256);
+            Assert.Equal(256, aligned.Length);
+            Assert.Equal(0, (long)(nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref aligned[0]) % 64);
+            Assert.True(aligned[0..1].Overlaps(buffer) && aligned[^1..].Overlaps(buffer), "the aligned span lies inside the buffer");
+        }
+        Assert.Equal(8, CacheLines.Slack<double>());
+        Assert.Throws<ArgumentException>(() => CacheLines.Aligned(new float[256 + 15], 256));
+    }
 }

@@ -208,9 +208,9 @@ namespace Samples.Translation
         {
             int scratchLength = tape is not null ? 0 : keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
             double[]? scratchRented = null;
-            Span<double> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc double[scratchLength]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[scratchLength + 8]
+                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -259,9 +259,9 @@ namespace Samples.Translation
             Shapes.RequireNoOverlap<double, double>(weights, keyProjection, nameof(weights), nameof(keyProjection));
             int scratchLength = queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
             double[]? scratchRented = null;
-            Span<double> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc double[scratchLength]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[scratchLength + 8]
+                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> queryProjection = scratch.Slice(0, queryLength * Units);
@@ -397,9 +397,9 @@ namespace Samples.Translation
             // so the result does not depend on how rows were spread over threads).
             int scratchLength = batch * (keyLength + queryLength + 1) * Units;
             double[]? scratchRented = null;
-            Span<double> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc double[scratchLength]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[scratchLength + 8]
+                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 scratch.Clear();
@@ -459,9 +459,9 @@ namespace Samples.Translation
             Span<double> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
             int rowScratchLength = 2 * keyLength;
             double[]? rowScratchRented = null;
-            Span<double> rowScratch = rowScratchLength <= StackScratchLimit
-                ? stackalloc double[rowScratchLength]
-                : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength)).AsSpan(0, rowScratchLength);
+            Span<double> rowScratch = CacheLines.Aligned(rowScratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[rowScratchLength + 8]
+                : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength + 8)).AsSpan(), rowScratchLength);
             try
             {
                 Span<double> dRowWeights = rowScratch.Slice(0, keyLength);

@@ -211,9 +211,9 @@ namespace Samples.Language
         {
             int scratchLength = 3 * length * Dim + (tape is null ? 4 * length * Dim + length * Window : 0);
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 int block = length * Dim;
@@ -304,9 +304,9 @@ namespace Samples.Language
             Shapes.RequireNoOverlap<float, float>(weights, output, nameof(weights), nameof(output));
             int scratchLength = 6 * Dim + 2 * Window * Dim + Window;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> projectedQuery = scratch.Slice(0, Dim), projectedKey = scratch.Slice(Dim, Dim), context = scratch.Slice(2 * Dim, Dim), result = scratch.Slice(3 * Dim, Dim);
@@ -367,9 +367,9 @@ namespace Samples.Language
             if (!dInput.IsEmpty) dInput.Clear();
             int scratchLength = 9 * length * Dim + 2 * Window;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 int block = length * Dim;

@@ -194,9 +194,9 @@ namespace Samples.Translation
             int stride = Math.Min(WindowSize, keyLength);
             int scratchLength = stride;
             double[]? scratchRented = null;
-            Span<double> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc double[scratchLength]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[scratchLength + 8]
+                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> window = scratch.Slice(0, stride);
@@ -314,9 +314,9 @@ namespace Samples.Translation
             // Scratch: none (the dot score writes ∂L/∂Q directly).
             int scratchLength = 0;
             double[]? scratchRented = null;
-            Span<double> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc double[scratchLength]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[scratchLength + 8]
+                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 scratch.Clear();
@@ -350,9 +350,9 @@ namespace Samples.Translation
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
             double[]? windowRented = null;
-            Span<double> window = windowLength <= StackScratchLimit
-                ? stackalloc double[windowLength]
-                : (windowRented = ArrayPool<double>.Shared.Rent(windowLength)).AsSpan(0, windowLength);
+            Span<double> window = CacheLines.Aligned(windowLength + 8 <= StackScratchLimit
+                ? stackalloc double[windowLength + 8]
+                : (windowRented = ArrayPool<double>.Shared.Rent(windowLength + 8)).AsSpan(), windowLength);
             try
             {
                 for (int b = first; b < end; b++)

@@ -234,9 +234,9 @@ namespace Samples.Translation
             int stride = Math.Min(WindowSize, keyLength);
             int scratchLength = stride + (tape is null ? queryLength * KeyDim : 0) + (tape is null ? queryLength * PredictorUnits : 0);
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> window = scratch.Slice(0, stride);
@@ -378,9 +378,9 @@ namespace Samples.Translation
             // Scratch: ∂L/∂Q' [B, Tq, KeyDim], ∂L/∂u [B, Tq] and ∂L/∂(W_p hₜ) [B, Tq, PredictorUnits].
             int scratchLength = rows * KeyDim + rows + rows * PredictorUnits;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 scratch.Clear();
@@ -437,9 +437,9 @@ namespace Samples.Translation
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
             float[]? windowRented = null;
-            Span<float> window = windowLength <= StackScratchLimit
-                ? stackalloc float[windowLength]
-                : (windowRented = ArrayPool<float>.Shared.Rent(windowLength)).AsSpan(0, windowLength);
+            Span<float> window = CacheLines.Aligned(windowLength + 16 <= StackScratchLimit
+                ? stackalloc float[windowLength + 16]
+                : (windowRented = ArrayPool<float>.Shared.Rent(windowLength + 16)).AsSpan(), windowLength);
             try
             {
                 for (int b = first; b < end; b++)

@@ -273,9 +273,9 @@ namespace Samples.Speech
         {
             int scratchLength = (tape is not null ? 0 : keyLength * Units + queryLength * Units + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> initial = scratch.Slice(scratch.Length - keyLength, keyLength);
@@ -377,9 +377,9 @@ namespace Samples.Speech
             var mask = AttentionMask.FromKeyPadding(keyPadding);
             int scratchLength = keyLength + Units;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> p = scratch.Slice(0, keyLength);
@@ -436,9 +436,9 @@ namespace Samples.Speech
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             int scratchLength = keyLength * Units + Units;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> keyProjection = scratch.Slice(0, keyLength * Units);
@@ -583,9 +583,9 @@ namespace Samples.Speech
             // are summed in row order, so the result does not depend on how rows were spread over threads.
             int scratchLength = batch * keyLength * Units + batch * queryLength * Units + batch * Units + batch;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 scratch.Clear();
@@ -646,9 +646,9 @@ namespace Samples.Speech
             // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.
             int rowScratchLength = 6 * keyLength;
             float[]? rowScratchRented = null;
-            Span<float> rowScratch = rowScratchLength <= StackScratchLimit
-                ? stackalloc float[rowScratchLength]
-                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength)).AsSpan(0, rowScratchLength);
+            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[rowScratchLength + 16]
+                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
             try
             {
                 ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);

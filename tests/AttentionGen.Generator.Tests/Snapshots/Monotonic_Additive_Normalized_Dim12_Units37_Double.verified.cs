@@ -281,9 +281,9 @@ namespace Samples.Speech
         {
             int scratchLength = (tape is not null ? 0 : keyLength * Units + queryLength * Units + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength + Units;
             double[]? scratchRented = null;
-            Span<double> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc double[scratchLength]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[scratchLength + 8]
+                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> initial = scratch.Slice(scratch.Length - keyLength - Units, keyLength);
@@ -387,9 +387,9 @@ namespace Samples.Speech
             var mask = AttentionMask.FromKeyPadding(keyPadding);
             int scratchLength = keyLength + Units + Units;
             double[]? scratchRented = null;
-            Span<double> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc double[scratchLength]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[scratchLength + 8]
+                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> p = scratch.Slice(0, keyLength);
@@ -448,9 +448,9 @@ namespace Samples.Speech
             ReadOnlySpan<double> valueSource = keysAreValues ? keys : values;
             int scratchLength = keyLength * Units + Units + Units;
             double[]? scratchRented = null;
-            Span<double> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc double[scratchLength]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[scratchLength + 8]
+                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> keyProjection = scratch.Slice(0, keyLength * Units);
@@ -599,9 +599,9 @@ namespace Samples.Speech
             // are summed in row order, so the result does not depend on how rows were spread over threads.
             int scratchLength = batch * keyLength * Units + batch * queryLength * Units + batch * Units + batch;
             double[]? scratchRented = null;
-            Span<double> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc double[scratchLength]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[scratchLength + 8]
+                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 scratch.Clear();
@@ -662,9 +662,9 @@ namespace Samples.Speech
             // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.
             int rowScratchLength = 6 * keyLength + Units;
             double[]? rowScratchRented = null;
-            Span<double> rowScratch = rowScratchLength <= StackScratchLimit
-                ? stackalloc double[rowScratchLength]
-                : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength)).AsSpan(0, rowScratchLength);
+            Span<double> rowScratch = CacheLines.Aligned(rowScratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[rowScratchLength + 8]
+                : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength + 8)).AsSpan(), rowScratchLength);
             try
             {
                 Span<double> normalizedScoreVector = rowScratch.Slice(6 * keyLength, Units);

@@ -343,9 +343,9 @@ namespace Samples.Speech
             // Without a tape: both energies' projections, p, u, α [Tq, Tk] and one row of β; always: α₀ and the chunk softmax's Mₖ, Dₖ.
             int scratchLength = (tape is not null ? 0 : 2 * (keyLength * Units + queryLength * Units) + 3 * keyLength + queryLength * keyLength) + 3 * keyLength;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> initial = scratch.Slice(scratch.Length - 3 * keyLength, keyLength);
@@ -491,9 +491,9 @@ namespace Samples.Speech
             // p, u, β, the chunk softmax's Mₖ and Dₖ, both query projections.
             int scratchLength = 5 * keyLength + 2 * Units;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> p = scratch.Slice(0, keyLength);
@@ -564,9 +564,9 @@ namespace Samples.Speech
             // Both energies' key projections, both query projections, the chunk energies and the chunk's softmax.
             int scratchLength = 2 * keyLength * Units + 2 * Units + 2 * keyLength;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> keyProjection = scratch.Slice(0, keyLength * Units);
@@ -651,9 +651,9 @@ namespace Samples.Speech
             var mask = AttentionMask.FromKeyPadding(keyPadding);
             int scratchLength = 2 * keyLength + 2 * Units;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> u = scratch.Slice(0, keyLength);
@@ -773,9 +773,9 @@ namespace Samples.Speech
             // MoChA: the same again for the chunk energy (∂L/∂ckp, ∂L/∂cqp and the shares of ∂L/∂v_c), before the shares of ∂L/∂r.
             int scratchLength = 2 * (batch * keyLength * Units + batch * queryLength * Units + batch * Units) + batch;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 scratch.Clear();
@@ -863,9 +863,9 @@ namespace Samples.Speech
             // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀, the reverse pass's two rows, ∂L/∂βᵢ, ∂L/∂uᵢ, Mₖ and Dₖ.
             int rowScratchLength = 10 * keyLength;
             float[]? rowScratchRented = null;
-            Span<float> rowScratch = rowScratchLength <= StackScratchLimit
-                ? stackalloc float[rowScratchLength]
-                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength)).AsSpan(0, rowScratchLength);
+            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[rowScratchLength + 16]
+                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
             try
             {
                 ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);

@@ -185,9 +185,9 @@ namespace Samples.Translation
             AttentionMask effective = new() { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = true };
             int scratchLength = weights.IsEmpty && tape is null ? queryLength * keyLength : 0;
             double[]? scratchRented = null;
-            Span<double> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc double[scratchLength]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[scratchLength + 8]
+                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -275,9 +275,9 @@ namespace Samples.Translation
             // Scratch: each batch row's share of ∂L/∂g [B] (summed in row order), written by BackwardRows.
             int scratchLength = batch;
             double[]? scratchRented = null;
-            Span<double> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc double[scratchLength]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[scratchLength + 8]
+                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> dQueryTarget = dQuery;
@@ -313,9 +313,9 @@ namespace Samples.Translation
             double factor = CurrentScoreFactor;
             int rowScratchLength = queryLength * keyLength;
             double[]? rowScratchRented = null;
-            Span<double> rowScratch = rowScratchLength <= StackScratchLimit
-                ? stackalloc double[rowScratchLength]
-                : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength)).AsSpan(0, rowScratchLength);
+            Span<double> rowScratch = CacheLines.Aligned(rowScratchLength + 8 <= StackScratchLimit
+                ? stackalloc double[rowScratchLength + 8]
+                : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength + 8)).AsSpan(), rowScratchLength);
             try
             {
                 for (int b = first; b < end; b++)

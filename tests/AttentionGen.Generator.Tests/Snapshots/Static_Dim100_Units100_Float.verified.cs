@@ -157,9 +157,9 @@ namespace Samples.Documents
             // (a register-blocked product with no horizontal sums, twice as fast as dot products at these depths).
             int packedWeightLength = Dim * Units;
             float[]? packedWeightRented = null;
-            Span<float> packedWeight = packedWeightLength <= StackScratchLimit
-                ? stackalloc float[packedWeightLength]
-                : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength)).AsSpan(0, packedWeightLength);
+            Span<float> packedWeight = CacheLines.Aligned(packedWeightLength + 16 <= StackScratchLimit
+                ? stackalloc float[packedWeightLength + 16]
+                : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength + 16)).AsSpan(), packedWeightLength);
             try
             {
                 MatrixOps.Transpose<float>(Weight.Value, Units, Dim, packedWeight);
@@ -188,9 +188,9 @@ namespace Samples.Documents
         {
             int scratchLength = (tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? length : 0);
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 ref float contextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Value);
@@ -249,9 +249,9 @@ namespace Samples.Documents
             // Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows.
             int scratchLength = batch * length * (Units + 1);
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 long work = (long)batch * length * Units * Dim;
@@ -302,9 +302,9 @@ namespace Samples.Documents
             Span<float> dScoresAll = scratch.Slice(batch * length * Units, batch * length);
             int dAlphaLength = length;
             float[]? dAlphaRented = null;
-            Span<float> dAlpha = dAlphaLength <= StackScratchLimit
-                ? stackalloc float[dAlphaLength]
-                : (dAlphaRented = ArrayPool<float>.Shared.Rent(dAlphaLength)).AsSpan(0, dAlphaLength);
+            Span<float> dAlpha = CacheLines.Aligned(dAlphaLength + 16 <= StackScratchLimit
+                ? stackalloc float[dAlphaLength + 16]
+                : (dAlphaRented = ArrayPool<float>.Shared.Rent(dAlphaLength + 16)).AsSpan(), dAlphaLength);
             try
             {
                 ref float contextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Value);

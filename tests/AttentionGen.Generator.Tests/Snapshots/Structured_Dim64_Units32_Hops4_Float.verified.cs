@@ -164,9 +164,9 @@ namespace Samples.Sentences
             float penalty = 0;
             int scratchLength = (tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? Hops * length : 0) + Hops * Hops;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> gram = scratch.Slice(scratch.Length - Hops * Hops, Hops * Hops);
@@ -249,9 +249,9 @@ namespace Samples.Sentences
             // Scratch: ∂L/∂pre for every step of the batch [B·T, Units]; ∂A [Hops, T] and G [Hops, Hops] for one sequence.
             int scratchLength = batch * length * Units + Hops * length + Hops * Hops;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> dPre = scratch.Slice(0, batch * length * Units);

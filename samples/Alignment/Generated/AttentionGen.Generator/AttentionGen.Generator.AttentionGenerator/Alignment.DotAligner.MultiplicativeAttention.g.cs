@@ -176,9 +176,9 @@ namespace Alignment
             AttentionMask effective = mask;
             int scratchLength = weights.IsEmpty && tape is null ? queryLength * keyLength : 0;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -265,9 +265,9 @@ namespace Alignment
             // Scratch: each batch row's share of ∂L/∂g [B] (summed in row order), written by BackwardRows.
             int scratchLength = batch;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> dQueryTarget = dQuery;
@@ -299,9 +299,9 @@ namespace Alignment
             float factor = CurrentScoreFactor;
             int rowScratchLength = queryLength * keyLength;
             float[]? rowScratchRented = null;
-            Span<float> rowScratch = rowScratchLength <= StackScratchLimit
-                ? stackalloc float[rowScratchLength]
-                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength)).AsSpan(0, rowScratchLength);
+            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[rowScratchLength + 16]
+                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
             try
             {
                 for (int b = first; b < end; b++)

@@ -194,9 +194,9 @@ namespace Alignment
             int stride = Math.Min(WindowSize, keyLength);
             int scratchLength = stride;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> window = scratch.Slice(0, stride);
@@ -314,9 +314,9 @@ namespace Alignment
             // Scratch: none (the dot score writes ∂L/∂Q directly).
             int scratchLength = 0;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 scratch.Clear();
@@ -350,9 +350,9 @@ namespace Alignment
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
             float[]? windowRented = null;
-            Span<float> window = windowLength <= StackScratchLimit
-                ? stackalloc float[windowLength]
-                : (windowRented = ArrayPool<float>.Shared.Rent(windowLength)).AsSpan(0, windowLength);
+            Span<float> window = CacheLines.Aligned(windowLength + 16 <= StackScratchLimit
+                ? stackalloc float[windowLength + 16]
+                : (windowRented = ArrayPool<float>.Shared.Rent(windowLength + 16)).AsSpan(), windowLength);
             try
             {
                 for (int b = first; b < end; b++)

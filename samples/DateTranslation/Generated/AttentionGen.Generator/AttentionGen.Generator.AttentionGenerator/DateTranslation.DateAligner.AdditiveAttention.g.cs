@@ -216,9 +216,9 @@ namespace DateTranslation
         {
             int scratchLength = tape is not null ? 0 : keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -267,9 +267,9 @@ namespace DateTranslation
             Shapes.RequireNoOverlap<float, float>(weights, keyProjection, nameof(weights), nameof(keyProjection));
             int scratchLength = queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> queryProjection = scratch.Slice(0, queryLength * Units);
@@ -405,9 +405,9 @@ namespace DateTranslation
             // so the result does not depend on how rows were spread over threads).
             int scratchLength = batch * (keyLength + queryLength + 1) * Units;
             float[]? scratchRented = null;
-            Span<float> scratch = scratchLength <= StackScratchLimit
-                ? stackalloc float[scratchLength]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength)).AsSpan(0, scratchLength);
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 scratch.Clear();
@@ -473,9 +473,9 @@ namespace DateTranslation
             Span<float> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
             int rowScratchLength = 2 * keyLength;
             float[]? rowScratchRented = null;
-            Span<float> rowScratch = rowScratchLength <= StackScratchLimit
-                ? stackalloc float[rowScratchLength]
-                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength)).AsSpan(0, rowScratchLength);
+            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[rowScratchLength + 16]
+                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
             try
             {
                 Span<float> dRowWeights = rowScratch.Slice(0, keyLength);
