@@ -366,21 +366,10 @@ internal static class LocalEmitter
                 {
                     w.WriteLine("BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, dPredictor, dWeights);");
                 }
-                if (general)
-                {
-                    w.WriteLine();
-                    w.WriteLine("// Q' = Q W_aᵀ over all B·Tq rows: ∂L/∂W_a += ∂L/∂Q'ᵀ Q, ∂L/∂Q = ∂L/∂Q' W_a.");
-                    w.WriteLine($"{queryGradient}(KeyDim, rows, ref MemoryMarshal.GetReference(dQueryTarget), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Gradient));");
-                    using (w.Block("if (!dQuery.IsEmpty)"))
-                    {
-                        w.WriteLine($"{queryGradient}(rows, KeyDim, ref MemoryMarshal.GetReference(dQueryTarget), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
-                    }
-                }
                 if (predictive)
                 {
                     w.WriteLine();
-                    w.WriteLine("// The position predictor, in row order: ∂v_p += ∂u zₜ and ∂(W_p hₜ) = ∂u v_p ⊙ (1 − zₜ²) per query; then over all B·Tq rows");
-                    w.WriteLine("// ∂W_p += ∂(W_p H)ᵀ Q and ∂Q += ∂(W_p H) W_p.");
+                    w.WriteLine("// The position predictor, in row order: ∂v_p += ∂u zₜ and ∂(W_p hₜ) = ∂u v_p ⊙ (1 − zₜ²) per query.");
                     w.WriteLine($"Span<{T}> dHidden = scratch.Slice({(general ? "rows * KeyDim + " : "")}rows, rows * PredictorUnits);");
                     w.WriteLine($"ref {T} predictorVector = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value);");
                     w.WriteLine($"ref {T} predictorVectorGradient = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Gradient);");
@@ -389,16 +378,75 @@ internal static class LocalEmitter
                         w.WriteLine("if (dPredictor[r] == 0) continue;");
                         w.WriteLine($"{predictorBackward}(dPredictor[r], ref tape.PredictorHidden[r * PredictorUnits], ref predictorVector, ref predictorVectorGradient, ref dHidden[r * PredictorUnits]);");
                     }
-                    w.WriteLine($"{queryGradient}(PredictorUnits, rows, ref MemoryMarshal.GetReference(dHidden), 1, PredictorUnits, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Gradient));");
-                    using (w.Block("if (!dQuery.IsEmpty)"))
+                }
+                if (general || predictive)
+                {
+                    int weightProducts = (general ? 1 : 0) + (predictive ? 1 : 0);
+                    string depth = general && predictive ? "(KeyDim + PredictorUnits)" : general ? "KeyDim" : "PredictorUnits";
+                    w.WriteLine();
+                    w.WriteLine("// The projection gradients over all B·Tq rows, each cut into ProductParts ranges that threads take independently:");
+                    w.WriteLine($"// {(general ? "∂W_a += ∂Q'ᵀ Q, " : "")}{(predictive ? "∂W_p += ∂(W_p H)ᵀ Q, " : "")}then ∂Q {(general ? "+= ∂Q' W_a" : "")}{(general && predictive ? " and " : "")}{(predictive ? "+= ∂(W_p H) W_p" : "")} by rows of Q.");
+                    w.WriteLine($"int chunks = {weightProducts + 1} * ProductParts;");
+                    w.WriteLine($"long productWork = (long)rows * Dim * {depth} * 4;");
+                    using (w.Block("if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))"))
                     {
-                        w.WriteLine($"{queryGradient}(rows, PredictorUnits, ref MemoryMarshal.GetReference(dHidden), PredictorUnits, 1, ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
+                        w.WriteLine($"BatchParallel.For<{T}>(chunks, MaxDegreeOfParallelism, this,");
+                        w.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({name})layer).BackwardProducts(chunk, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),");
+                        w.WriteLine("    (batch, queryLength, keyLength), r0: query, r1: scratch, w0: dQuery);");
+                    }
+                    using (w.Block("else"))
+                    {
+                        w.WriteLine("for (int chunk = 0; chunk < chunks; chunk++) BackwardProducts(chunk, rows, query, scratch, dQuery);");
                     }
                 }
             }
             using (w.Block("finally"))
             {
                 LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        if (general || predictive)
+        {
+            w.WriteLine();
+            LayerScaffold.DeclareProductParts(w);
+            w.WriteLine();
+            w.WriteLine("// Chunk c does part c % ProductParts of product c / ProductParts (the weight gradients, then ∂Q by rows of Q, its terms");
+            w.WriteLine("// added in a fixed order). Parts write disjoint rows, so threads may take them in any order.");
+            using (w.Block($"private void BackwardProducts(int chunk, int rows, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> scratch, Span<{T}> dQuery)"))
+            {
+                w.WriteLine("int product = chunk / ProductParts, part = chunk % ProductParts;");
+                if (general) w.WriteLine($"ReadOnlySpan<{T}> dProjected = scratch.Slice(0, rows * KeyDim);");
+                if (predictive) w.WriteLine($"ReadOnlySpan<{T}> dHidden = scratch.Slice({(general ? "rows * KeyDim + " : "")}rows, rows * PredictorUnits);");
+                int index = 0;
+                if (general)
+                {
+                    using (w.Block($"if (product == {index++})"))
+                    {
+                        LayerScaffold.WeightGradientPart(w, queryGradient, "KeyDim", "rows", "ProductParts", "dProjected", "query", "ScoreWeight.Gradient", "Dim");
+                        w.WriteLine("return;");
+                    }
+                }
+                if (predictive)
+                {
+                    using (w.Block($"if (product == {index++})"))
+                    {
+                        LayerScaffold.WeightGradientPart(w, queryGradient, "PredictorUnits", "rows", "ProductParts", "dHidden", "query", "PredictorWeight.Gradient", "Dim");
+                        w.WriteLine("return;");
+                    }
+                }
+                w.WriteLine("if (dQuery.IsEmpty) return;");
+                w.WriteLine("// ∂Q rows [firstRow, endRow).");
+                w.WriteLine("int firstRow = rows * part / ProductParts, endRow = rows * (part + 1) / ProductParts;");
+                w.WriteLine("if (endRow == firstRow) return;");
+                if (general)
+                {
+                    w.WriteLine($"{queryGradient}(endRow - firstRow, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), firstRow * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[firstRow * Dim]);");
+                }
+                if (predictive)
+                {
+                    w.WriteLine($"{queryGradient}(endRow - firstRow, PredictorUnits, ref Unsafe.Add(ref MemoryMarshal.GetReference(dHidden), firstRow * PredictorUnits), PredictorUnits, 1, ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref dQuery[firstRow * Dim]);");
+                }
             }
         }
 

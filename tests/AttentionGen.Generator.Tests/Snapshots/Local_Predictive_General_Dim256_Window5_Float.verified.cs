@@ -398,15 +398,7 @@ namespace Samples.Translation
                     BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, dPredictor, dWeights);
                 }
 
-                // Q' = Q W_aᵀ over all B·Tq rows: ∂L/∂W_a += ∂L/∂Q'ᵀ Q, ∂L/∂Q = ∂L/∂Q' W_a.
-                MatrixProductAdd256(KeyDim, rows, ref MemoryMarshal.GetReference(dQueryTarget), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Gradient));
-                if (!dQuery.IsEmpty)
-                {
-                    MatrixProductAdd256(rows, KeyDim, ref MemoryMarshal.GetReference(dQueryTarget), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(dQuery));
-                }
-
-                // The position predictor, in row order: ∂v_p += ∂u zₜ and ∂(W_p hₜ) = ∂u v_p ⊙ (1 − zₜ²) per query; then over all B·Tq rows
-                // ∂W_p += ∂(W_p H)ᵀ Q and ∂Q += ∂(W_p H) W_p.
+                // The position predictor, in row order: ∂v_p += ∂u zₜ and ∂(W_p hₜ) = ∂u v_p ⊙ (1 − zₜ²) per query.
                 Span<float> dHidden = scratch.Slice(rows * KeyDim + rows, rows * PredictorUnits);
                 ref float predictorVector = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value);
                 ref float predictorVectorGradient = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Gradient);
@@ -415,10 +407,20 @@ namespace Samples.Translation
                     if (dPredictor[r] == 0) continue;
                     PredictorBackward256(dPredictor[r], ref tape.PredictorHidden[r * PredictorUnits], ref predictorVector, ref predictorVectorGradient, ref dHidden[r * PredictorUnits]);
                 }
-                MatrixProductAdd256(PredictorUnits, rows, ref MemoryMarshal.GetReference(dHidden), 1, PredictorUnits, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Gradient));
-                if (!dQuery.IsEmpty)
+
+                // The projection gradients over all B·Tq rows, each cut into ProductParts ranges that threads take independently:
+                // ∂W_a += ∂Q'ᵀ Q, ∂W_p += ∂(W_p H)ᵀ Q, then ∂Q += ∂Q' W_a and += ∂(W_p H) W_p by rows of Q.
+                int chunks = 3 * ProductParts;
+                long productWork = (long)rows * Dim * (KeyDim + PredictorUnits) * 4;
+                if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))
                 {
-                    MatrixProductAdd256(rows, PredictorUnits, ref MemoryMarshal.GetReference(dHidden), PredictorUnits, 1, ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref MemoryMarshal.GetReference(dQuery));
+                    BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
+                        static (int chunk, object layer, in ChunkSpans<float> s) => ((LocalAligner)layer).BackwardProducts(chunk, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),
+                        (batch, queryLength, keyLength), r0: query, r1: scratch, w0: dQuery);
+                }
+                else
+                {
+                    for (int chunk = 0; chunk < chunks; chunk++) BackwardProducts(chunk, rows, query, scratch, dQuery);
                 }
             }
             finally
@@ -428,6 +430,42 @@ namespace Samples.Translation
                     ArrayPool<float>.Shared.Return(scratchRented);
                 }
             }
+        }
+
+        // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
+        // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
+        // so the cut changes which thread computes an element, never its value.
+        private const int ProductParts = 4;
+
+        // Chunk c does part c % ProductParts of product c / ProductParts (the weight gradients, then ∂Q by rows of Q, its terms
+        // added in a fixed order). Parts write disjoint rows, so threads may take them in any order.
+        private void BackwardProducts(int chunk, int rows, ReadOnlySpan<float> query, ReadOnlySpan<float> scratch, Span<float> dQuery)
+        {
+            int product = chunk / ProductParts, part = chunk % ProductParts;
+            ReadOnlySpan<float> dProjected = scratch.Slice(0, rows * KeyDim);
+            ReadOnlySpan<float> dHidden = scratch.Slice(rows * KeyDim + rows, rows * PredictorUnits);
+            if (product == 0)
+            {
+                // ∂W rows [lo, hi): += Σ over r < rows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
+                int lo = KeyDim * part / ProductParts, hi = KeyDim * (part + 1) / ProductParts;
+                if (hi == lo) return;
+                MatrixProductAdd256(hi - lo, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo), 1, KeyDim, ref MemoryMarshal.GetReference(query), ref ScoreWeight.Gradient[lo * Dim]);
+                return;
+            }
+            if (product == 1)
+            {
+                // ∂W rows [lo, hi): += Σ over r < rows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
+                int lo = PredictorUnits * part / ProductParts, hi = PredictorUnits * (part + 1) / ProductParts;
+                if (hi == lo) return;
+                MatrixProductAdd256(hi - lo, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dHidden), lo), 1, PredictorUnits, ref MemoryMarshal.GetReference(query), ref PredictorWeight.Gradient[lo * Dim]);
+                return;
+            }
+            if (dQuery.IsEmpty) return;
+            // ∂Q rows [firstRow, endRow).
+            int firstRow = rows * part / ProductParts, endRow = rows * (part + 1) / ProductParts;
+            if (endRow == firstRow) return;
+            MatrixProductAdd256(endRow - firstRow, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), firstRow * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[firstRow * Dim]);
+            MatrixProductAdd256(endRow - firstRow, PredictorUnits, ref Unsafe.Add(ref MemoryMarshal.GetReference(dHidden), firstRow * PredictorUnits), PredictorUnits, 1, ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref dQuery[firstRow * Dim]);
         }
 
         // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
