@@ -12,31 +12,11 @@ namespace AttentionGen.Layers.Tests.MultiHead;
 /// thread invariance of forward and every gradient including ∂bias; bad lengths; no steady-state allocation.
 /// </summary>
 public abstract class MultiHeadBiasTests<TLayer, T, TTape, TCache>
+    : MultiHeadFixture<TLayer, T, TTape, TCache>
     where TLayer : IMultiHeadLayer<T, TTape, TCache>, new()
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
     where TTape : AttentionTape, new()
 {
-    protected static readonly int ModelDim = Constant("ModelDim"), Heads = Constant("Heads"), HeadDim = Constant("HeadDim"),
-        KeyDim = Constant("KeyDim"), ValueDim = Constant("ValueDim");
-    protected static readonly double Tolerance = typeof(T) == typeof(float) ? 2e-5 : 1e-12;
-    protected abstract bool Causal { get; }
-
-    private static int Constant(string name) => (int)typeof(TLayer).GetField(name)!.GetRawConstantValue()!;
-
-    private static TLayer CreateLayer(int seed)
-    {
-        var layer = new TLayer();
-        layer.ResetParameters(seed);
-        var random = new Random(seed + 100);
-        foreach (Parameter<T> p in layer.Parameters.Where(p => p.Name.Contains("bias")))
-        {
-            TestData.Random<T>(random, p.Value.Length, 0.5).CopyTo(p.Value, 0);
-        }
-        return layer;
-    }
-
-    private static TCache CreateCache(int batch, int capacity) => (TCache)Activator.CreateInstance(typeof(TCache), batch, capacity)!;
-
     // A bias of the given length with values in ±2 and about one entry in ten −∞ (a soft mask with hard holes).
     private static T[] RandomBias(Random random, int length)
     {
@@ -68,7 +48,7 @@ public abstract class MultiHeadBiasTests<TLayer, T, TTape, TCache>
     {
         var random = new Random(seed);
         TLayer layer = CreateLayer(seed);
-        MultiHeadReference reference = MultiHeadReference.From(layer, ModelDim, Heads, KeyDim, ValueDim);
+        MultiHeadReference reference = Reference(layer);
         T[] query = TestData.Random<T>(random, batch * tq * ModelDim);
         T[] keys = TestData.Random<T>(random, batch * tk * KeyDim);
         T[] values = TestData.Random<T>(random, batch * tk * ValueDim);

@@ -11,45 +11,11 @@ namespace AttentionGen.Layers.Tests.MultiHead;
 /// invariance and bad input, for each declared layer.
 /// </summary>
 public abstract class MultiHeadTests<TLayer, T, TTape, TCache>
+    : MultiHeadFixture<TLayer, T, TTape, TCache>
     where TLayer : IMultiHeadLayer<T, TTape, TCache>, new()
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
     where TTape : AttentionTape, new()
 {
-    protected static readonly int ModelDim = Constant("ModelDim"), Heads = Constant("Heads"), HeadDim = Constant("HeadDim"),
-        KeyDim = Constant("KeyDim"), ValueDim = Constant("ValueDim");
-    protected static readonly double Tolerance = typeof(T) == typeof(float) ? 2e-5 : 1e-12;
-    protected abstract bool Causal { get; }
-
-    private static int Constant(string name) => (int)typeof(TLayer).GetField(name)!.GetRawConstantValue()!;
-
-    protected static TLayer CreateLayer(int seed)
-    {
-        var layer = new TLayer();
-        layer.ResetParameters(seed);
-        var random = new Random(seed + 100);
-        foreach (Parameter<T> p in layer.Parameters.Where(p => p.Name.Contains("bias")))
-        {
-            // PyTorch starts the biases at zero; give them values so their paths show.
-            TestData.Random<T>(random, p.Value.Length, 0.5).CopyTo(p.Value, 0);
-        }
-        return layer;
-    }
-
-    private static TCache CreateCache(int batch, int capacity)
-    {
-        try
-        {
-            return (TCache)Activator.CreateInstance(typeof(TCache), batch, capacity)!;
-        }
-        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
-            throw;
-        }
-    }
-
-    protected MultiHeadReference Reference(TLayer layer) => MultiHeadReference.From(layer, ModelDim, Heads, KeyDim, ValueDim);
-
     private bool Allowed(int b, int i, int j, int tq, int tk, bool[]? keyPadding, bool[]? perQuery, bool causal)
         => (!(Causal || causal) || j <= i + tk - tq)
            && (keyPadding is null || keyPadding[b * tk + j])
