@@ -391,12 +391,13 @@ internal static class LocalEmitter
                     using (w.Block("if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))"))
                     {
                         w.WriteLine($"BatchParallel.For<{T}>(chunks, MaxDegreeOfParallelism, this,");
-                        w.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({name})layer).BackwardProducts(chunk, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),");
+                        w.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({name})layer).BackwardProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),");
                         w.WriteLine("    (batch, queryLength, keyLength), r0: query, r1: scratch, w0: dQuery);");
                     }
                     using (w.Block("else"))
                     {
-                        w.WriteLine("for (int chunk = 0; chunk < chunks; chunk++) BackwardProducts(chunk, rows, query, scratch, dQuery);");
+                        w.WriteLine("// One thread: each product in one call (a cut would read its inputs once per part).");
+                        w.WriteLine($"for (int product = 0; product < {weightProducts + 1}; product++) BackwardProducts(product, 1, rows, query, scratch, dQuery);");
                     }
                 }
             }
@@ -411,11 +412,11 @@ internal static class LocalEmitter
             w.WriteLine();
             LayerScaffold.DeclareProductParts(w);
             w.WriteLine();
-            w.WriteLine("// Chunk c does part c % ProductParts of product c / ProductParts (the weight gradients, then ∂Q by rows of Q, its terms");
+            w.WriteLine("// Chunk c does part c % parts of product c / parts (the weight gradients, then ∂Q by rows of Q, its terms");
             w.WriteLine("// added in a fixed order). Parts write disjoint rows, so threads may take them in any order.");
-            using (w.Block($"private void BackwardProducts(int chunk, int rows, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> scratch, Span<{T}> dQuery)"))
+            using (w.Block($"private void BackwardProducts(int chunk, int parts, int rows, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> scratch, Span<{T}> dQuery)"))
             {
-                w.WriteLine("int product = chunk / ProductParts, part = chunk % ProductParts;");
+                w.WriteLine("int product = chunk / parts, part = chunk % parts;");
                 if (general) w.WriteLine($"ReadOnlySpan<{T}> dProjected = scratch.Slice(0, rows * KeyDim);");
                 if (predictive) w.WriteLine($"ReadOnlySpan<{T}> dHidden = scratch.Slice({(general ? "rows * KeyDim + " : "")}rows, rows * PredictorUnits);");
                 int index = 0;
@@ -423,7 +424,7 @@ internal static class LocalEmitter
                 {
                     using (w.Block($"if (product == {index++})"))
                     {
-                        LayerScaffold.WeightGradientPart(w, queryGradient, "KeyDim", "rows", "ProductParts", "dProjected", "query", "ScoreWeight.Gradient", "Dim");
+                        LayerScaffold.WeightGradientPart(w, queryGradient, "KeyDim", "rows", "parts", "dProjected", "query", "ScoreWeight.Gradient", "Dim");
                         w.WriteLine("return;");
                     }
                 }
@@ -431,13 +432,13 @@ internal static class LocalEmitter
                 {
                     using (w.Block($"if (product == {index++})"))
                     {
-                        LayerScaffold.WeightGradientPart(w, queryGradient, "PredictorUnits", "rows", "ProductParts", "dHidden", "query", "PredictorWeight.Gradient", "Dim");
+                        LayerScaffold.WeightGradientPart(w, queryGradient, "PredictorUnits", "rows", "parts", "dHidden", "query", "PredictorWeight.Gradient", "Dim");
                         w.WriteLine("return;");
                     }
                 }
                 w.WriteLine("if (dQuery.IsEmpty) return;");
                 w.WriteLine("// ∂Q rows [firstRow, endRow).");
-                w.WriteLine("int firstRow = rows * part / ProductParts, endRow = rows * (part + 1) / ProductParts;");
+                w.WriteLine("int firstRow = rows * part / parts, endRow = rows * (part + 1) / parts;");
                 w.WriteLine("if (endRow == firstRow) return;");
                 if (general)
                 {

@@ -400,12 +400,13 @@ namespace Alignment
                 if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
-                        static (int chunk, object layer, in ChunkSpans<float> s) => ((LocalAligner)layer).BackwardProducts(chunk, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),
+                        static (int chunk, object layer, in ChunkSpans<float> s) => ((LocalAligner)layer).BackwardProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),
                         (batch, queryLength, keyLength), r0: query, r1: scratch, w0: dQuery);
                 }
                 else
                 {
-                    for (int chunk = 0; chunk < chunks; chunk++) BackwardProducts(chunk, rows, query, scratch, dQuery);
+                    // One thread: each product in one call (a cut would read its inputs once per part).
+                    for (int product = 0; product < 2; product++) BackwardProducts(product, 1, rows, query, scratch, dQuery);
                 }
             }
             finally
@@ -422,23 +423,23 @@ namespace Alignment
         // so the cut changes which thread computes an element, never its value.
         private const int ProductParts = 4;
 
-        // Chunk c does part c % ProductParts of product c / ProductParts (the weight gradients, then ∂Q by rows of Q, its terms
+        // Chunk c does part c % parts of product c / parts (the weight gradients, then ∂Q by rows of Q, its terms
         // added in a fixed order). Parts write disjoint rows, so threads may take them in any order.
-        private void BackwardProducts(int chunk, int rows, ReadOnlySpan<float> query, ReadOnlySpan<float> scratch, Span<float> dQuery)
+        private void BackwardProducts(int chunk, int parts, int rows, ReadOnlySpan<float> query, ReadOnlySpan<float> scratch, Span<float> dQuery)
         {
-            int product = chunk / ProductParts, part = chunk % ProductParts;
+            int product = chunk / parts, part = chunk % parts;
             ReadOnlySpan<float> dHidden = scratch.Slice(rows, rows * PredictorUnits);
             if (product == 0)
             {
                 // ∂W rows [lo, hi): += Σ over r < rows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
-                int lo = PredictorUnits * part / ProductParts, hi = PredictorUnits * (part + 1) / ProductParts;
+                int lo = PredictorUnits * part / parts, hi = PredictorUnits * (part + 1) / parts;
                 if (hi == lo) return;
                 MatrixProductAdd32(hi - lo, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dHidden), lo), 1, PredictorUnits, ref MemoryMarshal.GetReference(query), ref PredictorWeight.Gradient[lo * Dim]);
                 return;
             }
             if (dQuery.IsEmpty) return;
             // ∂Q rows [firstRow, endRow).
-            int firstRow = rows * part / ProductParts, endRow = rows * (part + 1) / ProductParts;
+            int firstRow = rows * part / parts, endRow = rows * (part + 1) / parts;
             if (endRow == firstRow) return;
             MatrixProductAdd32(endRow - firstRow, PredictorUnits, ref Unsafe.Add(ref MemoryMarshal.GetReference(dHidden), firstRow * PredictorUnits), PredictorUnits, 1, ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref dQuery[firstRow * Dim]);
         }
