@@ -121,14 +121,22 @@ public sealed class AttentionMathTests
         Assert.Throws<ArgumentException>(() => AttentionMath.Dot<float>(new float[3], new float[4]));
     }
 
+    // The packed transpose (a layer's weight [out, in] into [in, out] once per call) goes through the register-blocked
+    // one: shapes below, at and around its 8 × 8 (float) and 4 × 4 (double) blocks.
     [Fact]
     public void Transpose_matches_the_definition()
     {
-        foreach (var (rows, columns) in new[] { (1, 1), (3, 5), (17, 33), (64, 1) })
+        foreach (var (rows, columns) in new[] { (1, 1), (3, 5), (8, 8), (17, 33), (64, 1), (32, 32), (100, 100) })
         {
-            double[] source = Enumerable.Range(0, rows * columns).Select(i => (double)i).ToArray();
-            var destination = new double[source.Length];
-            MatrixOps.Transpose<double>(source, rows, columns, destination);
+            Check<double>(rows, columns);
+            Check<float>(rows, columns);
+        }
+
+        static void Check<T>(int rows, int columns) where T : unmanaged, System.Numerics.IBinaryFloatingPointIeee754<T>
+        {
+            T[] source = Enumerable.Range(0, rows * columns).Select(i => T.CreateChecked(i)).ToArray();
+            var destination = new T[source.Length];
+            MatrixOps.Transpose<T>(source, rows, columns, destination);
             for (int r = 0; r < rows; r++)
                 for (int c = 0; c < columns; c++)
                     Assert.Equal(source[r * columns + c], destination[c * rows + r]);

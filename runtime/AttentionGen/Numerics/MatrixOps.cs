@@ -20,23 +20,8 @@ public static class MatrixOps
     {
         Shapes.RequireLength(source.Length, (long)rows * columns, nameof(source), $"[{rows}, {columns}]");
         Shapes.RequireLength(destination.Length, (long)rows * columns, nameof(destination), $"[{columns}, {rows}]");
-        // Blocks of 16 × 16 keep both the reads and the writes within a few cache lines.
-        const int block = 16;
-        for (int r0 = 0; r0 < rows; r0 += block)
-        {
-            int r1 = Math.Min(r0 + block, rows);
-            for (int c0 = 0; c0 < columns; c0 += block)
-            {
-                int c1 = Math.Min(c0 + block, columns);
-                for (int r = r0; r < r1; r++)
-                {
-                    for (int c = c0; c < c1; c++)
-                    {
-                        destination[c * rows + r] = source[r * columns + c];
-                    }
-                }
-            }
-        }
+        // The register-blocked transpose below, with destination rows packed tight.
+        Transpose(source, rows, columns, destination, destinationStride: rows);
     }
 
     /// <summary>
