@@ -361,20 +361,9 @@ internal static class AdditiveEmitter
                 }
                 w.WriteLine();
                 w.WriteLine("// The projection gradients, each split into row ranges that threads may take independently.");
-                w.WriteLine("int chunks = 4 * ProductParts;");
-                using (w.Block("if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
-                {
-                    w.WriteLine($"BatchParallel.For<{T}>(chunks, MaxDegreeOfParallelism, this,");
-                    w.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({model.Target.Name})layer).BackwardProducts(chunk, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),");
-                    w.WriteLine("    lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);");
-                }
-                using (w.Block("else"))
-                {
-                    using (w.Block("for (int chunk = 0; chunk < chunks; chunk++)"))
-                    {
-                        w.WriteLine("BackwardProducts(chunk, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);");
-                    }
-                }
+                LayerScaffold.ProductPhase(w, element, model.Target.Name, 4, "work", "lengths",
+                    "s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1", "batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys",
+                    "r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys");
             }
             using (w.Block("finally"))
             {
@@ -460,11 +449,11 @@ internal static class AdditiveEmitter
         w.WriteLine();
         LayerScaffold.DeclareProductParts(w);
         w.WriteLine();
-        w.WriteLine("// Chunk c does part c % ProductParts of product c / ProductParts:");
+        w.WriteLine("// Chunk c does part c % parts of product c / parts:");
         w.WriteLine("//   0: ∂L/∂W_q += ∂L/∂qpᵀ Q   1: ∂L/∂Q = ∂L/∂qp W_q   2: ∂L/∂W_k += ∂L/∂kpᵀ K   3: ∂L/∂K += ∂L/∂kp W_k");
-        using (w.Block($"private void BackwardProducts(int chunk, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> scratch, Span<{T}> dQuery, Span<{T}> dKeys)"))
+        using (w.Block($"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> scratch, Span<{T}> dQuery, Span<{T}> dKeys)"))
         {
-            w.WriteLine("int product = chunk / ProductParts, part = chunk % ProductParts;");
+            w.WriteLine("int product = chunk / parts, part = chunk % parts;");
             w.WriteLine("bool queries = product < 2;");
             w.WriteLine("int inputRows = batch * (queries ? queryLength : keyLength);");
             w.WriteLine($"ReadOnlySpan<{T}> dProjection = queries ? scratch.Slice(batch * keyLength * Units, inputRows * Units) : scratch.Slice(0, inputRows * Units);");
@@ -472,12 +461,12 @@ internal static class AdditiveEmitter
             w.WriteLine($"Parameter<{T}> weight = queries ? QueryWeight : KeyWeight;");
             using (w.Block("if (product % 2 == 0)"))
             {
-                LayerScaffold.WeightGradientPart(w, productDim, "Units", "inputRows", "ProductParts", "dProjection", "inputs", "weight.Gradient", "Dim");
+                LayerScaffold.WeightGradientPart(w, productDim, "Units", "inputRows", "parts", "dProjection", "inputs", "weight.Gradient", "Dim");
             }
             using (w.Block("else"))
             {
                 w.WriteLine($"Span<{T}> dInputs = queries ? dQuery : dKeys;");
-                LayerScaffold.InputGradientPart(w, productDim, "Units", "inputRows", "ProductParts", "dProjection", "weight.Value", "dInputs", "Dim", clearFirst: false);
+                LayerScaffold.InputGradientPart(w, productDim, "Units", "inputRows", "parts", "dProjection", "weight.Value", "dInputs", "Dim", clearFirst: false);
             }
         }
 

@@ -189,6 +189,32 @@ internal static class LayerScaffold
     }
 
     /// <summary>
+    /// Runs a backward's projection-gradient phase: <paramref name="products"/> products, each cut into ProductParts row
+    /// ranges that threads take as chunks when the work is worth splitting; on one thread each product is one call (a cut
+    /// would read its inputs once per part). The layer's <c>BackwardProducts(chunk, parts, …)</c> gets
+    /// <paramref name="chunkArguments"/> inside a chunk (read from the driver's <c>ChunkSpans s</c>, which
+    /// <paramref name="lengths"/> and <paramref name="spans"/>, the driver's named span arguments, fill) and
+    /// <paramref name="serialArguments"/> on the calling thread.
+    /// </summary>
+    public static void ProductPhase(SourceWriter writer, ElementType element, string layer, int products, string work,
+        string lengths, string chunkArguments, string serialArguments, string spans)
+    {
+        string T = element.Keyword;
+        writer.WriteLine($"int chunks = {products} * ProductParts;");
+        using (writer.Block($"if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, {work}, ParallelWorkThreshold))"))
+        {
+            writer.WriteLine($"BatchParallel.For<{T}>(chunks, MaxDegreeOfParallelism, this,");
+            writer.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({layer})layer).BackwardProducts(chunk, ProductParts, {chunkArguments}),");
+            writer.WriteLine($"    {lengths}, {spans});");
+        }
+        using (writer.Block("else"))
+        {
+            writer.WriteLine("// One thread: each product in one call (a cut would read its inputs once per part).");
+            writer.WriteLine($"for (int product = 0; product < {products}; product++) BackwardProducts(product, 1, {serialArguments});");
+        }
+    }
+
+    /// <summary>
     /// Part <c>part</c> of <paramref name="parts"/> of a projection's weight gradient, y = x Wᵀ over <paramref name="rows"/> rows:
     /// ∂W rows [lo, hi) of <paramref name="outputs"/> += Σᵣ ∂y[r, lo..hi)ᵀ x[r, :], every row r in order.
     /// </summary>

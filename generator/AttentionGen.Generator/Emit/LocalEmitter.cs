@@ -386,19 +386,8 @@ internal static class LocalEmitter
                     w.WriteLine();
                     w.WriteLine("// The projection gradients over all B·Tq rows, each cut into ProductParts ranges that threads take independently:");
                     w.WriteLine($"// {(general ? "∂W_a += ∂Q'ᵀ Q, " : "")}{(predictive ? "∂W_p += ∂(W_p H)ᵀ Q, " : "")}then ∂Q {(general ? "+= ∂Q' W_a" : "")}{(general && predictive ? " and " : "")}{(predictive ? "+= ∂(W_p H) W_p" : "")} by rows of Q.");
-                    w.WriteLine($"int chunks = {weightProducts + 1} * ProductParts;");
-                    w.WriteLine($"long productWork = (long)rows * Dim * {depth} * 4;");
-                    using (w.Block("if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))"))
-                    {
-                        w.WriteLine($"BatchParallel.For<{T}>(chunks, MaxDegreeOfParallelism, this,");
-                        w.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({name})layer).BackwardProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),");
-                        w.WriteLine("    (batch, queryLength, keyLength), r0: query, r1: scratch, w0: dQuery);");
-                    }
-                    using (w.Block("else"))
-                    {
-                        w.WriteLine("// One thread: each product in one call (a cut would read its inputs once per part).");
-                        w.WriteLine($"for (int product = 0; product < {weightProducts + 1}; product++) BackwardProducts(product, 1, rows, query, scratch, dQuery);");
-                    }
+                    LayerScaffold.ProductPhase(w, element, name, weightProducts + 1, $"(long)rows * Dim * {depth} * 4", "(batch, queryLength, keyLength)",
+                        "s.Batch * s.QueryLength, s.R0, s.R1, s.W0", "rows, query, scratch, dQuery", "r0: query, r1: scratch, w0: dQuery");
                 }
             }
             using (w.Block("finally"))

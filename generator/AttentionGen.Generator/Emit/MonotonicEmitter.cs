@@ -1,5 +1,6 @@
 using System.Collections.Generic;
 using System.Globalization;
+using System.Linq;
 using AttentionGen.Generator.Model;
 
 namespace AttentionGen.Generator.Emit;
@@ -149,6 +150,14 @@ internal static class MonotonicEmitter
         string chunkScoreArgument = additive ? ", ref chunkScoreVector" : "";
         string chunkScoreParameter = additive ? $", ref {T} chunkScoreVector" : "";
         string chunkEnergyComment = additive ? "uᵢⱼ = v_cᵀ tanh(cqpᵢ + ckpⱼ)" : "uᵢⱼ = qᵢᵀ ckpⱼ";
+        // The projections whose gradients the backward finishes with matrix products, in the order they are done: where each
+        // one's ∂ sits in the backward's scratch (queryRows = B·Tq, keyRows = B·Tk; chunkStart begins the chunk energy's part).
+        var gradientProjections = new List<Projection>();
+        if (additive) gradientProjections.Add(new("QueryWeight", "W_q", "∂L/∂qp", OfQueries: true, "keyRows * Units"));
+        gradientProjections.Add(new("KeyWeight", additive ? "W_k" : "W", "∂L/∂kp", OfQueries: false, "0"));
+        if (chunkwise && additive) gradientProjections.Add(new("ChunkQueryWeight", "W_cq", "∂L/∂cqp", OfQueries: true, "chunkStart + keyRows * Units"));
+        if (chunkwise) gradientProjections.Add(new("ChunkKeyWeight", additive ? "W_ck" : "W_c", "∂L/∂ckp", OfQueries: false, "chunkStart"));
+        int products = gradientProjections.Count + (additive ? 2 : 1); // the weight gradients, then ∂Q (additive only) and ∂K
 
         // ---- Tape ----
         w.WriteLine();
@@ -705,7 +714,6 @@ internal static class MonotonicEmitter
                 w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
                 if (additive)
                 {
-                    w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
                     w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
                     if (!normalize)
                     {
@@ -738,22 +746,15 @@ internal static class MonotonicEmitter
                     {
                         w.WriteLine($"{axpyUnits}(1, ref dKeyProjection[j * Units], ref dBias);");
                     }
-                    w.WriteLine("// qpᵢ = W_q qᵢ: ∂L/∂W_q += ∂L/∂qpᵀ Q, ∂L/∂Q = ∂L/∂qp W_q.");
-                    w.WriteLine($"if (batch * queryLength > 0) {productDim}(Units, batch * queryLength, ref MemoryMarshal.GetReference(dQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));");
-                    w.WriteLine($"if (!dQuery.IsEmpty) {productDim}(batch * queryLength, Units, ref MemoryMarshal.GetReference(dQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
                 }
-                w.WriteLine("// kpⱼ = W" + (additive ? "_k" : "") + " kⱼ" + (additive ? " + b" : "") + ": ∂L/∂W += ∂L/∂kpᵀ K, ∂L/∂K += ∂L/∂kp W.");
-                w.WriteLine($"if (batch > 0) {productDim}(Units, batch * keyLength, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));");
-                w.WriteLine($"if (!dKeys.IsEmpty) {productDim}(batch * keyLength, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));");
                 if (chunkwise)
                 {
                     w.WriteLine();
-                    w.WriteLine("// The chunk energy's parameters, the same way from ∂L/∂ckp" + (additive ? " and ∂L/∂cqp" : "") + ".");
+                    w.WriteLine("// The chunk energy's own shares and bias, the same way.");
                     w.WriteLine($"int chunkStart = batch * keyLength * Units{extra};");
-                    w.WriteLine($"Span<{T}> dChunkKeyProjection = scratch.Slice(chunkStart, batch * keyLength * Units);");
                     if (additive)
                     {
-                        w.WriteLine($"Span<{T}> dChunkQueryProjection = scratch.Slice(chunkStart + batch * keyLength * Units, batch * queryLength * Units);");
+                        w.WriteLine($"Span<{T}> dChunkKeyProjection = scratch.Slice(chunkStart, batch * keyLength * Units);");
                         w.WriteLine($"Span<{T}> dChunkScoreVectorShares = scratch.Slice(chunkStart + batch * (keyLength + queryLength) * Units, batch * Units);");
                         w.WriteLine($"ref {T} dChunkScoreVector = ref MemoryMarshal.GetArrayDataReference(ChunkScoreVector.Gradient);");
                         using (w.Block("for (int b = 0; b < batch; b++)"))
@@ -766,18 +767,65 @@ internal static class MonotonicEmitter
                         {
                             w.WriteLine($"{axpyUnits}(1, ref dChunkKeyProjection[j * Units], ref dChunkBias);");
                         }
-                        w.WriteLine("// cqpᵢ = W_cq qᵢ: ∂L/∂W_cq += ∂L/∂cqpᵀ Q, ∂L/∂Q += ∂L/∂cqp W_cq.");
-                        w.WriteLine($"if (batch * queryLength > 0) {productDim}(Units, batch * queryLength, ref MemoryMarshal.GetReference(dChunkQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(ChunkQueryWeight.Gradient));");
-                        w.WriteLine($"if (!dQuery.IsEmpty) {productDim}(batch * queryLength, Units, ref MemoryMarshal.GetReference(dChunkQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(ChunkQueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));");
                     }
-                    w.WriteLine("// ckpⱼ = W_c" + (additive ? "k kⱼ + b_c" : " kⱼ") + ": ∂L/∂W_c" + (additive ? "k" : "") + " += ∂L/∂ckpᵀ K, ∂L/∂K += ∂L/∂ckp W_c" + (additive ? "k" : "") + ".");
-                    w.WriteLine($"if (batch > 0) {productDim}(Units, batch * keyLength, ref MemoryMarshal.GetReference(dChunkKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(ChunkKeyWeight.Gradient));");
-                    w.WriteLine($"if (!dKeys.IsEmpty) {productDim}(batch * keyLength, Units, ref MemoryMarshal.GetReference(dChunkKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(ChunkKeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));");
                 }
+                w.WriteLine();
+                w.WriteLine("// The projection gradients (" + string.Join(", ", gradientProjections.Select(p => p.WeightGradient)) + (additive ? ", then ∂Q and ∂K" : ", then ∂K") + " by rows), each");
+                w.WriteLine("// cut into ProductParts row ranges that threads take independently.");
+                LayerScaffold.ProductPhase(w, element, model.Target.Name, products, "(long)batch * (queryLength + keyLength) * Dim * Units * 2", "lengths",
+                    "s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1", "batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys",
+                    "r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys");
             }
             using (w.Block("finally"))
             {
                 LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Backward, the projection gradients ----
+        w.WriteLine();
+        LayerScaffold.DeclareProductParts(w);
+        w.WriteLine();
+        w.WriteLine("// Chunk c does part c % parts of product c / parts: the weight gradients, then ∂Q and ∂K by rows, each row's terms");
+        w.WriteLine("// added in a fixed order. Parts write disjoint rows, so threads may take them in any order.");
+        using (w.Block($"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> scratch, Span<{T}> dQuery, Span<{T}> dKeys)"))
+        {
+            w.WriteLine("int product = chunk / parts, part = chunk % parts;");
+            w.WriteLine("int queryRows = batch * queryLength, keyRows = batch * keyLength;");
+            if (chunkwise)
+            {
+                w.WriteLine($"int chunkStart = keyRows * Units{(additive ? " + queryRows * Units + batch * Units" : "")};");
+            }
+            int index = 0;
+            foreach (Projection projection in gradientProjections)
+            {
+                using (w.Block($"if (product == {index++})"))
+                {
+                    w.WriteLine($"// {projection.WeightGradient} += {projection.Gradient}ᵀ {(projection.OfQueries ? "Q" : "K")}.");
+                    w.WriteLine($"ReadOnlySpan<{T}> dProjection = scratch.Slice({projection.Offset}, {projection.Rows} * Units);");
+                    LayerScaffold.WeightGradientPart(w, productDim, "Units", projection.Rows, "parts", "dProjection", projection.OfQueries ? "query" : "keys", projection.Weight + ".Gradient", "Dim");
+                    w.WriteLine("return;");
+                }
+            }
+            foreach (bool ofQueries in new[] { true, false })
+            {
+                Projection[] terms = gradientProjections.Where(p => p.OfQueries == ofQueries).ToArray();
+                if (terms.Length == 0)
+                {
+                    continue;
+                }
+                string dInputs = ofQueries ? "dQuery" : "dKeys", rows = ofQueries ? "queryRows" : "keyRows";
+                using (w.Block($"if (product == {index++})"))
+                {
+                    w.WriteLine($"if ({dInputs}.IsEmpty) return;");
+                    w.WriteLine($"// {(ofQueries ? "∂Q" : "∂K")} rows [firstRow, endRow) += " + string.Join(" then ", terms.Select(p => $"{p.Gradient} {p.WeightName}")) + ".");
+                    w.WriteLine($"int firstRow = {rows} * part / parts, endRow = {rows} * (part + 1) / parts;");
+                    w.WriteLine("if (endRow == firstRow) return;");
+                    foreach (Projection term in terms)
+                    {
+                        w.WriteLine($"{productDim}(endRow - firstRow, Units, ref MemoryMarshal.GetReference(scratch.Slice({term.At("firstRow * Units")})), Units, 1, ref MemoryMarshal.GetArrayDataReference({term.Weight}.Value), ref {dInputs}[firstRow * Dim]);");
+                    }
+                }
             }
         }
 
@@ -1461,6 +1509,14 @@ internal static class MonotonicEmitter
                 }
             }
         }
+    }
+
+    // A projection y = x Wᵀ of the queries or of the keys whose ∂y the backward's scratch holds at Offset (an expression).
+    private sealed record Projection(string Weight, string WeightName, string Gradient, bool OfQueries, string Offset)
+    {
+        public string Rows => OfQueries ? "queryRows" : "keyRows";
+        public string WeightGradient => "∂L/∂" + WeightName;
+        public string At(string offset) => Offset == "0" ? offset : $"{Offset} + {offset}";
     }
 
     private static void WriteForwardParamDocs(SourceWriter w, bool tape)

@@ -396,8 +396,7 @@ namespace Samples.Translation
                 // The projection gradients over all B·Tq rows, each cut into ProductParts ranges that threads take independently:
                 // ∂W_p += ∂(W_p H)ᵀ Q, then ∂Q += ∂(W_p H) W_p by rows of Q.
                 int chunks = 2 * ProductParts;
-                long productWork = (long)rows * Dim * PredictorUnits * 4;
-                if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))
+                if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, (long)rows * Dim * PredictorUnits * 4, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
                         static (int chunk, object layer, in ChunkSpans<float> s) => ((LocalAligner)layer).BackwardProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),

@@ -411,8 +411,7 @@ namespace Samples.Translation
                 // The projection gradients over all B·Tq rows, each cut into ProductParts ranges that threads take independently:
                 // ∂W_a += ∂Q'ᵀ Q, ∂W_p += ∂(W_p H)ᵀ Q, then ∂Q += ∂Q' W_a and += ∂(W_p H) W_p by rows of Q.
                 int chunks = 3 * ProductParts;
-                long productWork = (long)rows * Dim * (KeyDim + PredictorUnits) * 4;
-                if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))
+                if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, (long)rows * Dim * (KeyDim + PredictorUnits) * 4, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
                         static (int chunk, object layer, in ChunkSpans<float> s) => ((LocalAligner)layer).BackwardProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),

@@ -618,7 +618,6 @@ namespace Samples.Speech
                 }
 
                 Span<double> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
-                Span<double> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);
                 Span<double> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
                 Span<double> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);
                 for (int b = 0; b < batch; b++)
@@ -634,12 +633,21 @@ namespace Samples.Speech
                 {
                     MultiplyAdd37(1, ref dKeyProjection[j * Units], ref dBias);
                 }
-                // qpᵢ = W_q qᵢ: ∂L/∂W_q += ∂L/∂qpᵀ Q, ∂L/∂Q = ∂L/∂qp W_q.
-                if (batch * queryLength > 0) MatrixProductAdd12(Units, batch * queryLength, ref MemoryMarshal.GetReference(dQueryProjection), 1, Units, ref MemoryMarshal.GetReference(query), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));
-                if (!dQuery.IsEmpty) MatrixProductAdd12(batch * queryLength, Units, ref MemoryMarshal.GetReference(dQueryProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dQuery));
-                // kpⱼ = W_k kⱼ + b: ∂L/∂W += ∂L/∂kpᵀ K, ∂L/∂K += ∂L/∂kp W.
-                if (batch > 0) MatrixProductAdd12(Units, batch * keyLength, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));
-                if (!dKeys.IsEmpty) MatrixProductAdd12(batch * keyLength, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));
+
+                // The projection gradients (∂L/∂W_q, ∂L/∂W_k, then ∂Q and ∂K by rows), each
+                // cut into ProductParts row ranges that threads take independently.
+                int chunks = 4 * ProductParts;
+                if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, (long)batch * (queryLength + keyLength) * Dim * Units * 2, ParallelWorkThreshold))
+                {
+                    BatchParallel.For<double>(chunks, MaxDegreeOfParallelism, this,
+                        static (int chunk, object layer, in ChunkSpans<double> s) => ((StreamingAligner)layer).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
+                        lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);
+                }
+                else
+                {
+                    // One thread: each product in one call (a cut would read its inputs once per part).
+                    for (int product = 0; product < 4; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);
+                }
             }
             finally
             {
@@ -647,6 +655,55 @@ namespace Samples.Speech
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
                 }
+            }
+        }
+
+        // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
+        // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
+        // so the cut changes which thread computes an element, never its value.
+        private const int ProductParts = 4;
+
+        // Chunk c does part c % parts of product c / parts: the weight gradients, then ∂Q and ∂K by rows, each row's terms
+        // added in a fixed order. Parts write disjoint rows, so threads may take them in any order.
+        private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> scratch, Span<double> dQuery, Span<double> dKeys)
+        {
+            int product = chunk / parts, part = chunk % parts;
+            int queryRows = batch * queryLength, keyRows = batch * keyLength;
+            if (product == 0)
+            {
+                // ∂L/∂W_q += ∂L/∂qpᵀ Q.
+                ReadOnlySpan<double> dProjection = scratch.Slice(keyRows * Units, queryRows * Units);
+                // ∂W rows [lo, hi): += Σ over r < queryRows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
+                int lo = Units * part / parts, hi = Units * (part + 1) / parts;
+                if (hi == lo) return;
+                MatrixProductAdd12(hi - lo, queryRows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo), 1, Units, ref MemoryMarshal.GetReference(query), ref QueryWeight.Gradient[lo * Dim]);
+                return;
+            }
+            if (product == 1)
+            {
+                // ∂L/∂W_k += ∂L/∂kpᵀ K.
+                ReadOnlySpan<double> dProjection = scratch.Slice(0, keyRows * Units);
+                // ∂W rows [lo, hi): += Σ over r < keyRows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
+                int lo = Units * part / parts, hi = Units * (part + 1) / parts;
+                if (hi == lo) return;
+                MatrixProductAdd12(hi - lo, keyRows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo), 1, Units, ref MemoryMarshal.GetReference(keys), ref KeyWeight.Gradient[lo * Dim]);
+                return;
+            }
+            if (product == 2)
+            {
+                if (dQuery.IsEmpty) return;
+                // ∂Q rows [firstRow, endRow) += ∂L/∂qp W_q.
+                int firstRow = queryRows * part / parts, endRow = queryRows * (part + 1) / parts;
+                if (endRow == firstRow) return;
+                MatrixProductAdd12(endRow - firstRow, Units, ref MemoryMarshal.GetReference(scratch.Slice(keyRows * Units + firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref dQuery[firstRow * Dim]);
+            }
+            if (product == 3)
+            {
+                if (dKeys.IsEmpty) return;
+                // ∂K rows [firstRow, endRow) += ∂L/∂kp W_k.
+                int firstRow = keyRows * part / parts, endRow = keyRows * (part + 1) / parts;
+                if (endRow == firstRow) return;
+                MatrixProductAdd12(endRow - firstRow, Units, ref MemoryMarshal.GetReference(scratch.Slice(firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref dKeys[firstRow * Dim]);
             }
         }
 

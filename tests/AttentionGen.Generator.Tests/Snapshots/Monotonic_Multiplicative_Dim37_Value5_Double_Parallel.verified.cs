@@ -572,9 +572,21 @@ namespace Samples.Speech
                     EnergyBias.Gradient[0] += dEnergyBiasShares[b];
                 }
 
-                // kpⱼ = W kⱼ: ∂L/∂W += ∂L/∂kpᵀ K, ∂L/∂K += ∂L/∂kp W.
-                if (batch > 0) MatrixProductAdd37(Units, batch * keyLength, ref MemoryMarshal.GetReference(dKeyProjection), 1, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(KeyWeight.Gradient));
-                if (!dKeys.IsEmpty) MatrixProductAdd37(batch * keyLength, Units, ref MemoryMarshal.GetReference(dKeyProjection), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref MemoryMarshal.GetReference(dKeys));
+
+                // The projection gradients (∂L/∂W, then ∂K by rows), each
+                // cut into ProductParts row ranges that threads take independently.
+                int chunks = 2 * ProductParts;
+                if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, (long)batch * (queryLength + keyLength) * Dim * Units * 2, ParallelWorkThreshold))
+                {
+                    BatchParallel.For<double>(chunks, MaxDegreeOfParallelism, this,
+                        static (int chunk, object layer, in ChunkSpans<double> s) => ((StreamingAligner)layer).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
+                        lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);
+                }
+                else
+                {
+                    // One thread: each product in one call (a cut would read its inputs once per part).
+                    for (int product = 0; product < 2; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);
+                }
             }
             finally
             {
@@ -582,6 +594,37 @@ namespace Samples.Speech
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
                 }
+            }
+        }
+
+        // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
+        // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
+        // so the cut changes which thread computes an element, never its value.
+        private const int ProductParts = 4;
+
+        // Chunk c does part c % parts of product c / parts: the weight gradients, then ∂Q and ∂K by rows, each row's terms
+        // added in a fixed order. Parts write disjoint rows, so threads may take them in any order.
+        private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> scratch, Span<double> dQuery, Span<double> dKeys)
+        {
+            int product = chunk / parts, part = chunk % parts;
+            int queryRows = batch * queryLength, keyRows = batch * keyLength;
+            if (product == 0)
+            {
+                // ∂L/∂W += ∂L/∂kpᵀ K.
+                ReadOnlySpan<double> dProjection = scratch.Slice(0, keyRows * Units);
+                // ∂W rows [lo, hi): += Σ over r < keyRows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
+                int lo = Units * part / parts, hi = Units * (part + 1) / parts;
+                if (hi == lo) return;
+                MatrixProductAdd37(hi - lo, keyRows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo), 1, Units, ref MemoryMarshal.GetReference(keys), ref KeyWeight.Gradient[lo * Dim]);
+                return;
+            }
+            if (product == 1)
+            {
+                if (dKeys.IsEmpty) return;
+                // ∂K rows [firstRow, endRow) += ∂L/∂kp W.
+                int firstRow = keyRows * part / parts, endRow = keyRows * (part + 1) / parts;
+                if (endRow == firstRow) return;
+                MatrixProductAdd37(endRow - firstRow, Units, ref MemoryMarshal.GetReference(scratch.Slice(firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref dKeys[firstRow * Dim]);
             }
         }
 

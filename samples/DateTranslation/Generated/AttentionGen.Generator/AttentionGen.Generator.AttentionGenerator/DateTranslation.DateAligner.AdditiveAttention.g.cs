@@ -443,15 +443,13 @@ namespace DateTranslation
                 if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
-                        static (int chunk, object layer, in ChunkSpans<float> s) => ((DateAligner)layer).BackwardProducts(chunk, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
+                        static (int chunk, object layer, in ChunkSpans<float> s) => ((DateAligner)layer).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
                         lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);
                 }
                 else
                 {
-                    for (int chunk = 0; chunk < chunks; chunk++)
-                    {
-                        BackwardProducts(chunk, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);
-                    }
+                    // One thread: each product in one call (a cut would read its inputs once per part).
+                    for (int product = 0; product < 4; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);
                 }
             }
             finally
@@ -547,11 +545,11 @@ namespace DateTranslation
         // so the cut changes which thread computes an element, never its value.
         private const int ProductParts = 4;
 
-        // Chunk c does part c % ProductParts of product c / ProductParts:
+        // Chunk c does part c % parts of product c / parts:
         //   0: ∂L/∂W_q += ∂L/∂qpᵀ Q   1: ∂L/∂Q = ∂L/∂qp W_q   2: ∂L/∂W_k += ∂L/∂kpᵀ K   3: ∂L/∂K += ∂L/∂kp W_k
-        private void BackwardProducts(int chunk, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> scratch, Span<float> dQuery, Span<float> dKeys)
+        private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> scratch, Span<float> dQuery, Span<float> dKeys)
         {
-            int product = chunk / ProductParts, part = chunk % ProductParts;
+            int product = chunk / parts, part = chunk % parts;
             bool queries = product < 2;
             int inputRows = batch * (queries ? queryLength : keyLength);
             ReadOnlySpan<float> dProjection = queries ? scratch.Slice(batch * keyLength * Units, inputRows * Units) : scratch.Slice(0, inputRows * Units);
@@ -560,7 +558,7 @@ namespace DateTranslation
             if (product % 2 == 0)
             {
                 // ∂W rows [lo, hi): += Σ over r < inputRows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
-                int lo = Units * part / ProductParts, hi = Units * (part + 1) / ProductParts;
+                int lo = Units * part / parts, hi = Units * (part + 1) / parts;
                 if (hi == lo) return;
                 MatrixProductAdd64(hi - lo, inputRows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo), 1, Units, ref MemoryMarshal.GetReference(inputs), ref weight.Gradient[lo * Dim]);
             }
@@ -569,7 +567,7 @@ namespace DateTranslation
                 Span<float> dInputs = queries ? dQuery : dKeys;
                 if (dInputs.IsEmpty) return;
                 // ∂x rows [lo, hi): ∂y[r, :] W.
-                int lo = inputRows * part / ProductParts, hi = inputRows * (part + 1) / ProductParts;
+                int lo = inputRows * part / parts, hi = inputRows * (part + 1) / parts;
                 if (hi == lo) return;
                 MatrixProductAdd64(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(weight.Value), ref dInputs[lo * Dim]);
             }
