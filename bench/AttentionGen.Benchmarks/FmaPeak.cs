@@ -47,6 +47,33 @@ public sealed record FmaPeak(double Vector256OneThread, double Vector512OneThrea
         => new(Math.Max(a.Vector256OneThread, b.Vector256OneThread), Math.Max(a.Vector512OneThread, b.Vector512OneThread),
             Math.Max(a.OneThread, b.OneThread), Math.Max(a.TwoThreads, b.TwoThreads));
 
+    /// <summary>
+    /// Why a run measured between <paramref name="start"/> and <paramref name="end"/> should be repeated before it is quoted,
+    /// or null: on this VM a neighbour sometimes takes part of a core (the two-thread peak then read 116–179 GFLOP/s against
+    /// 220–232 idle), and the run's figures, the two-thread ones most, drift with it.
+    /// </summary>
+    public static string? Disturbance(FmaPeak start, FmaPeak end)
+    {
+        var reasons = new System.Collections.Generic.List<string>();
+        foreach ((string when, FmaPeak peak) in new[] { ("at start", start), ("after the run", end) })
+        {
+            double scaling = peak.TwoThreads / peak.OneThread;
+            if (scaling < MinimumTwoThreadScaling)
+            {
+                reasons.Add($"two threads reached {scaling:F2}× one thread's peak {when} (an idle machine gives 1.9–2.0×)");
+            }
+        }
+        double drift = Math.Abs(start.OneThread - end.OneThread) / Math.Max(start.OneThread, end.OneThread);
+        if (drift > MaximumOneThreadDrift)
+        {
+            reasons.Add($"the one-thread peak moved by {drift:P0} between start and end ({start.OneThread:F1} → {end.OneThread:F1} GFLOP/s)");
+        }
+        return reasons.Count == 0 ? null : "The machine was shared during this run: " + string.Join("; ", reasons) + ". Repeat it before quoting these figures.";
+    }
+
+    private const double MinimumTwoThreadScaling = 1.8;
+    private const double MaximumOneThreadDrift = 0.10;
+
     // Two dedicated threads released together: Parallel.For's second worker may start late (the pool injects it), which
     // made the two-thread figure 1.5× the one-thread one on an idle machine where two started threads reach 2.0×.
     private static void RunOnTwoThreads(Action work)

@@ -32,8 +32,8 @@ public static class Program
         HashSet<int> threads = (TakeList(arguments, "--threads") ?? new HashSet<string> { "1", "2" }).Select(int.Parse).ToHashSet();
         foreach (string id in workloads) Workload.Get(id); // unknown ids fail here, with the list of known ones
 
-        FmaPeak peak = FmaPeak.Measure();
-        Console.WriteLine(peak);
+        FmaPeak start = FmaPeak.Measure();
+        Console.WriteLine(start);
         bool torch = TorchPeer.IsAvailable(out string reason);
         Console.WriteLine(torch ? "TorchSharp: available" : $"TorchSharp: not available here ({reason}); its results stay empty");
 
@@ -71,9 +71,10 @@ public static class Program
         // The peak again after the run, and the better of the two: a measurement at start-up can lose the second core
         // to the runtime's or the build's background work (once 117 instead of 226 GFLOP/s on two threads).
         FmaPeak after = FmaPeak.Measure();
-        peak = FmaPeak.Best(peak, after);
         Console.WriteLine($"After the run: {after}. The table uses the better of the two.");
-        string table = SummaryTable.Format(summaries, peak);
+        string? disturbance = FmaPeak.Disturbance(start, after);
+        if (disturbance is not null) Console.WriteLine(disturbance);
+        string table = SummaryTable.Format(summaries, FmaPeak.Best(start, after), disturbance);
         Console.WriteLine(table);
         Directory.CreateDirectory("BenchmarkDotNet.Artifacts");
         File.WriteAllText(Path.Combine("BenchmarkDotNet.Artifacts", "attention-summary.md"), table);
@@ -101,7 +102,7 @@ internal static class SummaryTable
     // benchmark and not of another, so ratios are given for both (the minimum is the run least disturbed).
     private sealed record Row(string Workload, int Threads, string Implementation, string Pass, double Nanoseconds, double Minimum, long Bytes);
 
-    public static string Format(IEnumerable<Summary> summaries, FmaPeak peak)
+    public static string Format(IEnumerable<Summary> summaries, FmaPeak peak, string? disturbance)
     {
         var rows = new List<Row>();
         foreach (Summary summary in summaries)
@@ -118,6 +119,8 @@ internal static class SummaryTable
         var lines = new List<string>
         {
             $"Measured {DateTime.UtcNow:yyyy-MM-dd}. {peak}.",
+            "",
+            disturbance is null ? "The FMA peak was steady through the run (two threads ≥ 1.8× one, one thread within 10 %)." : $"**{disturbance}**",
             "",
             "| workload | threads | pass | implementation | median | minimum | GFLOP/s | of peak | TorchSharp / this | 1 thread / this | allocated |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
