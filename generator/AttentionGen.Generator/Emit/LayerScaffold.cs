@@ -189,6 +189,49 @@ internal static class LayerScaffold
     }
 
     /// <summary>
+    /// The argument checks that open the Backward of a query-key kind (query [B, Tq, Dim], keys [B, Tk, keyWidth], values or
+    /// the keys as values), against the shapes the tape recorded: all of them before any output is written, including that
+    /// no gradient output overlaps an input (it is cleared or added to while the inputs are still read). Declares
+    /// <c>batch</c>, <c>queryLength</c>, <c>keyLength</c>, <c>keysAreValues</c>, <c>valueSource</c> and <c>dValueTarget</c>.
+    /// </summary>
+    public static void QueryKeyBackwardChecks(SourceWriter writer, ElementType element, string keyWidth)
+    {
+        string T = element.Keyword;
+        writer.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
+        using (writer.Block("if (!tape.IsRecorded)"))
+        {
+            writer.WriteLine("throw new ArgumentException(\"The tape holds no recorded forward: call the training Forward(tape, ...) first.\", nameof(tape));");
+        }
+        writer.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
+        writer.WriteLine("bool keysAreValues = tape.KeysAreValues;");
+        writer.WriteLine("Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
+        writer.WriteLine($"Shapes.RequireLength(keys.Length, (long)batch * keyLength * {keyWidth}, nameof(keys), $\"[B={{batch}}, Tk={{keyLength}}, {keyWidth}={{{keyWidth}}}]\");");
+        using (writer.Block("if (keysAreValues)"))
+        {
+            writer.WriteLine("Shapes.RequireLength(values.Length, 0, nameof(values), \"empty (the forward used the keys as values)\");");
+            writer.WriteLine("Shapes.RequireLength(dValues.Length, 0, nameof(dValues), \"empty (the forward used the keys as values; their gradient is in dKeys)\");");
+        }
+        using (writer.Block("else"))
+        {
+            writer.WriteLine("Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
+            writer.WriteLine("Shapes.RequireOptionalLength(dValues.Length, (long)batch * keyLength * ValueDim, nameof(dValues), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
+        }
+        writer.WriteLine("Shapes.RequireLength(dContext.Length, (long)batch * queryLength * ValueDim, nameof(dContext), $\"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]\");");
+        writer.WriteLine("Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * Dim, nameof(dQuery), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
+        writer.WriteLine($"Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * {keyWidth}, nameof(dKeys), $\"[B={{batch}}, Tk={{keyLength}}, {keyWidth}={{{keyWidth}}}]\");");
+        writer.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
+        foreach (string output in new[] { "dQuery", "dKeys", "dValues" })
+        {
+            foreach (string input in new[] { "query", "keys", "values", "dContext", "dWeights" })
+            {
+                writer.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>({output}, {input}, nameof({output}), nameof({input}));");
+            }
+        }
+        writer.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
+        writer.WriteLine($"Span<{T}> dValueTarget = keysAreValues ? dKeys : dValues;");
+    }
+
+    /// <summary>
     /// Runs a backward's projection-gradient phase: <paramref name="products"/> products, each cut into ProductParts row
     /// ranges that threads take as chunks when the work is worth splitting; on one thread each product is one call (a cut
     /// would read its inputs once per part). The layer's <c>BackwardProducts(chunk, parts, …)</c> gets

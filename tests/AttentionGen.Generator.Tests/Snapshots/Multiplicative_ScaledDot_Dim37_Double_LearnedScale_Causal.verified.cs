@@ -268,6 +268,21 @@ namespace Samples.Translation
             Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * Dim, nameof(dQuery), $"[B={batch}, Tq={queryLength}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * KeyDim, nameof(dKeys), $"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]");
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $"[B={batch}, Tq={queryLength}, Tk={keyLength}]");
+            Shapes.RequireNoOverlap<double, double>(dQuery, query, nameof(dQuery), nameof(query));
+            Shapes.RequireNoOverlap<double, double>(dQuery, keys, nameof(dQuery), nameof(keys));
+            Shapes.RequireNoOverlap<double, double>(dQuery, values, nameof(dQuery), nameof(values));
+            Shapes.RequireNoOverlap<double, double>(dQuery, dContext, nameof(dQuery), nameof(dContext));
+            Shapes.RequireNoOverlap<double, double>(dQuery, dWeights, nameof(dQuery), nameof(dWeights));
+            Shapes.RequireNoOverlap<double, double>(dKeys, query, nameof(dKeys), nameof(query));
+            Shapes.RequireNoOverlap<double, double>(dKeys, keys, nameof(dKeys), nameof(keys));
+            Shapes.RequireNoOverlap<double, double>(dKeys, values, nameof(dKeys), nameof(values));
+            Shapes.RequireNoOverlap<double, double>(dKeys, dContext, nameof(dKeys), nameof(dContext));
+            Shapes.RequireNoOverlap<double, double>(dKeys, dWeights, nameof(dKeys), nameof(dWeights));
+            Shapes.RequireNoOverlap<double, double>(dValues, query, nameof(dValues), nameof(query));
+            Shapes.RequireNoOverlap<double, double>(dValues, keys, nameof(dValues), nameof(keys));
+            Shapes.RequireNoOverlap<double, double>(dValues, values, nameof(dValues), nameof(values));
+            Shapes.RequireNoOverlap<double, double>(dValues, dContext, nameof(dValues), nameof(dContext));
+            Shapes.RequireNoOverlap<double, double>(dValues, dWeights, nameof(dValues), nameof(dWeights));
             ReadOnlySpan<double> valueSource = keysAreValues ? keys : values;
             Span<double> dValueTarget = keysAreValues ? dKeys : dValues;
             // ∂L/∂Q, ∂L/∂K, ∂L/∂V are cleared part by part by the threads that then add into them.

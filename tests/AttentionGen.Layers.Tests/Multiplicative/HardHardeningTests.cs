@@ -188,6 +188,26 @@ public sealed class HardHardeningTests
         }
     }
 
+    // Backward clears and adds into its gradient outputs while it still reads its inputs: an output that overlaps an input
+    // is refused before anything is written (the inputs and the parameter gradients stay as they were).
+    [Fact]
+    public void Gradient_outputs_that_overlap_inputs_are_rejected_before_anything_is_written()
+    {
+        var layer = new HardArgmaxF12();
+        var (query, keys, values) = Inputs(1, 1, 2, 3);
+        var tape = new HardArgmaxF12.Tape();
+        layer.Forward(tape, 1, 2, 3, query, keys, values, new float[2 * Dim]);
+        float[] dContext = TestData.Random<float>(new Random(2), 2 * Dim);
+        float[] queryBefore = query.ToArray(), keysBefore = keys.ToArray(), dContextBefore = dContext.ToArray();
+        Assert.Equal("dQuery", Assert.Throws<ArgumentException>(() => layer.Backward(tape, query, keys, values, dContext, query)).ParamName);
+        Assert.Equal("dKeys", Assert.Throws<ArgumentException>(() => layer.Backward(tape, query, keys, values, dContext, default, keys)).ParamName);
+        Assert.Equal("dValues", Assert.Throws<ArgumentException>(() => layer.Backward(tape, query, keys, values, dContext, default, default, values)).ParamName);
+        Assert.Equal(queryBefore, query);
+        Assert.Equal(keysBefore, keys);
+        Assert.Equal(dContextBefore, dContext);
+        Assert.All(layer.Parameters, p => Assert.All(p.Gradient, g => Assert.Equal(0, g)));
+    }
+
     [Fact]
     public void Outputs_that_overlap_inputs_or_each_other_are_rejected()
     {

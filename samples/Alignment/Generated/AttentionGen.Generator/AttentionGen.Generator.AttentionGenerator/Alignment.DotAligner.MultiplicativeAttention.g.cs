@@ -258,6 +258,21 @@ namespace Alignment
             Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * Dim, nameof(dQuery), $"[B={batch}, Tq={queryLength}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * KeyDim, nameof(dKeys), $"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]");
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $"[B={batch}, Tq={queryLength}, Tk={keyLength}]");
+            Shapes.RequireNoOverlap<float, float>(dQuery, query, nameof(dQuery), nameof(query));
+            Shapes.RequireNoOverlap<float, float>(dQuery, keys, nameof(dQuery), nameof(keys));
+            Shapes.RequireNoOverlap<float, float>(dQuery, values, nameof(dQuery), nameof(values));
+            Shapes.RequireNoOverlap<float, float>(dQuery, dContext, nameof(dQuery), nameof(dContext));
+            Shapes.RequireNoOverlap<float, float>(dQuery, dWeights, nameof(dQuery), nameof(dWeights));
+            Shapes.RequireNoOverlap<float, float>(dKeys, query, nameof(dKeys), nameof(query));
+            Shapes.RequireNoOverlap<float, float>(dKeys, keys, nameof(dKeys), nameof(keys));
+            Shapes.RequireNoOverlap<float, float>(dKeys, values, nameof(dKeys), nameof(values));
+            Shapes.RequireNoOverlap<float, float>(dKeys, dContext, nameof(dKeys), nameof(dContext));
+            Shapes.RequireNoOverlap<float, float>(dKeys, dWeights, nameof(dKeys), nameof(dWeights));
+            Shapes.RequireNoOverlap<float, float>(dValues, query, nameof(dValues), nameof(query));
+            Shapes.RequireNoOverlap<float, float>(dValues, keys, nameof(dValues), nameof(keys));
+            Shapes.RequireNoOverlap<float, float>(dValues, values, nameof(dValues), nameof(values));
+            Shapes.RequireNoOverlap<float, float>(dValues, dContext, nameof(dValues), nameof(dContext));
+            Shapes.RequireNoOverlap<float, float>(dValues, dWeights, nameof(dValues), nameof(dWeights));
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             Span<float> dValueTarget = keysAreValues ? dKeys : dValues;
             // ∂L/∂Q, ∂L/∂K, ∂L/∂V are cleared part by part by the threads that then add into them.
