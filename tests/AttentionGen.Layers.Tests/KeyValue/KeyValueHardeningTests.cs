@@ -134,6 +134,27 @@ public sealed class KeyValueHardeningTests
     }
 
     [Fact]
+    public void A_call_large_enough_to_split_allocates_nothing_on_one_thread()
+    {
+        // A shape that splits on two threads (checked below); on one, inference, the training forward and the backward run on
+        // the calling thread with pooled scratch only.
+        const int batch = 64, length = 30;
+        var random = new Random(14);
+        float[] input = TestData.Random<float>(random, batch * length * InputDim), dOutput = TestData.Random<float>(random, batch * length * Dim);
+        var output = new float[batch * length * Dim];
+        var weights = new float[batch * length * Window];
+        var dInput = new float[input.Length];
+        var tape = new KeyValueF9W3.Tape();
+        var layer = new KeyValueF9W3(seed: 2) { MaxDegreeOfParallelism = 1 };
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Forward(batch, length, input, output, weights)));
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Forward(tape, batch, length, input, output, weights)));
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Backward(tape, input, dOutput, dInput)));
+        layer.MaxDegreeOfParallelism = 2;
+        Hardening.AssertSplits(() => layer.Forward(batch, length, input, output, weights), "inference");
+        Hardening.AssertSplits(() => layer.Backward(tape, input, dOutput, dInput), "backward");
+    }
+
+    [Fact]
     public void A_tape_reused_across_lengths_gives_what_a_fresh_tape_gives()
     {
         var layer = new KeyValueF9W3(seed: 6);

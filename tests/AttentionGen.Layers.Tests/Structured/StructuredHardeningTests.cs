@@ -122,6 +122,29 @@ public sealed class StructuredHardeningTests
     }
 
     [Fact]
+    public void A_call_large_enough_to_split_allocates_nothing_on_one_thread()
+    {
+        // A shape that splits on two threads (checked below); on one, inference, the training forward and the backward run on
+        // the calling thread with pooled scratch only. With padding, the penalty and the caller's ∂L/∂A.
+        const int batch = 24, length = 30;
+        var random = new Random(14);
+        float[] input = TestData.Random<float>(random, batch * length * Dim), dOutput = TestData.Random<float>(random, batch * Hops * Dim);
+        float[] dWeights = TestData.Random<float>(random, batch * Hops * length);
+        bool[] padding = TestData.Mask(random, batch * length, 0.8);
+        var output = new float[batch * Hops * Dim];
+        var weights = new float[batch * Hops * length];
+        var dInput = new float[input.Length];
+        var tape = new StructuredF37.Tape();
+        var layer = new StructuredF37(seed: 2) { MaxDegreeOfParallelism = 1, PenaltyCoefficient = 0.2f };
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Forward(batch, length, input, output, weights, padding)));
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Forward(tape, batch, length, input, output, weights, padding)));
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Backward(tape, input, dOutput, dInput, dWeights)));
+        layer.MaxDegreeOfParallelism = 2;
+        Hardening.AssertSplits(() => layer.Forward(batch, length, input, output, weights, padding), "inference");
+        Hardening.AssertSplits(() => layer.Backward(tape, input, dOutput, dInput, dWeights), "backward");
+    }
+
+    [Fact]
     public void A_tape_reused_across_lengths_gives_what_a_fresh_tape_gives()
     {
         var layer = new StructuredF37(seed: 6) { PenaltyCoefficient = 0.3f };
