@@ -155,6 +155,26 @@ public sealed class KeyValueHardeningTests
     }
 
     [Fact]
+    public void Concurrent_calls_that_split_give_the_serial_results()
+    {
+        // Calls large enough to split, from several threads at once: one takes the worker team, the others find it busy and
+        // spread their sequences over the thread pool; every result equals the one-thread result.
+        const int batch = 64, length = 30;
+        var inputs = Enumerable.Range(0, 4).Select(i => TestData.Random<float>(new Random(200 + i), batch * length * InputDim)).ToArray();
+        var serial = new KeyValueF9W3(seed: 3) { MaxDegreeOfParallelism = 1 };
+        var layer = new KeyValueF9W3(seed: 3) { MaxDegreeOfParallelism = 2 };
+        Hardening.AssertSplits(() => layer.Forward(batch, length, inputs[0], new float[batch * length * Dim]), "inference");
+        var expected = inputs.Select(x => { var o = new float[batch * length * Dim]; serial.Forward(batch, length, x, o); return o; }).ToArray();
+        Hardening.ConcurrentRunsMatchSerial<float>(inputs.Length, batch * length * Dim, (i, output) => layer.Forward(batch, length, inputs[i], output));
+        var check = new float[batch * length * Dim];
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            layer.Forward(batch, length, inputs[i], check);
+            Assert.Equal(expected[i], check);
+        }
+    }
+
+    [Fact]
     public void A_tape_reused_across_lengths_gives_what_a_fresh_tape_gives()
     {
         var layer = new KeyValueF9W3(seed: 6);
