@@ -58,6 +58,34 @@ internal static class Hardening
         return least;
     }
 
+    /// <summary>
+    /// Runs <paramref name="run"/>(MaxDegreeOfParallelism) on one, two and three threads and asserts that every named result
+    /// (outputs, weights, input and parameter gradients) of two and three threads equals the one-thread result bit for bit.
+    /// Returns the one-thread results.
+    /// </summary>
+    public static (string Name, T[] Values)[] ResultsAgreeAcrossThreadCounts<T>(Func<int, (string Name, T[] Values)[]> run) where T : IEquatable<T>
+    {
+        var serial = run(1);
+        foreach (int degree in new[] { 2, 3 })
+        {
+            var parallel = run(degree);
+            Assert.Equal(serial.Length, parallel.Length);
+            for (int i = 0; i < serial.Length; i++)
+            {
+                Assert.True(serial[i].Values.AsSpan().SequenceEqual(parallel[i].Values), $"{serial[i].Name} on {degree} threads differs from one thread");
+            }
+        }
+        return serial;
+    }
+
+    /// <summary>
+    /// Asserts that <paramref name="run"/> hands its chunks to other threads. A call that splits allocates its call state and
+    /// the job the workers run on the calling thread, while the same call on the calling thread alone allocates nothing in
+    /// steady state; so a steady-state allocation above zero shows the split was taken (and a layer that never splits fails).
+    /// </summary>
+    public static void AssertSplits(Action run, string what)
+        => Assert.True(SteadyStateAllocation(run) > 0, $"{what} stayed on the calling thread: the shape is too small to split, or the call does not split");
+
     /// <summary>|actual − expected| ≤ relative · |expected| element-wise (for denormal results, where an absolute floor would hide a flush to zero).</summary>
     public static void AssertRelative<T>(double[] expected, ReadOnlySpan<T> actual, double relative, string what) where T : INumberBase<T>
     {

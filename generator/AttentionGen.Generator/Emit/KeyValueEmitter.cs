@@ -97,7 +97,7 @@ internal static class KeyValueEmitter
         using (w.Block($"public void Forward(int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights = default)"))
         {
             w.WriteLine("ThrowIfInvalidForward(batch, length, input, output, weights);");
-            w.WriteLine("ForwardRows(null, batch, length, input, output, weights);");
+            w.WriteLine("ForwardBatch(null, batch, length, input, output, weights);");
         }
         w.WriteLine();
         w.Summary("Training forward over whole sequences: the inference result, recording what <see cref=\"Backward\"/> needs.");
@@ -108,19 +108,32 @@ internal static class KeyValueEmitter
             w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
             w.WriteLine("ThrowIfInvalidForward(batch, length, input, output, weights);");
             w.WriteLine("tape.Prepare(batch, length);");
-            w.WriteLine("ForwardRows(tape, batch, length, input, output, weights);");
+            w.WriteLine("ForwardBatch(tape, batch, length, input, output, weights);");
         }
         w.WriteLine();
-        w.WriteLine("// Per sequence: KP = K W^Yᵀ, QP = K W^hᵀ; for each t: eⱼ = wᵀ tanh(QPₜ + KP_{t−n+j}) over the n = min(t, Window) previous steps,");
+        w.WriteLine("// Sequences are independent: a large call spreads them over threads, each writing only its own rows.");
+        using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights)"))
+        {
+            w.WriteLine("// Per sequence: 4 T·k² multiply-adds for the projections KP, QP and h*, about 2 T·L·k for the attention.");
+            w.WriteLine("long work = (long)batch * length * Dim * (4 * Dim + 2 * Math.Min(length, Window));");
+            LayerScaffold.SplitOrSerial(w, element, "batch", "work", "new CallState(this, tape)",
+                "((CallState)state).Layer.ForwardRows(((CallState)state).Tape, chunk, chunk + 1, s.KeyLength, s.R0, s.W0, s.W1)",
+                "(batch, length, length), r0: input, w0: output, w1: weights",
+                "ForwardRows(tape, 0, batch, length, input, output, weights);");
+        }
+        w.WriteLine();
+        w.WriteLine($"private sealed record CallState({model.Target.Name} Layer, Tape? Tape);");
+        w.WriteLine();
+        w.WriteLine("// Sequences [first, end), each: KP = K W^Yᵀ, QP = K W^hᵀ; for each t: eⱼ = wᵀ tanh(QPₜ + KP_{t−n+j}) over the n = min(t, Window) previous steps,");
         w.WriteLine("// α = softmax(e) (stored right-aligned in a row of Window), rₜ = Σ αⱼ v; then h* = tanh(R W^rᵀ + X W^xᵀ).");
-        using (w.Block($"private void ForwardRows(Tape? tape, int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights)"))
+        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights)"))
         {
             LayerScaffold.DeclareScratch(w, element, "scratch", "3 * length * Dim + (tape is null ? 4 * length * Dim + length * Window : 0)");
             using (w.Block("try"))
             {
                 w.WriteLine("int block = length * Dim;");
                 w.WriteLine($"Span<{T}> keys = scratch.Slice(0, block), values = scratch.Slice(block, block), inputs = scratch.Slice(2 * block, block);");
-                using (w.Block("for (int b = 0; b < batch; b++)"))
+                using (w.Block("for (int b = first; b < end; b++)"))
                 {
                     w.WriteLine("int offset = b * block;");
                     w.WriteLine($"Span<{T}> memory = tape is not null ? tape.MemoryProjection.AsSpan(offset, block) : scratch.Slice(3 * block, block);");
@@ -256,59 +269,96 @@ internal static class KeyValueEmitter
             w.WriteLine("Shapes.RequireLength(input.Length, (long)batch * length * InputDim, nameof(input), $\"[B={batch}, T={length}, InputDim={InputDim}]\");");
             w.WriteLine("Shapes.RequireLength(dOutput.Length, (long)batch * length * Dim, nameof(dOutput), $\"[B={batch}, T={length}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * InputDim, nameof(dInput), $\"[B={batch}, T={length}, InputDim={InputDim}]\");");
-            w.WriteLine("if (!dInput.IsEmpty) dInput.Clear();");
-            LayerScaffold.DeclareScratch(w, element, "scratch", "9 * length * Dim + 2 * Window");
+            w.WriteLine("int rows = batch * length;");
+            w.WriteLine("// Scratch for the whole batch, every element written by BackwardRows: each sequence's share of ∂w (one cache line");
+            w.WriteLine("// or more each), then ∂pre, K, X, ∂QP and ∂KP [B·T, Dim], which the projection gradients read after every sequence is done.");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * ScoreShareStride + 5 * rows * Dim");
             using (w.Block("try"))
             {
-                w.WriteLine("int block = length * Dim;");
-                w.WriteLine($"Span<{T}> keys = scratch.Slice(0, block), values = scratch.Slice(block, block), inputs = scratch.Slice(2 * block, block);");
-                w.WriteLine($"Span<{T}> dPre = scratch.Slice(3 * block, block), dContext = scratch.Slice(4 * block, block), dInputs = scratch.Slice(5 * block, block);");
-                w.WriteLine($"Span<{T}> dValues = scratch.Slice(6 * block, block), dQuery = scratch.Slice(7 * block, block), dMemory = scratch.Slice(8 * block, block);");
-                w.WriteLine($"Span<{T}> dAlpha = scratch.Slice(9 * block, Window), dScores = scratch.Slice(9 * block + Window, Window);");
+                w.WriteLine("long work = (long)rows * Dim * (4 * Dim + 2 * Math.Min(length, Window));");
+                w.WriteLine("CallState? callState = null; // made only when a pass runs on several threads");
+                w.WriteLine("var lengths = (batch, length, length);");
+                w.WriteLine("// Per sequence (independent, so large calls spread them over threads): through the tanh, the attention and the");
+                w.WriteLine("// projections into ∂L/∂input's rows, ∂pre, ∂QP, ∂KP and the sequence's share of ∂w.");
+                LayerScaffold.SplitOrSerial(w, element, "batch", "work", "callState ??= new CallState(this, tape)",
+                    "((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, chunk, chunk + 1, s.R0, s.R1, s.W0, s.W1)",
+                    "lengths, r0: input, r1: dOutput, w0: dInput, w1: scratch",
+                    "BackwardRows(tape, 0, batch, input, dOutput, dInput, scratch);");
+                w.WriteLine();
+                w.WriteLine("// The weight gradients over all B·T steps, each cut into row ranges that threads take independently (on one thread,");
+                w.WriteLine("// each product in one call), and ∂w, the shares summed in sequence order.");
+                LayerScaffold.SplitOrSerial(w, element, "4 * ProductParts + 1", "work", "callState ??= new CallState(this, tape)",
+                    "((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0)",
+                    "lengths, r0: scratch",
+                    "for (int product = 0; product < 5; product++) BackwardProducts(tape, product, 1, scratch);");
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Backward, per sequence ----
+        int lineElements = 64 / element.Size;
+        w.WriteLine();
+        w.WriteLine("// Elements between two sequences' shares of ∂w: Dim rounded up to whole 64-byte cache lines, so threads that add to");
+        w.WriteLine("// their shares once per attended pair never write the same line.");
+        w.WriteLine($"private const int ScoreShareStride = {(model.Dim + lineElements - 1) / lineElements * lineElements};");
+        w.WriteLine();
+        w.WriteLine("// Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂input and of the whole-batch scratch.");
+        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, Span<{T}> dInput, Span<{T}> scratch)"))
+        {
+            w.WriteLine("int batch = tape.Batch, length = tape.KeyLength, block = length * Dim, all = batch * block;");
+            w.WriteLine($"Span<{T}> shares = scratch.Slice(0, batch * ScoreShareStride), batchScratch = scratch.Slice(batch * ScoreShareStride);");
+            w.WriteLine("// V, ∂R, ∂X, ∂V and ∂K of one sequence; ∂α and ∂e of one step.");
+            LayerScaffold.DeclareScratch(w, element, "rowScratch", "5 * length * Dim + 2 * Window");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> values = rowScratch.Slice(0, block), dContext = rowScratch.Slice(block, block), dInputs = rowScratch.Slice(2 * block, block);");
+                w.WriteLine($"Span<{T}> dValues = rowScratch.Slice(3 * block, block), dKeys = rowScratch.Slice(4 * block, block);");
+                w.WriteLine($"Span<{T}> dAlpha = rowScratch.Slice(5 * block, Window), dScores = rowScratch.Slice(5 * block + Window, Window);");
                 w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
-                w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
-                using (w.Block("for (int b = 0; b < batch; b++)"))
+                using (w.Block("for (int b = first; b < end; b++)"))
                 {
                     w.WriteLine("int offset = b * block;");
+                    w.WriteLine($"Span<{T}> dPre = batchScratch.Slice(offset, block), keys = batchScratch.Slice(all + offset, block), inputs = batchScratch.Slice(2 * all + offset, block);");
+                    w.WriteLine($"Span<{T}> dQuery = batchScratch.Slice(3 * all + offset, block), dMemory = batchScratch.Slice(4 * all + offset, block);");
+                    w.WriteLine($"Span<{T}> dScoreVector = shares.Slice(b * ScoreShareStride, Dim);");
                     w.WriteLine("Extract(input, b, length, 0, keys);");
                     w.WriteLine("Extract(input, b, length, 1, values);");
                     w.WriteLine($"Extract(input, b, length, {xPart}, inputs);");
-                    w.WriteLine($"ReadOnlySpan<{T}> result = tape.Output.AsSpan(offset, block), context = tape.Context.AsSpan(offset, block);");
+                    w.WriteLine($"ReadOnlySpan<{T}> result = tape.Output.AsSpan(offset, block);");
                     w.WriteLine($"ReadOnlySpan<{T}> memory = tape.MemoryProjection.AsSpan(offset, block), query = tape.QueryProjection.AsSpan(offset, block);");
-                    w.WriteLine("// ∂pre = ∂h* ⊙ (1 − h*²)");
+                    w.WriteLine("// ∂pre = ∂h* ⊙ (1 − h*²); ∂R = ∂pre W^r (∂W^r and ∂W^x follow for the whole batch).");
                     w.WriteLine("for (int i = 0; i < block; i++) dPre[i] = dOutput[offset + i] * (1 - result[i] * result[i]);");
-                    w.WriteLine("dContext.Clear(); dInputs.Clear(); dValues.Clear(); dQuery.Clear(); dMemory.Clear();");
-                    w.WriteLine($"{product}(Dim, length, ref MemoryMarshal.GetReference(dPre), 1, Dim, ref MemoryMarshal.GetReference(context), ref MemoryMarshal.GetArrayDataReference(ContextWeight.Gradient));");
+                    w.WriteLine("dContext.Clear(); dValues.Clear(); dQuery.Clear(); dMemory.Clear(); dScoreVector.Clear();");
                     w.WriteLine($"{product}(length, Dim, ref MemoryMarshal.GetReference(dPre), Dim, 1, ref MemoryMarshal.GetArrayDataReference(ContextWeight.Value), ref MemoryMarshal.GetReference(dContext));");
-                    w.WriteLine($"{product}(Dim, length, ref MemoryMarshal.GetReference(dPre), 1, Dim, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(InputWeight.Gradient));");
-                    w.WriteLine($"{product}(length, Dim, ref MemoryMarshal.GetReference(dPre), Dim, 1, ref MemoryMarshal.GetArrayDataReference(InputWeight.Value), ref MemoryMarshal.GetReference(dInputs));");
                     using (w.Block("for (int t = 1; t < length; t++)"))
                     {
-                        w.WriteLine("int n = Math.Min(t, Window), first = t - n;");
+                        w.WriteLine("int n = Math.Min(t, Window), oldest = t - n;");
                         w.WriteLine($"ReadOnlySpan<{T}> alpha = tape.Weights.AsSpan((b * length + t) * Window + Window - n, n);");
                         w.WriteLine($"ref {T} dContextRow = ref dContext[t * Dim];");
                         w.WriteLine("// rₜ = Σ αⱼ v: ∂αⱼ = ∂rₜ · v, ∂v += αⱼ ∂rₜ.");
                         using (w.Block("for (int j = 0; j < n; j++)"))
                         {
-                            w.WriteLine($"dAlpha[j] = {dot}(ref dContextRow, ref MemoryMarshal.GetReference(values.Slice((first + j) * Dim, Dim)));");
-                            w.WriteLine($"{axpy}(alpha[j], ref dContextRow, ref dValues[(first + j) * Dim]);");
+                            w.WriteLine($"dAlpha[j] = {dot}(ref dContextRow, ref MemoryMarshal.GetReference(values.Slice((oldest + j) * Dim, Dim)));");
+                            w.WriteLine($"{axpy}(alpha[j], ref dContextRow, ref dValues[(oldest + j) * Dim]);");
                         }
                         w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(alpha, dAlpha.Slice(0, n), dScores.Slice(0, n));");
                         using (w.Block("for (int j = 0; j < n; j++)"))
                         {
-                            w.WriteLine($"{scoreBackward}(dScores[j], ref MemoryMarshal.GetReference(query.Slice(t * Dim, Dim)), ref MemoryMarshal.GetReference(memory.Slice((first + j) * Dim, Dim)), ref scoreVector,");
-                            w.WriteLine("    ref dScoreVector, ref dQuery[t * Dim], ref dMemory[(first + j) * Dim]);");
+                            w.WriteLine($"{scoreBackward}(dScores[j], ref MemoryMarshal.GetReference(query.Slice(t * Dim, Dim)), ref MemoryMarshal.GetReference(memory.Slice((oldest + j) * Dim, Dim)), ref scoreVector,");
+                            w.WriteLine("    ref dScoreVector[0], ref dQuery[t * Dim], ref dMemory[(oldest + j) * Dim]);");
                         }
                     }
-                    w.WriteLine("// QP = K W^hᵀ and KP = K W^Yᵀ: ∂W^h += ∂QPᵀ K, ∂W^Y += ∂KPᵀ K, ∂K = ∂QP W^h + ∂KP W^Y (into dPre, free again).");
-                    w.WriteLine($"{product}(Dim, length, ref MemoryMarshal.GetReference(dQuery), 1, Dim, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));");
-                    w.WriteLine($"{product}(Dim, length, ref MemoryMarshal.GetReference(dMemory), 1, Dim, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(MemoryWeight.Gradient));");
                     using (w.Block("if (!dInput.IsEmpty)"))
                     {
-                        w.WriteLine($"Span<{T}> dKeys = dPre;");
-                        w.WriteLine("dKeys.Clear();");
+                        w.WriteLine("// ∂X = ∂pre W^x; QP = K W^hᵀ and KP = K W^Yᵀ: ∂K = ∂QP W^h + ∂KP W^Y.");
+                        w.WriteLine("dInputs.Clear(); dKeys.Clear();");
+                        w.WriteLine($"{product}(length, Dim, ref MemoryMarshal.GetReference(dPre), Dim, 1, ref MemoryMarshal.GetArrayDataReference(InputWeight.Value), ref MemoryMarshal.GetReference(dInputs));");
                         w.WriteLine($"{product}(length, Dim, ref MemoryMarshal.GetReference(dQuery), Dim, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dKeys));");
                         w.WriteLine($"{product}(length, Dim, ref MemoryMarshal.GetReference(dMemory), Dim, 1, ref MemoryMarshal.GetArrayDataReference(MemoryWeight.Value), ref MemoryMarshal.GetReference(dKeys));");
+                        w.WriteLine("dInput.Slice(b * length * InputDim, length * InputDim).Clear();");
                         using (w.Block("for (int t = 0; t < length; t++)"))
                         {
                             w.WriteLine($"Span<{T}> row = dInput.Slice((b * length + t) * InputDim, InputDim);");
@@ -322,8 +372,36 @@ internal static class KeyValueEmitter
             }
             using (w.Block("finally"))
             {
-                LayerScaffold.ReturnScratch(w, element, "scratch");
+                LayerScaffold.ReturnScratch(w, element, "rowScratch");
             }
+        }
+
+        // ---- Backward, the weight gradients ----
+        w.WriteLine();
+        LayerScaffold.DeclareProductParts(w);
+        w.WriteLine();
+        w.WriteLine("// Chunk c does part c % parts of product c / parts, over all B·T steps (h* = tanh(R W^rᵀ + X W^xᵀ), QP = K W^hᵀ, KP = K W^Yᵀ):");
+        w.WriteLine("//   0: ∂W^r += ∂preᵀ R   1: ∂W^x += ∂preᵀ X   2: ∂W^h += ∂QPᵀ K   3: ∂W^Y += ∂KPᵀ K");
+        w.WriteLine("// and product 4 (one part) adds the sequences' shares of ∂w in order. Parts write disjoint rows of their gradient.");
+        using (w.Block($"private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<{T}> scratch)"))
+        {
+            w.WriteLine("int batch = tape.Batch, rows = batch * tape.KeyLength, all = rows * Dim;");
+            w.WriteLine("int product = chunk / parts, part = chunk % parts;");
+            w.WriteLine($"ReadOnlySpan<{T}> shares = scratch.Slice(0, batch * ScoreShareStride), batchScratch = scratch.Slice(batch * ScoreShareStride);");
+            w.WriteLine($"ReadOnlySpan<{T}> dPre = batchScratch.Slice(0, all), keys = batchScratch.Slice(all, all), inputs = batchScratch.Slice(2 * all, all);");
+            w.WriteLine($"ReadOnlySpan<{T}> dQuery = batchScratch.Slice(3 * all, all), dMemory = batchScratch.Slice(4 * all, all);");
+            w.WriteLine($"ReadOnlySpan<{T}> context = tape.Context.AsSpan(0, all);");
+            using (w.Block("if (product == 4)"))
+            {
+                w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
+                w.WriteLine($"for (int b = 0; b < batch; b++) {axpy}(1, ref MemoryMarshal.GetReference(shares.Slice(b * ScoreShareStride, Dim)), ref dScoreVector);");
+                w.WriteLine("return;");
+            }
+            w.WriteLine("// Product p is ∂W += ∂yᵀ x for y = x Wᵀ, one of the four projections.");
+            w.WriteLine($"ReadOnlySpan<{T}> dProjection = product switch {{ 0 or 1 => dPre, 2 => dQuery, _ => dMemory }};");
+            w.WriteLine($"ReadOnlySpan<{T}> projected = product switch {{ 0 => context, 1 => inputs, _ => keys }};");
+            w.WriteLine($"{T}[] gradient = product switch {{ 0 => ContextWeight.Gradient, 1 => InputWeight.Gradient, 2 => QueryWeight.Gradient, _ => MemoryWeight.Gradient }};");
+            LayerScaffold.WeightGradientPart(w, product, "Dim", "rows", "parts", "dProjection", "projected", "gradient", "Dim");
         }
 
         w.WriteLine();

@@ -177,6 +177,31 @@ internal static class LayerScaffold
     }
 
     /// <summary>
+    /// Writes the choice a threaded call makes: when <c>BatchParallel.ShouldSplit</c> finds <paramref name="work"/> worth
+    /// it, <paramref name="chunkCall"/> runs for each of <paramref name="chunks"/> chunks on up to MaxDegreeOfParallelism
+    /// threads (it sees the chunk as <c>chunk</c>, the state as <c>state</c> and the rebuilt spans as <c>s</c>;
+    /// <paramref name="forArguments"/> are the lengths and spans handed to <c>BatchParallel.For</c>); otherwise the
+    /// <paramref name="serial"/> statements run on the calling thread, allocating nothing.
+    /// </summary>
+    public static void SplitOrSerial(SourceWriter writer, ElementType element, string chunks, string work, string state,
+        string chunkCall, string forArguments, params string[] serial)
+    {
+        using (writer.Block($"if (BatchParallel.ShouldSplit({chunks}, MaxDegreeOfParallelism, {work}, ParallelWorkThreshold))"))
+        {
+            writer.WriteLine($"BatchParallel.For<{element.Keyword}>({chunks}, MaxDegreeOfParallelism, {state},");
+            writer.WriteLine($"    static (int chunk, object state, in ChunkSpans<{element.Keyword}> s) => {chunkCall},");
+            writer.WriteLine($"    {forArguments});");
+        }
+        using (writer.Block("else"))
+        {
+            foreach (string line in serial)
+            {
+                writer.WriteLine(line);
+            }
+        }
+    }
+
+    /// <summary>
     /// Declares <c>ProductParts</c>: how many fixed row ranges a projection-gradient product is cut into so that threads can
     /// share it. Shared by every kind whose backward splits its projection gradients (see <see cref="WeightGradientPart"/>).
     /// </summary>

@@ -85,7 +85,7 @@ internal static class StructuredEmitter
         using (w.Block($"public {T} Forward(int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights = default, ReadOnlySpan<bool> padding = default)"))
         {
             w.WriteLine("ThrowIfInvalidForward(batch, length, input, output, weights, padding);");
-            w.WriteLine("return ForwardRows(null, batch, length, input, output, weights, padding);");
+            w.WriteLine("return ForwardBatch(null, batch, length, input, output, weights, padding);");
         }
         w.WriteLine();
         w.Summary("Training forward: the inference result (and penalty), recording what <see cref=\"Backward\"/> needs.");
@@ -96,18 +96,43 @@ internal static class StructuredEmitter
             w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
             w.WriteLine("ThrowIfInvalidForward(batch, length, input, output, weights, padding);");
             w.WriteLine("tape.Prepare(batch, length, PenaltyCoefficient);");
-            w.WriteLine("return ForwardRows(tape, batch, length, input, output, weights, padding);");
+            w.WriteLine("return ForwardBatch(tape, batch, length, input, output, weights, padding);");
         }
         w.WriteLine();
-        w.WriteLine("// Per sequence: Hid = tanh(H W_s1ᵀ); E = W_s2 Hidᵀ (−∞ at padding); A = row softmax of E; M = A H; P from G = A Aᵀ − I.");
-        using (w.Block($"private {T} ForwardRows(Tape? tape, int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
+        w.WriteLine("// Sequences are independent: a large call spreads them over threads. Each writes its penalty P_b into its own");
+        w.WriteLine("// element of `penalties`, and the sum over b runs in order afterwards, so it does not depend on the thread count.");
+        using (w.Block($"private {T} ForwardBatch(Tape? tape, int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
         {
-            w.WriteLine($"{T} penalty = 0;");
+            LayerScaffold.DeclareScratch(w, element, "penalties", "batch");
+            using (w.Block("try"))
+            {
+                w.WriteLine("// Per sequence: T·dₐ·D multiply-adds for H W_s1ᵀ, r·T·dₐ for E and r·T·D for M.");
+                w.WriteLine("long work = (long)batch * length * (Units * Dim + Hops * (Units + Dim));");
+                LayerScaffold.SplitOrSerial(w, element, "batch", "work", "new CallState(this, tape)",
+                    "((CallState)state).Layer.ForwardRows(((CallState)state).Tape, chunk, chunk + 1, s.KeyLength, s.R0, s.W0, s.W1, s.W2, s.Mask.KeyPadding)",
+                    "(batch, Hops, length), AttentionMask.FromKeyPadding(padding), r0: input, w0: output, w1: weights, w2: penalties",
+                    "ForwardRows(tape, 0, batch, length, input, output, weights, penalties, padding);");
+                w.WriteLine($"{T} penalty = 0;");
+                w.WriteLine("for (int b = 0; b < batch; b++) penalty += penalties[b];");
+                w.WriteLine("return PenaltyCoefficient * penalty;");
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "penalties");
+            }
+        }
+        w.WriteLine();
+        w.WriteLine($"private sealed record CallState({model.Target.Name} Layer, Tape? Tape);");
+        w.WriteLine();
+        w.WriteLine("// Sequences [first, end), each: Hid = tanh(H W_s1ᵀ); E = W_s2 Hidᵀ (−∞ at padding); A = row softmax of E; M = A H;");
+        w.WriteLine("// P_b from G = A Aᵀ − I (0 when the coefficient is 0).");
+        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, Span<{T}> penalties, ReadOnlySpan<bool> padding)"))
+        {
             LayerScaffold.DeclareScratch(w, element, "scratch", "(tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? Hops * length : 0) + Hops * Hops");
             using (w.Block("try"))
             {
                 w.WriteLine($"Span<{T}> gram = scratch.Slice(scratch.Length - Hops * Hops, Hops * Hops);");
-                using (w.Block("for (int b = 0; b < batch; b++)"))
+                using (w.Block("for (int b = first; b < end; b++)"))
                 {
                     w.WriteLine($"ReadOnlySpan<{T}> rows = input.Slice(b * length * Dim, length * Dim);");
                     w.WriteLine($"Span<{T}> hidden = tape is not null ? tape.Hidden.AsSpan(b * length * Units, length * Units) : scratch.Slice(0, length * Units);");
@@ -128,11 +153,12 @@ internal static class StructuredEmitter
                     w.WriteLine("embedding.Clear();");
                     w.WriteLine($"{productDim}(Hops, length, ref MemoryMarshal.GetReference(attention), length, 1, ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(embedding));");
                     w.WriteLine("if (tape is not null && !weights.IsEmpty) attention.CopyTo(weights.Slice(b * Hops * length, Hops * length));");
+                    w.WriteLine("penalties[b] = 0;");
                     using (w.Block("if (PenaltyCoefficient != 0)"))
                     {
                         w.WriteLine("Gram(attention, length, gram);");
                         w.WriteLine($"{T} squaredNorm = AttentionMath.Dot<{T}>(gram, gram);");
-                        w.WriteLine(squared ? "penalty += squaredNorm;" : $"penalty += {T}.Sqrt(squaredNorm + {(element.Size == 4 ? "1e-10f" : "1e-10")});");
+                        w.WriteLine(squared ? "penalties[b] = squaredNorm;" : $"penalties[b] = {T}.Sqrt(squaredNorm + {(element.Size == 4 ? "1e-10f" : "1e-10")});");
                     }
                 }
             }
@@ -140,7 +166,6 @@ internal static class StructuredEmitter
             {
                 LayerScaffold.ReturnScratch(w, element, "scratch");
             }
-            w.WriteLine("return PenaltyCoefficient * penalty;");
         }
         w.WriteLine();
         w.WriteLine("// G = A Aᵀ − I for one sequence's A [Hops, T].");
@@ -179,17 +204,49 @@ internal static class StructuredEmitter
             w.WriteLine("Shapes.RequireLength(dOutput.Length, (long)batch * Hops * Dim, nameof(dOutput), $\"[B={batch}, Hops={Hops}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $\"[B={batch}, T={length}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * Hops * length, nameof(dWeights), $\"[B={batch}, Hops={Hops}, T={length}]\");");
-            w.WriteLine("if (!dInput.IsEmpty) dInput.Clear();");
-            w.WriteLine($"{T} coefficient = tape.PenaltyCoefficient;");
-            w.WriteLine("// Scratch: ∂L/∂pre for every step of the batch [B·T, Units]; ∂A [Hops, T] and G [Hops, Hops] for one sequence.");
-            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * length * Units + Hops * length + Hops * Hops");
+            w.WriteLine("// Scratch for the whole batch, every element written by BackwardRows: ∂L/∂pre [B·T, Units] and ∂L/∂E by step [B·T, Hops].");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * length * (Units + Hops)");
             using (w.Block("try"))
             {
-                w.WriteLine($"Span<{T}> dPre = scratch.Slice(0, batch * length * Units);");
-                w.WriteLine($"Span<{T}> dAttention = scratch.Slice(batch * length * Units, Hops * length);");
-                w.WriteLine($"Span<{T}> gram = scratch.Slice(batch * length * Units + Hops * length, Hops * Hops);");
-                w.WriteLine("dPre.Clear();");
-                using (w.Block("for (int b = 0; b < batch; b++)"))
+                w.WriteLine("long work = (long)batch * length * (Units * Dim + Hops * (Units + Dim));");
+                w.WriteLine("CallState? callState = null; // made only when a pass runs on several threads");
+                w.WriteLine("var lengths = (batch, Hops, length);");
+                w.WriteLine("// Per sequence (independent, so large calls spread them over threads): ∂A, the softmax backward, ∂E, ∂pre, and");
+                w.WriteLine("// H's share Aᵀ ∂M of ∂L/∂H.");
+                LayerScaffold.SplitOrSerial(w, element, "batch", "work", "callState ??= new CallState(this, tape)",
+                    "((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, chunk, chunk + 1, s.R0, s.R1, s.R2, s.W0, s.W1)",
+                    "lengths, r0: input, r1: dOutput, r2: dWeights, w0: dInput, w1: scratch",
+                    "BackwardRows(tape, 0, batch, input, dOutput, dWeights, dInput, scratch);");
+                w.WriteLine();
+                w.WriteLine("// The parameter gradients and the rest of ∂L/∂H over all B·T steps, after every sequence is done, each product");
+                w.WriteLine("// cut into row ranges that threads take independently (on one thread, each product in one call).");
+                LayerScaffold.SplitOrSerial(w, element, "3 * ProductParts", "work", "callState ??= new CallState(this, tape)",
+                    "((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0, s.R1, s.W0)",
+                    "lengths, r0: input, r1: scratch, w0: dInput",
+                    "for (int product = 0; product < 3; product++) BackwardProducts(tape, product, 1, input, scratch, dInput);");
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+
+        // ---- Backward, per sequence ----
+        w.WriteLine();
+        w.WriteLine("// Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂H, ∂L/∂pre and ∂L/∂E.");
+        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, ReadOnlySpan<{T}> dWeights, Span<{T}> dInput, Span<{T}> scratch)"))
+        {
+            w.WriteLine("int batch = tape.Batch, length = tape.KeyLength;");
+            w.WriteLine($"{T} coefficient = tape.PenaltyCoefficient;");
+            w.WriteLine($"Span<{T}> dPre = scratch.Slice(0, batch * length * Units);");
+            w.WriteLine($"Span<{T}> dScores = scratch.Slice(batch * length * Units, batch * length * Hops);");
+            w.WriteLine("// ∂A [Hops, T] and G [Hops, Hops] of one sequence.");
+            LayerScaffold.DeclareScratch(w, element, "rowScratch", "Hops * length + Hops * Hops");
+            using (w.Block("try"))
+            {
+                w.WriteLine($"Span<{T}> dAttention = rowScratch.Slice(0, Hops * length);");
+                w.WriteLine($"Span<{T}> gram = rowScratch.Slice(Hops * length, Hops * Hops);");
+                using (w.Block("for (int b = first; b < end; b++)"))
                 {
                     w.WriteLine($"ReadOnlySpan<{T}> rows = input.Slice(b * length * Dim, length * Dim);");
                     w.WriteLine($"ReadOnlySpan<{T}> attention = tape.Weights.AsSpan(b * Hops * length, Hops * length);");
@@ -198,7 +255,11 @@ internal static class StructuredEmitter
                     w.WriteLine("// ∂A = ∂M Hᵀ (+ the caller's ∂L/∂A); H receives Aᵀ ∂M.");
                     w.WriteLine("if (dWeights.IsEmpty) dAttention.Clear(); else dWeights.Slice(b * Hops * length, Hops * length).CopyTo(dAttention);");
                     w.WriteLine($"{projectDim}(Hops, length, ref MemoryMarshal.GetReference(dEmbedding), ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(dAttention));");
-                    w.WriteLine($"if (!dInput.IsEmpty) {productDim}(length, Hops, ref MemoryMarshal.GetReference(attention), 1, length, ref MemoryMarshal.GetReference(dEmbedding), ref dInput[b * length * Dim]);");
+                    using (w.Block("if (!dInput.IsEmpty)"))
+                    {
+                        w.WriteLine("dInput.Slice(b * length * Dim, length * Dim).Clear();");
+                        w.WriteLine($"{productDim}(length, Hops, ref MemoryMarshal.GetReference(attention), 1, length, ref MemoryMarshal.GetReference(dEmbedding), ref dInput[b * length * Dim]);");
+                    }
                     using (w.Block("if (coefficient != 0)"))
                     {
                         w.WriteLine(squared
@@ -216,22 +277,48 @@ internal static class StructuredEmitter
                             }
                         }
                     }
-                    w.WriteLine("// The softmax backward per hop; then E = W_s2 Hidᵀ: ∂W_s2 += ∂E Hid and ∂Hid = ∂Eᵀ W_s2.");
+                    w.WriteLine("// The softmax backward per hop gives ∂E; E = W_s2 Hidᵀ: ∂Hid = ∂Eᵀ W_s2 (∂W_s2 += ∂E Hid follows for the whole batch,");
+                    w.WriteLine("// from ∂E stored by step).");
                     w.WriteLine($"for (int h = 0; h < Hops; h++) AttentionMath.SoftmaxBackward<{T}>(attention.Slice(h * length, length), dAttention.Slice(h * length, length), dAttention.Slice(h * length, length));");
-                    w.WriteLine($"{productUnits}(Hops, length, ref MemoryMarshal.GetReference(dAttention), length, 1, ref MemoryMarshal.GetReference(hidden), ref MemoryMarshal.GetArrayDataReference(SecondWeight.Gradient));");
+                    w.WriteLine("for (int t = 0; t < length; t++) for (int h = 0; h < Hops; h++) dScores[(b * length + t) * Hops + h] = dAttention[h * length + t];");
                     w.WriteLine($"Span<{T}> dHidden = dPre.Slice(b * length * Units, length * Units);");
+                    w.WriteLine("dHidden.Clear();");
                     w.WriteLine($"{productUnits}(length, Hops, ref MemoryMarshal.GetReference(dAttention), 1, length, ref MemoryMarshal.GetArrayDataReference(SecondWeight.Value), ref MemoryMarshal.GetReference(dHidden));");
                     w.WriteLine("// Through Hid = tanh(pre): ∂pre = ∂Hid ⊙ (1 − Hid²).");
                     w.WriteLine($"for (int t = 0; t < length; t++) {tanhGradient}(ref MemoryMarshal.GetReference(hidden.Slice(t * Units, Units)), ref dHidden[t * Units]);");
                 }
-                w.WriteLine("// pre = H W_s1ᵀ over all B·T steps: ∂W_s1 += ∂preᵀ H and ∂H += ∂pre W_s1.");
-                w.WriteLine("int steps = batch * length;");
-                w.WriteLine($"{productDim}(Units, steps, ref MemoryMarshal.GetReference(dPre), 1, Units, ref MemoryMarshal.GetReference(input), ref MemoryMarshal.GetArrayDataReference(FirstWeight.Gradient));");
-                w.WriteLine($"if (!dInput.IsEmpty) {productDim}(steps, Units, ref MemoryMarshal.GetReference(dPre), Units, 1, ref MemoryMarshal.GetArrayDataReference(FirstWeight.Value), ref MemoryMarshal.GetReference(dInput));");
             }
             using (w.Block("finally"))
             {
-                LayerScaffold.ReturnScratch(w, element, "scratch");
+                LayerScaffold.ReturnScratch(w, element, "rowScratch");
+            }
+        }
+
+        // ---- Backward, the parameter and input products ----
+        w.WriteLine();
+        LayerScaffold.DeclareProductParts(w);
+        w.WriteLine();
+        w.WriteLine("// Chunk c does part c % parts of product c / parts, over all B·T steps (pre = H W_s1ᵀ, E = W_s2 Hidᵀ by step):");
+        w.WriteLine("//   0: ∂W_s1 += ∂preᵀ H   1: ∂W_s2 += ∂Eᵀ Hid   2: ∂H += ∂pre W_s1 (skipped when not wanted)");
+        w.WriteLine("// Parts write disjoint rows, so threads may take them in any order.");
+        using (w.Block($"private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> scratch, Span<{T}> dInput)"))
+        {
+            w.WriteLine("int steps = tape.Batch * tape.KeyLength;");
+            w.WriteLine("int product = chunk / parts, part = chunk % parts;");
+            w.WriteLine($"ReadOnlySpan<{T}> dPre = scratch.Slice(0, steps * Units);");
+            using (w.Block("if (product == 0)"))
+            {
+                LayerScaffold.WeightGradientPart(w, productDim, "Units", "steps", "parts", "dPre", "input", "FirstWeight.Gradient", "Dim");
+            }
+            using (w.Block("else if (product == 1)"))
+            {
+                w.WriteLine($"ReadOnlySpan<{T}> dScores = scratch.Slice(steps * Units, steps * Hops);");
+                w.WriteLine($"ReadOnlySpan<{T}> hidden = tape.Hidden.AsSpan(0, steps * Units);");
+                LayerScaffold.WeightGradientPart(w, productUnits, "Hops", "steps", "parts", "dScores", "hidden", "SecondWeight.Gradient", "Units");
+            }
+            using (w.Block("else"))
+            {
+                LayerScaffold.InputGradientPart(w, productDim, "Units", "steps", "parts", "dPre", "FirstWeight.Value", "dInput", "Dim", clearFirst: false);
             }
         }
 

@@ -184,7 +184,7 @@ namespace Samples.Language
         public void Forward(int batch, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights = default)
         {
             ThrowIfInvalidForward(batch, length, input, output, weights);
-            ForwardRows(null, batch, length, input, output, weights);
+            ForwardBatch(null, batch, length, input, output, weights);
         }
 
         /// <summary>
@@ -202,12 +202,31 @@ namespace Samples.Language
             ArgumentNullException.ThrowIfNull(tape);
             ThrowIfInvalidForward(batch, length, input, output, weights);
             tape.Prepare(batch, length);
-            ForwardRows(tape, batch, length, input, output, weights);
+            ForwardBatch(tape, batch, length, input, output, weights);
         }
 
-        // Per sequence: KP = K W^Yᵀ, QP = K W^hᵀ; for each t: eⱼ = wᵀ tanh(QPₜ + KP_{t−n+j}) over the n = min(t, Window) previous steps,
+        // Sequences are independent: a large call spreads them over threads, each writing only its own rows.
+        private void ForwardBatch(Tape? tape, int batch, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights)
+        {
+            // Per sequence: 4 T·k² multiply-adds for the projections KP, QP and h*, about 2 T·L·k for the attention.
+            long work = (long)batch * length * Dim * (4 * Dim + 2 * Math.Min(length, Window));
+            if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+            {
+                BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new CallState(this, tape),
+                    static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, chunk, chunk + 1, s.KeyLength, s.R0, s.W0, s.W1),
+                    (batch, length, length), r0: input, w0: output, w1: weights);
+            }
+            else
+            {
+                ForwardRows(tape, 0, batch, length, input, output, weights);
+            }
+        }
+
+        private sealed record CallState(ShortMemory Layer, Tape? Tape);
+
+        // Sequences [first, end), each: KP = K W^Yᵀ, QP = K W^hᵀ; for each t: eⱼ = wᵀ tanh(QPₜ + KP_{t−n+j}) over the n = min(t, Window) previous steps,
         // α = softmax(e) (stored right-aligned in a row of Window), rₜ = Σ αⱼ v; then h* = tanh(R W^rᵀ + X W^xᵀ).
-        private void ForwardRows(Tape? tape, int batch, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights)
+        private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights)
         {
             int scratchLength = 3 * length * Dim + (tape is null ? 4 * length * Dim + length * Window : 0);
             float[]? scratchRented = null;
@@ -218,7 +237,7 @@ namespace Samples.Language
             {
                 int block = length * Dim;
                 Span<float> keys = scratch.Slice(0, block), values = scratch.Slice(block, block), inputs = scratch.Slice(2 * block, block);
-                for (int b = 0; b < batch; b++)
+                for (int b = first; b < end; b++)
                 {
                     int offset = b * block;
                     Span<float> memory = tape is not null ? tape.MemoryProjection.AsSpan(offset, block) : scratch.Slice(3 * block, block);
@@ -364,63 +383,116 @@ namespace Samples.Language
             Shapes.RequireLength(input.Length, (long)batch * length * InputDim, nameof(input), $"[B={batch}, T={length}, InputDim={InputDim}]");
             Shapes.RequireLength(dOutput.Length, (long)batch * length * Dim, nameof(dOutput), $"[B={batch}, T={length}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * InputDim, nameof(dInput), $"[B={batch}, T={length}, InputDim={InputDim}]");
-            if (!dInput.IsEmpty) dInput.Clear();
-            int scratchLength = 9 * length * Dim + 2 * Window;
+            int rows = batch * length;
+            // Scratch for the whole batch, every element written by BackwardRows: each sequence's share of ∂w (one cache line
+            // or more each), then ∂pre, K, X, ∂QP and ∂KP [B·T, Dim], which the projection gradients read after every sequence is done.
+            int scratchLength = batch * ScoreShareStride + 5 * rows * Dim;
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
                 ? stackalloc float[scratchLength + 16]
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
-                int block = length * Dim;
-                Span<float> keys = scratch.Slice(0, block), values = scratch.Slice(block, block), inputs = scratch.Slice(2 * block, block);
-                Span<float> dPre = scratch.Slice(3 * block, block), dContext = scratch.Slice(4 * block, block), dInputs = scratch.Slice(5 * block, block);
-                Span<float> dValues = scratch.Slice(6 * block, block), dQuery = scratch.Slice(7 * block, block), dMemory = scratch.Slice(8 * block, block);
-                Span<float> dAlpha = scratch.Slice(9 * block, Window), dScores = scratch.Slice(9 * block + Window, Window);
+                long work = (long)rows * Dim * (4 * Dim + 2 * Math.Min(length, Window));
+                CallState? callState = null; // made only when a pass runs on several threads
+                var lengths = (batch, length, length);
+                // Per sequence (independent, so large calls spread them over threads): through the tanh, the attention and the
+                // projections into ∂L/∂input's rows, ∂pre, ∂QP, ∂KP and the sequence's share of ∂w.
+                if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+                {
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, chunk, chunk + 1, s.R0, s.R1, s.W0, s.W1),
+                        lengths, r0: input, r1: dOutput, w0: dInput, w1: scratch);
+                }
+                else
+                {
+                    BackwardRows(tape, 0, batch, input, dOutput, dInput, scratch);
+                }
+
+                // The weight gradients over all B·T steps, each cut into row ranges that threads take independently (on one thread,
+                // each product in one call), and ∂w, the shares summed in sequence order.
+                if (BatchParallel.ShouldSplit(4 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+                {
+                    BatchParallel.For<float>(4 * ProductParts + 1, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0),
+                        lengths, r0: scratch);
+                }
+                else
+                {
+                    for (int product = 0; product < 5; product++) BackwardProducts(tape, product, 1, scratch);
+                }
+            }
+            finally
+            {
+                if (scratchRented is not null)
+                {
+                    ArrayPool<float>.Shared.Return(scratchRented);
+                }
+            }
+        }
+
+        // Elements between two sequences' shares of ∂w: Dim rounded up to whole 64-byte cache lines, so threads that add to
+        // their shares once per attended pair never write the same line.
+        private const int ScoreShareStride = 112;
+
+        // Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂input and of the whole-batch scratch.
+        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> input, ReadOnlySpan<float> dOutput, Span<float> dInput, Span<float> scratch)
+        {
+            int batch = tape.Batch, length = tape.KeyLength, block = length * Dim, all = batch * block;
+            Span<float> shares = scratch.Slice(0, batch * ScoreShareStride), batchScratch = scratch.Slice(batch * ScoreShareStride);
+            // V, ∂R, ∂X, ∂V and ∂K of one sequence; ∂α and ∂e of one step.
+            int rowScratchLength = 5 * length * Dim + 2 * Window;
+            float[]? rowScratchRented = null;
+            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[rowScratchLength + 16]
+                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
+            try
+            {
+                Span<float> values = rowScratch.Slice(0, block), dContext = rowScratch.Slice(block, block), dInputs = rowScratch.Slice(2 * block, block);
+                Span<float> dValues = rowScratch.Slice(3 * block, block), dKeys = rowScratch.Slice(4 * block, block);
+                Span<float> dAlpha = rowScratch.Slice(5 * block, Window), dScores = rowScratch.Slice(5 * block + Window, Window);
                 ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
-                ref float dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);
-                for (int b = 0; b < batch; b++)
+                for (int b = first; b < end; b++)
                 {
                     int offset = b * block;
+                    Span<float> dPre = batchScratch.Slice(offset, block), keys = batchScratch.Slice(all + offset, block), inputs = batchScratch.Slice(2 * all + offset, block);
+                    Span<float> dQuery = batchScratch.Slice(3 * all + offset, block), dMemory = batchScratch.Slice(4 * all + offset, block);
+                    Span<float> dScoreVector = shares.Slice(b * ScoreShareStride, Dim);
                     Extract(input, b, length, 0, keys);
                     Extract(input, b, length, 1, values);
                     Extract(input, b, length, 2, inputs);
-                    ReadOnlySpan<float> result = tape.Output.AsSpan(offset, block), context = tape.Context.AsSpan(offset, block);
+                    ReadOnlySpan<float> result = tape.Output.AsSpan(offset, block);
                     ReadOnlySpan<float> memory = tape.MemoryProjection.AsSpan(offset, block), query = tape.QueryProjection.AsSpan(offset, block);
-                    // ∂pre = ∂h* ⊙ (1 − h*²)
+                    // ∂pre = ∂h* ⊙ (1 − h*²); ∂R = ∂pre W^r (∂W^r and ∂W^x follow for the whole batch).
                     for (int i = 0; i < block; i++) dPre[i] = dOutput[offset + i] * (1 - result[i] * result[i]);
-                    dContext.Clear(); dInputs.Clear(); dValues.Clear(); dQuery.Clear(); dMemory.Clear();
-                    MatrixProductAdd100(Dim, length, ref MemoryMarshal.GetReference(dPre), 1, Dim, ref MemoryMarshal.GetReference(context), ref MemoryMarshal.GetArrayDataReference(ContextWeight.Gradient));
+                    dContext.Clear(); dValues.Clear(); dQuery.Clear(); dMemory.Clear(); dScoreVector.Clear();
                     MatrixProductAdd100(length, Dim, ref MemoryMarshal.GetReference(dPre), Dim, 1, ref MemoryMarshal.GetArrayDataReference(ContextWeight.Value), ref MemoryMarshal.GetReference(dContext));
-                    MatrixProductAdd100(Dim, length, ref MemoryMarshal.GetReference(dPre), 1, Dim, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(InputWeight.Gradient));
-                    MatrixProductAdd100(length, Dim, ref MemoryMarshal.GetReference(dPre), Dim, 1, ref MemoryMarshal.GetArrayDataReference(InputWeight.Value), ref MemoryMarshal.GetReference(dInputs));
                     for (int t = 1; t < length; t++)
                     {
-                        int n = Math.Min(t, Window), first = t - n;
+                        int n = Math.Min(t, Window), oldest = t - n;
                         ReadOnlySpan<float> alpha = tape.Weights.AsSpan((b * length + t) * Window + Window - n, n);
                         ref float dContextRow = ref dContext[t * Dim];
                         // rₜ = Σ αⱼ v: ∂αⱼ = ∂rₜ · v, ∂v += αⱼ ∂rₜ.
                         for (int j = 0; j < n; j++)
                         {
-                            dAlpha[j] = Dot100(ref dContextRow, ref MemoryMarshal.GetReference(values.Slice((first + j) * Dim, Dim)));
-                            MultiplyAdd100(alpha[j], ref dContextRow, ref dValues[(first + j) * Dim]);
+                            dAlpha[j] = Dot100(ref dContextRow, ref MemoryMarshal.GetReference(values.Slice((oldest + j) * Dim, Dim)));
+                            MultiplyAdd100(alpha[j], ref dContextRow, ref dValues[(oldest + j) * Dim]);
                         }
                         AttentionMath.SoftmaxBackward<float>(alpha, dAlpha.Slice(0, n), dScores.Slice(0, n));
                         for (int j = 0; j < n; j++)
                         {
-                            AdditiveScoreBackward100(dScores[j], ref MemoryMarshal.GetReference(query.Slice(t * Dim, Dim)), ref MemoryMarshal.GetReference(memory.Slice((first + j) * Dim, Dim)), ref scoreVector,
-                                ref dScoreVector, ref dQuery[t * Dim], ref dMemory[(first + j) * Dim]);
+                            AdditiveScoreBackward100(dScores[j], ref MemoryMarshal.GetReference(query.Slice(t * Dim, Dim)), ref MemoryMarshal.GetReference(memory.Slice((oldest + j) * Dim, Dim)), ref scoreVector,
+                                ref dScoreVector[0], ref dQuery[t * Dim], ref dMemory[(oldest + j) * Dim]);
                         }
                     }
-                    // QP = K W^hᵀ and KP = K W^Yᵀ: ∂W^h += ∂QPᵀ K, ∂W^Y += ∂KPᵀ K, ∂K = ∂QP W^h + ∂KP W^Y (into dPre, free again).
-                    MatrixProductAdd100(Dim, length, ref MemoryMarshal.GetReference(dQuery), 1, Dim, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(QueryWeight.Gradient));
-                    MatrixProductAdd100(Dim, length, ref MemoryMarshal.GetReference(dMemory), 1, Dim, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetArrayDataReference(MemoryWeight.Gradient));
                     if (!dInput.IsEmpty)
                     {
-                        Span<float> dKeys = dPre;
-                        dKeys.Clear();
+                        // ∂X = ∂pre W^x; QP = K W^hᵀ and KP = K W^Yᵀ: ∂K = ∂QP W^h + ∂KP W^Y.
+                        dInputs.Clear(); dKeys.Clear();
+                        MatrixProductAdd100(length, Dim, ref MemoryMarshal.GetReference(dPre), Dim, 1, ref MemoryMarshal.GetArrayDataReference(InputWeight.Value), ref MemoryMarshal.GetReference(dInputs));
                         MatrixProductAdd100(length, Dim, ref MemoryMarshal.GetReference(dQuery), Dim, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref MemoryMarshal.GetReference(dKeys));
                         MatrixProductAdd100(length, Dim, ref MemoryMarshal.GetReference(dMemory), Dim, 1, ref MemoryMarshal.GetArrayDataReference(MemoryWeight.Value), ref MemoryMarshal.GetReference(dKeys));
+                        dInput.Slice(b * length * InputDim, length * InputDim).Clear();
                         for (int t = 0; t < length; t++)
                         {
                             Span<float> row = dInput.Slice((b * length + t) * InputDim, InputDim);
@@ -434,11 +506,43 @@ namespace Samples.Language
             }
             finally
             {
-                if (scratchRented is not null)
+                if (rowScratchRented is not null)
                 {
-                    ArrayPool<float>.Shared.Return(scratchRented);
+                    ArrayPool<float>.Shared.Return(rowScratchRented);
                 }
             }
+        }
+
+        // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
+        // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
+        // so the cut changes which thread computes an element, never its value.
+        private const int ProductParts = 4;
+
+        // Chunk c does part c % parts of product c / parts, over all B·T steps (h* = tanh(R W^rᵀ + X W^xᵀ), QP = K W^hᵀ, KP = K W^Yᵀ):
+        //   0: ∂W^r += ∂preᵀ R   1: ∂W^x += ∂preᵀ X   2: ∂W^h += ∂QPᵀ K   3: ∂W^Y += ∂KPᵀ K
+        // and product 4 (one part) adds the sequences' shares of ∂w in order. Parts write disjoint rows of their gradient.
+        private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<float> scratch)
+        {
+            int batch = tape.Batch, rows = batch * tape.KeyLength, all = rows * Dim;
+            int product = chunk / parts, part = chunk % parts;
+            ReadOnlySpan<float> shares = scratch.Slice(0, batch * ScoreShareStride), batchScratch = scratch.Slice(batch * ScoreShareStride);
+            ReadOnlySpan<float> dPre = batchScratch.Slice(0, all), keys = batchScratch.Slice(all, all), inputs = batchScratch.Slice(2 * all, all);
+            ReadOnlySpan<float> dQuery = batchScratch.Slice(3 * all, all), dMemory = batchScratch.Slice(4 * all, all);
+            ReadOnlySpan<float> context = tape.Context.AsSpan(0, all);
+            if (product == 4)
+            {
+                ref float dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);
+                for (int b = 0; b < batch; b++) MultiplyAdd100(1, ref MemoryMarshal.GetReference(shares.Slice(b * ScoreShareStride, Dim)), ref dScoreVector);
+                return;
+            }
+            // Product p is ∂W += ∂yᵀ x for y = x Wᵀ, one of the four projections.
+            ReadOnlySpan<float> dProjection = product switch { 0 or 1 => dPre, 2 => dQuery, _ => dMemory };
+            ReadOnlySpan<float> projected = product switch { 0 => context, 1 => inputs, _ => keys };
+            float[] gradient = product switch { 0 => ContextWeight.Gradient, 1 => InputWeight.Gradient, 2 => QueryWeight.Gradient, _ => MemoryWeight.Gradient };
+            // ∂W rows [lo, hi): += Σ over r < rows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
+            int lo = Dim * part / parts, hi = Dim * (part + 1) / parts;
+            if (hi == lo) return;
+            MatrixProductAdd100(hi - lo, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo), 1, Dim, ref MemoryMarshal.GetReference(projected), ref gradient[lo * Dim]);
         }
 
         private static void ThrowIfInvalidForward(int batch, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights)

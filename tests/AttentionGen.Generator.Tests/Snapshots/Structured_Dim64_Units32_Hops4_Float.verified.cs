@@ -135,7 +135,7 @@ namespace Samples.Sentences
         public float Forward(int batch, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights = default, ReadOnlySpan<bool> padding = default)
         {
             ThrowIfInvalidForward(batch, length, input, output, weights, padding);
-            return ForwardRows(null, batch, length, input, output, weights, padding);
+            return ForwardBatch(null, batch, length, input, output, weights, padding);
         }
 
         /// <summary>
@@ -155,13 +155,51 @@ namespace Samples.Sentences
             ArgumentNullException.ThrowIfNull(tape);
             ThrowIfInvalidForward(batch, length, input, output, weights, padding);
             tape.Prepare(batch, length, PenaltyCoefficient);
-            return ForwardRows(tape, batch, length, input, output, weights, padding);
+            return ForwardBatch(tape, batch, length, input, output, weights, padding);
         }
 
-        // Per sequence: Hid = tanh(H W_s1ᵀ); E = W_s2 Hidᵀ (−∞ at padding); A = row softmax of E; M = A H; P from G = A Aᵀ − I.
-        private float ForwardRows(Tape? tape, int batch, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights, ReadOnlySpan<bool> padding)
+        // Sequences are independent: a large call spreads them over threads. Each writes its penalty P_b into its own
+        // element of `penalties`, and the sum over b runs in order afterwards, so it does not depend on the thread count.
+        private float ForwardBatch(Tape? tape, int batch, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights, ReadOnlySpan<bool> padding)
         {
-            float penalty = 0;
+            int penaltiesLength = batch;
+            float[]? penaltiesRented = null;
+            Span<float> penalties = CacheLines.Aligned(penaltiesLength + 16 <= StackScratchLimit
+                ? stackalloc float[penaltiesLength + 16]
+                : (penaltiesRented = ArrayPool<float>.Shared.Rent(penaltiesLength + 16)).AsSpan(), penaltiesLength);
+            try
+            {
+                // Per sequence: T·dₐ·D multiply-adds for H W_s1ᵀ, r·T·dₐ for E and r·T·D for M.
+                long work = (long)batch * length * (Units * Dim + Hops * (Units + Dim));
+                if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+                {
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new CallState(this, tape),
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, chunk, chunk + 1, s.KeyLength, s.R0, s.W0, s.W1, s.W2, s.Mask.KeyPadding),
+                        (batch, Hops, length), AttentionMask.FromKeyPadding(padding), r0: input, w0: output, w1: weights, w2: penalties);
+                }
+                else
+                {
+                    ForwardRows(tape, 0, batch, length, input, output, weights, penalties, padding);
+                }
+                float penalty = 0;
+                for (int b = 0; b < batch; b++) penalty += penalties[b];
+                return PenaltyCoefficient * penalty;
+            }
+            finally
+            {
+                if (penaltiesRented is not null)
+                {
+                    ArrayPool<float>.Shared.Return(penaltiesRented);
+                }
+            }
+        }
+
+        private sealed record CallState(SentenceEmbedding Layer, Tape? Tape);
+
+        // Sequences [first, end), each: Hid = tanh(H W_s1ᵀ); E = W_s2 Hidᵀ (−∞ at padding); A = row softmax of E; M = A H;
+        // P_b from G = A Aᵀ − I (0 when the coefficient is 0).
+        private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights, Span<float> penalties, ReadOnlySpan<bool> padding)
+        {
             int scratchLength = (tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? Hops * length : 0) + Hops * Hops;
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
@@ -170,7 +208,7 @@ namespace Samples.Sentences
             try
             {
                 Span<float> gram = scratch.Slice(scratch.Length - Hops * Hops, Hops * Hops);
-                for (int b = 0; b < batch; b++)
+                for (int b = first; b < end; b++)
                 {
                     ReadOnlySpan<float> rows = input.Slice(b * length * Dim, length * Dim);
                     Span<float> hidden = tape is not null ? tape.Hidden.AsSpan(b * length * Units, length * Units) : scratch.Slice(0, length * Units);
@@ -191,11 +229,12 @@ namespace Samples.Sentences
                     embedding.Clear();
                     MatrixProductAdd64(Hops, length, ref MemoryMarshal.GetReference(attention), length, 1, ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(embedding));
                     if (tape is not null && !weights.IsEmpty) attention.CopyTo(weights.Slice(b * Hops * length, Hops * length));
+                    penalties[b] = 0;
                     if (PenaltyCoefficient != 0)
                     {
                         Gram(attention, length, gram);
                         float squaredNorm = AttentionMath.Dot<float>(gram, gram);
-                        penalty += squaredNorm;
+                        penalties[b] = squaredNorm;
                     }
                 }
             }
@@ -206,7 +245,6 @@ namespace Samples.Sentences
                     ArrayPool<float>.Shared.Return(scratchRented);
                 }
             }
-            return PenaltyCoefficient * penalty;
         }
 
         // G = A Aᵀ − I for one sequence's A [Hops, T].
@@ -244,21 +282,70 @@ namespace Samples.Sentences
             Shapes.RequireLength(dOutput.Length, (long)batch * Hops * Dim, nameof(dOutput), $"[B={batch}, Hops={Hops}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $"[B={batch}, T={length}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * Hops * length, nameof(dWeights), $"[B={batch}, Hops={Hops}, T={length}]");
-            if (!dInput.IsEmpty) dInput.Clear();
-            float coefficient = tape.PenaltyCoefficient;
-            // Scratch: ∂L/∂pre for every step of the batch [B·T, Units]; ∂A [Hops, T] and G [Hops, Hops] for one sequence.
-            int scratchLength = batch * length * Units + Hops * length + Hops * Hops;
+            // Scratch for the whole batch, every element written by BackwardRows: ∂L/∂pre [B·T, Units] and ∂L/∂E by step [B·T, Hops].
+            int scratchLength = batch * length * (Units + Hops);
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
                 ? stackalloc float[scratchLength + 16]
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
-                Span<float> dPre = scratch.Slice(0, batch * length * Units);
-                Span<float> dAttention = scratch.Slice(batch * length * Units, Hops * length);
-                Span<float> gram = scratch.Slice(batch * length * Units + Hops * length, Hops * Hops);
-                dPre.Clear();
-                for (int b = 0; b < batch; b++)
+                long work = (long)batch * length * (Units * Dim + Hops * (Units + Dim));
+                CallState? callState = null; // made only when a pass runs on several threads
+                var lengths = (batch, Hops, length);
+                // Per sequence (independent, so large calls spread them over threads): ∂A, the softmax backward, ∂E, ∂pre, and
+                // H's share Aᵀ ∂M of ∂L/∂H.
+                if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+                {
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, chunk, chunk + 1, s.R0, s.R1, s.R2, s.W0, s.W1),
+                        lengths, r0: input, r1: dOutput, r2: dWeights, w0: dInput, w1: scratch);
+                }
+                else
+                {
+                    BackwardRows(tape, 0, batch, input, dOutput, dWeights, dInput, scratch);
+                }
+
+                // The parameter gradients and the rest of ∂L/∂H over all B·T steps, after every sequence is done, each product
+                // cut into row ranges that threads take independently (on one thread, each product in one call).
+                if (BatchParallel.ShouldSplit(3 * ProductParts, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+                {
+                    BatchParallel.For<float>(3 * ProductParts, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0, s.R1, s.W0),
+                        lengths, r0: input, r1: scratch, w0: dInput);
+                }
+                else
+                {
+                    for (int product = 0; product < 3; product++) BackwardProducts(tape, product, 1, input, scratch, dInput);
+                }
+            }
+            finally
+            {
+                if (scratchRented is not null)
+                {
+                    ArrayPool<float>.Shared.Return(scratchRented);
+                }
+            }
+        }
+
+        // Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂H, ∂L/∂pre and ∂L/∂E.
+        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> input, ReadOnlySpan<float> dOutput, ReadOnlySpan<float> dWeights, Span<float> dInput, Span<float> scratch)
+        {
+            int batch = tape.Batch, length = tape.KeyLength;
+            float coefficient = tape.PenaltyCoefficient;
+            Span<float> dPre = scratch.Slice(0, batch * length * Units);
+            Span<float> dScores = scratch.Slice(batch * length * Units, batch * length * Hops);
+            // ∂A [Hops, T] and G [Hops, Hops] of one sequence.
+            int rowScratchLength = Hops * length + Hops * Hops;
+            float[]? rowScratchRented = null;
+            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[rowScratchLength + 16]
+                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
+            try
+            {
+                Span<float> dAttention = rowScratch.Slice(0, Hops * length);
+                Span<float> gram = rowScratch.Slice(Hops * length, Hops * Hops);
+                for (int b = first; b < end; b++)
                 {
                     ReadOnlySpan<float> rows = input.Slice(b * length * Dim, length * Dim);
                     ReadOnlySpan<float> attention = tape.Weights.AsSpan(b * Hops * length, Hops * length);
@@ -267,7 +354,11 @@ namespace Samples.Sentences
                     // ∂A = ∂M Hᵀ (+ the caller's ∂L/∂A); H receives Aᵀ ∂M.
                     if (dWeights.IsEmpty) dAttention.Clear(); else dWeights.Slice(b * Hops * length, Hops * length).CopyTo(dAttention);
                     ProductTransposedAdd64(Hops, length, ref MemoryMarshal.GetReference(dEmbedding), ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(dAttention));
-                    if (!dInput.IsEmpty) MatrixProductAdd64(length, Hops, ref MemoryMarshal.GetReference(attention), 1, length, ref MemoryMarshal.GetReference(dEmbedding), ref dInput[b * length * Dim]);
+                    if (!dInput.IsEmpty)
+                    {
+                        dInput.Slice(b * length * Dim, length * Dim).Clear();
+                        MatrixProductAdd64(length, Hops, ref MemoryMarshal.GetReference(attention), 1, length, ref MemoryMarshal.GetReference(dEmbedding), ref dInput[b * length * Dim]);
+                    }
                     if (coefficient != 0)
                     {
                         // P = ‖G‖²_F: ∂P/∂A = 4 G A.
@@ -281,25 +372,62 @@ namespace Samples.Sentences
                             }
                         }
                     }
-                    // The softmax backward per hop; then E = W_s2 Hidᵀ: ∂W_s2 += ∂E Hid and ∂Hid = ∂Eᵀ W_s2.
+                    // The softmax backward per hop gives ∂E; E = W_s2 Hidᵀ: ∂Hid = ∂Eᵀ W_s2 (∂W_s2 += ∂E Hid follows for the whole batch,
+                    // from ∂E stored by step).
                     for (int h = 0; h < Hops; h++) AttentionMath.SoftmaxBackward<float>(attention.Slice(h * length, length), dAttention.Slice(h * length, length), dAttention.Slice(h * length, length));
-                    MatrixProductAdd32(Hops, length, ref MemoryMarshal.GetReference(dAttention), length, 1, ref MemoryMarshal.GetReference(hidden), ref MemoryMarshal.GetArrayDataReference(SecondWeight.Gradient));
+                    for (int t = 0; t < length; t++) for (int h = 0; h < Hops; h++) dScores[(b * length + t) * Hops + h] = dAttention[h * length + t];
                     Span<float> dHidden = dPre.Slice(b * length * Units, length * Units);
+                    dHidden.Clear();
                     MatrixProductAdd32(length, Hops, ref MemoryMarshal.GetReference(dAttention), 1, length, ref MemoryMarshal.GetArrayDataReference(SecondWeight.Value), ref MemoryMarshal.GetReference(dHidden));
                     // Through Hid = tanh(pre): ∂pre = ∂Hid ⊙ (1 − Hid²).
                     for (int t = 0; t < length; t++) TanhGradientInPlace32(ref MemoryMarshal.GetReference(hidden.Slice(t * Units, Units)), ref dHidden[t * Units]);
                 }
-                // pre = H W_s1ᵀ over all B·T steps: ∂W_s1 += ∂preᵀ H and ∂H += ∂pre W_s1.
-                int steps = batch * length;
-                MatrixProductAdd64(Units, steps, ref MemoryMarshal.GetReference(dPre), 1, Units, ref MemoryMarshal.GetReference(input), ref MemoryMarshal.GetArrayDataReference(FirstWeight.Gradient));
-                if (!dInput.IsEmpty) MatrixProductAdd64(steps, Units, ref MemoryMarshal.GetReference(dPre), Units, 1, ref MemoryMarshal.GetArrayDataReference(FirstWeight.Value), ref MemoryMarshal.GetReference(dInput));
             }
             finally
             {
-                if (scratchRented is not null)
+                if (rowScratchRented is not null)
                 {
-                    ArrayPool<float>.Shared.Return(scratchRented);
+                    ArrayPool<float>.Shared.Return(rowScratchRented);
                 }
+            }
+        }
+
+        // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
+        // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
+        // so the cut changes which thread computes an element, never its value.
+        private const int ProductParts = 4;
+
+        // Chunk c does part c % parts of product c / parts, over all B·T steps (pre = H W_s1ᵀ, E = W_s2 Hidᵀ by step):
+        //   0: ∂W_s1 += ∂preᵀ H   1: ∂W_s2 += ∂Eᵀ Hid   2: ∂H += ∂pre W_s1 (skipped when not wanted)
+        // Parts write disjoint rows, so threads may take them in any order.
+        private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<float> input, ReadOnlySpan<float> scratch, Span<float> dInput)
+        {
+            int steps = tape.Batch * tape.KeyLength;
+            int product = chunk / parts, part = chunk % parts;
+            ReadOnlySpan<float> dPre = scratch.Slice(0, steps * Units);
+            if (product == 0)
+            {
+                // ∂W rows [lo, hi): += Σ over r < steps, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
+                int lo = Units * part / parts, hi = Units * (part + 1) / parts;
+                if (hi == lo) return;
+                MatrixProductAdd64(hi - lo, steps, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo), 1, Units, ref MemoryMarshal.GetReference(input), ref FirstWeight.Gradient[lo * Dim]);
+            }
+            else if (product == 1)
+            {
+                ReadOnlySpan<float> dScores = scratch.Slice(steps * Units, steps * Hops);
+                ReadOnlySpan<float> hidden = tape.Hidden.AsSpan(0, steps * Units);
+                // ∂W rows [lo, hi): += Σ over r < steps, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
+                int lo = Hops * part / parts, hi = Hops * (part + 1) / parts;
+                if (hi == lo) return;
+                MatrixProductAdd32(hi - lo, steps, ref Unsafe.Add(ref MemoryMarshal.GetReference(dScores), lo), 1, Hops, ref MemoryMarshal.GetReference(hidden), ref SecondWeight.Gradient[lo * Units]);
+            }
+            else
+            {
+                if (dInput.IsEmpty) return;
+                // ∂x rows [lo, hi): ∂y[r, :] W.
+                int lo = steps * part / parts, hi = steps * (part + 1) / parts;
+                if (hi == lo) return;
+                MatrixProductAdd64(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(FirstWeight.Value), ref dInput[lo * Dim]);
             }
         }
 

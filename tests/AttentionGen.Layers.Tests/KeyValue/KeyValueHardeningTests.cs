@@ -134,6 +134,47 @@ public sealed class KeyValueHardeningTests
     }
 
     [Fact]
+    public void A_call_large_enough_to_split_allocates_nothing_on_one_thread()
+    {
+        // A shape that splits on two threads (checked below); on one, inference, the training forward and the backward run on
+        // the calling thread with pooled scratch only.
+        const int batch = 64, length = 30;
+        var random = new Random(14);
+        float[] input = TestData.Random<float>(random, batch * length * InputDim), dOutput = TestData.Random<float>(random, batch * length * Dim);
+        var output = new float[batch * length * Dim];
+        var weights = new float[batch * length * Window];
+        var dInput = new float[input.Length];
+        var tape = new KeyValueF9W3.Tape();
+        var layer = new KeyValueF9W3(seed: 2) { MaxDegreeOfParallelism = 1 };
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Forward(batch, length, input, output, weights)));
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Forward(tape, batch, length, input, output, weights)));
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Backward(tape, input, dOutput, dInput)));
+        layer.MaxDegreeOfParallelism = 2;
+        Hardening.AssertSplits(() => layer.Forward(batch, length, input, output, weights), "inference");
+        Hardening.AssertSplits(() => layer.Backward(tape, input, dOutput, dInput), "backward");
+    }
+
+    [Fact]
+    public void Concurrent_calls_that_split_give_the_serial_results()
+    {
+        // Calls large enough to split, from several threads at once: one takes the worker team, the others find it busy and
+        // spread their sequences over the thread pool; every result equals the one-thread result.
+        const int batch = 64, length = 30;
+        var inputs = Enumerable.Range(0, 4).Select(i => TestData.Random<float>(new Random(200 + i), batch * length * InputDim)).ToArray();
+        var serial = new KeyValueF9W3(seed: 3) { MaxDegreeOfParallelism = 1 };
+        var layer = new KeyValueF9W3(seed: 3) { MaxDegreeOfParallelism = 2 };
+        Hardening.AssertSplits(() => layer.Forward(batch, length, inputs[0], new float[batch * length * Dim]), "inference");
+        var expected = inputs.Select(x => { var o = new float[batch * length * Dim]; serial.Forward(batch, length, x, o); return o; }).ToArray();
+        Hardening.ConcurrentRunsMatchSerial<float>(inputs.Length, batch * length * Dim, (i, output) => layer.Forward(batch, length, inputs[i], output));
+        var check = new float[batch * length * Dim];
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            layer.Forward(batch, length, inputs[i], check);
+            Assert.Equal(expected[i], check);
+        }
+    }
+
+    [Fact]
     public void A_tape_reused_across_lengths_gives_what_a_fresh_tape_gives()
     {
         var layer = new KeyValueF9W3(seed: 6);

@@ -2,13 +2,25 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Numerics;
+using System.Reflection;
 using Xunit;
 
 namespace AttentionGen.Layers.Tests.KeyValue;
 
-[KeyValueAttention(Dim = 9, Window = 3)] public partial class KeyValueF9W3;
-[KeyValueAttention(Dim = 16, Window = 5, Split = KeyValueSplit.KeyValuePredict)] public partial class KeyValuePredictF16W5;
-[KeyValueAttention(Dim = 5, Window = 2, ElementType = typeof(double))] public partial class KeyValueD5W2;
+/// <summary>The whole-sequence API every generated key-value layer has, so that one test class covers each configuration.</summary>
+public interface IKeyValueLayer<T, TTape> : IAttentionLayer<T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    where TTape : AttentionTape, new()
+{
+    int MaxDegreeOfParallelism { get; set; }
+    void Forward(int batch, int length, ReadOnlySpan<T> input, Span<T> output, Span<T> weights);
+    void Forward(TTape tape, int batch, int length, ReadOnlySpan<T> input, Span<T> output, Span<T> weights);
+    void Backward(TTape tape, ReadOnlySpan<T> input, ReadOnlySpan<T> dOutput, Span<T> dInput);
+}
+
+[KeyValueAttention(Dim = 9, Window = 3)] public partial class KeyValueF9W3 : IKeyValueLayer<float, KeyValueF9W3.Tape>;
+[KeyValueAttention(Dim = 16, Window = 5, Split = KeyValueSplit.KeyValuePredict)] public partial class KeyValuePredictF16W5 : IKeyValueLayer<float, KeyValuePredictF16W5.Tape>;
+[KeyValueAttention(Dim = 5, Window = 2, ElementType = typeof(double))] public partial class KeyValueD5W2 : IKeyValueLayer<double, KeyValueD5W2.Tape>;
 [KeyValueAttention(Dim = 4, Window = 3, Split = KeyValueSplit.KeyValuePredict, ElementType = typeof(double))] public partial class KeyValuePredictD4W3;
 
 /// <summary>Daniluk et al. 2017 in plain double, from the equations, with steps before the start masked.</summary>
@@ -160,3 +172,66 @@ public sealed class KeyValueTests
         Assert.True(failures.Count == 0, string.Join("; ", failures));
     }
 }
+
+/// <summary>
+/// Threads in the whole-sequence calls: the sequences of both forwards and of the backward, and the backward's weight
+/// gradients cut by their output rows, give the one-thread numbers bit for bit.
+/// </summary>
+public abstract class KeyValueThreadTests<TLayer, T, TTape>
+    where TLayer : IKeyValueLayer<T, TTape>, new()
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    where TTape : AttentionTape, new()
+{
+    private static readonly int Dim = C("Dim"), Window = C("Window"), InputDim = C("InputDim");
+    private static int C(string name) => (int)typeof(TLayer).GetField(name)!.GetRawConstantValue()!;
+
+    // The generated layer's private ParallelWorkThreshold: calls with less work stay on the calling thread.
+    private static readonly long ParallelWorkThreshold = (long)typeof(TLayer).GetField("ParallelWorkThreshold", BindingFlags.NonPublic | BindingFlags.Static)!.GetRawConstantValue()!;
+
+    [Fact]
+    public void Results_do_not_depend_on_the_thread_count()
+    {
+        // Enough sequences that every pass splits (the 4 B·T·k² multiply-adds of the projections alone exceed the threshold).
+        const int length = 30;
+        int batch = (int)Math.Max(6, 2 * ParallelWorkThreshold / (4L * length * Dim * Dim) + 1);
+        var random = new Random(5);
+        T[] input = TestData.Random<T>(random, batch * length * InputDim);
+        T[] dOutput = TestData.Random<T>(random, batch * length * Dim);
+        TLayer Create(int degree)
+        {
+            var layer = new TLayer();
+            layer.ResetParameters(3);
+            layer.MaxDegreeOfParallelism = degree;
+            return layer;
+        }
+        var serial = Hardening.ResultsAgreeAcrossThreadCounts<T>(degree =>
+        {
+            TLayer layer = Create(degree);
+            var inference = new T[batch * length * Dim];
+            var weights = new T[batch * length * Window];
+            layer.Forward(batch, length, input, inference, weights);
+            var tape = new TTape();
+            var output = new T[inference.Length];
+            layer.Forward(tape, batch, length, input, output, default);
+            var dInput = new T[input.Length];
+            layer.Backward(tape, input, dOutput, dInput);
+            return new[] { ("inference", inference), ("weights", weights), ("training output", output), ("dInput", dInput) }
+                .Concat(layer.Parameters.Select(p => ($"d{p.Name}", (T[])p.Gradient.Clone()))).ToArray();
+        });
+        Assert.Equal(serial[0].Values, serial[2].Values); // the training forward gives the inference output
+        Assert.All(serial.Skip(3), r => Assert.Contains(r.Values, x => x != T.Zero)); // ∂L/∂input and every parameter's gradient
+
+        // The shape really splits on two threads: inference, the training forward and the backward each.
+        TLayer split = Create(2);
+        var splitOutput = new T[batch * length * Dim];
+        var splitTape = new TTape();
+        var splitDInput = new T[input.Length];
+        Hardening.AssertSplits(() => split.Forward(batch, length, input, splitOutput, default), "inference");
+        Hardening.AssertSplits(() => split.Forward(splitTape, batch, length, input, splitOutput, default), "training forward");
+        Hardening.AssertSplits(() => split.Backward(splitTape, input, dOutput, splitDInput), "backward");
+    }
+}
+
+public sealed class KeyValueF9W3ThreadTests : KeyValueThreadTests<KeyValueF9W3, float, KeyValueF9W3.Tape>;
+public sealed class KeyValuePredictF16W5ThreadTests : KeyValueThreadTests<KeyValuePredictF16W5, float, KeyValuePredictF16W5.Tape>;
+public sealed class KeyValueD5W2ThreadTests : KeyValueThreadTests<KeyValueD5W2, double, KeyValueD5W2.Tape>;

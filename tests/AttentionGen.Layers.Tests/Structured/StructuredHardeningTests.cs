@@ -122,6 +122,50 @@ public sealed class StructuredHardeningTests
     }
 
     [Fact]
+    public void A_call_large_enough_to_split_allocates_nothing_on_one_thread()
+    {
+        // A shape that splits on two threads (checked below); on one, inference, the training forward and the backward run on
+        // the calling thread with pooled scratch only. With padding, the penalty and the caller's ∂L/∂A.
+        const int batch = 24, length = 30;
+        var random = new Random(14);
+        float[] input = TestData.Random<float>(random, batch * length * Dim), dOutput = TestData.Random<float>(random, batch * Hops * Dim);
+        float[] dWeights = TestData.Random<float>(random, batch * Hops * length);
+        bool[] padding = TestData.Mask(random, batch * length, 0.8);
+        var output = new float[batch * Hops * Dim];
+        var weights = new float[batch * Hops * length];
+        var dInput = new float[input.Length];
+        var tape = new StructuredF37.Tape();
+        var layer = new StructuredF37(seed: 2) { MaxDegreeOfParallelism = 1, PenaltyCoefficient = 0.2f };
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Forward(batch, length, input, output, weights, padding)));
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Forward(tape, batch, length, input, output, weights, padding)));
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.Backward(tape, input, dOutput, dInput, dWeights)));
+        layer.MaxDegreeOfParallelism = 2;
+        Hardening.AssertSplits(() => layer.Forward(batch, length, input, output, weights, padding), "inference");
+        Hardening.AssertSplits(() => layer.Backward(tape, input, dOutput, dInput, dWeights), "backward");
+    }
+
+    [Fact]
+    public void Concurrent_calls_that_split_give_the_serial_results()
+    {
+        // Calls large enough to split, from several threads at once: one takes the worker team, the others find it busy and
+        // spread their sequences over the thread pool; every output and penalty equals the one-thread result.
+        const int batch = 24, length = 30;
+        var inputs = Enumerable.Range(0, 4).Select(i => TestData.Random<float>(new Random(200 + i), batch * length * Dim)).ToArray();
+        var serial = new StructuredF37(seed: 3) { MaxDegreeOfParallelism = 1, PenaltyCoefficient = 0.5f };
+        var layer = new StructuredF37(seed: 3) { MaxDegreeOfParallelism = 2, PenaltyCoefficient = 0.5f };
+        Hardening.AssertSplits(() => layer.Forward(batch, length, inputs[0], new float[batch * Hops * Dim], default, default), "inference");
+        // The output and the returned penalty (appended as the last element).
+        float[] Run(StructuredF37 l, float[] x, float[] result)
+        {
+            result[^1] = l.Forward(batch, length, x, result.AsSpan(0, batch * Hops * Dim), default, default);
+            return result;
+        }
+        var expected = inputs.Select(x => Run(serial, x, new float[batch * Hops * Dim + 1])).ToArray();
+        Hardening.ConcurrentRunsMatchSerial<float>(inputs.Length, batch * Hops * Dim + 1, (i, result) => Run(layer, inputs[i], result));
+        for (int i = 0; i < inputs.Length; i++) Assert.Equal(expected[i], Run(layer, inputs[i], new float[batch * Hops * Dim + 1]));
+    }
+
+    [Fact]
     public void A_tape_reused_across_lengths_gives_what_a_fresh_tape_gives()
     {
         var layer = new StructuredF37(seed: 6) { PenaltyCoefficient = 0.3f };

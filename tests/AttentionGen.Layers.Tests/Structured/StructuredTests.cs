@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Numerics;
+using System.Reflection;
 using Xunit;
 
 namespace AttentionGen.Layers.Tests.Structured;
@@ -11,6 +12,7 @@ public interface IStructuredLayer<T, TTape> : IAttentionLayer<T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
     where TTape : AttentionTape, new()
 {
+    int MaxDegreeOfParallelism { get; set; }
     T PenaltyCoefficient { get; set; }
     T Forward(int batch, int length, ReadOnlySpan<T> input, Span<T> output, Span<T> weights, ReadOnlySpan<bool> padding);
     T Forward(TTape tape, int batch, int length, ReadOnlySpan<T> input, Span<T> output, Span<T> weights, ReadOnlySpan<bool> padding);
@@ -106,6 +108,59 @@ public abstract class StructuredTests<TLayer, T, TTape>
         Assert.Equal(0.3 * expected.Penalty, double.CreateTruncating(penalty), typeof(T) == typeof(float) ? 4 : 10);
         layer.PenaltyCoefficient = T.Zero;
         Assert.Equal(T.Zero, layer.Forward(batch, length, input, output, weights, padding));
+    }
+
+    // The generated layer's private ParallelWorkThreshold: calls with less work stay on the calling thread.
+    private static readonly long ParallelWorkThreshold = (long)typeof(TLayer).GetField("ParallelWorkThreshold", BindingFlags.NonPublic | BindingFlags.Static)!.GetRawConstantValue()!;
+
+    [Fact]
+    public void Results_do_not_depend_on_the_thread_count()
+    {
+        // Enough sequences that every pass splits (B·T·dₐ·D multiply-adds of H W_s1ᵀ alone exceed the threshold): the sequences
+        // of both forwards (each with its penalty, summed in order) and of the backward, then ∂W_s1, ∂W_s2 and ∂H cut by their
+        // output rows. With padding, an all-padding sequence, the penalty and the caller's ∂L/∂A.
+        const int length = 24;
+        int batch = (int)Math.Max(6, 2 * ParallelWorkThreshold / ((long)length * Units * Dim) + 1);
+        var random = new Random(4);
+        T[] input = TestData.Random<T>(random, batch * length * Dim);
+        T[] dOutput = TestData.Random<T>(random, batch * Hops * Dim);
+        T[] dWeights = TestData.Random<T>(random, batch * Hops * length);
+        bool[] padding = TestData.Mask(random, batch * length, 0.8);
+        for (int t = 0; t < length; t++) padding[length + t] = false; // sequence 1 is all padding
+        TLayer Create(int degree)
+        {
+            var layer = new TLayer();
+            layer.ResetParameters(2);
+            layer.PenaltyCoefficient = T.CreateTruncating(0.3);
+            layer.MaxDegreeOfParallelism = degree;
+            return layer;
+        }
+        var serial = Hardening.ResultsAgreeAcrossThreadCounts<T>(degree =>
+        {
+            TLayer layer = Create(degree);
+            var inference = new T[batch * Hops * Dim];
+            var weights = new T[batch * Hops * length];
+            T penalty = layer.Forward(batch, length, input, inference, weights, padding);
+            var tape = new TTape();
+            var output = new T[inference.Length];
+            T trainingPenalty = layer.Forward(tape, batch, length, input, output, default, padding);
+            var dInput = new T[input.Length];
+            layer.Backward(tape, input, dOutput, dInput, dWeights);
+            return new[] { ("inference", inference), ("weights", weights), ("training output", output), ("penalties", new[] { penalty, trainingPenalty }), ("dInput", dInput) }
+                .Concat(layer.Parameters.Select(p => ($"d{p.Name}", (T[])p.Gradient.Clone()))).ToArray();
+        });
+        Assert.True(serial[3].Values[0] > T.Zero);
+        Assert.All(serial.Skip(4), r => Assert.Contains(r.Values, x => x != T.Zero)); // ∂L/∂H and every parameter's gradient
+        Assert.All(serial.Skip(4).SelectMany(r => r.Values), x => Assert.True(T.IsFinite(x)));
+
+        // The shape really splits on two threads: inference, the training forward and the backward each.
+        TLayer split = Create(2);
+        var splitOutput = new T[batch * Hops * Dim];
+        var splitTape = new TTape();
+        var splitDInput = new T[input.Length];
+        Hardening.AssertSplits(() => split.Forward(batch, length, input, splitOutput, default, padding), "inference");
+        Hardening.AssertSplits(() => split.Forward(splitTape, batch, length, input, splitOutput, default, padding), "training forward");
+        Hardening.AssertSplits(() => split.Backward(splitTape, input, dOutput, splitDInput, dWeights), "backward");
     }
 }
 
