@@ -267,19 +267,10 @@ internal static class LayerScaffold
     public static void ProductPhase(SourceWriter writer, ElementType element, string layer, int products, string work,
         string lengths, string chunkArguments, string serialArguments, string spans)
     {
-        string T = element.Keyword;
         writer.WriteLine($"int chunks = {products} * ProductParts;");
-        using (writer.Block($"if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, {work}, ParallelWorkThreshold))"))
-        {
-            writer.WriteLine($"BatchParallel.For<{T}>(chunks, MaxDegreeOfParallelism, this,");
-            writer.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({layer})layer).BackwardProducts(chunk, ProductParts, {chunkArguments}),");
-            writer.WriteLine($"    {lengths}, {spans});");
-        }
-        using (writer.Block("else"))
-        {
-            writer.WriteLine("// One thread: each product in one call (a cut would read its inputs once per part).");
-            writer.WriteLine($"for (int product = 0; product < {products}; product++) BackwardProducts(product, 1, {serialArguments});");
-        }
+        SplitOrSerial(writer, element, "chunks", work, "this", $"(({layer})state).BackwardProducts(chunk, ProductParts, {chunkArguments})", $"{lengths}, {spans}",
+            "// One thread: each product in one call (a cut would read its inputs once per part).",
+            $"for (int product = 0; product < {products}; product++) BackwardProducts(product, 1, {serialArguments});");
     }
 
     /// <summary>

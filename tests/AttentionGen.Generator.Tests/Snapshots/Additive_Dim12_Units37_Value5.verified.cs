@@ -458,7 +458,7 @@ namespace Samples.Translation
                 if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
-                        static (int chunk, object layer, in ChunkSpans<float> s) => ((Aligner)layer).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((Aligner)state).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
                         lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);
                 }
                 else

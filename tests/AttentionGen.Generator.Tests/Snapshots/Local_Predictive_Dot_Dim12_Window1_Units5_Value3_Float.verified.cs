@@ -399,7 +399,7 @@ namespace Samples.Translation
                 if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, (long)rows * Dim * PredictorUnits * 4, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
-                        static (int chunk, object layer, in ChunkSpans<float> s) => ((LocalAligner)layer).BackwardProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((LocalAligner)state).BackwardProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),
                         (batch, queryLength, keyLength), r0: query, r1: scratch, w0: dQuery);
                 }
                 else
