@@ -158,6 +158,19 @@ public sealed class DiagnosticTests
         Assert.Equal("Aligner", Located(d));
     }
 
+    [Theory]
+    [InlineData("MultiplicativeAttention(Dim = 8, Score = AttentionScore.Concat)", "MultiplicativeAttention")]
+    [InlineData("MultiplicativeAttention(Dim = 8, KeyDim = 6, Score = AttentionScore.Concat, LearnedScale = true)", "MultiplicativeAttention")]
+    [InlineData("HardAttention(Dim = 8, Score = AttentionScore.Concat)", "HardAttention")]
+    public void ATTN0010_concat_score_over_every_key_is_additive_attention(string attribute, string kind)
+    {
+        Diagnostic d = Single($"[{attribute}] public partial class Scorer;", "ATTN0010");
+        Assert.StartsWith($"Score = AttentionScore.Concat is not offered by [{kind}]", d.GetMessage());
+        Assert.Contains("is [AdditiveAttention] (Bahdanau's form vᵀ tanh(W_q q + W_k k + b))", d.GetMessage());
+        Assert.Contains("[LocalAttention(Score = AttentionScore.Concat)]", d.GetMessage());
+        Assert.Equal("Score = AttentionScore.Concat", Located(d));
+    }
+
     [Fact]
     public void Several_mistakes_are_all_reported_and_nothing_is_generated()
     {

@@ -12,6 +12,8 @@ public sealed class LocalGeneratorTests
     [InlineData("Local_Predictive_General_Dim256_Window5_Float", "[LocalAttention(Dim = 256, Window = 5)]")]
     [InlineData("Local_Monotonic_ScaledDot_Dim37_Window3_Double", "[LocalAttention(Dim = 37, Window = 3, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.ScaledDot, ElementType = typeof(double))]")]
     [InlineData("Local_Predictive_Dot_Dim12_Window1_Units5_Value3_Float", "[LocalAttention(Dim = 12, ValueDim = 3, Window = 1, Score = AttentionScore.Dot, PredictorUnits = 5)]")]
+    [InlineData("Local_Predictive_Concat_Dim12_Key7_Units5_Window2_Float", "[LocalAttention(Dim = 12, KeyDim = 7, Window = 2, Score = AttentionScore.Concat, Units = 5, PredictorUnits = 3)]")]
+    [InlineData("Local_Monotonic_Concat_Dim9_Key7_Units6_Window3_Double", "[LocalAttention(Dim = 9, KeyDim = 7, Window = 3, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.Concat, Units = 6, ElementType = typeof(double))]")]
     public void Generated_source_matches_the_snapshot_and_compiles_without_warnings(string name, string attribute)
     {
         var (result, _, diagnostics) = GeneratorHarness.Run($"using AttentionGen;\nnamespace Samples.Translation;\n{attribute}\npublic partial class LocalAligner;");
@@ -48,6 +50,8 @@ public sealed class LocalGeneratorTests
     [InlineData("Dim = 8, KeyDim = -1, Window = 2", "KeyDim = -1 is out of range")]
     [InlineData("Dim = 8, Window = 2, PredictorUnits = 0", "PredictorUnits = 0 is out of range")]
     [InlineData("Dim = 8, Window = 2, PredictorUnits = 65537", "PredictorUnits = 65537 is out of range")]
+    [InlineData("Dim = 8, Window = 2, Score = AttentionScore.Concat, Units = 0", "Units = 0 is out of range: it must be between 1 and 65536")]
+    [InlineData("Dim = 8, Window = 2, Score = AttentionScore.Concat, Units = 65537", "Units = 65537 is out of range")]
     public void ATTN0003_dimensions_out_of_range(string arguments, string message)
     {
         var (result, _, _) = GeneratorHarness.Run($"using AttentionGen;\n[LocalAttention({arguments})] public partial class LocalAligner;");
@@ -96,6 +100,38 @@ public sealed class LocalGeneratorTests
         string source = Assert.Single(result.GeneratedSources).SourceText.ToString();
         Assert.DoesNotContain("PredictorWeight", source);
         Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(x => x.ToString()));
+    }
+
+    [Theory]
+    [InlineData("General", "")]
+    [InlineData("Dot", "")]
+    [InlineData("ScaledDot", ", Alignment = LocalAlignment.Monotonic")]
+    public void ATTN0020_units_without_the_concat_score_warns_and_still_generates(string score, string more)
+    {
+        string source = $"using AttentionGen;\n[LocalAttention(Dim = 8, Window = 2, Score = AttentionScore.{score}, Units = 4{more})] public partial class LocalAligner;";
+        var (result, _, diagnostics) = GeneratorHarness.Run(source);
+        Diagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal("ATTN0020", d.Id);
+        Assert.Equal(DiagnosticSeverity.Warning, d.Severity);
+        Assert.Equal($"Units has no effect with Score = AttentionScore.{score}: only the concat score vₐᵀ tanh(Wₐ [hₜ; h̄ₛ]) has a hidden layer to size; remove it", d.GetMessage());
+        Assert.Equal("Units = 4", source.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length));
+        string generated = Assert.Single(result.GeneratedSources).SourceText.ToString();
+        Assert.DoesNotContain("ScoreVector", generated);
+        Assert.DoesNotContain("const int Units", generated);
+        Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(x => x.ToString()));
+    }
+
+    [Theory]
+    [InlineData("Dim = 8, KeyDim = 5, Window = 2, Score = AttentionScore.Concat")]
+    [InlineData("Dim = 8, KeyDim = 12, ValueDim = 3, Window = 1, Score = AttentionScore.Concat, Units = 1, Alignment = LocalAlignment.Monotonic")]
+    public void Concat_takes_any_key_dimension_and_units_default_to_Dim(string arguments)
+    {
+        var (result, _, diagnostics) = GeneratorHarness.Run($"using AttentionGen;\n[LocalAttention({arguments})] public partial class LocalAligner;");
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Problems(diagnostics).Select(x => x.ToString()));
+        string generated = Assert.Single(result.GeneratedSources).SourceText.ToString();
+        Assert.Contains($"public const int Units = {(arguments.Contains("Units = 1") ? 1 : 8)};", generated);
+        Assert.Contains("new(\"score_weight\", Units, Dim + KeyDim)", generated);
     }
 
     [Fact]

@@ -33,6 +33,16 @@ internal static class LocalEmitter
                 "W_a: maps a query into key space, score(hₜ, h̄ₛ) = (W_a hₜ)ᵀ h̄ₛ (Luong's general score hₜᵀ W_aᵀ h̄ₛ; PyTorch <c>nn.Linear(Dim, KeyDim, bias: false).weight</c>).",
                 $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Dim, fanOut: KeyDim, random);"));
         }
+        if (model.Concat)
+        {
+            constants.Add(new("Units", model.Units, "The hidden size of the concat score (rows of W_a, length of v_a)."));
+            parameters.Add(new("ScoreWeight", "score_weight", new[] { "Units", "Dim + KeyDim" },
+                "W_a: the concat score's projection of [hₜ; h̄ₛ], query columns first, score(hₜ, h̄ₛ) = v_aᵀ tanh(W_a [hₜ; h̄ₛ]) (PyTorch <c>nn.Linear(Dim + KeyDim, Units, bias: false).weight</c>).",
+                $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Dim + KeyDim, fanOut: Units, random);"));
+            parameters.Add(new("ScoreVector", "score_vector", new[] { "Units" },
+                "v_a: reduces tanh(W_a [hₜ; h̄ₛ]) to a score (PyTorch <c>nn.Linear(Units, 1, bias: false).weight</c> flattened).",
+                $"Initializers.GlorotUniform<{T}>({{p}}, fanIn: Units, fanOut: 1, random);"));
+        }
         if (model.Predictive)
         {
             constants.Add(new("PredictorUnits", model.PredictorUnits, "The hidden size of the position predictor (rows of W_p)."));
@@ -47,7 +57,7 @@ internal static class LocalEmitter
         string scoreText = ScoreText(model.Score);
         string summary =
             $"Local attention (Luong et al. 2015, §3.2), {(model.Predictive ? "local-p" : "local-m")}, generated for Dq = {model.Dim}, Dk = {model.KeyDim}, Dv = {model.ValueDim}, D = {model.Window}" +
-            $"{(model.Predictive ? $", predictor units {model.PredictorUnits}" : "")}, {T}, score {model.Score}:\n" +
+            $"{(model.Predictive ? $", predictor units {model.PredictorUnits}" : "")}{(model.Concat ? $", score units {model.Units}" : "")}, {T}, score {model.Score}:\n" +
             (model.Predictive
                 ? "pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)) with S = Tk; the window is centred on round(pₜ) = ⌊pₜ + ½⌋;\n"
                 : "pₜ = t + Tk − Tq (t itself when Tq = Tk: the diagonal aligned to the end, like the causal mask);\n") +
@@ -64,6 +74,7 @@ internal static class LocalEmitter
     {
         "Dot" => "hₜᵀ h̄ₛ",
         "ScaledDot" => "hₜᵀ h̄ₛ / √Dk",
+        "Concat" => "v_aᵀ tanh(W_a [hₜ; h̄ₛ])",
         _ => "(W_a hₜ)ᵀ h̄ₛ",
     };
 
@@ -78,21 +89,32 @@ internal static class LocalEmitter
         string T = element.Keyword;
         string M = element.Size == 4 ? "MathF" : "Math";
         string name = model.Target.Name;
-        bool general = model.General, predictive = model.Predictive;
-        string scoreDot = kernels.Dot(model.KeyDim);              // eₜ(s) = q'ₜᵀ kₛ
+        bool general = model.General, predictive = model.Predictive, concat = model.Concat;
+        string scoreDot = concat ? "" : kernels.Dot(model.KeyDim); // eₜ(s) = q'ₜᵀ kₛ
         string valueDot = kernels.Dot(model.ValueDim);            // ∂aₜ(s) = ∂cₜᵀ vₛ
         string valueAxpy = kernels.MultiplyAdd(model.ValueDim);   // cₜ += aₜ(s) vₛ, ∂vₛ += aₜ(s) ∂cₜ
-        string keyAxpy = kernels.MultiplyAdd(model.KeyDim);       // ∂q'ₜ += ∂eₜ(s) kₛ, ∂kₛ += ∂eₜ(s) q'ₜ
-        string queryProjection = general || predictive ? kernels.ProductTransposedAdd(model.Dim) : ""; // Q Wᵀ for W_a and W_p
-        string queryGradient = general || predictive ? kernels.MatrixProductAdd(model.Dim) : "";         // ∂W += ∂Yᵀ Q, ∂Q += ∂Y W
+        string keyAxpy = concat ? "" : kernels.MultiplyAdd(model.KeyDim); // ∂q'ₜ += ∂eₜ(s) kₛ, ∂kₛ += ∂eₜ(s) q'ₜ
+        bool projectsQueries = general || predictive || concat;
+        string queryProjection = projectsQueries ? kernels.ProductTransposedAdd(model.Dim) : ""; // Q Wᵀ for W_a (or its query half) and W_p
+        string queryGradient = projectsQueries ? kernels.MatrixProductAdd(model.Dim) : "";         // ∂W += ∂Yᵀ Q, ∂Q += ∂Y W
+        // The concat score: K W_a,kᵀ (and its gradients), v_aᵀ tanh(qpₜ + kpₛ) per pair and its backward, ∂v_a's row shares summed.
+        string keyProjection = concat ? kernels.ProductTransposedAdd(model.KeyDim) : "";
+        string keyGradient = concat ? kernels.MatrixProductAdd(model.KeyDim) : "";
+        string concatScore = concat ? kernels.AdditiveScore(model.Units) : "";
+        string concatScoreBackward = concat ? kernels.AdditiveScoreBackward(model.Units) : "";
+        string unitsAxpy = concat ? kernels.MultiplyAdd(model.Units) : "";
         string predictorTanh = predictive ? kernels.TanhInPlace(model.PredictorUnits) : "";
         string predictorDot = predictive ? kernels.Dot(model.PredictorUnits) : "";
         string predictorBackward = predictive ? PredictorBackwardKernel(kernels, model) : "";
-        string queryWidth = general ? "KeyDim" : "Dim";
+        string queryWidth = general ? "KeyDim" : concat ? "Units" : "Dim";
+        string scoreTarget = concat ? "dProjections" : "dQueryTarget"; // what BackwardRows writes the score path's gradient into
 
-        w.WriteLine();
-        w.WriteLine("// The fixed factor on every score (1/√Dk for the scaled dot product).");
-        w.WriteLine($"private const {T} ScoreFactor = {Literal(element, model.Score == "ScaledDot" ? 1 / System.Math.Sqrt(model.KeyDim) : 1)};");
+        if (!concat)
+        {
+            w.WriteLine();
+            w.WriteLine("// The fixed factor on every score (1/√Dk for the scaled dot product).");
+            w.WriteLine($"private const {T} ScoreFactor = {Literal(element, model.Score == "ScaledDot" ? 1 / System.Math.Sqrt(model.KeyDim) : 1)};");
+        }
         if (predictive)
         {
             double sigma = model.Window / 2.0;
@@ -106,6 +128,7 @@ internal static class LocalEmitter
         w.WriteLine();
         w.Summary("What a training forward records for <see cref=\"Backward\"/>: per query its window (first key and length) and the weights aₜ over it" +
             (predictive ? ",\nthe softmax αₜ before the Gaussian, pₜ and tanh(W_p hₜ)" : "") + (general ? ", W_a hₜ" : "") +
+            (concat ? ", the concat score's projections qpₜ = W_a,q hₜ [B, Tq, Units] and kpₛ = W_a,k h̄ₛ [B, Tk, Units]" : "") +
             ". Window rows have min(2D + 1, Tk) entries.\nOwned by the caller, reused across steps, grown as needed.");
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
@@ -114,6 +137,7 @@ internal static class LocalEmitter
             w.WriteLine($"internal {T}[] Positions = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] PredictorHidden = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
+            if (concat) w.WriteLine($"internal {T}[] KeyProjection = Array.Empty<{T}>();");
             w.WriteLine("internal int[] WindowStarts = Array.Empty<int>();");
             w.WriteLine("internal int[] WindowCounts = Array.Empty<int>();");
             w.WriteLine("internal bool KeysAreValues;");
@@ -131,6 +155,11 @@ internal static class LocalEmitter
                     w.WriteLine("Grow(ref PredictorHidden, rows * PredictorUnits);");
                 }
                 if (general) w.WriteLine("Grow(ref QueryProjection, rows * KeyDim);");
+                if (concat)
+                {
+                    w.WriteLine("Grow(ref QueryProjection, rows * Units);");
+                    w.WriteLine("Grow(ref KeyProjection, batch * keyLength * Units);");
+                }
                 w.WriteLine("(Batch, QueryLength, KeyLength, KeysAreValues, IsRecorded) = (batch, queryLength, keyLength, keysAreValues, true);");
             }
         }
@@ -165,7 +194,9 @@ internal static class LocalEmitter
         w.WriteLine("// thread count, so the result is too.");
         using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions)"))
         {
-            w.WriteLine($"long work = (long)batch * queryLength * (Math.Min(WindowSize, keyLength) * (KeyDim + ValueDim){projectionWork});");
+            w.WriteLine(concat
+                ? $"long work = (long)batch * (queryLength * (Math.Min(WindowSize, keyLength) * (Units + ValueDim) + Dim * Units{projectionWork}) + keyLength * KeyDim * Units);"
+                : $"long work = (long)batch * queryLength * (Math.Min(WindowSize, keyLength) * (KeyDim + ValueDim){projectionWork});");
             using (w.Block("if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
             {
                 w.WriteLine("ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, positions);");
@@ -181,10 +212,15 @@ internal static class LocalEmitter
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end), each:");
         if (general) w.WriteLine("//   Q' = Q W_aᵀ                     [Tq, KeyDim]  (into the tape when training)");
+        if (concat)
+        {
+            w.WriteLine("//   W_a [hₜ; h̄ₛ] = W_a,q hₜ + W_a,k h̄ₛ, W_a = [W_a,q | W_a,k] (its Dim query columns, then its KeyDim key columns):");
+            w.WriteLine("//   QP = Q W_a,qᵀ [Tq, Units] and KP = K W_a,kᵀ [Tk, Units], once per query and once per key (into the tape when training)");
+        }
         if (predictive) w.WriteLine("//   Z = tanh(Q W_pᵀ)                [Tq, PredictorUnits], pₜ = Tk · sigmoid(v_pᵀ zₜ)");
         else w.WriteLine("//   pₜ = t + Tk − Tq");
         w.WriteLine("//   per query t, over the window s ∈ [round(pₜ) − D, round(pₜ) + D] ∩ [0, Tk − 1]:");
-        w.WriteLine($"//     eₜ(s) = {(general ? "q'ₜᵀ kₛ" : "qₜᵀ kₛ")} · factor (−∞ where the mask forbids), aₜ = softmax(eₜ) (row maximum subtracted;");
+        w.WriteLine($"//     eₜ(s) = {(general ? "q'ₜᵀ kₛ · factor" : concat ? "v_aᵀ tanh(qpₜ + kpₛ)" : "qₜᵀ kₛ · factor")} (−∞ where the mask forbids), aₜ = softmax(eₜ) (row maximum subtracted;");
         w.WriteLine("//     a window with nothing allowed becomes zeros)" + (predictive ? ", aₜ(s) ← aₜ(s) · exp(−(s − pₜ)² / (2σ²))" : "") + ", cₜ = Σₛ aₜ(s) vₛ");
         using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions)"))
         {
@@ -192,11 +228,19 @@ internal static class LocalEmitter
             w.WriteLine("int stride = Math.Min(WindowSize, keyLength);");
             var scratchParts = new List<string> { "stride" };
             if (general) scratchParts.Add("(tape is null ? queryLength * KeyDim : 0)");
+            if (concat) scratchParts.Add("Units * (Dim + KeyDim) + (tape is null ? (queryLength + keyLength) * Units : 0)");
             if (predictive) scratchParts.Add("(tape is null ? queryLength * PredictorUnits : 0)");
             LayerScaffold.DeclareScratch(w, element, "scratch", string.Join(" + ", scratchParts));
             using (w.Block("try"))
             {
                 w.WriteLine($"Span<{T}> window = scratch.Slice(0, stride);");
+                if (concat)
+                {
+                    w.WriteLine("// W_a's two halves packed into contiguous blocks once per call, so the projections stream their rows.");
+                    w.WriteLine($"Span<{T}> queryWeight = scratch.Slice(stride, Units * Dim), keyWeight = scratch.Slice(stride + Units * Dim, Units * KeyDim);");
+                    w.WriteLine("SplitScoreWeight(ScoreWeight.Value, queryWeight, keyWeight);");
+                    w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
+                }
                 using (w.Block("for (int b = first; b < end; b++)"))
                 {
                     w.WriteLine($"ReadOnlySpan<{T}> rowQuery = query.Slice(b * queryLength * Dim, queryLength * Dim);");
@@ -211,6 +255,18 @@ internal static class LocalEmitter
                         w.WriteLine($"{queryProjection}(queryLength, KeyDim, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(projected));");
                         w.WriteLine($"ReadOnlySpan<{T}> queries = projected;");
                     }
+                    else if (concat)
+                    {
+                        w.WriteLine();
+                        w.WriteLine("// qpₜ = W_a,q hₜ and kpₛ = W_a,k h̄ₛ: each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.");
+                        w.WriteLine($"Span<{T}> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), queryLength * Units);");
+                        w.WriteLine($"Span<{T}> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + queryLength * Units, keyLength * Units);");
+                        w.WriteLine("queryProjection.Clear();");
+                        w.WriteLine("keyProjection.Clear();");
+                        w.WriteLine($"{queryProjection}(queryLength, Units, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(queryProjection));");
+                        w.WriteLine($"{keyProjection}(keyLength, Units, ref MemoryMarshal.GetReference(rowKeys), ref MemoryMarshal.GetReference(keyWeight), ref MemoryMarshal.GetReference(keyProjection));");
+                        w.WriteLine($"ReadOnlySpan<{T}> queries = queryProjection;");
+                    }
                     else
                     {
                         w.WriteLine($"ReadOnlySpan<{T}> queries = rowQuery;");
@@ -219,7 +275,8 @@ internal static class LocalEmitter
                     {
                         w.WriteLine();
                         w.WriteLine("// Z = Q W_pᵀ (tanh applied per query below): the position predictor's hidden layer.");
-                        w.WriteLine($"Span<{T}> hidden = tape is not null ? tape.PredictorHidden.AsSpan(b * queryLength * PredictorUnits, queryLength * PredictorUnits) : scratch.Slice(stride{(general ? " + queryLength * KeyDim" : "")}, queryLength * PredictorUnits);");
+                        string hiddenOffset = general ? " + queryLength * KeyDim" : concat ? " + Units * (Dim + KeyDim) + (queryLength + keyLength) * Units" : "";
+                        w.WriteLine($"Span<{T}> hidden = tape is not null ? tape.PredictorHidden.AsSpan(b * queryLength * PredictorUnits, queryLength * PredictorUnits) : scratch.Slice(stride{hiddenOffset}, queryLength * PredictorUnits);");
                         w.WriteLine("hidden.Clear();");
                         w.WriteLine($"{queryProjection}(queryLength, PredictorUnits, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref MemoryMarshal.GetReference(hidden));");
                     }
@@ -258,7 +315,9 @@ internal static class LocalEmitter
                         using (w.Block("for (int s = 0; s < count; s++)"))
                         {
                             w.WriteLine("int key = start + s;");
-                            w.WriteLine($"a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? {T}.NegativeInfinity : ScoreFactor * {scoreDot}(ref q, ref MemoryMarshal.GetReference(rowKeys.Slice(key * KeyDim, KeyDim)));");
+                            w.WriteLine(concat
+                                ? $"a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? {T}.NegativeInfinity : {concatScore}(ref q, ref MemoryMarshal.GetReference(keyProjection.Slice(key * Units, Units)), ref scoreVector);"
+                                : $"a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? {T}.NegativeInfinity : ScoreFactor * {scoreDot}(ref q, ref MemoryMarshal.GetReference(rowKeys.Slice(key * KeyDim, KeyDim)));");
                         }
                         w.WriteLine("AttentionMath.Softmax(a);");
                         if (predictive)
@@ -290,8 +349,12 @@ internal static class LocalEmitter
             "Backward: from ∂L/∂C (and optionally ∂L/∂A) writes ∂L/∂Q, ∂L/∂K, ∂L/∂V (each only when its span is not empty) and adds the\n" +
             "parameter gradients. Per query, over its window: ∂aₜ(s) = ∂cₜᵀ vₛ (+ ∂L/∂A), ∂vₛ += aₜ(s) ∂cₜ" +
             (predictive ? ",\n∂pₜ = Σₛ ∂aₜ(s) aₜ(s) (s − pₜ) / σ², ∂αₜ(s) = ∂aₜ(s) · exp(−(s − pₜ)² / (2σ²))" : "") +
-            ", ∂eₜ = factor · α ⊙ (∂α − Σ α ⊙ ∂α),\n" +
-            $"∂q'ₜ = Σₛ ∂eₜ(s) kₛ, ∂kₛ += ∂eₜ(s) q'ₜ{(general ? "; then ∂W_a += ∂Q'ᵀ Q and ∂Q = ∂Q' W_a" : "")}" +
+            (concat
+                ? ", ∂eₜ = α ⊙ (∂α − Σ α ⊙ ∂α),\n" +
+                  "with zₜₛ = tanh(qpₜ + kpₛ): ∂v_a += ∂eₜ(s) zₜₛ, ∂qpₜ and ∂kpₛ += ∂eₜ(s) v_a ⊙ (1 − zₜₛ²); then ∂W_a,q += ∂QPᵀ Q, ∂W_a,k += ∂KPᵀ K,\n" +
+                  "∂Q = ∂QP W_a,q and ∂K += ∂KP W_a,k"
+                : ", ∂eₜ = factor · α ⊙ (∂α − Σ α ⊙ ∂α),\n" +
+                  $"∂q'ₜ = Σₛ ∂eₜ(s) kₛ, ∂kₛ += ∂eₜ(s) q'ₜ{(general ? "; then ∂W_a += ∂Q'ᵀ Q and ∂Q = ∂Q' W_a" : "")}") +
             (predictive ? ";\nthrough pₜ = S · sigmoid(u), u = v_pᵀ zₜ, zₜ = tanh(W_p hₜ): ∂u = ∂pₜ · pₜ (1 − pₜ / S), ∂v_p += ∂u zₜ,\n∂(W_p hₜ) = ∂u v_p ⊙ (1 − zₜ²), ∂W_p += its outer product with hₜ, ∂hₜ += W_pᵀ of it. The window bounds are piecewise\nconstant in pₜ and pass no gradient" : "") +
             ".\nA query with nothing allowed in its window contributes nothing.");
         w.WriteLine("/// <param name=\"tape\">The tape the training <c>Forward</c> recorded into.</param>");
@@ -342,10 +405,20 @@ internal static class LocalEmitter
             w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
             w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
             w.WriteLine("int rows = batch * queryLength;");
+            if (concat)
+            {
+                w.WriteLine("int keyRows = batch * keyLength;");
+                w.WriteLine(ConcatScratchLength);
+            }
             w.WriteLine();
             var scratchParts = new List<string>();
             var scratchDoc = new List<string>();
             if (general) { scratchParts.Add("rows * KeyDim"); scratchDoc.Add("∂L/∂Q' [B, Tq, KeyDim]"); }
+            if (concat)
+            {
+                scratchParts.Add("scoreScratch");
+                scratchDoc.Add("W_a's halves W_a,q [Units, Dim] and W_a,k [Units, KeyDim], ∂W_a's halves likewise, ∂L/∂QP [B, Tq, Units], ∂L/∂KP [B, Tk, Units]\n// and each batch row's share of ∂L/∂v_a [B, Units]");
+            }
             if (predictive) { scratchParts.Add("rows + rows * PredictorUnits"); scratchDoc.Add("∂L/∂u [B, Tq] and ∂L/∂(W_p hₜ) [B, Tq, PredictorUnits]"); }
             if (scratchParts.Count == 0) scratchParts.Add("0");
             w.WriteLine($"// Scratch: {(scratchDoc.Count == 0 ? "none (the dot score writes ∂L/∂Q directly)" : string.Join(", ", scratchDoc))}.");
@@ -353,24 +426,42 @@ internal static class LocalEmitter
             using (w.Block("try"))
             {
                 w.WriteLine("scratch.Clear();");
-                w.WriteLine($"Span<{T}> dQueryTarget = {(general ? "scratch.Slice(0, rows * KeyDim)" : "dQuery")};");
-                w.WriteLine($"Span<{T}> dPredictor = {(predictive ? $"scratch.Slice({(general ? "rows * KeyDim" : "0")}, rows)" : "default")};");
-                w.WriteLine($"long work = (long)rows * Math.Min(WindowSize, keyLength) * (KeyDim + ValueDim);");
+                if (concat)
+                {
+                    w.WriteLine("// W_a's halves packed as in the forward, and ∂W_a's halves copied out to accumulate into (and back at the end).");
+                    w.WriteLine(ConcatWeightSlices(T));
+                    w.WriteLine("SplitScoreWeight(ScoreWeight.Value, queryWeight, keyWeight);");
+                    w.WriteLine("SplitScoreWeight(ScoreWeight.Gradient, dQueryWeight, dKeyWeight);");
+                    w.WriteLine($"Span<{T}> dProjections = scratch.Slice(2 * Units * (Dim + KeyDim), (rows + keyRows + batch) * Units);");
+                }
+                else
+                {
+                    w.WriteLine($"Span<{T}> dQueryTarget = {(general ? "scratch.Slice(0, rows * KeyDim)" : "dQuery")};");
+                }
+                w.WriteLine($"Span<{T}> dPredictor = {(predictive ? $"scratch.Slice({(general ? "rows * KeyDim" : concat ? "scoreScratch" : "0")}, rows)" : "default")};");
+                w.WriteLine($"long work = (long)rows * Math.Min(WindowSize, keyLength) * ({(concat ? "Units" : "KeyDim")} + ValueDim);");
                 using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
                     w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
                     w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3, s.R4),");
-                    w.WriteLine("    (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dQueryTarget, w1: dKeys, w2: dValueTarget, w3: dPredictor);");
+                    w.WriteLine($"    (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: {scoreTarget}, w1: dKeys, w2: dValueTarget, w3: dPredictor);");
                 }
                 using (w.Block("else"))
                 {
-                    w.WriteLine("BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, dPredictor, dWeights);");
+                    w.WriteLine($"BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, {scoreTarget}, dKeys, dValueTarget, dPredictor, dWeights);");
+                }
+                if (concat)
+                {
+                    w.WriteLine();
+                    w.WriteLine("// ∂v_a: the batch rows' shares added in row order, so the sum does not depend on how rows were spread over threads.");
+                    w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
+                    w.WriteLine($"for (int b = 0; b < batch; b++) {unitsAxpy}(1, ref dProjections[(rows + keyRows + b) * Units], ref dScoreVector);");
                 }
                 if (predictive)
                 {
                     w.WriteLine();
                     w.WriteLine("// The position predictor, in row order: ∂v_p += ∂u zₜ and ∂(W_p hₜ) = ∂u v_p ⊙ (1 − zₜ²) per query.");
-                    w.WriteLine($"Span<{T}> dHidden = scratch.Slice({(general ? "rows * KeyDim + " : "")}rows, rows * PredictorUnits);");
+                    w.WriteLine($"Span<{T}> dHidden = scratch.Slice({(general ? "rows * KeyDim + " : concat ? "scoreScratch + " : "")}rows, rows * PredictorUnits);");
                     w.WriteLine($"ref {T} predictorVector = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value);");
                     w.WriteLine($"ref {T} predictorVectorGradient = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Gradient);");
                     using (w.Block("for (int r = 0; r < rows; r++)"))
@@ -379,7 +470,18 @@ internal static class LocalEmitter
                         w.WriteLine($"{predictorBackward}(dPredictor[r], ref tape.PredictorHidden[r * PredictorUnits], ref predictorVector, ref predictorVectorGradient, ref dHidden[r * PredictorUnits]);");
                     }
                 }
-                if (general || predictive)
+                if (concat)
+                {
+                    w.WriteLine();
+                    w.WriteLine("// The projection gradients over all rows, each cut into ProductParts ranges that threads take independently:");
+                    w.WriteLine($"// ∂W_a,q += ∂QPᵀ Q, ∂W_a,k += ∂KPᵀ K, {(predictive ? "∂W_p += ∂(W_p H)ᵀ Q, " : "")}∂K += ∂KP W_a,k by rows of K, ∂Q = ∂QP W_a,q{(predictive ? " + ∂(W_p H) W_p" : "")} by rows of Q.");
+                    LayerScaffold.ProductPhase(w, element, name, predictive ? 5 : 4,
+                        $"((long)rows * Dim + (long)keyRows * KeyDim) * Units * 4{(predictive ? " + (long)rows * Dim * PredictorUnits * 2" : "")}", "(batch, queryLength, keyLength)",
+                        "s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.W0, s.W1, s.W2", "batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys",
+                        "r0: query, r1: keys, w0: scratch, w1: dQuery, w2: dKeys");
+                    w.WriteLine("JoinScoreWeight(dQueryWeight, dKeyWeight, ScoreWeight.Gradient);");
+                }
+                else if (general || predictive)
                 {
                     int weightProducts = (general ? 1 : 0) + (predictive ? 1 : 0);
                     string depth = general && predictive ? "(KeyDim + PredictorUnits)" : general ? "KeyDim" : "PredictorUnits";
@@ -396,7 +498,14 @@ internal static class LocalEmitter
             }
         }
 
-        if (general || predictive)
+        if (concat)
+        {
+            w.WriteLine();
+            LayerScaffold.DeclareProductParts(w);
+            EmitConcatBackwardProducts(w, model, queryGradient, keyGradient);
+            EmitScoreWeightSplit(w, T);
+        }
+        else if (general || predictive)
         {
             w.WriteLine();
             LayerScaffold.DeclareProductParts(w);
@@ -442,9 +551,15 @@ internal static class LocalEmitter
 
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end) of the backward; rows write disjoint parts of every output.");
-        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQueryTarget, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> dPredictor, ReadOnlySpan<{T}> dWeights)"))
+        if (concat) w.WriteLine("// dProjections holds ∂L/∂QP [B, Tq, Units], ∂L/∂KP [B, Tk, Units] and each batch row's share of ∂L/∂v_a [B, Units].");
+        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> {scoreTarget}, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> dPredictor, ReadOnlySpan<{T}> dWeights)"))
         {
             w.WriteLine("int queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
+            if (concat)
+            {
+                w.WriteLine("int rows = tape.Batch * queryLength, keyRows = tape.Batch * keyLength;");
+                w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
+            }
             w.WriteLine("int stride = Math.Min(WindowSize, keyLength);");
             LayerScaffold.DeclareScratch(w, element, "window", "stride");
             using (w.Block("try"))
@@ -483,19 +598,8 @@ internal static class LocalEmitter
                             w.WriteLine("dPredictor[row] = dp * p * (1 - p / keyLength);");
                         }
                         w.WriteLine();
-                        w.WriteLine("// ∂eₜ = factor · α ⊙ (∂α − Σ α ⊙ ∂α): the softmax backward, then the score factor.");
-                        w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(alpha, g, g);");
-                        w.WriteLine("AttentionMath.Scale(g, ScoreFactor);");
-                        w.WriteLine();
-                        w.WriteLine($"// eₜ(s) = q'ₜᵀ kₛ: ∂q'ₜ += ∂eₜ(s) kₛ, ∂kₛ += ∂eₜ(s) q'ₜ (q' = {(general ? "W_a hₜ, from the tape" : "the query itself")}).");
-                        w.WriteLine($"ref {T} q = ref {(general ? "tape.QueryProjection[row * KeyDim]" : "MemoryMarshal.GetReference(query.Slice(row * Dim, Dim))")};");
-                        using (w.Block("for (int s = 0; s < count; s++)"))
-                        {
-                            w.WriteLine("if (g[s] == 0) continue;");
-                            w.WriteLine("int key = b * keyLength + start + s;");
-                            w.WriteLine($"if (!dQueryTarget.IsEmpty) {keyAxpy}(g[s], ref MemoryMarshal.GetReference(keys.Slice(key * KeyDim, KeyDim)), ref dQueryTarget[row * {queryWidth}]);");
-                            w.WriteLine($"if (!dKeys.IsEmpty) {keyAxpy}(g[s], ref q, ref dKeys[key * KeyDim]);");
-                        }
+                        if (concat) EmitConcatScoreBackward(w, T, concatScoreBackward, scoreTarget);
+                        else EmitProductScoreBackward(w, T, general, keyAxpy, queryWidth);
                     }
                 }
             }
@@ -533,6 +637,132 @@ internal static class LocalEmitter
             w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, context, nameof(weights), nameof(context));");
             w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(positions, context, nameof(positions), nameof(context));");
             w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(positions, weights, nameof(positions), nameof(weights));");
+        }
+    }
+
+    // The concat backward's scratch: W_a's halves and ∂W_a's halves (2 · Units · (Dim + KeyDim)), then ∂QP, ∂KP and ∂v_a's row shares.
+    private const string ConcatScratchLength = "int scoreScratch = 2 * Units * (Dim + KeyDim) + (rows + keyRows + batch) * Units;";
+
+    // The first four blocks of that scratch: W_a's halves packed, then ∂W_a's halves.
+    private static string ConcatWeightSlices(string T) =>
+        $"Span<{T}> queryWeight = scratch.Slice(0, Units * Dim), keyWeight = scratch.Slice(Units * Dim, Units * KeyDim);\n" +
+        $"Span<{T}> dQueryWeight = scratch.Slice(Units * (Dim + KeyDim), Units * Dim), dKeyWeight = scratch.Slice(Units * (2 * Dim + KeyDim), Units * KeyDim);";
+
+    // The concat backward's projection gradients, each product cut into row ranges: ∂W_a,q, ∂W_a,k (into the packed halves),
+    // ∂W_p for local-p, then ∂K += ∂KP W_a,k and ∂Q = ∂QP W_a,q (+ ∂(W_p H) W_p) by rows.
+    private static void EmitConcatBackwardProducts(SourceWriter w, LocalModel model, string queryGradient, string keyGradient)
+    {
+        string T = model.Element.Keyword;
+        bool predictive = model.Predictive;
+        w.WriteLine();
+        w.WriteLine("// Chunk c does part c % parts of product c / parts: ∂W_a,q += ∂QPᵀ Q, ∂W_a,k += ∂KPᵀ K" + (predictive ? ", ∂W_p += ∂(W_p H)ᵀ Q" : "") + ",");
+        w.WriteLine("// then ∂K += ∂KP W_a,k by rows of K and ∂Q by rows of Q (its terms added in a fixed order). Parts write disjoint rows,");
+        w.WriteLine("// so threads may take them in any order.");
+        using (w.Block($"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, Span<{T}> scratch, Span<{T}> dQuery, Span<{T}> dKeys)"))
+        {
+            w.WriteLine("int product = chunk / parts, part = chunk % parts;");
+            w.WriteLine("int rows = batch * queryLength, keyRows = batch * keyLength;");
+            w.WriteLine(ConcatWeightSlices(T));
+            w.WriteLine($"ReadOnlySpan<{T}> dQueryProjection = scratch.Slice(2 * Units * (Dim + KeyDim), rows * Units);");
+            w.WriteLine($"ReadOnlySpan<{T}> dKeyProjection = scratch.Slice(2 * Units * (Dim + KeyDim) + rows * Units, keyRows * Units);");
+            if (predictive)
+            {
+                w.WriteLine(ConcatScratchLength);
+                w.WriteLine($"ReadOnlySpan<{T}> dHidden = scratch.Slice(scoreScratch + rows, rows * PredictorUnits);");
+            }
+            using (w.Block("if (product == 0)"))
+            {
+                LayerScaffold.WeightGradientPart(w, queryGradient, "Units", "rows", "parts", "dQueryProjection", "query", "dQueryWeight", "Dim");
+                w.WriteLine("return;");
+            }
+            using (w.Block("if (product == 1)"))
+            {
+                LayerScaffold.WeightGradientPart(w, keyGradient, "Units", "keyRows", "parts", "dKeyProjection", "keys", "dKeyWeight", "KeyDim");
+                w.WriteLine("return;");
+            }
+            if (predictive)
+            {
+                using (w.Block("if (product == 2)"))
+                {
+                    LayerScaffold.WeightGradientPart(w, queryGradient, "PredictorUnits", "rows", "parts", "dHidden", "query", "PredictorWeight.Gradient", "Dim");
+                    w.WriteLine("return;");
+                }
+            }
+            using (w.Block($"if (product == {(predictive ? 3 : 2)})"))
+            {
+                LayerScaffold.InputGradientPart(w, keyGradient, "Units", "keyRows", "parts", "dKeyProjection", "keyWeight", "dKeys", "KeyDim", clearFirst: false, weightIsSpan: true);
+                w.WriteLine("return;");
+            }
+            using (w.Block($"if (product == {(predictive ? 4 : 3)})"))
+            {
+                LayerScaffold.InputGradientPart(w, queryGradient, "Units", "rows", "parts", "dQueryProjection", "queryWeight", "dQuery", "Dim", clearFirst: false, weightIsSpan: true);
+                if (predictive)
+                {
+                    w.WriteLine($"{queryGradient}(hi - lo, PredictorUnits, ref Unsafe.Add(ref MemoryMarshal.GetReference(dHidden), lo * PredictorUnits), PredictorUnits, 1, ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref dQuery[lo * Dim]);");
+                }
+            }
+        }
+    }
+
+    // W_a [Units, Dim + KeyDim] = [W_a,q | W_a,k]: the two halves to and from contiguous blocks.
+    private static void EmitScoreWeightSplit(SourceWriter w, string T)
+    {
+        w.WriteLine();
+        w.WriteLine("// W_a = [W_a,q | W_a,k], [Units, Dim + KeyDim] with each row's Dim query columns first (as in W_a [hₜ; h̄ₛ]): its halves");
+        w.WriteLine("// copied into the contiguous blocks [Units, Dim] and [Units, KeyDim] the projection kernels read, and back.");
+        using (w.Block($"private static void SplitScoreWeight(ReadOnlySpan<{T}> weight, Span<{T}> queryHalf, Span<{T}> keyHalf)"))
+        {
+            using (w.Block("for (int u = 0; u < Units; u++)"))
+            {
+                w.WriteLine("weight.Slice(u * (Dim + KeyDim), Dim).CopyTo(queryHalf.Slice(u * Dim, Dim));");
+                w.WriteLine("weight.Slice(u * (Dim + KeyDim) + Dim, KeyDim).CopyTo(keyHalf.Slice(u * KeyDim, KeyDim));");
+            }
+        }
+        w.WriteLine();
+        using (w.Block($"private static void JoinScoreWeight(ReadOnlySpan<{T}> queryHalf, ReadOnlySpan<{T}> keyHalf, Span<{T}> weight)"))
+        {
+            using (w.Block("for (int u = 0; u < Units; u++)"))
+            {
+                w.WriteLine("queryHalf.Slice(u * Dim, Dim).CopyTo(weight.Slice(u * (Dim + KeyDim), Dim));");
+                w.WriteLine("keyHalf.Slice(u * KeyDim, KeyDim).CopyTo(weight.Slice(u * (Dim + KeyDim) + Dim, KeyDim));");
+            }
+        }
+    }
+
+    // Per query, after ∂aₜ over the window: the softmax backward and the concat score's backward into ∂QP, ∂KP and ∂v_a's row share.
+    private static void EmitConcatScoreBackward(SourceWriter w, string T, string concatScoreBackward, string scoreTarget)
+    {
+        w.WriteLine("// ∂eₜ = α ⊙ (∂α − Σ α ⊙ ∂α): the softmax backward.");
+        w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(alpha, g, g);");
+        w.WriteLine();
+        w.WriteLine("// eₜ(s) = v_aᵀ zₜₛ, zₜₛ = tanh(qpₜ + kpₛ) recomputed: ∂v_a += ∂eₜ(s) zₜₛ (this batch row's share),");
+        w.WriteLine("// ∂qpₜ and ∂kpₛ += ∂eₜ(s) v_a ⊙ (1 − zₜₛ²).");
+        w.WriteLine($"ref {T} qp = ref tape.QueryProjection[row * Units];");
+        w.WriteLine($"ref {T} dqp = ref {scoreTarget}[row * Units];");
+        w.WriteLine($"ref {T} dScoreVector = ref {scoreTarget}[(rows + keyRows + b) * Units];");
+        using (w.Block("for (int s = 0; s < count; s++)"))
+        {
+            w.WriteLine("if (g[s] == 0) continue;");
+            w.WriteLine("int key = b * keyLength + start + s;");
+            w.WriteLine($"{concatScoreBackward}(g[s], ref qp, ref tape.KeyProjection[key * Units], ref scoreVector, ref dScoreVector, ref dqp, ref {scoreTarget}[(rows + key) * Units]);");
+        }
+    }
+
+    // Per query, after ∂aₜ over the window: the softmax backward, the score factor and the dot score's backward into ∂q'ₜ and ∂kₛ.
+    private static void EmitProductScoreBackward(SourceWriter w, string T, bool general, string keyAxpy, string queryWidth)
+    {
+        w.WriteLine("// ∂eₜ = factor · α ⊙ (∂α − Σ α ⊙ ∂α): the softmax backward, then the score factor.");
+        w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(alpha, g, g);");
+        w.WriteLine("AttentionMath.Scale(g, ScoreFactor);");
+        w.WriteLine();
+        w.WriteLine($"// eₜ(s) = q'ₜᵀ kₛ: ∂q'ₜ += ∂eₜ(s) kₛ, ∂kₛ += ∂eₜ(s) q'ₜ (q' = {(general ? "W_a hₜ, from the tape" : "the query itself")}).");
+        w.WriteLine($"ref {T} q = ref {(general ? "tape.QueryProjection[row * KeyDim]" : "MemoryMarshal.GetReference(query.Slice(row * Dim, Dim))")};");
+        using (w.Block("for (int s = 0; s < count; s++)"))
+        {
+            w.WriteLine("if (g[s] == 0) continue;");
+            w.WriteLine("int key = b * keyLength + start + s;");
+            w.WriteLine($"if (!dQueryTarget.IsEmpty) {keyAxpy}(g[s], ref MemoryMarshal.GetReference(keys.Slice(key * KeyDim, KeyDim)), ref dQueryTarget[row * {queryWidth}]);");
+            w.WriteLine($"if (!dKeys.IsEmpty) {keyAxpy}(g[s], ref q, ref dKeys[key * KeyDim]);");
         }
     }
 

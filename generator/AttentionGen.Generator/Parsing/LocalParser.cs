@@ -40,6 +40,16 @@ internal static class LocalParser
             parser.Report(DiagnosticDescriptors.ConflictingOptions, parser.ArgumentLocation("KeyDim"),
                 $"Score = AttentionScore.{score} compares queries and keys directly, so KeyDim ({keyDim}) must equal Dim ({dim}); use Score = AttentionScore.General to learn a map between them");
         }
+        int units = parser.ReadInt("Units", dim);
+        if (parser.IsSet("Units"))
+        {
+            parser.RequireDimension("Units", units);
+            if (score is not null and not "Concat")
+            {
+                parser.Report(DiagnosticDescriptors.OptionHasNoEffect, parser.ArgumentLocation("Units"),
+                    "Units", $"Score = AttentionScore.{score}", "only the concat score vₐᵀ tanh(Wₐ [hₜ; h̄ₛ]) has a hidden layer to size");
+            }
+        }
         int predictorUnits = parser.ReadInt("PredictorUnits", dim);
         if (parser.IsSet("PredictorUnits"))
         {
@@ -53,7 +63,8 @@ internal static class LocalParser
 
         LocalModel? model = target is null || element is null || score is null || alignment is null || parser.HasErrors
             ? null
-            : new LocalModel(target, element, dim, keyDim, valueDim, window, score, alignment == "Predictive", alignment == "Predictive" ? predictorUnits : 0);
+            : new LocalModel(target, element, dim, keyDim, valueDim, window, score, alignment == "Predictive", alignment == "Predictive" ? predictorUnits : 0,
+                score == "Concat" ? units : 0);
         return new ParseResult<LocalModel>(model, parser.Diagnostics);
     }
 }

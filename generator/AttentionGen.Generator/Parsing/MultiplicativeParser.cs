@@ -37,7 +37,12 @@ internal static class MultiplicativeParser
             parser.RequireDimension("ValueDim", valueDim);
         }
         string? score = parser.ReadEnum("Score", "General");
-        if (score is "Dot" or "ScaledDot" && keyDim != dim && !parser.HasErrors)
+        if (score == "Concat")
+        {
+            parser.Report(DiagnosticDescriptors.ConflictingOptions, parser.ArgumentLocation("Score"),
+                $"Score = AttentionScore.Concat is not offered by [{(hard ? "HardAttention" : "MultiplicativeAttention")}]: Luong's concat score over every key, vₐᵀ tanh(Wₐ [hₜ; h̄ₛ]), is [AdditiveAttention] (Bahdanau's form vᵀ tanh(W_q q + W_k k + b)); inside a window it is [LocalAttention(Score = AttentionScore.Concat)]");
+        }
+        else if (score is "Dot" or "ScaledDot" && keyDim != dim && !parser.HasErrors)
         {
             parser.Report(DiagnosticDescriptors.ConflictingOptions, parser.ArgumentLocation("KeyDim"),
                 $"Score = AttentionScore.{score} compares queries and keys directly, so KeyDim ({keyDim}) must equal Dim ({dim}); use Score = AttentionScore.General to learn a map between them");

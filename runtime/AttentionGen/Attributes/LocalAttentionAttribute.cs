@@ -21,7 +21,7 @@ public enum LocalAlignment
 /// <summary>
 /// Generates Luong's local attention (Luong et al. 2015, §3.2) into the attributed partial class: each query t attends only
 /// to the 2D + 1 keys s ∈ [pₜ − D, pₜ + D] around an aligned position pₜ (clipped to the sequence), with any of Luong's
-/// multiplicative scores inside the window: aₜ(s) = softmax over the window of score(hₜ, h̄ₛ) (times the Gaussian
+/// scores inside the window (the multiplicative ones or "concat"): aₜ(s) = softmax over the window of score(hₜ, h̄ₛ) (times the Gaussian
 /// exp(−(s − pₜ)² / (2σ²)) for local-p), cₜ = Σₛ aₜ(s) valueₛ. Only the window is scored: O(Tq · D · d) work.
 /// </summary>
 /// <example>
@@ -36,7 +36,10 @@ public sealed class LocalAttentionAttribute : AttentionLayerAttribute
     /// <summary>The query dimension Dq (the decoder state hₜ). Required, 1 to 65536.</summary>
     public int Dim { get; set; }
 
-    /// <summary>The key dimension Dk (the encoder states h̄ₛ). Defaults to <see cref="Dim"/>; may differ only for <see cref="AttentionScore.General"/>.</summary>
+    /// <summary>
+    /// The key dimension Dk (the encoder states h̄ₛ). Defaults to <see cref="Dim"/>; may differ only for
+    /// <see cref="AttentionScore.General"/> and <see cref="AttentionScore.Concat"/>.
+    /// </summary>
     public int KeyDim { get; set; }
 
     /// <summary>The value dimension Dv. Defaults to <see cref="KeyDim"/>; empty values mean the keys are the values.</summary>
@@ -56,4 +59,10 @@ public sealed class LocalAttentionAttribute : AttentionLayerAttribute
     /// Setting it with <see cref="LocalAlignment.Monotonic"/> is warning ATTN0020 (there is no predictor).
     /// </summary>
     public int PredictorUnits { get; set; }
+
+    /// <summary>
+    /// The hidden size of the <see cref="AttentionScore.Concat"/> score v_aᵀ tanh(W_a [hₜ; h̄ₛ]) (the rows of W_a and the length
+    /// of v_a). Defaults to <see cref="Dim"/>, 1 to 65536. Setting it with another score is warning ATTN0020 (no hidden layer).
+    /// </summary>
+    public int Units { get; set; }
 }

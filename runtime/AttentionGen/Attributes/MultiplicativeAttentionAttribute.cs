@@ -13,6 +13,14 @@ public enum AttentionScore
 
     /// <summary>eᵢⱼ = qᵢᵀ kⱼ / √KeyDim (the Transformer's scaled dot product); needs <c>Dim == KeyDim</c>.</summary>
     ScaledDot = 2,
+
+    /// <summary>
+    /// eₜ(s) = v_aᵀ tanh(W_a [hₜ; h̄ₛ]) (Luong's "concat"), with a learned W_a of <c>[Units, Dim + KeyDim]</c> and v_a of
+    /// <c>[Units]</c>. Offered by <see cref="LocalAttentionAttribute"/>; for global attention use
+    /// <see cref="AdditiveAttentionAttribute"/> (Bahdanau's vᵀ tanh(W_q q + W_k k + b), the same score with a bias), so
+    /// <see cref="MultiplicativeAttentionAttribute"/> and <see cref="HardAttentionAttribute"/> report ATTN0010 for it.
+    /// </summary>
+    Concat = 3,
 }
 
 /// <summary>
@@ -38,7 +46,10 @@ public sealed class MultiplicativeAttentionAttribute : AttentionLayerAttribute
     /// <summary>The value dimension Dv. Defaults to <see cref="KeyDim"/>; empty values mean the keys are the values.</summary>
     public int ValueDim { get; set; }
 
-    /// <summary>The score function. Default <see cref="AttentionScore.General"/>.</summary>
+    /// <summary>
+    /// The score function. Default <see cref="AttentionScore.General"/>. <see cref="AttentionScore.Concat"/> is ATTN0010 here:
+    /// Luong's concat score over every key is <see cref="AdditiveAttentionAttribute"/>.
+    /// </summary>
     public AttentionScore Score { get; set; } = AttentionScore.General;
 
     /// <summary>

@@ -19,7 +19,7 @@ public sealed class LocalHardeningTests
     private static (double[] Context, double[] Weights, double[] Positions) Reference<TLayer, T>(TLayer layer, int batch, int tq, int tk, T[] query, T[] keys, T[] values)
         where TLayer : IAttentionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
         => LocalReference.Forward(LocalConfig.Of<TLayer>(), batch, tq, tk, Named(layer, "score_weight"), Named(layer, "predictor_weight"), Named(layer, "predictor_vector"),
-            TestData.ToDouble(query), TestData.ToDouble(keys), TestData.ToDouble(values), (_, _, _) => true);
+            TestData.ToDouble(query), TestData.ToDouble(keys), TestData.ToDouble(values), (_, _, _) => true, Named(layer, "score_vector"));
 
     [Fact]
     public void One_instance_serves_many_threads_with_the_serial_results()

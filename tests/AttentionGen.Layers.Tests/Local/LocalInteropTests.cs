@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using AttentionGen.Serialization;
 using Xunit;
 
@@ -51,6 +52,32 @@ public sealed class LocalInteropTests
         SafeTensors.Load(target, stream, new SafeTensorsLoadOptions { IgnoreSizeOneDimensions = true });
         Assert.Equal(source.PredictorVector.Value, target.PredictorVector.Value);
         Assert.Equal(source.PredictorWeight.Value, target.PredictorWeight.Value);
+    }
+
+    [Fact]
+    public void A_concat_layer_saves_W_a_as_one_Units_by_Dim_plus_KeyDim_tensor_and_loads_by_name()
+    {
+        // PyTorch: nn.Linear(Dim + KeyDim, Units, bias=False).weight is [Units, Dim + KeyDim], applied to torch.cat([h_t, h_s]).
+        var trained = new LocalPConcatD9K7V5W2U6();
+        trained.ResetParameters(4);
+        using var stream = new MemoryStream();
+        SafeTensors.Save(trained, stream);
+        Assert.Equal(new[] { "predictor_vector", "predictor_weight", "score_vector", "score_weight" }, Names(stream));
+        stream.Position = 0;
+        SafeTensorsTensorInfo weight = SafeTensors.ReadHeader(stream).Tensors.Single(t => t.Name == "score_weight");
+        Assert.Equal(new long[] { LocalPConcatD9K7V5W2U6.Units, LocalPConcatD9K7V5W2U6.Dim + LocalPConcatD9K7V5W2U6.KeyDim }, weight.Shape.ToArray());
+        stream.Position = 0;
+        var loaded = new LocalPConcatD9K7V5W2U6();
+        loaded.ResetParameters(99);
+        SafeTensors.Load(loaded, stream);
+
+        var random = new Random(2);
+        double[] query = TestData.Random<double>(random, 2 * 3 * 9), keys = TestData.Random<double>(random, 2 * 8 * 7), values = TestData.Random<double>(random, 2 * 8 * 5);
+        var expected = new double[2 * 3 * 5];
+        var actual = new double[2 * 3 * 5];
+        trained.Forward(2, 3, 8, query, keys, values, expected, default, default, default);
+        loaded.Forward(2, 3, 8, query, keys, values, actual, default, default, default);
+        Assert.Equal(expected, actual);
     }
 
     private static List<string> Names(MemoryStream stream)

@@ -26,3 +26,9 @@ public interface ILocalLayer<T, TTape> : IAttentionLayer<T>
 [LocalAttention(Dim = 3, Window = 4, Score = AttentionScore.ScaledDot, PredictorUnits = 1, ElementType = typeof(double))] public partial class LocalPScaledD3W4U1 : ILocalLayer<double, LocalPScaledD3W4U1.Tape>;
 [LocalAttention(Dim = 5, Window = 2, Alignment = LocalAlignment.Monotonic, ElementType = typeof(double))] public partial class LocalMGeneralD5W2 : ILocalLayer<double, LocalMGeneralD5W2.Tape>;
 [LocalAttention(Dim = 17, Window = 3, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.ScaledDot, ElementType = typeof(double))] public partial class LocalMScaledD17W3 : ILocalLayer<double, LocalMScaledD17W3.Tape>;
+
+// Luong's concat score v_aᵀ tanh(W_a [hₜ; h̄ₛ]) inside the window: KeyDim ≠ Dim, Units around the vector widths (tails on every path).
+[LocalAttention(Dim = 37, KeyDim = 20, Window = 3, Score = AttentionScore.Concat, Units = 33)] public partial class LocalPConcatF37K20U33W3 : ILocalLayer<float, LocalPConcatF37K20U33W3.Tape>;
+[LocalAttention(Dim = 16, KeyDim = 24, ValueDim = 7, Window = 2, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.Concat)] public partial class LocalMConcatF16K24V7W2 : ILocalLayer<float, LocalMConcatF16K24V7W2.Tape>;
+[LocalAttention(Dim = 9, KeyDim = 7, ValueDim = 5, Window = 2, PredictorUnits = 4, Score = AttentionScore.Concat, Units = 6, ElementType = typeof(double))] public partial class LocalPConcatD9K7V5W2U6 : ILocalLayer<double, LocalPConcatD9K7V5W2U6.Tape>;
+[LocalAttention(Dim = 9, KeyDim = 7, Window = 3, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.Concat, Units = 6, ElementType = typeof(double))] public partial class LocalMConcatD9K7W3U6 : ILocalLayer<double, LocalMConcatD9K7W3U6.Tape>;

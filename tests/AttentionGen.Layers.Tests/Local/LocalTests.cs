@@ -14,7 +14,7 @@ internal static class LocalConfig
         int Constant(string name) => typeof(TLayer).GetField(name) is { } f ? (int)f.GetRawConstantValue()! : 0;
         var attribute = (LocalAttentionAttribute)Attribute.GetCustomAttribute(typeof(TLayer), typeof(LocalAttentionAttribute))!;
         return new LocalReference.Config(Constant("Dim"), Constant("KeyDim"), Constant("ValueDim"), Constant("Window"),
-            attribute.Score.ToString(), attribute.Alignment == LocalAlignment.Predictive, Constant("PredictorUnits"));
+            attribute.Score.ToString(), attribute.Alignment == LocalAlignment.Predictive, Constant("PredictorUnits"), Constant("Units"));
     }
 }
 
@@ -44,7 +44,7 @@ public abstract class LocalTests<TLayer, T, TTape>
 
     private static (double[] Context, double[] Weights, double[] Positions) Reference(TLayer layer, int batch, int tq, int tk, T[] query, T[] keys, T[] values, bool[]? keyMask)
         => LocalReference.Forward(Config, batch, tq, tk, Named(layer, "score_weight"), Named(layer, "predictor_weight"), Named(layer, "predictor_vector"),
-            TestData.ToDouble(query), TestData.ToDouble(keys), TestData.ToDouble(values), (b, t, s) => keyMask is null || keyMask[b * tk + s]);
+            TestData.ToDouble(query), TestData.ToDouble(keys), TestData.ToDouble(values), (b, t, s) => keyMask is null || keyMask[b * tk + s], Named(layer, "score_vector"));
 
     public static TheoryData<int, int, int, int> Shapes => new() { { 1, 1, 1, 1 }, { 2, 2, 3, 5 }, { 3, 3, 6, 6 }, { 4, 2, 7, 33 }, { 5, 2, 9, 4 }, { 6, 1, 40, 40 } };
 
@@ -95,7 +95,7 @@ public abstract class LocalTests<TLayer, T, TTape>
         layer.Forward(batch, tq, tk, query, keys, values, context, weights, new AttentionMask { PerQuery = perQuery, KeyPadding = padding, Causal = causal }, default);
         var expected = LocalReference.Forward(Config, batch, tq, tk, Named(layer, "score_weight"), Named(layer, "predictor_weight"), Named(layer, "predictor_vector"),
             TestData.ToDouble(query), TestData.ToDouble(keys), TestData.ToDouble(values),
-            (b, t, s) => perQuery[(b * tq + t) * tk + s] && padding[b * tk + s] && (!causal || s <= t + tk - tq));
+            (b, t, s) => perQuery[(b * tq + t) * tk + s] && padding[b * tk + s] && (!causal || s <= t + tk - tq), Named(layer, "score_vector"));
         TestData.AssertClose<T>(expected.Weights, weights, Tolerance, "weights");
         TestData.AssertClose<T>(expected.Context, context, Tolerance, "context");
     }
@@ -332,3 +332,11 @@ public sealed class LocalMScaledD17W3GradientTests : LocalGradientTests<LocalMSc
 public sealed class LocalPGeneralD9K7V5W2U6PredictorTests : LocalPredictorTests<LocalPGeneralD9K7V5W2U6, LocalPGeneralD9K7V5W2U6.Tape>;
 public sealed class LocalPDotD8W1PredictorTests : LocalPredictorTests<LocalPDotD8W1, LocalPDotD8W1.Tape>;
 public sealed class LocalPScaledD3W4U1PredictorTests : LocalPredictorTests<LocalPScaledD3W4U1, LocalPScaledD3W4U1.Tape>;
+
+public sealed class LocalPConcatF37K20U33W3Tests : LocalTests<LocalPConcatF37K20U33W3, float, LocalPConcatF37K20U33W3.Tape>;
+public sealed class LocalMConcatF16K24V7W2Tests : LocalTests<LocalMConcatF16K24V7W2, float, LocalMConcatF16K24V7W2.Tape>;
+public sealed class LocalPConcatD9K7V5W2U6Tests : LocalTests<LocalPConcatD9K7V5W2U6, double, LocalPConcatD9K7V5W2U6.Tape>;
+public sealed class LocalMConcatD9K7W3U6Tests : LocalTests<LocalMConcatD9K7W3U6, double, LocalMConcatD9K7W3U6.Tape>;
+public sealed class LocalPConcatD9K7V5W2U6GradientTests : LocalGradientTests<LocalPConcatD9K7V5W2U6, LocalPConcatD9K7V5W2U6.Tape>;
+public sealed class LocalMConcatD9K7W3U6GradientTests : LocalGradientTests<LocalMConcatD9K7W3U6, LocalMConcatD9K7W3U6.Tape>;
+public sealed class LocalPConcatD9K7V5W2U6PredictorTests : LocalPredictorTests<LocalPConcatD9K7V5W2U6, LocalPConcatD9K7V5W2U6.Tape>;
