@@ -369,38 +369,7 @@ internal static class LocalEmitter
         w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the recorded shapes, or the tape holds no forward.</exception>");
         using (w.Block($"public void Backward(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQuery = default, Span<{T}> dKeys = default, Span<{T}> dValues = default, ReadOnlySpan<{T}> dWeights = default)"))
         {
-            w.WriteLine("ArgumentNullException.ThrowIfNull(tape);");
-            using (w.Block("if (!tape.IsRecorded)"))
-            {
-                w.WriteLine("throw new ArgumentException(\"The tape holds no recorded forward: call the training Forward(tape, ...) first.\", nameof(tape));");
-            }
-            w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
-            w.WriteLine("bool keysAreValues = tape.KeysAreValues;");
-            w.WriteLine("Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
-            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * KeyDim, nameof(keys), $\"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]\");");
-            using (w.Block("if (keysAreValues)"))
-            {
-                w.WriteLine("Shapes.RequireLength(values.Length, 0, nameof(values), \"empty (the forward used the keys as values)\");");
-                w.WriteLine("Shapes.RequireLength(dValues.Length, 0, nameof(dValues), \"empty (the forward used the keys as values; their gradient is in dKeys)\");");
-            }
-            using (w.Block("else"))
-            {
-                w.WriteLine("Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
-                w.WriteLine("Shapes.RequireOptionalLength(dValues.Length, (long)batch * keyLength * ValueDim, nameof(dValues), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
-            }
-            w.WriteLine("Shapes.RequireLength(dContext.Length, (long)batch * queryLength * ValueDim, nameof(dContext), $\"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]\");");
-            w.WriteLine("Shapes.RequireOptionalLength(dQuery.Length, (long)batch * queryLength * Dim, nameof(dQuery), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
-            w.WriteLine("Shapes.RequireOptionalLength(dKeys.Length, (long)batch * keyLength * KeyDim, nameof(dKeys), $\"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]\");");
-            w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * queryLength * keyLength, nameof(dWeights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
-            foreach (string output in new[] { "dQuery", "dKeys", "dValues" })
-            {
-                foreach (string input in new[] { "query", "keys", "values", "dContext", "dWeights" })
-                {
-                    w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>({output}, {input}, nameof({output}), nameof({input}));");
-                }
-            }
-            w.WriteLine($"ReadOnlySpan<{T}> valueSource = keysAreValues ? keys : values;");
-            w.WriteLine($"Span<{T}> dValueTarget = keysAreValues ? dKeys : dValues;");
+            LayerScaffold.QueryKeyBackwardChecks(w, element, "KeyDim");
             w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
             w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
             w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");

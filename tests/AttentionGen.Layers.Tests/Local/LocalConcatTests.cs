@@ -18,16 +18,7 @@ public abstract class LocalConcatTests<TLayer, T, TTape>
 {
     private static readonly LocalReference.Config Config = LocalConfig.Of<TLayer>();
 
-    private static TLayer CreateLayer(int seed)
-    {
-        var layer = new TLayer();
-        layer.ResetParameters(seed);
-        foreach (Parameter<T> v in layer.Parameters.Where(p => p.Name == "predictor_vector"))
-        {
-            for (int i = 0; i < v.Length; i++) v.Value[i] *= T.CreateTruncating(6);
-        }
-        return layer;
-    }
+    private static TLayer CreateLayer(int seed) => LocalConfig.CreateLayer<TLayer, T>(seed);
 
     private static Parameter<T> Named(TLayer layer, string name) => layer.Parameters.Single(p => p.Name == name);
 

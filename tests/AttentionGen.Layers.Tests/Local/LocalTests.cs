@@ -16,6 +16,20 @@ internal static class LocalConfig
         return new LocalReference.Config(Constant("Dim"), Constant("KeyDim"), Constant("ValueDim"), Constant("Window"),
             attribute.Score.ToString(), attribute.Alignment == LocalAlignment.Predictive, Constant("PredictorUnits"), Constant("Units"));
     }
+
+    /// <summary>A layer from <paramref name="seed"/>, with local-p's positions spread over the whole source (a freshly initialised predictor keeps pₜ near S/2).</summary>
+    public static TLayer CreateLayer<TLayer, T>(int seed)
+        where TLayer : IAttentionLayer<T>, new()
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var layer = new TLayer();
+        layer.ResetParameters(seed);
+        foreach (Parameter<T> v in layer.Parameters.Where(p => p.Name == "predictor_vector"))
+        {
+            for (int i = 0; i < v.Length; i++) v.Value[i] *= T.CreateTruncating(6);
+        }
+        return layer;
+    }
 }
 
 /// <summary>Forward against the reference (masks, Tq ≠ Tk, windows at the edges), window-only reads, thread invariance and bad input, per declared layer.</summary>
@@ -27,17 +41,7 @@ public abstract class LocalTests<TLayer, T, TTape>
     private static readonly LocalReference.Config Config = LocalConfig.Of<TLayer>();
     private static readonly double Tolerance = typeof(T) == typeof(float) ? 2e-5 : 1e-12;
 
-    private static TLayer CreateLayer(int seed)
-    {
-        var layer = new TLayer();
-        layer.ResetParameters(seed);
-        // Spread local-p's positions over the whole source (a freshly initialised predictor keeps pₜ near S/2).
-        foreach (Parameter<T> v in layer.Parameters.Where(p => p.Name == "predictor_vector"))
-        {
-            for (int i = 0; i < v.Length; i++) v.Value[i] *= T.CreateTruncating(6);
-        }
-        return layer;
-    }
+    private static TLayer CreateLayer(int seed) => LocalConfig.CreateLayer<TLayer, T>(seed);
 
     private static double[]? Named(TLayer layer, string name)
         => layer.Parameters.FirstOrDefault(p => p.Name == name) is { } p ? TestData.ToDouble(p.Value) : null;
