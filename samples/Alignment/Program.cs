@@ -133,13 +133,16 @@ public static class Program
 
         // Local attention (Luong et al. 2015): each step scores only the 2D + 1 = 5 keys around its aligned position pₜ.
         // local-m takes pₜ = t; local-p predicts pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)) (untrained here, so its guesses are
-        // arbitrary) and multiplies the window's weights by a Gaussian around pₜ. A dot in the rows is a key outside the window.
+        // arbitrary) and multiplies the window's weights by a Gaussian around pₜ. Luong's concat score vₐᵀ tanh(Wₐ [hₜ; h̄ₛ]) works
+        // inside the same window. A dot in the rows is a key outside the window.
         var monotonic = new MonotonicAligner();
         var predictive = new LocalAligner(seed: 4);
+        var concat = new ConcatAligner(seed: 4);
         foreach ((string title, Action<float[], float[]> forward) in new (string, Action<float[], float[]>)[]
         {
             ($"LocalAttention(Window = {MonotonicAligner.Window}, Monotonic, ScaledDot)", (w, p) => monotonic.Forward(1, sourceLength, sourceLength, queries, keys, default, contexts, w, default, p)),
             ($"LocalAttention(Window = {LocalAligner.Window}, Predictive, ScaledDot), untrained predictor", (w, p) => predictive.Forward(1, sourceLength, sourceLength, queries, keys, default, contexts, w, default, p)),
+            ($"LocalAttention(Window = {ConcatAligner.Window}, Monotonic, Concat, Units = {ConcatAligner.Units}), untrained", (w, p) => concat.Forward(1, sourceLength, sourceLength, queries, keys, default, contexts, w, default, p)),
         })
         {
             float[] localWeights = new float[sourceLength * sourceLength];
@@ -264,6 +267,10 @@ public partial class MonotonicAligner;
 /// <summary>Luong's local-p attention: a learned aligned position pₜ per step, a window of 2 either side, and a Gaussian around pₜ.</summary>
 [LocalAttention(Dim = 32, Window = 2, Score = AttentionScore.ScaledDot, PredictorUnits = 16)]
 public partial class LocalAligner;
+
+/// <summary>Luong's local-m attention with his concat score vₐᵀ tanh(Wₐ [hₜ; h̄ₛ]), Wₐ of [16, 32 + 32], inside the window.</summary>
+[LocalAttention(Dim = 32, Window = 2, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.Concat, Units = 16)]
+public partial class ConcatAligner;
 
 /// <summary>
 /// Monotonic (forced-forward) attention: the alignment only moves forward over the source, so a streaming decoder can
