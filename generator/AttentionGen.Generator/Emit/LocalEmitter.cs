@@ -128,7 +128,7 @@ internal static class LocalEmitter
         w.WriteLine();
         w.Summary("What a training forward records for <see cref=\"Backward\"/>: per query its window (first key and length) and the weights aₜ over it" +
             (predictive ? ",\nthe softmax αₜ before the Gaussian, pₜ and tanh(W_p hₜ)" : "") + (general ? ", W_a hₜ" : "") +
-            (concat ? ", the concat score's projections qpₜ = W_a,q hₜ [B, Tq, Units] and kpₛ = W_a,k h̄ₛ [B, Tk, Units]" : "") +
+            (concat ? ",\nthe concat score's projections qpₜ = W_a,q hₜ [B, Tq, Units] and kpₛ = W_a,k h̄ₛ [B, Tk, Units]" : "") +
             ". Window rows have min(2D + 1, Tk) entries.\nOwned by the caller, reused across steps, grown as needed.");
         using (w.Block("public sealed class Tape : AttentionTape"))
         {

@@ -141,7 +141,8 @@ namespace Samples.Translation
 
         /// <summary>
         /// What a training forward records for <see cref="Backward"/>: per query its window (first key and length) and the weights aₜ over it,
-        /// the softmax αₜ before the Gaussian, pₜ and tanh(W_p hₜ), the concat score's projections qpₜ = W_a,q hₜ [B, Tq, Units] and kpₛ = W_a,k h̄ₛ [B, Tk, Units]. Window rows have min(2D + 1, Tk) entries.
+        /// the softmax αₜ before the Gaussian, pₜ and tanh(W_p hₜ),
+        /// the concat score's projections qpₜ = W_a,q hₜ [B, Tq, Units] and kpₛ = W_a,k h̄ₛ [B, Tk, Units]. Window rows have min(2D + 1, Tk) entries.
         /// Owned by the caller, reused across steps, grown as needed.
         /// </summary>
         public sealed class Tape : AttentionTape
