@@ -26,6 +26,7 @@ public sealed class FuzzAllKindsTests(ITestOutputHelper output)
         "LocalAttention(Dim = {0}, KeyDim = {1}, ValueDim = {2}, Window = {2}, Alignment = LocalAlignment.Monotonic)",
         "MultiHeadAttention(ModelDim = {0} * {2}, Heads = {2}, KeyDim = {1})",
         "MonotonicAttention(Dim = {0}, Units = {1}, ValueDim = {2}, Mode = MonotonicMode.Parallel)",
+        "LocalAttention(Dim = {0}, KeyDim = {1}, Units = {2}, Window = {2}, Score = AttentionScore.Concat)",
     };
 
     private static readonly string[] s_shapes =
@@ -50,7 +51,7 @@ public sealed class FuzzAllKindsTests(ITestOutputHelper output)
                 var (result, _, diagnostics) = GeneratorHarness.Run(source);
                 Assert.Null(result.Exception);
                 Assert.DoesNotContain(result.Diagnostics, d => d.Id == "ATTN9999");
-                int[] values = kind switch { 1 => new[] { a, c }, 3 => new[] { a, b }, 4 => new[] { a, b }, 6 => new[] { a, b }, 8 => new[] { a, b, c, c }, 9 => new[] { a * c, b, c }, _ => new[] { a, b, c } };
+                int[] values = kind switch { 1 => new[] { a, c }, 3 => new[] { a, b }, 4 => new[] { a, b }, 6 => new[] { a, b }, 8 => new[] { a, b, c, c }, 9 => new[] { a * c, b, c }, 11 => new[] { a, b, c, c }, _ => new[] { a, b, c } };
                 int bad = values.Count(v => v is < 1 or > 65536);
                 if (bad == 0)
                 {

@@ -11,7 +11,7 @@ namespace AttentionGen.Generator.Tests;
 
 /// <summary>
 /// Executes fuzzed legal configurations of [MultiplicativeAttention], [StaticAttention], [StructuredSelfAttention],
-/// [MultiHeadAttention], [HardAttention] (argmax), [KeyValueAttention], [LocalAttention] (local-m and local-p) and [MonotonicAttention] (plain and MoChA): each runs through the real generator and compiler in a random declaration shape (one of them a
+/// [MultiHeadAttention], [HardAttention] (argmax), [KeyValueAttention], [LocalAttention] (local-m and local-p, every score) and [MonotonicAttention] (plain and MoChA): each runs through the real generator and compiler in a random declaration shape (one of them a
 /// partial class split across two files; sizes as literals or constant expressions), compiles with no warnings, is emitted, loaded and run on random input with
 /// perturbed parameters, and its forward must match a small scalar reference written here from the kind's equations.
 /// </summary>
@@ -47,15 +47,16 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
         // Multi-head: Heads = C (1–4), ModelDim = Heads · A, Bias = Flag1, Causal = Flag2.
         // Hard (argmax): Dim = A, KeyDim = B (General only), ValueDim = C, Score = Variant.
         // Key-value: Dim = A, Window = B (1–5), Split = KeyValuePredict when Flag1.
-        // Local: Dim = A, KeyDim = B (General only), ValueDim = C, Score = Variant, local-m when Flag1 (else local-p), Window and
-        // PredictorUnits derived from A and B.
+        // Local: Dim = A, KeyDim = B (General and Concat), ValueDim = C, Score = Variant (Concat when Flag2), local-m when Flag1
+        // (else local-p), Window, PredictorUnits and the concat score's Units derived from A, B and C.
         // Monotonic: Dim = A, Units = B (additive), ValueDim = C, energy additive (Variant 0), multiplicative (1) or weight-normalised
         // additive (2), MoChA with ChunkSize = Chunk when Flag2, Mode = Recursive (the parallel form divides by a clipped running product).
         public int Chunk => Flag2 ? 1 + (A + B) % 4 : 0;
         public int Window => 1 + (A + B) % 3;
         public int PredictorUnits => 1 + A * B % 7;
-        public string Score => s_scores[Variant];
-        public int KeyDim => Kind == Kind.Monotonic ? A : Kind is Kind.Multiplicative or Kind.Hard or Kind.Local ? (Score == "General" ? B : A) : Kind == Kind.MultiHead ? ModelDim : 0;
+        public int ConcatUnits => 1 + A * C % 11;
+        public string Score => Kind == Kind.Local && Flag2 ? "Concat" : s_scores[Variant];
+        public int KeyDim => Kind == Kind.Monotonic ? A : Kind is Kind.Multiplicative or Kind.Hard or Kind.Local ? (Score is "General" or "Concat" ? B : A) : Kind == Kind.MultiHead ? ModelDim : 0;
         public int ModelDim => A * C;
 
         public string Attribute()
@@ -67,7 +68,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                 Kind.Static => $"[StaticAttention(Dim = {V(A)}, Units = {V(B)}{type})]",
                 Kind.Structured => $"[StructuredSelfAttention(Dim = {V(A)}, Units = {V(B)}, Hops = {V(C)}{type})]",
                 Kind.Hard => $"[HardAttention(Dim = {V(A)}{(Score == "General" ? $", KeyDim = {V(B)}" : "")}, ValueDim = {V(C)}, Score = AttentionScore.{Score}{type})]",
-                Kind.Local => $"[LocalAttention(Dim = {V(A)}{(Score == "General" ? $", KeyDim = {V(B)}" : "")}, ValueDim = {V(C)}, Window = {V(Window)}, Score = AttentionScore.{Score}, Alignment = LocalAlignment.{(Flag1 ? "Monotonic" : $"Predictive, PredictorUnits = {V(PredictorUnits)}")}{type})]",
+                Kind.Local => $"[LocalAttention(Dim = {V(A)}{(Score is "General" or "Concat" ? $", KeyDim = {V(B)}" : "")}, ValueDim = {V(C)}, Window = {V(Window)}, Score = AttentionScore.{Score}{(Score == "Concat" ? $", Units = {V(ConcatUnits)}" : "")}, Alignment = LocalAlignment.{(Flag1 ? "Monotonic" : $"Predictive, PredictorUnits = {V(PredictorUnits)}")}{type})]",
                 Kind.Monotonic => $"[MonotonicAttention(Dim = {V(A)}{(Variant != 1 ? $", Units = {V(B)}" : ", Score = MonotonicScore.Multiplicative")}, ValueDim = {V(C)}{(Variant == 2 ? ", Normalize = true" : "")}, InitialEnergyBias = 0{(Chunk > 0 ? $", ChunkSize = {V(Chunk)}" : "")}{type})]",
                 Kind.KeyValue => $"[KeyValueAttention(Dim = {V(A)}, Window = {V(B)}, Split = KeyValueSplit.{(Flag1 ? "KeyValuePredict" : "KeyValue")}{type})]",
                 _ => $"[MultiHeadAttention(ModelDim = {V(C)} * {V(A)}, Heads = {V(C)}, Bias = {Flag1.ToString().ToLowerInvariant()}, Causal = {Flag2.ToString().ToLowerInvariant()}{type})]",
@@ -192,7 +193,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                 Kind.Multiplicative => References.Multiplicative(config, batch, tq, tk, P("score_weight"), P("scale"), a, b, c),
                 Kind.Static => References.Pooling(batch, tk, config.A, config.B, P("weight"), P("bias"), P("context_vector"), a),
                 Kind.Structured => References.Structured(batch, tk, config.A, config.B, config.C, P("ws1"), P("ws2"), a),
-                Kind.Local => References.Local(config, batch, tq, tk, P("score_weight"), P("predictor_weight"), P("predictor_vector"), a, b, c),
+                Kind.Local => References.Local(config, batch, tq, tk, P("score_weight"), P("predictor_weight"), P("predictor_vector"), a, b, c, P("score_vector")),
                 Kind.Hard => References.Hard(config, batch, tq, tk, P("score_weight"), a, b, c),
                 Kind.Monotonic => References.Monotonic(config, batch, tq, tk, P, a, b, c),
                 Kind.KeyValue => References.KeyValue(batch, tk, config.A, config.B, config.Flag1 ? 3 : 2, P("memory_weight"), P("query_weight"), P("score_vector"), P("context_weight"), P("input_weight"), a),
@@ -253,7 +254,7 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
         // Luong et al. 2015 §3.2: pₜ = t + Tk − Tq (local-m) or Tk · sigmoid(v_pᵀ tanh(W_p hₜ)) (local-p); window
         // [c − D, c + D] ∩ [0, Tk − 1] around c = pₜ (local-m) or ⌊pₜ + ½⌋; softmax of the scores over the window, times
         // exp(−(s − pₜ)² / (2 (D/2)²)) for local-p; cₜ = Σₛ aₜ(s) vₛ.
-        public static double[] Local(Config c, int batch, int tq, int tk, double[] w, double[] wp, double[] vp, double[] q, double[] k, double[] v)
+        public static double[] Local(Config c, int batch, int tq, int tk, double[] w, double[] wp, double[] vp, double[] q, double[] k, double[] v, double[] va)
         {
             int dim = c.A, keyDim = c.KeyDim, valueDim = c.C, d = c.Window;
             bool predictive = !c.Flag1;
@@ -284,7 +285,16 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
                     int lo = Math.Max(0, center - d), hi = Math.Min(tk - 1, center + d);
                     if (hi < lo) continue;
                     var e = new double[hi - lo + 1];
-                    for (int s = lo; s <= hi; s++)
+                    // Concat: e = v_aᵀ tanh(W_a [h; k]), W_a of [Units, Dim + KeyDim].
+                    for (int s = lo; s <= hi && c.Score == "Concat"; s++)
+                        for (int u = 0; u < c.ConcatUnits; u++)
+                        {
+                            double pre = 0;
+                            for (int x = 0; x < dim; x++) pre += w[u * (dim + keyDim) + x] * h[x];
+                            for (int x = 0; x < keyDim; x++) pre += w[u * (dim + keyDim) + dim + x] * k[(bb * tk + s) * keyDim + x];
+                            e[s - lo] += va[u] * Math.Tanh(pre);
+                        }
+                    for (int s = lo; s <= hi && c.Score != "Concat"; s++)
                         for (int r = 0; r < keyDim; r++)
                         {
                             double qr = 0;
