@@ -8,8 +8,8 @@ namespace AttentionGen.Layers.Tests.Local;
 /// <summary>
 /// What only Luong's concat score v_aᵀ tanh(W_a [hₜ; h̄ₛ]) inside the window adds to the shared local tests (LocalTests,
 /// LocalGradientTests, LocalPredictorTests run on the concat layers too): the W_a layout, bit-identical results on a call large
-/// enough that every phase (forward rows, backward rows, projection products) is split over threads, no steady-state
-/// allocation in inference and training, NaN confined to the windows that hold it, saturated scores, a reused tape.
+/// enough that every phase (forward rows, backward rows, projection products) is split over threads, one instance serving
+/// concurrent inference, no steady-state allocation in inference and training, NaN confined to the windows that hold it, saturated scores, a reused tape.
 /// </summary>
 public abstract class LocalConcatTests<TLayer, T, TTape>
     where TLayer : ILocalLayer<T, TTape>, new()
@@ -76,6 +76,23 @@ public abstract class LocalConcatTests<TLayer, T, TTape>
         T[] serial = Run(1);
         Assert.Equal(serial, Run(2));
         Assert.Equal(serial, Run(4));
+    }
+
+    [Fact]
+    public void One_instance_serves_many_threads_with_the_serial_results()
+    {
+        // W_a's halves are packed into each call's own scratch, never into the instance.
+        TLayer layer = CreateLayer(3);
+        layer.MaxDegreeOfParallelism = 1;
+        const int batch = 2, tq = 5, tk = 13;
+        var inputs = Enumerable.Range(0, 16).Select(i =>
+        {
+            var random = new Random(100 + i);
+            return (Q: TestData.Random<T>(random, batch * tq * Config.Dim), K: TestData.Random<T>(random, batch * tk * Config.KeyDim), V: TestData.Random<T>(random, batch * tk * Config.ValueDim));
+        }).ToArray();
+        int contextLength = batch * tq * Config.ValueDim;
+        Hardening.ConcurrentRunsMatchSerial<T>(inputs.Length, contextLength + batch * tq, (i, result) =>
+            layer.Forward(batch, tq, tk, inputs[i].Q, inputs[i].K, inputs[i].V, result.AsSpan(0, contextLength), default, default, result.AsSpan(contextLength)));
     }
 
     [Fact]
