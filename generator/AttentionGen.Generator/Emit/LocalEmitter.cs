@@ -261,10 +261,14 @@ internal static class LocalEmitter
                         w.WriteLine("// qpₜ = W_a,q hₜ and kpₛ = W_a,k h̄ₛ: each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.");
                         w.WriteLine($"Span<{T}> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), queryLength * Units);");
                         w.WriteLine($"Span<{T}> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + queryLength * Units, keyLength * Units);");
+                        w.WriteLine(predictive
+                            ? "// local-p's windows may lie anywhere in the source: every key is projected."
+                            : "// local-m's windows hold only the keys from Tk − Tq − D on: the earlier ones are never projected (a decoder step\n// over a long key cache projects D + 1 keys, not Tk).");
+                        w.WriteLine($"int firstKey = {(predictive ? "0" : "Math.Max(0, keyLength - queryLength - Window)")};");
                         w.WriteLine("queryProjection.Clear();");
-                        w.WriteLine("keyProjection.Clear();");
+                        w.WriteLine("keyProjection.Slice(firstKey * Units).Clear();");
                         w.WriteLine($"{queryProjection}(queryLength, Units, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(queryProjection));");
-                        w.WriteLine($"{keyProjection}(keyLength, Units, ref MemoryMarshal.GetReference(rowKeys), ref MemoryMarshal.GetReference(keyWeight), ref MemoryMarshal.GetReference(keyProjection));");
+                        w.WriteLine($"{keyProjection}(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref keyProjection[firstKey * Units]);");
                         w.WriteLine($"ReadOnlySpan<{T}> queries = queryProjection;");
                     }
                     else

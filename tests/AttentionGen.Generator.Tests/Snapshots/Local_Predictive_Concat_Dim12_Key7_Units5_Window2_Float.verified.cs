@@ -267,10 +267,12 @@ namespace Samples.Translation
                     // qpₜ = W_a,q hₜ and kpₛ = W_a,k h̄ₛ: each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.
                     Span<float> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), queryLength * Units);
                     Span<float> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + queryLength * Units, keyLength * Units);
+                    // local-p's windows may lie anywhere in the source: every key is projected.
+                    int firstKey = 0;
                     queryProjection.Clear();
-                    keyProjection.Clear();
+                    keyProjection.Slice(firstKey * Units).Clear();
                     ProductTransposedAdd12(queryLength, Units, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(queryProjection));
-                    ProductTransposedAdd7(keyLength, Units, ref MemoryMarshal.GetReference(rowKeys), ref MemoryMarshal.GetReference(keyWeight), ref MemoryMarshal.GetReference(keyProjection));
+                    ProductTransposedAdd7(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref keyProjection[firstKey * Units]);
                     ReadOnlySpan<float> queries = queryProjection;
 
                     // Z = Q W_pᵀ (tanh applied per query below): the position predictor's hidden layer.

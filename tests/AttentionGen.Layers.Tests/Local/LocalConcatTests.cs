@@ -45,6 +45,30 @@ public abstract class LocalConcatTests<TLayer, T, TTape>
     }
 
     [Fact]
+    public void A_decoder_step_over_a_long_key_cache_gives_the_last_row_of_the_full_call()
+    {
+        // One query against Tk keys sees the window a full Tq = Tk call gives its last query (local-m: pₜ = Tk − 1; local-p:
+        // the same predicted pₜ, S = Tk either way). local-m projects only the keys its windows can hold, from Tk − Tq − D on.
+        const int tk = 60;
+        var random = new Random(14);
+        TLayer layer = CreateLayer(14);
+        T[] query = TestData.Random<T>(random, tk * Config.Dim), keys = TestData.Random<T>(random, tk * Config.KeyDim);
+        T[] values = TestData.Random<T>(random, tk * Config.ValueDim);
+        var full = new T[tk * Config.ValueDim];
+        layer.Forward(1, tk, tk, query, keys, values, full, default, default, default);
+        var step = new T[Config.ValueDim];
+        layer.Forward(1, 1, tk, query.AsSpan((tk - 1) * Config.Dim), keys, values, step, default, default, default);
+        var expected = LocalReference.Forward(Config, 1, 1, tk, TestData.ToDouble(Named(layer, "score_weight").Value),
+            layer.Parameters.FirstOrDefault(p => p.Name == "predictor_weight") is { } w ? TestData.ToDouble(w.Value) : null,
+            layer.Parameters.FirstOrDefault(p => p.Name == "predictor_vector") is { } v ? TestData.ToDouble(v.Value) : null,
+            TestData.ToDouble(query.AsSpan((tk - 1) * Config.Dim).ToArray()), TestData.ToDouble(keys), TestData.ToDouble(values), (_, _, _) => true,
+            TestData.ToDouble(Named(layer, "score_vector").Value));
+        double tolerance = typeof(T) == typeof(float) ? 2e-5 : 1e-12;
+        TestData.AssertClose<T>(expected.Context, step, tolerance, "step context");
+        TestData.AssertClose<T>(TestData.ToDouble(full.AsSpan((tk - 1) * Config.ValueDim).ToArray()), step, tolerance, "step against the full call's last row");
+    }
+
+    [Fact]
     public void Every_phase_split_over_threads_gives_bit_identical_results()
     {
         // B·Tq·window·(Units + ValueDim) and the forward's work pass the 2¹⁸ threshold for every concat layer declared here, so

@@ -237,10 +237,13 @@ namespace Alignment
                     // qpₜ = W_a,q hₜ and kpₛ = W_a,k h̄ₛ: each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.
                     Span<float> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), queryLength * Units);
                     Span<float> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + queryLength * Units, keyLength * Units);
+                    // local-m's windows hold only the keys from Tk − Tq − D on: the earlier ones are never projected (a decoder step
+                    // over a long key cache projects D + 1 keys, not Tk).
+                    int firstKey = Math.Max(0, keyLength - queryLength - Window);
                     queryProjection.Clear();
-                    keyProjection.Clear();
+                    keyProjection.Slice(firstKey * Units).Clear();
                     ProductTransposedAdd32(queryLength, Units, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(queryProjection));
-                    ProductTransposedAdd32(keyLength, Units, ref MemoryMarshal.GetReference(rowKeys), ref MemoryMarshal.GetReference(keyWeight), ref MemoryMarshal.GetReference(keyProjection));
+                    ProductTransposedAdd32(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref keyProjection[firstKey * Units]);
                     ReadOnlySpan<float> queries = queryProjection;
                     Span<float> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
                     rowContext.Clear();
