@@ -108,7 +108,7 @@ public abstract class LocalTests<TLayer, T, TTape>
     public void Keys_and_values_outside_every_window_are_never_read()
     {
         // NaN everywhere no window reaches: any read of it would poison the context. local-m's windows are known in advance;
-        // for local-p they are read back from the positions the layer reports. (The concat score projects every key, kpₛ =
+        // for local-p they are read back from the positions the layer reports. (local-p with the concat score projects every key, kpₛ =
         // W_a,k h̄ₛ, so for it the test shows that no projection of an unreached key enters a score.)
         const int batch = 2, tq = 3, tk = 30;
         var random = new Random(11);
