@@ -392,7 +392,7 @@ namespace Alignment
                 if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, ((long)rows * Dim + (long)keyRows * KeyDim) * Units * 4, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
-                        static (int chunk, object layer, in ChunkSpans<float> s) => ((ConcatAligner)layer).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.W0, s.W1, s.W2),
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((ConcatAligner)state).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.W0, s.W1, s.W2),
                         (batch, queryLength, keyLength), r0: query, r1: keys, w0: scratch, w1: dQuery, w2: dKeys);
                 }
                 else
