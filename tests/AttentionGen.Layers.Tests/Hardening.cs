@@ -41,6 +41,27 @@ internal static class Hardening
     }
 
     /// <summary>
+    /// A query-key layer's Backward, called as <paramref name="backward"/>(dQuery, dKeys, dValues) after a training forward on
+    /// these inputs, refuses a gradient output that overlaps an input (dQuery over the queries, dKeys over the keys, dValues
+    /// over the values) with an ArgumentException naming it, before anything is written: the inputs, ∂L/∂c and the
+    /// parameter gradients stay as they were.
+    /// </summary>
+    public static void GradientOutputsOverlappingInputsAreRejected<T>(T[] query, T[] keys, T[] values, T[] dContext,
+        Action<T[]?, T[]?, T[]?> backward, System.Collections.Generic.IEnumerable<Parameter<T>> parameters)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        T[] queryBefore = query.ToArray(), keysBefore = keys.ToArray(), valuesBefore = values.ToArray(), dContextBefore = dContext.ToArray();
+        Assert.Equal("dQuery", Assert.Throws<ArgumentException>(() => backward(query, null, null)).ParamName);
+        Assert.Equal("dKeys", Assert.Throws<ArgumentException>(() => backward(null, keys, null)).ParamName);
+        Assert.Equal("dValues", Assert.Throws<ArgumentException>(() => backward(null, null, values)).ParamName);
+        Assert.Equal(queryBefore, query);
+        Assert.Equal(keysBefore, keys);
+        Assert.Equal(valuesBefore, values);
+        Assert.Equal(dContextBefore, dContext);
+        Assert.All(parameters, p => Assert.All(p.Gradient, g => Assert.Equal(T.Zero, g)));
+    }
+
+    /// <summary>
     /// Bytes allocated on this thread by one call in steady state: after three warm-up calls (the array pool fills, tiered
     /// compilation promotes the loops), the least of three measured calls. A one-off allocation (a method recompiled
     /// during a call, the pool refilled after a GC trimmed it) shows in one call at most; a per-call allocation in all three.
