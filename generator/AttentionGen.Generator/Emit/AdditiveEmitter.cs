@@ -299,10 +299,10 @@ internal static class AdditiveEmitter
             w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
             w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
             w.WriteLine();
-            w.WriteLine("// Scratch for the whole batch: ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U] (their projection gradients are then a few");
-            w.WriteLine("// register-blocked matrix products), and each batch row's share of ∂L/∂v [B, U] (summed in row order afterwards,");
-            w.WriteLine("// so the result does not depend on how rows were spread over threads).");
-            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * (keyLength + queryLength + 1) * Units");
+            w.WriteLine("// Scratch for the whole batch: each batch row's share of ∂L/∂v [B, ScoreShareStride] (summed in row order afterwards,");
+            w.WriteLine("// so the result does not depend on how rows were spread over threads), then ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U]");
+            w.WriteLine("// (their projection gradients are then a few register-blocked matrix products).");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * ScoreShareStride + batch * (keyLength + queryLength) * Units");
             using (w.Block("try"))
             {
                 w.WriteLine("scratch.Clear();");
@@ -319,12 +319,12 @@ internal static class AdditiveEmitter
                     w.WriteLine("BackwardRows(tape, 0, batch, valueSource, dContext, dWeights, dValueTarget, scratch);");
                 }
                 w.WriteLine();
-                w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
-                w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
+                w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride), dProjections = scratch.Slice(batch * ScoreShareStride);");
+                w.WriteLine($"Span<{T}> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);");
                 w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
                 using (w.Block("for (int b = 0; b < batch; b++)"))
                 {
-                    w.WriteLine($"{axpyUnits}(1, ref dScoreVectorShares[b * Units], ref dScoreVector);");
+                    w.WriteLine($"{axpyUnits}(1, ref dScoreVectorShares[b * ScoreShareStride], ref dScoreVector);");
                 }
                 if (model.UseBias)
                 {
@@ -338,8 +338,8 @@ internal static class AdditiveEmitter
                 w.WriteLine();
                 w.WriteLine("// The projection gradients, each split into row ranges that threads may take independently.");
                 LayerScaffold.ProductPhase(w, element, model.Target.Name, 4, "work", "lengths",
-                    "s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1", "batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys",
-                    "r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys");
+                    "s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1", "batch, queryLength, keyLength, query, keys, dProjections, dQuery, dKeys",
+                    "r0: query, r1: keys, r2: dProjections, w0: dQuery, w1: dKeys");
             }
             using (w.Block("finally"))
             {
@@ -354,9 +354,9 @@ internal static class AdditiveEmitter
         using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dValueTarget, Span<{T}> scratch)"))
         {
             w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
-            w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
-            w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
-            w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
+            w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride);");
+            w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(batch * ScoreShareStride, batch * keyLength * Units);");
+            w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * ScoreShareStride + batch * keyLength * Units, batch * queryLength * Units);");
             LayerScaffold.DeclareScratch(w, element, "rowScratch", "2 * keyLength");
             using (w.Block("try"))
             {
@@ -368,7 +368,7 @@ internal static class AdditiveEmitter
                     w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim));");
                     w.WriteLine($"ref {T} keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];");
                     w.WriteLine($"ref {T} dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];");
-                    w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * Units];");
+                    w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];");
                     using (w.Block("for (int i = 0; i < queryLength; i++)"))
                     {
                         w.WriteLine("int row = b * queryLength + i;");
@@ -423,16 +423,19 @@ internal static class AdditiveEmitter
 
         // ---- Backward, the projection gradients ----
         w.WriteLine();
+        LayerScaffold.DeclareShareStride(w, element, model.Units, "∂L/∂v");
+        w.WriteLine();
         LayerScaffold.DeclareProductParts(w);
         w.WriteLine();
         w.WriteLine("// Chunk c does part c % parts of product c / parts:");
         w.WriteLine("//   0: ∂L/∂W_q += ∂L/∂qpᵀ Q   1: ∂L/∂Q = ∂L/∂qp W_q   2: ∂L/∂W_k += ∂L/∂kpᵀ K   3: ∂L/∂K += ∂L/∂kp W_k");
-        using (w.Block($"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> scratch, Span<{T}> dQuery, Span<{T}> dKeys)"))
+        using (w.Block($"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> dProjections, Span<{T}> dQuery, Span<{T}> dKeys)"))
         {
             w.WriteLine("int product = chunk / parts, part = chunk % parts;");
             w.WriteLine("bool queries = product < 2;");
             w.WriteLine("int inputRows = batch * (queries ? queryLength : keyLength);");
-            w.WriteLine($"ReadOnlySpan<{T}> dProjection = queries ? scratch.Slice(batch * keyLength * Units, inputRows * Units) : scratch.Slice(0, inputRows * Units);");
+            w.WriteLine("// dProjections holds ∂L/∂kp [B, Tk, U], then ∂L/∂qp [B, Tq, U].");
+            w.WriteLine($"ReadOnlySpan<{T}> dProjection = queries ? dProjections.Slice(batch * keyLength * Units, inputRows * Units) : dProjections.Slice(0, inputRows * Units);");
             w.WriteLine($"ReadOnlySpan<{T}> inputs = queries ? query : keys;");
             w.WriteLine($"Parameter<{T}> weight = queries ? QueryWeight : KeyWeight;");
             using (w.Block("if (product % 2 == 0)"))

@@ -299,11 +299,8 @@ internal static class KeyValueEmitter
         }
 
         // ---- Backward, per sequence ----
-        int lineElements = 64 / element.Size;
         w.WriteLine();
-        w.WriteLine("// Elements between two sequences' shares of ∂w: Dim rounded up to whole 64-byte cache lines, so threads that add to");
-        w.WriteLine("// their shares once per attended pair never write the same line.");
-        w.WriteLine($"private const int ScoreShareStride = {(model.Dim + lineElements - 1) / lineElements * lineElements};");
+        LayerScaffold.DeclareShareStride(w, element, model.Dim, "∂w");
         w.WriteLine();
         w.WriteLine("// Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂input and of the whole-batch scratch.");
         using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, Span<{T}> dInput, Span<{T}> scratch)"))

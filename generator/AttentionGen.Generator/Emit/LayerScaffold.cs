@@ -202,6 +202,21 @@ internal static class LayerScaffold
     }
 
     /// <summary>
+    /// Declares <c>ScoreShareStride</c>, the elements between two batch rows' (or sequences') shares of a score vector's
+    /// gradient in a backward scratch: <paramref name="elements"/> rounded up to whole 64-byte cache lines. The shares sit
+    /// at the start of the scratch, which begins on a line (<see cref="DeclareScratch"/>), so no two share a line.
+    /// </summary>
+    // Threads add to their own row's share once per attended pair. Shares at stride Units met inside a line whenever Units
+    // was not a multiple of a line's elements, and that line then bounced between the cores (false sharing).
+    public static void DeclareShareStride(SourceWriter writer, ElementType element, int elements, string what)
+    {
+        int lineElements = 64 / element.Size;
+        writer.WriteLine($"// Elements between two batch rows' shares of {what}: {elements} rounded up to whole 64-byte cache lines, so threads");
+        writer.WriteLine("// that add to their rows' shares once per attended pair never write the same line.");
+        writer.WriteLine($"private const int ScoreShareStride = {(elements + lineElements - 1) / lineElements * lineElements};");
+    }
+
+    /// <summary>
     /// Declares <c>ProductParts</c>: how many fixed row ranges a projection-gradient product is cut into so that threads can
     /// share it. Shared by every kind whose backward splits its projection gradients (see <see cref="WeightGradientPart"/>).
     /// </summary>

@@ -390,7 +390,7 @@ internal static class LocalEmitter
             if (concat)
             {
                 scratchParts.Add("scoreScratch");
-                scratchDoc.Add("W_a's halves W_a,q [Units, Dim] and W_a,k [Units, KeyDim], ∂W_a's halves likewise, ∂L/∂QP [B, Tq, Units], ∂L/∂KP [B, Tk, Units]\n// and each batch row's share of ∂L/∂v_a [B, Units]");
+                scratchDoc.Add("each batch row's share of ∂L/∂v_a [B, ScoreShareStride], ∂L/∂QP [B, Tq, Units], ∂L/∂KP [B, Tk, Units],\n// W_a's halves W_a,q [Units, Dim] and W_a,k [Units, KeyDim] and ∂W_a's halves likewise");
             }
             if (predictive) { scratchParts.Add("rows + rows * PredictorUnits"); scratchDoc.Add("∂L/∂u [B, Tq] and ∂L/∂(W_p hₜ) [B, Tq, PredictorUnits]"); }
             if (scratchParts.Count == 0) scratchParts.Add("0");
@@ -405,7 +405,7 @@ internal static class LocalEmitter
                     w.WriteLine(ConcatWeightSlices(T));
                     w.WriteLine("SplitScoreWeight(ScoreWeight.Value, queryWeight, keyWeight);");
                     w.WriteLine("SplitScoreWeight(ScoreWeight.Gradient, dQueryWeight, dKeyWeight);");
-                    w.WriteLine($"Span<{T}> dProjections = scratch.Slice(2 * Units * (Dim + KeyDim), (rows + keyRows + batch) * Units);");
+                    w.WriteLine($"Span<{T}> dProjections = scratch.Slice(0, batch * ScoreShareStride + (rows + keyRows) * Units);");
                 }
                 else
                 {
@@ -428,7 +428,7 @@ internal static class LocalEmitter
                     w.WriteLine();
                     w.WriteLine("// ∂v_a: the batch rows' shares added in row order, so the sum does not depend on how rows were spread over threads.");
                     w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
-                    w.WriteLine($"for (int b = 0; b < batch; b++) {unitsAxpy}(1, ref dProjections[(rows + keyRows + b) * Units], ref dScoreVector);");
+                    w.WriteLine($"for (int b = 0; b < batch; b++) {unitsAxpy}(1, ref dProjections[b * ScoreShareStride], ref dScoreVector);");
                 }
                 if (predictive)
                 {
@@ -473,6 +473,8 @@ internal static class LocalEmitter
 
         if (concat)
         {
+            w.WriteLine();
+            LayerScaffold.DeclareShareStride(w, element, model.Units, "∂L/∂v_a");
             w.WriteLine();
             LayerScaffold.DeclareProductParts(w);
             EmitConcatBackwardProducts(w, model, queryGradient, keyGradient);
@@ -524,7 +526,7 @@ internal static class LocalEmitter
 
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end) of the backward; rows write disjoint parts of every output.");
-        if (concat) w.WriteLine("// dProjections holds ∂L/∂QP [B, Tq, Units], ∂L/∂KP [B, Tk, Units] and each batch row's share of ∂L/∂v_a [B, Units].");
+        if (concat) w.WriteLine("// dProjections holds each batch row's share of ∂L/∂v_a [B, ScoreShareStride], then ∂L/∂QP [B, Tq, Units] and ∂L/∂KP [B, Tk, Units].");
         using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> {scoreTarget}, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> dPredictor, ReadOnlySpan<{T}> dWeights)"))
         {
             w.WriteLine("int queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
@@ -613,13 +615,15 @@ internal static class LocalEmitter
         }
     }
 
-    // The concat backward's scratch: W_a's halves and ∂W_a's halves (2 · Units · (Dim + KeyDim)), then ∂QP, ∂KP and ∂v_a's row shares.
-    private const string ConcatScratchLength = "int scoreScratch = 2 * Units * (Dim + KeyDim) + (rows + keyRows + batch) * Units;";
+    // The concat backward's scratch: ∂v_a's row shares (first, so they start on a cache line), ∂QP and ∂KP, then W_a's halves
+    // and ∂W_a's halves (2 · Units · (Dim + KeyDim)).
+    private const string ConcatScratchLength = "int scoreScratch = batch * ScoreShareStride + (rows + keyRows) * Units + 2 * Units * (Dim + KeyDim);";
 
-    // The first four blocks of that scratch: W_a's halves packed, then ∂W_a's halves.
+    // The last four blocks of that scratch: W_a's halves packed, then ∂W_a's halves.
     private static string ConcatWeightSlices(string T) =>
-        $"Span<{T}> queryWeight = scratch.Slice(0, Units * Dim), keyWeight = scratch.Slice(Units * Dim, Units * KeyDim);\n" +
-        $"Span<{T}> dQueryWeight = scratch.Slice(Units * (Dim + KeyDim), Units * Dim), dKeyWeight = scratch.Slice(Units * (2 * Dim + KeyDim), Units * KeyDim);";
+        "int weightStart = batch * ScoreShareStride + (rows + keyRows) * Units;\n" +
+        $"Span<{T}> queryWeight = scratch.Slice(weightStart, Units * Dim), keyWeight = scratch.Slice(weightStart + Units * Dim, Units * KeyDim);\n" +
+        $"Span<{T}> dQueryWeight = scratch.Slice(weightStart + Units * (Dim + KeyDim), Units * Dim), dKeyWeight = scratch.Slice(weightStart + Units * (2 * Dim + KeyDim), Units * KeyDim);";
 
     // The concat backward's projection gradients, each product cut into row ranges: ∂W_a,q, ∂W_a,k (into the packed halves),
     // ∂W_p for local-p, then ∂K += ∂KP W_a,k and ∂Q = ∂QP W_a,q (+ ∂(W_p H) W_p) by rows.
@@ -636,8 +640,8 @@ internal static class LocalEmitter
             w.WriteLine("int product = chunk / parts, part = chunk % parts;");
             w.WriteLine("int rows = batch * queryLength, keyRows = batch * keyLength;");
             w.WriteLine(ConcatWeightSlices(T));
-            w.WriteLine($"ReadOnlySpan<{T}> dQueryProjection = scratch.Slice(2 * Units * (Dim + KeyDim), rows * Units);");
-            w.WriteLine($"ReadOnlySpan<{T}> dKeyProjection = scratch.Slice(2 * Units * (Dim + KeyDim) + rows * Units, keyRows * Units);");
+            w.WriteLine($"ReadOnlySpan<{T}> dQueryProjection = scratch.Slice(batch * ScoreShareStride, rows * Units);");
+            w.WriteLine($"ReadOnlySpan<{T}> dKeyProjection = scratch.Slice(batch * ScoreShareStride + rows * Units, keyRows * Units);");
             if (predictive)
             {
                 w.WriteLine(ConcatScratchLength);
@@ -711,13 +715,13 @@ internal static class LocalEmitter
         w.WriteLine("// eₜ(s) = v_aᵀ zₜₛ, zₜₛ = tanh(qpₜ + kpₛ) recomputed: ∂v_a += ∂eₜ(s) zₜₛ (this batch row's share),");
         w.WriteLine("// ∂qpₜ and ∂kpₛ += ∂eₜ(s) v_a ⊙ (1 − zₜₛ²).");
         w.WriteLine($"ref {T} qp = ref tape.QueryProjection[row * Units];");
-        w.WriteLine($"ref {T} dqp = ref {scoreTarget}[row * Units];");
-        w.WriteLine($"ref {T} dScoreVector = ref {scoreTarget}[(rows + keyRows + b) * Units];");
+        w.WriteLine($"ref {T} dqp = ref {scoreTarget}[tape.Batch * ScoreShareStride + row * Units];");
+        w.WriteLine($"ref {T} dScoreVector = ref {scoreTarget}[b * ScoreShareStride];");
         using (w.Block("for (int s = 0; s < count; s++)"))
         {
             w.WriteLine("if (g[s] == 0) continue;");
             w.WriteLine("int key = b * keyLength + start + s;");
-            w.WriteLine($"{concatScoreBackward}(g[s], ref qp, ref tape.KeyProjection[key * Units], ref scoreVector, ref dScoreVector, ref dqp, ref {scoreTarget}[(rows + key) * Units]);");
+            w.WriteLine($"{concatScoreBackward}(g[s], ref qp, ref tape.KeyProjection[key * Units], ref scoreVector, ref dScoreVector, ref dqp, ref {scoreTarget}[tape.Batch * ScoreShareStride + (rows + key) * Units]);");
         }
     }
 

@@ -159,6 +159,24 @@ internal static class MonotonicEmitter
         if (chunkwise) gradientProjections.Add(new("ChunkKeyWeight", additive ? "W_ck" : "W_c", "∂L/∂ckp", OfQueries: false, "chunkStart"));
         int products = gradientProjections.Count + (additive ? 2 : 1); // the weight gradients, then ∂Q (additive only) and ∂K
 
+        // The backward's scratch opens with the batch rows' shares of ∂L/∂v (and of ∂L/∂v_c), a cache line apart; the projections'
+        // gradients (dProjections, where the offsets above point) follow, and each row's share of ∂L/∂r ends it.
+        string shareSpace = !additive ? "" : chunkwise ? "2 * batch * ScoreShareStride + " : "batch * ScoreShareStride + ";
+        void ScratchViews()
+        {
+            if (!additive)
+            {
+                w.WriteLine($"Span<{T}> dProjections = scratch;");
+                return;
+            }
+            w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride);");
+            if (chunkwise)
+            {
+                w.WriteLine($"Span<{T}> dChunkScoreVectorShares = scratch.Slice(batch * ScoreShareStride, batch * ScoreShareStride);");
+            }
+            w.WriteLine($"Span<{T}> dProjections = scratch.Slice({shareSpace.TrimEnd(' ', '+')});");
+        }
+
         // ---- Tape ----
         w.WriteLine();
         w.Summary(
@@ -663,15 +681,15 @@ internal static class MonotonicEmitter
             w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
             w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
             w.WriteLine();
-            string extra = additive ? " + batch * queryLength * Units + batch * Units" : "";
-            w.WriteLine("// Scratch for the whole batch: ∂L/∂kp [B, Tk, U]" + (additive ? ", ∂L/∂qp [B, Tq, U] and each batch row's share of ∂L/∂v [B, U]" : "") + ",");
-            w.WriteLine("// and each row's share of ∂L/∂r [B]. The projection gradients are then a few register-blocked products, and the shares");
-            w.WriteLine("// are summed in row order, so the result does not depend on how rows were spread over threads.");
+            string extra = additive ? " + batch * queryLength * Units" : "";
+            w.WriteLine("// Scratch for the whole batch: " + (additive ? "each batch row's share of ∂L/∂v [B, ScoreShareStride]" + (chunkwise ? " and of ∂L/∂v_c" : "") + ", then " : "") + "∂L/∂kp [B, Tk, U]" + (additive ? " and ∂L/∂qp [B, Tq, U]" : "") + ",");
             if (chunkwise)
             {
-                w.WriteLine("// MoChA: the same again for the chunk energy (∂L/∂ckp" + (additive ? ", ∂L/∂cqp and the shares of ∂L/∂v_c" : "") + "), before the shares of ∂L/∂r.");
+                w.WriteLine("// MoChA: the same again for the chunk energy (∂L/∂ckp" + (additive ? " and ∂L/∂cqp" : "") + "),");
             }
-            LayerScaffold.DeclareScratch(w, element, "scratch", chunkwise ? $"2 * (batch * keyLength * Units{extra}) + batch" : $"batch * keyLength * Units{extra} + batch");
+            w.WriteLine("// and each row's share of ∂L/∂r [B]. The projection gradients are then a few register-blocked products, and the shares");
+            w.WriteLine("// are summed in row order, so the result does not depend on how rows were spread over threads.");
+            LayerScaffold.DeclareScratch(w, element, "scratch", shareSpace + (chunkwise ? $"2 * (batch * keyLength * Units{extra}) + batch" : $"batch * keyLength * Units{extra} + batch"));
             using (w.Block("try"))
             {
                 w.WriteLine("scratch.Clear();");
@@ -687,10 +705,10 @@ internal static class MonotonicEmitter
                     w.WriteLine("BackwardRows(tape, 0, batch, query, valueSource, dContext, dWeights, dQuery, dValueTarget, scratch);");
                 }
                 w.WriteLine();
-                w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
+                ScratchViews();
+                w.WriteLine($"Span<{T}> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);");
                 if (additive)
                 {
-                    w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
                     if (!normalize)
                     {
                         w.WriteLine($"ref {T} dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);");
@@ -701,11 +719,11 @@ internal static class MonotonicEmitter
                 {
                     if (additive && !normalize)
                     {
-                        w.WriteLine($"{axpyUnits}(1, ref dScoreVectorShares[b * Units], ref dScoreVector);");
+                        w.WriteLine($"{axpyUnits}(1, ref dScoreVectorShares[b * ScoreShareStride], ref dScoreVector);");
                     }
                     else if (additive)
                     {
-                        w.WriteLine($"if (b > 0) {axpyUnits}(1, ref dScoreVectorShares[b * Units], ref dScoreVectorShares[0]);");
+                        w.WriteLine($"if (b > 0) {axpyUnits}(1, ref dScoreVectorShares[b * ScoreShareStride], ref dScoreVectorShares[0]);");
                     }
                     w.WriteLine("EnergyBias.Gradient[0] += dEnergyBiasShares[b];");
                 }
@@ -730,12 +748,11 @@ internal static class MonotonicEmitter
                     w.WriteLine($"int chunkStart = batch * keyLength * Units{extra};");
                     if (additive)
                     {
-                        w.WriteLine($"Span<{T}> dChunkKeyProjection = scratch.Slice(chunkStart, batch * keyLength * Units);");
-                        w.WriteLine($"Span<{T}> dChunkScoreVectorShares = scratch.Slice(chunkStart + batch * (keyLength + queryLength) * Units, batch * Units);");
+                        w.WriteLine($"Span<{T}> dChunkKeyProjection = dProjections.Slice(chunkStart, batch * keyLength * Units);");
                         w.WriteLine($"ref {T} dChunkScoreVector = ref MemoryMarshal.GetArrayDataReference(ChunkScoreVector.Gradient);");
                         using (w.Block("for (int b = 0; b < batch; b++)"))
                         {
-                            w.WriteLine($"{axpyUnits}(1, ref dChunkScoreVectorShares[b * Units], ref dChunkScoreVector);");
+                            w.WriteLine($"{axpyUnits}(1, ref dChunkScoreVectorShares[b * ScoreShareStride], ref dChunkScoreVector);");
                         }
                         w.WriteLine("// ckpⱼ = W_ck kⱼ + b_c: ∂L/∂b_c = Σⱼ ∂L/∂ckpⱼ.");
                         w.WriteLine($"ref {T} dChunkBias = ref MemoryMarshal.GetArrayDataReference(ChunkScoreBias.Gradient);");
@@ -749,8 +766,8 @@ internal static class MonotonicEmitter
                 w.WriteLine("// The projection gradients (" + string.Join(", ", gradientProjections.Select(p => p.WeightGradient)) + (additive ? ", then ∂Q and ∂K" : ", then ∂K") + " by rows), each");
                 w.WriteLine("// cut into ProductParts row ranges that threads take independently.");
                 LayerScaffold.ProductPhase(w, element, model.Target.Name, products, "(long)batch * (queryLength + keyLength) * Dim * Units * 2", "lengths",
-                    "s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1", "batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys",
-                    "r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys");
+                    "s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1", "batch, queryLength, keyLength, query, keys, dProjections, dQuery, dKeys",
+                    "r0: query, r1: keys, r2: dProjections, w0: dQuery, w1: dKeys");
             }
             using (w.Block("finally"))
             {
@@ -760,17 +777,22 @@ internal static class MonotonicEmitter
 
         // ---- Backward, the projection gradients ----
         w.WriteLine();
+        if (additive)
+        {
+            LayerScaffold.DeclareShareStride(w, element, model.Units, "∂L/∂v" + (chunkwise ? " (and of ∂L/∂v_c)" : ""));
+            w.WriteLine();
+        }
         LayerScaffold.DeclareProductParts(w);
         w.WriteLine();
         w.WriteLine("// Chunk c does part c % parts of product c / parts: the weight gradients, then ∂Q and ∂K by rows, each row's terms");
         w.WriteLine("// added in a fixed order. Parts write disjoint rows, so threads may take them in any order.");
-        using (w.Block($"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> scratch, Span<{T}> dQuery, Span<{T}> dKeys)"))
+        using (w.Block($"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> dProjections, Span<{T}> dQuery, Span<{T}> dKeys)"))
         {
             w.WriteLine("int product = chunk / parts, part = chunk % parts;");
             w.WriteLine("int queryRows = batch * queryLength, keyRows = batch * keyLength;");
             if (chunkwise)
             {
-                w.WriteLine($"int chunkStart = keyRows * Units{(additive ? " + queryRows * Units + batch * Units" : "")};");
+                w.WriteLine($"int chunkStart = keyRows * Units{(additive ? " + queryRows * Units" : "")};");
             }
             int index = 0;
             foreach (Projection projection in gradientProjections)
@@ -778,7 +800,7 @@ internal static class MonotonicEmitter
                 using (w.Block($"if (product == {index++})"))
                 {
                     w.WriteLine($"// {projection.WeightGradient} += {projection.Gradient}ᵀ {(projection.OfQueries ? "Q" : "K")}.");
-                    w.WriteLine($"ReadOnlySpan<{T}> dProjection = scratch.Slice({projection.Offset}, {projection.Rows} * Units);");
+                    w.WriteLine($"ReadOnlySpan<{T}> dProjection = dProjections.Slice({projection.Offset}, {projection.Rows} * Units);");
                     LayerScaffold.WeightGradientPart(w, productDim, "Units", projection.Rows, "parts", "dProjection", projection.OfQueries ? "query" : "keys", projection.Weight + ".Gradient", "Dim");
                     w.WriteLine("return;");
                 }
@@ -799,7 +821,7 @@ internal static class MonotonicEmitter
                     w.WriteLine("if (endRow == firstRow) return;");
                     foreach (Projection term in terms)
                     {
-                        w.WriteLine($"{productDim}(endRow - firstRow, Units, ref MemoryMarshal.GetReference(scratch.Slice({term.At("firstRow * Units")})), Units, 1, ref MemoryMarshal.GetArrayDataReference({term.Weight}.Value), ref {dInputs}[firstRow * Dim]);");
+                        w.WriteLine($"{productDim}(endRow - firstRow, Units, ref MemoryMarshal.GetReference(dProjections.Slice({term.At("firstRow * Units")})), Units, 1, ref MemoryMarshal.GetArrayDataReference({term.Weight}.Value), ref {dInputs}[firstRow * Dim]);");
                     }
                 }
             }
@@ -813,11 +835,11 @@ internal static class MonotonicEmitter
         using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> scratch)"))
         {
             w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
-            w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
+            ScratchViews();
+            w.WriteLine($"Span<{T}> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);");
             if (additive)
             {
-                w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
-                w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
+                w.WriteLine($"Span<{T}> dQueryProjection = dProjections.Slice(batch * keyLength * Units, batch * queryLength * Units);");
             }
             w.WriteLine($"Span<{T}> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);");
             w.WriteLine("// Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.");
@@ -838,7 +860,7 @@ internal static class MonotonicEmitter
                 {
                     if (additive)
                     {
-                        w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * Units];");
+                        w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];");
                     }
                     w.WriteLine($"{T} dEnergyBias = 0;");
                     w.WriteLine("int rowPairs = queryLength * keyLength;");
@@ -1338,25 +1360,24 @@ internal static class MonotonicEmitter
 
         void ChunkwiseBackwardRows()
         {
-            string extra = additive ? " + batch * queryLength * Units + batch * Units" : "";
+            string extra = additive ? " + batch * queryLength * Units" : "";
             w.WriteLine();
             w.WriteLine("// Batch rows [first, end) of the backward (MoChA): the queries from last to first, through the value path (β), MoChA's");
             w.WriteLine("// reverse pass into ∂L/∂α and ∂L/∂u, the alignment's reverse pass, and both energies. Rows write disjoint parts of every output.");
             using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> scratch)"))
             {
                 w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
-                w.WriteLine($"Span<{T}> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);");
+                ScratchViews();
+                w.WriteLine($"Span<{T}> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);");
                 if (additive)
                 {
-                    w.WriteLine($"Span<{T}> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);");
-                    w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);");
+                    w.WriteLine($"Span<{T}> dQueryProjection = dProjections.Slice(batch * keyLength * Units, batch * queryLength * Units);");
                 }
                 w.WriteLine($"int chunkStart = batch * keyLength * Units{extra};");
-                w.WriteLine($"Span<{T}> dChunkKeyProjection = scratch.Slice(chunkStart, batch * keyLength * Units);");
+                w.WriteLine($"Span<{T}> dChunkKeyProjection = dProjections.Slice(chunkStart, batch * keyLength * Units);");
                 if (additive)
                 {
-                    w.WriteLine($"Span<{T}> dChunkQueryProjection = scratch.Slice(chunkStart + batch * keyLength * Units, batch * queryLength * Units);");
-                    w.WriteLine($"Span<{T}> dChunkScoreVectorShares = scratch.Slice(chunkStart + batch * (keyLength + queryLength) * Units, batch * Units);");
+                    w.WriteLine($"Span<{T}> dChunkQueryProjection = dProjections.Slice(chunkStart + batch * keyLength * Units, batch * queryLength * Units);");
                 }
                 w.WriteLine($"Span<{T}> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);");
                 w.WriteLine("// Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀, the reverse pass's two rows, ∂L/∂βᵢ, ∂L/∂uᵢ, Mₖ and Dₖ.");
@@ -1381,8 +1402,8 @@ internal static class MonotonicEmitter
                     {
                         if (additive)
                         {
-                            w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * Units];");
-                            w.WriteLine($"ref {T} dChunkScoreVector = ref dChunkScoreVectorShares[b * Units];");
+                            w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];");
+                            w.WriteLine($"ref {T} dChunkScoreVector = ref dChunkScoreVectorShares[b * ScoreShareStride];");
                         }
                         w.WriteLine($"{T} dEnergyBias = 0;");
                         w.WriteLine("int rowPairs = queryLength * keyLength;");

@@ -407,10 +407,10 @@ namespace Samples.Translation
             if (!dKeys.IsEmpty) dKeys.Clear();
             if (!dValues.IsEmpty) dValues.Clear();
 
-            // Scratch for the whole batch: ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U] (their projection gradients are then a few
-            // register-blocked matrix products), and each batch row's share of ∂L/∂v [B, U] (summed in row order afterwards,
-            // so the result does not depend on how rows were spread over threads).
-            int scratchLength = batch * (keyLength + queryLength + 1) * Units;
+            // Scratch for the whole batch: each batch row's share of ∂L/∂v [B, ScoreShareStride] (summed in row order afterwards,
+            // so the result does not depend on how rows were spread over threads), then ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U]
+            // (their projection gradients are then a few register-blocked matrix products).
+            int scratchLength = batch * ScoreShareStride + batch * (keyLength + queryLength) * Units;
             double[]? scratchRented = null;
             Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
                 ? stackalloc double[scratchLength + 8]
@@ -431,12 +431,12 @@ namespace Samples.Translation
                     BackwardRows(tape, 0, batch, valueSource, dContext, dWeights, dValueTarget, scratch);
                 }
 
-                Span<double> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
-                Span<double> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
+                Span<double> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride), dProjections = scratch.Slice(batch * ScoreShareStride);
+                Span<double> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);
                 ref double dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);
                 for (int b = 0; b < batch; b++)
                 {
-                    MultiplyAdd37(1, ref dScoreVectorShares[b * Units], ref dScoreVector);
+                    MultiplyAdd37(1, ref dScoreVectorShares[b * ScoreShareStride], ref dScoreVector);
                 }
 
                 // The projection gradients, each split into row ranges that threads may take independently.
@@ -445,12 +445,12 @@ namespace Samples.Translation
                 {
                     BatchParallel.For<double>(chunks, MaxDegreeOfParallelism, this,
                         static (int chunk, object state, in ChunkSpans<double> s) => ((Aligner)state).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
-                        lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);
+                        lengths, r0: query, r1: keys, r2: dProjections, w0: dQuery, w1: dKeys);
                 }
                 else
                 {
                     // One thread: each product in one call (a cut would read its inputs once per part).
-                    for (int product = 0; product < 4; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);
+                    for (int product = 0; product < 4; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, dProjections, dQuery, dKeys);
                 }
             }
             finally
@@ -467,9 +467,9 @@ namespace Samples.Translation
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> valueSource, ReadOnlySpan<double> dContext, ReadOnlySpan<double> dWeights, Span<double> dValueTarget, Span<double> scratch)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
-            Span<double> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
-            Span<double> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);
-            Span<double> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
+            Span<double> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride);
+            Span<double> dKeyProjection = scratch.Slice(batch * ScoreShareStride, batch * keyLength * Units);
+            Span<double> dQueryProjection = scratch.Slice(batch * ScoreShareStride + batch * keyLength * Units, batch * queryLength * Units);
             int rowScratchLength = 2 * keyLength;
             double[]? rowScratchRented = null;
             Span<double> rowScratch = CacheLines.Aligned(rowScratchLength + 8 <= StackScratchLimit
@@ -485,7 +485,7 @@ namespace Samples.Translation
                     ref double valueStart = ref MemoryMarshal.GetReference(valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim));
                     ref double keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];
                     ref double dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];
-                    ref double dScoreVector = ref dScoreVectorShares[b * Units];
+                    ref double dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];
                     for (int i = 0; i < queryLength; i++)
                     {
                         int row = b * queryLength + i;
@@ -541,6 +541,10 @@ namespace Samples.Translation
             }
         }
 
+        // Elements between two batch rows' shares of ∂L/∂v: 37 rounded up to whole 64-byte cache lines, so threads
+        // that add to their rows' shares once per attended pair never write the same line.
+        private const int ScoreShareStride = 40;
+
         // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
         // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
         // so the cut changes which thread computes an element, never its value.
@@ -548,12 +552,13 @@ namespace Samples.Translation
 
         // Chunk c does part c % parts of product c / parts:
         //   0: ∂L/∂W_q += ∂L/∂qpᵀ Q   1: ∂L/∂Q = ∂L/∂qp W_q   2: ∂L/∂W_k += ∂L/∂kpᵀ K   3: ∂L/∂K += ∂L/∂kp W_k
-        private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> scratch, Span<double> dQuery, Span<double> dKeys)
+        private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> dProjections, Span<double> dQuery, Span<double> dKeys)
         {
             int product = chunk / parts, part = chunk % parts;
             bool queries = product < 2;
             int inputRows = batch * (queries ? queryLength : keyLength);
-            ReadOnlySpan<double> dProjection = queries ? scratch.Slice(batch * keyLength * Units, inputRows * Units) : scratch.Slice(0, inputRows * Units);
+            // dProjections holds ∂L/∂kp [B, Tk, U], then ∂L/∂qp [B, Tq, U].
+            ReadOnlySpan<double> dProjection = queries ? dProjections.Slice(batch * keyLength * Units, inputRows * Units) : dProjections.Slice(0, inputRows * Units);
             ReadOnlySpan<double> inputs = queries ? query : keys;
             Parameter<double> weight = queries ? QueryWeight : KeyWeight;
             if (product % 2 == 0)

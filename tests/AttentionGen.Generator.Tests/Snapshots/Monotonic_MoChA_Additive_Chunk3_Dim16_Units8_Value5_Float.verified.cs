@@ -782,11 +782,11 @@ namespace Samples.Speech
             if (!dKeys.IsEmpty) dKeys.Clear();
             if (!dValues.IsEmpty) dValues.Clear();
 
-            // Scratch for the whole batch: ∂L/∂kp [B, Tk, U], ∂L/∂qp [B, Tq, U] and each batch row's share of ∂L/∂v [B, U],
+            // Scratch for the whole batch: each batch row's share of ∂L/∂v [B, ScoreShareStride] and of ∂L/∂v_c, then ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U],
+            // MoChA: the same again for the chunk energy (∂L/∂ckp and ∂L/∂cqp),
             // and each row's share of ∂L/∂r [B]. The projection gradients are then a few register-blocked products, and the shares
             // are summed in row order, so the result does not depend on how rows were spread over threads.
-            // MoChA: the same again for the chunk energy (∂L/∂ckp, ∂L/∂cqp and the shares of ∂L/∂v_c), before the shares of ∂L/∂r.
-            int scratchLength = 2 * (batch * keyLength * Units + batch * queryLength * Units + batch * Units) + batch;
+            int scratchLength = 2 * batch * ScoreShareStride + 2 * (batch * keyLength * Units + batch * queryLength * Units) + batch;
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
                 ? stackalloc float[scratchLength + 16]
@@ -806,13 +806,15 @@ namespace Samples.Speech
                     BackwardRows(tape, 0, batch, query, valueSource, dContext, dWeights, dQuery, dValueTarget, scratch);
                 }
 
-                Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
-                Span<float> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
+                Span<float> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride);
+                Span<float> dChunkScoreVectorShares = scratch.Slice(batch * ScoreShareStride, batch * ScoreShareStride);
+                Span<float> dProjections = scratch.Slice(2 * batch * ScoreShareStride);
+                Span<float> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);
                 ref float dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);
                 Span<float> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);
                 for (int b = 0; b < batch; b++)
                 {
-                    MultiplyAdd8(1, ref dScoreVectorShares[b * Units], ref dScoreVector);
+                    MultiplyAdd8(1, ref dScoreVectorShares[b * ScoreShareStride], ref dScoreVector);
                     EnergyBias.Gradient[0] += dEnergyBiasShares[b];
                 }
 
@@ -824,13 +826,12 @@ namespace Samples.Speech
                 }
 
                 // The chunk energy's own shares and bias, the same way.
-                int chunkStart = batch * keyLength * Units + batch * queryLength * Units + batch * Units;
-                Span<float> dChunkKeyProjection = scratch.Slice(chunkStart, batch * keyLength * Units);
-                Span<float> dChunkScoreVectorShares = scratch.Slice(chunkStart + batch * (keyLength + queryLength) * Units, batch * Units);
+                int chunkStart = batch * keyLength * Units + batch * queryLength * Units;
+                Span<float> dChunkKeyProjection = dProjections.Slice(chunkStart, batch * keyLength * Units);
                 ref float dChunkScoreVector = ref MemoryMarshal.GetArrayDataReference(ChunkScoreVector.Gradient);
                 for (int b = 0; b < batch; b++)
                 {
-                    MultiplyAdd8(1, ref dChunkScoreVectorShares[b * Units], ref dChunkScoreVector);
+                    MultiplyAdd8(1, ref dChunkScoreVectorShares[b * ScoreShareStride], ref dChunkScoreVector);
                 }
                 // ckpⱼ = W_ck kⱼ + b_c: ∂L/∂b_c = Σⱼ ∂L/∂ckpⱼ.
                 ref float dChunkBias = ref MemoryMarshal.GetArrayDataReference(ChunkScoreBias.Gradient);
@@ -846,12 +847,12 @@ namespace Samples.Speech
                 {
                     BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
                         static (int chunk, object state, in ChunkSpans<float> s) => ((StreamingAligner)state).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
-                        lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);
+                        lengths, r0: query, r1: keys, r2: dProjections, w0: dQuery, w1: dKeys);
                 }
                 else
                 {
                     // One thread: each product in one call (a cut would read its inputs once per part).
-                    for (int product = 0; product < 6; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);
+                    for (int product = 0; product < 6; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, dProjections, dQuery, dKeys);
                 }
             }
             finally
@@ -863,6 +864,10 @@ namespace Samples.Speech
             }
         }
 
+        // Elements between two batch rows' shares of ∂L/∂v (and of ∂L/∂v_c): 8 rounded up to whole 64-byte cache lines, so threads
+        // that add to their rows' shares once per attended pair never write the same line.
+        private const int ScoreShareStride = 16;
+
         // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
         // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
         // so the cut changes which thread computes an element, never its value.
@@ -870,15 +875,15 @@ namespace Samples.Speech
 
         // Chunk c does part c % parts of product c / parts: the weight gradients, then ∂Q and ∂K by rows, each row's terms
         // added in a fixed order. Parts write disjoint rows, so threads may take them in any order.
-        private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> scratch, Span<float> dQuery, Span<float> dKeys)
+        private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> dProjections, Span<float> dQuery, Span<float> dKeys)
         {
             int product = chunk / parts, part = chunk % parts;
             int queryRows = batch * queryLength, keyRows = batch * keyLength;
-            int chunkStart = keyRows * Units + queryRows * Units + batch * Units;
+            int chunkStart = keyRows * Units + queryRows * Units;
             if (product == 0)
             {
                 // ∂L/∂W_q += ∂L/∂qpᵀ Q.
-                ReadOnlySpan<float> dProjection = scratch.Slice(keyRows * Units, queryRows * Units);
+                ReadOnlySpan<float> dProjection = dProjections.Slice(keyRows * Units, queryRows * Units);
                 // ∂W rows [lo, hi): += Σ over r < queryRows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
                 int lo = Units * part / parts, hi = Units * (part + 1) / parts;
                 if (hi == lo) return;
@@ -888,7 +893,7 @@ namespace Samples.Speech
             if (product == 1)
             {
                 // ∂L/∂W_k += ∂L/∂kpᵀ K.
-                ReadOnlySpan<float> dProjection = scratch.Slice(0, keyRows * Units);
+                ReadOnlySpan<float> dProjection = dProjections.Slice(0, keyRows * Units);
                 // ∂W rows [lo, hi): += Σ over r < keyRows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
                 int lo = Units * part / parts, hi = Units * (part + 1) / parts;
                 if (hi == lo) return;
@@ -898,7 +903,7 @@ namespace Samples.Speech
             if (product == 2)
             {
                 // ∂L/∂W_cq += ∂L/∂cqpᵀ Q.
-                ReadOnlySpan<float> dProjection = scratch.Slice(chunkStart + keyRows * Units, queryRows * Units);
+                ReadOnlySpan<float> dProjection = dProjections.Slice(chunkStart + keyRows * Units, queryRows * Units);
                 // ∂W rows [lo, hi): += Σ over r < queryRows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
                 int lo = Units * part / parts, hi = Units * (part + 1) / parts;
                 if (hi == lo) return;
@@ -908,7 +913,7 @@ namespace Samples.Speech
             if (product == 3)
             {
                 // ∂L/∂W_ck += ∂L/∂ckpᵀ K.
-                ReadOnlySpan<float> dProjection = scratch.Slice(chunkStart, keyRows * Units);
+                ReadOnlySpan<float> dProjection = dProjections.Slice(chunkStart, keyRows * Units);
                 // ∂W rows [lo, hi): += Σ over r < keyRows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
                 int lo = Units * part / parts, hi = Units * (part + 1) / parts;
                 if (hi == lo) return;
@@ -921,8 +926,8 @@ namespace Samples.Speech
                 // ∂Q rows [firstRow, endRow) += ∂L/∂qp W_q then ∂L/∂cqp W_cq.
                 int firstRow = queryRows * part / parts, endRow = queryRows * (part + 1) / parts;
                 if (endRow == firstRow) return;
-                MatrixProductAdd16(endRow - firstRow, Units, ref MemoryMarshal.GetReference(scratch.Slice(keyRows * Units + firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref dQuery[firstRow * Dim]);
-                MatrixProductAdd16(endRow - firstRow, Units, ref MemoryMarshal.GetReference(scratch.Slice(chunkStart + keyRows * Units + firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(ChunkQueryWeight.Value), ref dQuery[firstRow * Dim]);
+                MatrixProductAdd16(endRow - firstRow, Units, ref MemoryMarshal.GetReference(dProjections.Slice(keyRows * Units + firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(QueryWeight.Value), ref dQuery[firstRow * Dim]);
+                MatrixProductAdd16(endRow - firstRow, Units, ref MemoryMarshal.GetReference(dProjections.Slice(chunkStart + keyRows * Units + firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(ChunkQueryWeight.Value), ref dQuery[firstRow * Dim]);
             }
             if (product == 5)
             {
@@ -930,8 +935,8 @@ namespace Samples.Speech
                 // ∂K rows [firstRow, endRow) += ∂L/∂kp W_k then ∂L/∂ckp W_ck.
                 int firstRow = keyRows * part / parts, endRow = keyRows * (part + 1) / parts;
                 if (endRow == firstRow) return;
-                MatrixProductAdd16(endRow - firstRow, Units, ref MemoryMarshal.GetReference(scratch.Slice(firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref dKeys[firstRow * Dim]);
-                MatrixProductAdd16(endRow - firstRow, Units, ref MemoryMarshal.GetReference(scratch.Slice(chunkStart + firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(ChunkKeyWeight.Value), ref dKeys[firstRow * Dim]);
+                MatrixProductAdd16(endRow - firstRow, Units, ref MemoryMarshal.GetReference(dProjections.Slice(firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref dKeys[firstRow * Dim]);
+                MatrixProductAdd16(endRow - firstRow, Units, ref MemoryMarshal.GetReference(dProjections.Slice(chunkStart + firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(ChunkKeyWeight.Value), ref dKeys[firstRow * Dim]);
             }
         }
 
@@ -940,13 +945,14 @@ namespace Samples.Speech
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> valueSource, ReadOnlySpan<float> dContext, ReadOnlySpan<float> dWeights, Span<float> dQuery, Span<float> dValueTarget, Span<float> scratch)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
-            Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
-            Span<float> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);
-            Span<float> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
-            int chunkStart = batch * keyLength * Units + batch * queryLength * Units + batch * Units;
-            Span<float> dChunkKeyProjection = scratch.Slice(chunkStart, batch * keyLength * Units);
-            Span<float> dChunkQueryProjection = scratch.Slice(chunkStart + batch * keyLength * Units, batch * queryLength * Units);
-            Span<float> dChunkScoreVectorShares = scratch.Slice(chunkStart + batch * (keyLength + queryLength) * Units, batch * Units);
+            Span<float> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride);
+            Span<float> dChunkScoreVectorShares = scratch.Slice(batch * ScoreShareStride, batch * ScoreShareStride);
+            Span<float> dProjections = scratch.Slice(2 * batch * ScoreShareStride);
+            Span<float> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);
+            Span<float> dQueryProjection = dProjections.Slice(batch * keyLength * Units, batch * queryLength * Units);
+            int chunkStart = batch * keyLength * Units + batch * queryLength * Units;
+            Span<float> dChunkKeyProjection = dProjections.Slice(chunkStart, batch * keyLength * Units);
+            Span<float> dChunkQueryProjection = dProjections.Slice(chunkStart + batch * keyLength * Units, batch * queryLength * Units);
             Span<float> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);
             // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀, the reverse pass's two rows, ∂L/∂βᵢ, ∂L/∂uᵢ, Mₖ and Dₖ.
             int rowScratchLength = 10 * keyLength;
@@ -969,8 +975,8 @@ namespace Samples.Speech
                 MonotonicAlignment.Initialize(initial, keyLength);
                 for (int b = first; b < end; b++)
                 {
-                    ref float dScoreVector = ref dScoreVectorShares[b * Units];
-                    ref float dChunkScoreVector = ref dChunkScoreVectorShares[b * Units];
+                    ref float dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];
+                    ref float dChunkScoreVector = ref dChunkScoreVectorShares[b * ScoreShareStride];
                     float dEnergyBias = 0;
                     int rowPairs = queryLength * keyLength;
                     ReadOnlySpan<float> rowAlignment = tape.Alignment.AsSpan(b * rowPairs, rowPairs);

@@ -580,7 +580,8 @@ namespace Samples.Speech
                     BackwardRows(tape, 0, batch, query, valueSource, dContext, dWeights, dQuery, dValueTarget, scratch);
                 }
 
-                Span<double> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
+                Span<double> dProjections = scratch;
+                Span<double> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);
                 Span<double> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);
                 for (int b = 0; b < batch; b++)
                 {
@@ -595,12 +596,12 @@ namespace Samples.Speech
                 {
                     BatchParallel.For<double>(chunks, MaxDegreeOfParallelism, this,
                         static (int chunk, object state, in ChunkSpans<double> s) => ((StreamingAligner)state).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
-                        lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);
+                        lengths, r0: query, r1: keys, r2: dProjections, w0: dQuery, w1: dKeys);
                 }
                 else
                 {
                     // One thread: each product in one call (a cut would read its inputs once per part).
-                    for (int product = 0; product < 2; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);
+                    for (int product = 0; product < 2; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, dProjections, dQuery, dKeys);
                 }
             }
             finally
@@ -619,14 +620,14 @@ namespace Samples.Speech
 
         // Chunk c does part c % parts of product c / parts: the weight gradients, then ∂Q and ∂K by rows, each row's terms
         // added in a fixed order. Parts write disjoint rows, so threads may take them in any order.
-        private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> scratch, Span<double> dQuery, Span<double> dKeys)
+        private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> dProjections, Span<double> dQuery, Span<double> dKeys)
         {
             int product = chunk / parts, part = chunk % parts;
             int queryRows = batch * queryLength, keyRows = batch * keyLength;
             if (product == 0)
             {
                 // ∂L/∂W += ∂L/∂kpᵀ K.
-                ReadOnlySpan<double> dProjection = scratch.Slice(0, keyRows * Units);
+                ReadOnlySpan<double> dProjection = dProjections.Slice(0, keyRows * Units);
                 // ∂W rows [lo, hi): += Σ over r < keyRows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
                 int lo = Units * part / parts, hi = Units * (part + 1) / parts;
                 if (hi == lo) return;
@@ -639,7 +640,7 @@ namespace Samples.Speech
                 // ∂K rows [firstRow, endRow) += ∂L/∂kp W.
                 int firstRow = keyRows * part / parts, endRow = keyRows * (part + 1) / parts;
                 if (endRow == firstRow) return;
-                MatrixProductAdd37(endRow - firstRow, Units, ref MemoryMarshal.GetReference(scratch.Slice(firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref dKeys[firstRow * Dim]);
+                MatrixProductAdd37(endRow - firstRow, Units, ref MemoryMarshal.GetReference(dProjections.Slice(firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref dKeys[firstRow * Dim]);
             }
         }
 
@@ -648,7 +649,8 @@ namespace Samples.Speech
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> query, ReadOnlySpan<double> valueSource, ReadOnlySpan<double> dContext, ReadOnlySpan<double> dWeights, Span<double> dQuery, Span<double> dValueTarget, Span<double> scratch)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
-            Span<double> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
+            Span<double> dProjections = scratch;
+            Span<double> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);
             Span<double> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);
             // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.
             int rowScratchLength = 6 * keyLength;

@@ -351,10 +351,10 @@ namespace Alignment
             if (!dValues.IsEmpty) dValues.Clear();
             int rows = batch * queryLength;
             int keyRows = batch * keyLength;
-            int scoreScratch = 2 * Units * (Dim + KeyDim) + (rows + keyRows + batch) * Units;
+            int scoreScratch = batch * ScoreShareStride + (rows + keyRows) * Units + 2 * Units * (Dim + KeyDim);
 
-            // Scratch: W_a's halves W_a,q [Units, Dim] and W_a,k [Units, KeyDim], ∂W_a's halves likewise, ∂L/∂QP [B, Tq, Units], ∂L/∂KP [B, Tk, Units]
-            // and each batch row's share of ∂L/∂v_a [B, Units].
+            // Scratch: each batch row's share of ∂L/∂v_a [B, ScoreShareStride], ∂L/∂QP [B, Tq, Units], ∂L/∂KP [B, Tk, Units],
+            // W_a's halves W_a,q [Units, Dim] and W_a,k [Units, KeyDim] and ∂W_a's halves likewise.
             int scratchLength = scoreScratch;
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
@@ -364,11 +364,12 @@ namespace Alignment
             {
                 scratch.Clear();
                 // W_a's halves packed as in the forward, and ∂W_a's halves copied out to accumulate into (and back at the end).
-                Span<float> queryWeight = scratch.Slice(0, Units * Dim), keyWeight = scratch.Slice(Units * Dim, Units * KeyDim);
-                Span<float> dQueryWeight = scratch.Slice(Units * (Dim + KeyDim), Units * Dim), dKeyWeight = scratch.Slice(Units * (2 * Dim + KeyDim), Units * KeyDim);
+                int weightStart = batch * ScoreShareStride + (rows + keyRows) * Units;
+                Span<float> queryWeight = scratch.Slice(weightStart, Units * Dim), keyWeight = scratch.Slice(weightStart + Units * Dim, Units * KeyDim);
+                Span<float> dQueryWeight = scratch.Slice(weightStart + Units * (Dim + KeyDim), Units * Dim), dKeyWeight = scratch.Slice(weightStart + Units * (2 * Dim + KeyDim), Units * KeyDim);
                 SplitScoreWeight(ScoreWeight.Value, queryWeight, keyWeight);
                 SplitScoreWeight(ScoreWeight.Gradient, dQueryWeight, dKeyWeight);
-                Span<float> dProjections = scratch.Slice(2 * Units * (Dim + KeyDim), (rows + keyRows + batch) * Units);
+                Span<float> dProjections = scratch.Slice(0, batch * ScoreShareStride + (rows + keyRows) * Units);
                 Span<float> dPredictor = default;
                 long work = (long)rows * Math.Min(WindowSize, keyLength) * (Units + ValueDim);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
@@ -384,7 +385,7 @@ namespace Alignment
 
                 // ∂v_a: the batch rows' shares added in row order, so the sum does not depend on how rows were spread over threads.
                 ref float dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);
-                for (int b = 0; b < batch; b++) MultiplyAdd16(1, ref dProjections[(rows + keyRows + b) * Units], ref dScoreVector);
+                for (int b = 0; b < batch; b++) MultiplyAdd16(1, ref dProjections[b * ScoreShareStride], ref dScoreVector);
 
                 // The projection gradients over all rows, each cut into ProductParts ranges that threads take independently:
                 // ∂W_a,q += ∂QPᵀ Q, ∂W_a,k += ∂KPᵀ K, ∂K += ∂KP W_a,k by rows of K, ∂Q = ∂QP W_a,q by rows of Q.
@@ -411,6 +412,10 @@ namespace Alignment
             }
         }
 
+        // Elements between two batch rows' shares of ∂L/∂v_a: 16 rounded up to whole 64-byte cache lines, so threads
+        // that add to their rows' shares once per attended pair never write the same line.
+        private const int ScoreShareStride = 16;
+
         // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
         // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
         // so the cut changes which thread computes an element, never its value.
@@ -423,10 +428,11 @@ namespace Alignment
         {
             int product = chunk / parts, part = chunk % parts;
             int rows = batch * queryLength, keyRows = batch * keyLength;
-            Span<float> queryWeight = scratch.Slice(0, Units * Dim), keyWeight = scratch.Slice(Units * Dim, Units * KeyDim);
-            Span<float> dQueryWeight = scratch.Slice(Units * (Dim + KeyDim), Units * Dim), dKeyWeight = scratch.Slice(Units * (2 * Dim + KeyDim), Units * KeyDim);
-            ReadOnlySpan<float> dQueryProjection = scratch.Slice(2 * Units * (Dim + KeyDim), rows * Units);
-            ReadOnlySpan<float> dKeyProjection = scratch.Slice(2 * Units * (Dim + KeyDim) + rows * Units, keyRows * Units);
+            int weightStart = batch * ScoreShareStride + (rows + keyRows) * Units;
+            Span<float> queryWeight = scratch.Slice(weightStart, Units * Dim), keyWeight = scratch.Slice(weightStart + Units * Dim, Units * KeyDim);
+            Span<float> dQueryWeight = scratch.Slice(weightStart + Units * (Dim + KeyDim), Units * Dim), dKeyWeight = scratch.Slice(weightStart + Units * (2 * Dim + KeyDim), Units * KeyDim);
+            ReadOnlySpan<float> dQueryProjection = scratch.Slice(batch * ScoreShareStride, rows * Units);
+            ReadOnlySpan<float> dKeyProjection = scratch.Slice(batch * ScoreShareStride + rows * Units, keyRows * Units);
             if (product == 0)
             {
                 // ∂W rows [lo, hi): += Σ over r < rows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
@@ -483,7 +489,7 @@ namespace Alignment
         }
 
         // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
-        // dProjections holds ∂L/∂QP [B, Tq, Units], ∂L/∂KP [B, Tk, Units] and each batch row's share of ∂L/∂v_a [B, Units].
+        // dProjections holds each batch row's share of ∂L/∂v_a [B, ScoreShareStride], then ∂L/∂QP [B, Tq, Units] and ∂L/∂KP [B, Tk, Units].
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dContext, Span<float> dProjections, Span<float> dKeys, Span<float> dValueTarget, Span<float> dPredictor, ReadOnlySpan<float> dWeights)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -522,13 +528,13 @@ namespace Alignment
                         // eₜ(s) = v_aᵀ zₜₛ, zₜₛ = tanh(qpₜ + kpₛ) recomputed: ∂v_a += ∂eₜ(s) zₜₛ (this batch row's share),
                         // ∂qpₜ and ∂kpₛ += ∂eₜ(s) v_a ⊙ (1 − zₜₛ²).
                         ref float qp = ref tape.QueryProjection[row * Units];
-                        ref float dqp = ref dProjections[row * Units];
-                        ref float dScoreVector = ref dProjections[(rows + keyRows + b) * Units];
+                        ref float dqp = ref dProjections[tape.Batch * ScoreShareStride + row * Units];
+                        ref float dScoreVector = ref dProjections[b * ScoreShareStride];
                         for (int s = 0; s < count; s++)
                         {
                             if (g[s] == 0) continue;
                             int key = b * keyLength + start + s;
-                            AdditiveScoreBackward16(g[s], ref qp, ref tape.KeyProjection[key * Units], ref scoreVector, ref dScoreVector, ref dqp, ref dProjections[(rows + key) * Units]);
+                            AdditiveScoreBackward16(g[s], ref qp, ref tape.KeyProjection[key * Units], ref scoreVector, ref dScoreVector, ref dqp, ref dProjections[tape.Batch * ScoreShareStride + (rows + key) * Units]);
                         }
                     }
                 }

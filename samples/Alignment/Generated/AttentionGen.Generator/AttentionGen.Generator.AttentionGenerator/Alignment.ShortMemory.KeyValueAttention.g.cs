@@ -431,8 +431,8 @@ namespace Alignment
             }
         }
 
-        // Elements between two sequences' shares of ∂w: Dim rounded up to whole 64-byte cache lines, so threads that add to
-        // their shares once per attended pair never write the same line.
+        // Elements between two batch rows' shares of ∂w: 16 rounded up to whole 64-byte cache lines, so threads
+        // that add to their rows' shares once per attended pair never write the same line.
         private const int ScoreShareStride = 16;
 
         // Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂input and of the whole-batch scratch.

@@ -580,7 +580,8 @@ namespace Alignment
                     BackwardRows(tape, 0, batch, query, valueSource, dContext, dWeights, dQuery, dValueTarget, scratch);
                 }
 
-                Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
+                Span<float> dProjections = scratch;
+                Span<float> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);
                 Span<float> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);
                 for (int b = 0; b < batch; b++)
                 {
@@ -595,12 +596,12 @@ namespace Alignment
                 {
                     BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
                         static (int chunk, object state, in ChunkSpans<float> s) => ((StreamingAligner)state).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
-                        lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);
+                        lengths, r0: query, r1: keys, r2: dProjections, w0: dQuery, w1: dKeys);
                 }
                 else
                 {
                     // One thread: each product in one call (a cut would read its inputs once per part).
-                    for (int product = 0; product < 2; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);
+                    for (int product = 0; product < 2; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, dProjections, dQuery, dKeys);
                 }
             }
             finally
@@ -619,14 +620,14 @@ namespace Alignment
 
         // Chunk c does part c % parts of product c / parts: the weight gradients, then ∂Q and ∂K by rows, each row's terms
         // added in a fixed order. Parts write disjoint rows, so threads may take them in any order.
-        private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> scratch, Span<float> dQuery, Span<float> dKeys)
+        private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> dProjections, Span<float> dQuery, Span<float> dKeys)
         {
             int product = chunk / parts, part = chunk % parts;
             int queryRows = batch * queryLength, keyRows = batch * keyLength;
             if (product == 0)
             {
                 // ∂L/∂W += ∂L/∂kpᵀ K.
-                ReadOnlySpan<float> dProjection = scratch.Slice(0, keyRows * Units);
+                ReadOnlySpan<float> dProjection = dProjections.Slice(0, keyRows * Units);
                 // ∂W rows [lo, hi): += Σ over r < keyRows, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
                 int lo = Units * part / parts, hi = Units * (part + 1) / parts;
                 if (hi == lo) return;
@@ -639,7 +640,7 @@ namespace Alignment
                 // ∂K rows [firstRow, endRow) += ∂L/∂kp W.
                 int firstRow = keyRows * part / parts, endRow = keyRows * (part + 1) / parts;
                 if (endRow == firstRow) return;
-                MatrixProductAdd32(endRow - firstRow, Units, ref MemoryMarshal.GetReference(scratch.Slice(firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref dKeys[firstRow * Dim]);
+                MatrixProductAdd32(endRow - firstRow, Units, ref MemoryMarshal.GetReference(dProjections.Slice(firstRow * Units)), Units, 1, ref MemoryMarshal.GetArrayDataReference(KeyWeight.Value), ref dKeys[firstRow * Dim]);
             }
         }
 
@@ -648,7 +649,8 @@ namespace Alignment
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> valueSource, ReadOnlySpan<float> dContext, ReadOnlySpan<float> dWeights, Span<float> dQuery, Span<float> dValueTarget, Span<float> scratch)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
-            Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
+            Span<float> dProjections = scratch;
+            Span<float> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);
             Span<float> dEnergyBiasShares = scratch.Slice(scratch.Length - batch, batch);
             // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.
             int rowScratchLength = 6 * keyLength;
