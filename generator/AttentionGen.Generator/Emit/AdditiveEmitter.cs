@@ -85,21 +85,10 @@ internal static class AdditiveEmitter
 
         // ---- Key projection (processed memory) ----
         w.WriteLine();
-        w.Summary(
+        using (LayerScaffold.ProjectKeysBlock(w, element,
             "Computes the key projection W_k kⱼ" + (model.UseBias ? " + b" : "") + " for every key: once per key sequence, then reused by\n" +
-            "<see cref=\"ForwardWithKeyProjection\"/> at every decoder step (TensorFlow's \"processed memory\").");
-        w.WriteLine("/// <param name=\"batch\">B.</param>");
-        w.WriteLine("/// <param name=\"keyLength\">Tk.</param>");
-        w.WriteLine("/// <param name=\"keys\">[B, Tk, Dim].</param>");
-        w.WriteLine("/// <param name=\"keyProjection\">[B, Tk, Units], written.</param>");
-        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes.</exception>");
-        using (w.Block($"public void ProjectKeys(int batch, int keyLength, ReadOnlySpan<{T}> keys, Span<{T}> keyProjection)"))
+            "<see cref=\"ForwardWithKeyProjection\"/> at every decoder step (TensorFlow's \"processed memory\").", "Dim"))
         {
-            w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
-            w.WriteLine("Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));");
-            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * Dim, nameof(keys), $\"[B={batch}, Tk={keyLength}, Dim={Dim}]\");");
-            w.WriteLine("Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
-            w.WriteLine("Shapes.RequireNoOverlap<" + T + ", " + T + ">(keyProjection, keys, nameof(keyProjection), nameof(keys));");
             w.WriteLine("ProjectKeysUnchecked(batch * keyLength, keys, keyProjection);");
         }
         w.WriteLine();

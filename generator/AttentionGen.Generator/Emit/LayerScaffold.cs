@@ -202,6 +202,29 @@ internal static class LayerScaffold
     }
 
     /// <summary>
+    /// Opens a kind's public <c>ProjectKeys(batch, keyLength, keys, keyProjection)</c>: its documentation (the summary is the
+    /// kind's own) and the argument checks every such call makes before writing, keys of <paramref name="keyWidth"/> columns
+    /// in and [B, Tk, Units] out. The caller writes the body inside the returned block.
+    /// </summary>
+    public static SourceWriter.Scope ProjectKeysBlock(SourceWriter writer, ElementType element, string summary, string keyWidth)
+    {
+        string T = element.Keyword;
+        writer.Summary(summary);
+        writer.WriteLine("/// <param name=\"batch\">B.</param>");
+        writer.WriteLine("/// <param name=\"keyLength\">Tk, at least 1.</param>");
+        writer.WriteLine($"/// <param name=\"keys\">[B, Tk, {keyWidth}].</param>");
+        writer.WriteLine("/// <param name=\"keyProjection\">[B, Tk, Units], written.</param>");
+        writer.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, Tk &lt; 1, or the output overlaps the keys.</exception>");
+        SourceWriter.Scope block = writer.Block($"public void ProjectKeys(int batch, int keyLength, ReadOnlySpan<{T}> keys, Span<{T}> keyProjection)");
+        writer.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
+        writer.WriteLine("Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));");
+        writer.WriteLine($"Shapes.RequireLength(keys.Length, (long)batch * keyLength * {keyWidth}, nameof(keys), $\"[B={{batch}}, Tk={{keyLength}}, {keyWidth}={{{keyWidth}}}]\");");
+        writer.WriteLine("Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
+        writer.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(keyProjection, keys, nameof(keyProjection), nameof(keys));");
+        return block;
+    }
+
+    /// <summary>
     /// Declares <c>ScoreShareStride</c>, the elements between two batch rows' (or sequences') shares of a score vector's
     /// gradient in a backward scratch: <paramref name="elements"/> rounded up to whole 64-byte cache lines. The shares sit
     /// at the start of the scratch, which begins on a line (<see cref="DeclareScratch"/>), so no two share a line.

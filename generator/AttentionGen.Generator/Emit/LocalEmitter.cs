@@ -188,26 +188,31 @@ internal static class LocalEmitter
             w.WriteLine("ForwardBatch(tape, batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, context, weights, mask, positions);");
         }
 
+        if (concat)
+        {
+            EmitKeyProjectionCalls(w, model, keyProjection, forwardParameters.Replace($"ReadOnlySpan<{T}> keys", $"ReadOnlySpan<{T}> keyProjection"));
+        }
+
         string projectionWork = (general ? " + Dim * KeyDim" : "") + (predictive ? " + Dim * PredictorUnits" : "");
         w.WriteLine();
         w.WriteLine("// Batch rows are independent: large calls spread them over threads; each row is computed the same way whatever the");
         w.WriteLine("// thread count, so the result is too.");
-        using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions)"))
+        using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions{(concat ? ", bool keysProjected = false" : "")})"))
         {
             w.WriteLine(concat
-                ? $"long work = (long)batch * (queryLength * (Math.Min(WindowSize, keyLength) * (Units + ValueDim) + Dim * Units{projectionWork}) + keyLength * KeyDim * Units);"
+                ? $"long work = (long)batch * (queryLength * (Math.Min(WindowSize, keyLength) * (Units + ValueDim) + Dim * Units{projectionWork}) + (keysProjected ? 0 : keyLength * KeyDim * Units));"
                 : $"long work = (long)batch * queryLength * (Math.Min(WindowSize, keyLength) * (KeyDim + ValueDim){projectionWork});");
             using (w.Block("if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
             {
-                w.WriteLine("ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, positions);");
+                w.WriteLine($"ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, positions{(concat ? ", keysProjected" : "")});");
                 w.WriteLine("return;");
             }
-            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
-            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.W2),");
+            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape{(concat ? ", keysProjected" : "")}),");
+            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.W2{(concat ? ", ((CallState)state).KeysProjected" : "")}),");
             w.WriteLine("    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights, w2: positions);");
         }
         w.WriteLine();
-        w.WriteLine($"private sealed record CallState({name} Layer, Tape? Tape);");
+        w.WriteLine($"private sealed record CallState({name} Layer, Tape? Tape{(concat ? ", bool KeysProjected = false" : "")});");
 
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end), each:");
@@ -222,13 +227,14 @@ internal static class LocalEmitter
         w.WriteLine("//   per query t, over the window s ∈ [round(pₜ) − D, round(pₜ) + D] ∩ [0, Tk − 1]:");
         w.WriteLine($"//     eₜ(s) = {(general ? "q'ₜᵀ kₛ · factor" : concat ? "v_aᵀ tanh(qpₜ + kpₛ)" : "qₜᵀ kₛ · factor")} (−∞ where the mask forbids), aₜ = softmax(eₜ) (row maximum subtracted;");
         w.WriteLine("//     a window with nothing allowed becomes zeros)" + (predictive ? ", aₜ(s) ← aₜ(s) · exp(−(s − pₜ)² / (2σ²))" : "") + ", cₜ = Σₛ aₜ(s) vₛ");
-        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions)"))
+        if (concat) w.WriteLine("// keysProjected: `keys` holds K W_a,kᵀ [B, Tk, Units] from ProjectKeys, so no key is projected here.");
+        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions{(concat ? ", bool keysProjected" : "")})"))
         {
             w.WriteLine("bool masked = !mask.IsEmpty;");
             w.WriteLine("int stride = Math.Min(WindowSize, keyLength);");
             var scratchParts = new List<string> { "stride" };
             if (general) scratchParts.Add("(tape is null ? queryLength * KeyDim : 0)");
-            if (concat) scratchParts.Add("Units * (Dim + KeyDim) + (tape is null ? (queryLength + keyLength) * Units : 0)");
+            if (concat) scratchParts.Add("Units * (Dim + KeyDim) + (tape is null ? (queryLength + (keysProjected ? 0 : keyLength)) * Units : 0)");
             if (predictive) scratchParts.Add("(tape is null ? queryLength * PredictorUnits : 0)");
             LayerScaffold.DeclareScratch(w, element, "scratch", string.Join(" + ", scratchParts));
             using (w.Block("try"))
@@ -238,13 +244,13 @@ internal static class LocalEmitter
                 {
                     w.WriteLine("// W_a's two halves packed into contiguous blocks once per call, so the projections stream their rows.");
                     w.WriteLine($"Span<{T}> queryWeight = scratch.Slice(stride, Units * Dim), keyWeight = scratch.Slice(stride + Units * Dim, Units * KeyDim);");
-                    w.WriteLine("SplitScoreWeight(ScoreWeight.Value, queryWeight, keyWeight);");
+                    w.WriteLine("SplitScoreWeight(ScoreWeight.Value, queryWeight, keysProjected ? default : keyWeight); // a given key projection needs only the query half");
                     w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
                 }
                 using (w.Block("for (int b = first; b < end; b++)"))
                 {
                     w.WriteLine($"ReadOnlySpan<{T}> rowQuery = query.Slice(b * queryLength * Dim, queryLength * Dim);");
-                    w.WriteLine($"ReadOnlySpan<{T}> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);");
+                    if (!concat) w.WriteLine($"ReadOnlySpan<{T}> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);");
                     w.WriteLine($"ReadOnlySpan<{T}> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);");
                     if (general)
                     {
@@ -260,15 +266,25 @@ internal static class LocalEmitter
                         w.WriteLine();
                         w.WriteLine("// qpₜ = W_a,q hₜ and kpₛ = W_a,k h̄ₛ: each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.");
                         w.WriteLine($"Span<{T}> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), queryLength * Units);");
-                        w.WriteLine($"Span<{T}> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + queryLength * Units, keyLength * Units);");
-                        w.WriteLine(predictive
-                            ? "// local-p's windows may lie anywhere in the source: every key is projected."
-                            : "// local-m's windows hold only the keys from Tk − Tq − D on: the earlier ones are never projected (a decoder step\n// over a long key cache projects D + 1 keys, not Tk).");
-                        w.WriteLine($"int firstKey = {(predictive ? "0" : "Math.Max(0, keyLength - queryLength - Window)")};");
                         w.WriteLine("queryProjection.Clear();");
-                        w.WriteLine("keyProjection.Slice(firstKey * Units).Clear();");
                         w.WriteLine($"{queryProjection}(queryLength, Units, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(queryProjection));");
-                        w.WriteLine($"{keyProjection}(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref keyProjection[firstKey * Units]);");
+                        w.WriteLine($"scoped ReadOnlySpan<{T}> keyProjection; // the caller's, or projected into the tape or the stack scratch");
+                        using (w.Block("if (keysProjected)"))
+                        {
+                            w.WriteLine("keyProjection = keys.Slice(b * keyLength * Units, keyLength * Units);");
+                        }
+                        using (w.Block("else"))
+                        {
+                            w.WriteLine($"ReadOnlySpan<{T}> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);");
+                            w.WriteLine($"Span<{T}> projectedKeys = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + queryLength * Units, keyLength * Units);");
+                            w.WriteLine(predictive
+                                ? "// local-p's windows may lie anywhere in the source: every key is projected."
+                                : "// local-m's windows hold only the keys from Tk − Tq − D on: the earlier ones are never projected (a decoder step\n// over a long key cache projects D + 1 keys, not Tk).");
+                            w.WriteLine($"int firstKey = {(predictive ? "0" : "Math.Max(0, keyLength - queryLength - Window)")};");
+                            w.WriteLine("projectedKeys.Slice(firstKey * Units).Clear();");
+                            w.WriteLine($"{keyProjection}(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref projectedKeys[firstKey * Units]);");
+                            w.WriteLine("keyProjection = projectedKeys;");
+                        }
                         w.WriteLine($"ReadOnlySpan<{T}> queries = queryProjection;");
                     }
                     else
@@ -279,7 +295,7 @@ internal static class LocalEmitter
                     {
                         w.WriteLine();
                         w.WriteLine("// Z = Q W_pᵀ (tanh applied per query below): the position predictor's hidden layer.");
-                        string hiddenOffset = general ? " + queryLength * KeyDim" : concat ? " + Units * (Dim + KeyDim) + (queryLength + keyLength) * Units" : "";
+                        string hiddenOffset = general ? " + queryLength * KeyDim" : concat ? " + Units * (Dim + KeyDim) + (queryLength + (keysProjected ? 0 : keyLength)) * Units" : "";
                         w.WriteLine($"Span<{T}> hidden = tape is not null ? tape.PredictorHidden.AsSpan(b * queryLength * PredictorUnits, queryLength * PredictorUnits) : scratch.Slice(stride{hiddenOffset}, queryLength * PredictorUnits);");
                         w.WriteLine("hidden.Clear();");
                         w.WriteLine($"{queryProjection}(queryLength, PredictorUnits, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref MemoryMarshal.GetReference(hidden));");
@@ -586,7 +602,8 @@ internal static class LocalEmitter
 
         // ---- Argument checks ----
         w.WriteLine();
-        using (w.Block($"private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, bool keysAreValues, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions)"))
+        if (concat) w.WriteLine("// keysProjected: `keys` is the key projection [B, Tk, Units] of ForwardWithKeyProjection, checked under that name.");
+        using (w.Block($"private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, bool keysAreValues, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions{(concat ? ", bool keysProjected = false" : "")})"))
         {
             w.WriteLine("Shapes.RequireAtLeast(batch, 0, nameof(batch));");
             w.WriteLine("Shapes.RequireAtLeast(queryLength, 0, nameof(queryLength));");
@@ -596,7 +613,17 @@ internal static class LocalEmitter
                 w.WriteLine("throw new ArgumentException($\"'values' is required: the keys can serve as values only when ValueDim ({ValueDim}) equals KeyDim ({KeyDim}).\", nameof(values));");
             }
             w.WriteLine("Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), $\"[B={batch}, Tq={queryLength}, Dim={Dim}]\");");
-            w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * KeyDim, nameof(keys), $\"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]\");");
+            if (concat)
+            {
+                w.WriteLine("string keysName = keysProjected ? \"keyProjection\" : nameof(keys);");
+                w.WriteLine("// Two calls, not one with a conditional message: the shape text is formatted only when a check fails.");
+                w.WriteLine("if (keysProjected) Shapes.RequireLength(keys.Length, (long)batch * keyLength * Units, keysName, $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
+                w.WriteLine("else Shapes.RequireLength(keys.Length, (long)batch * keyLength * KeyDim, keysName, $\"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]\");");
+            }
+            else
+            {
+                w.WriteLine("Shapes.RequireLength(keys.Length, (long)batch * keyLength * KeyDim, nameof(keys), $\"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]\");");
+            }
             w.WriteLine("Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $\"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]\");");
             w.WriteLine("Shapes.RequireLength(context.Length, (long)batch * queryLength * ValueDim, nameof(context), $\"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(weights.Length, (long)batch * queryLength * keyLength, nameof(weights), $\"[B={batch}, Tq={queryLength}, Tk={keyLength}]\");");
@@ -606,7 +633,7 @@ internal static class LocalEmitter
             {
                 foreach (string input in new[] { "query", "keys", "values" })
                 {
-                    w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>({output}, {input}, nameof({output}), nameof({input}));");
+                    w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>({output}, {input}, nameof({output}), {(concat && input == "keys" ? "keysName" : $"nameof({input})")});");
                 }
             }
             w.WriteLine($"Shapes.RequireNoOverlap<{T}, {T}>(weights, context, nameof(weights), nameof(context));");
@@ -686,13 +713,14 @@ internal static class LocalEmitter
     {
         w.WriteLine();
         w.WriteLine("// W_a = [W_a,q | W_a,k], [Units, Dim + KeyDim] with each row's Dim query columns first (as in W_a [hₜ; h̄ₛ]): its halves");
-        w.WriteLine("// copied into the contiguous blocks [Units, Dim] and [Units, KeyDim] the projection kernels read, and back.");
+        w.WriteLine("// copied into the contiguous blocks [Units, Dim] and [Units, KeyDim] the projection kernels read (an empty keyHalf is");
+        w.WriteLine("// not wanted), and back.");
         using (w.Block($"private static void SplitScoreWeight(ReadOnlySpan<{T}> weight, Span<{T}> queryHalf, Span<{T}> keyHalf)"))
         {
             using (w.Block("for (int u = 0; u < Units; u++)"))
             {
                 w.WriteLine("weight.Slice(u * (Dim + KeyDim), Dim).CopyTo(queryHalf.Slice(u * Dim, Dim));");
-                w.WriteLine("weight.Slice(u * (Dim + KeyDim) + Dim, KeyDim).CopyTo(keyHalf.Slice(u * KeyDim, KeyDim));");
+                w.WriteLine("if (!keyHalf.IsEmpty) weight.Slice(u * (Dim + KeyDim) + Dim, KeyDim).CopyTo(keyHalf.Slice(u * KeyDim, KeyDim));");
             }
         }
         w.WriteLine();
@@ -765,6 +793,54 @@ internal static class LocalEmitter
                 { VectorPrologue = "{VT} delta{V} = {V}.Create(delta);", Unroll = 2 }.Emit(writer);
             }
         });
+    }
+
+    // The concat score's decoding pair: ProjectKeys computes kpₛ = W_a,k h̄ₛ once per source sequence, and
+    // ForwardWithKeyProjection runs the inference forward from it, projecting only the queries (bit-identical to Forward).
+    private static void EmitKeyProjectionCalls(SourceWriter w, LocalModel model, string keyProjection, string parameters)
+    {
+        ElementType element = model.Element;
+        string T = element.Keyword;
+        w.WriteLine();
+        using (LayerScaffold.ProjectKeysBlock(w, element,
+            "Computes the concat score's key half kpₛ = W_a,k h̄ₛ for every key: once per source sequence, then reused by\n" +
+            "<see cref=\"ForwardWithKeyProjection\"/> at every decoder step, which then projects only the queries (O(Tk·KeyDim·Units) once\n" +
+            "instead of at every step).", "KeyDim"))
+        {
+            LayerScaffold.DeclareScratch(w, element, "scratch", "Units * (Dim + KeyDim)");
+            using (w.Block("try"))
+            {
+                w.WriteLine("// W_a's key half packed as the forward packs it, then every key in one product (each element computed as the forward");
+                w.WriteLine("// computes it, whichever rows one call covers).");
+                w.WriteLine($"Span<{T}> queryWeight = scratch.Slice(0, Units * Dim), keyWeight = scratch.Slice(Units * Dim, Units * KeyDim);");
+                w.WriteLine("SplitScoreWeight(ScoreWeight.Value, queryWeight, keyWeight);");
+                w.WriteLine("keyProjection.Clear();");
+                w.WriteLine($"{keyProjection}(batch * keyLength, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetReference(keyWeight), ref MemoryMarshal.GetReference(keyProjection));");
+            }
+            using (w.Block("finally"))
+            {
+                LayerScaffold.ReturnScratch(w, element, "scratch");
+            }
+        }
+        w.WriteLine();
+        w.Summary("Inference forward from a key projection computed once by <see cref=\"ProjectKeys\"/>: the call a decoder makes at every step.\n" +
+            "Gives exactly what <c>Forward</c> gives on the keys that projection came from; keeps no state and allocates nothing in steady\nstate.");
+        w.WriteLine("/// <param name=\"batch\">B.</param>");
+        w.WriteLine("/// <param name=\"queryLength\">Tq.</param>");
+        w.WriteLine("/// <param name=\"keyLength\">Tk (the source length S), at least 1.</param>");
+        w.WriteLine("/// <param name=\"query\">[B, Tq, Dim].</param>");
+        w.WriteLine("/// <param name=\"keyProjection\">[B, Tk, Units], from <see cref=\"ProjectKeys\"/>.</param>");
+        w.WriteLine("/// <param name=\"values\">[B, Tk, ValueDim] (pass the keys when they are the values).</param>");
+        w.WriteLine("/// <param name=\"context\">[B, Tq, ValueDim], written.</param>");
+        w.WriteLine("/// <param name=\"weights\">[B, Tq, Tk], written when not empty: aₜ(s) inside each window, zero outside.</param>");
+        w.WriteLine("/// <param name=\"mask\">Which keys each query may attend to (true = may attend).</param>");
+        w.WriteLine("/// <param name=\"positions\">[B, Tq], written when not empty: the aligned position pₜ of each query.</param>");
+        w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>");
+        using (w.Block($"public void ForwardWithKeyProjection({parameters})"))
+        {
+            w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keyProjection, values, false, context, weights, mask, positions, keysProjected: true);");
+            w.WriteLine("ForwardBatch(null, batch, queryLength, keyLength, query, keyProjection, values, context, weights, mask, positions, keysProjected: true);");
+        }
     }
 
     private static void WriteForwardParamDocs(SourceWriter w, bool tape)

@@ -9,10 +9,11 @@ namespace AttentionGen.Layers.Tests.Local;
 /// What only Luong's concat score v_aᵀ tanh(W_a [hₜ; h̄ₛ]) inside the window adds to the shared local tests (LocalTests,
 /// LocalGradientTests, LocalPredictorTests run on the concat layers too): the W_a layout, bit-identical results on a call large
 /// enough that every phase (forward rows, backward rows, projection products) is split over threads, one instance serving
-/// concurrent inference, no steady-state allocation in inference and training, NaN confined to the windows that hold it, saturated scores, a reused tape.
+/// concurrent inference, no steady-state allocation in inference and training, NaN confined to the windows that hold it, saturated scores, a reused tape,
+/// and the decoding pair ProjectKeys / ForwardWithKeyProjection (bit-identical to Forward, checked before it writes, no allocation).
 /// </summary>
 public abstract class LocalConcatTests<TLayer, T, TTape>
-    where TLayer : ILocalLayer<T, TTape>, new()
+    where TLayer : IConcatLocalLayer<T, TTape>, new()
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
     where TTape : AttentionTape, new()
 {
@@ -66,6 +67,84 @@ public abstract class LocalConcatTests<TLayer, T, TTape>
         double tolerance = typeof(T) == typeof(float) ? 2e-5 : 1e-12;
         TestData.AssertClose<T>(expected.Context, step, tolerance, "step context");
         TestData.AssertClose<T>(TestData.ToDouble(full.AsSpan((tk - 1) * Config.ValueDim).ToArray()), step, tolerance, "step against the full call's last row");
+    }
+
+    [Fact]
+    public void A_key_projection_computed_once_gives_bit_identical_results_to_Forward()
+    {
+        // B = 3 and Tk = 7 put rows outside whole 4-row tiles of the projection kernel; ProjectKeys projects all B·Tk keys in one
+        // product while Forward projects each batch row's (local-m: from Tk − Tq − D on), so every key must come out the same.
+        const int batch = 3, tq = 5, tk = 7;
+        var random = new Random(21);
+        TLayer layer = CreateLayer(21);
+        T[] query = TestData.Random<T>(random, batch * tq * Config.Dim), keys = TestData.Random<T>(random, batch * tk * Config.KeyDim);
+        T[] values = TestData.Random<T>(random, batch * tk * Config.ValueDim);
+        var mask = AttentionMask.FromKeyPadding(TestData.Mask(random, batch * tk, 0.8));
+        var (context, weights, positions) = (new T[batch * tq * Config.ValueDim], new T[batch * tq * tk], new T[batch * tq]);
+        layer.Forward(batch, tq, tk, query, keys, values, context, weights, mask, positions);
+
+        var keyProjection = new T[batch * tk * Config.Units];
+        layer.ProjectKeys(batch, tk, keys, keyProjection);
+        var (stepContext, stepWeights, stepPositions) = (new T[context.Length], new T[weights.Length], new T[positions.Length]);
+        layer.ForwardWithKeyProjection(batch, tq, tk, query, keyProjection, values, stepContext, stepWeights, mask, stepPositions);
+        Assert.Equal(context, stepContext);
+        Assert.Equal(weights, stepWeights);
+        Assert.Equal(positions, stepPositions);
+
+        // The projection itself is K W_a,kᵀ, W_a,k being the last KeyDim columns of each row of score_weight.
+        T[] scoreWeight = Named(layer, "score_weight").Value;
+        for (int r = 0; r < batch * tk; r += 4)
+        {
+            for (int u = 0; u < Config.Units; u++)
+            {
+                double expected = 0;
+                for (int d = 0; d < Config.KeyDim; d++)
+                {
+                    expected += double.CreateTruncating(keys[r * Config.KeyDim + d]) * double.CreateTruncating(scoreWeight[u * (Config.Dim + Config.KeyDim) + Config.Dim + d]);
+                }
+                Assert.Equal(expected, double.CreateTruncating(keyProjection[r * Config.Units + u]), typeof(T) == typeof(float) ? 1e-5 : 1e-12);
+            }
+        }
+
+        // Running the keys' projection through the step again, with other queries, reuses it unchanged.
+        T[] otherQuery = TestData.Random<T>(random, batch * tq * Config.Dim);
+        layer.Forward(batch, tq, tk, otherQuery, keys, values, context, default, default, default);
+        layer.ForwardWithKeyProjection(batch, tq, tk, otherQuery, keyProjection, values, stepContext, default, default, default);
+        Assert.Equal(context, stepContext);
+    }
+
+    [Fact]
+    public void The_key_projection_calls_check_every_argument_before_writing_and_allocate_nothing()
+    {
+        const int batch = 2, tq = 3, tk = 4;
+        var random = new Random(22);
+        TLayer layer = CreateLayer(22);
+        layer.MaxDegreeOfParallelism = 1;
+        T[] query = TestData.Random<T>(random, batch * tq * Config.Dim), keys = TestData.Random<T>(random, batch * tk * Config.KeyDim);
+        T[] values = TestData.Random<T>(random, batch * tk * Config.ValueDim);
+        var keyProjection = new T[batch * tk * Config.Units];
+
+        // ProjectKeys: wrong lengths name the argument; nothing is written.
+        var untouched = Enumerable.Repeat(T.CreateTruncating(7), keyProjection.Length).ToArray();
+        var exception = Assert.Throws<ArgumentException>(() => layer.ProjectKeys(batch, tk, keys.AsSpan(1), untouched));
+        Assert.Equal("keys", exception.ParamName);
+        Assert.Equal("keyProjection", Assert.Throws<ArgumentException>(() => layer.ProjectKeys(batch, tk, keys, untouched.AsSpan(1))).ParamName);
+        Assert.All(untouched, x => Assert.Equal(T.CreateTruncating(7), x));
+        Assert.Equal("keyLength", Assert.Throws<ArgumentException>(() => layer.ProjectKeys(batch, 0, default, default)).ParamName);
+
+        // ForwardWithKeyProjection: a projection of the wrong width is named (with the expected shape), values are required,
+        // and an output overlapping the projection is refused; the context keeps its contents.
+        layer.ProjectKeys(batch, tk, keys, keyProjection);
+        var context = Enumerable.Repeat(T.CreateTruncating(7), batch * tq * Config.ValueDim).ToArray();
+        exception = Assert.Throws<ArgumentException>(() => layer.ForwardWithKeyProjection(batch, tq, tk, query, keys, values, context, default, default, default));
+        Assert.Equal("keyProjection", exception.ParamName);
+        Assert.Contains($"Units={Config.Units}", exception.Message);
+        Assert.Equal("values", Assert.Throws<ArgumentException>(() => layer.ForwardWithKeyProjection(batch, tq, tk, query, keyProjection, default, context, default, default, default)).ParamName);
+        Assert.Equal("context", Assert.Throws<ArgumentException>(() => layer.ForwardWithKeyProjection(batch, tq, tk, query, keyProjection, values, keyProjection.AsSpan(0, context.Length), default, default, default)).ParamName);
+        Assert.All(context, x => Assert.Equal(T.CreateTruncating(7), x));
+
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.ForwardWithKeyProjection(batch, tq, tk, query, keyProjection, values, context, default, default, default)));
+        Assert.Equal(0, Hardening.SteadyStateAllocation(() => layer.ProjectKeys(batch, tk, keys, keyProjection)));
     }
 
     [Fact]

@@ -27,8 +27,17 @@ public interface ILocalLayer<T, TTape> : IAttentionLayer<T>
 [LocalAttention(Dim = 5, Window = 2, Alignment = LocalAlignment.Monotonic, ElementType = typeof(double))] public partial class LocalMGeneralD5W2 : ILocalLayer<double, LocalMGeneralD5W2.Tape>;
 [LocalAttention(Dim = 17, Window = 3, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.ScaledDot, ElementType = typeof(double))] public partial class LocalMScaledD17W3 : ILocalLayer<double, LocalMScaledD17W3.Tape>;
 
+/// <summary>The concat score's decoding pair, which only concat layers have.</summary>
+public interface IConcatLocalLayer<T, TTape> : ILocalLayer<T, TTape>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    where TTape : AttentionTape, new()
+{
+    void ProjectKeys(int batch, int keyLength, ReadOnlySpan<T> keys, Span<T> keyProjection);
+    void ForwardWithKeyProjection(int batch, int queryLength, int keyLength, ReadOnlySpan<T> query, ReadOnlySpan<T> keyProjection, ReadOnlySpan<T> values, Span<T> context, Span<T> weights, AttentionMask mask, Span<T> positions);
+}
+
 // Luong's concat score v_aᵀ tanh(W_a [hₜ; h̄ₛ]) inside the window: KeyDim ≠ Dim, Units around the vector widths (tails on every path).
-[LocalAttention(Dim = 37, KeyDim = 20, Window = 3, Score = AttentionScore.Concat, Units = 33)] public partial class LocalPConcatF37K20U33W3 : ILocalLayer<float, LocalPConcatF37K20U33W3.Tape>;
-[LocalAttention(Dim = 16, KeyDim = 24, ValueDim = 7, Window = 2, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.Concat)] public partial class LocalMConcatF16K24V7W2 : ILocalLayer<float, LocalMConcatF16K24V7W2.Tape>;
-[LocalAttention(Dim = 9, KeyDim = 7, ValueDim = 5, Window = 2, PredictorUnits = 4, Score = AttentionScore.Concat, Units = 6, ElementType = typeof(double))] public partial class LocalPConcatD9K7V5W2U6 : ILocalLayer<double, LocalPConcatD9K7V5W2U6.Tape>;
-[LocalAttention(Dim = 9, KeyDim = 7, Window = 3, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.Concat, Units = 6, ElementType = typeof(double))] public partial class LocalMConcatD9K7W3U6 : ILocalLayer<double, LocalMConcatD9K7W3U6.Tape>;
+[LocalAttention(Dim = 37, KeyDim = 20, Window = 3, Score = AttentionScore.Concat, Units = 33)] public partial class LocalPConcatF37K20U33W3 : IConcatLocalLayer<float, LocalPConcatF37K20U33W3.Tape>;
+[LocalAttention(Dim = 16, KeyDim = 24, ValueDim = 7, Window = 2, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.Concat)] public partial class LocalMConcatF16K24V7W2 : IConcatLocalLayer<float, LocalMConcatF16K24V7W2.Tape>;
+[LocalAttention(Dim = 9, KeyDim = 7, ValueDim = 5, Window = 2, PredictorUnits = 4, Score = AttentionScore.Concat, Units = 6, ElementType = typeof(double))] public partial class LocalPConcatD9K7V5W2U6 : IConcatLocalLayer<double, LocalPConcatD9K7V5W2U6.Tape>;
+[LocalAttention(Dim = 9, KeyDim = 7, Window = 3, Alignment = LocalAlignment.Monotonic, Score = AttentionScore.Concat, Units = 6, ElementType = typeof(double))] public partial class LocalMConcatD9K7W3U6 : IConcatLocalLayer<double, LocalMConcatD9K7W3U6.Tape>;

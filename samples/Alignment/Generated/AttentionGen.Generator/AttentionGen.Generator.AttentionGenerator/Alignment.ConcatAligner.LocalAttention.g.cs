@@ -188,22 +188,84 @@ namespace Alignment
             ForwardBatch(tape, batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, context, weights, mask, positions);
         }
 
+        /// <summary>
+        /// Computes the concat score's key half kpₛ = W_a,k h̄ₛ for every key: once per source sequence, then reused by
+        /// <see cref="ForwardWithKeyProjection"/> at every decoder step, which then projects only the queries (O(Tk·KeyDim·Units) once
+        /// instead of at every step).
+        /// </summary>
+        /// <param name="batch">B.</param>
+        /// <param name="keyLength">Tk, at least 1.</param>
+        /// <param name="keys">[B, Tk, KeyDim].</param>
+        /// <param name="keyProjection">[B, Tk, Units], written.</param>
+        /// <exception cref="ArgumentException">A length does not match the shapes, Tk &lt; 1, or the output overlaps the keys.</exception>
+        public void ProjectKeys(int batch, int keyLength, ReadOnlySpan<float> keys, Span<float> keyProjection)
+        {
+            Shapes.RequireAtLeast(batch, 0, nameof(batch));
+            Shapes.RequireAtLeast(keyLength, 1, nameof(keyLength));
+            Shapes.RequireLength(keys.Length, (long)batch * keyLength * KeyDim, nameof(keys), $"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]");
+            Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $"[B={batch}, Tk={keyLength}, Units={Units}]");
+            Shapes.RequireNoOverlap<float, float>(keyProjection, keys, nameof(keyProjection), nameof(keys));
+            int scratchLength = Units * (Dim + KeyDim);
+            float[]? scratchRented = null;
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            try
+            {
+                // W_a's key half packed as the forward packs it, then every key in one product (each element computed as the forward
+                // computes it, whichever rows one call covers).
+                Span<float> queryWeight = scratch.Slice(0, Units * Dim), keyWeight = scratch.Slice(Units * Dim, Units * KeyDim);
+                SplitScoreWeight(ScoreWeight.Value, queryWeight, keyWeight);
+                keyProjection.Clear();
+                ProductTransposedAdd32(batch * keyLength, Units, ref MemoryMarshal.GetReference(keys), ref MemoryMarshal.GetReference(keyWeight), ref MemoryMarshal.GetReference(keyProjection));
+            }
+            finally
+            {
+                if (scratchRented is not null)
+                {
+                    ArrayPool<float>.Shared.Return(scratchRented);
+                }
+            }
+        }
+
+        /// <summary>
+        /// Inference forward from a key projection computed once by <see cref="ProjectKeys"/>: the call a decoder makes at every step.
+        /// Gives exactly what <c>Forward</c> gives on the keys that projection came from; keeps no state and allocates nothing in steady
+        /// state.
+        /// </summary>
+        /// <param name="batch">B.</param>
+        /// <param name="queryLength">Tq.</param>
+        /// <param name="keyLength">Tk (the source length S), at least 1.</param>
+        /// <param name="query">[B, Tq, Dim].</param>
+        /// <param name="keyProjection">[B, Tk, Units], from <see cref="ProjectKeys"/>.</param>
+        /// <param name="values">[B, Tk, ValueDim] (pass the keys when they are the values).</param>
+        /// <param name="context">[B, Tq, ValueDim], written.</param>
+        /// <param name="weights">[B, Tq, Tk], written when not empty: aₜ(s) inside each window, zero outside.</param>
+        /// <param name="mask">Which keys each query may attend to (true = may attend).</param>
+        /// <param name="positions">[B, Tq], written when not empty: the aligned position pₜ of each query.</param>
+        /// <exception cref="ArgumentException">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>
+        public void ForwardWithKeyProjection(int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keyProjection, ReadOnlySpan<float> values, Span<float> context, Span<float> weights = default, AttentionMask mask = default, Span<float> positions = default)
+        {
+            ThrowIfInvalidForward(batch, queryLength, keyLength, query, keyProjection, values, false, context, weights, mask, positions, keysProjected: true);
+            ForwardBatch(null, batch, queryLength, keyLength, query, keyProjection, values, context, weights, mask, positions, keysProjected: true);
+        }
+
         // Batch rows are independent: large calls spread them over threads; each row is computed the same way whatever the
         // thread count, so the result is too.
-        private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask, Span<float> positions)
+        private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask, Span<float> positions, bool keysProjected = false)
         {
-            long work = (long)batch * (queryLength * (Math.Min(WindowSize, keyLength) * (Units + ValueDim) + Dim * Units) + keyLength * KeyDim * Units);
+            long work = (long)batch * (queryLength * (Math.Min(WindowSize, keyLength) * (Units + ValueDim) + Dim * Units) + (keysProjected ? 0 : keyLength * KeyDim * Units));
             if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
             {
-                ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, positions);
+                ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, positions, keysProjected);
                 return;
             }
-            BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new CallState(this, tape),
-                static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.W2),
+            BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new CallState(this, tape, keysProjected),
+                static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.W2, ((CallState)state).KeysProjected),
                 (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights, w2: positions);
         }
 
-        private sealed record CallState(ConcatAligner Layer, Tape? Tape);
+        private sealed record CallState(ConcatAligner Layer, Tape? Tape, bool KeysProjected = false);
 
         // Batch rows [first, end), each:
         //   W_a [hₜ; h̄ₛ] = W_a,q hₜ + W_a,k h̄ₛ, W_a = [W_a,q | W_a,k] (its Dim query columns, then its KeyDim key columns):
@@ -212,11 +274,12 @@ namespace Alignment
         //   per query t, over the window s ∈ [round(pₜ) − D, round(pₜ) + D] ∩ [0, Tk − 1]:
         //     eₜ(s) = v_aᵀ tanh(qpₜ + kpₛ) (−∞ where the mask forbids), aₜ = softmax(eₜ) (row maximum subtracted;
         //     a window with nothing allowed becomes zeros), cₜ = Σₛ aₜ(s) vₛ
-        private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask, Span<float> positions)
+        // keysProjected: `keys` holds K W_a,kᵀ [B, Tk, Units] from ProjectKeys, so no key is projected here.
+        private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask, Span<float> positions, bool keysProjected)
         {
             bool masked = !mask.IsEmpty;
             int stride = Math.Min(WindowSize, keyLength);
-            int scratchLength = stride + Units * (Dim + KeyDim) + (tape is null ? (queryLength + keyLength) * Units : 0);
+            int scratchLength = stride + Units * (Dim + KeyDim) + (tape is null ? (queryLength + (keysProjected ? 0 : keyLength)) * Units : 0);
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
                 ? stackalloc float[scratchLength + 16]
@@ -226,24 +289,33 @@ namespace Alignment
                 Span<float> window = scratch.Slice(0, stride);
                 // W_a's two halves packed into contiguous blocks once per call, so the projections stream their rows.
                 Span<float> queryWeight = scratch.Slice(stride, Units * Dim), keyWeight = scratch.Slice(stride + Units * Dim, Units * KeyDim);
-                SplitScoreWeight(ScoreWeight.Value, queryWeight, keyWeight);
+                SplitScoreWeight(ScoreWeight.Value, queryWeight, keysProjected ? default : keyWeight); // a given key projection needs only the query half
                 ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
                 for (int b = first; b < end; b++)
                 {
                     ReadOnlySpan<float> rowQuery = query.Slice(b * queryLength * Dim, queryLength * Dim);
-                    ReadOnlySpan<float> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);
                     ReadOnlySpan<float> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
 
                     // qpₜ = W_a,q hₜ and kpₛ = W_a,k h̄ₛ: each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.
                     Span<float> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), queryLength * Units);
-                    Span<float> keyProjection = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + queryLength * Units, keyLength * Units);
-                    // local-m's windows hold only the keys from Tk − Tq − D on: the earlier ones are never projected (a decoder step
-                    // over a long key cache projects D + 1 keys, not Tk).
-                    int firstKey = Math.Max(0, keyLength - queryLength - Window);
                     queryProjection.Clear();
-                    keyProjection.Slice(firstKey * Units).Clear();
                     ProductTransposedAdd32(queryLength, Units, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(queryProjection));
-                    ProductTransposedAdd32(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref keyProjection[firstKey * Units]);
+                    scoped ReadOnlySpan<float> keyProjection; // the caller's, or projected into the tape or the stack scratch
+                    if (keysProjected)
+                    {
+                        keyProjection = keys.Slice(b * keyLength * Units, keyLength * Units);
+                    }
+                    else
+                    {
+                        ReadOnlySpan<float> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);
+                        Span<float> projectedKeys = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + queryLength * Units, keyLength * Units);
+                        // local-m's windows hold only the keys from Tk − Tq − D on: the earlier ones are never projected (a decoder step
+                        // over a long key cache projects D + 1 keys, not Tk).
+                        int firstKey = Math.Max(0, keyLength - queryLength - Window);
+                        projectedKeys.Slice(firstKey * Units).Clear();
+                        ProductTransposedAdd32(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref projectedKeys[firstKey * Units]);
+                        keyProjection = projectedKeys;
+                    }
                     ReadOnlySpan<float> queries = queryProjection;
                     Span<float> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
                     rowContext.Clear();
@@ -469,13 +541,14 @@ namespace Alignment
         }
 
         // W_a = [W_a,q | W_a,k], [Units, Dim + KeyDim] with each row's Dim query columns first (as in W_a [hₜ; h̄ₛ]): its halves
-        // copied into the contiguous blocks [Units, Dim] and [Units, KeyDim] the projection kernels read, and back.
+        // copied into the contiguous blocks [Units, Dim] and [Units, KeyDim] the projection kernels read (an empty keyHalf is
+        // not wanted), and back.
         private static void SplitScoreWeight(ReadOnlySpan<float> weight, Span<float> queryHalf, Span<float> keyHalf)
         {
             for (int u = 0; u < Units; u++)
             {
                 weight.Slice(u * (Dim + KeyDim), Dim).CopyTo(queryHalf.Slice(u * Dim, Dim));
-                weight.Slice(u * (Dim + KeyDim) + Dim, KeyDim).CopyTo(keyHalf.Slice(u * KeyDim, KeyDim));
+                if (!keyHalf.IsEmpty) weight.Slice(u * (Dim + KeyDim) + Dim, KeyDim).CopyTo(keyHalf.Slice(u * KeyDim, KeyDim));
             }
         }
 
@@ -548,7 +621,8 @@ namespace Alignment
             }
         }
 
-        private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, bool keysAreValues, Span<float> context, Span<float> weights, AttentionMask mask, Span<float> positions)
+        // keysProjected: `keys` is the key projection [B, Tk, Units] of ForwardWithKeyProjection, checked under that name.
+        private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, bool keysAreValues, Span<float> context, Span<float> weights, AttentionMask mask, Span<float> positions, bool keysProjected = false)
         {
             Shapes.RequireAtLeast(batch, 0, nameof(batch));
             Shapes.RequireAtLeast(queryLength, 0, nameof(queryLength));
@@ -558,20 +632,23 @@ namespace Alignment
                 throw new ArgumentException($"'values' is required: the keys can serve as values only when ValueDim ({ValueDim}) equals KeyDim ({KeyDim}).", nameof(values));
             }
             Shapes.RequireLength(query.Length, (long)batch * queryLength * Dim, nameof(query), $"[B={batch}, Tq={queryLength}, Dim={Dim}]");
-            Shapes.RequireLength(keys.Length, (long)batch * keyLength * KeyDim, nameof(keys), $"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]");
+            string keysName = keysProjected ? "keyProjection" : nameof(keys);
+            // Two calls, not one with a conditional message: the shape text is formatted only when a check fails.
+            if (keysProjected) Shapes.RequireLength(keys.Length, (long)batch * keyLength * Units, keysName, $"[B={batch}, Tk={keyLength}, Units={Units}]");
+            else Shapes.RequireLength(keys.Length, (long)batch * keyLength * KeyDim, keysName, $"[B={batch}, Tk={keyLength}, KeyDim={KeyDim}]");
             Shapes.RequireLength(values.Length, (long)batch * keyLength * ValueDim, nameof(values), $"[B={batch}, Tk={keyLength}, ValueDim={ValueDim}]");
             Shapes.RequireLength(context.Length, (long)batch * queryLength * ValueDim, nameof(context), $"[B={batch}, Tq={queryLength}, ValueDim={ValueDim}]");
             Shapes.RequireOptionalLength(weights.Length, (long)batch * queryLength * keyLength, nameof(weights), $"[B={batch}, Tq={queryLength}, Tk={keyLength}]");
             Shapes.RequireOptionalLength(positions.Length, (long)batch * queryLength, nameof(positions), $"[B={batch}, Tq={queryLength}]");
             mask.Validate(batch, queryLength, keyLength, nameof(mask));
             Shapes.RequireNoOverlap<float, float>(context, query, nameof(context), nameof(query));
-            Shapes.RequireNoOverlap<float, float>(context, keys, nameof(context), nameof(keys));
+            Shapes.RequireNoOverlap<float, float>(context, keys, nameof(context), keysName);
             Shapes.RequireNoOverlap<float, float>(context, values, nameof(context), nameof(values));
             Shapes.RequireNoOverlap<float, float>(weights, query, nameof(weights), nameof(query));
-            Shapes.RequireNoOverlap<float, float>(weights, keys, nameof(weights), nameof(keys));
+            Shapes.RequireNoOverlap<float, float>(weights, keys, nameof(weights), keysName);
             Shapes.RequireNoOverlap<float, float>(weights, values, nameof(weights), nameof(values));
             Shapes.RequireNoOverlap<float, float>(positions, query, nameof(positions), nameof(query));
-            Shapes.RequireNoOverlap<float, float>(positions, keys, nameof(positions), nameof(keys));
+            Shapes.RequireNoOverlap<float, float>(positions, keys, nameof(positions), keysName);
             Shapes.RequireNoOverlap<float, float>(positions, values, nameof(positions), nameof(values));
             Shapes.RequireNoOverlap<float, float>(weights, context, nameof(weights), nameof(context));
             Shapes.RequireNoOverlap<float, float>(positions, context, nameof(positions), nameof(context));

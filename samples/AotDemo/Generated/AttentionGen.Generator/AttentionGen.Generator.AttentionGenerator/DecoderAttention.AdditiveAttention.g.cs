@@ -140,10 +140,10 @@ partial class DecoderAttention : IAttentionLayer<float>
     /// <see cref="ForwardWithKeyProjection"/> at every decoder step (TensorFlow's "processed memory").
     /// </summary>
     /// <param name="batch">B.</param>
-    /// <param name="keyLength">Tk.</param>
+    /// <param name="keyLength">Tk, at least 1.</param>
     /// <param name="keys">[B, Tk, Dim].</param>
     /// <param name="keyProjection">[B, Tk, Units], written.</param>
-    /// <exception cref="ArgumentException">A length does not match the shapes.</exception>
+    /// <exception cref="ArgumentException">A length does not match the shapes, Tk &lt; 1, or the output overlaps the keys.</exception>
     public void ProjectKeys(int batch, int keyLength, ReadOnlySpan<float> keys, Span<float> keyProjection)
     {
         Shapes.RequireAtLeast(batch, 0, nameof(batch));
@@ -413,10 +413,10 @@ partial class DecoderAttention : IAttentionLayer<float>
         if (!dKeys.IsEmpty) dKeys.Clear();
         if (!dValues.IsEmpty) dValues.Clear();
 
-        // Scratch for the whole batch: ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U] (their projection gradients are then a few
-        // register-blocked matrix products), and each batch row's share of ∂L/∂v [B, U] (summed in row order afterwards,
-        // so the result does not depend on how rows were spread over threads).
-        int scratchLength = batch * (keyLength + queryLength + 1) * Units;
+        // Scratch for the whole batch: each batch row's share of ∂L/∂v [B, ScoreShareStride] (summed in row order afterwards,
+        // so the result does not depend on how rows were spread over threads), then ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U]
+        // (their projection gradients are then a few register-blocked matrix products).
+        int scratchLength = batch * ScoreShareStride + batch * (keyLength + queryLength) * Units;
         float[]? scratchRented = null;
         Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
             ? stackalloc float[scratchLength + 16]
@@ -437,12 +437,12 @@ partial class DecoderAttention : IAttentionLayer<float>
                 BackwardRows(tape, 0, batch, valueSource, dContext, dWeights, dValueTarget, scratch);
             }
 
-            Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
-            Span<float> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
+            Span<float> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride), dProjections = scratch.Slice(batch * ScoreShareStride);
+            Span<float> dKeyProjection = dProjections.Slice(0, batch * keyLength * Units);
             ref float dScoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Gradient);
             for (int b = 0; b < batch; b++)
             {
-                MultiplyAdd64(1, ref dScoreVectorShares[b * Units], ref dScoreVector);
+                MultiplyAdd64(1, ref dScoreVectorShares[b * ScoreShareStride], ref dScoreVector);
             }
             // kpⱼ = W_k kⱼ + b: ∂L/∂b = Σⱼ ∂L/∂kpⱼ.
             ref float dBias = ref MemoryMarshal.GetArrayDataReference(ScoreBias.Gradient);
@@ -457,12 +457,12 @@ partial class DecoderAttention : IAttentionLayer<float>
             {
                 BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
                     static (int chunk, object state, in ChunkSpans<float> s) => ((DecoderAttention)state).BackwardProducts(chunk, ProductParts, s.Batch, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1),
-                    lengths, r0: query, r1: keys, r2: scratch, w0: dQuery, w1: dKeys);
+                    lengths, r0: query, r1: keys, r2: dProjections, w0: dQuery, w1: dKeys);
             }
             else
             {
                 // One thread: each product in one call (a cut would read its inputs once per part).
-                for (int product = 0; product < 4; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, scratch, dQuery, dKeys);
+                for (int product = 0; product < 4; product++) BackwardProducts(product, 1, batch, queryLength, keyLength, query, keys, dProjections, dQuery, dKeys);
             }
         }
         finally
@@ -479,9 +479,9 @@ partial class DecoderAttention : IAttentionLayer<float>
     private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> valueSource, ReadOnlySpan<float> dContext, ReadOnlySpan<float> dWeights, Span<float> dValueTarget, Span<float> scratch)
     {
         int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
-        Span<float> dKeyProjection = scratch.Slice(0, batch * keyLength * Units);
-        Span<float> dQueryProjection = scratch.Slice(batch * keyLength * Units, batch * queryLength * Units);
-        Span<float> dScoreVectorShares = scratch.Slice(batch * (keyLength + queryLength) * Units, batch * Units);
+        Span<float> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride);
+        Span<float> dKeyProjection = scratch.Slice(batch * ScoreShareStride, batch * keyLength * Units);
+        Span<float> dQueryProjection = scratch.Slice(batch * ScoreShareStride + batch * keyLength * Units, batch * queryLength * Units);
         int rowScratchLength = 2 * keyLength;
         float[]? rowScratchRented = null;
         Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
@@ -497,7 +497,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                 ref float valueStart = ref MemoryMarshal.GetReference(valueSource.Slice(b * keyLength * ValueDim, keyLength * ValueDim));
                 ref float keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];
                 ref float dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];
-                ref float dScoreVector = ref dScoreVectorShares[b * Units];
+                ref float dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];
                 for (int i = 0; i < queryLength; i++)
                 {
                     int row = b * queryLength + i;
@@ -553,6 +553,10 @@ partial class DecoderAttention : IAttentionLayer<float>
         }
     }
 
+    // Elements between two batch rows' shares of ∂L/∂v: 64 rounded up to whole 64-byte cache lines, so threads
+    // that add to their rows' shares once per attended pair never write the same line.
+    private const int ScoreShareStride = 64;
+
     // How many row ranges each projection-gradient product is cut into when threads share it. The product kernel computes
     // every element of its output the same way (the same multiply-adds in the same order) whichever rows one call covers,
     // so the cut changes which thread computes an element, never its value.
@@ -560,12 +564,13 @@ partial class DecoderAttention : IAttentionLayer<float>
 
     // Chunk c does part c % parts of product c / parts:
     //   0: ∂L/∂W_q += ∂L/∂qpᵀ Q   1: ∂L/∂Q = ∂L/∂qp W_q   2: ∂L/∂W_k += ∂L/∂kpᵀ K   3: ∂L/∂K += ∂L/∂kp W_k
-    private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> scratch, Span<float> dQuery, Span<float> dKeys)
+    private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> dProjections, Span<float> dQuery, Span<float> dKeys)
     {
         int product = chunk / parts, part = chunk % parts;
         bool queries = product < 2;
         int inputRows = batch * (queries ? queryLength : keyLength);
-        ReadOnlySpan<float> dProjection = queries ? scratch.Slice(batch * keyLength * Units, inputRows * Units) : scratch.Slice(0, inputRows * Units);
+        // dProjections holds ∂L/∂kp [B, Tk, U], then ∂L/∂qp [B, Tq, U].
+        ReadOnlySpan<float> dProjection = queries ? dProjections.Slice(batch * keyLength * Units, inputRows * Units) : dProjections.Slice(0, inputRows * Units);
         ReadOnlySpan<float> inputs = queries ? query : keys;
         Parameter<float> weight = queries ? QueryWeight : KeyWeight;
         if (product % 2 == 0)

@@ -142,10 +142,10 @@ namespace DateTranslation
         /// <see cref="ForwardWithKeyProjection"/> at every decoder step (TensorFlow's "processed memory").
         /// </summary>
         /// <param name="batch">B.</param>
-        /// <param name="keyLength">Tk.</param>
+        /// <param name="keyLength">Tk, at least 1.</param>
         /// <param name="keys">[B, Tk, Dim].</param>
         /// <param name="keyProjection">[B, Tk, Units], written.</param>
-        /// <exception cref="ArgumentException">A length does not match the shapes.</exception>
+        /// <exception cref="ArgumentException">A length does not match the shapes, Tk &lt; 1, or the output overlaps the keys.</exception>
         public void ProjectKeys(int batch, int keyLength, ReadOnlySpan<float> keys, Span<float> keyProjection)
         {
             Shapes.RequireAtLeast(batch, 0, nameof(batch));
