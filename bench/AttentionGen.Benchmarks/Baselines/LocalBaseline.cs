@@ -53,12 +53,13 @@ public sealed class LocalBaseline : IBaseline
         _dScoreVector = new float[data.ConcatVector.Length];
         _dPredictorWeight = new float[_u * _d];
         _dPredictorVector = new float[_u];
-        Gradients = _gradients = new Dictionary<string, float[]>
+        var gradients = new Dictionary<string, float[]>
         {
             ["query"] = _dQuery, ["keys"] = _dKeys, ["score_weight"] = _dScoreWeight,
             ["predictor_weight"] = _dPredictorWeight, ["predictor_vector"] = _dPredictorVector,
         };
-        if (_concat) _gradients["score_vector"] = _dScoreVector;
+        if (_concat) gradients["score_vector"] = _dScoreVector; // v_a
+        Gradients = gradients;
     }
 
     public float[] Context { get; }
@@ -66,8 +67,6 @@ public sealed class LocalBaseline : IBaseline
     public bool HasBackward => true;
 
     public IReadOnlyDictionary<string, float[]> Gradients { get; }
-
-    private readonly Dictionary<string, float[]> _gradients;
 
     private ReadOnlySpan<float> Key(int b, int s) => _data.Keys.AsSpan((b * _tk + s) * _d, _d);
 
