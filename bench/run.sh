@@ -2,7 +2,7 @@
 # Builds the benchmark suite in Release, makes TorchSharp's native library load on Debian 12 (see
 # ../shared/tools/torchsharp-debian12/enable.sh), and runs the suite with the given arguments:
 #   bash bench/run.sh --quick                      # the CI smoke run
-#   bash bench/run.sh                              # the full BenchmarkDotNet run, W0–W6 at 1 and 2 threads (several minutes)
+#   bash bench/run.sh                              # the full BenchmarkDotNet run, W0–W11 at 1 and 2 threads (several minutes)
 #   bash bench/run.sh --workloads W0,W3 --threads 1   # a part of it; other arguments go to BenchmarkDotNet
 # The suite runs BenchmarkDotNet in-process (see Program.cs), so the LD_PRELOAD set here reaches every benchmark.
 set -euo pipefail

@@ -3,7 +3,7 @@ using BenchmarkDotNet.Attributes;
 namespace AttentionGen.Benchmarks;
 
 /// <summary>
-/// The generated layers against TorchSharp on W0–W8, at 1 and 2 threads. Method names are
+/// The generated layers against TorchSharp on W0–W11, at 1 and 2 threads. Method names are
 /// "{implementation}_{pass}": Program's summary table splits them.
 /// </summary>
 [MemoryDiagnoser]
@@ -12,7 +12,7 @@ public class AttentionBenchmarks
     private GeneratedLayer _generated = null!;
     private TorchPeer? _torch;
 
-    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")]
+    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11")]
     public string Workload { get; set; } = "W0";
 
     [Params(1, 2)]
@@ -51,7 +51,7 @@ public class BaselineBenchmarks
 {
     private IBaseline _baseline = null!;
 
-    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")]
+    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11")]
     public string Workload { get; set; } = "W0";
 
     [GlobalSetup]

@@ -22,6 +22,15 @@ namespace AttentionGen.Benchmarks;
 // W8: monotonic attention, the additive energy, the recursive (default) form.
 [MonotonicAttention(Dim = 128)] public partial class MonotonicW8;
 
+// W9: key-value attention over the previous 5 steps, whole sequences (Split = KeyValue, the default).
+[KeyValueAttention(Dim = 128, Window = 5)] public partial class KeyValueW9;
+
+// W10: structured self-attention, dₐ = 128, 4 hops; PenaltyCoefficient stays 0 (the default), so no penalty is computed.
+[StructuredSelfAttention(Dim = 256, Units = 128, Hops = 4)] public partial class StructuredW10;
+
+// W11: W7's local-p with the concat score (Units = 256; PredictorUnits defaults to Dim = 256 = the workload's Units).
+[LocalAttention(Dim = 256, Window = 5, Score = AttentionScore.Concat, Units = 256)] public partial class LocalConcatW11;
+
 /// <summary>The generated layer of a workload, with the workload's parameters, behind plain delegates.</summary>
 public sealed class GeneratedLayer
 {
@@ -35,8 +44,8 @@ public sealed class GeneratedLayer
         var dQuery = new float[data.Query.Length];
         var dKeys = new float[data.Keys.Length];
         var dValues = new float[data.Values.Length];
-        _gradients[w.Layer == "pooling" ? "input" : "query"] = dQuery;
-        if (w.Layer != "pooling") _gradients["keys"] = dKeys;
+        _gradients[w.SingleInput ? "input" : "query"] = dQuery;
+        if (!w.SingleInput) _gradients["keys"] = dKeys;
         if (w.Layer == "sdpa") _gradients["values"] = dValues;
         if (w.Layer == "local" && (w.Dim != LocalW7.Dim || w.Units != LocalW7.PredictorUnits || w.Window != LocalW7.Window))
         {
@@ -141,6 +150,41 @@ public sealed class GeneratedLayer
                 Layer = layer;
                 break;
             }
+            case "W9":
+            {
+                var layer = SetParameters(new KeyValueW9 { MaxDegreeOfParallelism = threads }, new()
+                {
+                    ["memory_weight"] = data.KeyWeight, ["query_weight"] = data.QueryWeight, ["score_vector"] = data.ScoreVector,
+                    ["context_weight"] = data.ContextWeight, ["input_weight"] = data.InputWeight,
+                });
+                var tape = new KeyValueW9.Tape();
+                Forward = () => layer.Forward(w.Batch, tq, data.Query, Context);
+                Training = () => { layer.Forward(tape, w.Batch, tq, data.Query, Context); layer.Backward(tape, data.Query, data.DContext, dQuery); };
+                Layer = layer;
+                break;
+            }
+            case "W10":
+            {
+                var layer = SetParameters(new StructuredW10 { MaxDegreeOfParallelism = threads }, new() { ["ws1"] = data.QueryWeight, ["ws2"] = data.HopWeight });
+                var tape = new StructuredW10.Tape();
+                Forward = () => layer.Forward(w.Batch, tq, data.Query, Context);
+                Training = () => { layer.Forward(tape, w.Batch, tq, data.Query, Context); layer.Backward(tape, data.Query, data.DContext, dQuery); };
+                Layer = layer;
+                break;
+            }
+            case "W11":
+            {
+                var layer = SetParameters(new LocalConcatW11 { MaxDegreeOfParallelism = threads }, new()
+                {
+                    ["score_weight"] = data.QueryWeight, ["score_vector"] = data.ConcatVector,
+                    ["predictor_weight"] = data.KeyWeight, ["predictor_vector"] = data.ScoreVector,
+                });
+                var tape = new LocalConcatW11.Tape();
+                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
+                Layer = layer;
+                break;
+            }
             default:
                 throw new ArgumentException($"no generated layer for workload {w.Id}", nameof(data));
         }
@@ -178,18 +222,21 @@ public sealed class GeneratedLayer
 
     // The additive parameters by name: QueryWeight [U, D], KeyWeight [U, D], ScoreBias [U], ScoreVector [U] (and r for monotonic).
     private static TLayer SetAdditive<TLayer>(TLayer layer, WorkloadData data) where TLayer : IAttentionLayer<float>
+        => SetParameters(layer, new()
+        {
+            ["query_weight"] = data.QueryWeight, ["key_weight"] = data.KeyWeight, ["score_bias"] = data.Bias,
+            ["score_vector"] = data.ScoreVector, ["energy_bias"] = data.EnergyBias,
+        });
+
+    // Copies each of the layer's parameters from the workload's array under its saved name; a name not in the map is a mistake here.
+    private static TLayer SetParameters<TLayer>(TLayer layer, Dictionary<string, float[]> sources) where TLayer : IAttentionLayer<float>
     {
         foreach (Parameter<float> parameter in layer.Parameters)
         {
-            float[] source = parameter.Name switch
+            if (!sources.TryGetValue(parameter.Name, out float[]? source) || source.Length != parameter.Value.Length)
             {
-                "query_weight" => data.QueryWeight,
-                "key_weight" => data.KeyWeight,
-                "score_bias" => data.Bias,
-                "score_vector" => data.ScoreVector,
-                "energy_bias" => data.EnergyBias,
-                _ => throw new InvalidOperationException($"unexpected additive parameter {parameter.Name}"),
-            };
+                throw new InvalidOperationException($"{typeof(TLayer).Name}: no workload array of {parameter.Value.Length} elements for parameter {parameter.Name}");
+            }
             source.CopyTo(parameter.Value, 0);
         }
         return layer;

@@ -125,7 +125,8 @@ internal static class SummaryTable
             "| workload | threads | pass | implementation | median | minimum | GFLOP/s | of peak | TorchSharp / this | 1 thread / this | allocated |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         };
-        foreach (Row row in rows.OrderBy(r => r.Workload).ThenBy(r => r.Threads).ThenBy(r => r.Pass).ThenBy(r => r.Implementation))
+        // Workloads in Workload.All's order (by name, W10 and W11 would come before W2).
+        foreach (Row row in rows.OrderBy(r => Workload.All.ToList().FindIndex(w => w.Id == r.Workload)).ThenBy(r => r.Threads).ThenBy(r => r.Pass).ThenBy(r => r.Implementation))
         {
             Workload w = Workload.Get(row.Workload);
             double gflops = row.Pass switch { "Forward" => w.ForwardFlops, "Step" => w.StepFlops, _ => w.TrainingFlops } / row.Nanoseconds;

@@ -11,12 +11,15 @@ namespace AttentionGen.Benchmarks;
 /// Luong general = (q·Wᵀ)·kᵀ, softmax, ·keys; pooling = HAN; W5/W6 = scaled_dot_product_attention; W7 = Luong local-p
 /// with the keys of each window gathered (2D + 1 per query, so it also scores only the window); W8 = monotonic: the
 /// additive energy + r, sigmoid, and the expected alignment the way PyTorch ports of TF-Addons compute it: one decoder
-/// step at a time in the parallel form (exclusive cumprod, clipped divisor, cumsum), then ·keys.
+/// step at a time in the parallel form (exclusive cumprod, clipped divisor, cumsum), then ·keys; W9 = key-value with the
+/// L previous steps of each step gathered; W10 = structured self-attention, r softmaxes over t, then ·H; W11 = W7 with the
+/// concat score, W_a split into its query and key columns (each side projected once, as OpenNMT's "mlp" attention does),
+/// tanh of their sums over each gathered window, ·v_a.
 /// </summary>
 public sealed class TorchPeer : IDisposable
 {
     private readonly Workload _workload;
-    private readonly Tensor _query, _keys, _values, _queryWeight, _keyWeight, _bias, _scoreVector, _energyBias;
+    private readonly Operands _operands;
     private readonly Tensor? _stepKeyProjection; // additive: keys·W_kᵀ + b, computed once per sentence for DecoderStep
 
     public TorchPeer(WorkloadData data, int threads)
@@ -25,18 +28,26 @@ public sealed class TorchPeer : IDisposable
         torch.set_num_threads(threads);
         Workload w = _workload = data.Workload;
         long[] Shape(int length) => w.Layer == "sdpa" ? new long[] { w.Batch, w.Heads, length, w.Dim } : new long[] { w.Batch, length, w.Dim };
-        _query = tensor(data.Query, Shape(w.QueryLength));
-        _keys = tensor(data.Keys, Shape(w.KeyLength));
-        _values = tensor(data.Values, data.Values.Length == 0 ? new long[] { 0 } : Shape(w.KeyLength));
-        _queryWeight = tensor(data.QueryWeight, w.Layer == "local" ? new long[] { w.Dim, w.Dim } : new long[] { w.Units, w.Dim });
-        _keyWeight = tensor(data.KeyWeight, data.KeyWeight.Length == 0 ? new long[] { 0 } : new long[] { w.Units, w.Dim });
-        _bias = tensor(data.Bias, new long[] { data.Bias.Length });
-        _scoreVector = tensor(data.ScoreVector, new long[] { data.ScoreVector.Length });
-        _energyBias = tensor(data.EnergyBias, new long[] { data.EnergyBias.Length });
+        // Weights are [rows, columns]: D columns, or 2D for the concat score's W_a [U, 2D] and U for W_s2 [Hops, U].
+        Tensor Matrix(float[] values, int columns) => tensor(values, values.Length == 0 ? new long[] { 0 } : new long[] { values.Length / columns, columns });
+        Tensor Vector(float[] values) => tensor(values, new long[] { values.Length });
+        _operands = new Operands(
+            Query: w.Layer == "sdpa" ? tensor(data.Query, Shape(w.QueryLength)) : tensor(data.Query, new long[] { w.Batch, w.QueryLength, w.InputDim }),
+            Keys: tensor(data.Keys, Shape(w.KeyLength)),
+            Values: tensor(data.Values, data.Values.Length == 0 ? new long[] { 0 } : Shape(w.KeyLength)),
+            QueryWeight: Matrix(data.QueryWeight, w.Layer == "local-concat" ? 2 * w.Dim : w.Dim),
+            KeyWeight: Matrix(data.KeyWeight, w.Dim),
+            Bias: Vector(data.Bias),
+            ScoreVector: Vector(data.ScoreVector),
+            EnergyBias: Vector(data.EnergyBias),
+            ContextWeight: Matrix(data.ContextWeight, w.Dim),
+            InputWeight: Matrix(data.InputWeight, w.Dim),
+            HopWeight: Matrix(data.HopWeight, w.Units),
+            ConcatVector: Vector(data.ConcatVector));
         if (w.Layer == "additive")
         {
             using var noGrad = no_grad();
-            _stepKeyProjection = _keys.matmul(_keyWeight.t()) + _bias;
+            _stepKeyProjection = _operands.Keys.matmul(_operands.KeyWeight.t()) + _operands.Bias;
         }
     }
 
@@ -60,16 +71,28 @@ public sealed class TorchPeer : IDisposable
         }
     }
 
-    private Tensor Context(Tensor query, Tensor keys, Tensor values, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector, Tensor energyBias)
-        => _workload.Layer switch
-        {
-            "monotonic" => MonotonicContext(query, keys, queryWeight, keyWeight, bias, scoreVector, energyBias),
-            "pooling" => PoolingContext(query, queryWeight, bias, scoreVector),
-            "luong" => LuongContext(query, keys, queryWeight),
-            "sdpa" => nn.functional.scaled_dot_product_attention(query, keys, values, is_casual: _workload.Causal),
-            "local" => LocalContext(query, keys, queryWeight, keyWeight, scoreVector, _workload.Window),
-            _ => AdditiveContext(query, keys, queryWeight, keyWeight, bias, scoreVector),
-        };
+    // The workload's tensors by WorkloadData's names; a training step maps each to a fresh leaf.
+    private sealed record Operands(Tensor Query, Tensor Keys, Tensor Values, Tensor QueryWeight, Tensor KeyWeight, Tensor Bias, Tensor ScoreVector,
+        Tensor EnergyBias, Tensor ContextWeight, Tensor InputWeight, Tensor HopWeight, Tensor ConcatVector)
+    {
+        public Operands Map(Func<Tensor, Tensor> map) => new(map(Query), map(Keys), map(Values), map(QueryWeight), map(KeyWeight), map(Bias),
+            map(ScoreVector), map(EnergyBias), map(ContextWeight), map(InputWeight), map(HopWeight), map(ConcatVector));
+
+        public IEnumerable<Tensor> All => new[] { Query, Keys, Values, QueryWeight, KeyWeight, Bias, ScoreVector, EnergyBias, ContextWeight, InputWeight, HopWeight, ConcatVector };
+    }
+
+    private Tensor Context(Operands x) => _workload.Layer switch
+    {
+        "monotonic" => MonotonicContext(x.Query, x.Keys, x.QueryWeight, x.KeyWeight, x.Bias, x.ScoreVector, x.EnergyBias),
+        "pooling" => PoolingContext(x.Query, x.QueryWeight, x.Bias, x.ScoreVector),
+        "luong" => LuongContext(x.Query, x.Keys, x.QueryWeight),
+        "sdpa" => nn.functional.scaled_dot_product_attention(x.Query, x.Keys, x.Values, is_casual: _workload.Causal),
+        "local" => LocalContext(x.Query, x.Keys, x.KeyWeight, x.ScoreVector, _workload.Window, GeneralScore(x.Query, x.QueryWeight)),
+        "local-concat" => LocalContext(x.Query, x.Keys, x.KeyWeight, x.ScoreVector, _workload.Window, ConcatScore(x.Query, x.Keys, x.QueryWeight, x.ConcatVector)),
+        "keyvalue" => KeyValueContext(x.Query, x.KeyWeight, x.QueryWeight, x.ScoreVector, x.ContextWeight, x.InputWeight, _workload.Window),
+        "structured" => StructuredContext(x.Query, x.QueryWeight, x.HopWeight),
+        _ => AdditiveContext(x.Query, x.Keys, x.QueryWeight, x.KeyWeight, x.Bias, x.ScoreVector),
+    };
 
     // HAN pooling: u = tanh(h·Wᵀ + b), α = softmax(u·u_w) over t, s = Σₜ αₜ hₜ.
     private static Tensor PoolingContext(Tensor input, Tensor weight, Tensor bias, Tensor context)
@@ -82,24 +105,67 @@ public sealed class TorchPeer : IDisposable
     private static Tensor LuongContext(Tensor query, Tensor keys, Tensor weight)
         => query.matmul(weight.t()).bmm(keys.transpose(1, 2)).softmax(-1).bmm(keys);
 
-    // Luong local-p, general score: pₜ = S·sigmoid(v_p·tanh(W_p q)), the 2D + 1 keys around ⌊pₜ + ½⌋ gathered (positions
-    // outside [0, S − 1] masked), α = softmax of (W_a q)·kₛ over them, a = α·exp(−(s − pₜ)²/(2σ²)), σ = D/2, context = Σ a kₛ.
-    private static Tensor LocalContext(Tensor query, Tensor keys, Tensor scoreWeight, Tensor predictorWeight, Tensor predictorVector, int window)
+    // Luong local-p: pₜ = S·sigmoid(v_p·tanh(W_p q)), the 2D + 1 keys around ⌊pₜ + ½⌋ gathered (positions outside [0, S − 1]
+    // masked), α = softmax of the score over them, a = α·exp(−(s − pₜ)²/(2σ²)), σ = D/2, context = Σ a kₛ. The score gets the
+    // window's positions [B, Tq, 2D+1] (clamped into the sequence) and its keys [B, Tq, 2D+1, D].
+    private static Tensor LocalContext(Tensor query, Tensor keys, Tensor predictorWeight, Tensor predictorVector, int window, Func<Tensor, Tensor, Tensor> score)
     {
-        long batch = query.shape[0], queries = query.shape[1], length = keys.shape[1], dim = keys.shape[2], size = 2 * window + 1;
-        Tensor projected = query.matmul(scoreWeight.t());                                             // [B, Tq, D]
+        long length = keys.shape[1];
         Tensor positions = query.matmul(predictorWeight.t()).tanh().matmul(predictorVector).sigmoid() * length; // [B, Tq]
         Tensor centers = (positions.detach() + 0.5).floor().to_type(ScalarType.Int64).clamp(0, length);
-        Tensor offsets = arange(-window, window + 1, dtype: ScalarType.Int64);                       // [2D+1]
-        Tensor index = centers.unsqueeze(-1) + offsets;                                               // [B, Tq, 2D+1]
+        Tensor index = centers.unsqueeze(-1) + arange(-window, window + 1, dtype: ScalarType.Int64);           // [B, Tq, 2D+1]
         Tensor inside = index.ge(0).logical_and(index.lt(length));
-        Tensor gathered = keys.gather(1, index.clamp(0, length - 1).reshape(batch, queries * size, 1).expand(batch, queries * size, dim))
-            .reshape(batch, queries, size, dim);                                                      // [B, Tq, 2D+1, D]
-        Tensor scores = gathered.matmul(projected.unsqueeze(-1)).squeeze(-1).masked_fill(inside.logical_not(), double.NegativeInfinity);
+        Tensor clamped = index.clamp(0, length - 1);
+        Tensor gathered = Gather(keys, clamped);                                                              // [B, Tq, 2D+1, D]
+        Tensor scores = score(clamped, gathered).masked_fill(inside.logical_not(), double.NegativeInfinity);
         Tensor distance = index.to_type(ScalarType.Float32) - positions.unsqueeze(-1);
-        Tensor weights = scores.softmax(-1) * (distance * distance * (-2.0 / (window * window))).exp(); // σ = D/2
-        return weights.unsqueeze(-2).matmul(gathered).squeeze(-2);                                    // [B, Tq, D]
+        Tensor weights = scores.softmax(-1) * (distance * distance * (-2.0 / (window * window))).exp();     // σ = D/2
+        return weights.unsqueeze(-2).matmul(gathered).squeeze(-2);                                            // [B, Tq, D]
     }
+
+    // Luong's general score inside the window: (W_a q)·kₛ.
+    private static Func<Tensor, Tensor, Tensor> GeneralScore(Tensor query, Tensor scoreWeight)
+    {
+        Tensor projected = query.matmul(scoreWeight.t()); // [B, Tq, D]
+        return (_, gathered) => gathered.matmul(projected.unsqueeze(-1)).squeeze(-1);
+    }
+
+    // Luong's concat score inside the window: v_a·tanh(W_a [q; kₛ]) = v_a·tanh(W_a,q q + W_a,k kₛ), each side projected once.
+    private static Func<Tensor, Tensor, Tensor> ConcatScore(Tensor query, Tensor keys, Tensor scoreWeight, Tensor scoreVector)
+    {
+        long dim = query.shape[2];
+        Tensor queryProjection = query.matmul(scoreWeight.narrow(1, 0, dim).t()); // [B, Tq, U]
+        Tensor keyProjection = keys.matmul(scoreWeight.narrow(1, dim, dim).t());  // [B, Tk, U]
+        return (index, _) => (queryProjection.unsqueeze(2) + Gather(keyProjection, index)).tanh().matmul(scoreVector);
+    }
+
+    // rows [B, T, X] at the positions index [B, Tq, S]: [B, Tq, S, X].
+    private static Tensor Gather(Tensor rows, Tensor index)
+    {
+        long batch = index.shape[0], queries = index.shape[1], size = index.shape[2], width = rows.shape[2];
+        return rows.gather(1, index.reshape(batch, queries * size, 1).expand(batch, queries * size, width)).reshape(batch, queries, size, width);
+    }
+
+    // Key-value (Daniluk et al.): the input [B, T, 2D] split into keys and values; each step's L previous steps gathered (those
+    // before the start masked; step 0 has none and reads 0): e = w·tanh(W^Y kₛ + W^h kₜ), α = softmax(e), r = Σ α vₛ,
+    // h* = tanh(r·W^rᵀ + vₜ·W^xᵀ).
+    private static Tensor KeyValueContext(Tensor input, Tensor memoryWeight, Tensor queryWeight, Tensor scoreVector, Tensor contextWeight, Tensor inputWeight, int window)
+    {
+        long batch = input.shape[0], length = input.shape[1], dim = input.shape[2] / 2;
+        Tensor keys = input.narrow(2, 0, dim), values = input.narrow(2, dim, dim);
+        Tensor index = (arange(length, dtype: ScalarType.Int64).unsqueeze(-1) + arange(-window, 0, dtype: ScalarType.Int64)).expand(batch, length, window);
+        Tensor before = index.lt(0);
+        Tensor clamped = index.clamp_min(0);
+        Tensor hidden = (Gather(keys.matmul(memoryWeight.t()), clamped) + keys.matmul(queryWeight.t()).unsqueeze(2)).tanh(); // [B, T, L, D]
+        // A finite fill, not −∞: step 0's row is all masked, and the softmax of an all −∞ row is NaN; its weights are zeroed after.
+        Tensor alpha = hidden.matmul(scoreVector).masked_fill(before, float.MinValue).softmax(-1).masked_fill(before, 0.0);
+        Tensor read = alpha.unsqueeze(-2).matmul(Gather(values, clamped)).squeeze(-2);                                      // [B, T, D]
+        return (read.matmul(contextWeight.t()) + values.matmul(inputWeight.t())).tanh();
+    }
+
+    // Structured self-attention (Lin et al.): A = softmax over t of W_s2 tanh(W_s1 Hᵀ), one row per hop, M = A H [B, r, D]; no penalty.
+    private static Tensor StructuredContext(Tensor input, Tensor firstWeight, Tensor secondWeight)
+        => input.matmul(firstWeight.t()).tanh().matmul(secondWeight.t()).softmax(1).transpose(1, 2).bmm(input);
 
     private static Tensor AdditiveContext(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
         => AdditiveFromKeyProjection(query, keys.matmul(keyWeight.t()) + bias, keys, queryWeight, scoreVector); // key projection [B, Tk, U]
@@ -138,7 +204,7 @@ public sealed class TorchPeer : IDisposable
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        return Context(_query, _keys, _values, _queryWeight, _keyWeight, _bias, _scoreVector, _energyBias).data<float>().ToArray();
+        return Context(_operands).data<float>().ToArray();
     }
 
     /// <summary>
@@ -150,7 +216,7 @@ public sealed class TorchPeer : IDisposable
         if (_stepKeyProjection is null) throw new InvalidOperationException($"{_workload.Id} is not an additive workload");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        return AdditiveFromKeyProjection(_query, _stepKeyProjection, _keys, _queryWeight, _scoreVector).data<float>().ToArray();
+        return AdditiveFromKeyProjection(_operands.Query, _stepKeyProjection, _operands.Keys, _operands.QueryWeight, _operands.ScoreVector).data<float>().ToArray();
     }
 
     /// <summary>
@@ -170,18 +236,24 @@ public sealed class TorchPeer : IDisposable
     private void Step(Dictionary<string, float[]>? gradients)
     {
         using var scope = NewDisposeScope();
-        Tensor Leaf(Tensor t) => t.numel() == 0 ? t : t.detach().requires_grad_();
-        Tensor q = Leaf(_query), k = Leaf(_keys), v = Leaf(_values);
-        Tensor wq = Leaf(_queryWeight), wk = Leaf(_keyWeight), b = Leaf(_bias), u = Leaf(_scoreVector), r = Leaf(_energyBias);
-        Context(q, k, v, wq, wk, b, u, r).sum().backward();
+        Operands x = _operands.Map(t => t.numel() == 0 ? t : t.detach().requires_grad_());
+        Context(x).sum().backward();
         if (gradients is null) return;
         void Add(string name, Tensor t) { if (t.numel() > 0 && t.grad is not null) gradients[name] = t.grad.data<float>().ToArray(); }
+        Tensor q = x.Query, k = x.Keys, v = x.Values, wq = x.QueryWeight, wk = x.KeyWeight, b = x.Bias, u = x.ScoreVector, r = x.EnergyBias;
         switch (_workload.Layer)
         {
             case "pooling": Add("input", q); Add("weight", wq); Add("bias", b); Add("context_vector", u); break;
             case "luong": Add("query", q); Add("keys", k); Add("score_weight", wq); break;
             case "sdpa": Add("query", q); Add("keys", k); Add("values", v); break;
             case "local": Add("query", q); Add("keys", k); Add("score_weight", wq); Add("predictor_weight", wk); Add("predictor_vector", u); break;
+            case "local-concat":
+                Add("query", q); Add("keys", k); Add("score_weight", wq); Add("score_vector", x.ConcatVector); Add("predictor_weight", wk); Add("predictor_vector", u);
+                break;
+            case "keyvalue":
+                Add("input", q); Add("memory_weight", wk); Add("query_weight", wq); Add("score_vector", u); Add("context_weight", x.ContextWeight); Add("input_weight", x.InputWeight);
+                break;
+            case "structured": Add("input", q); Add("ws1", wq); Add("ws2", x.HopWeight); break;
             case "monotonic": Add("query", q); Add("keys", k); Add("query_weight", wq); Add("key_weight", wk); Add("score_bias", b); Add("score_vector", u); Add("energy_bias", r); break;
             default: Add("query", q); Add("keys", k); Add("query_weight", wq); Add("key_weight", wk); Add("score_bias", b); Add("score_vector", u); break;
         }
@@ -189,6 +261,7 @@ public sealed class TorchPeer : IDisposable
 
     public void Dispose()
     {
-        _query.Dispose(); _keys.Dispose(); _values.Dispose(); _queryWeight.Dispose(); _keyWeight.Dispose(); _bias.Dispose(); _scoreVector.Dispose(); _energyBias.Dispose(); _stepKeyProjection?.Dispose();
+        foreach (Tensor t in _operands.All) t.Dispose();
+        _stepKeyProjection?.Dispose();
     }
 }

@@ -8,10 +8,14 @@ namespace AttentionGen.Benchmarks;
 /// <paramref name="Layer"/> is "additive", "luong" (general score, values = keys), "pooling" (HAN: QueryLength is
 /// the sequence length T, no keys) or "sdpa" (scaled dot-product over <paramref name="Heads"/> heads, no
 /// projections, Dim = head dim, QueryLength = KeyLength = T) or "local" (Luong local-p with the general score, values = keys,
-/// half-width <paramref name="Window"/>, <paramref name="Units"/> the position predictor's hidden size) or "monotonic"
-/// (Raffel et al.: the additive energy plus r, choose probabilities and the expected alignment by its recursion, values = keys).
+/// half-width <paramref name="Window"/>, <paramref name="Units"/> the position predictor's hidden size) or "local-concat"
+/// (the same with Luong's concat score, <paramref name="Units"/> both its hidden size and the predictor's) or "monotonic"
+/// (Raffel et al.: the additive energy plus r, choose probabilities and the expected alignment by its recursion, values = keys)
+/// or "keyvalue" (Daniluk et al.: each input step [key; value] of 2·Dim attends over the previous <paramref name="Window"/>
+/// steps; QueryLength is T, no keys, no Units) or "structured" (Lin et al.: <paramref name="Hops"/> attention
+/// distributions over a sequence of QueryLength steps, <paramref name="Units"/> = dₐ, no keys).
 /// </summary>
-public sealed record Workload(string Id, string Layer, int Batch, int QueryLength, int KeyLength, int Dim, int Units, int Heads = 1, bool Causal = false, int Window = 0)
+public sealed record Workload(string Id, string Layer, int Batch, int QueryLength, int KeyLength, int Dim, int Units, int Heads = 1, bool Causal = false, int Window = 0, int Hops = 0)
 {
     /// <summary>Independent attention problems: batch rows times heads.</summary>
     public int Rows => Batch * Heads;
@@ -25,6 +29,15 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
         // W_a q and W_p q per query, then 2D + 1 scores and 2D + 1 context updates (edge windows counted full).
         "local" => 2.0 * Batch * QueryLength * Dim * Dim + 2.0 * Batch * QueryLength * Dim * Units + 2.0 * Batch * QueryLength * Units
                    + 4.0 * Batch * QueryLength * (2 * Window + 1) * Dim,
+        // The predictor (W_p q, v_p·z), QP = W_a,q q per query and KP = W_a,k k per key, then per window pair the additive
+        // score's 4·U (add, v_a·tanh) and the context's 2·D (edge windows counted full).
+        "local-concat" => 2.0 * Batch * QueryLength * Dim * Units + 2.0 * Batch * QueryLength * Units
+                          + 2.0 * Batch * (QueryLength + KeyLength) * Dim * Units + Batch * QueryLength * (2 * Window + 1) * (4.0 * Units + 2.0 * Dim),
+        // W^Y k and W^h k per step, the additive score's 4·D and the read's 2·D per window step (the first L steps counted
+        // full), then W^r r and W^x v per step.
+        "keyvalue" => 8.0 * Batch * QueryLength * Dim * Dim + 6.0 * Batch * QueryLength * Window * Dim,
+        // Hid = tanh(H W_s1ᵀ), E = W_s2 Hidᵀ, M = A H (the penalty is off).
+        "structured" => 2.0 * Batch * QueryLength * Dim * Units + 2.0 * Batch * QueryLength * Units * Hops + 2.0 * Batch * Hops * QueryLength * Dim,
         _ => 2.0 * Batch * (QueryLength + KeyLength) * Dim * Units + 4.0 * Batch * QueryLength * KeyLength * Units + 2.0 * Batch * QueryLength * KeyLength * Dim,
     };
 
@@ -37,8 +50,19 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
     /// <summary>A training step counts three times the forward.</summary>
     public double TrainingFlops => 3 * ForwardFlops;
 
-    /// <summary>Elements of the context (the output): one row per query, or one per sequence for pooling.</summary>
-    public int ContextLength => Layer == "pooling" ? Batch * Dim : Rows * QueryLength * Dim;
+    /// <summary>Elements of the context (the output): one row per query, one per sequence for pooling, one per hop for structured.</summary>
+    public int ContextLength => Layer switch
+    {
+        "pooling" => Batch * Dim,
+        "structured" => Batch * Hops * Dim,
+        _ => Rows * QueryLength * Dim,
+    };
+
+    /// <summary>Whether the layer reads one input sequence and no keys (its input gradient is named "input").</summary>
+    public bool SingleInput => Layer is "pooling" or "keyvalue" or "structured";
+
+    /// <summary>Elements of one input step: [key; value] for key-value, else Dim.</summary>
+    public int InputDim => Layer == "keyvalue" ? 2 * Dim : Dim;
 
     public static readonly Workload W0 = new("W0", "additive", 1, 1, 16, 32, 32);
     public static readonly Workload W1 = new("W1", "additive", 1, 1, 50, 256, 256);
@@ -57,8 +81,23 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
     /// </summary>
     public static readonly Workload W8 = new("W8", "monotonic", 32, 20, 30, 128, 128);
 
-    /// <summary>W0–W8 in order.</summary>
-    public static IReadOnlyList<Workload> All { get; } = new[] { W0, W1, W2, W3, W4, W5, W6, W7, W8 };
+    /// <summary>
+    /// Not in workloads.md: key-value attention (Daniluk et al. 2017) as a language model's training call makes it, whole
+    /// sequences of T = 50 steps, each [key; value] of 2 × 128, attending over the previous L = 5 steps.
+    /// </summary>
+    public static readonly Workload W9 = new("W9", "keyvalue", 32, 50, 0, 128, 0, Window: 5);
+
+    /// <summary>
+    /// Not in workloads.md: structured self-attention (Lin et al. 2017) over sentences of 50 states of 256, dₐ = 128
+    /// (the paper: 350 for 600-dimensional states), r = 4 hops, the penalty off.
+    /// </summary>
+    public static readonly Workload W10 = new("W10", "structured", 32, 50, 0, 256, 128, Hops: 4);
+
+    /// <summary>Not in workloads.md: W7 with Luong's concat score vₐᵀ tanh(Wₐ[hₜ; h̄ₛ]) (Units = 256, the predictor's too).</summary>
+    public static readonly Workload W11 = new("W11", "local-concat", 32, 64, 64, 256, 256, Window: 5);
+
+    /// <summary>W0–W11 in order.</summary>
+    public static IReadOnlyList<Workload> All { get; } = new[] { W0, W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11 };
 
     public static Workload Get(string id)
     {
@@ -66,7 +105,7 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
         {
             if (w.Id == id) return w;
         }
-        throw new ArgumentException($"unknown workload '{id}'; expected one of W0–W8", nameof(id));
+        throw new ArgumentException($"unknown workload '{id}'; expected one of W0–W11", nameof(id));
     }
 }
 
@@ -76,6 +115,10 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
 /// Pooling: Query is the input h [B, T, D]; QueryWeight, Bias, ScoreVector are W, b and u_w.
 /// Scaled dot-product: Query, Keys, Values are [B, H, T, d]; no parameters.
 /// Local: QueryWeight is W_a [D, D], KeyWeight is the predictor's W_p [U, D], ScoreVector its v_p [U].
+/// Local concat: as local, but QueryWeight is the concat score's W_a [U, 2D] (query columns first) and ConcatVector its v_a [U].
+/// Key-value: Query is the input [B, T, 2D] ([key; value] per step); QueryWeight is W^h [D, D], KeyWeight W^Y [D, D],
+/// ScoreVector w [D], ContextWeight W^r [D, D], InputWeight W^x [D, D].
+/// Structured: Query is H [B, T, D]; QueryWeight is W_s1 [U, D], HopWeight W_s2 [Hops, U].
 /// </summary>
 public sealed class WorkloadData
 {
@@ -84,15 +127,40 @@ public sealed class WorkloadData
         Workload = w;
         var random = new Random(seed);
         float[] Fill(int n, double scale) { var x = new float[n]; for (int i = 0; i < n; i++) x[i] = (float)((random.NextDouble() * 2 - 1) * scale); return x; }
-        Query = Fill(w.Rows * w.QueryLength * w.Dim, 1);
-        Keys = Fill(w.Rows * w.KeyLength * w.Dim, 1);
-        double limit = Math.Sqrt(6.0 / (w.Dim + Math.Max(w.Units, 1)));
-        QueryWeight = Fill(w.Layer == "local" ? w.Dim * w.Dim : w.Units * w.Dim, limit);
-        KeyWeight = Fill(w.Layer is "additive" or "local" or "monotonic" ? w.Units * w.Dim : 0, limit);
-        Bias = Fill(w.Layer is "additive" or "pooling" or "monotonic" ? w.Units : 0, 0.1);
-        ScoreVector = Fill(w.Layer is "additive" or "pooling" or "local" or "monotonic" ? w.Units : 0, Math.Sqrt(6.0 / (w.Units + 1)));
-        EnergyBias = w.Layer == "monotonic" ? new[] { MonotonicEnergyBias } : Array.Empty<float>();
-        Values = Fill(w.Layer == "sdpa" ? w.Rows * w.KeyLength * w.Dim : 0, 1);
+        float[] Glorot(int rows, int columns) => Fill(rows * columns, Math.Sqrt(6.0 / (rows + columns)));
+        string layer = w.Layer;
+        int d = w.Dim, u = w.Units;
+        Query = Fill(w.Rows * w.QueryLength * w.InputDim, 1);
+        Keys = Fill(w.Rows * w.KeyLength * d, 1);
+        double limit = Math.Sqrt(6.0 / (d + Math.Max(u, 1)));
+        QueryWeight = layer switch
+        {
+            "local" => Fill(d * d, limit),
+            "local-concat" => Glorot(u, 2 * d),
+            "keyvalue" => Glorot(d, d),
+            _ => Fill(u * d, limit),
+        };
+        KeyWeight = layer switch
+        {
+            "additive" or "local" or "local-concat" or "monotonic" => Fill(u * d, limit),
+            "keyvalue" => Glorot(d, d),
+            _ => Array.Empty<float>(),
+        };
+        Bias = Fill(layer is "additive" or "pooling" or "monotonic" ? u : 0, 0.1);
+        int scoreLength = layer switch
+        {
+            "additive" or "pooling" or "local" or "local-concat" or "monotonic" => u,
+            "keyvalue" => d,
+            _ => 0,
+        };
+        ScoreVector = Fill(scoreLength, Math.Sqrt(6.0 / (scoreLength + 1)));
+        EnergyBias = layer == "monotonic" ? new[] { MonotonicEnergyBias } : Array.Empty<float>();
+        Values = Fill(layer == "sdpa" ? w.Rows * w.KeyLength * d : 0, 1);
+        // Drawn after the arrays above, so that W0–W8's inputs stay what they were before these existed.
+        ContextWeight = layer == "keyvalue" ? Glorot(d, d) : Array.Empty<float>();
+        InputWeight = layer == "keyvalue" ? Glorot(d, d) : Array.Empty<float>();
+        HopWeight = layer == "structured" ? Glorot(w.Hops, u) : Array.Empty<float>();
+        ConcatVector = layer == "local-concat" ? Fill(u, Math.Sqrt(6.0 / (u + 1))) : Array.Empty<float>();
         DContext = new float[w.ContextLength];
         Array.Fill(DContext, 1f); // context.sum().backward(), as the TorchSharp peer does
     }
@@ -107,6 +175,18 @@ public sealed class WorkloadData
     public float[] KeyWeight { get; }
     public float[] Bias { get; }
     public float[] ScoreVector { get; }
+
+    /// <summary>Key-value only: W^r [D, D], which maps the read rₜ into h*ₜ.</summary>
+    public float[] ContextWeight { get; }
+
+    /// <summary>Key-value only: W^x [D, D], which maps the current value vₜ into h*ₜ.</summary>
+    public float[] InputWeight { get; }
+
+    /// <summary>Structured only: W_s2 [Hops, U].</summary>
+    public float[] HopWeight { get; }
+
+    /// <summary>Local concat only: the concat score's v_a [U].</summary>
+    public float[] ConcatVector { get; }
 
     /// <summary>Monotonic only: r, [1].</summary>
     public float[] EnergyBias { get; }

@@ -13,7 +13,7 @@ namespace AttentionGen.Benchmarks.Tests;
 /// </summary>
 public sealed class BaselineTests
 {
-    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "local", "local-wide", "monotonic", "monotonic-wide" };
+    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "local", "local-wide", "monotonic", "monotonic-wide", "local-concat", "local-concat-wide", "keyvalue", "keyvalue-wide", "structured", "structured-wide" };
 
     private static Workload Shape(string name) => name switch
     {
@@ -28,6 +28,12 @@ public sealed class BaselineTests
         "sdpa-causal-long" => new("T", "sdpa", 1, 40, 40, 17, 0, Heads: 1, Causal: true),
         "local" => new("T", "local", 2, 4, 9, 7, 5, Window: 2),
         "local-wide" => new("T", "local", 1, 6, 13, 19, 11, Window: 3), // D past one 16-lane vector, windows clipped at the edges
+        "local-concat" => new("T", "local-concat", 2, 4, 9, 7, 5, Window: 2),
+        "local-concat-wide" => new("T", "local-concat", 1, 6, 13, 19, 11, Window: 3), // D past one 16-lane vector, windows clipped at the edges
+        "keyvalue" => new("T", "keyvalue", 2, 5, 0, 6, 0, Window: 2),
+        "keyvalue-wide" => new("T", "keyvalue", 1, 7, 0, 19, 0, Window: 3), // D past one 16-lane vector, T > L
+        "structured" => new("T", "structured", 2, 5, 0, 6, 4, Hops: 3),
+        "structured-wide" => new("T", "structured", 1, 7, 0, 19, 11, Hops: 2),
         _ => throw new ArgumentException($"unknown shape {name}", nameof(name)),
     };
 
@@ -68,6 +74,12 @@ public sealed class BaselineTests
     [InlineData("local-wide")]
     [InlineData("monotonic")]
     [InlineData("monotonic-wide")]
+    [InlineData("local-concat")]
+    [InlineData("local-concat-wide")]
+    [InlineData("keyvalue")]
+    [InlineData("keyvalue-wide")]
+    [InlineData("structured")]
+    [InlineData("structured-wide")]
     [InlineData("sdpa")]
     [InlineData("sdpa-causal")]
     [InlineData("sdpa-causal-long")]
@@ -122,6 +134,12 @@ public sealed class WorkloadTests
     [InlineData("W7", 2.0 * 32 * 64 * 65536 + 2.0 * 32 * 64 * 65536 + 2.0 * 32 * 64 * 256 + 4.0 * 32 * 64 * 11 * 256)]
     // monotonic: the additive formula at W2's shape
     [InlineData("W8", 2.0 * 32 * 50 * 128 * 128 + 4.0 * 32 * 600 * 128 + 2.0 * 32 * 600 * 128)]
+    // key-value: 8·B·T·D² + 6·B·T·L·D
+    [InlineData("W9", 8.0 * 32 * 50 * 128 * 128 + 6.0 * 32 * 50 * 5 * 128)]
+    // structured: 2·B·T·D·U + 2·B·T·U·r + 2·B·r·T·D
+    [InlineData("W10", 2.0 * 32 * 50 * 256 * 128 + 2.0 * 32 * 50 * 128 * 4 + 2.0 * 32 * 4 * 50 * 256)]
+    // local-p, concat: 2·B·Tq·D·U + 2·B·Tq·U (predictor) + 2·B·(Tq+Tk)·D·U (QP, KP) + B·Tq·(2W+1)·(4·U + 2·D)
+    [InlineData("W11", 2.0 * 32 * 64 * 256 * 256 + 2.0 * 32 * 64 * 256 + 2.0 * 32 * 128 * 256 * 256 + 32.0 * 64 * 11 * (4 * 256 + 2 * 256))]
     public void Nominal_forward_flops_follow_workloads_md(string id, double expected)
     {
         Workload w = Workload.Get(id);
@@ -162,8 +180,8 @@ public sealed class WorkloadTests
     [Fact]
     public void An_unknown_workload_is_refused_by_name()
     {
-        var error = Assert.Throws<ArgumentException>(() => Workload.Get("W9"));
+        var error = Assert.Throws<ArgumentException>(() => Workload.Get("W12"));
         Assert.Equal("id", error.ParamName);
-        Assert.Contains("W9", error.Message);
+        Assert.Contains("W12", error.Message);
     }
 }

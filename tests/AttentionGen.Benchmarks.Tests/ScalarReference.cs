@@ -34,6 +34,17 @@ internal static class ScalarReference
                 ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["score_weight"] = D(data.QueryWeight),
                 ["predictor_weight"] = D(data.KeyWeight), ["predictor_vector"] = D(data.ScoreVector),
             },
+            "local-concat" => new()
+            {
+                ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["score_weight"] = D(data.QueryWeight), ["score_vector"] = D(data.ConcatVector),
+                ["predictor_weight"] = D(data.KeyWeight), ["predictor_vector"] = D(data.ScoreVector),
+            },
+            "keyvalue" => new()
+            {
+                ["input"] = D(data.Query), ["memory_weight"] = D(data.KeyWeight), ["query_weight"] = D(data.QueryWeight),
+                ["score_vector"] = D(data.ScoreVector), ["context_weight"] = D(data.ContextWeight), ["input_weight"] = D(data.InputWeight),
+            },
+            "structured" => new() { ["input"] = D(data.Query), ["ws1"] = D(data.QueryWeight), ["ws2"] = D(data.HopWeight) },
             _ => new() { ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["values"] = D(data.Values) },
         };
     }
@@ -44,13 +55,16 @@ internal static class ScalarReference
         "monotonic" => Monotonic(w, x),
         "luong" => Luong(w, x),
         "pooling" => Pooling(w, x),
-        "local" => Local(w, x),
+        "local" or "local-concat" => Local(w, x),
+        "keyvalue" => KeyValue(w, x),
+        "structured" => Structured(w, x),
         _ => ScaledDot(w, x),
     };
 
     // Luong et al. 2015 §3.2, local-p with the general score: pₜ = S·sigmoid(v_p·tanh(W_p qₜ)), S = Tk; over
     // s ∈ [c − D, c + D] ∩ [0, Tk − 1], c = ⌊pₜ + ½⌋: aₜ(s) = softmax(eₜ)(s) · exp(−(s − pₜ)²/(2σ²)), σ = D/2,
-    // eₜ(s) = (W_a qₜ)·kₛ; cₜ = Σₛ aₜ(s) kₛ (keys are the values).
+    // eₜ(s) = (W_a qₜ)·kₛ, or with the concat score v_a·tanh(W_a [qₜ; kₛ]) (W_a [U, 2D]); cₜ = Σₛ aₜ(s) kₛ (keys are the values).
+    // The predictor has U hidden units, and so does the concat score.
     private static double[] Local(Workload w, IReadOnlyDictionary<string, double[]> x)
     {
         int B = w.Batch, Tq = w.QueryLength, Tk = w.KeyLength, D = w.Dim, U = w.Units, half = w.Window;
@@ -72,14 +86,91 @@ internal static class ScalarReference
             int first = Math.Max(0, c - half), last = Math.Min(Tk - 1, c + half);
             var scores = new double[last - first + 1];
             for (int s = first; s <= last; s++)
-            for (int r = 0; r < D; r++)
-            for (int col = 0; col < D; col++)
-                scores[s - first] += Wa[r * D + col] * q[(b * Tq + t) * D + col] * k[(b * Tk + s) * D + r];
+            {
+                if (w.Layer == "local-concat")
+                {
+                    double[] va = x["score_vector"];
+                    for (int r = 0; r < U; r++)
+                    {
+                        double pre = 0;
+                        for (int col = 0; col < D; col++) pre += Wa[r * 2 * D + col] * q[(b * Tq + t) * D + col] + Wa[r * 2 * D + D + col] * k[(b * Tk + s) * D + col];
+                        scores[s - first] += va[r] * Math.Tanh(pre);
+                    }
+                    continue;
+                }
+                for (int r = 0; r < D; r++)
+                for (int col = 0; col < D; col++)
+                    scores[s - first] += Wa[r * D + col] * q[(b * Tq + t) * D + col] * k[(b * Tk + s) * D + r];
+            }
             double[] a = Softmax(scores);
             for (int s = first; s <= last; s++) a[s - first] *= Math.Exp(-(s - p) * (s - p) / (2 * sigma * sigma));
             Mix(a, k, b * Tk + first, D, context, (b * Tq + t) * D);
         }
         return context;
+    }
+
+    // Daniluk et al. 2017, each step xₜ = [kₜ; vₜ]: over the L steps s before t (none before the start),
+    // eₜ(s) = w·tanh(W^Y kₛ + W^h kₜ), rₜ = Σₛ softmax(eₜ)(s) vₛ (0 at t = 0), h*ₜ = tanh(W^r rₜ + W^x vₜ).
+    private static double[] KeyValue(Workload w, IReadOnlyDictionary<string, double[]> x)
+    {
+        int B = w.Batch, T = w.QueryLength, D = w.Dim, L = w.Window;
+        double[] input = x["input"], WY = x["memory_weight"], Wh = x["query_weight"], ws = x["score_vector"], Wr = x["context_weight"], Wx = x["input_weight"];
+        double KeyAt(int b, int t, int d) => input[(b * T + t) * 2 * D + d];
+        double ValueAt(int b, int t, int d) => input[(b * T + t) * 2 * D + D + d];
+        var output = new double[B * T * D];
+        for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+        {
+            int first = Math.Max(0, t - L);
+            var scores = new double[t - first];
+            for (int s = first; s < t; s++)
+            for (int r = 0; r < D; r++)
+            {
+                double pre = 0;
+                for (int d = 0; d < D; d++) pre += WY[r * D + d] * KeyAt(b, s, d) + Wh[r * D + d] * KeyAt(b, t, d);
+                scores[s - first] += ws[r] * Math.Tanh(pre);
+            }
+            double[] a = Softmax(scores);
+            var read = new double[D];
+            for (int s = first; s < t; s++)
+            for (int d = 0; d < D; d++)
+                read[d] += a[s - first] * ValueAt(b, s, d);
+            for (int r = 0; r < D; r++)
+            {
+                double pre = 0;
+                for (int d = 0; d < D; d++) pre += Wr[r * D + d] * read[d] + Wx[r * D + d] * ValueAt(b, t, d);
+                output[(b * T + t) * D + r] = Math.Tanh(pre);
+            }
+        }
+        return output;
+    }
+
+    // Lin et al. 2017, per sequence H [T, D]: A[i, t] = softmax over t of W_s2[i]·tanh(W_s1 hₜ), M[i] = Σₜ A[i, t] hₜ.
+    private static double[] Structured(Workload w, IReadOnlyDictionary<string, double[]> x)
+    {
+        int B = w.Batch, T = w.QueryLength, D = w.Dim, U = w.Units, R = w.Hops;
+        double[] h = x["input"], Ws1 = x["ws1"], Ws2 = x["ws2"];
+        var embedding = new double[B * R * D];
+        for (int b = 0; b < B; b++)
+        {
+            var hidden = new double[T * U];
+            for (int t = 0; t < T; t++)
+            for (int u = 0; u < U; u++)
+            {
+                double pre = 0;
+                for (int d = 0; d < D; d++) pre += Ws1[u * D + d] * h[(b * T + t) * D + d];
+                hidden[t * U + u] = Math.Tanh(pre);
+            }
+            for (int i = 0; i < R; i++)
+            {
+                var scores = new double[T];
+                for (int t = 0; t < T; t++)
+                for (int u = 0; u < U; u++)
+                    scores[t] += Ws2[i * U + u] * hidden[t * U + u];
+                Mix(Softmax(scores), h, b * T, D, embedding, (b * R + i) * D);
+            }
+        }
+        return embedding;
     }
 
     // eᵢⱼ = v·tanh(Wq qᵢ + Wk kⱼ + b); keys are the values.

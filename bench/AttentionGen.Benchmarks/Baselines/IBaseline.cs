@@ -16,7 +16,7 @@ public interface IBaseline
 
     /// <summary>
     /// Gradients of the last <see cref="Backward"/> by name: the inputs ("query", "keys", "values", or "input" for
-    /// pooling) and the parameters under the generated layers' parameter names.
+    /// the layers of one input sequence: pooling, key-value, structured) and the parameters under the generated layers' parameter names.
     /// </summary>
     IReadOnlyDictionary<string, float[]> Gradients { get; }
 
@@ -35,7 +35,9 @@ public static class Baseline
         "additive" => new AdditiveBaseline(data),
         "luong" => new LuongBaseline(data),
         "pooling" => new PoolingBaseline(data),
-        "local" => new LocalBaseline(data),
+        "local" or "local-concat" => new LocalBaseline(data),
+        "keyvalue" => new KeyValueBaseline(data),
+        "structured" => new StructuredBaseline(data),
         "monotonic" => new MonotonicBaseline(data),
         _ => new ScaledDotBaseline(data),
     };
