@@ -333,21 +333,28 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
         public static double[] LuongWeights(Config c, int batch, int tq, int tk, double[] w, double g, bool causal, bool[] keyPadding, double[] q, double[] k)
         {
             int dim = c.A, keyDim = c.KeyDim;
+            return MaskedSoftmax(batch, tq, tk, (bb, i, j) => !(causal && j > i + tk - tq) && (keyPadding.Length == 0 || keyPadding[bb * tk + j]), (bb, i, j) =>
+            {
+                double e = 0;
+                for (int r = 0; r < keyDim; r++)
+                {
+                    double qr = 0;
+                    if (c.Score == "General") for (int d = 0; d < dim; d++) qr += w[r * dim + d] * q[(bb * tq + i) * dim + d];
+                    else qr = q[(bb * tq + i) * dim + r];
+                    e += qr * k[(bb * tk + j) * keyDim + r];
+                }
+                return e * g * (c.Score == "ScaledDot" ? 1 / Math.Sqrt(keyDim) : 1);
+            });
+        }
+
+        // aᵢ = softmax over the allowed keys j of score(b, i, j), [B, Tq, Tk].
+        private static double[] MaskedSoftmax(int batch, int tq, int tk, Func<int, int, int, bool> allowed, Func<int, int, int, double> score)
+        {
             var weights = new double[batch * tq * tk];
             for (int bb = 0; bb < batch; bb++)
                 for (int i = 0; i < tq; i++)
                 {
-                    var qp = new double[keyDim];
-                    for (int r = 0; r < keyDim; r++)
-                        if (c.Score == "General") for (int d = 0; d < dim; d++) qp[r] += w[r * dim + d] * q[(bb * tq + i) * dim + d];
-                        else qp[r] = q[(bb * tq + i) * dim + r];
-                    var e = new double[tk];
-                    for (int j = 0; j < tk; j++)
-                    {
-                        if (causal && j > i + tk - tq || keyPadding.Length > 0 && !keyPadding[bb * tk + j]) { e[j] = double.NegativeInfinity; continue; }
-                        for (int r = 0; r < keyDim; r++) e[j] += qp[r] * k[(bb * tk + j) * keyDim + r];
-                        e[j] *= g * (c.Score == "ScaledDot" ? 1 / Math.Sqrt(keyDim) : 1);
-                    }
+                    double[] e = Enumerable.Range(0, tk).Select(j => allowed(bb, i, j) ? score(bb, i, j) : double.NegativeInfinity).ToArray();
                     Softmax(e).CopyTo(weights, (bb * tq + i) * tk);
                 }
             return weights;
@@ -386,23 +393,17 @@ public sealed class FuzzKindsExecutionTests(ITestOutputHelper output)
         public static double[] Additive(Config c, int batch, int tq, int tk, double[] wq, double[] wk, double[] bias, double[] vector, bool[] keyPadding, double[] q, double[] k, double[] v)
         {
             int dim = c.A, units = c.B;
-            var weights = new double[batch * tq * tk];
-            for (int bb = 0; bb < batch; bb++)
-                for (int i = 0; i < tq; i++)
+            double[] weights = MaskedSoftmax(batch, tq, tk, (bb, _, j) => keyPadding[bb * tk + j], (bb, i, j) =>
+            {
+                double e = 0;
+                for (int u = 0; u < units; u++)
                 {
-                    var e = new double[tk];
-                    for (int j = 0; j < tk; j++)
-                    {
-                        if (!keyPadding[bb * tk + j]) { e[j] = double.NegativeInfinity; continue; }
-                        for (int u = 0; u < units; u++)
-                        {
-                            double pre = bias.Length > 0 ? bias[u] : 0;
-                            for (int d = 0; d < dim; d++) pre += wq[u * dim + d] * q[(bb * tq + i) * dim + d] + wk[u * dim + d] * k[(bb * tk + j) * dim + d];
-                            e[j] += vector[u] * Math.Tanh(pre);
-                        }
-                    }
-                    Softmax(e).CopyTo(weights, (bb * tq + i) * tk);
+                    double pre = bias.Length > 0 ? bias[u] : 0;
+                    for (int d = 0; d < dim; d++) pre += wq[u * dim + d] * q[(bb * tq + i) * dim + d] + wk[u * dim + d] * k[(bb * tk + j) * dim + d];
+                    e += vector[u] * Math.Tanh(pre);
                 }
+                return e;
+            });
             return Contexts(weights, batch, tq, tk, c.ValueDim, v);
         }
 
