@@ -98,16 +98,7 @@ internal static class AdditiveEmitter
             w.WriteLine($"Project(rows, keys, KeyWeight.Value, {(model.UseBias ? "ScoreBias.Value" : "null")}, keyProjection);");
         }
         w.WriteLine();
-        w.WriteLine("// yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.");
-        using (w.Block($"private static void Project(int rows, ReadOnlySpan<{T}> inputs, {T}[] weight, {T}[]? bias, Span<{T}> outputs)"))
-        {
-            using (w.Block("for (int r = 0; r < rows; r++)"))
-            {
-                w.WriteLine($"Span<{T}> output = outputs.Slice(r * Units, Units);");
-                w.WriteLine("if (bias is null) output.Clear(); else bias.CopyTo(output);");
-            }
-            w.WriteLine($"{transposedProduct}(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));");
-        }
+        LayerScaffold.DeclareProject(w, element, transposedProduct, kernels.Copy(model.Units));
 
         // ---- Inference forward ----
         w.WriteLine();
@@ -142,7 +133,7 @@ internal static class AdditiveEmitter
         w.WriteLine($"private sealed record ForwardState({model.Target.Name} Layer, Tape? Tape);");
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end): project the row's keys (into the tape when training), then attend.");
-        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
         {
             LayerScaffold.DeclareScratch(w, element, "scratch", "tape is not null ? 0 : keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0)");
             using (w.Block("try"))
@@ -231,7 +222,7 @@ internal static class AdditiveEmitter
         w.WriteLine("//   eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ), or −∞ where the mask forbids j");
         w.WriteLine("//   aᵢ  = softmax(eᵢ) (row maximum subtracted; all −∞ gives zeros)");
         w.WriteLine("//   cᵢ  = Σⱼ aᵢⱼ valueⱼ");
-        using (w.Block($"private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<{T}> queries, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, Span<{T}> queryProjection, AttentionMask mask)"))
+        using (LayerScaffold.HotBlock(w, $"private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<{T}> queries, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, Span<{T}> queryProjection, AttentionMask mask)"))
         {
             w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
             w.WriteLine($"ref {T} keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);");
@@ -340,7 +331,7 @@ internal static class AdditiveEmitter
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end) of the backward: through the value path, the softmax and the tanh of every attended pair,");
         w.WriteLine("// into ∂L/∂value, ∂L/∂kp, ∂L/∂qp and the row's share of ∂L/∂v. Rows write disjoint parts of every output.");
-        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dValueTarget, Span<{T}> scratch)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dValueTarget, Span<{T}> scratch)"))
         {
             w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
             w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride);");
@@ -418,7 +409,7 @@ internal static class AdditiveEmitter
         w.WriteLine();
         w.WriteLine("// Chunk c does part c % parts of product c / parts:");
         w.WriteLine("//   0: ∂L/∂W_q += ∂L/∂qpᵀ Q   1: ∂L/∂Q = ∂L/∂qp W_q   2: ∂L/∂W_k += ∂L/∂kpᵀ K   3: ∂L/∂K += ∂L/∂kp W_k");
-        using (w.Block($"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> dProjections, Span<{T}> dQuery, Span<{T}> dKeys)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> dProjections, Span<{T}> dQuery, Span<{T}> dKeys)"))
         {
             w.WriteLine("int product = chunk / parts, part = chunk % parts;");
             w.WriteLine("bool queries = product < 2;");

@@ -56,6 +56,24 @@ internal sealed class Kernels
         return name;
     }
 
+    /// <summary>y ← x over <paramref name="length"/> elements (a fixed-length copy, no call). Returns the method name.</summary>
+    public string Copy(int length)
+    {
+        string name = $"Copy{length}";
+        Request(name, writer =>
+        {
+            writer.Summary($"yᵢ ← xᵢ for i &lt; {length}.");
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (writer.Block($"private static void {name}(ref {T} x, ref {T} y)"))
+            {
+                new VectorLoop(length, _element,
+                    "{V}.LoadUnsafe(ref x, {o}).StoreUnsafe(ref y, {o});",
+                    "Unsafe.Add(ref y, {o}) = Unsafe.Add(ref x, {o});").Emit(writer);
+            }
+        });
+        return name;
+    }
+
     /// <summary>y ← W x for W of <c>[rows, columns]</c> row-major (PyTorch's <c>nn.Linear</c> layout). Returns the method name.</summary>
     public string MatrixVector(int rows, int columns)
     {
@@ -132,6 +150,7 @@ internal sealed class Kernels
             writer.Summary(
                 $"C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; {columns}:\n" +
                 "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 4 rows × 3 vectors stay in registers.");
+            LayerScaffold.HotMethod(writer); // large: called, not inlined
             using (writer.Block($"private static void {name}(int rows, int depth, ref {T} a, nint aRow, nint aDepth, ref {T} b, ref {T} c)"))
             {
                 writer.WriteLine("// Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.");
@@ -297,7 +316,8 @@ internal sealed class Kernels
             writer.Summary(
                 $"Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; {depth}: X [rows, {depth}], W [columns, {depth}], Y [rows, columns].\n" +
                 "Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.");
-            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            // Inlined where the JIT accepts its size; where it does not, the called copy is fully optimised from the first call.
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]");
             using (writer.Block($"private static void {name}(int rows, int columns, ref {T} x, ref {T} weight, ref {T} y)"))
             {
                 bool first = true;

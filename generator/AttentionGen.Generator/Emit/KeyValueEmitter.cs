@@ -126,7 +126,7 @@ internal static class KeyValueEmitter
         w.WriteLine();
         w.WriteLine("// Sequences [first, end), each: KP = K W^Yᵀ, QP = K W^hᵀ; for each t: eⱼ = wᵀ tanh(QPₜ + KP_{t−n+j}) over the n = min(t, Window) previous steps,");
         w.WriteLine("// α = softmax(e) (stored right-aligned in a row of Window), rₜ = Σ αⱼ v; then h* = tanh(R W^rᵀ + X W^xᵀ).");
-        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights)"))
+        using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights)"))
         {
             LayerScaffold.DeclareScratch(w, element, "scratch", "3 * length * Dim + (tape is null ? 4 * length * Dim + length * Window : 0)");
             using (w.Block("try"))
@@ -166,7 +166,7 @@ internal static class KeyValueEmitter
         w.WriteLine();
         w.WriteLine("// One step: scores over the n remembered steps (oldest first), softmax, r = Σ αⱼ vⱼ. The weights row has Window entries,");
         w.WriteLine("// right-aligned: its first Window − n entries (before the start of the sequence) stay zero.");
-        using (w.Block($"private void Attend(ReadOnlySpan<{T}> projectedQuery, ReadOnlySpan<{T}> memory, ReadOnlySpan<{T}> values, Span<{T}> alpha, Span<{T}> context)"))
+        using (LayerScaffold.HotBlock(w, $"private void Attend(ReadOnlySpan<{T}> projectedQuery, ReadOnlySpan<{T}> memory, ReadOnlySpan<{T}> values, Span<{T}> alpha, Span<{T}> context)"))
         {
             w.WriteLine("int n = memory.Length / Dim;");
             w.WriteLine("alpha.Clear();");
@@ -181,7 +181,7 @@ internal static class KeyValueEmitter
         }
         w.WriteLine();
         w.WriteLine("// h* = tanh(R W^rᵀ + X W^xᵀ) for `rows` steps.");
-        using (w.Block($"private void Output(int rows, ReadOnlySpan<{T}> context, ReadOnlySpan<{T}> inputs, Span<{T}> result)"))
+        using (LayerScaffold.HotBlock(w, $"private void Output(int rows, ReadOnlySpan<{T}> context, ReadOnlySpan<{T}> inputs, Span<{T}> result)"))
         {
             w.WriteLine("result.Clear();");
             w.WriteLine($"{project}(rows, Dim, ref MemoryMarshal.GetReference(context), ref MemoryMarshal.GetArrayDataReference(ContextWeight.Value), ref MemoryMarshal.GetReference(result));");
@@ -202,7 +202,7 @@ internal static class KeyValueEmitter
         w.WriteLine("/// <param name=\"input\">This step's hidden states, [B, InputDim].</param>");
         w.WriteLine("/// <param name=\"output\">h*ₜ, [B, Dim], written.</param>");
         w.WriteLine("/// <param name=\"weights\">[B, Window], written when not empty (right-aligned as in the whole-sequence forward).</param>");
-        using (w.Block($"public void Step(WindowState state, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights = default)"))
+        using (LayerScaffold.HotBlock(w, $"public void Step(WindowState state, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights = default)"))
         {
             w.WriteLine("ArgumentNullException.ThrowIfNull(state);");
             w.WriteLine("int batch = state.Batch;");
@@ -303,7 +303,7 @@ internal static class KeyValueEmitter
         LayerScaffold.DeclareShareStride(w, element, model.Dim, "∂w");
         w.WriteLine();
         w.WriteLine("// Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂input and of the whole-batch scratch.");
-        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, Span<{T}> dInput, Span<{T}> scratch)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, Span<{T}> dInput, Span<{T}> scratch)"))
         {
             w.WriteLine("int batch = tape.Batch, length = tape.KeyLength, block = length * Dim, all = batch * block;");
             w.WriteLine($"Span<{T}> shares = scratch.Slice(0, batch * ScoreShareStride), batchScratch = scratch.Slice(batch * ScoreShareStride);");
@@ -380,7 +380,7 @@ internal static class KeyValueEmitter
         w.WriteLine("// Chunk c does part c % parts of product c / parts, over all B·T steps (h* = tanh(R W^rᵀ + X W^xᵀ), QP = K W^hᵀ, KP = K W^Yᵀ):");
         w.WriteLine("//   0: ∂W^r += ∂preᵀ R   1: ∂W^x += ∂preᵀ X   2: ∂W^h += ∂QPᵀ K   3: ∂W^Y += ∂KPᵀ K");
         w.WriteLine("// and product 4 (one part) adds the sequences' shares of ∂w in order. Parts write disjoint rows of their gradient.");
-        using (w.Block($"private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<{T}> scratch)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<{T}> scratch)"))
         {
             w.WriteLine("int batch = tape.Batch, rows = batch * tape.KeyLength, all = rows * Dim;");
             w.WriteLine("int product = chunk / parts, part = chunk % parts;");

@@ -228,7 +228,7 @@ internal static class LocalEmitter
         w.WriteLine($"//     eₜ(s) = {(general ? "q'ₜᵀ kₛ · factor" : concat ? "v_aᵀ tanh(qpₜ + kpₛ)" : "qₜᵀ kₛ · factor")} (−∞ where the mask forbids), aₜ = softmax(eₜ) (row maximum subtracted;");
         w.WriteLine("//     a window with nothing allowed becomes zeros)" + (predictive ? ", aₜ(s) ← aₜ(s) · exp(−(s − pₜ)² / (2σ²))" : "") + ", cₜ = Σₛ aₜ(s) vₛ");
         if (concat) w.WriteLine("// keysProjected: `keys` holds K W_a,kᵀ [B, Tk, Units] from ProjectKeys, so no key is projected here.");
-        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions{(concat ? ", bool keysProjected" : "")})"))
+        using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask, Span<{T}> positions{(concat ? ", bool keysProjected" : "")})"))
         {
             w.WriteLine("bool masked = !mask.IsEmpty;");
             w.WriteLine("int stride = Math.Min(WindowSize, keyLength);");
@@ -503,7 +503,7 @@ internal static class LocalEmitter
             w.WriteLine();
             w.WriteLine("// Chunk c does part c % parts of product c / parts (the weight gradients, then ∂Q by rows of Q, its terms");
             w.WriteLine("// added in a fixed order). Parts write disjoint rows, so threads may take them in any order.");
-            using (w.Block($"private void BackwardProducts(int chunk, int parts, int rows, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> scratch, Span<{T}> dQuery)"))
+            using (LayerScaffold.HotBlock(w, $"private void BackwardProducts(int chunk, int parts, int rows, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> scratch, Span<{T}> dQuery)"))
             {
                 w.WriteLine("int product = chunk / parts, part = chunk % parts;");
                 if (general) w.WriteLine($"ReadOnlySpan<{T}> dProjected = scratch.Slice(0, rows * KeyDim);");
@@ -543,7 +543,7 @@ internal static class LocalEmitter
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end) of the backward; rows write disjoint parts of every output.");
         if (concat) w.WriteLine("// dProjections holds each batch row's share of ∂L/∂v_a [B, ScoreShareStride], then ∂L/∂QP [B, Tq, Units] and ∂L/∂KP [B, Tk, Units].");
-        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> {scoreTarget}, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> dPredictor, ReadOnlySpan<{T}> dWeights)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> {scoreTarget}, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> dPredictor, ReadOnlySpan<{T}> dWeights)"))
         {
             w.WriteLine("int queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
             if (concat)
@@ -662,7 +662,7 @@ internal static class LocalEmitter
         w.WriteLine("// Chunk c does part c % parts of product c / parts: ∂W_a,q += ∂QPᵀ Q, ∂W_a,k += ∂KPᵀ K" + (predictive ? ", ∂W_p += ∂(W_p H)ᵀ Q" : "") + ",");
         w.WriteLine("// then ∂K += ∂KP W_a,k by rows of K and ∂Q by rows of Q (its terms added in a fixed order). Parts write disjoint rows,");
         w.WriteLine("// so threads may take them in any order.");
-        using (w.Block($"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, Span<{T}> scratch, Span<{T}> dQuery, Span<{T}> dKeys)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, Span<{T}> scratch, Span<{T}> dQuery, Span<{T}> dKeys)"))
         {
             w.WriteLine("int product = chunk / parts, part = chunk % parts;");
             w.WriteLine("int rows = batch * queryLength, keyRows = batch * keyLength;");

@@ -259,16 +259,7 @@ internal static class MonotonicEmitter
             }
         }
         w.WriteLine();
-        w.WriteLine("// yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.");
-        using (w.Block($"private static void Project(int rows, ReadOnlySpan<{T}> inputs, {T}[] weight, {T}[]? bias, Span<{T}> outputs)"))
-        {
-            using (w.Block("for (int r = 0; r < rows; r++)"))
-            {
-                w.WriteLine($"Span<{T}> output = outputs.Slice(r * Units, Units);");
-                w.WriteLine("if (bias is null) output.Clear(); else bias.CopyTo(output);");
-            }
-            w.WriteLine($"{transposedProduct}(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));");
-        }
+        LayerScaffold.DeclareProject(w, element, transposedProduct, kernels.Copy(model.Units));
 
         // ---- α₀ ----
         w.WriteLine();
@@ -344,7 +335,7 @@ internal static class MonotonicEmitter
         w.WriteLine("// For each batch row b in [first, end):");
         w.WriteLine("//   kpⱼ = " + (additive ? "W_k kⱼ + b" : "W kⱼ") + (additive ? ",  qpᵢ = W_q qᵢ" : ""));
         w.WriteLine("//   then for each query i in order: pᵢ (ChooseRow), αᵢ from pᵢ and αᵢ₋₁ (α₀ = one-hot(0)), cᵢ = Σⱼ αᵢⱼ valueⱼ.");
-        using (w.Block($"private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+        using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
         {
             string projections = additive ? "keyLength * Units + queryLength * Units" : "keyLength * Units";
             LayerScaffold.DeclareScratch(w, element, "scratch", $"(tape is not null ? 0 : {projections} + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength{extraUnits}");
@@ -410,7 +401,7 @@ internal static class MonotonicEmitter
         w.WriteLine();
         w.WriteLine("// pᵢⱼ = σ(eᵢⱼ + r + σₙ nᵢⱼ) for one query against every key, with " + energyComment + ";");
         w.WriteLine("// pᵢⱼ = 0 where the mask forbids j (the alignment mass passes that key by, as TF-Addons' masked score does).");
-        using (w.Block($"private void ChooseRow(int b, int i, int queryLength, int keyLength, ref {T} projectedQuery, ReadOnlySpan<{T}> keyProjection, AttentionMask mask, Random? noise, Span<{T}> p{scoreParameter})"))
+        using (LayerScaffold.HotBlock(w, $"private void ChooseRow(int b, int i, int queryLength, int keyLength, ref {T} projectedQuery, ReadOnlySpan<{T}> keyProjection, AttentionMask mask, Random? noise, Span<{T}> p{scoreParameter})"))
         {
             w.WriteLine($"ref {T} keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);");
             w.WriteLine($"{T} r = EnergyBias.Value[0];");
@@ -447,7 +438,7 @@ internal static class MonotonicEmitter
         w.WriteLine("/// <param name=\"context\">cᵢ, [B, ValueDim], written.</param>");
         w.WriteLine("/// <param name=\"keyPadding\">Optional [B, Tk], true = may attend.</param>");
         w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, or an output overlaps an input.</exception>");
-        using (w.Block($"public void Step(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> previousAlignment, Span<{T}> alignment, Span<{T}> context, ReadOnlySpan<bool> keyPadding = default)"))
+        using (LayerScaffold.HotBlock(w, $"public void Step(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> previousAlignment, Span<{T}> alignment, Span<{T}> context, ReadOnlySpan<bool> keyPadding = default)"))
         {
             w.WriteLine("ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);");
             w.WriteLine("Shapes.RequireLength(previousAlignment.Length, (long)batch * keyLength, nameof(previousAlignment), $\"[B={batch}, Tk={keyLength}]\");");
@@ -524,7 +515,7 @@ internal static class MonotonicEmitter
         w.WriteLine("/// <param name=\"mask\">Which keys each query may stop at (true = may attend).</param>");
         w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>");
         if (chunkwise) ChunkwiseForwardHard(); else
-        using (w.Block($"public void ForwardHard(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<int> positions, AttentionMask mask = default)"))
+        using (LayerScaffold.HotBlock(w, $"public void ForwardHard(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<int> positions, AttentionMask mask = default)"))
         {
             w.WriteLine("bool keysAreValues = values.IsEmpty;");
             w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, default, mask);");
@@ -582,7 +573,7 @@ internal static class MonotonicEmitter
         w.WriteLine("/// <param name=\"context\">cᵢ, [B, ValueDim], written.</param>");
         w.WriteLine("/// <param name=\"keyPadding\">Optional [B, Tk], true = may attend.</param>");
         w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, a position is out of range, or an output overlaps an input.</exception>");
-        using (w.Block($"public void StepHard(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, Span<int> position, Span<{T}> context, ReadOnlySpan<bool> keyPadding = default)"))
+        using (LayerScaffold.HotBlock(w, $"public void StepHard(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, Span<int> position, Span<{T}> context, ReadOnlySpan<bool> keyPadding = default)"))
         {
             w.WriteLine("ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);");
             w.WriteLine("Shapes.RequireLength(position.Length, batch, nameof(position), $\"[B={batch}]\");");
@@ -626,7 +617,7 @@ internal static class MonotonicEmitter
         w.WriteLine();
         w.WriteLine("// The paper's test-time rule: from the previous position t, the first allowed j ≥ t with pᵢⱼ = σ(eᵢⱼ + r) ≥ 0.5,");
         w.WriteLine("// i.e. eᵢⱼ + r ≥ 0 (no sigmoid needed); −1 when there is none or when t is already −1. Computes only the energies it scans.");
-        using (w.Block($"private int HardChoice(int b, int i, int queryLength, int keyLength, int start, ref {T} projectedQuery, ReadOnlySpan<{T}> keyProjection, AttentionMask mask{scoreParameter})"))
+        using (LayerScaffold.HotBlock(w, $"private int HardChoice(int b, int i, int queryLength, int keyLength, int start, ref {T} projectedQuery, ReadOnlySpan<{T}> keyProjection, AttentionMask mask{scoreParameter})"))
         {
             w.WriteLine($"ref {T} keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);");
             w.WriteLine($"{T} r = EnergyBias.Value[0];");
@@ -775,7 +766,7 @@ internal static class MonotonicEmitter
         w.WriteLine();
         w.WriteLine("// Chunk c does part c % parts of product c / parts: the weight gradients, then ∂Q and ∂K by rows, each row's terms");
         w.WriteLine("// added in a fixed order. Parts write disjoint rows, so threads may take them in any order.");
-        using (w.Block($"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> dProjections, Span<{T}> dQuery, Span<{T}> dKeys)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> dProjections, Span<{T}> dQuery, Span<{T}> dKeys)"))
         {
             w.WriteLine("int product = chunk / parts, part = chunk % parts;");
             w.WriteLine("int queryRows = batch * queryLength, keyRows = batch * keyLength;");
@@ -821,7 +812,7 @@ internal static class MonotonicEmitter
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end) of the backward: the queries from last to first, through the value path, the alignment's reverse");
         w.WriteLine("// pass and the energy, into ∂L/∂value, ∂L/∂kp" + (additive ? ", ∂L/∂qp and the row's share of ∂L/∂v" : " and ∂L/∂q") + " and of ∂L/∂r. Rows write disjoint parts of every output.");
-        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> scratch)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> scratch)"))
         {
             w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
             ScratchViews();
@@ -1020,7 +1011,7 @@ internal static class MonotonicEmitter
             w.WriteLine("//   kpⱼ = " + (additive ? "W_k kⱼ + b" : "W kⱼ") + (additive ? ",  qpᵢ = W_q qᵢ" : "") + ", and the chunk energy's ckpⱼ = " + (additive ? "W_ck kⱼ + b_c,  cqpᵢ = W_cq qᵢ" : "W_c kⱼ"));
             w.WriteLine("//   then for each query i in order: pᵢ (ChooseRow), αᵢ from pᵢ and αᵢ₋₁ (α₀ = one-hot(0)), uᵢ (ChunkEnergyRow),");
             w.WriteLine("//   βᵢ from αᵢ and uᵢ (MoChA's expected chunkwise weights), cᵢ = Σⱼ βᵢⱼ valueⱼ.");
-            using (w.Block($"private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
+            using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
             {
                 string projections = additive ? "keyLength * Units + queryLength * Units" : "keyLength * Units";
                 w.WriteLine("// Without a tape: both energies' projections, p, u, α [Tq, Tk] and one row of β; always: α₀ and the chunk softmax's Mₖ, Dₖ.");
@@ -1098,7 +1089,7 @@ internal static class MonotonicEmitter
             w.WriteLine();
             w.WriteLine("// " + chunkEnergyComment + " for one query against the keys [from, to); uᵢⱼ = −∞ where the mask forbids j");
             w.WriteLine("// (ChunkwiseAttention gives such keys no weight). No r and no noise: a softmax does not see a constant shift.");
-            using (w.Block($"private void ChunkEnergyRow(int b, int i, int queryLength, int from, int to, ref {T} chunkQuery, ReadOnlySpan<{T}> chunkKeyProjection, AttentionMask mask, Span<{T}> u{chunkScoreParameter})"))
+            using (LayerScaffold.HotBlock(w, $"private void ChunkEnergyRow(int b, int i, int queryLength, int from, int to, ref {T} chunkQuery, ReadOnlySpan<{T}> chunkKeyProjection, AttentionMask mask, Span<{T}> u{chunkScoreParameter})"))
             {
                 w.WriteLine("int keyLength = u.Length;");
                 w.WriteLine($"ref {T} chunkKeyProjectionStart = ref MemoryMarshal.GetReference(chunkKeyProjection);");
@@ -1112,7 +1103,7 @@ internal static class MonotonicEmitter
 
         void ChunkwiseForwardHard()
         {
-            using (w.Block($"public void ForwardHard(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<int> positions, AttentionMask mask = default)"))
+            using (LayerScaffold.HotBlock(w, $"public void ForwardHard(int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<int> positions, AttentionMask mask = default)"))
             {
                 w.WriteLine("bool keysAreValues = values.IsEmpty;");
                 w.WriteLine("ThrowIfInvalidForward(batch, queryLength, keyLength, query, keys, keysAreValues ? keys : values, keysAreValues, context, default, mask);");
@@ -1196,7 +1187,7 @@ internal static class MonotonicEmitter
             w.WriteLine("/// <param name=\"chunkWeights\">βᵢ, [B, Tk], written when not empty.</param>");
             w.WriteLine("/// <param name=\"keyPadding\">Optional [B, Tk], true = may attend.</param>");
             w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, or an output overlaps an input.</exception>");
-            using (w.Block($"public void Step(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> chunkKeyProjection, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> previousAlignment, Span<{T}> alignment, Span<{T}> context, Span<{T}> chunkWeights = default, ReadOnlySpan<bool> keyPadding = default)"))
+            using (LayerScaffold.HotBlock(w, $"public void Step(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> chunkKeyProjection, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> previousAlignment, Span<{T}> alignment, Span<{T}> context, Span<{T}> chunkWeights = default, ReadOnlySpan<bool> keyPadding = default)"))
             {
                 w.WriteLine("ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);");
                 w.WriteLine("Shapes.RequireLength(chunkKeyProjection.Length, (long)batch * keyLength * Units, nameof(chunkKeyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
@@ -1284,7 +1275,7 @@ internal static class MonotonicEmitter
             w.WriteLine("/// <param name=\"context\">cᵢ, [B, ValueDim], written.</param>");
             w.WriteLine("/// <param name=\"keyPadding\">Optional [B, Tk], true = may attend.</param>");
             w.WriteLine("/// <exception cref=\"ArgumentException\">A length does not match the shapes, a position is out of range, or an output overlaps an input.</exception>");
-            using (w.Block($"public void StepHard(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> chunkKeyProjection, ReadOnlySpan<{T}> values, Span<int> position, Span<{T}> context, ReadOnlySpan<bool> keyPadding = default)"))
+            using (LayerScaffold.HotBlock(w, $"public void StepHard(int batch, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> chunkKeyProjection, ReadOnlySpan<{T}> values, Span<int> position, Span<{T}> context, ReadOnlySpan<bool> keyPadding = default)"))
             {
                 w.WriteLine("ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);");
                 w.WriteLine("Shapes.RequireLength(chunkKeyProjection.Length, (long)batch * keyLength * Units, nameof(chunkKeyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
@@ -1353,7 +1344,7 @@ internal static class MonotonicEmitter
             w.WriteLine();
             w.WriteLine("// Batch rows [first, end) of the backward (MoChA): the queries from last to first, through the value path (β), MoChA's");
             w.WriteLine("// reverse pass into ∂L/∂α and ∂L/∂u, the alignment's reverse pass, and both energies. Rows write disjoint parts of every output.");
-            using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> scratch)"))
+            using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> scratch)"))
             {
                 w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
                 ScratchViews();

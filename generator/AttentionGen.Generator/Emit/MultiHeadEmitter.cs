@@ -468,6 +468,7 @@ internal static class MultiHeadEmitter
 
             // One head of the recorded core: the tape keeps Qₕ/√d, Kₕ (rows and tiles), Vₕ (tiles only: the forward reads the caller's
             // rows, the backward only the tiles), Oₕ and L.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private static void CoreHeadRecorded(Tape tape, int head, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output)
             {
                 int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -529,6 +530,7 @@ internal static class MultiHeadEmitter
                 SumHeadBiasGradients(batch, queryLength * keyLength, headBiasGradients, dAttentionBias);
             }
 
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private static void CoreHeadBackward(Tape tape, int head, ReadOnlySpan<{{T}}> dOutput, Span<{{T}}> dQueries, Span<{{T}}> dKeys, Span<{{T}}> dValues, Span<{{T}}> headBiasGradients)
             {
                 int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -563,6 +565,7 @@ internal static class MultiHeadEmitter
             }
 
             // One head of ScaledDotProductAttention: scale the queries, pack the keys by tiles, attend.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private void CoreHead(int head, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, AttentionMask mask, ReadOnlySpan<{{T}}> attentionBias)
             {
                 int tiles = (keyLength + KeyTile - 1) / KeyTile;
@@ -628,6 +631,7 @@ internal static class MultiHeadEmitter
             }
 
             // output = concat(O₁ … O_H) W_Oᵀ + b_O over `rows` rows.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private void ProjectOutput(ReadOnlySpan<{{T}}> concatenated, Span<{{T}}> output, int rows)
             {
                 {{(model.Bias ? "for (int r = 0; r < rows; r++) OutProjectionBias.Value.CopyTo(output.Slice(r * ModelDim, ModelDim));" : "output.Slice(0, rows * ModelDim).Clear();")}}
@@ -668,6 +672,7 @@ internal static class MultiHeadEmitter
             //   Qₕ = (X_q W_Q,ₕᵀ + b_Q,ₕ) / √d          [Tq, d]
             //   Kₕ = X_k W_K,ₕᵀ + b_K,ₕ, Vₕ likewise    [Tk, d]  (from the cache when decoding)
             //   Oₕ = softmax(Qₕ Kₕᵀ + bias + mask) Vₕ   [Tq, d], by tiles; written into its columns of concat(O₁ … O_H)
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private void HeadForward(Tape? tape, KeyValueCache? cache, int head, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> concatenated, Span<{{T}}> headWeights, AttentionMask mask, ReadOnlySpan<{{T}}> attentionBias)
             {
                 int b = head / Heads, h = head % Heads;
@@ -749,6 +754,7 @@ internal static class MultiHeadEmitter
             }
 
             // Projects `length` new tokens of one head into the cache: Kₕ by tiles at positions Length … Length + t − 1, Vₕ by rows.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private void AppendHead(KeyValueCache cache, int head, int length, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values)
             {
                 if (length == 0)
@@ -785,6 +791,7 @@ internal static class MultiHeadEmitter
 
             // Rows [T, d] → tiles [⌈T / KeyTile⌉, d, KeyTile]: tile j holds the transposed rows j·KeyTile …, padded with zeros,
             // so a block of queries times one tile is a plain product with KeyTile columns.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private static void PackTiles(ReadOnlySpan<{{T}}> rows, int length, Span<{{T}}> tiles)
             {
                 int tileCount = (length + KeyTile - 1) / KeyTile;
@@ -814,6 +821,7 @@ internal static class MultiHeadEmitter
             /// allowed) and Lᵢ = mᵢ + log ℓᵢ. Causal blocks stop at their last visible tile. With <paramref name="storedWeights"/> (only
             /// when every key fits in one tile, so mᵢ is final after it) the weights e^{S − mᵢ} / ℓᵢ are kept for the backward.
             /// </summary>
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private static void Attend(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> values, Span<{{T}}> outputs, Span<{{T}}> logSumExp, in AttentionMask mask,
                 ReadOnlySpan<{{T}}> bias, Span<{{T}}> storedWeights = default)
             {
@@ -885,6 +893,7 @@ internal static class MultiHeadEmitter
             // [Tq, Tk] when there is one, with −∞ wherever a query may not look: past the last key, past its causal limit, padded keys, and
             // what the per-query mask forbids (whatever the bias says there). Shared by the forward, the weights and the backward, so all
             // three see the same scores.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref {{T}} queryBlock, ReadOnlySpan<{{T}}> keyTiles, Span<{{T}}> tile, in AttentionMask mask,
                 ReadOnlySpan<{{T}}> bias)
             {
@@ -916,6 +925,7 @@ internal static class MultiHeadEmitter
             }
 
             // The weights of one head, materialised only when asked for: pᵢⱼ = e^{sᵢⱼ − Lᵢ}, recomputed tile by tile.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> logSumExp, Span<{{T}}> weights, in AttentionMask mask, ReadOnlySpan<{{T}}> bias)
             {
                 Span<{{T}}> scores = stackalloc {{T}}[QueryBlock * KeyTile];
@@ -1050,6 +1060,7 @@ internal static class MultiHeadEmitter
 
             // One head's core backward: ∂Oₕ from its columns of ∂concat, then the tiled backward into ∂Qₕ (of the unscaled projection), ∂Kₕ, ∂Vₕ,
             // and ∂Sₕ into this head's [Tq, Tk] of `headBiasGradients` ([B·H, Tq, Tk]) when that is not empty.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private void HeadBackward(Tape tape, int head, Span<{{T}}> headBiasGradients)
             {
                 int b = head / Heads, h = head % Heads;
@@ -1077,6 +1088,7 @@ internal static class MultiHeadEmitter
             /// ∂V += Pᵀ ∂O, ∂P = ∂O Vᵀ, ∂S = P ⊙ (∂P − D), ∂Q += ∂S K, ∂K += ∂Sᵀ Q (Q already scaled by 1/√d). The additive bias enters S
             /// as a constant; since S = QKᵀ/√d + bias, ∂bias = ∂S, written into <paramref name="dBias"/> ([Tq, Tk], zero where nothing was visited).
             /// </summary>
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private static void AttendBackward(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> valueTiles,
                 ReadOnlySpan<{{T}}> outputs, ReadOnlySpan<{{T}}> logSumExp, ReadOnlySpan<{{T}}> dOutputs, Span<{{T}}> dQueries, Span<{{T}}> dKeys, Span<{{T}}> dValues, in AttentionMask mask,
                 ReadOnlySpan<{{T}}> storedWeights, ReadOnlySpan<{{T}}> bias, Span<{{T}}> dBias)
@@ -1144,6 +1156,7 @@ internal static class MultiHeadEmitter
             }
 
             // Head h's rows of ∂W_Q, ∂W_K, ∂W_V (and of ∂b): ∂W_Q,ₕ += Σ_b ∂Qₕᵀ X_q, batch rows in order.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private void HeadParameterGradients(Tape tape, int h, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values)
             {
                 int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -1157,6 +1170,7 @@ internal static class MultiHeadEmitter
             }
 
             // Batch row b of ∂X_q = Σₕ ∂Qₕ W_Q,ₕ (likewise keys and values), heads added in order.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private void InputGradients(Tape tape, int b, Span<{{T}}> dQuery, Span<{{T}}> dKeys, Span<{{T}}> dValues)
             {
                 int queryLength = tape.QueryLength, keyLength = tape.KeyLength;

@@ -166,7 +166,7 @@ internal static class MultiplicativeEmitter
         w.WriteLine($"//   S = Q'{(model.General ? "" : " (= Q)")} Kᵀ · factor            [Tq, Tk], −∞ where the mask forbids");
         w.WriteLine("//   A = softmax over each row of S  (row maximum subtracted; a row with nothing allowed becomes zeros)");
         w.WriteLine("//   C = A V                         [Tq, Dv]");
-        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask{(model.Hard ? ", Span<int> choices, Random? random" : "")})"))
+        using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask{(model.Hard ? ", Span<int> choices, Random? random" : "")})"))
         {
             w.WriteLine($"{T} factor = CurrentScoreFactor;");
             w.WriteLine($"bool masked = {(model.Causal ? "true" : "!mask.IsEmpty")};");
@@ -358,7 +358,7 @@ internal static class MultiplicativeEmitter
 
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end) of the backward; rows write disjoint parts of every output.");
-        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQueryTarget, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> scratch, ReadOnlySpan<{T}> dWeights = default{rewardParameters})"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQueryTarget, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> scratch, ReadOnlySpan<{T}> dWeights = default{rewardParameters})"))
         {
             w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
             w.WriteLine($"{T} factor = CurrentScoreFactor;");
@@ -461,7 +461,7 @@ internal static class MultiplicativeEmitter
             w.WriteLine();
             w.WriteLine("// Chunk c does part c % parts of product c / parts, over the B·Tq rows of Q and ∂L/∂Q':");
             w.WriteLine("//   0: ∂L/∂W += ∂L/∂Q'ᵀ Q (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂Q = ∂L/∂Q' W (rows [lo, hi) of ∂L/∂Q; skipped when not wanted)");
-            using (w.Block($"private void QueryProducts(int chunk, int parts, int rows, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> dProjected, Span<{T}> dQuery)"))
+            using (LayerScaffold.HotBlock(w, $"private void QueryProducts(int chunk, int parts, int rows, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> dProjected, Span<{T}> dQuery)"))
             {
                 w.WriteLine("int part = chunk % parts;");
                 using (w.Block("if (chunk < parts)"))

@@ -122,7 +122,7 @@ internal static class StaticEmitter
         w.WriteLine($"private sealed record CallState({model.Target.Name} Layer, Tape? Tape);");
         w.WriteLine();
         w.WriteLine("// Sequences [first, end), each: U = tanh(H Wᵀ + b) [T, Units]; eₜ = uₜ · u_w (−∞ for padding); α = softmax(e); s = αᵀ H.");
-        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> packedWeight, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
+        using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> packedWeight, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
         {
             LayerScaffold.DeclareScratch(w, element, "scratch", "(tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? length : 0)");
             using (w.Block("try"))
@@ -222,7 +222,7 @@ internal static class StaticEmitter
         // ---- Backward, per sequence ----
         w.WriteLine();
         w.WriteLine("// Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂H, ∂L/∂pre and ∂L/∂e.");
-        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, ReadOnlySpan<{T}> dWeights, Span<{T}> dInput, Span<{T}> scratch)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, ReadOnlySpan<{T}> dWeights, Span<{T}> dInput, Span<{T}> scratch)"))
         {
             w.WriteLine("int batch = tape.Batch, length = tape.KeyLength;");
             w.WriteLine($"Span<{T}> dPre = scratch.Slice(0, batch * length * Units);");
@@ -272,7 +272,7 @@ internal static class StaticEmitter
         w.WriteLine("// Chunk c < 2·parts does part c % parts of product c / parts, over all B·T steps:");
         w.WriteLine("//   0: ∂L/∂W += ∂L/∂preᵀ H (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂H += ∂L/∂pre W (rows [lo, hi) of ∂L/∂H; skipped when not wanted)");
         w.WriteLine("// and chunk 2·parts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.");
-        using (w.Block($"private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> scratch, Span<{T}> dInput)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> scratch, Span<{T}> dInput)"))
         {
             w.WriteLine("int steps = tape.Batch * tape.KeyLength;");
             w.WriteLine($"ReadOnlySpan<{T}> dPre = scratch.Slice(0, steps * Units);");

@@ -126,7 +126,7 @@ internal static class StructuredEmitter
         w.WriteLine();
         w.WriteLine("// Sequences [first, end), each: Hid = tanh(H W_s1ᵀ); E = W_s2 Hidᵀ (−∞ at padding); A = row softmax of E; M = A H;");
         w.WriteLine("// P_b from G = A Aᵀ − I (0 when the coefficient is 0).");
-        using (w.Block($"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, Span<{T}> penalties, ReadOnlySpan<bool> padding)"))
+        using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, Span<{T}> penalties, ReadOnlySpan<bool> padding)"))
         {
             LayerScaffold.DeclareScratch(w, element, "scratch", "(tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? Hops * length : 0) + Hops * Hops");
             using (w.Block("try"))
@@ -169,7 +169,7 @@ internal static class StructuredEmitter
         }
         w.WriteLine();
         w.WriteLine("// G = A Aᵀ − I for one sequence's A [Hops, T].");
-        using (w.Block($"private static void Gram(ReadOnlySpan<{T}> attention, int length, Span<{T}> gram)"))
+        using (LayerScaffold.HotBlock(w, $"private static void Gram(ReadOnlySpan<{T}> attention, int length, Span<{T}> gram)"))
         {
             using (w.Block("for (int h = 0; h < Hops; h++)"))
             {
@@ -234,7 +234,7 @@ internal static class StructuredEmitter
         // ---- Backward, per sequence ----
         w.WriteLine();
         w.WriteLine("// Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂H, ∂L/∂pre and ∂L/∂E.");
-        using (w.Block($"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, ReadOnlySpan<{T}> dWeights, Span<{T}> dInput, Span<{T}> scratch)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> dOutput, ReadOnlySpan<{T}> dWeights, Span<{T}> dInput, Span<{T}> scratch)"))
         {
             w.WriteLine("int batch = tape.Batch, length = tape.KeyLength;");
             w.WriteLine($"{T} coefficient = tape.PenaltyCoefficient;");
@@ -301,7 +301,7 @@ internal static class StructuredEmitter
         w.WriteLine("// Chunk c does part c % parts of product c / parts, over all B·T steps (pre = H W_s1ᵀ, E = W_s2 Hidᵀ by step):");
         w.WriteLine("//   0: ∂W_s1 += ∂preᵀ H   1: ∂W_s2 += ∂Eᵀ Hid   2: ∂H += ∂pre W_s1 (skipped when not wanted)");
         w.WriteLine("// Parts write disjoint rows, so threads may take them in any order.");
-        using (w.Block($"private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> scratch, Span<{T}> dInput)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> scratch, Span<{T}> dInput)"))
         {
             w.WriteLine("int steps = tape.Batch * tape.KeyLength;");
             w.WriteLine("int product = chunk / parts, part = chunk % parts;");

@@ -67,6 +67,10 @@ namespace Samples.Translation
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<double>[]? _parameters;
 
         /// <inheritdoc/>
@@ -155,12 +159,17 @@ namespace Samples.Translation
         }
 
         // yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Project(int rows, ReadOnlySpan<double> inputs, double[] weight, double[]? bias, Span<double> outputs)
         {
-            for (int r = 0; r < rows; r++)
+            if (bias is null)
             {
-                Span<double> output = outputs.Slice(r * Units, Units);
-                if (bias is null) output.Clear(); else bias.CopyTo(output);
+                outputs.Slice(0, rows * Units).Clear();
+            }
+            else
+            {
+                ref double biasStart = ref MemoryMarshal.GetArrayDataReference(bias);
+                for (int r = 0; r < rows; r++) Copy37(ref biasStart, ref outputs[r * Units]);
             }
             ProductTransposedAdd37(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
@@ -204,6 +213,7 @@ namespace Samples.Translation
         private sealed record ForwardState(Aligner Layer, Tape? Tape);
 
         // Batch rows [first, end): project the row's keys (into the tape when training), then attend.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, Span<double> context, Span<double> weights, AttentionMask mask)
         {
             int scratchLength = tape is not null ? 0 : keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
@@ -312,6 +322,7 @@ namespace Samples.Translation
         //   eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ), or −∞ where the mask forbids j
         //   aᵢ  = softmax(eᵢ) (row maximum subtracted; all −∞ gives zeros)
         //   cᵢ  = Σⱼ aᵢⱼ valueⱼ
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<double> queries, ReadOnlySpan<double> keyProjection, ReadOnlySpan<double> values, Span<double> context, Span<double> weights, Span<double> queryProjection, AttentionMask mask)
         {
             ref double scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
@@ -464,6 +475,7 @@ namespace Samples.Translation
 
         // Batch rows [first, end) of the backward: through the value path, the softmax and the tanh of every attended pair,
         // into ∂L/∂value, ∂L/∂kp, ∂L/∂qp and the row's share of ∂L/∂v. Rows write disjoint parts of every output.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> valueSource, ReadOnlySpan<double> dContext, ReadOnlySpan<double> dWeights, Span<double> dValueTarget, Span<double> scratch)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -552,6 +564,7 @@ namespace Samples.Translation
 
         // Chunk c does part c % parts of product c / parts:
         //   0: ∂L/∂W_q += ∂L/∂qpᵀ Q   1: ∂L/∂Q = ∂L/∂qp W_q   2: ∂L/∂W_k += ∂L/∂kpᵀ K   3: ∂L/∂K += ∂L/∂kp W_k
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> dProjections, Span<double> dQuery, Span<double> dKeys)
         {
             int product = chunk / parts, part = chunk % parts;
@@ -807,6 +820,60 @@ namespace Samples.Translation
         }
 
         /// <summary>
+        /// yᵢ ← xᵢ for i &lt; 37.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy37(ref double x, ref double y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 37 = 4 × 8 lanes + 5 at offset 32
+                Vector512.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector512.LoadUnsafe(ref x, 8).StoreUnsafe(ref y, 8);
+                Vector512.LoadUnsafe(ref x, 16).StoreUnsafe(ref y, 16);
+                Vector512.LoadUnsafe(ref x, 24).StoreUnsafe(ref y, 24);
+                {
+                    Vector256.LoadUnsafe(ref x, 32).StoreUnsafe(ref y, 32);
+                }
+                Unsafe.Add(ref y, 36) = Unsafe.Add(ref x, 36);
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 37 = 9 × 4 lanes + 1 at offset 36
+                for (nuint o = 0; o < 32; o += 16)
+                {
+                    Vector256.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector256.LoadUnsafe(ref x, o + 4).StoreUnsafe(ref y, o + 4);
+                    Vector256.LoadUnsafe(ref x, o + 8).StoreUnsafe(ref y, o + 8);
+                    Vector256.LoadUnsafe(ref x, o + 12).StoreUnsafe(ref y, o + 12);
+                }
+                Vector256.LoadUnsafe(ref x, 32).StoreUnsafe(ref y, 32);
+                Unsafe.Add(ref y, 36) = Unsafe.Add(ref x, 36);
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 37 = 18 × 2 lanes + 1 at offset 36
+                for (nuint o = 0; o < 32; o += 8)
+                {
+                    Vector128.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector128.LoadUnsafe(ref x, o + 2).StoreUnsafe(ref y, o + 2);
+                    Vector128.LoadUnsafe(ref x, o + 4).StoreUnsafe(ref y, o + 4);
+                    Vector128.LoadUnsafe(ref x, o + 6).StoreUnsafe(ref y, o + 6);
+                }
+                Vector128.LoadUnsafe(ref x, 32).StoreUnsafe(ref y, 32);
+                Vector128.LoadUnsafe(ref x, 34).StoreUnsafe(ref y, 34);
+                Unsafe.Add(ref y, 36) = Unsafe.Add(ref x, 36);
+            }
+            else
+            {
+                for (nuint o = 0; o < 37; o++)
+                {
+                    Unsafe.Add(ref y, o) = Unsafe.Add(ref x, o);
+                }
+            }
+        }
+
+        /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 37.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -884,6 +951,7 @@ namespace Samples.Translation
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37:
         /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1538,7 +1606,7 @@ namespace Samples.Translation
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 37: X [rows, 37], W [columns, 37], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd37(int rows, int columns, ref double x, ref double weight, ref double y)
         {
             if (SimdPaths.Vector512)

@@ -77,6 +77,10 @@ namespace Samples.Translation
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<double>[]? _parameters;
 
         /// <inheritdoc/>
@@ -275,6 +279,7 @@ namespace Samples.Translation
         //     eₜ(s) = v_aᵀ tanh(qpₜ + kpₛ) (−∞ where the mask forbids), aₜ = softmax(eₜ) (row maximum subtracted;
         //     a window with nothing allowed becomes zeros), cₜ = Σₛ aₜ(s) vₛ
         // keysProjected: `keys` holds K W_a,kᵀ [B, Tk, Units] from ProjectKeys, so no key is projected here.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, Span<double> context, Span<double> weights, AttentionMask mask, Span<double> positions, bool keysProjected)
         {
             bool masked = !mask.IsEmpty;
@@ -496,6 +501,7 @@ namespace Samples.Translation
         // Chunk c does part c % parts of product c / parts: ∂W_a,q += ∂QPᵀ Q, ∂W_a,k += ∂KPᵀ K,
         // then ∂K += ∂KP W_a,k by rows of K and ∂Q by rows of Q (its terms added in a fixed order). Parts write disjoint rows,
         // so threads may take them in any order.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, Span<double> scratch, Span<double> dQuery, Span<double> dKeys)
         {
             int product = chunk / parts, part = chunk % parts;
@@ -563,6 +569,7 @@ namespace Samples.Translation
 
         // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
         // dProjections holds each batch row's share of ∂L/∂v_a [B, ScoreShareStride], then ∂L/∂QP [B, Tq, Units] and ∂L/∂KP [B, Tk, Units].
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, ReadOnlySpan<double> dContext, Span<double> dProjections, Span<double> dKeys, Span<double> dValueTarget, Span<double> dPredictor, ReadOnlySpan<double> dWeights)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -863,6 +870,7 @@ namespace Samples.Translation
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 7:
         /// B is [depth, 7] and C is [rows, 7], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd7(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1208,6 +1216,7 @@ namespace Samples.Translation
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 9:
         /// B is [depth, 9] and C is [rows, 9], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd9(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1754,7 +1763,7 @@ namespace Samples.Translation
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 7: X [rows, 7], W [columns, 7], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd7(int rows, int columns, ref double x, ref double weight, ref double y)
         {
             if (SimdPaths.Vector256)
@@ -2133,7 +2142,7 @@ namespace Samples.Translation
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 9: X [rows, 9], W [columns, 9], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd9(int rows, int columns, ref double x, ref double weight, ref double y)
         {
             if (SimdPaths.Vector512)

@@ -60,6 +60,10 @@ namespace Samples.Translation
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<double>[]? _parameters;
 
         /// <inheritdoc/>
@@ -188,6 +192,7 @@ namespace Samples.Translation
         //   per query t, over the window s ∈ [round(pₜ) − D, round(pₜ) + D] ∩ [0, Tk − 1]:
         //     eₜ(s) = qₜᵀ kₛ · factor (−∞ where the mask forbids), aₜ = softmax(eₜ) (row maximum subtracted;
         //     a window with nothing allowed becomes zeros), cₜ = Σₛ aₜ(s) vₛ
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, Span<double> context, Span<double> weights, AttentionMask mask, Span<double> positions)
         {
             bool masked = !mask.IsEmpty;
@@ -344,6 +349,7 @@ namespace Samples.Translation
         }
 
         // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, ReadOnlySpan<double> dContext, Span<double> dQueryTarget, Span<double> dKeys, Span<double> dValueTarget, Span<double> dPredictor, ReadOnlySpan<double> dWeights)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;

@@ -95,6 +95,10 @@ namespace Samples.Translation
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
@@ -305,6 +309,7 @@ namespace Samples.Translation
         //     eₜ(s) = v_aᵀ tanh(qpₜ + kpₛ) (−∞ where the mask forbids), aₜ = softmax(eₜ) (row maximum subtracted;
         //     a window with nothing allowed becomes zeros), aₜ(s) ← aₜ(s) · exp(−(s − pₜ)² / (2σ²)), cₜ = Σₛ aₜ(s) vₛ
         // keysProjected: `keys` holds K W_a,kᵀ [B, Tk, Units] from ProjectKeys, so no key is projected here.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask, Span<float> positions, bool keysProjected)
         {
             bool masked = !mask.IsEmpty;
@@ -554,6 +559,7 @@ namespace Samples.Translation
         // Chunk c does part c % parts of product c / parts: ∂W_a,q += ∂QPᵀ Q, ∂W_a,k += ∂KPᵀ K, ∂W_p += ∂(W_p H)ᵀ Q,
         // then ∂K += ∂KP W_a,k by rows of K and ∂Q by rows of Q (its terms added in a fixed order). Parts write disjoint rows,
         // so threads may take them in any order.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, Span<float> scratch, Span<float> dQuery, Span<float> dKeys)
         {
             int product = chunk / parts, part = chunk % parts;
@@ -632,6 +638,7 @@ namespace Samples.Translation
 
         // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
         // dProjections holds each batch row's share of ∂L/∂v_a [B, ScoreShareStride], then ∂L/∂QP [B, Tq, Units] and ∂L/∂KP [B, Tk, Units].
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dContext, Span<float> dProjections, Span<float> dKeys, Span<float> dValueTarget, Span<float> dPredictor, ReadOnlySpan<float> dWeights)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -891,6 +898,7 @@ namespace Samples.Translation
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 12:
         /// B is [depth, 12] and C is [rows, 12], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd12(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1132,6 +1140,7 @@ namespace Samples.Translation
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 7:
         /// B is [depth, 7] and C is [rows, 7], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd7(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1333,7 +1342,7 @@ namespace Samples.Translation
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 12: X [rows, 12], W [columns, 12], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd12(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector256)
@@ -1665,7 +1674,7 @@ namespace Samples.Translation
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 7: X [rows, 7], W [columns, 7], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd7(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector128)

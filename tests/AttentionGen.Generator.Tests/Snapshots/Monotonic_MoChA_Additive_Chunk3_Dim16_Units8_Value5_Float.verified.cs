@@ -114,6 +114,10 @@ namespace Samples.Speech
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
@@ -238,12 +242,17 @@ namespace Samples.Speech
         }
 
         // yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Project(int rows, ReadOnlySpan<float> inputs, float[] weight, float[]? bias, Span<float> outputs)
         {
-            for (int r = 0; r < rows; r++)
+            if (bias is null)
             {
-                Span<float> output = outputs.Slice(r * Units, Units);
-                if (bias is null) output.Clear(); else bias.CopyTo(output);
+                outputs.Slice(0, rows * Units).Clear();
+            }
+            else
+            {
+                ref float biasStart = ref MemoryMarshal.GetArrayDataReference(bias);
+                for (int r = 0; r < rows; r++) Copy8(ref biasStart, ref outputs[r * Units]);
             }
             ProductTransposedAdd16(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
@@ -338,6 +347,7 @@ namespace Samples.Speech
         //   kpⱼ = W_k kⱼ + b,  qpᵢ = W_q qᵢ, and the chunk energy's ckpⱼ = W_ck kⱼ + b_c,  cqpᵢ = W_cq qᵢ
         //   then for each query i in order: pᵢ (ChooseRow), αᵢ from pᵢ and αᵢ₋₁ (α₀ = one-hot(0)), uᵢ (ChunkEnergyRow),
         //   βᵢ from αᵢ and uᵢ (MoChA's expected chunkwise weights), cᵢ = Σⱼ βᵢⱼ valueⱼ.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
         {
             // Without a tape: both energies' projections, p, u, α [Tq, Tk] and one row of β; always: α₀ and the chunk softmax's Mₖ, Dₖ.
@@ -411,6 +421,7 @@ namespace Samples.Speech
 
         // uᵢⱼ = v_cᵀ tanh(cqpᵢ + ckpⱼ) for one query against the keys [from, to); uᵢⱼ = −∞ where the mask forbids j
         // (ChunkwiseAttention gives such keys no weight). No r and no noise: a softmax does not see a constant shift.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ChunkEnergyRow(int b, int i, int queryLength, int from, int to, ref float chunkQuery, ReadOnlySpan<float> chunkKeyProjection, AttentionMask mask, Span<float> u, ref float chunkScoreVector)
         {
             int keyLength = u.Length;
@@ -424,6 +435,7 @@ namespace Samples.Speech
 
         // pᵢⱼ = σ(eᵢⱼ + r + σₙ nᵢⱼ) for one query against every key, with eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ);
         // pᵢⱼ = 0 where the mask forbids j (the alignment mass passes that key by, as TF-Addons' masked score does).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ChooseRow(int b, int i, int queryLength, int keyLength, ref float projectedQuery, ReadOnlySpan<float> keyProjection, AttentionMask mask, Random? noise, Span<float> p, ref float scoreVector)
         {
             ref float keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
@@ -462,6 +474,7 @@ namespace Samples.Speech
         /// <param name="chunkWeights">βᵢ, [B, Tk], written when not empty.</param>
         /// <param name="keyPadding">Optional [B, Tk], true = may attend.</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, or an output overlaps an input.</exception>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Step(int batch, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keyProjection, ReadOnlySpan<float> chunkKeyProjection, ReadOnlySpan<float> values, ReadOnlySpan<float> previousAlignment, Span<float> alignment, Span<float> context, Span<float> chunkWeights = default, ReadOnlySpan<bool> keyPadding = default)
         {
             ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);
@@ -555,6 +568,7 @@ namespace Samples.Speech
         /// <param name="positions">[B, Tq], written: the attended key of each query, or −1 for none.</param>
         /// <param name="mask">Which keys each query may stop at (true = may attend).</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void ForwardHard(int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<int> positions, AttentionMask mask = default)
         {
             bool keysAreValues = values.IsEmpty;
@@ -635,6 +649,7 @@ namespace Samples.Speech
         /// <param name="context">cᵢ, [B, ValueDim], written.</param>
         /// <param name="keyPadding">Optional [B, Tk], true = may attend.</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, a position is out of range, or an output overlaps an input.</exception>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void StepHard(int batch, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keyProjection, ReadOnlySpan<float> chunkKeyProjection, ReadOnlySpan<float> values, Span<int> position, Span<float> context, ReadOnlySpan<bool> keyPadding = default)
         {
             ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);
@@ -700,6 +715,7 @@ namespace Samples.Speech
 
         // The paper's test-time rule: from the previous position t, the first allowed j ≥ t with pᵢⱼ = σ(eᵢⱼ + r) ≥ 0.5,
         // i.e. eᵢⱼ + r ≥ 0 (no sigmoid needed); −1 when there is none or when t is already −1. Computes only the energies it scans.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private int HardChoice(int b, int i, int queryLength, int keyLength, int start, ref float projectedQuery, ReadOnlySpan<float> keyProjection, AttentionMask mask, ref float scoreVector)
         {
             ref float keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
@@ -875,6 +891,7 @@ namespace Samples.Speech
 
         // Chunk c does part c % parts of product c / parts: the weight gradients, then ∂Q and ∂K by rows, each row's terms
         // added in a fixed order. Parts write disjoint rows, so threads may take them in any order.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> dProjections, Span<float> dQuery, Span<float> dKeys)
         {
             int product = chunk / parts, part = chunk % parts;
@@ -942,6 +959,7 @@ namespace Samples.Speech
 
         // Batch rows [first, end) of the backward (MoChA): the queries from last to first, through the value path (β), MoChA's
         // reverse pass into ∂L/∂α and ∂L/∂u, the alignment's reverse pass, and both energies. Rows write disjoint parts of every output.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> valueSource, ReadOnlySpan<float> dContext, ReadOnlySpan<float> dWeights, Span<float> dQuery, Span<float> dValueTarget, Span<float> scratch)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -1180,6 +1198,32 @@ namespace Samples.Speech
         }
 
         /// <summary>
+        /// yᵢ ← xᵢ for i &lt; 8.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy8(ref float x, ref float y)
+        {
+            if (SimdPaths.Vector256)
+            {
+                // 8 = 1 × 8 lanes
+                Vector256.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 8 = 2 × 4 lanes
+                Vector128.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector128.LoadUnsafe(ref x, 4).StoreUnsafe(ref y, 4);
+            }
+            else
+            {
+                for (nuint o = 0; o < 8; o++)
+                {
+                    Unsafe.Add(ref y, o) = Unsafe.Add(ref x, o);
+                }
+            }
+        }
+
+        /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 16.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1256,6 +1300,7 @@ namespace Samples.Speech
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 16:
         /// B is [depth, 16] and C is [rows, 16], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd16(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1665,7 +1710,7 @@ namespace Samples.Speech
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 16: X [rows, 16], W [columns, 16], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd16(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector512)

@@ -64,6 +64,10 @@ namespace Samples.Speech
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<double>[]? _parameters;
 
         /// <inheritdoc/>
@@ -144,12 +148,17 @@ namespace Samples.Speech
         }
 
         // yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Project(int rows, ReadOnlySpan<double> inputs, double[] weight, double[]? bias, Span<double> outputs)
         {
-            for (int r = 0; r < rows; r++)
+            if (bias is null)
             {
-                Span<double> output = outputs.Slice(r * Units, Units);
-                if (bias is null) output.Clear(); else bias.CopyTo(output);
+                outputs.Slice(0, rows * Units).Clear();
+            }
+            else
+            {
+                ref double biasStart = ref MemoryMarshal.GetArrayDataReference(bias);
+                for (int r = 0; r < rows; r++) Copy37(ref biasStart, ref outputs[r * Units]);
             }
             ProductTransposedAdd37(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
@@ -243,6 +252,7 @@ namespace Samples.Speech
         // For each batch row b in [first, end):
         //   kpⱼ = W kⱼ
         //   then for each query i in order: pᵢ (ChooseRow), αᵢ from pᵢ and αᵢ₋₁ (α₀ = one-hot(0)), cᵢ = Σⱼ αᵢⱼ valueⱼ.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, Span<double> context, Span<double> weights, AttentionMask mask)
         {
             int scratchLength = (tape is not null ? 0 : keyLength * Units + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength;
@@ -297,6 +307,7 @@ namespace Samples.Speech
 
         // pᵢⱼ = σ(eᵢⱼ + r + σₙ nᵢⱼ) for one query against every key, with eᵢⱼ = qᵢᵀ kpⱼ;
         // pᵢⱼ = 0 where the mask forbids j (the alignment mass passes that key by, as TF-Addons' masked score does).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ChooseRow(int b, int i, int queryLength, int keyLength, ref double projectedQuery, ReadOnlySpan<double> keyProjection, AttentionMask mask, Random? noise, Span<double> p)
         {
             ref double keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
@@ -332,6 +343,7 @@ namespace Samples.Speech
         /// <param name="context">cᵢ, [B, ValueDim], written.</param>
         /// <param name="keyPadding">Optional [B, Tk], true = may attend.</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, or an output overlaps an input.</exception>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Step(int batch, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keyProjection, ReadOnlySpan<double> values, ReadOnlySpan<double> previousAlignment, Span<double> alignment, Span<double> context, ReadOnlySpan<bool> keyPadding = default)
         {
             ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);
@@ -398,6 +410,7 @@ namespace Samples.Speech
         /// <param name="positions">[B, Tq], written: the attended key of each query, or −1 for none.</param>
         /// <param name="mask">Which keys each query may stop at (true = may attend).</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void ForwardHard(int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, Span<double> context, Span<int> positions, AttentionMask mask = default)
         {
             bool keysAreValues = values.IsEmpty;
@@ -450,6 +463,7 @@ namespace Samples.Speech
         /// <param name="context">cᵢ, [B, ValueDim], written.</param>
         /// <param name="keyPadding">Optional [B, Tk], true = may attend.</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, a position is out of range, or an output overlaps an input.</exception>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void StepHard(int batch, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keyProjection, ReadOnlySpan<double> values, Span<int> position, Span<double> context, ReadOnlySpan<bool> keyPadding = default)
         {
             ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);
@@ -475,6 +489,7 @@ namespace Samples.Speech
 
         // The paper's test-time rule: from the previous position t, the first allowed j ≥ t with pᵢⱼ = σ(eᵢⱼ + r) ≥ 0.5,
         // i.e. eᵢⱼ + r ≥ 0 (no sigmoid needed); −1 when there is none or when t is already −1. Computes only the energies it scans.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private int HardChoice(int b, int i, int queryLength, int keyLength, int start, ref double projectedQuery, ReadOnlySpan<double> keyProjection, AttentionMask mask)
         {
             ref double keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
@@ -620,6 +635,7 @@ namespace Samples.Speech
 
         // Chunk c does part c % parts of product c / parts: the weight gradients, then ∂Q and ∂K by rows, each row's terms
         // added in a fixed order. Parts write disjoint rows, so threads may take them in any order.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> dProjections, Span<double> dQuery, Span<double> dKeys)
         {
             int product = chunk / parts, part = chunk % parts;
@@ -646,6 +662,7 @@ namespace Samples.Speech
 
         // Batch rows [first, end) of the backward: the queries from last to first, through the value path, the alignment's reverse
         // pass and the energy, into ∂L/∂value, ∂L/∂kp and ∂L/∂q and of ∂L/∂r. Rows write disjoint parts of every output.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> query, ReadOnlySpan<double> valueSource, ReadOnlySpan<double> dContext, ReadOnlySpan<double> dWeights, Span<double> dQuery, Span<double> dValueTarget, Span<double> scratch)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -764,6 +781,60 @@ namespace Samples.Speech
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
 
         /// <summary>
+        /// yᵢ ← xᵢ for i &lt; 37.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy37(ref double x, ref double y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 37 = 4 × 8 lanes + 5 at offset 32
+                Vector512.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector512.LoadUnsafe(ref x, 8).StoreUnsafe(ref y, 8);
+                Vector512.LoadUnsafe(ref x, 16).StoreUnsafe(ref y, 16);
+                Vector512.LoadUnsafe(ref x, 24).StoreUnsafe(ref y, 24);
+                {
+                    Vector256.LoadUnsafe(ref x, 32).StoreUnsafe(ref y, 32);
+                }
+                Unsafe.Add(ref y, 36) = Unsafe.Add(ref x, 36);
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 37 = 9 × 4 lanes + 1 at offset 36
+                for (nuint o = 0; o < 32; o += 16)
+                {
+                    Vector256.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector256.LoadUnsafe(ref x, o + 4).StoreUnsafe(ref y, o + 4);
+                    Vector256.LoadUnsafe(ref x, o + 8).StoreUnsafe(ref y, o + 8);
+                    Vector256.LoadUnsafe(ref x, o + 12).StoreUnsafe(ref y, o + 12);
+                }
+                Vector256.LoadUnsafe(ref x, 32).StoreUnsafe(ref y, 32);
+                Unsafe.Add(ref y, 36) = Unsafe.Add(ref x, 36);
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 37 = 18 × 2 lanes + 1 at offset 36
+                for (nuint o = 0; o < 32; o += 8)
+                {
+                    Vector128.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector128.LoadUnsafe(ref x, o + 2).StoreUnsafe(ref y, o + 2);
+                    Vector128.LoadUnsafe(ref x, o + 4).StoreUnsafe(ref y, o + 4);
+                    Vector128.LoadUnsafe(ref x, o + 6).StoreUnsafe(ref y, o + 6);
+                }
+                Vector128.LoadUnsafe(ref x, 32).StoreUnsafe(ref y, 32);
+                Vector128.LoadUnsafe(ref x, 34).StoreUnsafe(ref y, 34);
+                Unsafe.Add(ref y, 36) = Unsafe.Add(ref x, 36);
+            }
+            else
+            {
+                for (nuint o = 0; o < 37; o++)
+                {
+                    Unsafe.Add(ref y, o) = Unsafe.Add(ref x, o);
+                }
+            }
+        }
+
+        /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 37.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -877,6 +948,7 @@ namespace Samples.Speech
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37:
         /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1561,7 +1633,7 @@ namespace Samples.Speech
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 37: X [rows, 37], W [columns, 37], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd37(int rows, int columns, ref double x, ref double weight, ref double y)
         {
             if (SimdPaths.Vector512)

@@ -95,6 +95,10 @@ namespace Samples.Transformer
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<double>[]? _parameters;
 
         /// <inheritdoc/>
@@ -463,6 +467,7 @@ namespace Samples.Transformer
 
         // One head of the recorded core: the tape keeps Qₕ/√d, Kₕ (rows and tiles), Vₕ (tiles only: the forward reads the caller's
         // rows, the backward only the tiles), Oₕ and L.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void CoreHeadRecorded(Tape tape, int head, ReadOnlySpan<double> queries, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, Span<double> output)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -524,6 +529,7 @@ namespace Samples.Transformer
             SumHeadBiasGradients(batch, queryLength * keyLength, headBiasGradients, dAttentionBias);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void CoreHeadBackward(Tape tape, int head, ReadOnlySpan<double> dOutput, Span<double> dQueries, Span<double> dKeys, Span<double> dValues, Span<double> headBiasGradients)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -558,6 +564,7 @@ namespace Samples.Transformer
         }
 
         // One head of ScaledDotProductAttention: scale the queries, pack the keys by tiles, attend.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void CoreHead(int head, int queryLength, int keyLength, ReadOnlySpan<double> queries, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, Span<double> output, AttentionMask mask, ReadOnlySpan<double> attentionBias)
         {
             int tiles = (keyLength + KeyTile - 1) / KeyTile;
@@ -623,6 +630,7 @@ namespace Samples.Transformer
         }
 
         // output = concat(O₁ … O_H) W_Oᵀ + b_O over `rows` rows.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ProjectOutput(ReadOnlySpan<double> concatenated, Span<double> output, int rows)
         {
             output.Slice(0, rows * ModelDim).Clear();
@@ -649,6 +657,7 @@ namespace Samples.Transformer
         //   Qₕ = (X_q W_Q,ₕᵀ + b_Q,ₕ) / √d          [Tq, d]
         //   Kₕ = X_k W_K,ₕᵀ + b_K,ₕ, Vₕ likewise    [Tk, d]  (from the cache when decoding)
         //   Oₕ = softmax(Qₕ Kₕᵀ + bias + mask) Vₕ   [Tq, d], by tiles; written into its columns of concat(O₁ … O_H)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void HeadForward(Tape? tape, KeyValueCache? cache, int head, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, Span<double> concatenated, Span<double> headWeights, AttentionMask mask, ReadOnlySpan<double> attentionBias)
         {
             int b = head / Heads, h = head % Heads;
@@ -733,6 +742,7 @@ namespace Samples.Transformer
         }
 
         // Projects `length` new tokens of one head into the cache: Kₕ by tiles at positions Length … Length + t − 1, Vₕ by rows.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void AppendHead(KeyValueCache cache, int head, int length, ReadOnlySpan<double> keys, ReadOnlySpan<double> values)
         {
             if (length == 0)
@@ -771,6 +781,7 @@ namespace Samples.Transformer
 
         // Rows [T, d] → tiles [⌈T / KeyTile⌉, d, KeyTile]: tile j holds the transposed rows j·KeyTile …, padded with zeros,
         // so a block of queries times one tile is a plain product with KeyTile columns.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void PackTiles(ReadOnlySpan<double> rows, int length, Span<double> tiles)
         {
             int tileCount = (length + KeyTile - 1) / KeyTile;
@@ -794,6 +805,7 @@ namespace Samples.Transformer
         /// allowed) and Lᵢ = mᵢ + log ℓᵢ. Causal blocks stop at their last visible tile. With <paramref name="storedWeights"/> (only
         /// when every key fits in one tile, so mᵢ is final after it) the weights e^{S − mᵢ} / ℓᵢ are kept for the backward.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Attend(int b, int queryLength, int keyLength, ReadOnlySpan<double> queries, ReadOnlySpan<double> keyTiles, ReadOnlySpan<double> values, Span<double> outputs, Span<double> logSumExp, in AttentionMask mask,
             ReadOnlySpan<double> bias, Span<double> storedWeights = default)
         {
@@ -865,6 +877,7 @@ namespace Samples.Transformer
         // [Tq, Tk] when there is one, with −∞ wherever a query may not look: past the last key, past its causal limit, padded keys, and
         // what the per-query mask forbids (whatever the bias says there). Shared by the forward, the weights and the backward, so all
         // three see the same scores.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref double queryBlock, ReadOnlySpan<double> keyTiles, Span<double> tile, in AttentionMask mask,
             ReadOnlySpan<double> bias)
         {
@@ -896,6 +909,7 @@ namespace Samples.Transformer
         }
 
         // The weights of one head, materialised only when asked for: pᵢⱼ = e^{sᵢⱼ − Lᵢ}, recomputed tile by tile.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<double> queries, ReadOnlySpan<double> keyTiles, ReadOnlySpan<double> logSumExp, Span<double> weights, in AttentionMask mask, ReadOnlySpan<double> bias)
         {
             Span<double> scores = stackalloc double[QueryBlock * KeyTile];
@@ -997,6 +1011,7 @@ namespace Samples.Transformer
 
         // One head's core backward: ∂Oₕ from its columns of ∂concat, then the tiled backward into ∂Qₕ (of the unscaled projection), ∂Kₕ, ∂Vₕ,
         // and ∂Sₕ into this head's [Tq, Tk] of `headBiasGradients` ([B·H, Tq, Tk]) when that is not empty.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void HeadBackward(Tape tape, int head, Span<double> headBiasGradients)
         {
             int b = head / Heads, h = head % Heads;
@@ -1024,6 +1039,7 @@ namespace Samples.Transformer
         /// ∂V += Pᵀ ∂O, ∂P = ∂O Vᵀ, ∂S = P ⊙ (∂P − D), ∂Q += ∂S K, ∂K += ∂Sᵀ Q (Q already scaled by 1/√d). The additive bias enters S
         /// as a constant; since S = QKᵀ/√d + bias, ∂bias = ∂S, written into <paramref name="dBias"/> ([Tq, Tk], zero where nothing was visited).
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void AttendBackward(int b, int queryLength, int keyLength, ReadOnlySpan<double> queries, ReadOnlySpan<double> keys, ReadOnlySpan<double> keyTiles, ReadOnlySpan<double> valueTiles,
             ReadOnlySpan<double> outputs, ReadOnlySpan<double> logSumExp, ReadOnlySpan<double> dOutputs, Span<double> dQueries, Span<double> dKeys, Span<double> dValues, in AttentionMask mask,
             ReadOnlySpan<double> storedWeights, ReadOnlySpan<double> bias, Span<double> dBias)
@@ -1091,6 +1107,7 @@ namespace Samples.Transformer
         }
 
         // Head h's rows of ∂W_Q, ∂W_K, ∂W_V (and of ∂b): ∂W_Q,ₕ += Σ_b ∂Qₕᵀ X_q, batch rows in order.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void HeadParameterGradients(Tape tape, int h, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -1113,6 +1130,7 @@ namespace Samples.Transformer
         }
 
         // Batch row b of ∂X_q = Σₕ ∂Qₕ W_Q,ₕ (likewise keys and values), heads added in order.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void InputGradients(Tape tape, int b, Span<double> dQuery, Span<double> dKeys, Span<double> dValues)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -1450,6 +1468,7 @@ namespace Samples.Transformer
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 120:
         /// B is [depth, 120] and C is [rows, 120], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd120(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1794,6 +1813,7 @@ namespace Samples.Transformer
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 20:
         /// B is [depth, 20] and C is [rows, 20], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd20(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -2280,6 +2300,7 @@ namespace Samples.Transformer
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 5:
         /// B is [depth, 5] and C is [rows, 5], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd5(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -2553,6 +2574,7 @@ namespace Samples.Transformer
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64:
         /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd64(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -3085,6 +3107,7 @@ namespace Samples.Transformer
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 7:
         /// B is [depth, 7] and C is [rows, 7], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd7(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -3430,7 +3453,7 @@ namespace Samples.Transformer
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 120: X [rows, 120], W [columns, 120], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd120(int rows, int columns, ref double x, ref double weight, ref double y)
         {
             if (SimdPaths.Vector512)
@@ -3857,7 +3880,7 @@ namespace Samples.Transformer
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 5: X [rows, 5], W [columns, 5], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd5(int rows, int columns, ref double x, ref double weight, ref double y)
         {
             if (SimdPaths.Vector256)
@@ -4236,7 +4259,7 @@ namespace Samples.Transformer
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 7: X [rows, 7], W [columns, 7], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd7(int rows, int columns, ref double x, ref double weight, ref double y)
         {
             if (SimdPaths.Vector256)

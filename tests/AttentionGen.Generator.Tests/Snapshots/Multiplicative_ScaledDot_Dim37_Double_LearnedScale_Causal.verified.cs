@@ -55,6 +55,10 @@ namespace Samples.Translation
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<double>[]? _parameters;
 
         /// <inheritdoc/>
@@ -178,6 +182,7 @@ namespace Samples.Translation
         //   S = Q' (= Q) Kᵀ · factor            [Tq, Tk], −∞ where the mask forbids
         //   A = softmax over each row of S  (row maximum subtracted; a row with nothing allowed becomes zeros)
         //   C = A V                         [Tq, Dv]
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, Span<double> context, Span<double> weights, AttentionMask mask)
         {
             double factor = CurrentScoreFactor;
@@ -322,6 +327,7 @@ namespace Samples.Translation
         }
 
         // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, ReadOnlySpan<double> dContext, Span<double> dQueryTarget, Span<double> dKeys, Span<double> dValueTarget, Span<double> scratch, ReadOnlySpan<double> dWeights = default)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -489,6 +495,7 @@ namespace Samples.Translation
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37:
         /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1085,7 +1092,7 @@ namespace Samples.Translation
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 37: X [rows, 37], W [columns, 37], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd37(int rows, int columns, ref double x, ref double weight, ref double y)
         {
             if (SimdPaths.Vector512)

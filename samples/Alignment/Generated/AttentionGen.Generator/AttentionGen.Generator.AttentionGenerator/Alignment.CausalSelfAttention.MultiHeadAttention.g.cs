@@ -95,6 +95,10 @@ namespace Alignment
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
@@ -469,6 +473,7 @@ namespace Alignment
 
         // One head of the recorded core: the tape keeps Qₕ/√d, Kₕ (rows and tiles), Vₕ (tiles only: the forward reads the caller's
         // rows, the backward only the tiles), Oₕ and L.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void CoreHeadRecorded(Tape tape, int head, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -530,6 +535,7 @@ namespace Alignment
             SumHeadBiasGradients(batch, queryLength * keyLength, headBiasGradients, dAttentionBias);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void CoreHeadBackward(Tape tape, int head, ReadOnlySpan<float> dOutput, Span<float> dQueries, Span<float> dKeys, Span<float> dValues, Span<float> headBiasGradients)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -564,6 +570,7 @@ namespace Alignment
         }
 
         // One head of ScaledDotProductAttention: scale the queries, pack the keys by tiles, attend.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void CoreHead(int head, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, AttentionMask mask, ReadOnlySpan<float> attentionBias)
         {
             int tiles = (keyLength + KeyTile - 1) / KeyTile;
@@ -629,6 +636,7 @@ namespace Alignment
         }
 
         // output = concat(O₁ … O_H) W_Oᵀ + b_O over `rows` rows.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ProjectOutput(ReadOnlySpan<float> concatenated, Span<float> output, int rows)
         {
             for (int r = 0; r < rows; r++) OutProjectionBias.Value.CopyTo(output.Slice(r * ModelDim, ModelDim));
@@ -655,6 +663,7 @@ namespace Alignment
         //   Qₕ = (X_q W_Q,ₕᵀ + b_Q,ₕ) / √d          [Tq, d]
         //   Kₕ = X_k W_K,ₕᵀ + b_K,ₕ, Vₕ likewise    [Tk, d]  (from the cache when decoding)
         //   Oₕ = softmax(Qₕ Kₕᵀ + bias + mask) Vₕ   [Tq, d], by tiles; written into its columns of concat(O₁ … O_H)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void HeadForward(Tape? tape, KeyValueCache? cache, int head, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> concatenated, Span<float> headWeights, AttentionMask mask, ReadOnlySpan<float> attentionBias)
         {
             int b = head / Heads, h = head % Heads;
@@ -739,6 +748,7 @@ namespace Alignment
         }
 
         // Projects `length` new tokens of one head into the cache: Kₕ by tiles at positions Length … Length + t − 1, Vₕ by rows.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void AppendHead(KeyValueCache cache, int head, int length, ReadOnlySpan<float> keys, ReadOnlySpan<float> values)
         {
             if (length == 0)
@@ -777,6 +787,7 @@ namespace Alignment
 
         // Rows [T, d] → tiles [⌈T / KeyTile⌉, d, KeyTile]: tile j holds the transposed rows j·KeyTile …, padded with zeros,
         // so a block of queries times one tile is a plain product with KeyTile columns.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void PackTiles(ReadOnlySpan<float> rows, int length, Span<float> tiles)
         {
             int tileCount = (length + KeyTile - 1) / KeyTile;
@@ -800,6 +811,7 @@ namespace Alignment
         /// allowed) and Lᵢ = mᵢ + log ℓᵢ. Causal blocks stop at their last visible tile. With <paramref name="storedWeights"/> (only
         /// when every key fits in one tile, so mᵢ is final after it) the weights e^{S − mᵢ} / ℓᵢ are kept for the backward.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Attend(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keyTiles, ReadOnlySpan<float> values, Span<float> outputs, Span<float> logSumExp, in AttentionMask mask,
             ReadOnlySpan<float> bias, Span<float> storedWeights = default)
         {
@@ -871,6 +883,7 @@ namespace Alignment
         // [Tq, Tk] when there is one, with −∞ wherever a query may not look: past the last key, past its causal limit, padded keys, and
         // what the per-query mask forbids (whatever the bias says there). Shared by the forward, the weights and the backward, so all
         // three see the same scores.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref float queryBlock, ReadOnlySpan<float> keyTiles, Span<float> tile, in AttentionMask mask,
             ReadOnlySpan<float> bias)
         {
@@ -902,6 +915,7 @@ namespace Alignment
         }
 
         // The weights of one head, materialised only when asked for: pᵢⱼ = e^{sᵢⱼ − Lᵢ}, recomputed tile by tile.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keyTiles, ReadOnlySpan<float> logSumExp, Span<float> weights, in AttentionMask mask, ReadOnlySpan<float> bias)
         {
             Span<float> scores = stackalloc float[QueryBlock * KeyTile];
@@ -1003,6 +1017,7 @@ namespace Alignment
 
         // One head's core backward: ∂Oₕ from its columns of ∂concat, then the tiled backward into ∂Qₕ (of the unscaled projection), ∂Kₕ, ∂Vₕ,
         // and ∂Sₕ into this head's [Tq, Tk] of `headBiasGradients` ([B·H, Tq, Tk]) when that is not empty.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void HeadBackward(Tape tape, int head, Span<float> headBiasGradients)
         {
             int b = head / Heads, h = head % Heads;
@@ -1030,6 +1045,7 @@ namespace Alignment
         /// ∂V += Pᵀ ∂O, ∂P = ∂O Vᵀ, ∂S = P ⊙ (∂P − D), ∂Q += ∂S K, ∂K += ∂Sᵀ Q (Q already scaled by 1/√d). The additive bias enters S
         /// as a constant; since S = QKᵀ/√d + bias, ∂bias = ∂S, written into <paramref name="dBias"/> ([Tq, Tk], zero where nothing was visited).
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void AttendBackward(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keys, ReadOnlySpan<float> keyTiles, ReadOnlySpan<float> valueTiles,
             ReadOnlySpan<float> outputs, ReadOnlySpan<float> logSumExp, ReadOnlySpan<float> dOutputs, Span<float> dQueries, Span<float> dKeys, Span<float> dValues, in AttentionMask mask,
             ReadOnlySpan<float> storedWeights, ReadOnlySpan<float> bias, Span<float> dBias)
@@ -1097,6 +1113,7 @@ namespace Alignment
         }
 
         // Head h's rows of ∂W_Q, ∂W_K, ∂W_V (and of ∂b): ∂W_Q,ₕ += Σ_b ∂Qₕᵀ X_q, batch rows in order.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void HeadParameterGradients(Tape tape, int h, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -1122,6 +1139,7 @@ namespace Alignment
         }
 
         // Batch row b of ∂X_q = Σₕ ∂Qₕ W_Q,ₕ (likewise keys and values), heads added in order.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void InputGradients(Tape tape, int b, Span<float> dQuery, Span<float> dKeys, Span<float> dValues)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -1335,6 +1353,7 @@ namespace Alignment
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32:
         /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1773,6 +1792,7 @@ namespace Alignment
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64:
         /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -2283,6 +2303,7 @@ namespace Alignment
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 8:
         /// B is [depth, 8] and C is [rows, 8], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd8(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -2452,7 +2473,7 @@ namespace Alignment
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 32: X [rows, 32], W [columns, 32], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd32(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector512)

@@ -50,6 +50,10 @@ namespace Alignment
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
@@ -167,6 +171,7 @@ namespace Alignment
         //   S = Q' (= Q) Kᵀ · factor            [Tq, Tk], −∞ where the mask forbids
         //   A = softmax over each row of S  (row maximum subtracted; a row with nothing allowed becomes zeros)
         //   C = A V                         [Tq, Dv]
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask, Span<int> choices, Random? random)
         {
             float factor = CurrentScoreFactor;
@@ -333,6 +338,7 @@ namespace Alignment
         }
 
         // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dContext, Span<float> dQueryTarget, Span<float> dKeys, Span<float> dValueTarget, Span<float> scratch, ReadOnlySpan<float> dWeights = default, ReadOnlySpan<float> rewards = default, float baseline = 0)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -509,6 +515,7 @@ namespace Alignment
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32:
         /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -990,7 +997,7 @@ namespace Alignment
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 32: X [rows, 32], W [columns, 32], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd32(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector512)

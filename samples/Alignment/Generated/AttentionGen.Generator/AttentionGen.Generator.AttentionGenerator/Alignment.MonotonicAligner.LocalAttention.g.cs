@@ -60,6 +60,10 @@ namespace Alignment
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
@@ -188,6 +192,7 @@ namespace Alignment
         //   per query t, over the window s ∈ [round(pₜ) − D, round(pₜ) + D] ∩ [0, Tk − 1]:
         //     eₜ(s) = qₜᵀ kₛ · factor (−∞ where the mask forbids), aₜ = softmax(eₜ) (row maximum subtracted;
         //     a window with nothing allowed becomes zeros), cₜ = Σₛ aₜ(s) vₛ
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask, Span<float> positions)
         {
             bool masked = !mask.IsEmpty;
@@ -344,6 +349,7 @@ namespace Alignment
         }
 
         // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dContext, Span<float> dQueryTarget, Span<float> dKeys, Span<float> dValueTarget, Span<float> dPredictor, ReadOnlySpan<float> dWeights)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;

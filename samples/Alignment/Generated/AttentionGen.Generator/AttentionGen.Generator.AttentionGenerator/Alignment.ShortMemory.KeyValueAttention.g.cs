@@ -84,6 +84,10 @@ namespace Alignment
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
@@ -226,6 +230,7 @@ namespace Alignment
 
         // Sequences [first, end), each: KP = K W^Yᵀ, QP = K W^hᵀ; for each t: eⱼ = wᵀ tanh(QPₜ + KP_{t−n+j}) over the n = min(t, Window) previous steps,
         // α = softmax(e) (stored right-aligned in a row of Window), rₜ = Σ αⱼ v; then h* = tanh(R W^rᵀ + X W^xᵀ).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights)
         {
             int scratchLength = 3 * length * Dim + (tape is null ? 4 * length * Dim + length * Window : 0);
@@ -273,6 +278,7 @@ namespace Alignment
 
         // One step: scores over the n remembered steps (oldest first), softmax, r = Σ αⱼ vⱼ. The weights row has Window entries,
         // right-aligned: its first Window − n entries (before the start of the sequence) stay zero.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Attend(ReadOnlySpan<float> projectedQuery, ReadOnlySpan<float> memory, ReadOnlySpan<float> values, Span<float> alpha, Span<float> context)
         {
             int n = memory.Length / Dim;
@@ -288,6 +294,7 @@ namespace Alignment
         }
 
         // h* = tanh(R W^rᵀ + X W^xᵀ) for `rows` steps.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Output(int rows, ReadOnlySpan<float> context, ReadOnlySpan<float> inputs, Span<float> result)
         {
             result.Clear();
@@ -310,6 +317,7 @@ namespace Alignment
         /// <param name="input">This step's hidden states, [B, InputDim].</param>
         /// <param name="output">h*ₜ, [B, Dim], written.</param>
         /// <param name="weights">[B, Window], written when not empty (right-aligned as in the whole-sequence forward).</param>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Step(WindowState state, ReadOnlySpan<float> input, Span<float> output, Span<float> weights = default)
         {
             ArgumentNullException.ThrowIfNull(state);
@@ -436,6 +444,7 @@ namespace Alignment
         private const int ScoreShareStride = 16;
 
         // Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂input and of the whole-batch scratch.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> input, ReadOnlySpan<float> dOutput, Span<float> dInput, Span<float> scratch)
         {
             int batch = tape.Batch, length = tape.KeyLength, block = length * Dim, all = batch * block;
@@ -521,6 +530,7 @@ namespace Alignment
         // Chunk c does part c % parts of product c / parts, over all B·T steps (h* = tanh(R W^rᵀ + X W^xᵀ), QP = K W^hᵀ, KP = K W^Yᵀ):
         //   0: ∂W^r += ∂preᵀ R   1: ∂W^x += ∂preᵀ X   2: ∂W^h += ∂QPᵀ K   3: ∂W^Y += ∂KPᵀ K
         // and product 4 (one part) adds the sequences' shares of ∂w in order. Parts write disjoint rows of their gradient.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<float> scratch)
         {
             int batch = tape.Batch, rows = batch * tape.KeyLength, all = rows * Dim;
@@ -730,6 +740,7 @@ namespace Alignment
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 16:
         /// B is [depth, 16] and C is [rows, 16], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd16(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1089,7 +1100,7 @@ namespace Alignment
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 16: X [rows, 16], W [columns, 16], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd16(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector512)

@@ -61,6 +61,10 @@ namespace Alignment
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
@@ -198,6 +202,7 @@ namespace Alignment
 
         // Sequences [first, end), each: Hid = tanh(H W_s1ᵀ); E = W_s2 Hidᵀ (−∞ at padding); A = row softmax of E; M = A H;
         // P_b from G = A Aᵀ − I (0 when the coefficient is 0).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights, Span<float> penalties, ReadOnlySpan<bool> padding)
         {
             int scratchLength = (tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? Hops * length : 0) + Hops * Hops;
@@ -248,6 +253,7 @@ namespace Alignment
         }
 
         // G = A Aᵀ − I for one sequence's A [Hops, T].
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Gram(ReadOnlySpan<float> attention, int length, Span<float> gram)
         {
             for (int h = 0; h < Hops; h++)
@@ -329,6 +335,7 @@ namespace Alignment
         }
 
         // Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂H, ∂L/∂pre and ∂L/∂E.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> input, ReadOnlySpan<float> dOutput, ReadOnlySpan<float> dWeights, Span<float> dInput, Span<float> scratch)
         {
             int batch = tape.Batch, length = tape.KeyLength;
@@ -400,6 +407,7 @@ namespace Alignment
         // Chunk c does part c % parts of product c / parts, over all B·T steps (pre = H W_s1ᵀ, E = W_s2 Hidᵀ by step):
         //   0: ∂W_s1 += ∂preᵀ H   1: ∂W_s2 += ∂Eᵀ Hid   2: ∂H += ∂pre W_s1 (skipped when not wanted)
         // Parts write disjoint rows, so threads may take them in any order.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<float> input, ReadOnlySpan<float> scratch, Span<float> dInput)
         {
             int steps = tape.Batch * tape.KeyLength;
@@ -553,6 +561,7 @@ namespace Alignment
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 16:
         /// B is [depth, 16] and C is [rows, 16], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd16(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -875,6 +884,7 @@ namespace Alignment
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32:
         /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1313,7 +1323,7 @@ namespace Alignment
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 16: X [rows, 16], W [columns, 16], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd16(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector512)
@@ -1740,7 +1750,7 @@ namespace Alignment
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 32: X [rows, 32], W [columns, 32], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd32(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector512)

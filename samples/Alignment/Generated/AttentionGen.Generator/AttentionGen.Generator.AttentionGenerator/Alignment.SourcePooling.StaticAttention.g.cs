@@ -61,6 +61,10 @@ namespace Alignment
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
@@ -184,6 +188,7 @@ namespace Alignment
         private sealed record CallState(SourcePooling Layer, Tape? Tape);
 
         // Sequences [first, end), each: U = tanh(H Wᵀ + b) [T, Units]; eₜ = uₜ · u_w (−∞ for padding); α = softmax(e); s = αᵀ H.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<float> input, ReadOnlySpan<float> packedWeight, Span<float> output, Span<float> weights, ReadOnlySpan<bool> padding)
         {
             int scratchLength = (tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? length : 0);
@@ -295,6 +300,7 @@ namespace Alignment
         }
 
         // Sequences [first, end) of the backward; each writes only its own rows of ∂L/∂H, ∂L/∂pre and ∂L/∂e.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> input, ReadOnlySpan<float> dOutput, ReadOnlySpan<float> dWeights, Span<float> dInput, Span<float> scratch)
         {
             int batch = tape.Batch, length = tape.KeyLength;
@@ -353,6 +359,7 @@ namespace Alignment
         // Chunk c < 2·parts does part c % parts of product c / parts, over all B·T steps:
         //   0: ∂L/∂W += ∂L/∂preᵀ H (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂H += ∂L/∂pre W (rows [lo, hi) of ∂L/∂H; skipped when not wanted)
         // and chunk 2·parts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<float> input, ReadOnlySpan<float> scratch, Span<float> dInput)
         {
             int steps = tape.Batch * tape.KeyLength;
@@ -508,6 +515,7 @@ namespace Alignment
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 16:
         /// B is [depth, 16] and C is [rows, 16], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd16(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -830,6 +838,7 @@ namespace Alignment
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32:
         /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.

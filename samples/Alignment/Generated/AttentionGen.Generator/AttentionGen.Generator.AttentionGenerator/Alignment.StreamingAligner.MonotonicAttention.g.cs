@@ -64,6 +64,10 @@ namespace Alignment
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
@@ -144,12 +148,17 @@ namespace Alignment
         }
 
         // yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Project(int rows, ReadOnlySpan<float> inputs, float[] weight, float[]? bias, Span<float> outputs)
         {
-            for (int r = 0; r < rows; r++)
+            if (bias is null)
             {
-                Span<float> output = outputs.Slice(r * Units, Units);
-                if (bias is null) output.Clear(); else bias.CopyTo(output);
+                outputs.Slice(0, rows * Units).Clear();
+            }
+            else
+            {
+                ref float biasStart = ref MemoryMarshal.GetArrayDataReference(bias);
+                for (int r = 0; r < rows; r++) Copy32(ref biasStart, ref outputs[r * Units]);
             }
             ProductTransposedAdd32(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
@@ -243,6 +252,7 @@ namespace Alignment
         // For each batch row b in [first, end):
         //   kpⱼ = W kⱼ
         //   then for each query i in order: pᵢ (ChooseRow), αᵢ from pᵢ and αᵢ₋₁ (α₀ = one-hot(0)), cᵢ = Σⱼ αᵢⱼ valueⱼ.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, Random? noise, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
         {
             int scratchLength = (tape is not null ? 0 : keyLength * Units + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength;
@@ -297,6 +307,7 @@ namespace Alignment
 
         // pᵢⱼ = σ(eᵢⱼ + r + σₙ nᵢⱼ) for one query against every key, with eᵢⱼ = qᵢᵀ kpⱼ;
         // pᵢⱼ = 0 where the mask forbids j (the alignment mass passes that key by, as TF-Addons' masked score does).
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ChooseRow(int b, int i, int queryLength, int keyLength, ref float projectedQuery, ReadOnlySpan<float> keyProjection, AttentionMask mask, Random? noise, Span<float> p)
         {
             ref float keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
@@ -332,6 +343,7 @@ namespace Alignment
         /// <param name="context">cᵢ, [B, ValueDim], written.</param>
         /// <param name="keyPadding">Optional [B, Tk], true = may attend.</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, or an output overlaps an input.</exception>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Step(int batch, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keyProjection, ReadOnlySpan<float> values, ReadOnlySpan<float> previousAlignment, Span<float> alignment, Span<float> context, ReadOnlySpan<bool> keyPadding = default)
         {
             ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);
@@ -398,6 +410,7 @@ namespace Alignment
         /// <param name="positions">[B, Tq], written: the attended key of each query, or −1 for none.</param>
         /// <param name="mask">Which keys each query may stop at (true = may attend).</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, Tk &lt; 1, or an output overlaps an input.</exception>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void ForwardHard(int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<int> positions, AttentionMask mask = default)
         {
             bool keysAreValues = values.IsEmpty;
@@ -450,6 +463,7 @@ namespace Alignment
         /// <param name="context">cᵢ, [B, ValueDim], written.</param>
         /// <param name="keyPadding">Optional [B, Tk], true = may attend.</param>
         /// <exception cref="ArgumentException">A length does not match the shapes, a position is out of range, or an output overlaps an input.</exception>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void StepHard(int batch, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keyProjection, ReadOnlySpan<float> values, Span<int> position, Span<float> context, ReadOnlySpan<bool> keyPadding = default)
         {
             ThrowIfInvalidStep(batch, keyLength, query, keyProjection, values, context, keyPadding);
@@ -475,6 +489,7 @@ namespace Alignment
 
         // The paper's test-time rule: from the previous position t, the first allowed j ≥ t with pᵢⱼ = σ(eᵢⱼ + r) ≥ 0.5,
         // i.e. eᵢⱼ + r ≥ 0 (no sigmoid needed); −1 when there is none or when t is already −1. Computes only the energies it scans.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private int HardChoice(int b, int i, int queryLength, int keyLength, int start, ref float projectedQuery, ReadOnlySpan<float> keyProjection, AttentionMask mask)
         {
             ref float keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
@@ -620,6 +635,7 @@ namespace Alignment
 
         // Chunk c does part c % parts of product c / parts: the weight gradients, then ∂Q and ∂K by rows, each row's terms
         // added in a fixed order. Parts write disjoint rows, so threads may take them in any order.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> dProjections, Span<float> dQuery, Span<float> dKeys)
         {
             int product = chunk / parts, part = chunk % parts;
@@ -646,6 +662,7 @@ namespace Alignment
 
         // Batch rows [first, end) of the backward: the queries from last to first, through the value path, the alignment's reverse
         // pass and the energy, into ∂L/∂value, ∂L/∂kp and ∂L/∂q and of ∂L/∂r. Rows write disjoint parts of every output.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> valueSource, ReadOnlySpan<float> dContext, ReadOnlySpan<float> dWeights, Span<float> dQuery, Span<float> dValueTarget, Span<float> scratch)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -764,6 +781,46 @@ namespace Alignment
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
 
         /// <summary>
+        /// yᵢ ← xᵢ for i &lt; 32.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy32(ref float x, ref float y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 32 = 2 × 16 lanes
+                Vector512.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector512.LoadUnsafe(ref x, 16).StoreUnsafe(ref y, 16);
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 32 = 4 × 8 lanes
+                Vector256.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector256.LoadUnsafe(ref x, 8).StoreUnsafe(ref y, 8);
+                Vector256.LoadUnsafe(ref x, 16).StoreUnsafe(ref y, 16);
+                Vector256.LoadUnsafe(ref x, 24).StoreUnsafe(ref y, 24);
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 32 = 8 × 4 lanes
+                for (nuint o = 0; o < 32; o += 16)
+                {
+                    Vector128.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector128.LoadUnsafe(ref x, o + 4).StoreUnsafe(ref y, o + 4);
+                    Vector128.LoadUnsafe(ref x, o + 8).StoreUnsafe(ref y, o + 8);
+                    Vector128.LoadUnsafe(ref x, o + 12).StoreUnsafe(ref y, o + 12);
+                }
+            }
+            else
+            {
+                for (nuint o = 0; o < 32; o++)
+                {
+                    Unsafe.Add(ref y, o) = Unsafe.Add(ref x, o);
+                }
+            }
+        }
+
+        /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 32.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -823,6 +880,7 @@ namespace Alignment
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32:
         /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1304,7 +1362,7 @@ namespace Alignment
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 32: X [rows, 32], W [columns, 32], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd32(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector512)

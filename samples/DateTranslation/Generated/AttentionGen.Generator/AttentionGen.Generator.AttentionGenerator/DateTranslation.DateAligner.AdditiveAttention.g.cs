@@ -73,6 +73,10 @@ namespace DateTranslation
         // Calls with less work than this (in multiply-adds of the attention itself) stay on the calling thread.
         private const long ParallelWorkThreshold = 1L << 18;
 
+        // The methods that do the arithmetic are [MethodImpl(MethodImplOptions.AggressiveOptimization)]: the JIT compiles them
+        // fully optimised at their first call instead of at tier 0 first and again with profile data later, so the first call
+        // is already fast and the code does not change from run to run with what the profile happened to see.
+
         private Parameter<float>[]? _parameters;
 
         /// <inheritdoc/>
@@ -163,12 +167,17 @@ namespace DateTranslation
         }
 
         // yᵣ = W xᵣ (+ bias) for `rows` inputs of Dim, W of [Units, Dim]: all rows in one register-blocked product.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Project(int rows, ReadOnlySpan<float> inputs, float[] weight, float[]? bias, Span<float> outputs)
         {
-            for (int r = 0; r < rows; r++)
+            if (bias is null)
             {
-                Span<float> output = outputs.Slice(r * Units, Units);
-                if (bias is null) output.Clear(); else bias.CopyTo(output);
+                outputs.Slice(0, rows * Units).Clear();
+            }
+            else
+            {
+                ref float biasStart = ref MemoryMarshal.GetArrayDataReference(bias);
+                for (int r = 0; r < rows; r++) Copy32(ref biasStart, ref outputs[r * Units]);
             }
             ProductTransposedAdd64(rows, Units, ref MemoryMarshal.GetReference(inputs), ref MemoryMarshal.GetArrayDataReference(weight), ref MemoryMarshal.GetReference(outputs));
         }
@@ -212,6 +221,7 @@ namespace DateTranslation
         private sealed record ForwardState(DateAligner Layer, Tape? Tape);
 
         // Batch rows [first, end): project the row's keys (into the tape when training), then attend.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
         {
             int scratchLength = tape is not null ? 0 : keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
@@ -320,6 +330,7 @@ namespace DateTranslation
         //   eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ), or −∞ where the mask forbids j
         //   aᵢ  = softmax(eᵢ) (row maximum subtracted; all −∞ gives zeros)
         //   cᵢ  = Σⱼ aᵢⱼ valueⱼ
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keyProjection, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, Span<float> queryProjection, AttentionMask mask)
         {
             ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
@@ -478,6 +489,7 @@ namespace DateTranslation
 
         // Batch rows [first, end) of the backward: through the value path, the softmax and the tanh of every attended pair,
         // into ∂L/∂value, ∂L/∂kp, ∂L/∂qp and the row's share of ∂L/∂v. Rows write disjoint parts of every output.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> valueSource, ReadOnlySpan<float> dContext, ReadOnlySpan<float> dWeights, Span<float> dValueTarget, Span<float> scratch)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
@@ -566,6 +578,7 @@ namespace DateTranslation
 
         // Chunk c does part c % parts of product c / parts:
         //   0: ∂L/∂W_q += ∂L/∂qpᵀ Q   1: ∂L/∂Q = ∂L/∂qp W_q   2: ∂L/∂W_k += ∂L/∂kpᵀ K   3: ∂L/∂K += ∂L/∂kp W_k
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardProducts(int chunk, int parts, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> dProjections, Span<float> dQuery, Span<float> dKeys)
         {
             int product = chunk / parts, part = chunk % parts;
@@ -762,6 +775,46 @@ namespace DateTranslation
         }
 
         /// <summary>
+        /// yᵢ ← xᵢ for i &lt; 32.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy32(ref float x, ref float y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 32 = 2 × 16 lanes
+                Vector512.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector512.LoadUnsafe(ref x, 16).StoreUnsafe(ref y, 16);
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 32 = 4 × 8 lanes
+                Vector256.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector256.LoadUnsafe(ref x, 8).StoreUnsafe(ref y, 8);
+                Vector256.LoadUnsafe(ref x, 16).StoreUnsafe(ref y, 16);
+                Vector256.LoadUnsafe(ref x, 24).StoreUnsafe(ref y, 24);
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 32 = 8 × 4 lanes
+                for (nuint o = 0; o < 32; o += 16)
+                {
+                    Vector128.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector128.LoadUnsafe(ref x, o + 4).StoreUnsafe(ref y, o + 4);
+                    Vector128.LoadUnsafe(ref x, o + 8).StoreUnsafe(ref y, o + 8);
+                    Vector128.LoadUnsafe(ref x, o + 12).StoreUnsafe(ref y, o + 12);
+                }
+            }
+            else
+            {
+                for (nuint o = 0; o < 32; o++)
+                {
+                    Unsafe.Add(ref y, o) = Unsafe.Add(ref x, o);
+                }
+            }
+        }
+
+        /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 64.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -828,6 +881,7 @@ namespace DateTranslation
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64:
         /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
         {
             // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
@@ -1429,7 +1483,7 @@ namespace DateTranslation
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 64: X [rows, 64], W [columns, 64], Y [rows, columns].
         /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
         /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd64(int rows, int columns, ref float x, ref float weight, ref float y)
         {
             if (SimdPaths.Vector512)
