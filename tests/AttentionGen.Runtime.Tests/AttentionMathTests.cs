@@ -18,6 +18,41 @@ public sealed class AttentionMathTests
     }
 
     [Fact]
+    public void Max_and_Scale_match_scalar_loops_at_every_length()
+    {
+        var random = new Random(4);
+        for (int length = 0; length <= 80; length++)
+        {
+            foreach (int plant in new[] { -1, 0, length / 2, length - 1 })
+            {
+                // the largest element placed anywhere, tails included; or a NaN there; or nothing but −∞
+                float[] x = Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 20 - 10)).ToArray();
+                double[] asDouble = x.Select(v => (double)v).ToArray();
+                float expected = length == 0 ? float.NegativeInfinity : (float)asDouble.Max();
+                Assert.Equal(expected, AttentionMath.Max<float>(x));
+                Assert.Equal((double)expected, AttentionMath.Max<double>(asDouble));
+                if (plant >= 0 && length > 0)
+                {
+                    x[plant] = float.NaN;
+                    asDouble[plant] = double.NaN;
+                    Assert.True(float.IsNaN(AttentionMath.Max<float>(x)), $"length {length}: a NaN at {plant} was missed");
+                    Assert.True(double.IsNaN(AttentionMath.Max<double>(asDouble)), $"length {length}: a NaN at {plant} was missed (double)");
+                }
+            }
+            float[] masked = Enumerable.Repeat(float.NegativeInfinity, length).ToArray();
+            Assert.Equal(float.NegativeInfinity, AttentionMath.Max<float>(masked));
+
+            float[] values = Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+            float[] scaled = (float[])values.Clone();
+            AttentionMath.Scale<float>(scaled, 0.37f);
+            for (int j = 0; j < length; j++)
+            {
+                Assert.Equal(values[j] * 0.37f, scaled[j]);
+            }
+        }
+    }
+
+    [Fact]
     public void Softmax_matches_the_reference_at_every_length_with_masks()
     {
         var random = new Random(1);

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using AttentionGen.Generator.Model;
 
@@ -137,8 +138,9 @@ internal sealed class Kernels
     /// <summary>
     /// C ← C + A·B with B row-major <c>[depth, columns]</c> and C row-major <c>[rows, columns]</c>, A read through
     /// strides (so A or Aᵀ can be passed without copying); rows and depth are runtime values, columns is the
-    /// compile-time constant. A register-blocked micro-kernel: 4 rows of C × 3 vectors of columns held in
-    /// 12 accumulators, each step broadcasting 4 elements of A against 3 vectors of one row of B. Every projection
+    /// compile-time constant. A register-blocked micro-kernel: 8 rows of C × 3 vectors of columns held in 24
+    /// accumulators on the Vector512 path (4 rows × 3 vectors, 12 accumulators, on the narrower ones), each step
+    /// broadcasting an element of A per row against 3 vectors of one row of B. Every projection
     /// and projection gradient of a batch is one call (forward Y = X Wᵀ with W packed as Wᵀ; dX = dY W; dW += dYᵀ X).
     /// Returns the method name.
     /// </summary>
@@ -149,7 +151,7 @@ internal sealed class Kernels
         {
             writer.Summary(
                 $"C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; {columns}:\n" +
-                "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 4 rows × 3 vectors stay in registers.");
+                "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.");
             LayerScaffold.HotMethod(writer); // large: called, not inlined
             using (writer.Block($"private static void {name}(int rows, int depth, ref {T} a, nint aRow, nint aDepth, ref {T} b, ref {T} c)"))
             {
@@ -190,10 +192,13 @@ internal sealed class Kernels
         int rest = vectors % 3;
         int tail = columns % lanes;
         writer.WriteLine($"// columns: {columns} = {vectors / 3} × 3 vectors + {rest} vector(s) + {tail} scalar(s) of {lanes} lanes");
+        // Vector512 (32 registers): 8 rows × 3 vectors in 24 accumulators, so each vector of B loaded serves 8 FMAs
+        // (Zen 5 runs two full-width FMAs a cycle); then 4 rows, then 1. Narrower vectors (16 registers): 4 rows, then 1.
+        int[] rowBlocks = bits == 512 ? new[] { 8, 4, 1 } : new[] { 4, 1 };
         writer.WriteLine("nint i = 0;");
-        foreach (int rowBlock in new[] { 4, 1 })
+        foreach (int rowBlock in rowBlocks)
         {
-            using (writer.Block(rowBlock == 4 ? "for (; i + 4 <= rows; i += 4)" : "for (; i < rows; i++)"))
+            using (writer.Block(rowBlock > 1 ? $"for (; i + {rowBlock} <= rows; i += {rowBlock})" : "for (; i < rows; i++)"))
             {
                 if (tripleEnd > 0)
                 {
@@ -315,7 +320,8 @@ internal sealed class Kernels
         {
             writer.Summary(
                 $"Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; {depth}: X [rows, {depth}], W [columns, {depth}], Y [rows, columns].\n" +
-                "Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.");
+                "Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in\n" +
+                "chunks that stay in L1 while W streams past once per chunk.");
             // Inlined where the JIT accepts its size; where it does not, the called copy is fully optimised from the first call.
             writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]");
             using (writer.Block($"private static void {name}(int rows, int columns, ref {T} x, ref {T} weight, ref {T} y)"))
@@ -364,23 +370,35 @@ internal sealed class Kernels
         // Vector512 (32 registers): 4 × 4 tiles, each row's four sums taken together (Reductions.SumEach); narrower
         // vectors (16 registers): 4 × 3 tiles, each sum on its own.
         int outputBlock = bits == 512 ? 4 : 3;
-        writer.WriteLine("nint r = 0;");
-        foreach (int rowBlock in new[] { 4, 1 })
+        // Rows are taken in chunks small enough to stay in L1 (RowChunkBytes) while W's rows stream past once per
+        // chunk, a block of them at a time: each block of W is read from L2 once and then reused from L1 by every
+        // row of the chunk. Each output is one tile's dot product whichever tile computes it, so the order is free.
+        int rowChunk = Math.Max(4, RowChunkBytes / (depth * _element.Size) / 4 * 4);
+        using (writer.Block($"for (nint chunk = 0; chunk < rows; chunk += {rowChunk})"))
         {
-            using (writer.Block(rowBlock == 4 ? "for (; r + 4 <= rows; r += 4)" : "for (; r < rows; r++)"))
+            writer.WriteLine($"nint chunkEnd = Math.Min(rows, chunk + {rowChunk});");
+            writer.WriteLine("nint o = 0;");
+            foreach (int block in new[] { outputBlock, 1 })
             {
-                writer.WriteLine("nint o = 0;");
-                using (writer.Block($"for (; o + {outputBlock} <= columns; o += {outputBlock})"))
+                using (writer.Block(block > 1 ? $"for (; o + {block} <= columns; o += {block})" : "for (; o < columns; o++)"))
                 {
-                    EmitDotTile(writer, depth, bits, rowBlock, outputBlock);
-                }
-                using (writer.Block("for (; o < columns; o++)"))
-                {
-                    EmitDotTile(writer, depth, bits, rowBlock, 1);
+                    writer.WriteLine("nint r = chunk;");
+                    using (writer.Block("for (; r + 4 <= chunkEnd; r += 4)"))
+                    {
+                        EmitDotTile(writer, depth, bits, 4, block);
+                    }
+                    using (writer.Block("for (; r < chunkEnd; r++)"))
+                    {
+                        EmitDotTile(writer, depth, bits, 1, block);
+                    }
                 }
             }
         }
     }
+
+    // Bytes of X rows one chunk of ProductTransposedAdd keeps in L1 (Zen 4 has 32 KB of L1 data, Zen 5 48 KB),
+    // leaving room for the block of W rows and the outputs.
+    private const int RowChunkBytes = 20 * 1024;
 
     // A tile of `rowBlock` rows of X × `outputBlock` rows of W (starting at r and o), reduced into Y.
     private void EmitDotTile(SourceWriter writer, int depth, int bits, int rowBlock, int outputBlock)

@@ -104,23 +104,8 @@ public static class AttentionMath
         return sum;
     }
 
-    /// <summary>The largest element (−∞ for an all −∞ span; NaN if any element is NaN).</summary>
-    public static T Max<T>(ReadOnlySpan<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        T max = T.NegativeInfinity;
-        foreach (T value in x)
-        {
-            if (T.IsNaN(value))
-            {
-                return value;
-            }
-            if (value > max)
-            {
-                max = value;
-            }
-        }
-        return max;
-    }
+    /// <summary>The largest element (−∞ for an empty or all −∞ span; NaN if any element is NaN), vectorised: see <see cref="FlashSoftmax.Max{T}"/>.</summary>
+    public static T Max<T>(ReadOnlySpan<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T> => FlashSoftmax.Max(x);
 
     /// <summary>xᵢ ← e^{xᵢ − shift}; returns Σ of the results. Float uses <see cref="FlashSoftmax.Exp(Vector512{float})"/> (≤ 2 ulp), double the runtime's <c>Exp</c>.</summary>
     public static T ExpShiftedInPlace<T>(Span<T> x, T shift) where T : unmanaged, IBinaryFloatingPointIeee754<T>
@@ -179,12 +164,6 @@ public static class AttentionMath
         return sum;
     }
 
-    /// <summary>xᵢ ← xᵢ · factor.</summary>
-    public static void Scale<T>(Span<T> x, T factor) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        for (int i = 0; i < x.Length; i++)
-        {
-            x[i] *= factor;
-        }
-    }
+    /// <summary>xᵢ ← xᵢ · factor, vectorised (each product rounded once, as the scalar one).</summary>
+    public static void Scale<T>(Span<T> x, T factor) where T : unmanaged, IBinaryFloatingPointIeee754<T> => FlashSoftmax.Scale(x, factor);
 }

@@ -391,7 +391,10 @@ public static class FlashSoftmax
         }
     }
 
-    /// <summary>The largest element, vectorised (−∞ for an empty or all −∞ row; NaN when any element is NaN).</summary>
+    /// <summary>
+    /// The largest element, vectorised (−∞ for an empty or all −∞ row; NaN when any element is NaN). A row longer than one
+    /// vector reads its tail as the last whole vector; shorter rows take the scalar loop.
+    /// </summary>
     public static T Max<T>(ReadOnlySpan<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         ref T xr = ref MemoryMarshal.GetReference(x);
@@ -405,6 +408,12 @@ public static class FlashSoftmax
             {
                 m = Vector512.Max(m, Vector512.LoadUnsafe(ref xr, (nuint)i));
             }
+            if (i < n)
+            {
+                // the tail as the last whole vector, overlapping lanes already seen (a maximum may count an element twice)
+                m = Vector512.Max(m, Vector512.LoadUnsafe(ref xr, (nuint)(n - Vector512<T>.Count)));
+                i = n;
+            }
             max = ReduceMax(m.GetLower(), m.GetUpper());
         }
         else if (SimdPaths.Vector256 && n >= Vector256<T>.Count)
@@ -414,6 +423,12 @@ public static class FlashSoftmax
             {
                 m = Vector256.Max(m, Vector256.LoadUnsafe(ref xr, (nuint)i));
             }
+            if (i < n)
+            {
+                // the tail as the last whole vector, overlapping lanes already seen (a maximum may count an element twice)
+                m = Vector256.Max(m, Vector256.LoadUnsafe(ref xr, (nuint)(n - Vector256<T>.Count)));
+                i = n;
+            }
             max = ReduceMax(m.GetLower(), m.GetUpper());
         }
         else if (SimdPaths.Vector128 && n >= Vector128<T>.Count)
@@ -422,6 +437,12 @@ public static class FlashSoftmax
             for (; i <= n - Vector128<T>.Count; i += Vector128<T>.Count)
             {
                 m = Vector128.Max(m, Vector128.LoadUnsafe(ref xr, (nuint)i));
+            }
+            if (i < n)
+            {
+                // the tail as the last whole vector, overlapping lanes already seen (a maximum may count an element twice)
+                m = Vector128.Max(m, Vector128.LoadUnsafe(ref xr, (nuint)(n - Vector128<T>.Count)));
+                i = n;
             }
             max = ReduceMax(m, m);
         }

@@ -955,7 +955,7 @@ namespace Samples.Translation
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 12:
-        /// B is [depth, 12] and C is [rows, 12], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
+        /// B is [depth, 12] and C is [rows, 12], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd12(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
@@ -1274,7 +1274,8 @@ namespace Samples.Translation
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 12: X [rows, 12], W [columns, 12], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in
+        /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd12(int rows, int columns, ref float x, ref float weight, ref float y)
@@ -1283,312 +1284,320 @@ namespace Samples.Translation
             {
                 // depth: 12 = 1 × 8 lanes + 4, read as the vector at offset 4 with its first 4 lanes masked
                 Vector256<float> tailMask = Vector256.GreaterThanOrEqual(Vector256<int>.Indices, Vector256.Create((int)4)).As<int, float>();
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 424)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 424);
                     nint o = 0;
                     for (; o + 3 <= columns; o += 3)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
-                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
-                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
-                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
-                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
-                        Vector256<float> acc00 = Vector256<float>.Zero;
-                        Vector256<float> acc01 = Vector256<float>.Zero;
-                        Vector256<float> acc02 = Vector256<float>.Zero;
-                        Vector256<float> acc10 = Vector256<float>.Zero;
-                        Vector256<float> acc11 = Vector256<float>.Zero;
-                        Vector256<float> acc12 = Vector256<float>.Zero;
-                        Vector256<float> acc20 = Vector256<float>.Zero;
-                        Vector256<float> acc21 = Vector256<float>.Zero;
-                        Vector256<float> acc22 = Vector256<float>.Zero;
-                        Vector256<float> acc30 = Vector256<float>.Zero;
-                        Vector256<float> acc31 = Vector256<float>.Zero;
-                        Vector256<float> acc32 = Vector256<float>.Zero;
-                        for (nuint d = 0; d < 8; d += 8)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            Vector256<float> acc01 = Vector256<float>.Zero;
+                            Vector256<float> acc02 = Vector256<float>.Zero;
+                            Vector256<float> acc10 = Vector256<float>.Zero;
+                            Vector256<float> acc11 = Vector256<float>.Zero;
+                            Vector256<float> acc12 = Vector256<float>.Zero;
+                            Vector256<float> acc20 = Vector256<float>.Zero;
+                            Vector256<float> acc21 = Vector256<float>.Zero;
+                            Vector256<float> acc22 = Vector256<float>.Zero;
+                            Vector256<float> acc30 = Vector256<float>.Zero;
+                            Vector256<float> acc31 = Vector256<float>.Zero;
+                            Vector256<float> acc32 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 8; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4) & tailMask;
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4) & tailMask;
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4) & tailMask;
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
-                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
-                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4) & tailMask;
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4) & tailMask;
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4) & tailMask;
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            Vector256<float> acc01 = Vector256<float>.Zero;
+                            Vector256<float> acc02 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 8; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
-                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
-                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
-                        Vector256<float> acc00 = Vector256<float>.Zero;
-                        Vector256<float> acc10 = Vector256<float>.Zero;
-                        Vector256<float> acc20 = Vector256<float>.Zero;
-                        Vector256<float> acc30 = Vector256<float>.Zero;
-                        for (nuint d = 0; d < 8; d += 8)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            Vector256<float> acc10 = Vector256<float>.Zero;
+                            Vector256<float> acc20 = Vector256<float>.Zero;
+                            Vector256<float> acc30 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 8; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4) & tailMask;
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4) & tailMask;
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4) & tailMask;
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4) & tailMask;
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4) & tailMask;
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4) & tailMask;
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 8; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
-                    {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
-                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
-                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
-                        Vector256<float> acc00 = Vector256<float>.Zero;
-                        Vector256<float> acc01 = Vector256<float>.Zero;
-                        Vector256<float> acc02 = Vector256<float>.Zero;
-                        for (nuint d = 0; d < 8; d += 8)
-                        {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
-                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
-                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
-                        Vector256<float> acc00 = Vector256<float>.Zero;
-                        for (nuint d = 0; d < 8; d += 8)
-                        {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
             else if (SimdPaths.Vector128)
             {
                 // depth: 12 = 3 × 4 lanes
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 424)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 424);
                     nint o = 0;
                     for (; o + 3 <= columns; o += 3)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
-                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
-                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
-                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
-                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
-                        Vector128<float> acc00 = Vector128<float>.Zero;
-                        Vector128<float> acc01 = Vector128<float>.Zero;
-                        Vector128<float> acc02 = Vector128<float>.Zero;
-                        Vector128<float> acc10 = Vector128<float>.Zero;
-                        Vector128<float> acc11 = Vector128<float>.Zero;
-                        Vector128<float> acc12 = Vector128<float>.Zero;
-                        Vector128<float> acc20 = Vector128<float>.Zero;
-                        Vector128<float> acc21 = Vector128<float>.Zero;
-                        Vector128<float> acc22 = Vector128<float>.Zero;
-                        Vector128<float> acc30 = Vector128<float>.Zero;
-                        Vector128<float> acc31 = Vector128<float>.Zero;
-                        Vector128<float> acc32 = Vector128<float>.Zero;
-                        for (nuint d = 0; d < 12; d += 4)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
-                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            Vector128<float> acc01 = Vector128<float>.Zero;
+                            Vector128<float> acc02 = Vector128<float>.Zero;
+                            Vector128<float> acc10 = Vector128<float>.Zero;
+                            Vector128<float> acc11 = Vector128<float>.Zero;
+                            Vector128<float> acc12 = Vector128<float>.Zero;
+                            Vector128<float> acc20 = Vector128<float>.Zero;
+                            Vector128<float> acc21 = Vector128<float>.Zero;
+                            Vector128<float> acc22 = Vector128<float>.Zero;
+                            Vector128<float> acc30 = Vector128<float>.Zero;
+                            Vector128<float> acc31 = Vector128<float>.Zero;
+                            Vector128<float> acc32 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 12; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            Vector128<float> acc01 = Vector128<float>.Zero;
+                            Vector128<float> acc02 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 12; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
                     }
                     for (; o < columns; o++)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
-                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
-                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
-                        Vector128<float> acc00 = Vector128<float>.Zero;
-                        Vector128<float> acc10 = Vector128<float>.Zero;
-                        Vector128<float> acc20 = Vector128<float>.Zero;
-                        Vector128<float> acc30 = Vector128<float>.Zero;
-                        for (nuint d = 0; d < 12; d += 4)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            Vector128<float> acc10 = Vector128<float>.Zero;
+                            Vector128<float> acc20 = Vector128<float>.Zero;
+                            Vector128<float> acc30 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 12; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
-                    {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
-                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
-                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
-                        Vector128<float> acc00 = Vector128<float>.Zero;
-                        Vector128<float> acc01 = Vector128<float>.Zero;
-                        Vector128<float> acc02 = Vector128<float>.Zero;
-                        for (nuint d = 0; d < 12; d += 4)
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
-                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 12; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 12);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 12);
-                        Vector128<float> acc00 = Vector128<float>.Zero;
-                        for (nuint d = 0; d < 12; d += 4)
-                        {
-                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }

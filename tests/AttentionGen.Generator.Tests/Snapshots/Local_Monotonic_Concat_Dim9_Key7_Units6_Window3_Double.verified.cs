@@ -868,7 +868,7 @@ namespace Samples.Translation
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 7:
-        /// B is [depth, 7] and C is [rows, 7], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
+        /// B is [depth, 7] and C is [rows, 7], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd7(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
@@ -1214,7 +1214,7 @@ namespace Samples.Translation
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 9:
-        /// B is [depth, 9] and C is [rows, 9], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
+        /// B is [depth, 9] and C is [rows, 9], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd9(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
@@ -1227,6 +1227,147 @@ namespace Samples.Translation
                 {
                     // columns: 9 = 0 × 3 vectors + 1 vector(s) + 1 scalar(s) of 8 lanes
                     nint i = 0;
+                    for (; i + 8 <= rows; i += 8)
+                    {
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
+                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0);
+                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 9 + 0);
+                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0);
+                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 9 + 0);
+                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 9 + 0);
+                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 9 + 0);
+                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 9 + 0);
+                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 9);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                Vector512<double> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc40 = Vector512.MultiplyAddEstimate(a4, b0, acc40);
+                                Vector512<double> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc50 = Vector512.MultiplyAddEstimate(a5, b0, acc50);
+                                Vector512<double> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc60 = Vector512.MultiplyAddEstimate(a6, b0, acc60);
+                                Vector512<double> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc70 = Vector512.MultiplyAddEstimate(a7, b0, acc70);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                            acc20.StoreUnsafe(ref c20);
+                            acc30.StoreUnsafe(ref c30);
+                            acc40.StoreUnsafe(ref c40);
+                            acc50.StoreUnsafe(ref c50);
+                            acc60.StoreUnsafe(ref c60);
+                            acc70.StoreUnsafe(ref c70);
+                        }
+                        // the last 1 column(s), at offset 8
+                        for (nint col = 8; col < 9; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 8; col < 9; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 8; col < 9; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 8; col < 9; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 8; col < 9; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 4) * 9 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 8; col < 9; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 5) * 9 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 8; col < 9; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 6) * 9 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 8; col < 9; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 7) * 9 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
                     for (; i + 4 <= rows; i += 4)
                     {
                         {
@@ -1761,7 +1902,8 @@ namespace Samples.Translation
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 7: X [rows, 7], W [columns, 7], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in
+        /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd7(int rows, int columns, ref double x, ref double weight, ref double y)
@@ -1770,179 +1912,183 @@ namespace Samples.Translation
             {
                 // depth: 7 = 1 × 4 lanes + 3, read as the vector at offset 3 with its first 1 lanes masked
                 Vector256<double> tailMask = Vector256.GreaterThanOrEqual(Vector256<long>.Indices, Vector256.Create((long)1)).As<long, double>();
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 364)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 364);
                     nint o = 0;
                     for (; o + 3 <= columns; o += 3)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 7);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 7);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        Vector256<double> acc01 = Vector256<double>.Zero;
-                        Vector256<double> acc02 = Vector256<double>.Zero;
-                        Vector256<double> acc10 = Vector256<double>.Zero;
-                        Vector256<double> acc11 = Vector256<double>.Zero;
-                        Vector256<double> acc12 = Vector256<double>.Zero;
-                        Vector256<double> acc20 = Vector256<double>.Zero;
-                        Vector256<double> acc21 = Vector256<double>.Zero;
-                        Vector256<double> acc22 = Vector256<double>.Zero;
-                        Vector256<double> acc30 = Vector256<double>.Zero;
-                        Vector256<double> acc31 = Vector256<double>.Zero;
-                        Vector256<double> acc32 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 4; d += 4)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc10 = Vector256<double>.Zero;
+                            Vector256<double> acc11 = Vector256<double>.Zero;
+                            Vector256<double> acc12 = Vector256<double>.Zero;
+                            Vector256<double> acc20 = Vector256<double>.Zero;
+                            Vector256<double> acc21 = Vector256<double>.Zero;
+                            Vector256<double> acc22 = Vector256<double>.Zero;
+                            Vector256<double> acc30 = Vector256<double>.Zero;
+                            Vector256<double> acc31 = Vector256<double>.Zero;
+                            Vector256<double> acc32 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 4; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3) & tailMask;
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3) & tailMask;
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3) & tailMask;
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3) & tailMask;
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3) & tailMask;
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3) & tailMask;
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 4; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 7);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 7);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        Vector256<double> acc10 = Vector256<double>.Zero;
-                        Vector256<double> acc20 = Vector256<double>.Zero;
-                        Vector256<double> acc30 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 4; d += 4)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc10 = Vector256<double>.Zero;
+                            Vector256<double> acc20 = Vector256<double>.Zero;
+                            Vector256<double> acc30 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 4; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3) & tailMask;
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3) & tailMask;
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3) & tailMask;
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3) & tailMask;
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3) & tailMask;
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3) & tailMask;
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 4; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 7);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 7);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        Vector256<double> acc01 = Vector256<double>.Zero;
-                        Vector256<double> acc02 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 4; d += 4)
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 7);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 7);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 4; d += 4)
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -1950,179 +2096,183 @@ namespace Samples.Translation
             {
                 // depth: 7 = 3 × 2 lanes + 1, read as the vector at offset 5 with its first 1 lanes masked
                 Vector128<double> tailMask = Vector128.GreaterThanOrEqual(Vector128<long>.Indices, Vector128.Create((long)1)).As<long, double>();
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 364)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 364);
                     nint o = 0;
                     for (; o + 3 <= columns; o += 3)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 7);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 7);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        Vector128<double> acc01 = Vector128<double>.Zero;
-                        Vector128<double> acc02 = Vector128<double>.Zero;
-                        Vector128<double> acc10 = Vector128<double>.Zero;
-                        Vector128<double> acc11 = Vector128<double>.Zero;
-                        Vector128<double> acc12 = Vector128<double>.Zero;
-                        Vector128<double> acc20 = Vector128<double>.Zero;
-                        Vector128<double> acc21 = Vector128<double>.Zero;
-                        Vector128<double> acc22 = Vector128<double>.Zero;
-                        Vector128<double> acc30 = Vector128<double>.Zero;
-                        Vector128<double> acc31 = Vector128<double>.Zero;
-                        Vector128<double> acc32 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 6; d += 2)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            Vector128<double> acc10 = Vector128<double>.Zero;
+                            Vector128<double> acc11 = Vector128<double>.Zero;
+                            Vector128<double> acc12 = Vector128<double>.Zero;
+                            Vector128<double> acc20 = Vector128<double>.Zero;
+                            Vector128<double> acc21 = Vector128<double>.Zero;
+                            Vector128<double> acc22 = Vector128<double>.Zero;
+                            Vector128<double> acc30 = Vector128<double>.Zero;
+                            Vector128<double> acc31 = Vector128<double>.Zero;
+                            Vector128<double> acc32 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 6; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 5) & tailMask;
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 5) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 5) & tailMask;
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 5) & tailMask;
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 5) & tailMask;
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 5) & tailMask;
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 5) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 5) & tailMask;
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 5) & tailMask;
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 5) & tailMask;
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 6; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 5) & tailMask;
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 5) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 7);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 7);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        Vector128<double> acc10 = Vector128<double>.Zero;
-                        Vector128<double> acc20 = Vector128<double>.Zero;
-                        Vector128<double> acc30 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 6; d += 2)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc10 = Vector128<double>.Zero;
+                            Vector128<double> acc20 = Vector128<double>.Zero;
+                            Vector128<double> acc30 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 6; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 5) & tailMask;
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 5) & tailMask;
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 5) & tailMask;
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 5) & tailMask;
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 5) & tailMask;
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 5) & tailMask;
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 6; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 7);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 7);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        Vector128<double> acc01 = Vector128<double>.Zero;
-                        Vector128<double> acc02 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 6; d += 2)
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 5) & tailMask;
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 5) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 7);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 7);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 6; d += 2)
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -2140,7 +2290,8 @@ namespace Samples.Translation
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 9: X [rows, 9], W [columns, 9], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in
+        /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd9(int rows, int columns, ref double x, ref double weight, ref double y)
@@ -2149,195 +2300,199 @@ namespace Samples.Translation
             {
                 // depth: 9 = 1 × 8 lanes + 1, read as the vector at offset 1 with its first 7 lanes masked
                 Vector512<double> tailMask = Vector512.GreaterThanOrEqual(Vector512<long>.Indices, Vector512.Create((long)7)).As<long, double>();
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 284)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 284);
                     nint o = 0;
                     for (; o + 4 <= columns; o += 4)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
-                        ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 9);
-                        Vector512<double> acc00 = Vector512<double>.Zero;
-                        Vector512<double> acc01 = Vector512<double>.Zero;
-                        Vector512<double> acc02 = Vector512<double>.Zero;
-                        Vector512<double> acc03 = Vector512<double>.Zero;
-                        Vector512<double> acc10 = Vector512<double>.Zero;
-                        Vector512<double> acc11 = Vector512<double>.Zero;
-                        Vector512<double> acc12 = Vector512<double>.Zero;
-                        Vector512<double> acc13 = Vector512<double>.Zero;
-                        Vector512<double> acc20 = Vector512<double>.Zero;
-                        Vector512<double> acc21 = Vector512<double>.Zero;
-                        Vector512<double> acc22 = Vector512<double>.Zero;
-                        Vector512<double> acc23 = Vector512<double>.Zero;
-                        Vector512<double> acc30 = Vector512<double>.Zero;
-                        Vector512<double> acc31 = Vector512<double>.Zero;
-                        Vector512<double> acc32 = Vector512<double>.Zero;
-                        Vector512<double> acc33 = Vector512<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 8)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
-                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
-                            Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
-                            acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
-                            acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
-                            acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 9);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc01 = Vector512<double>.Zero;
+                            Vector512<double> acc02 = Vector512<double>.Zero;
+                            Vector512<double> acc03 = Vector512<double>.Zero;
+                            Vector512<double> acc10 = Vector512<double>.Zero;
+                            Vector512<double> acc11 = Vector512<double>.Zero;
+                            Vector512<double> acc12 = Vector512<double>.Zero;
+                            Vector512<double> acc13 = Vector512<double>.Zero;
+                            Vector512<double> acc20 = Vector512<double>.Zero;
+                            Vector512<double> acc21 = Vector512<double>.Zero;
+                            Vector512<double> acc22 = Vector512<double>.Zero;
+                            Vector512<double> acc23 = Vector512<double>.Zero;
+                            Vector512<double> acc30 = Vector512<double>.Zero;
+                            Vector512<double> acc31 = Vector512<double>.Zero;
+                            Vector512<double> acc32 = Vector512<double>.Zero;
+                            Vector512<double> acc33 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
+                                acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
+                                acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
+                                acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            }
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 1) & tailMask;
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 1) & tailMask;
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 1) & tailMask;
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, 1) & tailMask;
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 1) & tailMask;
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 1) & tailMask;
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
+                                acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 1) & tailMask;
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
+                                acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 1) & tailMask;
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
+                                acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            }
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                            ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            (Vector256.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
+                            ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            (Vector256.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
+                            ref double y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
+                            (Vector256.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 1) & tailMask;
-                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 1) & tailMask;
-                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 1) & tailMask;
-                            Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, 1) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 1) & tailMask;
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 1) & tailMask;
-                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
-                            acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 1) & tailMask;
-                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
-                            acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 1) & tailMask;
-                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
-                            acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 9);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc01 = Vector512<double>.Zero;
+                            Vector512<double> acc02 = Vector512<double>.Zero;
+                            Vector512<double> acc03 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                            }
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 1) & tailMask;
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 1) & tailMask;
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 1) & tailMask;
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, 1) & tailMask;
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 1) & tailMask;
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                            }
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
                         }
-                        ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
-                        (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
-                        ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
-                        (Vector256.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
-                        ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
-                        (Vector256.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
-                        ref double y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
-                        (Vector256.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
                     }
                     for (; o < columns; o++)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        Vector512<double> acc00 = Vector512<double>.Zero;
-                        Vector512<double> acc10 = Vector512<double>.Zero;
-                        Vector512<double> acc20 = Vector512<double>.Zero;
-                        Vector512<double> acc30 = Vector512<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 8)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc10 = Vector512<double>.Zero;
+                            Vector512<double> acc20 = Vector512<double>.Zero;
+                            Vector512<double> acc30 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 1) & tailMask;
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 1) & tailMask;
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 1) & tailMask;
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 1) & tailMask;
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 1) & tailMask;
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 1) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 1) & tailMask;
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 1) & tailMask;
-                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 1) & tailMask;
-                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 1) & tailMask;
-                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 1) & tailMask;
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 1) & tailMask;
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 4 <= columns; o += 4)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
-                        ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 9);
-                        Vector512<double> acc00 = Vector512<double>.Zero;
-                        Vector512<double> acc01 = Vector512<double>.Zero;
-                        Vector512<double> acc02 = Vector512<double>.Zero;
-                        Vector512<double> acc03 = Vector512<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 8)
-                        {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
-                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
-                            Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
-                        }
-                        {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 1) & tailMask;
-                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 1) & tailMask;
-                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 1) & tailMask;
-                            Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, 1) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 1) & tailMask;
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
-                        }
-                        ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
-                        (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        Vector512<double> acc00 = Vector512<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 8)
-                        {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 1) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 1) & tailMask;
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -2345,179 +2500,183 @@ namespace Samples.Translation
             {
                 // depth: 9 = 2 × 4 lanes + 1, read as the vector at offset 5 with its first 3 lanes masked
                 Vector256<double> tailMask = Vector256.GreaterThanOrEqual(Vector256<long>.Indices, Vector256.Create((long)3)).As<long, double>();
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 284)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 284);
                     nint o = 0;
                     for (; o + 3 <= columns; o += 3)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        Vector256<double> acc01 = Vector256<double>.Zero;
-                        Vector256<double> acc02 = Vector256<double>.Zero;
-                        Vector256<double> acc10 = Vector256<double>.Zero;
-                        Vector256<double> acc11 = Vector256<double>.Zero;
-                        Vector256<double> acc12 = Vector256<double>.Zero;
-                        Vector256<double> acc20 = Vector256<double>.Zero;
-                        Vector256<double> acc21 = Vector256<double>.Zero;
-                        Vector256<double> acc22 = Vector256<double>.Zero;
-                        Vector256<double> acc30 = Vector256<double>.Zero;
-                        Vector256<double> acc31 = Vector256<double>.Zero;
-                        Vector256<double> acc32 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 4)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc10 = Vector256<double>.Zero;
+                            Vector256<double> acc11 = Vector256<double>.Zero;
+                            Vector256<double> acc12 = Vector256<double>.Zero;
+                            Vector256<double> acc20 = Vector256<double>.Zero;
+                            Vector256<double> acc21 = Vector256<double>.Zero;
+                            Vector256<double> acc22 = Vector256<double>.Zero;
+                            Vector256<double> acc30 = Vector256<double>.Zero;
+                            Vector256<double> acc31 = Vector256<double>.Zero;
+                            Vector256<double> acc32 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 5) & tailMask;
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 5) & tailMask;
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 5) & tailMask;
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 5) & tailMask;
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 5) & tailMask;
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 5) & tailMask;
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        Vector256<double> acc10 = Vector256<double>.Zero;
-                        Vector256<double> acc20 = Vector256<double>.Zero;
-                        Vector256<double> acc30 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 4)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc10 = Vector256<double>.Zero;
+                            Vector256<double> acc20 = Vector256<double>.Zero;
+                            Vector256<double> acc30 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 5) & tailMask;
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 5) & tailMask;
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 5) & tailMask;
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 5) & tailMask;
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 5) & tailMask;
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 5) & tailMask;
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        Vector256<double> acc01 = Vector256<double>.Zero;
-                        Vector256<double> acc02 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 4)
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 4)
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -2525,179 +2684,183 @@ namespace Samples.Translation
             {
                 // depth: 9 = 4 × 2 lanes + 1, read as the vector at offset 7 with its first 1 lanes masked
                 Vector128<double> tailMask = Vector128.GreaterThanOrEqual(Vector128<long>.Indices, Vector128.Create((long)1)).As<long, double>();
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 284)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 284);
                     nint o = 0;
                     for (; o + 3 <= columns; o += 3)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        Vector128<double> acc01 = Vector128<double>.Zero;
-                        Vector128<double> acc02 = Vector128<double>.Zero;
-                        Vector128<double> acc10 = Vector128<double>.Zero;
-                        Vector128<double> acc11 = Vector128<double>.Zero;
-                        Vector128<double> acc12 = Vector128<double>.Zero;
-                        Vector128<double> acc20 = Vector128<double>.Zero;
-                        Vector128<double> acc21 = Vector128<double>.Zero;
-                        Vector128<double> acc22 = Vector128<double>.Zero;
-                        Vector128<double> acc30 = Vector128<double>.Zero;
-                        Vector128<double> acc31 = Vector128<double>.Zero;
-                        Vector128<double> acc32 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 2)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            Vector128<double> acc10 = Vector128<double>.Zero;
+                            Vector128<double> acc11 = Vector128<double>.Zero;
+                            Vector128<double> acc12 = Vector128<double>.Zero;
+                            Vector128<double> acc20 = Vector128<double>.Zero;
+                            Vector128<double> acc21 = Vector128<double>.Zero;
+                            Vector128<double> acc22 = Vector128<double>.Zero;
+                            Vector128<double> acc30 = Vector128<double>.Zero;
+                            Vector128<double> acc31 = Vector128<double>.Zero;
+                            Vector128<double> acc32 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 7) & tailMask;
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 7) & tailMask;
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 7) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 7) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 7) & tailMask;
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 7) & tailMask;
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 7) & tailMask;
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 7) & tailMask;
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 7) & tailMask;
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 7) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 7) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 7) & tailMask;
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 7) & tailMask;
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 7) & tailMask;
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 7) & tailMask;
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 7) & tailMask;
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 7) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 7) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        Vector128<double> acc10 = Vector128<double>.Zero;
-                        Vector128<double> acc20 = Vector128<double>.Zero;
-                        Vector128<double> acc30 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 2)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc10 = Vector128<double>.Zero;
+                            Vector128<double> acc20 = Vector128<double>.Zero;
+                            Vector128<double> acc30 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 7) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 7) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 7) & tailMask;
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 7) & tailMask;
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 7) & tailMask;
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 7) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 7) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 7) & tailMask;
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 7) & tailMask;
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 7) & tailMask;
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 9);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 9);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 8; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 7) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 7) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        Vector128<double> acc01 = Vector128<double>.Zero;
-                        Vector128<double> acc02 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 2)
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 7) & tailMask;
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 7) & tailMask;
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 7) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 7) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 9);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 9);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 8; d += 2)
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 7) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 7) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }

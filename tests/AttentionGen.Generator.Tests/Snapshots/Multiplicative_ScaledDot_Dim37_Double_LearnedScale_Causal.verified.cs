@@ -493,7 +493,7 @@ namespace Samples.Translation
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37:
-        /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
+        /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
@@ -506,6 +506,328 @@ namespace Samples.Translation
                 {
                     // columns: 37 = 1 × 3 vectors + 1 vector(s) + 5 scalar(s) of 8 lanes
                     nint i = 0;
+                    for (; i + 8 <= rows; i += 8)
+                    {
+                        for (nint col = 0; col < 24; col += 24)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
+                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
+                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
+                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
+                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
+                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
+                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
+                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
+                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            ref double c41 = ref Unsafe.Add(ref c, (i + 4) * 37 + col + 8);
+                            Vector512<double> acc41 = Vector512.LoadUnsafe(ref c41);
+                            ref double c42 = ref Unsafe.Add(ref c, (i + 4) * 37 + col + 16);
+                            Vector512<double> acc42 = Vector512.LoadUnsafe(ref c42);
+                            ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
+                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            ref double c51 = ref Unsafe.Add(ref c, (i + 5) * 37 + col + 8);
+                            Vector512<double> acc51 = Vector512.LoadUnsafe(ref c51);
+                            ref double c52 = ref Unsafe.Add(ref c, (i + 5) * 37 + col + 16);
+                            Vector512<double> acc52 = Vector512.LoadUnsafe(ref c52);
+                            ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
+                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            ref double c61 = ref Unsafe.Add(ref c, (i + 6) * 37 + col + 8);
+                            Vector512<double> acc61 = Vector512.LoadUnsafe(ref c61);
+                            ref double c62 = ref Unsafe.Add(ref c, (i + 6) * 37 + col + 16);
+                            Vector512<double> acc62 = Vector512.LoadUnsafe(ref c62);
+                            ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
+                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 37 + col + 8);
+                            Vector512<double> acc71 = Vector512.LoadUnsafe(ref c71);
+                            ref double c72 = ref Unsafe.Add(ref c, (i + 7) * 37 + col + 16);
+                            Vector512<double> acc72 = Vector512.LoadUnsafe(ref c72);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                Vector512<double> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc40 = Vector512.MultiplyAddEstimate(a4, b0, acc40);
+                                acc41 = Vector512.MultiplyAddEstimate(a4, b1, acc41);
+                                acc42 = Vector512.MultiplyAddEstimate(a4, b2, acc42);
+                                Vector512<double> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc50 = Vector512.MultiplyAddEstimate(a5, b0, acc50);
+                                acc51 = Vector512.MultiplyAddEstimate(a5, b1, acc51);
+                                acc52 = Vector512.MultiplyAddEstimate(a5, b2, acc52);
+                                Vector512<double> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc60 = Vector512.MultiplyAddEstimate(a6, b0, acc60);
+                                acc61 = Vector512.MultiplyAddEstimate(a6, b1, acc61);
+                                acc62 = Vector512.MultiplyAddEstimate(a6, b2, acc62);
+                                Vector512<double> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc70 = Vector512.MultiplyAddEstimate(a7, b0, acc70);
+                                acc71 = Vector512.MultiplyAddEstimate(a7, b1, acc71);
+                                acc72 = Vector512.MultiplyAddEstimate(a7, b2, acc72);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                            acc40.StoreUnsafe(ref c40);
+                            acc41.StoreUnsafe(ref c41);
+                            acc42.StoreUnsafe(ref c42);
+                            acc50.StoreUnsafe(ref c50);
+                            acc51.StoreUnsafe(ref c51);
+                            acc52.StoreUnsafe(ref c52);
+                            acc60.StoreUnsafe(ref c60);
+                            acc61.StoreUnsafe(ref c61);
+                            acc62.StoreUnsafe(ref c62);
+                            acc70.StoreUnsafe(ref c70);
+                            acc71.StoreUnsafe(ref c71);
+                            acc72.StoreUnsafe(ref c72);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
+                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
+                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 24);
+                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 24);
+                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 24);
+                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 24);
+                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 24);
+                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 24);
+                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 24);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                Vector512<double> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc40 = Vector512.MultiplyAddEstimate(a4, b0, acc40);
+                                Vector512<double> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc50 = Vector512.MultiplyAddEstimate(a5, b0, acc50);
+                                Vector512<double> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc60 = Vector512.MultiplyAddEstimate(a6, b0, acc60);
+                                Vector512<double> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc70 = Vector512.MultiplyAddEstimate(a7, b0, acc70);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                            acc20.StoreUnsafe(ref c20);
+                            acc30.StoreUnsafe(ref c30);
+                            acc40.StoreUnsafe(ref c40);
+                            acc50.StoreUnsafe(ref c50);
+                            acc60.StoreUnsafe(ref c60);
+                            acc70.StoreUnsafe(ref c70);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
+                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
+                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
+                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
+                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 32);
+                            Vector256<double> acc40 = Vector256.LoadUnsafe(ref c40);
+                            ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 32);
+                            Vector256<double> acc50 = Vector256.LoadUnsafe(ref c50);
+                            ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 32);
+                            Vector256<double> acc60 = Vector256.LoadUnsafe(ref c60);
+                            ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 32);
+                            Vector256<double> acc70 = Vector256.LoadUnsafe(ref c70);
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 32);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                Vector256<double> a4 = Vector256.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc40 = Vector256.MultiplyAddEstimate(a4, b0, acc40);
+                                Vector256<double> a5 = Vector256.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc50 = Vector256.MultiplyAddEstimate(a5, b0, acc50);
+                                Vector256<double> a6 = Vector256.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc60 = Vector256.MultiplyAddEstimate(a6, b0, acc60);
+                                Vector256<double> a7 = Vector256.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc70 = Vector256.MultiplyAddEstimate(a7, b0, acc70);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                            acc20.StoreUnsafe(ref c20);
+                            acc30.StoreUnsafe(ref c30);
+                            acc40.StoreUnsafe(ref c40);
+                            acc50.StoreUnsafe(ref c50);
+                            acc60.StoreUnsafe(ref c60);
+                            acc70.StoreUnsafe(ref c70);
+                        }
+                        // the last 1 column(s), at offset 36
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
+                            double sum = target;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
                     for (; i + 4 <= rows; i += 4)
                     {
                         for (nint col = 0; col < 24; col += 24)
@@ -1090,7 +1412,8 @@ namespace Samples.Translation
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 37: X [rows, 37], W [columns, 37], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in
+        /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd37(int rows, int columns, ref double x, ref double weight, ref double y)
@@ -1099,195 +1422,199 @@ namespace Samples.Translation
             {
                 // depth: 37 = 4 × 8 lanes + 5, read as the vector at offset 29 with its first 3 lanes masked
                 Vector512<double> tailMask = Vector512.GreaterThanOrEqual(Vector512<long>.Indices, Vector512.Create((long)3)).As<long, double>();
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 68)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 68);
                     nint o = 0;
                     for (; o + 4 <= columns; o += 4)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
-                        ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 37);
-                        Vector512<double> acc00 = Vector512<double>.Zero;
-                        Vector512<double> acc01 = Vector512<double>.Zero;
-                        Vector512<double> acc02 = Vector512<double>.Zero;
-                        Vector512<double> acc03 = Vector512<double>.Zero;
-                        Vector512<double> acc10 = Vector512<double>.Zero;
-                        Vector512<double> acc11 = Vector512<double>.Zero;
-                        Vector512<double> acc12 = Vector512<double>.Zero;
-                        Vector512<double> acc13 = Vector512<double>.Zero;
-                        Vector512<double> acc20 = Vector512<double>.Zero;
-                        Vector512<double> acc21 = Vector512<double>.Zero;
-                        Vector512<double> acc22 = Vector512<double>.Zero;
-                        Vector512<double> acc23 = Vector512<double>.Zero;
-                        Vector512<double> acc30 = Vector512<double>.Zero;
-                        Vector512<double> acc31 = Vector512<double>.Zero;
-                        Vector512<double> acc32 = Vector512<double>.Zero;
-                        Vector512<double> acc33 = Vector512<double>.Zero;
-                        for (nuint d = 0; d < 32; d += 8)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
-                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
-                            Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
-                            acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
-                            acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
-                            acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 37);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc01 = Vector512<double>.Zero;
+                            Vector512<double> acc02 = Vector512<double>.Zero;
+                            Vector512<double> acc03 = Vector512<double>.Zero;
+                            Vector512<double> acc10 = Vector512<double>.Zero;
+                            Vector512<double> acc11 = Vector512<double>.Zero;
+                            Vector512<double> acc12 = Vector512<double>.Zero;
+                            Vector512<double> acc13 = Vector512<double>.Zero;
+                            Vector512<double> acc20 = Vector512<double>.Zero;
+                            Vector512<double> acc21 = Vector512<double>.Zero;
+                            Vector512<double> acc22 = Vector512<double>.Zero;
+                            Vector512<double> acc23 = Vector512<double>.Zero;
+                            Vector512<double> acc30 = Vector512<double>.Zero;
+                            Vector512<double> acc31 = Vector512<double>.Zero;
+                            Vector512<double> acc32 = Vector512<double>.Zero;
+                            Vector512<double> acc33 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 32; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
+                                acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
+                                acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
+                                acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            }
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, 29) & tailMask;
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29) & tailMask;
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
+                                acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29) & tailMask;
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
+                                acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29) & tailMask;
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
+                                acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            }
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                            ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            (Vector256.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
+                            ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            (Vector256.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
+                            ref double y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
+                            (Vector256.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
-                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
-                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
-                            Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, 29) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29) & tailMask;
-                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
-                            acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29) & tailMask;
-                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
-                            acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29) & tailMask;
-                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
-                            acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 37);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc01 = Vector512<double>.Zero;
+                            Vector512<double> acc02 = Vector512<double>.Zero;
+                            Vector512<double> acc03 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 32; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                            }
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, 29) & tailMask;
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                            }
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
                         }
-                        ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
-                        (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
-                        ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
-                        (Vector256.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
-                        ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
-                        (Vector256.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
-                        ref double y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
-                        (Vector256.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
                     }
                     for (; o < columns; o++)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        Vector512<double> acc00 = Vector512<double>.Zero;
-                        Vector512<double> acc10 = Vector512<double>.Zero;
-                        Vector512<double> acc20 = Vector512<double>.Zero;
-                        Vector512<double> acc30 = Vector512<double>.Zero;
-                        for (nuint d = 0; d < 32; d += 8)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc10 = Vector512<double>.Zero;
+                            Vector512<double> acc20 = Vector512<double>.Zero;
+                            Vector512<double> acc30 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 32; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29) & tailMask;
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29) & tailMask;
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29) & tailMask;
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, 29) & tailMask;
-                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, 29) & tailMask;
-                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 29) & tailMask;
-                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 32; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 4 <= columns; o += 4)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
-                        ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 37);
-                        Vector512<double> acc00 = Vector512<double>.Zero;
-                        Vector512<double> acc01 = Vector512<double>.Zero;
-                        Vector512<double> acc02 = Vector512<double>.Zero;
-                        Vector512<double> acc03 = Vector512<double>.Zero;
-                        for (nuint d = 0; d < 32; d += 8)
-                        {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
-                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
-                            Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
-                        }
-                        {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
-                            Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, 29) & tailMask;
-                            Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, 29) & tailMask;
-                            Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, 29) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
-                        }
-                        ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
-                        (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        Vector512<double> acc00 = Vector512<double>.Zero;
-                        for (nuint d = 0; d < 32; d += 8)
-                        {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        {
-                            Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, 29) & tailMask;
-                            Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 29) & tailMask;
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -1295,179 +1622,183 @@ namespace Samples.Translation
             {
                 // depth: 37 = 9 × 4 lanes + 1, read as the vector at offset 33 with its first 3 lanes masked
                 Vector256<double> tailMask = Vector256.GreaterThanOrEqual(Vector256<long>.Indices, Vector256.Create((long)3)).As<long, double>();
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 68)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 68);
                     nint o = 0;
                     for (; o + 3 <= columns; o += 3)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        Vector256<double> acc01 = Vector256<double>.Zero;
-                        Vector256<double> acc02 = Vector256<double>.Zero;
-                        Vector256<double> acc10 = Vector256<double>.Zero;
-                        Vector256<double> acc11 = Vector256<double>.Zero;
-                        Vector256<double> acc12 = Vector256<double>.Zero;
-                        Vector256<double> acc20 = Vector256<double>.Zero;
-                        Vector256<double> acc21 = Vector256<double>.Zero;
-                        Vector256<double> acc22 = Vector256<double>.Zero;
-                        Vector256<double> acc30 = Vector256<double>.Zero;
-                        Vector256<double> acc31 = Vector256<double>.Zero;
-                        Vector256<double> acc32 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 36; d += 4)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc10 = Vector256<double>.Zero;
+                            Vector256<double> acc11 = Vector256<double>.Zero;
+                            Vector256<double> acc12 = Vector256<double>.Zero;
+                            Vector256<double> acc20 = Vector256<double>.Zero;
+                            Vector256<double> acc21 = Vector256<double>.Zero;
+                            Vector256<double> acc22 = Vector256<double>.Zero;
+                            Vector256<double> acc30 = Vector256<double>.Zero;
+                            Vector256<double> acc31 = Vector256<double>.Zero;
+                            Vector256<double> acc32 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 36; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33) & tailMask;
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33) & tailMask;
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33) & tailMask;
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33) & tailMask;
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33) & tailMask;
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33) & tailMask;
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 36; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        Vector256<double> acc10 = Vector256<double>.Zero;
-                        Vector256<double> acc20 = Vector256<double>.Zero;
-                        Vector256<double> acc30 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 36; d += 4)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc10 = Vector256<double>.Zero;
+                            Vector256<double> acc20 = Vector256<double>.Zero;
+                            Vector256<double> acc30 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 36; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33) & tailMask;
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33) & tailMask;
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33) & tailMask;
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 33) & tailMask;
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 33) & tailMask;
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 33) & tailMask;
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 36; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        Vector256<double> acc01 = Vector256<double>.Zero;
-                        Vector256<double> acc02 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 36; d += 4)
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
-                            Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 33) & tailMask;
-                            Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 33) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        Vector256<double> acc00 = Vector256<double>.Zero;
-                        for (nuint d = 0; d < 36; d += 4)
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        {
-                            Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 33) & tailMask;
-                            Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 33) & tailMask;
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
@@ -1475,179 +1806,183 @@ namespace Samples.Translation
             {
                 // depth: 37 = 18 × 2 lanes + 1, read as the vector at offset 35 with its first 1 lanes masked
                 Vector128<double> tailMask = Vector128.GreaterThanOrEqual(Vector128<long>.Indices, Vector128.Create((long)1)).As<long, double>();
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 68)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 68);
                     nint o = 0;
                     for (; o + 3 <= columns; o += 3)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        Vector128<double> acc01 = Vector128<double>.Zero;
-                        Vector128<double> acc02 = Vector128<double>.Zero;
-                        Vector128<double> acc10 = Vector128<double>.Zero;
-                        Vector128<double> acc11 = Vector128<double>.Zero;
-                        Vector128<double> acc12 = Vector128<double>.Zero;
-                        Vector128<double> acc20 = Vector128<double>.Zero;
-                        Vector128<double> acc21 = Vector128<double>.Zero;
-                        Vector128<double> acc22 = Vector128<double>.Zero;
-                        Vector128<double> acc30 = Vector128<double>.Zero;
-                        Vector128<double> acc31 = Vector128<double>.Zero;
-                        Vector128<double> acc32 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 36; d += 2)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            Vector128<double> acc10 = Vector128<double>.Zero;
+                            Vector128<double> acc11 = Vector128<double>.Zero;
+                            Vector128<double> acc12 = Vector128<double>.Zero;
+                            Vector128<double> acc20 = Vector128<double>.Zero;
+                            Vector128<double> acc21 = Vector128<double>.Zero;
+                            Vector128<double> acc22 = Vector128<double>.Zero;
+                            Vector128<double> acc30 = Vector128<double>.Zero;
+                            Vector128<double> acc31 = Vector128<double>.Zero;
+                            Vector128<double> acc32 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 36; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35) & tailMask;
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35) & tailMask;
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35) & tailMask;
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35) & tailMask;
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35) & tailMask;
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35) & tailMask;
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 36; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                     }
                     for (; o < columns; o++)
                     {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
-                        ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
-                        ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        Vector128<double> acc10 = Vector128<double>.Zero;
-                        Vector128<double> acc20 = Vector128<double>.Zero;
-                        Vector128<double> acc30 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 36; d += 2)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 37);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 37);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc10 = Vector128<double>.Zero;
+                            Vector128<double> acc20 = Vector128<double>.Zero;
+                            Vector128<double> acc30 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 36; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35) & tailMask;
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35) & tailMask;
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35) & tailMask;
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 35) & tailMask;
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 35) & tailMask;
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 35) & tailMask;
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref double x0 = ref Unsafe.Add(ref x, r * 37);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 37);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 36; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 37);
-                        ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 37);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        Vector128<double> acc01 = Vector128<double>.Zero;
-                        Vector128<double> acc02 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 36; d += 2)
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
-                            Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 35) & tailMask;
-                            Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 35) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref double x0 = ref Unsafe.Add(ref x, r * 37);
-                        ref double w0 = ref Unsafe.Add(ref weight, o * 37);
-                        Vector128<double> acc00 = Vector128<double>.Zero;
-                        for (nuint d = 0; d < 36; d += 2)
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        {
-                            Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 35) & tailMask;
-                            Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 35) & tailMask;
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }

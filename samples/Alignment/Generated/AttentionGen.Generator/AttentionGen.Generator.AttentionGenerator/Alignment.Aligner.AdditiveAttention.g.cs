@@ -872,7 +872,7 @@ namespace Alignment
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32:
-        /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
+        /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
@@ -885,6 +885,99 @@ namespace Alignment
                 {
                     // columns: 32 = 0 × 3 vectors + 2 vector(s) + 0 scalar(s) of 16 lanes
                     nint i = 0;
+                    for (; i + 8 <= rows; i += 8)
+                    {
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
+                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
+                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0);
+                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
+                            Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0);
+                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0 + 16);
+                            Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0);
+                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
+                            Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                            ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 32 + 0);
+                            Vector512<float> acc40 = Vector512.LoadUnsafe(ref c40);
+                            ref float c41 = ref Unsafe.Add(ref c, (i + 4) * 32 + 0 + 16);
+                            Vector512<float> acc41 = Vector512.LoadUnsafe(ref c41);
+                            ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 32 + 0);
+                            Vector512<float> acc50 = Vector512.LoadUnsafe(ref c50);
+                            ref float c51 = ref Unsafe.Add(ref c, (i + 5) * 32 + 0 + 16);
+                            Vector512<float> acc51 = Vector512.LoadUnsafe(ref c51);
+                            ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 32 + 0);
+                            Vector512<float> acc60 = Vector512.LoadUnsafe(ref c60);
+                            ref float c61 = ref Unsafe.Add(ref c, (i + 6) * 32 + 0 + 16);
+                            Vector512<float> acc61 = Vector512.LoadUnsafe(ref c61);
+                            ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 32 + 0);
+                            Vector512<float> acc70 = Vector512.LoadUnsafe(ref c70);
+                            ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 32 + 0 + 16);
+                            Vector512<float> acc71 = Vector512.LoadUnsafe(ref c71);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref float aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref float aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref float aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                Vector512<float> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc40 = Vector512.MultiplyAddEstimate(a4, b0, acc40);
+                                acc41 = Vector512.MultiplyAddEstimate(a4, b1, acc41);
+                                Vector512<float> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc50 = Vector512.MultiplyAddEstimate(a5, b0, acc50);
+                                acc51 = Vector512.MultiplyAddEstimate(a5, b1, acc51);
+                                Vector512<float> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc60 = Vector512.MultiplyAddEstimate(a6, b0, acc60);
+                                acc61 = Vector512.MultiplyAddEstimate(a6, b1, acc61);
+                                Vector512<float> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc70 = Vector512.MultiplyAddEstimate(a7, b0, acc70);
+                                acc71 = Vector512.MultiplyAddEstimate(a7, b1, acc71);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc40.StoreUnsafe(ref c40);
+                            acc41.StoreUnsafe(ref c41);
+                            acc50.StoreUnsafe(ref c50);
+                            acc51.StoreUnsafe(ref c51);
+                            acc60.StoreUnsafe(ref c60);
+                            acc61.StoreUnsafe(ref c61);
+                            acc70.StoreUnsafe(ref c70);
+                            acc71.StoreUnsafe(ref c71);
+                        }
+                    }
                     for (; i + 4 <= rows; i += 4)
                     {
                         {
@@ -1354,7 +1447,8 @@ namespace Alignment
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 32: X [rows, 32], W [columns, 32], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators.
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in
+        /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         private static void ProductTransposedAdd32(int rows, int columns, ref float x, ref float weight, ref float y)
@@ -1362,408 +1456,420 @@ namespace Alignment
             if (SimdPaths.Vector512)
             {
                 // depth: 32 = 2 × 16 lanes
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 160)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 160);
                     nint o = 0;
                     for (; o + 4 <= columns; o += 4)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
-                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
-                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
-                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
-                        ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 32);
-                        Vector512<float> acc00 = Vector512<float>.Zero;
-                        Vector512<float> acc01 = Vector512<float>.Zero;
-                        Vector512<float> acc02 = Vector512<float>.Zero;
-                        Vector512<float> acc03 = Vector512<float>.Zero;
-                        Vector512<float> acc10 = Vector512<float>.Zero;
-                        Vector512<float> acc11 = Vector512<float>.Zero;
-                        Vector512<float> acc12 = Vector512<float>.Zero;
-                        Vector512<float> acc13 = Vector512<float>.Zero;
-                        Vector512<float> acc20 = Vector512<float>.Zero;
-                        Vector512<float> acc21 = Vector512<float>.Zero;
-                        Vector512<float> acc22 = Vector512<float>.Zero;
-                        Vector512<float> acc23 = Vector512<float>.Zero;
-                        Vector512<float> acc30 = Vector512<float>.Zero;
-                        Vector512<float> acc31 = Vector512<float>.Zero;
-                        Vector512<float> acc32 = Vector512<float>.Zero;
-                        Vector512<float> acc33 = Vector512<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 16)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
-                            Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
-                            Vector512<float> wv3 = Vector512.LoadUnsafe(ref w3, d);
-                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
-                            Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
-                            acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
-                            Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
-                            acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
-                            Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
-                            acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 32);
+                            Vector512<float> acc00 = Vector512<float>.Zero;
+                            Vector512<float> acc01 = Vector512<float>.Zero;
+                            Vector512<float> acc02 = Vector512<float>.Zero;
+                            Vector512<float> acc03 = Vector512<float>.Zero;
+                            Vector512<float> acc10 = Vector512<float>.Zero;
+                            Vector512<float> acc11 = Vector512<float>.Zero;
+                            Vector512<float> acc12 = Vector512<float>.Zero;
+                            Vector512<float> acc13 = Vector512<float>.Zero;
+                            Vector512<float> acc20 = Vector512<float>.Zero;
+                            Vector512<float> acc21 = Vector512<float>.Zero;
+                            Vector512<float> acc22 = Vector512<float>.Zero;
+                            Vector512<float> acc23 = Vector512<float>.Zero;
+                            Vector512<float> acc30 = Vector512<float>.Zero;
+                            Vector512<float> acc31 = Vector512<float>.Zero;
+                            Vector512<float> acc32 = Vector512<float>.Zero;
+                            Vector512<float> acc33 = Vector512<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 16)
+                            {
+                                Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<float> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                                Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
+                                acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
+                                Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
+                                acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
+                                Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
+                                acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            }
+                            ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector128.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                            ref float y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            (Vector128.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
+                            ref float y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            (Vector128.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
+                            ref float y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
+                            (Vector128.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
                         }
-                        ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
-                        (Vector128.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
-                        ref float y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
-                        (Vector128.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
-                        ref float y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
-                        (Vector128.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
-                        ref float y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
-                        (Vector128.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 32);
+                            Vector512<float> acc00 = Vector512<float>.Zero;
+                            Vector512<float> acc01 = Vector512<float>.Zero;
+                            Vector512<float> acc02 = Vector512<float>.Zero;
+                            Vector512<float> acc03 = Vector512<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 16)
+                            {
+                                Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<float> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                            }
+                            ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector128.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                        }
                     }
                     for (; o < columns; o++)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
-                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
-                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        Vector512<float> acc00 = Vector512<float>.Zero;
-                        Vector512<float> acc10 = Vector512<float>.Zero;
-                        Vector512<float> acc20 = Vector512<float>.Zero;
-                        Vector512<float> acc30 = Vector512<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 16)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
-                            acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
-                            acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
-                            acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            Vector512<float> acc00 = Vector512<float>.Zero;
+                            Vector512<float> acc10 = Vector512<float>.Zero;
+                            Vector512<float> acc20 = Vector512<float>.Zero;
+                            Vector512<float> acc30 = Vector512<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 16)
+                            {
+                                Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 4 <= columns; o += 4)
-                    {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
-                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
-                        ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 32);
-                        Vector512<float> acc00 = Vector512<float>.Zero;
-                        Vector512<float> acc01 = Vector512<float>.Zero;
-                        Vector512<float> acc02 = Vector512<float>.Zero;
-                        Vector512<float> acc03 = Vector512<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 16)
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
-                            Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
-                            Vector512<float> wv3 = Vector512.LoadUnsafe(ref w3, d);
-                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                            acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            Vector512<float> acc00 = Vector512<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 16)
+                            {
+                                Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
-                        (Vector128.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        Vector512<float> acc00 = Vector512<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 16)
-                        {
-                            Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                            Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                            acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
             else if (SimdPaths.Vector256)
             {
                 // depth: 32 = 4 × 8 lanes
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 160)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 160);
                     nint o = 0;
                     for (; o + 3 <= columns; o += 3)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
-                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
-                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
-                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
-                        Vector256<float> acc00 = Vector256<float>.Zero;
-                        Vector256<float> acc01 = Vector256<float>.Zero;
-                        Vector256<float> acc02 = Vector256<float>.Zero;
-                        Vector256<float> acc10 = Vector256<float>.Zero;
-                        Vector256<float> acc11 = Vector256<float>.Zero;
-                        Vector256<float> acc12 = Vector256<float>.Zero;
-                        Vector256<float> acc20 = Vector256<float>.Zero;
-                        Vector256<float> acc21 = Vector256<float>.Zero;
-                        Vector256<float> acc22 = Vector256<float>.Zero;
-                        Vector256<float> acc30 = Vector256<float>.Zero;
-                        Vector256<float> acc31 = Vector256<float>.Zero;
-                        Vector256<float> acc32 = Vector256<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 8)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            Vector256<float> acc01 = Vector256<float>.Zero;
+                            Vector256<float> acc02 = Vector256<float>.Zero;
+                            Vector256<float> acc10 = Vector256<float>.Zero;
+                            Vector256<float> acc11 = Vector256<float>.Zero;
+                            Vector256<float> acc12 = Vector256<float>.Zero;
+                            Vector256<float> acc20 = Vector256<float>.Zero;
+                            Vector256<float> acc21 = Vector256<float>.Zero;
+                            Vector256<float> acc22 = Vector256<float>.Zero;
+                            Vector256<float> acc30 = Vector256<float>.Zero;
+                            Vector256<float> acc31 = Vector256<float>.Zero;
+                            Vector256<float> acc32 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            Vector256<float> acc01 = Vector256<float>.Zero;
+                            Vector256<float> acc02 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
                     }
                     for (; o < columns; o++)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
-                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
-                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        Vector256<float> acc00 = Vector256<float>.Zero;
-                        Vector256<float> acc10 = Vector256<float>.Zero;
-                        Vector256<float> acc20 = Vector256<float>.Zero;
-                        Vector256<float> acc30 = Vector256<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 8)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                            acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                            acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                            acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            Vector256<float> acc10 = Vector256<float>.Zero;
+                            Vector256<float> acc20 = Vector256<float>.Zero;
+                            Vector256<float> acc30 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
-                    {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
-                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
-                        Vector256<float> acc00 = Vector256<float>.Zero;
-                        Vector256<float> acc01 = Vector256<float>.Zero;
-                        Vector256<float> acc02 = Vector256<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 8)
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                            Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        Vector256<float> acc00 = Vector256<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 8)
-                        {
-                            Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                            Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                            acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }
             else if (SimdPaths.Vector128)
             {
                 // depth: 32 = 8 × 4 lanes
-                nint r = 0;
-                for (; r + 4 <= rows; r += 4)
+                for (nint chunk = 0; chunk < rows; chunk += 160)
                 {
+                    nint chunkEnd = Math.Min(rows, chunk + 160);
                     nint o = 0;
                     for (; o + 3 <= columns; o += 3)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
-                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
-                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
-                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
-                        Vector128<float> acc00 = Vector128<float>.Zero;
-                        Vector128<float> acc01 = Vector128<float>.Zero;
-                        Vector128<float> acc02 = Vector128<float>.Zero;
-                        Vector128<float> acc10 = Vector128<float>.Zero;
-                        Vector128<float> acc11 = Vector128<float>.Zero;
-                        Vector128<float> acc12 = Vector128<float>.Zero;
-                        Vector128<float> acc20 = Vector128<float>.Zero;
-                        Vector128<float> acc21 = Vector128<float>.Zero;
-                        Vector128<float> acc22 = Vector128<float>.Zero;
-                        Vector128<float> acc30 = Vector128<float>.Zero;
-                        Vector128<float> acc31 = Vector128<float>.Zero;
-                        Vector128<float> acc32 = Vector128<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 4)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
-                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
-                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
-                            acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
-                            Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
-                            acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
-                            Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
-                            acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
-                            acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            Vector128<float> acc01 = Vector128<float>.Zero;
+                            Vector128<float> acc02 = Vector128<float>.Zero;
+                            Vector128<float> acc10 = Vector128<float>.Zero;
+                            Vector128<float> acc11 = Vector128<float>.Zero;
+                            Vector128<float> acc12 = Vector128<float>.Zero;
+                            Vector128<float> acc20 = Vector128<float>.Zero;
+                            Vector128<float> acc21 = Vector128<float>.Zero;
+                            Vector128<float> acc22 = Vector128<float>.Zero;
+                            Vector128<float> acc30 = Vector128<float>.Zero;
+                            Vector128<float> acc31 = Vector128<float>.Zero;
+                            Vector128<float> acc32 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                        Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                        Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                        Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            Vector128<float> acc01 = Vector128<float>.Zero;
+                            Vector128<float> acc02 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
                     }
                     for (; o < columns; o++)
                     {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
-                        ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
-                        ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        Vector128<float> acc00 = Vector128<float>.Zero;
-                        Vector128<float> acc10 = Vector128<float>.Zero;
-                        Vector128<float> acc20 = Vector128<float>.Zero;
-                        Vector128<float> acc30 = Vector128<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 4)
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
                         {
-                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
-                            acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
-                            Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
-                            acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
-                            Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
-                            acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            Vector128<float> acc10 = Vector128<float>.Zero;
+                            Vector128<float> acc20 = Vector128<float>.Zero;
+                            Vector128<float> acc30 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                        Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                        Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                    }
-                }
-                for (; r < rows; r++)
-                {
-                    nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
-                    {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
-                        ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
-                        Vector128<float> acc00 = Vector128<float>.Zero;
-                        Vector128<float> acc01 = Vector128<float>.Zero;
-                        Vector128<float> acc02 = Vector128<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 4)
+                        for (; r < chunkEnd; r++)
                         {
-                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
-                            Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                            acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
-                            acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                            }
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                         }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                        Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                        Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                    }
-                    for (; o < columns; o++)
-                    {
-                        ref float x0 = ref Unsafe.Add(ref x, r * 32);
-                        ref float w0 = ref Unsafe.Add(ref weight, o * 32);
-                        Vector128<float> acc00 = Vector128<float>.Zero;
-                        for (nuint d = 0; d < 32; d += 4)
-                        {
-                            Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
-                            Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
-                            acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
-                        }
-                        Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                     }
                 }
             }

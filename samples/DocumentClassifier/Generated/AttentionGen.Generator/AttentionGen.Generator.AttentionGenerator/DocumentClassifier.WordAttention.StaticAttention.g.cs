@@ -466,7 +466,7 @@ namespace DocumentClassifier
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32:
-        /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 4 rows × 3 vectors stay in registers.
+        /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
@@ -479,6 +479,99 @@ namespace DocumentClassifier
                 {
                     // columns: 32 = 0 × 3 vectors + 2 vector(s) + 0 scalar(s) of 16 lanes
                     nint i = 0;
+                    for (; i + 8 <= rows; i += 8)
+                    {
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
+                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
+                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0);
+                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
+                            Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0);
+                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0 + 16);
+                            Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0);
+                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
+                            Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                            ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 32 + 0);
+                            Vector512<float> acc40 = Vector512.LoadUnsafe(ref c40);
+                            ref float c41 = ref Unsafe.Add(ref c, (i + 4) * 32 + 0 + 16);
+                            Vector512<float> acc41 = Vector512.LoadUnsafe(ref c41);
+                            ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 32 + 0);
+                            Vector512<float> acc50 = Vector512.LoadUnsafe(ref c50);
+                            ref float c51 = ref Unsafe.Add(ref c, (i + 5) * 32 + 0 + 16);
+                            Vector512<float> acc51 = Vector512.LoadUnsafe(ref c51);
+                            ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 32 + 0);
+                            Vector512<float> acc60 = Vector512.LoadUnsafe(ref c60);
+                            ref float c61 = ref Unsafe.Add(ref c, (i + 6) * 32 + 0 + 16);
+                            Vector512<float> acc61 = Vector512.LoadUnsafe(ref c61);
+                            ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 32 + 0);
+                            Vector512<float> acc70 = Vector512.LoadUnsafe(ref c70);
+                            ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 32 + 0 + 16);
+                            Vector512<float> acc71 = Vector512.LoadUnsafe(ref c71);
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref float aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref float aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref float aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                Vector512<float> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc40 = Vector512.MultiplyAddEstimate(a4, b0, acc40);
+                                acc41 = Vector512.MultiplyAddEstimate(a4, b1, acc41);
+                                Vector512<float> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc50 = Vector512.MultiplyAddEstimate(a5, b0, acc50);
+                                acc51 = Vector512.MultiplyAddEstimate(a5, b1, acc51);
+                                Vector512<float> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc60 = Vector512.MultiplyAddEstimate(a6, b0, acc60);
+                                acc61 = Vector512.MultiplyAddEstimate(a6, b1, acc61);
+                                Vector512<float> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc70 = Vector512.MultiplyAddEstimate(a7, b0, acc70);
+                                acc71 = Vector512.MultiplyAddEstimate(a7, b1, acc71);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc40.StoreUnsafe(ref c40);
+                            acc41.StoreUnsafe(ref c41);
+                            acc50.StoreUnsafe(ref c50);
+                            acc51.StoreUnsafe(ref c51);
+                            acc60.StoreUnsafe(ref c60);
+                            acc61.StoreUnsafe(ref c61);
+                            acc70.StoreUnsafe(ref c70);
+                            acc71.StoreUnsafe(ref c71);
+                        }
+                    }
                     for (; i + 4 <= rows; i += 4)
                     {
                         {

@@ -1,0 +1,133 @@
+using System;
+using System.Numerics;
+using System.Reflection;
+using AttentionGen.Layers.Tests.Additive;
+using AttentionGen.Layers.Tests.Multiplicative;
+using Xunit;
+
+namespace AttentionGen.Layers.Tests;
+
+[MultiplicativeAttention(Dim = 256)] public partial class KernelF256 : IMultiplicativeLayer<float, KernelF256.Tape>;
+[MultiplicativeAttention(Dim = 37, ElementType = typeof(double))] public partial class KernelD37 : IMultiplicativeLayer<double, KernelD37.Tape>;
+
+/// <summary>
+/// The two product kernels every layer's projections go through, called directly (they are private static methods of
+/// each generated class): C += A·B (<c>MatrixProductAdd{columns}</c>, A read through strides) and Y += X Wᵀ
+/// (<c>ProductTransposedAdd{depth}</c>). Row counts cross every register block (8, 4 and 1 rows) and the row chunks and
+/// depth blocks the kernels use to stay in cache; widths leave vector and scalar tails. Each result is checked against a
+/// double reference, and each row against the same kernel called for that row alone, bit for bit: layers rely on an
+/// element being computed the same way whichever rows one call covers (ProjectKeys against a step; threads' row ranges).
+/// The reduced-SIMD legs of CI run these on the narrower paths.
+/// </summary>
+public class ProductKernelTests
+{
+    private delegate void MatrixProductAdd<T>(int rows, int depth, ref T a, nint aRow, nint aDepth, ref T b, ref T c);
+    private delegate void ProductTransposedAdd<T>(int rows, int columns, ref T x, ref T weight, ref T y);
+
+    private static TDelegate Kernel<TDelegate>(Type layer, string name) where TDelegate : Delegate
+    {
+        MethodInfo method = layer.GetMethod(name, BindingFlags.NonPublic | BindingFlags.Static)
+            ?? throw new InvalidOperationException($"{layer.Name} has no kernel {name}");
+        return method.CreateDelegate<TDelegate>();
+    }
+
+    private static readonly int[] RowCounts = [1, 3, 4, 5, 7, 8, 9, 12, 16, 17, 25];
+    private static readonly int[] Depths = [1, 5, 127, 128, 129, 300];
+
+    [Fact] public void MatrixProductAdd256_float() => CheckMatrixProduct<float>(typeof(KernelF256), 256, 1e-5);
+    [Fact] public void MatrixProductAdd129_float() => CheckMatrixProduct<float>(typeof(GeneralF129Causal), 129, 1e-5);
+    [Fact] public void MatrixProductAdd100_float() => CheckMatrixProduct<float>(typeof(AdditiveF100), 100, 1e-5);
+    [Fact] public void MatrixProductAdd37_double() => CheckMatrixProduct<double>(typeof(KernelD37), 37, 1e-13);
+
+    [Fact] public void ProductTransposedAdd256_float() => CheckTransposedProduct<float>(typeof(KernelF256), 256, 1e-5);
+    [Fact] public void ProductTransposedAdd129_float() => CheckTransposedProduct<float>(typeof(GeneralF129Causal), 129, 1e-5);
+    [Fact] public void ProductTransposedAdd100_float() => CheckTransposedProduct<float>(typeof(AdditiveF100), 100, 1e-5);
+    [Fact] public void ProductTransposedAdd37_double() => CheckTransposedProduct<double>(typeof(KernelD37), 37, 1e-13);
+
+    private static void CheckMatrixProduct<T>(Type layer, int columns, double tolerance) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var product = Kernel<MatrixProductAdd<T>>(layer, $"MatrixProductAdd{columns}");
+        var random = new Random(columns);
+        foreach (int rows in RowCounts)
+        {
+            foreach (int depth in Depths)
+            {
+                T[] b = TestData.Random<T>(random, depth * columns);
+                T[] start = TestData.Random<T>(random, rows * columns);
+                // A as [rows, depth] (aRow = depth, aDepth = 1) and as its transpose [depth, rows] (aRow = 1, aDepth = rows).
+                foreach (bool transposed in new[] { false, true })
+                {
+                    T[] a = TestData.Random<T>(random, rows * depth);
+                    nint aRow = transposed ? 1 : depth, aDepth = transposed ? rows : 1;
+                    T[] c = (T[])start.Clone();
+                    product(rows, depth, ref a[0], aRow, aDepth, ref b[0], ref c[0]);
+
+                    string what = $"{columns} columns, {rows} rows, depth {depth}, A {(transposed ? "transposed" : "row-major")}";
+                    for (int i = 0; i < rows; i++)
+                    {
+                        for (int col = 0; col < columns; col++)
+                        {
+                            double expected = double.CreateTruncating(start[i * columns + col]), magnitude = Math.Abs(expected);
+                            for (int k = 0; k < depth; k++)
+                            {
+                                double term = double.CreateTruncating(a[i * aRow + k * aDepth]) * double.CreateTruncating(b[k * columns + col]);
+                                expected += term;
+                                magnitude += Math.Abs(term);
+                            }
+                            double actual = double.CreateTruncating(c[i * columns + col]);
+                            Assert.True(Math.Abs(actual - expected) <= tolerance * Math.Max(1, magnitude),
+                                $"{what}: C[{i}, {col}] = {actual}, expected {expected}");
+                        }
+
+                        // Row i alone, through the one-row path.
+                        T[] alone = start.AsSpan(i * columns, columns).ToArray();
+                        product(1, depth, ref a[i * aRow], aRow, aDepth, ref b[0], ref alone[0]);
+                        Assert.True(alone.AsSpan().SequenceEqual(c.AsSpan(i * columns, columns)), $"{what}: row {i} differs when computed alone");
+                    }
+                }
+            }
+        }
+    }
+
+    private static void CheckTransposedProduct<T>(Type layer, int depth, double tolerance) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var product = Kernel<ProductTransposedAdd<T>>(layer, $"ProductTransposedAdd{depth}");
+        var random = new Random(depth);
+        // Past the row chunk of every width here (20 rows of 256 floats, 36 of 129, 48 of 100, 68 of 37 doubles).
+        int[] rowCounts = [1, 3, 4, 5, 8, 19, 20, 21, 37, 41, 50, 70];
+        int[] columnCounts = [1, 3, 4, 5, 7, 33];
+        foreach (int rows in rowCounts)
+        {
+            foreach (int columns in columnCounts)
+            {
+                T[] x = TestData.Random<T>(random, rows * depth);
+                T[] w = TestData.Random<T>(random, columns * depth);
+                T[] start = TestData.Random<T>(random, rows * columns);
+                T[] y = (T[])start.Clone();
+                product(rows, columns, ref x[0], ref w[0], ref y[0]);
+
+                string what = $"depth {depth}, {rows} rows, {columns} columns";
+                for (int r = 0; r < rows; r++)
+                {
+                    for (int o = 0; o < columns; o++)
+                    {
+                        double expected = double.CreateTruncating(start[r * columns + o]), magnitude = Math.Abs(expected);
+                        for (int d = 0; d < depth; d++)
+                        {
+                            double term = double.CreateTruncating(x[r * depth + d]) * double.CreateTruncating(w[o * depth + d]);
+                            expected += term;
+                            magnitude += Math.Abs(term);
+                        }
+                        double actual = double.CreateTruncating(y[r * columns + o]);
+                        Assert.True(Math.Abs(actual - expected) <= tolerance * Math.Max(1, magnitude),
+                            $"{what}: Y[{r}, {o}] = {actual}, expected {expected}");
+                    }
+
+                    T[] alone = start.AsSpan(r * columns, columns).ToArray();
+                    product(1, columns, ref x[r * depth], ref w[0], ref alone[0]);
+                    Assert.True(alone.AsSpan().SequenceEqual(y.AsSpan(r * columns, columns)), $"{what}: row {r} differs when computed alone");
+                }
+            }
+        }
+    }
+}
