@@ -4,6 +4,7 @@
 #   bash bench/run.sh --quick                      # the CI smoke run
 #   bash bench/run.sh                              # the full BenchmarkDotNet run, W0–W11 at 1 and 2 threads (several minutes)
 #   bash bench/run.sh --workloads W0,W3 --threads 1   # a part of it; other arguments go to BenchmarkDotNet
+#   bash bench/run.sh --no-pin                     # one-thread benchmarks not pinned to the vCPU with the higher FMA peak
 # The suite runs BenchmarkDotNet in-process (see Program.cs), so the LD_PRELOAD set here reaches every benchmark.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

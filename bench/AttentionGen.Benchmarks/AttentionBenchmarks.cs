@@ -1,3 +1,5 @@
+using System;
+using System.Threading;
 using BenchmarkDotNet.Attributes;
 
 namespace AttentionGen.Benchmarks;
@@ -21,6 +23,7 @@ public class AttentionBenchmarks
     [GlobalSetup]
     public void Setup()
     {
+        OneThreadPin.Enter(Threads);
         var data = new WorkloadData(Benchmarks.Workload.Get(Workload));
         _generated = new GeneratedLayer(data, Threads);
         if (TorchPeer.IsAvailable(out _))
@@ -30,7 +33,11 @@ public class AttentionBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _torch?.Dispose();
+    public void Cleanup()
+    {
+        _torch?.Dispose();
+        OneThreadPin.Exit();
+    }
 
     [Benchmark]
     public void Generated_Forward() => _generated.Forward();
@@ -55,7 +62,14 @@ public class BaselineBenchmarks
     public string Workload { get; set; } = "W0";
 
     [GlobalSetup]
-    public void Setup() => _baseline = Baseline.For(new WorkloadData(Benchmarks.Workload.Get(Workload)));
+    public void Setup()
+    {
+        OneThreadPin.Enter(threads: 1);
+        _baseline = Baseline.For(new WorkloadData(Benchmarks.Workload.Get(Workload)));
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => OneThreadPin.Exit();
 
     [Benchmark]
     public void Baseline_Forward() => _baseline.Forward();
@@ -85,6 +99,7 @@ public class DecoderStepBenchmarks
     [GlobalSetup]
     public void Setup()
     {
+        OneThreadPin.Enter(threads: 1);
         var data = new WorkloadData(Benchmarks.Workload.Get(Workload));
         _generated = new GeneratedLayer(data, threads: 1);
         if (TorchPeer.IsAvailable(out _))
@@ -94,11 +109,56 @@ public class DecoderStepBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _torch?.Dispose();
+    public void Cleanup()
+    {
+        _torch?.Dispose();
+        OneThreadPin.Exit();
+    }
 
     [Benchmark]
     public void Generated_Step() => _generated.DecoderStep!();
 
     [Benchmark]
     public void TorchSharp_Step() => _torch!.DecoderStep();
+}
+
+/// <summary>
+/// Pins a one-thread benchmark to the vCPU Program chose (<see cref="PinChoice"/>) from its global setup to its global
+/// cleanup. In-process, BenchmarkDotNet runs a benchmark's setup, iterations and cleanup on one thread it starts for that
+/// benchmark (from the unpinned main thread, so nothing carries over to the next benchmark); only that thread is pinned.
+/// Two-thread benchmarks are left alone, and so are the worker threads they start.
+/// </summary>
+internal static class OneThreadPin
+{
+    /// <summary>Set by Program before BenchmarkDotNet runs; unpinned until then (quick and profile modes).</summary>
+    public static PinChoice Choice { get; set; } = new(null, "one-thread benchmarks not pinned");
+
+    private static int s_pinnedThread = -1;
+
+    public static void Enter(int threads)
+    {
+        if (threads != 1 || Choice.Cpu is not int cpu) return;
+        if (CpuAffinity.TryPinCurrentThread(cpu, out string? failure))
+        {
+            s_pinnedThread = Environment.CurrentManagedThreadId;
+        }
+        else
+        {
+            Console.WriteLine($"// pinning to vCPU {cpu} failed ({failure}); this benchmark runs unpinned");
+        }
+    }
+
+    public static void Exit()
+    {
+        if (s_pinnedThread < 0) return;
+        if (s_pinnedThread != Environment.CurrentManagedThreadId)
+        {
+            Console.WriteLine("// the global cleanup ran on another thread than the setup: this benchmark's pinning may not have held");
+        }
+        else if (!CpuAffinity.TryUnpinCurrentThread(out string? failure))
+        {
+            Console.WriteLine($"// unpinning failed ({failure})");
+        }
+        s_pinnedThread = -1;
+    }
 }
