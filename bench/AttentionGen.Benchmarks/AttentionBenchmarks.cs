@@ -5,7 +5,7 @@ using BenchmarkDotNet.Attributes;
 namespace AttentionGen.Benchmarks;
 
 /// <summary>
-/// The generated layers against TorchSharp on W0–W11, at 1 and 2 threads. Method names are
+/// The generated layers against TorchSharp on W0–W12, at 1 and 2 threads. Method names are
 /// "{implementation}_{pass}": Program's summary table splits them.
 /// </summary>
 [MemoryDiagnoser]
@@ -14,7 +14,7 @@ public class AttentionBenchmarks
     private GeneratedLayer _generated = null!;
     private TorchPeer? _torch;
 
-    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11")]
+    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12")]
     public string Workload { get; set; } = "W0";
 
     [Params(1, 2)]
@@ -58,7 +58,7 @@ public class BaselineBenchmarks
 {
     private IBaseline _baseline = null!;
 
-    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11")]
+    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12")]
     public string Workload { get; set; } = "W0";
 
     [GlobalSetup]
@@ -83,17 +83,19 @@ public class BaselineBenchmarks
 }
 
 /// <summary>
-/// W0 and W1 as a decoder calls them at every step: the keys projected once per sentence at setup (the generated layer's
-/// <c>ProjectKeys</c>; TorchSharp keeps keys·W_kᵀ + b), then per call only the query side, the scores, the softmax and
-/// the context (<c>ForwardWithKeyProjection</c>). One thread: a step has one batch row, nothing to split.
+/// W0, W1 and W12 as a decoder calls them at every step: the keys projected once per sentence at setup (the generated
+/// layer's <c>ProjectKeys</c>; TorchSharp keeps keys·W_kᵀ + b, for W12 keys·W_a,kᵀ; W12's baseline its kpₛ), then per
+/// call only the query side, the scores, the softmax and the context (<c>ForwardWithKeyProjection</c>). One thread: W0's
+/// and W1's step has one batch row, nothing to split (W12's 32 rows could be, not measured yet).
 /// </summary>
 [MemoryDiagnoser]
 public class DecoderStepBenchmarks
 {
     private GeneratedLayer _generated = null!;
+    private IDecoderStepBaseline? _baseline;
     private TorchPeer? _torch;
 
-    [Params("W0", "W1")]
+    [Params("W0", "W1", "W12")]
     public string Workload { get; set; } = "W0";
 
     [GlobalSetup]
@@ -102,6 +104,8 @@ public class DecoderStepBenchmarks
         OneThreadPin.Enter(threads: 1);
         var data = new WorkloadData(Benchmarks.Workload.Get(Workload));
         _generated = new GeneratedLayer(data, threads: 1);
+        _baseline = Baseline.For(data) as IDecoderStepBaseline; // W12 (local concat); Program filters Baseline_Step out for the others
+        _baseline?.ProjectKeys(); // once per source sequence
         if (TorchPeer.IsAvailable(out _))
         {
             _torch = new TorchPeer(data, threads: 1);
@@ -117,6 +121,9 @@ public class DecoderStepBenchmarks
 
     [Benchmark]
     public void Generated_Step() => _generated.DecoderStep!();
+
+    [Benchmark]
+    public void Baseline_Step() => _baseline!.Step();
 
     [Benchmark]
     public void TorchSharp_Step() => _torch!.DecoderStep();

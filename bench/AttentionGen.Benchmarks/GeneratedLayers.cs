@@ -29,6 +29,7 @@ namespace AttentionGen.Benchmarks;
 [StructuredSelfAttention(Dim = 256, Units = 128, Hops = 4)] public partial class StructuredW10;
 
 // W11: W7's local-p with the concat score (Units = 256; PredictorUnits defaults to Dim = 256 = the workload's Units).
+// W12 runs this layer too, as a decoder step (one query per call, the keys projected once).
 [LocalAttention(Dim = 256, Window = 5, Score = AttentionScore.Concat, Units = 256)] public partial class LocalConcatW11;
 
 /// <summary>The generated layer of a workload, with the workload's parameters, behind plain delegates.</summary>
@@ -173,6 +174,7 @@ public sealed class GeneratedLayer
                 break;
             }
             case "W11":
+            case "W12": // W11's layer as a decoder step: one query per call (Tq = 1)
             {
                 var layer = SetParameters(new LocalConcatW11 { MaxDegreeOfParallelism = threads }, new()
                 {
@@ -181,6 +183,9 @@ public sealed class GeneratedLayer
                 });
                 var tape = new LocalConcatW11.Tape();
                 Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                var keyProjection = new float[b * tk * LocalConcatW11.Units];
+                layer.ProjectKeys(b, tk, data.Keys, keyProjection); // once per source sequence
+                DecoderStep = () => layer.ForwardWithKeyProjection(b, tq, tk, data.Query, keyProjection, data.Keys, Context); // the keys are the values
                 Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
                 Layer = layer;
                 break;
@@ -202,8 +207,8 @@ public sealed class GeneratedLayer
     public Action Training { get; }
 
     /// <summary>
-    /// Additive workloads only (else null): the inference forward as a decoder step makes it, from the key projection
-    /// computed once per sentence at setup (<c>ProjectKeys</c>, then <c>ForwardWithKeyProjection</c> per step).
+    /// Additive and local-concat workloads only (else null): the inference forward as a decoder step makes it, from the key
+    /// projection computed once per sentence at setup (<c>ProjectKeys</c>, then <c>ForwardWithKeyProjection</c> per step).
     /// </summary>
     public Action? DecoderStep { get; }
 

@@ -68,8 +68,10 @@ public static class Program
                 var parameters = benchmark.Parameters;
                 bool workloadOk = workloads.Contains((string)parameters["Workload"]);
                 bool threadsOk = !parameters.Items.Any(p => p.Name == "Threads") || threads.Contains((int)parameters["Threads"]);
-                bool torchOk = torch || !benchmark.Descriptor.WorkloadMethod.Name.StartsWith("TorchSharp", StringComparison.Ordinal);
-                return workloadOk && threadsOk && torchOk;
+                string method = benchmark.Descriptor.WorkloadMethod.Name;
+                bool torchOk = torch || !method.StartsWith("TorchSharp", StringComparison.Ordinal);
+                bool baselineStepOk = method != "Baseline_Step" || Baseline.HasDecoderStep(Workload.Get((string)parameters["Workload"]));
+                return workloadOk && threadsOk && torchOk && baselineStepOk;
             }))
             .WithOptions(ConfigOptions.JoinSummary);
         if (!arguments.Any(a => a is "--filter" or "-f"))

@@ -14,13 +14,15 @@ namespace AttentionGen.Benchmarks;
 /// step at a time in the parallel form (exclusive cumprod, clipped divisor, cumsum), then ·keys; W9 = key-value with the
 /// L previous steps of each step gathered; W10 = structured self-attention, r softmaxes over t, then ·H; W11 = W7 with the
 /// concat score, W_a split into its query and key columns (each side projected once, as OpenNMT's "mlp" attention does),
-/// tanh of their sums over each gathered window, ·v_a.
+/// tanh of their sums over each gathered window, ·v_a; W12 = W11's math as a decoder step, one query per call, the keys'
+/// side of W_a projected once in the constructor.
 /// </summary>
 public sealed class TorchPeer : IDisposable
 {
     private readonly Workload _workload;
     private readonly Operands _operands;
-    private readonly Tensor? _stepKeyProjection; // additive: keys·W_kᵀ + b, computed once per sentence for DecoderStep
+    // Computed once per sentence for DecoderStep: additive keys·W_kᵀ + b, local concat keys·W_a,kᵀ (the key columns of W_a).
+    private readonly Tensor? _stepKeyProjection;
 
     public TorchPeer(WorkloadData data, int threads)
     {
@@ -44,10 +46,14 @@ public sealed class TorchPeer : IDisposable
             InputWeight: Matrix(data.InputWeight, w.Dim),
             HopWeight: Matrix(data.HopWeight, w.Units),
             ConcatVector: Vector(data.ConcatVector));
-        if (w.Layer == "additive")
+        using (no_grad())
         {
-            using var noGrad = no_grad();
-            _stepKeyProjection = _operands.Keys.matmul(_operands.KeyWeight.t()) + _operands.Bias;
+            _stepKeyProjection = w.Layer switch
+            {
+                "additive" => _operands.Keys.matmul(_operands.KeyWeight.t()) + _operands.Bias,
+                "local-concat" => ConcatKeyProjection(_operands.Keys, _operands.QueryWeight),
+                _ => null,
+            };
         }
     }
 
@@ -132,10 +138,16 @@ public sealed class TorchPeer : IDisposable
 
     // Luong's concat score inside the window: v_a·tanh(W_a [q; kₛ]) = v_a·tanh(W_a,q q + W_a,k kₛ), each side projected once.
     private static Func<Tensor, Tensor, Tensor> ConcatScore(Tensor query, Tensor keys, Tensor scoreWeight, Tensor scoreVector)
+        => ConcatScoreFromKeyProjection(query, ConcatKeyProjection(keys, scoreWeight), scoreWeight, scoreVector);
+
+    // The key side of the concat score, kpₛ = W_a,k kₛ (W_a's last KeyDim columns): [B, Tk, U].
+    private static Tensor ConcatKeyProjection(Tensor keys, Tensor scoreWeight)
+        => keys.matmul(scoreWeight.narrow(1, scoreWeight.shape[1] - keys.shape[2], keys.shape[2]).t());
+
+    // The concat score from a key projection kp [B, Tk, U]: what a decoder step computes when kp is kept per sentence.
+    private static Func<Tensor, Tensor, Tensor> ConcatScoreFromKeyProjection(Tensor query, Tensor keyProjection, Tensor scoreWeight, Tensor scoreVector)
     {
-        long dim = query.shape[2];
-        Tensor queryProjection = query.matmul(scoreWeight.narrow(1, 0, dim).t()); // [B, Tq, U]
-        Tensor keyProjection = keys.matmul(scoreWeight.narrow(1, dim, dim).t());  // [B, Tk, U]
+        Tensor queryProjection = query.matmul(scoreWeight.narrow(1, 0, query.shape[2]).t()); // [B, Tq, U]
         return (index, _) => (queryProjection.unsqueeze(2) + Gather(keyProjection, index)).tanh().matmul(scoreVector);
     }
 
@@ -207,16 +219,25 @@ public sealed class TorchPeer : IDisposable
         return Context(_operands).data<float>().ToArray();
     }
 
+    /// <summary>Whether <see cref="DecoderStep"/> exists: additive and local-concat workloads.</summary>
+    public bool HasDecoderStep => _stepKeyProjection is not null;
+
     /// <summary>
-    /// Additive workloads: the inference forward as a decoder step makes it, from the key projection kept since the
-    /// constructor (keys·W_kᵀ + b): q·W_qᵀ, tanh of the broadcast sum, ·v, softmax, ·keys. The context, copied out.
+    /// The inference forward as a decoder step makes it, from the key projection kept since the constructor (outside any
+    /// timed call, as a decoder caches it per sentence). Additive (keys·W_kᵀ + b): q·W_qᵀ, tanh of the broadcast sum, ·v,
+    /// softmax, ·keys. Local concat (keys·W_a,kᵀ): the predictor, the window, q·W_a,qᵀ plus the window's gathered key
+    /// projections, tanh, ·v_a, the window softmax times the Gaussian, ·keys. The context, copied out.
     /// </summary>
     public float[] DecoderStep()
     {
-        if (_stepKeyProjection is null) throw new InvalidOperationException($"{_workload.Id} is not an additive workload");
+        if (_stepKeyProjection is null) throw new InvalidOperationException($"{_workload.Id} is neither an additive nor a local-concat workload");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        return AdditiveFromKeyProjection(_operands.Query, _stepKeyProjection, _operands.Keys, _operands.QueryWeight, _operands.ScoreVector).data<float>().ToArray();
+        Operands x = _operands;
+        Tensor context = _workload.Layer == "local-concat"
+            ? LocalContext(x.Query, x.Keys, x.KeyWeight, x.ScoreVector, _workload.Window, ConcatScoreFromKeyProjection(x.Query, _stepKeyProjection, x.QueryWeight, x.ConcatVector))
+            : AdditiveFromKeyProjection(x.Query, _stepKeyProjection, x.Keys, x.QueryWeight, x.ScoreVector);
+        return context.data<float>().ToArray();
     }
 
     /// <summary>

@@ -42,10 +42,13 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
     };
 
     /// <summary>
-    /// The nominal FLOPs of a decoder step from a key projection computed once per sentence (additive only): the
-    /// additive formula without the keys' projection, 2·B·Tq·D·U + 4·B·Tq·Tk·U + 2·B·Tq·Tk·D.
+    /// The nominal FLOPs of a decoder step from a key projection computed once per sentence: the forward formula without
+    /// the keys' projection, 2·B·Tk·D·U. Additive: 2·B·Tq·D·U + 4·B·Tq·Tk·U + 2·B·Tq·Tk·D; local concat:
+    /// 2·B·Tq·D·U + 2·B·Tq·U (predictor) + 2·B·Tq·D·U (W_a,q q) + B·Tq·(2D + 1)·(4·U + 2·Dim) (window).
     /// </summary>
-    public double StepFlops => 2.0 * Batch * QueryLength * Dim * Units + 4.0 * Batch * QueryLength * KeyLength * Units + 2.0 * Batch * QueryLength * KeyLength * Dim;
+    public double StepFlops => Layer is "additive" or "local-concat"
+        ? ForwardFlops - 2.0 * Batch * KeyLength * Dim * Units
+        : throw new InvalidOperationException($"{Id} ({Layer}) has no decoder step");
 
     /// <summary>A training step counts three times the forward.</summary>
     public double TrainingFlops => 3 * ForwardFlops;
@@ -96,8 +99,14 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
     /// <summary>Not in workloads.md: W7 with Luong's concat score vₐᵀ tanh(Wₐ[hₜ; h̄ₛ]) (Units = 256, the predictor's too).</summary>
     public static readonly Workload W11 = new("W11", "local-concat", 32, 64, 64, 256, 256, Window: 5);
 
-    /// <summary>W0–W11 in order.</summary>
-    public static IReadOnlyList<Workload> All { get; } = new[] { W0, W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11 };
+    /// <summary>
+    /// Not in workloads.md: W11's layer as a decoder calls it, one query per step (Tq = 1) at W11's batch (32) and source
+    /// length (64): the keys projected once per source sequence (<c>ProjectKeys</c>), then <c>ForwardWithKeyProjection</c>.
+    /// </summary>
+    public static readonly Workload W12 = new("W12", "local-concat", 32, 1, 64, 256, 256, Window: 5);
+
+    /// <summary>W0–W12 in order.</summary>
+    public static IReadOnlyList<Workload> All { get; } = new[] { W0, W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12 };
 
     public static Workload Get(string id)
     {
@@ -105,7 +114,7 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
         {
             if (w.Id == id) return w;
         }
-        throw new ArgumentException($"unknown workload '{id}'; expected one of W0–W11", nameof(id));
+        throw new ArgumentException($"unknown workload '{id}'; expected one of W0–W12", nameof(id));
     }
 }
 

@@ -13,7 +13,7 @@ namespace AttentionGen.Benchmarks.Tests;
 /// </summary>
 public sealed class BaselineTests
 {
-    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "local", "local-wide", "monotonic", "monotonic-wide", "local-concat", "local-concat-wide", "keyvalue", "keyvalue-wide", "structured", "structured-wide" };
+    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "local", "local-wide", "monotonic", "monotonic-wide", "local-concat", "local-concat-wide", "local-concat-step", "keyvalue", "keyvalue-wide", "structured", "structured-wide" };
 
     private static Workload Shape(string name) => name switch
     {
@@ -30,6 +30,7 @@ public sealed class BaselineTests
         "local-wide" => new("T", "local", 1, 6, 13, 19, 11, Window: 3), // D past one 16-lane vector, windows clipped at the edges
         "local-concat" => new("T", "local-concat", 2, 4, 9, 7, 5, Window: 2),
         "local-concat-wide" => new("T", "local-concat", 1, 6, 13, 19, 11, Window: 3), // D past one 16-lane vector, windows clipped at the edges
+        "local-concat-step" => new("T", "local-concat", 3, 1, 9, 7, 5, Window: 2), // W12's use: one query per call
         "keyvalue" => new("T", "keyvalue", 2, 5, 0, 6, 0, Window: 2),
         "keyvalue-wide" => new("T", "keyvalue", 1, 7, 0, 19, 0, Window: 3), // D past one 16-lane vector, T > L
         "structured" => new("T", "structured", 2, 5, 0, 6, 4, Hops: 3),
@@ -63,6 +64,64 @@ public sealed class BaselineTests
         float[] first = baseline.Context.ToArray();
         baseline.Forward();
         Assert.Equal(first, baseline.Context);
+    }
+
+    [Theory]
+    [InlineData("local-concat-step")]
+    [InlineData("local-concat-wide")]
+    public void Decoder_steps_from_keys_projected_once_match_the_scalar_reference_for_each_new_query(string shape)
+    {
+        var data = new WorkloadData(Shape(shape), seed: 5);
+        var baseline = Assert.IsAssignableFrom<IDecoderStepBaseline>(Baseline.For(data));
+        baseline.ProjectKeys();
+        var random = new Random(13);
+        for (int step = 0; step < 3; step++)
+        {
+            // A new decoder state at every step; the keys, and so their projection, stay.
+            for (int i = 0; i < data.Query.Length; i++) data.Query[i] = (float)(random.NextDouble() * 2 - 1);
+            baseline.Step();
+            AssertContext(ScalarReference.Context(data.Workload, ScalarReference.Inputs(data)), baseline.Context);
+        }
+    }
+
+    [Fact]
+    public void A_decoder_step_reads_the_key_projection_not_the_key_columns_of_the_weight()
+    {
+        var data = new WorkloadData(Shape("local-concat-step"), seed: 5);
+        var baseline = (IDecoderStepBaseline)Baseline.For(data);
+        double[] before = ScalarReference.Context(data.Workload, ScalarReference.Inputs(data));
+        baseline.ProjectKeys();
+        // Change W_a's key columns (the last D of each [U, 2D] row) after projecting: the step keeps the old projection.
+        Workload w = data.Workload;
+        for (int r = 0; r < w.Units; r++)
+        {
+            for (int c = w.Dim; c < 2 * w.Dim; c++) data.QueryWeight[r * 2 * w.Dim + c] *= -3;
+        }
+        baseline.Step();
+        AssertContext(before, baseline.Context);
+        double[] after = ScalarReference.Context(w, ScalarReference.Inputs(data));
+        Assert.True(before.Zip(after).Max(p => Math.Abs(p.First - p.Second)) > 1e-3, "changing W_a's key columns should change the context");
+        baseline.Forward(); // the whole forward projects again
+        AssertContext(after, baseline.Context);
+    }
+
+    [Fact]
+    public void The_baselines_with_a_decoder_step_are_the_ones_Baseline_says()
+    {
+        foreach (string shape in Shapes)
+        {
+            Workload w = Shape(shape);
+            Assert.Equal(Baseline.HasDecoderStep(w), Baseline.For(new WorkloadData(w)) is IDecoderStepBaseline);
+        }
+    }
+
+    private static void AssertContext(double[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"context[{i}]: expected {expected[i]:R}, baseline {actual[i]:R}");
+        }
     }
 
     [Theory]
@@ -151,9 +210,27 @@ public sealed class WorkloadTests
     // the additive formula without the keys' projection: 2·B·Tq·D·U + 4·B·Tq·Tk·U + 2·B·Tq·Tk·D
     [InlineData("W0", 2.0 * 32 * 32 + 4.0 * 16 * 32 + 2.0 * 16 * 32)]
     [InlineData("W1", 2.0 * 256 * 256 + 4.0 * 50 * 256 + 2.0 * 50 * 256)]
+    // local-p concat without KP: 2·B·Tq·D·U + 2·B·Tq·U (predictor) + 2·B·Tq·D·U (QP) + B·Tq·(2W+1)·(4·U + 2·D)
+    [InlineData("W12", 2.0 * 32 * 256 * 256 + 2.0 * 32 * 256 + 2.0 * 32 * 256 * 256 + 32.0 * 11 * (4 * 256 + 2 * 256))]
     public void Decoder_step_flops_leave_out_the_key_projection(string id, double expected)
     {
         Assert.Equal(expected, Workload.Get(id).StepFlops);
+    }
+
+    [Fact]
+    public void W12_is_W11s_layer_one_query_at_a_time()
+    {
+        Workload w11 = Workload.Get("W11"), w12 = Workload.Get("W12");
+        Assert.Equal(w11 with { Id = "W12", QueryLength = 1 }, w12);
+        // Its forward re-projects the 64 keys: 2·B·Tk·D·U more than the step.
+        Assert.Equal(2.0 * 32 * 64 * 256 * 256, w12.ForwardFlops - w12.StepFlops);
+    }
+
+    [Fact]
+    public void Only_additive_and_local_concat_workloads_have_a_decoder_step()
+    {
+        Assert.Throws<InvalidOperationException>(() => Workload.Get("W3").StepFlops);
+        Assert.Throws<InvalidOperationException>(() => Workload.Get("W7").StepFlops);
     }
 
     [Fact]
@@ -180,8 +257,8 @@ public sealed class WorkloadTests
     [Fact]
     public void An_unknown_workload_is_refused_by_name()
     {
-        var error = Assert.Throws<ArgumentException>(() => Workload.Get("W12"));
+        var error = Assert.Throws<ArgumentException>(() => Workload.Get("W13"));
         Assert.Equal("id", error.ParamName);
-        Assert.Contains("W12", error.Message);
+        Assert.Contains("W13", error.Message);
     }
 }
