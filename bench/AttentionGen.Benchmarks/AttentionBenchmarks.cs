@@ -5,7 +5,7 @@ using BenchmarkDotNet.Attributes;
 namespace AttentionGen.Benchmarks;
 
 /// <summary>
-/// The generated layers against TorchSharp on W0–W12, at 1 and 2 threads. Method names are
+/// The generated layers against TorchSharp on W0–W13, at 1 and 2 threads. Method names are
 /// "{implementation}_{pass}": Program's summary table splits them.
 /// </summary>
 [MemoryDiagnoser]
@@ -14,7 +14,7 @@ public class AttentionBenchmarks
     private GeneratedLayer _generated = null!;
     private TorchPeer? _torch;
 
-    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12")]
+    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13")]
     public string Workload { get; set; } = "W0";
 
     [Params(1, 2)]
@@ -58,7 +58,7 @@ public class BaselineBenchmarks
 {
     private IBaseline _baseline = null!;
 
-    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12")]
+    [Params("W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13")]
     public string Workload { get; set; } = "W0";
 
     [GlobalSetup]

@@ -13,7 +13,7 @@ namespace AttentionGen.Benchmarks.Tests;
 /// </summary>
 public sealed class BaselineTests
 {
-    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "local", "local-wide", "monotonic", "monotonic-wide", "local-concat", "local-concat-wide", "local-concat-step", "keyvalue", "keyvalue-wide", "structured", "structured-wide" };
+    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "local", "local-wide", "monotonic", "monotonic-wide", "mocha", "mocha-wide", "mocha-long-chunk", "local-concat", "local-concat-wide", "local-concat-step", "keyvalue", "keyvalue-wide", "structured", "structured-wide" };
 
     private static Workload Shape(string name) => name switch
     {
@@ -22,6 +22,9 @@ public sealed class BaselineTests
         "luong" => new("T", "luong", 2, 3, 5, 7, 7),
         "monotonic" => new("T", "monotonic", 2, 4, 5, 5, 6),
         "monotonic-wide" => new("T", "monotonic", 1, 3, 7, 19, 11),
+        "mocha" => new("T", "monotonic", 2, 4, 5, 5, 6, Chunk: 2),
+        "mocha-wide" => new("T", "monotonic", 1, 3, 7, 19, 11, Chunk: 3),
+        "mocha-long-chunk" => new("T", "monotonic", 1, 3, 4, 5, 3, Chunk: 6), // w > Tk: every chunk reaches back to key 0
         "pooling" => new("T", "pooling", 3, 5, 0, 6, 4),
         "sdpa" => new("T", "sdpa", 2, 4, 4, 9, 0, Heads: 2),
         "sdpa-causal" => new("T", "sdpa", 1, 5, 5, 9, 0, Heads: 2, Causal: true),
@@ -85,6 +88,22 @@ public sealed class BaselineTests
     }
 
     [Fact]
+    public void MoChA_with_chunks_of_one_key_is_monotonic_attention()
+    {
+        // w = 1: every chunk is its own key, so β = α whatever the chunk energies (the paper's remark, and the docs').
+        var data = new WorkloadData(new Workload("T", "monotonic", 2, 4, 6, 5, 3, Chunk: 1), seed: 9);
+        IBaseline baseline = Baseline.For(data);
+        baseline.Forward();
+        Dictionary<string, double[]> inputs = ScalarReference.Inputs(data);
+        AssertContext(ScalarReference.Context(data.Workload with { Chunk = 0 }, inputs), baseline.Context);
+        // and w = 2 is not: the chunk energies then move weight to the key before each chunk's end.
+        var two = new WorkloadData(data.Workload with { Chunk = 2 }, seed: 9);
+        double[] chunked = ScalarReference.Context(two.Workload, ScalarReference.Inputs(two));
+        double[] plain = ScalarReference.Context(two.Workload with { Chunk = 0 }, ScalarReference.Inputs(two));
+        Assert.True(chunked.Zip(plain).Max(p => Math.Abs(p.First - p.Second)) > 1e-3);
+    }
+
+    [Fact]
     public void A_decoder_step_reads_the_key_projection_not_the_key_columns_of_the_weight()
     {
         var data = new WorkloadData(Shape("local-concat-step"), seed: 5);
@@ -133,6 +152,9 @@ public sealed class BaselineTests
     [InlineData("local-wide")]
     [InlineData("monotonic")]
     [InlineData("monotonic-wide")]
+    [InlineData("mocha")]
+    [InlineData("mocha-wide")]
+    [InlineData("mocha-long-chunk")]
     [InlineData("local-concat")]
     [InlineData("local-concat-wide")]
     [InlineData("keyvalue")]
@@ -193,6 +215,8 @@ public sealed class WorkloadTests
     [InlineData("W7", 2.0 * 32 * 64 * 65536 + 2.0 * 32 * 64 * 65536 + 2.0 * 32 * 64 * 256 + 4.0 * 32 * 64 * 11 * 256)]
     // monotonic: the additive formula at W2's shape
     [InlineData("W8", 2.0 * 32 * 50 * 128 * 128 + 4.0 * 32 * 600 * 128 + 2.0 * 32 * 600 * 128)]
+    // MoChA: the additive formula plus the chunk energy's 2·B·(Tq+Tk)·D·U + 4·B·Tq·Tk·U
+    [InlineData("W13", 2 * (2.0 * 8 * 160 * 128 * 128 + 4.0 * 8 * 40 * 120 * 128) + 2.0 * 8 * 40 * 120 * 128)]
     // key-value: 8·B·T·D² + 6·B·T·L·D
     [InlineData("W9", 8.0 * 32 * 50 * 128 * 128 + 6.0 * 32 * 50 * 5 * 128)]
     // structured: 2·B·T·D·U + 2·B·T·U·r + 2·B·r·T·D
@@ -257,8 +281,8 @@ public sealed class WorkloadTests
     [Fact]
     public void An_unknown_workload_is_refused_by_name()
     {
-        var error = Assert.Throws<ArgumentException>(() => Workload.Get("W13"));
+        var error = Assert.Throws<ArgumentException>(() => Workload.Get("W14"));
         Assert.Equal("id", error.ParamName);
-        Assert.Contains("W13", error.Message);
+        Assert.Contains("W14", error.Message);
     }
 }
