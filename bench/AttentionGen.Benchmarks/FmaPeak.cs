@@ -52,6 +52,12 @@ public sealed record FmaPeak(double Vector256OneThread, double Vector512OneThrea
     {
         int[]? cpus = CpuAffinity.AllowedCpus(out failure);
         if (cpus is null) return null;
+        if (cpus.Length > MaximumMeasuredCpus)
+        {
+            // About 0.15 s per vCPU: on a large machine the measurement would take long, and one slow vCPU matters less there.
+            failure = $"{cpus.Length} vCPUs; the per-vCPU peaks are measured on at most {MaximumMeasuredCpus}";
+            return null;
+        }
         if (cpus.Length < 2) return cpus.Select(c => new CpuPeak(c, OneThread)).ToList(); // nothing to choose between
         bool wide = Vector512OneThread > Vector256OneThread;
         double flops = Iterations * 12.0 * (wide ? Vector512<float>.Count : Vector256<float>.Count) * 2;
@@ -77,6 +83,8 @@ public sealed record FmaPeak(double Vector256OneThread, double Vector512OneThrea
         failure = error;
         return error is null ? cpus.Select(c => new CpuPeak(c, samples[c].Order().ElementAt(1))).ToList() : null;
     }
+
+    private const int MaximumMeasuredCpus = 8;
 
     /// <summary>The peak for a thread count (1 or 2).</summary>
     public double For(int threads) => threads >= 2 ? TwoThreads : OneThread;
