@@ -2,8 +2,11 @@
 # Builds the benchmark suite in Release, makes TorchSharp's native library load on Debian 12 (see
 # ../shared/tools/torchsharp-debian12/enable.sh), and runs the suite with the given arguments:
 #   bash bench/run.sh --quick                      # the CI smoke run
-#   bash bench/run.sh                              # the full BenchmarkDotNet run, W0–W11 at 1 and 2 threads (several minutes)
+#   bash bench/run.sh                              # the full BenchmarkDotNet run, W0–W13 at 1 and 2 threads, W0/W1/W12 decoder steps (about 13 minutes)
+#   bash bench/run.sh --workloads W11,W12 --threads 1   # local-p concat, and W12 as a decoder step (pass Step)
+#   bash bench/run.sh --workloads W8,W13           # monotonic attention and MoChA (W13), forward and training
 #   bash bench/run.sh --workloads W0,W3 --threads 1   # a part of it; other arguments go to BenchmarkDotNet
+#   bash bench/run.sh --no-pin                     # one-thread benchmarks not pinned to the vCPU with the higher FMA peak
 # The suite runs BenchmarkDotNet in-process (see Program.cs), so the LD_PRELOAD set here reaches every benchmark.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -1,6 +1,9 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
+using System.Linq;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Threading;
 
@@ -38,6 +41,50 @@ public sealed record FmaPeak(double Vector256OneThread, double Vector512OneThrea
         }
         return new FmaPeak(v256, v512, Math.Max(v256, v512), two);
     }
+
+    /// <summary>
+    /// The one-thread peak on each vCPU the process may run on, measured on a thread pinned to it (Linux only), three
+    /// rounds interleaved (vCPU 0, 1, 0, 1, …) and the median of each vCPU's three kept: on this VM one vCPU is at times
+    /// about 30 % slower than the other (a neighbour on the host), and which one changes over time. Null, with
+    /// <paramref name="failure"/> saying why, where affinity cannot be set.
+    /// </summary>
+    public IReadOnlyList<CpuPeak>? MeasurePerCpu(out string? failure)
+    {
+        int[]? cpus = CpuAffinity.AllowedCpus(out failure);
+        if (cpus is null) return null;
+        if (cpus.Length > MaximumMeasuredCpus)
+        {
+            // About 0.15 s per vCPU: on a large machine the measurement would take long, and one slow vCPU matters less there.
+            failure = $"{cpus.Length} vCPUs; the per-vCPU peaks are measured on at most {MaximumMeasuredCpus}";
+            return null;
+        }
+        if (cpus.Length < 2) return cpus.Select(c => new CpuPeak(c, OneThread)).ToList(); // nothing to choose between
+        bool wide = Vector512OneThread > Vector256OneThread;
+        double flops = Iterations * 12.0 * (wide ? Vector512<float>.Count : Vector256<float>.Count) * 2;
+        var samples = cpus.ToDictionary(c => c, _ => new List<double>());
+        string? error = null;
+        for (int round = 0; round < 3 && error is null; round++)
+        {
+            foreach (int cpu in cpus)
+            {
+                double peak = 0;
+                var thread = new Thread(() =>
+                {
+                    if (!CpuAffinity.TryPinCurrentThread(cpu, out string? reason)) { error = reason; return; }
+                    if (wide) Chains512(1000); else Chains256(1000);
+                    peak = Time(() => { if (wide) Chains512(Iterations); else Chains256(Iterations); }, flops);
+                });
+                thread.Start();
+                thread.Join();
+                if (error is not null) break;
+                samples[cpu].Add(peak);
+            }
+        }
+        failure = error;
+        return error is null ? cpus.Select(c => new CpuPeak(c, samples[c].Order().ElementAt(1))).ToList() : null;
+    }
+
+    private const int MaximumMeasuredCpus = 8;
 
     /// <summary>The peak for a thread count (1 or 2).</summary>
     public double For(int threads) => threads >= 2 ? TwoThreads : OneThread;
@@ -128,4 +175,130 @@ public sealed record FmaPeak(double Vector256OneThread, double Vector512OneThrea
         }
         return Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
     }
+}
+
+/// <summary>The one-thread FMA peak measured on one vCPU.</summary>
+public sealed record CpuPeak(int Cpu, double Peak);
+
+/// <summary>
+/// Where the one-thread benchmarks run: <paramref name="Cpu"/> (null = not pinned), and a sentence saying why, for the
+/// console and the summary.
+/// </summary>
+public sealed record PinChoice(int? Cpu, string Description)
+{
+    /// <summary>
+    /// The vCPU with the highest one-thread peak (the lowest number on a tie), or no pinning: when
+    /// <paramref name="pin"/> is false (<c>--no-pin</c>), when the peaks could not be measured (<paramref name="failure"/>),
+    /// on one vCPU, or when a measurement is not a positive finite number. Never throws.
+    /// </summary>
+    public static PinChoice Choose(IReadOnlyList<CpuPeak>? peaks, bool pin, string? failure)
+    {
+        if (!pin) return new(null, "one-thread benchmarks not pinned (--no-pin)");
+        if (peaks is null) return new(null, $"one-thread benchmarks not pinned: {failure ?? "the per-vCPU peaks were not measured"}");
+        if (peaks.Count < 2) return new(null, $"one-thread benchmarks not pinned: the process may run on {peaks.Count} vCPU{(peaks.Count == 1 ? "" : "s")} only");
+        if (peaks.Any(p => !double.IsFinite(p.Peak) || p.Peak <= 0)) return new(null, "one-thread benchmarks not pinned: a per-vCPU peak could not be measured");
+        CpuPeak best = peaks.OrderByDescending(p => p.Peak).ThenBy(p => p.Cpu).First();
+        CpuPeak slowest = peaks.OrderBy(p => p.Peak).ThenBy(p => p.Cpu).First();
+        return new(best.Cpu, $"one-thread benchmarks pinned to vCPU {best.Cpu}, the faster at start-up"
+            + (slowest.Cpu == best.Cpu ? "" : $" (vCPU {slowest.Cpu} {1 - slowest.Peak / best.Peak:P0} slower)"));
+    }
+
+    /// <summary>"vCPU 0 150.2, vCPU 1 210.3 GFLOP/s", or why there are no figures.</summary>
+    public static string Format(IReadOnlyList<CpuPeak>? peaks, string? failure)
+        => peaks is null ? $"per-vCPU FMA peaks not measured ({failure})"
+            : "per-vCPU FMA peaks (1 thread): " + string.Join(", ", peaks.Select(p => $"vCPU {p.Cpu} {p.Peak:F1}")) + " GFLOP/s";
+
+    /// <summary>
+    /// A warning when the chosen vCPU was more than a tenth slower than another after the run (the roles had swapped
+    /// during it), else null.
+    /// </summary>
+    public string? Drift(IReadOnlyList<CpuPeak>? after)
+    {
+        if (Cpu is not int cpu || after is null || after.Count < 2) return null;
+        CpuPeak? chosen = after.FirstOrDefault(p => p.Cpu == cpu);
+        CpuPeak best = after.OrderByDescending(p => p.Peak).First();
+        if (chosen is null || best.Cpu == cpu || chosen.Peak >= 0.9 * best.Peak) return null;
+        return $"after the run the pinned vCPU {cpu} was {1 - chosen.Peak / best.Peak:P0} slower than vCPU {best.Cpu}: the one-thread figures may be slow";
+    }
+}
+
+/// <summary>
+/// Thread affinity on Linux through sched_getaffinity / sched_setaffinity with pid 0 (the calling thread only: other
+/// threads keep theirs; threads it starts inherit it). Elsewhere, or when the calls fail, every method says why and
+/// changes nothing.
+/// </summary>
+public static class CpuAffinity
+{
+    private const int MaskWords = 16; // 1024 CPUs, glibc's cpu_set_t
+
+    private static ulong[]? s_original;
+
+    /// <summary>The CPUs the calling thread may run on, in order, or null with the reason.</summary>
+    public static int[]? AllowedCpus(out string? failure)
+    {
+        ulong[]? mask = GetMask(out failure);
+        if (mask is null) return null;
+        s_original ??= mask;
+        var cpus = new List<int>();
+        for (int cpu = 0; cpu < MaskWords * 64; cpu++)
+        {
+            if ((mask[cpu / 64] & (1UL << (cpu % 64))) != 0) cpus.Add(cpu);
+        }
+        return cpus.ToArray();
+    }
+
+    /// <summary>Pins the calling thread to <paramref name="cpu"/>; false with the reason when it cannot.</summary>
+    public static bool TryPinCurrentThread(int cpu, out string? failure)
+    {
+        if (cpu < 0 || cpu >= MaskWords * 64) { failure = $"no vCPU {cpu}"; return false; }
+        var mask = new ulong[MaskWords];
+        mask[cpu / 64] = 1UL << (cpu % 64);
+        return SetMask(mask, out failure);
+    }
+
+    /// <summary>Gives the calling thread back the CPUs the process started with (those <see cref="AllowedCpus"/> saw first).</summary>
+    public static bool TryUnpinCurrentThread(out string? failure)
+    {
+        if (s_original is null) { failure = "the original affinity was never read"; return false; }
+        return SetMask(s_original, out failure);
+    }
+
+    private static ulong[]? GetMask(out string? failure)
+    {
+        failure = null;
+        if (!OperatingSystem.IsLinux()) { failure = "thread affinity is only set on Linux"; return null; }
+        try
+        {
+            var mask = new ulong[MaskWords];
+            if (sched_getaffinity(0, MaskWords * sizeof(ulong), mask) == 0) return mask;
+            failure = $"sched_getaffinity failed (errno {Marshal.GetLastPInvokeError()})";
+        }
+        catch (Exception exception) when (exception is DllNotFoundException or EntryPointNotFoundException)
+        {
+            failure = $"sched_getaffinity is not available ({exception.GetType().Name})";
+        }
+        return null;
+    }
+
+    private static bool SetMask(ulong[] mask, out string? failure)
+    {
+        failure = null;
+        if (!OperatingSystem.IsLinux()) { failure = "thread affinity is only set on Linux"; return false; }
+        try
+        {
+            if (sched_setaffinity(0, MaskWords * sizeof(ulong), mask) == 0) return true;
+            failure = $"sched_setaffinity failed (errno {Marshal.GetLastPInvokeError()})";
+        }
+        catch (Exception exception) when (exception is DllNotFoundException or EntryPointNotFoundException)
+        {
+            failure = $"sched_setaffinity is not available ({exception.GetType().Name})";
+        }
+        return false;
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int sched_getaffinity(int pid, nint cpusetsize, [Out] ulong[] mask);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int sched_setaffinity(int pid, nint cpusetsize, [In] ulong[] mask);
 }

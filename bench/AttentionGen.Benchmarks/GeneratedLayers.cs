@@ -22,6 +22,9 @@ namespace AttentionGen.Benchmarks;
 // W8: monotonic attention, the additive energy, the recursive (default) form.
 [MonotonicAttention(Dim = 128)] public partial class MonotonicW8;
 
+// W13: MoChA, monotonic chunkwise attention with chunks of w = 2 keys (the additive energies, the recursive form).
+[MonotonicAttention(Dim = 128, ChunkSize = 2)] public partial class MochaW13;
+
 // W9: key-value attention over the previous 5 steps, whole sequences (Split = KeyValue, the default).
 [KeyValueAttention(Dim = 128, Window = 5)] public partial class KeyValueW9;
 
@@ -29,6 +32,7 @@ namespace AttentionGen.Benchmarks;
 [StructuredSelfAttention(Dim = 256, Units = 128, Hops = 4)] public partial class StructuredW10;
 
 // W11: W7's local-p with the concat score (Units = 256; PredictorUnits defaults to Dim = 256 = the workload's Units).
+// W12 runs this layer too, as a decoder step (one query per call, the keys projected once).
 [LocalAttention(Dim = 256, Window = 5, Score = AttentionScore.Concat, Units = 256)] public partial class LocalConcatW11;
 
 /// <summary>The generated layer of a workload, with the workload's parameters, behind plain delegates.</summary>
@@ -150,6 +154,15 @@ public sealed class GeneratedLayer
                 Layer = layer;
                 break;
             }
+            case "W13":
+            {
+                var layer = SetAdditive(new MochaW13 { MaxDegreeOfParallelism = threads }, data);
+                var tape = new MochaW13.Tape();
+                Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
+                Layer = layer;
+                break;
+            }
             case "W9":
             {
                 var layer = SetParameters(new KeyValueW9 { MaxDegreeOfParallelism = threads }, new()
@@ -173,6 +186,7 @@ public sealed class GeneratedLayer
                 break;
             }
             case "W11":
+            case "W12": // W11's layer as a decoder step: one query per call (Tq = 1)
             {
                 var layer = SetParameters(new LocalConcatW11 { MaxDegreeOfParallelism = threads }, new()
                 {
@@ -181,6 +195,9 @@ public sealed class GeneratedLayer
                 });
                 var tape = new LocalConcatW11.Tape();
                 Forward = () => layer.Forward(b, tq, tk, data.Query, data.Keys, default, Context);
+                var keyProjection = new float[b * tk * LocalConcatW11.Units];
+                layer.ProjectKeys(b, tk, data.Keys, keyProjection); // once per source sequence
+                DecoderStep = () => layer.ForwardWithKeyProjection(b, tq, tk, data.Query, keyProjection, data.Keys, Context); // the keys are the values
                 Training = () => { layer.Forward(tape, b, tq, tk, data.Query, data.Keys, default, Context); layer.Backward(tape, data.Query, data.Keys, default, data.DContext, dQuery, dKeys); };
                 Layer = layer;
                 break;
@@ -202,8 +219,8 @@ public sealed class GeneratedLayer
     public Action Training { get; }
 
     /// <summary>
-    /// Additive workloads only (else null): the inference forward as a decoder step makes it, from the key projection
-    /// computed once per sentence at setup (<c>ProjectKeys</c>, then <c>ForwardWithKeyProjection</c> per step).
+    /// Additive and local-concat workloads only (else null): the inference forward as a decoder step makes it, from the key
+    /// projection computed once per sentence at setup (<c>ProjectKeys</c>, then <c>ForwardWithKeyProjection</c> per step).
     /// </summary>
     public Action? DecoderStep { get; }
 
@@ -220,12 +237,15 @@ public sealed class GeneratedLayer
         foreach (Parameter<float> parameter in Layer.Parameters) parameter.ZeroGradient();
     }
 
-    // The additive parameters by name: QueryWeight [U, D], KeyWeight [U, D], ScoreBias [U], ScoreVector [U] (and r for monotonic).
+    // The additive parameters by name: QueryWeight [U, D], KeyWeight [U, D], ScoreBias [U], ScoreVector [U] (and r for monotonic,
+    // and MoChA's chunk energy: W_cq, W_ck, b_c, v_c).
     private static TLayer SetAdditive<TLayer>(TLayer layer, WorkloadData data) where TLayer : IAttentionLayer<float>
         => SetParameters(layer, new()
         {
             ["query_weight"] = data.QueryWeight, ["key_weight"] = data.KeyWeight, ["score_bias"] = data.Bias,
             ["score_vector"] = data.ScoreVector, ["energy_bias"] = data.EnergyBias,
+            ["chunk_query_weight"] = data.ChunkQueryWeight, ["chunk_key_weight"] = data.ChunkKeyWeight,
+            ["chunk_score_bias"] = data.ChunkBias, ["chunk_score_vector"] = data.ChunkScoreVector,
         });
 
     // Copies each of the layer's parameters from the workload's array under its saved name; a name not in the map is a mistake here.

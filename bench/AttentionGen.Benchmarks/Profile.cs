@@ -4,7 +4,7 @@ using System.Diagnostics;
 namespace AttentionGen.Benchmarks;
 
 /// <summary>
-/// <c>--profile W3:forward|training|step[:generated|baseline|torch][:seconds][:t2]</c> (step: the additive workloads' decoder step): runs one implementation of one workload's pass
+/// <c>--profile W3:forward|training|step[:generated|baseline|torch][:seconds][:t2]</c> (step: the decoder step of the additive and local-concat workloads; baseline: local-p only): runs one implementation of one workload's pass
 /// in a loop (on one thread, or on n with <c>tn</c>), for a profiler to sample (perf record, callgrind), and prints its
 /// CPU time and wall time per call, each the best of batches of about 50 ms, and the bytes allocated per call (on the
 /// calling thread, and in the whole process: pool threads and the JIT's background work included). CPU time of one thread is what to quote from a machine shared with other work: the
@@ -39,11 +39,18 @@ internal static class Profile
         {
             case "generated":
                 var generated = new GeneratedLayer(data, threads);
-                call = step ? generated.DecoderStep ?? throw new ArgumentException($"{workload.Id} has no decoder step (additive workloads only)")
+                call = step ? generated.DecoderStep ?? throw new ArgumentException($"{workload.Id} has no decoder step (additive and local-concat workloads only)")
                     : training ? generated.Training : generated.Forward;
                 break;
-            case "baseline" when threads == 1 && !step:
+            case "baseline" when threads == 1:
                 IBaseline baseline = Baseline.For(data);
+                if (step)
+                {
+                    var stepper = baseline as IDecoderStepBaseline ?? throw new ArgumentException($"{workload.Id}'s baseline has no decoder step (local-p only)");
+                    stepper.ProjectKeys(); // once, as DecoderStepBenchmarks does
+                    call = stepper.Step;
+                    break;
+                }
                 call = training ? () => { baseline.Forward(); baseline.Backward(); } : baseline.Forward;
                 break;
             case "torch" when torch:

@@ -18,7 +18,8 @@ namespace AttentionGen.Benchmarks;
 /// on a numeric mismatch). Otherwise BenchmarkDotNet over the workloads, then a table of GFLOP/s, fraction of the
 /// FMA peak measured at start-up, ratio to TorchSharp measured in the same run, and allocated bytes per call.
 /// <c>--workloads W0,W3</c> and <c>--threads 1</c> narrow either mode; other arguments go to BenchmarkDotNet
-/// (<c>--filter '*'</c> is the default). <c>--profile W3:forward</c> loops one implementation for a profiler and prints
+/// (<c>--filter '*'</c> is the default). One-thread benchmarks run pinned to the vCPU with the higher FMA peak at
+/// start-up (Linux; <c>--no-pin</c> leaves them unpinned); two-thread ones are never pinned. <c>--profile W3:forward</c> loops one implementation for a profiler and prints
 /// its CPU time per call (see <see cref="Profile"/>).
 /// </summary>
 public static class Program
@@ -28,16 +29,23 @@ public static class Program
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
         var arguments = new List<string>(args);
         bool quick = arguments.Remove("--quick");
+        bool pin = !arguments.Remove("--no-pin");
         HashSet<string> workloads = TakeList(arguments, "--workloads") ?? Workload.All.Select(w => w.Id).ToHashSet();
         HashSet<int> threads = (TakeList(arguments, "--threads") ?? new HashSet<string> { "1", "2" }).Select(int.Parse).ToHashSet();
         foreach (string id in workloads) Workload.Get(id); // unknown ids fail here, with the list of known ones
 
         FmaPeak start = FmaPeak.Measure();
         Console.WriteLine(start);
+        // One vCPU of this VM is at times about 30 % slower than the other, and BenchmarkDotNet keeps a benchmark on one
+        // thread: the one-thread benchmarks run pinned to the vCPU that was faster at start-up (two-thread ones unpinned).
+        IReadOnlyList<CpuPeak>? cpuPeaks = start.MeasurePerCpu(out string? cpuFailure);
+        PinChoice choice = PinChoice.Choose(cpuPeaks, pin, cpuFailure);
+        string? profile = TakeList(arguments, "--profile")?.Single();
+        Console.WriteLine($"{PinChoice.Format(cpuPeaks, cpuFailure)}; "
+            + (quick || profile is not null ? "the quick and profile modes run unpinned" : choice.Description));
         bool torch = TorchPeer.IsAvailable(out string reason);
         Console.WriteLine(torch ? "TorchSharp: available" : $"TorchSharp: not available here ({reason}); its results stay empty");
 
-        string? profile = TakeList(arguments, "--profile")?.Single();
         if (profile is not null)
         {
             return Profile.Run(profile, torch);
@@ -46,6 +54,7 @@ public static class Program
         {
             return Quick.Run(Workload.All.Where(w => workloads.Contains(w.Id)).ToList(), torch);
         }
+        OneThreadPin.Choice = choice;
 
         // In-process: BenchmarkDotNet's default toolchain would rebuild this project per benchmark and run it in a child
         // process. LD_PRELOAD would reach that child (it inherits the environment), but the rebuild copies a fresh,
@@ -59,8 +68,10 @@ public static class Program
                 var parameters = benchmark.Parameters;
                 bool workloadOk = workloads.Contains((string)parameters["Workload"]);
                 bool threadsOk = !parameters.Items.Any(p => p.Name == "Threads") || threads.Contains((int)parameters["Threads"]);
-                bool torchOk = torch || !benchmark.Descriptor.WorkloadMethod.Name.StartsWith("TorchSharp", StringComparison.Ordinal);
-                return workloadOk && threadsOk && torchOk;
+                string method = benchmark.Descriptor.WorkloadMethod.Name;
+                bool torchOk = torch || !method.StartsWith("TorchSharp", StringComparison.Ordinal);
+                bool baselineStepOk = method != "Baseline_Step" || Baseline.HasDecoderStep(Workload.Get((string)parameters["Workload"]));
+                return workloadOk && threadsOk && torchOk && baselineStepOk;
             }))
             .WithOptions(ConfigOptions.JoinSummary);
         if (!arguments.Any(a => a is "--filter" or "-f"))
@@ -74,7 +85,12 @@ public static class Program
         Console.WriteLine($"After the run: {after}. The table uses the better of the two.");
         string? disturbance = FmaPeak.Disturbance(start, after);
         if (disturbance is not null) Console.WriteLine(disturbance);
-        string table = SummaryTable.Format(summaries, FmaPeak.Best(start, after), disturbance);
+        IReadOnlyList<CpuPeak>? cpuPeaksAfter = choice.Cpu is null ? null : after.MeasurePerCpu(out _);
+        string pinning = $"At start-up: {PinChoice.Format(cpuPeaks, cpuFailure)}; {choice.Description}."
+            + (cpuPeaksAfter is null ? "" : $" After the run: {PinChoice.Format(cpuPeaksAfter, null)}.")
+            + (choice.Drift(cpuPeaksAfter) is { } drift ? $" **Note: {drift}.**" : "");
+        Console.WriteLine(pinning);
+        string table = SummaryTable.Format(summaries, FmaPeak.Best(start, after), disturbance, pinning);
         Console.WriteLine(table);
         Directory.CreateDirectory("BenchmarkDotNet.Artifacts");
         File.WriteAllText(Path.Combine("BenchmarkDotNet.Artifacts", "attention-summary.md"), table);
@@ -102,7 +118,7 @@ internal static class SummaryTable
     // benchmark and not of another, so ratios are given for both (the minimum is the run least disturbed).
     private sealed record Row(string Workload, int Threads, string Implementation, string Pass, double Nanoseconds, double Minimum, long Bytes);
 
-    public static string Format(IEnumerable<Summary> summaries, FmaPeak peak, string? disturbance)
+    public static string Format(IEnumerable<Summary> summaries, FmaPeak peak, string? disturbance, string pinning)
     {
         var rows = new List<Row>();
         foreach (Summary summary in summaries)
@@ -121,6 +137,8 @@ internal static class SummaryTable
             $"Measured {DateTime.UtcNow:yyyy-MM-dd}. {peak}.",
             "",
             disturbance is null ? "The FMA peak was steady through the run (two threads ≥ 1.8× one, one thread within 10 %)." : $"**{disturbance}**",
+            "",
+            pinning,
             "",
             "| workload | threads | pass | implementation | median | minimum | GFLOP/s | of peak | TorchSharp / this | 1 thread / this | allocated |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -43,6 +43,17 @@ internal static class Quick
             }
             Console.WriteLine($"| {w.Id} | generated | {Time(generated.Forward)} | {Time(generated.Training)} | {Allocated(generated.Forward)} | {string.Join("; ", checks)} |");
             Console.WriteLine($"| {w.Id} | baseline | {Time(baseline.Forward)} | {(baseline.HasBackward ? Time(() => { baseline.Forward(); baseline.Backward(); }) : "—")} | {Allocated(baseline.Forward)} | (reference) |");
+            if (baseline is IDecoderStepBaseline stepper)
+            {
+                // Keys projected once, then the step alone: the same context as the whole forward (which the tests check
+                // against the scalar reference).
+                float[] whole = baseline.Context.ToArray();
+                stepper.ProjectKeys();
+                Array.Clear(baseline.Context);
+                stepper.Step();
+                string stepCheck = Check(failures, w, "baseline decoder step", whole, baseline.Context, 0);
+                Console.WriteLine($"| {w.Id} | baseline, decoder step | {Time(stepper.Step)} | — | {Allocated(stepper.Step)} | {stepCheck} (against its forward) |");
+            }
             if (generated.DecoderStep is { } step)
             {
                 // The decoder-step call (keys projected once at setup) computes the same context as the whole forward.
@@ -54,7 +65,7 @@ internal static class Quick
             if (torch)
             {
                 using var peer = new TorchPeer(data, threads: 1);
-                if (w.Layer == "additive")
+                if (peer.HasDecoderStep)
                 {
                     string stepCheck = Check(failures, w, "TorchSharp decoder step", baseline.Context, peer.DecoderStep(), ForwardTolerance);
                     Console.WriteLine($"| {w.Id} | TorchSharp, decoder step | {Time(() => peer.DecoderStep())} | — | {Allocated(() => peer.DecoderStep())} | {stepCheck} |");

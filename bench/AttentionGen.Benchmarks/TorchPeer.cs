@@ -14,13 +14,16 @@ namespace AttentionGen.Benchmarks;
 /// step at a time in the parallel form (exclusive cumprod, clipped divisor, cumsum), then ·keys; W9 = key-value with the
 /// L previous steps of each step gathered; W10 = structured self-attention, r softmaxes over t, then ·H; W11 = W7 with the
 /// concat score, W_a split into its query and key columns (each side projected once, as OpenNMT's "mlp" attention does),
-/// tanh of their sums over each gathered window, ·v_a.
+/// tanh of their sums over each gathered window, ·v_a; W12 = W11's math as a decoder step, one query per call, the keys'
+/// side of W_a projected once in the constructor; W13 = MoChA: W8's alignment, then the chunk energy (a second additive
+/// energy) and the expected chunkwise weights by moving sums, ·keys.
 /// </summary>
 public sealed class TorchPeer : IDisposable
 {
     private readonly Workload _workload;
     private readonly Operands _operands;
-    private readonly Tensor? _stepKeyProjection; // additive: keys·W_kᵀ + b, computed once per sentence for DecoderStep
+    // Computed once per sentence for DecoderStep: additive keys·W_kᵀ + b, local concat keys·W_a,kᵀ (the key columns of W_a).
+    private readonly Tensor? _stepKeyProjection;
 
     public TorchPeer(WorkloadData data, int threads)
     {
@@ -43,11 +46,19 @@ public sealed class TorchPeer : IDisposable
             ContextWeight: Matrix(data.ContextWeight, w.Dim),
             InputWeight: Matrix(data.InputWeight, w.Dim),
             HopWeight: Matrix(data.HopWeight, w.Units),
-            ConcatVector: Vector(data.ConcatVector));
-        if (w.Layer == "additive")
+            ConcatVector: Vector(data.ConcatVector),
+            ChunkQueryWeight: Matrix(data.ChunkQueryWeight, w.Dim),
+            ChunkKeyWeight: Matrix(data.ChunkKeyWeight, w.Dim),
+            ChunkBias: Vector(data.ChunkBias),
+            ChunkScoreVector: Vector(data.ChunkScoreVector));
+        using (no_grad())
         {
-            using var noGrad = no_grad();
-            _stepKeyProjection = _operands.Keys.matmul(_operands.KeyWeight.t()) + _operands.Bias;
+            _stepKeyProjection = w.Layer switch
+            {
+                "additive" => _operands.Keys.matmul(_operands.KeyWeight.t()) + _operands.Bias,
+                "local-concat" => ConcatKeyProjection(_operands.Keys, _operands.QueryWeight),
+                _ => null,
+            };
         }
     }
 
@@ -73,17 +84,22 @@ public sealed class TorchPeer : IDisposable
 
     // The workload's tensors by WorkloadData's names; a training step maps each to a fresh leaf.
     private sealed record Operands(Tensor Query, Tensor Keys, Tensor Values, Tensor QueryWeight, Tensor KeyWeight, Tensor Bias, Tensor ScoreVector,
-        Tensor EnergyBias, Tensor ContextWeight, Tensor InputWeight, Tensor HopWeight, Tensor ConcatVector)
+        Tensor EnergyBias, Tensor ContextWeight, Tensor InputWeight, Tensor HopWeight, Tensor ConcatVector,
+        Tensor ChunkQueryWeight, Tensor ChunkKeyWeight, Tensor ChunkBias, Tensor ChunkScoreVector)
     {
         public Operands Map(Func<Tensor, Tensor> map) => new(map(Query), map(Keys), map(Values), map(QueryWeight), map(KeyWeight), map(Bias),
-            map(ScoreVector), map(EnergyBias), map(ContextWeight), map(InputWeight), map(HopWeight), map(ConcatVector));
+            map(ScoreVector), map(EnergyBias), map(ContextWeight), map(InputWeight), map(HopWeight), map(ConcatVector),
+            map(ChunkQueryWeight), map(ChunkKeyWeight), map(ChunkBias), map(ChunkScoreVector));
 
-        public IEnumerable<Tensor> All => new[] { Query, Keys, Values, QueryWeight, KeyWeight, Bias, ScoreVector, EnergyBias, ContextWeight, InputWeight, HopWeight, ConcatVector };
+        public IEnumerable<Tensor> All => new[] { Query, Keys, Values, QueryWeight, KeyWeight, Bias, ScoreVector, EnergyBias, ContextWeight, InputWeight, HopWeight, ConcatVector,
+            ChunkQueryWeight, ChunkKeyWeight, ChunkBias, ChunkScoreVector };
     }
 
     private Tensor Context(Operands x) => _workload.Layer switch
     {
-        "monotonic" => MonotonicContext(x.Query, x.Keys, x.QueryWeight, x.KeyWeight, x.Bias, x.ScoreVector, x.EnergyBias),
+        "monotonic" when _workload.Chunk > 0 => ChunkwiseWeights(MonotonicAlignment(x.Query, x.Keys, x.QueryWeight, x.KeyWeight, x.Bias, x.ScoreVector, x.EnergyBias, closedForm: true),
+            AdditiveEnergy(x.Query, x.Keys, x.ChunkQueryWeight, x.ChunkKeyWeight, x.ChunkBias, x.ChunkScoreVector), _workload.Chunk).bmm(x.Keys),
+        "monotonic" => MonotonicAlignment(x.Query, x.Keys, x.QueryWeight, x.KeyWeight, x.Bias, x.ScoreVector, x.EnergyBias).bmm(x.Keys),
         "pooling" => PoolingContext(x.Query, x.QueryWeight, x.Bias, x.ScoreVector),
         "luong" => LuongContext(x.Query, x.Keys, x.QueryWeight),
         "sdpa" => nn.functional.scaled_dot_product_attention(x.Query, x.Keys, x.Values, is_casual: _workload.Causal),
@@ -132,10 +148,16 @@ public sealed class TorchPeer : IDisposable
 
     // Luong's concat score inside the window: v_a·tanh(W_a [q; kₛ]) = v_a·tanh(W_a,q q + W_a,k kₛ), each side projected once.
     private static Func<Tensor, Tensor, Tensor> ConcatScore(Tensor query, Tensor keys, Tensor scoreWeight, Tensor scoreVector)
+        => ConcatScoreFromKeyProjection(query, ConcatKeyProjection(keys, scoreWeight), scoreWeight, scoreVector);
+
+    // The key side of the concat score, kpₛ = W_a,k kₛ (W_a's last KeyDim columns): [B, Tk, U].
+    private static Tensor ConcatKeyProjection(Tensor keys, Tensor scoreWeight)
+        => keys.matmul(scoreWeight.narrow(1, scoreWeight.shape[1] - keys.shape[2], keys.shape[2]).t());
+
+    // The concat score from a key projection kp [B, Tk, U]: what a decoder step computes when kp is kept per sentence.
+    private static Func<Tensor, Tensor, Tensor> ConcatScoreFromKeyProjection(Tensor query, Tensor keyProjection, Tensor scoreWeight, Tensor scoreVector)
     {
-        long dim = query.shape[2];
-        Tensor queryProjection = query.matmul(scoreWeight.narrow(1, 0, dim).t()); // [B, Tq, U]
-        Tensor keyProjection = keys.matmul(scoreWeight.narrow(1, dim, dim).t());  // [B, Tk, U]
+        Tensor queryProjection = query.matmul(scoreWeight.narrow(1, 0, query.shape[2]).t()); // [B, Tq, U]
         return (index, _) => (queryProjection.unsqueeze(2) + Gather(keyProjection, index)).tanh().matmul(scoreVector);
     }
 
@@ -179,24 +201,68 @@ public sealed class TorchPeer : IDisposable
         return scores.softmax(-1).bmm(keys);                                                // [B, Tq, D]
     }
 
-    // Monotonic: p = σ(v·tanh(q·W_qᵀ ⊕ k·W_kᵀ + b) + r); per step αᵢ = pᵢ ⊙ c ⊙ cumsum(αᵢ₋₁ / clamp(c, 1e-10, 1)) with
-    // c = exclusive cumprod(1 − pᵢ), α₀ = one-hot(0); context = α·keys.
-    private static Tensor MonotonicContext(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector, Tensor energyBias)
+    // The additive energy v·tanh(q·W_qᵀ ⊕ k·W_kᵀ + b): [B, Tq, Tk].
+    private static Tensor AdditiveEnergy(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector)
     {
         Tensor queryProjection = query.matmul(queryWeight.t());                             // [B, Tq, U]
         Tensor keyProjection = keys.matmul(keyWeight.t()) + bias;                           // [B, Tk, U]
         Tensor hidden = (queryProjection.unsqueeze(2) + keyProjection.unsqueeze(1)).tanh(); // [B, Tq, Tk, U]
-        Tensor p = (hidden.matmul(scoreVector) + energyBias).sigmoid();                     // [B, Tq, Tk]
+        return hidden.matmul(scoreVector);
+    }
+
+    // MoChA's expected chunkwise weights as PyTorch ports of the paper's code compute them, with moving sums:
+    // β = exp(u) ⊙ MovingSum(α / MovingSum(exp(u), w − 1 back, 0 ahead), 0 back, w − 1 ahead), each row of u shifted by its
+    // maximum first (the softmax of every chunk is unchanged).
+    private static Tensor ChunkwiseWeights(Tensor alignment, Tensor chunkEnergy, int chunk)
+    {
+        Tensor exponentials = (chunkEnergy - chunkEnergy.amax(new long[] { -1 }, keepdim: true)).exp();
+        Tensor denominators = MovingSum(exponentials, back: chunk - 1, ahead: 0);
+        return exponentials * MovingSum(alignment / denominators, back: 0, ahead: chunk - 1);
+    }
+
+    // Σ of x[…, j − back … j + ahead] along the last dimension, zeros beyond the ends.
+    private static Tensor MovingSum(Tensor x, int back, int ahead)
+    {
+        long length = x.shape[^1];
+        Tensor padded = nn.functional.pad(x, new long[] { back, ahead });
+        Tensor sum = padded.narrow(-1, 0, length);
+        for (int shift = 1; shift <= back + ahead; shift++) sum = sum + padded.narrow(-1, shift, length);
+        return sum;
+    }
+
+    // Monotonic: p = σ(v·tanh(q·W_qᵀ ⊕ k·W_kᵀ + b) + r), α₀ = one-hot(0), then α [B, Tq, Tk] (context = α·keys, or MoChA's
+    // β·keys). W8, as PyTorch ports of TF-Addons: per step αᵢ = pᵢ ⊙ c ⊙ cumsum(αᵢ₋₁ / clamp(c, 1e-10, 1)), c = exclusive
+    // cumprod(1 − pᵢ). W13 (closedForm): αᵢ = pᵢ ⊙ (Tᵢ αᵢ₋₁) with Tᵢ[j, k] = Πₗ₌ₖ^{j−1}(1 − pᵢₗ) = exp(Lⱼ − Lₖ) for k ≤ j and 0
+    // above, L the exclusive cumsum of log(1 − pᵢ): no division, so no clip, at O(Tk²) per step (one batched matrix-vector
+    // product). The clipped divisor loses mass once the alignment has moved past keys where c < 1e-10, which W13's
+    // alignment does (in trials at Tk = 60, the clipped form's context differed from the recursion's by 1.3 % with r = −2
+    // and 16 % with W13's r = −1).
+    private static Tensor MonotonicAlignment(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector, Tensor energyBias, bool closedForm = false)
+    {
+        Tensor p = (AdditiveEnergy(query, keys, queryWeight, keyWeight, bias, scoreVector) + energyBias).sigmoid(); // [B, Tq, Tk]
         long batch = p.shape[0], tq = p.shape[1], tk = p.shape[2];
         Tensor previous = cat(new[] { ones(batch, 1), zeros(batch, tk - 1) }, 1);        // α₀ = one-hot(0)
+        Tensor? transition = null;
+        if (closedForm)
+        {
+            Tensor logs = (1 - p).clamp_min(1e-30).log();                                    // as TF's safe_cumprod clips before the log
+            Tensor exclusive = logs.cumsum(-1) - logs;                                       // Lⱼ = Σₗ<ⱼ log(1 − pₗ)
+            Tensor above = ones(tk, tk, dtype: ScalarType.Bool).triu(1);                     // k > j
+            transition = (exclusive.unsqueeze(-1) - exclusive.unsqueeze(-2)).masked_fill(above, double.NegativeInfinity).exp(); // [B, Tq, Tk, Tk]
+        }
         var rows = new Tensor[tq];
         for (long i = 0; i < tq; i++)
         {
             Tensor pi = p.select(1, i);                                                      // [B, Tk]
+            if (transition is not null)
+            {
+                previous = rows[i] = pi * transition.select(1, i).bmm(previous.unsqueeze(-1)).squeeze(-1);
+                continue;
+            }
             Tensor product = cat(new[] { ones(batch, 1), (1 - pi).cumprod(1).narrow(1, 0, tk - 1) }, 1);
             previous = rows[i] = pi * product * (previous / product.clamp(1e-10, 1)).cumsum(1);
         }
-        return stack(rows, 1).bmm(keys);                                                     // [B, Tq, D]
+        return stack(rows, 1);                                                               // [B, Tq, Tk]
     }
 
     /// <summary>Inference: the context under no_grad, copied out.</summary>
@@ -207,16 +273,25 @@ public sealed class TorchPeer : IDisposable
         return Context(_operands).data<float>().ToArray();
     }
 
+    /// <summary>Whether <see cref="DecoderStep"/> exists: additive and local-concat workloads.</summary>
+    public bool HasDecoderStep => _stepKeyProjection is not null;
+
     /// <summary>
-    /// Additive workloads: the inference forward as a decoder step makes it, from the key projection kept since the
-    /// constructor (keys·W_kᵀ + b): q·W_qᵀ, tanh of the broadcast sum, ·v, softmax, ·keys. The context, copied out.
+    /// The inference forward as a decoder step makes it, from the key projection kept since the constructor (outside any
+    /// timed call, as a decoder caches it per sentence). Additive (keys·W_kᵀ + b): q·W_qᵀ, tanh of the broadcast sum, ·v,
+    /// softmax, ·keys. Local concat (keys·W_a,kᵀ): the predictor, the window, q·W_a,qᵀ plus the window's gathered key
+    /// projections, tanh, ·v_a, the window softmax times the Gaussian, ·keys. The context, copied out.
     /// </summary>
     public float[] DecoderStep()
     {
-        if (_stepKeyProjection is null) throw new InvalidOperationException($"{_workload.Id} is not an additive workload");
+        if (_stepKeyProjection is null) throw new InvalidOperationException($"{_workload.Id} is neither an additive nor a local-concat workload");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        return AdditiveFromKeyProjection(_operands.Query, _stepKeyProjection, _operands.Keys, _operands.QueryWeight, _operands.ScoreVector).data<float>().ToArray();
+        Operands x = _operands;
+        Tensor context = _workload.Layer == "local-concat"
+            ? LocalContext(x.Query, x.Keys, x.KeyWeight, x.ScoreVector, _workload.Window, ConcatScoreFromKeyProjection(x.Query, _stepKeyProjection, x.QueryWeight, x.ConcatVector))
+            : AdditiveFromKeyProjection(x.Query, _stepKeyProjection, x.Keys, x.QueryWeight, x.ScoreVector);
+        return context.data<float>().ToArray();
     }
 
     /// <summary>
@@ -254,7 +329,10 @@ public sealed class TorchPeer : IDisposable
                 Add("input", q); Add("memory_weight", wk); Add("query_weight", wq); Add("score_vector", u); Add("context_weight", x.ContextWeight); Add("input_weight", x.InputWeight);
                 break;
             case "structured": Add("input", q); Add("ws1", wq); Add("ws2", x.HopWeight); break;
-            case "monotonic": Add("query", q); Add("keys", k); Add("query_weight", wq); Add("key_weight", wk); Add("score_bias", b); Add("score_vector", u); Add("energy_bias", r); break;
+            case "monotonic":
+                Add("query", q); Add("keys", k); Add("query_weight", wq); Add("key_weight", wk); Add("score_bias", b); Add("score_vector", u); Add("energy_bias", r);
+                Add("chunk_query_weight", x.ChunkQueryWeight); Add("chunk_key_weight", x.ChunkKeyWeight); Add("chunk_score_bias", x.ChunkBias); Add("chunk_score_vector", x.ChunkScoreVector);
+                break;
             default: Add("query", q); Add("keys", k); Add("query_weight", wq); Add("key_weight", wk); Add("score_bias", b); Add("score_vector", u); break;
         }
     }

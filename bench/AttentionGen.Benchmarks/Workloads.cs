@@ -13,9 +13,11 @@ namespace AttentionGen.Benchmarks;
 /// (Raffel et al.: the additive energy plus r, choose probabilities and the expected alignment by its recursion, values = keys)
 /// or "keyvalue" (Daniluk et al.: each input step [key; value] of 2·Dim attends over the previous <paramref name="Window"/>
 /// steps; QueryLength is T, no keys, no Units) or "structured" (Lin et al.: <paramref name="Hops"/> attention
-/// distributions over a sequence of QueryLength steps, <paramref name="Units"/> = dₐ, no keys).
+/// distributions over a sequence of QueryLength steps, <paramref name="Units"/> = dₐ, no keys). "monotonic" with
+/// <paramref name="Chunk"/> = w ≥ 1 is MoChA (Chiu &amp; Raffel 2018): a second additive energy of its own (the chunk energy)
+/// and the expected chunkwise weights over the w keys ending at each position.
 /// </summary>
-public sealed record Workload(string Id, string Layer, int Batch, int QueryLength, int KeyLength, int Dim, int Units, int Heads = 1, bool Causal = false, int Window = 0, int Hops = 0)
+public sealed record Workload(string Id, string Layer, int Batch, int QueryLength, int KeyLength, int Dim, int Units, int Heads = 1, bool Causal = false, int Window = 0, int Hops = 0, int Chunk = 0)
 {
     /// <summary>Independent attention problems: batch rows times heads.</summary>
     public int Rows => Batch * Heads;
@@ -38,14 +40,19 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
         "keyvalue" => 8.0 * Batch * QueryLength * Dim * Dim + 6.0 * Batch * QueryLength * Window * Dim,
         // Hid = tanh(H W_s1ᵀ), E = W_s2 Hidᵀ, M = A H (the penalty is off).
         "structured" => 2.0 * Batch * QueryLength * Dim * Units + 2.0 * Batch * QueryLength * Units * Hops + 2.0 * Batch * Hops * QueryLength * Dim,
+        // MoChA: the additive formula plus the chunk energy's projections and scores (its moving sums, like exp, not counted).
+        "monotonic" when Chunk > 0 => 4.0 * Batch * (QueryLength + KeyLength) * Dim * Units + 8.0 * Batch * QueryLength * KeyLength * Units + 2.0 * Batch * QueryLength * KeyLength * Dim,
         _ => 2.0 * Batch * (QueryLength + KeyLength) * Dim * Units + 4.0 * Batch * QueryLength * KeyLength * Units + 2.0 * Batch * QueryLength * KeyLength * Dim,
     };
 
     /// <summary>
-    /// The nominal FLOPs of a decoder step from a key projection computed once per sentence (additive only): the
-    /// additive formula without the keys' projection, 2·B·Tq·D·U + 4·B·Tq·Tk·U + 2·B·Tq·Tk·D.
+    /// The nominal FLOPs of a decoder step from a key projection computed once per sentence: the forward formula without
+    /// the keys' projection, 2·B·Tk·D·U. Additive: 2·B·Tq·D·U + 4·B·Tq·Tk·U + 2·B·Tq·Tk·D; local concat:
+    /// 2·B·Tq·D·U + 2·B·Tq·U (predictor) + 2·B·Tq·D·U (W_a,q q) + B·Tq·(2D + 1)·(4·U + 2·Dim) (window).
     /// </summary>
-    public double StepFlops => 2.0 * Batch * QueryLength * Dim * Units + 4.0 * Batch * QueryLength * KeyLength * Units + 2.0 * Batch * QueryLength * KeyLength * Dim;
+    public double StepFlops => Layer is "additive" or "local-concat"
+        ? ForwardFlops - 2.0 * Batch * KeyLength * Dim * Units
+        : throw new InvalidOperationException($"{Id} ({Layer}) has no decoder step");
 
     /// <summary>A training step counts three times the forward.</summary>
     public double TrainingFlops => 3 * ForwardFlops;
@@ -96,8 +103,22 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
     /// <summary>Not in workloads.md: W7 with Luong's concat score vₐᵀ tanh(Wₐ[hₜ; h̄ₛ]) (Units = 256, the predictor's too).</summary>
     public static readonly Workload W11 = new("W11", "local-concat", 32, 64, 64, 256, 256, Window: 5);
 
-    /// <summary>W0–W11 in order.</summary>
-    public static IReadOnlyList<Workload> All { get; } = new[] { W0, W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11 };
+    /// <summary>
+    /// Not in workloads.md: W11's layer as a decoder calls it, one query per step (Tq = 1) at W11's batch (32) and source
+    /// length (64): the keys projected once per source sequence (<c>ProjectKeys</c>), then <c>ForwardWithKeyProjection</c>.
+    /// </summary>
+    public static readonly Workload W12 = new("W12", "local-concat", 32, 1, 64, 256, 256, Window: 5);
+
+    /// <summary>
+    /// Not in workloads.md: MoChA (Chiu &amp; Raffel 2018) training as in the paper's speech recognition use: a batch of 8
+    /// short utterances of Tk = 120 encoder states (about 5 s of audio after a 4× time reduction), Tq = 40 output steps,
+    /// D = U = 128, chunks of w = 2 keys (the chunk size the paper found best for speech), r = −1 (see
+    /// <see cref="WorkloadData.MochaEnergyBias"/>).
+    /// </summary>
+    public static readonly Workload W13 = new("W13", "monotonic", 8, 40, 120, 128, 128, Chunk: 2);
+
+    /// <summary>W0–W13 in order.</summary>
+    public static IReadOnlyList<Workload> All { get; } = new[] { W0, W1, W2, W3, W4, W5, W6, W7, W8, W9, W10, W11, W12, W13 };
 
     public static Workload Get(string id)
     {
@@ -105,13 +126,13 @@ public sealed record Workload(string Id, string Layer, int Batch, int QueryLengt
         {
             if (w.Id == id) return w;
         }
-        throw new ArgumentException($"unknown workload '{id}'; expected one of W0–W11", nameof(id));
+        throw new ArgumentException($"unknown workload '{id}'; expected one of W0–W13", nameof(id));
     }
 }
 
 /// <summary>
 /// The seeded inputs and parameters every implementation of a workload shares, row-major, batch first.
-/// Additive (and monotonic, plus EnergyBias r): QueryWeight [U, D], KeyWeight [U, D], Bias [U], ScoreVector [U]. Luong: QueryWeight is W [D, D].
+/// Additive (and monotonic, plus EnergyBias r, and for MoChA the Chunk* arrays): QueryWeight [U, D], KeyWeight [U, D], Bias [U], ScoreVector [U]. Luong: QueryWeight is W [D, D].
 /// Pooling: Query is the input h [B, T, D]; QueryWeight, Bias, ScoreVector are W, b and u_w.
 /// Scaled dot-product: Query, Keys, Values are [B, H, T, d]; no parameters.
 /// Local: QueryWeight is W_a [D, D], KeyWeight is the predictor's W_p [U, D], ScoreVector its v_p [U].
@@ -154,13 +175,19 @@ public sealed class WorkloadData
             _ => 0,
         };
         ScoreVector = Fill(scoreLength, Math.Sqrt(6.0 / (scoreLength + 1)));
-        EnergyBias = layer == "monotonic" ? new[] { MonotonicEnergyBias } : Array.Empty<float>();
+        EnergyBias = layer == "monotonic" ? new[] { w.Chunk > 0 ? MochaEnergyBias : MonotonicEnergyBias } : Array.Empty<float>();
         Values = Fill(layer == "sdpa" ? w.Rows * w.KeyLength * d : 0, 1);
         // Drawn after the arrays above, so that W0–W8's inputs stay what they were before these existed.
         ContextWeight = layer == "keyvalue" ? Glorot(d, d) : Array.Empty<float>();
         InputWeight = layer == "keyvalue" ? Glorot(d, d) : Array.Empty<float>();
         HopWeight = layer == "structured" ? Glorot(w.Hops, u) : Array.Empty<float>();
         ConcatVector = layer == "local-concat" ? Fill(u, Math.Sqrt(6.0 / (u + 1))) : Array.Empty<float>();
+        // MoChA's chunk energy, the same form as the monotonic one: W_cq, W_ck [U, D], b_c, v_c [U] (nothing drawn otherwise).
+        bool chunk = layer == "monotonic" && w.Chunk > 0;
+        ChunkQueryWeight = chunk ? Fill(u * d, limit) : Array.Empty<float>();
+        ChunkKeyWeight = chunk ? Fill(u * d, limit) : Array.Empty<float>();
+        ChunkBias = chunk ? Fill(u, 0.1) : Array.Empty<float>();
+        ChunkScoreVector = chunk ? Fill(u, Math.Sqrt(6.0 / (u + 1))) : Array.Empty<float>();
         DContext = new float[w.ContextLength];
         Array.Fill(DContext, 1f); // context.sum().backward(), as the TorchSharp peer does
     }
@@ -188,6 +215,18 @@ public sealed class WorkloadData
     /// <summary>Local concat only: the concat score's v_a [U].</summary>
     public float[] ConcatVector { get; }
 
+    /// <summary>MoChA only (monotonic with Chunk ≥ 1): the chunk energy's W_cq [U, D].</summary>
+    public float[] ChunkQueryWeight { get; }
+
+    /// <summary>MoChA only: the chunk energy's W_ck [U, D].</summary>
+    public float[] ChunkKeyWeight { get; }
+
+    /// <summary>MoChA only: the chunk energy's b_c [U].</summary>
+    public float[] ChunkBias { get; }
+
+    /// <summary>MoChA only: the chunk energy's v_c [U].</summary>
+    public float[] ChunkScoreVector { get; }
+
     /// <summary>Monotonic only: r, [1].</summary>
     public float[] EnergyBias { get; }
 
@@ -196,5 +235,13 @@ public sealed class WorkloadData
     /// where the peer's parallel form (cumulative product over 30 keys) stays far above its 1e-10 clip.
     /// </summary>
     public const float MonotonicEnergyBias = -2f;
+
+    /// <summary>
+    /// r of the MoChA workload: with these untrained energies the alignment then moves about 2.7 keys per output step, as a
+    /// trained speech model's does over Tk / Tq = 3 (mass 0.82 still inside the source at the 36th step). The paper's
+    /// initial −4 ran it past the end of the source within a few steps (in a trial at Tk = 60 the row mass was 0.05 at the
+    /// fourth step): the later steps' contexts would be zero and check nothing.
+    /// </summary>
+    public const float MochaEnergyBias = -1f;
     public float[] DContext { get; }
 }

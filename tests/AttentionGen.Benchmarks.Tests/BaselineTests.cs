@@ -13,7 +13,7 @@ namespace AttentionGen.Benchmarks.Tests;
 /// </summary>
 public sealed class BaselineTests
 {
-    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "local", "local-wide", "monotonic", "monotonic-wide", "local-concat", "local-concat-wide", "keyvalue", "keyvalue-wide", "structured", "structured-wide" };
+    public static TheoryData<string> Shapes => new() { "additive", "additive-wide", "luong", "pooling", "sdpa", "sdpa-causal", "sdpa-causal-long", "local", "local-wide", "monotonic", "monotonic-wide", "mocha", "mocha-wide", "mocha-long-chunk", "local-concat", "local-concat-wide", "local-concat-step", "keyvalue", "keyvalue-wide", "structured", "structured-wide" };
 
     private static Workload Shape(string name) => name switch
     {
@@ -22,6 +22,9 @@ public sealed class BaselineTests
         "luong" => new("T", "luong", 2, 3, 5, 7, 7),
         "monotonic" => new("T", "monotonic", 2, 4, 5, 5, 6),
         "monotonic-wide" => new("T", "monotonic", 1, 3, 7, 19, 11),
+        "mocha" => new("T", "monotonic", 2, 4, 5, 5, 6, Chunk: 2),
+        "mocha-wide" => new("T", "monotonic", 1, 3, 7, 19, 11, Chunk: 3),
+        "mocha-long-chunk" => new("T", "monotonic", 1, 3, 4, 5, 3, Chunk: 6), // w > Tk: every chunk reaches back to key 0
         "pooling" => new("T", "pooling", 3, 5, 0, 6, 4),
         "sdpa" => new("T", "sdpa", 2, 4, 4, 9, 0, Heads: 2),
         "sdpa-causal" => new("T", "sdpa", 1, 5, 5, 9, 0, Heads: 2, Causal: true),
@@ -30,6 +33,7 @@ public sealed class BaselineTests
         "local-wide" => new("T", "local", 1, 6, 13, 19, 11, Window: 3), // D past one 16-lane vector, windows clipped at the edges
         "local-concat" => new("T", "local-concat", 2, 4, 9, 7, 5, Window: 2),
         "local-concat-wide" => new("T", "local-concat", 1, 6, 13, 19, 11, Window: 3), // D past one 16-lane vector, windows clipped at the edges
+        "local-concat-step" => new("T", "local-concat", 3, 1, 9, 7, 5, Window: 2), // W12's use: one query per call
         "keyvalue" => new("T", "keyvalue", 2, 5, 0, 6, 0, Window: 2),
         "keyvalue-wide" => new("T", "keyvalue", 1, 7, 0, 19, 0, Window: 3), // D past one 16-lane vector, T > L
         "structured" => new("T", "structured", 2, 5, 0, 6, 4, Hops: 3),
@@ -66,6 +70,80 @@ public sealed class BaselineTests
     }
 
     [Theory]
+    [InlineData("local-concat-step")]
+    [InlineData("local-concat-wide")]
+    public void Decoder_steps_from_keys_projected_once_match_the_scalar_reference_for_each_new_query(string shape)
+    {
+        var data = new WorkloadData(Shape(shape), seed: 5);
+        var baseline = Assert.IsAssignableFrom<IDecoderStepBaseline>(Baseline.For(data));
+        baseline.ProjectKeys();
+        var random = new Random(13);
+        for (int step = 0; step < 3; step++)
+        {
+            // A new decoder state at every step; the keys, and so their projection, stay.
+            for (int i = 0; i < data.Query.Length; i++) data.Query[i] = (float)(random.NextDouble() * 2 - 1);
+            baseline.Step();
+            AssertContext(ScalarReference.Context(data.Workload, ScalarReference.Inputs(data)), baseline.Context);
+        }
+    }
+
+    [Fact]
+    public void MoChA_with_chunks_of_one_key_is_monotonic_attention()
+    {
+        // w = 1: every chunk is its own key, so β = α whatever the chunk energies (the paper's remark, and the docs').
+        var data = new WorkloadData(new Workload("T", "monotonic", 2, 4, 6, 5, 3, Chunk: 1), seed: 9);
+        IBaseline baseline = Baseline.For(data);
+        baseline.Forward();
+        Dictionary<string, double[]> inputs = ScalarReference.Inputs(data);
+        AssertContext(ScalarReference.Context(data.Workload with { Chunk = 0 }, inputs), baseline.Context);
+        // and w = 2 is not: the chunk energies then move weight to the key before each chunk's end.
+        var two = new WorkloadData(data.Workload with { Chunk = 2 }, seed: 9);
+        double[] chunked = ScalarReference.Context(two.Workload, ScalarReference.Inputs(two));
+        double[] plain = ScalarReference.Context(two.Workload with { Chunk = 0 }, ScalarReference.Inputs(two));
+        Assert.True(chunked.Zip(plain).Max(p => Math.Abs(p.First - p.Second)) > 1e-3);
+    }
+
+    [Fact]
+    public void A_decoder_step_reads_the_key_projection_not_the_key_columns_of_the_weight()
+    {
+        var data = new WorkloadData(Shape("local-concat-step"), seed: 5);
+        var baseline = (IDecoderStepBaseline)Baseline.For(data);
+        double[] before = ScalarReference.Context(data.Workload, ScalarReference.Inputs(data));
+        baseline.ProjectKeys();
+        // Change W_a's key columns (the last D of each [U, 2D] row) after projecting: the step keeps the old projection.
+        Workload w = data.Workload;
+        for (int r = 0; r < w.Units; r++)
+        {
+            for (int c = w.Dim; c < 2 * w.Dim; c++) data.QueryWeight[r * 2 * w.Dim + c] *= -3;
+        }
+        baseline.Step();
+        AssertContext(before, baseline.Context);
+        double[] after = ScalarReference.Context(w, ScalarReference.Inputs(data));
+        Assert.True(before.Zip(after).Max(p => Math.Abs(p.First - p.Second)) > 1e-3, "changing W_a's key columns should change the context");
+        baseline.Forward(); // the whole forward projects again
+        AssertContext(after, baseline.Context);
+    }
+
+    [Fact]
+    public void The_baselines_with_a_decoder_step_are_the_ones_Baseline_says()
+    {
+        foreach (string shape in Shapes)
+        {
+            Workload w = Shape(shape);
+            Assert.Equal(Baseline.HasDecoderStep(w), Baseline.For(new WorkloadData(w)) is IDecoderStepBaseline);
+        }
+    }
+
+    private static void AssertContext(double[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"context[{i}]: expected {expected[i]:R}, baseline {actual[i]:R}");
+        }
+    }
+
+    [Theory]
     [InlineData("additive")]
     [InlineData("additive-wide")]
     [InlineData("luong")]
@@ -74,6 +152,9 @@ public sealed class BaselineTests
     [InlineData("local-wide")]
     [InlineData("monotonic")]
     [InlineData("monotonic-wide")]
+    [InlineData("mocha")]
+    [InlineData("mocha-wide")]
+    [InlineData("mocha-long-chunk")]
     [InlineData("local-concat")]
     [InlineData("local-concat-wide")]
     [InlineData("keyvalue")]
@@ -134,6 +215,8 @@ public sealed class WorkloadTests
     [InlineData("W7", 2.0 * 32 * 64 * 65536 + 2.0 * 32 * 64 * 65536 + 2.0 * 32 * 64 * 256 + 4.0 * 32 * 64 * 11 * 256)]
     // monotonic: the additive formula at W2's shape
     [InlineData("W8", 2.0 * 32 * 50 * 128 * 128 + 4.0 * 32 * 600 * 128 + 2.0 * 32 * 600 * 128)]
+    // MoChA: the additive formula plus the chunk energy's 2·B·(Tq+Tk)·D·U + 4·B·Tq·Tk·U
+    [InlineData("W13", 2 * (2.0 * 8 * 160 * 128 * 128 + 4.0 * 8 * 40 * 120 * 128) + 2.0 * 8 * 40 * 120 * 128)]
     // key-value: 8·B·T·D² + 6·B·T·L·D
     [InlineData("W9", 8.0 * 32 * 50 * 128 * 128 + 6.0 * 32 * 50 * 5 * 128)]
     // structured: 2·B·T·D·U + 2·B·T·U·r + 2·B·r·T·D
@@ -151,9 +234,27 @@ public sealed class WorkloadTests
     // the additive formula without the keys' projection: 2·B·Tq·D·U + 4·B·Tq·Tk·U + 2·B·Tq·Tk·D
     [InlineData("W0", 2.0 * 32 * 32 + 4.0 * 16 * 32 + 2.0 * 16 * 32)]
     [InlineData("W1", 2.0 * 256 * 256 + 4.0 * 50 * 256 + 2.0 * 50 * 256)]
+    // local-p concat without KP: 2·B·Tq·D·U + 2·B·Tq·U (predictor) + 2·B·Tq·D·U (QP) + B·Tq·(2W+1)·(4·U + 2·D)
+    [InlineData("W12", 2.0 * 32 * 256 * 256 + 2.0 * 32 * 256 + 2.0 * 32 * 256 * 256 + 32.0 * 11 * (4 * 256 + 2 * 256))]
     public void Decoder_step_flops_leave_out_the_key_projection(string id, double expected)
     {
         Assert.Equal(expected, Workload.Get(id).StepFlops);
+    }
+
+    [Fact]
+    public void W12_is_W11s_layer_one_query_at_a_time()
+    {
+        Workload w11 = Workload.Get("W11"), w12 = Workload.Get("W12");
+        Assert.Equal(w11 with { Id = "W12", QueryLength = 1 }, w12);
+        // Its forward re-projects the 64 keys: 2·B·Tk·D·U more than the step.
+        Assert.Equal(2.0 * 32 * 64 * 256 * 256, w12.ForwardFlops - w12.StepFlops);
+    }
+
+    [Fact]
+    public void Only_additive_and_local_concat_workloads_have_a_decoder_step()
+    {
+        Assert.Throws<InvalidOperationException>(() => Workload.Get("W3").StepFlops);
+        Assert.Throws<InvalidOperationException>(() => Workload.Get("W7").StepFlops);
     }
 
     [Fact]
@@ -180,8 +281,8 @@ public sealed class WorkloadTests
     [Fact]
     public void An_unknown_workload_is_refused_by_name()
     {
-        var error = Assert.Throws<ArgumentException>(() => Workload.Get("W12"));
+        var error = Assert.Throws<ArgumentException>(() => Workload.Get("W14"));
         Assert.Equal("id", error.ParamName);
-        Assert.Contains("W12", error.Message);
+        Assert.Contains("W14", error.Message);
     }
 }

@@ -1,3 +1,5 @@
+using System;
+using System.Linq;
 using AttentionGen.Benchmarks;
 using Xunit;
 
@@ -32,5 +34,96 @@ public sealed class FmaPeakTests
         string? moved = FmaPeak.Disturbance(Peak(114, 226), Peak(100, 198));
         Assert.NotNull(moved);
         Assert.Contains("114.0 → 100.0", moved);
+    }
+
+    private static CpuPeak[] Peaks(params double[] peaks) => peaks.Select((p, cpu) => new CpuPeak(cpu, p)).ToArray();
+
+    [Fact]
+    public void One_thread_benchmarks_go_to_the_faster_vcpu_whichever_it_is()
+    {
+        PinChoice second = PinChoice.Choose(Peaks(150, 210), pin: true, failure: null);
+        Assert.Equal(1, second.Cpu);
+        Assert.Contains("vCPU 1", second.Description);
+        Assert.Contains("vCPU 0 29 % slower", second.Description);
+        Assert.Equal(0, PinChoice.Choose(Peaks(210, 150), pin: true, failure: null).Cpu);
+        // Not the first or the last of more: the highest.
+        Assert.Equal(2, PinChoice.Choose(Peaks(100, 120, 130, 90), pin: true, failure: null).Cpu);
+    }
+
+    [Fact]
+    public void A_tie_goes_to_the_lower_vcpu()
+    {
+        Assert.Equal(0, PinChoice.Choose(Peaks(200, 200), pin: true, failure: null).Cpu);
+        Assert.Equal(3, PinChoice.Choose(new[] { new CpuPeak(5, 200), new CpuPeak(3, 200) }, pin: true, failure: null).Cpu);
+    }
+
+    [Fact]
+    public void No_pinning_when_asked_not_to_on_one_vcpu_or_when_affinity_failed()
+    {
+        PinChoice off = PinChoice.Choose(Peaks(150, 210), pin: false, failure: null);
+        Assert.Null(off.Cpu);
+        Assert.Contains("--no-pin", off.Description);
+        PinChoice single = PinChoice.Choose(Peaks(210), pin: true, failure: null);
+        Assert.Null(single.Cpu);
+        Assert.Contains("1 vCPU only", single.Description);
+        PinChoice failed = PinChoice.Choose(null, pin: true, failure: "sched_setaffinity failed (errno 22)");
+        Assert.Null(failed.Cpu);
+        Assert.Contains("errno 22", failed.Description);
+        Assert.Null(PinChoice.Choose(Peaks(), pin: true, failure: null).Cpu);
+    }
+
+    [Fact]
+    public void A_measurement_that_is_not_a_positive_number_means_no_pinning()
+    {
+        Assert.Null(PinChoice.Choose(Peaks(210, double.NaN), pin: true, failure: null).Cpu);
+        Assert.Null(PinChoice.Choose(Peaks(0, 150), pin: true, failure: null).Cpu);
+        Assert.Null(PinChoice.Choose(Peaks(double.PositiveInfinity, 150), pin: true, failure: null).Cpu);
+    }
+
+    [Fact]
+    public void A_pinned_vcpu_that_became_the_slower_one_is_reported_after_the_run()
+    {
+        PinChoice choice = PinChoice.Choose(Peaks(150, 210), pin: true, failure: null);
+        Assert.Null(choice.Drift(Peaks(150, 205)));   // still the faster
+        Assert.Null(choice.Drift(Peaks(200, 185)));   // slower, but within a tenth
+        string? swapped = choice.Drift(Peaks(210, 150));
+        Assert.NotNull(swapped);
+        Assert.Contains("vCPU 1 was 29 % slower than vCPU 0", swapped);
+        Assert.Null(PinChoice.Choose(Peaks(150, 210), pin: false, failure: null).Drift(Peaks(210, 150))); // not pinned: nothing to report
+    }
+
+    [Fact]
+    public void A_pinned_thread_runs_on_its_vcpu_only_and_gets_the_others_back()
+    {
+        // On a thread of its own, so that the test runner's threads keep their affinity whatever happens.
+        int[]? before = null, pinned = null, after = null;
+        string? failure = null;
+        bool pinOk = false, unpinOk = false;
+        var thread = new System.Threading.Thread(() =>
+        {
+            before = CpuAffinity.AllowedCpus(out failure);
+            if (before is null) return;
+            pinOk = CpuAffinity.TryPinCurrentThread(before[^1], out failure);
+            pinned = CpuAffinity.AllowedCpus(out _);
+            unpinOk = CpuAffinity.TryUnpinCurrentThread(out failure);
+            after = CpuAffinity.AllowedCpus(out _);
+        });
+        thread.Start();
+        thread.Join();
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Null(before);
+            Assert.Contains("Linux", failure);
+            return;
+        }
+        Assert.NotNull(before);
+        Assert.NotEmpty(before);
+        Assert.Equal(before.Order(), before);
+        Assert.True(pinOk, failure);
+        Assert.Equal(new[] { before[^1] }, pinned);
+        Assert.True(unpinOk, failure);
+        Assert.Equal(before, after);
+        Assert.False(CpuAffinity.TryPinCurrentThread(-1, out string? bad));
+        Assert.Contains("no vCPU -1", bad);
     }
 }

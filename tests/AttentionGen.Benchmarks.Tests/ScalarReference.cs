@@ -21,6 +21,13 @@ internal static class ScalarReference
                 ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["query_weight"] = D(data.QueryWeight),
                 ["key_weight"] = D(data.KeyWeight), ["score_bias"] = D(data.Bias), ["score_vector"] = D(data.ScoreVector),
             },
+            "monotonic" when data.Workload.Chunk > 0 => new()
+            {
+                ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["query_weight"] = D(data.QueryWeight),
+                ["key_weight"] = D(data.KeyWeight), ["score_bias"] = D(data.Bias), ["score_vector"] = D(data.ScoreVector),
+                ["energy_bias"] = D(data.EnergyBias), ["chunk_query_weight"] = D(data.ChunkQueryWeight), ["chunk_key_weight"] = D(data.ChunkKeyWeight),
+                ["chunk_score_bias"] = D(data.ChunkBias), ["chunk_score_vector"] = D(data.ChunkScoreVector),
+            },
             "monotonic" => new()
             {
                 ["query"] = D(data.Query), ["keys"] = D(data.Keys), ["query_weight"] = D(data.QueryWeight),
@@ -176,24 +183,14 @@ internal static class ScalarReference
     // eᵢⱼ = v·tanh(Wq qᵢ + Wk kⱼ + b); keys are the values.
     private static double[] Additive(Workload w, IReadOnlyDictionary<string, double[]> x)
     {
-        int B = w.Batch, Tq = w.QueryLength, Tk = w.KeyLength, D = w.Dim, U = w.Units;
-        double[] q = x["query"], k = x["keys"], wq = x["query_weight"], wk = x["key_weight"], bias = x["score_bias"], v = x["score_vector"];
+        int B = w.Batch, Tq = w.QueryLength, Tk = w.KeyLength, D = w.Dim;
+        double[] k = x["keys"];
         var context = new double[B * Tq * D];
         for (int b = 0; b < B; b++)
         for (int i = 0; i < Tq; i++)
         {
             var scores = new double[Tk];
-            for (int j = 0; j < Tk; j++)
-            {
-                double e = 0;
-                for (int u = 0; u < U; u++)
-                {
-                    double pre = bias[u];
-                    for (int d = 0; d < D; d++) pre += wq[u * D + d] * q[(b * Tq + i) * D + d] + wk[u * D + d] * k[(b * Tk + j) * D + d];
-                    e += v[u] * Math.Tanh(pre);
-                }
-                scores[j] = e;
-            }
+            for (int j = 0; j < Tk; j++) scores[j] = AdditiveEnergy(w, x, "", b, i, j);
             Mix(Softmax(scores), k, b * Tk, D, context, (b * Tq + i) * D);
         }
         return context;
@@ -203,8 +200,8 @@ internal static class ScalarReference
     // α₀ = one-hot(0); keys are the values.
     private static double[] Monotonic(Workload w, IReadOnlyDictionary<string, double[]> x)
     {
-        int B = w.Batch, Tq = w.QueryLength, Tk = w.KeyLength, D = w.Dim, U = w.Units;
-        double[] q = x["query"], k = x["keys"], wq = x["query_weight"], wk = x["key_weight"], bias = x["score_bias"], v = x["score_vector"];
+        int B = w.Batch, Tq = w.QueryLength, Tk = w.KeyLength, D = w.Dim;
+        double[] k = x["keys"];
         double r = x["energy_bias"][0];
         var context = new double[B * Tq * D];
         for (int b = 0; b < B; b++)
@@ -214,17 +211,7 @@ internal static class ScalarReference
             for (int i = 0; i < Tq; i++)
             {
                 var p = new double[Tk];
-                for (int j = 0; j < Tk; j++)
-                {
-                    double e = r;
-                    for (int u = 0; u < U; u++)
-                    {
-                        double pre = bias[u];
-                        for (int d = 0; d < D; d++) pre += wq[u * D + d] * q[(b * Tq + i) * D + d] + wk[u * D + d] * k[(b * Tk + j) * D + d];
-                        e += v[u] * Math.Tanh(pre);
-                    }
-                    p[j] = 1 / (1 + Math.Exp(-e));
-                }
+                for (int j = 0; j < Tk; j++) p[j] = 1 / (1 + Math.Exp(-(r + AdditiveEnergy(w, x, "", b, i, j))));
                 var alignment = new double[Tk];
                 for (int j = 0; j < Tk; j++)
                 {
@@ -237,11 +224,46 @@ internal static class ScalarReference
                     }
                     alignment[j] = p[j] * sum;
                 }
-                Mix(alignment, k, b * Tk, D, context, (b * Tq + i) * D);
+                Mix(w.Chunk > 0 ? ChunkWeights(w, x, b, i, alignment) : alignment, k, b * Tk, D, context, (b * Tq + i) * D);
                 previous = alignment;
             }
         }
         return context;
+    }
+
+    // MoChA (Chiu & Raffel 2018, the expected chunkwise weights): uᵢⱼ = v_c·tanh(W_cq qᵢ + W_ck kⱼ + b_c), and
+    // βᵢⱼ = Σₖ₌ⱼ^{j+w−1} αᵢₖ exp(uᵢⱼ) / Σₗ₌ₖ₋w₊₁^{k} exp(uᵢₗ), with k < Tk and l ≥ 0 (no shift: the test energies are small).
+    private static double[] ChunkWeights(Workload w, IReadOnlyDictionary<string, double[]> x, int b, int i, double[] alignment)
+    {
+        int Tk = w.KeyLength;
+        var expU = new double[Tk];
+        for (int j = 0; j < Tk; j++) expU[j] = Math.Exp(AdditiveEnergy(w, x, "chunk_", b, i, j));
+        var beta = new double[Tk];
+        for (int j = 0; j < Tk; j++)
+        {
+            for (int c = j; c <= Math.Min(j + w.Chunk - 1, Tk - 1); c++)
+            {
+                double denominator = 0;
+                for (int l = Math.Max(0, c - w.Chunk + 1); l <= c; l++) denominator += expU[l];
+                beta[j] += alignment[c] * expU[j] / denominator;
+            }
+        }
+        return beta;
+    }
+
+    // v·tanh(W_q qᵢ + W_k kⱼ + b) for query i and key j of batch row b, with the parameters named prefix + "query_weight", …
+    private static double AdditiveEnergy(Workload w, IReadOnlyDictionary<string, double[]> x, string prefix, int b, int i, int j)
+    {
+        int Tq = w.QueryLength, Tk = w.KeyLength, D = w.Dim, U = w.Units;
+        double[] q = x["query"], k = x["keys"], wq = x[prefix + "query_weight"], wk = x[prefix + "key_weight"], bias = x[prefix + "score_bias"], v = x[prefix + "score_vector"];
+        double e = 0;
+        for (int u = 0; u < U; u++)
+        {
+            double pre = bias[u];
+            for (int d = 0; d < D; d++) pre += wq[u * D + d] * q[(b * Tq + i) * D + d] + wk[u * D + d] * k[(b * Tk + j) * D + d];
+            e += v[u] * Math.Tanh(pre);
+        }
+        return e;
     }
 
     // eᵢⱼ = (W qᵢ)·kⱼ, W [D, D]; keys are the values.

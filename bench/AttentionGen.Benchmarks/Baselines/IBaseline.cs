@@ -27,9 +27,28 @@ public interface IBaseline
     void Backward();
 }
 
+/// <summary>
+/// A baseline that can also run as a decoder step does (local concat): the keys projected once per source sequence, then
+/// per call only the query side, the scores and the context.
+/// </summary>
+public interface IDecoderStepBaseline : IBaseline
+{
+    /// <summary>Projects the keys (once per source sequence).</summary>
+    void ProjectKeys();
+
+    /// <summary>Computes <see cref="IBaseline.Context"/> from the projection of the last <see cref="ProjectKeys"/> (or <see cref="IBaseline.Forward"/>).</summary>
+    void Step();
+}
+
 /// <summary>Makes the baseline of a workload.</summary>
 public static class Baseline
 {
+    /// <summary>
+    /// Whether <see cref="For"/> gives this workload an <see cref="IDecoderStepBaseline"/>: local-p (with the general score,
+    /// which projects no keys, its step is the whole forward).
+    /// </summary>
+    public static bool HasDecoderStep(Workload w) => w.Layer is "local" or "local-concat";
+
     public static IBaseline For(WorkloadData data) => data.Workload.Layer switch
     {
         "additive" => new AdditiveBaseline(data),

@@ -11,8 +11,9 @@ namespace AttentionGen.Benchmarks;
 /// (keys are the values). Forward and a hand-written backward (through pₜ as well).
 /// With the concat score ("local-concat"), eₜ(s) = v_a·tanh(W_a [q; kₛ]) = v_a·tanh(qp + kpₛ) instead, W_a [U, 2D] split
 /// into its query columns (qp = W_a,q q per query) and key columns (kpₛ = W_a,k kₛ, every key projected once per call).
+/// As a decoder step (W12): <see cref="ProjectKeys"/> once per source sequence, then <see cref="Step"/> per query.
 /// </summary>
-public sealed class LocalBaseline : IBaseline
+public sealed class LocalBaseline : IDecoderStepBaseline
 {
     private readonly WorkloadData _data;
     private readonly int _b, _tq, _tk, _d, _u, _window, _size;
@@ -74,16 +75,27 @@ public sealed class LocalBaseline : IBaseline
 
     public void Forward()
     {
+        ProjectKeys();
+        Step();
+    }
+
+    /// <summary>Concat score: kpₛ = W_a,k kₛ for every key (nothing for the general score, which projects no keys).</summary>
+    public void ProjectKeys()
+    {
+        if (!_concat) return;
+        WorkloadData x = _data;
+        for (int key = 0; key < _b * _tk; key++)
+        {
+            Span<float> kp = _projectedKeys.AsSpan(key * _u, _u);
+            for (int r = 0; r < _u; r++) kp[r] = TensorPrimitives.Dot(x.QueryWeight.AsSpan(r * _scoreStride + _d, _d), x.Keys.AsSpan(key * _d, _d));
+        }
+    }
+
+    /// <summary>The forward from the key projection of the last <see cref="ProjectKeys"/>: query side, window, context.</summary>
+    public void Step()
+    {
         WorkloadData x = _data;
         Array.Clear(Context);
-        if (_concat)
-        {
-            for (int key = 0; key < _b * _tk; key++)
-            {
-                Span<float> kp = _projectedKeys.AsSpan(key * _u, _u);
-                for (int r = 0; r < _u; r++) kp[r] = TensorPrimitives.Dot(x.QueryWeight.AsSpan(r * _scoreStride + _d, _d), x.Keys.AsSpan(key * _d, _d));
-            }
-        }
         for (int b = 0; b < _b; b++)
         {
             for (int t = 0; t < _tq; t++)
