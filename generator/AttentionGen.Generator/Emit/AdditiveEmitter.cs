@@ -145,8 +145,9 @@ internal static class AdditiveEmitter
                     w.WriteLine($"Span<{T}> rowWeights = tape is not null ? tape.Weights.AsSpan(b * queryLength * keyLength, queryLength * keyLength)");
                     w.WriteLine("    : weights.IsEmpty ? scratch.Slice((keyLength + queryLength) * Units, queryLength * keyLength) : weights.Slice(b * queryLength * keyLength, queryLength * keyLength);");
                     w.WriteLine("ProjectKeysUnchecked(keyLength, keys.Slice(b * keyLength * Dim, keyLength * Dim), keyProjection);");
-                    w.WriteLine("AttendBatchRow(b, queryLength, keyLength, query.Slice(b * queryLength * Dim, queryLength * Dim), keyProjection,");
-                    w.WriteLine("    values.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim), rowWeights, queryProjection, mask);");
+                    w.WriteLine("Project(queryLength, query.Slice(b * queryLength * Dim, queryLength * Dim), QueryWeight.Value, null, queryProjection);");
+                    w.WriteLine("AttendBatchRow(b, queryLength, keyLength, queryProjection, keyProjection,");
+                    w.WriteLine("    values.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim), rowWeights, mask);");
                     using (w.Block("if (tape is not null && !weights.IsEmpty)"))
                     {
                         w.WriteLine("rowWeights.CopyTo(weights.Slice(b * queryLength * keyLength, queryLength * keyLength));");
@@ -180,16 +181,25 @@ internal static class AdditiveEmitter
             w.WriteLine("Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
             w.WriteLine("Shapes.RequireNoOverlap<" + T + ", " + T + ">(context, keyProjection, nameof(context), nameof(keyProjection));");
             w.WriteLine("Shapes.RequireNoOverlap<" + T + ", " + T + ">(weights, keyProjection, nameof(weights), nameof(keyProjection));");
-            LayerScaffold.DeclareScratch(w, element, "scratch", "queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0)");
+            w.WriteLine("// The queries of a group of batch rows (up to 32 queries) are projected in one product, so W_q streams from cache once per");
+            w.WriteLine("// group rather than once per row: a decoder step has one query per row. The product computes each row the same way");
+            w.WriteLine("// whichever rows a call covers, so the result equals Forward's.");
+            w.WriteLine("int groupRows = Math.Max(1, Math.Min(batch, 32 / Math.Max(1, queryLength)));");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "groupRows * queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0)");
             using (w.Block("try"))
             {
-                w.WriteLine($"Span<{T}> queryProjection = scratch.Slice(0, queryLength * Units);");
-                w.WriteLine($"Span<{T}> rowWeights = weights.IsEmpty ? scratch.Slice(queryLength * Units, queryLength * keyLength) : default;");
-                using (w.Block("for (int b = 0; b < batch; b++)"))
+                w.WriteLine($"Span<{T}> rowWeights = weights.IsEmpty ? scratch.Slice(groupRows * queryLength * Units, queryLength * keyLength) : default;");
+                using (w.Block("for (int g = 0; g < batch; g += groupRows)"))
                 {
-                    w.WriteLine("AttendBatchRow(b, queryLength, keyLength, query.Slice(b * queryLength * Dim, queryLength * Dim), keyProjection.Slice(b * keyLength * Units, keyLength * Units),");
-                    w.WriteLine("    values.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim),");
-                    w.WriteLine("    weights.IsEmpty ? rowWeights : weights.Slice(b * queryLength * keyLength, queryLength * keyLength), queryProjection, mask);");
+                    w.WriteLine("int groupEnd = Math.Min(batch, g + groupRows);");
+                    w.WriteLine($"Span<{T}> groupProjection = scratch.Slice(0, (groupEnd - g) * queryLength * Units);");
+                    w.WriteLine("Project((groupEnd - g) * queryLength, query.Slice(g * queryLength * Dim, (groupEnd - g) * queryLength * Dim), QueryWeight.Value, null, groupProjection);");
+                    using (w.Block("for (int b = g; b < groupEnd; b++)"))
+                    {
+                        w.WriteLine("AttendBatchRow(b, queryLength, keyLength, groupProjection.Slice((b - g) * queryLength * Units, queryLength * Units), keyProjection.Slice(b * keyLength * Units, keyLength * Units),");
+                        w.WriteLine("    values.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim),");
+                        w.WriteLine("    weights.IsEmpty ? rowWeights : weights.Slice(b * queryLength * keyLength, queryLength * keyLength), mask);");
+                    }
                 }
             }
             using (w.Block("finally"))
@@ -217,18 +227,16 @@ internal static class AdditiveEmitter
 
         // ---- The shared per-batch-row attention ----
         w.WriteLine();
-        w.WriteLine("// One batch row b, for each query i:");
-        w.WriteLine("//   qpᵢ = W_q qᵢ                                  (stored in queryProjection[i])");
+        w.WriteLine("// One batch row b, for each query i, given its projection qpᵢ = W_q qᵢ (queryProjection[i], computed by the caller):");
         w.WriteLine("//   eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ), or −∞ where the mask forbids j");
         w.WriteLine("//   aᵢ  = softmax(eᵢ) (row maximum subtracted; all −∞ gives zeros)");
         w.WriteLine("//   cᵢ  = Σⱼ aᵢⱼ valueⱼ");
-        using (LayerScaffold.HotBlock(w, $"private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<{T}> queries, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, Span<{T}> queryProjection, AttentionMask mask)"))
+        using (LayerScaffold.HotBlock(w, $"private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<{T}> queryProjection, ReadOnlySpan<{T}> keyProjection, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
         {
             w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
             w.WriteLine($"ref {T} keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);");
             w.WriteLine($"ref {T} valueStart = ref MemoryMarshal.GetReference(values);");
             w.WriteLine("bool masked = !mask.IsEmpty;");
-            w.WriteLine("Project(queryLength, queries, QueryWeight.Value, null, queryProjection);");
             using (w.Block("for (int i = 0; i < queryLength; i++)"))
             {
                 w.WriteLine($"ref {T} projectedQuery = ref MemoryMarshal.GetReference(queryProjection.Slice(i * Units, Units));");

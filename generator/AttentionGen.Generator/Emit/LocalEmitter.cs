@@ -232,10 +232,19 @@ internal static class LocalEmitter
         {
             w.WriteLine("bool masked = !mask.IsEmpty;");
             w.WriteLine("int stride = Math.Min(WindowSize, keyLength);");
+            bool projects = general || concat || predictive;
+            if (projects)
+            {
+                w.WriteLine("// The queries' projections are computed for a group of batch rows at once (up to 32 queries; all the rows when recording");
+                w.WriteLine("// into the tape), so each weight matrix streams from cache once per group rather than once per batch row: a decoder step");
+                w.WriteLine("// has one query per row. The product computes each row the same way whichever rows a call covers.");
+                w.WriteLine("int groupRows = tape is not null ? Math.Max(1, end - first) : Math.Max(1, Math.Min(end - first, 32 / Math.Max(1, queryLength)));");
+                w.WriteLine("int groupQueries = groupRows * queryLength;");
+            }
             var scratchParts = new List<string> { "stride" };
-            if (general) scratchParts.Add("(tape is null ? queryLength * KeyDim : 0)");
-            if (concat) scratchParts.Add("Units * (Dim + KeyDim) + (tape is null ? (queryLength + (keysProjected ? 0 : keyLength)) * Units : 0)");
-            if (predictive) scratchParts.Add("(tape is null ? queryLength * PredictorUnits : 0)");
+            if (general) scratchParts.Add("(tape is null ? groupQueries * KeyDim : 0)");
+            if (concat) scratchParts.Add("Units * (Dim + KeyDim) + (tape is null ? (groupQueries + (keysProjected ? 0 : keyLength)) * Units : 0)");
+            if (predictive) scratchParts.Add("(tape is null ? groupQueries * PredictorUnits : 0)");
             LayerScaffold.DeclareScratch(w, element, "scratch", string.Join(" + ", scratchParts));
             using (w.Block("try"))
             {
@@ -247,113 +256,128 @@ internal static class LocalEmitter
                     w.WriteLine("SplitScoreWeight(ScoreWeight.Value, queryWeight, keysProjected ? default : keyWeight); // a given key projection needs only the query half");
                     w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
                 }
-                using (w.Block("for (int b = first; b < end; b++)"))
+                using (projects ? w.Block("for (int g = first; g < end; g += groupRows)") : default)
                 {
-                    w.WriteLine($"ReadOnlySpan<{T}> rowQuery = query.Slice(b * queryLength * Dim, queryLength * Dim);");
-                    if (!concat) w.WriteLine($"ReadOnlySpan<{T}> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);");
-                    w.WriteLine($"ReadOnlySpan<{T}> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);");
+                    if (projects)
+                    {
+                        w.WriteLine("int groupEnd = Math.Min(end, g + groupRows);");
+                        w.WriteLine($"ReadOnlySpan<{T}> groupQuery = query.Slice(g * queryLength * Dim, (groupEnd - g) * queryLength * Dim);");
+                    }
                     if (general)
                     {
-                        w.WriteLine();
                         w.WriteLine("// Q' = Q W_aᵀ: the general score's query side, once per query rather than once per (query, key) pair.");
-                        w.WriteLine($"Span<{T}> projected = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * KeyDim, queryLength * KeyDim) : scratch.Slice(stride, queryLength * KeyDim);");
-                        w.WriteLine("projected.Clear();");
-                        w.WriteLine($"{queryProjection}(queryLength, KeyDim, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(projected));");
-                        w.WriteLine($"ReadOnlySpan<{T}> queries = projected;");
+                        w.WriteLine($"Span<{T}> groupProjected = tape is not null ? tape.QueryProjection.AsSpan(g * queryLength * KeyDim, (groupEnd - g) * queryLength * KeyDim) : scratch.Slice(stride, (groupEnd - g) * queryLength * KeyDim);");
+                        w.WriteLine("groupProjected.Clear();");
+                        w.WriteLine($"{queryProjection}((groupEnd - g) * queryLength, KeyDim, ref MemoryMarshal.GetReference(groupQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(groupProjected));");
                     }
                     else if (concat)
                     {
-                        w.WriteLine();
-                        w.WriteLine("// qpₜ = W_a,q hₜ and kpₛ = W_a,k h̄ₛ: each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.");
-                        w.WriteLine($"Span<{T}> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), queryLength * Units);");
-                        w.WriteLine("queryProjection.Clear();");
-                        w.WriteLine($"{queryProjection}(queryLength, Units, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(queryProjection));");
-                        w.WriteLine($"scoped ReadOnlySpan<{T}> keyProjection; // the caller's, or projected into the tape or the stack scratch");
-                        using (w.Block("if (keysProjected)"))
-                        {
-                            w.WriteLine("keyProjection = keys.Slice(b * keyLength * Units, keyLength * Units);");
-                        }
-                        using (w.Block("else"))
-                        {
-                            w.WriteLine($"ReadOnlySpan<{T}> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);");
-                            w.WriteLine($"Span<{T}> projectedKeys = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + queryLength * Units, keyLength * Units);");
-                            w.WriteLine(predictive
-                                ? "// local-p's windows may lie anywhere in the source: every key is projected."
-                                : "// local-m's windows hold only the keys from Tk − Tq − D on: the earlier ones are never projected (a decoder step\n// over a long key cache projects D + 1 keys, not Tk).");
-                            w.WriteLine($"int firstKey = {(predictive ? "0" : "Math.Max(0, keyLength - queryLength - Window)")};");
-                            w.WriteLine("projectedKeys.Slice(firstKey * Units).Clear();");
-                            w.WriteLine($"{keyProjection}(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref projectedKeys[firstKey * Units]);");
-                            w.WriteLine("keyProjection = projectedKeys;");
-                        }
-                        w.WriteLine($"ReadOnlySpan<{T}> queries = queryProjection;");
-                    }
-                    else
-                    {
-                        w.WriteLine($"ReadOnlySpan<{T}> queries = rowQuery;");
+                        w.WriteLine("// qpₜ = W_a,q hₜ (and kpₛ = W_a,k h̄ₛ below): each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.");
+                        w.WriteLine($"Span<{T}> groupProjection = tape is not null ? tape.QueryProjection.AsSpan(g * queryLength * Units, (groupEnd - g) * queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), (groupEnd - g) * queryLength * Units);");
+                        w.WriteLine("groupProjection.Clear();");
+                        w.WriteLine($"{queryProjection}((groupEnd - g) * queryLength, Units, ref MemoryMarshal.GetReference(groupQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(groupProjection));");
                     }
                     if (predictive)
                     {
-                        w.WriteLine();
                         w.WriteLine("// Z = Q W_pᵀ (tanh applied per query below): the position predictor's hidden layer.");
-                        string hiddenOffset = general ? " + queryLength * KeyDim" : concat ? " + Units * (Dim + KeyDim) + (queryLength + (keysProjected ? 0 : keyLength)) * Units" : "";
-                        w.WriteLine($"Span<{T}> hidden = tape is not null ? tape.PredictorHidden.AsSpan(b * queryLength * PredictorUnits, queryLength * PredictorUnits) : scratch.Slice(stride{hiddenOffset}, queryLength * PredictorUnits);");
-                        w.WriteLine("hidden.Clear();");
-                        w.WriteLine($"{queryProjection}(queryLength, PredictorUnits, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref MemoryMarshal.GetReference(hidden));");
+                        string hiddenOffset = general ? " + groupQueries * KeyDim" : concat ? " + Units * (Dim + KeyDim) + (groupQueries + (keysProjected ? 0 : keyLength)) * Units" : "";
+                        w.WriteLine($"Span<{T}> groupHidden = tape is not null ? tape.PredictorHidden.AsSpan(g * queryLength * PredictorUnits, (groupEnd - g) * queryLength * PredictorUnits) : scratch.Slice(stride{hiddenOffset}, (groupEnd - g) * queryLength * PredictorUnits);");
+                        w.WriteLine("groupHidden.Clear();");
+                        w.WriteLine($"{queryProjection}((groupEnd - g) * queryLength, PredictorUnits, ref MemoryMarshal.GetReference(groupQuery), ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref MemoryMarshal.GetReference(groupHidden));");
                     }
-                    w.WriteLine($"Span<{T}> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);");
-                    w.WriteLine("rowContext.Clear();");
-                    w.WriteLine("if (!weights.IsEmpty) weights.Slice(b * queryLength * keyLength, queryLength * keyLength).Clear();");
-                    using (w.Block("for (int t = 0; t < queryLength; t++)"))
+                    using (w.Block(projects ? "for (int b = g; b < groupEnd; b++)" : "for (int b = first; b < end; b++)"))
                     {
-                        w.WriteLine("int row = b * queryLength + t;");
-                        if (predictive)
+                        if (!general && !concat) w.WriteLine($"ReadOnlySpan<{T}> rowQuery = query.Slice(b * queryLength * Dim, queryLength * Dim);");
+                        if (!concat) w.WriteLine($"ReadOnlySpan<{T}> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);");
+                        w.WriteLine($"ReadOnlySpan<{T}> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);");
+                        if (general)
                         {
-                            w.WriteLine("// pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)), S = Tk, so pₜ ∈ [0, Tk]; the window is centred on the nearest position ⌊pₜ + ½⌋.");
-                            w.WriteLine($"ref {T} z = ref hidden[t * PredictorUnits];");
-                            w.WriteLine($"{predictorTanh}(ref z);");
-                            w.WriteLine($"{T} p = keyLength * VectorMath.Sigmoid({predictorDot}(ref z, ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value)));");
-                            w.WriteLine($"int center = Math.Clamp((int){M}.Floor(p + {Literal(element, 0.5)}), 0, keyLength);");
+                            w.WriteLine($"ReadOnlySpan<{T}> queries = groupProjected.Slice((b - g) * queryLength * KeyDim, queryLength * KeyDim);");
+                        }
+                        else if (concat)
+                        {
+                            w.WriteLine($"scoped ReadOnlySpan<{T}> keyProjection; // the caller's, or projected into the tape or the stack scratch");
+                            using (w.Block("if (keysProjected)"))
+                            {
+                                w.WriteLine("keyProjection = keys.Slice(b * keyLength * Units, keyLength * Units);");
+                            }
+                            using (w.Block("else"))
+                            {
+                                w.WriteLine($"ReadOnlySpan<{T}> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);");
+                                w.WriteLine($"Span<{T}> projectedKeys = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + groupQueries * Units, keyLength * Units);");
+                                w.WriteLine(predictive
+                                    ? "// local-p's windows may lie anywhere in the source: every key is projected."
+                                    : "// local-m's windows hold only the keys from Tk − Tq − D on: the earlier ones are never projected (a decoder step\n// over a long key cache projects D + 1 keys, not Tk).");
+                                w.WriteLine($"int firstKey = {(predictive ? "0" : "Math.Max(0, keyLength - queryLength - Window)")};");
+                                w.WriteLine("projectedKeys.Slice(firstKey * Units).Clear();");
+                                w.WriteLine($"{keyProjection}(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref projectedKeys[firstKey * Units]);");
+                                w.WriteLine("keyProjection = projectedKeys;");
+                            }
+                            w.WriteLine($"ReadOnlySpan<{T}> queries = groupProjection.Slice((b - g) * queryLength * Units, queryLength * Units);");
                         }
                         else
                         {
-                            w.WriteLine("// local-m: pₜ = t, with the diagonal aligned to the end when Tq ≠ Tk.");
-                            w.WriteLine("int center = t + keyLength - queryLength;");
-                            w.WriteLine($"{T} p = center;");
+                            w.WriteLine($"ReadOnlySpan<{T}> queries = rowQuery;");
                         }
-                        w.WriteLine("int start = Math.Max(0, center - Window);");
-                        w.WriteLine("int count = Math.Max(0, Math.Min(keyLength - 1, center + Window) - start + 1);");
-                        w.WriteLine("if (!positions.IsEmpty) positions[row] = p;");
-                        using (w.Block("if (tape is not null)"))
-                        {
-                            w.WriteLine("tape.WindowStarts[row] = start;");
-                            w.WriteLine("tape.WindowCounts[row] = count;");
-                            if (predictive) w.WriteLine("tape.Positions[row] = p;");
-                        }
-                        w.WriteLine();
-                        w.WriteLine($"Span<{T}> a = tape is not null ? tape.Weights.AsSpan(row * stride, count) : window.Slice(0, count);");
-                        w.WriteLine($"ref {T} q = ref MemoryMarshal.GetReference(queries.Slice(t * {queryWidth}, {queryWidth}));");
-                        using (w.Block("for (int s = 0; s < count; s++)"))
-                        {
-                            w.WriteLine("int key = start + s;");
-                            w.WriteLine(concat
-                                ? $"a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? {T}.NegativeInfinity : {concatScore}(ref q, ref MemoryMarshal.GetReference(keyProjection.Slice(key * Units, Units)), ref scoreVector);"
-                                : $"a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? {T}.NegativeInfinity : ScoreFactor * {scoreDot}(ref q, ref MemoryMarshal.GetReference(rowKeys.Slice(key * KeyDim, KeyDim)));");
-                        }
-                        w.WriteLine("AttentionMath.Softmax(a);");
                         if (predictive)
                         {
-                            w.WriteLine("if (tape is not null) a.CopyTo(tape.Alignments.AsSpan(row * stride, count));");
-                            w.WriteLine("// aₜ(s) = αₜ(s) · exp(−(s − pₜ)² / (2σ²))");
+                            w.WriteLine($"Span<{T}> hidden = groupHidden.Slice((b - g) * queryLength * PredictorUnits, queryLength * PredictorUnits);");
+                        }
+                        w.WriteLine($"Span<{T}> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);");
+                        w.WriteLine("rowContext.Clear();");
+                        w.WriteLine("if (!weights.IsEmpty) weights.Slice(b * queryLength * keyLength, queryLength * keyLength).Clear();");
+                        using (w.Block("for (int t = 0; t < queryLength; t++)"))
+                        {
+                            w.WriteLine("int row = b * queryLength + t;");
+                            if (predictive)
+                            {
+                                w.WriteLine("// pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)), S = Tk, so pₜ ∈ [0, Tk]; the window is centred on the nearest position ⌊pₜ + ½⌋.");
+                                w.WriteLine($"ref {T} z = ref hidden[t * PredictorUnits];");
+                                w.WriteLine($"{predictorTanh}(ref z);");
+                                w.WriteLine($"{T} p = keyLength * VectorMath.Sigmoid({predictorDot}(ref z, ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value)));");
+                                w.WriteLine($"int center = Math.Clamp((int){M}.Floor(p + {Literal(element, 0.5)}), 0, keyLength);");
+                            }
+                            else
+                            {
+                                w.WriteLine("// local-m: pₜ = t, with the diagonal aligned to the end when Tq ≠ Tk.");
+                                w.WriteLine("int center = t + keyLength - queryLength;");
+                                w.WriteLine($"{T} p = center;");
+                            }
+                            w.WriteLine("int start = Math.Max(0, center - Window);");
+                            w.WriteLine("int count = Math.Max(0, Math.Min(keyLength - 1, center + Window) - start + 1);");
+                            w.WriteLine("if (!positions.IsEmpty) positions[row] = p;");
+                            using (w.Block("if (tape is not null)"))
+                            {
+                                w.WriteLine("tape.WindowStarts[row] = start;");
+                                w.WriteLine("tape.WindowCounts[row] = count;");
+                                if (predictive) w.WriteLine("tape.Positions[row] = p;");
+                            }
+                            w.WriteLine();
+                            w.WriteLine($"Span<{T}> a = tape is not null ? tape.Weights.AsSpan(row * stride, count) : window.Slice(0, count);");
+                            w.WriteLine($"ref {T} q = ref MemoryMarshal.GetReference(queries.Slice(t * {queryWidth}, {queryWidth}));");
                             using (w.Block("for (int s = 0; s < count; s++)"))
                             {
-                                w.WriteLine($"{T} offset = start + s - p;");
-                                w.WriteLine($"a[s] *= {M}.Exp(-offset * offset * HalfInverseVariance);");
+                                w.WriteLine("int key = start + s;");
+                                w.WriteLine(concat
+                                    ? $"a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? {T}.NegativeInfinity : {concatScore}(ref q, ref MemoryMarshal.GetReference(keyProjection.Slice(key * Units, Units)), ref scoreVector);"
+                                    : $"a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? {T}.NegativeInfinity : ScoreFactor * {scoreDot}(ref q, ref MemoryMarshal.GetReference(rowKeys.Slice(key * KeyDim, KeyDim)));");
                             }
+                            w.WriteLine("AttentionMath.Softmax(a);");
+                            if (predictive)
+                            {
+                                w.WriteLine("if (tape is not null) a.CopyTo(tape.Alignments.AsSpan(row * stride, count));");
+                                w.WriteLine("// aₜ(s) = αₜ(s) · exp(−(s − pₜ)² / (2σ²))");
+                                using (w.Block("for (int s = 0; s < count; s++)"))
+                                {
+                                    w.WriteLine($"{T} offset = start + s - p;");
+                                    w.WriteLine($"a[s] *= {M}.Exp(-offset * offset * HalfInverseVariance);");
+                                }
+                            }
+                            w.WriteLine("// cₜ = Σₛ aₜ(s) vₛ");
+                            w.WriteLine($"ref {T} c = ref rowContext[t * ValueDim];");
+                            w.WriteLine($"for (int s = 0; s < count; s++) {valueAxpy}(a[s], ref MemoryMarshal.GetReference(rowValues.Slice((start + s) * ValueDim, ValueDim)), ref c);");
+                            w.WriteLine("if (!weights.IsEmpty) a.CopyTo(weights.Slice(row * keyLength + start, count));");
                         }
-                        w.WriteLine("// cₜ = Σₛ aₜ(s) vₛ");
-                        w.WriteLine($"ref {T} c = ref rowContext[t * ValueDim];");
-                        w.WriteLine($"for (int s = 0; s < count; s++) {valueAxpy}(a[s], ref MemoryMarshal.GetReference(rowValues.Slice((start + s) * ValueDim, ValueDim)), ref c);");
-                        w.WriteLine("if (!weights.IsEmpty) a.CopyTo(weights.Slice(row * keyLength + start, count));");
                     }
                 }
             }

@@ -284,7 +284,12 @@ namespace Samples.Translation
         {
             bool masked = !mask.IsEmpty;
             int stride = Math.Min(WindowSize, keyLength);
-            int scratchLength = stride + Units * (Dim + KeyDim) + (tape is null ? (queryLength + (keysProjected ? 0 : keyLength)) * Units : 0);
+            // The queries' projections are computed for a group of batch rows at once (up to 32 queries; all the rows when recording
+            // into the tape), so each weight matrix streams from cache once per group rather than once per batch row: a decoder step
+            // has one query per row. The product computes each row the same way whichever rows a call covers.
+            int groupRows = tape is not null ? Math.Max(1, end - first) : Math.Max(1, Math.Min(end - first, 32 / Math.Max(1, queryLength)));
+            int groupQueries = groupRows * queryLength;
+            int scratchLength = stride + Units * (Dim + KeyDim) + (tape is null ? (groupQueries + (keysProjected ? 0 : keyLength)) * Units : 0);
             double[]? scratchRented = null;
             Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
                 ? stackalloc double[scratchLength + 8]
@@ -296,62 +301,65 @@ namespace Samples.Translation
                 Span<double> queryWeight = scratch.Slice(stride, Units * Dim), keyWeight = scratch.Slice(stride + Units * Dim, Units * KeyDim);
                 SplitScoreWeight(ScoreWeight.Value, queryWeight, keysProjected ? default : keyWeight); // a given key projection needs only the query half
                 ref double scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
-                for (int b = first; b < end; b++)
+                for (int g = first; g < end; g += groupRows)
                 {
-                    ReadOnlySpan<double> rowQuery = query.Slice(b * queryLength * Dim, queryLength * Dim);
-                    ReadOnlySpan<double> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
-
-                    // qpₜ = W_a,q hₜ and kpₛ = W_a,k h̄ₛ: each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.
-                    Span<double> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), queryLength * Units);
-                    queryProjection.Clear();
-                    ProductTransposedAdd9(queryLength, Units, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(queryProjection));
-                    scoped ReadOnlySpan<double> keyProjection; // the caller's, or projected into the tape or the stack scratch
-                    if (keysProjected)
+                    int groupEnd = Math.Min(end, g + groupRows);
+                    ReadOnlySpan<double> groupQuery = query.Slice(g * queryLength * Dim, (groupEnd - g) * queryLength * Dim);
+                    // qpₜ = W_a,q hₜ (and kpₛ = W_a,k h̄ₛ below): each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.
+                    Span<double> groupProjection = tape is not null ? tape.QueryProjection.AsSpan(g * queryLength * Units, (groupEnd - g) * queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), (groupEnd - g) * queryLength * Units);
+                    groupProjection.Clear();
+                    ProductTransposedAdd9((groupEnd - g) * queryLength, Units, ref MemoryMarshal.GetReference(groupQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(groupProjection));
+                    for (int b = g; b < groupEnd; b++)
                     {
-                        keyProjection = keys.Slice(b * keyLength * Units, keyLength * Units);
-                    }
-                    else
-                    {
-                        ReadOnlySpan<double> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);
-                        Span<double> projectedKeys = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + queryLength * Units, keyLength * Units);
-                        // local-m's windows hold only the keys from Tk − Tq − D on: the earlier ones are never projected (a decoder step
-                        // over a long key cache projects D + 1 keys, not Tk).
-                        int firstKey = Math.Max(0, keyLength - queryLength - Window);
-                        projectedKeys.Slice(firstKey * Units).Clear();
-                        ProductTransposedAdd7(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref projectedKeys[firstKey * Units]);
-                        keyProjection = projectedKeys;
-                    }
-                    ReadOnlySpan<double> queries = queryProjection;
-                    Span<double> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
-                    rowContext.Clear();
-                    if (!weights.IsEmpty) weights.Slice(b * queryLength * keyLength, queryLength * keyLength).Clear();
-                    for (int t = 0; t < queryLength; t++)
-                    {
-                        int row = b * queryLength + t;
-                        // local-m: pₜ = t, with the diagonal aligned to the end when Tq ≠ Tk.
-                        int center = t + keyLength - queryLength;
-                        double p = center;
-                        int start = Math.Max(0, center - Window);
-                        int count = Math.Max(0, Math.Min(keyLength - 1, center + Window) - start + 1);
-                        if (!positions.IsEmpty) positions[row] = p;
-                        if (tape is not null)
+                        ReadOnlySpan<double> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
+                        scoped ReadOnlySpan<double> keyProjection; // the caller's, or projected into the tape or the stack scratch
+                        if (keysProjected)
                         {
-                            tape.WindowStarts[row] = start;
-                            tape.WindowCounts[row] = count;
+                            keyProjection = keys.Slice(b * keyLength * Units, keyLength * Units);
                         }
-
-                        Span<double> a = tape is not null ? tape.Weights.AsSpan(row * stride, count) : window.Slice(0, count);
-                        ref double q = ref MemoryMarshal.GetReference(queries.Slice(t * Units, Units));
-                        for (int s = 0; s < count; s++)
+                        else
                         {
-                            int key = start + s;
-                            a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? double.NegativeInfinity : AdditiveScore6(ref q, ref MemoryMarshal.GetReference(keyProjection.Slice(key * Units, Units)), ref scoreVector);
+                            ReadOnlySpan<double> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);
+                            Span<double> projectedKeys = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + groupQueries * Units, keyLength * Units);
+                            // local-m's windows hold only the keys from Tk − Tq − D on: the earlier ones are never projected (a decoder step
+                            // over a long key cache projects D + 1 keys, not Tk).
+                            int firstKey = Math.Max(0, keyLength - queryLength - Window);
+                            projectedKeys.Slice(firstKey * Units).Clear();
+                            ProductTransposedAdd7(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref projectedKeys[firstKey * Units]);
+                            keyProjection = projectedKeys;
                         }
-                        AttentionMath.Softmax(a);
-                        // cₜ = Σₛ aₜ(s) vₛ
-                        ref double c = ref rowContext[t * ValueDim];
-                        for (int s = 0; s < count; s++) MultiplyAdd7(a[s], ref MemoryMarshal.GetReference(rowValues.Slice((start + s) * ValueDim, ValueDim)), ref c);
-                        if (!weights.IsEmpty) a.CopyTo(weights.Slice(row * keyLength + start, count));
+                        ReadOnlySpan<double> queries = groupProjection.Slice((b - g) * queryLength * Units, queryLength * Units);
+                        Span<double> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
+                        rowContext.Clear();
+                        if (!weights.IsEmpty) weights.Slice(b * queryLength * keyLength, queryLength * keyLength).Clear();
+                        for (int t = 0; t < queryLength; t++)
+                        {
+                            int row = b * queryLength + t;
+                            // local-m: pₜ = t, with the diagonal aligned to the end when Tq ≠ Tk.
+                            int center = t + keyLength - queryLength;
+                            double p = center;
+                            int start = Math.Max(0, center - Window);
+                            int count = Math.Max(0, Math.Min(keyLength - 1, center + Window) - start + 1);
+                            if (!positions.IsEmpty) positions[row] = p;
+                            if (tape is not null)
+                            {
+                                tape.WindowStarts[row] = start;
+                                tape.WindowCounts[row] = count;
+                            }
+
+                            Span<double> a = tape is not null ? tape.Weights.AsSpan(row * stride, count) : window.Slice(0, count);
+                            ref double q = ref MemoryMarshal.GetReference(queries.Slice(t * Units, Units));
+                            for (int s = 0; s < count; s++)
+                            {
+                                int key = start + s;
+                                a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? double.NegativeInfinity : AdditiveScore6(ref q, ref MemoryMarshal.GetReference(keyProjection.Slice(key * Units, Units)), ref scoreVector);
+                            }
+                            AttentionMath.Softmax(a);
+                            // cₜ = Σₛ aₜ(s) vₛ
+                            ref double c = ref rowContext[t * ValueDim];
+                            for (int s = 0; s < count; s++) MultiplyAdd7(a[s], ref MemoryMarshal.GetReference(rowValues.Slice((start + s) * ValueDim, ValueDim)), ref c);
+                            if (!weights.IsEmpty) a.CopyTo(weights.Slice(row * keyLength + start, count));
+                        }
                     }
                 }
             }

@@ -314,7 +314,12 @@ namespace Samples.Translation
         {
             bool masked = !mask.IsEmpty;
             int stride = Math.Min(WindowSize, keyLength);
-            int scratchLength = stride + Units * (Dim + KeyDim) + (tape is null ? (queryLength + (keysProjected ? 0 : keyLength)) * Units : 0) + (tape is null ? queryLength * PredictorUnits : 0);
+            // The queries' projections are computed for a group of batch rows at once (up to 32 queries; all the rows when recording
+            // into the tape), so each weight matrix streams from cache once per group rather than once per batch row: a decoder step
+            // has one query per row. The product computes each row the same way whichever rows a call covers.
+            int groupRows = tape is not null ? Math.Max(1, end - first) : Math.Max(1, Math.Min(end - first, 32 / Math.Max(1, queryLength)));
+            int groupQueries = groupRows * queryLength;
+            int scratchLength = stride + Units * (Dim + KeyDim) + (tape is null ? (groupQueries + (keysProjected ? 0 : keyLength)) * Units : 0) + (tape is null ? groupQueries * PredictorUnits : 0);
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
                 ? stackalloc float[scratchLength + 16]
@@ -326,76 +331,79 @@ namespace Samples.Translation
                 Span<float> queryWeight = scratch.Slice(stride, Units * Dim), keyWeight = scratch.Slice(stride + Units * Dim, Units * KeyDim);
                 SplitScoreWeight(ScoreWeight.Value, queryWeight, keysProjected ? default : keyWeight); // a given key projection needs only the query half
                 ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
-                for (int b = first; b < end; b++)
+                for (int g = first; g < end; g += groupRows)
                 {
-                    ReadOnlySpan<float> rowQuery = query.Slice(b * queryLength * Dim, queryLength * Dim);
-                    ReadOnlySpan<float> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
-
-                    // qpₜ = W_a,q hₜ and kpₛ = W_a,k h̄ₛ: each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.
-                    Span<float> queryProjection = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * Units, queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), queryLength * Units);
-                    queryProjection.Clear();
-                    ProductTransposedAdd12(queryLength, Units, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(queryProjection));
-                    scoped ReadOnlySpan<float> keyProjection; // the caller's, or projected into the tape or the stack scratch
-                    if (keysProjected)
-                    {
-                        keyProjection = keys.Slice(b * keyLength * Units, keyLength * Units);
-                    }
-                    else
-                    {
-                        ReadOnlySpan<float> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);
-                        Span<float> projectedKeys = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + queryLength * Units, keyLength * Units);
-                        // local-p's windows may lie anywhere in the source: every key is projected.
-                        int firstKey = 0;
-                        projectedKeys.Slice(firstKey * Units).Clear();
-                        ProductTransposedAdd7(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref projectedKeys[firstKey * Units]);
-                        keyProjection = projectedKeys;
-                    }
-                    ReadOnlySpan<float> queries = queryProjection;
-
+                    int groupEnd = Math.Min(end, g + groupRows);
+                    ReadOnlySpan<float> groupQuery = query.Slice(g * queryLength * Dim, (groupEnd - g) * queryLength * Dim);
+                    // qpₜ = W_a,q hₜ (and kpₛ = W_a,k h̄ₛ below): each half of W_a [hₜ; h̄ₛ] once per vector rather than once per (query, key) pair.
+                    Span<float> groupProjection = tape is not null ? tape.QueryProjection.AsSpan(g * queryLength * Units, (groupEnd - g) * queryLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim), (groupEnd - g) * queryLength * Units);
+                    groupProjection.Clear();
+                    ProductTransposedAdd12((groupEnd - g) * queryLength, Units, ref MemoryMarshal.GetReference(groupQuery), ref MemoryMarshal.GetReference(queryWeight), ref MemoryMarshal.GetReference(groupProjection));
                     // Z = Q W_pᵀ (tanh applied per query below): the position predictor's hidden layer.
-                    Span<float> hidden = tape is not null ? tape.PredictorHidden.AsSpan(b * queryLength * PredictorUnits, queryLength * PredictorUnits) : scratch.Slice(stride + Units * (Dim + KeyDim) + (queryLength + (keysProjected ? 0 : keyLength)) * Units, queryLength * PredictorUnits);
-                    hidden.Clear();
-                    ProductTransposedAdd12(queryLength, PredictorUnits, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref MemoryMarshal.GetReference(hidden));
-                    Span<float> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
-                    rowContext.Clear();
-                    if (!weights.IsEmpty) weights.Slice(b * queryLength * keyLength, queryLength * keyLength).Clear();
-                    for (int t = 0; t < queryLength; t++)
+                    Span<float> groupHidden = tape is not null ? tape.PredictorHidden.AsSpan(g * queryLength * PredictorUnits, (groupEnd - g) * queryLength * PredictorUnits) : scratch.Slice(stride + Units * (Dim + KeyDim) + (groupQueries + (keysProjected ? 0 : keyLength)) * Units, (groupEnd - g) * queryLength * PredictorUnits);
+                    groupHidden.Clear();
+                    ProductTransposedAdd12((groupEnd - g) * queryLength, PredictorUnits, ref MemoryMarshal.GetReference(groupQuery), ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref MemoryMarshal.GetReference(groupHidden));
+                    for (int b = g; b < groupEnd; b++)
                     {
-                        int row = b * queryLength + t;
-                        // pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)), S = Tk, so pₜ ∈ [0, Tk]; the window is centred on the nearest position ⌊pₜ + ½⌋.
-                        ref float z = ref hidden[t * PredictorUnits];
-                        TanhInPlace3(ref z);
-                        float p = keyLength * VectorMath.Sigmoid(Dot3(ref z, ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value)));
-                        int center = Math.Clamp((int)MathF.Floor(p + 0.5f), 0, keyLength);
-                        int start = Math.Max(0, center - Window);
-                        int count = Math.Max(0, Math.Min(keyLength - 1, center + Window) - start + 1);
-                        if (!positions.IsEmpty) positions[row] = p;
-                        if (tape is not null)
+                        ReadOnlySpan<float> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
+                        scoped ReadOnlySpan<float> keyProjection; // the caller's, or projected into the tape or the stack scratch
+                        if (keysProjected)
                         {
-                            tape.WindowStarts[row] = start;
-                            tape.WindowCounts[row] = count;
-                            tape.Positions[row] = p;
+                            keyProjection = keys.Slice(b * keyLength * Units, keyLength * Units);
                         }
+                        else
+                        {
+                            ReadOnlySpan<float> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);
+                            Span<float> projectedKeys = tape is not null ? tape.KeyProjection.AsSpan(b * keyLength * Units, keyLength * Units) : scratch.Slice(stride + Units * (Dim + KeyDim) + groupQueries * Units, keyLength * Units);
+                            // local-p's windows may lie anywhere in the source: every key is projected.
+                            int firstKey = 0;
+                            projectedKeys.Slice(firstKey * Units).Clear();
+                            ProductTransposedAdd7(keyLength - firstKey, Units, ref MemoryMarshal.GetReference(rowKeys.Slice(firstKey * KeyDim)), ref MemoryMarshal.GetReference(keyWeight), ref projectedKeys[firstKey * Units]);
+                            keyProjection = projectedKeys;
+                        }
+                        ReadOnlySpan<float> queries = groupProjection.Slice((b - g) * queryLength * Units, queryLength * Units);
+                        Span<float> hidden = groupHidden.Slice((b - g) * queryLength * PredictorUnits, queryLength * PredictorUnits);
+                        Span<float> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
+                        rowContext.Clear();
+                        if (!weights.IsEmpty) weights.Slice(b * queryLength * keyLength, queryLength * keyLength).Clear();
+                        for (int t = 0; t < queryLength; t++)
+                        {
+                            int row = b * queryLength + t;
+                            // pₜ = S · sigmoid(v_pᵀ tanh(W_p hₜ)), S = Tk, so pₜ ∈ [0, Tk]; the window is centred on the nearest position ⌊pₜ + ½⌋.
+                            ref float z = ref hidden[t * PredictorUnits];
+                            TanhInPlace3(ref z);
+                            float p = keyLength * VectorMath.Sigmoid(Dot3(ref z, ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value)));
+                            int center = Math.Clamp((int)MathF.Floor(p + 0.5f), 0, keyLength);
+                            int start = Math.Max(0, center - Window);
+                            int count = Math.Max(0, Math.Min(keyLength - 1, center + Window) - start + 1);
+                            if (!positions.IsEmpty) positions[row] = p;
+                            if (tape is not null)
+                            {
+                                tape.WindowStarts[row] = start;
+                                tape.WindowCounts[row] = count;
+                                tape.Positions[row] = p;
+                            }
 
-                        Span<float> a = tape is not null ? tape.Weights.AsSpan(row * stride, count) : window.Slice(0, count);
-                        ref float q = ref MemoryMarshal.GetReference(queries.Slice(t * Units, Units));
-                        for (int s = 0; s < count; s++)
-                        {
-                            int key = start + s;
-                            a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? float.NegativeInfinity : AdditiveScore5(ref q, ref MemoryMarshal.GetReference(keyProjection.Slice(key * Units, Units)), ref scoreVector);
+                            Span<float> a = tape is not null ? tape.Weights.AsSpan(row * stride, count) : window.Slice(0, count);
+                            ref float q = ref MemoryMarshal.GetReference(queries.Slice(t * Units, Units));
+                            for (int s = 0; s < count; s++)
+                            {
+                                int key = start + s;
+                                a[s] = masked && !mask.Allows(b, t, key, queryLength, keyLength) ? float.NegativeInfinity : AdditiveScore5(ref q, ref MemoryMarshal.GetReference(keyProjection.Slice(key * Units, Units)), ref scoreVector);
+                            }
+                            AttentionMath.Softmax(a);
+                            if (tape is not null) a.CopyTo(tape.Alignments.AsSpan(row * stride, count));
+                            // aₜ(s) = αₜ(s) · exp(−(s − pₜ)² / (2σ²))
+                            for (int s = 0; s < count; s++)
+                            {
+                                float offset = start + s - p;
+                                a[s] *= MathF.Exp(-offset * offset * HalfInverseVariance);
+                            }
+                            // cₜ = Σₛ aₜ(s) vₛ
+                            ref float c = ref rowContext[t * ValueDim];
+                            for (int s = 0; s < count; s++) MultiplyAdd7(a[s], ref MemoryMarshal.GetReference(rowValues.Slice((start + s) * ValueDim, ValueDim)), ref c);
+                            if (!weights.IsEmpty) a.CopyTo(weights.Slice(row * keyLength + start, count));
                         }
-                        AttentionMath.Softmax(a);
-                        if (tape is not null) a.CopyTo(tape.Alignments.AsSpan(row * stride, count));
-                        // aₜ(s) = αₜ(s) · exp(−(s − pₜ)² / (2σ²))
-                        for (int s = 0; s < count; s++)
-                        {
-                            float offset = start + s - p;
-                            a[s] *= MathF.Exp(-offset * offset * HalfInverseVariance);
-                        }
-                        // cₜ = Σₛ aₜ(s) vₛ
-                        ref float c = ref rowContext[t * ValueDim];
-                        for (int s = 0; s < count; s++) MultiplyAdd7(a[s], ref MemoryMarshal.GetReference(rowValues.Slice((start + s) * ValueDim, ValueDim)), ref c);
-                        if (!weights.IsEmpty) a.CopyTo(weights.Slice(row * keyLength + start, count));
                     }
                 }
             }

@@ -55,6 +55,9 @@ public abstract class AdditiveLayerTests<TLayer, T, TTape>
         { 3, 2, 3, 5 },
         { 4, 3, 4, 9 },
         { 5, 2, 1, 33 },
+        { 6, 37, 1, 3 }, // decoder steps: ForwardWithKeyProjection projects the queries 32 batch rows at a time, then the last 5
+        { 7, 9, 5, 4 },  // 6 batch rows (30 queries) a group, then 3
+        { 8, 2, 40, 3 }, // more than 32 queries a row: a group is one row
     };
 
     [Theory]

@@ -166,6 +166,29 @@ public abstract class LocalTests<TLayer, T, TTape>
         Assert.All(dQuery.Concat(dKeys).Concat(dValues).Concat(layer.Parameters.SelectMany(p => p.Gradient)), g => Assert.Equal(T.Zero, g));
     }
 
+    [Theory]
+    [InlineData(37, 1, 9)] // decoder steps: the queries are projected 32 batch rows at a time, then the last 5
+    [InlineData(9, 5, 6)]  // 6 batch rows (30 queries) a group, then 3
+    [InlineData(2, 40, 3)] // more than 32 queries a row: a group is one row
+    public void A_batch_gives_the_same_bits_as_its_rows_one_at_a_time(int batch, int tq, int tk)
+    {
+        var random = new Random(batch * 100 + tq);
+        TLayer layer = CreateLayer(5);
+        T[] query = TestData.Random<T>(random, batch * tq * Config.Dim), keys = TestData.Random<T>(random, batch * tk * Config.KeyDim);
+        T[] values = TestData.Random<T>(random, batch * tk * Config.ValueDim);
+        var (context, weights, positions) = (new T[batch * tq * Config.ValueDim], new T[batch * tq * tk], new T[batch * tq]);
+        layer.Forward(batch, tq, tk, query, keys, values, context, weights, default, positions);
+        for (int b = 0; b < batch; b++)
+        {
+            var (rowContext, rowWeights, rowPositions) = (new T[tq * Config.ValueDim], new T[tq * tk], new T[tq]);
+            layer.Forward(1, tq, tk, query.AsSpan(b * tq * Config.Dim, tq * Config.Dim), keys.AsSpan(b * tk * Config.KeyDim, tk * Config.KeyDim),
+                values.AsSpan(b * tk * Config.ValueDim, tk * Config.ValueDim), rowContext, rowWeights, default, rowPositions);
+            Assert.Equal(rowContext, context.AsSpan(b * tq * Config.ValueDim, tq * Config.ValueDim).ToArray());
+            Assert.Equal(rowWeights, weights.AsSpan(b * tq * tk, tq * tk).ToArray());
+            Assert.Equal(rowPositions, positions.AsSpan(b * tq, tq).ToArray());
+        }
+    }
+
     [Fact]
     public void Results_do_not_depend_on_the_thread_count()
     {

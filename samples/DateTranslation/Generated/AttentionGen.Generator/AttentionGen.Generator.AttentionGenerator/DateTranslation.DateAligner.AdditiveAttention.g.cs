@@ -238,8 +238,9 @@ namespace DateTranslation
                     Span<float> rowWeights = tape is not null ? tape.Weights.AsSpan(b * queryLength * keyLength, queryLength * keyLength)
                         : weights.IsEmpty ? scratch.Slice((keyLength + queryLength) * Units, queryLength * keyLength) : weights.Slice(b * queryLength * keyLength, queryLength * keyLength);
                     ProjectKeysUnchecked(keyLength, keys.Slice(b * keyLength * Dim, keyLength * Dim), keyProjection);
-                    AttendBatchRow(b, queryLength, keyLength, query.Slice(b * queryLength * Dim, queryLength * Dim), keyProjection,
-                        values.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim), rowWeights, queryProjection, mask);
+                    Project(queryLength, query.Slice(b * queryLength * Dim, queryLength * Dim), QueryWeight.Value, null, queryProjection);
+                    AttendBatchRow(b, queryLength, keyLength, queryProjection, keyProjection,
+                        values.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim), rowWeights, mask);
                     if (tape is not null && !weights.IsEmpty)
                     {
                         rowWeights.CopyTo(weights.Slice(b * queryLength * keyLength, queryLength * keyLength));
@@ -275,20 +276,29 @@ namespace DateTranslation
             Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $"[B={batch}, Tk={keyLength}, Units={Units}]");
             Shapes.RequireNoOverlap<float, float>(context, keyProjection, nameof(context), nameof(keyProjection));
             Shapes.RequireNoOverlap<float, float>(weights, keyProjection, nameof(weights), nameof(keyProjection));
-            int scratchLength = queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
+            // The queries of a group of batch rows (up to 32 queries) are projected in one product, so W_q streams from cache once per
+            // group rather than once per row: a decoder step has one query per row. The product computes each row the same way
+            // whichever rows a call covers, so the result equals Forward's.
+            int groupRows = Math.Max(1, Math.Min(batch, 32 / Math.Max(1, queryLength)));
+            int scratchLength = groupRows * queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
                 ? stackalloc float[scratchLength + 16]
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
-                Span<float> queryProjection = scratch.Slice(0, queryLength * Units);
-                Span<float> rowWeights = weights.IsEmpty ? scratch.Slice(queryLength * Units, queryLength * keyLength) : default;
-                for (int b = 0; b < batch; b++)
+                Span<float> rowWeights = weights.IsEmpty ? scratch.Slice(groupRows * queryLength * Units, queryLength * keyLength) : default;
+                for (int g = 0; g < batch; g += groupRows)
                 {
-                    AttendBatchRow(b, queryLength, keyLength, query.Slice(b * queryLength * Dim, queryLength * Dim), keyProjection.Slice(b * keyLength * Units, keyLength * Units),
-                        values.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim),
-                        weights.IsEmpty ? rowWeights : weights.Slice(b * queryLength * keyLength, queryLength * keyLength), queryProjection, mask);
+                    int groupEnd = Math.Min(batch, g + groupRows);
+                    Span<float> groupProjection = scratch.Slice(0, (groupEnd - g) * queryLength * Units);
+                    Project((groupEnd - g) * queryLength, query.Slice(g * queryLength * Dim, (groupEnd - g) * queryLength * Dim), QueryWeight.Value, null, groupProjection);
+                    for (int b = g; b < groupEnd; b++)
+                    {
+                        AttendBatchRow(b, queryLength, keyLength, groupProjection.Slice((b - g) * queryLength * Units, queryLength * Units), keyProjection.Slice(b * keyLength * Units, keyLength * Units),
+                            values.Slice(b * keyLength * ValueDim, keyLength * ValueDim), context.Slice(b * queryLength * ValueDim, queryLength * ValueDim),
+                            weights.IsEmpty ? rowWeights : weights.Slice(b * queryLength * keyLength, queryLength * keyLength), mask);
+                    }
                 }
             }
             finally
@@ -325,19 +335,17 @@ namespace DateTranslation
             ForwardBatch(tape, batch, queryLength, keyLength, query, keys, valueSource, context, weights, mask);
         }
 
-        // One batch row b, for each query i:
-        //   qpᵢ = W_q qᵢ                                  (stored in queryProjection[i])
+        // One batch row b, for each query i, given its projection qpᵢ = W_q qᵢ (queryProjection[i], computed by the caller):
         //   eᵢⱼ = vᵀ tanh(qpᵢ + kpⱼ), or −∞ where the mask forbids j
         //   aᵢ  = softmax(eᵢ) (row maximum subtracted; all −∞ gives zeros)
         //   cᵢ  = Σⱼ aᵢⱼ valueⱼ
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<float> queries, ReadOnlySpan<float> keyProjection, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, Span<float> queryProjection, AttentionMask mask)
+        private void AttendBatchRow(int b, int queryLength, int keyLength, ReadOnlySpan<float> queryProjection, ReadOnlySpan<float> keyProjection, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
         {
             ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
             ref float keyProjectionStart = ref MemoryMarshal.GetReference(keyProjection);
             ref float valueStart = ref MemoryMarshal.GetReference(values);
             bool masked = !mask.IsEmpty;
-            Project(queryLength, queries, QueryWeight.Value, null, queryProjection);
             for (int i = 0; i < queryLength; i++)
             {
                 ref float projectedQuery = ref MemoryMarshal.GetReference(queryProjection.Slice(i * Units, Units));
