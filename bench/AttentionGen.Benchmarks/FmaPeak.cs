@@ -186,6 +186,17 @@ public sealed record CpuPeak(int Cpu, double Peak);
 /// </summary>
 public sealed record PinChoice(int? Cpu, string Description)
 {
+    /// <summary>The better of a vCPU's peaks at start-up and after the run (null when it was not measured).</summary>
+    public static double? PeakOf(int cpu, IReadOnlyList<CpuPeak>? start, IReadOnlyList<CpuPeak>? after)
+    {
+        double? best = null;
+        foreach (CpuPeak peak in (start ?? []).Concat(after ?? []))
+        {
+            if (peak.Cpu == cpu && peak.Peak > (best ?? 0)) best = peak.Peak;
+        }
+        return best;
+    }
+
     /// <summary>
     /// The vCPU with the highest one-thread peak (the lowest number on a tie), or no pinning: when
     /// <paramref name="pin"/> is false (<c>--no-pin</c>), when the peaks could not be measured (<paramref name="failure"/>),

@@ -90,7 +90,15 @@ public static class Program
             + (cpuPeaksAfter is null ? "" : $" After the run: {PinChoice.Format(cpuPeaksAfter, null)}.")
             + (choice.Drift(cpuPeaksAfter) is { } drift ? $" **Note: {drift}.**" : "");
         Console.WriteLine(pinning);
-        string table = SummaryTable.Format(summaries, FmaPeak.Best(start, after), disturbance, pinning);
+        // One-thread rows ran on the chosen vCPU: their "of peak" divides by that vCPU's peak (the better of start-up and
+        // after the run), not by the unpinned measurement, which may have landed on the other one.
+        FmaPeak peak = FmaPeak.Best(start, after);
+        if (choice.Cpu is int pinned && PinChoice.PeakOf(pinned, cpuPeaks, cpuPeaksAfter) is double pinnedPeak)
+        {
+            peak = peak with { OneThread = pinnedPeak };
+            Console.WriteLine($"One-thread rows: of peak against vCPU {pinned}'s {pinnedPeak:F1} GFLOP/s.");
+        }
+        string table = SummaryTable.Format(summaries, peak, disturbance, pinning);
         Console.WriteLine(table);
         Directory.CreateDirectory("BenchmarkDotNet.Artifacts");
         File.WriteAllText(Path.Combine("BenchmarkDotNet.Artifacts", "attention-summary.md"), table);

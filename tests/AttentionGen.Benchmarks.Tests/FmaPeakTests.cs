@@ -11,6 +11,18 @@ public sealed class FmaPeakTests
     private static FmaPeak Peak(double one, double two) => new(one, one, one, two);
 
     [Fact]
+    public void The_pinned_vCPUs_peak_is_the_better_of_its_two_measurements()
+    {
+        var start = new[] { new CpuPeak(0, 150), new CpuPeak(1, 210) };
+        var after = new[] { new CpuPeak(0, 220), new CpuPeak(1, 205) };
+        Assert.Equal(210, PinChoice.PeakOf(1, start, after));
+        Assert.Equal(220, PinChoice.PeakOf(0, start, after));
+        Assert.Equal(210, PinChoice.PeakOf(1, start, null)); // the peaks after the run are not measured when nothing was pinned
+        Assert.Null(PinChoice.PeakOf(2, start, after));
+        Assert.Null(PinChoice.PeakOf(0, null, null));
+    }
+
+    [Fact]
     public void An_idle_run_is_not_flagged()
     {
         Assert.Null(FmaPeak.Disturbance(Peak(114, 226), Peak(112, 221)));
