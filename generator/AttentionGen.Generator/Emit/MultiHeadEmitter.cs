@@ -102,6 +102,9 @@ internal static class MultiHeadEmitter
         string keyProduct = kernels.MatrixProductAdd(model.KeyDim);              // ∂X_k, ∂W_K
         string valueProduct = kernels.MatrixProductAdd(model.ValueDim);          // ∂X_v, ∂W_V
         string headDot = kernels.Dot(model.HeadDim);                             // Dᵢ = ∂Oᵢ · Oᵢ
+        // bias rows copied by fixed-length kernels (a Span.CopyTo per row would be a Memmove call each)
+        string copyHead = model.Bias ? kernels.Copy(model.HeadDim) : "";
+        string copyModel = model.Bias ? kernels.Copy(model.ModelDim) : "";
         string scoreFactor = Literal(element, 1 / System.Math.Sqrt(model.HeadDim));
 
         string weightArray(string part) => model.PackedProjection ? "InProjectionWeight" : part + "ProjectionWeight";
@@ -127,8 +130,8 @@ internal static class MultiHeadEmitter
 
         EmitTape(w, T);
         EmitCache(w, T);
-        EmitForwards(w, model, T, name, queryProjection);
-        EmitHeadForward(w, model, T, queryProjection, keyProjection, valueProjection);
+        EmitForwards(w, model, T, name, queryProjection, copyModel);
+        EmitHeadForward(w, model, T, queryProjection, keyProjection, valueProjection, copyHead);
         EmitAttend(w, T, scoreTile, headProduct);
         EmitBackward(w, model, T, modelProduct, keyProduct, valueProduct, headProduct, scoreTile, headDot);
         EmitChecks(w, T);
@@ -297,7 +300,7 @@ internal static class MultiHeadEmitter
             """);
     }
 
-    private static void EmitForwards(SourceWriter w, MultiHeadModel model, string T, string name, string outputProjection)
+    private static void EmitForwards(SourceWriter w, MultiHeadModel model, string T, string name, string outputProjection, string copyModel)
     {
         string causal = model.Causal ? "true" : "mask.Causal";
         w.WriteLine();
@@ -634,7 +637,7 @@ internal static class MultiHeadEmitter
             [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private void ProjectOutput(ReadOnlySpan<{{T}}> concatenated, Span<{{T}}> output, int rows)
             {
-                {{(model.Bias ? "for (int r = 0; r < rows; r++) OutProjectionBias.Value.CopyTo(output.Slice(r * ModelDim, ModelDim));" : "output.Slice(0, rows * ModelDim).Clear();")}}
+                {{(model.Bias ? $"for (int r = 0; r < rows; r++) {copyModel}(ref MemoryMarshal.GetArrayDataReference(OutProjectionBias.Value), ref output[r * ModelDim]);" : "output.Slice(0, rows * ModelDim).Clear();")}}
                 {{outputProjection}}(rows, ModelDim, ref MemoryMarshal.GetReference(concatenated), ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Value), ref MemoryMarshal.GetReference(output));
             }
 
@@ -656,12 +659,12 @@ internal static class MultiHeadEmitter
             """);
     }
 
-    private static void EmitHeadForward(SourceWriter w, MultiHeadModel model, string T, string queryProjection, string keyProjection, string valueProjection)
+    private static void EmitHeadForward(SourceWriter w, MultiHeadModel model, string T, string queryProjection, string keyProjection, string valueProjection, string copyHead)
     {
         string Project(string part, string projection, string input, string rows, string target, string inputDimName)
         {
             string fill = model.Bias
-                ? $"for (int t = 0; t < {rows}; t++) {part}Biases(h).CopyTo({target}.Slice(t * HeadDim, HeadDim));"
+                ? $"for (int t = 0; t < {rows}; t++) {copyHead}(ref MemoryMarshal.GetReference({part}Biases(h)), ref {target}[t * HeadDim]);"
                 : $"{target}.Slice(0, {rows} * HeadDim).Clear();";
             return fill + "\n" +
                 $"{projection}({rows}, HeadDim, ref MemoryMarshal.GetReference({input}), ref MemoryMarshal.GetReference({part}Weights(h)), ref MemoryMarshal.GetReference({target}));";

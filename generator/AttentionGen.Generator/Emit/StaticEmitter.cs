@@ -41,6 +41,7 @@ internal static class StaticEmitter
         string product = kernels.MatrixProductAdd(model.Dim);
         string dotUnits = kernels.Dot(model.Units);
         string dotDim = kernels.Dot(model.Dim);
+        string copyBias = kernels.Copy(model.Units);
         string axpyDim = kernels.MultiplyAdd(model.Dim);
         string axpyUnits = kernels.MultiplyAdd(model.Units);
         string tanh = kernels.TanhInPlace(model.Units);
@@ -133,7 +134,8 @@ internal static class StaticEmitter
                     w.WriteLine($"ReadOnlySpan<{T}> rows = input.Slice(b * length * Dim, length * Dim);");
                     w.WriteLine($"Span<{T}> hidden = tape is not null ? tape.Hidden.AsSpan(b * length * Units, length * Units) : scratch.Slice(0, length * Units);");
                     w.WriteLine($"Span<{T}> alpha = tape is not null ? tape.Weights.AsSpan(b * length, length) : weights.IsEmpty ? scratch.Slice(length * Units, length) : weights.Slice(b * length, length);");
-                    w.WriteLine("for (int t = 0; t < length; t++) Bias.Value.CopyTo(hidden.Slice(t * Units, Units));");
+                    w.WriteLine("// the bias in every row (a fixed-length copy; a Span.CopyTo per row would be a Memmove call each)");
+                    w.WriteLine($"for (int t = 0; t < length; t++) {copyBias}(ref MemoryMarshal.GetArrayDataReference(Bias.Value), ref hidden[t * Units]);");
                     w.WriteLine($"{project}(length, Dim, ref MemoryMarshal.GetReference(rows), Dim, 1, ref MemoryMarshal.GetReference(packedWeight), ref MemoryMarshal.GetReference(hidden));");
                     using (w.Block("for (int t = 0; t < length; t++)"))
                     {

@@ -639,7 +639,7 @@ namespace Samples.Transformer
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ProjectOutput(ReadOnlySpan<float> concatenated, Span<float> output, int rows)
         {
-            for (int r = 0; r < rows; r++) OutProjectionBias.Value.CopyTo(output.Slice(r * ModelDim, ModelDim));
+            for (int r = 0; r < rows; r++) Copy512(ref MemoryMarshal.GetArrayDataReference(OutProjectionBias.Value), ref output[r * ModelDim]);
             ProductTransposedAdd512(rows, ModelDim, ref MemoryMarshal.GetReference(concatenated), ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Value), ref MemoryMarshal.GetReference(output));
         }
 
@@ -705,7 +705,7 @@ namespace Samples.Transformer
 
                 // Qₕ = (X_q W_Q,ₕᵀ + b_Q,ₕ) / √d
                 ReadOnlySpan<float> rowQuery = query.Slice(b * queryLength * ModelDim, queryLength * ModelDim);
-                for (int t = 0; t < queryLength; t++) QueryBiases(h).CopyTo(queries.Slice(t * HeadDim, HeadDim));
+                for (int t = 0; t < queryLength; t++) Copy64(ref MemoryMarshal.GetReference(QueryBiases(h)), ref queries[t * HeadDim]);
                 ProductTransposedAdd512(queryLength, HeadDim, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetReference(QueryWeights(h)), ref MemoryMarshal.GetReference(queries));
                 FlashSoftmax.Scale(queries, ScoreFactor);
 
@@ -714,10 +714,10 @@ namespace Samples.Transformer
                     // Kₕ = X_k W_K,ₕᵀ + b_K,ₕ, kept by rows and packed transposed by tiles; Vₕ = X_v W_V,ₕᵀ + b_V,ₕ.
                     ReadOnlySpan<float> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);
                     ReadOnlySpan<float> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
-                    for (int t = 0; t < keyLength; t++) KeyBiases(h).CopyTo(projectedKeys.Slice(t * HeadDim, HeadDim));
+                    for (int t = 0; t < keyLength; t++) Copy64(ref MemoryMarshal.GetReference(KeyBiases(h)), ref projectedKeys[t * HeadDim]);
                     ProductTransposedAdd512(keyLength, HeadDim, ref MemoryMarshal.GetReference(rowKeys), ref MemoryMarshal.GetReference(KeyWeights(h)), ref MemoryMarshal.GetReference(projectedKeys));
                     PackTiles(projectedKeys, keyLength, keyTiles);
-                    for (int t = 0; t < keyLength; t++) ValueBiases(h).CopyTo(projectedValues.Slice(t * HeadDim, HeadDim));
+                    for (int t = 0; t < keyLength; t++) Copy64(ref MemoryMarshal.GetReference(ValueBiases(h)), ref projectedValues[t * HeadDim]);
                     ProductTransposedAdd512(keyLength, HeadDim, ref MemoryMarshal.GetReference(rowValues), ref MemoryMarshal.GetReference(ValueWeights(h)), ref MemoryMarshal.GetReference(projectedValues));
                     if (tape is not null)
                     {
@@ -763,7 +763,7 @@ namespace Samples.Transformer
             try
             {
                 Span<float> projectedKeys = rented.AsSpan(0, length * HeadDim);
-                for (int t = 0; t < length; t++) KeyBiases(h).CopyTo(projectedKeys.Slice(t * HeadDim, HeadDim));
+                for (int t = 0; t < length; t++) Copy64(ref MemoryMarshal.GetReference(KeyBiases(h)), ref projectedKeys[t * HeadDim]);
                 ProductTransposedAdd512(length, HeadDim, ref MemoryMarshal.GetReference(rowKeys), ref MemoryMarshal.GetReference(KeyWeights(h)), ref MemoryMarshal.GetReference(projectedKeys));
                 Span<float> keyTiles = cache.KeyTilesOf(head);
                 for (int t = 0; t < length; t++)
@@ -776,7 +776,7 @@ namespace Samples.Transformer
                     }
                 }
                 Span<float> projectedValues = cache.ValuesOf(head).Slice(start * HeadDim, length * HeadDim);
-                for (int t = 0; t < length; t++) ValueBiases(h).CopyTo(projectedValues.Slice(t * HeadDim, HeadDim));
+                for (int t = 0; t < length; t++) Copy64(ref MemoryMarshal.GetReference(ValueBiases(h)), ref projectedValues[t * HeadDim]);
                 ProductTransposedAdd512(length, HeadDim, ref MemoryMarshal.GetReference(rowValues), ref MemoryMarshal.GetReference(ValueWeights(h)), ref MemoryMarshal.GetReference(projectedValues));
             }
             finally
@@ -1258,6 +1258,99 @@ namespace Samples.Transformer
         }
 
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
+
+        /// <summary>
+        /// yᵢ ← xᵢ for i &lt; 512.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy512(ref float x, ref float y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 512 = 32 × 16 lanes
+                for (nuint o = 0; o < 512; o += 64)
+                {
+                    Vector512.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector512.LoadUnsafe(ref x, o + 16).StoreUnsafe(ref y, o + 16);
+                    Vector512.LoadUnsafe(ref x, o + 32).StoreUnsafe(ref y, o + 32);
+                    Vector512.LoadUnsafe(ref x, o + 48).StoreUnsafe(ref y, o + 48);
+                }
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 512 = 64 × 8 lanes
+                for (nuint o = 0; o < 512; o += 32)
+                {
+                    Vector256.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector256.LoadUnsafe(ref x, o + 8).StoreUnsafe(ref y, o + 8);
+                    Vector256.LoadUnsafe(ref x, o + 16).StoreUnsafe(ref y, o + 16);
+                    Vector256.LoadUnsafe(ref x, o + 24).StoreUnsafe(ref y, o + 24);
+                }
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 512 = 128 × 4 lanes
+                for (nuint o = 0; o < 512; o += 16)
+                {
+                    Vector128.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector128.LoadUnsafe(ref x, o + 4).StoreUnsafe(ref y, o + 4);
+                    Vector128.LoadUnsafe(ref x, o + 8).StoreUnsafe(ref y, o + 8);
+                    Vector128.LoadUnsafe(ref x, o + 12).StoreUnsafe(ref y, o + 12);
+                }
+            }
+            else
+            {
+                for (nuint o = 0; o < 512; o++)
+                {
+                    Unsafe.Add(ref y, o) = Unsafe.Add(ref x, o);
+                }
+            }
+        }
+
+        /// <summary>
+        /// yᵢ ← xᵢ for i &lt; 64.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy64(ref float x, ref float y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 64 = 4 × 16 lanes
+                Vector512.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector512.LoadUnsafe(ref x, 16).StoreUnsafe(ref y, 16);
+                Vector512.LoadUnsafe(ref x, 32).StoreUnsafe(ref y, 32);
+                Vector512.LoadUnsafe(ref x, 48).StoreUnsafe(ref y, 48);
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 64 = 8 × 8 lanes
+                for (nuint o = 0; o < 64; o += 32)
+                {
+                    Vector256.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector256.LoadUnsafe(ref x, o + 8).StoreUnsafe(ref y, o + 8);
+                    Vector256.LoadUnsafe(ref x, o + 16).StoreUnsafe(ref y, o + 16);
+                    Vector256.LoadUnsafe(ref x, o + 24).StoreUnsafe(ref y, o + 24);
+                }
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 64 = 16 × 4 lanes
+                for (nuint o = 0; o < 64; o += 16)
+                {
+                    Vector128.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector128.LoadUnsafe(ref x, o + 4).StoreUnsafe(ref y, o + 4);
+                    Vector128.LoadUnsafe(ref x, o + 8).StoreUnsafe(ref y, o + 8);
+                    Vector128.LoadUnsafe(ref x, o + 12).StoreUnsafe(ref y, o + 12);
+                }
+            }
+            else
+            {
+                for (nuint o = 0; o < 64; o++)
+                {
+                    Unsafe.Add(ref y, o) = Unsafe.Add(ref x, o);
+                }
+            }
+        }
 
         /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 512.

@@ -204,7 +204,8 @@ namespace Samples.Documents
                     ReadOnlySpan<float> rows = input.Slice(b * length * Dim, length * Dim);
                     Span<float> hidden = tape is not null ? tape.Hidden.AsSpan(b * length * Units, length * Units) : scratch.Slice(0, length * Units);
                     Span<float> alpha = tape is not null ? tape.Weights.AsSpan(b * length, length) : weights.IsEmpty ? scratch.Slice(length * Units, length) : weights.Slice(b * length, length);
-                    for (int t = 0; t < length; t++) Bias.Value.CopyTo(hidden.Slice(t * Units, Units));
+                    // the bias in every row (a fixed-length copy; a Span.CopyTo per row would be a Memmove call each)
+                    for (int t = 0; t < length; t++) Copy100(ref MemoryMarshal.GetArrayDataReference(Bias.Value), ref hidden[t * Units]);
                     MatrixProductAdd100(length, Dim, ref MemoryMarshal.GetReference(rows), Dim, 1, ref MemoryMarshal.GetReference(packedWeight), ref MemoryMarshal.GetReference(hidden));
                     for (int t = 0; t < length; t++)
                     {
@@ -407,6 +408,60 @@ namespace Samples.Documents
         }
 
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
+
+        /// <summary>
+        /// yᵢ ← xᵢ for i &lt; 100.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy100(ref float x, ref float y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 100 = 6 × 16 lanes + 4 at offset 96
+                Vector512.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector512.LoadUnsafe(ref x, 16).StoreUnsafe(ref y, 16);
+                Vector512.LoadUnsafe(ref x, 32).StoreUnsafe(ref y, 32);
+                Vector512.LoadUnsafe(ref x, 48).StoreUnsafe(ref y, 48);
+                Vector512.LoadUnsafe(ref x, 64).StoreUnsafe(ref y, 64);
+                Vector512.LoadUnsafe(ref x, 80).StoreUnsafe(ref y, 80);
+                {
+                    Vector128.LoadUnsafe(ref x, 96).StoreUnsafe(ref y, 96);
+                }
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 100 = 12 × 8 lanes + 4 at offset 96
+                for (nuint o = 0; o < 96; o += 32)
+                {
+                    Vector256.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector256.LoadUnsafe(ref x, o + 8).StoreUnsafe(ref y, o + 8);
+                    Vector256.LoadUnsafe(ref x, o + 16).StoreUnsafe(ref y, o + 16);
+                    Vector256.LoadUnsafe(ref x, o + 24).StoreUnsafe(ref y, o + 24);
+                }
+                {
+                    Vector128.LoadUnsafe(ref x, 96).StoreUnsafe(ref y, 96);
+                }
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 100 = 25 × 4 lanes
+                for (nuint o = 0; o < 96; o += 16)
+                {
+                    Vector128.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector128.LoadUnsafe(ref x, o + 4).StoreUnsafe(ref y, o + 4);
+                    Vector128.LoadUnsafe(ref x, o + 8).StoreUnsafe(ref y, o + 8);
+                    Vector128.LoadUnsafe(ref x, o + 12).StoreUnsafe(ref y, o + 12);
+                }
+                Vector128.LoadUnsafe(ref x, 96).StoreUnsafe(ref y, 96);
+            }
+            else
+            {
+                for (nuint o = 0; o < 100; o++)
+                {
+                    Unsafe.Add(ref y, o) = Unsafe.Add(ref x, o);
+                }
+            }
+        }
 
         /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 100.

@@ -639,7 +639,7 @@ namespace Alignment
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void ProjectOutput(ReadOnlySpan<float> concatenated, Span<float> output, int rows)
         {
-            for (int r = 0; r < rows; r++) OutProjectionBias.Value.CopyTo(output.Slice(r * ModelDim, ModelDim));
+            for (int r = 0; r < rows; r++) Copy32(ref MemoryMarshal.GetArrayDataReference(OutProjectionBias.Value), ref output[r * ModelDim]);
             ProductTransposedAdd32(rows, ModelDim, ref MemoryMarshal.GetReference(concatenated), ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Value), ref MemoryMarshal.GetReference(output));
         }
 
@@ -705,7 +705,7 @@ namespace Alignment
 
                 // Qₕ = (X_q W_Q,ₕᵀ + b_Q,ₕ) / √d
                 ReadOnlySpan<float> rowQuery = query.Slice(b * queryLength * ModelDim, queryLength * ModelDim);
-                for (int t = 0; t < queryLength; t++) QueryBiases(h).CopyTo(queries.Slice(t * HeadDim, HeadDim));
+                for (int t = 0; t < queryLength; t++) Copy8(ref MemoryMarshal.GetReference(QueryBiases(h)), ref queries[t * HeadDim]);
                 ProductTransposedAdd32(queryLength, HeadDim, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetReference(QueryWeights(h)), ref MemoryMarshal.GetReference(queries));
                 FlashSoftmax.Scale(queries, ScoreFactor);
 
@@ -714,10 +714,10 @@ namespace Alignment
                     // Kₕ = X_k W_K,ₕᵀ + b_K,ₕ, kept by rows and packed transposed by tiles; Vₕ = X_v W_V,ₕᵀ + b_V,ₕ.
                     ReadOnlySpan<float> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);
                     ReadOnlySpan<float> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
-                    for (int t = 0; t < keyLength; t++) KeyBiases(h).CopyTo(projectedKeys.Slice(t * HeadDim, HeadDim));
+                    for (int t = 0; t < keyLength; t++) Copy8(ref MemoryMarshal.GetReference(KeyBiases(h)), ref projectedKeys[t * HeadDim]);
                     ProductTransposedAdd32(keyLength, HeadDim, ref MemoryMarshal.GetReference(rowKeys), ref MemoryMarshal.GetReference(KeyWeights(h)), ref MemoryMarshal.GetReference(projectedKeys));
                     PackTiles(projectedKeys, keyLength, keyTiles);
-                    for (int t = 0; t < keyLength; t++) ValueBiases(h).CopyTo(projectedValues.Slice(t * HeadDim, HeadDim));
+                    for (int t = 0; t < keyLength; t++) Copy8(ref MemoryMarshal.GetReference(ValueBiases(h)), ref projectedValues[t * HeadDim]);
                     ProductTransposedAdd32(keyLength, HeadDim, ref MemoryMarshal.GetReference(rowValues), ref MemoryMarshal.GetReference(ValueWeights(h)), ref MemoryMarshal.GetReference(projectedValues));
                     if (tape is not null)
                     {
@@ -763,7 +763,7 @@ namespace Alignment
             try
             {
                 Span<float> projectedKeys = rented.AsSpan(0, length * HeadDim);
-                for (int t = 0; t < length; t++) KeyBiases(h).CopyTo(projectedKeys.Slice(t * HeadDim, HeadDim));
+                for (int t = 0; t < length; t++) Copy8(ref MemoryMarshal.GetReference(KeyBiases(h)), ref projectedKeys[t * HeadDim]);
                 ProductTransposedAdd32(length, HeadDim, ref MemoryMarshal.GetReference(rowKeys), ref MemoryMarshal.GetReference(KeyWeights(h)), ref MemoryMarshal.GetReference(projectedKeys));
                 Span<float> keyTiles = cache.KeyTilesOf(head);
                 for (int t = 0; t < length; t++)
@@ -776,7 +776,7 @@ namespace Alignment
                     }
                 }
                 Span<float> projectedValues = cache.ValuesOf(head).Slice(start * HeadDim, length * HeadDim);
-                for (int t = 0; t < length; t++) ValueBiases(h).CopyTo(projectedValues.Slice(t * HeadDim, HeadDim));
+                for (int t = 0; t < length; t++) Copy8(ref MemoryMarshal.GetReference(ValueBiases(h)), ref projectedValues[t * HeadDim]);
                 ProductTransposedAdd32(length, HeadDim, ref MemoryMarshal.GetReference(rowValues), ref MemoryMarshal.GetReference(ValueWeights(h)), ref MemoryMarshal.GetReference(projectedValues));
             }
             finally
@@ -1258,6 +1258,72 @@ namespace Alignment
         }
 
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
+
+        /// <summary>
+        /// yᵢ ← xᵢ for i &lt; 32.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy32(ref float x, ref float y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 32 = 2 × 16 lanes
+                Vector512.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector512.LoadUnsafe(ref x, 16).StoreUnsafe(ref y, 16);
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 32 = 4 × 8 lanes
+                Vector256.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector256.LoadUnsafe(ref x, 8).StoreUnsafe(ref y, 8);
+                Vector256.LoadUnsafe(ref x, 16).StoreUnsafe(ref y, 16);
+                Vector256.LoadUnsafe(ref x, 24).StoreUnsafe(ref y, 24);
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 32 = 8 × 4 lanes
+                for (nuint o = 0; o < 32; o += 16)
+                {
+                    Vector128.LoadUnsafe(ref x, o).StoreUnsafe(ref y, o);
+                    Vector128.LoadUnsafe(ref x, o + 4).StoreUnsafe(ref y, o + 4);
+                    Vector128.LoadUnsafe(ref x, o + 8).StoreUnsafe(ref y, o + 8);
+                    Vector128.LoadUnsafe(ref x, o + 12).StoreUnsafe(ref y, o + 12);
+                }
+            }
+            else
+            {
+                for (nuint o = 0; o < 32; o++)
+                {
+                    Unsafe.Add(ref y, o) = Unsafe.Add(ref x, o);
+                }
+            }
+        }
+
+        /// <summary>
+        /// yᵢ ← xᵢ for i &lt; 8.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy8(ref float x, ref float y)
+        {
+            if (SimdPaths.Vector256)
+            {
+                // 8 = 1 × 8 lanes
+                Vector256.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 8 = 2 × 4 lanes
+                Vector128.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector128.LoadUnsafe(ref x, 4).StoreUnsafe(ref y, 4);
+            }
+            else
+            {
+                for (nuint o = 0; o < 8; o++)
+                {
+                    Unsafe.Add(ref y, o) = Unsafe.Add(ref x, o);
+                }
+            }
+        }
 
         /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 32.

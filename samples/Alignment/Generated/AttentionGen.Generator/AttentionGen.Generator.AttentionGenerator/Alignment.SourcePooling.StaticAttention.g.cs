@@ -204,7 +204,8 @@ namespace Alignment
                     ReadOnlySpan<float> rows = input.Slice(b * length * Dim, length * Dim);
                     Span<float> hidden = tape is not null ? tape.Hidden.AsSpan(b * length * Units, length * Units) : scratch.Slice(0, length * Units);
                     Span<float> alpha = tape is not null ? tape.Weights.AsSpan(b * length, length) : weights.IsEmpty ? scratch.Slice(length * Units, length) : weights.Slice(b * length, length);
-                    for (int t = 0; t < length; t++) Bias.Value.CopyTo(hidden.Slice(t * Units, Units));
+                    // the bias in every row (a fixed-length copy; a Span.CopyTo per row would be a Memmove call each)
+                    for (int t = 0; t < length; t++) Copy16(ref MemoryMarshal.GetArrayDataReference(Bias.Value), ref hidden[t * Units]);
                     MatrixProductAdd16(length, Dim, ref MemoryMarshal.GetReference(rows), Dim, 1, ref MemoryMarshal.GetReference(packedWeight), ref MemoryMarshal.GetReference(hidden));
                     for (int t = 0; t < length; t++)
                     {
@@ -407,6 +408,40 @@ namespace Alignment
         }
 
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
+
+        /// <summary>
+        /// yᵢ ← xᵢ for i &lt; 16.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy16(ref float x, ref float y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 16 = 1 × 16 lanes
+                Vector512.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 16 = 2 × 8 lanes
+                Vector256.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector256.LoadUnsafe(ref x, 8).StoreUnsafe(ref y, 8);
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 16 = 4 × 4 lanes
+                Vector128.LoadUnsafe(ref x, 0).StoreUnsafe(ref y, 0);
+                Vector128.LoadUnsafe(ref x, 4).StoreUnsafe(ref y, 4);
+                Vector128.LoadUnsafe(ref x, 8).StoreUnsafe(ref y, 8);
+                Vector128.LoadUnsafe(ref x, 12).StoreUnsafe(ref y, 12);
+            }
+            else
+            {
+                for (nuint o = 0; o < 16; o++)
+                {
+                    Unsafe.Add(ref y, o) = Unsafe.Add(ref x, o);
+                }
+            }
+        }
 
         /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 16.
