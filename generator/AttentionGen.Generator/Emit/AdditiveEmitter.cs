@@ -181,10 +181,7 @@ internal static class AdditiveEmitter
             w.WriteLine("Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $\"[B={batch}, Tk={keyLength}, Units={Units}]\");");
             w.WriteLine("Shapes.RequireNoOverlap<" + T + ", " + T + ">(context, keyProjection, nameof(context), nameof(keyProjection));");
             w.WriteLine("Shapes.RequireNoOverlap<" + T + ", " + T + ">(weights, keyProjection, nameof(weights), nameof(keyProjection));");
-            w.WriteLine("// The queries of a group of batch rows (up to 32 queries) are projected in one product, so W_q streams from cache once per");
-            w.WriteLine("// group rather than once per row: a decoder step has one query per row. The product computes each row the same way");
-            w.WriteLine("// whichever rows a call covers, so the result equals Forward's.");
-            w.WriteLine("int groupRows = Math.Max(1, Math.Min(batch, 32 / Math.Max(1, queryLength)));");
+            LayerScaffold.DeclareQueryGroups(w, "batch", wholeRangeWithTape: false);
             LayerScaffold.DeclareScratch(w, element, "scratch", "groupRows * queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0)");
             using (w.Block("try"))
             {

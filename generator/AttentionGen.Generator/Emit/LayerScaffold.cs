@@ -241,6 +241,25 @@ internal static class LayerScaffold
         return block;
     }
 
+    /// <summary>Queries whose projections a decoder-step path computes in one product (see <see cref="DeclareQueryGroups"/>).</summary>
+    public const int ProjectionGroupQueries = 32;
+
+    /// <summary>
+    /// Declares <c>groupRows</c>: how many batch rows' queries one projection product takes, at most
+    /// <see cref="ProjectionGroupQueries"/> queries (at least one row) of the <paramref name="batchRows"/> rows; with
+    /// <paramref name="wholeRangeWithTape"/>, all of them when a tape is being recorded (the tape holds them anyway).
+    /// </summary>
+    // A batch of decoder steps has one query per row: projected row by row, each row read the whole weight from L2 for one
+    // product row. The product kernels compute each row the same way whichever rows a call covers, so grouping changes no bit.
+    public static void DeclareQueryGroups(SourceWriter writer, string batchRows, bool wholeRangeWithTape)
+    {
+        writer.WriteLine($"// The queries of a group of batch rows, up to {ProjectionGroupQueries} queries{(wholeRangeWithTape ? " (all the rows when recording into the tape)" : "")}, are projected in one");
+        writer.WriteLine("// product, so each weight streams from cache once per group rather than once per batch row (a decoder step has one query");
+        writer.WriteLine("// per row). The product computes each row the same way whichever rows a call covers.");
+        string limited = $"Math.Max(1, Math.Min({batchRows}, {ProjectionGroupQueries} / Math.Max(1, queryLength)))";
+        writer.WriteLine($"int groupRows = {(wholeRangeWithTape ? $"tape is not null ? Math.Max(1, {batchRows}) : " : "")}{limited};");
+    }
+
     /// <summary>
     /// Declares <c>Project(rows, inputs, weight, bias, outputs)</c>: yᵣ = W xᵣ (+ bias) for inputs of Dim and W of [Units, Dim],
     /// all rows in one call of <paramref name="transposedProduct"/>; each output row starts as a fixed-length copy of the

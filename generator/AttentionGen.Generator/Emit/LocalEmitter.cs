@@ -235,10 +235,7 @@ internal static class LocalEmitter
             bool projects = general || concat || predictive;
             if (projects)
             {
-                w.WriteLine("// The queries' projections are computed for a group of batch rows at once (up to 32 queries; all the rows when recording");
-                w.WriteLine("// into the tape), so each weight matrix streams from cache once per group rather than once per batch row: a decoder step");
-                w.WriteLine("// has one query per row. The product computes each row the same way whichever rows a call covers.");
-                w.WriteLine("int groupRows = tape is not null ? Math.Max(1, end - first) : Math.Max(1, Math.Min(end - first, 32 / Math.Max(1, queryLength)));");
+                LayerScaffold.DeclareQueryGroups(w, "end - first", wholeRangeWithTape: true);
                 w.WriteLine("int groupQueries = groupRows * queryLength;");
             }
             var scratchParts = new List<string> { "stride" };
@@ -266,9 +263,9 @@ internal static class LocalEmitter
                     if (general)
                     {
                         w.WriteLine("// Q' = Q W_aᵀ: the general score's query side, once per query rather than once per (query, key) pair.");
-                        w.WriteLine($"Span<{T}> groupProjected = tape is not null ? tape.QueryProjection.AsSpan(g * queryLength * KeyDim, (groupEnd - g) * queryLength * KeyDim) : scratch.Slice(stride, (groupEnd - g) * queryLength * KeyDim);");
-                        w.WriteLine("groupProjected.Clear();");
-                        w.WriteLine($"{queryProjection}((groupEnd - g) * queryLength, KeyDim, ref MemoryMarshal.GetReference(groupQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(groupProjected));");
+                        w.WriteLine($"Span<{T}> groupProjection = tape is not null ? tape.QueryProjection.AsSpan(g * queryLength * KeyDim, (groupEnd - g) * queryLength * KeyDim) : scratch.Slice(stride, (groupEnd - g) * queryLength * KeyDim);");
+                        w.WriteLine("groupProjection.Clear();");
+                        w.WriteLine($"{queryProjection}((groupEnd - g) * queryLength, KeyDim, ref MemoryMarshal.GetReference(groupQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(groupProjection));");
                     }
                     else if (concat)
                     {
@@ -292,7 +289,7 @@ internal static class LocalEmitter
                         w.WriteLine($"ReadOnlySpan<{T}> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);");
                         if (general)
                         {
-                            w.WriteLine($"ReadOnlySpan<{T}> queries = groupProjected.Slice((b - g) * queryLength * KeyDim, queryLength * KeyDim);");
+                            w.WriteLine($"ReadOnlySpan<{T}> queries = groupProjection.Slice((b - g) * queryLength * KeyDim, queryLength * KeyDim);");
                         }
                         else if (concat)
                         {

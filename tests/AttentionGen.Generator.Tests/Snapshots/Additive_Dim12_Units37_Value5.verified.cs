@@ -276,9 +276,9 @@ namespace Samples.Translation
             Shapes.RequireLength(keyProjection.Length, (long)batch * keyLength * Units, nameof(keyProjection), $"[B={batch}, Tk={keyLength}, Units={Units}]");
             Shapes.RequireNoOverlap<float, float>(context, keyProjection, nameof(context), nameof(keyProjection));
             Shapes.RequireNoOverlap<float, float>(weights, keyProjection, nameof(weights), nameof(keyProjection));
-            // The queries of a group of batch rows (up to 32 queries) are projected in one product, so W_q streams from cache once per
-            // group rather than once per row: a decoder step has one query per row. The product computes each row the same way
-            // whichever rows a call covers, so the result equals Forward's.
+            // The queries of a group of batch rows, up to 32 queries, are projected in one
+            // product, so each weight streams from cache once per group rather than once per batch row (a decoder step has one query
+            // per row). The product computes each row the same way whichever rows a call covers.
             int groupRows = Math.Max(1, Math.Min(batch, 32 / Math.Max(1, queryLength)));
             int scratchLength = groupRows * queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
             float[]? scratchRented = null;

@@ -284,9 +284,9 @@ namespace Samples.Translation
         {
             bool masked = !mask.IsEmpty;
             int stride = Math.Min(WindowSize, keyLength);
-            // The queries' projections are computed for a group of batch rows at once (up to 32 queries; all the rows when recording
-            // into the tape), so each weight matrix streams from cache once per group rather than once per batch row: a decoder step
-            // has one query per row. The product computes each row the same way whichever rows a call covers.
+            // The queries of a group of batch rows, up to 32 queries (all the rows when recording into the tape), are projected in one
+            // product, so each weight streams from cache once per group rather than once per batch row (a decoder step has one query
+            // per row). The product computes each row the same way whichever rows a call covers.
             int groupRows = tape is not null ? Math.Max(1, end - first) : Math.Max(1, Math.Min(end - first, 32 / Math.Max(1, queryLength)));
             int groupQueries = groupRows * queryLength;
             int scratchLength = stride + Units * (Dim + KeyDim) + (tape is null ? (groupQueries + (keysProjected ? 0 : keyLength)) * Units : 0);

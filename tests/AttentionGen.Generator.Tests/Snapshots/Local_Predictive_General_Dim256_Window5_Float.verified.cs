@@ -237,9 +237,9 @@ namespace Samples.Translation
         {
             bool masked = !mask.IsEmpty;
             int stride = Math.Min(WindowSize, keyLength);
-            // The queries' projections are computed for a group of batch rows at once (up to 32 queries; all the rows when recording
-            // into the tape), so each weight matrix streams from cache once per group rather than once per batch row: a decoder step
-            // has one query per row. The product computes each row the same way whichever rows a call covers.
+            // The queries of a group of batch rows, up to 32 queries (all the rows when recording into the tape), are projected in one
+            // product, so each weight streams from cache once per group rather than once per batch row (a decoder step has one query
+            // per row). The product computes each row the same way whichever rows a call covers.
             int groupRows = tape is not null ? Math.Max(1, end - first) : Math.Max(1, Math.Min(end - first, 32 / Math.Max(1, queryLength)));
             int groupQueries = groupRows * queryLength;
             int scratchLength = stride + (tape is null ? groupQueries * KeyDim : 0) + (tape is null ? groupQueries * PredictorUnits : 0);
@@ -255,9 +255,9 @@ namespace Samples.Translation
                     int groupEnd = Math.Min(end, g + groupRows);
                     ReadOnlySpan<float> groupQuery = query.Slice(g * queryLength * Dim, (groupEnd - g) * queryLength * Dim);
                     // Q' = Q W_aᵀ: the general score's query side, once per query rather than once per (query, key) pair.
-                    Span<float> groupProjected = tape is not null ? tape.QueryProjection.AsSpan(g * queryLength * KeyDim, (groupEnd - g) * queryLength * KeyDim) : scratch.Slice(stride, (groupEnd - g) * queryLength * KeyDim);
-                    groupProjected.Clear();
-                    ProductTransposedAdd256((groupEnd - g) * queryLength, KeyDim, ref MemoryMarshal.GetReference(groupQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(groupProjected));
+                    Span<float> groupProjection = tape is not null ? tape.QueryProjection.AsSpan(g * queryLength * KeyDim, (groupEnd - g) * queryLength * KeyDim) : scratch.Slice(stride, (groupEnd - g) * queryLength * KeyDim);
+                    groupProjection.Clear();
+                    ProductTransposedAdd256((groupEnd - g) * queryLength, KeyDim, ref MemoryMarshal.GetReference(groupQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(groupProjection));
                     // Z = Q W_pᵀ (tanh applied per query below): the position predictor's hidden layer.
                     Span<float> groupHidden = tape is not null ? tape.PredictorHidden.AsSpan(g * queryLength * PredictorUnits, (groupEnd - g) * queryLength * PredictorUnits) : scratch.Slice(stride + groupQueries * KeyDim, (groupEnd - g) * queryLength * PredictorUnits);
                     groupHidden.Clear();
@@ -266,7 +266,7 @@ namespace Samples.Translation
                     {
                         ReadOnlySpan<float> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);
                         ReadOnlySpan<float> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
-                        ReadOnlySpan<float> queries = groupProjected.Slice((b - g) * queryLength * KeyDim, queryLength * KeyDim);
+                        ReadOnlySpan<float> queries = groupProjection.Slice((b - g) * queryLength * KeyDim, queryLength * KeyDim);
                         Span<float> hidden = groupHidden.Slice((b - g) * queryLength * PredictorUnits, queryLength * PredictorUnits);
                         Span<float> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
                         rowContext.Clear();
