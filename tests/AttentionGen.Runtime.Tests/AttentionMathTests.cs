@@ -157,11 +157,12 @@ public sealed class AttentionMathTests
     }
 
     // The packed transpose (a layer's weight [out, in] into [in, out] once per call) goes through the register-blocked
-    // one: shapes below, at and around its 8 × 8 (float) and 4 × 4 (double) blocks.
+    // one: shapes below, at and around its 8 × 8 (float) and 4 × 4 (double) blocks, and strips of two blocks across (16
+    // float or 8 double columns) that end on one block (24 and 20 columns).
     [Fact]
     public void Transpose_matches_the_definition()
     {
-        foreach (var (rows, columns) in new[] { (1, 1), (3, 5), (8, 8), (17, 33), (64, 1), (32, 32), (100, 100) })
+        foreach (var (rows, columns) in new[] { (1, 1), (3, 5), (8, 8), (17, 33), (64, 1), (32, 32), (100, 100), (16, 24), (9, 20), (256, 256) })
         {
             Check<double>(rows, columns);
             Check<float>(rows, columns);
@@ -188,6 +189,8 @@ public sealed class AttentionMathTests
     [InlineData(64, 64, 64)]
     [InlineData(37, 64, 64)]
     [InlineData(13, 21, 30)]
+    [InlineData(16, 24, 20)]
+    [InlineData(8, 20, 9)]
     [InlineData(0, 5, 4)]
     public void Strided_transpose_writes_each_column_into_its_row_and_nothing_else(int rows, int columns, int stride)
     {
