@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Numerics;
 using System.Reflection;
 using AttentionGen.Layers.Tests.Additive;
@@ -12,7 +13,8 @@ namespace AttentionGen.Layers.Tests;
 
 /// <summary>
 /// The two product kernels every layer's projections go through, called directly (they are private static methods of
-/// each generated class): C += A·B (<c>MatrixProductAdd{columns}</c>, A read through strides) and Y += X Wᵀ
+/// each generated class): C += A·B or C = A·B (<c>MatrixProductAdd{columns}</c>, A read through strides; overwriting C
+/// when <c>accumulate</c> is false) and Y += X Wᵀ
 /// (<c>ProductTransposedAdd{depth}</c>). Row counts cross every register block (8, 4 and 1 rows) and the row chunks and
 /// depth blocks the kernels use to stay in cache; widths leave vector and scalar tails. Each result is checked against a
 /// double reference, and each row against the same kernel called for that row alone, bit for bit: layers rely on an
@@ -21,7 +23,7 @@ namespace AttentionGen.Layers.Tests;
 /// </summary>
 public class ProductKernelTests
 {
-    private delegate void MatrixProductAdd<T>(int rows, int depth, ref T a, nint aRow, nint aDepth, ref T b, ref T c);
+    private delegate void MatrixProductAdd<T>(int rows, int depth, ref T a, nint aRow, nint aDepth, ref T b, ref T c, bool accumulate);
     private delegate void ProductTransposedAdd<T>(int rows, int columns, ref T x, ref T weight, ref T y);
 
     private static TDelegate Kernel<TDelegate>(Type layer, string name) where TDelegate : Delegate
@@ -32,7 +34,7 @@ public class ProductKernelTests
     }
 
     private static readonly int[] RowCounts = [1, 3, 4, 5, 7, 8, 9, 12, 16, 17, 25];
-    private static readonly int[] Depths = [1, 5, 127, 128, 129, 300];
+    private static readonly int[] Depths = [0, 1, 5, 127, 128, 129, 300];
 
     [Fact] public void MatrixProductAdd256_float() => CheckMatrixProduct<float>(typeof(KernelF256), 256, 1e-5);
     [Fact] public void MatrixProductAdd129_float() => CheckMatrixProduct<float>(typeof(GeneralF129Causal), 129, 1e-5);
@@ -52,22 +54,24 @@ public class ProductKernelTests
         {
             foreach (int depth in Depths)
             {
-                T[] b = TestData.Random<T>(random, depth * columns);
+                // One spare element, so that depth 0 still has an element to pass by reference.
+                T[] b = TestData.Random<T>(random, depth * columns + 1);
                 T[] start = TestData.Random<T>(random, rows * columns);
-                // A as [rows, depth] (aRow = depth, aDepth = 1) and as its transpose [depth, rows] (aRow = 1, aDepth = rows).
-                foreach (bool transposed in new[] { false, true })
+                // A as [rows, depth] (aRow = depth, aDepth = 1) and as its transpose [depth, rows] (aRow = 1, aDepth = rows);
+                // adding to C, and overwriting C (which then starts as NaN, so a lane the kernel forgets to write shows).
+                foreach ((bool transposed, bool accumulate) in new[] { (false, true), (true, true), (false, false), (true, false) })
                 {
-                    T[] a = TestData.Random<T>(random, rows * depth);
+                    T[] a = TestData.Random<T>(random, rows * depth + 1);
                     nint aRow = transposed ? 1 : depth, aDepth = transposed ? rows : 1;
-                    T[] c = (T[])start.Clone();
-                    product(rows, depth, ref a[0], aRow, aDepth, ref b[0], ref c[0]);
+                    T[] c = accumulate ? (T[])start.Clone() : Enumerable.Repeat(T.NaN, start.Length).ToArray();
+                    product(rows, depth, ref a[0], aRow, aDepth, ref b[0], ref c[0], accumulate);
 
-                    string what = $"{columns} columns, {rows} rows, depth {depth}, A {(transposed ? "transposed" : "row-major")}";
+                    string what = $"{columns} columns, {rows} rows, depth {depth}, A {(transposed ? "transposed" : "row-major")}, {(accumulate ? "adding" : "overwriting")}";
                     for (int i = 0; i < rows; i++)
                     {
                         for (int col = 0; col < columns; col++)
                         {
-                            double expected = double.CreateTruncating(start[i * columns + col]), magnitude = Math.Abs(expected);
+                            double expected = accumulate ? double.CreateTruncating(start[i * columns + col]) : 0, magnitude = Math.Abs(expected);
                             for (int k = 0; k < depth; k++)
                             {
                                 double term = double.CreateTruncating(a[i * aRow + k * aDepth]) * double.CreateTruncating(b[k * columns + col]);
@@ -80,8 +84,8 @@ public class ProductKernelTests
                         }
 
                         // Row i alone, through the one-row path.
-                        T[] alone = start.AsSpan(i * columns, columns).ToArray();
-                        product(1, depth, ref a[i * aRow], aRow, aDepth, ref b[0], ref alone[0]);
+                        T[] alone = accumulate ? start.AsSpan(i * columns, columns).ToArray() : Enumerable.Repeat(T.NaN, columns).ToArray();
+                        product(1, depth, ref a[depth == 0 ? 0 : i * aRow], aRow, aDepth, ref b[0], ref alone[0], accumulate); // depth 0 reads no A
                         Assert.True(alone.AsSpan().SequenceEqual(c.AsSpan(i * columns, columns)), $"{what}: row {i} differs when computed alone");
                     }
                 }

@@ -430,7 +430,7 @@ internal static class AdditiveEmitter
             using (w.Block("else"))
             {
                 w.WriteLine($"Span<{T}> dInputs = queries ? dQuery : dKeys;");
-                LayerScaffold.InputGradientPart(w, productDim, "Units", "inputRows", "parts", "dProjection", "weight.Value", "dInputs", "Dim", clearFirst: false);
+                LayerScaffold.InputGradientPart(w, productDim, "Units", "inputRows", "parts", "dProjection", "weight.Value", "dInputs", "Dim", overwrite: false);
             }
         }
 

@@ -136,7 +136,8 @@ internal sealed class Kernels
     }
 
     /// <summary>
-    /// C ← C + A·B with B row-major <c>[depth, columns]</c> and C row-major <c>[rows, columns]</c>, A read through
+    /// C ← C + A·B (or C ← A·B with <c>accumulate: false</c>, which spares the caller clearing C first) with B row-major
+    /// <c>[depth, columns]</c> and C row-major <c>[rows, columns]</c>, A read through
     /// strides (so A or Aᵀ can be passed without copying); rows and depth are runtime values, columns is the
     /// compile-time constant. A register-blocked micro-kernel: 8 rows of C × 3 vectors of columns held in 24
     /// accumulators on the Vector512 path (4 rows × 3 vectors, 12 accumulators, on the narrower ones), each step
@@ -150,14 +151,20 @@ internal sealed class Kernels
         Request(name, writer =>
         {
             writer.Summary(
-                $"C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; {columns}:\n" +
+                $"C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; {columns} (with accumulate false, C[i, c] = Σₖ …):\n" +
                 "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.");
             LayerScaffold.HotMethod(writer); // large: called, not inlined
-            using (writer.Block($"private static void {name}(int rows, int depth, ref {T} a, nint aRow, nint aDepth, ref {T} b, ref {T} c)"))
+            using (writer.Block($"private static void {name}(int rows, int depth, ref {T} a, nint aRow, nint aDepth, ref {T} b, ref {T} c, bool accumulate = true)"))
             {
-                writer.WriteLine("// Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.");
+                using (writer.Block("if (depth == 0 && !accumulate)"))
+                {
+                    writer.WriteLine("MemoryMarshal.CreateSpan(ref c, rows * " + columns + ").Clear(); // an empty sum");
+                }
+                writer.WriteLine("// Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first");
+                writer.WriteLine("// block start from C, or from zero when overwriting it.");
                 using SourceWriter.Scope depthBlocks = writer.Block("for (nint k0 = 0; k0 < depth; k0 += 256)");
                 writer.WriteLine("nint k1 = nint.Min(k0 + 256, depth);");
+                writer.WriteLine("bool fromC = accumulate || k0 > 0;");
                 bool first = true;
                 foreach (int bits in new[] { 512, 256, 128 })
                 {
@@ -254,7 +261,7 @@ internal sealed class Kernels
             for (int v = 0; v < vectorCount; v++)
             {
                 writer.WriteLine($"ref {T} c{r}{v} = ref Unsafe.Add(ref c, {Row(r)} * {columns} + {col}{(v == 0 ? "" : $" + {v * lanes}")});");
-                writer.WriteLine($"{VT} acc{r}{v} = {V}.LoadUnsafe(ref c{r}{v});");
+                writer.WriteLine($"{VT} acc{r}{v} = fromC ? {V}.LoadUnsafe(ref c{r}{v}) : {VT}.Zero;");
             }
         }
         for (int r = 0; r < rowBlock; r++)
@@ -295,7 +302,7 @@ internal sealed class Kernels
         using (writer.Block($"for (nint col = {fromColumn}; col < {columns}; col++)"))
         {
             writer.WriteLine($"ref {T} target = ref Unsafe.Add(ref c, {row} * {columns} + col);");
-            writer.WriteLine($"{T} sum = target;");
+            writer.WriteLine($"{T} sum = fromC ? target : 0;");
             using (writer.Block("for (nint k = k0; k < k1; k++)"))
             {
                 writer.WriteLine($"sum = {T}.MultiplyAddEstimate(Unsafe.Add(ref a, {row} * aRow + k * aDepth), Unsafe.Add(ref b, k * {columns} + col), sum);");

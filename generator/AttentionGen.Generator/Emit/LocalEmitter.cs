@@ -715,12 +715,12 @@ internal static class LocalEmitter
             }
             using (w.Block($"if (product == {(predictive ? 3 : 2)})"))
             {
-                LayerScaffold.InputGradientPart(w, keyGradient, "Units", "keyRows", "parts", "dKeyProjection", "keyWeight", "dKeys", "KeyDim", clearFirst: false, weightIsSpan: true);
+                LayerScaffold.InputGradientPart(w, keyGradient, "Units", "keyRows", "parts", "dKeyProjection", "keyWeight", "dKeys", "KeyDim", overwrite: false, weightIsSpan: true);
                 w.WriteLine("return;");
             }
             using (w.Block($"if (product == {(predictive ? 4 : 3)})"))
             {
-                LayerScaffold.InputGradientPart(w, queryGradient, "Units", "rows", "parts", "dQueryProjection", "queryWeight", "dQuery", "Dim", clearFirst: false, weightIsSpan: true);
+                LayerScaffold.InputGradientPart(w, queryGradient, "Units", "rows", "parts", "dQueryProjection", "queryWeight", "dQuery", "Dim", overwrite: false, weightIsSpan: true);
                 if (predictive)
                 {
                     w.WriteLine($"{queryGradient}(hi - lo, PredictorUnits, ref Unsafe.Add(ref MemoryMarshal.GetReference(dHidden), lo * PredictorUnits), PredictorUnits, 1, ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref dQuery[lo * Dim]);");

@@ -56,6 +56,29 @@ internal static class MultiplicativeEmitter
         return LayerScaffold.Write(model.Target, element, summary, constants, parameters, (writer, kernels) => EmitBody(writer, kernels, model));
     }
 
+    // ForwardBatch's choice: hard attention's rows in order on the calling thread, otherwise batch rows over threads when the
+    // call is large enough. The general score's rows also take the packed Wᵀ (empty when not packed).
+    private static void WriteForwardDispatch(SourceWriter w, MultiplicativeModel model)
+    {
+        string T = model.Element.Keyword;
+        string packedWeight = model.General ? "packedWeight, " : "";
+        if (model.Hard)
+        {
+            w.WriteLine("// Hard attention runs its rows in order on the calling thread, so a seeded Random draws the same choices every time.");
+            w.WriteLine($"ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, {packedWeight}context, weights, mask, choices, random);");
+            return;
+        }
+        w.WriteLine($"long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim){(model.General ? " + Dim * KeyDim" : "")});");
+        using (w.Block("if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
+        {
+            w.WriteLine($"ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, {packedWeight}context, weights, mask);");
+            w.WriteLine("return;");
+        }
+        w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
+        w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, {(model.General ? "s.R3, " : "")}s.W0, s.W1, s.Mask),");
+        w.WriteLine($"    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values{(model.General ? ", r3: packedWeight" : "")}, w0: context, w1: weights);");
+    }
+
     private static string Literal(ElementType element, double value)
         => element.Size == 4
             ? ((float)value).ToString("R", CultureInfo.InvariantCulture) + "f"
@@ -81,6 +104,12 @@ internal static class MultiplicativeEmitter
         w.WriteLine($"private const {T} ScoreFactor = {(scaled ? Literal(element, 1 / System.Math.Sqrt(model.KeyDim)) : Literal(element, 1))};");
         w.WriteLine();
         w.WriteLine($"private {T} CurrentScoreFactor => ScoreFactor{(model.LearnedScale ? " * Scale.Value[0]" : "")};");
+        if (model.General)
+        {
+            w.WriteLine();
+            w.WriteLine("// The fewest query rows in a call for which the forward packs Wᵀ for its projection (see ForwardBatch).");
+            w.WriteLine("private const int PackedProjectionRows = 64;");
+        }
 
         // ---- Tape ----
         w.WriteLine();
@@ -136,22 +165,25 @@ internal static class MultiplicativeEmitter
         w.WriteLine("// thread count, so the result is too.");
         using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask{hardParameters})"))
         {
-            if (model.Hard)
+            if (!model.General)
             {
-                w.WriteLine("// Hard attention runs its rows in order on the calling thread, so a seeded Random draws the same choices every time.");
-                w.WriteLine("ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, choices, random);");
+                WriteForwardDispatch(w, model);
             }
             else
             {
-            w.WriteLine($"long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim){(model.General ? " + Dim * KeyDim" : "")});");
-            using (w.Block("if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
-            {
-                w.WriteLine("ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);");
-                w.WriteLine("return;");
-            }
-            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
-            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),");
-            w.WriteLine("    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights);");
+                w.WriteLine("// Q' = Q Wᵀ: a call with at least PackedProjectionRows query rows packs W once as Wᵀ [Dim, KeyDim], and the projection");
+                w.WriteLine("// then broadcasts elements of Q against rows of Wᵀ (register tiles with no horizontal sums). Fewer rows (a decoder step)");
+                w.WriteLine("// take dot products against W's rows: there the packing would cost more than it saves.");
+                LayerScaffold.DeclareScratch(w, element, "packedWeight", "batch * queryLength >= PackedProjectionRows ? Dim * KeyDim : 0");
+                using (w.Block("try"))
+                {
+                    w.WriteLine($"if (!packedWeight.IsEmpty) MatrixOps.Transpose<{T}>(ScoreWeight.Value, KeyDim, Dim, packedWeight);");
+                    WriteForwardDispatch(w, model);
+                }
+                using (w.Block("finally"))
+                {
+                    LayerScaffold.ReturnScratch(w, element, "packedWeight");
+                }
             }
         }
         w.WriteLine();
@@ -166,7 +198,7 @@ internal static class MultiplicativeEmitter
         w.WriteLine($"//   S = Q'{(model.General ? "" : " (= Q)")} Kᵀ · factor            [Tq, Tk], −∞ where the mask forbids");
         w.WriteLine("//   A = softmax over each row of S  (row maximum subtracted; a row with nothing allowed becomes zeros)");
         w.WriteLine("//   C = A V                         [Tq, Dv]");
-        using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask{(model.Hard ? ", Span<int> choices, Random? random" : "")})"))
+        using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, {(model.General ? $"ReadOnlySpan<{T}> packedWeight, " : "")}Span<{T}> context, Span<{T}> weights, AttentionMask mask{(model.Hard ? ", Span<int> choices, Random? random" : "")})"))
         {
             w.WriteLine($"{T} factor = CurrentScoreFactor;");
             w.WriteLine($"bool masked = {(model.Causal ? "true" : "!mask.IsEmpty")};");
@@ -190,8 +222,15 @@ internal static class MultiplicativeEmitter
                     if (model.General)
                     {
                         w.WriteLine($"Span<{T}> projected = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * KeyDim, queryLength * KeyDim) : scratch.Slice(0, queryLength * KeyDim);");
-                        w.WriteLine("projected.Clear();");
-                        w.WriteLine($"{queryProjection}(queryLength, KeyDim, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(projected));");
+                        using (w.Block("if (packedWeight.IsEmpty)"))
+                        {
+                            w.WriteLine("projected.Clear();");
+                            w.WriteLine($"{queryProjection}(queryLength, KeyDim, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(projected));");
+                        }
+                        using (w.Block("else"))
+                        {
+                            w.WriteLine($"{keySideProduct}(queryLength, Dim, ref MemoryMarshal.GetReference(rowQuery), Dim, 1, ref MemoryMarshal.GetReference(packedWeight), ref MemoryMarshal.GetReference(projected), accumulate: false);");
+                        }
                         w.WriteLine($"ReadOnlySpan<{T}> queries = projected;");
                     }
                     else
@@ -216,9 +255,9 @@ internal static class MultiplicativeEmitter
                         w.WriteLine("AttentionMath.Softmax(row);");
                     }
                     w.WriteLine($"Span<{T}> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);");
-                    w.WriteLine("rowContext.Clear();");
                     if (model.Hard)
                     {
+                        w.WriteLine("rowContext.Clear();");
                         w.WriteLine("// The context is the chosen value itself (zero for a query with nothing allowed).");
                         using (w.Block("for (int i = 0; i < queryLength; i++)"))
                         {
@@ -231,7 +270,7 @@ internal static class MultiplicativeEmitter
                     }
                     else
                     {
-                        w.WriteLine($"{contextProduct}(queryLength, keyLength, ref MemoryMarshal.GetReference(scores), keyLength, 1, ref MemoryMarshal.GetReference(values.Slice(b * keyLength * ValueDim, keyLength * ValueDim)), ref MemoryMarshal.GetReference(rowContext));");
+                        w.WriteLine($"{contextProduct}(queryLength, keyLength, ref MemoryMarshal.GetReference(scores), keyLength, 1, ref MemoryMarshal.GetReference(values.Slice(b * keyLength * ValueDim, keyLength * ValueDim)), ref MemoryMarshal.GetReference(rowContext), accumulate: false);");
                     }
                     using (w.Block("if (tape is not null && !weights.IsEmpty)"))
                     {
@@ -371,9 +410,15 @@ internal static class MultiplicativeEmitter
                     w.WriteLine($"ref {T} weightsStart = ref MemoryMarshal.GetReference(weights);");
                     w.WriteLine($"ReadOnlySpan<{T}> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);");
                     w.WriteLine($"ReadOnlySpan<{T}> rowContextGradient = dContext.Slice(b * queryLength * ValueDim, queryLength * ValueDim);");
-                    w.WriteLine($"if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * {queryWidth}, queryLength * {queryWidth}).Clear();");
-                    w.WriteLine("if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();");
-                    w.WriteLine("if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values");
+                    if (model.Hard)
+                    {
+                        w.WriteLine("if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();");
+                        w.WriteLine("if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values");
+                    }
+                    else
+                    {
+                        w.WriteLine("// The products below write ∂Q' and ∂V (overwriting), then ∂K (adding to ∂V's share when the keys are the values).");
+                    }
                     w.WriteLine();
                     w.WriteLine("// ∂A = ∂C Vᵀ (+ the caller's ∂L/∂A); the value path ∂V += Aᵀ ∂C.");
                     w.WriteLine($"Span<{T}> dScores = rowScratch;");
@@ -392,7 +437,7 @@ internal static class MultiplicativeEmitter
                         }
                         else
                         {
-                            w.WriteLine($"{contextProduct}(keyLength, queryLength, ref weightsStart, 1, keyLength, ref MemoryMarshal.GetReference(rowContextGradient), ref dValueTarget[b * keyLength * ValueDim]);");
+                            w.WriteLine($"{contextProduct}(keyLength, queryLength, ref weightsStart, 1, keyLength, ref MemoryMarshal.GetReference(rowContextGradient), ref dValueTarget[b * keyLength * ValueDim], accumulate: false);");
                         }
                     }
                     w.WriteLine();
@@ -440,11 +485,11 @@ internal static class MultiplicativeEmitter
                     w.WriteLine($"// S = Q' Kᵀ: ∂Q' = ∂S K{(model.General ? " (into scratch; ∂W and ∂Q follow for the whole batch)" : "")}, ∂K += ∂Sᵀ Q'.");
                     using (w.Block("if (!dQueryTarget.IsEmpty)"))
                     {
-                        w.WriteLine($"{keySideProduct}(queryLength, keyLength, ref MemoryMarshal.GetReference(dScores), keyLength, 1, ref MemoryMarshal.GetReference(keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim)), ref dQueryTarget[b * queryLength * {queryWidth}]);");
+                        w.WriteLine($"{keySideProduct}(queryLength, keyLength, ref MemoryMarshal.GetReference(dScores), keyLength, 1, ref MemoryMarshal.GetReference(keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim)), ref dQueryTarget[b * queryLength * {queryWidth}], accumulate: false);");
                     }
                     using (w.Block("if (!dKeys.IsEmpty)"))
                     {
-                        w.WriteLine($"{keySideProduct}(keyLength, queryLength, ref MemoryMarshal.GetReference(dScores), 1, keyLength, ref MemoryMarshal.GetReference({queries}), ref dKeys[b * keyLength * KeyDim]);");
+                        w.WriteLine($"{keySideProduct}(keyLength, queryLength, ref MemoryMarshal.GetReference(dScores), 1, keyLength, ref MemoryMarshal.GetReference({queries}), ref dKeys[b * keyLength * KeyDim]{(model.Hard ? "" : ", accumulate: tape.KeysAreValues")});");
                     }
                 }
             }
@@ -470,7 +515,7 @@ internal static class MultiplicativeEmitter
                 }
                 using (w.Block("else"))
                 {
-                    LayerScaffold.InputGradientPart(w, queryGradient, "KeyDim", "rows", "parts", "dProjected", "ScoreWeight.Value", "dQuery", "Dim", clearFirst: true);
+                    LayerScaffold.InputGradientPart(w, queryGradient, "KeyDim", "rows", "parts", "dProjected", "ScoreWeight.Value", "dQuery", "Dim", overwrite: true);
                 }
             }
         }

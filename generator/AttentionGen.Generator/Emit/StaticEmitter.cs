@@ -285,7 +285,7 @@ internal static class StaticEmitter
             }
             using (w.Block("else if (chunk < 2 * parts)"))
             {
-                LayerScaffold.InputGradientPart(w, product, "Units", "steps", "parts", "dPre", "Weight.Value", "dInput", "Dim", clearFirst: false);
+                LayerScaffold.InputGradientPart(w, product, "Units", "steps", "parts", "dPre", "Weight.Value", "dInput", "Dim", overwrite: false);
             }
             using (w.Block("else"))
             {

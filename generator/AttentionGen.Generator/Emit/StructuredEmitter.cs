@@ -318,7 +318,7 @@ internal static class StructuredEmitter
             }
             using (w.Block("else"))
             {
-                LayerScaffold.InputGradientPart(w, productDim, "Units", "steps", "parts", "dPre", "FirstWeight.Value", "dInput", "Dim", clearFirst: false);
+                LayerScaffold.InputGradientPart(w, productDim, "Units", "steps", "parts", "dPre", "FirstWeight.Value", "dInput", "Dim", overwrite: false);
             }
         }
 

@@ -962,16 +962,22 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 12:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 12 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 12] and C is [rows, 12], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd12(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
+        private static void MatrixProductAdd12(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 12).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector256)
                 {
                     // columns: 12 = 0 × 3 vectors + 1 vector(s) + 4 scalar(s) of 8 lanes
@@ -980,13 +986,13 @@ namespace Samples.Translation
                     {
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 12 + 0);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
-                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + 0);
-                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0);
-                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1013,13 +1019,13 @@ namespace Samples.Translation
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 12 + 8);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 8);
-                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + 8);
-                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 8);
-                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1049,7 +1055,7 @@ namespace Samples.Translation
                     {
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 12 + 0);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -1064,7 +1070,7 @@ namespace Samples.Translation
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 12 + 8);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 8);
                             for (nint k = k0; k < k1; k++)
@@ -1088,29 +1094,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 12; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 12 + col);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
-                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + col);
-                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 4);
-                            Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 8);
-                            Vector128<float> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + col);
-                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 4);
-                            Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<float> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 8);
-                            Vector128<float> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<float> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + col);
-                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 4);
-                            Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 8);
-                            Vector128<float> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1159,11 +1165,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 12; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 12 + col);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
-                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1191,7 +1197,7 @@ namespace Samples.Translation
                         for (nint col = 0; col < 12; col++)
                         {
                             ref float target = ref Unsafe.Add(ref c, i * 12 + col);
-                            float sum = target;
+                            float sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 12 + col), sum);

@@ -956,16 +956,22 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 37).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 37 = 1 × 3 vectors + 1 vector(s) + 5 scalar(s) of 8 lanes
@@ -975,53 +981,53 @@ namespace Samples.Translation
                         for (nint col = 0; col < 24; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
-                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
-                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
-                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c41 = ref Unsafe.Add(ref c, (i + 4) * 37 + col + 8);
-                            Vector512<double> acc41 = Vector512.LoadUnsafe(ref c41);
+                            Vector512<double> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<double>.Zero;
                             ref double c42 = ref Unsafe.Add(ref c, (i + 4) * 37 + col + 16);
-                            Vector512<double> acc42 = Vector512.LoadUnsafe(ref c42);
+                            Vector512<double> acc42 = fromC ? Vector512.LoadUnsafe(ref c42) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c51 = ref Unsafe.Add(ref c, (i + 5) * 37 + col + 8);
-                            Vector512<double> acc51 = Vector512.LoadUnsafe(ref c51);
+                            Vector512<double> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<double>.Zero;
                             ref double c52 = ref Unsafe.Add(ref c, (i + 5) * 37 + col + 16);
-                            Vector512<double> acc52 = Vector512.LoadUnsafe(ref c52);
+                            Vector512<double> acc52 = fromC ? Vector512.LoadUnsafe(ref c52) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c61 = ref Unsafe.Add(ref c, (i + 6) * 37 + col + 8);
-                            Vector512<double> acc61 = Vector512.LoadUnsafe(ref c61);
+                            Vector512<double> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<double>.Zero;
                             ref double c62 = ref Unsafe.Add(ref c, (i + 6) * 37 + col + 16);
-                            Vector512<double> acc62 = Vector512.LoadUnsafe(ref c62);
+                            Vector512<double> acc62 = fromC ? Vector512.LoadUnsafe(ref c62) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 37 + col + 8);
-                            Vector512<double> acc71 = Vector512.LoadUnsafe(ref c71);
+                            Vector512<double> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<double>.Zero;
                             ref double c72 = ref Unsafe.Add(ref c, (i + 7) * 37 + col + 16);
-                            Vector512<double> acc72 = Vector512.LoadUnsafe(ref c72);
+                            Vector512<double> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1098,21 +1104,21 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 24);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 24);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 24);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 24);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 24);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 24);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1155,21 +1161,21 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 32);
-                            Vector256<double> acc40 = Vector256.LoadUnsafe(ref c40);
+                            Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 32);
-                            Vector256<double> acc50 = Vector256.LoadUnsafe(ref c50);
+                            Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 32);
-                            Vector256<double> acc60 = Vector256.LoadUnsafe(ref c60);
+                            Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 32);
-                            Vector256<double> acc70 = Vector256.LoadUnsafe(ref c70);
+                            Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1214,7 +1220,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1224,7 +1230,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1234,7 +1240,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1244,7 +1250,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1254,7 +1260,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1264,7 +1270,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1274,7 +1280,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1284,7 +1290,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1297,29 +1303,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 24; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
-                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
-                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
-                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1364,13 +1370,13 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 24);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 24);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1397,13 +1403,13 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1432,7 +1438,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1442,7 +1448,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1452,7 +1458,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1462,7 +1468,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1475,11 +1481,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 24; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1500,7 +1506,7 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 24);
                             for (nint k = k0; k < k1; k++)
@@ -1515,7 +1521,7 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 32);
                             for (nint k = k0; k < k1; k++)
@@ -1532,7 +1538,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1550,29 +1556,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 36; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
-                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                            Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
+                            Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
-                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<double> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                            Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
+                            Vector256<double> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
-                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                            Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
+                            Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1619,7 +1625,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1629,7 +1635,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1639,7 +1645,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1649,7 +1655,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1662,11 +1668,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 36; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1689,7 +1695,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1707,29 +1713,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 36; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
-                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
-                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
-                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1776,7 +1782,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1786,7 +1792,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1796,7 +1802,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1806,7 +1812,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1819,11 +1825,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 36; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1846,7 +1852,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1862,7 +1868,7 @@ namespace Samples.Translation
                         for (nint col = 0; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);

@@ -99,6 +99,9 @@ namespace Samples.Captions
 
         private float CurrentScoreFactor => ScoreFactor;
 
+        // The fewest query rows in a call for which the forward packs Wᵀ for its projection (see ForwardBatch).
+        private const int PackedProjectionRows = 64;
+
         /// <summary>
         /// What a training forward records for <see cref="Backward"/>: the weights [B, Tq, Tk], W q [B, Tq, KeyDim].
         /// Owned by the caller, reused across steps, grown as needed.
@@ -172,8 +175,27 @@ namespace Samples.Captions
         // thread count, so the result is too.
         private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask, Span<int> choices = default, Random? random = null)
         {
-            // Hard attention runs its rows in order on the calling thread, so a seeded Random draws the same choices every time.
-            ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, choices, random);
+            // Q' = Q Wᵀ: a call with at least PackedProjectionRows query rows packs W once as Wᵀ [Dim, KeyDim], and the projection
+            // then broadcasts elements of Q against rows of Wᵀ (register tiles with no horizontal sums). Fewer rows (a decoder step)
+            // take dot products against W's rows: there the packing would cost more than it saves.
+            int packedWeightLength = batch * queryLength >= PackedProjectionRows ? Dim * KeyDim : 0;
+            float[]? packedWeightRented = null;
+            Span<float> packedWeight = CacheLines.Aligned(packedWeightLength + 16 <= StackScratchLimit
+                ? stackalloc float[packedWeightLength + 16]
+                : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength + 16)).AsSpan(), packedWeightLength);
+            try
+            {
+                if (!packedWeight.IsEmpty) MatrixOps.Transpose<float>(ScoreWeight.Value, KeyDim, Dim, packedWeight);
+                // Hard attention runs its rows in order on the calling thread, so a seeded Random draws the same choices every time.
+                ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, packedWeight, context, weights, mask, choices, random);
+            }
+            finally
+            {
+                if (packedWeightRented is not null)
+                {
+                    ArrayPool<float>.Shared.Return(packedWeightRented);
+                }
+            }
         }
 
         private sealed record CallState(Glimpse Layer, Tape? Tape);
@@ -184,7 +206,7 @@ namespace Samples.Captions
         //   A = softmax over each row of S  (row maximum subtracted; a row with nothing allowed becomes zeros)
         //   C = A V                         [Tq, Dv]
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask, Span<int> choices, Random? random)
+        private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> packedWeight, Span<float> context, Span<float> weights, AttentionMask mask, Span<int> choices, Random? random)
         {
             float factor = CurrentScoreFactor;
             bool masked = !mask.IsEmpty;
@@ -201,8 +223,15 @@ namespace Samples.Captions
                     ReadOnlySpan<float> rowQuery = query.Slice(b * queryLength * Dim, queryLength * Dim);
                     ReadOnlySpan<float> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);
                     Span<float> projected = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * KeyDim, queryLength * KeyDim) : scratch.Slice(0, queryLength * KeyDim);
-                    projected.Clear();
-                    ProductTransposedAdd64(queryLength, KeyDim, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(projected));
+                    if (packedWeight.IsEmpty)
+                    {
+                        projected.Clear();
+                        ProductTransposedAdd64(queryLength, KeyDim, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(projected));
+                    }
+                    else
+                    {
+                        MatrixProductAdd64(queryLength, Dim, ref MemoryMarshal.GetReference(rowQuery), Dim, 1, ref MemoryMarshal.GetReference(packedWeight), ref MemoryMarshal.GetReference(projected), accumulate: false);
+                    }
                     ReadOnlySpan<float> queries = projected;
                     Span<float> scores = tape is not null ? tape.Weights.AsSpan(b * queryLength * keyLength, queryLength * keyLength)
                         : weights.IsEmpty ? scratch.Slice(queryLength * KeyDim, queryLength * keyLength) : weights.Slice(b * queryLength * keyLength, queryLength * keyLength);
@@ -387,7 +416,6 @@ namespace Samples.Captions
                     ref float weightsStart = ref MemoryMarshal.GetReference(weights);
                     ReadOnlySpan<float> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
                     ReadOnlySpan<float> rowContextGradient = dContext.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
-                    if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * KeyDim, queryLength * KeyDim).Clear();
                     if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();
                     if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values
 
@@ -427,7 +455,7 @@ namespace Samples.Captions
                     // S = Q' Kᵀ: ∂Q' = ∂S K (into scratch; ∂W and ∂Q follow for the whole batch), ∂K += ∂Sᵀ Q'.
                     if (!dQueryTarget.IsEmpty)
                     {
-                        MatrixProductAdd64(queryLength, keyLength, ref MemoryMarshal.GetReference(dScores), keyLength, 1, ref MemoryMarshal.GetReference(keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim)), ref dQueryTarget[b * queryLength * KeyDim]);
+                        MatrixProductAdd64(queryLength, keyLength, ref MemoryMarshal.GetReference(dScores), keyLength, 1, ref MemoryMarshal.GetReference(keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim)), ref dQueryTarget[b * queryLength * KeyDim], accumulate: false);
                     }
                     if (!dKeys.IsEmpty)
                     {
@@ -468,8 +496,7 @@ namespace Samples.Captions
                 // ∂x rows [lo, hi): ∂y[r, :] W.
                 int lo = rows * part / parts, hi = rows * (part + 1) / parts;
                 if (hi == lo) return;
-                dQuery.Slice(lo * Dim, (hi - lo) * Dim).Clear();
-                MatrixProductAdd64(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim]);
+                MatrixProductAdd64(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim], accumulate: false);
             }
         }
 
@@ -585,16 +612,22 @@ namespace Samples.Captions
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
+        private static void MatrixProductAdd64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 64).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 64 = 1 × 3 vectors + 1 vector(s) + 0 scalar(s) of 16 lanes
@@ -604,53 +637,53 @@ namespace Samples.Captions
                         for (nint col = 0; col < 48; col += 48)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
-                            Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
-                            Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 32);
-                            Vector512<float> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
-                            Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 32);
-                            Vector512<float> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
-                            Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 32);
-                            Vector512<float> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
                             ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 64 + col);
-                            Vector512<float> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<float> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<float>.Zero;
                             ref float c41 = ref Unsafe.Add(ref c, (i + 4) * 64 + col + 16);
-                            Vector512<float> acc41 = Vector512.LoadUnsafe(ref c41);
+                            Vector512<float> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<float>.Zero;
                             ref float c42 = ref Unsafe.Add(ref c, (i + 4) * 64 + col + 32);
-                            Vector512<float> acc42 = Vector512.LoadUnsafe(ref c42);
+                            Vector512<float> acc42 = fromC ? Vector512.LoadUnsafe(ref c42) : Vector512<float>.Zero;
                             ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 64 + col);
-                            Vector512<float> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<float> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<float>.Zero;
                             ref float c51 = ref Unsafe.Add(ref c, (i + 5) * 64 + col + 16);
-                            Vector512<float> acc51 = Vector512.LoadUnsafe(ref c51);
+                            Vector512<float> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<float>.Zero;
                             ref float c52 = ref Unsafe.Add(ref c, (i + 5) * 64 + col + 32);
-                            Vector512<float> acc52 = Vector512.LoadUnsafe(ref c52);
+                            Vector512<float> acc52 = fromC ? Vector512.LoadUnsafe(ref c52) : Vector512<float>.Zero;
                             ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 64 + col);
-                            Vector512<float> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<float> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<float>.Zero;
                             ref float c61 = ref Unsafe.Add(ref c, (i + 6) * 64 + col + 16);
-                            Vector512<float> acc61 = Vector512.LoadUnsafe(ref c61);
+                            Vector512<float> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<float>.Zero;
                             ref float c62 = ref Unsafe.Add(ref c, (i + 6) * 64 + col + 32);
-                            Vector512<float> acc62 = Vector512.LoadUnsafe(ref c62);
+                            Vector512<float> acc62 = fromC ? Vector512.LoadUnsafe(ref c62) : Vector512<float>.Zero;
                             ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + col);
-                            Vector512<float> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                             ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 64 + col + 16);
-                            Vector512<float> acc71 = Vector512.LoadUnsafe(ref c71);
+                            Vector512<float> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<float>.Zero;
                             ref float c72 = ref Unsafe.Add(ref c, (i + 7) * 64 + col + 32);
-                            Vector512<float> acc72 = Vector512.LoadUnsafe(ref c72);
+                            Vector512<float> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -727,21 +760,21 @@ namespace Samples.Captions
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 64 + 48);
-                            Vector512<float> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<float> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<float>.Zero;
                             ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 64 + 48);
-                            Vector512<float> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<float> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<float>.Zero;
                             ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 64 + 48);
-                            Vector512<float> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<float> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<float>.Zero;
                             ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + 48);
-                            Vector512<float> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -788,29 +821,29 @@ namespace Samples.Captions
                         for (nint col = 0; col < 48; col += 48)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
-                            Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
-                            Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 32);
-                            Vector512<float> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
-                            Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 32);
-                            Vector512<float> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
-                            Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 32);
-                            Vector512<float> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -855,13 +888,13 @@ namespace Samples.Captions
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -892,11 +925,11 @@ namespace Samples.Captions
                         for (nint col = 0; col < 48; col += 48)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
-                            Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -917,7 +950,7 @@ namespace Samples.Captions
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 48);
                             for (nint k = k0; k < k1; k++)
@@ -941,29 +974,29 @@ namespace Samples.Captions
                         for (nint col = 0; col < 48; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
-                            Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
-                            Vector256<float> acc12 = Vector256.LoadUnsafe(ref c12);
+                            Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
-                            Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<float> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
-                            Vector256<float> acc22 = Vector256.LoadUnsafe(ref c22);
+                            Vector256<float> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
-                            Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
-                            Vector256<float> acc32 = Vector256.LoadUnsafe(ref c32);
+                            Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1008,21 +1041,21 @@ namespace Samples.Captions
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
-                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
-                            Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
-                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48 + 8);
-                            Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<float> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
-                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48 + 8);
-                            Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1062,11 +1095,11 @@ namespace Samples.Captions
                         for (nint col = 0; col < 48; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1087,9 +1120,9 @@ namespace Samples.Captions
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 48);
                             for (nint k = k0; k < k1; k++)
@@ -1116,29 +1149,29 @@ namespace Samples.Captions
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
-                            Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
-                            Vector128<float> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 4);
-                            Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<float> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
-                            Vector128<float> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<float> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 4);
-                            Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
-                            Vector128<float> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1183,13 +1216,13 @@ namespace Samples.Captions
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 60);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
-                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 60);
-                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60);
-                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1220,11 +1253,11 @@ namespace Samples.Captions
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1245,7 +1278,7 @@ namespace Samples.Captions
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 60);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 60);
                             for (nint k = k0; k < k1; k++)
@@ -1267,7 +1300,7 @@ namespace Samples.Captions
                         for (nint col = 0; col < 64; col++)
                         {
                             ref float target = ref Unsafe.Add(ref c, i * 64 + col);
-                            float sum = target;
+                            float sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 64 + col), sum);

@@ -875,16 +875,22 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 7:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 7 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 7] and C is [rows, 7], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd7(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        private static void MatrixProductAdd7(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 7).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector256)
                 {
                     // columns: 7 = 0 × 3 vectors + 1 vector(s) + 3 scalar(s) of 4 lanes
@@ -893,13 +899,13 @@ namespace Samples.Translation
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 7 + 0);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -926,13 +932,13 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 4);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 4);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 7 + 4);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + 4);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -961,7 +967,7 @@ namespace Samples.Translation
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -971,7 +977,7 @@ namespace Samples.Translation
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -981,7 +987,7 @@ namespace Samples.Translation
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -991,7 +997,7 @@ namespace Samples.Translation
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -1003,7 +1009,7 @@ namespace Samples.Translation
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -1018,7 +1024,7 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 4);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 4);
                             for (nint k = k0; k < k1; k++)
@@ -1035,7 +1041,7 @@ namespace Samples.Translation
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -1053,29 +1059,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 6; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 7 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 7 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 4);
-                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 7 + col);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 7 + col + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 7 + col + 4);
-                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + col);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 7 + col + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 7 + col + 4);
-                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1122,7 +1128,7 @@ namespace Samples.Translation
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -1132,7 +1138,7 @@ namespace Samples.Translation
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -1142,7 +1148,7 @@ namespace Samples.Translation
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -1152,7 +1158,7 @@ namespace Samples.Translation
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -1165,11 +1171,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 6; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 7 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 7 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1192,7 +1198,7 @@ namespace Samples.Translation
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -1208,7 +1214,7 @@ namespace Samples.Translation
                         for (nint col = 0; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -1221,16 +1227,22 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 9:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 9 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 9] and C is [rows, 9], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd9(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        private static void MatrixProductAdd9(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 9).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 9 = 0 × 3 vectors + 1 vector(s) + 1 scalar(s) of 8 lanes
@@ -1239,21 +1251,21 @@ namespace Samples.Translation
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 9 + 0);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 9 + 0);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 9 + 0);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 9 + 0);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 9 + 0);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1298,7 +1310,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1308,7 +1320,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1318,7 +1330,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1328,7 +1340,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1338,7 +1350,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 4) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1348,7 +1360,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 5) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1358,7 +1370,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 6) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1368,7 +1380,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 7) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1380,13 +1392,13 @@ namespace Samples.Translation
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 9 + 0);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1415,7 +1427,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1425,7 +1437,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1435,7 +1447,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1445,7 +1457,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1457,7 +1469,7 @@ namespace Samples.Translation
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -1474,7 +1486,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1491,21 +1503,21 @@ namespace Samples.Translation
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 9 + 0 + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0 + 4);
-                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 9 + 0);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 9 + 0 + 4);
-                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<double> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0 + 4);
-                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1543,7 +1555,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1553,7 +1565,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1563,7 +1575,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1573,7 +1585,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1585,9 +1597,9 @@ namespace Samples.Translation
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 9 + 0 + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -1607,7 +1619,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1625,29 +1637,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 6; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 9 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 9 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 9 + col + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 9 + col + 4);
-                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 9 + col + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 9 + col + 4);
-                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 9 + col + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 9 + col + 4);
-                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1692,13 +1704,13 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 6);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + 6);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 9 + 6);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 9 + 6);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1727,7 +1739,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1737,7 +1749,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1747,7 +1759,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1757,7 +1769,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1770,11 +1782,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 6; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 9 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 9 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1795,7 +1807,7 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 6);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 6);
                             for (nint k = k0; k < k1; k++)
@@ -1812,7 +1824,7 @@ namespace Samples.Translation
                         for (nint col = 8; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
@@ -1828,7 +1840,7 @@ namespace Samples.Translation
                         for (nint col = 0; col < 9; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 9 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);

@@ -1205,16 +1205,22 @@ namespace Samples.Speech
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 12:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 12 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 12] and C is [rows, 12], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd12(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        private static void MatrixProductAdd12(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 12).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 12 = 0 × 3 vectors + 1 vector(s) + 4 scalar(s) of 8 lanes
@@ -1223,21 +1229,21 @@ namespace Samples.Speech
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + 0);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + 0);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 12 + 0);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 12 + 0);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 12 + 0);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 12 + 0);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1280,21 +1286,21 @@ namespace Samples.Speech
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + 8);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 8);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + 8);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 8);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 12 + 8);
-                            Vector256<double> acc40 = Vector256.LoadUnsafe(ref c40);
+                            Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 12 + 8);
-                            Vector256<double> acc50 = Vector256.LoadUnsafe(ref c50);
+                            Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 12 + 8);
-                            Vector256<double> acc60 = Vector256.LoadUnsafe(ref c60);
+                            Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 12 + 8);
-                            Vector256<double> acc70 = Vector256.LoadUnsafe(ref c70);
+                            Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1340,13 +1346,13 @@ namespace Samples.Speech
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + 0);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + 0);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1373,13 +1379,13 @@ namespace Samples.Speech
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + 8);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 8);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + 8);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 8);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1409,7 +1415,7 @@ namespace Samples.Speech
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + 0);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -1424,7 +1430,7 @@ namespace Samples.Speech
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + 8);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 8);
                             for (nint k = k0; k < k1; k++)
@@ -1448,29 +1454,29 @@ namespace Samples.Speech
                         for (nint col = 0; col < 12; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + col);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 4);
-                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 8);
-                            Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
+                            Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + col);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 4);
-                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<double> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 8);
-                            Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
+                            Vector256<double> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + col);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 4);
-                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 8);
-                            Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
+                            Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1519,11 +1525,11 @@ namespace Samples.Speech
                         for (nint col = 0; col < 12; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1553,29 +1559,29 @@ namespace Samples.Speech
                         for (nint col = 0; col < 12; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 12 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 12 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + col);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 4);
-                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + col);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 4);
-                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + col);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 4);
-                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1624,11 +1630,11 @@ namespace Samples.Speech
                         for (nint col = 0; col < 12; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 12 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 12 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1656,7 +1662,7 @@ namespace Samples.Speech
                         for (nint col = 0; col < 12; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 12 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 12 + col), sum);

@@ -945,16 +945,22 @@ namespace Samples.Speech
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 37).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 37 = 1 × 3 vectors + 1 vector(s) + 5 scalar(s) of 8 lanes
@@ -964,53 +970,53 @@ namespace Samples.Speech
                         for (nint col = 0; col < 24; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
-                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
-                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
-                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c41 = ref Unsafe.Add(ref c, (i + 4) * 37 + col + 8);
-                            Vector512<double> acc41 = Vector512.LoadUnsafe(ref c41);
+                            Vector512<double> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<double>.Zero;
                             ref double c42 = ref Unsafe.Add(ref c, (i + 4) * 37 + col + 16);
-                            Vector512<double> acc42 = Vector512.LoadUnsafe(ref c42);
+                            Vector512<double> acc42 = fromC ? Vector512.LoadUnsafe(ref c42) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c51 = ref Unsafe.Add(ref c, (i + 5) * 37 + col + 8);
-                            Vector512<double> acc51 = Vector512.LoadUnsafe(ref c51);
+                            Vector512<double> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<double>.Zero;
                             ref double c52 = ref Unsafe.Add(ref c, (i + 5) * 37 + col + 16);
-                            Vector512<double> acc52 = Vector512.LoadUnsafe(ref c52);
+                            Vector512<double> acc52 = fromC ? Vector512.LoadUnsafe(ref c52) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c61 = ref Unsafe.Add(ref c, (i + 6) * 37 + col + 8);
-                            Vector512<double> acc61 = Vector512.LoadUnsafe(ref c61);
+                            Vector512<double> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<double>.Zero;
                             ref double c62 = ref Unsafe.Add(ref c, (i + 6) * 37 + col + 16);
-                            Vector512<double> acc62 = Vector512.LoadUnsafe(ref c62);
+                            Vector512<double> acc62 = fromC ? Vector512.LoadUnsafe(ref c62) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 37 + col + 8);
-                            Vector512<double> acc71 = Vector512.LoadUnsafe(ref c71);
+                            Vector512<double> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<double>.Zero;
                             ref double c72 = ref Unsafe.Add(ref c, (i + 7) * 37 + col + 16);
-                            Vector512<double> acc72 = Vector512.LoadUnsafe(ref c72);
+                            Vector512<double> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1087,21 +1093,21 @@ namespace Samples.Speech
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 24);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 24);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 24);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 24);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 24);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 24);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1144,21 +1150,21 @@ namespace Samples.Speech
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 32);
-                            Vector256<double> acc40 = Vector256.LoadUnsafe(ref c40);
+                            Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 32);
-                            Vector256<double> acc50 = Vector256.LoadUnsafe(ref c50);
+                            Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 32);
-                            Vector256<double> acc60 = Vector256.LoadUnsafe(ref c60);
+                            Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 32);
-                            Vector256<double> acc70 = Vector256.LoadUnsafe(ref c70);
+                            Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1203,7 +1209,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1213,7 +1219,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1223,7 +1229,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1233,7 +1239,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1243,7 +1249,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1253,7 +1259,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1263,7 +1269,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1273,7 +1279,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1286,29 +1292,29 @@ namespace Samples.Speech
                         for (nint col = 0; col < 24; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
-                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
-                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
-                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1353,13 +1359,13 @@ namespace Samples.Speech
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 24);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 24);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1386,13 +1392,13 @@ namespace Samples.Speech
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1421,7 +1427,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1431,7 +1437,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1441,7 +1447,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1451,7 +1457,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1464,11 +1470,11 @@ namespace Samples.Speech
                         for (nint col = 0; col < 24; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1489,7 +1495,7 @@ namespace Samples.Speech
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 24);
                             for (nint k = k0; k < k1; k++)
@@ -1504,7 +1510,7 @@ namespace Samples.Speech
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 32);
                             for (nint k = k0; k < k1; k++)
@@ -1521,7 +1527,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1539,29 +1545,29 @@ namespace Samples.Speech
                         for (nint col = 0; col < 36; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
-                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                            Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
+                            Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
-                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<double> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                            Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
+                            Vector256<double> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
-                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                            Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
+                            Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1608,7 +1614,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1618,7 +1624,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1628,7 +1634,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1638,7 +1644,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1651,11 +1657,11 @@ namespace Samples.Speech
                         for (nint col = 0; col < 36; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1678,7 +1684,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1696,29 +1702,29 @@ namespace Samples.Speech
                         for (nint col = 0; col < 36; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
-                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
-                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
-                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1765,7 +1771,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1775,7 +1781,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1785,7 +1791,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1795,7 +1801,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1808,11 +1814,11 @@ namespace Samples.Speech
                         for (nint col = 0; col < 36; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1835,7 +1841,7 @@ namespace Samples.Speech
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1851,7 +1857,7 @@ namespace Samples.Speech
                         for (nint col = 0; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);

@@ -1465,16 +1465,22 @@ namespace Samples.Transformer
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 120:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 120 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 120] and C is [rows, 120], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd120(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        private static void MatrixProductAdd120(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 120).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 120 = 5 × 3 vectors + 0 vector(s) + 0 scalar(s) of 8 lanes
@@ -1484,53 +1490,53 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 120; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + col);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 16);
-                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 120 + col);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 16);
-                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 120 + col);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 16);
-                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 120 + col);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c41 = ref Unsafe.Add(ref c, (i + 4) * 120 + col + 8);
-                            Vector512<double> acc41 = Vector512.LoadUnsafe(ref c41);
+                            Vector512<double> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<double>.Zero;
                             ref double c42 = ref Unsafe.Add(ref c, (i + 4) * 120 + col + 16);
-                            Vector512<double> acc42 = Vector512.LoadUnsafe(ref c42);
+                            Vector512<double> acc42 = fromC ? Vector512.LoadUnsafe(ref c42) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 120 + col);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c51 = ref Unsafe.Add(ref c, (i + 5) * 120 + col + 8);
-                            Vector512<double> acc51 = Vector512.LoadUnsafe(ref c51);
+                            Vector512<double> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<double>.Zero;
                             ref double c52 = ref Unsafe.Add(ref c, (i + 5) * 120 + col + 16);
-                            Vector512<double> acc52 = Vector512.LoadUnsafe(ref c52);
+                            Vector512<double> acc52 = fromC ? Vector512.LoadUnsafe(ref c52) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 120 + col);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c61 = ref Unsafe.Add(ref c, (i + 6) * 120 + col + 8);
-                            Vector512<double> acc61 = Vector512.LoadUnsafe(ref c61);
+                            Vector512<double> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<double>.Zero;
                             ref double c62 = ref Unsafe.Add(ref c, (i + 6) * 120 + col + 16);
-                            Vector512<double> acc62 = Vector512.LoadUnsafe(ref c62);
+                            Vector512<double> acc62 = fromC ? Vector512.LoadUnsafe(ref c62) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 120 + col);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 120 + col + 8);
-                            Vector512<double> acc71 = Vector512.LoadUnsafe(ref c71);
+                            Vector512<double> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<double>.Zero;
                             ref double c72 = ref Unsafe.Add(ref c, (i + 7) * 120 + col + 16);
-                            Vector512<double> acc72 = Vector512.LoadUnsafe(ref c72);
+                            Vector512<double> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1611,29 +1617,29 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 120; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + col);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 16);
-                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 120 + col);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 16);
-                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 120 + col);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 16);
-                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1682,11 +1688,11 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 120; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1716,29 +1722,29 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 120; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + col);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 4);
-                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 8);
-                            Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
+                            Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 120 + col);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 4);
-                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<double> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 8);
-                            Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
+                            Vector256<double> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 120 + col);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 4);
-                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 8);
-                            Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
+                            Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1787,11 +1793,11 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 120; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1821,29 +1827,29 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 120; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + col);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 4);
-                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 120 + col);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 4);
-                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 120 + col);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 4);
-                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1892,11 +1898,11 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 120; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1924,7 +1930,7 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 120; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 120 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 120 + col), sum);
@@ -1937,16 +1943,22 @@ namespace Samples.Transformer
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 20:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 20 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 20] and C is [rows, 20], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd20(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        private static void MatrixProductAdd20(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 20).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 20 = 0 × 3 vectors + 2 vector(s) + 4 scalar(s) of 8 lanes
@@ -1955,37 +1967,37 @@ namespace Samples.Transformer
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 0);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 20 + 0 + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0 + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 0);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 20 + 0 + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 0);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 20 + 0 + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 20 + 0);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c41 = ref Unsafe.Add(ref c, (i + 4) * 20 + 0 + 8);
-                            Vector512<double> acc41 = Vector512.LoadUnsafe(ref c41);
+                            Vector512<double> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 20 + 0);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c51 = ref Unsafe.Add(ref c, (i + 5) * 20 + 0 + 8);
-                            Vector512<double> acc51 = Vector512.LoadUnsafe(ref c51);
+                            Vector512<double> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 20 + 0);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c61 = ref Unsafe.Add(ref c, (i + 6) * 20 + 0 + 8);
-                            Vector512<double> acc61 = Vector512.LoadUnsafe(ref c61);
+                            Vector512<double> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 20 + 0);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 20 + 0 + 8);
-                            Vector512<double> acc71 = Vector512.LoadUnsafe(ref c71);
+                            Vector512<double> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2045,21 +2057,21 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 16);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 16);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 20 + 16);
-                            Vector256<double> acc40 = Vector256.LoadUnsafe(ref c40);
+                            Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 20 + 16);
-                            Vector256<double> acc50 = Vector256.LoadUnsafe(ref c50);
+                            Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 20 + 16);
-                            Vector256<double> acc60 = Vector256.LoadUnsafe(ref c60);
+                            Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 20 + 16);
-                            Vector256<double> acc70 = Vector256.LoadUnsafe(ref c70);
+                            Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2105,21 +2117,21 @@ namespace Samples.Transformer
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 0);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 20 + 0 + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0 + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 0);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 20 + 0 + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 0);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 20 + 0 + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2155,13 +2167,13 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 16);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 16);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2191,9 +2203,9 @@ namespace Samples.Transformer
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 0);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 20 + 0 + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -2211,7 +2223,7 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 16);
                             for (nint k = k0; k < k1; k++)
@@ -2235,29 +2247,29 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 12; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 20 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 20 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + col);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 4);
-                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 8);
-                            Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
+                            Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + col);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 20 + col + 4);
-                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<double> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 20 + col + 8);
-                            Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
+                            Vector256<double> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + col);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 20 + col + 4);
-                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 20 + col + 8);
-                            Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
+                            Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2302,21 +2314,21 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 12);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 20 + 12 + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 12);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + 12 + 4);
-                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 12);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 20 + 12 + 4);
-                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<double> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 12);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 20 + 12 + 4);
-                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2356,11 +2368,11 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 12; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 20 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 20 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -2381,9 +2393,9 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 12);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 20 + 12 + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 12);
                             for (nint k = k0; k < k1; k++)
@@ -2410,29 +2422,29 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 18; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 20 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 20 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + col);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 4);
-                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + col);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 20 + col + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 20 + col + 4);
-                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + col);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 20 + col + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 20 + col + 4);
-                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2477,13 +2489,13 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 18);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 18);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 18);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 18);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2514,11 +2526,11 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 18; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 20 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 20 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -2539,7 +2551,7 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 18);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 18);
                             for (nint k = k0; k < k1; k++)
@@ -2561,7 +2573,7 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 20; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 20 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 20 + col), sum);
@@ -2574,16 +2586,22 @@ namespace Samples.Transformer
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 5:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 5 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 5] and C is [rows, 5], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd5(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        private static void MatrixProductAdd5(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 5).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector256)
                 {
                     // columns: 5 = 0 × 3 vectors + 1 vector(s) + 1 scalar(s) of 4 lanes
@@ -2592,13 +2610,13 @@ namespace Samples.Transformer
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 5 + 0);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 5 + 0);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 5 + 0);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2627,7 +2645,7 @@ namespace Samples.Transformer
                         for (nint col = 4; col < 5; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 5 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
@@ -2637,7 +2655,7 @@ namespace Samples.Transformer
                         for (nint col = 4; col < 5; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 5 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
@@ -2647,7 +2665,7 @@ namespace Samples.Transformer
                         for (nint col = 4; col < 5; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 5 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
@@ -2657,7 +2675,7 @@ namespace Samples.Transformer
                         for (nint col = 4; col < 5; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 5 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
@@ -2669,7 +2687,7 @@ namespace Samples.Transformer
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -2686,7 +2704,7 @@ namespace Samples.Transformer
                         for (nint col = 4; col < 5; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 5 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
@@ -2703,21 +2721,21 @@ namespace Samples.Transformer
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 5 + 0 + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 5 + 0);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 5 + 0 + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 5 + 0);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 5 + 0 + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 5 + 0);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 5 + 0 + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2755,7 +2773,7 @@ namespace Samples.Transformer
                         for (nint col = 4; col < 5; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 5 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
@@ -2765,7 +2783,7 @@ namespace Samples.Transformer
                         for (nint col = 4; col < 5; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 5 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
@@ -2775,7 +2793,7 @@ namespace Samples.Transformer
                         for (nint col = 4; col < 5; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 5 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
@@ -2785,7 +2803,7 @@ namespace Samples.Transformer
                         for (nint col = 4; col < 5; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 5 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
@@ -2797,9 +2815,9 @@ namespace Samples.Transformer
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 5 + 0 + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -2819,7 +2837,7 @@ namespace Samples.Transformer
                         for (nint col = 4; col < 5; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 5 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
@@ -2835,7 +2853,7 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 5; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 5 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
@@ -2848,16 +2866,22 @@ namespace Samples.Transformer
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd64(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        private static void MatrixProductAdd64(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 64).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 64 = 2 × 3 vectors + 2 vector(s) + 0 scalar(s) of 8 lanes
@@ -2867,53 +2891,53 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 48; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
-                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
-                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
-                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 64 + col);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c41 = ref Unsafe.Add(ref c, (i + 4) * 64 + col + 8);
-                            Vector512<double> acc41 = Vector512.LoadUnsafe(ref c41);
+                            Vector512<double> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<double>.Zero;
                             ref double c42 = ref Unsafe.Add(ref c, (i + 4) * 64 + col + 16);
-                            Vector512<double> acc42 = Vector512.LoadUnsafe(ref c42);
+                            Vector512<double> acc42 = fromC ? Vector512.LoadUnsafe(ref c42) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 64 + col);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c51 = ref Unsafe.Add(ref c, (i + 5) * 64 + col + 8);
-                            Vector512<double> acc51 = Vector512.LoadUnsafe(ref c51);
+                            Vector512<double> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<double>.Zero;
                             ref double c52 = ref Unsafe.Add(ref c, (i + 5) * 64 + col + 16);
-                            Vector512<double> acc52 = Vector512.LoadUnsafe(ref c52);
+                            Vector512<double> acc52 = fromC ? Vector512.LoadUnsafe(ref c52) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 64 + col);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c61 = ref Unsafe.Add(ref c, (i + 6) * 64 + col + 8);
-                            Vector512<double> acc61 = Vector512.LoadUnsafe(ref c61);
+                            Vector512<double> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<double>.Zero;
                             ref double c62 = ref Unsafe.Add(ref c, (i + 6) * 64 + col + 16);
-                            Vector512<double> acc62 = Vector512.LoadUnsafe(ref c62);
+                            Vector512<double> acc62 = fromC ? Vector512.LoadUnsafe(ref c62) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + col);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 64 + col + 8);
-                            Vector512<double> acc71 = Vector512.LoadUnsafe(ref c71);
+                            Vector512<double> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<double>.Zero;
                             ref double c72 = ref Unsafe.Add(ref c, (i + 7) * 64 + col + 16);
-                            Vector512<double> acc72 = Vector512.LoadUnsafe(ref c72);
+                            Vector512<double> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2990,37 +3014,37 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48 + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48 + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 64 + 48);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c41 = ref Unsafe.Add(ref c, (i + 4) * 64 + 48 + 8);
-                            Vector512<double> acc41 = Vector512.LoadUnsafe(ref c41);
+                            Vector512<double> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 64 + 48);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c51 = ref Unsafe.Add(ref c, (i + 5) * 64 + 48 + 8);
-                            Vector512<double> acc51 = Vector512.LoadUnsafe(ref c51);
+                            Vector512<double> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 64 + 48);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c61 = ref Unsafe.Add(ref c, (i + 6) * 64 + 48 + 8);
-                            Vector512<double> acc61 = Vector512.LoadUnsafe(ref c61);
+                            Vector512<double> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + 48);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 64 + 48 + 8);
-                            Vector512<double> acc71 = Vector512.LoadUnsafe(ref c71);
+                            Vector512<double> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -3084,29 +3108,29 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 48; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
-                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
-                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
-                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -3151,21 +3175,21 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48 + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48 + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -3205,11 +3229,11 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 48; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -3230,9 +3254,9 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 48);
                             for (nint k = k0; k < k1; k++)
@@ -3259,29 +3283,29 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
-                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
-                            Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
+                            Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 4);
-                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<double> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
-                            Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
+                            Vector256<double> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 4);
-                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
-                            Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
+                            Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -3326,13 +3350,13 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + 60);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 60);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -3363,11 +3387,11 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -3388,7 +3412,7 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + 60);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 60);
                             for (nint k = k0; k < k1; k++)
@@ -3412,29 +3436,29 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 60; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
-                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 4);
-                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 4);
-                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -3479,21 +3503,21 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + 60);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + 60 + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60 + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 60);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 60 + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60 + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -3533,11 +3557,11 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 60; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -3558,9 +3582,9 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + 60);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 64 + 60 + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 60);
                             for (nint k = k0; k < k1; k++)
@@ -3585,7 +3609,7 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 64; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 64 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 64 + col), sum);
@@ -3598,16 +3622,22 @@ namespace Samples.Transformer
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 7:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 7 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 7] and C is [rows, 7], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd7(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        private static void MatrixProductAdd7(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 7).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector256)
                 {
                     // columns: 7 = 0 × 3 vectors + 1 vector(s) + 3 scalar(s) of 4 lanes
@@ -3616,13 +3646,13 @@ namespace Samples.Transformer
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 7 + 0);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -3649,13 +3679,13 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 4);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 4);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 7 + 4);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + 4);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -3684,7 +3714,7 @@ namespace Samples.Transformer
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -3694,7 +3724,7 @@ namespace Samples.Transformer
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -3704,7 +3734,7 @@ namespace Samples.Transformer
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -3714,7 +3744,7 @@ namespace Samples.Transformer
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -3726,7 +3756,7 @@ namespace Samples.Transformer
                     {
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -3741,7 +3771,7 @@ namespace Samples.Transformer
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 4);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 4);
                             for (nint k = k0; k < k1; k++)
@@ -3758,7 +3788,7 @@ namespace Samples.Transformer
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -3776,29 +3806,29 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 6; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 7 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 7 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 4);
-                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 7 + col);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 7 + col + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 7 + col + 4);
-                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + col);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 7 + col + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 7 + col + 4);
-                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -3845,7 +3875,7 @@ namespace Samples.Transformer
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -3855,7 +3885,7 @@ namespace Samples.Transformer
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -3865,7 +3895,7 @@ namespace Samples.Transformer
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -3875,7 +3905,7 @@ namespace Samples.Transformer
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -3888,11 +3918,11 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 6; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 7 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 7 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -3915,7 +3945,7 @@ namespace Samples.Transformer
                         for (nint col = 6; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
@@ -3931,7 +3961,7 @@ namespace Samples.Transformer
                         for (nint col = 0; col < 7; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 7 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);

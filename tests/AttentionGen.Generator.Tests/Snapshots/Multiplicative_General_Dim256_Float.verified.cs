@@ -98,6 +98,9 @@ namespace Samples.Translation
 
         private float CurrentScoreFactor => ScoreFactor;
 
+        // The fewest query rows in a call for which the forward packs Wᵀ for its projection (see ForwardBatch).
+        private const int PackedProjectionRows = 64;
+
         /// <summary>
         /// What a training forward records for <see cref="Backward"/>: the weights [B, Tq, Tk], W q [B, Tq, KeyDim].
         /// Owned by the caller, reused across steps, grown as needed.
@@ -165,15 +168,34 @@ namespace Samples.Translation
         // thread count, so the result is too.
         private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
         {
-            long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim) + Dim * KeyDim);
-            if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+            // Q' = Q Wᵀ: a call with at least PackedProjectionRows query rows packs W once as Wᵀ [Dim, KeyDim], and the projection
+            // then broadcasts elements of Q against rows of Wᵀ (register tiles with no horizontal sums). Fewer rows (a decoder step)
+            // take dot products against W's rows: there the packing would cost more than it saves.
+            int packedWeightLength = batch * queryLength >= PackedProjectionRows ? Dim * KeyDim : 0;
+            float[]? packedWeightRented = null;
+            Span<float> packedWeight = CacheLines.Aligned(packedWeightLength + 16 <= StackScratchLimit
+                ? stackalloc float[packedWeightLength + 16]
+                : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength + 16)).AsSpan(), packedWeightLength);
+            try
             {
-                ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);
-                return;
+                if (!packedWeight.IsEmpty) MatrixOps.Transpose<float>(ScoreWeight.Value, KeyDim, Dim, packedWeight);
+                long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim) + Dim * KeyDim);
+                if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+                {
+                    ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, packedWeight, context, weights, mask);
+                    return;
+                }
+                BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new CallState(this, tape),
+                    static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.Mask),
+                    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, r3: packedWeight, w0: context, w1: weights);
             }
-            BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new CallState(this, tape),
-                static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),
-                (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights);
+            finally
+            {
+                if (packedWeightRented is not null)
+                {
+                    ArrayPool<float>.Shared.Return(packedWeightRented);
+                }
+            }
         }
 
         private sealed record CallState(Scorer Layer, Tape? Tape);
@@ -184,7 +206,7 @@ namespace Samples.Translation
         //   A = softmax over each row of S  (row maximum subtracted; a row with nothing allowed becomes zeros)
         //   C = A V                         [Tq, Dv]
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
+        private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> packedWeight, Span<float> context, Span<float> weights, AttentionMask mask)
         {
             float factor = CurrentScoreFactor;
             bool masked = !mask.IsEmpty;
@@ -201,8 +223,15 @@ namespace Samples.Translation
                     ReadOnlySpan<float> rowQuery = query.Slice(b * queryLength * Dim, queryLength * Dim);
                     ReadOnlySpan<float> rowKeys = keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim);
                     Span<float> projected = tape is not null ? tape.QueryProjection.AsSpan(b * queryLength * KeyDim, queryLength * KeyDim) : scratch.Slice(0, queryLength * KeyDim);
-                    projected.Clear();
-                    ProductTransposedAdd256(queryLength, KeyDim, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(projected));
+                    if (packedWeight.IsEmpty)
+                    {
+                        projected.Clear();
+                        ProductTransposedAdd256(queryLength, KeyDim, ref MemoryMarshal.GetReference(rowQuery), ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref MemoryMarshal.GetReference(projected));
+                    }
+                    else
+                    {
+                        MatrixProductAdd256(queryLength, Dim, ref MemoryMarshal.GetReference(rowQuery), Dim, 1, ref MemoryMarshal.GetReference(packedWeight), ref MemoryMarshal.GetReference(projected), accumulate: false);
+                    }
                     ReadOnlySpan<float> queries = projected;
                     Span<float> scores = tape is not null ? tape.Weights.AsSpan(b * queryLength * keyLength, queryLength * keyLength)
                         : weights.IsEmpty ? scratch.Slice(queryLength * KeyDim, queryLength * keyLength) : weights.Slice(b * queryLength * keyLength, queryLength * keyLength);
@@ -218,8 +247,7 @@ namespace Samples.Translation
                         AttentionMath.Softmax(row);
                     }
                     Span<float> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
-                    rowContext.Clear();
-                    MatrixProductAdd256(queryLength, keyLength, ref MemoryMarshal.GetReference(scores), keyLength, 1, ref MemoryMarshal.GetReference(values.Slice(b * keyLength * ValueDim, keyLength * ValueDim)), ref MemoryMarshal.GetReference(rowContext));
+                    MatrixProductAdd256(queryLength, keyLength, ref MemoryMarshal.GetReference(scores), keyLength, 1, ref MemoryMarshal.GetReference(values.Slice(b * keyLength * ValueDim, keyLength * ValueDim)), ref MemoryMarshal.GetReference(rowContext), accumulate: false);
                     if (tape is not null && !weights.IsEmpty)
                     {
                         scores.CopyTo(weights.Slice(b * queryLength * keyLength, queryLength * keyLength));
@@ -360,9 +388,7 @@ namespace Samples.Translation
                     ref float weightsStart = ref MemoryMarshal.GetReference(weights);
                     ReadOnlySpan<float> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
                     ReadOnlySpan<float> rowContextGradient = dContext.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
-                    if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * KeyDim, queryLength * KeyDim).Clear();
-                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();
-                    if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values
+                    // The products below write ∂Q' and ∂V (overwriting), then ∂K (adding to ∂V's share when the keys are the values).
 
                     // ∂A = ∂C Vᵀ (+ the caller's ∂L/∂A); the value path ∂V += Aᵀ ∂C.
                     Span<float> dScores = rowScratch;
@@ -370,7 +396,7 @@ namespace Samples.Translation
                     ProductTransposedAdd256(queryLength, keyLength, ref MemoryMarshal.GetReference(rowContextGradient), ref MemoryMarshal.GetReference(rowValues), ref MemoryMarshal.GetReference(dScores));
                     if (!dValueTarget.IsEmpty)
                     {
-                        MatrixProductAdd256(keyLength, queryLength, ref weightsStart, 1, keyLength, ref MemoryMarshal.GetReference(rowContextGradient), ref dValueTarget[b * keyLength * ValueDim]);
+                        MatrixProductAdd256(keyLength, queryLength, ref weightsStart, 1, keyLength, ref MemoryMarshal.GetReference(rowContextGradient), ref dValueTarget[b * keyLength * ValueDim], accumulate: false);
                     }
 
                     // ∂S = factor · A ⊙ (∂A − rowsum(A ⊙ ∂A)): the softmax backward, then the score factor.
@@ -384,11 +410,11 @@ namespace Samples.Translation
                     // S = Q' Kᵀ: ∂Q' = ∂S K (into scratch; ∂W and ∂Q follow for the whole batch), ∂K += ∂Sᵀ Q'.
                     if (!dQueryTarget.IsEmpty)
                     {
-                        MatrixProductAdd256(queryLength, keyLength, ref MemoryMarshal.GetReference(dScores), keyLength, 1, ref MemoryMarshal.GetReference(keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim)), ref dQueryTarget[b * queryLength * KeyDim]);
+                        MatrixProductAdd256(queryLength, keyLength, ref MemoryMarshal.GetReference(dScores), keyLength, 1, ref MemoryMarshal.GetReference(keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim)), ref dQueryTarget[b * queryLength * KeyDim], accumulate: false);
                     }
                     if (!dKeys.IsEmpty)
                     {
-                        MatrixProductAdd256(keyLength, queryLength, ref MemoryMarshal.GetReference(dScores), 1, keyLength, ref MemoryMarshal.GetReference(tape.QueryProjection.AsSpan(b * queryLength * KeyDim, queryLength * KeyDim)), ref dKeys[b * keyLength * KeyDim]);
+                        MatrixProductAdd256(keyLength, queryLength, ref MemoryMarshal.GetReference(dScores), 1, keyLength, ref MemoryMarshal.GetReference(tape.QueryProjection.AsSpan(b * queryLength * KeyDim, queryLength * KeyDim)), ref dKeys[b * keyLength * KeyDim], accumulate: tape.KeysAreValues);
                     }
                 }
             }
@@ -425,8 +451,7 @@ namespace Samples.Translation
                 // ∂x rows [lo, hi): ∂y[r, :] W.
                 int lo = rows * part / parts, hi = rows * (part + 1) / parts;
                 if (hi == lo) return;
-                dQuery.Slice(lo * Dim, (hi - lo) * Dim).Clear();
-                MatrixProductAdd256(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim]);
+                MatrixProductAdd256(hi - lo, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), lo * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[lo * Dim], accumulate: false);
             }
         }
 
@@ -523,16 +548,22 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 256:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 256 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 256] and C is [rows, 256], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd256(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
+        private static void MatrixProductAdd256(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 256).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 256 = 5 × 3 vectors + 1 vector(s) + 0 scalar(s) of 16 lanes
@@ -542,53 +573,53 @@ namespace Samples.Translation
                         for (nint col = 0; col < 240; col += 48)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + col);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 256 + col + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 256 + col + 32);
-                            Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 256 + col);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 256 + col + 16);
-                            Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 256 + col + 32);
-                            Vector512<float> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 256 + col);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 256 + col + 16);
-                            Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 256 + col + 32);
-                            Vector512<float> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 256 + col);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 256 + col + 16);
-                            Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 256 + col + 32);
-                            Vector512<float> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
                             ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 256 + col);
-                            Vector512<float> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<float> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<float>.Zero;
                             ref float c41 = ref Unsafe.Add(ref c, (i + 4) * 256 + col + 16);
-                            Vector512<float> acc41 = Vector512.LoadUnsafe(ref c41);
+                            Vector512<float> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<float>.Zero;
                             ref float c42 = ref Unsafe.Add(ref c, (i + 4) * 256 + col + 32);
-                            Vector512<float> acc42 = Vector512.LoadUnsafe(ref c42);
+                            Vector512<float> acc42 = fromC ? Vector512.LoadUnsafe(ref c42) : Vector512<float>.Zero;
                             ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 256 + col);
-                            Vector512<float> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<float> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<float>.Zero;
                             ref float c51 = ref Unsafe.Add(ref c, (i + 5) * 256 + col + 16);
-                            Vector512<float> acc51 = Vector512.LoadUnsafe(ref c51);
+                            Vector512<float> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<float>.Zero;
                             ref float c52 = ref Unsafe.Add(ref c, (i + 5) * 256 + col + 32);
-                            Vector512<float> acc52 = Vector512.LoadUnsafe(ref c52);
+                            Vector512<float> acc52 = fromC ? Vector512.LoadUnsafe(ref c52) : Vector512<float>.Zero;
                             ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 256 + col);
-                            Vector512<float> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<float> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<float>.Zero;
                             ref float c61 = ref Unsafe.Add(ref c, (i + 6) * 256 + col + 16);
-                            Vector512<float> acc61 = Vector512.LoadUnsafe(ref c61);
+                            Vector512<float> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<float>.Zero;
                             ref float c62 = ref Unsafe.Add(ref c, (i + 6) * 256 + col + 32);
-                            Vector512<float> acc62 = Vector512.LoadUnsafe(ref c62);
+                            Vector512<float> acc62 = fromC ? Vector512.LoadUnsafe(ref c62) : Vector512<float>.Zero;
                             ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 256 + col);
-                            Vector512<float> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                             ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 256 + col + 16);
-                            Vector512<float> acc71 = Vector512.LoadUnsafe(ref c71);
+                            Vector512<float> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<float>.Zero;
                             ref float c72 = ref Unsafe.Add(ref c, (i + 7) * 256 + col + 32);
-                            Vector512<float> acc72 = Vector512.LoadUnsafe(ref c72);
+                            Vector512<float> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -665,21 +696,21 @@ namespace Samples.Translation
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + 240);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 256 + 240);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 256 + 240);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 256 + 240);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 256 + 240);
-                            Vector512<float> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<float> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<float>.Zero;
                             ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 256 + 240);
-                            Vector512<float> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<float> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<float>.Zero;
                             ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 256 + 240);
-                            Vector512<float> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<float> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<float>.Zero;
                             ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 256 + 240);
-                            Vector512<float> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -726,29 +757,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 240; col += 48)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + col);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 256 + col + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 256 + col + 32);
-                            Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 256 + col);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 256 + col + 16);
-                            Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 256 + col + 32);
-                            Vector512<float> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 256 + col);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 256 + col + 16);
-                            Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 256 + col + 32);
-                            Vector512<float> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 256 + col);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 256 + col + 16);
-                            Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 256 + col + 32);
-                            Vector512<float> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -793,13 +824,13 @@ namespace Samples.Translation
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + 240);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 256 + 240);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 256 + 240);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 256 + 240);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -830,11 +861,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 240; col += 48)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + col);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 256 + col + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 256 + col + 32);
-                            Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -855,7 +886,7 @@ namespace Samples.Translation
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + 240);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 240);
                             for (nint k = k0; k < k1; k++)
@@ -879,29 +910,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 240; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + col);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 256 + col + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 256 + col + 16);
-                            Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 256 + col);
-                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 256 + col + 8);
-                            Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 256 + col + 16);
-                            Vector256<float> acc12 = Vector256.LoadUnsafe(ref c12);
+                            Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 256 + col);
-                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 256 + col + 8);
-                            Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<float> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 256 + col + 16);
-                            Vector256<float> acc22 = Vector256.LoadUnsafe(ref c22);
+                            Vector256<float> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 256 + col);
-                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 256 + col + 8);
-                            Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 256 + col + 16);
-                            Vector256<float> acc32 = Vector256.LoadUnsafe(ref c32);
+                            Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -946,21 +977,21 @@ namespace Samples.Translation
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + 240);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 256 + 240 + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 256 + 240);
-                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 256 + 240 + 8);
-                            Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 256 + 240);
-                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 256 + 240 + 8);
-                            Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<float> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 256 + 240);
-                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 256 + 240 + 8);
-                            Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1000,11 +1031,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 240; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + col);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 256 + col + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 256 + col + 16);
-                            Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1025,9 +1056,9 @@ namespace Samples.Translation
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + 240);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 256 + 240 + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 240);
                             for (nint k = k0; k < k1; k++)
@@ -1054,29 +1085,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 252; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + col);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 256 + col + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 256 + col + 8);
-                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 256 + col);
-                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 256 + col + 4);
-                            Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 256 + col + 8);
-                            Vector128<float> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 256 + col);
-                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 256 + col + 4);
-                            Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<float> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 256 + col + 8);
-                            Vector128<float> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<float> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 256 + col);
-                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 256 + col + 4);
-                            Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 256 + col + 8);
-                            Vector128<float> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1121,13 +1152,13 @@ namespace Samples.Translation
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + 252);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 256 + 252);
-                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 256 + 252);
-                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 256 + 252);
-                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1158,11 +1189,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 252; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + col);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 256 + col + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 256 + col + 8);
-                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1183,7 +1214,7 @@ namespace Samples.Translation
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 256 + 252);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 252);
                             for (nint k = k0; k < k1; k++)
@@ -1205,7 +1236,7 @@ namespace Samples.Translation
                         for (nint col = 0; col < 256; col++)
                         {
                             ref float target = ref Unsafe.Add(ref c, i * 256 + col);
-                            float sum = target;
+                            float sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 256 + col), sum);

@@ -215,8 +215,7 @@ namespace Samples.Translation
                         AttentionMath.Softmax(row);
                     }
                     Span<double> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
-                    rowContext.Clear();
-                    MatrixProductAdd37(queryLength, keyLength, ref MemoryMarshal.GetReference(scores), keyLength, 1, ref MemoryMarshal.GetReference(values.Slice(b * keyLength * ValueDim, keyLength * ValueDim)), ref MemoryMarshal.GetReference(rowContext));
+                    MatrixProductAdd37(queryLength, keyLength, ref MemoryMarshal.GetReference(scores), keyLength, 1, ref MemoryMarshal.GetReference(values.Slice(b * keyLength * ValueDim, keyLength * ValueDim)), ref MemoryMarshal.GetReference(rowContext), accumulate: false);
                     if (tape is not null && !weights.IsEmpty)
                     {
                         scores.CopyTo(weights.Slice(b * queryLength * keyLength, queryLength * keyLength));
@@ -345,9 +344,7 @@ namespace Samples.Translation
                     ref double weightsStart = ref MemoryMarshal.GetReference(weights);
                     ReadOnlySpan<double> rowValues = values.Slice(b * keyLength * ValueDim, keyLength * ValueDim);
                     ReadOnlySpan<double> rowContextGradient = dContext.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
-                    if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * Dim, queryLength * Dim).Clear();
-                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();
-                    if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values
+                    // The products below write ∂Q' and ∂V (overwriting), then ∂K (adding to ∂V's share when the keys are the values).
 
                     // ∂A = ∂C Vᵀ (+ the caller's ∂L/∂A); the value path ∂V += Aᵀ ∂C.
                     Span<double> dScores = rowScratch;
@@ -355,7 +352,7 @@ namespace Samples.Translation
                     ProductTransposedAdd37(queryLength, keyLength, ref MemoryMarshal.GetReference(rowContextGradient), ref MemoryMarshal.GetReference(rowValues), ref MemoryMarshal.GetReference(dScores));
                     if (!dValueTarget.IsEmpty)
                     {
-                        MatrixProductAdd37(keyLength, queryLength, ref weightsStart, 1, keyLength, ref MemoryMarshal.GetReference(rowContextGradient), ref dValueTarget[b * keyLength * ValueDim]);
+                        MatrixProductAdd37(keyLength, queryLength, ref weightsStart, 1, keyLength, ref MemoryMarshal.GetReference(rowContextGradient), ref dValueTarget[b * keyLength * ValueDim], accumulate: false);
                     }
 
                     // ∂S = factor · A ⊙ (∂A − rowsum(A ⊙ ∂A)): the softmax backward, then the score factor.
@@ -374,11 +371,11 @@ namespace Samples.Translation
                     // S = Q' Kᵀ: ∂Q' = ∂S K, ∂K += ∂Sᵀ Q'.
                     if (!dQueryTarget.IsEmpty)
                     {
-                        MatrixProductAdd37(queryLength, keyLength, ref MemoryMarshal.GetReference(dScores), keyLength, 1, ref MemoryMarshal.GetReference(keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim)), ref dQueryTarget[b * queryLength * Dim]);
+                        MatrixProductAdd37(queryLength, keyLength, ref MemoryMarshal.GetReference(dScores), keyLength, 1, ref MemoryMarshal.GetReference(keys.Slice(b * keyLength * KeyDim, keyLength * KeyDim)), ref dQueryTarget[b * queryLength * Dim], accumulate: false);
                     }
                     if (!dKeys.IsEmpty)
                     {
-                        MatrixProductAdd37(keyLength, queryLength, ref MemoryMarshal.GetReference(dScores), 1, keyLength, ref MemoryMarshal.GetReference(query.Slice(b * queryLength * Dim, queryLength * Dim)), ref dKeys[b * keyLength * KeyDim]);
+                        MatrixProductAdd37(keyLength, queryLength, ref MemoryMarshal.GetReference(dScores), 1, keyLength, ref MemoryMarshal.GetReference(query.Slice(b * queryLength * Dim, queryLength * Dim)), ref dKeys[b * keyLength * KeyDim], accumulate: tape.KeysAreValues);
                     }
                 }
             }
@@ -492,16 +489,22 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c)
+        private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 37).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 37 = 1 × 3 vectors + 1 vector(s) + 5 scalar(s) of 8 lanes
@@ -511,53 +514,53 @@ namespace Samples.Translation
                         for (nint col = 0; col < 24; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
-                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
-                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
-                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c41 = ref Unsafe.Add(ref c, (i + 4) * 37 + col + 8);
-                            Vector512<double> acc41 = Vector512.LoadUnsafe(ref c41);
+                            Vector512<double> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<double>.Zero;
                             ref double c42 = ref Unsafe.Add(ref c, (i + 4) * 37 + col + 16);
-                            Vector512<double> acc42 = Vector512.LoadUnsafe(ref c42);
+                            Vector512<double> acc42 = fromC ? Vector512.LoadUnsafe(ref c42) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c51 = ref Unsafe.Add(ref c, (i + 5) * 37 + col + 8);
-                            Vector512<double> acc51 = Vector512.LoadUnsafe(ref c51);
+                            Vector512<double> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<double>.Zero;
                             ref double c52 = ref Unsafe.Add(ref c, (i + 5) * 37 + col + 16);
-                            Vector512<double> acc52 = Vector512.LoadUnsafe(ref c52);
+                            Vector512<double> acc52 = fromC ? Vector512.LoadUnsafe(ref c52) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c61 = ref Unsafe.Add(ref c, (i + 6) * 37 + col + 8);
-                            Vector512<double> acc61 = Vector512.LoadUnsafe(ref c61);
+                            Vector512<double> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<double>.Zero;
                             ref double c62 = ref Unsafe.Add(ref c, (i + 6) * 37 + col + 16);
-                            Vector512<double> acc62 = Vector512.LoadUnsafe(ref c62);
+                            Vector512<double> acc62 = fromC ? Vector512.LoadUnsafe(ref c62) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 37 + col + 8);
-                            Vector512<double> acc71 = Vector512.LoadUnsafe(ref c71);
+                            Vector512<double> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<double>.Zero;
                             ref double c72 = ref Unsafe.Add(ref c, (i + 7) * 37 + col + 16);
-                            Vector512<double> acc72 = Vector512.LoadUnsafe(ref c72);
+                            Vector512<double> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -634,21 +637,21 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 24);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 24);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 24);
-                            Vector512<double> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 24);
-                            Vector512<double> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 24);
-                            Vector512<double> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 24);
-                            Vector512<double> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -691,21 +694,21 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 32);
-                            Vector256<double> acc40 = Vector256.LoadUnsafe(ref c40);
+                            Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
                             ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 32);
-                            Vector256<double> acc50 = Vector256.LoadUnsafe(ref c50);
+                            Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
                             ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 32);
-                            Vector256<double> acc60 = Vector256.LoadUnsafe(ref c60);
+                            Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 32);
-                            Vector256<double> acc70 = Vector256.LoadUnsafe(ref c70);
+                            Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -750,7 +753,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -760,7 +763,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -770,7 +773,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -780,7 +783,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -790,7 +793,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -800,7 +803,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -810,7 +813,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -820,7 +823,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -833,29 +836,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 24; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                            Vector512<double> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
-                            Vector512<double> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                            Vector512<double> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
-                            Vector512<double> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                            Vector512<double> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
-                            Vector512<double> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -900,13 +903,13 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
-                            Vector512<double> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 24);
-                            Vector512<double> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 24);
-                            Vector512<double> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -933,13 +936,13 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -968,7 +971,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -978,7 +981,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -988,7 +991,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -998,7 +1001,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1011,11 +1014,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 24; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector512<double> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                            Vector512<double> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1036,7 +1039,7 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                            Vector512<double> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 24);
                             for (nint k = k0; k < k1; k++)
@@ -1051,7 +1054,7 @@ namespace Samples.Translation
                         }
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, 32);
                             for (nint k = k0; k < k1; k++)
@@ -1068,7 +1071,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1086,29 +1089,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 36; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector256<double> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
-                            Vector256<double> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                            Vector256<double> acc12 = Vector256.LoadUnsafe(ref c12);
+                            Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector256<double> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
-                            Vector256<double> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<double> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                            Vector256<double> acc22 = Vector256.LoadUnsafe(ref c22);
+                            Vector256<double> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector256<double> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
-                            Vector256<double> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                            Vector256<double> acc32 = Vector256.LoadUnsafe(ref c32);
+                            Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1155,7 +1158,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1165,7 +1168,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1175,7 +1178,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1185,7 +1188,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1198,11 +1201,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 36; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector256<double> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector256<double> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector256<double> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1225,7 +1228,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1243,29 +1246,29 @@ namespace Samples.Translation
                         for (nint col = 0; col < 36; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector128<double> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 2);
-                            Vector128<double> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
-                            Vector128<double> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector128<double> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 2);
-                            Vector128<double> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 4);
-                            Vector128<double> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector128<double> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 2);
-                            Vector128<double> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
-                            Vector128<double> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1312,7 +1315,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1322,7 +1325,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1332,7 +1335,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1342,7 +1345,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1355,11 +1358,11 @@ namespace Samples.Translation
                         for (nint col = 0; col < 36; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector128<double> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
                             ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
-                            Vector128<double> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
-                            Vector128<double> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1382,7 +1385,7 @@ namespace Samples.Translation
                         for (nint col = 36; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
@@ -1398,7 +1401,7 @@ namespace Samples.Translation
                         for (nint col = 0; col < 37; col++)
                         {
                             ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = target;
+                            double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);

@@ -37,14 +37,16 @@ public sealed class HardTests
         Assert.All(context.Skip(tq * 12), c => Assert.Equal(0f, c));
     }
 
-    [Fact]
-    public void Straight_through_gradients_match_finite_differences_of_the_soft_surrogate()
+    [Theory]
+    [InlineData(2, 2)]
+    [InlineData(4, 16)] // 64 query rows: the forward packs Wᵀ for its projection
+    public void Straight_through_gradients_match_finite_differences_of_the_soft_surrogate(int batch, int tq)
     {
         // Straight-through: the scores get the gradient they would get if the context were Σⱼ aᵢⱼ vⱼ (with v held fixed),
         // and the chosen value gets ∂L/∂c. Check the score path against finite differences of L = Σ (Σⱼ aᵢⱼ vⱼ) · g.
         var random = new Random(3);
         var layer = new HardArgmaxD4(seed: 2);
-        const int batch = 2, tq = 2, tk = 3;
+        const int tk = 3;
         double[] q = TestData.Random<double>(random, batch * tq * 4), k = TestData.Random<double>(random, batch * tk * 4), v = TestData.Random<double>(random, batch * tk * 3);
         double[] g = TestData.Random<double>(random, batch * tq * 3);
         var tape = new HardArgmaxD4.Tape();

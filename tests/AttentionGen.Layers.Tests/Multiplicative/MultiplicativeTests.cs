@@ -39,7 +39,8 @@ public abstract class MultiplicativeTests<TLayer, T, TTape>
             TestData.ToDouble(query), TestData.ToDouble(keys), TestData.ToDouble(values), (b, i, j) => keyMask is null || keyMask[b * tk + j]);
     }
 
-    public static TheoryData<int, int, int, int> Shapes => new() { { 1, 1, 1, 1 }, { 2, 2, 3, 5 }, { 3, 3, 4, 4 }, { 4, 2, 7, 33 } };
+    // 8 × 8 = 64 query rows is the fewest for which the general score packs Wᵀ for its projection; 9 × 7 = 63 is one short.
+    public static TheoryData<int, int, int, int> Shapes => new() { { 1, 1, 1, 1 }, { 2, 2, 3, 5 }, { 3, 3, 4, 4 }, { 4, 2, 7, 33 }, { 5, 8, 8, 6 }, { 6, 9, 7, 3 } };
 
     [Theory]
     [MemberData(nameof(Shapes))]
@@ -137,6 +138,7 @@ public abstract class MultiplicativeGradientTests<TLayer, TTape>
     [InlineData(1, 1, 1, 1, false)]
     [InlineData(2, 2, 3, 4, false)]
     [InlineData(3, 2, 4, 4, true)]
+    [InlineData(4, 4, 16, 3, false)] // 64 query rows: the general score's forward packs Wᵀ
     public void Backward_matches_central_finite_differences(int seed, int batch, int tq, int tk, bool keysAsValues)
     {
         if (keysAsValues && ValueDim != KeyDim) keysAsValues = false;

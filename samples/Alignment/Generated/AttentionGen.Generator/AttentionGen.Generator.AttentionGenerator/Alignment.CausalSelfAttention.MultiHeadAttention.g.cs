@@ -1416,16 +1416,22 @@ namespace Alignment
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
+        private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 32).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 32 = 0 × 3 vectors + 2 vector(s) + 0 scalar(s) of 16 lanes
@@ -1434,37 +1440,37 @@ namespace Alignment
                     {
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
-                            Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0 + 16);
-                            Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
-                            Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 32 + 0);
-                            Vector512<float> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<float> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<float>.Zero;
                             ref float c41 = ref Unsafe.Add(ref c, (i + 4) * 32 + 0 + 16);
-                            Vector512<float> acc41 = Vector512.LoadUnsafe(ref c41);
+                            Vector512<float> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<float>.Zero;
                             ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 32 + 0);
-                            Vector512<float> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<float> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<float>.Zero;
                             ref float c51 = ref Unsafe.Add(ref c, (i + 5) * 32 + 0 + 16);
-                            Vector512<float> acc51 = Vector512.LoadUnsafe(ref c51);
+                            Vector512<float> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<float>.Zero;
                             ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 32 + 0);
-                            Vector512<float> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<float> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<float>.Zero;
                             ref float c61 = ref Unsafe.Add(ref c, (i + 6) * 32 + 0 + 16);
-                            Vector512<float> acc61 = Vector512.LoadUnsafe(ref c61);
+                            Vector512<float> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<float>.Zero;
                             ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 32 + 0);
-                            Vector512<float> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                             ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 32 + 0 + 16);
-                            Vector512<float> acc71 = Vector512.LoadUnsafe(ref c71);
+                            Vector512<float> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1527,21 +1533,21 @@ namespace Alignment
                     {
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
-                            Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0 + 16);
-                            Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
-                            Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1580,9 +1586,9 @@ namespace Alignment
                     {
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -1609,29 +1615,29 @@ namespace Alignment
                         for (nint col = 0; col < 24; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 16);
-                            Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + col);
-                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
-                            Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 16);
-                            Vector256<float> acc12 = Vector256.LoadUnsafe(ref c12);
+                            Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + col);
-                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 8);
-                            Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<float> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 16);
-                            Vector256<float> acc22 = Vector256.LoadUnsafe(ref c22);
+                            Vector256<float> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + col);
-                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 8);
-                            Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 16);
-                            Vector256<float> acc32 = Vector256.LoadUnsafe(ref c32);
+                            Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1676,13 +1682,13 @@ namespace Alignment
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24);
-                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 24);
-                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24);
-                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1713,11 +1719,11 @@ namespace Alignment
                         for (nint col = 0; col < 24; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 16);
-                            Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1738,7 +1744,7 @@ namespace Alignment
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 24);
                             for (nint k = k0; k < k1; k++)
@@ -1762,29 +1768,29 @@ namespace Alignment
                         for (nint col = 0; col < 24; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 8);
-                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + col);
-                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 4);
-                            Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
-                            Vector128<float> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + col);
-                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 4);
-                            Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<float> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 8);
-                            Vector128<float> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<float> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + col);
-                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 4);
-                            Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 8);
-                            Vector128<float> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1829,21 +1835,21 @@ namespace Alignment
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 32 + 24 + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24);
-                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24 + 4);
-                            Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 24);
-                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + 24 + 4);
-                            Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<float> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24);
-                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24 + 4);
-                            Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1883,11 +1889,11 @@ namespace Alignment
                         for (nint col = 0; col < 24; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 8);
-                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -1908,9 +1914,9 @@ namespace Alignment
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 32 + 24 + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 24);
                             for (nint k = k0; k < k1; k++)
@@ -1935,7 +1941,7 @@ namespace Alignment
                         for (nint col = 0; col < 32; col++)
                         {
                             ref float target = ref Unsafe.Add(ref c, i * 32 + col);
-                            float sum = target;
+                            float sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 32 + col), sum);
@@ -1948,16 +1954,22 @@ namespace Alignment
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
+        private static void MatrixProductAdd64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 64).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
                     // columns: 64 = 1 × 3 vectors + 1 vector(s) + 0 scalar(s) of 16 lanes
@@ -1967,53 +1979,53 @@ namespace Alignment
                         for (nint col = 0; col < 48; col += 48)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
-                            Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
-                            Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 32);
-                            Vector512<float> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
-                            Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 32);
-                            Vector512<float> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
-                            Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 32);
-                            Vector512<float> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
                             ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 64 + col);
-                            Vector512<float> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<float> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<float>.Zero;
                             ref float c41 = ref Unsafe.Add(ref c, (i + 4) * 64 + col + 16);
-                            Vector512<float> acc41 = Vector512.LoadUnsafe(ref c41);
+                            Vector512<float> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<float>.Zero;
                             ref float c42 = ref Unsafe.Add(ref c, (i + 4) * 64 + col + 32);
-                            Vector512<float> acc42 = Vector512.LoadUnsafe(ref c42);
+                            Vector512<float> acc42 = fromC ? Vector512.LoadUnsafe(ref c42) : Vector512<float>.Zero;
                             ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 64 + col);
-                            Vector512<float> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<float> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<float>.Zero;
                             ref float c51 = ref Unsafe.Add(ref c, (i + 5) * 64 + col + 16);
-                            Vector512<float> acc51 = Vector512.LoadUnsafe(ref c51);
+                            Vector512<float> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<float>.Zero;
                             ref float c52 = ref Unsafe.Add(ref c, (i + 5) * 64 + col + 32);
-                            Vector512<float> acc52 = Vector512.LoadUnsafe(ref c52);
+                            Vector512<float> acc52 = fromC ? Vector512.LoadUnsafe(ref c52) : Vector512<float>.Zero;
                             ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 64 + col);
-                            Vector512<float> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<float> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<float>.Zero;
                             ref float c61 = ref Unsafe.Add(ref c, (i + 6) * 64 + col + 16);
-                            Vector512<float> acc61 = Vector512.LoadUnsafe(ref c61);
+                            Vector512<float> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<float>.Zero;
                             ref float c62 = ref Unsafe.Add(ref c, (i + 6) * 64 + col + 32);
-                            Vector512<float> acc62 = Vector512.LoadUnsafe(ref c62);
+                            Vector512<float> acc62 = fromC ? Vector512.LoadUnsafe(ref c62) : Vector512<float>.Zero;
                             ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + col);
-                            Vector512<float> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                             ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 64 + col + 16);
-                            Vector512<float> acc71 = Vector512.LoadUnsafe(ref c71);
+                            Vector512<float> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<float>.Zero;
                             ref float c72 = ref Unsafe.Add(ref c, (i + 7) * 64 + col + 32);
-                            Vector512<float> acc72 = Vector512.LoadUnsafe(ref c72);
+                            Vector512<float> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2090,21 +2102,21 @@ namespace Alignment
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 64 + 48);
-                            Vector512<float> acc40 = Vector512.LoadUnsafe(ref c40);
+                            Vector512<float> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<float>.Zero;
                             ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 64 + 48);
-                            Vector512<float> acc50 = Vector512.LoadUnsafe(ref c50);
+                            Vector512<float> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<float>.Zero;
                             ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 64 + 48);
-                            Vector512<float> acc60 = Vector512.LoadUnsafe(ref c60);
+                            Vector512<float> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<float>.Zero;
                             ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + 48);
-                            Vector512<float> acc70 = Vector512.LoadUnsafe(ref c70);
+                            Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2151,29 +2163,29 @@ namespace Alignment
                         for (nint col = 0; col < 48; col += 48)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
-                            Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
-                            Vector512<float> acc11 = Vector512.LoadUnsafe(ref c11);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 32);
-                            Vector512<float> acc12 = Vector512.LoadUnsafe(ref c12);
+                            Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
-                            Vector512<float> acc21 = Vector512.LoadUnsafe(ref c21);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 32);
-                            Vector512<float> acc22 = Vector512.LoadUnsafe(ref c22);
+                            Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
-                            Vector512<float> acc31 = Vector512.LoadUnsafe(ref c31);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 32);
-                            Vector512<float> acc32 = Vector512.LoadUnsafe(ref c32);
+                            Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2218,13 +2230,13 @@ namespace Alignment
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
-                            Vector512<float> acc10 = Vector512.LoadUnsafe(ref c10);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
-                            Vector512<float> acc20 = Vector512.LoadUnsafe(ref c20);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
-                            Vector512<float> acc30 = Vector512.LoadUnsafe(ref c30);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2255,11 +2267,11 @@ namespace Alignment
                         for (nint col = 0; col < 48; col += 48)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector512<float> acc01 = Vector512.LoadUnsafe(ref c01);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
-                            Vector512<float> acc02 = Vector512.LoadUnsafe(ref c02);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -2280,7 +2292,7 @@ namespace Alignment
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<float> acc00 = Vector512.LoadUnsafe(ref c00);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 48);
                             for (nint k = k0; k < k1; k++)
@@ -2304,29 +2316,29 @@ namespace Alignment
                         for (nint col = 0; col < 48; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
-                            Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
-                            Vector256<float> acc12 = Vector256.LoadUnsafe(ref c12);
+                            Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
-                            Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<float> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
-                            Vector256<float> acc22 = Vector256.LoadUnsafe(ref c22);
+                            Vector256<float> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
-                            Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
-                            Vector256<float> acc32 = Vector256.LoadUnsafe(ref c32);
+                            Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2371,21 +2383,21 @@ namespace Alignment
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
-                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
-                            Vector256<float> acc11 = Vector256.LoadUnsafe(ref c11);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
-                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48 + 8);
-                            Vector256<float> acc21 = Vector256.LoadUnsafe(ref c21);
+                            Vector256<float> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
-                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48 + 8);
-                            Vector256<float> acc31 = Vector256.LoadUnsafe(ref c31);
+                            Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2425,11 +2437,11 @@ namespace Alignment
                         for (nint col = 0; col < 48; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector256<float> acc02 = Vector256.LoadUnsafe(ref c02);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -2450,9 +2462,9 @@ namespace Alignment
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
-                            Vector256<float> acc01 = Vector256.LoadUnsafe(ref c01);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 48);
                             for (nint k = k0; k < k1; k++)
@@ -2479,29 +2491,29 @@ namespace Alignment
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
-                            Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
-                            Vector128<float> acc12 = Vector128.LoadUnsafe(ref c12);
+                            Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 4);
-                            Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<float> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
-                            Vector128<float> acc22 = Vector128.LoadUnsafe(ref c22);
+                            Vector128<float> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 4);
-                            Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
-                            Vector128<float> acc32 = Vector128.LoadUnsafe(ref c32);
+                            Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2546,13 +2558,13 @@ namespace Alignment
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 60);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
-                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 60);
-                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60);
-                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2583,11 +2595,11 @@ namespace Alignment
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector128<float> acc02 = Vector128.LoadUnsafe(ref c02);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
@@ -2608,7 +2620,7 @@ namespace Alignment
                         }
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + 60);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 60);
                             for (nint k = k0; k < k1; k++)
@@ -2630,7 +2642,7 @@ namespace Alignment
                         for (nint col = 0; col < 64; col++)
                         {
                             ref float target = ref Unsafe.Add(ref c, i * 64 + col);
-                            float sum = target;
+                            float sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 64 + col), sum);
@@ -2643,16 +2655,22 @@ namespace Alignment
         }
 
         /// <summary>
-        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 8:
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 8 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 8] and C is [rows, 8], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd8(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c)
+        private static void MatrixProductAdd8(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
         {
-            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it.
+            if (depth == 0 && !accumulate)
+            {
+                MemoryMarshal.CreateSpan(ref c, rows * 8).Clear(); // an empty sum
+            }
+            // Depth in blocks of 256 rows of B, so each block stays in cache while every tile of C uses it. The tiles of the first
+            // block start from C, or from zero when overwriting it.
             for (nint k0 = 0; k0 < depth; k0 += 256)
             {
                 nint k1 = nint.Min(k0 + 256, depth);
+                bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector256)
                 {
                     // columns: 8 = 0 × 3 vectors + 1 vector(s) + 0 scalar(s) of 8 lanes
@@ -2661,13 +2679,13 @@ namespace Alignment
                     {
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 8 + 0);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 8 + 0);
-                            Vector256<float> acc10 = Vector256.LoadUnsafe(ref c10);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 8 + 0);
-                            Vector256<float> acc20 = Vector256.LoadUnsafe(ref c20);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 8 + 0);
-                            Vector256<float> acc30 = Vector256.LoadUnsafe(ref c30);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2697,7 +2715,7 @@ namespace Alignment
                     {
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 8 + 0);
-                            Vector256<float> acc00 = Vector256.LoadUnsafe(ref c00);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -2720,21 +2738,21 @@ namespace Alignment
                     {
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 8 + 0);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 8 + 0 + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 8 + 0);
-                            Vector128<float> acc10 = Vector128.LoadUnsafe(ref c10);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 8 + 0 + 4);
-                            Vector128<float> acc11 = Vector128.LoadUnsafe(ref c11);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 8 + 0);
-                            Vector128<float> acc20 = Vector128.LoadUnsafe(ref c20);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 8 + 0 + 4);
-                            Vector128<float> acc21 = Vector128.LoadUnsafe(ref c21);
+                            Vector128<float> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 8 + 0);
-                            Vector128<float> acc30 = Vector128.LoadUnsafe(ref c30);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 8 + 0 + 4);
-                            Vector128<float> acc31 = Vector128.LoadUnsafe(ref c31);
+                            Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -2773,9 +2791,9 @@ namespace Alignment
                     {
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 8 + 0);
-                            Vector128<float> acc00 = Vector128.LoadUnsafe(ref c00);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
                             ref float c01 = ref Unsafe.Add(ref c, i * 8 + 0 + 4);
-                            Vector128<float> acc01 = Vector128.LoadUnsafe(ref c01);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
@@ -2800,7 +2818,7 @@ namespace Alignment
                         for (nint col = 0; col < 8; col++)
                         {
                             ref float target = ref Unsafe.Add(ref c, i * 8 + col);
-                            float sum = target;
+                            float sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 8 + col), sum);
