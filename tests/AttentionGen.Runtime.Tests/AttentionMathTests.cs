@@ -83,6 +83,37 @@ public sealed class AttentionMathTests
         }
     }
 
+    // The float exponentials take whole vectors, then the row's last whole vector with only the lanes not yet done written
+    // and summed: every length up to five 512-bit vectors, each element exponentiated exactly once, the sum of exactly those,
+    // and a NaN in the last element reaching that element and the sum only.
+    [Fact]
+    public void ExpShiftedInPlace_exponentiates_every_element_once_at_every_length()
+    {
+        var random = new Random(4);
+        for (int length = 0; length <= 80; length++)
+        {
+            float[] x = Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 8 - 4)).ToArray();
+            const float shift = 1.5f;
+            float[] e = (float[])x.Clone();
+            float sum = AttentionMath.ExpShiftedInPlace<float>(e, shift);
+            double expectedSum = 0;
+            for (int j = 0; j < length; j++)
+            {
+                double expected = Math.Exp((double)x[j] - shift);
+                expectedSum += expected;
+                Assert.True(Math.Abs(e[j] - expected) <= 1e-6 * expected, $"length {length}, [{j}]: {e[j]} vs {expected}");
+            }
+            Assert.True(Math.Abs(sum - expectedSum) <= 1e-6 * Math.Max(1, expectedSum), $"length {length}: sum {sum} vs {expectedSum}");
+
+            if (length == 0) continue;
+            float[] withNaN = (float[])x.Clone();
+            withNaN[length - 1] = float.NaN;
+            Assert.True(float.IsNaN(AttentionMath.ExpShiftedInPlace<float>(withNaN, shift)), $"length {length}: the sum of a row with a NaN");
+            Assert.True(float.IsNaN(withNaN[length - 1]));
+            for (int j = 0; j < length - 1; j++) Assert.Equal(e[j], withNaN[j]);
+        }
+    }
+
     [Fact]
     public void A_fully_masked_row_becomes_zeros_not_NaN()
     {

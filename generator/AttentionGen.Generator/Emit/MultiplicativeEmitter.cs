@@ -248,10 +248,14 @@ internal static class MultiplicativeEmitter
                     using (w.Block("for (int i = 0; i < queryLength; i++)"))
                     {
                         w.WriteLine($"Span<{T}> row = scores.Slice(i * keyLength, keyLength);");
-                        using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                        using (w.Block("if (masked)"))
                         {
-                            w.WriteLine($"row[j] = masked && !effective.Allows(b, i, j, queryLength, keyLength) ? {T}.NegativeInfinity : row[j] * factor;");
+                            using (w.Block("for (int j = 0; j < keyLength; j++)"))
+                            {
+                                w.WriteLine($"row[j] = !effective.Allows(b, i, j, queryLength, keyLength) ? {T}.NegativeInfinity : row[j] * factor;");
+                            }
                         }
+                        w.WriteLine("else if (factor != 1) AttentionMath.Scale(row, factor); // the same products, a vector at a time");
                         w.WriteLine("AttentionMath.Softmax(row);");
                     }
                     w.WriteLine($"Span<{T}> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);");
@@ -474,7 +478,7 @@ internal static class MultiplicativeEmitter
                             w.WriteLine("// ∂e/∂g = ScoreFactor · raw (zero where the weight is zero: masked entries carry no gradient)");
                             w.WriteLine($"scaleShare += ScoreFactor * AttentionMath.Dot<{T}>(row, raw.Slice(i * keyLength, keyLength));");
                         }
-                        w.WriteLine("AttentionMath.Scale(row, factor);");
+                        w.WriteLine("if (factor != 1) AttentionMath.Scale(row, factor);");
                     }
                     if (model.LearnedScale)
                     {

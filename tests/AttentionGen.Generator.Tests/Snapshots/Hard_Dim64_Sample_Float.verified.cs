@@ -240,10 +240,14 @@ namespace Samples.Captions
                     for (int i = 0; i < queryLength; i++)
                     {
                         Span<float> row = scores.Slice(i * keyLength, keyLength);
-                        for (int j = 0; j < keyLength; j++)
+                        if (masked)
                         {
-                            row[j] = masked && !effective.Allows(b, i, j, queryLength, keyLength) ? float.NegativeInfinity : row[j] * factor;
+                            for (int j = 0; j < keyLength; j++)
+                            {
+                                row[j] = !effective.Allows(b, i, j, queryLength, keyLength) ? float.NegativeInfinity : row[j] * factor;
+                            }
                         }
+                        else if (factor != 1) AttentionMath.Scale(row, factor); // the same products, a vector at a time
                         AttentionMath.Softmax(row);
                     }
                     Span<float> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
@@ -449,7 +453,7 @@ namespace Samples.Captions
                         {
                             AttentionMath.SoftmaxBackward<float>(weights.Slice(i * keyLength, keyLength), row, row);
                         }
-                        AttentionMath.Scale(row, factor);
+                        if (factor != 1) AttentionMath.Scale(row, factor);
                     }
 
                     // S = Q' Kᵀ: ∂Q' = ∂S K (into scratch; ∂W and ∂Q follow for the whole batch), ∂K += ∂Sᵀ Q'.

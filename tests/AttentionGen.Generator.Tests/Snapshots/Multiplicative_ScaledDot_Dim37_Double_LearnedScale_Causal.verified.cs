@@ -208,10 +208,14 @@ namespace Samples.Translation
                     for (int i = 0; i < queryLength; i++)
                     {
                         Span<double> row = scores.Slice(i * keyLength, keyLength);
-                        for (int j = 0; j < keyLength; j++)
+                        if (masked)
                         {
-                            row[j] = masked && !effective.Allows(b, i, j, queryLength, keyLength) ? double.NegativeInfinity : row[j] * factor;
+                            for (int j = 0; j < keyLength; j++)
+                            {
+                                row[j] = !effective.Allows(b, i, j, queryLength, keyLength) ? double.NegativeInfinity : row[j] * factor;
+                            }
                         }
+                        else if (factor != 1) AttentionMath.Scale(row, factor); // the same products, a vector at a time
                         AttentionMath.Softmax(row);
                     }
                     Span<double> rowContext = context.Slice(b * queryLength * ValueDim, queryLength * ValueDim);
@@ -364,7 +368,7 @@ namespace Samples.Translation
                         AttentionMath.SoftmaxBackward<double>(weights.Slice(i * keyLength, keyLength), row, row);
                         // ∂e/∂g = ScoreFactor · raw (zero where the weight is zero: masked entries carry no gradient)
                         scaleShare += ScoreFactor * AttentionMath.Dot<double>(row, raw.Slice(i * keyLength, keyLength));
-                        AttentionMath.Scale(row, factor);
+                        if (factor != 1) AttentionMath.Scale(row, factor);
                     }
                     scratch[scratch.Length - batch + b] = scaleShare;
 
