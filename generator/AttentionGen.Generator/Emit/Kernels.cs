@@ -57,6 +57,25 @@ internal sealed class Kernels
         return name;
     }
 
+    /// <summary>y ← α x over <paramref name="length"/> elements (overwriting y). Returns the method name.</summary>
+    public string ScaleInto(int length)
+    {
+        string name = $"ScaleInto{length}";
+        Request(name, writer =>
+        {
+            writer.Summary($"yᵢ ← α xᵢ for i &lt; {length}.");
+            writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            using (writer.Block($"private static void {name}({T} alpha, ref {T} x, ref {T} y)"))
+            {
+                new VectorLoop(length, _element,
+                    "(alpha{V} * {V}.LoadUnsafe(ref x, {o})).StoreUnsafe(ref y, {o});",
+                    "Unsafe.Add(ref y, {o}) = alpha * Unsafe.Add(ref x, {o});")
+                { VectorPrologue = "{VT} alpha{V} = {V}.Create(alpha);" }.Emit(writer);
+            }
+        });
+        return name;
+    }
+
     /// <summary>y ← x over <paramref name="length"/> elements (a fixed-length copy, no call). Returns the method name.</summary>
     public string Copy(int length)
     {

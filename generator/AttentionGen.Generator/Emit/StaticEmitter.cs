@@ -42,7 +42,7 @@ internal static class StaticEmitter
         string dotUnits = kernels.Dot(model.Units);
         string dotDim = kernels.Dot(model.Dim);
         string copyBias = kernels.Copy(model.Units);
-        string axpyDim = kernels.MultiplyAdd(model.Dim);
+        string scaleDim = kernels.ScaleInto(model.Dim);
         string axpyUnits = kernels.MultiplyAdd(model.Units);
         string tanh = kernels.TanhInPlace(model.Units);
         string preGradient = kernels.Custom($"PoolingPreGradient{model.Units}", writer =>
@@ -238,13 +238,16 @@ internal static class StaticEmitter
                     w.WriteLine($"ReadOnlySpan<{T}> alpha = tape.Weights.AsSpan(b * length, length);");
                     w.WriteLine($"Span<{T}> dScores = dScoresAll.Slice(b * length, length);");
                     w.WriteLine($"ref {T} dPooled = ref MemoryMarshal.GetReference(dOutput.Slice(b * Dim, Dim));");
-                    w.WriteLine("if (!dInput.IsEmpty) dInput.Slice(b * length * Dim, length * Dim).Clear();");
-                    w.WriteLine("// s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly.");
+                    w.WriteLine("// s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly (written here, the projection's share added later).");
                     using (w.Block("for (int t = 0; t < length; t++)"))
                     {
                         w.WriteLine($"ref {T} h = ref MemoryMarshal.GetReference(input.Slice((b * length + t) * Dim, Dim));");
                         w.WriteLine($"dAlpha[t] = {dotDim}(ref dPooled, ref h) + (dWeights.IsEmpty ? 0 : dWeights[b * length + t]);");
-                        w.WriteLine($"if (!dInput.IsEmpty && alpha[t] != 0) {axpyDim}(alpha[t], ref dPooled, ref dInput[(b * length + t) * Dim]);");
+                        using (w.Block("if (!dInput.IsEmpty)"))
+                        {
+                            w.WriteLine($"if (alpha[t] != 0) {scaleDim}(alpha[t], ref dPooled, ref dInput[(b * length + t) * Dim]);");
+                            w.WriteLine("else dInput.Slice((b * length + t) * Dim, Dim).Clear(); // a padded step's share stays exactly zero");
+                        }
                     }
                     w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(alpha, dAlpha, dScores);");
                     w.WriteLine("// eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²) (∂L/∂u_w follows for the whole batch).");

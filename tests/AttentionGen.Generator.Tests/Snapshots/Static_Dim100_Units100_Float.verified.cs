@@ -320,13 +320,16 @@ namespace Samples.Documents
                     ReadOnlySpan<float> alpha = tape.Weights.AsSpan(b * length, length);
                     Span<float> dScores = dScoresAll.Slice(b * length, length);
                     ref float dPooled = ref MemoryMarshal.GetReference(dOutput.Slice(b * Dim, Dim));
-                    if (!dInput.IsEmpty) dInput.Slice(b * length * Dim, length * Dim).Clear();
-                    // s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly.
+                    // s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly (written here, the projection's share added later).
                     for (int t = 0; t < length; t++)
                     {
                         ref float h = ref MemoryMarshal.GetReference(input.Slice((b * length + t) * Dim, Dim));
                         dAlpha[t] = Dot100(ref dPooled, ref h) + (dWeights.IsEmpty ? 0 : dWeights[b * length + t]);
-                        if (!dInput.IsEmpty && alpha[t] != 0) MultiplyAdd100(alpha[t], ref dPooled, ref dInput[(b * length + t) * Dim]);
+                        if (!dInput.IsEmpty)
+                        {
+                            if (alpha[t] != 0) ScaleInto100(alpha[t], ref dPooled, ref dInput[(b * length + t) * Dim]);
+                            else dInput.Slice((b * length + t) * Dim, Dim).Clear(); // a padded step's share stays exactly zero
+                        }
                     }
                     AttentionMath.SoftmaxBackward<float>(alpha, dAlpha, dScores);
                     // eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²) (∂L/∂u_w follows for the whole batch).
@@ -1355,6 +1358,65 @@ namespace Samples.Documents
                 {
                     float z = Unsafe.Add(ref u, o);
                     Unsafe.Add(ref dPre, o) = delta * Unsafe.Add(ref contextVector, o) * (1 - z * z);
+                }
+            }
+        }
+
+        /// <summary>
+        /// yᵢ ← α xᵢ for i &lt; 100.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void ScaleInto100(float alpha, ref float x, ref float y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 100 = 6 × 16 lanes + 4 at offset 96
+                Vector512<float> alphaVector512 = Vector512.Create(alpha);
+                (alphaVector512 * Vector512.LoadUnsafe(ref x, 0)).StoreUnsafe(ref y, 0);
+                (alphaVector512 * Vector512.LoadUnsafe(ref x, 16)).StoreUnsafe(ref y, 16);
+                (alphaVector512 * Vector512.LoadUnsafe(ref x, 32)).StoreUnsafe(ref y, 32);
+                (alphaVector512 * Vector512.LoadUnsafe(ref x, 48)).StoreUnsafe(ref y, 48);
+                (alphaVector512 * Vector512.LoadUnsafe(ref x, 64)).StoreUnsafe(ref y, 64);
+                (alphaVector512 * Vector512.LoadUnsafe(ref x, 80)).StoreUnsafe(ref y, 80);
+                {
+                    Vector128<float> alphaVector128 = Vector128.Create(alpha);
+                    (alphaVector128 * Vector128.LoadUnsafe(ref x, 96)).StoreUnsafe(ref y, 96);
+                }
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 100 = 12 × 8 lanes + 4 at offset 96
+                Vector256<float> alphaVector256 = Vector256.Create(alpha);
+                for (nuint o = 0; o < 96; o += 32)
+                {
+                    (alphaVector256 * Vector256.LoadUnsafe(ref x, o)).StoreUnsafe(ref y, o);
+                    (alphaVector256 * Vector256.LoadUnsafe(ref x, o + 8)).StoreUnsafe(ref y, o + 8);
+                    (alphaVector256 * Vector256.LoadUnsafe(ref x, o + 16)).StoreUnsafe(ref y, o + 16);
+                    (alphaVector256 * Vector256.LoadUnsafe(ref x, o + 24)).StoreUnsafe(ref y, o + 24);
+                }
+                {
+                    Vector128<float> alphaVector128 = Vector128.Create(alpha);
+                    (alphaVector128 * Vector128.LoadUnsafe(ref x, 96)).StoreUnsafe(ref y, 96);
+                }
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 100 = 25 × 4 lanes
+                Vector128<float> alphaVector128 = Vector128.Create(alpha);
+                for (nuint o = 0; o < 96; o += 16)
+                {
+                    (alphaVector128 * Vector128.LoadUnsafe(ref x, o)).StoreUnsafe(ref y, o);
+                    (alphaVector128 * Vector128.LoadUnsafe(ref x, o + 4)).StoreUnsafe(ref y, o + 4);
+                    (alphaVector128 * Vector128.LoadUnsafe(ref x, o + 8)).StoreUnsafe(ref y, o + 8);
+                    (alphaVector128 * Vector128.LoadUnsafe(ref x, o + 12)).StoreUnsafe(ref y, o + 12);
+                }
+                (alphaVector128 * Vector128.LoadUnsafe(ref x, 96)).StoreUnsafe(ref y, 96);
+            }
+            else
+            {
+                for (nuint o = 0; o < 100; o++)
+                {
+                    Unsafe.Add(ref y, o) = alpha * Unsafe.Add(ref x, o);
                 }
             }
         }

@@ -320,13 +320,16 @@ namespace Alignment
                     ReadOnlySpan<float> alpha = tape.Weights.AsSpan(b * length, length);
                     Span<float> dScores = dScoresAll.Slice(b * length, length);
                     ref float dPooled = ref MemoryMarshal.GetReference(dOutput.Slice(b * Dim, Dim));
-                    if (!dInput.IsEmpty) dInput.Slice(b * length * Dim, length * Dim).Clear();
-                    // s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly.
+                    // s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly (written here, the projection's share added later).
                     for (int t = 0; t < length; t++)
                     {
                         ref float h = ref MemoryMarshal.GetReference(input.Slice((b * length + t) * Dim, Dim));
                         dAlpha[t] = Dot32(ref dPooled, ref h) + (dWeights.IsEmpty ? 0 : dWeights[b * length + t]);
-                        if (!dInput.IsEmpty && alpha[t] != 0) MultiplyAdd32(alpha[t], ref dPooled, ref dInput[(b * length + t) * Dim]);
+                        if (!dInput.IsEmpty)
+                        {
+                            if (alpha[t] != 0) ScaleInto32(alpha[t], ref dPooled, ref dInput[(b * length + t) * Dim]);
+                            else dInput.Slice((b * length + t) * Dim, Dim).Clear(); // a padded step's share stays exactly zero
+                        }
                     }
                     AttentionMath.SoftmaxBackward<float>(alpha, dAlpha, dScores);
                     // eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²) (∂L/∂u_w follows for the whole batch).
@@ -1511,49 +1514,6 @@ namespace Alignment
         }
 
         /// <summary>
-        /// yᵢ ← yᵢ + α xᵢ for i &lt; 32.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void MultiplyAdd32(float alpha, ref float x, ref float y)
-        {
-            if (SimdPaths.Vector512)
-            {
-                // 32 = 2 × 16 lanes
-                Vector512<float> alphaVector512 = Vector512.Create(alpha);
-                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
-                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 16), Vector512.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
-            }
-            else if (SimdPaths.Vector256)
-            {
-                // 32 = 4 × 8 lanes
-                Vector256<float> alphaVector256 = Vector256.Create(alpha);
-                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
-                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
-                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 16), Vector256.LoadUnsafe(ref y, 16)).StoreUnsafe(ref y, 16);
-                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 24), Vector256.LoadUnsafe(ref y, 24)).StoreUnsafe(ref y, 24);
-            }
-            else if (SimdPaths.Vector128)
-            {
-                // 32 = 8 × 4 lanes
-                Vector128<float> alphaVector128 = Vector128.Create(alpha);
-                for (nuint o = 0; o < 32; o += 16)
-                {
-                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o), Vector128.LoadUnsafe(ref y, o)).StoreUnsafe(ref y, o);
-                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 4), Vector128.LoadUnsafe(ref y, o + 4)).StoreUnsafe(ref y, o + 4);
-                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 8), Vector128.LoadUnsafe(ref y, o + 8)).StoreUnsafe(ref y, o + 8);
-                    Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, o + 12), Vector128.LoadUnsafe(ref y, o + 12)).StoreUnsafe(ref y, o + 12);
-                }
-            }
-            else
-            {
-                for (nuint o = 0; o < 32; o++)
-                {
-                    Unsafe.Add(ref y, o) = float.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
-                }
-            }
-        }
-
-        /// <summary>
         /// For one step, given δ = ∂L/∂eₜ and u = uₜ: ∂L/∂(W hₜ + b) = δ u_w ⊙ (1 − u²), over U = 16.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1603,6 +1563,49 @@ namespace Alignment
                 {
                     float z = Unsafe.Add(ref u, o);
                     Unsafe.Add(ref dPre, o) = delta * Unsafe.Add(ref contextVector, o) * (1 - z * z);
+                }
+            }
+        }
+
+        /// <summary>
+        /// yᵢ ← α xᵢ for i &lt; 32.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void ScaleInto32(float alpha, ref float x, ref float y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 32 = 2 × 16 lanes
+                Vector512<float> alphaVector512 = Vector512.Create(alpha);
+                (alphaVector512 * Vector512.LoadUnsafe(ref x, 0)).StoreUnsafe(ref y, 0);
+                (alphaVector512 * Vector512.LoadUnsafe(ref x, 16)).StoreUnsafe(ref y, 16);
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 32 = 4 × 8 lanes
+                Vector256<float> alphaVector256 = Vector256.Create(alpha);
+                (alphaVector256 * Vector256.LoadUnsafe(ref x, 0)).StoreUnsafe(ref y, 0);
+                (alphaVector256 * Vector256.LoadUnsafe(ref x, 8)).StoreUnsafe(ref y, 8);
+                (alphaVector256 * Vector256.LoadUnsafe(ref x, 16)).StoreUnsafe(ref y, 16);
+                (alphaVector256 * Vector256.LoadUnsafe(ref x, 24)).StoreUnsafe(ref y, 24);
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 32 = 8 × 4 lanes
+                Vector128<float> alphaVector128 = Vector128.Create(alpha);
+                for (nuint o = 0; o < 32; o += 16)
+                {
+                    (alphaVector128 * Vector128.LoadUnsafe(ref x, o)).StoreUnsafe(ref y, o);
+                    (alphaVector128 * Vector128.LoadUnsafe(ref x, o + 4)).StoreUnsafe(ref y, o + 4);
+                    (alphaVector128 * Vector128.LoadUnsafe(ref x, o + 8)).StoreUnsafe(ref y, o + 8);
+                    (alphaVector128 * Vector128.LoadUnsafe(ref x, o + 12)).StoreUnsafe(ref y, o + 12);
+                }
+            }
+            else
+            {
+                for (nuint o = 0; o < 32; o++)
+                {
+                    Unsafe.Add(ref y, o) = alpha * Unsafe.Add(ref x, o);
                 }
             }
         }
