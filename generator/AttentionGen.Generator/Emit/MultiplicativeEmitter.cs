@@ -56,8 +56,16 @@ internal static class MultiplicativeEmitter
         return LayerScaffold.Write(model.Target, element, summary, constants, parameters, (writer, kernels) => EmitBody(writer, kernels, model));
     }
 
+    // Declares `split`: whether the call's batch rows (and the general score's packing) go over threads.
+    private static void WriteSplitChoice(SourceWriter w, MultiplicativeModel model)
+    {
+        w.WriteLine($"long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim){(model.General ? " + Dim * KeyDim" : "")});");
+        w.WriteLine("bool split = BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold);");
+    }
+
     // ForwardBatch's choice: hard attention's rows in order on the calling thread, otherwise batch rows over threads when the
-    // call is large enough. The general score's rows also take the packed Wᵀ (empty when not packed).
+    // call is large enough (`split`, declared here or, for the general score, before the packing). The general score's rows
+    // also take the packed Wᵀ (empty when not packed).
     private static void WriteForwardDispatch(SourceWriter w, MultiplicativeModel model)
     {
         string T = model.Element.Keyword;
@@ -68,8 +76,11 @@ internal static class MultiplicativeEmitter
             w.WriteLine($"ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, {packedWeight}context, weights, mask, choices, random);");
             return;
         }
-        w.WriteLine($"long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim){(model.General ? " + Dim * KeyDim" : "")});");
-        using (w.Block("if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
+        if (!model.General)
+        {
+            WriteSplitChoice(w, model);
+        }
+        using (w.Block("if (!split)"))
         {
             w.WriteLine($"ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, {packedWeight}context, weights, mask);");
             w.WriteLine("return;");
@@ -177,8 +188,11 @@ internal static class MultiplicativeEmitter
                 LayerScaffold.DeclareScratch(w, element, "packedWeight", "batch * queryLength >= PackedProjectionRows ? Dim * KeyDim : 0");
                 using (w.Block("try"))
                 {
-                    string split = model.Hard ? "false" : $"BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * (keyLength * (KeyDim + ValueDim) + Dim * KeyDim), ParallelWorkThreshold)";
-                    w.WriteLine($"if (!packedWeight.IsEmpty) PackScoreWeight(packedWeight, {split});");
+                    if (!model.Hard)
+                    {
+                        WriteSplitChoice(w, model);
+                    }
+                    w.WriteLine($"if (!packedWeight.IsEmpty) PackScoreWeight(packedWeight, {(model.Hard ? "split: false" : "split")});");
                     WriteForwardDispatch(w, model);
                 }
                 using (w.Block("finally"))

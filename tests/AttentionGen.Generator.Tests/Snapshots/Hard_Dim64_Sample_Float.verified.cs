@@ -185,7 +185,7 @@ namespace Samples.Captions
                 : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength + 16)).AsSpan(), packedWeightLength);
             try
             {
-                if (!packedWeight.IsEmpty) PackScoreWeight(packedWeight, false);
+                if (!packedWeight.IsEmpty) PackScoreWeight(packedWeight, split: false);
                 // Hard attention runs its rows in order on the calling thread, so a seeded Random draws the same choices every time.
                 ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, packedWeight, context, weights, mask, choices, random);
             }

@@ -178,9 +178,10 @@ namespace Samples.Translation
                 : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength + 16)).AsSpan(), packedWeightLength);
             try
             {
-                if (!packedWeight.IsEmpty) PackScoreWeight(packedWeight, BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * (keyLength * (KeyDim + ValueDim) + Dim * KeyDim), ParallelWorkThreshold));
                 long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim) + Dim * KeyDim);
-                if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+                bool split = BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold);
+                if (!packedWeight.IsEmpty) PackScoreWeight(packedWeight, split);
+                if (!split)
                 {
                     ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, packedWeight, context, weights, mask);
                     return;

@@ -166,7 +166,8 @@ namespace Samples.Translation
         private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, Span<double> context, Span<double> weights, AttentionMask mask)
         {
             long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim));
-            if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+            bool split = BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold);
+            if (!split)
             {
                 ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);
                 return;

@@ -157,7 +157,8 @@ namespace Alignment
         private void ForwardBatch(Tape? tape, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> context, Span<float> weights, AttentionMask mask)
         {
             long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim));
-            if (!BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+            bool split = BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold);
+            if (!split)
             {
                 ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);
                 return;
