@@ -89,6 +89,52 @@ public sealed class ParallelDriverTests
         Assert.Equal(input.Select(x => x * 2), output);
     }
 
+    // Each thread owns a range of the chunks and runs it in order; one that runs out takes the last chunks of the others'
+    // ranges. Here the first chunk holds its thread until every other chunk has run, so the chunks of that thread's range
+    // can only be run by the others taking them: without that, this waits out its timeout and fails.
+    [Theory]
+    [InlineData(8, 2)]
+    [InlineData(9, 3)]
+    public void A_held_thread_s_chunks_are_taken_by_the_others(int chunks, int degree)
+    {
+        for (int repeat = 0; repeat < 5; repeat++)
+        {
+            var runs = new int[chunks];
+            var runners = new int[chunks];
+            int heldChunk = -1, others = 0;
+            bool allOthersRan = true;
+            BatchParallel.For<float>(chunks, degree, runs, (int chunk, object state, in ChunkSpans<float> _) =>
+            {
+                Interlocked.Increment(ref ((int[])state)[chunk]);
+                runners[chunk] = Environment.CurrentManagedThreadId;
+                if (Interlocked.CompareExchange(ref heldChunk, chunk, -1) == -1)
+                {
+                    // the first chunk to start: hold this thread until the rest are done (or 20 s pass)
+                    allOthersRan = SpinWait.SpinUntil(() => Volatile.Read(ref others) == chunks - 1, TimeSpan.FromSeconds(20));
+                    return;
+                }
+                Interlocked.Increment(ref others);
+            }, (chunks, 1, 1));
+            Assert.True(allOthersRan, $"the other threads left chunks of the held thread's range unrun ({others} of {chunks - 1} ran)");
+            Assert.All(runs, n => Assert.Equal(1, n));
+            Assert.Contains(runners, id => id != runners[heldChunk]);
+        }
+    }
+
+    // A phase of products, each cut into parts (chunk = product · parts + part), runs every product's part 0 first, then
+    // every product's part 1, so that threads owning consecutive positions take the same rows of every product.
+    [Fact]
+    public void Interleaved_runs_every_product_s_part_in_turn_and_each_chunk_once()
+    {
+        Assert.Equal(new[] { 0, 4, 1, 5, 2, 6, 3, 7, 8 }, Enumerable.Range(0, 9).Select(p => BatchParallel.Interleaved(p, 2, 4)));
+        Assert.Equal(new[] { 0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11 }, Enumerable.Range(0, 12).Select(p => BatchParallel.Interleaved(p, 3, 4)));
+        foreach ((int products, int parts) in new[] { (1, 4), (4, 4), (5, 3), (2, 1) })
+        {
+            int[] order = Enumerable.Range(0, products * parts + 1).Select(p => BatchParallel.Interleaved(p, products, parts)).ToArray();
+            Assert.Equal(Enumerable.Range(0, products * parts + 1), order.OrderBy(c => c));
+        }
+    }
+
     // The scratch that threads share starts on a 64-byte line whatever the buffer's own offset, keeps the asked length,
     // and a buffer without the slack is refused.
     [Fact]

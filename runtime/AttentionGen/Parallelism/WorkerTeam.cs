@@ -27,7 +27,7 @@ internal sealed class WorkerTeam
     private readonly object _growLock = new();
     private ManualResetEventSlim[] _start = Array.Empty<ManualResetEventSlim>();
     private readonly ManualResetEventSlim _finished = new(false, SpinCount);
-    private Action? _job;
+    private Action<int>? _job;
     private int _running;
     private int _busy;
     private Exception? _error;
@@ -37,10 +37,12 @@ internal sealed class WorkerTeam
 
     /// <summary>
     /// Runs <paramref name="job"/> on the calling thread and on <paramref name="helpers"/> workers at once, and returns when
-    /// all are done; false (nothing run) when the team is in use. An exception from any of them is rethrown as an
-    /// <see cref="AggregateException"/>, as <c>Parallel.For</c> does.
+    /// all are done; false (nothing run) when the team is in use. Each gets its participant index: 0 on the caller, i + 1
+    /// on worker i, the same thread for the same index in every call (so a call can give each thread the same share of
+    /// its work as the call before, whose data that thread's caches hold). An exception from any of them is rethrown as
+    /// an <see cref="AggregateException"/>, as <c>Parallel.For</c> does.
     /// </summary>
-    public bool TryRun(Action job, int helpers)
+    public bool TryRun(Action<int> job, int helpers)
     {
         if (helpers < 1 || helpers > MaxWorkers || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
         {
@@ -60,7 +62,7 @@ internal sealed class WorkerTeam
             Exception? own = null;
             try
             {
-                job();
+                job(0);
             }
             catch (Exception e)
             {
@@ -96,7 +98,7 @@ internal sealed class WorkerTeam
             {
                 start[i] = new ManualResetEventSlim(false, SpinCount);
                 var thread = new Thread(Work) { IsBackground = true, Name = $"AttentionGen worker {i + 1}" };
-                thread.Start(start[i]);
+                thread.Start((start[i], i + 1));
             }
             _start = start;
         }
@@ -104,14 +106,14 @@ internal sealed class WorkerTeam
 
     private void Work(object? signal)
     {
-        var start = (ManualResetEventSlim)signal!;
+        var (start, participant) = ((ManualResetEventSlim, int))signal!;
         while (true)
         {
             start.Wait();
             start.Reset();
             try
             {
-                _job!();
+                _job!(participant);
             }
             catch (Exception e)
             {
