@@ -99,7 +99,7 @@ public class ProductKernelTests
         var random = new Random(depth);
         // Past the row chunk of every width here (20 rows of 256 floats, 36 of 129, 48 of 100, 68 of 37 doubles).
         int[] rowCounts = [1, 3, 4, 5, 8, 19, 20, 21, 37, 41, 50, 70];
-        int[] columnCounts = [1, 3, 4, 5, 7, 33];
+        int[] columnCounts = [1, 2, 3, 4, 5, 6, 7, 30, 33]; // every remainder of the 4- and 3-wide tiles, and fewer columns than a tile
         foreach (int rows in rowCounts)
         {
             foreach (int columns in columnCounts)

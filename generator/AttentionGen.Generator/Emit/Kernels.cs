@@ -404,20 +404,42 @@ internal sealed class Kernels
         {
             writer.WriteLine($"nint chunkEnd = Math.Min(rows, chunk + {rowChunk});");
             writer.WriteLine("nint o = 0;");
-            foreach (int block in new[] { outputBlock, 1 })
+            void RowTiles(int block, bool fresh)
             {
-                using (writer.Block(block > 1 ? $"for (; o + {block} <= columns; o += {block})" : "for (; o < columns; o++)"))
+                writer.WriteLine("nint r = chunk;");
+                using (writer.Block("for (; r + 4 <= chunkEnd; r += 4)"))
                 {
-                    writer.WriteLine("nint r = chunk;");
-                    using (writer.Block("for (; r + 4 <= chunkEnd; r += 4)"))
-                    {
-                        EmitDotTile(writer, depth, bits, 4, block);
-                    }
-                    using (writer.Block("for (; r < chunkEnd; r++)"))
-                    {
-                        EmitDotTile(writer, depth, bits, 1, block);
-                    }
+                    EmitDotTile(writer, depth, bits, 4, block, fresh);
                 }
+                using (writer.Block("for (; r < chunkEnd; r++)"))
+                {
+                    EmitDotTile(writer, depth, bits, 1, block, fresh);
+                }
+            }
+            using (writer.Block($"for (; o + {outputBlock} <= columns; o += {outputBlock})"))
+            {
+                RowTiles(outputBlock, fresh: false);
+            }
+            // The last columns % B outputs (B = the tile's width), when there are at least two of them and B columns in
+            // all: one more whole tile over the last B columns, adding only its sums from column `fresh` on (the others
+            // are done). A one-column tile costs each output a load of X per FMA and a reduction of its own: two of them
+            // took longer than a whole tile; one alone is cheaper.
+            using (writer.Block($"if (columns - o >= 2 && columns >= {outputBlock})"))
+            {
+                writer.WriteLine("nint fresh = o;");
+                writer.WriteLine($"o = columns - {outputBlock};");
+                if (outputBlock == 4)
+                {
+                    string sums = _element.Size == 4 ? "Vector128" : "Vector256";
+                    string integer = _element.Size == 4 ? "int" : "long";
+                    writer.WriteLine($"{sums}<{T}> freshSums = {sums}.GreaterThanOrEqual({sums}<{integer}>.Indices, {sums}.Create(({integer})(fresh - o))).As<{integer}, {T}>();");
+                }
+                RowTiles(outputBlock, fresh: true);
+                writer.WriteLine("o = columns;");
+            }
+            using (writer.Block("for (; o < columns; o++)"))
+            {
+                RowTiles(1, fresh: false);
             }
         }
     }
@@ -427,7 +449,9 @@ internal sealed class Kernels
     private const int RowChunkBytes = 20 * 1024;
 
     // A tile of `rowBlock` rows of X × `outputBlock` rows of W (starting at r and o), reduced into Y.
-    private void EmitDotTile(SourceWriter writer, int depth, int bits, int rowBlock, int outputBlock)
+    // With `fresh`, only outputs at columns ≥ `fresh` are added (the tile overlaps columns already done); on four-wide
+    // tiles `freshSums` masks the lanes to add.
+    private void EmitDotTile(SourceWriter writer, int depth, int bits, int rowBlock, int outputBlock, bool fresh = false)
     {
         int lanes = _element.Lanes(bits);
         int vectors = depth / lanes;
@@ -484,13 +508,30 @@ internal sealed class Kernels
                 // four consecutive outputs of the row: one vector of four sums added in place
                 string sums = _element.Size == 4 ? "Vector128" : "Vector256";
                 writer.WriteLine($"ref {T} y{i} = ref Unsafe.Add(ref y, {row} * columns + o);");
+                if (fresh)
+                {
+                    // the lanes already done keep their value exactly (a select, not an added zero: -0 + 0 is +0)
+                    writer.WriteLine($"{sums}<{T}> y{i}Old = {sums}.LoadUnsafe(ref y{i});");
+                    writer.WriteLine($"{sums}.ConditionalSelect(freshSums, y{i}Old + Reductions.SumEach(acc{i}0, acc{i}1, acc{i}2, acc{i}3), y{i}Old).StoreUnsafe(ref y{i});");
+                    continue;
+                }
                 writer.WriteLine($"({sums}.LoadUnsafe(ref y{i}) + Reductions.SumEach(acc{i}0, acc{i}1, acc{i}2, acc{i}3)).StoreUnsafe(ref y{i});");
                 continue;
             }
             for (int j = 0; j < outputBlock; j++)
             {
                 string output = j == 0 ? "o" : $"o + {j}";
-                writer.WriteLine($"Unsafe.Add(ref y, {row} * columns + {output}) += Reductions.Sum(acc{i}{j});");
+                string add = $"Unsafe.Add(ref y, {row} * columns + {output}) += Reductions.Sum(acc{i}{j});";
+                if (fresh && j < outputBlock - 1)
+                {
+                    // the tile's last column is always one not done yet
+                    using (writer.Block($"if ({output} >= fresh)"))
+                    {
+                        writer.WriteLine(add);
+                    }
+                    continue;
+                }
+                writer.WriteLine(add);
             }
         }
     }

@@ -357,8 +357,9 @@ internal static class LayerScaffold
 
     /// <summary>
     /// Runs a backward's projection-gradient phase: <paramref name="products"/> products, each cut into ProductParts row
-    /// ranges that threads take as chunks when the work is worth splitting; on one thread each product is one call (a cut
-    /// would read its inputs once per part). The layer's <c>BackwardProducts(chunk, parts, …)</c> gets
+    /// ranges that threads take as chunks when the work is worth splitting, in <see cref="BatchParallel.Interleaved"/> order
+    /// (a thread takes the row ranges of its own batch rows); on one thread each product is one call (a cut would read its
+    /// inputs once per part). The layer's <c>BackwardProducts(chunk, parts, …)</c> gets
     /// <paramref name="chunkArguments"/> inside a chunk (read from the driver's <c>ChunkSpans s</c>, which
     /// <paramref name="lengths"/> and <paramref name="spans"/>, the driver's named span arguments, fill) and
     /// <paramref name="serialArguments"/> on the calling thread.
@@ -367,7 +368,7 @@ internal static class LayerScaffold
         string lengths, string chunkArguments, string serialArguments, string spans)
     {
         writer.WriteLine($"int chunks = {products} * ProductParts;");
-        SplitOrSerial(writer, element, "chunks", work, "this", $"(({layer})state).BackwardProducts(chunk, ProductParts, {chunkArguments})", $"{lengths}, {spans}",
+        SplitOrSerial(writer, element, "chunks", work, "this", $"(({layer})state).BackwardProducts(BatchParallel.Interleaved(chunk, {products}, ProductParts), ProductParts, {chunkArguments})", $"{lengths}, {spans}",
             "// One thread: each product in one call (a cut would read its inputs once per part).",
             $"for (int product = 0; product < {products}; product++) BackwardProducts(product, 1, {serialArguments});");
     }

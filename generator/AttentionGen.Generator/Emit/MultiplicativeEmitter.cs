@@ -422,7 +422,7 @@ internal static class MultiplicativeEmitter
                     using (w.Block("if (BatchParallel.ShouldSplit(2 * ProductParts, MaxDegreeOfParallelism, productWork, ParallelWorkThreshold))"))
                     {
                         w.WriteLine($"BatchParallel.For<{T}>(2 * ProductParts, MaxDegreeOfParallelism, this,");
-                        w.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({name})layer).QueryProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),");
+                        w.WriteLine($"    static (int chunk, object layer, in ChunkSpans<{T}> s) => (({name})layer).QueryProducts(BatchParallel.Interleaved(chunk, 2, ProductParts), ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),");
                         w.WriteLine("    (batch, queryLength, keyLength), r0: query, r1: dQueryTarget, w0: dQuery);");
                     }
                     using (w.Block("else"))

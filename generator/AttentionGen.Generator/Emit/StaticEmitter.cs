@@ -44,6 +44,7 @@ internal static class StaticEmitter
         string copyBias = kernels.Copy(model.Units);
         string scaleDim = kernels.ScaleInto(model.Dim);
         string axpyUnits = kernels.MultiplyAdd(model.Units);
+        string axpyDim = kernels.MultiplyAdd(model.Dim);
         string tanh = kernels.TanhInPlace(model.Units);
         string preGradient = kernels.Custom($"PoolingPreGradient{model.Units}", writer =>
         {
@@ -180,8 +181,11 @@ internal static class StaticEmitter
             w.WriteLine("Shapes.RequireLength(dOutput.Length, (long)batch * Dim, nameof(dOutput), $\"[B={batch}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $\"[B={batch}, T={length}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * length, nameof(dWeights), $\"[B={batch}, T={length}]\");");
-            w.WriteLine("// Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows.");
-            LayerScaffold.DeclareScratch(w, element, "scratch", "batch * length * (Units + 1)");
+            w.WriteLine("// Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows; then, from");
+            w.WriteLine("// a cache line on, ProductParts partial sums of ∂L/∂W [Units, Dim], each written by its part of BackwardProducts.");
+            w.WriteLine($"int partialsStart = (batch * length * (Units + 1) + {64 / element.Size - 1}) / {64 / element.Size} * {64 / element.Size};");
+            LayerScaffold.DeclareScratch(w, element, "scratch", "partialsStart + ProductParts * Units * Dim");
+            w.WriteLine($"Span<{T}> partials = scratch.Slice(partialsStart, ProductParts * Units * Dim);");
             using (w.Block("try"))
             {
                 w.WriteLine("long work = (long)batch * length * Units * Dim;");
@@ -199,19 +203,28 @@ internal static class StaticEmitter
                     w.WriteLine("BackwardRows(tape, 0, batch, input, dOutput, dWeights, dInput, scratch);");
                 }
                 w.WriteLine();
-                w.WriteLine("// pre = H Wᵀ + b over all B·T steps: ∂L/∂W += ∂L/∂preᵀ H and ∂L/∂H += ∂L/∂pre W, each cut into row ranges that");
-                w.WriteLine("// threads take independently (one range each on one thread), and one more chunk for ∂L/∂u_w and ∂L/∂b.");
+                w.WriteLine("// pre = H Wᵀ + b over all B·T steps, cut into ProductParts ranges of steps: part p of ∂L/∂W = ∂L/∂preᵀ H over its");
+                w.WriteLine("// steps, and ∂L/∂H += ∂L/∂pre W on its steps; one more chunk for ∂L/∂u_w and ∂L/∂b. Threads take the parts of the");
+                w.WriteLine("// steps whose rows they wrote above (BatchParallel.Interleaved), and each part reads only its own steps.");
                 using (w.Block("if (BatchParallel.ShouldSplit(2 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
                     w.WriteLine($"BatchParallel.For<{T}>(2 * ProductParts + 1, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),");
-                    w.WriteLine($"    static (int chunk, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0, s.R1, s.W0),");
-                    w.WriteLine("    lengths, r0: input, r1: scratch, w0: dInput);");
+                    w.WriteLine($"    static (int chunk, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, BatchParallel.Interleaved(chunk, 2, ProductParts), s.R0, s.R1, s.W0, s.W1),");
+                    w.WriteLine("    lengths, r0: input, r1: scratch, w0: dInput, w1: partials);");
                 }
                 using (w.Block("else"))
                 {
-                    using (w.Block("for (int chunk = 0; chunk < 3; chunk++)"))
+                    using (w.Block("for (int chunk = 0; chunk < 2 * ProductParts + 1; chunk++)"))
                     {
-                        w.WriteLine("BackwardProducts(tape, chunk, 1, input, scratch, dInput);");
+                        w.WriteLine("BackwardProducts(tape, chunk, input, scratch, dInput, partials);");
+                    }
+                }
+                w.WriteLine("// ∂L/∂W += the parts' sums, in part order: the same additions whatever the number of threads.");
+                using (w.Block("for (int part = 0; part < ProductParts; part++)"))
+                {
+                    using (w.Block("for (int u = 0; u < Units; u++)"))
+                    {
+                        w.WriteLine($"{axpyDim}(1, ref partials[(part * Units + u) * Dim], ref Weight.Gradient[u * Dim]);");
                     }
                 }
             }
@@ -274,17 +287,22 @@ internal static class StaticEmitter
         w.WriteLine();
         LayerScaffold.DeclareProductParts(w);
         w.WriteLine();
-        w.WriteLine("// Chunk c < 2·parts does part c % parts of product c / parts, over all B·T steps:");
-        w.WriteLine("//   0: ∂L/∂W += ∂L/∂preᵀ H (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂H += ∂L/∂pre W (rows [lo, hi) of ∂L/∂H; skipped when not wanted)");
-        w.WriteLine("// and chunk 2·parts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.");
-        using (LayerScaffold.HotBlock(w, $"private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> scratch, Span<{T}> dInput)"))
+        w.WriteLine("// Chunk c < 2·ProductParts does part p = c % ProductParts, the steps [lo, hi) = [p·S/parts, (p+1)·S/parts) of the B·T = S, of");
+        w.WriteLine("// product c / ProductParts:");
+        w.WriteLine("//   0: partial sum p of ∂L/∂W = Σ over steps [lo, hi), in order, of ∂L/∂preₜᵀ hₜ (written to its own scratch, added after)");
+        w.WriteLine("//   1: ∂L/∂H += ∂L/∂pre W on rows [lo, hi) (skipped when not wanted)");
+        w.WriteLine("// and chunk 2·ProductParts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.");
+        using (LayerScaffold.HotBlock(w, $"private void BackwardProducts(Tape tape, int chunk, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> scratch, Span<{T}> dInput, Span<{T}> partials)"))
         {
+            w.WriteLine("const int parts = ProductParts;");
             w.WriteLine("int steps = tape.Batch * tape.KeyLength;");
             w.WriteLine($"ReadOnlySpan<{T}> dPre = scratch.Slice(0, steps * Units);");
             w.WriteLine("int part = chunk % parts;");
             using (w.Block("if (chunk < parts)"))
             {
-                LayerScaffold.WeightGradientPart(w, product, "Units", "steps", "parts", "dPre", "input", "Weight.Gradient", "Dim");
+                w.WriteLine("int lo = steps * part / parts, hi = steps * (part + 1) / parts;");
+                w.WriteLine("// Σ over the part's steps (none: zero) of ∂y[r, u] · x[r, :] (y = x Wᵀ), from zero.");
+                w.WriteLine($"{product}(Units, hi - lo, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), 1, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(input), lo * Dim), ref partials[part * Units * Dim], accumulate: false);");
             }
             using (w.Block("else if (chunk < 2 * parts)"))
             {

@@ -221,7 +221,7 @@ internal static class StructuredEmitter
                 w.WriteLine("// The parameter gradients and the rest of ∂L/∂H over all B·T steps, after every sequence is done, each product");
                 w.WriteLine("// cut into row ranges that threads take independently (on one thread, each product in one call).");
                 LayerScaffold.SplitOrSerial(w, element, "3 * ProductParts", "work", "callState ??= new CallState(this, tape)",
-                    "((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0, s.R1, s.W0)",
+                    "((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, BatchParallel.Interleaved(chunk, 3, ProductParts), ProductParts, s.R0, s.R1, s.W0)",
                     "lengths, r0: input, r1: scratch, w0: dInput",
                     "for (int product = 0; product < 3; product++) BackwardProducts(tape, product, 1, input, scratch, dInput);");
             }

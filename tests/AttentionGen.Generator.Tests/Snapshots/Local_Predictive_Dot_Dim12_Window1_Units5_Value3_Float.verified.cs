@@ -414,7 +414,7 @@ namespace Samples.Translation
                 if (BatchParallel.ShouldSplit(chunks, MaxDegreeOfParallelism, (long)rows * Dim * PredictorUnits * 4, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(chunks, MaxDegreeOfParallelism, this,
-                        static (int chunk, object state, in ChunkSpans<float> s) => ((LocalAligner)state).BackwardProducts(chunk, ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((LocalAligner)state).BackwardProducts(BatchParallel.Interleaved(chunk, 2, ProductParts), ProductParts, s.Batch * s.QueryLength, s.R0, s.R1, s.W0),
                         (batch, queryLength, keyLength), r0: query, r1: scratch, w0: dQuery);
                 }
                 else
@@ -1097,6 +1097,152 @@ namespace Samples.Translation
                             Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
                     }
+                    if (columns - o >= 2 && columns >= 3)
+                    {
+                        nint fresh = o;
+                        o = columns - 3;
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            Vector256<float> acc01 = Vector256<float>.Zero;
+                            Vector256<float> acc02 = Vector256<float>.Zero;
+                            Vector256<float> acc10 = Vector256<float>.Zero;
+                            Vector256<float> acc11 = Vector256<float>.Zero;
+                            Vector256<float> acc12 = Vector256<float>.Zero;
+                            Vector256<float> acc20 = Vector256<float>.Zero;
+                            Vector256<float> acc21 = Vector256<float>.Zero;
+                            Vector256<float> acc22 = Vector256<float>.Zero;
+                            Vector256<float> acc30 = Vector256<float>.Zero;
+                            Vector256<float> acc31 = Vector256<float>.Zero;
+                            Vector256<float> acc32 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 8; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, 4) & tailMask;
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, 4) & tailMask;
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, 4) & tailMask;
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            }
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            }
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            }
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            Vector256<float> acc01 = Vector256<float>.Zero;
+                            Vector256<float> acc02 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 8; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, 4) & tailMask;
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, 4) & tailMask;
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, 4) & tailMask;
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, 4) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
+                        o = columns;
+                    }
                     for (; o < columns; o++)
                     {
                         nint r = chunk;
@@ -1249,6 +1395,122 @@ namespace Samples.Translation
                             Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
                             Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
+                    }
+                    if (columns - o >= 2 && columns >= 3)
+                    {
+                        nint fresh = o;
+                        o = columns - 3;
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 12);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 12);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            Vector128<float> acc01 = Vector128<float>.Zero;
+                            Vector128<float> acc02 = Vector128<float>.Zero;
+                            Vector128<float> acc10 = Vector128<float>.Zero;
+                            Vector128<float> acc11 = Vector128<float>.Zero;
+                            Vector128<float> acc12 = Vector128<float>.Zero;
+                            Vector128<float> acc20 = Vector128<float>.Zero;
+                            Vector128<float> acc21 = Vector128<float>.Zero;
+                            Vector128<float> acc22 = Vector128<float>.Zero;
+                            Vector128<float> acc30 = Vector128<float>.Zero;
+                            Vector128<float> acc31 = Vector128<float>.Zero;
+                            Vector128<float> acc32 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 12; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            }
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            }
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            }
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 12);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 12);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 12);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 12);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            Vector128<float> acc01 = Vector128<float>.Zero;
+                            Vector128<float> acc02 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 12; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
+                        o = columns;
                     }
                     for (; o < columns; o++)
                     {

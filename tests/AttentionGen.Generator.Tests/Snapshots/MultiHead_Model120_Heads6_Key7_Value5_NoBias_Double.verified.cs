@@ -4080,6 +4080,107 @@ namespace Samples.Transformer
                             (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
                         }
                     }
+                    if (columns - o >= 2 && columns >= 4)
+                    {
+                        nint fresh = o;
+                        o = columns - 4;
+                        Vector256<double> freshSums = Vector256.GreaterThanOrEqual(Vector256<long>.Indices, Vector256.Create((long)(fresh - o))).As<long, double>();
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 120);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 120);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 120);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 120);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 120);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 120);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc01 = Vector512<double>.Zero;
+                            Vector512<double> acc02 = Vector512<double>.Zero;
+                            Vector512<double> acc03 = Vector512<double>.Zero;
+                            Vector512<double> acc10 = Vector512<double>.Zero;
+                            Vector512<double> acc11 = Vector512<double>.Zero;
+                            Vector512<double> acc12 = Vector512<double>.Zero;
+                            Vector512<double> acc13 = Vector512<double>.Zero;
+                            Vector512<double> acc20 = Vector512<double>.Zero;
+                            Vector512<double> acc21 = Vector512<double>.Zero;
+                            Vector512<double> acc22 = Vector512<double>.Zero;
+                            Vector512<double> acc23 = Vector512<double>.Zero;
+                            Vector512<double> acc30 = Vector512<double>.Zero;
+                            Vector512<double> acc31 = Vector512<double>.Zero;
+                            Vector512<double> acc32 = Vector512<double>.Zero;
+                            Vector512<double> acc33 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 120; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
+                                acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
+                                acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
+                                acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            }
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            Vector256<double> y0Old = Vector256.LoadUnsafe(ref y0);
+                            Vector256.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
+                            ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            Vector256<double> y1Old = Vector256.LoadUnsafe(ref y1);
+                            Vector256.ConditionalSelect(freshSums, y1Old + Reductions.SumEach(acc10, acc11, acc12, acc13), y1Old).StoreUnsafe(ref y1);
+                            ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            Vector256<double> y2Old = Vector256.LoadUnsafe(ref y2);
+                            Vector256.ConditionalSelect(freshSums, y2Old + Reductions.SumEach(acc20, acc21, acc22, acc23), y2Old).StoreUnsafe(ref y2);
+                            ref double y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
+                            Vector256<double> y3Old = Vector256.LoadUnsafe(ref y3);
+                            Vector256.ConditionalSelect(freshSums, y3Old + Reductions.SumEach(acc30, acc31, acc32, acc33), y3Old).StoreUnsafe(ref y3);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 120);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 120);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 120);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc01 = Vector512<double>.Zero;
+                            Vector512<double> acc02 = Vector512<double>.Zero;
+                            Vector512<double> acc03 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 120; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                            }
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            Vector256<double> y0Old = Vector256.LoadUnsafe(ref y0);
+                            Vector256.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
+                        }
+                        o = columns;
+                    }
                     for (; o < columns; o++)
                     {
                         nint r = chunk;
@@ -4217,6 +4318,122 @@ namespace Samples.Transformer
                             Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
                     }
+                    if (columns - o >= 2 && columns >= 3)
+                    {
+                        nint fresh = o;
+                        o = columns - 3;
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 120);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 120);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 120);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 120);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 120);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc10 = Vector256<double>.Zero;
+                            Vector256<double> acc11 = Vector256<double>.Zero;
+                            Vector256<double> acc12 = Vector256<double>.Zero;
+                            Vector256<double> acc20 = Vector256<double>.Zero;
+                            Vector256<double> acc21 = Vector256<double>.Zero;
+                            Vector256<double> acc22 = Vector256<double>.Zero;
+                            Vector256<double> acc30 = Vector256<double>.Zero;
+                            Vector256<double> acc31 = Vector256<double>.Zero;
+                            Vector256<double> acc32 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 120; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            }
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            }
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            }
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 120);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 120);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 120; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
+                        o = columns;
+                    }
                     for (; o < columns; o++)
                     {
                         nint r = chunk;
@@ -4353,6 +4570,122 @@ namespace Samples.Transformer
                             Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
                             Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
+                    }
+                    if (columns - o >= 2 && columns >= 3)
+                    {
+                        nint fresh = o;
+                        o = columns - 3;
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 120);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 120);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 120);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 120);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 120);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            Vector128<double> acc10 = Vector128<double>.Zero;
+                            Vector128<double> acc11 = Vector128<double>.Zero;
+                            Vector128<double> acc12 = Vector128<double>.Zero;
+                            Vector128<double> acc20 = Vector128<double>.Zero;
+                            Vector128<double> acc21 = Vector128<double>.Zero;
+                            Vector128<double> acc22 = Vector128<double>.Zero;
+                            Vector128<double> acc30 = Vector128<double>.Zero;
+                            Vector128<double> acc31 = Vector128<double>.Zero;
+                            Vector128<double> acc32 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 120; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            }
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            }
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            }
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 120);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 120);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 120; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
+                        o = columns;
                     }
                     for (; o < columns; o++)
                     {
@@ -4542,6 +4875,152 @@ namespace Samples.Transformer
                             Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
                     }
+                    if (columns - o >= 2 && columns >= 3)
+                    {
+                        nint fresh = o;
+                        o = columns - 3;
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 5);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 5);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 5);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 5);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 5);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 5);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 5);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc10 = Vector256<double>.Zero;
+                            Vector256<double> acc11 = Vector256<double>.Zero;
+                            Vector256<double> acc12 = Vector256<double>.Zero;
+                            Vector256<double> acc20 = Vector256<double>.Zero;
+                            Vector256<double> acc21 = Vector256<double>.Zero;
+                            Vector256<double> acc22 = Vector256<double>.Zero;
+                            Vector256<double> acc30 = Vector256<double>.Zero;
+                            Vector256<double> acc31 = Vector256<double>.Zero;
+                            Vector256<double> acc32 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 4; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 1) & tailMask;
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 1) & tailMask;
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 1) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 1) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 1) & tailMask;
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 1) & tailMask;
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 1) & tailMask;
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            }
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            }
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            }
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 5);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 5);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 5);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 5);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 4; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 1) & tailMask;
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 1) & tailMask;
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 1) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 1) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
+                        o = columns;
+                    }
                     for (; o < columns; o++)
                     {
                         nint r = chunk;
@@ -4725,6 +5204,152 @@ namespace Samples.Transformer
                             Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
                             Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
+                    }
+                    if (columns - o >= 2 && columns >= 3)
+                    {
+                        nint fresh = o;
+                        o = columns - 3;
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 5);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 5);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 5);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 5);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 5);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 5);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 5);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            Vector128<double> acc10 = Vector128<double>.Zero;
+                            Vector128<double> acc11 = Vector128<double>.Zero;
+                            Vector128<double> acc12 = Vector128<double>.Zero;
+                            Vector128<double> acc20 = Vector128<double>.Zero;
+                            Vector128<double> acc21 = Vector128<double>.Zero;
+                            Vector128<double> acc22 = Vector128<double>.Zero;
+                            Vector128<double> acc30 = Vector128<double>.Zero;
+                            Vector128<double> acc31 = Vector128<double>.Zero;
+                            Vector128<double> acc32 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 4; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 3) & tailMask;
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 3) & tailMask;
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 3) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 3) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 3) & tailMask;
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 3) & tailMask;
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 3) & tailMask;
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            }
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            }
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            }
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 5);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 5);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 5);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 5);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 4; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 3) & tailMask;
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 3) & tailMask;
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 3) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 3) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
+                        o = columns;
                     }
                     for (; o < columns; o++)
                     {
@@ -4930,6 +5555,152 @@ namespace Samples.Transformer
                             Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
                     }
+                    if (columns - o >= 2 && columns >= 3)
+                    {
+                        nint fresh = o;
+                        o = columns - 3;
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc10 = Vector256<double>.Zero;
+                            Vector256<double> acc11 = Vector256<double>.Zero;
+                            Vector256<double> acc12 = Vector256<double>.Zero;
+                            Vector256<double> acc20 = Vector256<double>.Zero;
+                            Vector256<double> acc21 = Vector256<double>.Zero;
+                            Vector256<double> acc22 = Vector256<double>.Zero;
+                            Vector256<double> acc30 = Vector256<double>.Zero;
+                            Vector256<double> acc31 = Vector256<double>.Zero;
+                            Vector256<double> acc32 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 4; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3) & tailMask;
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3) & tailMask;
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3) & tailMask;
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            }
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            }
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            }
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            Vector256<double> acc00 = Vector256<double>.Zero;
+                            Vector256<double> acc01 = Vector256<double>.Zero;
+                            Vector256<double> acc02 = Vector256<double>.Zero;
+                            for (nuint d = 0; d < 4; d += 4)
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
+                        o = columns;
+                    }
                     for (; o < columns; o++)
                     {
                         nint r = chunk;
@@ -5113,6 +5884,152 @@ namespace Samples.Transformer
                             Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
                             Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
+                    }
+                    if (columns - o >= 2 && columns >= 3)
+                    {
+                        nint fresh = o;
+                        o = columns - 3;
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            Vector128<double> acc10 = Vector128<double>.Zero;
+                            Vector128<double> acc11 = Vector128<double>.Zero;
+                            Vector128<double> acc12 = Vector128<double>.Zero;
+                            Vector128<double> acc20 = Vector128<double>.Zero;
+                            Vector128<double> acc21 = Vector128<double>.Zero;
+                            Vector128<double> acc22 = Vector128<double>.Zero;
+                            Vector128<double> acc30 = Vector128<double>.Zero;
+                            Vector128<double> acc31 = Vector128<double>.Zero;
+                            Vector128<double> acc32 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 6; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 5) & tailMask;
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 5) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<double> xv1 = Vector128.LoadUnsafe(ref x1, 5) & tailMask;
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<double> xv2 = Vector128.LoadUnsafe(ref x2, 5) & tailMask;
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<double> xv3 = Vector128.LoadUnsafe(ref x3, 5) & tailMask;
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            }
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            }
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            }
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 7);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 7);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            Vector128<double> acc00 = Vector128<double>.Zero;
+                            Vector128<double> acc01 = Vector128<double>.Zero;
+                            Vector128<double> acc02 = Vector128<double>.Zero;
+                            for (nuint d = 0; d < 6; d += 2)
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            {
+                                Vector128<double> wv0 = Vector128.LoadUnsafe(ref w0, 5) & tailMask;
+                                Vector128<double> wv1 = Vector128.LoadUnsafe(ref w1, 5) & tailMask;
+                                Vector128<double> wv2 = Vector128.LoadUnsafe(ref w2, 5) & tailMask;
+                                Vector128<double> xv0 = Vector128.LoadUnsafe(ref x0, 5) & tailMask;
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
+                        o = columns;
                     }
                     for (; o < columns; o++)
                     {

@@ -112,7 +112,7 @@ public abstract class StaticTests<TLayer, T, TTape>
     public void Results_do_not_depend_on_the_thread_count()
     {
         // Enough sequences that forward and backward split (B·T·U·D multiply-adds over the threshold): the sequences of
-        // both passes, and the backward's ∂W and ∂H cut by their output rows. With padding and an all-padding sequence.
+        // both passes, and the backward's ∂W summed over fixed step ranges and ∂H cut by rows. With padding and an all-padding sequence.
         const int length = 40;
         int batch = (int)Math.Max(12, 2 * ParallelWorkThreshold / ((long)length * Units * Dim) + 1);
         var random = new Random(4);

@@ -2937,6 +2937,107 @@ namespace Alignment
                             (Vector128.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
                         }
                     }
+                    if (columns - o >= 2 && columns >= 4)
+                    {
+                        nint fresh = o;
+                        o = columns - 4;
+                        Vector128<float> freshSums = Vector128.GreaterThanOrEqual(Vector128<int>.Indices, Vector128.Create((int)(fresh - o))).As<int, float>();
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 32);
+                            Vector512<float> acc00 = Vector512<float>.Zero;
+                            Vector512<float> acc01 = Vector512<float>.Zero;
+                            Vector512<float> acc02 = Vector512<float>.Zero;
+                            Vector512<float> acc03 = Vector512<float>.Zero;
+                            Vector512<float> acc10 = Vector512<float>.Zero;
+                            Vector512<float> acc11 = Vector512<float>.Zero;
+                            Vector512<float> acc12 = Vector512<float>.Zero;
+                            Vector512<float> acc13 = Vector512<float>.Zero;
+                            Vector512<float> acc20 = Vector512<float>.Zero;
+                            Vector512<float> acc21 = Vector512<float>.Zero;
+                            Vector512<float> acc22 = Vector512<float>.Zero;
+                            Vector512<float> acc23 = Vector512<float>.Zero;
+                            Vector512<float> acc30 = Vector512<float>.Zero;
+                            Vector512<float> acc31 = Vector512<float>.Zero;
+                            Vector512<float> acc32 = Vector512<float>.Zero;
+                            Vector512<float> acc33 = Vector512<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 16)
+                            {
+                                Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<float> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                                Vector512<float> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
+                                acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
+                                Vector512<float> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
+                                acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
+                                Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
+                                acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                            }
+                            ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            Vector128<float> y0Old = Vector128.LoadUnsafe(ref y0);
+                            Vector128.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
+                            ref float y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            Vector128<float> y1Old = Vector128.LoadUnsafe(ref y1);
+                            Vector128.ConditionalSelect(freshSums, y1Old + Reductions.SumEach(acc10, acc11, acc12, acc13), y1Old).StoreUnsafe(ref y1);
+                            ref float y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            Vector128<float> y2Old = Vector128.LoadUnsafe(ref y2);
+                            Vector128.ConditionalSelect(freshSums, y2Old + Reductions.SumEach(acc20, acc21, acc22, acc23), y2Old).StoreUnsafe(ref y2);
+                            ref float y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
+                            Vector128<float> y3Old = Vector128.LoadUnsafe(ref y3);
+                            Vector128.ConditionalSelect(freshSums, y3Old + Reductions.SumEach(acc30, acc31, acc32, acc33), y3Old).StoreUnsafe(ref y3);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 32);
+                            Vector512<float> acc00 = Vector512<float>.Zero;
+                            Vector512<float> acc01 = Vector512<float>.Zero;
+                            Vector512<float> acc02 = Vector512<float>.Zero;
+                            Vector512<float> acc03 = Vector512<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 16)
+                            {
+                                Vector512<float> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<float> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<float> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<float> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                            }
+                            ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            Vector128<float> y0Old = Vector128.LoadUnsafe(ref y0);
+                            Vector128.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
+                        }
+                        o = columns;
+                    }
                     for (; o < columns; o++)
                     {
                         nint r = chunk;
@@ -3074,6 +3175,122 @@ namespace Alignment
                             Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
                     }
+                    if (columns - o >= 2 && columns >= 3)
+                    {
+                        nint fresh = o;
+                        o = columns - 3;
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            Vector256<float> acc01 = Vector256<float>.Zero;
+                            Vector256<float> acc02 = Vector256<float>.Zero;
+                            Vector256<float> acc10 = Vector256<float>.Zero;
+                            Vector256<float> acc11 = Vector256<float>.Zero;
+                            Vector256<float> acc12 = Vector256<float>.Zero;
+                            Vector256<float> acc20 = Vector256<float>.Zero;
+                            Vector256<float> acc21 = Vector256<float>.Zero;
+                            Vector256<float> acc22 = Vector256<float>.Zero;
+                            Vector256<float> acc30 = Vector256<float>.Zero;
+                            Vector256<float> acc31 = Vector256<float>.Zero;
+                            Vector256<float> acc32 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
+                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            }
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            }
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            }
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            Vector256<float> acc00 = Vector256<float>.Zero;
+                            Vector256<float> acc01 = Vector256<float>.Zero;
+                            Vector256<float> acc02 = Vector256<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 8)
+                            {
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
+                        o = columns;
+                    }
                     for (; o < columns; o++)
                     {
                         nint r = chunk;
@@ -3210,6 +3427,122 @@ namespace Alignment
                             Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
                             Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
                         }
+                    }
+                    if (columns - o >= 2 && columns >= 3)
+                    {
+                        nint fresh = o;
+                        o = columns - 3;
+                        nint r = chunk;
+                        for (; r + 4 <= chunkEnd; r += 4)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 32);
+                            ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 32);
+                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            Vector128<float> acc01 = Vector128<float>.Zero;
+                            Vector128<float> acc02 = Vector128<float>.Zero;
+                            Vector128<float> acc10 = Vector128<float>.Zero;
+                            Vector128<float> acc11 = Vector128<float>.Zero;
+                            Vector128<float> acc12 = Vector128<float>.Zero;
+                            Vector128<float> acc20 = Vector128<float>.Zero;
+                            Vector128<float> acc21 = Vector128<float>.Zero;
+                            Vector128<float> acc22 = Vector128<float>.Zero;
+                            Vector128<float> acc30 = Vector128<float>.Zero;
+                            Vector128<float> acc31 = Vector128<float>.Zero;
+                            Vector128<float> acc32 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector128<float> xv1 = Vector128.LoadUnsafe(ref x1, d);
+                                acc10 = Vector128.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(xv1, wv2, acc12);
+                                Vector128<float> xv2 = Vector128.LoadUnsafe(ref x2, d);
+                                acc20 = Vector128.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector128<float> xv3 = Vector128.LoadUnsafe(ref x3, d);
+                                acc30 = Vector128.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(xv3, wv2, acc32);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
+                            }
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
+                            }
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
+                            }
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref float x0 = ref Unsafe.Add(ref x, r * 32);
+                            ref float w0 = ref Unsafe.Add(ref weight, o * 32);
+                            ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 32);
+                            ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 32);
+                            Vector128<float> acc00 = Vector128<float>.Zero;
+                            Vector128<float> acc01 = Vector128<float>.Zero;
+                            Vector128<float> acc02 = Vector128<float>.Zero;
+                            for (nuint d = 0; d < 32; d += 4)
+                            {
+                                Vector128<float> wv0 = Vector128.LoadUnsafe(ref w0, d);
+                                Vector128<float> wv1 = Vector128.LoadUnsafe(ref w1, d);
+                                Vector128<float> wv2 = Vector128.LoadUnsafe(ref w2, d);
+                                Vector128<float> xv0 = Vector128.LoadUnsafe(ref x0, d);
+                                acc00 = Vector128.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(xv0, wv2, acc02);
+                            }
+                            if (o >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            }
+                            if (o + 1 >= fresh)
+                            {
+                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
+                            }
+                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                        }
+                        o = columns;
                     }
                     for (; o < columns; o++)
                     {

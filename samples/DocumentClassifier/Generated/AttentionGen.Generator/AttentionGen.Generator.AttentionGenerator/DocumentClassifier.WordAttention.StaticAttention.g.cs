@@ -252,12 +252,15 @@ namespace DocumentClassifier
             Shapes.RequireLength(dOutput.Length, (long)batch * Dim, nameof(dOutput), $"[B={batch}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $"[B={batch}, T={length}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * length, nameof(dWeights), $"[B={batch}, T={length}]");
-            // Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows.
-            int scratchLength = batch * length * (Units + 1);
+            // Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows; then, from
+            // a cache line on, ProductParts partial sums of ∂L/∂W [Units, Dim], each written by its part of BackwardProducts.
+            int partialsStart = (batch * length * (Units + 1) + 15) / 16 * 16;
+            int scratchLength = partialsStart + ProductParts * Units * Dim;
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
                 ? stackalloc float[scratchLength + 16]
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> partials = scratch.Slice(partialsStart, ProductParts * Units * Dim);
             try
             {
                 long work = (long)batch * length * Units * Dim;
@@ -275,19 +278,28 @@ namespace DocumentClassifier
                     BackwardRows(tape, 0, batch, input, dOutput, dWeights, dInput, scratch);
                 }
 
-                // pre = H Wᵀ + b over all B·T steps: ∂L/∂W += ∂L/∂preᵀ H and ∂L/∂H += ∂L/∂pre W, each cut into row ranges that
-                // threads take independently (one range each on one thread), and one more chunk for ∂L/∂u_w and ∂L/∂b.
+                // pre = H Wᵀ + b over all B·T steps, cut into ProductParts ranges of steps: part p of ∂L/∂W = ∂L/∂preᵀ H over its
+                // steps, and ∂L/∂H += ∂L/∂pre W on its steps; one more chunk for ∂L/∂u_w and ∂L/∂b. Threads take the parts of the
+                // steps whose rows they wrote above (BatchParallel.Interleaved), and each part reads only its own steps.
                 if (BatchParallel.ShouldSplit(2 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(2 * ProductParts + 1, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
-                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0, s.R1, s.W0),
-                        lengths, r0: input, r1: scratch, w0: dInput);
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, BatchParallel.Interleaved(chunk, 2, ProductParts), s.R0, s.R1, s.W0, s.W1),
+                        lengths, r0: input, r1: scratch, w0: dInput, w1: partials);
                 }
                 else
                 {
-                    for (int chunk = 0; chunk < 3; chunk++)
+                    for (int chunk = 0; chunk < 2 * ProductParts + 1; chunk++)
                     {
-                        BackwardProducts(tape, chunk, 1, input, scratch, dInput);
+                        BackwardProducts(tape, chunk, input, scratch, dInput, partials);
+                    }
+                }
+                // ∂L/∂W += the parts' sums, in part order: the same additions whatever the number of threads.
+                for (int part = 0; part < ProductParts; part++)
+                {
+                    for (int u = 0; u < Units; u++)
+                    {
+                        MultiplyAdd32(1, ref partials[(part * Units + u) * Dim], ref Weight.Gradient[u * Dim]);
                     }
                 }
             }
@@ -360,21 +372,23 @@ namespace DocumentClassifier
         // so the cut changes which thread computes an element, never its value.
         private const int ProductParts = 4;
 
-        // Chunk c < 2·parts does part c % parts of product c / parts, over all B·T steps:
-        //   0: ∂L/∂W += ∂L/∂preᵀ H (rows [lo, hi) of ∂L/∂W)   1: ∂L/∂H += ∂L/∂pre W (rows [lo, hi) of ∂L/∂H; skipped when not wanted)
-        // and chunk 2·parts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.
+        // Chunk c < 2·ProductParts does part p = c % ProductParts, the steps [lo, hi) = [p·S/parts, (p+1)·S/parts) of the B·T = S, of
+        // product c / ProductParts:
+        //   0: partial sum p of ∂L/∂W = Σ over steps [lo, hi), in order, of ∂L/∂preₜᵀ hₜ (written to its own scratch, added after)
+        //   1: ∂L/∂H += ∂L/∂pre W on rows [lo, hi) (skipped when not wanted)
+        // and chunk 2·ProductParts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void BackwardProducts(Tape tape, int chunk, int parts, ReadOnlySpan<float> input, ReadOnlySpan<float> scratch, Span<float> dInput)
+        private void BackwardProducts(Tape tape, int chunk, ReadOnlySpan<float> input, ReadOnlySpan<float> scratch, Span<float> dInput, Span<float> partials)
         {
+            const int parts = ProductParts;
             int steps = tape.Batch * tape.KeyLength;
             ReadOnlySpan<float> dPre = scratch.Slice(0, steps * Units);
             int part = chunk % parts;
             if (chunk < parts)
             {
-                // ∂W rows [lo, hi): += Σ over r < steps, in order, of ∂y[r, u] · x[r, :] (y = x Wᵀ).
-                int lo = Units * part / parts, hi = Units * (part + 1) / parts;
-                if (hi == lo) return;
-                MatrixProductAdd32(hi - lo, steps, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo), 1, Units, ref MemoryMarshal.GetReference(input), ref Weight.Gradient[lo * Dim]);
+                int lo = steps * part / parts, hi = steps * (part + 1) / parts;
+                // Σ over the part's steps (none: zero) of ∂y[r, u] · x[r, :] (y = x Wᵀ), from zero.
+                MatrixProductAdd32(Units, hi - lo, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), 1, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(input), lo * Dim), ref partials[part * Units * Dim], accumulate: false);
             }
             else if (chunk < 2 * parts)
             {
