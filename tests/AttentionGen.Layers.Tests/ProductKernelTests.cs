@@ -15,7 +15,7 @@ namespace AttentionGen.Layers.Tests;
 /// The two product kernels every layer's projections go through, called directly (they are private static methods of
 /// each generated class): C += A·B or C = A·B (<c>MatrixProductAdd{columns}</c>, A read through strides; overwriting C
 /// when <c>accumulate</c> is false) and Y += X Wᵀ
-/// (<c>ProductTransposedAdd{depth}</c>). Row counts cross every register block (8, 4 and 1 rows) and the row chunks and
+/// (<c>ProductTransposedAdd{depth}</c>). Row counts cross every register block (8, 4, 2 and 1 rows) and the row chunks and
 /// depth blocks the kernels use to stay in cache; widths leave vector and scalar tails. Each result is checked against a
 /// double reference, and each row against the same kernel called for that row alone, bit for bit: layers rely on an
 /// element being computed the same way whichever rows one call covers (ProjectKeys against a step; threads' row ranges).
@@ -33,7 +33,7 @@ public class ProductKernelTests
         return method.CreateDelegate<TDelegate>();
     }
 
-    private static readonly int[] RowCounts = [1, 3, 4, 5, 7, 8, 9, 12, 16, 17, 25];
+    private static readonly int[] RowCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 17, 25, 30];
     private static readonly int[] Depths = [0, 1, 5, 127, 128, 129, 300];
 
     [Fact] public void MatrixProductAdd256_float() => CheckMatrixProduct<float>(typeof(KernelF256), 256, 1e-5);

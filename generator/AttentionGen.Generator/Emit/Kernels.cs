@@ -219,8 +219,9 @@ internal sealed class Kernels
         int tail = columns % lanes;
         writer.WriteLine($"// columns: {columns} = {vectors / 3} × 3 vectors + {rest} vector(s) + {tail} scalar(s) of {lanes} lanes");
         // Vector512 (32 registers): 8 rows × 3 vectors in 24 accumulators, so each vector of B loaded serves 8 FMAs
-        // (Zen 5 runs two full-width FMAs a cycle); then 4 rows, then 1. Narrower vectors (16 registers): 4 rows, then 1.
-        int[] rowBlocks = bits == 512 ? new[] { 8, 4, 1 } : new[] { 4, 1 };
+        // (Zen 5 runs two full-width FMAs a cycle); then 4 rows, 2, then 1. Narrower vectors (16 registers): 4, 2, then 1.
+        // (A one-row tile loads a vector of B per FMA: a key length of 30 left two of them after 8 + 8 + 8 + 4.)
+        int[] rowBlocks = bits == 512 ? new[] { 8, 4, 2, 1 } : new[] { 4, 2, 1 };
         writer.WriteLine("nint i = 0;");
         foreach (int rowBlock in rowBlocks)
         {

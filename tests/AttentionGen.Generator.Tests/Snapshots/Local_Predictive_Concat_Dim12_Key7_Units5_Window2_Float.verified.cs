@@ -992,6 +992,51 @@ namespace Samples.Translation
                             acc30.StoreUnsafe(ref c30);
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 12 + 0);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 12);
+                                nint aOffset = k * aDepth;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 12 + 8);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 8);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 8);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 12);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         {
@@ -1099,6 +1144,49 @@ namespace Samples.Translation
                             acc30.StoreUnsafe(ref c30);
                             acc31.StoreUnsafe(ref c31);
                             acc32.StoreUnsafe(ref c32);
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 12; col += 12)
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 12 + col);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + col);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 4);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 8);
+                            Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 12);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
                         }
                     }
                     for (; i < rows; i++)
@@ -1244,6 +1332,51 @@ namespace Samples.Translation
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 7 + 0);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 7);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                        }
+                        // the last 3 column(s), at offset 4
+                        for (nint col = 4; col < 7; col++)
+                        {
+                            ref float target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            float sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 4; col < 7; col++)
+                        {
+                            ref float target = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
+                            float sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }

@@ -1465,6 +1465,112 @@ namespace Samples.Speech
                             target = sum;
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 24; col += 24)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 24);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 32);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                        }
+                        // the last 1 column(s), at offset 36
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         for (nint col = 0; col < 24; col += 24)
@@ -1652,6 +1758,70 @@ namespace Samples.Speech
                             target = sum;
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 36; col += 12)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 4);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
+                            Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
+                                Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        // the last 1 column(s), at offset 36
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         for (nint col = 0; col < 36; col += 12)
@@ -1805,6 +1975,70 @@ namespace Samples.Speech
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 36; col += 6)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 2);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 4);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 2);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        // the last 1 column(s), at offset 36
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 36; col < 37; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }

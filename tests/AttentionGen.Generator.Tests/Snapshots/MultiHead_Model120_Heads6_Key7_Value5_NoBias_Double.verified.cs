@@ -1683,6 +1683,49 @@ namespace Samples.Transformer
                             acc32.StoreUnsafe(ref c32);
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 120; col += 24)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 8);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 16);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + col);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 8);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 16);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 120);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         for (nint col = 0; col < 120; col += 24)
@@ -1788,6 +1831,49 @@ namespace Samples.Transformer
                             acc32.StoreUnsafe(ref c32);
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 120; col += 12)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 4);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 8);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + col);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 4);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 8);
+                            Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 120);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
+                                Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         for (nint col = 0; col < 120; col += 12)
@@ -1891,6 +1977,49 @@ namespace Samples.Transformer
                             acc30.StoreUnsafe(ref c30);
                             acc31.StoreUnsafe(ref c31);
                             acc32.StoreUnsafe(ref c32);
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 120; col += 6)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 2);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 4);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + col);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 2);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 4);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 120);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
                         }
                     }
                     for (; i < rows; i++)
@@ -2199,6 +2328,60 @@ namespace Samples.Transformer
                             acc30.StoreUnsafe(ref c30);
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + 0);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 20 + 0 + 8);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0 + 8);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 16);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         {
@@ -2363,6 +2546,79 @@ namespace Samples.Transformer
                             acc31.StoreUnsafe(ref c31);
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 12; col += 12)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 20 + col + 4);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 20 + col + 8);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + col);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 4);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 8);
+                            Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
+                                Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + 12);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 20 + 12 + 4);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 12);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + 12 + 4);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 12);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         for (nint col = 0; col < 12; col += 12)
@@ -2519,6 +2775,70 @@ namespace Samples.Transformer
                             acc10.StoreUnsafe(ref c10);
                             acc20.StoreUnsafe(ref c20);
                             acc30.StoreUnsafe(ref c30);
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 18; col += 6)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 20 + col + 2);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 20 + col + 4);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + col);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 2);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 4);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + 18);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 18);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 18);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
                         }
                     }
                     for (; i < rows; i++)
@@ -2683,6 +3003,51 @@ namespace Samples.Transformer
                             target = sum;
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 5 + 0);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 5);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                        }
+                        // the last 1 column(s), at offset 4
+                        for (nint col = 4; col < 5; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 5 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 4; col < 5; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 5 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         {
@@ -2807,6 +3172,60 @@ namespace Samples.Transformer
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 5 + 0 + 2);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 5 + 0);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 5 + 0 + 2);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 5);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                        }
+                        // the last 1 column(s), at offset 4
+                        for (nint col = 4; col < 5; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 5 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 4; col < 5; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 5 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
                             }
                             target = sum;
                         }
@@ -3224,6 +3643,79 @@ namespace Samples.Transformer
                             acc31.StoreUnsafe(ref c31);
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 48; col += 24)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 48);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 48);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         for (nint col = 0; col < 48; col += 24)
@@ -3380,6 +3872,70 @@ namespace Samples.Transformer
                             acc10.StoreUnsafe(ref c10);
                             acc20.StoreUnsafe(ref c20);
                             acc30.StoreUnsafe(ref c30);
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 60; col += 12)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
+                            Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
+                            Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
+                            Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> b1 = Vector256.LoadUnsafe(ref bRow, 4);
+                                Vector256<double> b2 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 60);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 60);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
                         }
                     }
                     for (; i < rows; i++)
@@ -3550,6 +4106,79 @@ namespace Samples.Transformer
                             acc21.StoreUnsafe(ref c21);
                             acc30.StoreUnsafe(ref c30);
                             acc31.StoreUnsafe(ref c31);
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 60; col += 6)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 2);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 4);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 2);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 60);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 60 + 2);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60 + 2);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 60);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
                         }
                     }
                     for (; i < rows; i++)
@@ -3752,6 +4381,72 @@ namespace Samples.Transformer
                             target = sum;
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
+                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0);
+                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 7);
+                                nint aOffset = k * aDepth;
+                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + 4);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 4);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 4);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 7);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                        }
+                        // the last 1 column(s), at offset 6
+                        for (nint col = 6; col < 7; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 6; col < 7; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         {
@@ -3909,6 +4604,70 @@ namespace Samples.Transformer
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 6; col += 6)
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + col);
+                            Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + col + 2);
+                            Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + col + 4);
+                            Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
+                            Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 2);
+                            Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 4);
+                            Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 7);
+                                nint aOffset = k * aDepth;
+                                Vector128<double> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<double> b1 = Vector128.LoadUnsafe(ref bRow, 2);
+                                Vector128<double> b2 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<double> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector128<double> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        // the last 1 column(s), at offset 6
+                        for (nint col = 6; col < 7; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                            }
+                            target = sum;
+                        }
+                        for (nint col = 6; col < 7; col++)
+                        {
+                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
+                            double sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }

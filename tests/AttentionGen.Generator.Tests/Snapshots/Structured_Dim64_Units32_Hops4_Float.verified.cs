@@ -740,6 +740,39 @@ namespace Samples.Sentences
                             acc31.StoreUnsafe(ref c31);
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         {
@@ -870,6 +903,70 @@ namespace Samples.Sentences
                             acc10.StoreUnsafe(ref c10);
                             acc20.StoreUnsafe(ref c20);
                             acc30.StoreUnsafe(ref c30);
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 24; col += 24)
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 8);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 16);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + col);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 16);
+                            Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 24);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
                         }
                     }
                     for (; i < rows; i++)
@@ -1040,6 +1137,79 @@ namespace Samples.Sentences
                             acc21.StoreUnsafe(ref c21);
                             acc30.StoreUnsafe(ref c30);
                             acc31.StoreUnsafe(ref c31);
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 24; col += 12)
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 4);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 8);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + col);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 4);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
+                            Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 24);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + 24 + 4);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24 + 4);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 24);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
                         }
                     }
                     for (; i < rows; i++)
@@ -1420,6 +1590,70 @@ namespace Samples.Sentences
                             acc30.StoreUnsafe(ref c30);
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 48; col += 48)
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 32);
+                            Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 48);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         for (nint col = 0; col < 48; col += 48)
@@ -1590,6 +1824,79 @@ namespace Samples.Sentences
                             acc31.StoreUnsafe(ref c31);
                         }
                     }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 48; col += 24)
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
+                            Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 48);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                        }
+                    }
                     for (; i < rows; i++)
                     {
                         for (nint col = 0; col < 48; col += 24)
@@ -1746,6 +2053,70 @@ namespace Samples.Sentences
                             acc10.StoreUnsafe(ref c10);
                             acc20.StoreUnsafe(ref c20);
                             acc30.StoreUnsafe(ref c30);
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        for (nint col = 0; col < 60; col += 12)
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
+                            Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 60);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 60);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
                         }
                     }
                     for (; i < rows; i++)
