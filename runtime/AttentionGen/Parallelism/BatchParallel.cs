@@ -104,7 +104,7 @@ public static class BatchParallel
             // order; one that runs out of its own takes the last chunks left in the others' ranges. The same thread thus
             // gets the same batch rows in the forward, in the backward and in the next step, whose tape rows, scratch and
             // gradients are in its own caches: read by the other core they came at half the bandwidth, and a W4 training
-            // step spent a third more CPU time on two threads than on one when each thread took whichever chunk was next.
+            // step spent half again as much CPU time on two threads as on one when each thread took whichever chunk was next.
             // (A plain static split waits for a late thread; taking from the back of another's range does not.) Which
             // thread runs a chunk never changes a result: chunks write disjoint outputs.
             int participants = Math.Min(degree, chunks);
