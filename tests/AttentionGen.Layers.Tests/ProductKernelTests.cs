@@ -23,7 +23,7 @@ namespace AttentionGen.Layers.Tests;
 /// </summary>
 public class ProductKernelTests
 {
-    private delegate void MatrixProductAdd<T>(int rows, int depth, ref T a, nint aRow, nint aDepth, ref T b, ref T c, bool accumulate);
+    private delegate void MatrixProductAdd<T>(int rows, int depth, ref T a, nint aRow, nint aDepth, ref T b, ref T c, bool accumulate, bool inDepthOrder);
     private delegate void ProductTransposedAdd<T>(int rows, int columns, ref T x, ref T weight, ref T y);
 
     private static TDelegate Kernel<TDelegate>(Type layer, string name) where TDelegate : Delegate
@@ -33,12 +33,18 @@ public class ProductKernelTests
         return method.CreateDelegate<TDelegate>();
     }
 
-    private static readonly int[] RowCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 17, 25, 30];
-    private static readonly int[] Depths = [0, 1, 5, 127, 128, 129, 300];
+    // 16, 32, 64 and 70 rows cross the Vector512 tail helpers' tiles of rows in lanes (16 and 64 rows, the rest by rows);
+    // depths 15, 16 and 17 cross the whole vector the packed-column tail needs, and 127, 129 and 300 leave its rest.
+    private static readonly int[] RowCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 17, 25, 30, 32, 64, 70];
+    private static readonly int[] Depths = [0, 1, 5, 15, 16, 17, 127, 128, 129, 300];
 
     [Fact] public void MatrixProductAdd256_float() => CheckMatrixProduct<float>(typeof(KernelF256), 256, 1e-5);
     [Fact] public void MatrixProductAdd129_float() => CheckMatrixProduct<float>(typeof(GeneralF129Causal), 129, 1e-5);
     [Fact] public void MatrixProductAdd100_float() => CheckMatrixProduct<float>(typeof(AdditiveF100), 100, 1e-5);
+    // Tails of 1, 5 and 15 columns on Vector512: every tile shape of the tail helpers (4, 2 and 1 rows; 4, 2 and 1 vectors of rows).
+    [Fact] public void MatrixProductAdd17_float() => CheckMatrixProduct<float>(typeof(AdditiveF17), 17, 1e-5);
+    [Fact] public void MatrixProductAdd37_float() => CheckMatrixProduct<float>(typeof(AdditiveF37), 37, 1e-5);
+    [Fact] public void MatrixProductAdd31_float() => CheckMatrixProduct<float>(typeof(AdditiveF31), 31, 1e-5);
     [Fact] public void MatrixProductAdd37_double() => CheckMatrixProduct<double>(typeof(KernelD37), 37, 1e-13);
 
     [Fact] public void ProductTransposedAdd256_float() => CheckTransposedProduct<float>(typeof(KernelF256), 256, 1e-5);
@@ -64,7 +70,7 @@ public class ProductKernelTests
                     T[] a = TestData.Random<T>(random, rows * depth + 1);
                     nint aRow = transposed ? 1 : depth, aDepth = transposed ? rows : 1;
                     T[] c = accumulate ? (T[])start.Clone() : Enumerable.Repeat(T.NaN, start.Length).ToArray();
-                    product(rows, depth, ref a[0], aRow, aDepth, ref b[0], ref c[0], accumulate);
+                    product(rows, depth, ref a[0], aRow, aDepth, ref b[0], ref c[0], accumulate, false);
 
                     string what = $"{columns} columns, {rows} rows, depth {depth}, A {(transposed ? "transposed" : "row-major")}, {(accumulate ? "adding" : "overwriting")}";
                     for (int i = 0; i < rows; i++)
@@ -85,9 +91,41 @@ public class ProductKernelTests
 
                         // Row i alone, through the one-row path.
                         T[] alone = accumulate ? start.AsSpan(i * columns, columns).ToArray() : Enumerable.Repeat(T.NaN, columns).ToArray();
-                        product(1, depth, ref a[depth == 0 ? 0 : i * aRow], aRow, aDepth, ref b[0], ref alone[0], accumulate); // depth 0 reads no A
+                        product(1, depth, ref a[depth == 0 ? 0 : i * aRow], aRow, aDepth, ref b[0], ref alone[0], accumulate, false); // depth 0 reads no A
                         Assert.True(alone.AsSpan().SequenceEqual(c.AsSpan(i * columns, columns)), $"{what}: row {i} differs when computed alone");
                     }
+                }
+            }
+        }
+    }
+
+    [Fact] public void MatrixProductAdd100_in_depth_order_float() => CheckInDepthOrder<float>(typeof(AdditiveF100), 100);
+    [Fact] public void MatrixProductAdd37_in_depth_order_double() => CheckInDepthOrder<double>(typeof(KernelD37), 37);
+
+    // With inDepthOrder, terms of zero appended to the depth leave C's bits unchanged: the flash kernel's O += P V runs
+    // over a decoding step's shorter key range and must give the full computation's bits (whose extra P are zero).
+    private static void CheckInDepthOrder<T>(Type layer, int columns) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var product = Kernel<MatrixProductAdd<T>>(layer, $"MatrixProductAdd{columns}");
+        var random = new Random(columns + 1);
+        foreach (int rows in new[] { 1, 5, 16, 30 })
+        {
+            foreach (int depth in new[] { 3, 15, 16, 17, 40, 127 })
+            {
+                foreach (int zeros in new[] { 1, 13, 64 })
+                {
+                    int longer = depth + zeros;
+                    T[] a = TestData.Random<T>(random, rows * longer);
+                    for (int i = 0; i < rows; i++)
+                    {
+                        a.AsSpan(i * longer + depth, zeros).Clear();
+                    }
+                    T[] b = TestData.Random<T>(random, longer * columns);
+                    T[] start = TestData.Random<T>(random, rows * columns);
+                    T[] shortSum = (T[])start.Clone(), longSum = (T[])start.Clone();
+                    product(rows, depth, ref a[0], longer, 1, ref b[0], ref shortSum[0], true, true);
+                    product(rows, longer, ref a[0], longer, 1, ref b[0], ref longSum[0], true, true);
+                    Assert.True(shortSum.AsSpan().SequenceEqual(longSum), $"{columns} columns, {rows} rows: depth {depth} and {longer} (zeros after {depth}) differ");
                 }
             }
         }

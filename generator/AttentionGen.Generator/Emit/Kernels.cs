@@ -162,18 +162,25 @@ internal sealed class Kernels
     /// accumulators on the Vector512 path (4 rows × 3 vectors, 12 accumulators, on the narrower ones), each step
     /// broadcasting an element of A per row against 3 vectors of one row of B. Every projection
     /// and projection gradient of a batch is one call (forward Y = X Wᵀ with W packed as Wᵀ; dX = dY W; dW += dYᵀ X).
-    /// Returns the method name.
+    /// Tail columns narrower than a Vector512 go to <see cref="MatrixProductTailDots"/> (row-major A, unless the caller
+    /// passes inDepthOrder) or <see cref="MatrixProductTailRows"/> (transposed A) on that path. An element's result never
+    /// depends on the other rows of the call. Returns the method name.
     /// </summary>
     public string MatrixProductAdd(int columns)
     {
         string name = $"MatrixProductAdd{columns}";
+        int lanes512 = _element.Lanes(512);
+        (string Dots, string Rows)? tailColumns = columns > lanes512 && columns % lanes512 > 0
+            ? (MatrixProductTailDots(columns), MatrixProductTailRows(columns))
+            : null;
         Request(name, writer =>
         {
             writer.Summary(
                 $"C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; {columns} (with accumulate false, C[i, c] = Σₖ …):\n" +
-                "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.");
+                "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.\n" +
+                "An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.");
             LayerScaffold.HotMethod(writer); // large: called, not inlined
-            using (writer.Block($"private static void {name}(int rows, int depth, ref {T} a, nint aRow, nint aDepth, ref {T} b, ref {T} c, bool accumulate = true)"))
+            using (writer.Block($"private static void {name}(int rows, int depth, ref {T} a, nint aRow, nint aDepth, ref {T} b, ref {T} c, bool accumulate = true, bool inDepthOrder = false)"))
             {
                 using (writer.Block("if (depth == 0 && !accumulate)"))
                 {
@@ -194,7 +201,7 @@ internal sealed class Kernels
                     }
                     using (writer.Block($"{(first ? "if" : "else if")} (SimdPaths.Vector{bits})"))
                     {
-                        EmitProductWidth(writer, columns, bits);
+                        EmitProductWidth(writer, columns, bits, bits == 512 ? tailColumns : null);
                     }
                     first = false;
                 }
@@ -210,7 +217,7 @@ internal sealed class Kernels
         return name;
     }
 
-    private void EmitProductWidth(SourceWriter writer, int columns, int bits)
+    private void EmitProductWidth(SourceWriter writer, int columns, int bits, (string Dots, string Rows)? tailColumns)
     {
         int lanes = _element.Lanes(bits);
         int vectors = columns / lanes;
@@ -222,6 +229,18 @@ internal sealed class Kernels
         // (Zen 5 runs two full-width FMAs a cycle); then 4 rows, 2, then 1. Narrower vectors (16 registers): 4, 2, then 1.
         // (A one-row tile loads a vector of B per FMA: a key length of 30 left two of them after 8 + 8 + 8 + 4.)
         int[] rowBlocks = bits == 512 ? new[] { 8, 4, 2, 1 } : new[] { 4, 2, 1 };
+        // On Vector512 the tail columns (a quarter-width vector or less per FMA in a row's tile) go to a helper where every
+        // lane is busy: for a row-major A, dot products over B's tail columns packed as rows (whenever the depth block holds
+        // a whole vector, whatever the rows, so that a row's result never depends on the rows beside it in the call); for a
+        // transposed A (aRow = 1, as in dW = dYᵀ X), 16 rows of C in the lanes of each accumulator, summed in the same order
+        // as the tiles below. Rows from tailDone on keep those tiles. A caller that needs every element summed from C in
+        // the order of k (so that terms of zero appended to the depth leave it unchanged, as a decoding step's shorter
+        // key range must give the full computation's bits) passes inDepthOrder and gets no dot products.
+        if (tailColumns != null)
+        {
+            writer.WriteLine($"bool tailByDots = !inDepthOrder && aDepth == 1 && k1 - k0 >= {lanes};");
+            writer.WriteLine($"nint tailDone = tailByDots ? rows : aRow == 1 ? rows / {lanes} * {lanes} : 0;");
+        }
         writer.WriteLine("nint i = 0;");
         foreach (int rowBlock in rowBlocks)
         {
@@ -242,6 +261,7 @@ internal sealed class Kernels
                     }
                 }
                 // The tail columns at their known offset: one narrower vector per width that fits, then scalars.
+                using SourceWriter.Scope tailScope = tailColumns != null ? writer.Block("if (i >= tailDone)") : default;
                 int offset = columns - tail, left = tail;
                 foreach (int narrow in new[] { 256, 128 })
                 {
@@ -265,6 +285,132 @@ internal sealed class Kernels
                         EmitProductScalar(writer, columns, offset.ToString(), rowBlock == 1 ? "i" : $"(i + {r})");
                     }
                 }
+            }
+        }
+        if (tailColumns is var (dots, byRows))
+        {
+            using (writer.Block("if (tailByDots)"))
+            {
+                writer.WriteLine($"{dots}(rows, k0, k1, ref a, aRow, ref b, ref c, fromC);");
+            }
+            using (writer.Block("else if (tailDone > 0)"))
+            {
+                writer.WriteLine($"{byRows}(tailDone, k0, k1, ref a, aDepth, ref b, ref c, fromC);");
+            }
+        }
+    }
+
+    /// <summary>
+    /// MatrixProductAdd's last <c>columns % lanes</c> columns on Vector512 for a row-major A (aDepth = 1), as dot products:
+    /// the tail columns of B over one depth block are packed as rows (B's columns made contiguous), then each output is
+    /// a dot product of a row of A with one of them, 4 rows × the tail columns in accumulators (fewer rows when the
+    /// tail is wider). Returns the method name.
+    /// </summary>
+    private string MatrixProductTailDots(int columns)
+    {
+        string name = $"MatrixProductTailDots{columns}";
+        int lanes = _element.Lanes(512);
+        int tail = columns % lanes, start = columns - tail;
+        Request(name, writer =>
+        {
+            writer.Summary(
+                $"C[i, c] += Σₖ A[i, k] · B[k, c] for i &lt; rows, k0 ≤ k &lt; k1 (at most 256, at least {lanes}) and the last {tail} column(s) {start} ≤ c &lt; {columns}, A row-major:\n" +
+                $"B's {tail} column(s) are copied as rows, so every FMA multiplies {lanes} elements of depth (a tile of row-major\n" +
+                $"columns would use {tail} of its {lanes} lanes). Called by MatrixProductAdd{columns} on the Vector512 path.");
+            LayerScaffold.HotMethod(writer);
+            using (writer.Block($"private static void {name}(int rows, nint k0, nint k1, ref {T} a, nint aRow, ref {T} b, ref {T} c, bool fromC)"))
+            {
+                string VT = $"Vector512<{T}>";
+                string integer = _element.Size == 4 ? "int" : "long";
+                writer.WriteLine("nint depth = k1 - k0;");
+                writer.WriteLine($"// column j of the tail at columnsOfB[j·256 ..], over this depth block");
+                writer.WriteLine($"Span<{T}> columnsOfB = stackalloc {T}[{tail * 256}];");
+                writer.WriteLine("ref " + T + " packed = ref MemoryMarshal.GetReference(columnsOfB);");
+                using (writer.Block("for (nint k = 0; k < depth; k++)"))
+                {
+                    writer.WriteLine($"ref {T} bRow = ref Unsafe.Add(ref b, (k0 + k) * {columns} + {start});");
+                    for (int j = 0; j < tail; j++)
+                    {
+                        writer.WriteLine($"Unsafe.Add(ref packed, {(j == 0 ? "" : $"{j * 256} + ")}k) = {(j == 0 ? "bRow" : $"Unsafe.Add(ref bRow, {j})")};");
+                    }
+                }
+                writer.WriteLine($"// depth = whole vectors + a rest, read as the vector ending at depth with the lanes already counted masked");
+                writer.WriteLine($"nint wholeEnd = depth / {lanes} * {lanes};");
+                writer.WriteLine($"{VT} restMask = Vector512.GreaterThanOrEqual(Vector512<{integer}>.Indices, Vector512.Create(({integer})({lanes} - (depth - wholeEnd)))).As<{integer}, {T}>();");
+                // 4 rows × a tail of up to 4 columns is 16 accumulators; a wider tail takes fewer rows (32 registers).
+                int rowBlock = tail <= 4 ? 4 : tail <= 8 ? 2 : 1;
+                writer.WriteLine("nint i = 0;");
+                if (rowBlock > 1)
+                {
+                    using (writer.Block($"for (; i + {rowBlock} <= rows; i += {rowBlock})"))
+                    {
+                        EmitTailDotTile(writer, columns, rowBlock);
+                    }
+                }
+                using (writer.Block("for (; i < rows; i++)"))
+                {
+                    EmitTailDotTile(writer, columns, 1);
+                }
+            }
+        });
+        return name;
+    }
+
+    // `rowBlock` rows of A from row i × MatrixProductTailDots' packed columns, reduced into C.
+    private void EmitTailDotTile(SourceWriter writer, int columns, int rowBlock)
+    {
+        int lanes = _element.Lanes(512);
+        int tail = columns % lanes, start = columns - tail;
+        string VT = $"Vector512<{T}>";
+        string Row(int r) => r == 0 ? "i" : $"(i + {r})";
+        for (int r = 0; r < rowBlock; r++)
+        {
+            writer.WriteLine($"ref {T} aRow{r} = ref Unsafe.Add(ref a, {Row(r)} * aRow + k0);");
+            for (int j = 0; j < tail; j++)
+            {
+                writer.WriteLine($"{VT} acc{r}{j} = {VT}.Zero;");
+            }
+        }
+        static string Offset(string index) => index.Contains(" ") ? $"(nuint)({index})" : $"(nuint){index}";
+        void Step(string offset, bool masked)
+        {
+            for (int j = 0; j < tail; j++)
+            {
+                writer.WriteLine($"{VT} column{j} = Vector512.LoadUnsafe(ref packed, {Offset(j == 0 ? offset : $"{j * 256} + {offset}")}){(masked ? " & restMask" : "")};");
+            }
+            for (int r = 0; r < rowBlock; r++)
+            {
+                // the masked lanes of A too: an infinite element counted already, times a masked zero, would be NaN
+                writer.WriteLine($"{VT} a{r} = Vector512.LoadUnsafe(ref aRow{r}, {Offset(offset)}){(masked ? " & restMask" : "")};");
+                for (int j = 0; j < tail; j++)
+                {
+                    writer.WriteLine($"acc{r}{j} = Vector512.MultiplyAddEstimate(a{r}, column{j}, acc{r}{j});");
+                }
+            }
+        }
+        using (writer.Block($"for (nint d = 0; d < wholeEnd; d += {lanes})"))
+        {
+            Step("d", masked: false);
+        }
+        using (writer.Block("if (wholeEnd < depth)"))
+        {
+            Step($"depth - {lanes}", masked: true);
+        }
+        string sums = _element.Size == 4 ? "Vector128" : "Vector256";
+        for (int r = 0; r < rowBlock; r++)
+        {
+            writer.WriteLine($"ref {T} c{r} = ref Unsafe.Add(ref c, {Row(r)} * {columns} + {start});");
+            int j = 0;
+            for (; j + 4 <= tail; j += 4)
+            {
+                string at = j == 0 ? $"c{r}" : $"Unsafe.Add(ref c{r}, {j})";
+                writer.WriteLine($"{sums}<{T}> sums{r}{j} = Reductions.SumEach(acc{r}{j}, acc{r}{j + 1}, acc{r}{j + 2}, acc{r}{j + 3});");
+                writer.WriteLine($"(fromC ? {sums}.LoadUnsafe(ref {at}) + sums{r}{j} : sums{r}{j}).StoreUnsafe(ref {at});");
+            }
+            for (; j < tail; j++)
+            {
+                string at = j == 0 ? $"c{r}" : $"Unsafe.Add(ref c{r}, {j})";
+                writer.WriteLine($"{at} = fromC ? {at} + Reductions.Sum(acc{r}{j}) : Reductions.Sum(acc{r}{j});");
             }
         }
     }
@@ -533,6 +679,104 @@ internal sealed class Kernels
                     continue;
                 }
                 writer.WriteLine(add);
+            }
+        }
+    }
+
+    /// <summary>
+    /// MatrixProductAdd's last <c>columns % lanes</c> columns on Vector512 for a transposed A (aRow = 1: A's column k is
+    /// contiguous, as ∂W = ∂Yᵀ X reads ∂Y): 16 rows of C in each accumulator's lanes, one per tail column, each step a
+    /// vector of A's column k times B[k, c] broadcast. Every element is summed in the same order as in MatrixProductAdd's
+    /// own tiles (from C, then k upwards), so the results are the same bits. Returns the method name.
+    /// </summary>
+    private string MatrixProductTailRows(int columns)
+    {
+        string name = $"MatrixProductTailRows{columns}";
+        int lanes = _element.Lanes(512);
+        int tail = columns % lanes, start = columns - tail;
+        // 4 vectors of rows × a tail of up to 4 columns is 16 accumulators; up to 8 columns, 2 vectors; wider, 1.
+        int rowVectors = tail <= 4 ? 4 : tail <= 8 ? 2 : 1;
+        Request(name, writer =>
+        {
+            writer.Summary(
+                $"C[i, c] += Σₖ A[i + k·aDepth] · B[k, c] for i &lt; rows (a multiple of {lanes}), k0 ≤ k &lt; k1 and the last {tail} column(s) {start} ≤ c &lt; {columns}:\n" +
+                $"{lanes} rows of C in the lanes, so every FMA uses all of them (a row's tile of these columns would use {tail} of {lanes}).\n" +
+                $"Called by MatrixProductAdd{columns} on the Vector512 path when A is transposed (aRow = 1).");
+            LayerScaffold.HotMethod(writer);
+            using (writer.Block($"private static void {name}(nint rows, nint k0, nint k1, ref {T} a, nint aDepth, ref {T} b, ref {T} c, bool fromC)"))
+            {
+                writer.WriteLine($"// C's tail columns are strided in memory: they pass through columnsOfC, column j of {lanes}·v + l rows at j·{rowVectors * lanes} + {lanes}·v + l");
+                writer.WriteLine($"Span<{T}> columnsOfC = stackalloc {T}[{tail * rowVectors * lanes}];");
+                writer.WriteLine($"ref {T} buffer = ref MemoryMarshal.GetReference(columnsOfC);");
+                writer.WriteLine("nint i = 0;");
+                if (rowVectors > 1)
+                {
+                    using (writer.Block($"for (; i + {rowVectors * lanes} <= rows; i += {rowVectors * lanes})"))
+                    {
+                        EmitTailRowsTile(writer, columns, rowVectors);
+                    }
+                }
+                using (writer.Block($"for (; i < rows; i += {lanes})"))
+                {
+                    EmitTailRowsTile(writer, columns, 1);
+                }
+            }
+        });
+        return name;
+    }
+
+    // `rowVectors` × 16 rows of C from row i, by the tail columns of MatrixProductTailRows.
+    private void EmitTailRowsTile(SourceWriter writer, int columns, int rowVectors)
+    {
+        int lanes = _element.Lanes(512);
+        int tail = columns % lanes, start = columns - tail;
+        int stride = rowVectors * lanes;
+        string VT = $"Vector512<{T}>";
+        using (writer.Block($"for (nint l = 0; l < {stride}; l++)"))
+        {
+            writer.WriteLine($"ref {T} cRow = ref Unsafe.Add(ref c, (i + l) * {columns} + {start});");
+            for (int j = 0; j < tail; j++)
+            {
+                writer.WriteLine($"Unsafe.Add(ref buffer, {(j == 0 ? "" : $"{j * stride} + ")}l) = fromC ? {(j == 0 ? "cRow" : $"Unsafe.Add(ref cRow, {j})")} : 0;");
+            }
+        }
+        for (int v = 0; v < rowVectors; v++)
+        {
+            for (int j = 0; j < tail; j++)
+            {
+                writer.WriteLine($"{VT} acc{v}{j} = Vector512.LoadUnsafe(ref buffer, {j * stride + v * lanes});");
+            }
+        }
+        using (writer.Block("for (nint k = k0; k < k1; k++)"))
+        {
+            writer.WriteLine($"ref {T} aColumn = ref Unsafe.Add(ref a, k * aDepth + i);");
+            writer.WriteLine($"ref {T} bRow = ref Unsafe.Add(ref b, k * {columns} + {start});");
+            for (int j = 0; j < tail; j++)
+            {
+                writer.WriteLine($"{VT} b{j} = Vector512.Create({(j == 0 ? "bRow" : $"Unsafe.Add(ref bRow, {j})")});");
+            }
+            for (int v = 0; v < rowVectors; v++)
+            {
+                writer.WriteLine($"{VT} a{v} = Vector512.LoadUnsafe(ref aColumn{(v == 0 ? "" : $", {v * lanes}")});");
+                for (int j = 0; j < tail; j++)
+                {
+                    writer.WriteLine($"acc{v}{j} = Vector512.MultiplyAddEstimate(a{v}, b{j}, acc{v}{j});");
+                }
+            }
+        }
+        for (int v = 0; v < rowVectors; v++)
+        {
+            for (int j = 0; j < tail; j++)
+            {
+                writer.WriteLine($"acc{v}{j}.StoreUnsafe(ref buffer, {j * stride + v * lanes});");
+            }
+        }
+        using (writer.Block($"for (nint l = 0; l < {stride}; l++)"))
+        {
+            writer.WriteLine($"ref {T} cRow = ref Unsafe.Add(ref c, (i + l) * {columns} + {start});");
+            for (int j = 0; j < tail; j++)
+            {
+                writer.WriteLine($"{(j == 0 ? "cRow" : $"Unsafe.Add(ref cRow, {j})")} = Unsafe.Add(ref buffer, {(j == 0 ? "" : $"{j * stride} + ")}l);");
             }
         }
     }

@@ -849,7 +849,7 @@ internal static class MultiHeadEmitter
                         // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                         FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
                         // O += P Vₕ for the tile: [rows, valid] · [valid, d]
-                        {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock);
+                        {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, inDepthOrder: true);
                     }
                     for (int r = 0; r < rows; r++)
                     {

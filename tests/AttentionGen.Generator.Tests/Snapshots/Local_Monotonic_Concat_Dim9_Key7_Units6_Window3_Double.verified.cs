@@ -877,9 +877,10 @@ namespace Samples.Translation
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 7 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 7] and C is [rows, 7], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd7(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
+        private static void MatrixProductAdd7(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -1359,9 +1360,10 @@ namespace Samples.Translation
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 9 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 9] and C is [rows, 9], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd9(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
+        private static void MatrixProductAdd9(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -1376,6 +1378,8 @@ namespace Samples.Translation
                 if (SimdPaths.Vector512)
                 {
                     // columns: 9 = 0 × 3 vectors + 1 vector(s) + 1 scalar(s) of 8 lanes
+                    bool tailByDots = !inDepthOrder && aDepth == 1 && k1 - k0 >= 8;
+                    nint tailDone = tailByDots ? rows : aRow == 1 ? rows / 8 * 8 : 0;
                     nint i = 0;
                     for (; i + 8 <= rows; i += 8)
                     {
@@ -1436,86 +1440,89 @@ namespace Samples.Translation
                             acc60.StoreUnsafe(ref c60);
                             acc70.StoreUnsafe(ref c70);
                         }
-                        // the last 1 column(s), at offset 8
-                        for (nint col = 8; col < 9; col++)
+                        if (i >= tailDone)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            // the last 1 column(s), at offset 8
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 8; col < 9; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 8; col < 9; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 8; col < 9; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 8; col < 9; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 4) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 4) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 8; col < 9; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 5) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 5) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 8; col < 9; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 6) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 6) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 8; col < 9; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 7) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 7) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
                         }
                     }
                     for (; i + 4 <= rows; i += 4)
@@ -1553,46 +1560,49 @@ namespace Samples.Translation
                             acc20.StoreUnsafe(ref c20);
                             acc30.StoreUnsafe(ref c30);
                         }
-                        // the last 1 column(s), at offset 8
-                        for (nint col = 8; col < 9; col++)
+                        if (i >= tailDone)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            // the last 1 column(s), at offset 8
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 8; col < 9; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 8; col < 9; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 8; col < 9; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
                         }
                     }
                     for (; i + 2 <= rows; i += 2)
@@ -1618,26 +1628,29 @@ namespace Samples.Translation
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
                         }
-                        // the last 1 column(s), at offset 8
-                        for (nint col = 8; col < 9; col++)
+                        if (i >= tailDone)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            // the last 1 column(s), at offset 8
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 8; col < 9; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
                         }
                     }
                     for (; i < rows; i++)
@@ -1657,17 +1670,28 @@ namespace Samples.Translation
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
-                        // the last 1 column(s), at offset 8
-                        for (nint col = 8; col < 9; col++)
+                        if (i >= tailDone)
                         {
-                            ref double target = ref Unsafe.Add(ref c, i * 9 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            // the last 1 column(s), at offset 8
+                            for (nint col = 8; col < 9; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, i * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
                         }
+                    }
+                    if (tailByDots)
+                    {
+                        MatrixProductTailDots9(rows, k0, k1, ref a, aRow, ref b, ref c, fromC);
+                    }
+                    else if (tailDone > 0)
+                    {
+                        MatrixProductTailRows9(tailDone, k0, k1, ref a, aDepth, ref b, ref c, fromC);
                     }
                 }
                 else if (SimdPaths.Vector256)
@@ -2162,6 +2186,163 @@ namespace Samples.Translation
                             target = sum;
                         }
                     }
+                }
+            }
+        }
+
+        /// <summary>
+        /// C[i, c] += Σₖ A[i, k] · B[k, c] for i &lt; rows, k0 ≤ k &lt; k1 (at most 256, at least 8) and the last 1 column(s) 8 ≤ c &lt; 9, A row-major:
+        /// B's 1 column(s) are copied as rows, so every FMA multiplies 8 elements of depth (a tile of row-major
+        /// columns would use 1 of its 8 lanes). Called by MatrixProductAdd9 on the Vector512 path.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void MatrixProductTailDots9(int rows, nint k0, nint k1, ref double a, nint aRow, ref double b, ref double c, bool fromC)
+        {
+            nint depth = k1 - k0;
+            // column j of the tail at columnsOfB[j·256 ..], over this depth block
+            Span<double> columnsOfB = stackalloc double[256];
+            ref double packed = ref MemoryMarshal.GetReference(columnsOfB);
+            for (nint k = 0; k < depth; k++)
+            {
+                ref double bRow = ref Unsafe.Add(ref b, (k0 + k) * 9 + 8);
+                Unsafe.Add(ref packed, k) = bRow;
+            }
+            // depth = whole vectors + a rest, read as the vector ending at depth with the lanes already counted masked
+            nint wholeEnd = depth / 8 * 8;
+            Vector512<double> restMask = Vector512.GreaterThanOrEqual(Vector512<long>.Indices, Vector512.Create((long)(8 - (depth - wholeEnd)))).As<long, double>();
+            nint i = 0;
+            for (; i + 4 <= rows; i += 4)
+            {
+                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow + k0);
+                Vector512<double> acc00 = Vector512<double>.Zero;
+                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow + k0);
+                Vector512<double> acc10 = Vector512<double>.Zero;
+                ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow + k0);
+                Vector512<double> acc20 = Vector512<double>.Zero;
+                ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow + k0);
+                Vector512<double> acc30 = Vector512<double>.Zero;
+                for (nint d = 0; d < wholeEnd; d += 8)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)d);
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)d);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    Vector512<double> a1 = Vector512.LoadUnsafe(ref aRow1, (nuint)d);
+                    acc10 = Vector512.MultiplyAddEstimate(a1, column0, acc10);
+                    Vector512<double> a2 = Vector512.LoadUnsafe(ref aRow2, (nuint)d);
+                    acc20 = Vector512.MultiplyAddEstimate(a2, column0, acc20);
+                    Vector512<double> a3 = Vector512.LoadUnsafe(ref aRow3, (nuint)d);
+                    acc30 = Vector512.MultiplyAddEstimate(a3, column0, acc30);
+                }
+                if (wholeEnd < depth)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)(depth - 8)) & restMask;
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)(depth - 8)) & restMask;
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    Vector512<double> a1 = Vector512.LoadUnsafe(ref aRow1, (nuint)(depth - 8)) & restMask;
+                    acc10 = Vector512.MultiplyAddEstimate(a1, column0, acc10);
+                    Vector512<double> a2 = Vector512.LoadUnsafe(ref aRow2, (nuint)(depth - 8)) & restMask;
+                    acc20 = Vector512.MultiplyAddEstimate(a2, column0, acc20);
+                    Vector512<double> a3 = Vector512.LoadUnsafe(ref aRow3, (nuint)(depth - 8)) & restMask;
+                    acc30 = Vector512.MultiplyAddEstimate(a3, column0, acc30);
+                }
+                ref double c0 = ref Unsafe.Add(ref c, i * 9 + 8);
+                c0 = fromC ? c0 + Reductions.Sum(acc00) : Reductions.Sum(acc00);
+                ref double c1 = ref Unsafe.Add(ref c, (i + 1) * 9 + 8);
+                c1 = fromC ? c1 + Reductions.Sum(acc10) : Reductions.Sum(acc10);
+                ref double c2 = ref Unsafe.Add(ref c, (i + 2) * 9 + 8);
+                c2 = fromC ? c2 + Reductions.Sum(acc20) : Reductions.Sum(acc20);
+                ref double c3 = ref Unsafe.Add(ref c, (i + 3) * 9 + 8);
+                c3 = fromC ? c3 + Reductions.Sum(acc30) : Reductions.Sum(acc30);
+            }
+            for (; i < rows; i++)
+            {
+                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow + k0);
+                Vector512<double> acc00 = Vector512<double>.Zero;
+                for (nint d = 0; d < wholeEnd; d += 8)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)d);
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)d);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                }
+                if (wholeEnd < depth)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)(depth - 8)) & restMask;
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)(depth - 8)) & restMask;
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                }
+                ref double c0 = ref Unsafe.Add(ref c, i * 9 + 8);
+                c0 = fromC ? c0 + Reductions.Sum(acc00) : Reductions.Sum(acc00);
+            }
+        }
+
+        /// <summary>
+        /// C[i, c] += Σₖ A[i + k·aDepth] · B[k, c] for i &lt; rows (a multiple of 8), k0 ≤ k &lt; k1 and the last 1 column(s) 8 ≤ c &lt; 9:
+        /// 8 rows of C in the lanes, so every FMA uses all of them (a row's tile of these columns would use 1 of 8).
+        /// Called by MatrixProductAdd9 on the Vector512 path when A is transposed (aRow = 1).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void MatrixProductTailRows9(nint rows, nint k0, nint k1, ref double a, nint aDepth, ref double b, ref double c, bool fromC)
+        {
+            // C's tail columns are strided in memory: they pass through columnsOfC, column j of 8·v + l rows at j·32 + 8·v + l
+            Span<double> columnsOfC = stackalloc double[32];
+            ref double buffer = ref MemoryMarshal.GetReference(columnsOfC);
+            nint i = 0;
+            for (; i + 32 <= rows; i += 32)
+            {
+                for (nint l = 0; l < 32; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 9 + 8);
+                    Unsafe.Add(ref buffer, l) = fromC ? cRow : 0;
+                }
+                Vector512<double> acc00 = Vector512.LoadUnsafe(ref buffer, 0);
+                Vector512<double> acc10 = Vector512.LoadUnsafe(ref buffer, 8);
+                Vector512<double> acc20 = Vector512.LoadUnsafe(ref buffer, 16);
+                Vector512<double> acc30 = Vector512.LoadUnsafe(ref buffer, 24);
+                for (nint k = k0; k < k1; k++)
+                {
+                    ref double aColumn = ref Unsafe.Add(ref a, k * aDepth + i);
+                    ref double bRow = ref Unsafe.Add(ref b, k * 9 + 8);
+                    Vector512<double> b0 = Vector512.Create(bRow);
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aColumn);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                    Vector512<double> a1 = Vector512.LoadUnsafe(ref aColumn, 8);
+                    acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                    Vector512<double> a2 = Vector512.LoadUnsafe(ref aColumn, 16);
+                    acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                    Vector512<double> a3 = Vector512.LoadUnsafe(ref aColumn, 24);
+                    acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                }
+                acc00.StoreUnsafe(ref buffer, 0);
+                acc10.StoreUnsafe(ref buffer, 8);
+                acc20.StoreUnsafe(ref buffer, 16);
+                acc30.StoreUnsafe(ref buffer, 24);
+                for (nint l = 0; l < 32; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 9 + 8);
+                    cRow = Unsafe.Add(ref buffer, l);
+                }
+            }
+            for (; i < rows; i += 8)
+            {
+                for (nint l = 0; l < 8; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 9 + 8);
+                    Unsafe.Add(ref buffer, l) = fromC ? cRow : 0;
+                }
+                Vector512<double> acc00 = Vector512.LoadUnsafe(ref buffer, 0);
+                for (nint k = k0; k < k1; k++)
+                {
+                    ref double aColumn = ref Unsafe.Add(ref a, k * aDepth + i);
+                    ref double bRow = ref Unsafe.Add(ref b, k * 9 + 8);
+                    Vector512<double> b0 = Vector512.Create(bRow);
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aColumn);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                }
+                acc00.StoreUnsafe(ref buffer, 0);
+                for (nint l = 0; l < 8; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 9 + 8);
+                    cRow = Unsafe.Add(ref buffer, l);
                 }
             }
         }

@@ -947,9 +947,10 @@ namespace Samples.Speech
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
+        private static void MatrixProductAdd37(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -964,6 +965,8 @@ namespace Samples.Speech
                 if (SimdPaths.Vector512)
                 {
                     // columns: 37 = 1 × 3 vectors + 1 vector(s) + 5 scalar(s) of 8 lanes
+                    bool tailByDots = !inDepthOrder && aDepth == 1 && k1 - k0 >= 8;
+                    nint tailDone = tailByDots ? rows : aRow == 1 ? rows / 8 * 8 : 0;
                     nint i = 0;
                     for (; i + 8 <= rows; i += 8)
                     {
@@ -1148,143 +1151,146 @@ namespace Samples.Speech
                             acc60.StoreUnsafe(ref c60);
                             acc70.StoreUnsafe(ref c70);
                         }
+                        if (i >= tailDone)
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
-                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
-                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
-                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
-                            ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 32);
-                            Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
-                            ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 32);
-                            Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
-                            ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 32);
-                            Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
-                            ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 32);
-                            Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
-                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
-                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
-                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
-                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 32);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
-                                nint aOffset = k * aDepth;
-                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
-                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
-                                Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
-                                Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
-                                Vector256<double> a4 = Vector256.Create(Unsafe.Add(ref aRow4, aOffset));
-                                acc40 = Vector256.MultiplyAddEstimate(a4, b0, acc40);
-                                Vector256<double> a5 = Vector256.Create(Unsafe.Add(ref aRow5, aOffset));
-                                acc50 = Vector256.MultiplyAddEstimate(a5, b0, acc50);
-                                Vector256<double> a6 = Vector256.Create(Unsafe.Add(ref aRow6, aOffset));
-                                acc60 = Vector256.MultiplyAddEstimate(a6, b0, acc60);
-                                Vector256<double> a7 = Vector256.Create(Unsafe.Add(ref aRow7, aOffset));
-                                acc70 = Vector256.MultiplyAddEstimate(a7, b0, acc70);
+                                ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
+                                Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
+                                ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
+                                Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
+                                ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 32);
+                                Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
+                                ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 32);
+                                Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
+                                ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 32);
+                                Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
+                                ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 32);
+                                Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                                ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                                ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                                ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                                ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                                ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 32);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                    Vector256<double> a4 = Vector256.Create(Unsafe.Add(ref aRow4, aOffset));
+                                    acc40 = Vector256.MultiplyAddEstimate(a4, b0, acc40);
+                                    Vector256<double> a5 = Vector256.Create(Unsafe.Add(ref aRow5, aOffset));
+                                    acc50 = Vector256.MultiplyAddEstimate(a5, b0, acc50);
+                                    Vector256<double> a6 = Vector256.Create(Unsafe.Add(ref aRow6, aOffset));
+                                    acc60 = Vector256.MultiplyAddEstimate(a6, b0, acc60);
+                                    Vector256<double> a7 = Vector256.Create(Unsafe.Add(ref aRow7, aOffset));
+                                    acc70 = Vector256.MultiplyAddEstimate(a7, b0, acc70);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
+                                acc40.StoreUnsafe(ref c40);
+                                acc50.StoreUnsafe(ref c50);
+                                acc60.StoreUnsafe(ref c60);
+                                acc70.StoreUnsafe(ref c70);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc10.StoreUnsafe(ref c10);
-                            acc20.StoreUnsafe(ref c20);
-                            acc30.StoreUnsafe(ref c30);
-                            acc40.StoreUnsafe(ref c40);
-                            acc50.StoreUnsafe(ref c50);
-                            acc60.StoreUnsafe(ref c60);
-                            acc70.StoreUnsafe(ref c70);
-                        }
-                        // the last 1 column(s), at offset 36
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            // the last 1 column(s), at offset 36
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
                         }
                     }
                     for (; i + 4 <= rows; i += 4)
@@ -1390,79 +1396,82 @@ namespace Samples.Speech
                             acc20.StoreUnsafe(ref c20);
                             acc30.StoreUnsafe(ref c30);
                         }
+                        if (i >= tailDone)
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
-                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
-                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
-                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
-                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 32);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
-                                nint aOffset = k * aDepth;
-                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
-                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
-                                Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
-                                Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
+                                Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
+                                ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
+                                Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                                ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 32);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc10.StoreUnsafe(ref c10);
-                            acc20.StoreUnsafe(ref c20);
-                            acc30.StoreUnsafe(ref c30);
-                        }
-                        // the last 1 column(s), at offset 36
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            // the last 1 column(s), at offset 36
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
                         }
                     }
                     for (; i + 2 <= rows; i += 2)
@@ -1528,47 +1537,50 @@ namespace Samples.Speech
                             acc00.StoreUnsafe(ref c00);
                             acc10.StoreUnsafe(ref c10);
                         }
+                        if (i >= tailDone)
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
-                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 32);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
-                                nint aOffset = k * aDepth;
-                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
-                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 32);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc10.StoreUnsafe(ref c10);
-                        }
-                        // the last 1 column(s), at offset 36
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            // the last 1 column(s), at offset 36
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
-                        }
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
                         }
                     }
                     for (; i < rows; i++)
@@ -1614,32 +1626,43 @@ namespace Samples.Speech
                             }
                             acc00.StoreUnsafe(ref c00);
                         }
+                        if (i >= tailDone)
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
-                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 32);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
-                                nint aOffset = k * aDepth;
-                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 32);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                }
+                                acc00.StoreUnsafe(ref c00);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                        }
-                        // the last 1 column(s), at offset 36
-                        for (nint col = 36; col < 37; col++)
-                        {
-                            ref double target = ref Unsafe.Add(ref c, i * 37 + col);
-                            double sum = fromC ? target : 0;
-                            for (nint k = k0; k < k1; k++)
+                            // the last 1 column(s), at offset 36
+                            for (nint col = 36; col < 37; col++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                ref double target = ref Unsafe.Add(ref c, i * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
                             }
-                            target = sum;
                         }
+                    }
+                    if (tailByDots)
+                    {
+                        MatrixProductTailDots37(rows, k0, k1, ref a, aRow, ref b, ref c, fromC);
+                    }
+                    else if (tailDone > 0)
+                    {
+                        MatrixProductTailRows37(tailDone, k0, k1, ref a, aDepth, ref b, ref c, fromC);
                     }
                 }
                 else if (SimdPaths.Vector256)
@@ -2099,6 +2122,261 @@ namespace Samples.Speech
                             target = sum;
                         }
                     }
+                }
+            }
+        }
+
+        /// <summary>
+        /// C[i, c] += Σₖ A[i, k] · B[k, c] for i &lt; rows, k0 ≤ k &lt; k1 (at most 256, at least 8) and the last 5 column(s) 32 ≤ c &lt; 37, A row-major:
+        /// B's 5 column(s) are copied as rows, so every FMA multiplies 8 elements of depth (a tile of row-major
+        /// columns would use 5 of its 8 lanes). Called by MatrixProductAdd37 on the Vector512 path.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void MatrixProductTailDots37(int rows, nint k0, nint k1, ref double a, nint aRow, ref double b, ref double c, bool fromC)
+        {
+            nint depth = k1 - k0;
+            // column j of the tail at columnsOfB[j·256 ..], over this depth block
+            Span<double> columnsOfB = stackalloc double[1280];
+            ref double packed = ref MemoryMarshal.GetReference(columnsOfB);
+            for (nint k = 0; k < depth; k++)
+            {
+                ref double bRow = ref Unsafe.Add(ref b, (k0 + k) * 37 + 32);
+                Unsafe.Add(ref packed, k) = bRow;
+                Unsafe.Add(ref packed, 256 + k) = Unsafe.Add(ref bRow, 1);
+                Unsafe.Add(ref packed, 512 + k) = Unsafe.Add(ref bRow, 2);
+                Unsafe.Add(ref packed, 768 + k) = Unsafe.Add(ref bRow, 3);
+                Unsafe.Add(ref packed, 1024 + k) = Unsafe.Add(ref bRow, 4);
+            }
+            // depth = whole vectors + a rest, read as the vector ending at depth with the lanes already counted masked
+            nint wholeEnd = depth / 8 * 8;
+            Vector512<double> restMask = Vector512.GreaterThanOrEqual(Vector512<long>.Indices, Vector512.Create((long)(8 - (depth - wholeEnd)))).As<long, double>();
+            nint i = 0;
+            for (; i + 2 <= rows; i += 2)
+            {
+                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow + k0);
+                Vector512<double> acc00 = Vector512<double>.Zero;
+                Vector512<double> acc01 = Vector512<double>.Zero;
+                Vector512<double> acc02 = Vector512<double>.Zero;
+                Vector512<double> acc03 = Vector512<double>.Zero;
+                Vector512<double> acc04 = Vector512<double>.Zero;
+                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow + k0);
+                Vector512<double> acc10 = Vector512<double>.Zero;
+                Vector512<double> acc11 = Vector512<double>.Zero;
+                Vector512<double> acc12 = Vector512<double>.Zero;
+                Vector512<double> acc13 = Vector512<double>.Zero;
+                Vector512<double> acc14 = Vector512<double>.Zero;
+                for (nint d = 0; d < wholeEnd; d += 8)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)d);
+                    Vector512<double> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + d));
+                    Vector512<double> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + d));
+                    Vector512<double> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + d));
+                    Vector512<double> column4 = Vector512.LoadUnsafe(ref packed, (nuint)(1024 + d));
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)d);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                    acc04 = Vector512.MultiplyAddEstimate(a0, column4, acc04);
+                    Vector512<double> a1 = Vector512.LoadUnsafe(ref aRow1, (nuint)d);
+                    acc10 = Vector512.MultiplyAddEstimate(a1, column0, acc10);
+                    acc11 = Vector512.MultiplyAddEstimate(a1, column1, acc11);
+                    acc12 = Vector512.MultiplyAddEstimate(a1, column2, acc12);
+                    acc13 = Vector512.MultiplyAddEstimate(a1, column3, acc13);
+                    acc14 = Vector512.MultiplyAddEstimate(a1, column4, acc14);
+                }
+                if (wholeEnd < depth)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)(depth - 8)) & restMask;
+                    Vector512<double> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + depth - 8)) & restMask;
+                    Vector512<double> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + depth - 8)) & restMask;
+                    Vector512<double> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + depth - 8)) & restMask;
+                    Vector512<double> column4 = Vector512.LoadUnsafe(ref packed, (nuint)(1024 + depth - 8)) & restMask;
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)(depth - 8)) & restMask;
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                    acc04 = Vector512.MultiplyAddEstimate(a0, column4, acc04);
+                    Vector512<double> a1 = Vector512.LoadUnsafe(ref aRow1, (nuint)(depth - 8)) & restMask;
+                    acc10 = Vector512.MultiplyAddEstimate(a1, column0, acc10);
+                    acc11 = Vector512.MultiplyAddEstimate(a1, column1, acc11);
+                    acc12 = Vector512.MultiplyAddEstimate(a1, column2, acc12);
+                    acc13 = Vector512.MultiplyAddEstimate(a1, column3, acc13);
+                    acc14 = Vector512.MultiplyAddEstimate(a1, column4, acc14);
+                }
+                ref double c0 = ref Unsafe.Add(ref c, i * 37 + 32);
+                Vector256<double> sums00 = Reductions.SumEach(acc00, acc01, acc02, acc03);
+                (fromC ? Vector256.LoadUnsafe(ref c0) + sums00 : sums00).StoreUnsafe(ref c0);
+                Unsafe.Add(ref c0, 4) = fromC ? Unsafe.Add(ref c0, 4) + Reductions.Sum(acc04) : Reductions.Sum(acc04);
+                ref double c1 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
+                Vector256<double> sums10 = Reductions.SumEach(acc10, acc11, acc12, acc13);
+                (fromC ? Vector256.LoadUnsafe(ref c1) + sums10 : sums10).StoreUnsafe(ref c1);
+                Unsafe.Add(ref c1, 4) = fromC ? Unsafe.Add(ref c1, 4) + Reductions.Sum(acc14) : Reductions.Sum(acc14);
+            }
+            for (; i < rows; i++)
+            {
+                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow + k0);
+                Vector512<double> acc00 = Vector512<double>.Zero;
+                Vector512<double> acc01 = Vector512<double>.Zero;
+                Vector512<double> acc02 = Vector512<double>.Zero;
+                Vector512<double> acc03 = Vector512<double>.Zero;
+                Vector512<double> acc04 = Vector512<double>.Zero;
+                for (nint d = 0; d < wholeEnd; d += 8)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)d);
+                    Vector512<double> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + d));
+                    Vector512<double> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + d));
+                    Vector512<double> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + d));
+                    Vector512<double> column4 = Vector512.LoadUnsafe(ref packed, (nuint)(1024 + d));
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)d);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                    acc04 = Vector512.MultiplyAddEstimate(a0, column4, acc04);
+                }
+                if (wholeEnd < depth)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)(depth - 8)) & restMask;
+                    Vector512<double> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + depth - 8)) & restMask;
+                    Vector512<double> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + depth - 8)) & restMask;
+                    Vector512<double> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + depth - 8)) & restMask;
+                    Vector512<double> column4 = Vector512.LoadUnsafe(ref packed, (nuint)(1024 + depth - 8)) & restMask;
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)(depth - 8)) & restMask;
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                    acc04 = Vector512.MultiplyAddEstimate(a0, column4, acc04);
+                }
+                ref double c0 = ref Unsafe.Add(ref c, i * 37 + 32);
+                Vector256<double> sums00 = Reductions.SumEach(acc00, acc01, acc02, acc03);
+                (fromC ? Vector256.LoadUnsafe(ref c0) + sums00 : sums00).StoreUnsafe(ref c0);
+                Unsafe.Add(ref c0, 4) = fromC ? Unsafe.Add(ref c0, 4) + Reductions.Sum(acc04) : Reductions.Sum(acc04);
+            }
+        }
+
+        /// <summary>
+        /// C[i, c] += Σₖ A[i + k·aDepth] · B[k, c] for i &lt; rows (a multiple of 8), k0 ≤ k &lt; k1 and the last 5 column(s) 32 ≤ c &lt; 37:
+        /// 8 rows of C in the lanes, so every FMA uses all of them (a row's tile of these columns would use 5 of 8).
+        /// Called by MatrixProductAdd37 on the Vector512 path when A is transposed (aRow = 1).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void MatrixProductTailRows37(nint rows, nint k0, nint k1, ref double a, nint aDepth, ref double b, ref double c, bool fromC)
+        {
+            // C's tail columns are strided in memory: they pass through columnsOfC, column j of 8·v + l rows at j·16 + 8·v + l
+            Span<double> columnsOfC = stackalloc double[80];
+            ref double buffer = ref MemoryMarshal.GetReference(columnsOfC);
+            nint i = 0;
+            for (; i + 16 <= rows; i += 16)
+            {
+                for (nint l = 0; l < 16; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 37 + 32);
+                    Unsafe.Add(ref buffer, l) = fromC ? cRow : 0;
+                    Unsafe.Add(ref buffer, 16 + l) = fromC ? Unsafe.Add(ref cRow, 1) : 0;
+                    Unsafe.Add(ref buffer, 32 + l) = fromC ? Unsafe.Add(ref cRow, 2) : 0;
+                    Unsafe.Add(ref buffer, 48 + l) = fromC ? Unsafe.Add(ref cRow, 3) : 0;
+                    Unsafe.Add(ref buffer, 64 + l) = fromC ? Unsafe.Add(ref cRow, 4) : 0;
+                }
+                Vector512<double> acc00 = Vector512.LoadUnsafe(ref buffer, 0);
+                Vector512<double> acc01 = Vector512.LoadUnsafe(ref buffer, 16);
+                Vector512<double> acc02 = Vector512.LoadUnsafe(ref buffer, 32);
+                Vector512<double> acc03 = Vector512.LoadUnsafe(ref buffer, 48);
+                Vector512<double> acc04 = Vector512.LoadUnsafe(ref buffer, 64);
+                Vector512<double> acc10 = Vector512.LoadUnsafe(ref buffer, 8);
+                Vector512<double> acc11 = Vector512.LoadUnsafe(ref buffer, 24);
+                Vector512<double> acc12 = Vector512.LoadUnsafe(ref buffer, 40);
+                Vector512<double> acc13 = Vector512.LoadUnsafe(ref buffer, 56);
+                Vector512<double> acc14 = Vector512.LoadUnsafe(ref buffer, 72);
+                for (nint k = k0; k < k1; k++)
+                {
+                    ref double aColumn = ref Unsafe.Add(ref a, k * aDepth + i);
+                    ref double bRow = ref Unsafe.Add(ref b, k * 37 + 32);
+                    Vector512<double> b0 = Vector512.Create(bRow);
+                    Vector512<double> b1 = Vector512.Create(Unsafe.Add(ref bRow, 1));
+                    Vector512<double> b2 = Vector512.Create(Unsafe.Add(ref bRow, 2));
+                    Vector512<double> b3 = Vector512.Create(Unsafe.Add(ref bRow, 3));
+                    Vector512<double> b4 = Vector512.Create(Unsafe.Add(ref bRow, 4));
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aColumn);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                    acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                    Vector512<double> a1 = Vector512.LoadUnsafe(ref aColumn, 8);
+                    acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                    acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                    acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                    acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                    acc14 = Vector512.MultiplyAddEstimate(a1, b4, acc14);
+                }
+                acc00.StoreUnsafe(ref buffer, 0);
+                acc01.StoreUnsafe(ref buffer, 16);
+                acc02.StoreUnsafe(ref buffer, 32);
+                acc03.StoreUnsafe(ref buffer, 48);
+                acc04.StoreUnsafe(ref buffer, 64);
+                acc10.StoreUnsafe(ref buffer, 8);
+                acc11.StoreUnsafe(ref buffer, 24);
+                acc12.StoreUnsafe(ref buffer, 40);
+                acc13.StoreUnsafe(ref buffer, 56);
+                acc14.StoreUnsafe(ref buffer, 72);
+                for (nint l = 0; l < 16; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 37 + 32);
+                    cRow = Unsafe.Add(ref buffer, l);
+                    Unsafe.Add(ref cRow, 1) = Unsafe.Add(ref buffer, 16 + l);
+                    Unsafe.Add(ref cRow, 2) = Unsafe.Add(ref buffer, 32 + l);
+                    Unsafe.Add(ref cRow, 3) = Unsafe.Add(ref buffer, 48 + l);
+                    Unsafe.Add(ref cRow, 4) = Unsafe.Add(ref buffer, 64 + l);
+                }
+            }
+            for (; i < rows; i += 8)
+            {
+                for (nint l = 0; l < 8; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 37 + 32);
+                    Unsafe.Add(ref buffer, l) = fromC ? cRow : 0;
+                    Unsafe.Add(ref buffer, 8 + l) = fromC ? Unsafe.Add(ref cRow, 1) : 0;
+                    Unsafe.Add(ref buffer, 16 + l) = fromC ? Unsafe.Add(ref cRow, 2) : 0;
+                    Unsafe.Add(ref buffer, 24 + l) = fromC ? Unsafe.Add(ref cRow, 3) : 0;
+                    Unsafe.Add(ref buffer, 32 + l) = fromC ? Unsafe.Add(ref cRow, 4) : 0;
+                }
+                Vector512<double> acc00 = Vector512.LoadUnsafe(ref buffer, 0);
+                Vector512<double> acc01 = Vector512.LoadUnsafe(ref buffer, 8);
+                Vector512<double> acc02 = Vector512.LoadUnsafe(ref buffer, 16);
+                Vector512<double> acc03 = Vector512.LoadUnsafe(ref buffer, 24);
+                Vector512<double> acc04 = Vector512.LoadUnsafe(ref buffer, 32);
+                for (nint k = k0; k < k1; k++)
+                {
+                    ref double aColumn = ref Unsafe.Add(ref a, k * aDepth + i);
+                    ref double bRow = ref Unsafe.Add(ref b, k * 37 + 32);
+                    Vector512<double> b0 = Vector512.Create(bRow);
+                    Vector512<double> b1 = Vector512.Create(Unsafe.Add(ref bRow, 1));
+                    Vector512<double> b2 = Vector512.Create(Unsafe.Add(ref bRow, 2));
+                    Vector512<double> b3 = Vector512.Create(Unsafe.Add(ref bRow, 3));
+                    Vector512<double> b4 = Vector512.Create(Unsafe.Add(ref bRow, 4));
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aColumn);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                    acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                }
+                acc00.StoreUnsafe(ref buffer, 0);
+                acc01.StoreUnsafe(ref buffer, 8);
+                acc02.StoreUnsafe(ref buffer, 16);
+                acc03.StoreUnsafe(ref buffer, 24);
+                acc04.StoreUnsafe(ref buffer, 32);
+                for (nint l = 0; l < 8; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 37 + 32);
+                    cRow = Unsafe.Add(ref buffer, l);
+                    Unsafe.Add(ref cRow, 1) = Unsafe.Add(ref buffer, 8 + l);
+                    Unsafe.Add(ref cRow, 2) = Unsafe.Add(ref buffer, 16 + l);
+                    Unsafe.Add(ref cRow, 3) = Unsafe.Add(ref buffer, 24 + l);
+                    Unsafe.Add(ref cRow, 4) = Unsafe.Add(ref buffer, 32 + l);
                 }
             }
         }

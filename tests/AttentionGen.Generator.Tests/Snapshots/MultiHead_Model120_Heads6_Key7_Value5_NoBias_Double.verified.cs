@@ -830,7 +830,7 @@ namespace Samples.Transformer
                     // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                     FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
                     // O += P Vₕ for the tile: [rows, valid] · [valid, d]
-                    MatrixProductAdd20(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock);
+                    MatrixProductAdd20(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, inDepthOrder: true);
                 }
                 for (int r = 0; r < rows; r++)
                 {
@@ -1467,9 +1467,10 @@ namespace Samples.Transformer
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 120 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 120] and C is [rows, 120], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd120(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
+        private static void MatrixProductAdd120(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -2074,9 +2075,10 @@ namespace Samples.Transformer
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 20 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 20] and C is [rows, 20], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd20(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
+        private static void MatrixProductAdd20(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -2091,6 +2093,8 @@ namespace Samples.Transformer
                 if (SimdPaths.Vector512)
                 {
                     // columns: 20 = 0 × 3 vectors + 2 vector(s) + 4 scalar(s) of 8 lanes
+                    bool tailByDots = !inDepthOrder && aDepth == 1 && k1 - k0 >= 8;
+                    nint tailDone = tailByDots ? rows : aRow == 1 ? rows / 8 * 8 : 0;
                     nint i = 0;
                     for (; i + 8 <= rows; i += 8)
                     {
@@ -2184,62 +2188,65 @@ namespace Samples.Transformer
                             acc70.StoreUnsafe(ref c70);
                             acc71.StoreUnsafe(ref c71);
                         }
+                        if (i >= tailDone)
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
-                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
-                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 16);
-                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 16);
-                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
-                            ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 20 + 16);
-                            Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
-                            ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 20 + 16);
-                            Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
-                            ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 20 + 16);
-                            Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
-                            ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 20 + 16);
-                            Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
-                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
-                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
-                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
-                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 16);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
-                                nint aOffset = k * aDepth;
-                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
-                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
-                                Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
-                                Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
-                                Vector256<double> a4 = Vector256.Create(Unsafe.Add(ref aRow4, aOffset));
-                                acc40 = Vector256.MultiplyAddEstimate(a4, b0, acc40);
-                                Vector256<double> a5 = Vector256.Create(Unsafe.Add(ref aRow5, aOffset));
-                                acc50 = Vector256.MultiplyAddEstimate(a5, b0, acc50);
-                                Vector256<double> a6 = Vector256.Create(Unsafe.Add(ref aRow6, aOffset));
-                                acc60 = Vector256.MultiplyAddEstimate(a6, b0, acc60);
-                                Vector256<double> a7 = Vector256.Create(Unsafe.Add(ref aRow7, aOffset));
-                                acc70 = Vector256.MultiplyAddEstimate(a7, b0, acc70);
+                                ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 16);
+                                Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
+                                ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 16);
+                                Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
+                                ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 20 + 16);
+                                Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
+                                ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 20 + 16);
+                                Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
+                                ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 20 + 16);
+                                Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
+                                ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 20 + 16);
+                                Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                                ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                                ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                                ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                                ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                                ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 16);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                    Vector256<double> a4 = Vector256.Create(Unsafe.Add(ref aRow4, aOffset));
+                                    acc40 = Vector256.MultiplyAddEstimate(a4, b0, acc40);
+                                    Vector256<double> a5 = Vector256.Create(Unsafe.Add(ref aRow5, aOffset));
+                                    acc50 = Vector256.MultiplyAddEstimate(a5, b0, acc50);
+                                    Vector256<double> a6 = Vector256.Create(Unsafe.Add(ref aRow6, aOffset));
+                                    acc60 = Vector256.MultiplyAddEstimate(a6, b0, acc60);
+                                    Vector256<double> a7 = Vector256.Create(Unsafe.Add(ref aRow7, aOffset));
+                                    acc70 = Vector256.MultiplyAddEstimate(a7, b0, acc70);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
+                                acc40.StoreUnsafe(ref c40);
+                                acc50.StoreUnsafe(ref c50);
+                                acc60.StoreUnsafe(ref c60);
+                                acc70.StoreUnsafe(ref c70);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc10.StoreUnsafe(ref c10);
-                            acc20.StoreUnsafe(ref c20);
-                            acc30.StoreUnsafe(ref c30);
-                            acc40.StoreUnsafe(ref c40);
-                            acc50.StoreUnsafe(ref c50);
-                            acc60.StoreUnsafe(ref c60);
-                            acc70.StoreUnsafe(ref c70);
                         }
                     }
                     for (; i + 4 <= rows; i += 4)
@@ -2294,38 +2301,41 @@ namespace Samples.Transformer
                             acc30.StoreUnsafe(ref c30);
                             acc31.StoreUnsafe(ref c31);
                         }
+                        if (i >= tailDone)
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
-                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
-                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 16);
-                            Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 16);
-                            Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
-                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 16);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
-                                nint aOffset = k * aDepth;
-                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
-                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
-                                Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
-                                Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 16);
+                                Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
+                                ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 16);
+                                Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                                ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 16);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc10.StoreUnsafe(ref c10);
-                            acc20.StoreUnsafe(ref c20);
-                            acc30.StoreUnsafe(ref c30);
                         }
                     }
                     for (; i + 2 <= rows; i += 2)
@@ -2360,26 +2370,29 @@ namespace Samples.Transformer
                             acc10.StoreUnsafe(ref c10);
                             acc11.StoreUnsafe(ref c11);
                         }
+                        if (i >= tailDone)
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
-                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
-                            Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 16);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
-                                nint aOffset = k * aDepth;
-                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
-                                Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 16);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc10.StoreUnsafe(ref c10);
                         }
                     }
                     for (; i < rows; i++)
@@ -2404,21 +2417,32 @@ namespace Samples.Transformer
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                         }
+                        if (i >= tailDone)
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
-                            Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 16);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
-                                nint aOffset = k * aDepth;
-                                Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
-                                Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 16);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                }
+                                acc00.StoreUnsafe(ref c00);
                             }
-                            acc00.StoreUnsafe(ref c00);
                         }
+                    }
+                    if (tailByDots)
+                    {
+                        MatrixProductTailDots20(rows, k0, k1, ref a, aRow, ref b, ref c, fromC);
+                    }
+                    else if (tailDone > 0)
+                    {
+                        MatrixProductTailRows20(tailDone, k0, k1, ref a, aDepth, ref b, ref c, fromC);
                     }
                 }
                 else if (SimdPaths.Vector256)
@@ -2908,9 +2932,10 @@ namespace Samples.Transformer
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 5 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 5] and C is [rows, 5], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd5(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
+        private static void MatrixProductAdd5(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -3287,9 +3312,10 @@ namespace Samples.Transformer
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd64(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
+        private static void MatrixProductAdd64(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -4253,9 +4279,10 @@ namespace Samples.Transformer
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 7 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 7] and C is [rows, 7], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd7(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true)
+        private static void MatrixProductAdd7(int rows, int depth, ref double a, nint aRow, nint aDepth, ref double b, ref double c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -4728,6 +4755,291 @@ namespace Samples.Transformer
                             target = sum;
                         }
                     }
+                }
+            }
+        }
+
+        /// <summary>
+        /// C[i, c] += Σₖ A[i, k] · B[k, c] for i &lt; rows, k0 ≤ k &lt; k1 (at most 256, at least 8) and the last 4 column(s) 16 ≤ c &lt; 20, A row-major:
+        /// B's 4 column(s) are copied as rows, so every FMA multiplies 8 elements of depth (a tile of row-major
+        /// columns would use 4 of its 8 lanes). Called by MatrixProductAdd20 on the Vector512 path.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void MatrixProductTailDots20(int rows, nint k0, nint k1, ref double a, nint aRow, ref double b, ref double c, bool fromC)
+        {
+            nint depth = k1 - k0;
+            // column j of the tail at columnsOfB[j·256 ..], over this depth block
+            Span<double> columnsOfB = stackalloc double[1024];
+            ref double packed = ref MemoryMarshal.GetReference(columnsOfB);
+            for (nint k = 0; k < depth; k++)
+            {
+                ref double bRow = ref Unsafe.Add(ref b, (k0 + k) * 20 + 16);
+                Unsafe.Add(ref packed, k) = bRow;
+                Unsafe.Add(ref packed, 256 + k) = Unsafe.Add(ref bRow, 1);
+                Unsafe.Add(ref packed, 512 + k) = Unsafe.Add(ref bRow, 2);
+                Unsafe.Add(ref packed, 768 + k) = Unsafe.Add(ref bRow, 3);
+            }
+            // depth = whole vectors + a rest, read as the vector ending at depth with the lanes already counted masked
+            nint wholeEnd = depth / 8 * 8;
+            Vector512<double> restMask = Vector512.GreaterThanOrEqual(Vector512<long>.Indices, Vector512.Create((long)(8 - (depth - wholeEnd)))).As<long, double>();
+            nint i = 0;
+            for (; i + 4 <= rows; i += 4)
+            {
+                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow + k0);
+                Vector512<double> acc00 = Vector512<double>.Zero;
+                Vector512<double> acc01 = Vector512<double>.Zero;
+                Vector512<double> acc02 = Vector512<double>.Zero;
+                Vector512<double> acc03 = Vector512<double>.Zero;
+                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow + k0);
+                Vector512<double> acc10 = Vector512<double>.Zero;
+                Vector512<double> acc11 = Vector512<double>.Zero;
+                Vector512<double> acc12 = Vector512<double>.Zero;
+                Vector512<double> acc13 = Vector512<double>.Zero;
+                ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow + k0);
+                Vector512<double> acc20 = Vector512<double>.Zero;
+                Vector512<double> acc21 = Vector512<double>.Zero;
+                Vector512<double> acc22 = Vector512<double>.Zero;
+                Vector512<double> acc23 = Vector512<double>.Zero;
+                ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow + k0);
+                Vector512<double> acc30 = Vector512<double>.Zero;
+                Vector512<double> acc31 = Vector512<double>.Zero;
+                Vector512<double> acc32 = Vector512<double>.Zero;
+                Vector512<double> acc33 = Vector512<double>.Zero;
+                for (nint d = 0; d < wholeEnd; d += 8)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)d);
+                    Vector512<double> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + d));
+                    Vector512<double> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + d));
+                    Vector512<double> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + d));
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)d);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                    Vector512<double> a1 = Vector512.LoadUnsafe(ref aRow1, (nuint)d);
+                    acc10 = Vector512.MultiplyAddEstimate(a1, column0, acc10);
+                    acc11 = Vector512.MultiplyAddEstimate(a1, column1, acc11);
+                    acc12 = Vector512.MultiplyAddEstimate(a1, column2, acc12);
+                    acc13 = Vector512.MultiplyAddEstimate(a1, column3, acc13);
+                    Vector512<double> a2 = Vector512.LoadUnsafe(ref aRow2, (nuint)d);
+                    acc20 = Vector512.MultiplyAddEstimate(a2, column0, acc20);
+                    acc21 = Vector512.MultiplyAddEstimate(a2, column1, acc21);
+                    acc22 = Vector512.MultiplyAddEstimate(a2, column2, acc22);
+                    acc23 = Vector512.MultiplyAddEstimate(a2, column3, acc23);
+                    Vector512<double> a3 = Vector512.LoadUnsafe(ref aRow3, (nuint)d);
+                    acc30 = Vector512.MultiplyAddEstimate(a3, column0, acc30);
+                    acc31 = Vector512.MultiplyAddEstimate(a3, column1, acc31);
+                    acc32 = Vector512.MultiplyAddEstimate(a3, column2, acc32);
+                    acc33 = Vector512.MultiplyAddEstimate(a3, column3, acc33);
+                }
+                if (wholeEnd < depth)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)(depth - 8)) & restMask;
+                    Vector512<double> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + depth - 8)) & restMask;
+                    Vector512<double> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + depth - 8)) & restMask;
+                    Vector512<double> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + depth - 8)) & restMask;
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)(depth - 8)) & restMask;
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                    Vector512<double> a1 = Vector512.LoadUnsafe(ref aRow1, (nuint)(depth - 8)) & restMask;
+                    acc10 = Vector512.MultiplyAddEstimate(a1, column0, acc10);
+                    acc11 = Vector512.MultiplyAddEstimate(a1, column1, acc11);
+                    acc12 = Vector512.MultiplyAddEstimate(a1, column2, acc12);
+                    acc13 = Vector512.MultiplyAddEstimate(a1, column3, acc13);
+                    Vector512<double> a2 = Vector512.LoadUnsafe(ref aRow2, (nuint)(depth - 8)) & restMask;
+                    acc20 = Vector512.MultiplyAddEstimate(a2, column0, acc20);
+                    acc21 = Vector512.MultiplyAddEstimate(a2, column1, acc21);
+                    acc22 = Vector512.MultiplyAddEstimate(a2, column2, acc22);
+                    acc23 = Vector512.MultiplyAddEstimate(a2, column3, acc23);
+                    Vector512<double> a3 = Vector512.LoadUnsafe(ref aRow3, (nuint)(depth - 8)) & restMask;
+                    acc30 = Vector512.MultiplyAddEstimate(a3, column0, acc30);
+                    acc31 = Vector512.MultiplyAddEstimate(a3, column1, acc31);
+                    acc32 = Vector512.MultiplyAddEstimate(a3, column2, acc32);
+                    acc33 = Vector512.MultiplyAddEstimate(a3, column3, acc33);
+                }
+                ref double c0 = ref Unsafe.Add(ref c, i * 20 + 16);
+                Vector256<double> sums00 = Reductions.SumEach(acc00, acc01, acc02, acc03);
+                (fromC ? Vector256.LoadUnsafe(ref c0) + sums00 : sums00).StoreUnsafe(ref c0);
+                ref double c1 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
+                Vector256<double> sums10 = Reductions.SumEach(acc10, acc11, acc12, acc13);
+                (fromC ? Vector256.LoadUnsafe(ref c1) + sums10 : sums10).StoreUnsafe(ref c1);
+                ref double c2 = ref Unsafe.Add(ref c, (i + 2) * 20 + 16);
+                Vector256<double> sums20 = Reductions.SumEach(acc20, acc21, acc22, acc23);
+                (fromC ? Vector256.LoadUnsafe(ref c2) + sums20 : sums20).StoreUnsafe(ref c2);
+                ref double c3 = ref Unsafe.Add(ref c, (i + 3) * 20 + 16);
+                Vector256<double> sums30 = Reductions.SumEach(acc30, acc31, acc32, acc33);
+                (fromC ? Vector256.LoadUnsafe(ref c3) + sums30 : sums30).StoreUnsafe(ref c3);
+            }
+            for (; i < rows; i++)
+            {
+                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow + k0);
+                Vector512<double> acc00 = Vector512<double>.Zero;
+                Vector512<double> acc01 = Vector512<double>.Zero;
+                Vector512<double> acc02 = Vector512<double>.Zero;
+                Vector512<double> acc03 = Vector512<double>.Zero;
+                for (nint d = 0; d < wholeEnd; d += 8)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)d);
+                    Vector512<double> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + d));
+                    Vector512<double> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + d));
+                    Vector512<double> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + d));
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)d);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                }
+                if (wholeEnd < depth)
+                {
+                    Vector512<double> column0 = Vector512.LoadUnsafe(ref packed, (nuint)(depth - 8)) & restMask;
+                    Vector512<double> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + depth - 8)) & restMask;
+                    Vector512<double> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + depth - 8)) & restMask;
+                    Vector512<double> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + depth - 8)) & restMask;
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)(depth - 8)) & restMask;
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                }
+                ref double c0 = ref Unsafe.Add(ref c, i * 20 + 16);
+                Vector256<double> sums00 = Reductions.SumEach(acc00, acc01, acc02, acc03);
+                (fromC ? Vector256.LoadUnsafe(ref c0) + sums00 : sums00).StoreUnsafe(ref c0);
+            }
+        }
+
+        /// <summary>
+        /// C[i, c] += Σₖ A[i + k·aDepth] · B[k, c] for i &lt; rows (a multiple of 8), k0 ≤ k &lt; k1 and the last 4 column(s) 16 ≤ c &lt; 20:
+        /// 8 rows of C in the lanes, so every FMA uses all of them (a row's tile of these columns would use 4 of 8).
+        /// Called by MatrixProductAdd20 on the Vector512 path when A is transposed (aRow = 1).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void MatrixProductTailRows20(nint rows, nint k0, nint k1, ref double a, nint aDepth, ref double b, ref double c, bool fromC)
+        {
+            // C's tail columns are strided in memory: they pass through columnsOfC, column j of 8·v + l rows at j·32 + 8·v + l
+            Span<double> columnsOfC = stackalloc double[128];
+            ref double buffer = ref MemoryMarshal.GetReference(columnsOfC);
+            nint i = 0;
+            for (; i + 32 <= rows; i += 32)
+            {
+                for (nint l = 0; l < 32; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 20 + 16);
+                    Unsafe.Add(ref buffer, l) = fromC ? cRow : 0;
+                    Unsafe.Add(ref buffer, 32 + l) = fromC ? Unsafe.Add(ref cRow, 1) : 0;
+                    Unsafe.Add(ref buffer, 64 + l) = fromC ? Unsafe.Add(ref cRow, 2) : 0;
+                    Unsafe.Add(ref buffer, 96 + l) = fromC ? Unsafe.Add(ref cRow, 3) : 0;
+                }
+                Vector512<double> acc00 = Vector512.LoadUnsafe(ref buffer, 0);
+                Vector512<double> acc01 = Vector512.LoadUnsafe(ref buffer, 32);
+                Vector512<double> acc02 = Vector512.LoadUnsafe(ref buffer, 64);
+                Vector512<double> acc03 = Vector512.LoadUnsafe(ref buffer, 96);
+                Vector512<double> acc10 = Vector512.LoadUnsafe(ref buffer, 8);
+                Vector512<double> acc11 = Vector512.LoadUnsafe(ref buffer, 40);
+                Vector512<double> acc12 = Vector512.LoadUnsafe(ref buffer, 72);
+                Vector512<double> acc13 = Vector512.LoadUnsafe(ref buffer, 104);
+                Vector512<double> acc20 = Vector512.LoadUnsafe(ref buffer, 16);
+                Vector512<double> acc21 = Vector512.LoadUnsafe(ref buffer, 48);
+                Vector512<double> acc22 = Vector512.LoadUnsafe(ref buffer, 80);
+                Vector512<double> acc23 = Vector512.LoadUnsafe(ref buffer, 112);
+                Vector512<double> acc30 = Vector512.LoadUnsafe(ref buffer, 24);
+                Vector512<double> acc31 = Vector512.LoadUnsafe(ref buffer, 56);
+                Vector512<double> acc32 = Vector512.LoadUnsafe(ref buffer, 88);
+                Vector512<double> acc33 = Vector512.LoadUnsafe(ref buffer, 120);
+                for (nint k = k0; k < k1; k++)
+                {
+                    ref double aColumn = ref Unsafe.Add(ref a, k * aDepth + i);
+                    ref double bRow = ref Unsafe.Add(ref b, k * 20 + 16);
+                    Vector512<double> b0 = Vector512.Create(bRow);
+                    Vector512<double> b1 = Vector512.Create(Unsafe.Add(ref bRow, 1));
+                    Vector512<double> b2 = Vector512.Create(Unsafe.Add(ref bRow, 2));
+                    Vector512<double> b3 = Vector512.Create(Unsafe.Add(ref bRow, 3));
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aColumn);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                    Vector512<double> a1 = Vector512.LoadUnsafe(ref aColumn, 8);
+                    acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                    acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                    acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                    acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                    Vector512<double> a2 = Vector512.LoadUnsafe(ref aColumn, 16);
+                    acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                    acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                    acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                    acc23 = Vector512.MultiplyAddEstimate(a2, b3, acc23);
+                    Vector512<double> a3 = Vector512.LoadUnsafe(ref aColumn, 24);
+                    acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                    acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                    acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                    acc33 = Vector512.MultiplyAddEstimate(a3, b3, acc33);
+                }
+                acc00.StoreUnsafe(ref buffer, 0);
+                acc01.StoreUnsafe(ref buffer, 32);
+                acc02.StoreUnsafe(ref buffer, 64);
+                acc03.StoreUnsafe(ref buffer, 96);
+                acc10.StoreUnsafe(ref buffer, 8);
+                acc11.StoreUnsafe(ref buffer, 40);
+                acc12.StoreUnsafe(ref buffer, 72);
+                acc13.StoreUnsafe(ref buffer, 104);
+                acc20.StoreUnsafe(ref buffer, 16);
+                acc21.StoreUnsafe(ref buffer, 48);
+                acc22.StoreUnsafe(ref buffer, 80);
+                acc23.StoreUnsafe(ref buffer, 112);
+                acc30.StoreUnsafe(ref buffer, 24);
+                acc31.StoreUnsafe(ref buffer, 56);
+                acc32.StoreUnsafe(ref buffer, 88);
+                acc33.StoreUnsafe(ref buffer, 120);
+                for (nint l = 0; l < 32; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 20 + 16);
+                    cRow = Unsafe.Add(ref buffer, l);
+                    Unsafe.Add(ref cRow, 1) = Unsafe.Add(ref buffer, 32 + l);
+                    Unsafe.Add(ref cRow, 2) = Unsafe.Add(ref buffer, 64 + l);
+                    Unsafe.Add(ref cRow, 3) = Unsafe.Add(ref buffer, 96 + l);
+                }
+            }
+            for (; i < rows; i += 8)
+            {
+                for (nint l = 0; l < 8; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 20 + 16);
+                    Unsafe.Add(ref buffer, l) = fromC ? cRow : 0;
+                    Unsafe.Add(ref buffer, 8 + l) = fromC ? Unsafe.Add(ref cRow, 1) : 0;
+                    Unsafe.Add(ref buffer, 16 + l) = fromC ? Unsafe.Add(ref cRow, 2) : 0;
+                    Unsafe.Add(ref buffer, 24 + l) = fromC ? Unsafe.Add(ref cRow, 3) : 0;
+                }
+                Vector512<double> acc00 = Vector512.LoadUnsafe(ref buffer, 0);
+                Vector512<double> acc01 = Vector512.LoadUnsafe(ref buffer, 8);
+                Vector512<double> acc02 = Vector512.LoadUnsafe(ref buffer, 16);
+                Vector512<double> acc03 = Vector512.LoadUnsafe(ref buffer, 24);
+                for (nint k = k0; k < k1; k++)
+                {
+                    ref double aColumn = ref Unsafe.Add(ref a, k * aDepth + i);
+                    ref double bRow = ref Unsafe.Add(ref b, k * 20 + 16);
+                    Vector512<double> b0 = Vector512.Create(bRow);
+                    Vector512<double> b1 = Vector512.Create(Unsafe.Add(ref bRow, 1));
+                    Vector512<double> b2 = Vector512.Create(Unsafe.Add(ref bRow, 2));
+                    Vector512<double> b3 = Vector512.Create(Unsafe.Add(ref bRow, 3));
+                    Vector512<double> a0 = Vector512.LoadUnsafe(ref aColumn);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                }
+                acc00.StoreUnsafe(ref buffer, 0);
+                acc01.StoreUnsafe(ref buffer, 8);
+                acc02.StoreUnsafe(ref buffer, 16);
+                acc03.StoreUnsafe(ref buffer, 24);
+                for (nint l = 0; l < 8; l++)
+                {
+                    ref double cRow = ref Unsafe.Add(ref c, (i + l) * 20 + 16);
+                    cRow = Unsafe.Add(ref buffer, l);
+                    Unsafe.Add(ref cRow, 1) = Unsafe.Add(ref buffer, 8 + l);
+                    Unsafe.Add(ref cRow, 2) = Unsafe.Add(ref buffer, 16 + l);
+                    Unsafe.Add(ref cRow, 3) = Unsafe.Add(ref buffer, 24 + l);
                 }
             }
         }

@@ -836,7 +836,7 @@ namespace Samples.Transformer
                     // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                     FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
                     // O += P Vₕ for the tile: [rows, valid] · [valid, d]
-                    MatrixProductAdd64(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock);
+                    MatrixProductAdd64(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, inDepthOrder: true);
                 }
                 for (int r = 0; r < rows; r++)
                 {
@@ -1484,9 +1484,10 @@ namespace Samples.Transformer
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 512 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 512] and C is [rows, 512], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd512(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
+        private static void MatrixProductAdd512(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -2450,9 +2451,10 @@ namespace Samples.Transformer
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
+        private static void MatrixProductAdd64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {

@@ -559,9 +559,10 @@ namespace Samples.Documents
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 100 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 100] and C is [rows, 100], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd100(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
+        private static void MatrixProductAdd100(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -576,6 +577,8 @@ namespace Samples.Documents
                 if (SimdPaths.Vector512)
                 {
                     // columns: 100 = 2 × 3 vectors + 0 vector(s) + 4 scalar(s) of 16 lanes
+                    bool tailByDots = !inDepthOrder && aDepth == 1 && k1 - k0 >= 16;
+                    nint tailDone = tailByDots ? rows : aRow == 1 ? rows / 16 * 16 : 0;
                     nint i = 0;
                     for (; i + 8 <= rows; i += 8)
                     {
@@ -703,62 +706,65 @@ namespace Samples.Documents
                             acc71.StoreUnsafe(ref c71);
                             acc72.StoreUnsafe(ref c72);
                         }
+                        if (i >= tailDone)
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 100 + 96);
-                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
-                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
-                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 100 + 96);
-                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
-                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 100 + 96);
-                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
-                            ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 100 + 96);
-                            Vector128<float> acc40 = fromC ? Vector128.LoadUnsafe(ref c40) : Vector128<float>.Zero;
-                            ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 100 + 96);
-                            Vector128<float> acc50 = fromC ? Vector128.LoadUnsafe(ref c50) : Vector128<float>.Zero;
-                            ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 100 + 96);
-                            Vector128<float> acc60 = fromC ? Vector128.LoadUnsafe(ref c60) : Vector128<float>.Zero;
-                            ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 100 + 96);
-                            Vector128<float> acc70 = fromC ? Vector128.LoadUnsafe(ref c70) : Vector128<float>.Zero;
-                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
-                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref float aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
-                            ref float aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
-                            ref float aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
-                            ref float aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, 96);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 100);
-                                nint aOffset = k * aDepth;
-                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
-                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
-                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
-                                Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
-                                Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
-                                Vector128<float> a4 = Vector128.Create(Unsafe.Add(ref aRow4, aOffset));
-                                acc40 = Vector128.MultiplyAddEstimate(a4, b0, acc40);
-                                Vector128<float> a5 = Vector128.Create(Unsafe.Add(ref aRow5, aOffset));
-                                acc50 = Vector128.MultiplyAddEstimate(a5, b0, acc50);
-                                Vector128<float> a6 = Vector128.Create(Unsafe.Add(ref aRow6, aOffset));
-                                acc60 = Vector128.MultiplyAddEstimate(a6, b0, acc60);
-                                Vector128<float> a7 = Vector128.Create(Unsafe.Add(ref aRow7, aOffset));
-                                acc70 = Vector128.MultiplyAddEstimate(a7, b0, acc70);
+                                ref float c00 = ref Unsafe.Add(ref c, i * 100 + 96);
+                                Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                                ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
+                                Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                                ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 100 + 96);
+                                Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
+                                ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 100 + 96);
+                                Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
+                                ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 100 + 96);
+                                Vector128<float> acc40 = fromC ? Vector128.LoadUnsafe(ref c40) : Vector128<float>.Zero;
+                                ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 100 + 96);
+                                Vector128<float> acc50 = fromC ? Vector128.LoadUnsafe(ref c50) : Vector128<float>.Zero;
+                                ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 100 + 96);
+                                Vector128<float> acc60 = fromC ? Vector128.LoadUnsafe(ref c60) : Vector128<float>.Zero;
+                                ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 100 + 96);
+                                Vector128<float> acc70 = fromC ? Vector128.LoadUnsafe(ref c70) : Vector128<float>.Zero;
+                                ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                                ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                                ref float aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                                ref float aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                                ref float aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                                ref float aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                                ref float bColumn = ref Unsafe.Add(ref b, 96);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref float bRow = ref Unsafe.Add(ref bColumn, k * 100);
+                                    nint aOffset = k * aDepth;
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                    Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                    Vector128<float> a4 = Vector128.Create(Unsafe.Add(ref aRow4, aOffset));
+                                    acc40 = Vector128.MultiplyAddEstimate(a4, b0, acc40);
+                                    Vector128<float> a5 = Vector128.Create(Unsafe.Add(ref aRow5, aOffset));
+                                    acc50 = Vector128.MultiplyAddEstimate(a5, b0, acc50);
+                                    Vector128<float> a6 = Vector128.Create(Unsafe.Add(ref aRow6, aOffset));
+                                    acc60 = Vector128.MultiplyAddEstimate(a6, b0, acc60);
+                                    Vector128<float> a7 = Vector128.Create(Unsafe.Add(ref aRow7, aOffset));
+                                    acc70 = Vector128.MultiplyAddEstimate(a7, b0, acc70);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
+                                acc40.StoreUnsafe(ref c40);
+                                acc50.StoreUnsafe(ref c50);
+                                acc60.StoreUnsafe(ref c60);
+                                acc70.StoreUnsafe(ref c70);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc10.StoreUnsafe(ref c10);
-                            acc20.StoreUnsafe(ref c20);
-                            acc30.StoreUnsafe(ref c30);
-                            acc40.StoreUnsafe(ref c40);
-                            acc50.StoreUnsafe(ref c50);
-                            acc60.StoreUnsafe(ref c60);
-                            acc70.StoreUnsafe(ref c70);
                         }
                     }
                     for (; i + 4 <= rows; i += 4)
@@ -831,38 +837,41 @@ namespace Samples.Documents
                             acc31.StoreUnsafe(ref c31);
                             acc32.StoreUnsafe(ref c32);
                         }
+                        if (i >= tailDone)
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 100 + 96);
-                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
-                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
-                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 100 + 96);
-                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
-                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 100 + 96);
-                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
-                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
-                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, 96);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 100);
-                                nint aOffset = k * aDepth;
-                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
-                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
-                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
-                                Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
-                                Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                ref float c00 = ref Unsafe.Add(ref c, i * 100 + 96);
+                                Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                                ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
+                                Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                                ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 100 + 96);
+                                Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
+                                ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 100 + 96);
+                                Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
+                                ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                                ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                                ref float bColumn = ref Unsafe.Add(ref b, 96);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref float bRow = ref Unsafe.Add(ref bColumn, k * 100);
+                                    nint aOffset = k * aDepth;
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                    Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc10.StoreUnsafe(ref c10);
-                            acc20.StoreUnsafe(ref c20);
-                            acc30.StoreUnsafe(ref c30);
                         }
                     }
                     for (; i + 2 <= rows; i += 2)
@@ -907,26 +916,29 @@ namespace Samples.Documents
                             acc11.StoreUnsafe(ref c11);
                             acc12.StoreUnsafe(ref c12);
                         }
+                        if (i >= tailDone)
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 100 + 96);
-                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
-                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
-                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, 96);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 100);
-                                nint aOffset = k * aDepth;
-                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
-                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
-                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                ref float c00 = ref Unsafe.Add(ref c, i * 100 + 96);
+                                Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                                ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
+                                Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                                ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref float bColumn = ref Unsafe.Add(ref b, 96);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref float bRow = ref Unsafe.Add(ref bColumn, k * 100);
+                                    nint aOffset = k * aDepth;
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                    Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc10.StoreUnsafe(ref c10);
                         }
                     }
                     for (; i < rows; i++)
@@ -957,21 +969,32 @@ namespace Samples.Documents
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
                         }
+                        if (i >= tailDone)
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 100 + 96);
-                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
-                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, 96);
-                            for (nint k = k0; k < k1; k++)
                             {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 100);
-                                nint aOffset = k * aDepth;
-                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
-                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                ref float c00 = ref Unsafe.Add(ref c, i * 100 + 96);
+                                Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                                ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref float bColumn = ref Unsafe.Add(ref b, 96);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref float bRow = ref Unsafe.Add(ref bColumn, k * 100);
+                                    nint aOffset = k * aDepth;
+                                    Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                    Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                }
+                                acc00.StoreUnsafe(ref c00);
                             }
-                            acc00.StoreUnsafe(ref c00);
                         }
+                    }
+                    if (tailByDots)
+                    {
+                        MatrixProductTailDots100(rows, k0, k1, ref a, aRow, ref b, ref c, fromC);
+                    }
+                    else if (tailDone > 0)
+                    {
+                        MatrixProductTailRows100(tailDone, k0, k1, ref a, aDepth, ref b, ref c, fromC);
                     }
                 }
                 else if (SimdPaths.Vector256)
@@ -1423,6 +1446,291 @@ namespace Samples.Documents
                             target = sum;
                         }
                     }
+                }
+            }
+        }
+
+        /// <summary>
+        /// C[i, c] += Σₖ A[i, k] · B[k, c] for i &lt; rows, k0 ≤ k &lt; k1 (at most 256, at least 16) and the last 4 column(s) 96 ≤ c &lt; 100, A row-major:
+        /// B's 4 column(s) are copied as rows, so every FMA multiplies 16 elements of depth (a tile of row-major
+        /// columns would use 4 of its 16 lanes). Called by MatrixProductAdd100 on the Vector512 path.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void MatrixProductTailDots100(int rows, nint k0, nint k1, ref float a, nint aRow, ref float b, ref float c, bool fromC)
+        {
+            nint depth = k1 - k0;
+            // column j of the tail at columnsOfB[j·256 ..], over this depth block
+            Span<float> columnsOfB = stackalloc float[1024];
+            ref float packed = ref MemoryMarshal.GetReference(columnsOfB);
+            for (nint k = 0; k < depth; k++)
+            {
+                ref float bRow = ref Unsafe.Add(ref b, (k0 + k) * 100 + 96);
+                Unsafe.Add(ref packed, k) = bRow;
+                Unsafe.Add(ref packed, 256 + k) = Unsafe.Add(ref bRow, 1);
+                Unsafe.Add(ref packed, 512 + k) = Unsafe.Add(ref bRow, 2);
+                Unsafe.Add(ref packed, 768 + k) = Unsafe.Add(ref bRow, 3);
+            }
+            // depth = whole vectors + a rest, read as the vector ending at depth with the lanes already counted masked
+            nint wholeEnd = depth / 16 * 16;
+            Vector512<float> restMask = Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create((int)(16 - (depth - wholeEnd)))).As<int, float>();
+            nint i = 0;
+            for (; i + 4 <= rows; i += 4)
+            {
+                ref float aRow0 = ref Unsafe.Add(ref a, i * aRow + k0);
+                Vector512<float> acc00 = Vector512<float>.Zero;
+                Vector512<float> acc01 = Vector512<float>.Zero;
+                Vector512<float> acc02 = Vector512<float>.Zero;
+                Vector512<float> acc03 = Vector512<float>.Zero;
+                ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow + k0);
+                Vector512<float> acc10 = Vector512<float>.Zero;
+                Vector512<float> acc11 = Vector512<float>.Zero;
+                Vector512<float> acc12 = Vector512<float>.Zero;
+                Vector512<float> acc13 = Vector512<float>.Zero;
+                ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow + k0);
+                Vector512<float> acc20 = Vector512<float>.Zero;
+                Vector512<float> acc21 = Vector512<float>.Zero;
+                Vector512<float> acc22 = Vector512<float>.Zero;
+                Vector512<float> acc23 = Vector512<float>.Zero;
+                ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow + k0);
+                Vector512<float> acc30 = Vector512<float>.Zero;
+                Vector512<float> acc31 = Vector512<float>.Zero;
+                Vector512<float> acc32 = Vector512<float>.Zero;
+                Vector512<float> acc33 = Vector512<float>.Zero;
+                for (nint d = 0; d < wholeEnd; d += 16)
+                {
+                    Vector512<float> column0 = Vector512.LoadUnsafe(ref packed, (nuint)d);
+                    Vector512<float> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + d));
+                    Vector512<float> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + d));
+                    Vector512<float> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + d));
+                    Vector512<float> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)d);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                    Vector512<float> a1 = Vector512.LoadUnsafe(ref aRow1, (nuint)d);
+                    acc10 = Vector512.MultiplyAddEstimate(a1, column0, acc10);
+                    acc11 = Vector512.MultiplyAddEstimate(a1, column1, acc11);
+                    acc12 = Vector512.MultiplyAddEstimate(a1, column2, acc12);
+                    acc13 = Vector512.MultiplyAddEstimate(a1, column3, acc13);
+                    Vector512<float> a2 = Vector512.LoadUnsafe(ref aRow2, (nuint)d);
+                    acc20 = Vector512.MultiplyAddEstimate(a2, column0, acc20);
+                    acc21 = Vector512.MultiplyAddEstimate(a2, column1, acc21);
+                    acc22 = Vector512.MultiplyAddEstimate(a2, column2, acc22);
+                    acc23 = Vector512.MultiplyAddEstimate(a2, column3, acc23);
+                    Vector512<float> a3 = Vector512.LoadUnsafe(ref aRow3, (nuint)d);
+                    acc30 = Vector512.MultiplyAddEstimate(a3, column0, acc30);
+                    acc31 = Vector512.MultiplyAddEstimate(a3, column1, acc31);
+                    acc32 = Vector512.MultiplyAddEstimate(a3, column2, acc32);
+                    acc33 = Vector512.MultiplyAddEstimate(a3, column3, acc33);
+                }
+                if (wholeEnd < depth)
+                {
+                    Vector512<float> column0 = Vector512.LoadUnsafe(ref packed, (nuint)(depth - 16)) & restMask;
+                    Vector512<float> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + depth - 16)) & restMask;
+                    Vector512<float> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + depth - 16)) & restMask;
+                    Vector512<float> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + depth - 16)) & restMask;
+                    Vector512<float> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)(depth - 16)) & restMask;
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                    Vector512<float> a1 = Vector512.LoadUnsafe(ref aRow1, (nuint)(depth - 16)) & restMask;
+                    acc10 = Vector512.MultiplyAddEstimate(a1, column0, acc10);
+                    acc11 = Vector512.MultiplyAddEstimate(a1, column1, acc11);
+                    acc12 = Vector512.MultiplyAddEstimate(a1, column2, acc12);
+                    acc13 = Vector512.MultiplyAddEstimate(a1, column3, acc13);
+                    Vector512<float> a2 = Vector512.LoadUnsafe(ref aRow2, (nuint)(depth - 16)) & restMask;
+                    acc20 = Vector512.MultiplyAddEstimate(a2, column0, acc20);
+                    acc21 = Vector512.MultiplyAddEstimate(a2, column1, acc21);
+                    acc22 = Vector512.MultiplyAddEstimate(a2, column2, acc22);
+                    acc23 = Vector512.MultiplyAddEstimate(a2, column3, acc23);
+                    Vector512<float> a3 = Vector512.LoadUnsafe(ref aRow3, (nuint)(depth - 16)) & restMask;
+                    acc30 = Vector512.MultiplyAddEstimate(a3, column0, acc30);
+                    acc31 = Vector512.MultiplyAddEstimate(a3, column1, acc31);
+                    acc32 = Vector512.MultiplyAddEstimate(a3, column2, acc32);
+                    acc33 = Vector512.MultiplyAddEstimate(a3, column3, acc33);
+                }
+                ref float c0 = ref Unsafe.Add(ref c, i * 100 + 96);
+                Vector128<float> sums00 = Reductions.SumEach(acc00, acc01, acc02, acc03);
+                (fromC ? Vector128.LoadUnsafe(ref c0) + sums00 : sums00).StoreUnsafe(ref c0);
+                ref float c1 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
+                Vector128<float> sums10 = Reductions.SumEach(acc10, acc11, acc12, acc13);
+                (fromC ? Vector128.LoadUnsafe(ref c1) + sums10 : sums10).StoreUnsafe(ref c1);
+                ref float c2 = ref Unsafe.Add(ref c, (i + 2) * 100 + 96);
+                Vector128<float> sums20 = Reductions.SumEach(acc20, acc21, acc22, acc23);
+                (fromC ? Vector128.LoadUnsafe(ref c2) + sums20 : sums20).StoreUnsafe(ref c2);
+                ref float c3 = ref Unsafe.Add(ref c, (i + 3) * 100 + 96);
+                Vector128<float> sums30 = Reductions.SumEach(acc30, acc31, acc32, acc33);
+                (fromC ? Vector128.LoadUnsafe(ref c3) + sums30 : sums30).StoreUnsafe(ref c3);
+            }
+            for (; i < rows; i++)
+            {
+                ref float aRow0 = ref Unsafe.Add(ref a, i * aRow + k0);
+                Vector512<float> acc00 = Vector512<float>.Zero;
+                Vector512<float> acc01 = Vector512<float>.Zero;
+                Vector512<float> acc02 = Vector512<float>.Zero;
+                Vector512<float> acc03 = Vector512<float>.Zero;
+                for (nint d = 0; d < wholeEnd; d += 16)
+                {
+                    Vector512<float> column0 = Vector512.LoadUnsafe(ref packed, (nuint)d);
+                    Vector512<float> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + d));
+                    Vector512<float> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + d));
+                    Vector512<float> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + d));
+                    Vector512<float> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)d);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                }
+                if (wholeEnd < depth)
+                {
+                    Vector512<float> column0 = Vector512.LoadUnsafe(ref packed, (nuint)(depth - 16)) & restMask;
+                    Vector512<float> column1 = Vector512.LoadUnsafe(ref packed, (nuint)(256 + depth - 16)) & restMask;
+                    Vector512<float> column2 = Vector512.LoadUnsafe(ref packed, (nuint)(512 + depth - 16)) & restMask;
+                    Vector512<float> column3 = Vector512.LoadUnsafe(ref packed, (nuint)(768 + depth - 16)) & restMask;
+                    Vector512<float> a0 = Vector512.LoadUnsafe(ref aRow0, (nuint)(depth - 16)) & restMask;
+                    acc00 = Vector512.MultiplyAddEstimate(a0, column0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, column1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, column2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, column3, acc03);
+                }
+                ref float c0 = ref Unsafe.Add(ref c, i * 100 + 96);
+                Vector128<float> sums00 = Reductions.SumEach(acc00, acc01, acc02, acc03);
+                (fromC ? Vector128.LoadUnsafe(ref c0) + sums00 : sums00).StoreUnsafe(ref c0);
+            }
+        }
+
+        /// <summary>
+        /// C[i, c] += Σₖ A[i + k·aDepth] · B[k, c] for i &lt; rows (a multiple of 16), k0 ≤ k &lt; k1 and the last 4 column(s) 96 ≤ c &lt; 100:
+        /// 16 rows of C in the lanes, so every FMA uses all of them (a row's tile of these columns would use 4 of 16).
+        /// Called by MatrixProductAdd100 on the Vector512 path when A is transposed (aRow = 1).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void MatrixProductTailRows100(nint rows, nint k0, nint k1, ref float a, nint aDepth, ref float b, ref float c, bool fromC)
+        {
+            // C's tail columns are strided in memory: they pass through columnsOfC, column j of 16·v + l rows at j·64 + 16·v + l
+            Span<float> columnsOfC = stackalloc float[256];
+            ref float buffer = ref MemoryMarshal.GetReference(columnsOfC);
+            nint i = 0;
+            for (; i + 64 <= rows; i += 64)
+            {
+                for (nint l = 0; l < 64; l++)
+                {
+                    ref float cRow = ref Unsafe.Add(ref c, (i + l) * 100 + 96);
+                    Unsafe.Add(ref buffer, l) = fromC ? cRow : 0;
+                    Unsafe.Add(ref buffer, 64 + l) = fromC ? Unsafe.Add(ref cRow, 1) : 0;
+                    Unsafe.Add(ref buffer, 128 + l) = fromC ? Unsafe.Add(ref cRow, 2) : 0;
+                    Unsafe.Add(ref buffer, 192 + l) = fromC ? Unsafe.Add(ref cRow, 3) : 0;
+                }
+                Vector512<float> acc00 = Vector512.LoadUnsafe(ref buffer, 0);
+                Vector512<float> acc01 = Vector512.LoadUnsafe(ref buffer, 64);
+                Vector512<float> acc02 = Vector512.LoadUnsafe(ref buffer, 128);
+                Vector512<float> acc03 = Vector512.LoadUnsafe(ref buffer, 192);
+                Vector512<float> acc10 = Vector512.LoadUnsafe(ref buffer, 16);
+                Vector512<float> acc11 = Vector512.LoadUnsafe(ref buffer, 80);
+                Vector512<float> acc12 = Vector512.LoadUnsafe(ref buffer, 144);
+                Vector512<float> acc13 = Vector512.LoadUnsafe(ref buffer, 208);
+                Vector512<float> acc20 = Vector512.LoadUnsafe(ref buffer, 32);
+                Vector512<float> acc21 = Vector512.LoadUnsafe(ref buffer, 96);
+                Vector512<float> acc22 = Vector512.LoadUnsafe(ref buffer, 160);
+                Vector512<float> acc23 = Vector512.LoadUnsafe(ref buffer, 224);
+                Vector512<float> acc30 = Vector512.LoadUnsafe(ref buffer, 48);
+                Vector512<float> acc31 = Vector512.LoadUnsafe(ref buffer, 112);
+                Vector512<float> acc32 = Vector512.LoadUnsafe(ref buffer, 176);
+                Vector512<float> acc33 = Vector512.LoadUnsafe(ref buffer, 240);
+                for (nint k = k0; k < k1; k++)
+                {
+                    ref float aColumn = ref Unsafe.Add(ref a, k * aDepth + i);
+                    ref float bRow = ref Unsafe.Add(ref b, k * 100 + 96);
+                    Vector512<float> b0 = Vector512.Create(bRow);
+                    Vector512<float> b1 = Vector512.Create(Unsafe.Add(ref bRow, 1));
+                    Vector512<float> b2 = Vector512.Create(Unsafe.Add(ref bRow, 2));
+                    Vector512<float> b3 = Vector512.Create(Unsafe.Add(ref bRow, 3));
+                    Vector512<float> a0 = Vector512.LoadUnsafe(ref aColumn);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                    Vector512<float> a1 = Vector512.LoadUnsafe(ref aColumn, 16);
+                    acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                    acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                    acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                    acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                    Vector512<float> a2 = Vector512.LoadUnsafe(ref aColumn, 32);
+                    acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                    acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                    acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                    acc23 = Vector512.MultiplyAddEstimate(a2, b3, acc23);
+                    Vector512<float> a3 = Vector512.LoadUnsafe(ref aColumn, 48);
+                    acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                    acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                    acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                    acc33 = Vector512.MultiplyAddEstimate(a3, b3, acc33);
+                }
+                acc00.StoreUnsafe(ref buffer, 0);
+                acc01.StoreUnsafe(ref buffer, 64);
+                acc02.StoreUnsafe(ref buffer, 128);
+                acc03.StoreUnsafe(ref buffer, 192);
+                acc10.StoreUnsafe(ref buffer, 16);
+                acc11.StoreUnsafe(ref buffer, 80);
+                acc12.StoreUnsafe(ref buffer, 144);
+                acc13.StoreUnsafe(ref buffer, 208);
+                acc20.StoreUnsafe(ref buffer, 32);
+                acc21.StoreUnsafe(ref buffer, 96);
+                acc22.StoreUnsafe(ref buffer, 160);
+                acc23.StoreUnsafe(ref buffer, 224);
+                acc30.StoreUnsafe(ref buffer, 48);
+                acc31.StoreUnsafe(ref buffer, 112);
+                acc32.StoreUnsafe(ref buffer, 176);
+                acc33.StoreUnsafe(ref buffer, 240);
+                for (nint l = 0; l < 64; l++)
+                {
+                    ref float cRow = ref Unsafe.Add(ref c, (i + l) * 100 + 96);
+                    cRow = Unsafe.Add(ref buffer, l);
+                    Unsafe.Add(ref cRow, 1) = Unsafe.Add(ref buffer, 64 + l);
+                    Unsafe.Add(ref cRow, 2) = Unsafe.Add(ref buffer, 128 + l);
+                    Unsafe.Add(ref cRow, 3) = Unsafe.Add(ref buffer, 192 + l);
+                }
+            }
+            for (; i < rows; i += 16)
+            {
+                for (nint l = 0; l < 16; l++)
+                {
+                    ref float cRow = ref Unsafe.Add(ref c, (i + l) * 100 + 96);
+                    Unsafe.Add(ref buffer, l) = fromC ? cRow : 0;
+                    Unsafe.Add(ref buffer, 16 + l) = fromC ? Unsafe.Add(ref cRow, 1) : 0;
+                    Unsafe.Add(ref buffer, 32 + l) = fromC ? Unsafe.Add(ref cRow, 2) : 0;
+                    Unsafe.Add(ref buffer, 48 + l) = fromC ? Unsafe.Add(ref cRow, 3) : 0;
+                }
+                Vector512<float> acc00 = Vector512.LoadUnsafe(ref buffer, 0);
+                Vector512<float> acc01 = Vector512.LoadUnsafe(ref buffer, 16);
+                Vector512<float> acc02 = Vector512.LoadUnsafe(ref buffer, 32);
+                Vector512<float> acc03 = Vector512.LoadUnsafe(ref buffer, 48);
+                for (nint k = k0; k < k1; k++)
+                {
+                    ref float aColumn = ref Unsafe.Add(ref a, k * aDepth + i);
+                    ref float bRow = ref Unsafe.Add(ref b, k * 100 + 96);
+                    Vector512<float> b0 = Vector512.Create(bRow);
+                    Vector512<float> b1 = Vector512.Create(Unsafe.Add(ref bRow, 1));
+                    Vector512<float> b2 = Vector512.Create(Unsafe.Add(ref bRow, 2));
+                    Vector512<float> b3 = Vector512.Create(Unsafe.Add(ref bRow, 3));
+                    Vector512<float> a0 = Vector512.LoadUnsafe(ref aColumn);
+                    acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                    acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                    acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                    acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                }
+                acc00.StoreUnsafe(ref buffer, 0);
+                acc01.StoreUnsafe(ref buffer, 16);
+                acc02.StoreUnsafe(ref buffer, 32);
+                acc03.StoreUnsafe(ref buffer, 48);
+                for (nint l = 0; l < 16; l++)
+                {
+                    ref float cRow = ref Unsafe.Add(ref c, (i + l) * 100 + 96);
+                    cRow = Unsafe.Add(ref buffer, l);
+                    Unsafe.Add(ref cRow, 1) = Unsafe.Add(ref buffer, 16 + l);
+                    Unsafe.Add(ref cRow, 2) = Unsafe.Add(ref buffer, 32 + l);
+                    Unsafe.Add(ref cRow, 3) = Unsafe.Add(ref buffer, 48 + l);
                 }
             }
         }

@@ -836,7 +836,7 @@ namespace Alignment
                     // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                     FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
                     // O += P Vₕ for the tile: [rows, valid] · [valid, d]
-                    MatrixProductAdd8(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock);
+                    MatrixProductAdd8(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, inDepthOrder: true);
                 }
                 for (int r = 0; r < rows; r++)
                 {
@@ -1418,9 +1418,10 @@ namespace Alignment
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
+        private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -2126,9 +2127,10 @@ namespace Alignment
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
+        private static void MatrixProductAdd64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
@@ -3028,9 +3030,10 @@ namespace Alignment
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 8 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 8] and C is [rows, 8], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd8(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
+        private static void MatrixProductAdd8(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {

@@ -666,9 +666,10 @@ namespace Alignment
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true)
+        private static void MatrixProductAdd32(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true, bool inDepthOrder = false)
         {
             if (depth == 0 && !accumulate)
             {
