@@ -68,8 +68,9 @@ public static class BatchParallel
 
     /// <summary>
     /// Runs <paramref name="body"/> for every chunk in [0, <paramref name="chunks"/>), on up to
-    /// <paramref name="maxDegree"/> threads (−1: <see cref="DefaultDegree"/>; 1: on the calling thread, allocating
-    /// nothing).
+    /// <paramref name="maxDegree"/> threads (−1: <see cref="DefaultDegree"/>; 1: on the calling thread). Allocates nothing
+    /// on one thread or on the runtime's worker team; a call that finds the team in use (another thread's call, or one
+    /// from inside a chunk) runs on the thread pool, which allocates.
     /// </summary>
     public static unsafe void For<T>(int chunks, int maxDegree, object state, ChunkBody<T> body, (int Batch, int QueryLength, int KeyLength) lengths, AttentionMask mask = default,
         ReadOnlySpan<T> r0 = default, ReadOnlySpan<T> r1 = default, ReadOnlySpan<T> r2 = default,
@@ -108,28 +109,28 @@ public static class BatchParallel
             // (A plain static split waits for a late thread; taking from the back of another's range does not.) Which
             // thread runs a chunk never changes a result: chunks write disjoint outputs.
             int participants = Math.Min(degree, chunks);
-            var ranges = new ChunkRanges(chunks, participants);
-            Action<int> job = participant =>
+            // The runtime's worker team with its reusable call state (nothing allocated), or, when the team is in use
+            // (another call, or a nested one) or the degree exceeds it, the thread pool with a call state of its own.
+            WorkerTeam team = WorkerTeam.Shared;
+            if (participants - 1 <= WorkerTeam.MaxWorkers && team.TryAcquire())
             {
-                ChunkSpans<T> spans = pinned.Rebuild();
-                int chunk;
-                while (ranges.TryTakeFirst(participant, out chunk))
+                ParallelCall<T> call = ParallelCall<T>.ForTeam;
+                try
                 {
-                    body(chunk, state, in spans);
+                    call.Start(pinned, body, state, chunks, participants);
+                    team.Run(call.Job, participants - 1);
                 }
-                for (int other = 1; other < participants; other++)
+                finally
                 {
-                    int owner = (participant + other) % participants;
-                    while (ranges.TryTakeLast(owner, out chunk))
-                    {
-                        body(chunk, state, in spans);
-                    }
+                    call.Clear();
+                    team.Release();
                 }
-            };
-            // The runtime's worker team, or the thread pool when the team is in use (another call, or a nested one).
-            if (!WorkerTeam.Shared.TryRun(job, participants - 1))
+            }
+            else
             {
-                Parallel.For(0, participants, new ParallelOptions { MaxDegreeOfParallelism = degree }, participant => job(participant));
+                var call = new ParallelCall<T>();
+                call.Start(pinned, body, state, chunks, participants);
+                Parallel.For(0, participants, new ParallelOptions { MaxDegreeOfParallelism = degree }, call.Job);
             }
         }
     }
@@ -144,33 +145,83 @@ public static class BatchParallel
     public static int Interleaved(int position, int products, int parts)
         => position < products * parts ? position % products * parts + position / products : position;
 
-    // Each participant's range of chunks still to run, [next, end), packed in one long so that its owner (taking `next`)
-    // and another participant (taking `end − 1`) claim chunks with one compare-exchange each and never the same one.
-    // Ranges sit a cache line apart.
-    private sealed class ChunkRanges
+    // One parallel call: its spans, body and state, and each participant's range of chunks still to run.
+    // Participant p (the caller is 0, team worker i is i + 1) owns the chunks [p·n/P, (p+1)·n/P) and runs them in order;
+    // one that runs out of its own takes the last chunks left in the others' ranges. The same thread thus gets the same
+    // batch rows in the forward, in the backward and in the next step, whose tape rows, scratch and gradients are in its
+    // own caches: read by the other core they came at half the bandwidth, and a W4 training step spent half again as much
+    // CPU time on two threads as on one when each thread took whichever chunk was next. (A plain static split waits for a
+    // late thread; taking from the back of another's range does not.) Which thread runs a chunk never changes a result:
+    // chunks write disjoint outputs.
+    // The team's instance for T is reused by every call that holds the team (one at a time), so a call on the team
+    // allocates nothing; a call on the thread pool makes its own.
+    private sealed class ParallelCall<T> where T : unmanaged
     {
-        private const int Stride = 8; // longs per 64-byte line
-        private readonly long[] _ranges;
+        public static readonly ParallelCall<T> ForTeam = new();
 
-        public ChunkRanges(int chunks, int participants)
+        // A range [next, end) packed in one long, so that its owner (taking `next`) and another participant (taking
+        // `end − 1`) claim chunks with one compare-exchange each and never the same one. Ranges sit a cache line apart.
+        private const int Stride = 8; // longs per 64-byte line
+        private long[] _ranges = [];
+        private Pinned<T> _spans;
+        private ChunkBody<T>? _body;
+        private object? _state;
+        private int _participants;
+
+        public ParallelCall() => Job = Run;
+
+        /// <summary>Runs one participant's chunks (its argument is the participant's index).</summary>
+        public Action<int> Job { get; }
+
+        public void Start(in Pinned<T> spans, ChunkBody<T> body, object state, int chunks, int participants)
         {
-            _ranges = new long[participants * Stride];
+            if (_ranges.Length < participants * Stride)
+            {
+                _ranges = new long[participants * Stride];
+            }
             for (int p = 0; p < participants; p++)
             {
                 int first = (int)((long)chunks * p / participants), end = (int)((long)chunks * (p + 1) / participants);
                 _ranges[p * Stride] = Pack(first, end);
             }
+            _spans = spans;
+            _body = body;
+            _state = state;
+            _participants = participants;
         }
 
-        /// <summary>Claims the next chunk of <paramref name="participant"/>'s range (its owner's turn).</summary>
-        public bool TryTakeFirst(int participant, out int chunk) => TryTake(participant, fromEnd: false, out chunk);
-
-        /// <summary>Claims the last chunk of <paramref name="participant"/>'s range (another participant's turn).</summary>
-        public bool TryTakeLast(int participant, out int chunk) => TryTake(participant, fromEnd: true, out chunk);
-
-        private bool TryTake(int participant, bool fromEnd, out int chunk)
+        // Drops the references and pointers of the call that ended.
+        public void Clear()
         {
-            ref long range = ref _ranges[participant * Stride];
+            _spans = default;
+            _body = null;
+            _state = null;
+        }
+
+        private void Run(int participant)
+        {
+            ChunkSpans<T> spans = _spans.Rebuild();
+            ChunkBody<T> body = _body!;
+            object state = _state!;
+            int chunk;
+            while (TryTake(participant, fromEnd: false, out chunk))
+            {
+                body(chunk, state, in spans);
+            }
+            for (int other = 1; other < _participants; other++)
+            {
+                int owner = (participant + other) % _participants;
+                while (TryTake(owner, fromEnd: true, out chunk))
+                {
+                    body(chunk, state, in spans);
+                }
+            }
+        }
+
+        // Claims the next chunk of `owner`'s range (its owner's turn) or the last (another participant's turn).
+        private bool TryTake(int owner, bool fromEnd, out int chunk)
+        {
+            ref long range = ref _ranges[owner * Stride];
             while (true)
             {
                 long seen = Volatile.Read(ref range);
@@ -194,7 +245,7 @@ public static class BatchParallel
         private static (int Next, int End) Unpack(long range) => ((int)range, (int)(range >> 32));
     }
 
-    // The pinned spans as plain pointers, which a closure may capture.
+    // The pinned spans as plain pointers, which the call state may hold.
     private unsafe struct Pinned<T> where T : unmanaged
     {
         public T* R0, R1, R2, R3, R4, R5, W0, W1, W2, W3;

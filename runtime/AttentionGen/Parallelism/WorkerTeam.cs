@@ -20,7 +20,7 @@ internal sealed class WorkerTeam
     // How long a worker spins for its next job before blocking (layer calls in a training loop follow each other within
     // microseconds), and the most workers a team holds.
     private const int SpinCount = 2000;
-    private const int MaxWorkers = 63;
+    internal const int MaxWorkers = 63;
 
     private static readonly WorkerTeam s_shared = new();
 
@@ -35,51 +35,49 @@ internal sealed class WorkerTeam
     /// <summary>The process's team.</summary>
     public static WorkerTeam Shared => s_shared;
 
+    /// <summary>Takes the team for one call; false when it is in use. The holder runs jobs with <see cref="Run"/>, then <see cref="Release"/>s it.</summary>
+    public bool TryAcquire() => Interlocked.CompareExchange(ref _busy, 1, 0) == 0;
+
+    /// <summary>Gives the team back after <see cref="TryAcquire"/>.</summary>
+    public void Release() => Volatile.Write(ref _busy, 0);
+
     /// <summary>
-    /// Runs <paramref name="job"/> on the calling thread and on <paramref name="helpers"/> workers at once, and returns when
-    /// all are done; false (nothing run) when the team is in use. Each gets its participant index: 0 on the caller, i + 1
-    /// on worker i, the same thread for the same index in every call (so a call can give each thread the same share of
-    /// its work as the call before, whose data that thread's caches hold). An exception from any of them is rethrown as
-    /// an <see cref="AggregateException"/>, as <c>Parallel.For</c> does.
+    /// Runs <paramref name="job"/> on the calling thread and on <paramref name="helpers"/> workers (1 to
+    /// <see cref="MaxWorkers"/>) at once, and returns when all are done; the caller holds the team. Each gets its
+    /// participant index: 0 on the caller, i + 1 on worker i, the same thread for the same index in every call (so a call
+    /// can give each thread the same share of its work as the call before, whose data that thread's caches hold). An
+    /// exception from any of them is rethrown as an <see cref="AggregateException"/>, as <c>Parallel.For</c> does.
     /// </summary>
-    public bool TryRun(Action<int> job, int helpers)
+    public void Run(Action<int> job, int helpers)
     {
-        if (helpers < 1 || helpers > MaxWorkers || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        if (helpers < 1 || helpers > MaxWorkers || Volatile.Read(ref _busy) != 1)
         {
-            return false;
+            throw new InvalidOperationException($"Run needs the team held and 1 to {MaxWorkers} helpers (got {helpers}).");
         }
+        EnsureWorkers(helpers);
+        _job = job;
+        _error = null;
+        _finished.Reset();
+        Volatile.Write(ref _running, helpers);
+        for (int i = 0; i < helpers; i++)
+        {
+            _start[i].Set();
+        }
+        Exception? own = null;
         try
         {
-            EnsureWorkers(helpers);
-            _job = job;
-            _error = null;
-            _finished.Reset();
-            Volatile.Write(ref _running, helpers);
-            for (int i = 0; i < helpers; i++)
-            {
-                _start[i].Set();
-            }
-            Exception? own = null;
-            try
-            {
-                job(0);
-            }
-            catch (Exception e)
-            {
-                own = e;
-            }
-            _finished.Wait();
-            _job = null;
-            Exception? error = own ?? Volatile.Read(ref _error);
-            if (error is not null)
-            {
-                throw new AggregateException(error);
-            }
-            return true;
+            job(0);
         }
-        finally
+        catch (Exception e)
         {
-            Volatile.Write(ref _busy, 0);
+            own = e;
+        }
+        _finished.Wait();
+        _job = null;
+        Exception? error = own ?? Volatile.Read(ref _error);
+        if (error is not null)
+        {
+            throw new AggregateException(error);
         }
     }
 
