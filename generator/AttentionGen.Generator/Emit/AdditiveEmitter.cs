@@ -65,6 +65,7 @@ internal static class AdditiveEmitter
             "W_q q [B, Tq, U], W_k k" + (model.UseBias ? " + b" : "") + " [B, Tk, U] and the weights [B, Tq, Tk]. Owned by the caller, reused across steps, grown as needed.");
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
+            LayerScaffold.DeclareTapeCallState(w);
             w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] KeyProjection = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
@@ -125,12 +126,13 @@ internal static class AdditiveEmitter
                 w.WriteLine("ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);");
                 w.WriteLine("return;");
             }
-            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new ForwardState(this, tape),");
-            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((ForwardState)state).Layer.ForwardRows(((ForwardState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),");
+            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
+            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),");
             w.WriteLine("    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights);");
         }
         w.WriteLine();
-        w.WriteLine($"private sealed record ForwardState({model.Target.Name} Layer, Tape? Tape);");
+        w.WriteLine($"private sealed record CallState({model.Target.Name} Layer, Tape? Tape);");
+        LayerScaffold.DeclareCallStateFor(w);
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end): project the row's keys (into the tape when training), then attend.");
         using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, int first, int end, int queryLength, int keyLength, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, Span<{T}> context, Span<{T}> weights, AttentionMask mask)"))
@@ -295,8 +297,8 @@ internal static class AdditiveEmitter
                 w.WriteLine("var lengths = (batch, queryLength, keyLength);");
                 using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
-                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new ForwardState(this, tape),");
-                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((ForwardState)state).Layer.BackwardRows(((ForwardState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),");
+                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
+                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),");
                     w.WriteLine("    lengths, r0: valueSource, r1: dContext, r2: dWeights, w0: dValueTarget, w1: scratch);");
                 }
                 using (w.Block("else"))

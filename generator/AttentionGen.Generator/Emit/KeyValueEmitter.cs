@@ -56,6 +56,7 @@ internal static class KeyValueEmitter
         w.Summary("What a training forward records: W^Y K and W^h K [B, T, Dim], the weights [B, T, Window], r [B, T, Dim] and h* [B, T, Dim].");
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
+            LayerScaffold.DeclareTapeCallState(w);
             foreach (string field in new[] { "MemoryProjection", "QueryProjection", "Weights", "Context", "Output" })
             {
                 w.WriteLine($"internal {T}[] {field} = Array.Empty<{T}>();");
@@ -116,13 +117,14 @@ internal static class KeyValueEmitter
         {
             w.WriteLine("// Per sequence: 4 T·k² multiply-adds for the projections KP, QP and h*, about 2 T·L·k for the attention.");
             w.WriteLine("long work = (long)batch * length * Dim * (4 * Dim + 2 * Math.Min(length, Window));");
-            LayerScaffold.SplitOrSerial(w, element, "batch", "work", "new CallState(this, tape)",
+            LayerScaffold.SplitOrSerial(w, element, "batch", "work", "CallStateFor(tape)",
                 "((CallState)state).Layer.ForwardRows(((CallState)state).Tape, chunk, chunk + 1, s.KeyLength, s.R0, s.W0, s.W1)",
                 "(batch, length, length), r0: input, w0: output, w1: weights",
                 "ForwardRows(tape, 0, batch, length, input, output, weights);");
         }
         w.WriteLine();
         w.WriteLine($"private sealed record CallState({model.Target.Name} Layer, Tape? Tape);");
+        LayerScaffold.DeclareCallStateFor(w);
         w.WriteLine();
         w.WriteLine("// Sequences [first, end), each: KP = K W^Yᵀ, QP = K W^hᵀ; for each t: eⱼ = wᵀ tanh(QPₜ + KP_{t−n+j}) over the n = min(t, Window) previous steps,");
         w.WriteLine("// α = softmax(e) (stored right-aligned in a row of Window), rₜ = Σ αⱼ v; then h* = tanh(R W^rᵀ + X W^xᵀ).");
@@ -276,18 +278,17 @@ internal static class KeyValueEmitter
             using (w.Block("try"))
             {
                 w.WriteLine("long work = (long)rows * Dim * (4 * Dim + 2 * Math.Min(length, Window));");
-                w.WriteLine("CallState? callState = null; // made only when a pass runs on several threads");
                 w.WriteLine("var lengths = (batch, length, length);");
                 w.WriteLine("// Per sequence (independent, so large calls spread them over threads): through the tanh, the attention and the");
                 w.WriteLine("// projections into ∂L/∂input's rows, ∂pre, ∂QP, ∂KP and the sequence's share of ∂w.");
-                LayerScaffold.SplitOrSerial(w, element, "batch", "work", "callState ??= new CallState(this, tape)",
+                LayerScaffold.SplitOrSerial(w, element, "batch", "work", "CallStateFor(tape)",
                     "((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, chunk, chunk + 1, s.R0, s.R1, s.W0, s.W1)",
                     "lengths, r0: input, r1: dOutput, w0: dInput, w1: scratch",
                     "BackwardRows(tape, 0, batch, input, dOutput, dInput, scratch);");
                 w.WriteLine();
                 w.WriteLine("// The weight gradients over all B·T steps, each cut into row ranges that threads take independently (on one thread,");
                 w.WriteLine("// each product in one call), and ∂w, the shares summed in sequence order.");
-                LayerScaffold.SplitOrSerial(w, element, "4 * ProductParts + 1", "work", "callState ??= new CallState(this, tape)",
+                LayerScaffold.SplitOrSerial(w, element, "4 * ProductParts + 1", "work", "CallStateFor(tape)",
                     "((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0)",
                     "lengths, r0: scratch",
                     "for (int product = 0; product < 5; product++) BackwardProducts(tape, product, 1, scratch);");

@@ -206,6 +206,39 @@ internal static class LayerScaffold
     }
 
     /// <summary>
+    /// Declares <c>CallStateFor(tape)</c>, the layer's <c>CallState</c> record for a call on several threads, made once per
+    /// tape (kept in the tape's <c>ParallelCallState</c>, see <see cref="DeclareTapeCallState"/>) or once per layer for calls
+    /// without a tape, so that such calls allocate nothing in steady state. <paramref name="extraArguments"/> fills the
+    /// record's further parameters (their defaults).
+    /// </summary>
+    public static void DeclareCallStateFor(SourceWriter writer, string extraArguments = "")
+    {
+        writer.WriteLine("// The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,");
+        writer.WriteLine("// and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls");
+        writer.WriteLine("// without a tape share the one record, which never changes.)");
+        writer.WriteLine("private CallState? _callStateWithoutTape;");
+        writer.WriteLine();
+        using (writer.Block("private CallState CallStateFor(Tape? tape)"))
+        {
+            using (writer.Block("if (tape is null)"))
+            {
+                writer.WriteLine($"return _callStateWithoutTape ??= new CallState(this, null{extraArguments});");
+            }
+            using (writer.Block("if (tape.ParallelCallState is CallState kept && kept.Layer == this)"))
+            {
+                writer.WriteLine("return kept;");
+            }
+            writer.WriteLine($"var made = new CallState(this, tape{extraArguments});");
+            writer.WriteLine("tape.ParallelCallState = made;");
+            writer.WriteLine("return made;");
+        }
+    }
+
+    /// <summary>Declares the tape's <c>ParallelCallState</c> field, where <see cref="DeclareCallStateFor"/> keeps its record.</summary>
+    public static void DeclareTapeCallState(SourceWriter writer)
+        => writer.WriteLine("internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads");
+
+    /// <summary>
     /// Marks the next method as one that does the layer's arithmetic: compiled fully optimised at its first call (see the
     /// comment <see cref="Write"/> puts at the top of every layer).
     /// </summary>

@@ -132,6 +132,7 @@ internal static class LocalEmitter
             ". Window rows have min(2D + 1, Tk) entries.\nOwned by the caller, reused across steps, grown as needed.");
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
+            LayerScaffold.DeclareTapeCallState(w);
             w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] Alignments = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] Positions = Array.Empty<{T}>();");
@@ -207,12 +208,13 @@ internal static class LocalEmitter
                 w.WriteLine($"ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, positions{(concat ? ", keysProjected" : "")});");
                 w.WriteLine("return;");
             }
-            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape{(concat ? ", keysProjected" : "")}),");
+            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, {(concat ? "keysProjected ? new CallState(this, tape, true) : " : "")}CallStateFor(tape),");
             w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.W2{(concat ? ", ((CallState)state).KeysProjected" : "")}),");
             w.WriteLine("    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights, w2: positions);");
         }
         w.WriteLine();
         w.WriteLine($"private sealed record CallState({name} Layer, Tape? Tape{(concat ? ", bool KeysProjected = false" : "")});");
+        LayerScaffold.DeclareCallStateFor(w);
 
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end), each:");
@@ -452,7 +454,7 @@ internal static class LocalEmitter
                 w.WriteLine($"long work = (long)rows * Math.Min(WindowSize, keyLength) * ({(concat ? "Units" : "KeyDim")} + ValueDim);");
                 using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
-                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
+                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
                     w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3, s.R4),");
                     w.WriteLine($"    (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: {scoreTarget}, w1: dKeys, w2: dValueTarget, w3: dPredictor);");
                 }

@@ -184,6 +184,7 @@ internal static class MonotonicEmitter
             "the key projection [B, Tk, U],\nthe choose probabilities p [B, Tq, Tk] and the alignment α [B, Tq, Tk]. Owned by the caller, reused, grown as needed.");
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
+            LayerScaffold.DeclareTapeCallState(w);
             if (additive)
             {
                 w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
@@ -324,12 +325,13 @@ internal static class MonotonicEmitter
                 w.WriteLine("ForwardRows(tape, noise, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);");
                 w.WriteLine("return;");
             }
-            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new BatchState(this, tape),");
-            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((BatchState)state).Layer.ForwardRows(((BatchState)state).Tape, null, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),");
+            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
+            w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, null, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),");
             w.WriteLine("    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: tape is not null ? default : weights);");
         }
         w.WriteLine();
-        w.WriteLine($"private sealed record BatchState({model.Target.Name} Layer, Tape? Tape);");
+        w.WriteLine($"private sealed record CallState({model.Target.Name} Layer, Tape? Tape);");
+        LayerScaffold.DeclareCallStateFor(w);
         w.WriteLine();
         if (chunkwise) { ChunkwiseForwardRows(); } else {
         w.WriteLine("// For each batch row b in [first, end):");
@@ -676,8 +678,8 @@ internal static class MonotonicEmitter
                 w.WriteLine("var lengths = (batch, queryLength, keyLength);");
                 using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))"))
                 {
-                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new BatchState(this, tape),");
-                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((BatchState)state).Layer.BackwardRows(((BatchState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2),");
+                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
+                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2),");
                     w.WriteLine("    lengths, r0: query, r1: valueSource, r2: dContext, r3: dWeights, w0: dQuery, w1: dValueTarget, w2: scratch);");
                 }
                 using (w.Block("else"))

@@ -150,6 +150,7 @@ internal static class MultiHeadEmitter
             /// </summary>
             public sealed class Tape : AttentionTape
             {
+                internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
                 internal {{T}}[] Queries = Array.Empty<{{T}}>();
                 internal {{T}}[] Keys = Array.Empty<{{T}}>();
                 internal {{T}}[] KeyTiles = Array.Empty<{{T}}>();
@@ -590,6 +591,26 @@ internal static class MultiHeadEmitter
 
             private sealed record CallState({{name}} Layer, Tape? Tape, KeyValueCache? Cache);
 
+            // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
+            // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
+            // without a tape share the one record, which never changes.) Calls with a key-value cache make their own.
+            private CallState? _callStateWithoutTape;
+
+            private CallState CallStateFor(Tape? tape)
+            {
+                if (tape is null)
+                {
+                    return _callStateWithoutTape ??= new CallState(this, null, null);
+                }
+                if (tape.ParallelCallState is CallState kept && kept.Layer == this)
+                {
+                    return kept;
+                }
+                var made = new CallState(this, tape, null);
+                tape.ParallelCallState = made;
+                return made;
+            }
+
             // Heads are independent: large calls spread the B·H heads over threads, then the output projection over batch rows.
             // Each head and each row is computed the same way whatever the thread count, so the result is too.
             private void ForwardCore(Tape? tape, KeyValueCache? cache, int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, Span<{{T}}> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<{{T}}> attentionBias)
@@ -607,7 +628,7 @@ internal static class MultiHeadEmitter
                     long work = (long)batch * queryLength * keyLength * ModelDim * 2 + (long)batch * (queryLength + keyLength) * ModelDim * ModelDim;
                     if (BatchParallel.ShouldSplit(headCount, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                     {
-                        BatchParallel.For<{{T}}>(headCount, MaxDegreeOfParallelism, new CallState(this, tape, cache),
+                        BatchParallel.For<{{T}}>(headCount, MaxDegreeOfParallelism, cache is null ? CallStateFor(tape) : new CallState(this, tape, cache),
                             static (int head, object state, in ChunkSpans<{{T}}> s) => ((CallState)state).Layer.HeadForward(((CallState)state).Tape, ((CallState)state).Cache, head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.R3),
                             (batch, queryLength, keyLength), effective, r0: query, r1: keys, r2: values, r3: attentionBias, w0: concatenated, w1: headWeights);
                         BatchParallel.For<{{T}}>(batch, MaxDegreeOfParallelism, this,
@@ -1036,7 +1057,7 @@ internal static class MultiHeadEmitter
                 bool split = BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold);
                 if (split)
                 {
-                    var callState = new CallState(this, tape, null); // only here: the serial path allocates nothing
+                    CallState callState = CallStateFor(tape);
                     BatchParallel.For<{{T}}>(batch * Heads, MaxDegreeOfParallelism, callState,
                         static (int head, object state, in ChunkSpans<{{T}}> s) => ((CallState)state).Layer.HeadBackward(((CallState)state).Tape!, head, s.W0),
                         (batch, queryLength, keyLength), default, w0: headBiasGradients);

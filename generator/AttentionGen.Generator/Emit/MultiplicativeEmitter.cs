@@ -85,7 +85,7 @@ internal static class MultiplicativeEmitter
             w.WriteLine($"ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, {packedWeight}context, weights, mask);");
             w.WriteLine("return;");
         }
-        w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
+        w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
         w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, {(model.General ? "s.R3, " : "")}s.W0, s.W1, s.Mask),");
         w.WriteLine($"    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values{(model.General ? ", r3: packedWeight" : "")}, w0: context, w1: weights);");
     }
@@ -128,6 +128,7 @@ internal static class MultiplicativeEmitter
             (model.General ? ", W q [B, Tq, KeyDim]" : "") + (model.LearnedScale ? " and the unscaled scores [B, Tq, Tk]" : "") + ".\nOwned by the caller, reused across steps, grown as needed.");
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
+            LayerScaffold.DeclareTapeCallState(w);
             w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] RawScores = Array.Empty<{T}>();");
@@ -227,6 +228,7 @@ internal static class MultiplicativeEmitter
         }
         w.WriteLine();
         w.WriteLine($"private sealed record CallState({name} Layer, Tape? Tape);");
+        LayerScaffold.DeclareCallStateFor(w);
 
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end), each:");
@@ -396,7 +398,7 @@ internal static class MultiplicativeEmitter
                 {
                 using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
-                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
+                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
                     w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3, s.R4),");
                     w.WriteLine("    (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dQueryTarget, w1: dKeys, w2: dValueTarget, w3: scratch);");
                 }

@@ -66,6 +66,7 @@ internal static class StaticEmitter
         w.Summary("What a training forward records for <see cref=\"Backward\"/>: U = tanh(H Wᵀ + b) [B, T, Units] and the weights [B, T].\nOwned by the caller, reused across steps, grown as needed.");
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
+            LayerScaffold.DeclareTapeCallState(w);
             w.WriteLine($"internal {T}[] Hidden = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
             w.WriteLine();
@@ -111,7 +112,7 @@ internal static class StaticEmitter
                     w.WriteLine("ForwardRows(tape, 0, batch, length, input, packedWeight, output, weights, padding);");
                     w.WriteLine("return;");
                 }
-                w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, new CallState(this, tape),");
+                w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
                 w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.KeyLength, s.R0, s.R1, s.W0, s.W1, s.Mask.KeyPadding),");
                 w.WriteLine("    (batch, 1, length), AttentionMask.FromKeyPadding(padding), r0: input, r1: packedWeight, w0: output, w1: weights);");
             }
@@ -122,6 +123,7 @@ internal static class StaticEmitter
         }
         w.WriteLine();
         w.WriteLine($"private sealed record CallState({model.Target.Name} Layer, Tape? Tape);");
+        LayerScaffold.DeclareCallStateFor(w);
         w.WriteLine();
         w.WriteLine("// Sequences [first, end), each: U = tanh(H Wᵀ + b) [T, Units]; eₜ = uₜ · u_w (−∞ for padding); α = softmax(e); s = αᵀ H.");
         using (LayerScaffold.HotBlock(w, $"private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> packedWeight, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
@@ -189,12 +191,11 @@ internal static class StaticEmitter
             using (w.Block("try"))
             {
                 w.WriteLine("long work = (long)batch * length * Units * Dim;");
-                w.WriteLine("CallState? callState = null; // made only when a step runs on several threads");
                 w.WriteLine("var lengths = (batch, 1, length);");
                 w.WriteLine("// Per sequence (sequences are independent, so large calls spread them over threads): ∂L/∂α, ∂L/∂e, ∂L/∂pre.");
                 using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
-                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),");
+                    w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
                     w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),");
                     w.WriteLine("    lengths, r0: input, r1: dOutput, r2: dWeights, w0: dInput, w1: scratch);");
                 }
@@ -208,7 +209,7 @@ internal static class StaticEmitter
                 w.WriteLine("// steps whose rows they wrote above (BatchParallel.Interleaved), and each part reads only its own steps.");
                 using (w.Block("if (BatchParallel.ShouldSplit(2 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
-                    w.WriteLine($"BatchParallel.For<{T}>(2 * ProductParts + 1, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),");
+                    w.WriteLine($"BatchParallel.For<{T}>(2 * ProductParts + 1, MaxDegreeOfParallelism, CallStateFor(tape),");
                     w.WriteLine($"    static (int chunk, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, BatchParallel.Interleaved(chunk, 2, ProductParts), s.R0, s.R1, s.W0, s.W1),");
                     w.WriteLine("    lengths, r0: input, r1: scratch, w0: dInput, w1: partials);");
                 }

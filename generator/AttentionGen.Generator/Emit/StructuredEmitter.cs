@@ -65,6 +65,7 @@ internal static class StructuredEmitter
         w.Summary("What a training forward records for <see cref=\"Backward\"/>: Hid = tanh(H W_s1ᵀ) [B, T, Units], A [B, Hops, T] and the coefficient used.");
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
+            LayerScaffold.DeclareTapeCallState(w);
             w.WriteLine($"internal {T}[] Hidden = Array.Empty<{T}>();");
             w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
             w.WriteLine($"internal {T} PenaltyCoefficient;");
@@ -108,7 +109,7 @@ internal static class StructuredEmitter
             {
                 w.WriteLine("// Per sequence: T·dₐ·D multiply-adds for H W_s1ᵀ, r·T·dₐ for E and r·T·D for M.");
                 w.WriteLine("long work = (long)batch * length * (Units * Dim + Hops * (Units + Dim));");
-                LayerScaffold.SplitOrSerial(w, element, "batch", "work", "new CallState(this, tape)",
+                LayerScaffold.SplitOrSerial(w, element, "batch", "work", "CallStateFor(tape)",
                     "((CallState)state).Layer.ForwardRows(((CallState)state).Tape, chunk, chunk + 1, s.KeyLength, s.R0, s.W0, s.W1, s.W2, s.Mask.KeyPadding)",
                     "(batch, Hops, length), AttentionMask.FromKeyPadding(padding), r0: input, w0: output, w1: weights, w2: penalties",
                     "ForwardRows(tape, 0, batch, length, input, output, weights, penalties, padding);");
@@ -123,6 +124,7 @@ internal static class StructuredEmitter
         }
         w.WriteLine();
         w.WriteLine($"private sealed record CallState({model.Target.Name} Layer, Tape? Tape);");
+        LayerScaffold.DeclareCallStateFor(w);
         w.WriteLine();
         w.WriteLine("// Sequences [first, end), each: Hid = tanh(H W_s1ᵀ); E = W_s2 Hidᵀ (−∞ at padding); A = row softmax of E; M = A H;");
         w.WriteLine("// P_b from G = A Aᵀ − I (0 when the coefficient is 0).");
@@ -209,18 +211,17 @@ internal static class StructuredEmitter
             using (w.Block("try"))
             {
                 w.WriteLine("long work = (long)batch * length * (Units * Dim + Hops * (Units + Dim));");
-                w.WriteLine("CallState? callState = null; // made only when a pass runs on several threads");
                 w.WriteLine("var lengths = (batch, Hops, length);");
                 w.WriteLine("// Per sequence (independent, so large calls spread them over threads): ∂A, the softmax backward, ∂E, ∂pre, and");
                 w.WriteLine("// H's share Aᵀ ∂M of ∂L/∂H.");
-                LayerScaffold.SplitOrSerial(w, element, "batch", "work", "callState ??= new CallState(this, tape)",
+                LayerScaffold.SplitOrSerial(w, element, "batch", "work", "CallStateFor(tape)",
                     "((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, chunk, chunk + 1, s.R0, s.R1, s.R2, s.W0, s.W1)",
                     "lengths, r0: input, r1: dOutput, r2: dWeights, w0: dInput, w1: scratch",
                     "BackwardRows(tape, 0, batch, input, dOutput, dWeights, dInput, scratch);");
                 w.WriteLine();
                 w.WriteLine("// The parameter gradients and the rest of ∂L/∂H over all B·T steps, after every sequence is done, each product");
                 w.WriteLine("// cut into row ranges that threads take independently (on one thread, each product in one call).");
-                LayerScaffold.SplitOrSerial(w, element, "3 * ProductParts", "work", "callState ??= new CallState(this, tape)",
+                LayerScaffold.SplitOrSerial(w, element, "3 * ProductParts", "work", "CallStateFor(tape)",
                     "((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, BatchParallel.Interleaved(chunk, 3, ProductParts), ProductParts, s.R0, s.R1, s.W0)",
                     "lengths, r0: input, r1: scratch, w0: dInput",
                     "for (int product = 0; product < 3; product++) BackwardProducts(tape, product, 1, input, scratch, dInput);");

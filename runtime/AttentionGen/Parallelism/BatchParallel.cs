@@ -67,6 +67,15 @@ public static class BatchParallel
         => chunks > 1 && maxDegree != 1 && work >= threshold && (maxDegree > 1 || DefaultDegree > 1);
 
     /// <summary>
+    /// How many calls of <see cref="For{T}"/> made on the current thread have handed chunks to other threads (a layer call
+    /// that splits makes one or more): for tests and tuning, which can then tell a split call from a serial one.
+    /// </summary>
+    public static long SplitCallsOnThisThread => t_splitCalls;
+
+    [ThreadStatic]
+    private static long t_splitCalls;
+
+    /// <summary>
     /// Runs <paramref name="body"/> for every chunk in [0, <paramref name="chunks"/>), on up to
     /// <paramref name="maxDegree"/> threads (−1: <see cref="DefaultDegree"/>; 1: on the calling thread). Allocates nothing
     /// on one thread or on the runtime's worker team; a call that finds the team in use (another thread's call, or one
@@ -109,6 +118,7 @@ public static class BatchParallel
             // (A plain static split waits for a late thread; taking from the back of another's range does not.) Which
             // thread runs a chunk never changes a result: chunks write disjoint outputs.
             int participants = Math.Min(degree, chunks);
+            t_splitCalls++;
             // The runtime's worker team with its reusable call state (nothing allocated), or, when the team is in use
             // (another call, or a nested one) or the degree exceeds it, the thread pool with a call state of its own.
             WorkerTeam team = WorkerTeam.Shared;

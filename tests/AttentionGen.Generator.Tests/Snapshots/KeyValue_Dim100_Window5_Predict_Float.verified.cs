@@ -135,6 +135,7 @@ namespace Samples.Language
         /// </summary>
         public sealed class Tape : AttentionTape
         {
+            internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
             internal float[] MemoryProjection = Array.Empty<float>();
             internal float[] QueryProjection = Array.Empty<float>();
             internal float[] Weights = Array.Empty<float>();
@@ -216,7 +217,7 @@ namespace Samples.Language
             long work = (long)batch * length * Dim * (4 * Dim + 2 * Math.Min(length, Window));
             if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
             {
-                BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new CallState(this, tape),
+                BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                     static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, chunk, chunk + 1, s.KeyLength, s.R0, s.W0, s.W1),
                     (batch, length, length), r0: input, w0: output, w1: weights);
             }
@@ -227,6 +228,25 @@ namespace Samples.Language
         }
 
         private sealed record CallState(ShortMemory Layer, Tape? Tape);
+        // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
+        // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
+        // without a tape share the one record, which never changes.)
+        private CallState? _callStateWithoutTape;
+
+        private CallState CallStateFor(Tape? tape)
+        {
+            if (tape is null)
+            {
+                return _callStateWithoutTape ??= new CallState(this, null);
+            }
+            if (tape.ParallelCallState is CallState kept && kept.Layer == this)
+            {
+                return kept;
+            }
+            var made = new CallState(this, tape);
+            tape.ParallelCallState = made;
+            return made;
+        }
 
         // Sequences [first, end), each: KP = K W^Yᵀ, QP = K W^hᵀ; for each t: eⱼ = wᵀ tanh(QPₜ + KP_{t−n+j}) over the n = min(t, Window) previous steps,
         // α = softmax(e) (stored right-aligned in a row of Window), rₜ = Σ αⱼ v; then h* = tanh(R W^rᵀ + X W^xᵀ).
@@ -402,13 +422,12 @@ namespace Samples.Language
             try
             {
                 long work = (long)rows * Dim * (4 * Dim + 2 * Math.Min(length, Window));
-                CallState? callState = null; // made only when a pass runs on several threads
                 var lengths = (batch, length, length);
                 // Per sequence (independent, so large calls spread them over threads): through the tanh, the attention and the
                 // projections into ∂L/∂input's rows, ∂pre, ∂QP, ∂KP and the sequence's share of ∂w.
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, chunk, chunk + 1, s.R0, s.R1, s.W0, s.W1),
                         lengths, r0: input, r1: dOutput, w0: dInput, w1: scratch);
                 }
@@ -421,7 +440,7 @@ namespace Samples.Language
                 // each product in one call), and ∂w, the shares summed in sequence order.
                 if (BatchParallel.ShouldSplit(4 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(4 * ProductParts + 1, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                    BatchParallel.For<float>(4 * ProductParts + 1, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, chunk, ProductParts, s.R0),
                         lengths, r0: scratch);
                 }

@@ -105,6 +105,7 @@ namespace Samples.Translation
         /// </summary>
         public sealed class Tape : AttentionTape
         {
+            internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
             internal double[] Weights = Array.Empty<double>();
             internal double[] Alignments = Array.Empty<double>();
             internal double[] Positions = Array.Empty<double>();
@@ -180,12 +181,31 @@ namespace Samples.Translation
                 ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, positions);
                 return;
             }
-            BatchParallel.For<double>(batch, MaxDegreeOfParallelism, new CallState(this, tape),
+            BatchParallel.For<double>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                 static (int b, object state, in ChunkSpans<double> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.W2),
                 (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights, w2: positions);
         }
 
         private sealed record CallState(LocalAligner Layer, Tape? Tape);
+        // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
+        // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
+        // without a tape share the one record, which never changes.)
+        private CallState? _callStateWithoutTape;
+
+        private CallState CallStateFor(Tape? tape)
+        {
+            if (tape is null)
+            {
+                return _callStateWithoutTape ??= new CallState(this, null);
+            }
+            if (tape.ParallelCallState is CallState kept && kept.Layer == this)
+            {
+                return kept;
+            }
+            var made = new CallState(this, tape);
+            tape.ParallelCallState = made;
+            return made;
+        }
 
         // Batch rows [first, end), each:
         //   pₜ = t + Tk − Tq
@@ -330,7 +350,7 @@ namespace Samples.Translation
                 long work = (long)rows * Math.Min(WindowSize, keyLength) * (KeyDim + ValueDim);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<double>(batch, MaxDegreeOfParallelism, new CallState(this, tape),
+                    BatchParallel.For<double>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int b, object state, in ChunkSpans<double> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3, s.R4),
                         (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dQueryTarget, w1: dKeys, w2: dValueTarget, w3: dPredictor);
                 }

@@ -159,6 +159,7 @@ namespace Samples.Transformer
         /// </summary>
         public sealed class Tape : AttentionTape
         {
+            internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
             internal double[] Queries = Array.Empty<double>();
             internal double[] Keys = Array.Empty<double>();
             internal double[] KeyTiles = Array.Empty<double>();
@@ -586,6 +587,26 @@ namespace Samples.Transformer
 
         private sealed record CallState(SelfAttention Layer, Tape? Tape, KeyValueCache? Cache);
 
+        // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
+        // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
+        // without a tape share the one record, which never changes.) Calls with a key-value cache make their own.
+        private CallState? _callStateWithoutTape;
+
+        private CallState CallStateFor(Tape? tape)
+        {
+            if (tape is null)
+            {
+                return _callStateWithoutTape ??= new CallState(this, null, null);
+            }
+            if (tape.ParallelCallState is CallState kept && kept.Layer == this)
+            {
+                return kept;
+            }
+            var made = new CallState(this, tape, null);
+            tape.ParallelCallState = made;
+            return made;
+        }
+
         // Heads are independent: large calls spread the B·H heads over threads, then the output projection over batch rows.
         // Each head and each row is computed the same way whatever the thread count, so the result is too.
         private void ForwardCore(Tape? tape, KeyValueCache? cache, int batch, int queryLength, int keyLength, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, Span<double> output, Span<double> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<double> attentionBias)
@@ -603,7 +624,7 @@ namespace Samples.Transformer
                 long work = (long)batch * queryLength * keyLength * ModelDim * 2 + (long)batch * (queryLength + keyLength) * ModelDim * ModelDim;
                 if (BatchParallel.ShouldSplit(headCount, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<double>(headCount, MaxDegreeOfParallelism, new CallState(this, tape, cache),
+                    BatchParallel.For<double>(headCount, MaxDegreeOfParallelism, cache is null ? CallStateFor(tape) : new CallState(this, tape, cache),
                         static (int head, object state, in ChunkSpans<double> s) => ((CallState)state).Layer.HeadForward(((CallState)state).Tape, ((CallState)state).Cache, head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.R3),
                         (batch, queryLength, keyLength), effective, r0: query, r1: keys, r2: values, r3: attentionBias, w0: concatenated, w1: headWeights);
                     BatchParallel.For<double>(batch, MaxDegreeOfParallelism, this,
@@ -984,7 +1005,7 @@ namespace Samples.Transformer
             bool split = BatchParallel.ShouldSplit(batch * Heads, MaxDegreeOfParallelism, work, ParallelWorkThreshold);
             if (split)
             {
-                var callState = new CallState(this, tape, null); // only here: the serial path allocates nothing
+                CallState callState = CallStateFor(tape);
                 BatchParallel.For<double>(batch * Heads, MaxDegreeOfParallelism, callState,
                     static (int head, object state, in ChunkSpans<double> s) => ((CallState)state).Layer.HeadBackward(((CallState)state).Tape!, head, s.W0),
                     (batch, queryLength, keyLength), default, w0: headBiasGradients);

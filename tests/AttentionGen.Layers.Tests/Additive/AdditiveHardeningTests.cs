@@ -238,5 +238,17 @@ public sealed class AdditiveHardeningTests
             Assert.Equal(serial.Item5, parallel.Item5);
         }
         Assert.True(batch * tq * tk * Dim >= 1 << 18);
+
+        // On two threads inference and the training step really split, and in steady state allocate nothing on the calling thread.
+        var split = new AdditiveF37(seed: 12) { MaxDegreeOfParallelism = 2 };
+        var splitTape = new AdditiveF37.Tape();
+        var splitContext = new float[batch * tq * Dim];
+        var (splitDQuery, splitDKeys, splitDValues) = (new float[query.Length], new float[keys.Length], new float[values.Length]);
+        Hardening.AssertSplits(() => split.Forward(batch, tq, tk, query, keys, values, splitContext, default, AttentionMask.FromKeyPadding(keyPadding)), "inference");
+        Hardening.AssertSplits(() =>
+        {
+            split.Forward(splitTape, batch, tq, tk, query, keys, values, splitContext, default, AttentionMask.FromKeyPadding(keyPadding));
+            split.Backward(splitTape, query, keys, values, dContext, splitDQuery, splitDKeys, splitDValues);
+        }, "training step");
     }
 }

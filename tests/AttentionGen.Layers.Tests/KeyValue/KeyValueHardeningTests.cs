@@ -163,7 +163,8 @@ public sealed class KeyValueHardeningTests
         var inputs = Enumerable.Range(0, 4).Select(i => TestData.Random<float>(new Random(200 + i), batch * length * InputDim)).ToArray();
         var serial = new KeyValueF9W3(seed: 3) { MaxDegreeOfParallelism = 1 };
         var layer = new KeyValueF9W3(seed: 3) { MaxDegreeOfParallelism = 2 };
-        Hardening.AssertSplits(() => layer.Forward(batch, length, inputs[0], new float[batch * length * Dim]), "inference");
+        var splitOutput = new float[batch * length * Dim];
+        Hardening.AssertSplits(() => layer.Forward(batch, length, inputs[0], splitOutput), "inference");
         var expected = inputs.Select(x => { var o = new float[batch * length * Dim]; serial.Forward(batch, length, x, o); return o; }).ToArray();
         Hardening.ConcurrentRunsMatchSerial<float>(inputs.Length, batch * length * Dim, (i, output) => layer.Forward(batch, length, inputs[i], output));
         var check = new float[batch * length * Dim];

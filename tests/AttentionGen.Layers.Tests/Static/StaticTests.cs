@@ -142,6 +142,19 @@ public abstract class StaticTests<TLayer, T, TTape>
             Assert.Equal(serial.DInput, parallel.DInput);
             Assert.Equal(serial.Gradients, parallel.Gradients);
         }
+
+        // On two threads inference and the training step really split, and in steady state allocate nothing on the calling thread.
+        TLayer split = Create(2);
+        split.MaxDegreeOfParallelism = 2;
+        var splitTape = new TTape();
+        var splitOutput = new T[batch * Dim];
+        var splitDInput = new T[input.Length];
+        Hardening.AssertSplits(() => split.Forward(batch, length, input, splitOutput, default, padding), "inference");
+        Hardening.AssertSplits(() =>
+        {
+            split.Forward(splitTape, batch, length, input, splitOutput, default, padding);
+            split.Backward(splitTape, input, dOutput, splitDInput, dWeights);
+        }, "training step");
     }
 
     [Fact]

@@ -153,7 +153,8 @@ public sealed class StructuredHardeningTests
         var inputs = Enumerable.Range(0, 4).Select(i => TestData.Random<float>(new Random(200 + i), batch * length * Dim)).ToArray();
         var serial = new StructuredF37(seed: 3) { MaxDegreeOfParallelism = 1, PenaltyCoefficient = 0.5f };
         var layer = new StructuredF37(seed: 3) { MaxDegreeOfParallelism = 2, PenaltyCoefficient = 0.5f };
-        Hardening.AssertSplits(() => layer.Forward(batch, length, inputs[0], new float[batch * Hops * Dim], default, default), "inference");
+        var splitOutput = new float[batch * Hops * Dim];
+        Hardening.AssertSplits(() => layer.Forward(batch, length, inputs[0], splitOutput, default, default), "inference");
         // The output and the returned penalty (appended as the last element).
         float[] Run(StructuredF37 l, float[] x, float[] result)
         {

@@ -123,6 +123,7 @@ namespace Alignment
         /// </summary>
         public sealed class Tape : AttentionTape
         {
+            internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
             internal float[] QueryProjection = Array.Empty<float>();
             internal float[] KeyProjection = Array.Empty<float>();
             internal float[] Weights = Array.Empty<float>();
@@ -213,12 +214,31 @@ namespace Alignment
                 ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);
                 return;
             }
-            BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new ForwardState(this, tape),
-                static (int b, object state, in ChunkSpans<float> s) => ((ForwardState)state).Layer.ForwardRows(((ForwardState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),
+            BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
+                static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),
                 (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights);
         }
 
-        private sealed record ForwardState(Aligner Layer, Tape? Tape);
+        private sealed record CallState(Aligner Layer, Tape? Tape);
+        // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
+        // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
+        // without a tape share the one record, which never changes.)
+        private CallState? _callStateWithoutTape;
+
+        private CallState CallStateFor(Tape? tape)
+        {
+            if (tape is null)
+            {
+                return _callStateWithoutTape ??= new CallState(this, null);
+            }
+            if (tape.ParallelCallState is CallState kept && kept.Layer == this)
+            {
+                return kept;
+            }
+            var made = new CallState(this, tape);
+            tape.ParallelCallState = made;
+            return made;
+        }
 
         // Batch rows [first, end): project the row's keys (into the tape when training), then attend.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -449,8 +469,8 @@ namespace Alignment
                 var lengths = (batch, queryLength, keyLength);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new ForwardState(this, tape),
-                        static (int b, object state, in ChunkSpans<float> s) => ((ForwardState)state).Layer.BackwardRows(((ForwardState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
+                        static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),
                         lengths, r0: valueSource, r1: dContext, r2: dWeights, w0: dValueTarget, w1: scratch);
                 }
                 else

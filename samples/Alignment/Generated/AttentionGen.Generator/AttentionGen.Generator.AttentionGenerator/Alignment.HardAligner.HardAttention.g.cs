@@ -97,6 +97,7 @@ namespace Alignment
         /// </summary>
         public sealed class Tape : AttentionTape
         {
+            internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
             internal float[] Weights = Array.Empty<float>();
             internal float[] QueryProjection = Array.Empty<float>();
             internal float[] RawScores = Array.Empty<float>();
@@ -166,6 +167,25 @@ namespace Alignment
         }
 
         private sealed record CallState(HardAligner Layer, Tape? Tape);
+        // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
+        // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
+        // without a tape share the one record, which never changes.)
+        private CallState? _callStateWithoutTape;
+
+        private CallState CallStateFor(Tape? tape)
+        {
+            if (tape is null)
+            {
+                return _callStateWithoutTape ??= new CallState(this, null);
+            }
+            if (tape.ParallelCallState is CallState kept && kept.Layer == this)
+            {
+                return kept;
+            }
+            var made = new CallState(this, tape);
+            tape.ParallelCallState = made;
+            return made;
+        }
 
         // Batch rows [first, end), each:
         //   S = Q' (= Q) Kᵀ · factor            [Tq, Tk], −∞ where the mask forbids

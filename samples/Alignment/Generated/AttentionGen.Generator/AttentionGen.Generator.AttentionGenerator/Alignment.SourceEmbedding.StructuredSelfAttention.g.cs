@@ -112,6 +112,7 @@ namespace Alignment
         /// </summary>
         public sealed class Tape : AttentionTape
         {
+            internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
             internal float[] Hidden = Array.Empty<float>();
             internal float[] Weights = Array.Empty<float>();
             internal float PenaltyCoefficient;
@@ -177,7 +178,7 @@ namespace Alignment
                 long work = (long)batch * length * (Units * Dim + Hops * (Units + Dim));
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new CallState(this, tape),
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, chunk, chunk + 1, s.KeyLength, s.R0, s.W0, s.W1, s.W2, s.Mask.KeyPadding),
                         (batch, Hops, length), AttentionMask.FromKeyPadding(padding), r0: input, w0: output, w1: weights, w2: penalties);
                 }
@@ -199,6 +200,25 @@ namespace Alignment
         }
 
         private sealed record CallState(SourceEmbedding Layer, Tape? Tape);
+        // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
+        // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
+        // without a tape share the one record, which never changes.)
+        private CallState? _callStateWithoutTape;
+
+        private CallState CallStateFor(Tape? tape)
+        {
+            if (tape is null)
+            {
+                return _callStateWithoutTape ??= new CallState(this, null);
+            }
+            if (tape.ParallelCallState is CallState kept && kept.Layer == this)
+            {
+                return kept;
+            }
+            var made = new CallState(this, tape);
+            tape.ParallelCallState = made;
+            return made;
+        }
 
         // Sequences [first, end), each: Hid = tanh(H W_s1ᵀ); E = W_s2 Hidᵀ (−∞ at padding); A = row softmax of E; M = A H;
         // P_b from G = A Aᵀ − I (0 when the coefficient is 0).
@@ -297,13 +317,12 @@ namespace Alignment
             try
             {
                 long work = (long)batch * length * (Units * Dim + Hops * (Units + Dim));
-                CallState? callState = null; // made only when a pass runs on several threads
                 var lengths = (batch, Hops, length);
                 // Per sequence (independent, so large calls spread them over threads): ∂A, the softmax backward, ∂E, ∂pre, and
                 // H's share Aᵀ ∂M of ∂L/∂H.
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, chunk, chunk + 1, s.R0, s.R1, s.R2, s.W0, s.W1),
                         lengths, r0: input, r1: dOutput, r2: dWeights, w0: dInput, w1: scratch);
                 }
@@ -316,7 +335,7 @@ namespace Alignment
                 // cut into row ranges that threads take independently (on one thread, each product in one call).
                 if (BatchParallel.ShouldSplit(3 * ProductParts, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(3 * ProductParts, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                    BatchParallel.For<float>(3 * ProductParts, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, BatchParallel.Interleaved(chunk, 3, ProductParts), ProductParts, s.R0, s.R1, s.W0),
                         lengths, r0: input, r1: scratch, w0: dInput);
                 }

@@ -109,6 +109,7 @@ namespace Alignment
         /// </summary>
         public sealed class Tape : AttentionTape
         {
+            internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
             internal float[] Hidden = Array.Empty<float>();
             internal float[] Weights = Array.Empty<float>();
 
@@ -172,7 +173,7 @@ namespace Alignment
                     ForwardRows(tape, 0, batch, length, input, packedWeight, output, weights, padding);
                     return;
                 }
-                BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new CallState(this, tape),
+                BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                     static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.KeyLength, s.R0, s.R1, s.W0, s.W1, s.Mask.KeyPadding),
                     (batch, 1, length), AttentionMask.FromKeyPadding(padding), r0: input, r1: packedWeight, w0: output, w1: weights);
             }
@@ -186,6 +187,25 @@ namespace Alignment
         }
 
         private sealed record CallState(SourcePooling Layer, Tape? Tape);
+        // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
+        // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
+        // without a tape share the one record, which never changes.)
+        private CallState? _callStateWithoutTape;
+
+        private CallState CallStateFor(Tape? tape)
+        {
+            if (tape is null)
+            {
+                return _callStateWithoutTape ??= new CallState(this, null);
+            }
+            if (tape.ParallelCallState is CallState kept && kept.Layer == this)
+            {
+                return kept;
+            }
+            var made = new CallState(this, tape);
+            tape.ParallelCallState = made;
+            return made;
+        }
 
         // Sequences [first, end), each: U = tanh(H Wᵀ + b) [T, Units]; eₜ = uₜ · u_w (−∞ for padding); α = softmax(e); s = αᵀ H.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -264,12 +284,11 @@ namespace Alignment
             try
             {
                 long work = (long)batch * length * Units * Dim;
-                CallState? callState = null; // made only when a step runs on several threads
                 var lengths = (batch, 1, length);
                 // Per sequence (sequences are independent, so large calls spread them over threads): ∂L/∂α, ∂L/∂e, ∂L/∂pre.
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),
                         lengths, r0: input, r1: dOutput, r2: dWeights, w0: dInput, w1: scratch);
                 }
@@ -283,7 +302,7 @@ namespace Alignment
                 // steps whose rows they wrote above (BatchParallel.Interleaved), and each part reads only its own steps.
                 if (BatchParallel.ShouldSplit(2 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(2 * ProductParts + 1, MaxDegreeOfParallelism, callState ??= new CallState(this, tape),
+                    BatchParallel.For<float>(2 * ProductParts + 1, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, BatchParallel.Interleaved(chunk, 2, ProductParts), s.R0, s.R1, s.W0, s.W1),
                         lengths, r0: input, r1: scratch, w0: dInput, w1: partials);
                 }

@@ -110,6 +110,7 @@ namespace Alignment
         /// </summary>
         public sealed class Tape : AttentionTape
         {
+            internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
             internal float[] KeyProjection = Array.Empty<float>();
             internal float[] Choose = Array.Empty<float>();
             internal float[] Weights = Array.Empty<float>();
@@ -242,12 +243,31 @@ namespace Alignment
                 ForwardRows(tape, noise, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask);
                 return;
             }
-            BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new BatchState(this, tape),
-                static (int b, object state, in ChunkSpans<float> s) => ((BatchState)state).Layer.ForwardRows(((BatchState)state).Tape, null, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),
+            BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
+                static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, null, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask),
                 (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: tape is not null ? default : weights);
         }
 
-        private sealed record BatchState(StreamingAligner Layer, Tape? Tape);
+        private sealed record CallState(StreamingAligner Layer, Tape? Tape);
+        // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
+        // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
+        // without a tape share the one record, which never changes.)
+        private CallState? _callStateWithoutTape;
+
+        private CallState CallStateFor(Tape? tape)
+        {
+            if (tape is null)
+            {
+                return _callStateWithoutTape ??= new CallState(this, null);
+            }
+            if (tape.ParallelCallState is CallState kept && kept.Layer == this)
+            {
+                return kept;
+            }
+            var made = new CallState(this, tape);
+            tape.ParallelCallState = made;
+            return made;
+        }
 
         // For each batch row b in [first, end):
         //   kpⱼ = W kⱼ
@@ -586,8 +606,8 @@ namespace Alignment
                 var lengths = (batch, queryLength, keyLength);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, new BatchState(this, tape),
-                        static (int b, object state, in ChunkSpans<float> s) => ((BatchState)state).Layer.BackwardRows(((BatchState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2),
+                    BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
+                        static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2),
                         lengths, r0: query, r1: valueSource, r2: dContext, r3: dWeights, w0: dQuery, w1: dValueTarget, w2: scratch);
                 }
                 else
