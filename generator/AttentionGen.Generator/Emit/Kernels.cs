@@ -705,7 +705,7 @@ internal sealed class Kernels
             LayerScaffold.HotMethod(writer);
             using (writer.Block($"private static void {name}(nint rows, nint k0, nint k1, ref {T} a, nint aDepth, ref {T} b, ref {T} c, bool fromC)"))
             {
-                writer.WriteLine($"// C's tail columns are strided in memory: they pass through columnsOfC, column j of {lanes}·v + l rows at j·{rowVectors * lanes} + {lanes}·v + l");
+                writer.WriteLine($"// C's tail columns are strided in memory, so a tile's pass through columnsOfC: row l of the tile's column j at j·(the tile's rows) + l");
                 writer.WriteLine($"Span<{T}> columnsOfC = stackalloc {T}[{tail * rowVectors * lanes}];");
                 writer.WriteLine($"ref {T} buffer = ref MemoryMarshal.GetReference(columnsOfC);");
                 writer.WriteLine("nint i = 0;");

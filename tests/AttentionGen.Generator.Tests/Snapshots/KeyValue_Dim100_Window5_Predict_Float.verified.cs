@@ -1905,7 +1905,7 @@ namespace Samples.Language
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductTailRows100(nint rows, nint k0, nint k1, ref float a, nint aDepth, ref float b, ref float c, bool fromC)
         {
-            // C's tail columns are strided in memory: they pass through columnsOfC, column j of 16·v + l rows at j·64 + 16·v + l
+            // C's tail columns are strided in memory, so a tile's pass through columnsOfC: row l of the tile's column j at j·(the tile's rows) + l
             Span<float> columnsOfC = stackalloc float[256];
             ref float buffer = ref MemoryMarshal.GetReference(columnsOfC);
             nint i = 0;

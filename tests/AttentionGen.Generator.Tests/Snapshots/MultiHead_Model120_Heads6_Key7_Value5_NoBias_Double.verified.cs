@@ -4938,7 +4938,7 @@ namespace Samples.Transformer
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MatrixProductTailRows20(nint rows, nint k0, nint k1, ref double a, nint aDepth, ref double b, ref double c, bool fromC)
         {
-            // C's tail columns are strided in memory: they pass through columnsOfC, column j of 8·v + l rows at j·32 + 8·v + l
+            // C's tail columns are strided in memory, so a tile's pass through columnsOfC: row l of the tile's column j at j·(the tile's rows) + l
             Span<double> columnsOfC = stackalloc double[128];
             ref double buffer = ref MemoryMarshal.GetReference(columnsOfC);
             nint i = 0;
