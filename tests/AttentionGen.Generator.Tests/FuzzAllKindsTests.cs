@@ -67,7 +67,10 @@ public sealed class FuzzAllKindsTests(ITestOutputHelper output)
                 }
             }, iter: 100, threads: 1, seed: "0N0XIzNsQ0O2");
         output.WriteLine($"configurations tried: {tried}, legal (compiled): {legal}");
-        Assert.True(legal >= 10 && tried - legal >= 10, $"{legal} legal of {tried}");
+        // The seed fixes only the first draw; the rest are random, so the split varies between runs (about 1 in 6 draws is
+        // legal: 12 and 18 of 100 in two runs). At least 10 of each failed about one run in forty; at least 3 of each, which
+        // still shows both branches ran, fails about once in 10⁵.
+        Assert.True(legal >= 3 && tried - legal >= 3, $"{legal} legal of {tried}");
     }
 }
 
