@@ -589,28 +589,12 @@ internal static class MultiHeadEmitter
                 }
             }
 
+            // Calls with a key-value cache make their own record (below, ForwardCore); the others take CallStateFor's.
             private sealed record CallState({{name}} Layer, Tape? Tape, KeyValueCache? Cache);
-
-            // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
-            // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
-            // without a tape share the one record, which never changes.) Calls with a key-value cache make their own.
-            private CallState? _callStateWithoutTape;
-
-            private CallState CallStateFor(Tape? tape)
-            {
-                if (tape is null)
-                {
-                    return _callStateWithoutTape ??= new CallState(this, null, null);
-                }
-                if (tape.ParallelCallState is CallState kept && kept.Layer == this)
-                {
-                    return kept;
-                }
-                var made = new CallState(this, tape, null);
-                tape.ParallelCallState = made;
-                return made;
-            }
-
+            """);
+        LayerScaffold.DeclareCallStateFor(w, ", null");
+        w.WriteLine();
+        w.WriteLine($$"""
             // Heads are independent: large calls spread the B·H heads over threads, then the output projection over batch rows.
             // Each head and each row is computed the same way whatever the thread count, so the result is too.
             private void ForwardCore(Tape? tape, KeyValueCache? cache, int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, Span<{{T}}> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<{{T}}> attentionBias)

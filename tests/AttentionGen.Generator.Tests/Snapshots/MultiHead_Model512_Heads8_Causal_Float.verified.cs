@@ -591,11 +591,11 @@ namespace Samples.Transformer
             }
         }
 
+        // Calls with a key-value cache make their own record (below, ForwardCore); the others take CallStateFor's.
         private sealed record CallState(SelfAttention Layer, Tape? Tape, KeyValueCache? Cache);
-
         // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
         // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
-        // without a tape share the one record, which never changes.) Calls with a key-value cache make their own.
+        // without a tape share the one record, which never changes.)
         private CallState? _callStateWithoutTape;
 
         private CallState CallStateFor(Tape? tape)
