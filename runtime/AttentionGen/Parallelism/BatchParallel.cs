@@ -110,13 +110,7 @@ public static class BatchParallel
                 KeyPadding = keyPadding, KeyPaddingLength = mask.KeyPadding.Length, PerQuery = perQuery, PerQueryLength = mask.PerQuery.Length, Causal = mask.Causal,
                 Batch = lengths.Batch, QueryLength = lengths.QueryLength, KeyLength = lengths.KeyLength,
             };
-            // Participant p (the caller is 0, team worker i is i + 1) owns the chunks [p·n/P, (p+1)·n/P) and runs them in
-            // order; one that runs out of its own takes the last chunks left in the others' ranges. The same thread thus
-            // gets the same batch rows in the forward, in the backward and in the next step, whose tape rows, scratch and
-            // gradients are in its own caches: read by the other core they came at half the bandwidth, and a W4 training
-            // step spent half again as much CPU time on two threads as on one when each thread took whichever chunk was next.
-            // (A plain static split waits for a late thread; taking from the back of another's range does not.) Which
-            // thread runs a chunk never changes a result: chunks write disjoint outputs.
+            // Each participant owns a fixed share of the chunks (see ParallelCall).
             int participants = Math.Min(degree, chunks);
             t_splitCalls++;
             // The runtime's worker team with its reusable call state (nothing allocated), or, when the team is in use
