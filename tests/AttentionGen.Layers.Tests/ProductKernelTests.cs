@@ -15,7 +15,7 @@ namespace AttentionGen.Layers.Tests;
 /// The two product kernels every layer's projections go through, called directly (they are private static methods of
 /// each generated class): C += A·B or C = A·B (<c>MatrixProductAdd{columns}</c>, A read through strides; overwriting C
 /// when <c>accumulate</c> is false) and Y += X Wᵀ
-/// (<c>ProductTransposedAdd{depth}</c>). Row counts cross every register block (8, 4, 2 and 1 rows) and the row chunks and
+/// (<c>ProductTransposedAdd{depth}</c>). Row counts cross every register block (8, 12, 4, 2 and 1 rows) and the row chunks and
 /// depth blocks the kernels use to stay in cache; widths leave vector and scalar tails. Each result is checked against a
 /// double reference, and each row against the same kernel called for that row alone, bit for bit: layers rely on an
 /// element being computed the same way whichever rows one call covers (ProjectKeys against a step; threads' row ranges).
@@ -34,8 +34,10 @@ public class ProductKernelTests
     }
 
     // 16, 32, 64 and 70 rows cross the Vector512 tail helpers' tiles of rows in lanes (16 and 64 rows, the rest by rows);
-    // depths 15, 16 and 17 cross the whole vector the packed-column tail needs, and 127, 129 and 300 leave its rest.
-    private static readonly int[] RowCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 17, 25, 30, 32, 64, 70];
+    // 12 to 15, 20, 28, 30 and 70 end in the Vector512 12-row block, which the transposed tail helper's rows end inside at
+    // 20 and 70 (rows 16 and 64); depths 15, 16 and 17 cross the whole vector the packed-column tail needs, and 127, 129
+    // and 300 leave its rest.
+    private static readonly int[] RowCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 15, 16, 17, 20, 25, 28, 30, 32, 64, 70];
     private static readonly int[] Depths = [0, 1, 5, 15, 16, 17, 127, 128, 129, 300];
 
     [Fact] public void MatrixProductAdd256_float() => CheckMatrixProduct<float>(typeof(KernelF256), 256, 1e-5);

@@ -221,13 +221,11 @@ internal sealed class Kernels
     {
         int lanes = _element.Lanes(bits);
         int vectors = columns / lanes;
-        int tripleEnd = vectors / 3 * 3 * lanes;
-        int rest = vectors % 3;
         int tail = columns % lanes;
-        writer.WriteLine($"// columns: {columns} = {vectors / 3} × 3 vectors + {rest} vector(s) + {tail} scalar(s) of {lanes} lanes");
+        writer.WriteLine($"// columns: {columns} = {vectors} vector(s) + {tail} scalar(s) of {lanes} lanes");
         // Vector512 (32 registers): 8 rows × 3 vectors in 24 accumulators, so each vector of B loaded serves 8 FMAs
-        // (Zen 5 runs two full-width FMAs a cycle); then 4 rows, 2, then 1. Narrower vectors (16 registers): 4, 2, then 1.
-        // (A one-row tile loads a vector of B per FMA: a key length of 30 left two of them after 8 + 8 + 8 + 4.)
+        // (Zen 5 runs two full-width FMAs a cycle); then 4 rows, 2, then 1, in wider tiles (VectorTileWidth). Narrower
+        // vectors (16 registers): 4 × 3, 2 × 3, then 1 × 3.
         int[] rowBlocks = bits == 512 ? new[] { 8, 4, 2, 1 } : new[] { 4, 2, 1 };
         // On Vector512 the tail columns (a quarter-width vector or less per FMA in a row's tile) go to a helper where every
         // lane is busy: for a row-major A, dot products over B's tail columns packed as rows (whenever the depth block holds
@@ -242,49 +240,27 @@ internal sealed class Kernels
             writer.WriteLine($"nint tailDone = tailByDots ? rows : aRow == 1 ? rows / {lanes} * {lanes} : 0;");
         }
         writer.WriteLine("nint i = 0;");
+        if (bits == 512)
+        {
+            // 4 to 7 rows left over after the 8-row blocks go with the last 8 as one block of 12 rows × 2 vectors: 24
+            // accumulators again, and each vector of B serves 12 FMAs (a 4-row block is short of B's bandwidth from L2).
+            writer.WriteLine("bool twelveRows = rows >= 12 && rows % 8 >= 4;");
+            using (writer.Block("for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)"))
+            {
+                EmitRowBlock(writer, columns, bits, 8, tailColumns != null);
+            }
+            using (writer.Block("if (twelveRows)"))
+            {
+                EmitRowBlock(writer, columns, bits, 12, tailColumns != null);
+                writer.WriteLine("i += 12;");
+            }
+            rowBlocks = [4, 2, 1];
+        }
         foreach (int rowBlock in rowBlocks)
         {
             using (writer.Block(rowBlock > 1 ? $"for (; i + {rowBlock} <= rows; i += {rowBlock})" : "for (; i < rows; i++)"))
             {
-                if (tripleEnd > 0)
-                {
-                    using (writer.Block($"for (nint col = 0; col < {tripleEnd}; col += {3 * lanes})"))
-                    {
-                        EmitTile(writer, columns, bits, rowBlock, 3, "col");
-                    }
-                }
-                if (rest > 0)
-                {
-                    using (writer.Block())
-                    {
-                        EmitTile(writer, columns, bits, rowBlock, rest, tripleEnd.ToString());
-                    }
-                }
-                // The tail columns at their known offset: one narrower vector per width that fits, then scalars.
-                using SourceWriter.Scope tailScope = tailColumns != null ? writer.Block("if (i >= tailDone)") : default;
-                int offset = columns - tail, left = tail;
-                foreach (int narrow in new[] { 256, 128 })
-                {
-                    int narrowLanes = _element.Lanes(narrow);
-                    if (narrow >= bits || left < narrowLanes)
-                    {
-                        continue;
-                    }
-                    using (writer.Block())
-                    {
-                        EmitTile(writer, columns, narrow, rowBlock, 1, offset.ToString());
-                    }
-                    offset += narrowLanes;
-                    left -= narrowLanes;
-                }
-                if (left > 0)
-                {
-                    writer.WriteLine($"// the last {left} column(s), at offset {offset}");
-                    for (int r = 0; r < rowBlock; r++)
-                    {
-                        EmitProductScalar(writer, columns, offset.ToString(), rowBlock == 1 ? "i" : $"(i + {r})");
-                    }
-                }
+                EmitRowBlock(writer, columns, bits, rowBlock, tailColumns != null);
             }
         }
         if (tailColumns is var (dots, byRows))
@@ -296,6 +272,74 @@ internal sealed class Kernels
             using (writer.Block("else if (tailDone > 0)"))
             {
                 writer.WriteLine($"{byRows}(tailDone, k0, k1, ref a, aDepth, ref b, ref c, fromC);");
+            }
+        }
+    }
+
+    // The body of one block of `rowBlock` rows of C from row i: its whole vectors in tiles, then its tail columns (rows from
+    // tailDone on, when a helper takes the others). A 12-row block's tail columns are done as 8 rows and 4, since tailDone is
+    // a multiple of 8 that may fall inside it.
+    private void EmitRowBlock(SourceWriter writer, int columns, int bits, int rowBlock, bool tailHelpers)
+    {
+        int lanes = _element.Lanes(bits);
+        int vectors = columns / lanes;
+        // Whole vectors: runs of tiles `width` vectors wide, then the tiles of what is left (see VectorTiles).
+        int width = VectorTileWidth(bits, rowBlock);
+        (int loopTiles, int[] lastTiles) = VectorTiles(vectors, width);
+        writer.WriteLine($"// {rowBlock} row(s) × ({(loopTiles > 0 ? $"{loopTiles} × {width}" : "")}{(loopTiles > 0 && lastTiles.Length > 0 ? " + " : "")}{string.Join(" + ", lastTiles)}) vectors");
+        if (loopTiles > 0)
+        {
+            using (loopTiles > 1 ? writer.Block($"for (nint col = 0; col < {loopTiles * width * lanes}; col += {width * lanes})") : writer.Block())
+            {
+                EmitTile(writer, columns, bits, rowBlock, width, loopTiles > 1 ? "col" : "0");
+            }
+        }
+        int tileStart = loopTiles * width;
+        foreach (int tileVectors in lastTiles)
+        {
+            using (writer.Block())
+            {
+                EmitTile(writer, columns, bits, rowBlock, tileVectors, (tileStart * lanes).ToString());
+            }
+            tileStart += tileVectors;
+        }
+        // The tail columns at their known offset: one narrower vector per width that fits, then scalars.
+        foreach ((int firstRow, int rowCount) in rowBlock == 12 ? new[] { (0, 8), (8, 4) } : new[] { (0, rowBlock) })
+        {
+            EmitTailColumns(writer, columns, bits, firstRow, rowCount, tailHelpers);
+        }
+    }
+
+    private void EmitTailColumns(SourceWriter writer, int columns, int bits, int firstRow, int rowCount, bool tailHelpers)
+    {
+        int lanes = _element.Lanes(bits);
+        int tail = columns % lanes;
+        if (tail == 0)
+        {
+            return;
+        }
+        using SourceWriter.Scope tailScope = tailHelpers ? writer.Block(firstRow == 0 ? "if (i >= tailDone)" : $"if (i + {firstRow} >= tailDone)") : default;
+        int offset = columns - tail, left = tail;
+        foreach (int narrow in new[] { 256, 128 })
+        {
+            int narrowLanes = _element.Lanes(narrow);
+            if (narrow >= bits || left < narrowLanes)
+            {
+                continue;
+            }
+            using (writer.Block())
+            {
+                EmitTile(writer, columns, narrow, rowCount, 1, offset.ToString(), firstRow);
+            }
+            offset += narrowLanes;
+            left -= narrowLanes;
+        }
+        if (left > 0)
+        {
+            writer.WriteLine($"// the last {left} column(s), at offset {offset}");
+            for (int r = firstRow; r < firstRow + rowCount; r++)
+            {
+                EmitProductScalar(writer, columns, offset.ToString(), r == 0 ? "i" : $"(i + {r})");
             }
         }
     }
@@ -415,19 +459,49 @@ internal sealed class Kernels
         }
     }
 
+    // How many vectors of columns a tile of `rowBlock` rows spans. Eight rows take 3 (24 accumulators, 3 loads of B and 8
+    // broadcasts for 24 FMAs), twelve take 2 (24 again). The blocks of 4, 2 and 1 rows left after those (7 rows, 30 keys)
+    // would get 12, 6 or 3 accumulators at 3 vectors: fewer than the 8 FMAs two pipes keep in flight at 4 cycles of
+    // latency, with a load for every one or two of them. On Vector512 they are wider instead: 4 × 6, 2 × 8 and 1 × 8
+    // vectors. Narrower vectors have 16 registers, which 4 × 3 fills.
+    private static int VectorTileWidth(int bits, int rowBlock)
+        => bits != 512 || rowBlock == 8 ? 3 : rowBlock == 12 ? 2 : rowBlock == 4 ? 6 : 8;
+
+    // Cuts a row's `vectors` whole vectors into tiles at most `width` wide: `loopTiles` tiles of `width` (emitted as a
+    // loop), then `lastTiles`. A remainder under half the width is not left as a thin tile of its own (its accumulators
+    // would wait on each other) but shares the last full tile's vectors as two tiles of about equal width, except at the
+    // width of 3, where a remainder of one vector keeps its tile (8 rows give it 8 accumulators, as many as are in flight).
+    private static (int LoopTiles, int[] LastTiles) VectorTiles(int vectors, int width)
+    {
+        int full = vectors / width, rest = vectors % width;
+        if (rest == 0)
+        {
+            return (full, []);
+        }
+        if (full == 0 || width == 3 || 2 * rest >= width)
+        {
+            return (full, [rest]);
+        }
+        int merged = width + rest;
+        return (full - 1, [(merged + 1) / 2, merged / 2]);
+    }
+
     // One register tile: `rowBlock` rows of C × `vectorCount` vectors from column `col`, accumulated over all of depth.
-    private void EmitTile(SourceWriter writer, int columns, int bits, int rowBlock, int vectorCount, string col)
+    // `firstRow` offsets the rows from i (a 12-row block's last 4 rows).
+    private void EmitTile(SourceWriter writer, int columns, int bits, int rowBlock, int vectorCount, string col, int firstRow = 0)
     {
         int lanes = _element.Lanes(bits);
         string V = $"Vector{bits}";
         string VT = $"Vector{bits}<{T}>";
-        string Row(int r) => rowBlock == 1 ? "i" : r == 0 ? "i" : $"(i + {r})";
+        string Row(int r) => r + firstRow == 0 ? "i" : $"(i + {r + firstRow})";
+        // acc{row}{vector}, with a separator once rows take two digits (acc10_1, not acc101).
+        string Tag(int r, int v) => rowBlock > 10 ? $"{r}_{v}" : $"{r}{v}";
         for (int r = 0; r < rowBlock; r++)
         {
             for (int v = 0; v < vectorCount; v++)
             {
-                writer.WriteLine($"ref {T} c{r}{v} = ref Unsafe.Add(ref c, {Row(r)} * {columns} + {col}{(v == 0 ? "" : $" + {v * lanes}")});");
-                writer.WriteLine($"{VT} acc{r}{v} = fromC ? {V}.LoadUnsafe(ref c{r}{v}) : {VT}.Zero;");
+                writer.WriteLine($"ref {T} c{Tag(r, v)} = ref Unsafe.Add(ref c, {Row(r)} * {columns} + {col}{(v == 0 ? "" : $" + {v * lanes}")});");
+                writer.WriteLine($"{VT} acc{Tag(r, v)} = fromC ? {V}.LoadUnsafe(ref c{Tag(r, v)}) : {VT}.Zero;");
             }
         }
         for (int r = 0; r < rowBlock; r++)
@@ -439,16 +513,36 @@ internal sealed class Kernels
         {
             writer.WriteLine($"ref {T} bRow = ref Unsafe.Add(ref bColumn, k * {columns});");
             writer.WriteLine("nint aOffset = k * aDepth;");
-            for (int v = 0; v < vectorCount; v++)
+            if (vectorCount <= 3)
             {
-                writer.WriteLine($"{VT} b{v} = {V}.LoadUnsafe(ref bRow{(v == 0 ? "" : $", {v * lanes}")});");
-            }
-            for (int r = 0; r < rowBlock; r++)
-            {
-                writer.WriteLine($"{VT} a{r} = {V}.Create(Unsafe.Add(ref aRow{r}, aOffset));");
                 for (int v = 0; v < vectorCount; v++)
                 {
-                    writer.WriteLine($"acc{r}{v} = {V}.MultiplyAddEstimate(a{r}, b{v}, acc{r}{v});");
+                    writer.WriteLine($"{VT} b{v} = {V}.LoadUnsafe(ref bRow{(v == 0 ? "" : $", {v * lanes}")});");
+                }
+                for (int r = 0; r < rowBlock; r++)
+                {
+                    writer.WriteLine($"{VT} a{r} = {V}.Create(Unsafe.Add(ref aRow{r}, aOffset));");
+                    for (int v = 0; v < vectorCount; v++)
+                    {
+                        writer.WriteLine($"acc{Tag(r, v)} = {V}.MultiplyAddEstimate(a{r}, b{v}, acc{Tag(r, v)});");
+                    }
+                }
+            }
+            else
+            {
+                // A wide tile of few rows: the rows' broadcasts first, then each vector of B as it is used, so that the
+                // accumulators, the broadcasts and one vector of B fit in the registers.
+                for (int r = 0; r < rowBlock; r++)
+                {
+                    writer.WriteLine($"{VT} a{r} = {V}.Create(Unsafe.Add(ref aRow{r}, aOffset));");
+                }
+                for (int v = 0; v < vectorCount; v++)
+                {
+                    writer.WriteLine($"{VT} b{v} = {V}.LoadUnsafe(ref bRow{(v == 0 ? "" : $", {v * lanes}")});");
+                    for (int r = 0; r < rowBlock; r++)
+                    {
+                        writer.WriteLine($"acc{Tag(r, v)} = {V}.MultiplyAddEstimate(a{r}, b{v}, acc{Tag(r, v)});");
+                    }
                 }
             }
         }
@@ -456,7 +550,7 @@ internal sealed class Kernels
         {
             for (int v = 0; v < vectorCount; v++)
             {
-                writer.WriteLine($"acc{r}{v}.StoreUnsafe(ref c{r}{v});");
+                writer.WriteLine($"acc{Tag(r, v)}.StoreUnsafe(ref c{Tag(r, v)});");
             }
         }
     }

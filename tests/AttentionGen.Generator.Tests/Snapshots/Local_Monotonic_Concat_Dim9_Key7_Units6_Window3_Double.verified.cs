@@ -914,10 +914,11 @@ namespace Samples.Translation
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector256)
                 {
-                    // columns: 7 = 0 × 3 vectors + 1 vector(s) + 3 scalar(s) of 4 lanes
+                    // columns: 7 = 1 vector(s) + 3 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -987,11 +988,11 @@ namespace Samples.Translation
                         // the last 1 column(s), at offset 6
                         for (nint col = 6; col < 7; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 7 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }
@@ -1028,6 +1029,7 @@ namespace Samples.Translation
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -1073,11 +1075,11 @@ namespace Samples.Translation
                         // the last 1 column(s), at offset 6
                         for (nint col = 6; col < 7; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 7 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }
@@ -1094,6 +1096,7 @@ namespace Samples.Translation
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -1139,41 +1142,41 @@ namespace Samples.Translation
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 7 = 1 × 3 vectors + 0 vector(s) + 1 scalar(s) of 2 lanes
+                    // columns: 7 = 3 vector(s) + 1 scalar(s) of 2 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
-                        for (nint col = 0; col < 6; col += 6)
+                        // 4 row(s) × (1 × 3) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + col + 2);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + 0 + 2);
                             Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + col + 4);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + 0 + 4);
                             Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0);
                             Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 2);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0 + 2);
                             Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 4);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0 + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 7 + col);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 7 + 0);
                             Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 7 + col + 2);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 7 + 0 + 2);
                             Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
-                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 7 + col + 4);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 7 + 0 + 4);
                             Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + col);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0);
                             Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 7 + col + 2);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0 + 2);
                             Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
-                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 7 + col + 4);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0 + 4);
                             Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 7);
@@ -1214,11 +1217,11 @@ namespace Samples.Translation
                         // the last 1 column(s), at offset 6
                         for (nint col = 6; col < 7; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 7 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }
@@ -1255,23 +1258,23 @@ namespace Samples.Translation
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 6; col += 6)
+                        // 2 row(s) × (1 × 3) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + col + 2);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + 0 + 2);
                             Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + col + 4);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + 0 + 4);
                             Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0);
                             Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 2);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0 + 2);
                             Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 4);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0 + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 7);
@@ -1298,11 +1301,11 @@ namespace Samples.Translation
                         // the last 1 column(s), at offset 6
                         for (nint col = 6; col < 7; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 7 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }
@@ -1319,16 +1322,16 @@ namespace Samples.Translation
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 6; col += 6)
+                        // 1 row(s) × (1 × 3) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + col + 2);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + 0 + 2);
                             Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + col + 4);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + 0 + 4);
                             Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 7);
@@ -1397,12 +1400,14 @@ namespace Samples.Translation
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
-                    // columns: 9 = 0 × 3 vectors + 1 vector(s) + 1 scalar(s) of 8 lanes
+                    // columns: 9 = 1 vector(s) + 1 scalar(s) of 8 lanes
                     bool tailByDots = !inDepthOrder && aDepth == 1 && k1 - k0 >= 8;
                     nint tailDone = tailByDots ? rows : aRow == 1 ? rows / 8 * 8 : 0;
                     nint i = 0;
-                    for (; i + 8 <= rows; i += 8)
+                    bool twelveRows = rows >= 12 && rows % 8 >= 4;
+                    for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)
                     {
+                        // 8 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -1465,11 +1470,11 @@ namespace Samples.Translation
                             // the last 1 column(s), at offset 8
                             for (nint col = 8; col < 9; col++)
                             {
-                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
+                                ref double target = ref Unsafe.Add(ref c, i * 9 + col);
                                 double sum = fromC ? target : 0;
                                 for (nint k = k0; k < k1; k++)
                                 {
-                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
                                 }
                                 target = sum;
                             }
@@ -1545,8 +1550,223 @@ namespace Samples.Translation
                             }
                         }
                     }
+                    if (twelveRows)
+                    {
+                        // 12 row(s) × (1) vectors
+                        {
+                            ref double c0_0 = ref Unsafe.Add(ref c, i * 9 + 0);
+                            Vector512<double> acc0_0 = fromC ? Vector512.LoadUnsafe(ref c0_0) : Vector512<double>.Zero;
+                            ref double c1_0 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0);
+                            Vector512<double> acc1_0 = fromC ? Vector512.LoadUnsafe(ref c1_0) : Vector512<double>.Zero;
+                            ref double c2_0 = ref Unsafe.Add(ref c, (i + 2) * 9 + 0);
+                            Vector512<double> acc2_0 = fromC ? Vector512.LoadUnsafe(ref c2_0) : Vector512<double>.Zero;
+                            ref double c3_0 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0);
+                            Vector512<double> acc3_0 = fromC ? Vector512.LoadUnsafe(ref c3_0) : Vector512<double>.Zero;
+                            ref double c4_0 = ref Unsafe.Add(ref c, (i + 4) * 9 + 0);
+                            Vector512<double> acc4_0 = fromC ? Vector512.LoadUnsafe(ref c4_0) : Vector512<double>.Zero;
+                            ref double c5_0 = ref Unsafe.Add(ref c, (i + 5) * 9 + 0);
+                            Vector512<double> acc5_0 = fromC ? Vector512.LoadUnsafe(ref c5_0) : Vector512<double>.Zero;
+                            ref double c6_0 = ref Unsafe.Add(ref c, (i + 6) * 9 + 0);
+                            Vector512<double> acc6_0 = fromC ? Vector512.LoadUnsafe(ref c6_0) : Vector512<double>.Zero;
+                            ref double c7_0 = ref Unsafe.Add(ref c, (i + 7) * 9 + 0);
+                            Vector512<double> acc7_0 = fromC ? Vector512.LoadUnsafe(ref c7_0) : Vector512<double>.Zero;
+                            ref double c8_0 = ref Unsafe.Add(ref c, (i + 8) * 9 + 0);
+                            Vector512<double> acc8_0 = fromC ? Vector512.LoadUnsafe(ref c8_0) : Vector512<double>.Zero;
+                            ref double c9_0 = ref Unsafe.Add(ref c, (i + 9) * 9 + 0);
+                            Vector512<double> acc9_0 = fromC ? Vector512.LoadUnsafe(ref c9_0) : Vector512<double>.Zero;
+                            ref double c10_0 = ref Unsafe.Add(ref c, (i + 10) * 9 + 0);
+                            Vector512<double> acc10_0 = fromC ? Vector512.LoadUnsafe(ref c10_0) : Vector512<double>.Zero;
+                            ref double c11_0 = ref Unsafe.Add(ref c, (i + 11) * 9 + 0);
+                            Vector512<double> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref double aRow8 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                            ref double aRow9 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                            ref double aRow10 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                            ref double aRow11 = ref Unsafe.Add(ref a, (i + 11) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 9);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc0_0 = Vector512.MultiplyAddEstimate(a0, b0, acc0_0);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc1_0 = Vector512.MultiplyAddEstimate(a1, b0, acc1_0);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc2_0 = Vector512.MultiplyAddEstimate(a2, b0, acc2_0);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc3_0 = Vector512.MultiplyAddEstimate(a3, b0, acc3_0);
+                                Vector512<double> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc4_0 = Vector512.MultiplyAddEstimate(a4, b0, acc4_0);
+                                Vector512<double> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc5_0 = Vector512.MultiplyAddEstimate(a5, b0, acc5_0);
+                                Vector512<double> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc6_0 = Vector512.MultiplyAddEstimate(a6, b0, acc6_0);
+                                Vector512<double> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc7_0 = Vector512.MultiplyAddEstimate(a7, b0, acc7_0);
+                                Vector512<double> a8 = Vector512.Create(Unsafe.Add(ref aRow8, aOffset));
+                                acc8_0 = Vector512.MultiplyAddEstimate(a8, b0, acc8_0);
+                                Vector512<double> a9 = Vector512.Create(Unsafe.Add(ref aRow9, aOffset));
+                                acc9_0 = Vector512.MultiplyAddEstimate(a9, b0, acc9_0);
+                                Vector512<double> a10 = Vector512.Create(Unsafe.Add(ref aRow10, aOffset));
+                                acc10_0 = Vector512.MultiplyAddEstimate(a10, b0, acc10_0);
+                                Vector512<double> a11 = Vector512.Create(Unsafe.Add(ref aRow11, aOffset));
+                                acc11_0 = Vector512.MultiplyAddEstimate(a11, b0, acc11_0);
+                            }
+                            acc0_0.StoreUnsafe(ref c0_0);
+                            acc1_0.StoreUnsafe(ref c1_0);
+                            acc2_0.StoreUnsafe(ref c2_0);
+                            acc3_0.StoreUnsafe(ref c3_0);
+                            acc4_0.StoreUnsafe(ref c4_0);
+                            acc5_0.StoreUnsafe(ref c5_0);
+                            acc6_0.StoreUnsafe(ref c6_0);
+                            acc7_0.StoreUnsafe(ref c7_0);
+                            acc8_0.StoreUnsafe(ref c8_0);
+                            acc9_0.StoreUnsafe(ref c9_0);
+                            acc10_0.StoreUnsafe(ref c10_0);
+                            acc11_0.StoreUnsafe(ref c11_0);
+                        }
+                        if (i >= tailDone)
+                        {
+                            // the last 1 column(s), at offset 8
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, i * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 4) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 5) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 6) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 7) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                        }
+                        if (i + 8 >= tailDone)
+                        {
+                            // the last 1 column(s), at offset 8
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 8) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 8) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 9) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 9) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 10) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 10) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 8; col < 9; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 11) * 9 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 11) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                }
+                                target = sum;
+                            }
+                        }
+                        i += 12;
+                    }
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -1585,11 +1805,11 @@ namespace Samples.Translation
                             // the last 1 column(s), at offset 8
                             for (nint col = 8; col < 9; col++)
                             {
-                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
+                                ref double target = ref Unsafe.Add(ref c, i * 9 + col);
                                 double sum = fromC ? target : 0;
                                 for (nint k = k0; k < k1; k++)
                                 {
-                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
                                 }
                                 target = sum;
                             }
@@ -1627,6 +1847,7 @@ namespace Samples.Translation
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -1653,11 +1874,11 @@ namespace Samples.Translation
                             // the last 1 column(s), at offset 8
                             for (nint col = 8; col < 9; col++)
                             {
-                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
+                                ref double target = ref Unsafe.Add(ref c, i * 9 + col);
                                 double sum = fromC ? target : 0;
                                 for (nint k = k0; k < k1; k++)
                                 {
-                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
                                 }
                                 target = sum;
                             }
@@ -1675,6 +1896,7 @@ namespace Samples.Translation
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -1716,10 +1938,11 @@ namespace Samples.Translation
                 }
                 else if (SimdPaths.Vector256)
                 {
-                    // columns: 9 = 0 × 3 vectors + 2 vector(s) + 1 scalar(s) of 4 lanes
+                    // columns: 9 = 2 vector(s) + 1 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (2) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -1773,11 +1996,11 @@ namespace Samples.Translation
                         // the last 1 column(s), at offset 8
                         for (nint col = 8; col < 9; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 9 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
                             }
                             target = sum;
                         }
@@ -1814,6 +2037,7 @@ namespace Samples.Translation
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (2) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -1847,11 +2071,11 @@ namespace Samples.Translation
                         // the last 1 column(s), at offset 8
                         for (nint col = 8; col < 9; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 9 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
                             }
                             target = sum;
                         }
@@ -1868,6 +2092,7 @@ namespace Samples.Translation
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (2) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -1903,41 +2128,41 @@ namespace Samples.Translation
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 9 = 1 × 3 vectors + 1 vector(s) + 1 scalar(s) of 2 lanes
+                    // columns: 9 = 4 vector(s) + 1 scalar(s) of 2 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
-                        for (nint col = 0; col < 6; col += 6)
+                        // 4 row(s) × (1 × 3 + 1) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 9 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 9 + col + 2);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 9 + 0 + 2);
                             Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 9 + col + 4);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 9 + 0 + 4);
                             Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0);
                             Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 9 + col + 2);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0 + 2);
                             Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 9 + col + 4);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0 + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 9 + col);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 9 + 0);
                             Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 9 + col + 2);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 9 + 0 + 2);
                             Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
-                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 9 + col + 4);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 9 + 0 + 4);
                             Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 9 + col);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0);
                             Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 9 + col + 2);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0 + 2);
                             Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
-                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 9 + col + 4);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0 + 4);
                             Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 9);
@@ -2011,11 +2236,11 @@ namespace Samples.Translation
                         // the last 1 column(s), at offset 8
                         for (nint col = 8; col < 9; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 9 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
                             }
                             target = sum;
                         }
@@ -2052,23 +2277,23 @@ namespace Samples.Translation
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 6; col += 6)
+                        // 2 row(s) × (1 × 3 + 1) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 9 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 9 + col + 2);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 9 + 0 + 2);
                             Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 9 + col + 4);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 9 + 0 + 4);
                             Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + col);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0);
                             Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 9 + col + 2);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0 + 2);
                             Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 9 + col + 4);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0 + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 9);
@@ -2116,11 +2341,11 @@ namespace Samples.Translation
                         // the last 1 column(s), at offset 8
                         for (nint col = 8; col < 9; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 9 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 9 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 9 + col), sum);
                             }
                             target = sum;
                         }
@@ -2137,16 +2362,16 @@ namespace Samples.Translation
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 6; col += 6)
+                        // 1 row(s) × (1 × 3 + 1) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 9 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 9 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 9 + col + 2);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 9 + 0 + 2);
                             Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 9 + col + 4);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 9 + 0 + 4);
                             Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 9);

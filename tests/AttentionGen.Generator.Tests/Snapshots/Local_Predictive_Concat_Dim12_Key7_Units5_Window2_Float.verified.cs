@@ -942,10 +942,11 @@ namespace Samples.Translation
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector256)
                 {
-                    // columns: 12 = 0 × 3 vectors + 1 vector(s) + 4 scalar(s) of 8 lanes
+                    // columns: 12 = 1 vector(s) + 4 scalar(s) of 8 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (1) vectors
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
@@ -1015,6 +1016,7 @@ namespace Samples.Translation
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (1) vectors
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
@@ -1060,6 +1062,7 @@ namespace Samples.Translation
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (1) vectors
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
@@ -1094,41 +1097,41 @@ namespace Samples.Translation
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 12 = 1 × 3 vectors + 0 vector(s) + 0 scalar(s) of 4 lanes
+                    // columns: 12 = 3 vector(s) + 0 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
-                        for (nint col = 0; col < 12; col += 12)
+                        // 4 row(s) × (1 × 3) vectors
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 12 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 12 + 0 + 4);
                             Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
-                            ref float c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 12 + 0 + 8);
                             Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + col);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
                             Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 4);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0 + 4);
                             Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
-                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 8);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0 + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
-                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + col);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + 0);
                             Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
-                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 4);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 12 + 0 + 4);
                             Vector128<float> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<float>.Zero;
-                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 8);
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 12 + 0 + 8);
                             Vector128<float> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<float>.Zero;
-                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + col);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0);
                             Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
-                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 4);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0 + 4);
                             Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
-                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 8);
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0 + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 12);
@@ -1169,23 +1172,23 @@ namespace Samples.Translation
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 12; col += 12)
+                        // 2 row(s) × (1 × 3) vectors
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 12 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 12 + 0 + 4);
                             Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
-                            ref float c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 12 + 0 + 8);
                             Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + col);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
                             Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 4);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0 + 4);
                             Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
-                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 8);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0 + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 12);
@@ -1212,16 +1215,16 @@ namespace Samples.Translation
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 12; col += 12)
+                        // 1 row(s) × (1 × 3) vectors
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 12 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 12 + 0 + 4);
                             Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
-                            ref float c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 12 + 0 + 8);
                             Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 12);
@@ -1279,10 +1282,11 @@ namespace Samples.Translation
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector128)
                 {
-                    // columns: 7 = 0 × 3 vectors + 1 vector(s) + 3 scalar(s) of 4 lanes
+                    // columns: 7 = 1 vector(s) + 3 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (1) vectors
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
@@ -1319,11 +1323,11 @@ namespace Samples.Translation
                         // the last 3 column(s), at offset 4
                         for (nint col = 4; col < 7; col++)
                         {
-                            ref float target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            ref float target = ref Unsafe.Add(ref c, i * 7 + col);
                             float sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }
@@ -1360,6 +1364,7 @@ namespace Samples.Translation
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (1) vectors
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
@@ -1384,11 +1389,11 @@ namespace Samples.Translation
                         // the last 3 column(s), at offset 4
                         for (nint col = 4; col < 7; col++)
                         {
-                            ref float target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            ref float target = ref Unsafe.Add(ref c, i * 7 + col);
                             float sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }
@@ -1405,6 +1410,7 @@ namespace Samples.Translation
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (1) vectors
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;

@@ -1244,12 +1244,14 @@ namespace Samples.Speech
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
-                    // columns: 12 = 0 × 3 vectors + 1 vector(s) + 4 scalar(s) of 8 lanes
+                    // columns: 12 = 1 vector(s) + 4 scalar(s) of 8 lanes
                     bool tailByDots = !inDepthOrder && aDepth == 1 && k1 - k0 >= 8;
                     nint tailDone = tailByDots ? rows : aRow == 1 ? rows / 8 * 8 : 0;
                     nint i = 0;
-                    for (; i + 8 <= rows; i += 8)
+                    bool twelveRows = rows >= 12 && rows % 8 >= 4;
+                    for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)
                     {
+                        // 8 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -1368,8 +1370,191 @@ namespace Samples.Speech
                             }
                         }
                     }
+                    if (twelveRows)
+                    {
+                        // 12 row(s) × (1) vectors
+                        {
+                            ref double c0_0 = ref Unsafe.Add(ref c, i * 12 + 0);
+                            Vector512<double> acc0_0 = fromC ? Vector512.LoadUnsafe(ref c0_0) : Vector512<double>.Zero;
+                            ref double c1_0 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
+                            Vector512<double> acc1_0 = fromC ? Vector512.LoadUnsafe(ref c1_0) : Vector512<double>.Zero;
+                            ref double c2_0 = ref Unsafe.Add(ref c, (i + 2) * 12 + 0);
+                            Vector512<double> acc2_0 = fromC ? Vector512.LoadUnsafe(ref c2_0) : Vector512<double>.Zero;
+                            ref double c3_0 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0);
+                            Vector512<double> acc3_0 = fromC ? Vector512.LoadUnsafe(ref c3_0) : Vector512<double>.Zero;
+                            ref double c4_0 = ref Unsafe.Add(ref c, (i + 4) * 12 + 0);
+                            Vector512<double> acc4_0 = fromC ? Vector512.LoadUnsafe(ref c4_0) : Vector512<double>.Zero;
+                            ref double c5_0 = ref Unsafe.Add(ref c, (i + 5) * 12 + 0);
+                            Vector512<double> acc5_0 = fromC ? Vector512.LoadUnsafe(ref c5_0) : Vector512<double>.Zero;
+                            ref double c6_0 = ref Unsafe.Add(ref c, (i + 6) * 12 + 0);
+                            Vector512<double> acc6_0 = fromC ? Vector512.LoadUnsafe(ref c6_0) : Vector512<double>.Zero;
+                            ref double c7_0 = ref Unsafe.Add(ref c, (i + 7) * 12 + 0);
+                            Vector512<double> acc7_0 = fromC ? Vector512.LoadUnsafe(ref c7_0) : Vector512<double>.Zero;
+                            ref double c8_0 = ref Unsafe.Add(ref c, (i + 8) * 12 + 0);
+                            Vector512<double> acc8_0 = fromC ? Vector512.LoadUnsafe(ref c8_0) : Vector512<double>.Zero;
+                            ref double c9_0 = ref Unsafe.Add(ref c, (i + 9) * 12 + 0);
+                            Vector512<double> acc9_0 = fromC ? Vector512.LoadUnsafe(ref c9_0) : Vector512<double>.Zero;
+                            ref double c10_0 = ref Unsafe.Add(ref c, (i + 10) * 12 + 0);
+                            Vector512<double> acc10_0 = fromC ? Vector512.LoadUnsafe(ref c10_0) : Vector512<double>.Zero;
+                            ref double c11_0 = ref Unsafe.Add(ref c, (i + 11) * 12 + 0);
+                            Vector512<double> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref double aRow8 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                            ref double aRow9 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                            ref double aRow10 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                            ref double aRow11 = ref Unsafe.Add(ref a, (i + 11) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 12);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc0_0 = Vector512.MultiplyAddEstimate(a0, b0, acc0_0);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc1_0 = Vector512.MultiplyAddEstimate(a1, b0, acc1_0);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc2_0 = Vector512.MultiplyAddEstimate(a2, b0, acc2_0);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc3_0 = Vector512.MultiplyAddEstimate(a3, b0, acc3_0);
+                                Vector512<double> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc4_0 = Vector512.MultiplyAddEstimate(a4, b0, acc4_0);
+                                Vector512<double> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc5_0 = Vector512.MultiplyAddEstimate(a5, b0, acc5_0);
+                                Vector512<double> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc6_0 = Vector512.MultiplyAddEstimate(a6, b0, acc6_0);
+                                Vector512<double> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc7_0 = Vector512.MultiplyAddEstimate(a7, b0, acc7_0);
+                                Vector512<double> a8 = Vector512.Create(Unsafe.Add(ref aRow8, aOffset));
+                                acc8_0 = Vector512.MultiplyAddEstimate(a8, b0, acc8_0);
+                                Vector512<double> a9 = Vector512.Create(Unsafe.Add(ref aRow9, aOffset));
+                                acc9_0 = Vector512.MultiplyAddEstimate(a9, b0, acc9_0);
+                                Vector512<double> a10 = Vector512.Create(Unsafe.Add(ref aRow10, aOffset));
+                                acc10_0 = Vector512.MultiplyAddEstimate(a10, b0, acc10_0);
+                                Vector512<double> a11 = Vector512.Create(Unsafe.Add(ref aRow11, aOffset));
+                                acc11_0 = Vector512.MultiplyAddEstimate(a11, b0, acc11_0);
+                            }
+                            acc0_0.StoreUnsafe(ref c0_0);
+                            acc1_0.StoreUnsafe(ref c1_0);
+                            acc2_0.StoreUnsafe(ref c2_0);
+                            acc3_0.StoreUnsafe(ref c3_0);
+                            acc4_0.StoreUnsafe(ref c4_0);
+                            acc5_0.StoreUnsafe(ref c5_0);
+                            acc6_0.StoreUnsafe(ref c6_0);
+                            acc7_0.StoreUnsafe(ref c7_0);
+                            acc8_0.StoreUnsafe(ref c8_0);
+                            acc9_0.StoreUnsafe(ref c9_0);
+                            acc10_0.StoreUnsafe(ref c10_0);
+                            acc11_0.StoreUnsafe(ref c11_0);
+                        }
+                        if (i >= tailDone)
+                        {
+                            {
+                                ref double c00 = ref Unsafe.Add(ref c, i * 12 + 8);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 8);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + 8);
+                                Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
+                                ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 8);
+                                Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
+                                ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 12 + 8);
+                                Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
+                                ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 12 + 8);
+                                Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
+                                ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 12 + 8);
+                                Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
+                                ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 12 + 8);
+                                Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                                ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                                ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                                ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                                ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                                ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 8);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 12);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                    Vector256<double> a4 = Vector256.Create(Unsafe.Add(ref aRow4, aOffset));
+                                    acc40 = Vector256.MultiplyAddEstimate(a4, b0, acc40);
+                                    Vector256<double> a5 = Vector256.Create(Unsafe.Add(ref aRow5, aOffset));
+                                    acc50 = Vector256.MultiplyAddEstimate(a5, b0, acc50);
+                                    Vector256<double> a6 = Vector256.Create(Unsafe.Add(ref aRow6, aOffset));
+                                    acc60 = Vector256.MultiplyAddEstimate(a6, b0, acc60);
+                                    Vector256<double> a7 = Vector256.Create(Unsafe.Add(ref aRow7, aOffset));
+                                    acc70 = Vector256.MultiplyAddEstimate(a7, b0, acc70);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
+                                acc40.StoreUnsafe(ref c40);
+                                acc50.StoreUnsafe(ref c50);
+                                acc60.StoreUnsafe(ref c60);
+                                acc70.StoreUnsafe(ref c70);
+                            }
+                        }
+                        if (i + 8 >= tailDone)
+                        {
+                            {
+                                ref double c00 = ref Unsafe.Add(ref c, (i + 8) * 12 + 8);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 9) * 12 + 8);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double c20 = ref Unsafe.Add(ref c, (i + 10) * 12 + 8);
+                                Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
+                                ref double c30 = ref Unsafe.Add(ref c, (i + 11) * 12 + 8);
+                                Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                                ref double aRow2 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                                ref double aRow3 = ref Unsafe.Add(ref a, (i + 11) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 8);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 12);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
+                            }
+                        }
+                        i += 12;
+                    }
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -1442,6 +1627,7 @@ namespace Samples.Speech
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -1490,6 +1676,7 @@ namespace Samples.Speech
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -1535,41 +1722,41 @@ namespace Samples.Speech
                 }
                 else if (SimdPaths.Vector256)
                 {
-                    // columns: 12 = 1 × 3 vectors + 0 vector(s) + 0 scalar(s) of 4 lanes
+                    // columns: 12 = 3 vector(s) + 0 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
-                        for (nint col = 0; col < 12; col += 12)
+                        // 4 row(s) × (1 × 3) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 12 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 12 + 0 + 4);
                             Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 12 + 0 + 8);
                             Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + col);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
                             Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 4);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0 + 4);
                             Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 8);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0 + 8);
                             Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + col);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 12 + 0);
                             Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 4);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 12 + 0 + 4);
                             Vector256<double> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<double>.Zero;
-                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 12 + col + 8);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 12 + 0 + 8);
                             Vector256<double> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + col);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0);
                             Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 4);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0 + 4);
                             Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
-                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 8);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0 + 8);
                             Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 12);
@@ -1610,23 +1797,23 @@ namespace Samples.Speech
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 12; col += 12)
+                        // 2 row(s) × (1 × 3) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 12 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 12 + 0 + 4);
                             Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 12 + 0 + 8);
                             Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + col);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
                             Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 4);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0 + 4);
                             Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 8);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0 + 8);
                             Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 12);
@@ -1653,16 +1840,16 @@ namespace Samples.Speech
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 12; col += 12)
+                        // 1 row(s) × (1 × 3) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 12 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 12 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 12 + col + 4);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 12 + 0 + 4);
                             Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 12 + col + 8);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 12 + 0 + 8);
                             Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 12);
@@ -1683,10 +1870,11 @@ namespace Samples.Speech
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 12 = 2 × 3 vectors + 0 vector(s) + 0 scalar(s) of 2 lanes
+                    // columns: 12 = 6 vector(s) + 0 scalar(s) of 2 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (2 × 3) vectors
                         for (nint col = 0; col < 12; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + col);
@@ -1758,6 +1946,7 @@ namespace Samples.Speech
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (2 × 3) vectors
                         for (nint col = 0; col < 12; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + col);
@@ -1801,6 +1990,7 @@ namespace Samples.Speech
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (2 × 3) vectors
                         for (nint col = 0; col < 12; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 12 + col);

@@ -984,61 +984,62 @@ namespace Samples.Speech
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
-                    // columns: 37 = 1 × 3 vectors + 1 vector(s) + 5 scalar(s) of 8 lanes
+                    // columns: 37 = 4 vector(s) + 5 scalar(s) of 8 lanes
                     bool tailByDots = !inDepthOrder && aDepth == 1 && k1 - k0 >= 8;
                     nint tailDone = tailByDots ? rows : aRow == 1 ? rows / 8 * 8 : 0;
                     nint i = 0;
-                    for (; i + 8 <= rows; i += 8)
+                    bool twelveRows = rows >= 12 && rows % 8 >= 4;
+                    for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)
                     {
-                        for (nint col = 0; col < 24; col += 24)
+                        // 8 row(s) × (1 × 3 + 1) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + 0 + 8);
                             Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + 0 + 16);
                             Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0);
                             Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0 + 8);
                             Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0 + 16);
                             Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 0);
                             Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + 0 + 8);
                             Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
-                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + 0 + 16);
                             Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 0);
                             Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + 0 + 8);
                             Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
-                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + 0 + 16);
                             Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
-                            ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
+                            ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 0);
                             Vector512<double> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<double>.Zero;
-                            ref double c41 = ref Unsafe.Add(ref c, (i + 4) * 37 + col + 8);
+                            ref double c41 = ref Unsafe.Add(ref c, (i + 4) * 37 + 0 + 8);
                             Vector512<double> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<double>.Zero;
-                            ref double c42 = ref Unsafe.Add(ref c, (i + 4) * 37 + col + 16);
+                            ref double c42 = ref Unsafe.Add(ref c, (i + 4) * 37 + 0 + 16);
                             Vector512<double> acc42 = fromC ? Vector512.LoadUnsafe(ref c42) : Vector512<double>.Zero;
-                            ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
+                            ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 0);
                             Vector512<double> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<double>.Zero;
-                            ref double c51 = ref Unsafe.Add(ref c, (i + 5) * 37 + col + 8);
+                            ref double c51 = ref Unsafe.Add(ref c, (i + 5) * 37 + 0 + 8);
                             Vector512<double> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<double>.Zero;
-                            ref double c52 = ref Unsafe.Add(ref c, (i + 5) * 37 + col + 16);
+                            ref double c52 = ref Unsafe.Add(ref c, (i + 5) * 37 + 0 + 16);
                             Vector512<double> acc52 = fromC ? Vector512.LoadUnsafe(ref c52) : Vector512<double>.Zero;
-                            ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
+                            ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 0);
                             Vector512<double> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<double>.Zero;
-                            ref double c61 = ref Unsafe.Add(ref c, (i + 6) * 37 + col + 8);
+                            ref double c61 = ref Unsafe.Add(ref c, (i + 6) * 37 + 0 + 8);
                             Vector512<double> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<double>.Zero;
-                            ref double c62 = ref Unsafe.Add(ref c, (i + 6) * 37 + col + 16);
+                            ref double c62 = ref Unsafe.Add(ref c, (i + 6) * 37 + 0 + 16);
                             Vector512<double> acc62 = fromC ? Vector512.LoadUnsafe(ref c62) : Vector512<double>.Zero;
-                            ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
+                            ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 0);
                             Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
-                            ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 37 + col + 8);
+                            ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 37 + 0 + 8);
                             Vector512<double> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<double>.Zero;
-                            ref double c72 = ref Unsafe.Add(ref c, (i + 7) * 37 + col + 16);
+                            ref double c72 = ref Unsafe.Add(ref c, (i + 7) * 37 + 0 + 16);
                             Vector512<double> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
@@ -1048,7 +1049,7 @@ namespace Samples.Speech
                             ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
                             ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
                             ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
@@ -1233,11 +1234,11 @@ namespace Samples.Speech
                             // the last 1 column(s), at offset 36
                             for (nint col = 36; col < 37; col++)
                             {
-                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                                ref double target = ref Unsafe.Add(ref c, i * 37 + col);
                                 double sum = fromC ? target : 0;
                                 for (nint k = k0; k < k1; k++)
                                 {
-                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                                 }
                                 target = sum;
                             }
@@ -1313,38 +1314,71 @@ namespace Samples.Speech
                             }
                         }
                     }
-                    for (; i + 4 <= rows; i += 4)
+                    if (twelveRows)
                     {
-                        for (nint col = 0; col < 24; col += 24)
+                        // 12 row(s) × (2 × 2) vectors
+                        for (nint col = 0; col < 32; col += 16)
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
-                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
-                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
-                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
-                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
-                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
-                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
-                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
-                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
-                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 16);
-                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
-                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
-                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
-                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 16);
-                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
+                            ref double c0_0 = ref Unsafe.Add(ref c, i * 37 + col);
+                            Vector512<double> acc0_0 = fromC ? Vector512.LoadUnsafe(ref c0_0) : Vector512<double>.Zero;
+                            ref double c0_1 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                            Vector512<double> acc0_1 = fromC ? Vector512.LoadUnsafe(ref c0_1) : Vector512<double>.Zero;
+                            ref double c1_0 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            Vector512<double> acc1_0 = fromC ? Vector512.LoadUnsafe(ref c1_0) : Vector512<double>.Zero;
+                            ref double c1_1 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
+                            Vector512<double> acc1_1 = fromC ? Vector512.LoadUnsafe(ref c1_1) : Vector512<double>.Zero;
+                            ref double c2_0 = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                            Vector512<double> acc2_0 = fromC ? Vector512.LoadUnsafe(ref c2_0) : Vector512<double>.Zero;
+                            ref double c2_1 = ref Unsafe.Add(ref c, (i + 2) * 37 + col + 8);
+                            Vector512<double> acc2_1 = fromC ? Vector512.LoadUnsafe(ref c2_1) : Vector512<double>.Zero;
+                            ref double c3_0 = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                            Vector512<double> acc3_0 = fromC ? Vector512.LoadUnsafe(ref c3_0) : Vector512<double>.Zero;
+                            ref double c3_1 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
+                            Vector512<double> acc3_1 = fromC ? Vector512.LoadUnsafe(ref c3_1) : Vector512<double>.Zero;
+                            ref double c4_0 = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
+                            Vector512<double> acc4_0 = fromC ? Vector512.LoadUnsafe(ref c4_0) : Vector512<double>.Zero;
+                            ref double c4_1 = ref Unsafe.Add(ref c, (i + 4) * 37 + col + 8);
+                            Vector512<double> acc4_1 = fromC ? Vector512.LoadUnsafe(ref c4_1) : Vector512<double>.Zero;
+                            ref double c5_0 = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
+                            Vector512<double> acc5_0 = fromC ? Vector512.LoadUnsafe(ref c5_0) : Vector512<double>.Zero;
+                            ref double c5_1 = ref Unsafe.Add(ref c, (i + 5) * 37 + col + 8);
+                            Vector512<double> acc5_1 = fromC ? Vector512.LoadUnsafe(ref c5_1) : Vector512<double>.Zero;
+                            ref double c6_0 = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
+                            Vector512<double> acc6_0 = fromC ? Vector512.LoadUnsafe(ref c6_0) : Vector512<double>.Zero;
+                            ref double c6_1 = ref Unsafe.Add(ref c, (i + 6) * 37 + col + 8);
+                            Vector512<double> acc6_1 = fromC ? Vector512.LoadUnsafe(ref c6_1) : Vector512<double>.Zero;
+                            ref double c7_0 = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
+                            Vector512<double> acc7_0 = fromC ? Vector512.LoadUnsafe(ref c7_0) : Vector512<double>.Zero;
+                            ref double c7_1 = ref Unsafe.Add(ref c, (i + 7) * 37 + col + 8);
+                            Vector512<double> acc7_1 = fromC ? Vector512.LoadUnsafe(ref c7_1) : Vector512<double>.Zero;
+                            ref double c8_0 = ref Unsafe.Add(ref c, (i + 8) * 37 + col);
+                            Vector512<double> acc8_0 = fromC ? Vector512.LoadUnsafe(ref c8_0) : Vector512<double>.Zero;
+                            ref double c8_1 = ref Unsafe.Add(ref c, (i + 8) * 37 + col + 8);
+                            Vector512<double> acc8_1 = fromC ? Vector512.LoadUnsafe(ref c8_1) : Vector512<double>.Zero;
+                            ref double c9_0 = ref Unsafe.Add(ref c, (i + 9) * 37 + col);
+                            Vector512<double> acc9_0 = fromC ? Vector512.LoadUnsafe(ref c9_0) : Vector512<double>.Zero;
+                            ref double c9_1 = ref Unsafe.Add(ref c, (i + 9) * 37 + col + 8);
+                            Vector512<double> acc9_1 = fromC ? Vector512.LoadUnsafe(ref c9_1) : Vector512<double>.Zero;
+                            ref double c10_0 = ref Unsafe.Add(ref c, (i + 10) * 37 + col);
+                            Vector512<double> acc10_0 = fromC ? Vector512.LoadUnsafe(ref c10_0) : Vector512<double>.Zero;
+                            ref double c10_1 = ref Unsafe.Add(ref c, (i + 10) * 37 + col + 8);
+                            Vector512<double> acc10_1 = fromC ? Vector512.LoadUnsafe(ref c10_1) : Vector512<double>.Zero;
+                            ref double c11_0 = ref Unsafe.Add(ref c, (i + 11) * 37 + col);
+                            Vector512<double> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<double>.Zero;
+                            ref double c11_1 = ref Unsafe.Add(ref c, (i + 11) * 37 + col + 8);
+                            Vector512<double> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref double aRow8 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                            ref double aRow9 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                            ref double aRow10 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                            ref double aRow11 = ref Unsafe.Add(ref a, (i + 11) * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
                             {
@@ -1352,69 +1386,374 @@ namespace Samples.Speech
                                 nint aOffset = k * aDepth;
                                 Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc0_0 = Vector512.MultiplyAddEstimate(a0, b0, acc0_0);
+                                acc0_1 = Vector512.MultiplyAddEstimate(a0, b1, acc0_1);
                                 Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
-                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
-                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                acc1_0 = Vector512.MultiplyAddEstimate(a1, b0, acc1_0);
+                                acc1_1 = Vector512.MultiplyAddEstimate(a1, b1, acc1_1);
                                 Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
-                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
-                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                acc2_0 = Vector512.MultiplyAddEstimate(a2, b0, acc2_0);
+                                acc2_1 = Vector512.MultiplyAddEstimate(a2, b1, acc2_1);
                                 Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
-                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
-                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                acc3_0 = Vector512.MultiplyAddEstimate(a3, b0, acc3_0);
+                                acc3_1 = Vector512.MultiplyAddEstimate(a3, b1, acc3_1);
+                                Vector512<double> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc4_0 = Vector512.MultiplyAddEstimate(a4, b0, acc4_0);
+                                acc4_1 = Vector512.MultiplyAddEstimate(a4, b1, acc4_1);
+                                Vector512<double> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc5_0 = Vector512.MultiplyAddEstimate(a5, b0, acc5_0);
+                                acc5_1 = Vector512.MultiplyAddEstimate(a5, b1, acc5_1);
+                                Vector512<double> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc6_0 = Vector512.MultiplyAddEstimate(a6, b0, acc6_0);
+                                acc6_1 = Vector512.MultiplyAddEstimate(a6, b1, acc6_1);
+                                Vector512<double> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc7_0 = Vector512.MultiplyAddEstimate(a7, b0, acc7_0);
+                                acc7_1 = Vector512.MultiplyAddEstimate(a7, b1, acc7_1);
+                                Vector512<double> a8 = Vector512.Create(Unsafe.Add(ref aRow8, aOffset));
+                                acc8_0 = Vector512.MultiplyAddEstimate(a8, b0, acc8_0);
+                                acc8_1 = Vector512.MultiplyAddEstimate(a8, b1, acc8_1);
+                                Vector512<double> a9 = Vector512.Create(Unsafe.Add(ref aRow9, aOffset));
+                                acc9_0 = Vector512.MultiplyAddEstimate(a9, b0, acc9_0);
+                                acc9_1 = Vector512.MultiplyAddEstimate(a9, b1, acc9_1);
+                                Vector512<double> a10 = Vector512.Create(Unsafe.Add(ref aRow10, aOffset));
+                                acc10_0 = Vector512.MultiplyAddEstimate(a10, b0, acc10_0);
+                                acc10_1 = Vector512.MultiplyAddEstimate(a10, b1, acc10_1);
+                                Vector512<double> a11 = Vector512.Create(Unsafe.Add(ref aRow11, aOffset));
+                                acc11_0 = Vector512.MultiplyAddEstimate(a11, b0, acc11_0);
+                                acc11_1 = Vector512.MultiplyAddEstimate(a11, b1, acc11_1);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
-                            acc02.StoreUnsafe(ref c02);
-                            acc10.StoreUnsafe(ref c10);
-                            acc11.StoreUnsafe(ref c11);
-                            acc12.StoreUnsafe(ref c12);
-                            acc20.StoreUnsafe(ref c20);
-                            acc21.StoreUnsafe(ref c21);
-                            acc22.StoreUnsafe(ref c22);
-                            acc30.StoreUnsafe(ref c30);
-                            acc31.StoreUnsafe(ref c31);
-                            acc32.StoreUnsafe(ref c32);
+                            acc0_0.StoreUnsafe(ref c0_0);
+                            acc0_1.StoreUnsafe(ref c0_1);
+                            acc1_0.StoreUnsafe(ref c1_0);
+                            acc1_1.StoreUnsafe(ref c1_1);
+                            acc2_0.StoreUnsafe(ref c2_0);
+                            acc2_1.StoreUnsafe(ref c2_1);
+                            acc3_0.StoreUnsafe(ref c3_0);
+                            acc3_1.StoreUnsafe(ref c3_1);
+                            acc4_0.StoreUnsafe(ref c4_0);
+                            acc4_1.StoreUnsafe(ref c4_1);
+                            acc5_0.StoreUnsafe(ref c5_0);
+                            acc5_1.StoreUnsafe(ref c5_1);
+                            acc6_0.StoreUnsafe(ref c6_0);
+                            acc6_1.StoreUnsafe(ref c6_1);
+                            acc7_0.StoreUnsafe(ref c7_0);
+                            acc7_1.StoreUnsafe(ref c7_1);
+                            acc8_0.StoreUnsafe(ref c8_0);
+                            acc8_1.StoreUnsafe(ref c8_1);
+                            acc9_0.StoreUnsafe(ref c9_0);
+                            acc9_1.StoreUnsafe(ref c9_1);
+                            acc10_0.StoreUnsafe(ref c10_0);
+                            acc10_1.StoreUnsafe(ref c10_1);
+                            acc11_0.StoreUnsafe(ref c11_0);
+                            acc11_1.StoreUnsafe(ref c11_1);
                         }
+                        if (i >= tailDone)
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
+                            {
+                                ref double c00 = ref Unsafe.Add(ref c, i * 37 + 32);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 32);
+                                Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
+                                ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
+                                Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
+                                ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 37 + 32);
+                                Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
+                                ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 37 + 32);
+                                Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
+                                ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 37 + 32);
+                                Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
+                                ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 32);
+                                Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                                ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                                ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                                ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                                ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                                ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 32);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                    Vector256<double> a4 = Vector256.Create(Unsafe.Add(ref aRow4, aOffset));
+                                    acc40 = Vector256.MultiplyAddEstimate(a4, b0, acc40);
+                                    Vector256<double> a5 = Vector256.Create(Unsafe.Add(ref aRow5, aOffset));
+                                    acc50 = Vector256.MultiplyAddEstimate(a5, b0, acc50);
+                                    Vector256<double> a6 = Vector256.Create(Unsafe.Add(ref aRow6, aOffset));
+                                    acc60 = Vector256.MultiplyAddEstimate(a6, b0, acc60);
+                                    Vector256<double> a7 = Vector256.Create(Unsafe.Add(ref aRow7, aOffset));
+                                    acc70 = Vector256.MultiplyAddEstimate(a7, b0, acc70);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
+                                acc40.StoreUnsafe(ref c40);
+                                acc50.StoreUnsafe(ref c50);
+                                acc60.StoreUnsafe(ref c60);
+                                acc70.StoreUnsafe(ref c70);
+                            }
+                            // the last 1 column(s), at offset 36
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, i * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 1) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 2) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 2) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 3) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 3) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 4) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 4) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 5) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 5) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 6) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 6) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 7) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 7) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                        }
+                        if (i + 8 >= tailDone)
+                        {
+                            {
+                                ref double c00 = ref Unsafe.Add(ref c, (i + 8) * 37 + 32);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 9) * 37 + 32);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double c20 = ref Unsafe.Add(ref c, (i + 10) * 37 + 32);
+                                Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
+                                ref double c30 = ref Unsafe.Add(ref c, (i + 11) * 37 + 32);
+                                Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                                ref double aRow2 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                                ref double aRow3 = ref Unsafe.Add(ref a, (i + 11) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 32);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
+                            }
+                            // the last 1 column(s), at offset 36
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 8) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 8) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 9) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 9) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 10) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 10) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                            for (nint col = 36; col < 37; col++)
+                            {
+                                ref double target = ref Unsafe.Add(ref c, (i + 11) * 37 + col);
+                                double sum = fromC ? target : 0;
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 11) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                }
+                                target = sum;
+                            }
+                        }
+                        i += 12;
+                    }
+                    for (; i + 4 <= rows; i += 4)
+                    {
+                        // 4 row(s) × (4) vectors
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + 0 + 8);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + 0 + 16);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c03 = ref Unsafe.Add(ref c, i * 37 + 0 + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0);
                             Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 24);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0 + 8);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0 + 16);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double c13 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0 + 24);
+                            Vector512<double> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<double>.Zero;
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 37 + 0);
                             Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 24);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 37 + 0 + 8);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 37 + 0 + 16);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
+                            ref double c23 = ref Unsafe.Add(ref c, (i + 2) * 37 + 0 + 24);
+                            Vector512<double> acc23 = fromC ? Vector512.LoadUnsafe(ref c23) : Vector512<double>.Zero;
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 0);
                             Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 37 + 0 + 8);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + 0 + 16);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
+                            ref double c33 = ref Unsafe.Add(ref c, (i + 3) * 37 + 0 + 24);
+                            Vector512<double> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 24);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
                                 nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
                                 acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                acc23 = Vector512.MultiplyAddEstimate(a2, b3, acc23);
+                                acc33 = Vector512.MultiplyAddEstimate(a3, b3, acc33);
                             }
                             acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
                             acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc13.StoreUnsafe(ref c13);
                             acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc23.StoreUnsafe(ref c23);
                             acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                            acc33.StoreUnsafe(ref c33);
                         }
                         if (i >= tailDone)
                         {
@@ -1454,11 +1793,11 @@ namespace Samples.Speech
                             // the last 1 column(s), at offset 36
                             for (nint col = 36; col < 37; col++)
                             {
-                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                                ref double target = ref Unsafe.Add(ref c, i * 37 + col);
                                 double sum = fromC ? target : 0;
                                 for (nint k = k0; k < k1; k++)
                                 {
-                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                                 }
                                 target = sum;
                             }
@@ -1496,66 +1835,54 @@ namespace Samples.Speech
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 24; col += 24)
+                        // 2 row(s) × (4) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + 0 + 8);
                             Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + 0 + 16);
                             Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + col);
+                            ref double c03 = ref Unsafe.Add(ref c, i * 37 + 0 + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0);
                             Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0 + 8);
                             Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 16);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0 + 16);
                             Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double c13 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0 + 24);
+                            Vector512<double> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
                                 nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                                 acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                                 acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
                             acc10.StoreUnsafe(ref c10);
                             acc11.StoreUnsafe(ref c11);
                             acc12.StoreUnsafe(ref c12);
-                        }
-                        {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 24);
-                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 24);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
-                                nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc10.StoreUnsafe(ref c10);
+                            acc13.StoreUnsafe(ref c13);
                         }
                         if (i >= tailDone)
                         {
@@ -1583,11 +1910,11 @@ namespace Samples.Speech
                             // the last 1 column(s), at offset 36
                             for (nint col = 36; col < 37; col++)
                             {
-                                ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                                ref double target = ref Unsafe.Add(ref c, i * 37 + col);
                                 double sum = fromC ? target : 0;
                                 for (nint k = k0; k < k1; k++)
                                 {
-                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                    sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                                 }
                                 target = sum;
                             }
@@ -1605,46 +1932,36 @@ namespace Samples.Speech
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 24; col += 24)
+                        // 1 row(s) × (4) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + col + 8);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 37 + 0 + 8);
                             Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + col + 16);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 37 + 0 + 16);
                             Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c03 = ref Unsafe.Add(ref c, i * 37 + 0 + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
                                 nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
                                 acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
                                 acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
-                        }
-                        {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 37 + 24);
-                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 24);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 37);
-                                nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                            }
-                            acc00.StoreUnsafe(ref c00);
+                            acc03.StoreUnsafe(ref c03);
                         }
                         if (i >= tailDone)
                         {
@@ -1687,10 +2004,11 @@ namespace Samples.Speech
                 }
                 else if (SimdPaths.Vector256)
                 {
-                    // columns: 37 = 3 × 3 vectors + 0 vector(s) + 1 scalar(s) of 4 lanes
+                    // columns: 37 = 9 vector(s) + 1 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (3 × 3) vectors
                         for (nint col = 0; col < 36; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
@@ -1762,11 +2080,11 @@ namespace Samples.Speech
                         // the last 1 column(s), at offset 36
                         for (nint col = 36; col < 37; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 37 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1803,6 +2121,7 @@ namespace Samples.Speech
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (3 × 3) vectors
                         for (nint col = 0; col < 36; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
@@ -1846,11 +2165,11 @@ namespace Samples.Speech
                         // the last 1 column(s), at offset 36
                         for (nint col = 36; col < 37; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 37 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -1867,6 +2186,7 @@ namespace Samples.Speech
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (3 × 3) vectors
                         for (nint col = 0; col < 36; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
@@ -1908,10 +2228,11 @@ namespace Samples.Speech
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 37 = 6 × 3 vectors + 0 vector(s) + 1 scalar(s) of 2 lanes
+                    // columns: 37 = 18 vector(s) + 1 scalar(s) of 2 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (6 × 3) vectors
                         for (nint col = 0; col < 36; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
@@ -1983,11 +2304,11 @@ namespace Samples.Speech
                         // the last 1 column(s), at offset 36
                         for (nint col = 36; col < 37; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 37 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -2024,6 +2345,7 @@ namespace Samples.Speech
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (6 × 3) vectors
                         for (nint col = 0; col < 36; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);
@@ -2067,11 +2389,11 @@ namespace Samples.Speech
                         // the last 1 column(s), at offset 36
                         for (nint col = 36; col < 37; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 37 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 37 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 37 + col), sum);
                             }
                             target = sum;
                         }
@@ -2088,6 +2410,7 @@ namespace Samples.Speech
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (6 × 3) vectors
                         for (nint col = 0; col < 36; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 37 + col);

@@ -1505,10 +1505,12 @@ namespace Samples.Transformer
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
-                    // columns: 120 = 5 × 3 vectors + 0 vector(s) + 0 scalar(s) of 8 lanes
+                    // columns: 120 = 15 vector(s) + 0 scalar(s) of 8 lanes
                     nint i = 0;
-                    for (; i + 8 <= rows; i += 8)
+                    bool twelveRows = rows >= 12 && rows % 8 >= 4;
+                    for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)
                     {
+                        // 8 row(s) × (5 × 3) vectors
                         for (nint col = 0; col < 120; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
@@ -1634,9 +1636,227 @@ namespace Samples.Transformer
                             acc72.StoreUnsafe(ref c72);
                         }
                     }
+                    if (twelveRows)
+                    {
+                        // 12 row(s) × (7 × 2 + 1) vectors
+                        for (nint col = 0; col < 112; col += 16)
+                        {
+                            ref double c0_0 = ref Unsafe.Add(ref c, i * 120 + col);
+                            Vector512<double> acc0_0 = fromC ? Vector512.LoadUnsafe(ref c0_0) : Vector512<double>.Zero;
+                            ref double c0_1 = ref Unsafe.Add(ref c, i * 120 + col + 8);
+                            Vector512<double> acc0_1 = fromC ? Vector512.LoadUnsafe(ref c0_1) : Vector512<double>.Zero;
+                            ref double c1_0 = ref Unsafe.Add(ref c, (i + 1) * 120 + col);
+                            Vector512<double> acc1_0 = fromC ? Vector512.LoadUnsafe(ref c1_0) : Vector512<double>.Zero;
+                            ref double c1_1 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 8);
+                            Vector512<double> acc1_1 = fromC ? Vector512.LoadUnsafe(ref c1_1) : Vector512<double>.Zero;
+                            ref double c2_0 = ref Unsafe.Add(ref c, (i + 2) * 120 + col);
+                            Vector512<double> acc2_0 = fromC ? Vector512.LoadUnsafe(ref c2_0) : Vector512<double>.Zero;
+                            ref double c2_1 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 8);
+                            Vector512<double> acc2_1 = fromC ? Vector512.LoadUnsafe(ref c2_1) : Vector512<double>.Zero;
+                            ref double c3_0 = ref Unsafe.Add(ref c, (i + 3) * 120 + col);
+                            Vector512<double> acc3_0 = fromC ? Vector512.LoadUnsafe(ref c3_0) : Vector512<double>.Zero;
+                            ref double c3_1 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 8);
+                            Vector512<double> acc3_1 = fromC ? Vector512.LoadUnsafe(ref c3_1) : Vector512<double>.Zero;
+                            ref double c4_0 = ref Unsafe.Add(ref c, (i + 4) * 120 + col);
+                            Vector512<double> acc4_0 = fromC ? Vector512.LoadUnsafe(ref c4_0) : Vector512<double>.Zero;
+                            ref double c4_1 = ref Unsafe.Add(ref c, (i + 4) * 120 + col + 8);
+                            Vector512<double> acc4_1 = fromC ? Vector512.LoadUnsafe(ref c4_1) : Vector512<double>.Zero;
+                            ref double c5_0 = ref Unsafe.Add(ref c, (i + 5) * 120 + col);
+                            Vector512<double> acc5_0 = fromC ? Vector512.LoadUnsafe(ref c5_0) : Vector512<double>.Zero;
+                            ref double c5_1 = ref Unsafe.Add(ref c, (i + 5) * 120 + col + 8);
+                            Vector512<double> acc5_1 = fromC ? Vector512.LoadUnsafe(ref c5_1) : Vector512<double>.Zero;
+                            ref double c6_0 = ref Unsafe.Add(ref c, (i + 6) * 120 + col);
+                            Vector512<double> acc6_0 = fromC ? Vector512.LoadUnsafe(ref c6_0) : Vector512<double>.Zero;
+                            ref double c6_1 = ref Unsafe.Add(ref c, (i + 6) * 120 + col + 8);
+                            Vector512<double> acc6_1 = fromC ? Vector512.LoadUnsafe(ref c6_1) : Vector512<double>.Zero;
+                            ref double c7_0 = ref Unsafe.Add(ref c, (i + 7) * 120 + col);
+                            Vector512<double> acc7_0 = fromC ? Vector512.LoadUnsafe(ref c7_0) : Vector512<double>.Zero;
+                            ref double c7_1 = ref Unsafe.Add(ref c, (i + 7) * 120 + col + 8);
+                            Vector512<double> acc7_1 = fromC ? Vector512.LoadUnsafe(ref c7_1) : Vector512<double>.Zero;
+                            ref double c8_0 = ref Unsafe.Add(ref c, (i + 8) * 120 + col);
+                            Vector512<double> acc8_0 = fromC ? Vector512.LoadUnsafe(ref c8_0) : Vector512<double>.Zero;
+                            ref double c8_1 = ref Unsafe.Add(ref c, (i + 8) * 120 + col + 8);
+                            Vector512<double> acc8_1 = fromC ? Vector512.LoadUnsafe(ref c8_1) : Vector512<double>.Zero;
+                            ref double c9_0 = ref Unsafe.Add(ref c, (i + 9) * 120 + col);
+                            Vector512<double> acc9_0 = fromC ? Vector512.LoadUnsafe(ref c9_0) : Vector512<double>.Zero;
+                            ref double c9_1 = ref Unsafe.Add(ref c, (i + 9) * 120 + col + 8);
+                            Vector512<double> acc9_1 = fromC ? Vector512.LoadUnsafe(ref c9_1) : Vector512<double>.Zero;
+                            ref double c10_0 = ref Unsafe.Add(ref c, (i + 10) * 120 + col);
+                            Vector512<double> acc10_0 = fromC ? Vector512.LoadUnsafe(ref c10_0) : Vector512<double>.Zero;
+                            ref double c10_1 = ref Unsafe.Add(ref c, (i + 10) * 120 + col + 8);
+                            Vector512<double> acc10_1 = fromC ? Vector512.LoadUnsafe(ref c10_1) : Vector512<double>.Zero;
+                            ref double c11_0 = ref Unsafe.Add(ref c, (i + 11) * 120 + col);
+                            Vector512<double> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<double>.Zero;
+                            ref double c11_1 = ref Unsafe.Add(ref c, (i + 11) * 120 + col + 8);
+                            Vector512<double> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref double aRow8 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                            ref double aRow9 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                            ref double aRow10 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                            ref double aRow11 = ref Unsafe.Add(ref a, (i + 11) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 120);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc0_0 = Vector512.MultiplyAddEstimate(a0, b0, acc0_0);
+                                acc0_1 = Vector512.MultiplyAddEstimate(a0, b1, acc0_1);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc1_0 = Vector512.MultiplyAddEstimate(a1, b0, acc1_0);
+                                acc1_1 = Vector512.MultiplyAddEstimate(a1, b1, acc1_1);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc2_0 = Vector512.MultiplyAddEstimate(a2, b0, acc2_0);
+                                acc2_1 = Vector512.MultiplyAddEstimate(a2, b1, acc2_1);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc3_0 = Vector512.MultiplyAddEstimate(a3, b0, acc3_0);
+                                acc3_1 = Vector512.MultiplyAddEstimate(a3, b1, acc3_1);
+                                Vector512<double> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc4_0 = Vector512.MultiplyAddEstimate(a4, b0, acc4_0);
+                                acc4_1 = Vector512.MultiplyAddEstimate(a4, b1, acc4_1);
+                                Vector512<double> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc5_0 = Vector512.MultiplyAddEstimate(a5, b0, acc5_0);
+                                acc5_1 = Vector512.MultiplyAddEstimate(a5, b1, acc5_1);
+                                Vector512<double> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc6_0 = Vector512.MultiplyAddEstimate(a6, b0, acc6_0);
+                                acc6_1 = Vector512.MultiplyAddEstimate(a6, b1, acc6_1);
+                                Vector512<double> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc7_0 = Vector512.MultiplyAddEstimate(a7, b0, acc7_0);
+                                acc7_1 = Vector512.MultiplyAddEstimate(a7, b1, acc7_1);
+                                Vector512<double> a8 = Vector512.Create(Unsafe.Add(ref aRow8, aOffset));
+                                acc8_0 = Vector512.MultiplyAddEstimate(a8, b0, acc8_0);
+                                acc8_1 = Vector512.MultiplyAddEstimate(a8, b1, acc8_1);
+                                Vector512<double> a9 = Vector512.Create(Unsafe.Add(ref aRow9, aOffset));
+                                acc9_0 = Vector512.MultiplyAddEstimate(a9, b0, acc9_0);
+                                acc9_1 = Vector512.MultiplyAddEstimate(a9, b1, acc9_1);
+                                Vector512<double> a10 = Vector512.Create(Unsafe.Add(ref aRow10, aOffset));
+                                acc10_0 = Vector512.MultiplyAddEstimate(a10, b0, acc10_0);
+                                acc10_1 = Vector512.MultiplyAddEstimate(a10, b1, acc10_1);
+                                Vector512<double> a11 = Vector512.Create(Unsafe.Add(ref aRow11, aOffset));
+                                acc11_0 = Vector512.MultiplyAddEstimate(a11, b0, acc11_0);
+                                acc11_1 = Vector512.MultiplyAddEstimate(a11, b1, acc11_1);
+                            }
+                            acc0_0.StoreUnsafe(ref c0_0);
+                            acc0_1.StoreUnsafe(ref c0_1);
+                            acc1_0.StoreUnsafe(ref c1_0);
+                            acc1_1.StoreUnsafe(ref c1_1);
+                            acc2_0.StoreUnsafe(ref c2_0);
+                            acc2_1.StoreUnsafe(ref c2_1);
+                            acc3_0.StoreUnsafe(ref c3_0);
+                            acc3_1.StoreUnsafe(ref c3_1);
+                            acc4_0.StoreUnsafe(ref c4_0);
+                            acc4_1.StoreUnsafe(ref c4_1);
+                            acc5_0.StoreUnsafe(ref c5_0);
+                            acc5_1.StoreUnsafe(ref c5_1);
+                            acc6_0.StoreUnsafe(ref c6_0);
+                            acc6_1.StoreUnsafe(ref c6_1);
+                            acc7_0.StoreUnsafe(ref c7_0);
+                            acc7_1.StoreUnsafe(ref c7_1);
+                            acc8_0.StoreUnsafe(ref c8_0);
+                            acc8_1.StoreUnsafe(ref c8_1);
+                            acc9_0.StoreUnsafe(ref c9_0);
+                            acc9_1.StoreUnsafe(ref c9_1);
+                            acc10_0.StoreUnsafe(ref c10_0);
+                            acc10_1.StoreUnsafe(ref c10_1);
+                            acc11_0.StoreUnsafe(ref c11_0);
+                            acc11_1.StoreUnsafe(ref c11_1);
+                        }
+                        {
+                            ref double c0_0 = ref Unsafe.Add(ref c, i * 120 + 112);
+                            Vector512<double> acc0_0 = fromC ? Vector512.LoadUnsafe(ref c0_0) : Vector512<double>.Zero;
+                            ref double c1_0 = ref Unsafe.Add(ref c, (i + 1) * 120 + 112);
+                            Vector512<double> acc1_0 = fromC ? Vector512.LoadUnsafe(ref c1_0) : Vector512<double>.Zero;
+                            ref double c2_0 = ref Unsafe.Add(ref c, (i + 2) * 120 + 112);
+                            Vector512<double> acc2_0 = fromC ? Vector512.LoadUnsafe(ref c2_0) : Vector512<double>.Zero;
+                            ref double c3_0 = ref Unsafe.Add(ref c, (i + 3) * 120 + 112);
+                            Vector512<double> acc3_0 = fromC ? Vector512.LoadUnsafe(ref c3_0) : Vector512<double>.Zero;
+                            ref double c4_0 = ref Unsafe.Add(ref c, (i + 4) * 120 + 112);
+                            Vector512<double> acc4_0 = fromC ? Vector512.LoadUnsafe(ref c4_0) : Vector512<double>.Zero;
+                            ref double c5_0 = ref Unsafe.Add(ref c, (i + 5) * 120 + 112);
+                            Vector512<double> acc5_0 = fromC ? Vector512.LoadUnsafe(ref c5_0) : Vector512<double>.Zero;
+                            ref double c6_0 = ref Unsafe.Add(ref c, (i + 6) * 120 + 112);
+                            Vector512<double> acc6_0 = fromC ? Vector512.LoadUnsafe(ref c6_0) : Vector512<double>.Zero;
+                            ref double c7_0 = ref Unsafe.Add(ref c, (i + 7) * 120 + 112);
+                            Vector512<double> acc7_0 = fromC ? Vector512.LoadUnsafe(ref c7_0) : Vector512<double>.Zero;
+                            ref double c8_0 = ref Unsafe.Add(ref c, (i + 8) * 120 + 112);
+                            Vector512<double> acc8_0 = fromC ? Vector512.LoadUnsafe(ref c8_0) : Vector512<double>.Zero;
+                            ref double c9_0 = ref Unsafe.Add(ref c, (i + 9) * 120 + 112);
+                            Vector512<double> acc9_0 = fromC ? Vector512.LoadUnsafe(ref c9_0) : Vector512<double>.Zero;
+                            ref double c10_0 = ref Unsafe.Add(ref c, (i + 10) * 120 + 112);
+                            Vector512<double> acc10_0 = fromC ? Vector512.LoadUnsafe(ref c10_0) : Vector512<double>.Zero;
+                            ref double c11_0 = ref Unsafe.Add(ref c, (i + 11) * 120 + 112);
+                            Vector512<double> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref double aRow8 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                            ref double aRow9 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                            ref double aRow10 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                            ref double aRow11 = ref Unsafe.Add(ref a, (i + 11) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 112);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 120);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc0_0 = Vector512.MultiplyAddEstimate(a0, b0, acc0_0);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc1_0 = Vector512.MultiplyAddEstimate(a1, b0, acc1_0);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc2_0 = Vector512.MultiplyAddEstimate(a2, b0, acc2_0);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc3_0 = Vector512.MultiplyAddEstimate(a3, b0, acc3_0);
+                                Vector512<double> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc4_0 = Vector512.MultiplyAddEstimate(a4, b0, acc4_0);
+                                Vector512<double> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc5_0 = Vector512.MultiplyAddEstimate(a5, b0, acc5_0);
+                                Vector512<double> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc6_0 = Vector512.MultiplyAddEstimate(a6, b0, acc6_0);
+                                Vector512<double> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc7_0 = Vector512.MultiplyAddEstimate(a7, b0, acc7_0);
+                                Vector512<double> a8 = Vector512.Create(Unsafe.Add(ref aRow8, aOffset));
+                                acc8_0 = Vector512.MultiplyAddEstimate(a8, b0, acc8_0);
+                                Vector512<double> a9 = Vector512.Create(Unsafe.Add(ref aRow9, aOffset));
+                                acc9_0 = Vector512.MultiplyAddEstimate(a9, b0, acc9_0);
+                                Vector512<double> a10 = Vector512.Create(Unsafe.Add(ref aRow10, aOffset));
+                                acc10_0 = Vector512.MultiplyAddEstimate(a10, b0, acc10_0);
+                                Vector512<double> a11 = Vector512.Create(Unsafe.Add(ref aRow11, aOffset));
+                                acc11_0 = Vector512.MultiplyAddEstimate(a11, b0, acc11_0);
+                            }
+                            acc0_0.StoreUnsafe(ref c0_0);
+                            acc1_0.StoreUnsafe(ref c1_0);
+                            acc2_0.StoreUnsafe(ref c2_0);
+                            acc3_0.StoreUnsafe(ref c3_0);
+                            acc4_0.StoreUnsafe(ref c4_0);
+                            acc5_0.StoreUnsafe(ref c5_0);
+                            acc6_0.StoreUnsafe(ref c6_0);
+                            acc7_0.StoreUnsafe(ref c7_0);
+                            acc8_0.StoreUnsafe(ref c8_0);
+                            acc9_0.StoreUnsafe(ref c9_0);
+                            acc10_0.StoreUnsafe(ref c10_0);
+                            acc11_0.StoreUnsafe(ref c11_0);
+                        }
+                        i += 12;
+                    }
                     for (; i + 4 <= rows; i += 4)
                     {
-                        for (nint col = 0; col < 120; col += 24)
+                        // 4 row(s) × (2 × 6 + 3) vectors
+                        for (nint col = 0; col < 96; col += 48)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -1644,29 +1864,147 @@ namespace Samples.Transformer
                             Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
                             ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 16);
                             Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c03 = ref Unsafe.Add(ref c, i * 120 + col + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
+                            ref double c04 = ref Unsafe.Add(ref c, i * 120 + col + 32);
+                            Vector512<double> acc04 = fromC ? Vector512.LoadUnsafe(ref c04) : Vector512<double>.Zero;
+                            ref double c05 = ref Unsafe.Add(ref c, i * 120 + col + 40);
+                            Vector512<double> acc05 = fromC ? Vector512.LoadUnsafe(ref c05) : Vector512<double>.Zero;
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + col);
                             Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 8);
                             Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 16);
                             Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double c13 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 24);
+                            Vector512<double> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<double>.Zero;
+                            ref double c14 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 32);
+                            Vector512<double> acc14 = fromC ? Vector512.LoadUnsafe(ref c14) : Vector512<double>.Zero;
+                            ref double c15 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 40);
+                            Vector512<double> acc15 = fromC ? Vector512.LoadUnsafe(ref c15) : Vector512<double>.Zero;
                             ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 120 + col);
                             Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
                             ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 8);
                             Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
                             ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 16);
                             Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
+                            ref double c23 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 24);
+                            Vector512<double> acc23 = fromC ? Vector512.LoadUnsafe(ref c23) : Vector512<double>.Zero;
+                            ref double c24 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 32);
+                            Vector512<double> acc24 = fromC ? Vector512.LoadUnsafe(ref c24) : Vector512<double>.Zero;
+                            ref double c25 = ref Unsafe.Add(ref c, (i + 2) * 120 + col + 40);
+                            Vector512<double> acc25 = fromC ? Vector512.LoadUnsafe(ref c25) : Vector512<double>.Zero;
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 120 + col);
                             Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 8);
                             Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 16);
                             Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
+                            ref double c33 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 24);
+                            Vector512<double> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<double>.Zero;
+                            ref double c34 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 32);
+                            Vector512<double> acc34 = fromC ? Vector512.LoadUnsafe(ref c34) : Vector512<double>.Zero;
+                            ref double c35 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 40);
+                            Vector512<double> acc35 = fromC ? Vector512.LoadUnsafe(ref c35) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 120);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                acc23 = Vector512.MultiplyAddEstimate(a2, b3, acc23);
+                                acc33 = Vector512.MultiplyAddEstimate(a3, b3, acc33);
+                                Vector512<double> b4 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                                acc14 = Vector512.MultiplyAddEstimate(a1, b4, acc14);
+                                acc24 = Vector512.MultiplyAddEstimate(a2, b4, acc24);
+                                acc34 = Vector512.MultiplyAddEstimate(a3, b4, acc34);
+                                Vector512<double> b5 = Vector512.LoadUnsafe(ref bRow, 40);
+                                acc05 = Vector512.MultiplyAddEstimate(a0, b5, acc05);
+                                acc15 = Vector512.MultiplyAddEstimate(a1, b5, acc15);
+                                acc25 = Vector512.MultiplyAddEstimate(a2, b5, acc25);
+                                acc35 = Vector512.MultiplyAddEstimate(a3, b5, acc35);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
+                            acc04.StoreUnsafe(ref c04);
+                            acc05.StoreUnsafe(ref c05);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc13.StoreUnsafe(ref c13);
+                            acc14.StoreUnsafe(ref c14);
+                            acc15.StoreUnsafe(ref c15);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc23.StoreUnsafe(ref c23);
+                            acc24.StoreUnsafe(ref c24);
+                            acc25.StoreUnsafe(ref c25);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                            acc33.StoreUnsafe(ref c33);
+                            acc34.StoreUnsafe(ref c34);
+                            acc35.StoreUnsafe(ref c35);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 120 + 96);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 120 + 96 + 8);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 120 + 96 + 16);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + 96);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + 96 + 8);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + 96 + 16);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 120 + 96);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 120 + 96 + 8);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 120 + 96 + 16);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 120 + 96);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 120 + 96 + 8);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 120 + 96 + 16);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 96);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 120);
@@ -1707,83 +2045,274 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 120; col += 24)
+                        // 2 row(s) × (1 × 8 + 7) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 120 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 8);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 120 + 0 + 8);
                             Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 16);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 120 + 0 + 16);
                             Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + col);
+                            ref double c03 = ref Unsafe.Add(ref c, i * 120 + 0 + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
+                            ref double c04 = ref Unsafe.Add(ref c, i * 120 + 0 + 32);
+                            Vector512<double> acc04 = fromC ? Vector512.LoadUnsafe(ref c04) : Vector512<double>.Zero;
+                            ref double c05 = ref Unsafe.Add(ref c, i * 120 + 0 + 40);
+                            Vector512<double> acc05 = fromC ? Vector512.LoadUnsafe(ref c05) : Vector512<double>.Zero;
+                            ref double c06 = ref Unsafe.Add(ref c, i * 120 + 0 + 48);
+                            Vector512<double> acc06 = fromC ? Vector512.LoadUnsafe(ref c06) : Vector512<double>.Zero;
+                            ref double c07 = ref Unsafe.Add(ref c, i * 120 + 0 + 56);
+                            Vector512<double> acc07 = fromC ? Vector512.LoadUnsafe(ref c07) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + 0);
                             Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 8);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + 0 + 8);
                             Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 16);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + 0 + 16);
                             Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double c13 = ref Unsafe.Add(ref c, (i + 1) * 120 + 0 + 24);
+                            Vector512<double> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<double>.Zero;
+                            ref double c14 = ref Unsafe.Add(ref c, (i + 1) * 120 + 0 + 32);
+                            Vector512<double> acc14 = fromC ? Vector512.LoadUnsafe(ref c14) : Vector512<double>.Zero;
+                            ref double c15 = ref Unsafe.Add(ref c, (i + 1) * 120 + 0 + 40);
+                            Vector512<double> acc15 = fromC ? Vector512.LoadUnsafe(ref c15) : Vector512<double>.Zero;
+                            ref double c16 = ref Unsafe.Add(ref c, (i + 1) * 120 + 0 + 48);
+                            Vector512<double> acc16 = fromC ? Vector512.LoadUnsafe(ref c16) : Vector512<double>.Zero;
+                            ref double c17 = ref Unsafe.Add(ref c, (i + 1) * 120 + 0 + 56);
+                            Vector512<double> acc17 = fromC ? Vector512.LoadUnsafe(ref c17) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 120);
                                 nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                                 acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                                 acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                Vector512<double> b4 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                                acc14 = Vector512.MultiplyAddEstimate(a1, b4, acc14);
+                                Vector512<double> b5 = Vector512.LoadUnsafe(ref bRow, 40);
+                                acc05 = Vector512.MultiplyAddEstimate(a0, b5, acc05);
+                                acc15 = Vector512.MultiplyAddEstimate(a1, b5, acc15);
+                                Vector512<double> b6 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc06 = Vector512.MultiplyAddEstimate(a0, b6, acc06);
+                                acc16 = Vector512.MultiplyAddEstimate(a1, b6, acc16);
+                                Vector512<double> b7 = Vector512.LoadUnsafe(ref bRow, 56);
+                                acc07 = Vector512.MultiplyAddEstimate(a0, b7, acc07);
+                                acc17 = Vector512.MultiplyAddEstimate(a1, b7, acc17);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
+                            acc04.StoreUnsafe(ref c04);
+                            acc05.StoreUnsafe(ref c05);
+                            acc06.StoreUnsafe(ref c06);
+                            acc07.StoreUnsafe(ref c07);
                             acc10.StoreUnsafe(ref c10);
                             acc11.StoreUnsafe(ref c11);
                             acc12.StoreUnsafe(ref c12);
+                            acc13.StoreUnsafe(ref c13);
+                            acc14.StoreUnsafe(ref c14);
+                            acc15.StoreUnsafe(ref c15);
+                            acc16.StoreUnsafe(ref c16);
+                            acc17.StoreUnsafe(ref c17);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 120 + 64);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 120 + 64 + 8);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 120 + 64 + 16);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c03 = ref Unsafe.Add(ref c, i * 120 + 64 + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
+                            ref double c04 = ref Unsafe.Add(ref c, i * 120 + 64 + 32);
+                            Vector512<double> acc04 = fromC ? Vector512.LoadUnsafe(ref c04) : Vector512<double>.Zero;
+                            ref double c05 = ref Unsafe.Add(ref c, i * 120 + 64 + 40);
+                            Vector512<double> acc05 = fromC ? Vector512.LoadUnsafe(ref c05) : Vector512<double>.Zero;
+                            ref double c06 = ref Unsafe.Add(ref c, i * 120 + 64 + 48);
+                            Vector512<double> acc06 = fromC ? Vector512.LoadUnsafe(ref c06) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 120 + 64);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 120 + 64 + 8);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + 64 + 16);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double c13 = ref Unsafe.Add(ref c, (i + 1) * 120 + 64 + 24);
+                            Vector512<double> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<double>.Zero;
+                            ref double c14 = ref Unsafe.Add(ref c, (i + 1) * 120 + 64 + 32);
+                            Vector512<double> acc14 = fromC ? Vector512.LoadUnsafe(ref c14) : Vector512<double>.Zero;
+                            ref double c15 = ref Unsafe.Add(ref c, (i + 1) * 120 + 64 + 40);
+                            Vector512<double> acc15 = fromC ? Vector512.LoadUnsafe(ref c15) : Vector512<double>.Zero;
+                            ref double c16 = ref Unsafe.Add(ref c, (i + 1) * 120 + 64 + 48);
+                            Vector512<double> acc16 = fromC ? Vector512.LoadUnsafe(ref c16) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 64);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 120);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                Vector512<double> b4 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                                acc14 = Vector512.MultiplyAddEstimate(a1, b4, acc14);
+                                Vector512<double> b5 = Vector512.LoadUnsafe(ref bRow, 40);
+                                acc05 = Vector512.MultiplyAddEstimate(a0, b5, acc05);
+                                acc15 = Vector512.MultiplyAddEstimate(a1, b5, acc15);
+                                Vector512<double> b6 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc06 = Vector512.MultiplyAddEstimate(a0, b6, acc06);
+                                acc16 = Vector512.MultiplyAddEstimate(a1, b6, acc16);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
+                            acc04.StoreUnsafe(ref c04);
+                            acc05.StoreUnsafe(ref c05);
+                            acc06.StoreUnsafe(ref c06);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc13.StoreUnsafe(ref c13);
+                            acc14.StoreUnsafe(ref c14);
+                            acc15.StoreUnsafe(ref c15);
+                            acc16.StoreUnsafe(ref c16);
                         }
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 120; col += 24)
+                        // 1 row(s) × (1 × 8 + 7) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 120 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 120 + col + 8);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 120 + 0 + 8);
                             Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 120 + col + 16);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 120 + 0 + 16);
                             Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c03 = ref Unsafe.Add(ref c, i * 120 + 0 + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
+                            ref double c04 = ref Unsafe.Add(ref c, i * 120 + 0 + 32);
+                            Vector512<double> acc04 = fromC ? Vector512.LoadUnsafe(ref c04) : Vector512<double>.Zero;
+                            ref double c05 = ref Unsafe.Add(ref c, i * 120 + 0 + 40);
+                            Vector512<double> acc05 = fromC ? Vector512.LoadUnsafe(ref c05) : Vector512<double>.Zero;
+                            ref double c06 = ref Unsafe.Add(ref c, i * 120 + 0 + 48);
+                            Vector512<double> acc06 = fromC ? Vector512.LoadUnsafe(ref c06) : Vector512<double>.Zero;
+                            ref double c07 = ref Unsafe.Add(ref c, i * 120 + 0 + 56);
+                            Vector512<double> acc07 = fromC ? Vector512.LoadUnsafe(ref c07) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 120);
                                 nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
                                 acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
                                 acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                Vector512<double> b4 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                                Vector512<double> b5 = Vector512.LoadUnsafe(ref bRow, 40);
+                                acc05 = Vector512.MultiplyAddEstimate(a0, b5, acc05);
+                                Vector512<double> b6 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc06 = Vector512.MultiplyAddEstimate(a0, b6, acc06);
+                                Vector512<double> b7 = Vector512.LoadUnsafe(ref bRow, 56);
+                                acc07 = Vector512.MultiplyAddEstimate(a0, b7, acc07);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
+                            acc04.StoreUnsafe(ref c04);
+                            acc05.StoreUnsafe(ref c05);
+                            acc06.StoreUnsafe(ref c06);
+                            acc07.StoreUnsafe(ref c07);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 120 + 64);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 120 + 64 + 8);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 120 + 64 + 16);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c03 = ref Unsafe.Add(ref c, i * 120 + 64 + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
+                            ref double c04 = ref Unsafe.Add(ref c, i * 120 + 64 + 32);
+                            Vector512<double> acc04 = fromC ? Vector512.LoadUnsafe(ref c04) : Vector512<double>.Zero;
+                            ref double c05 = ref Unsafe.Add(ref c, i * 120 + 64 + 40);
+                            Vector512<double> acc05 = fromC ? Vector512.LoadUnsafe(ref c05) : Vector512<double>.Zero;
+                            ref double c06 = ref Unsafe.Add(ref c, i * 120 + 64 + 48);
+                            Vector512<double> acc06 = fromC ? Vector512.LoadUnsafe(ref c06) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 64);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 120);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                Vector512<double> b4 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                                Vector512<double> b5 = Vector512.LoadUnsafe(ref bRow, 40);
+                                acc05 = Vector512.MultiplyAddEstimate(a0, b5, acc05);
+                                Vector512<double> b6 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc06 = Vector512.MultiplyAddEstimate(a0, b6, acc06);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
+                            acc04.StoreUnsafe(ref c04);
+                            acc05.StoreUnsafe(ref c05);
+                            acc06.StoreUnsafe(ref c06);
                         }
                     }
                 }
                 else if (SimdPaths.Vector256)
                 {
-                    // columns: 120 = 10 × 3 vectors + 0 vector(s) + 0 scalar(s) of 4 lanes
+                    // columns: 120 = 30 vector(s) + 0 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (10 × 3) vectors
                         for (nint col = 0; col < 120; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
@@ -1855,6 +2384,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (10 × 3) vectors
                         for (nint col = 0; col < 120; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
@@ -1898,6 +2428,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (10 × 3) vectors
                         for (nint col = 0; col < 120; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
@@ -1928,10 +2459,11 @@ namespace Samples.Transformer
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 120 = 20 × 3 vectors + 0 vector(s) + 0 scalar(s) of 2 lanes
+                    // columns: 120 = 60 vector(s) + 0 scalar(s) of 2 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (20 × 3) vectors
                         for (nint col = 0; col < 120; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
@@ -2003,6 +2535,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (20 × 3) vectors
                         for (nint col = 0; col < 120; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
@@ -2046,6 +2579,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (20 × 3) vectors
                         for (nint col = 0; col < 120; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 120 + col);
@@ -2113,12 +2647,14 @@ namespace Samples.Transformer
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
-                    // columns: 20 = 0 × 3 vectors + 2 vector(s) + 4 scalar(s) of 8 lanes
+                    // columns: 20 = 2 vector(s) + 4 scalar(s) of 8 lanes
                     bool tailByDots = !inDepthOrder && aDepth == 1 && k1 - k0 >= 8;
                     nint tailDone = tailByDots ? rows : aRow == 1 ? rows / 8 * 8 : 0;
                     nint i = 0;
-                    for (; i + 8 <= rows; i += 8)
+                    bool twelveRows = rows >= 12 && rows % 8 >= 4;
+                    for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)
                     {
+                        // 8 row(s) × (2) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -2270,8 +2806,240 @@ namespace Samples.Transformer
                             }
                         }
                     }
+                    if (twelveRows)
+                    {
+                        // 12 row(s) × (1 × 2) vectors
+                        {
+                            ref double c0_0 = ref Unsafe.Add(ref c, i * 20 + 0);
+                            Vector512<double> acc0_0 = fromC ? Vector512.LoadUnsafe(ref c0_0) : Vector512<double>.Zero;
+                            ref double c0_1 = ref Unsafe.Add(ref c, i * 20 + 0 + 8);
+                            Vector512<double> acc0_1 = fromC ? Vector512.LoadUnsafe(ref c0_1) : Vector512<double>.Zero;
+                            ref double c1_0 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0);
+                            Vector512<double> acc1_0 = fromC ? Vector512.LoadUnsafe(ref c1_0) : Vector512<double>.Zero;
+                            ref double c1_1 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0 + 8);
+                            Vector512<double> acc1_1 = fromC ? Vector512.LoadUnsafe(ref c1_1) : Vector512<double>.Zero;
+                            ref double c2_0 = ref Unsafe.Add(ref c, (i + 2) * 20 + 0);
+                            Vector512<double> acc2_0 = fromC ? Vector512.LoadUnsafe(ref c2_0) : Vector512<double>.Zero;
+                            ref double c2_1 = ref Unsafe.Add(ref c, (i + 2) * 20 + 0 + 8);
+                            Vector512<double> acc2_1 = fromC ? Vector512.LoadUnsafe(ref c2_1) : Vector512<double>.Zero;
+                            ref double c3_0 = ref Unsafe.Add(ref c, (i + 3) * 20 + 0);
+                            Vector512<double> acc3_0 = fromC ? Vector512.LoadUnsafe(ref c3_0) : Vector512<double>.Zero;
+                            ref double c3_1 = ref Unsafe.Add(ref c, (i + 3) * 20 + 0 + 8);
+                            Vector512<double> acc3_1 = fromC ? Vector512.LoadUnsafe(ref c3_1) : Vector512<double>.Zero;
+                            ref double c4_0 = ref Unsafe.Add(ref c, (i + 4) * 20 + 0);
+                            Vector512<double> acc4_0 = fromC ? Vector512.LoadUnsafe(ref c4_0) : Vector512<double>.Zero;
+                            ref double c4_1 = ref Unsafe.Add(ref c, (i + 4) * 20 + 0 + 8);
+                            Vector512<double> acc4_1 = fromC ? Vector512.LoadUnsafe(ref c4_1) : Vector512<double>.Zero;
+                            ref double c5_0 = ref Unsafe.Add(ref c, (i + 5) * 20 + 0);
+                            Vector512<double> acc5_0 = fromC ? Vector512.LoadUnsafe(ref c5_0) : Vector512<double>.Zero;
+                            ref double c5_1 = ref Unsafe.Add(ref c, (i + 5) * 20 + 0 + 8);
+                            Vector512<double> acc5_1 = fromC ? Vector512.LoadUnsafe(ref c5_1) : Vector512<double>.Zero;
+                            ref double c6_0 = ref Unsafe.Add(ref c, (i + 6) * 20 + 0);
+                            Vector512<double> acc6_0 = fromC ? Vector512.LoadUnsafe(ref c6_0) : Vector512<double>.Zero;
+                            ref double c6_1 = ref Unsafe.Add(ref c, (i + 6) * 20 + 0 + 8);
+                            Vector512<double> acc6_1 = fromC ? Vector512.LoadUnsafe(ref c6_1) : Vector512<double>.Zero;
+                            ref double c7_0 = ref Unsafe.Add(ref c, (i + 7) * 20 + 0);
+                            Vector512<double> acc7_0 = fromC ? Vector512.LoadUnsafe(ref c7_0) : Vector512<double>.Zero;
+                            ref double c7_1 = ref Unsafe.Add(ref c, (i + 7) * 20 + 0 + 8);
+                            Vector512<double> acc7_1 = fromC ? Vector512.LoadUnsafe(ref c7_1) : Vector512<double>.Zero;
+                            ref double c8_0 = ref Unsafe.Add(ref c, (i + 8) * 20 + 0);
+                            Vector512<double> acc8_0 = fromC ? Vector512.LoadUnsafe(ref c8_0) : Vector512<double>.Zero;
+                            ref double c8_1 = ref Unsafe.Add(ref c, (i + 8) * 20 + 0 + 8);
+                            Vector512<double> acc8_1 = fromC ? Vector512.LoadUnsafe(ref c8_1) : Vector512<double>.Zero;
+                            ref double c9_0 = ref Unsafe.Add(ref c, (i + 9) * 20 + 0);
+                            Vector512<double> acc9_0 = fromC ? Vector512.LoadUnsafe(ref c9_0) : Vector512<double>.Zero;
+                            ref double c9_1 = ref Unsafe.Add(ref c, (i + 9) * 20 + 0 + 8);
+                            Vector512<double> acc9_1 = fromC ? Vector512.LoadUnsafe(ref c9_1) : Vector512<double>.Zero;
+                            ref double c10_0 = ref Unsafe.Add(ref c, (i + 10) * 20 + 0);
+                            Vector512<double> acc10_0 = fromC ? Vector512.LoadUnsafe(ref c10_0) : Vector512<double>.Zero;
+                            ref double c10_1 = ref Unsafe.Add(ref c, (i + 10) * 20 + 0 + 8);
+                            Vector512<double> acc10_1 = fromC ? Vector512.LoadUnsafe(ref c10_1) : Vector512<double>.Zero;
+                            ref double c11_0 = ref Unsafe.Add(ref c, (i + 11) * 20 + 0);
+                            Vector512<double> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<double>.Zero;
+                            ref double c11_1 = ref Unsafe.Add(ref c, (i + 11) * 20 + 0 + 8);
+                            Vector512<double> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref double aRow8 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                            ref double aRow9 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                            ref double aRow10 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                            ref double aRow11 = ref Unsafe.Add(ref a, (i + 11) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc0_0 = Vector512.MultiplyAddEstimate(a0, b0, acc0_0);
+                                acc0_1 = Vector512.MultiplyAddEstimate(a0, b1, acc0_1);
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc1_0 = Vector512.MultiplyAddEstimate(a1, b0, acc1_0);
+                                acc1_1 = Vector512.MultiplyAddEstimate(a1, b1, acc1_1);
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc2_0 = Vector512.MultiplyAddEstimate(a2, b0, acc2_0);
+                                acc2_1 = Vector512.MultiplyAddEstimate(a2, b1, acc2_1);
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc3_0 = Vector512.MultiplyAddEstimate(a3, b0, acc3_0);
+                                acc3_1 = Vector512.MultiplyAddEstimate(a3, b1, acc3_1);
+                                Vector512<double> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc4_0 = Vector512.MultiplyAddEstimate(a4, b0, acc4_0);
+                                acc4_1 = Vector512.MultiplyAddEstimate(a4, b1, acc4_1);
+                                Vector512<double> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc5_0 = Vector512.MultiplyAddEstimate(a5, b0, acc5_0);
+                                acc5_1 = Vector512.MultiplyAddEstimate(a5, b1, acc5_1);
+                                Vector512<double> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc6_0 = Vector512.MultiplyAddEstimate(a6, b0, acc6_0);
+                                acc6_1 = Vector512.MultiplyAddEstimate(a6, b1, acc6_1);
+                                Vector512<double> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc7_0 = Vector512.MultiplyAddEstimate(a7, b0, acc7_0);
+                                acc7_1 = Vector512.MultiplyAddEstimate(a7, b1, acc7_1);
+                                Vector512<double> a8 = Vector512.Create(Unsafe.Add(ref aRow8, aOffset));
+                                acc8_0 = Vector512.MultiplyAddEstimate(a8, b0, acc8_0);
+                                acc8_1 = Vector512.MultiplyAddEstimate(a8, b1, acc8_1);
+                                Vector512<double> a9 = Vector512.Create(Unsafe.Add(ref aRow9, aOffset));
+                                acc9_0 = Vector512.MultiplyAddEstimate(a9, b0, acc9_0);
+                                acc9_1 = Vector512.MultiplyAddEstimate(a9, b1, acc9_1);
+                                Vector512<double> a10 = Vector512.Create(Unsafe.Add(ref aRow10, aOffset));
+                                acc10_0 = Vector512.MultiplyAddEstimate(a10, b0, acc10_0);
+                                acc10_1 = Vector512.MultiplyAddEstimate(a10, b1, acc10_1);
+                                Vector512<double> a11 = Vector512.Create(Unsafe.Add(ref aRow11, aOffset));
+                                acc11_0 = Vector512.MultiplyAddEstimate(a11, b0, acc11_0);
+                                acc11_1 = Vector512.MultiplyAddEstimate(a11, b1, acc11_1);
+                            }
+                            acc0_0.StoreUnsafe(ref c0_0);
+                            acc0_1.StoreUnsafe(ref c0_1);
+                            acc1_0.StoreUnsafe(ref c1_0);
+                            acc1_1.StoreUnsafe(ref c1_1);
+                            acc2_0.StoreUnsafe(ref c2_0);
+                            acc2_1.StoreUnsafe(ref c2_1);
+                            acc3_0.StoreUnsafe(ref c3_0);
+                            acc3_1.StoreUnsafe(ref c3_1);
+                            acc4_0.StoreUnsafe(ref c4_0);
+                            acc4_1.StoreUnsafe(ref c4_1);
+                            acc5_0.StoreUnsafe(ref c5_0);
+                            acc5_1.StoreUnsafe(ref c5_1);
+                            acc6_0.StoreUnsafe(ref c6_0);
+                            acc6_1.StoreUnsafe(ref c6_1);
+                            acc7_0.StoreUnsafe(ref c7_0);
+                            acc7_1.StoreUnsafe(ref c7_1);
+                            acc8_0.StoreUnsafe(ref c8_0);
+                            acc8_1.StoreUnsafe(ref c8_1);
+                            acc9_0.StoreUnsafe(ref c9_0);
+                            acc9_1.StoreUnsafe(ref c9_1);
+                            acc10_0.StoreUnsafe(ref c10_0);
+                            acc10_1.StoreUnsafe(ref c10_1);
+                            acc11_0.StoreUnsafe(ref c11_0);
+                            acc11_1.StoreUnsafe(ref c11_1);
+                        }
+                        if (i >= tailDone)
+                        {
+                            {
+                                ref double c00 = ref Unsafe.Add(ref c, i * 20 + 16);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 16);
+                                Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
+                                ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 16);
+                                Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
+                                ref double c40 = ref Unsafe.Add(ref c, (i + 4) * 20 + 16);
+                                Vector256<double> acc40 = fromC ? Vector256.LoadUnsafe(ref c40) : Vector256<double>.Zero;
+                                ref double c50 = ref Unsafe.Add(ref c, (i + 5) * 20 + 16);
+                                Vector256<double> acc50 = fromC ? Vector256.LoadUnsafe(ref c50) : Vector256<double>.Zero;
+                                ref double c60 = ref Unsafe.Add(ref c, (i + 6) * 20 + 16);
+                                Vector256<double> acc60 = fromC ? Vector256.LoadUnsafe(ref c60) : Vector256<double>.Zero;
+                                ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 20 + 16);
+                                Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                                ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                                ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                                ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                                ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                                ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                                ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 16);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                    Vector256<double> a4 = Vector256.Create(Unsafe.Add(ref aRow4, aOffset));
+                                    acc40 = Vector256.MultiplyAddEstimate(a4, b0, acc40);
+                                    Vector256<double> a5 = Vector256.Create(Unsafe.Add(ref aRow5, aOffset));
+                                    acc50 = Vector256.MultiplyAddEstimate(a5, b0, acc50);
+                                    Vector256<double> a6 = Vector256.Create(Unsafe.Add(ref aRow6, aOffset));
+                                    acc60 = Vector256.MultiplyAddEstimate(a6, b0, acc60);
+                                    Vector256<double> a7 = Vector256.Create(Unsafe.Add(ref aRow7, aOffset));
+                                    acc70 = Vector256.MultiplyAddEstimate(a7, b0, acc70);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
+                                acc40.StoreUnsafe(ref c40);
+                                acc50.StoreUnsafe(ref c50);
+                                acc60.StoreUnsafe(ref c60);
+                                acc70.StoreUnsafe(ref c70);
+                            }
+                        }
+                        if (i + 8 >= tailDone)
+                        {
+                            {
+                                ref double c00 = ref Unsafe.Add(ref c, (i + 8) * 20 + 16);
+                                Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
+                                ref double c10 = ref Unsafe.Add(ref c, (i + 9) * 20 + 16);
+                                Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
+                                ref double c20 = ref Unsafe.Add(ref c, (i + 10) * 20 + 16);
+                                Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
+                                ref double c30 = ref Unsafe.Add(ref c, (i + 11) * 20 + 16);
+                                Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
+                                ref double aRow0 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                                ref double aRow1 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                                ref double aRow2 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                                ref double aRow3 = ref Unsafe.Add(ref a, (i + 11) * aRow);
+                                ref double bColumn = ref Unsafe.Add(ref b, 16);
+                                for (nint k = k0; k < k1; k++)
+                                {
+                                    ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
+                                    nint aOffset = k * aDepth;
+                                    Vector256<double> b0 = Vector256.LoadUnsafe(ref bRow);
+                                    Vector256<double> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                    acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                    Vector256<double> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                    acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                    Vector256<double> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                    acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                    Vector256<double> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                    acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                }
+                                acc00.StoreUnsafe(ref c00);
+                                acc10.StoreUnsafe(ref c10);
+                                acc20.StoreUnsafe(ref c20);
+                                acc30.StoreUnsafe(ref c30);
+                            }
+                        }
+                        i += 12;
+                    }
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (2) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -2361,6 +3129,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (2) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -2418,6 +3187,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (2) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
@@ -2468,41 +3238,41 @@ namespace Samples.Transformer
                 }
                 else if (SimdPaths.Vector256)
                 {
-                    // columns: 20 = 1 × 3 vectors + 2 vector(s) + 0 scalar(s) of 4 lanes
+                    // columns: 20 = 5 vector(s) + 0 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
-                        for (nint col = 0; col < 12; col += 12)
+                        // 4 row(s) × (1 × 3 + 2) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 20 + col + 4);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 20 + 0 + 4);
                             Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 20 + col + 8);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 20 + 0 + 8);
                             Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + col);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0);
                             Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 4);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0 + 4);
                             Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 8);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0 + 8);
                             Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + col);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 20 + 0);
                             Vector256<double> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<double>.Zero;
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 20 + col + 4);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 20 + 0 + 4);
                             Vector256<double> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<double>.Zero;
-                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 20 + col + 8);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 20 + 0 + 8);
                             Vector256<double> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + col);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 0);
                             Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 20 + col + 4);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 20 + 0 + 4);
                             Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
-                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 20 + col + 8);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 20 + 0 + 8);
                             Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
@@ -2593,23 +3363,23 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 12; col += 12)
+                        // 2 row(s) × (1 × 3 + 2) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 20 + col + 4);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 20 + 0 + 4);
                             Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 20 + col + 8);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 20 + 0 + 8);
                             Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + col);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0);
                             Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 4);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0 + 4);
                             Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 8);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0 + 8);
                             Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
@@ -2666,16 +3436,16 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 12; col += 12)
+                        // 1 row(s) × (1 × 3 + 2) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 20 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 20 + col + 4);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 20 + 0 + 4);
                             Vector256<double> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 20 + col + 8);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 20 + 0 + 8);
                             Vector256<double> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 20);
@@ -2716,10 +3486,11 @@ namespace Samples.Transformer
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 20 = 3 × 3 vectors + 1 vector(s) + 0 scalar(s) of 2 lanes
+                    // columns: 20 = 10 vector(s) + 0 scalar(s) of 2 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (3 × 3 + 1) vectors
                         for (nint col = 0; col < 18; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
@@ -2824,6 +3595,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (3 × 3 + 1) vectors
                         for (nint col = 0; col < 18; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
@@ -2888,6 +3660,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (3 × 3 + 1) vectors
                         for (nint col = 0; col < 18; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 20 + col);
@@ -2970,10 +3743,11 @@ namespace Samples.Transformer
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector256)
                 {
-                    // columns: 5 = 0 × 3 vectors + 1 vector(s) + 1 scalar(s) of 4 lanes
+                    // columns: 5 = 1 vector(s) + 1 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -3010,11 +3784,11 @@ namespace Samples.Transformer
                         // the last 1 column(s), at offset 4
                         for (nint col = 4; col < 5; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 5 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 5 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
                             }
                             target = sum;
                         }
@@ -3051,6 +3825,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -3075,11 +3850,11 @@ namespace Samples.Transformer
                         // the last 1 column(s), at offset 4
                         for (nint col = 4; col < 5; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 5 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 5 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
                             }
                             target = sum;
                         }
@@ -3096,6 +3871,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -3126,10 +3902,11 @@ namespace Samples.Transformer
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 5 = 0 × 3 vectors + 2 vector(s) + 1 scalar(s) of 2 lanes
+                    // columns: 5 = 2 vector(s) + 1 scalar(s) of 2 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (2) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
@@ -3183,11 +3960,11 @@ namespace Samples.Transformer
                         // the last 1 column(s), at offset 4
                         for (nint col = 4; col < 5; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 5 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 5 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
                             }
                             target = sum;
                         }
@@ -3224,6 +4001,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (2) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
@@ -3257,11 +4035,11 @@ namespace Samples.Transformer
                         // the last 1 column(s), at offset 4
                         for (nint col = 4; col < 5; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 5 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 5 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 5 + col), sum);
                             }
                             target = sum;
                         }
@@ -3278,6 +4056,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (2) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 5 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
@@ -3350,10 +4129,12 @@ namespace Samples.Transformer
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
-                    // columns: 64 = 2 × 3 vectors + 2 vector(s) + 0 scalar(s) of 8 lanes
+                    // columns: 64 = 8 vector(s) + 0 scalar(s) of 8 lanes
                     nint i = 0;
-                    for (; i + 8 <= rows; i += 8)
+                    bool twelveRows = rows >= 12 && rows % 8 >= 4;
+                    for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)
                     {
+                        // 8 row(s) × (2 × 3 + 2) vectors
                         for (nint col = 0; col < 48; col += 24)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -3569,38 +4350,71 @@ namespace Samples.Transformer
                             acc71.StoreUnsafe(ref c71);
                         }
                     }
-                    for (; i + 4 <= rows; i += 4)
+                    if (twelveRows)
                     {
-                        for (nint col = 0; col < 48; col += 24)
+                        // 12 row(s) × (4 × 2) vectors
+                        for (nint col = 0; col < 64; col += 16)
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
-                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
-                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
-                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
-                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
-                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
-                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
-                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
-                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
-                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
+                            ref double c0_0 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector512<double> acc0_0 = fromC ? Vector512.LoadUnsafe(ref c0_0) : Vector512<double>.Zero;
+                            ref double c0_1 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector512<double> acc0_1 = fromC ? Vector512.LoadUnsafe(ref c0_1) : Vector512<double>.Zero;
+                            ref double c1_0 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector512<double> acc1_0 = fromC ? Vector512.LoadUnsafe(ref c1_0) : Vector512<double>.Zero;
+                            ref double c1_1 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
+                            Vector512<double> acc1_1 = fromC ? Vector512.LoadUnsafe(ref c1_1) : Vector512<double>.Zero;
+                            ref double c2_0 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
+                            Vector512<double> acc2_0 = fromC ? Vector512.LoadUnsafe(ref c2_0) : Vector512<double>.Zero;
+                            ref double c2_1 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
+                            Vector512<double> acc2_1 = fromC ? Vector512.LoadUnsafe(ref c2_1) : Vector512<double>.Zero;
+                            ref double c3_0 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
+                            Vector512<double> acc3_0 = fromC ? Vector512.LoadUnsafe(ref c3_0) : Vector512<double>.Zero;
+                            ref double c3_1 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
+                            Vector512<double> acc3_1 = fromC ? Vector512.LoadUnsafe(ref c3_1) : Vector512<double>.Zero;
+                            ref double c4_0 = ref Unsafe.Add(ref c, (i + 4) * 64 + col);
+                            Vector512<double> acc4_0 = fromC ? Vector512.LoadUnsafe(ref c4_0) : Vector512<double>.Zero;
+                            ref double c4_1 = ref Unsafe.Add(ref c, (i + 4) * 64 + col + 8);
+                            Vector512<double> acc4_1 = fromC ? Vector512.LoadUnsafe(ref c4_1) : Vector512<double>.Zero;
+                            ref double c5_0 = ref Unsafe.Add(ref c, (i + 5) * 64 + col);
+                            Vector512<double> acc5_0 = fromC ? Vector512.LoadUnsafe(ref c5_0) : Vector512<double>.Zero;
+                            ref double c5_1 = ref Unsafe.Add(ref c, (i + 5) * 64 + col + 8);
+                            Vector512<double> acc5_1 = fromC ? Vector512.LoadUnsafe(ref c5_1) : Vector512<double>.Zero;
+                            ref double c6_0 = ref Unsafe.Add(ref c, (i + 6) * 64 + col);
+                            Vector512<double> acc6_0 = fromC ? Vector512.LoadUnsafe(ref c6_0) : Vector512<double>.Zero;
+                            ref double c6_1 = ref Unsafe.Add(ref c, (i + 6) * 64 + col + 8);
+                            Vector512<double> acc6_1 = fromC ? Vector512.LoadUnsafe(ref c6_1) : Vector512<double>.Zero;
+                            ref double c7_0 = ref Unsafe.Add(ref c, (i + 7) * 64 + col);
+                            Vector512<double> acc7_0 = fromC ? Vector512.LoadUnsafe(ref c7_0) : Vector512<double>.Zero;
+                            ref double c7_1 = ref Unsafe.Add(ref c, (i + 7) * 64 + col + 8);
+                            Vector512<double> acc7_1 = fromC ? Vector512.LoadUnsafe(ref c7_1) : Vector512<double>.Zero;
+                            ref double c8_0 = ref Unsafe.Add(ref c, (i + 8) * 64 + col);
+                            Vector512<double> acc8_0 = fromC ? Vector512.LoadUnsafe(ref c8_0) : Vector512<double>.Zero;
+                            ref double c8_1 = ref Unsafe.Add(ref c, (i + 8) * 64 + col + 8);
+                            Vector512<double> acc8_1 = fromC ? Vector512.LoadUnsafe(ref c8_1) : Vector512<double>.Zero;
+                            ref double c9_0 = ref Unsafe.Add(ref c, (i + 9) * 64 + col);
+                            Vector512<double> acc9_0 = fromC ? Vector512.LoadUnsafe(ref c9_0) : Vector512<double>.Zero;
+                            ref double c9_1 = ref Unsafe.Add(ref c, (i + 9) * 64 + col + 8);
+                            Vector512<double> acc9_1 = fromC ? Vector512.LoadUnsafe(ref c9_1) : Vector512<double>.Zero;
+                            ref double c10_0 = ref Unsafe.Add(ref c, (i + 10) * 64 + col);
+                            Vector512<double> acc10_0 = fromC ? Vector512.LoadUnsafe(ref c10_0) : Vector512<double>.Zero;
+                            ref double c10_1 = ref Unsafe.Add(ref c, (i + 10) * 64 + col + 8);
+                            Vector512<double> acc10_1 = fromC ? Vector512.LoadUnsafe(ref c10_1) : Vector512<double>.Zero;
+                            ref double c11_0 = ref Unsafe.Add(ref c, (i + 11) * 64 + col);
+                            Vector512<double> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<double>.Zero;
+                            ref double c11_1 = ref Unsafe.Add(ref c, (i + 11) * 64 + col + 8);
+                            Vector512<double> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref double aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref double aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref double aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref double aRow8 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                            ref double aRow9 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                            ref double aRow10 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                            ref double aRow11 = ref Unsafe.Add(ref a, (i + 11) * aRow);
                             ref double bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
                             {
@@ -3608,217 +4422,392 @@ namespace Samples.Transformer
                                 nint aOffset = k * aDepth;
                                 Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc0_0 = Vector512.MultiplyAddEstimate(a0, b0, acc0_0);
+                                acc0_1 = Vector512.MultiplyAddEstimate(a0, b1, acc0_1);
                                 Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
-                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
-                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                acc1_0 = Vector512.MultiplyAddEstimate(a1, b0, acc1_0);
+                                acc1_1 = Vector512.MultiplyAddEstimate(a1, b1, acc1_1);
                                 Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
-                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
-                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                acc2_0 = Vector512.MultiplyAddEstimate(a2, b0, acc2_0);
+                                acc2_1 = Vector512.MultiplyAddEstimate(a2, b1, acc2_1);
                                 Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
-                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
-                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                acc3_0 = Vector512.MultiplyAddEstimate(a3, b0, acc3_0);
+                                acc3_1 = Vector512.MultiplyAddEstimate(a3, b1, acc3_1);
+                                Vector512<double> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc4_0 = Vector512.MultiplyAddEstimate(a4, b0, acc4_0);
+                                acc4_1 = Vector512.MultiplyAddEstimate(a4, b1, acc4_1);
+                                Vector512<double> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc5_0 = Vector512.MultiplyAddEstimate(a5, b0, acc5_0);
+                                acc5_1 = Vector512.MultiplyAddEstimate(a5, b1, acc5_1);
+                                Vector512<double> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc6_0 = Vector512.MultiplyAddEstimate(a6, b0, acc6_0);
+                                acc6_1 = Vector512.MultiplyAddEstimate(a6, b1, acc6_1);
+                                Vector512<double> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc7_0 = Vector512.MultiplyAddEstimate(a7, b0, acc7_0);
+                                acc7_1 = Vector512.MultiplyAddEstimate(a7, b1, acc7_1);
+                                Vector512<double> a8 = Vector512.Create(Unsafe.Add(ref aRow8, aOffset));
+                                acc8_0 = Vector512.MultiplyAddEstimate(a8, b0, acc8_0);
+                                acc8_1 = Vector512.MultiplyAddEstimate(a8, b1, acc8_1);
+                                Vector512<double> a9 = Vector512.Create(Unsafe.Add(ref aRow9, aOffset));
+                                acc9_0 = Vector512.MultiplyAddEstimate(a9, b0, acc9_0);
+                                acc9_1 = Vector512.MultiplyAddEstimate(a9, b1, acc9_1);
+                                Vector512<double> a10 = Vector512.Create(Unsafe.Add(ref aRow10, aOffset));
+                                acc10_0 = Vector512.MultiplyAddEstimate(a10, b0, acc10_0);
+                                acc10_1 = Vector512.MultiplyAddEstimate(a10, b1, acc10_1);
+                                Vector512<double> a11 = Vector512.Create(Unsafe.Add(ref aRow11, aOffset));
+                                acc11_0 = Vector512.MultiplyAddEstimate(a11, b0, acc11_0);
+                                acc11_1 = Vector512.MultiplyAddEstimate(a11, b1, acc11_1);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
-                            acc02.StoreUnsafe(ref c02);
-                            acc10.StoreUnsafe(ref c10);
-                            acc11.StoreUnsafe(ref c11);
-                            acc12.StoreUnsafe(ref c12);
-                            acc20.StoreUnsafe(ref c20);
-                            acc21.StoreUnsafe(ref c21);
-                            acc22.StoreUnsafe(ref c22);
-                            acc30.StoreUnsafe(ref c30);
-                            acc31.StoreUnsafe(ref c31);
-                            acc32.StoreUnsafe(ref c32);
+                            acc0_0.StoreUnsafe(ref c0_0);
+                            acc0_1.StoreUnsafe(ref c0_1);
+                            acc1_0.StoreUnsafe(ref c1_0);
+                            acc1_1.StoreUnsafe(ref c1_1);
+                            acc2_0.StoreUnsafe(ref c2_0);
+                            acc2_1.StoreUnsafe(ref c2_1);
+                            acc3_0.StoreUnsafe(ref c3_0);
+                            acc3_1.StoreUnsafe(ref c3_1);
+                            acc4_0.StoreUnsafe(ref c4_0);
+                            acc4_1.StoreUnsafe(ref c4_1);
+                            acc5_0.StoreUnsafe(ref c5_0);
+                            acc5_1.StoreUnsafe(ref c5_1);
+                            acc6_0.StoreUnsafe(ref c6_0);
+                            acc6_1.StoreUnsafe(ref c6_1);
+                            acc7_0.StoreUnsafe(ref c7_0);
+                            acc7_1.StoreUnsafe(ref c7_1);
+                            acc8_0.StoreUnsafe(ref c8_0);
+                            acc8_1.StoreUnsafe(ref c8_1);
+                            acc9_0.StoreUnsafe(ref c9_0);
+                            acc9_1.StoreUnsafe(ref c9_1);
+                            acc10_0.StoreUnsafe(ref c10_0);
+                            acc10_1.StoreUnsafe(ref c10_1);
+                            acc11_0.StoreUnsafe(ref c11_0);
+                            acc11_1.StoreUnsafe(ref c11_1);
                         }
+                        i += 12;
+                    }
+                    for (; i + 4 <= rows; i += 4)
+                    {
+                        // 4 row(s) × (4 + 4) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 48);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 8);
                             Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c03 = ref Unsafe.Add(ref c, i * 64 + 0 + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0);
                             Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 8);
                             Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 16);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double c13 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 24);
+                            Vector512<double> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<double>.Zero;
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0);
                             Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48 + 8);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 8);
                             Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 16);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
+                            ref double c23 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 24);
+                            Vector512<double> acc23 = fromC ? Vector512.LoadUnsafe(ref c23) : Vector512<double>.Zero;
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0);
                             Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48 + 8);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 8);
                             Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 16);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
+                            ref double c33 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 24);
+                            Vector512<double> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 48);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                                 Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
-                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
                                 Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
-                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
                                 Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
                                 acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
                                 acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                acc23 = Vector512.MultiplyAddEstimate(a2, b3, acc23);
+                                acc33 = Vector512.MultiplyAddEstimate(a3, b3, acc33);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
                             acc10.StoreUnsafe(ref c10);
                             acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc13.StoreUnsafe(ref c13);
                             acc20.StoreUnsafe(ref c20);
                             acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc23.StoreUnsafe(ref c23);
                             acc30.StoreUnsafe(ref c30);
                             acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                            acc33.StoreUnsafe(ref c33);
+                        }
+                        {
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 32);
+                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 32 + 8);
+                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + 32 + 16);
+                            Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c03 = ref Unsafe.Add(ref c, i * 64 + 32 + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 32);
+                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 32 + 8);
+                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + 32 + 16);
+                            Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double c13 = ref Unsafe.Add(ref c, (i + 1) * 64 + 32 + 24);
+                            Vector512<double> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<double>.Zero;
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 32);
+                            Vector512<double> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<double>.Zero;
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 32 + 8);
+                            Vector512<double> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<double>.Zero;
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + 32 + 16);
+                            Vector512<double> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<double>.Zero;
+                            ref double c23 = ref Unsafe.Add(ref c, (i + 2) * 64 + 32 + 24);
+                            Vector512<double> acc23 = fromC ? Vector512.LoadUnsafe(ref c23) : Vector512<double>.Zero;
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 32);
+                            Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 32 + 8);
+                            Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + 32 + 16);
+                            Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
+                            ref double c33 = ref Unsafe.Add(ref c, (i + 3) * 64 + 32 + 24);
+                            Vector512<double> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<double>.Zero;
+                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref double bColumn = ref Unsafe.Add(ref b, 32);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepth;
+                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                Vector512<double> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                Vector512<double> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                acc23 = Vector512.MultiplyAddEstimate(a2, b3, acc23);
+                                acc33 = Vector512.MultiplyAddEstimate(a3, b3, acc33);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc13.StoreUnsafe(ref c13);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc23.StoreUnsafe(ref c23);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                            acc33.StoreUnsafe(ref c33);
                         }
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 48; col += 24)
+                        // 2 row(s) × (1 × 8) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 8);
                             Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
                             Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            ref double c03 = ref Unsafe.Add(ref c, i * 64 + 0 + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
+                            ref double c04 = ref Unsafe.Add(ref c, i * 64 + 0 + 32);
+                            Vector512<double> acc04 = fromC ? Vector512.LoadUnsafe(ref c04) : Vector512<double>.Zero;
+                            ref double c05 = ref Unsafe.Add(ref c, i * 64 + 0 + 40);
+                            Vector512<double> acc05 = fromC ? Vector512.LoadUnsafe(ref c05) : Vector512<double>.Zero;
+                            ref double c06 = ref Unsafe.Add(ref c, i * 64 + 0 + 48);
+                            Vector512<double> acc06 = fromC ? Vector512.LoadUnsafe(ref c06) : Vector512<double>.Zero;
+                            ref double c07 = ref Unsafe.Add(ref c, i * 64 + 0 + 56);
+                            Vector512<double> acc07 = fromC ? Vector512.LoadUnsafe(ref c07) : Vector512<double>.Zero;
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0);
                             Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 8);
                             Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 16);
                             Vector512<double> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<double>.Zero;
+                            ref double c13 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 24);
+                            Vector512<double> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<double>.Zero;
+                            ref double c14 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 32);
+                            Vector512<double> acc14 = fromC ? Vector512.LoadUnsafe(ref c14) : Vector512<double>.Zero;
+                            ref double c15 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 40);
+                            Vector512<double> acc15 = fromC ? Vector512.LoadUnsafe(ref c15) : Vector512<double>.Zero;
+                            ref double c16 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 48);
+                            Vector512<double> acc16 = fromC ? Vector512.LoadUnsafe(ref c16) : Vector512<double>.Zero;
+                            ref double c17 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 56);
+                            Vector512<double> acc17 = fromC ? Vector512.LoadUnsafe(ref c17) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                                 acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                                 acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                Vector512<double> b4 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                                acc14 = Vector512.MultiplyAddEstimate(a1, b4, acc14);
+                                Vector512<double> b5 = Vector512.LoadUnsafe(ref bRow, 40);
+                                acc05 = Vector512.MultiplyAddEstimate(a0, b5, acc05);
+                                acc15 = Vector512.MultiplyAddEstimate(a1, b5, acc15);
+                                Vector512<double> b6 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc06 = Vector512.MultiplyAddEstimate(a0, b6, acc06);
+                                acc16 = Vector512.MultiplyAddEstimate(a1, b6, acc16);
+                                Vector512<double> b7 = Vector512.LoadUnsafe(ref bRow, 56);
+                                acc07 = Vector512.MultiplyAddEstimate(a0, b7, acc07);
+                                acc17 = Vector512.MultiplyAddEstimate(a1, b7, acc17);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
+                            acc04.StoreUnsafe(ref c04);
+                            acc05.StoreUnsafe(ref c05);
+                            acc06.StoreUnsafe(ref c06);
+                            acc07.StoreUnsafe(ref c07);
                             acc10.StoreUnsafe(ref c10);
                             acc11.StoreUnsafe(ref c11);
                             acc12.StoreUnsafe(ref c12);
-                        }
-                        {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
-                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
-                            Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
-                            Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 48);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
-                                nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                Vector512<double> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
-                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
-                            acc10.StoreUnsafe(ref c10);
-                            acc11.StoreUnsafe(ref c11);
+                            acc13.StoreUnsafe(ref c13);
+                            acc14.StoreUnsafe(ref c14);
+                            acc15.StoreUnsafe(ref c15);
+                            acc16.StoreUnsafe(ref c16);
+                            acc17.StoreUnsafe(ref c17);
                         }
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 48; col += 24)
+                        // 1 row(s) × (1 × 8) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 0);
                             Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 8);
                             Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + col + 16);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
                             Vector512<double> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<double>.Zero;
+                            ref double c03 = ref Unsafe.Add(ref c, i * 64 + 0 + 24);
+                            Vector512<double> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<double>.Zero;
+                            ref double c04 = ref Unsafe.Add(ref c, i * 64 + 0 + 32);
+                            Vector512<double> acc04 = fromC ? Vector512.LoadUnsafe(ref c04) : Vector512<double>.Zero;
+                            ref double c05 = ref Unsafe.Add(ref c, i * 64 + 0 + 40);
+                            Vector512<double> acc05 = fromC ? Vector512.LoadUnsafe(ref c05) : Vector512<double>.Zero;
+                            ref double c06 = ref Unsafe.Add(ref c, i * 64 + 0 + 48);
+                            Vector512<double> acc06 = fromC ? Vector512.LoadUnsafe(ref c06) : Vector512<double>.Zero;
+                            ref double c07 = ref Unsafe.Add(ref c, i * 64 + 0 + 56);
+                            Vector512<double> acc07 = fromC ? Vector512.LoadUnsafe(ref c07) : Vector512<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
                                 acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
                                 acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<double> b2 = Vector512.LoadUnsafe(ref bRow, 16);
                                 acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<double> b3 = Vector512.LoadUnsafe(ref bRow, 24);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                Vector512<double> b4 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                                Vector512<double> b5 = Vector512.LoadUnsafe(ref bRow, 40);
+                                acc05 = Vector512.MultiplyAddEstimate(a0, b5, acc05);
+                                Vector512<double> b6 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc06 = Vector512.MultiplyAddEstimate(a0, b6, acc06);
+                                Vector512<double> b7 = Vector512.LoadUnsafe(ref bRow, 56);
+                                acc07 = Vector512.MultiplyAddEstimate(a0, b7, acc07);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
-                        }
-                        {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<double> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 64 + 48 + 8);
-                            Vector512<double> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<double>.Zero;
-                            ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, 48);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref double bRow = ref Unsafe.Add(ref bColumn, k * 64);
-                                nint aOffset = k * aDepth;
-                                Vector512<double> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<double> b1 = Vector512.LoadUnsafe(ref bRow, 8);
-                                Vector512<double> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
+                            acc03.StoreUnsafe(ref c03);
+                            acc04.StoreUnsafe(ref c04);
+                            acc05.StoreUnsafe(ref c05);
+                            acc06.StoreUnsafe(ref c06);
+                            acc07.StoreUnsafe(ref c07);
                         }
                     }
                 }
                 else if (SimdPaths.Vector256)
                 {
-                    // columns: 64 = 5 × 3 vectors + 1 vector(s) + 0 scalar(s) of 4 lanes
+                    // columns: 64 = 16 vector(s) + 0 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (5 × 3 + 1) vectors
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -3923,6 +4912,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (5 × 3 + 1) vectors
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -3987,6 +4977,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (5 × 3 + 1) vectors
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -4032,10 +5023,11 @@ namespace Samples.Transformer
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 64 = 10 × 3 vectors + 2 vector(s) + 0 scalar(s) of 2 lanes
+                    // columns: 64 = 32 vector(s) + 0 scalar(s) of 2 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (10 × 3 + 2) vectors
                         for (nint col = 0; col < 60; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -4157,6 +5149,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (10 × 3 + 2) vectors
                         for (nint col = 0; col < 60; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -4230,6 +5223,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (10 × 3 + 2) vectors
                         for (nint col = 0; col < 60; col += 6)
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -4317,10 +5311,11 @@ namespace Samples.Transformer
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector256)
                 {
-                    // columns: 7 = 0 × 3 vectors + 1 vector(s) + 3 scalar(s) of 4 lanes
+                    // columns: 7 = 1 vector(s) + 3 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -4390,11 +5385,11 @@ namespace Samples.Transformer
                         // the last 1 column(s), at offset 6
                         for (nint col = 6; col < 7; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 7 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }
@@ -4431,6 +5426,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -4476,11 +5472,11 @@ namespace Samples.Transformer
                         // the last 1 column(s), at offset 6
                         for (nint col = 6; col < 7; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 7 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }
@@ -4497,6 +5493,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (1) vectors
                         {
                             ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector256<double> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<double>.Zero;
@@ -4542,41 +5539,41 @@ namespace Samples.Transformer
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 7 = 1 × 3 vectors + 0 vector(s) + 1 scalar(s) of 2 lanes
+                    // columns: 7 = 3 vector(s) + 1 scalar(s) of 2 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
-                        for (nint col = 0; col < 6; col += 6)
+                        // 4 row(s) × (1 × 3) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + col + 2);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + 0 + 2);
                             Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + col + 4);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + 0 + 4);
                             Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0);
                             Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 2);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0 + 2);
                             Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 4);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0 + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
-                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 7 + col);
+                            ref double c20 = ref Unsafe.Add(ref c, (i + 2) * 7 + 0);
                             Vector128<double> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<double>.Zero;
-                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 7 + col + 2);
+                            ref double c21 = ref Unsafe.Add(ref c, (i + 2) * 7 + 0 + 2);
                             Vector128<double> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<double>.Zero;
-                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 7 + col + 4);
+                            ref double c22 = ref Unsafe.Add(ref c, (i + 2) * 7 + 0 + 4);
                             Vector128<double> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<double>.Zero;
-                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + col);
+                            ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0);
                             Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
-                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 7 + col + 2);
+                            ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0 + 2);
                             Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
-                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 7 + col + 4);
+                            ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0 + 4);
                             Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref double aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref double aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 7);
@@ -4617,11 +5614,11 @@ namespace Samples.Transformer
                         // the last 1 column(s), at offset 6
                         for (nint col = 6; col < 7; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 7 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }
@@ -4658,23 +5655,23 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 6; col += 6)
+                        // 2 row(s) × (1 × 3) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + col + 2);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + 0 + 2);
                             Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + col + 4);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + 0 + 4);
                             Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
-                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + col);
+                            ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0);
                             Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
-                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 2);
+                            ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0 + 2);
                             Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
-                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + col + 4);
+                            ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0 + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref double aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 7);
@@ -4701,11 +5698,11 @@ namespace Samples.Transformer
                         // the last 1 column(s), at offset 6
                         for (nint col = 6; col < 7; col++)
                         {
-                            ref double target = ref Unsafe.Add(ref c, (i + 0) * 7 + col);
+                            ref double target = ref Unsafe.Add(ref c, i * 7 + col);
                             double sum = fromC ? target : 0;
                             for (nint k = k0; k < k1; k++)
                             {
-                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, (i + 0) * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
+                                sum = double.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 7 + col), sum);
                             }
                             target = sum;
                         }
@@ -4722,16 +5719,16 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 6; col += 6)
+                        // 1 row(s) × (1 × 3) vectors
                         {
-                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + col);
+                            ref double c00 = ref Unsafe.Add(ref c, i * 7 + 0);
                             Vector128<double> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<double>.Zero;
-                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + col + 2);
+                            ref double c01 = ref Unsafe.Add(ref c, i * 7 + 0 + 2);
                             Vector128<double> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<double>.Zero;
-                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + col + 4);
+                            ref double c02 = ref Unsafe.Add(ref c, i * 7 + 0 + 4);
                             Vector128<double> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<double>.Zero;
                             ref double aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref double bColumn = ref Unsafe.Add(ref b, col);
+                            ref double bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref double bRow = ref Unsafe.Add(ref bColumn, k * 7);

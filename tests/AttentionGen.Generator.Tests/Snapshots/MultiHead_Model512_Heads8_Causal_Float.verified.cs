@@ -1522,10 +1522,12 @@ namespace Samples.Transformer
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
-                    // columns: 512 = 10 × 3 vectors + 2 vector(s) + 0 scalar(s) of 16 lanes
+                    // columns: 512 = 32 vector(s) + 0 scalar(s) of 16 lanes
                     nint i = 0;
-                    for (; i + 8 <= rows; i += 8)
+                    bool twelveRows = rows >= 12 && rows % 8 >= 4;
+                    for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)
                     {
+                        // 8 row(s) × (10 × 3 + 2) vectors
                         for (nint col = 0; col < 480; col += 48)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 512 + col);
@@ -1741,9 +1743,146 @@ namespace Samples.Transformer
                             acc71.StoreUnsafe(ref c71);
                         }
                     }
+                    if (twelveRows)
+                    {
+                        // 12 row(s) × (16 × 2) vectors
+                        for (nint col = 0; col < 512; col += 32)
+                        {
+                            ref float c0_0 = ref Unsafe.Add(ref c, i * 512 + col);
+                            Vector512<float> acc0_0 = fromC ? Vector512.LoadUnsafe(ref c0_0) : Vector512<float>.Zero;
+                            ref float c0_1 = ref Unsafe.Add(ref c, i * 512 + col + 16);
+                            Vector512<float> acc0_1 = fromC ? Vector512.LoadUnsafe(ref c0_1) : Vector512<float>.Zero;
+                            ref float c1_0 = ref Unsafe.Add(ref c, (i + 1) * 512 + col);
+                            Vector512<float> acc1_0 = fromC ? Vector512.LoadUnsafe(ref c1_0) : Vector512<float>.Zero;
+                            ref float c1_1 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 16);
+                            Vector512<float> acc1_1 = fromC ? Vector512.LoadUnsafe(ref c1_1) : Vector512<float>.Zero;
+                            ref float c2_0 = ref Unsafe.Add(ref c, (i + 2) * 512 + col);
+                            Vector512<float> acc2_0 = fromC ? Vector512.LoadUnsafe(ref c2_0) : Vector512<float>.Zero;
+                            ref float c2_1 = ref Unsafe.Add(ref c, (i + 2) * 512 + col + 16);
+                            Vector512<float> acc2_1 = fromC ? Vector512.LoadUnsafe(ref c2_1) : Vector512<float>.Zero;
+                            ref float c3_0 = ref Unsafe.Add(ref c, (i + 3) * 512 + col);
+                            Vector512<float> acc3_0 = fromC ? Vector512.LoadUnsafe(ref c3_0) : Vector512<float>.Zero;
+                            ref float c3_1 = ref Unsafe.Add(ref c, (i + 3) * 512 + col + 16);
+                            Vector512<float> acc3_1 = fromC ? Vector512.LoadUnsafe(ref c3_1) : Vector512<float>.Zero;
+                            ref float c4_0 = ref Unsafe.Add(ref c, (i + 4) * 512 + col);
+                            Vector512<float> acc4_0 = fromC ? Vector512.LoadUnsafe(ref c4_0) : Vector512<float>.Zero;
+                            ref float c4_1 = ref Unsafe.Add(ref c, (i + 4) * 512 + col + 16);
+                            Vector512<float> acc4_1 = fromC ? Vector512.LoadUnsafe(ref c4_1) : Vector512<float>.Zero;
+                            ref float c5_0 = ref Unsafe.Add(ref c, (i + 5) * 512 + col);
+                            Vector512<float> acc5_0 = fromC ? Vector512.LoadUnsafe(ref c5_0) : Vector512<float>.Zero;
+                            ref float c5_1 = ref Unsafe.Add(ref c, (i + 5) * 512 + col + 16);
+                            Vector512<float> acc5_1 = fromC ? Vector512.LoadUnsafe(ref c5_1) : Vector512<float>.Zero;
+                            ref float c6_0 = ref Unsafe.Add(ref c, (i + 6) * 512 + col);
+                            Vector512<float> acc6_0 = fromC ? Vector512.LoadUnsafe(ref c6_0) : Vector512<float>.Zero;
+                            ref float c6_1 = ref Unsafe.Add(ref c, (i + 6) * 512 + col + 16);
+                            Vector512<float> acc6_1 = fromC ? Vector512.LoadUnsafe(ref c6_1) : Vector512<float>.Zero;
+                            ref float c7_0 = ref Unsafe.Add(ref c, (i + 7) * 512 + col);
+                            Vector512<float> acc7_0 = fromC ? Vector512.LoadUnsafe(ref c7_0) : Vector512<float>.Zero;
+                            ref float c7_1 = ref Unsafe.Add(ref c, (i + 7) * 512 + col + 16);
+                            Vector512<float> acc7_1 = fromC ? Vector512.LoadUnsafe(ref c7_1) : Vector512<float>.Zero;
+                            ref float c8_0 = ref Unsafe.Add(ref c, (i + 8) * 512 + col);
+                            Vector512<float> acc8_0 = fromC ? Vector512.LoadUnsafe(ref c8_0) : Vector512<float>.Zero;
+                            ref float c8_1 = ref Unsafe.Add(ref c, (i + 8) * 512 + col + 16);
+                            Vector512<float> acc8_1 = fromC ? Vector512.LoadUnsafe(ref c8_1) : Vector512<float>.Zero;
+                            ref float c9_0 = ref Unsafe.Add(ref c, (i + 9) * 512 + col);
+                            Vector512<float> acc9_0 = fromC ? Vector512.LoadUnsafe(ref c9_0) : Vector512<float>.Zero;
+                            ref float c9_1 = ref Unsafe.Add(ref c, (i + 9) * 512 + col + 16);
+                            Vector512<float> acc9_1 = fromC ? Vector512.LoadUnsafe(ref c9_1) : Vector512<float>.Zero;
+                            ref float c10_0 = ref Unsafe.Add(ref c, (i + 10) * 512 + col);
+                            Vector512<float> acc10_0 = fromC ? Vector512.LoadUnsafe(ref c10_0) : Vector512<float>.Zero;
+                            ref float c10_1 = ref Unsafe.Add(ref c, (i + 10) * 512 + col + 16);
+                            Vector512<float> acc10_1 = fromC ? Vector512.LoadUnsafe(ref c10_1) : Vector512<float>.Zero;
+                            ref float c11_0 = ref Unsafe.Add(ref c, (i + 11) * 512 + col);
+                            Vector512<float> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<float>.Zero;
+                            ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 512 + col + 16);
+                            Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref float aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref float aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref float aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref float aRow8 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                            ref float aRow9 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                            ref float aRow10 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                            ref float aRow11 = ref Unsafe.Add(ref a, (i + 11) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 512);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc0_0 = Vector512.MultiplyAddEstimate(a0, b0, acc0_0);
+                                acc0_1 = Vector512.MultiplyAddEstimate(a0, b1, acc0_1);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc1_0 = Vector512.MultiplyAddEstimate(a1, b0, acc1_0);
+                                acc1_1 = Vector512.MultiplyAddEstimate(a1, b1, acc1_1);
+                                Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc2_0 = Vector512.MultiplyAddEstimate(a2, b0, acc2_0);
+                                acc2_1 = Vector512.MultiplyAddEstimate(a2, b1, acc2_1);
+                                Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc3_0 = Vector512.MultiplyAddEstimate(a3, b0, acc3_0);
+                                acc3_1 = Vector512.MultiplyAddEstimate(a3, b1, acc3_1);
+                                Vector512<float> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc4_0 = Vector512.MultiplyAddEstimate(a4, b0, acc4_0);
+                                acc4_1 = Vector512.MultiplyAddEstimate(a4, b1, acc4_1);
+                                Vector512<float> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc5_0 = Vector512.MultiplyAddEstimate(a5, b0, acc5_0);
+                                acc5_1 = Vector512.MultiplyAddEstimate(a5, b1, acc5_1);
+                                Vector512<float> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc6_0 = Vector512.MultiplyAddEstimate(a6, b0, acc6_0);
+                                acc6_1 = Vector512.MultiplyAddEstimate(a6, b1, acc6_1);
+                                Vector512<float> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc7_0 = Vector512.MultiplyAddEstimate(a7, b0, acc7_0);
+                                acc7_1 = Vector512.MultiplyAddEstimate(a7, b1, acc7_1);
+                                Vector512<float> a8 = Vector512.Create(Unsafe.Add(ref aRow8, aOffset));
+                                acc8_0 = Vector512.MultiplyAddEstimate(a8, b0, acc8_0);
+                                acc8_1 = Vector512.MultiplyAddEstimate(a8, b1, acc8_1);
+                                Vector512<float> a9 = Vector512.Create(Unsafe.Add(ref aRow9, aOffset));
+                                acc9_0 = Vector512.MultiplyAddEstimate(a9, b0, acc9_0);
+                                acc9_1 = Vector512.MultiplyAddEstimate(a9, b1, acc9_1);
+                                Vector512<float> a10 = Vector512.Create(Unsafe.Add(ref aRow10, aOffset));
+                                acc10_0 = Vector512.MultiplyAddEstimate(a10, b0, acc10_0);
+                                acc10_1 = Vector512.MultiplyAddEstimate(a10, b1, acc10_1);
+                                Vector512<float> a11 = Vector512.Create(Unsafe.Add(ref aRow11, aOffset));
+                                acc11_0 = Vector512.MultiplyAddEstimate(a11, b0, acc11_0);
+                                acc11_1 = Vector512.MultiplyAddEstimate(a11, b1, acc11_1);
+                            }
+                            acc0_0.StoreUnsafe(ref c0_0);
+                            acc0_1.StoreUnsafe(ref c0_1);
+                            acc1_0.StoreUnsafe(ref c1_0);
+                            acc1_1.StoreUnsafe(ref c1_1);
+                            acc2_0.StoreUnsafe(ref c2_0);
+                            acc2_1.StoreUnsafe(ref c2_1);
+                            acc3_0.StoreUnsafe(ref c3_0);
+                            acc3_1.StoreUnsafe(ref c3_1);
+                            acc4_0.StoreUnsafe(ref c4_0);
+                            acc4_1.StoreUnsafe(ref c4_1);
+                            acc5_0.StoreUnsafe(ref c5_0);
+                            acc5_1.StoreUnsafe(ref c5_1);
+                            acc6_0.StoreUnsafe(ref c6_0);
+                            acc6_1.StoreUnsafe(ref c6_1);
+                            acc7_0.StoreUnsafe(ref c7_0);
+                            acc7_1.StoreUnsafe(ref c7_1);
+                            acc8_0.StoreUnsafe(ref c8_0);
+                            acc8_1.StoreUnsafe(ref c8_1);
+                            acc9_0.StoreUnsafe(ref c9_0);
+                            acc9_1.StoreUnsafe(ref c9_1);
+                            acc10_0.StoreUnsafe(ref c10_0);
+                            acc10_1.StoreUnsafe(ref c10_1);
+                            acc11_0.StoreUnsafe(ref c11_0);
+                            acc11_1.StoreUnsafe(ref c11_1);
+                        }
+                        i += 12;
+                    }
                     for (; i + 4 <= rows; i += 4)
                     {
-                        for (nint col = 0; col < 480; col += 48)
+                        // 4 row(s) × (4 × 6 + 4 + 4) vectors
+                        for (nint col = 0; col < 384; col += 96)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 512 + col);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
@@ -1751,24 +1890,48 @@ namespace Samples.Transformer
                             Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 512 + col + 32);
                             Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
+                            ref float c03 = ref Unsafe.Add(ref c, i * 512 + col + 48);
+                            Vector512<float> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<float>.Zero;
+                            ref float c04 = ref Unsafe.Add(ref c, i * 512 + col + 64);
+                            Vector512<float> acc04 = fromC ? Vector512.LoadUnsafe(ref c04) : Vector512<float>.Zero;
+                            ref float c05 = ref Unsafe.Add(ref c, i * 512 + col + 80);
+                            Vector512<float> acc05 = fromC ? Vector512.LoadUnsafe(ref c05) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 512 + col);
                             Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 16);
                             Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 32);
                             Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
+                            ref float c13 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 48);
+                            Vector512<float> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<float>.Zero;
+                            ref float c14 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 64);
+                            Vector512<float> acc14 = fromC ? Vector512.LoadUnsafe(ref c14) : Vector512<float>.Zero;
+                            ref float c15 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 80);
+                            Vector512<float> acc15 = fromC ? Vector512.LoadUnsafe(ref c15) : Vector512<float>.Zero;
                             ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 512 + col);
                             Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
                             ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 512 + col + 16);
                             Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
                             ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 512 + col + 32);
                             Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
+                            ref float c23 = ref Unsafe.Add(ref c, (i + 2) * 512 + col + 48);
+                            Vector512<float> acc23 = fromC ? Vector512.LoadUnsafe(ref c23) : Vector512<float>.Zero;
+                            ref float c24 = ref Unsafe.Add(ref c, (i + 2) * 512 + col + 64);
+                            Vector512<float> acc24 = fromC ? Vector512.LoadUnsafe(ref c24) : Vector512<float>.Zero;
+                            ref float c25 = ref Unsafe.Add(ref c, (i + 2) * 512 + col + 80);
+                            Vector512<float> acc25 = fromC ? Vector512.LoadUnsafe(ref c25) : Vector512<float>.Zero;
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 512 + col);
                             Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 512 + col + 16);
                             Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 512 + col + 32);
                             Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
+                            ref float c33 = ref Unsafe.Add(ref c, (i + 3) * 512 + col + 48);
+                            Vector512<float> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<float>.Zero;
+                            ref float c34 = ref Unsafe.Add(ref c, (i + 3) * 512 + col + 64);
+                            Vector512<float> acc34 = fromC ? Vector512.LoadUnsafe(ref c34) : Vector512<float>.Zero;
+                            ref float c35 = ref Unsafe.Add(ref c, (i + 3) * 512 + col + 80);
+                            Vector512<float> acc35 = fromC ? Vector512.LoadUnsafe(ref c35) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
@@ -1778,93 +1941,239 @@ namespace Samples.Transformer
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 512);
                                 nint aOffset = k * aDepth;
-                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
-                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
-                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
-                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
                                 Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
-                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
-                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
                                 Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
                                 acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
                                 acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
                                 acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                Vector512<float> b3 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                acc23 = Vector512.MultiplyAddEstimate(a2, b3, acc23);
+                                acc33 = Vector512.MultiplyAddEstimate(a3, b3, acc33);
+                                Vector512<float> b4 = Vector512.LoadUnsafe(ref bRow, 64);
+                                acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                                acc14 = Vector512.MultiplyAddEstimate(a1, b4, acc14);
+                                acc24 = Vector512.MultiplyAddEstimate(a2, b4, acc24);
+                                acc34 = Vector512.MultiplyAddEstimate(a3, b4, acc34);
+                                Vector512<float> b5 = Vector512.LoadUnsafe(ref bRow, 80);
+                                acc05 = Vector512.MultiplyAddEstimate(a0, b5, acc05);
+                                acc15 = Vector512.MultiplyAddEstimate(a1, b5, acc15);
+                                acc25 = Vector512.MultiplyAddEstimate(a2, b5, acc25);
+                                acc35 = Vector512.MultiplyAddEstimate(a3, b5, acc35);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
+                            acc04.StoreUnsafe(ref c04);
+                            acc05.StoreUnsafe(ref c05);
                             acc10.StoreUnsafe(ref c10);
                             acc11.StoreUnsafe(ref c11);
                             acc12.StoreUnsafe(ref c12);
+                            acc13.StoreUnsafe(ref c13);
+                            acc14.StoreUnsafe(ref c14);
+                            acc15.StoreUnsafe(ref c15);
                             acc20.StoreUnsafe(ref c20);
                             acc21.StoreUnsafe(ref c21);
                             acc22.StoreUnsafe(ref c22);
+                            acc23.StoreUnsafe(ref c23);
+                            acc24.StoreUnsafe(ref c24);
+                            acc25.StoreUnsafe(ref c25);
                             acc30.StoreUnsafe(ref c30);
                             acc31.StoreUnsafe(ref c31);
                             acc32.StoreUnsafe(ref c32);
+                            acc33.StoreUnsafe(ref c33);
+                            acc34.StoreUnsafe(ref c34);
+                            acc35.StoreUnsafe(ref c35);
                         }
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 512 + 480);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 512 + 384);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 512 + 480 + 16);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 512 + 384 + 16);
                             Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 512 + 480);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 512 + 384 + 32);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
+                            ref float c03 = ref Unsafe.Add(ref c, i * 512 + 384 + 48);
+                            Vector512<float> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 512 + 384);
                             Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 512 + 480 + 16);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 512 + 384 + 16);
                             Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
-                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 512 + 480);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 512 + 384 + 32);
+                            Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
+                            ref float c13 = ref Unsafe.Add(ref c, (i + 1) * 512 + 384 + 48);
+                            Vector512<float> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<float>.Zero;
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 512 + 384);
                             Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
-                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 512 + 480 + 16);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 512 + 384 + 16);
                             Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
-                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 512 + 480);
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 512 + 384 + 32);
+                            Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
+                            ref float c23 = ref Unsafe.Add(ref c, (i + 2) * 512 + 384 + 48);
+                            Vector512<float> acc23 = fromC ? Vector512.LoadUnsafe(ref c23) : Vector512<float>.Zero;
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 512 + 384);
                             Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
-                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 512 + 480 + 16);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 512 + 384 + 16);
                             Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 512 + 384 + 32);
+                            Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
+                            ref float c33 = ref Unsafe.Add(ref c, (i + 3) * 512 + 384 + 48);
+                            Vector512<float> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, 480);
+                            ref float bColumn = ref Unsafe.Add(ref b, 384);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 512);
                                 nint aOffset = k * aDepth;
-                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
-                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
                                 Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
-                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
                                 Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
                                 acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
                                 acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                Vector512<float> b3 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                acc23 = Vector512.MultiplyAddEstimate(a2, b3, acc23);
+                                acc33 = Vector512.MultiplyAddEstimate(a3, b3, acc33);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
                             acc10.StoreUnsafe(ref c10);
                             acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc13.StoreUnsafe(ref c13);
                             acc20.StoreUnsafe(ref c20);
                             acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc23.StoreUnsafe(ref c23);
                             acc30.StoreUnsafe(ref c30);
                             acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                            acc33.StoreUnsafe(ref c33);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 512 + 448);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 512 + 448 + 16);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 512 + 448 + 32);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
+                            ref float c03 = ref Unsafe.Add(ref c, i * 512 + 448 + 48);
+                            Vector512<float> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 512 + 448);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 512 + 448 + 16);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 512 + 448 + 32);
+                            Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
+                            ref float c13 = ref Unsafe.Add(ref c, (i + 1) * 512 + 448 + 48);
+                            Vector512<float> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<float>.Zero;
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 512 + 448);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 512 + 448 + 16);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 512 + 448 + 32);
+                            Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
+                            ref float c23 = ref Unsafe.Add(ref c, (i + 2) * 512 + 448 + 48);
+                            Vector512<float> acc23 = fromC ? Vector512.LoadUnsafe(ref c23) : Vector512<float>.Zero;
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 512 + 448);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 512 + 448 + 16);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 512 + 448 + 32);
+                            Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
+                            ref float c33 = ref Unsafe.Add(ref c, (i + 3) * 512 + 448 + 48);
+                            Vector512<float> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 448);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 512);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                Vector512<float> b3 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                acc23 = Vector512.MultiplyAddEstimate(a2, b3, acc23);
+                                acc33 = Vector512.MultiplyAddEstimate(a3, b3, acc33);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc13.StoreUnsafe(ref c13);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc23.StoreUnsafe(ref c23);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                            acc33.StoreUnsafe(ref c33);
                         }
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 480; col += 48)
+                        // 2 row(s) × (4 × 8) vectors
+                        for (nint col = 0; col < 512; col += 128)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 512 + col);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
@@ -1872,12 +2181,32 @@ namespace Samples.Transformer
                             Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 512 + col + 32);
                             Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
+                            ref float c03 = ref Unsafe.Add(ref c, i * 512 + col + 48);
+                            Vector512<float> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<float>.Zero;
+                            ref float c04 = ref Unsafe.Add(ref c, i * 512 + col + 64);
+                            Vector512<float> acc04 = fromC ? Vector512.LoadUnsafe(ref c04) : Vector512<float>.Zero;
+                            ref float c05 = ref Unsafe.Add(ref c, i * 512 + col + 80);
+                            Vector512<float> acc05 = fromC ? Vector512.LoadUnsafe(ref c05) : Vector512<float>.Zero;
+                            ref float c06 = ref Unsafe.Add(ref c, i * 512 + col + 96);
+                            Vector512<float> acc06 = fromC ? Vector512.LoadUnsafe(ref c06) : Vector512<float>.Zero;
+                            ref float c07 = ref Unsafe.Add(ref c, i * 512 + col + 112);
+                            Vector512<float> acc07 = fromC ? Vector512.LoadUnsafe(ref c07) : Vector512<float>.Zero;
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 512 + col);
                             Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 16);
                             Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 32);
                             Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
+                            ref float c13 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 48);
+                            Vector512<float> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<float>.Zero;
+                            ref float c14 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 64);
+                            Vector512<float> acc14 = fromC ? Vector512.LoadUnsafe(ref c14) : Vector512<float>.Zero;
+                            ref float c15 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 80);
+                            Vector512<float> acc15 = fromC ? Vector512.LoadUnsafe(ref c15) : Vector512<float>.Zero;
+                            ref float c16 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 96);
+                            Vector512<float> acc16 = fromC ? Vector512.LoadUnsafe(ref c16) : Vector512<float>.Zero;
+                            ref float c17 = ref Unsafe.Add(ref c, (i + 1) * 512 + col + 112);
+                            Vector512<float> acc17 = fromC ? Vector512.LoadUnsafe(ref c17) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
@@ -1885,59 +2214,55 @@ namespace Samples.Transformer
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 512);
                                 nint aOffset = k * aDepth;
-                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
-                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                                 acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                                 acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector512<float> b3 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                Vector512<float> b4 = Vector512.LoadUnsafe(ref bRow, 64);
+                                acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                                acc14 = Vector512.MultiplyAddEstimate(a1, b4, acc14);
+                                Vector512<float> b5 = Vector512.LoadUnsafe(ref bRow, 80);
+                                acc05 = Vector512.MultiplyAddEstimate(a0, b5, acc05);
+                                acc15 = Vector512.MultiplyAddEstimate(a1, b5, acc15);
+                                Vector512<float> b6 = Vector512.LoadUnsafe(ref bRow, 96);
+                                acc06 = Vector512.MultiplyAddEstimate(a0, b6, acc06);
+                                acc16 = Vector512.MultiplyAddEstimate(a1, b6, acc16);
+                                Vector512<float> b7 = Vector512.LoadUnsafe(ref bRow, 112);
+                                acc07 = Vector512.MultiplyAddEstimate(a0, b7, acc07);
+                                acc17 = Vector512.MultiplyAddEstimate(a1, b7, acc17);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
+                            acc04.StoreUnsafe(ref c04);
+                            acc05.StoreUnsafe(ref c05);
+                            acc06.StoreUnsafe(ref c06);
+                            acc07.StoreUnsafe(ref c07);
                             acc10.StoreUnsafe(ref c10);
                             acc11.StoreUnsafe(ref c11);
                             acc12.StoreUnsafe(ref c12);
-                        }
-                        {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 512 + 480);
-                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 512 + 480 + 16);
-                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 512 + 480);
-                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 512 + 480 + 16);
-                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
-                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, 480);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 512);
-                                nint aOffset = k * aDepth;
-                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
-                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
-                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
-                            acc10.StoreUnsafe(ref c10);
-                            acc11.StoreUnsafe(ref c11);
+                            acc13.StoreUnsafe(ref c13);
+                            acc14.StoreUnsafe(ref c14);
+                            acc15.StoreUnsafe(ref c15);
+                            acc16.StoreUnsafe(ref c16);
+                            acc17.StoreUnsafe(ref c17);
                         }
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 480; col += 48)
+                        // 1 row(s) × (4 × 8) vectors
+                        for (nint col = 0; col < 512; col += 128)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 512 + col);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
@@ -1945,52 +2270,58 @@ namespace Samples.Transformer
                             Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
                             ref float c02 = ref Unsafe.Add(ref c, i * 512 + col + 32);
                             Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
+                            ref float c03 = ref Unsafe.Add(ref c, i * 512 + col + 48);
+                            Vector512<float> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<float>.Zero;
+                            ref float c04 = ref Unsafe.Add(ref c, i * 512 + col + 64);
+                            Vector512<float> acc04 = fromC ? Vector512.LoadUnsafe(ref c04) : Vector512<float>.Zero;
+                            ref float c05 = ref Unsafe.Add(ref c, i * 512 + col + 80);
+                            Vector512<float> acc05 = fromC ? Vector512.LoadUnsafe(ref c05) : Vector512<float>.Zero;
+                            ref float c06 = ref Unsafe.Add(ref c, i * 512 + col + 96);
+                            Vector512<float> acc06 = fromC ? Vector512.LoadUnsafe(ref c06) : Vector512<float>.Zero;
+                            ref float c07 = ref Unsafe.Add(ref c, i * 512 + col + 112);
+                            Vector512<float> acc07 = fromC ? Vector512.LoadUnsafe(ref c07) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 512);
                                 nint aOffset = k * aDepth;
-                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
-                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
                                 acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
                                 acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<float> b3 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                Vector512<float> b4 = Vector512.LoadUnsafe(ref bRow, 64);
+                                acc04 = Vector512.MultiplyAddEstimate(a0, b4, acc04);
+                                Vector512<float> b5 = Vector512.LoadUnsafe(ref bRow, 80);
+                                acc05 = Vector512.MultiplyAddEstimate(a0, b5, acc05);
+                                Vector512<float> b6 = Vector512.LoadUnsafe(ref bRow, 96);
+                                acc06 = Vector512.MultiplyAddEstimate(a0, b6, acc06);
+                                Vector512<float> b7 = Vector512.LoadUnsafe(ref bRow, 112);
+                                acc07 = Vector512.MultiplyAddEstimate(a0, b7, acc07);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
-                        }
-                        {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 512 + 480);
-                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 512 + 480 + 16);
-                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
-                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, 480);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 512);
-                                nint aOffset = k * aDepth;
-                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
-                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
+                            acc03.StoreUnsafe(ref c03);
+                            acc04.StoreUnsafe(ref c04);
+                            acc05.StoreUnsafe(ref c05);
+                            acc06.StoreUnsafe(ref c06);
+                            acc07.StoreUnsafe(ref c07);
                         }
                     }
                 }
                 else if (SimdPaths.Vector256)
                 {
-                    // columns: 512 = 21 × 3 vectors + 1 vector(s) + 0 scalar(s) of 8 lanes
+                    // columns: 512 = 64 vector(s) + 0 scalar(s) of 8 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (21 × 3 + 1) vectors
                         for (nint col = 0; col < 504; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 512 + col);
@@ -2095,6 +2426,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (21 × 3 + 1) vectors
                         for (nint col = 0; col < 504; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 512 + col);
@@ -2159,6 +2491,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (21 × 3 + 1) vectors
                         for (nint col = 0; col < 504; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 512 + col);
@@ -2204,10 +2537,11 @@ namespace Samples.Transformer
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 512 = 42 × 3 vectors + 2 vector(s) + 0 scalar(s) of 4 lanes
+                    // columns: 512 = 128 vector(s) + 0 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (42 × 3 + 2) vectors
                         for (nint col = 0; col < 504; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 512 + col);
@@ -2329,6 +2663,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (42 × 3 + 2) vectors
                         for (nint col = 0; col < 504; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 512 + col);
@@ -2402,6 +2737,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (42 × 3 + 2) vectors
                         for (nint col = 0; col < 504; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 512 + col);
@@ -2489,59 +2825,60 @@ namespace Samples.Transformer
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
-                    // columns: 64 = 1 × 3 vectors + 1 vector(s) + 0 scalar(s) of 16 lanes
+                    // columns: 64 = 4 vector(s) + 0 scalar(s) of 16 lanes
                     nint i = 0;
-                    for (; i + 8 <= rows; i += 8)
+                    bool twelveRows = rows >= 12 && rows % 8 >= 4;
+                    for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)
                     {
-                        for (nint col = 0; col < 48; col += 48)
+                        // 8 row(s) × (1 × 3 + 1) vectors
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 0);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
                             Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
-                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + 0 + 32);
                             Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0);
                             Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 16);
                             Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
-                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 32);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 32);
                             Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
-                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0);
                             Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
-                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 16);
                             Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
-                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 32);
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 32);
                             Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
-                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0);
                             Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
-                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 16);
                             Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
-                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 32);
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 32);
                             Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
-                            ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 64 + col);
+                            ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 64 + 0);
                             Vector512<float> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<float>.Zero;
-                            ref float c41 = ref Unsafe.Add(ref c, (i + 4) * 64 + col + 16);
+                            ref float c41 = ref Unsafe.Add(ref c, (i + 4) * 64 + 0 + 16);
                             Vector512<float> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<float>.Zero;
-                            ref float c42 = ref Unsafe.Add(ref c, (i + 4) * 64 + col + 32);
+                            ref float c42 = ref Unsafe.Add(ref c, (i + 4) * 64 + 0 + 32);
                             Vector512<float> acc42 = fromC ? Vector512.LoadUnsafe(ref c42) : Vector512<float>.Zero;
-                            ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 64 + col);
+                            ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 64 + 0);
                             Vector512<float> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<float>.Zero;
-                            ref float c51 = ref Unsafe.Add(ref c, (i + 5) * 64 + col + 16);
+                            ref float c51 = ref Unsafe.Add(ref c, (i + 5) * 64 + 0 + 16);
                             Vector512<float> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<float>.Zero;
-                            ref float c52 = ref Unsafe.Add(ref c, (i + 5) * 64 + col + 32);
+                            ref float c52 = ref Unsafe.Add(ref c, (i + 5) * 64 + 0 + 32);
                             Vector512<float> acc52 = fromC ? Vector512.LoadUnsafe(ref c52) : Vector512<float>.Zero;
-                            ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 64 + col);
+                            ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 64 + 0);
                             Vector512<float> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<float>.Zero;
-                            ref float c61 = ref Unsafe.Add(ref c, (i + 6) * 64 + col + 16);
+                            ref float c61 = ref Unsafe.Add(ref c, (i + 6) * 64 + 0 + 16);
                             Vector512<float> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<float>.Zero;
-                            ref float c62 = ref Unsafe.Add(ref c, (i + 6) * 64 + col + 32);
+                            ref float c62 = ref Unsafe.Add(ref c, (i + 6) * 64 + 0 + 32);
                             Vector512<float> acc62 = fromC ? Vector512.LoadUnsafe(ref c62) : Vector512<float>.Zero;
-                            ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + col);
+                            ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + 0);
                             Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
-                            ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 64 + col + 16);
+                            ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 64 + 0 + 16);
                             Vector512<float> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<float>.Zero;
-                            ref float c72 = ref Unsafe.Add(ref c, (i + 7) * 64 + col + 32);
+                            ref float c72 = ref Unsafe.Add(ref c, (i + 7) * 64 + 0 + 32);
                             Vector512<float> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
@@ -2551,7 +2888,7 @@ namespace Samples.Transformer
                             ref float aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
                             ref float aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
                             ref float aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
@@ -2675,38 +3012,71 @@ namespace Samples.Transformer
                             acc70.StoreUnsafe(ref c70);
                         }
                     }
-                    for (; i + 4 <= rows; i += 4)
+                    if (twelveRows)
                     {
-                        for (nint col = 0; col < 48; col += 48)
+                        // 12 row(s) × (2 × 2) vectors
+                        for (nint col = 0; col < 64; col += 32)
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
-                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
-                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
-                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
-                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
-                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
-                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
-                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 32);
-                            Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
-                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
-                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
-                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
-                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
-                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 32);
-                            Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
-                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
-                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
-                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
-                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
-                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 32);
-                            Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
+                            ref float c0_0 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector512<float> acc0_0 = fromC ? Vector512.LoadUnsafe(ref c0_0) : Vector512<float>.Zero;
+                            ref float c0_1 = ref Unsafe.Add(ref c, i * 64 + col + 16);
+                            Vector512<float> acc0_1 = fromC ? Vector512.LoadUnsafe(ref c0_1) : Vector512<float>.Zero;
+                            ref float c1_0 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector512<float> acc1_0 = fromC ? Vector512.LoadUnsafe(ref c1_0) : Vector512<float>.Zero;
+                            ref float c1_1 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
+                            Vector512<float> acc1_1 = fromC ? Vector512.LoadUnsafe(ref c1_1) : Vector512<float>.Zero;
+                            ref float c2_0 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
+                            Vector512<float> acc2_0 = fromC ? Vector512.LoadUnsafe(ref c2_0) : Vector512<float>.Zero;
+                            ref float c2_1 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 16);
+                            Vector512<float> acc2_1 = fromC ? Vector512.LoadUnsafe(ref c2_1) : Vector512<float>.Zero;
+                            ref float c3_0 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
+                            Vector512<float> acc3_0 = fromC ? Vector512.LoadUnsafe(ref c3_0) : Vector512<float>.Zero;
+                            ref float c3_1 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
+                            Vector512<float> acc3_1 = fromC ? Vector512.LoadUnsafe(ref c3_1) : Vector512<float>.Zero;
+                            ref float c4_0 = ref Unsafe.Add(ref c, (i + 4) * 64 + col);
+                            Vector512<float> acc4_0 = fromC ? Vector512.LoadUnsafe(ref c4_0) : Vector512<float>.Zero;
+                            ref float c4_1 = ref Unsafe.Add(ref c, (i + 4) * 64 + col + 16);
+                            Vector512<float> acc4_1 = fromC ? Vector512.LoadUnsafe(ref c4_1) : Vector512<float>.Zero;
+                            ref float c5_0 = ref Unsafe.Add(ref c, (i + 5) * 64 + col);
+                            Vector512<float> acc5_0 = fromC ? Vector512.LoadUnsafe(ref c5_0) : Vector512<float>.Zero;
+                            ref float c5_1 = ref Unsafe.Add(ref c, (i + 5) * 64 + col + 16);
+                            Vector512<float> acc5_1 = fromC ? Vector512.LoadUnsafe(ref c5_1) : Vector512<float>.Zero;
+                            ref float c6_0 = ref Unsafe.Add(ref c, (i + 6) * 64 + col);
+                            Vector512<float> acc6_0 = fromC ? Vector512.LoadUnsafe(ref c6_0) : Vector512<float>.Zero;
+                            ref float c6_1 = ref Unsafe.Add(ref c, (i + 6) * 64 + col + 16);
+                            Vector512<float> acc6_1 = fromC ? Vector512.LoadUnsafe(ref c6_1) : Vector512<float>.Zero;
+                            ref float c7_0 = ref Unsafe.Add(ref c, (i + 7) * 64 + col);
+                            Vector512<float> acc7_0 = fromC ? Vector512.LoadUnsafe(ref c7_0) : Vector512<float>.Zero;
+                            ref float c7_1 = ref Unsafe.Add(ref c, (i + 7) * 64 + col + 16);
+                            Vector512<float> acc7_1 = fromC ? Vector512.LoadUnsafe(ref c7_1) : Vector512<float>.Zero;
+                            ref float c8_0 = ref Unsafe.Add(ref c, (i + 8) * 64 + col);
+                            Vector512<float> acc8_0 = fromC ? Vector512.LoadUnsafe(ref c8_0) : Vector512<float>.Zero;
+                            ref float c8_1 = ref Unsafe.Add(ref c, (i + 8) * 64 + col + 16);
+                            Vector512<float> acc8_1 = fromC ? Vector512.LoadUnsafe(ref c8_1) : Vector512<float>.Zero;
+                            ref float c9_0 = ref Unsafe.Add(ref c, (i + 9) * 64 + col);
+                            Vector512<float> acc9_0 = fromC ? Vector512.LoadUnsafe(ref c9_0) : Vector512<float>.Zero;
+                            ref float c9_1 = ref Unsafe.Add(ref c, (i + 9) * 64 + col + 16);
+                            Vector512<float> acc9_1 = fromC ? Vector512.LoadUnsafe(ref c9_1) : Vector512<float>.Zero;
+                            ref float c10_0 = ref Unsafe.Add(ref c, (i + 10) * 64 + col);
+                            Vector512<float> acc10_0 = fromC ? Vector512.LoadUnsafe(ref c10_0) : Vector512<float>.Zero;
+                            ref float c10_1 = ref Unsafe.Add(ref c, (i + 10) * 64 + col + 16);
+                            Vector512<float> acc10_1 = fromC ? Vector512.LoadUnsafe(ref c10_1) : Vector512<float>.Zero;
+                            ref float c11_0 = ref Unsafe.Add(ref c, (i + 11) * 64 + col);
+                            Vector512<float> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<float>.Zero;
+                            ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 64 + col + 16);
+                            Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref float aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref float aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref float aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref float aRow8 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                            ref float aRow9 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                            ref float aRow10 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                            ref float aRow11 = ref Unsafe.Add(ref a, (i + 11) * aRow);
                             ref float bColumn = ref Unsafe.Add(ref b, col);
                             for (nint k = k0; k < k1; k++)
                             {
@@ -2714,186 +3084,252 @@ namespace Samples.Transformer
                                 nint aOffset = k * aDepth;
                                 Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
-                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc0_0 = Vector512.MultiplyAddEstimate(a0, b0, acc0_0);
+                                acc0_1 = Vector512.MultiplyAddEstimate(a0, b1, acc0_1);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
-                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
-                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                acc1_0 = Vector512.MultiplyAddEstimate(a1, b0, acc1_0);
+                                acc1_1 = Vector512.MultiplyAddEstimate(a1, b1, acc1_1);
                                 Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
-                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
-                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                acc2_0 = Vector512.MultiplyAddEstimate(a2, b0, acc2_0);
+                                acc2_1 = Vector512.MultiplyAddEstimate(a2, b1, acc2_1);
                                 Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
-                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
-                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
-                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                acc3_0 = Vector512.MultiplyAddEstimate(a3, b0, acc3_0);
+                                acc3_1 = Vector512.MultiplyAddEstimate(a3, b1, acc3_1);
+                                Vector512<float> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc4_0 = Vector512.MultiplyAddEstimate(a4, b0, acc4_0);
+                                acc4_1 = Vector512.MultiplyAddEstimate(a4, b1, acc4_1);
+                                Vector512<float> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc5_0 = Vector512.MultiplyAddEstimate(a5, b0, acc5_0);
+                                acc5_1 = Vector512.MultiplyAddEstimate(a5, b1, acc5_1);
+                                Vector512<float> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc6_0 = Vector512.MultiplyAddEstimate(a6, b0, acc6_0);
+                                acc6_1 = Vector512.MultiplyAddEstimate(a6, b1, acc6_1);
+                                Vector512<float> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc7_0 = Vector512.MultiplyAddEstimate(a7, b0, acc7_0);
+                                acc7_1 = Vector512.MultiplyAddEstimate(a7, b1, acc7_1);
+                                Vector512<float> a8 = Vector512.Create(Unsafe.Add(ref aRow8, aOffset));
+                                acc8_0 = Vector512.MultiplyAddEstimate(a8, b0, acc8_0);
+                                acc8_1 = Vector512.MultiplyAddEstimate(a8, b1, acc8_1);
+                                Vector512<float> a9 = Vector512.Create(Unsafe.Add(ref aRow9, aOffset));
+                                acc9_0 = Vector512.MultiplyAddEstimate(a9, b0, acc9_0);
+                                acc9_1 = Vector512.MultiplyAddEstimate(a9, b1, acc9_1);
+                                Vector512<float> a10 = Vector512.Create(Unsafe.Add(ref aRow10, aOffset));
+                                acc10_0 = Vector512.MultiplyAddEstimate(a10, b0, acc10_0);
+                                acc10_1 = Vector512.MultiplyAddEstimate(a10, b1, acc10_1);
+                                Vector512<float> a11 = Vector512.Create(Unsafe.Add(ref aRow11, aOffset));
+                                acc11_0 = Vector512.MultiplyAddEstimate(a11, b0, acc11_0);
+                                acc11_1 = Vector512.MultiplyAddEstimate(a11, b1, acc11_1);
                             }
-                            acc00.StoreUnsafe(ref c00);
-                            acc01.StoreUnsafe(ref c01);
-                            acc02.StoreUnsafe(ref c02);
-                            acc10.StoreUnsafe(ref c10);
-                            acc11.StoreUnsafe(ref c11);
-                            acc12.StoreUnsafe(ref c12);
-                            acc20.StoreUnsafe(ref c20);
-                            acc21.StoreUnsafe(ref c21);
-                            acc22.StoreUnsafe(ref c22);
-                            acc30.StoreUnsafe(ref c30);
-                            acc31.StoreUnsafe(ref c31);
-                            acc32.StoreUnsafe(ref c32);
+                            acc0_0.StoreUnsafe(ref c0_0);
+                            acc0_1.StoreUnsafe(ref c0_1);
+                            acc1_0.StoreUnsafe(ref c1_0);
+                            acc1_1.StoreUnsafe(ref c1_1);
+                            acc2_0.StoreUnsafe(ref c2_0);
+                            acc2_1.StoreUnsafe(ref c2_1);
+                            acc3_0.StoreUnsafe(ref c3_0);
+                            acc3_1.StoreUnsafe(ref c3_1);
+                            acc4_0.StoreUnsafe(ref c4_0);
+                            acc4_1.StoreUnsafe(ref c4_1);
+                            acc5_0.StoreUnsafe(ref c5_0);
+                            acc5_1.StoreUnsafe(ref c5_1);
+                            acc6_0.StoreUnsafe(ref c6_0);
+                            acc6_1.StoreUnsafe(ref c6_1);
+                            acc7_0.StoreUnsafe(ref c7_0);
+                            acc7_1.StoreUnsafe(ref c7_1);
+                            acc8_0.StoreUnsafe(ref c8_0);
+                            acc8_1.StoreUnsafe(ref c8_1);
+                            acc9_0.StoreUnsafe(ref c9_0);
+                            acc9_1.StoreUnsafe(ref c9_1);
+                            acc10_0.StoreUnsafe(ref c10_0);
+                            acc10_1.StoreUnsafe(ref c10_1);
+                            acc11_0.StoreUnsafe(ref c11_0);
+                            acc11_1.StoreUnsafe(ref c11_1);
                         }
+                        i += 12;
+                    }
+                    for (; i + 4 <= rows; i += 4)
+                    {
+                        // 4 row(s) × (4) vectors
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 0);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + 0 + 32);
+                            Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
+                            ref float c03 = ref Unsafe.Add(ref c, i * 64 + 0 + 48);
+                            Vector512<float> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0);
                             Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
-                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 48);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 16);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 32);
+                            Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
+                            ref float c13 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 48);
+                            Vector512<float> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<float>.Zero;
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0);
                             Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
-                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 16);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 32);
+                            Vector512<float> acc22 = fromC ? Vector512.LoadUnsafe(ref c22) : Vector512<float>.Zero;
+                            ref float c23 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 48);
+                            Vector512<float> acc23 = fromC ? Vector512.LoadUnsafe(ref c23) : Vector512<float>.Zero;
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0);
                             Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 16);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 32);
+                            Vector512<float> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<float>.Zero;
+                            ref float c33 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 48);
+                            Vector512<float> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, 48);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
-                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
                                 Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
-                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
                                 Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
                                 acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                acc22 = Vector512.MultiplyAddEstimate(a2, b2, acc22);
+                                acc32 = Vector512.MultiplyAddEstimate(a3, b2, acc32);
+                                Vector512<float> b3 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
+                                acc23 = Vector512.MultiplyAddEstimate(a2, b3, acc23);
+                                acc33 = Vector512.MultiplyAddEstimate(a3, b3, acc33);
                             }
                             acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
                             acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc13.StoreUnsafe(ref c13);
                             acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc23.StoreUnsafe(ref c23);
                             acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                            acc33.StoreUnsafe(ref c33);
                         }
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 48; col += 48)
+                        // 2 row(s) × (4) vectors
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 0);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
                             Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
-                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + 0 + 32);
                             Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            ref float c03 = ref Unsafe.Add(ref c, i * 64 + 0 + 48);
+                            Vector512<float> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0);
                             Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 16);
                             Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
-                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 32);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 32);
                             Vector512<float> acc12 = fromC ? Vector512.LoadUnsafe(ref c12) : Vector512<float>.Zero;
+                            ref float c13 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 48);
+                            Vector512<float> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
-                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
-                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
                                 acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
                                 acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
+                                acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
                                 acc12 = Vector512.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector512<float> b3 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
+                                acc13 = Vector512.MultiplyAddEstimate(a1, b3, acc13);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
+                            acc03.StoreUnsafe(ref c03);
                             acc10.StoreUnsafe(ref c10);
                             acc11.StoreUnsafe(ref c11);
                             acc12.StoreUnsafe(ref c12);
-                        }
-                        {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48);
-                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
-                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, 48);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
-                                nint aOffset = k * aDepth;
-                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
-                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
-                            }
-                            acc00.StoreUnsafe(ref c00);
-                            acc10.StoreUnsafe(ref c10);
+                            acc13.StoreUnsafe(ref c13);
                         }
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 48; col += 48)
+                        // 1 row(s) × (4) vectors
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 0);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 16);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
                             Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
-                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 32);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + 0 + 32);
                             Vector512<float> acc02 = fromC ? Vector512.LoadUnsafe(ref c02) : Vector512<float>.Zero;
+                            ref float c03 = ref Unsafe.Add(ref c, i * 64 + 0 + 48);
+                            Vector512<float> acc03 = fromC ? Vector512.LoadUnsafe(ref c03) : Vector512<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
                                 nint aOffset = k * aDepth;
-                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
-                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
                                 Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
                                 acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
                                 acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<float> b2 = Vector512.LoadUnsafe(ref bRow, 32);
                                 acc02 = Vector512.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector512<float> b3 = Vector512.LoadUnsafe(ref bRow, 48);
+                                acc03 = Vector512.MultiplyAddEstimate(a0, b3, acc03);
                             }
                             acc00.StoreUnsafe(ref c00);
                             acc01.StoreUnsafe(ref c01);
                             acc02.StoreUnsafe(ref c02);
-                        }
-                        {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 48);
-                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
-                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, 48);
-                            for (nint k = k0; k < k1; k++)
-                            {
-                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
-                                nint aOffset = k * aDepth;
-                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
-                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
-                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
-                            }
-                            acc00.StoreUnsafe(ref c00);
+                            acc03.StoreUnsafe(ref c03);
                         }
                     }
                 }
                 else if (SimdPaths.Vector256)
                 {
-                    // columns: 64 = 2 × 3 vectors + 2 vector(s) + 0 scalar(s) of 8 lanes
+                    // columns: 64 = 8 vector(s) + 0 scalar(s) of 8 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (2 × 3 + 2) vectors
                         for (nint col = 0; col < 48; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -3015,6 +3451,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (2 × 3 + 2) vectors
                         for (nint col = 0; col < 48; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -3088,6 +3525,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (2 × 3 + 2) vectors
                         for (nint col = 0; col < 48; col += 24)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -3138,10 +3576,11 @@ namespace Samples.Transformer
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 64 = 5 × 3 vectors + 1 vector(s) + 0 scalar(s) of 4 lanes
+                    // columns: 64 = 16 vector(s) + 0 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (5 × 3 + 1) vectors
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -3246,6 +3685,7 @@ namespace Samples.Transformer
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (5 × 3 + 1) vectors
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
@@ -3310,6 +3750,7 @@ namespace Samples.Transformer
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (5 × 3 + 1) vectors
                         for (nint col = 0; col < 60; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);

@@ -561,10 +561,12 @@ namespace DocumentClassifier
                 bool fromC = accumulate || k0 > 0;
                 if (SimdPaths.Vector512)
                 {
-                    // columns: 32 = 0 × 3 vectors + 2 vector(s) + 0 scalar(s) of 16 lanes
+                    // columns: 32 = 2 vector(s) + 0 scalar(s) of 16 lanes
                     nint i = 0;
-                    for (; i + 8 <= rows; i += 8)
+                    bool twelveRows = rows >= 12 && rows % 8 >= 4;
+                    for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)
                     {
+                        // 8 row(s) × (2) vectors
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
@@ -656,8 +658,144 @@ namespace DocumentClassifier
                             acc71.StoreUnsafe(ref c71);
                         }
                     }
+                    if (twelveRows)
+                    {
+                        // 12 row(s) × (1 × 2) vectors
+                        {
+                            ref float c0_0 = ref Unsafe.Add(ref c, i * 32 + 0);
+                            Vector512<float> acc0_0 = fromC ? Vector512.LoadUnsafe(ref c0_0) : Vector512<float>.Zero;
+                            ref float c0_1 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
+                            Vector512<float> acc0_1 = fromC ? Vector512.LoadUnsafe(ref c0_1) : Vector512<float>.Zero;
+                            ref float c1_0 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0);
+                            Vector512<float> acc1_0 = fromC ? Vector512.LoadUnsafe(ref c1_0) : Vector512<float>.Zero;
+                            ref float c1_1 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
+                            Vector512<float> acc1_1 = fromC ? Vector512.LoadUnsafe(ref c1_1) : Vector512<float>.Zero;
+                            ref float c2_0 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0);
+                            Vector512<float> acc2_0 = fromC ? Vector512.LoadUnsafe(ref c2_0) : Vector512<float>.Zero;
+                            ref float c2_1 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0 + 16);
+                            Vector512<float> acc2_1 = fromC ? Vector512.LoadUnsafe(ref c2_1) : Vector512<float>.Zero;
+                            ref float c3_0 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0);
+                            Vector512<float> acc3_0 = fromC ? Vector512.LoadUnsafe(ref c3_0) : Vector512<float>.Zero;
+                            ref float c3_1 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
+                            Vector512<float> acc3_1 = fromC ? Vector512.LoadUnsafe(ref c3_1) : Vector512<float>.Zero;
+                            ref float c4_0 = ref Unsafe.Add(ref c, (i + 4) * 32 + 0);
+                            Vector512<float> acc4_0 = fromC ? Vector512.LoadUnsafe(ref c4_0) : Vector512<float>.Zero;
+                            ref float c4_1 = ref Unsafe.Add(ref c, (i + 4) * 32 + 0 + 16);
+                            Vector512<float> acc4_1 = fromC ? Vector512.LoadUnsafe(ref c4_1) : Vector512<float>.Zero;
+                            ref float c5_0 = ref Unsafe.Add(ref c, (i + 5) * 32 + 0);
+                            Vector512<float> acc5_0 = fromC ? Vector512.LoadUnsafe(ref c5_0) : Vector512<float>.Zero;
+                            ref float c5_1 = ref Unsafe.Add(ref c, (i + 5) * 32 + 0 + 16);
+                            Vector512<float> acc5_1 = fromC ? Vector512.LoadUnsafe(ref c5_1) : Vector512<float>.Zero;
+                            ref float c6_0 = ref Unsafe.Add(ref c, (i + 6) * 32 + 0);
+                            Vector512<float> acc6_0 = fromC ? Vector512.LoadUnsafe(ref c6_0) : Vector512<float>.Zero;
+                            ref float c6_1 = ref Unsafe.Add(ref c, (i + 6) * 32 + 0 + 16);
+                            Vector512<float> acc6_1 = fromC ? Vector512.LoadUnsafe(ref c6_1) : Vector512<float>.Zero;
+                            ref float c7_0 = ref Unsafe.Add(ref c, (i + 7) * 32 + 0);
+                            Vector512<float> acc7_0 = fromC ? Vector512.LoadUnsafe(ref c7_0) : Vector512<float>.Zero;
+                            ref float c7_1 = ref Unsafe.Add(ref c, (i + 7) * 32 + 0 + 16);
+                            Vector512<float> acc7_1 = fromC ? Vector512.LoadUnsafe(ref c7_1) : Vector512<float>.Zero;
+                            ref float c8_0 = ref Unsafe.Add(ref c, (i + 8) * 32 + 0);
+                            Vector512<float> acc8_0 = fromC ? Vector512.LoadUnsafe(ref c8_0) : Vector512<float>.Zero;
+                            ref float c8_1 = ref Unsafe.Add(ref c, (i + 8) * 32 + 0 + 16);
+                            Vector512<float> acc8_1 = fromC ? Vector512.LoadUnsafe(ref c8_1) : Vector512<float>.Zero;
+                            ref float c9_0 = ref Unsafe.Add(ref c, (i + 9) * 32 + 0);
+                            Vector512<float> acc9_0 = fromC ? Vector512.LoadUnsafe(ref c9_0) : Vector512<float>.Zero;
+                            ref float c9_1 = ref Unsafe.Add(ref c, (i + 9) * 32 + 0 + 16);
+                            Vector512<float> acc9_1 = fromC ? Vector512.LoadUnsafe(ref c9_1) : Vector512<float>.Zero;
+                            ref float c10_0 = ref Unsafe.Add(ref c, (i + 10) * 32 + 0);
+                            Vector512<float> acc10_0 = fromC ? Vector512.LoadUnsafe(ref c10_0) : Vector512<float>.Zero;
+                            ref float c10_1 = ref Unsafe.Add(ref c, (i + 10) * 32 + 0 + 16);
+                            Vector512<float> acc10_1 = fromC ? Vector512.LoadUnsafe(ref c10_1) : Vector512<float>.Zero;
+                            ref float c11_0 = ref Unsafe.Add(ref c, (i + 11) * 32 + 0);
+                            Vector512<float> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<float>.Zero;
+                            ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 32 + 0 + 16);
+                            Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
+                            ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
+                            ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
+                            ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
+                            ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
+                            ref float aRow4 = ref Unsafe.Add(ref a, (i + 4) * aRow);
+                            ref float aRow5 = ref Unsafe.Add(ref a, (i + 5) * aRow);
+                            ref float aRow6 = ref Unsafe.Add(ref a, (i + 6) * aRow);
+                            ref float aRow7 = ref Unsafe.Add(ref a, (i + 7) * aRow);
+                            ref float aRow8 = ref Unsafe.Add(ref a, (i + 8) * aRow);
+                            ref float aRow9 = ref Unsafe.Add(ref a, (i + 9) * aRow);
+                            ref float aRow10 = ref Unsafe.Add(ref a, (i + 10) * aRow);
+                            ref float aRow11 = ref Unsafe.Add(ref a, (i + 11) * aRow);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
+                                nint aOffset = k * aDepth;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc0_0 = Vector512.MultiplyAddEstimate(a0, b0, acc0_0);
+                                acc0_1 = Vector512.MultiplyAddEstimate(a0, b1, acc0_1);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc1_0 = Vector512.MultiplyAddEstimate(a1, b0, acc1_0);
+                                acc1_1 = Vector512.MultiplyAddEstimate(a1, b1, acc1_1);
+                                Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc2_0 = Vector512.MultiplyAddEstimate(a2, b0, acc2_0);
+                                acc2_1 = Vector512.MultiplyAddEstimate(a2, b1, acc2_1);
+                                Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc3_0 = Vector512.MultiplyAddEstimate(a3, b0, acc3_0);
+                                acc3_1 = Vector512.MultiplyAddEstimate(a3, b1, acc3_1);
+                                Vector512<float> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc4_0 = Vector512.MultiplyAddEstimate(a4, b0, acc4_0);
+                                acc4_1 = Vector512.MultiplyAddEstimate(a4, b1, acc4_1);
+                                Vector512<float> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc5_0 = Vector512.MultiplyAddEstimate(a5, b0, acc5_0);
+                                acc5_1 = Vector512.MultiplyAddEstimate(a5, b1, acc5_1);
+                                Vector512<float> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc6_0 = Vector512.MultiplyAddEstimate(a6, b0, acc6_0);
+                                acc6_1 = Vector512.MultiplyAddEstimate(a6, b1, acc6_1);
+                                Vector512<float> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc7_0 = Vector512.MultiplyAddEstimate(a7, b0, acc7_0);
+                                acc7_1 = Vector512.MultiplyAddEstimate(a7, b1, acc7_1);
+                                Vector512<float> a8 = Vector512.Create(Unsafe.Add(ref aRow8, aOffset));
+                                acc8_0 = Vector512.MultiplyAddEstimate(a8, b0, acc8_0);
+                                acc8_1 = Vector512.MultiplyAddEstimate(a8, b1, acc8_1);
+                                Vector512<float> a9 = Vector512.Create(Unsafe.Add(ref aRow9, aOffset));
+                                acc9_0 = Vector512.MultiplyAddEstimate(a9, b0, acc9_0);
+                                acc9_1 = Vector512.MultiplyAddEstimate(a9, b1, acc9_1);
+                                Vector512<float> a10 = Vector512.Create(Unsafe.Add(ref aRow10, aOffset));
+                                acc10_0 = Vector512.MultiplyAddEstimate(a10, b0, acc10_0);
+                                acc10_1 = Vector512.MultiplyAddEstimate(a10, b1, acc10_1);
+                                Vector512<float> a11 = Vector512.Create(Unsafe.Add(ref aRow11, aOffset));
+                                acc11_0 = Vector512.MultiplyAddEstimate(a11, b0, acc11_0);
+                                acc11_1 = Vector512.MultiplyAddEstimate(a11, b1, acc11_1);
+                            }
+                            acc0_0.StoreUnsafe(ref c0_0);
+                            acc0_1.StoreUnsafe(ref c0_1);
+                            acc1_0.StoreUnsafe(ref c1_0);
+                            acc1_1.StoreUnsafe(ref c1_1);
+                            acc2_0.StoreUnsafe(ref c2_0);
+                            acc2_1.StoreUnsafe(ref c2_1);
+                            acc3_0.StoreUnsafe(ref c3_0);
+                            acc3_1.StoreUnsafe(ref c3_1);
+                            acc4_0.StoreUnsafe(ref c4_0);
+                            acc4_1.StoreUnsafe(ref c4_1);
+                            acc5_0.StoreUnsafe(ref c5_0);
+                            acc5_1.StoreUnsafe(ref c5_1);
+                            acc6_0.StoreUnsafe(ref c6_0);
+                            acc6_1.StoreUnsafe(ref c6_1);
+                            acc7_0.StoreUnsafe(ref c7_0);
+                            acc7_1.StoreUnsafe(ref c7_1);
+                            acc8_0.StoreUnsafe(ref c8_0);
+                            acc8_1.StoreUnsafe(ref c8_1);
+                            acc9_0.StoreUnsafe(ref c9_0);
+                            acc9_1.StoreUnsafe(ref c9_1);
+                            acc10_0.StoreUnsafe(ref c10_0);
+                            acc10_1.StoreUnsafe(ref c10_1);
+                            acc11_0.StoreUnsafe(ref c11_0);
+                            acc11_1.StoreUnsafe(ref c11_1);
+                        }
+                        i += 12;
+                    }
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (2) vectors
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
@@ -711,6 +849,7 @@ namespace DocumentClassifier
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (2) vectors
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
@@ -744,6 +883,7 @@ namespace DocumentClassifier
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (2) vectors
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
                             Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
@@ -768,41 +908,41 @@ namespace DocumentClassifier
                 }
                 else if (SimdPaths.Vector256)
                 {
-                    // columns: 32 = 1 × 3 vectors + 1 vector(s) + 0 scalar(s) of 8 lanes
+                    // columns: 32 = 4 vector(s) + 0 scalar(s) of 8 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
-                        for (nint col = 0; col < 24; col += 24)
+                        // 4 row(s) × (1 × 3 + 1) vectors
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
                             Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 8);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 8);
                             Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
-                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 16);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
                             Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + col);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0);
                             Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 8);
                             Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
-                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 16);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
                             Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
-                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + col);
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0);
                             Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
-                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 8);
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0 + 8);
                             Vector256<float> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<float>.Zero;
-                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 32 + col + 16);
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 32 + 0 + 16);
                             Vector256<float> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<float>.Zero;
-                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + col);
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0);
                             Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
-                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 8);
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 8);
                             Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
-                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 16);
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
                             Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
                             ref float aRow2 = ref Unsafe.Add(ref a, (i + 2) * aRow);
                             ref float aRow3 = ref Unsafe.Add(ref a, (i + 3) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
@@ -876,23 +1016,23 @@ namespace DocumentClassifier
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
-                        for (nint col = 0; col < 24; col += 24)
+                        // 2 row(s) × (1 × 3 + 1) vectors
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
                             Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 8);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 8);
                             Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
-                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 16);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
                             Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
-                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + col);
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0);
                             Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
-                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 8);
                             Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
-                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 16);
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
                             Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
                             ref float aRow1 = ref Unsafe.Add(ref a, (i + 1) * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
@@ -940,16 +1080,16 @@ namespace DocumentClassifier
                     }
                     for (; i < rows; i++)
                     {
-                        for (nint col = 0; col < 24; col += 24)
+                        // 1 row(s) × (1 × 3 + 1) vectors
                         {
-                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
+                            ref float c00 = ref Unsafe.Add(ref c, i * 32 + 0);
                             Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
-                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + col + 8);
+                            ref float c01 = ref Unsafe.Add(ref c, i * 32 + 0 + 8);
                             Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
-                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + col + 16);
+                            ref float c02 = ref Unsafe.Add(ref c, i * 32 + 0 + 16);
                             Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
                             ref float aRow0 = ref Unsafe.Add(ref a, i * aRow);
-                            ref float bColumn = ref Unsafe.Add(ref b, col);
+                            ref float bColumn = ref Unsafe.Add(ref b, 0);
                             for (nint k = k0; k < k1; k++)
                             {
                                 ref float bRow = ref Unsafe.Add(ref bColumn, k * 32);
@@ -985,10 +1125,11 @@ namespace DocumentClassifier
                 }
                 else if (SimdPaths.Vector128)
                 {
-                    // columns: 32 = 2 × 3 vectors + 2 vector(s) + 0 scalar(s) of 4 lanes
+                    // columns: 32 = 8 vector(s) + 0 scalar(s) of 4 lanes
                     nint i = 0;
                     for (; i + 4 <= rows; i += 4)
                     {
+                        // 4 row(s) × (2 × 3 + 2) vectors
                         for (nint col = 0; col < 24; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
@@ -1110,6 +1251,7 @@ namespace DocumentClassifier
                     }
                     for (; i + 2 <= rows; i += 2)
                     {
+                        // 2 row(s) × (2 × 3 + 2) vectors
                         for (nint col = 0; col < 24; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
@@ -1183,6 +1325,7 @@ namespace DocumentClassifier
                     }
                     for (; i < rows; i++)
                     {
+                        // 1 row(s) × (2 × 3 + 2) vectors
                         for (nint col = 0; col < 24; col += 12)
                         {
                             ref float c00 = ref Unsafe.Add(ref c, i * 32 + col);
