@@ -48,15 +48,22 @@ internal static class StaticEmitter
         string tanh = kernels.TanhInPlace(model.Units);
         string preGradient = kernels.Custom($"PoolingPreGradient{model.Units}", writer =>
         {
-            writer.Summary($"For one step, given δ = ∂L/∂eₜ and u = uₜ: ∂L/∂(W hₜ + b) = δ u_w ⊙ (1 − u²), over U = {model.Units}.");
+            writer.Summary($"For one step, given δ = ∂L/∂eₜ and u = uₜ: ∂L/∂(W hₜ + b) = δ u_w ⊙ (1 − u²), over U = {model.Units}; and, while u and\n" +
+                "that gradient are in registers, the step's terms of ∂L/∂u_w (δ u) and ∂L/∂b (the gradient itself) added to its sequence's sums.");
             writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            using (writer.Block($"private static void PoolingPreGradient{model.Units}({T} delta, ref {T} u, ref {T} contextVector, ref {T} dPre)"))
+            using (writer.Block($"private static void PoolingPreGradient{model.Units}({T} delta, ref {T} u, ref {T} contextVector, ref {T} dPre, ref {T} dContextVectorSum, ref {T} dBiasSum)"))
             {
                 new VectorLoop(model.Units, element,
                     "{VT} z = {V}.LoadUnsafe(ref u, {o});\n" +
-                    "(delta{V} * {V}.LoadUnsafe(ref contextVector, {o}) * ({VT}.One - z * z)).StoreUnsafe(ref dPre, {o});",
+                    "{VT} pre = delta{V} * {V}.LoadUnsafe(ref contextVector, {o}) * ({VT}.One - z * z);\n" +
+                    "pre.StoreUnsafe(ref dPre, {o});\n" +
+                    "{V}.MultiplyAddEstimate(delta{V}, z, {V}.LoadUnsafe(ref dContextVectorSum, {o})).StoreUnsafe(ref dContextVectorSum, {o});\n" +
+                    "({V}.LoadUnsafe(ref dBiasSum, {o}) + pre).StoreUnsafe(ref dBiasSum, {o});",
                     "{T} z = Unsafe.Add(ref u, {o});\n" +
-                    "Unsafe.Add(ref dPre, {o}) = delta * Unsafe.Add(ref contextVector, {o}) * (1 - z * z);")
+                    "{T} pre = delta * Unsafe.Add(ref contextVector, {o}) * (1 - z * z);\n" +
+                    "Unsafe.Add(ref dPre, {o}) = pre;\n" +
+                    "Unsafe.Add(ref dContextVectorSum, {o}) = {T}.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dContextVectorSum, {o}));\n" +
+                    "Unsafe.Add(ref dBiasSum, {o}) += pre;")
                 { VectorPrologue = "{VT} delta{V} = {V}.Create(delta);", Unroll = 2 }.Emit(writer);
             }
         });
@@ -183,9 +190,11 @@ internal static class StaticEmitter
             w.WriteLine("Shapes.RequireLength(dOutput.Length, (long)batch * Dim, nameof(dOutput), $\"[B={batch}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $\"[B={batch}, T={length}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * length, nameof(dWeights), $\"[B={batch}, T={length}]\");");
-            w.WriteLine("// Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows; then, from");
-            w.WriteLine("// a cache line on, ProductParts partial sums of ∂L/∂W [Units, Dim], each written by its part of BackwardProducts.");
-            w.WriteLine($"int partialsStart = (batch * length * (Units + 1) + {64 / element.Size - 1}) / {64 / element.Size} * {64 / element.Size};");
+            w.WriteLine("// Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows; from a");
+            w.WriteLine("// cache line on, each sequence's sums of ∂L/∂u_w and ∂L/∂b [B, SequenceSumsLength], written by BackwardRows; then");
+            w.WriteLine("// ProductParts partial sums of ∂L/∂W [Units, Dim], each written by its part of BackwardProducts.");
+            w.WriteLine($"int sequenceSumsStart = (batch * length * (Units + 1) + {64 / element.Size - 1}) / {64 / element.Size} * {64 / element.Size};");
+            w.WriteLine("int partialsStart = sequenceSumsStart + batch * SequenceSumsLength;");
             LayerScaffold.DeclareScratch(w, element, "scratch", "partialsStart + ProductParts * Units * Dim");
             w.WriteLine($"Span<{T}> partials = scratch.Slice(partialsStart, ProductParts * Units * Dim);");
             using (w.Block("try"))
@@ -205,20 +214,29 @@ internal static class StaticEmitter
                 }
                 w.WriteLine();
                 w.WriteLine("// pre = H Wᵀ + b over all B·T steps, cut into ProductParts ranges of steps: part p of ∂L/∂W = ∂L/∂preᵀ H over its");
-                w.WriteLine("// steps, and ∂L/∂H += ∂L/∂pre W on its steps; one more chunk for ∂L/∂u_w and ∂L/∂b. Threads take the parts of the");
-                w.WriteLine("// steps whose rows they wrote above (BatchParallel.Interleaved), and each part reads only its own steps.");
-                using (w.Block("if (BatchParallel.ShouldSplit(2 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
+                w.WriteLine("// steps, and ∂L/∂H += ∂L/∂pre W on its steps. Threads take the parts of the steps whose rows they wrote above");
+                w.WriteLine("// (BatchParallel.Interleaved), and each part reads only its own steps.");
+                using (w.Block("if (BatchParallel.ShouldSplit(2 * ProductParts, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
-                    w.WriteLine($"BatchParallel.For<{T}>(2 * ProductParts + 1, MaxDegreeOfParallelism, CallStateFor(tape),");
+                    w.WriteLine($"BatchParallel.For<{T}>(2 * ProductParts, MaxDegreeOfParallelism, CallStateFor(tape),");
                     w.WriteLine($"    static (int chunk, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, BatchParallel.Interleaved(chunk, 2, ProductParts), s.R0, s.R1, s.W0, s.W1),");
                     w.WriteLine("    lengths, r0: input, r1: scratch, w0: dInput, w1: partials);");
                 }
                 using (w.Block("else"))
                 {
-                    using (w.Block("for (int chunk = 0; chunk < 2 * ProductParts + 1; chunk++)"))
+                    using (w.Block("for (int chunk = 0; chunk < 2 * ProductParts; chunk++)"))
                     {
                         w.WriteLine("BackwardProducts(tape, chunk, input, scratch, dInput, partials);");
                     }
+                }
+                w.WriteLine("// ∂L/∂u_w and ∂L/∂b += the sequences' sums, in sequence order (the same additions whatever the number of threads).");
+                w.WriteLine($"ref {T} dContextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Gradient);");
+                w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(Bias.Gradient);");
+                using (w.Block("for (int b = 0; b < batch; b++)"))
+                {
+                    w.WriteLine($"ref {T} sums = ref scratch[sequenceSumsStart + b * SequenceSumsLength];");
+                    w.WriteLine($"{axpyUnits}(1, ref sums, ref dContextVector);");
+                    w.WriteLine($"{axpyUnits}(1, ref Unsafe.Add(ref sums, Units), ref dBias);");
                 }
                 w.WriteLine("// ∂L/∂W += the parts' sums, in part order: the same additions whatever the number of threads.");
                 using (w.Block("for (int part = 0; part < ProductParts; part++)"))
@@ -243,6 +261,7 @@ internal static class StaticEmitter
             w.WriteLine("int batch = tape.Batch, length = tape.KeyLength;");
             w.WriteLine($"Span<{T}> dPre = scratch.Slice(0, batch * length * Units);");
             w.WriteLine($"Span<{T}> dScoresAll = scratch.Slice(batch * length * Units, batch * length);");
+            w.WriteLine($"int sequenceSumsStart = (batch * length * (Units + 1) + {64 / element.Size - 1}) / {64 / element.Size} * {64 / element.Size};");
             LayerScaffold.DeclareScratch(w, element, "dAlpha", "length");
             using (w.Block("try"))
             {
@@ -264,12 +283,15 @@ internal static class StaticEmitter
                         }
                     }
                     w.WriteLine($"AttentionMath.SoftmaxBackward<{T}>(alpha, dAlpha, dScores);");
-                    w.WriteLine("// eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²) (∂L/∂u_w follows for the whole batch).");
+                    w.WriteLine("// eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²); the sequence's sums of ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ");
+                    w.WriteLine("// and ∂L/∂b = Σₜ ∂L/∂preₜ, in step order, added to the parameters' gradients after the products.");
+                    w.WriteLine($"Span<{T}> sums = scratch.Slice(sequenceSumsStart + b * SequenceSumsLength, 2 * Units);");
+                    w.WriteLine("sums.Clear();");
                     using (w.Block("for (int t = 0; t < length; t++)"))
                     {
                         using (w.Block("if (alpha[t] != 0)"))
                         {
-                            w.WriteLine($"{preGradient}(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dPre[(b * length + t) * Units]);");
+                            w.WriteLine($"{preGradient}(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dPre[(b * length + t) * Units], ref sums[0], ref sums[Units]);");
                         }
                         using (w.Block("else"))
                         {
@@ -288,11 +310,15 @@ internal static class StaticEmitter
         w.WriteLine();
         LayerScaffold.DeclareProductParts(w);
         w.WriteLine();
-        w.WriteLine("// Chunk c < 2·ProductParts does part p = c % ProductParts, the steps [lo, hi) = [p·S/parts, (p+1)·S/parts) of the B·T = S, of");
+        int lineElements = 64 / element.Size;
+        w.WriteLine("// Each sequence's sums of ∂L/∂u_w and ∂L/∂b (2·Units) in the backward's scratch, padded to whole cache lines so that threads");
+        w.WriteLine("// writing neighbouring sequences never share a line.");
+        w.WriteLine($"private const int SequenceSumsLength = {(2 * model.Units + lineElements - 1) / lineElements * lineElements};");
+        w.WriteLine();
+        w.WriteLine("// Chunk c does part p = c % ProductParts, the steps [lo, hi) = [p·S/parts, (p+1)·S/parts) of the B·T = S, of");
         w.WriteLine("// product c / ProductParts:");
         w.WriteLine("//   0: partial sum p of ∂L/∂W = Σ over steps [lo, hi), in order, of ∂L/∂preₜᵀ hₜ (written to its own scratch, added after)");
         w.WriteLine("//   1: ∂L/∂H += ∂L/∂pre W on rows [lo, hi) (skipped when not wanted)");
-        w.WriteLine("// and chunk 2·ProductParts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.");
         using (LayerScaffold.HotBlock(w, $"private void BackwardProducts(Tape tape, int chunk, ReadOnlySpan<{T}> input, ReadOnlySpan<{T}> scratch, Span<{T}> dInput, Span<{T}> partials)"))
         {
             w.WriteLine("const int parts = ProductParts;");
@@ -305,20 +331,9 @@ internal static class StaticEmitter
                 w.WriteLine("// Σ over the part's steps (none: zero) of ∂y[r, u] · x[r, :] (y = x Wᵀ), from zero.");
                 w.WriteLine($"{product}(Units, hi - lo, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), 1, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(input), lo * Dim), ref partials[part * Units * Dim], accumulate: false);");
             }
-            using (w.Block("else if (chunk < 2 * parts)"))
-            {
-                LayerScaffold.InputGradientPart(w, product, "Units", "steps", "parts", "dPre", "Weight.Value", "dInput", "Dim", overwrite: false);
-            }
             using (w.Block("else"))
             {
-                w.WriteLine($"ReadOnlySpan<{T}> dScores = scratch.Slice(steps * Units, steps);");
-                w.WriteLine($"ref {T} dContextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Gradient);");
-                w.WriteLine($"ref {T} dBias = ref MemoryMarshal.GetArrayDataReference(Bias.Gradient);");
-                using (w.Block("for (int r = 0; r < steps; r++)"))
-                {
-                    w.WriteLine("if (tape.Weights[r] != 0) " + $"{axpyUnits}(dScores[r], ref tape.Hidden[r * Units], ref dContextVector);");
-                }
-                w.WriteLine($"for (int r = 0; r < steps; r++) {axpyUnits}(1, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), r * Units), ref dBias);");
+                LayerScaffold.InputGradientPart(w, product, "Units", "steps", "parts", "dPre", "Weight.Value", "dInput", "Dim", overwrite: false);
             }
         }
 

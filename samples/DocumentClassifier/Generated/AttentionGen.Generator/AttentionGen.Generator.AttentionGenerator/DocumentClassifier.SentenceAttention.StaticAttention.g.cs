@@ -272,9 +272,11 @@ namespace DocumentClassifier
             Shapes.RequireLength(dOutput.Length, (long)batch * Dim, nameof(dOutput), $"[B={batch}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $"[B={batch}, T={length}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * length, nameof(dWeights), $"[B={batch}, T={length}]");
-            // Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows; then, from
-            // a cache line on, ProductParts partial sums of ∂L/∂W [Units, Dim], each written by its part of BackwardProducts.
-            int partialsStart = (batch * length * (Units + 1) + 15) / 16 * 16;
+            // Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows; from a
+            // cache line on, each sequence's sums of ∂L/∂u_w and ∂L/∂b [B, SequenceSumsLength], written by BackwardRows; then
+            // ProductParts partial sums of ∂L/∂W [Units, Dim], each written by its part of BackwardProducts.
+            int sequenceSumsStart = (batch * length * (Units + 1) + 15) / 16 * 16;
+            int partialsStart = sequenceSumsStart + batch * SequenceSumsLength;
             int scratchLength = partialsStart + ProductParts * Units * Dim;
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
@@ -298,20 +300,29 @@ namespace DocumentClassifier
                 }
 
                 // pre = H Wᵀ + b over all B·T steps, cut into ProductParts ranges of steps: part p of ∂L/∂W = ∂L/∂preᵀ H over its
-                // steps, and ∂L/∂H += ∂L/∂pre W on its steps; one more chunk for ∂L/∂u_w and ∂L/∂b. Threads take the parts of the
-                // steps whose rows they wrote above (BatchParallel.Interleaved), and each part reads only its own steps.
-                if (BatchParallel.ShouldSplit(2 * ProductParts + 1, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
+                // steps, and ∂L/∂H += ∂L/∂pre W on its steps. Threads take the parts of the steps whose rows they wrote above
+                // (BatchParallel.Interleaved), and each part reads only its own steps.
+                if (BatchParallel.ShouldSplit(2 * ProductParts, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(2 * ProductParts + 1, MaxDegreeOfParallelism, CallStateFor(tape),
+                    BatchParallel.For<float>(2 * ProductParts, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardProducts(((CallState)state).Tape!, BatchParallel.Interleaved(chunk, 2, ProductParts), s.R0, s.R1, s.W0, s.W1),
                         lengths, r0: input, r1: scratch, w0: dInput, w1: partials);
                 }
                 else
                 {
-                    for (int chunk = 0; chunk < 2 * ProductParts + 1; chunk++)
+                    for (int chunk = 0; chunk < 2 * ProductParts; chunk++)
                     {
                         BackwardProducts(tape, chunk, input, scratch, dInput, partials);
                     }
+                }
+                // ∂L/∂u_w and ∂L/∂b += the sequences' sums, in sequence order (the same additions whatever the number of threads).
+                ref float dContextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Gradient);
+                ref float dBias = ref MemoryMarshal.GetArrayDataReference(Bias.Gradient);
+                for (int b = 0; b < batch; b++)
+                {
+                    ref float sums = ref scratch[sequenceSumsStart + b * SequenceSumsLength];
+                    MultiplyAdd32(1, ref sums, ref dContextVector);
+                    MultiplyAdd32(1, ref Unsafe.Add(ref sums, Units), ref dBias);
                 }
                 // ∂L/∂W += the parts' sums, in part order: the same additions whatever the number of threads.
                 for (int part = 0; part < ProductParts; part++)
@@ -338,6 +349,7 @@ namespace DocumentClassifier
             int batch = tape.Batch, length = tape.KeyLength;
             Span<float> dPre = scratch.Slice(0, batch * length * Units);
             Span<float> dScoresAll = scratch.Slice(batch * length * Units, batch * length);
+            int sequenceSumsStart = (batch * length * (Units + 1) + 15) / 16 * 16;
             int dAlphaLength = length;
             float[]? dAlphaRented = null;
             Span<float> dAlpha = CacheLines.Aligned(dAlphaLength + 16 <= StackScratchLimit
@@ -363,12 +375,15 @@ namespace DocumentClassifier
                         }
                     }
                     AttentionMath.SoftmaxBackward<float>(alpha, dAlpha, dScores);
-                    // eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²) (∂L/∂u_w follows for the whole batch).
+                    // eₜ = uₜ · u_w with uₜ = tanh(preₜ): ∂L/∂preₜ = ∂L/∂eₜ u_w ⊙ (1 − uₜ²); the sequence's sums of ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ
+                    // and ∂L/∂b = Σₜ ∂L/∂preₜ, in step order, added to the parameters' gradients after the products.
+                    Span<float> sums = scratch.Slice(sequenceSumsStart + b * SequenceSumsLength, 2 * Units);
+                    sums.Clear();
                     for (int t = 0; t < length; t++)
                     {
                         if (alpha[t] != 0)
                         {
-                            PoolingPreGradient32(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dPre[(b * length + t) * Units]);
+                            PoolingPreGradient32(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dPre[(b * length + t) * Units], ref sums[0], ref sums[Units]);
                         }
                         else
                         {
@@ -391,11 +406,14 @@ namespace DocumentClassifier
         // so the cut changes which thread computes an element, never its value.
         private const int ProductParts = 4;
 
-        // Chunk c < 2·ProductParts does part p = c % ProductParts, the steps [lo, hi) = [p·S/parts, (p+1)·S/parts) of the B·T = S, of
+        // Each sequence's sums of ∂L/∂u_w and ∂L/∂b (2·Units) in the backward's scratch, padded to whole cache lines so that threads
+        // writing neighbouring sequences never share a line.
+        private const int SequenceSumsLength = 64;
+
+        // Chunk c does part p = c % ProductParts, the steps [lo, hi) = [p·S/parts, (p+1)·S/parts) of the B·T = S, of
         // product c / ProductParts:
         //   0: partial sum p of ∂L/∂W = Σ over steps [lo, hi), in order, of ∂L/∂preₜᵀ hₜ (written to its own scratch, added after)
         //   1: ∂L/∂H += ∂L/∂pre W on rows [lo, hi) (skipped when not wanted)
-        // and chunk 2·ProductParts adds ∂L/∂u_w = Σₜ ∂L/∂eₜ uₜ and ∂L/∂b = Σₜ ∂L/∂preₜ, step by step in order.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void BackwardProducts(Tape tape, int chunk, ReadOnlySpan<float> input, ReadOnlySpan<float> scratch, Span<float> dInput, Span<float> partials)
         {
@@ -409,24 +427,13 @@ namespace DocumentClassifier
                 // Σ over the part's steps (none: zero) of ∂y[r, u] · x[r, :] (y = x Wᵀ), from zero.
                 MatrixProductAdd32(Units, hi - lo, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), 1, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(input), lo * Dim), ref partials[part * Units * Dim], accumulate: false);
             }
-            else if (chunk < 2 * parts)
+            else
             {
                 if (dInput.IsEmpty) return;
                 // ∂x rows [lo, hi): ∂y[r, :] W.
                 int lo = steps * part / parts, hi = steps * (part + 1) / parts;
                 if (hi == lo) return;
                 MatrixProductAdd32(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(Weight.Value), ref dInput[lo * Dim]);
-            }
-            else
-            {
-                ReadOnlySpan<float> dScores = scratch.Slice(steps * Units, steps);
-                ref float dContextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Gradient);
-                ref float dBias = ref MemoryMarshal.GetArrayDataReference(Bias.Gradient);
-                for (int r = 0; r < steps; r++)
-                {
-                    if (tape.Weights[r] != 0) MultiplyAdd32(dScores[r], ref tape.Hidden[r * Units], ref dContextVector);
-                }
-                for (int r = 0; r < steps; r++) MultiplyAdd32(1, ref Unsafe.Add(ref MemoryMarshal.GetReference(dPre), r * Units), ref dBias);
             }
         }
 
@@ -1437,10 +1444,11 @@ namespace DocumentClassifier
         }
 
         /// <summary>
-        /// For one step, given δ = ∂L/∂eₜ and u = uₜ: ∂L/∂(W hₜ + b) = δ u_w ⊙ (1 − u²), over U = 32.
+        /// For one step, given δ = ∂L/∂eₜ and u = uₜ: ∂L/∂(W hₜ + b) = δ u_w ⊙ (1 − u²), over U = 32; and, while u and
+        /// that gradient are in registers, the step's terms of ∂L/∂u_w (δ u) and ∂L/∂b (the gradient itself) added to its sequence's sums.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void PoolingPreGradient32(float delta, ref float u, ref float contextVector, ref float dPre)
+        private static void PoolingPreGradient32(float delta, ref float u, ref float contextVector, ref float dPre, ref float dContextVectorSum, ref float dBiasSum)
         {
             if (SimdPaths.Vector512)
             {
@@ -1448,11 +1456,17 @@ namespace DocumentClassifier
                 Vector512<float> deltaVector512 = Vector512.Create(delta);
                 {
                     Vector512<float> z = Vector512.LoadUnsafe(ref u, 0);
-                    (deltaVector512 * Vector512.LoadUnsafe(ref contextVector, 0) * (Vector512<float>.One - z * z)).StoreUnsafe(ref dPre, 0);
+                    Vector512<float> pre = deltaVector512 * Vector512.LoadUnsafe(ref contextVector, 0) * (Vector512<float>.One - z * z);
+                    pre.StoreUnsafe(ref dPre, 0);
+                    Vector512.MultiplyAddEstimate(deltaVector512, z, Vector512.LoadUnsafe(ref dContextVectorSum, 0)).StoreUnsafe(ref dContextVectorSum, 0);
+                    (Vector512.LoadUnsafe(ref dBiasSum, 0) + pre).StoreUnsafe(ref dBiasSum, 0);
                 }
                 {
                     Vector512<float> z = Vector512.LoadUnsafe(ref u, 16);
-                    (deltaVector512 * Vector512.LoadUnsafe(ref contextVector, 16) * (Vector512<float>.One - z * z)).StoreUnsafe(ref dPre, 16);
+                    Vector512<float> pre = deltaVector512 * Vector512.LoadUnsafe(ref contextVector, 16) * (Vector512<float>.One - z * z);
+                    pre.StoreUnsafe(ref dPre, 16);
+                    Vector512.MultiplyAddEstimate(deltaVector512, z, Vector512.LoadUnsafe(ref dContextVectorSum, 16)).StoreUnsafe(ref dContextVectorSum, 16);
+                    (Vector512.LoadUnsafe(ref dBiasSum, 16) + pre).StoreUnsafe(ref dBiasSum, 16);
                 }
             }
             else if (SimdPaths.Vector256)
@@ -1463,11 +1477,17 @@ namespace DocumentClassifier
                 {
                     {
                         Vector256<float> z = Vector256.LoadUnsafe(ref u, o);
-                        (deltaVector256 * Vector256.LoadUnsafe(ref contextVector, o) * (Vector256<float>.One - z * z)).StoreUnsafe(ref dPre, o);
+                        Vector256<float> pre = deltaVector256 * Vector256.LoadUnsafe(ref contextVector, o) * (Vector256<float>.One - z * z);
+                        pre.StoreUnsafe(ref dPre, o);
+                        Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dContextVectorSum, o)).StoreUnsafe(ref dContextVectorSum, o);
+                        (Vector256.LoadUnsafe(ref dBiasSum, o) + pre).StoreUnsafe(ref dBiasSum, o);
                     }
                     {
                         Vector256<float> z = Vector256.LoadUnsafe(ref u, o + 8);
-                        (deltaVector256 * Vector256.LoadUnsafe(ref contextVector, o + 8) * (Vector256<float>.One - z * z)).StoreUnsafe(ref dPre, o + 8);
+                        Vector256<float> pre = deltaVector256 * Vector256.LoadUnsafe(ref contextVector, o + 8) * (Vector256<float>.One - z * z);
+                        pre.StoreUnsafe(ref dPre, o + 8);
+                        Vector256.MultiplyAddEstimate(deltaVector256, z, Vector256.LoadUnsafe(ref dContextVectorSum, o + 8)).StoreUnsafe(ref dContextVectorSum, o + 8);
+                        (Vector256.LoadUnsafe(ref dBiasSum, o + 8) + pre).StoreUnsafe(ref dBiasSum, o + 8);
                     }
                 }
             }
@@ -1479,11 +1499,17 @@ namespace DocumentClassifier
                 {
                     {
                         Vector128<float> z = Vector128.LoadUnsafe(ref u, o);
-                        (deltaVector128 * Vector128.LoadUnsafe(ref contextVector, o) * (Vector128<float>.One - z * z)).StoreUnsafe(ref dPre, o);
+                        Vector128<float> pre = deltaVector128 * Vector128.LoadUnsafe(ref contextVector, o) * (Vector128<float>.One - z * z);
+                        pre.StoreUnsafe(ref dPre, o);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dContextVectorSum, o)).StoreUnsafe(ref dContextVectorSum, o);
+                        (Vector128.LoadUnsafe(ref dBiasSum, o) + pre).StoreUnsafe(ref dBiasSum, o);
                     }
                     {
                         Vector128<float> z = Vector128.LoadUnsafe(ref u, o + 4);
-                        (deltaVector128 * Vector128.LoadUnsafe(ref contextVector, o + 4) * (Vector128<float>.One - z * z)).StoreUnsafe(ref dPre, o + 4);
+                        Vector128<float> pre = deltaVector128 * Vector128.LoadUnsafe(ref contextVector, o + 4) * (Vector128<float>.One - z * z);
+                        pre.StoreUnsafe(ref dPre, o + 4);
+                        Vector128.MultiplyAddEstimate(deltaVector128, z, Vector128.LoadUnsafe(ref dContextVectorSum, o + 4)).StoreUnsafe(ref dContextVectorSum, o + 4);
+                        (Vector128.LoadUnsafe(ref dBiasSum, o + 4) + pre).StoreUnsafe(ref dBiasSum, o + 4);
                     }
                 }
             }
@@ -1492,7 +1518,10 @@ namespace DocumentClassifier
                 for (nuint o = 0; o < 32; o++)
                 {
                     float z = Unsafe.Add(ref u, o);
-                    Unsafe.Add(ref dPre, o) = delta * Unsafe.Add(ref contextVector, o) * (1 - z * z);
+                    float pre = delta * Unsafe.Add(ref contextVector, o) * (1 - z * z);
+                    Unsafe.Add(ref dPre, o) = pre;
+                    Unsafe.Add(ref dContextVectorSum, o) = float.MultiplyAddEstimate(delta, z, Unsafe.Add(ref dContextVectorSum, o));
+                    Unsafe.Add(ref dBiasSum, o) += pre;
                 }
             }
         }
