@@ -193,7 +193,7 @@ internal static class StaticEmitter
             w.WriteLine("// Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows; from a");
             w.WriteLine("// cache line on, each sequence's sums of ∂L/∂u_w and ∂L/∂b [B, SequenceSumsLength], written by BackwardRows; then");
             w.WriteLine("// ProductParts partial sums of ∂L/∂W [Units, Dim], each written by its part of BackwardProducts.");
-            w.WriteLine($"int sequenceSumsStart = (batch * length * (Units + 1) + {64 / element.Size - 1}) / {64 / element.Size} * {64 / element.Size};");
+            w.WriteLine("int sequenceSumsStart = SequenceSumsStart(batch * length);");
             w.WriteLine("int partialsStart = sequenceSumsStart + batch * SequenceSumsLength;");
             LayerScaffold.DeclareScratch(w, element, "scratch", "partialsStart + ProductParts * Units * Dim");
             w.WriteLine($"Span<{T}> partials = scratch.Slice(partialsStart, ProductParts * Units * Dim);");
@@ -261,7 +261,7 @@ internal static class StaticEmitter
             w.WriteLine("int batch = tape.Batch, length = tape.KeyLength;");
             w.WriteLine($"Span<{T}> dPre = scratch.Slice(0, batch * length * Units);");
             w.WriteLine($"Span<{T}> dScoresAll = scratch.Slice(batch * length * Units, batch * length);");
-            w.WriteLine($"int sequenceSumsStart = (batch * length * (Units + 1) + {64 / element.Size - 1}) / {64 / element.Size} * {64 / element.Size};");
+            w.WriteLine("int sequenceSumsStart = SequenceSumsStart(batch * length);");
             LayerScaffold.DeclareScratch(w, element, "dAlpha", "length");
             using (w.Block("try"))
             {
@@ -314,6 +314,9 @@ internal static class StaticEmitter
         w.WriteLine("// Each sequence's sums of ∂L/∂u_w and ∂L/∂b (2·Units) in the backward's scratch, padded to whole cache lines so that threads");
         w.WriteLine("// writing neighbouring sequences never share a line.");
         w.WriteLine($"private const int SequenceSumsLength = {(2 * model.Units + lineElements - 1) / lineElements * lineElements};");
+        w.WriteLine();
+        w.WriteLine("// Where the sequences' sums start in the backward's scratch: after ∂L/∂pre and ∂L/∂e of the B·T steps, on a cache line.");
+        w.WriteLine($"private static int SequenceSumsStart(int steps) => (steps * (Units + 1) + {lineElements - 1}) / {lineElements} * {lineElements};");
         w.WriteLine();
         w.WriteLine("// Chunk c does part p = c % ProductParts, the steps [lo, hi) = [p·S/parts, (p+1)·S/parts) of the B·T = S, of");
         w.WriteLine("// product c / ProductParts:");

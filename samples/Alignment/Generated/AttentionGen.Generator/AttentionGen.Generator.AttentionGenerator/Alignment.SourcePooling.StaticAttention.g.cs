@@ -275,7 +275,7 @@ namespace Alignment
             // Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows; from a
             // cache line on, each sequence's sums of ∂L/∂u_w and ∂L/∂b [B, SequenceSumsLength], written by BackwardRows; then
             // ProductParts partial sums of ∂L/∂W [Units, Dim], each written by its part of BackwardProducts.
-            int sequenceSumsStart = (batch * length * (Units + 1) + 15) / 16 * 16;
+            int sequenceSumsStart = SequenceSumsStart(batch * length);
             int partialsStart = sequenceSumsStart + batch * SequenceSumsLength;
             int scratchLength = partialsStart + ProductParts * Units * Dim;
             float[]? scratchRented = null;
@@ -349,7 +349,7 @@ namespace Alignment
             int batch = tape.Batch, length = tape.KeyLength;
             Span<float> dPre = scratch.Slice(0, batch * length * Units);
             Span<float> dScoresAll = scratch.Slice(batch * length * Units, batch * length);
-            int sequenceSumsStart = (batch * length * (Units + 1) + 15) / 16 * 16;
+            int sequenceSumsStart = SequenceSumsStart(batch * length);
             int dAlphaLength = length;
             float[]? dAlphaRented = null;
             Span<float> dAlpha = CacheLines.Aligned(dAlphaLength + 16 <= StackScratchLimit
@@ -409,6 +409,9 @@ namespace Alignment
         // Each sequence's sums of ∂L/∂u_w and ∂L/∂b (2·Units) in the backward's scratch, padded to whole cache lines so that threads
         // writing neighbouring sequences never share a line.
         private const int SequenceSumsLength = 32;
+
+        // Where the sequences' sums start in the backward's scratch: after ∂L/∂pre and ∂L/∂e of the B·T steps, on a cache line.
+        private static int SequenceSumsStart(int steps) => (steps * (Units + 1) + 15) / 16 * 16;
 
         // Chunk c does part p = c % ProductParts, the steps [lo, hi) = [p·S/parts, (p+1)·S/parts) of the B·T = S, of
         // product c / ProductParts:
