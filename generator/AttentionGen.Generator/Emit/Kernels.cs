@@ -159,8 +159,9 @@ internal sealed class Kernels
     /// <c>[depth, columns]</c> and C row-major <c>[rows, columns]</c>, A read through
     /// strides (so A or Aᵀ can be passed without copying); rows and depth are runtime values, columns is the
     /// compile-time constant. A register-blocked micro-kernel: 8 rows of C × 3 vectors of columns held in 24
-    /// accumulators on the Vector512 path (4 rows × 3 vectors, 12 accumulators, on the narrower ones), each step
-    /// broadcasting an element of A per row against 3 vectors of one row of B. Every projection
+    /// accumulators on the Vector512 path (4 to 7 rows left over join the last 8 as 12 rows × 2 vectors, and the last
+    /// few rows get wider tiles; 4 rows × 3 vectors, 12 accumulators, on the narrower paths), each step broadcasting an
+    /// element of A per row against the tile's vectors of one row of B. Every projection
     /// and projection gradient of a batch is one call (forward Y = X Wᵀ with W packed as Wᵀ; dX = dY W; dW += dYᵀ X).
     /// Tail columns narrower than a Vector512 go to <see cref="MatrixProductTailDots"/> (row-major A, unless the caller
     /// passes inDepthOrder) or <see cref="MatrixProductTailRows"/> (transposed A) on that path. An element's result never
@@ -177,7 +178,8 @@ internal sealed class Kernels
         {
             writer.Summary(
                 $"C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; {columns} (with accumulate false, C[i, c] = Σₖ …):\n" +
-                "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.\n" +
+                "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7\n" +
+                "rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).\n" +
                 "An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.");
             LayerScaffold.HotMethod(writer); // large: called, not inlined
             using (writer.Block($"private static void {name}(int rows, int depth, ref {T} a, nint aRow, nint aDepth, ref {T} b, ref {T} c, bool accumulate = true, bool inDepthOrder = false)"))

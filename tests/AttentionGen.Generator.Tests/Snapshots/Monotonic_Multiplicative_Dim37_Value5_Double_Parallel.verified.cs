@@ -966,7 +966,8 @@ namespace Samples.Speech
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 37 (with accumulate false, C[i, c] = Σₖ …):
-        /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// B is [depth, 37] and C is [rows, 37], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7
+        /// rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).
         /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -1487,7 +1487,8 @@ namespace Samples.Transformer
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 120 (with accumulate false, C[i, c] = Σₖ …):
-        /// B is [depth, 120] and C is [rows, 120], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// B is [depth, 120] and C is [rows, 120], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7
+        /// rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).
         /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -2629,7 +2630,8 @@ namespace Samples.Transformer
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 20 (with accumulate false, C[i, c] = Σₖ …):
-        /// B is [depth, 20] and C is [rows, 20], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// B is [depth, 20] and C is [rows, 20], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7
+        /// rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).
         /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -3725,7 +3727,8 @@ namespace Samples.Transformer
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 5 (with accumulate false, C[i, c] = Σₖ …):
-        /// B is [depth, 5] and C is [rows, 5], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// B is [depth, 5] and C is [rows, 5], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7
+        /// rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).
         /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -4111,7 +4114,8 @@ namespace Samples.Transformer
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64 (with accumulate false, C[i, c] = Σₖ …):
-        /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7
+        /// rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).
         /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -5293,7 +5297,8 @@ namespace Samples.Transformer
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 7 (with accumulate false, C[i, c] = Σₖ …):
-        /// B is [depth, 7] and C is [rows, 7], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// B is [depth, 7] and C is [rows, 7], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7
+        /// rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).
         /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -1438,7 +1438,8 @@ namespace Alignment
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32 (with accumulate false, C[i, c] = Σₖ …):
-        /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// B is [depth, 32] and C is [rows, 32], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7
+        /// rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).
         /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -2290,7 +2291,8 @@ namespace Alignment
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 64 (with accumulate false, C[i, c] = Σₖ …):
-        /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// B is [depth, 64] and C is [rows, 64], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7
+        /// rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).
         /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -3298,7 +3300,8 @@ namespace Alignment
 
         /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 8 (with accumulate false, C[i, c] = Σₖ …):
-        /// B is [depth, 8] and C is [rows, 8], both row-major. Blocks of 8 rows (Vector512; 4 on narrower vectors) × 3 vectors stay in registers.
+        /// B is [depth, 8] and C is [rows, 8], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7
+        /// rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).
         /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
