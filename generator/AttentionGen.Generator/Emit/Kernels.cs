@@ -226,9 +226,10 @@ internal sealed class Kernels
         int tail = columns % lanes;
         writer.WriteLine($"// columns: {columns} = {vectors} vector(s) + {tail} scalar(s) of {lanes} lanes");
         // Vector512 (32 registers): 8 rows × 3 vectors in 24 accumulators, so each vector of B loaded serves 8 FMAs
-        // (Zen 5 runs two full-width FMAs a cycle); then 4 rows, 2, then 1, in wider tiles (VectorTileWidth). Narrower
-        // vectors (16 registers): 4 × 3, 2 × 3, then 1 × 3.
-        int[] rowBlocks = bits == 512 ? new[] { 8, 4, 2, 1 } : new[] { 4, 2, 1 };
+        // (Zen 5 runs two full-width FMAs a cycle), and one block of 12 rows × 2 vectors for 4 to 7 rows left over; then
+        // blocks of 4 rows, 2 and 1, in wider tiles (VectorTileWidth). Narrower vectors (16 registers): 4 × 3, 2 × 3,
+        // then 1 × 3.
+        int[] rowBlocks = [4, 2, 1];
         // On Vector512 the tail columns (a quarter-width vector or less per FMA in a row's tile) go to a helper where every
         // lane is busy: for a row-major A, dot products over B's tail columns packed as rows (whenever the depth block holds
         // a whole vector, whatever the rows, so that a row's result never depends on the rows beside it in the call); for a
@@ -256,7 +257,6 @@ internal sealed class Kernels
                 EmitRowBlock(writer, columns, bits, 12, tailColumns != null);
                 writer.WriteLine("i += 12;");
             }
-            rowBlocks = [4, 2, 1];
         }
         foreach (int rowBlock in rowBlocks)
         {
