@@ -190,7 +190,7 @@ internal static class StaticEmitter
             w.WriteLine("Shapes.RequireLength(dOutput.Length, (long)batch * Dim, nameof(dOutput), $\"[B={batch}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $\"[B={batch}, T={length}, Dim={Dim}]\");");
             w.WriteLine("Shapes.RequireOptionalLength(dWeights.Length, (long)batch * length, nameof(dWeights), $\"[B={batch}, T={length}]\");");
-            w.WriteLine("// Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows; from a");
+            w.WriteLine("// Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units], every element written by BackwardRows; from a");
             w.WriteLine("// cache line on, each sequence's sums of ∂L/∂u_w and ∂L/∂b [B, SequenceSumsLength], written by BackwardRows; then");
             w.WriteLine("// ProductParts partial sums of ∂L/∂W [Units, Dim], each written by its part of BackwardProducts.");
             w.WriteLine("int sequenceSumsStart = SequenceSumsStart(batch * length);");
@@ -260,16 +260,16 @@ internal static class StaticEmitter
         {
             w.WriteLine("int batch = tape.Batch, length = tape.KeyLength;");
             w.WriteLine($"Span<{T}> dPre = scratch.Slice(0, batch * length * Units);");
-            w.WriteLine($"Span<{T}> dScoresAll = scratch.Slice(batch * length * Units, batch * length);");
             w.WriteLine("int sequenceSumsStart = SequenceSumsStart(batch * length);");
-            LayerScaffold.DeclareScratch(w, element, "dAlpha", "length");
+            w.WriteLine("// ∂L/∂α and ∂L/∂e of one sequence.");
+            LayerScaffold.DeclareScratch(w, element, "stepScratch", "2 * length");
             using (w.Block("try"))
             {
                 w.WriteLine($"ref {T} contextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Value);");
                 using (w.Block("for (int b = first; b < end; b++)"))
                 {
                     w.WriteLine($"ReadOnlySpan<{T}> alpha = tape.Weights.AsSpan(b * length, length);");
-                    w.WriteLine($"Span<{T}> dScores = dScoresAll.Slice(b * length, length);");
+                    w.WriteLine($"Span<{T}> dAlpha = stepScratch.Slice(0, length), dScores = stepScratch.Slice(length, length);");
                     w.WriteLine($"ref {T} dPooled = ref MemoryMarshal.GetReference(dOutput.Slice(b * Dim, Dim));");
                     w.WriteLine("// s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly (written here, the projection's share added later).");
                     using (w.Block("for (int t = 0; t < length; t++)"))
@@ -287,11 +287,13 @@ internal static class StaticEmitter
                     w.WriteLine("// and ∂L/∂b = Σₜ ∂L/∂preₜ, in step order, added to the parameters' gradients after the products.");
                     w.WriteLine($"Span<{T}> sums = scratch.Slice(sequenceSumsStart + b * SequenceSumsLength, 2 * Units);");
                     w.WriteLine("sums.Clear();");
+                    w.WriteLine($"ref {T} dContextVectorSum = ref sums[0];");
+                    w.WriteLine($"ref {T} dBiasSum = ref sums[Units];");
                     using (w.Block("for (int t = 0; t < length; t++)"))
                     {
                         using (w.Block("if (alpha[t] != 0)"))
                         {
-                            w.WriteLine($"{preGradient}(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dPre[(b * length + t) * Units], ref sums[0], ref sums[Units]);");
+                            w.WriteLine($"{preGradient}(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dPre[(b * length + t) * Units], ref dContextVectorSum, ref dBiasSum);");
                         }
                         using (w.Block("else"))
                         {
@@ -302,7 +304,7 @@ internal static class StaticEmitter
             }
             using (w.Block("finally"))
             {
-                LayerScaffold.ReturnScratch(w, element, "dAlpha");
+                LayerScaffold.ReturnScratch(w, element, "stepScratch");
             }
         }
 
@@ -315,8 +317,8 @@ internal static class StaticEmitter
         w.WriteLine("// writing neighbouring sequences never share a line.");
         w.WriteLine($"private const int SequenceSumsLength = {(2 * model.Units + lineElements - 1) / lineElements * lineElements};");
         w.WriteLine();
-        w.WriteLine("// Where the sequences' sums start in the backward's scratch: after ∂L/∂pre and ∂L/∂e of the B·T steps, on a cache line.");
-        w.WriteLine($"private static int SequenceSumsStart(int steps) => (steps * (Units + 1) + {lineElements - 1}) / {lineElements} * {lineElements};");
+        w.WriteLine("// Where the sequences' sums start in the backward's scratch: after ∂L/∂pre of the B·T steps, on a cache line.");
+        w.WriteLine($"private static int SequenceSumsStart(int steps) => (steps * Units + {lineElements - 1}) / {lineElements} * {lineElements};");
         w.WriteLine();
         w.WriteLine("// Chunk c does part p = c % ProductParts, the steps [lo, hi) = [p·S/parts, (p+1)·S/parts) of the B·T = S, of");
         w.WriteLine("// product c / ProductParts:");

@@ -272,7 +272,7 @@ namespace DocumentClassifier
             Shapes.RequireLength(dOutput.Length, (long)batch * Dim, nameof(dOutput), $"[B={batch}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dInput.Length, (long)batch * length * Dim, nameof(dInput), $"[B={batch}, T={length}, Dim={Dim}]");
             Shapes.RequireOptionalLength(dWeights.Length, (long)batch * length, nameof(dWeights), $"[B={batch}, T={length}]");
-            // Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units] and ∂L/∂e [B·T], every element written by BackwardRows; from a
+            // Scratch for the whole batch: ∂L/∂(H Wᵀ + b) [B·T, Units], every element written by BackwardRows; from a
             // cache line on, each sequence's sums of ∂L/∂u_w and ∂L/∂b [B, SequenceSumsLength], written by BackwardRows; then
             // ProductParts partial sums of ∂L/∂W [Units, Dim], each written by its part of BackwardProducts.
             int sequenceSumsStart = SequenceSumsStart(batch * length);
@@ -348,20 +348,20 @@ namespace DocumentClassifier
         {
             int batch = tape.Batch, length = tape.KeyLength;
             Span<float> dPre = scratch.Slice(0, batch * length * Units);
-            Span<float> dScoresAll = scratch.Slice(batch * length * Units, batch * length);
             int sequenceSumsStart = SequenceSumsStart(batch * length);
-            int dAlphaLength = length;
-            float[]? dAlphaRented = null;
-            Span<float> dAlpha = CacheLines.Aligned(dAlphaLength + 16 <= StackScratchLimit
-                ? stackalloc float[dAlphaLength + 16]
-                : (dAlphaRented = ArrayPool<float>.Shared.Rent(dAlphaLength + 16)).AsSpan(), dAlphaLength);
+            // ∂L/∂α and ∂L/∂e of one sequence.
+            int stepScratchLength = 2 * length;
+            float[]? stepScratchRented = null;
+            Span<float> stepScratch = CacheLines.Aligned(stepScratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[stepScratchLength + 16]
+                : (stepScratchRented = ArrayPool<float>.Shared.Rent(stepScratchLength + 16)).AsSpan(), stepScratchLength);
             try
             {
                 ref float contextVector = ref MemoryMarshal.GetArrayDataReference(ContextVector.Value);
                 for (int b = first; b < end; b++)
                 {
                     ReadOnlySpan<float> alpha = tape.Weights.AsSpan(b * length, length);
-                    Span<float> dScores = dScoresAll.Slice(b * length, length);
+                    Span<float> dAlpha = stepScratch.Slice(0, length), dScores = stepScratch.Slice(length, length);
                     ref float dPooled = ref MemoryMarshal.GetReference(dOutput.Slice(b * Dim, Dim));
                     // s = Σₜ αₜ hₜ: ∂L/∂αₜ = ∂L/∂s · hₜ, and hₜ receives αₜ ∂L/∂s directly (written here, the projection's share added later).
                     for (int t = 0; t < length; t++)
@@ -379,11 +379,13 @@ namespace DocumentClassifier
                     // and ∂L/∂b = Σₜ ∂L/∂preₜ, in step order, added to the parameters' gradients after the products.
                     Span<float> sums = scratch.Slice(sequenceSumsStart + b * SequenceSumsLength, 2 * Units);
                     sums.Clear();
+                    ref float dContextVectorSum = ref sums[0];
+                    ref float dBiasSum = ref sums[Units];
                     for (int t = 0; t < length; t++)
                     {
                         if (alpha[t] != 0)
                         {
-                            PoolingPreGradient32(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dPre[(b * length + t) * Units], ref sums[0], ref sums[Units]);
+                            PoolingPreGradient32(dScores[t], ref tape.Hidden[(b * length + t) * Units], ref contextVector, ref dPre[(b * length + t) * Units], ref dContextVectorSum, ref dBiasSum);
                         }
                         else
                         {
@@ -394,9 +396,9 @@ namespace DocumentClassifier
             }
             finally
             {
-                if (dAlphaRented is not null)
+                if (stepScratchRented is not null)
                 {
-                    ArrayPool<float>.Shared.Return(dAlphaRented);
+                    ArrayPool<float>.Shared.Return(stepScratchRented);
                 }
             }
         }
@@ -410,8 +412,8 @@ namespace DocumentClassifier
         // writing neighbouring sequences never share a line.
         private const int SequenceSumsLength = 64;
 
-        // Where the sequences' sums start in the backward's scratch: after ∂L/∂pre and ∂L/∂e of the B·T steps, on a cache line.
-        private static int SequenceSumsStart(int steps) => (steps * (Units + 1) + 15) / 16 * 16;
+        // Where the sequences' sums start in the backward's scratch: after ∂L/∂pre of the B·T steps, on a cache line.
+        private static int SequenceSumsStart(int steps) => (steps * Units + 15) / 16 * 16;
 
         // Chunk c does part p = c % ProductParts, the steps [lo, hi) = [p·S/parts, (p+1)·S/parts) of the B·T = S, of
         // product c / ProductParts:
