@@ -180,4 +180,41 @@ public sealed class ParallelDriverTests
         Assert.Equal(8, CacheLines.Slack<double>());
         Assert.Throws<ArgumentException>(() => CacheLines.Aligned(new float[256 + 15], 256));
     }
+
+    // A tape's arrays start on a 64-byte line (so their rows of whole lines do too), are zeroed when new, and keep their
+    // elements when asked for no more than they hold.
+    [Fact]
+    public unsafe void AlignedBuffer_starts_on_a_cache_line_and_grows_keeping_its_contents()
+    {
+        var buffer = default(AlignedBuffer<float>);
+        Assert.Equal(0, buffer.Length);
+        Assert.True(buffer.AsSpan().IsEmpty);
+        Assert.True(buffer.AsSpan(0, 0).IsEmpty);
+        // Many sizes, so that the heap hands out starts at every offset it uses: each must come back aligned and zeroed.
+        for (int length = 1; length < 200; length += 7)
+        {
+            var grown = default(AlignedBuffer<double>);
+            grown.EnsureLength(length);
+            Assert.Equal(length, grown.Length);
+            Assert.Equal(0, (long)(nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref grown[0]) % 64);
+            Assert.All(grown.AsSpan().ToArray(), v => Assert.Equal(0.0, v));
+        }
+        buffer.EnsureLength(100);
+        for (int i = 0; i < 100; i++) buffer[i] = i + 1;
+        ref float first = ref buffer[0];
+        buffer.EnsureLength(60); // long enough already: the same elements, contents kept
+        Assert.Equal(100, buffer.Length);
+        Assert.True(System.Runtime.CompilerServices.Unsafe.AreSame(ref first, ref buffer[0]));
+        Assert.Equal(7f, buffer.AsSpan(3, 5)[3]);
+        Assert.Equal(100f, buffer.AsSpan(99)[0]);
+        Span<float> all = buffer;
+        Assert.Equal(100, all.Length);
+        buffer.EnsureLength(1000); // a new zeroed array, aligned
+        Assert.Equal(1000, buffer.Length);
+        Assert.Equal(0f, buffer[0]);
+        Assert.Equal(0, (long)(nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref buffer[0]) % 64);
+        Assert.Throws<ArgumentOutOfRangeException>(() => buffer.AsSpan(990, 11));
+        Assert.Throws<IndexOutOfRangeException>(() => buffer[1000]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => buffer.EnsureLength(-1));
+    }
 }

@@ -66,9 +66,9 @@ internal static class AdditiveEmitter
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
             LayerScaffold.DeclareTapeCallState(w);
-            w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] KeyProjection = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
+            w.WriteLine($"internal AlignedBuffer<{T}> QueryProjection;");
+            w.WriteLine($"internal AlignedBuffer<{T}> KeyProjection;");
+            w.WriteLine($"internal AlignedBuffer<{T}> Weights;");
             w.WriteLine("internal bool KeysAreValues;");
             w.WriteLine();
             using (w.Block("internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)"))

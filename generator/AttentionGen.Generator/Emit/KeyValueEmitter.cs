@@ -59,7 +59,7 @@ internal static class KeyValueEmitter
             LayerScaffold.DeclareTapeCallState(w);
             foreach (string field in new[] { "MemoryProjection", "QueryProjection", "Weights", "Context", "Output" })
             {
-                w.WriteLine($"internal {T}[] {field} = Array.Empty<{T}>();");
+                w.WriteLine($"internal AlignedBuffer<{T}> {field};");
             }
             w.WriteLine();
             using (w.Block("internal void Prepare(int batch, int length)"))

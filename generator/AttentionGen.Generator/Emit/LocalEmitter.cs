@@ -133,12 +133,15 @@ internal static class LocalEmitter
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
             LayerScaffold.DeclareTapeCallState(w);
-            w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] Alignments = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] Positions = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] PredictorHidden = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
-            if (concat) w.WriteLine($"internal {T}[] KeyProjection = Array.Empty<{T}>();");
+            w.WriteLine($"internal AlignedBuffer<{T}> Weights;");
+            if (predictive)
+            {
+                w.WriteLine($"internal AlignedBuffer<{T}> Alignments;");
+                w.WriteLine($"internal AlignedBuffer<{T}> Positions;");
+                w.WriteLine($"internal AlignedBuffer<{T}> PredictorHidden;");
+            }
+            if (general || concat) w.WriteLine($"internal AlignedBuffer<{T}> QueryProjection;");
+            if (concat) w.WriteLine($"internal AlignedBuffer<{T}> KeyProjection;");
             w.WriteLine("internal int[] WindowStarts = Array.Empty<int>();");
             w.WriteLine("internal int[] WindowCounts = Array.Empty<int>();");
             w.WriteLine("internal bool KeysAreValues;");

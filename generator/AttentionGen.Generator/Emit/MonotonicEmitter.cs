@@ -187,20 +187,20 @@ internal static class MonotonicEmitter
             LayerScaffold.DeclareTapeCallState(w);
             if (additive)
             {
-                w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
+                w.WriteLine($"internal AlignedBuffer<{T}> QueryProjection;");
             }
-            w.WriteLine($"internal {T}[] KeyProjection = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] Choose = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
+            w.WriteLine($"internal AlignedBuffer<{T}> KeyProjection;");
+            w.WriteLine($"internal AlignedBuffer<{T}> Choose;");
+            w.WriteLine($"internal AlignedBuffer<{T}> Weights;");
             if (chunkwise)
             {
                 w.WriteLine("// MoChA: Weights holds β; the monotonic alignment α, the chunk energies u [B, Tq, Tk] and the chunk energy's projections.");
-                w.WriteLine($"internal {T}[] Alignment = Array.Empty<{T}>();");
-                w.WriteLine($"internal {T}[] ChunkEnergy = Array.Empty<{T}>();");
-                w.WriteLine($"internal {T}[] ChunkKeyProjection = Array.Empty<{T}>();");
+                w.WriteLine($"internal AlignedBuffer<{T}> Alignment;");
+                w.WriteLine($"internal AlignedBuffer<{T}> ChunkEnergy;");
+                w.WriteLine($"internal AlignedBuffer<{T}> ChunkKeyProjection;");
                 if (additive)
                 {
-                    w.WriteLine($"internal {T}[] ChunkQueryProjection = Array.Empty<{T}>();");
+                    w.WriteLine($"internal AlignedBuffer<{T}> ChunkQueryProjection;");
                 }
             }
             w.WriteLine("internal bool KeysAreValues;");

@@ -151,32 +151,32 @@ internal static class MultiHeadEmitter
             public sealed class Tape : AttentionTape
             {
                 internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-                internal {{T}}[] Queries = Array.Empty<{{T}}>();
-                internal {{T}}[] Keys = Array.Empty<{{T}}>();
-                internal {{T}}[] KeyTiles = Array.Empty<{{T}}>();
-                internal {{T}}[] Values = Array.Empty<{{T}}>();
-                internal {{T}}[] ValueTiles = Array.Empty<{{T}}>();
-                internal {{T}}[] Outputs = Array.Empty<{{T}}>();
-                internal {{T}}[] LogSumExp = Array.Empty<{{T}}>();
+                internal AlignedBuffer<{{T}}> Queries;
+                internal AlignedBuffer<{{T}}> Keys;
+                internal AlignedBuffer<{{T}}> KeyTiles;
+                internal AlignedBuffer<{{T}}> Values;
+                internal AlignedBuffer<{{T}}> ValueTiles;
+                internal AlignedBuffer<{{T}}> Outputs;
+                internal AlignedBuffer<{{T}}> LogSumExp;
                 // When every key fits in one tile (Tk ≤ KeyTile), the forward's final weights [B·H, Tq, KeyTile]: the backward
                 // reads them instead of recomputing S = QKᵀ and e^{S − L} (one product and one exp pass fewer per block).
-                internal {{T}}[] Weights = Array.Empty<{{T}}>();
-                internal {{T}}[] Concatenated = Array.Empty<{{T}}>();
-                internal {{T}}[] ConcatenatedGradient = Array.Empty<{{T}}>();
-                internal {{T}}[] OutputGradients = Array.Empty<{{T}}>();
-                internal {{T}}[] QueryGradients = Array.Empty<{{T}}>();
-                internal {{T}}[] KeyGradients = Array.Empty<{{T}}>();
-                internal {{T}}[] ValueGradients = Array.Empty<{{T}}>();
+                internal AlignedBuffer<{{T}}> Weights;
+                internal AlignedBuffer<{{T}}> Concatenated;
+                internal AlignedBuffer<{{T}}> ConcatenatedGradient;
+                internal AlignedBuffer<{{T}}> OutputGradients;
+                internal AlignedBuffer<{{T}}> QueryGradients;
+                internal AlignedBuffer<{{T}}> KeyGradients;
+                internal AlignedBuffer<{{T}}> ValueGradients;
                 internal bool[] KeyPadding = Array.Empty<bool>();
                 internal bool[] PerQuery = Array.Empty<bool>();
                 internal int KeyPaddingLength, PerQueryLength;
                 internal bool Causal;
                 // A copy of the additive bias ([Tq, Tk] or [B, H, Tq, Tk], empty when none): the backward recomputes S = QKᵀ/√d + bias.
-                internal {{T}}[] Bias = Array.Empty<{{T}}>();
+                internal AlignedBuffer<{{T}}> Bias;
                 internal int BiasLength;
                 // ∂S of every head [B·H, Tq, Tk], only when ∂bias is asked for the broadcast shape [Tq, Tk]: summed over heads in order
                 // after the parallel phase, so that the sum does not depend on the thread count.
-                internal {{T}}[] HeadBiasGradients = Array.Empty<{{T}}>();
+                internal AlignedBuffer<{{T}}> HeadBiasGradients;
 
                 internal void Prepare(int batch, int queryLength, int keyLength, in AttentionMask mask, ReadOnlySpan<{{T}}> bias)
                 {
@@ -1032,7 +1032,7 @@ internal static class MultiHeadEmitter
                 Span<{{T}}> dConcatenated = tape.ConcatenatedGradient.AsSpan(0, rows * ModelDim);
                 dConcatenated.Clear();
                 {{modelProduct}}(rows, ModelDim, ref MemoryMarshal.GetReference(dOutput), ModelDim, 1, ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Value), ref MemoryMarshal.GetReference(dConcatenated));
-                {{modelProduct}}(ModelDim, rows, ref MemoryMarshal.GetReference(dOutput), 1, ModelDim, ref MemoryMarshal.GetArrayDataReference(tape.Concatenated), ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Gradient));
+                {{modelProduct}}(ModelDim, rows, ref MemoryMarshal.GetReference(dOutput), 1, ModelDim, ref MemoryMarshal.GetReference(tape.Concatenated.AsSpan()), ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Gradient));
                 {{outputBias}}
 
                 // Three phases, each spread over threads with disjoint outputs: the heads' cores (B·H), the projection weights'

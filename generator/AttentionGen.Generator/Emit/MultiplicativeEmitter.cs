@@ -129,9 +129,9 @@ internal static class MultiplicativeEmitter
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
             LayerScaffold.DeclareTapeCallState(w);
-            w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] QueryProjection = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] RawScores = Array.Empty<{T}>();");
+            w.WriteLine($"internal AlignedBuffer<{T}> Weights;");
+            if (model.General) w.WriteLine($"internal AlignedBuffer<{T}> QueryProjection;");
+            if (model.LearnedScale) w.WriteLine($"internal AlignedBuffer<{T}> RawScores;");
             w.WriteLine("internal bool KeysAreValues;");
             if (model.Hard) w.WriteLine("internal int[] Choices = Array.Empty<int>();");
             w.WriteLine();

@@ -74,8 +74,8 @@ internal static class StaticEmitter
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
             LayerScaffold.DeclareTapeCallState(w);
-            w.WriteLine($"internal {T}[] Hidden = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
+            w.WriteLine($"internal AlignedBuffer<{T}> Hidden;");
+            w.WriteLine($"internal AlignedBuffer<{T}> Weights;");
             w.WriteLine();
             using (w.Block("internal void Prepare(int batch, int length)"))
             {

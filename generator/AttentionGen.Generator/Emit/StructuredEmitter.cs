@@ -66,8 +66,8 @@ internal static class StructuredEmitter
         using (w.Block("public sealed class Tape : AttentionTape"))
         {
             LayerScaffold.DeclareTapeCallState(w);
-            w.WriteLine($"internal {T}[] Hidden = Array.Empty<{T}>();");
-            w.WriteLine($"internal {T}[] Weights = Array.Empty<{T}>();");
+            w.WriteLine($"internal AlignedBuffer<{T}> Hidden;");
+            w.WriteLine($"internal AlignedBuffer<{T}> Weights;");
             w.WriteLine($"internal {T} PenaltyCoefficient;");
             w.WriteLine();
             using (w.Block($"internal void Prepare(int batch, int length, {T} coefficient)"))

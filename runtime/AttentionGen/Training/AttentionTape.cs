@@ -5,6 +5,7 @@ namespace AttentionGen;
 /// A tape is owned by the caller, reused across steps, and grows to the largest runtime lengths it has
 /// seen (batch, query length, key length); it never shrinks, so a steady training loop allocates nothing.
 /// One tape serves one forward/backward pair at a time: it is not thread-safe.
+/// Its recorded arrays are <see cref="AlignedBuffer{T}"/>s, starting on cache lines.
 /// </summary>
 public abstract class AttentionTape
 {
@@ -28,4 +29,7 @@ public abstract class AttentionTape
             buffer = new T[length];
         }
     }
+
+    /// <summary>Makes <paramref name="buffer"/> hold at least <paramref name="length"/> elements, reusing it when it is large enough (see <see cref="AlignedBuffer{T}"/>).</summary>
+    protected static void Grow<T>(ref AlignedBuffer<T> buffer, int length) where T : unmanaged => buffer.EnsureLength(length);
 }

@@ -116,9 +116,9 @@ namespace Samples.Translation
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal double[] QueryProjection = Array.Empty<double>();
-            internal double[] KeyProjection = Array.Empty<double>();
-            internal double[] Weights = Array.Empty<double>();
+            internal AlignedBuffer<double> QueryProjection;
+            internal AlignedBuffer<double> KeyProjection;
+            internal AlignedBuffer<double> Weights;
             internal bool KeysAreValues;
 
             internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)

@@ -106,11 +106,7 @@ namespace Samples.Translation
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal double[] Weights = Array.Empty<double>();
-            internal double[] Alignments = Array.Empty<double>();
-            internal double[] Positions = Array.Empty<double>();
-            internal double[] PredictorHidden = Array.Empty<double>();
-            internal double[] QueryProjection = Array.Empty<double>();
+            internal AlignedBuffer<double> Weights;
             internal int[] WindowStarts = Array.Empty<int>();
             internal int[] WindowCounts = Array.Empty<int>();
             internal bool KeysAreValues;

@@ -175,15 +175,15 @@ namespace Samples.Speech
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal float[] QueryProjection = Array.Empty<float>();
-            internal float[] KeyProjection = Array.Empty<float>();
-            internal float[] Choose = Array.Empty<float>();
-            internal float[] Weights = Array.Empty<float>();
+            internal AlignedBuffer<float> QueryProjection;
+            internal AlignedBuffer<float> KeyProjection;
+            internal AlignedBuffer<float> Choose;
+            internal AlignedBuffer<float> Weights;
             // MoChA: Weights holds β; the monotonic alignment α, the chunk energies u [B, Tq, Tk] and the chunk energy's projections.
-            internal float[] Alignment = Array.Empty<float>();
-            internal float[] ChunkEnergy = Array.Empty<float>();
-            internal float[] ChunkKeyProjection = Array.Empty<float>();
-            internal float[] ChunkQueryProjection = Array.Empty<float>();
+            internal AlignedBuffer<float> Alignment;
+            internal AlignedBuffer<float> ChunkEnergy;
+            internal AlignedBuffer<float> ChunkKeyProjection;
+            internal AlignedBuffer<float> ChunkQueryProjection;
             internal bool KeysAreValues;
 
             internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)

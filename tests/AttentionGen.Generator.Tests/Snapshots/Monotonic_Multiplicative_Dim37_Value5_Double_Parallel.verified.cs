@@ -111,9 +111,9 @@ namespace Samples.Speech
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal double[] KeyProjection = Array.Empty<double>();
-            internal double[] Choose = Array.Empty<double>();
-            internal double[] Weights = Array.Empty<double>();
+            internal AlignedBuffer<double> KeyProjection;
+            internal AlignedBuffer<double> Choose;
+            internal AlignedBuffer<double> Weights;
             internal bool KeysAreValues;
 
             internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)

@@ -160,32 +160,32 @@ namespace Samples.Transformer
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal double[] Queries = Array.Empty<double>();
-            internal double[] Keys = Array.Empty<double>();
-            internal double[] KeyTiles = Array.Empty<double>();
-            internal double[] Values = Array.Empty<double>();
-            internal double[] ValueTiles = Array.Empty<double>();
-            internal double[] Outputs = Array.Empty<double>();
-            internal double[] LogSumExp = Array.Empty<double>();
+            internal AlignedBuffer<double> Queries;
+            internal AlignedBuffer<double> Keys;
+            internal AlignedBuffer<double> KeyTiles;
+            internal AlignedBuffer<double> Values;
+            internal AlignedBuffer<double> ValueTiles;
+            internal AlignedBuffer<double> Outputs;
+            internal AlignedBuffer<double> LogSumExp;
             // When every key fits in one tile (Tk ≤ KeyTile), the forward's final weights [B·H, Tq, KeyTile]: the backward
             // reads them instead of recomputing S = QKᵀ and e^{S − L} (one product and one exp pass fewer per block).
-            internal double[] Weights = Array.Empty<double>();
-            internal double[] Concatenated = Array.Empty<double>();
-            internal double[] ConcatenatedGradient = Array.Empty<double>();
-            internal double[] OutputGradients = Array.Empty<double>();
-            internal double[] QueryGradients = Array.Empty<double>();
-            internal double[] KeyGradients = Array.Empty<double>();
-            internal double[] ValueGradients = Array.Empty<double>();
+            internal AlignedBuffer<double> Weights;
+            internal AlignedBuffer<double> Concatenated;
+            internal AlignedBuffer<double> ConcatenatedGradient;
+            internal AlignedBuffer<double> OutputGradients;
+            internal AlignedBuffer<double> QueryGradients;
+            internal AlignedBuffer<double> KeyGradients;
+            internal AlignedBuffer<double> ValueGradients;
             internal bool[] KeyPadding = Array.Empty<bool>();
             internal bool[] PerQuery = Array.Empty<bool>();
             internal int KeyPaddingLength, PerQueryLength;
             internal bool Causal;
             // A copy of the additive bias ([Tq, Tk] or [B, H, Tq, Tk], empty when none): the backward recomputes S = QKᵀ/√d + bias.
-            internal double[] Bias = Array.Empty<double>();
+            internal AlignedBuffer<double> Bias;
             internal int BiasLength;
             // ∂S of every head [B·H, Tq, Tk], only when ∂bias is asked for the broadcast shape [Tq, Tk]: summed over heads in order
             // after the parallel phase, so that the sum does not depend on the thread count.
-            internal double[] HeadBiasGradients = Array.Empty<double>();
+            internal AlignedBuffer<double> HeadBiasGradients;
 
             internal void Prepare(int batch, int queryLength, int keyLength, in AttentionMask mask, ReadOnlySpan<double> bias)
             {
@@ -996,7 +996,7 @@ namespace Samples.Transformer
             Span<double> dConcatenated = tape.ConcatenatedGradient.AsSpan(0, rows * ModelDim);
             dConcatenated.Clear();
             MatrixProductAdd120(rows, ModelDim, ref MemoryMarshal.GetReference(dOutput), ModelDim, 1, ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Value), ref MemoryMarshal.GetReference(dConcatenated));
-            MatrixProductAdd120(ModelDim, rows, ref MemoryMarshal.GetReference(dOutput), 1, ModelDim, ref MemoryMarshal.GetArrayDataReference(tape.Concatenated), ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Gradient));
+            MatrixProductAdd120(ModelDim, rows, ref MemoryMarshal.GetReference(dOutput), 1, ModelDim, ref MemoryMarshal.GetReference(tape.Concatenated.AsSpan()), ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Gradient));
             
 
             // Three phases, each spread over threads with disjoint outputs: the heads' cores (B·H), the projection weights'

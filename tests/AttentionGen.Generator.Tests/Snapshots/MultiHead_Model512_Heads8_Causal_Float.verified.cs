@@ -166,32 +166,32 @@ namespace Samples.Transformer
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal float[] Queries = Array.Empty<float>();
-            internal float[] Keys = Array.Empty<float>();
-            internal float[] KeyTiles = Array.Empty<float>();
-            internal float[] Values = Array.Empty<float>();
-            internal float[] ValueTiles = Array.Empty<float>();
-            internal float[] Outputs = Array.Empty<float>();
-            internal float[] LogSumExp = Array.Empty<float>();
+            internal AlignedBuffer<float> Queries;
+            internal AlignedBuffer<float> Keys;
+            internal AlignedBuffer<float> KeyTiles;
+            internal AlignedBuffer<float> Values;
+            internal AlignedBuffer<float> ValueTiles;
+            internal AlignedBuffer<float> Outputs;
+            internal AlignedBuffer<float> LogSumExp;
             // When every key fits in one tile (Tk ≤ KeyTile), the forward's final weights [B·H, Tq, KeyTile]: the backward
             // reads them instead of recomputing S = QKᵀ and e^{S − L} (one product and one exp pass fewer per block).
-            internal float[] Weights = Array.Empty<float>();
-            internal float[] Concatenated = Array.Empty<float>();
-            internal float[] ConcatenatedGradient = Array.Empty<float>();
-            internal float[] OutputGradients = Array.Empty<float>();
-            internal float[] QueryGradients = Array.Empty<float>();
-            internal float[] KeyGradients = Array.Empty<float>();
-            internal float[] ValueGradients = Array.Empty<float>();
+            internal AlignedBuffer<float> Weights;
+            internal AlignedBuffer<float> Concatenated;
+            internal AlignedBuffer<float> ConcatenatedGradient;
+            internal AlignedBuffer<float> OutputGradients;
+            internal AlignedBuffer<float> QueryGradients;
+            internal AlignedBuffer<float> KeyGradients;
+            internal AlignedBuffer<float> ValueGradients;
             internal bool[] KeyPadding = Array.Empty<bool>();
             internal bool[] PerQuery = Array.Empty<bool>();
             internal int KeyPaddingLength, PerQueryLength;
             internal bool Causal;
             // A copy of the additive bias ([Tq, Tk] or [B, H, Tq, Tk], empty when none): the backward recomputes S = QKᵀ/√d + bias.
-            internal float[] Bias = Array.Empty<float>();
+            internal AlignedBuffer<float> Bias;
             internal int BiasLength;
             // ∂S of every head [B·H, Tq, Tk], only when ∂bias is asked for the broadcast shape [Tq, Tk]: summed over heads in order
             // after the parallel phase, so that the sum does not depend on the thread count.
-            internal float[] HeadBiasGradients = Array.Empty<float>();
+            internal AlignedBuffer<float> HeadBiasGradients;
 
             internal void Prepare(int batch, int queryLength, int keyLength, in AttentionMask mask, ReadOnlySpan<float> bias)
             {
@@ -1002,7 +1002,7 @@ namespace Samples.Transformer
             Span<float> dConcatenated = tape.ConcatenatedGradient.AsSpan(0, rows * ModelDim);
             dConcatenated.Clear();
             MatrixProductAdd512(rows, ModelDim, ref MemoryMarshal.GetReference(dOutput), ModelDim, 1, ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Value), ref MemoryMarshal.GetReference(dConcatenated));
-            MatrixProductAdd512(ModelDim, rows, ref MemoryMarshal.GetReference(dOutput), 1, ModelDim, ref MemoryMarshal.GetArrayDataReference(tape.Concatenated), ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Gradient));
+            MatrixProductAdd512(ModelDim, rows, ref MemoryMarshal.GetReference(dOutput), 1, ModelDim, ref MemoryMarshal.GetReference(tape.Concatenated.AsSpan()), ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Gradient));
             for (int r = 0; r < rows; r++) AddTo(OutProjectionBias.Gradient, dOutput.Slice(r * ModelDim, ModelDim));
 
             // Three phases, each spread over threads with disjoint outputs: the heads' cores (B·H), the projection weights'

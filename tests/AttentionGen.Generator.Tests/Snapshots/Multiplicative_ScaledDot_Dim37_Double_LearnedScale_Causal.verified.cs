@@ -105,9 +105,8 @@ namespace Samples.Translation
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal double[] Weights = Array.Empty<double>();
-            internal double[] QueryProjection = Array.Empty<double>();
-            internal double[] RawScores = Array.Empty<double>();
+            internal AlignedBuffer<double> Weights;
+            internal AlignedBuffer<double> RawScores;
             internal bool KeysAreValues;
 
             internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)

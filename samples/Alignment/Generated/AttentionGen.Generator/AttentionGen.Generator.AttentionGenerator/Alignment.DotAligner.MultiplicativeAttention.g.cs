@@ -97,9 +97,7 @@ namespace Alignment
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal float[] Weights = Array.Empty<float>();
-            internal float[] QueryProjection = Array.Empty<float>();
-            internal float[] RawScores = Array.Empty<float>();
+            internal AlignedBuffer<float> Weights;
             internal bool KeysAreValues;
 
             internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)

@@ -106,11 +106,7 @@ namespace Alignment
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal float[] Weights = Array.Empty<float>();
-            internal float[] Alignments = Array.Empty<float>();
-            internal float[] Positions = Array.Empty<float>();
-            internal float[] PredictorHidden = Array.Empty<float>();
-            internal float[] QueryProjection = Array.Empty<float>();
+            internal AlignedBuffer<float> Weights;
             internal int[] WindowStarts = Array.Empty<int>();
             internal int[] WindowCounts = Array.Empty<int>();
             internal bool KeysAreValues;

@@ -136,11 +136,11 @@ namespace Alignment
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal float[] MemoryProjection = Array.Empty<float>();
-            internal float[] QueryProjection = Array.Empty<float>();
-            internal float[] Weights = Array.Empty<float>();
-            internal float[] Context = Array.Empty<float>();
-            internal float[] Output = Array.Empty<float>();
+            internal AlignedBuffer<float> MemoryProjection;
+            internal AlignedBuffer<float> QueryProjection;
+            internal AlignedBuffer<float> Weights;
+            internal AlignedBuffer<float> Context;
+            internal AlignedBuffer<float> Output;
 
             internal void Prepare(int batch, int length)
             {

@@ -113,8 +113,8 @@ namespace Alignment
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal float[] Hidden = Array.Empty<float>();
-            internal float[] Weights = Array.Empty<float>();
+            internal AlignedBuffer<float> Hidden;
+            internal AlignedBuffer<float> Weights;
             internal float PenaltyCoefficient;
 
             internal void Prepare(int batch, int length, float coefficient)

@@ -124,9 +124,9 @@ namespace DateTranslation
         public sealed class Tape : AttentionTape
         {
             internal object? ParallelCallState; // the layer's CallState for calls with this tape on several threads
-            internal float[] QueryProjection = Array.Empty<float>();
-            internal float[] KeyProjection = Array.Empty<float>();
-            internal float[] Weights = Array.Empty<float>();
+            internal AlignedBuffer<float> QueryProjection;
+            internal AlignedBuffer<float> KeyProjection;
+            internal AlignedBuffer<float> Weights;
             internal bool KeysAreValues;
 
             internal void Prepare(int batch, int queryLength, int keyLength, bool keysAreValues)
