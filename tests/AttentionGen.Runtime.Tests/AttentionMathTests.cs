@@ -132,6 +132,33 @@ public sealed class AttentionMathTests
         Assert.True(scores[0] > 0.4f && scores[4] > 0.4f);
     }
 
+    // Rows of 17 to 32 floats (two overlapping vectors on the 512-bit path): a fully masked row, a NaN anywhere, and the
+    // maximum in the lanes only the last vector holds behave as in every other row.
+    [Fact]
+    public void Two_vector_rows_keep_the_masked_NaN_and_maximum_rules()
+    {
+        for (int length = 17; length <= 32; length++)
+        {
+            float[] masked = Enumerable.Repeat(float.NegativeInfinity, length).ToArray();
+            Assert.False(AttentionMath.Softmax<float>(masked));
+            Assert.All(masked, v => Assert.Equal(0f, v));
+
+            foreach (int at in new[] { 0, 15, length - 1 })
+            {
+                float[] withNaN = Enumerable.Range(0, length).Select(j => (float)j).ToArray();
+                withNaN[at] = float.NaN;
+                AttentionMath.Softmax<float>(withNaN);
+                Assert.All(withNaN, v => Assert.True(float.IsNaN(v), $"length {length}, NaN at {at}"));
+            }
+
+            float[] huge = new float[length];
+            huge[length - 1] = 1e4f; // only the last vector's fresh lanes see it: every other weight underflows to 0
+            Assert.True(AttentionMath.Softmax<float>(huge));
+            Assert.Equal(1f, huge[length - 1]);
+            Assert.All(huge[..^1], v => Assert.Equal(0f, v));
+        }
+    }
+
     [Fact]
     public void NaN_in_a_row_makes_that_row_NaN()
     {
@@ -185,6 +212,41 @@ public sealed class AttentionMathTests
             Assert.True(Math.Abs(AttentionMath.Dot<float>(x, y) - expected) <= 1e-5 * (1 + Math.Abs(expected)), $"length {length}");
         }
         Assert.Throws<ArgumentException>(() => AttentionMath.Dot<float>(new float[3], new float[4]));
+    }
+
+    // The row's tail goes through its last whole vector (lanes the loop already did are dropped): every element of the
+    // softmax backward, in place and into another span, is the scalar formula with the row's dot product; and an infinity in
+    // a lane the tail vector overlaps counts once (not as 0 · ∞ = NaN).
+    [Fact]
+    public void Softmax_backward_and_dot_tails_match_scalar_loops_at_every_length()
+    {
+        var random = new Random(6);
+        for (int length = 1; length <= 70; length++)
+        {
+            float[] weights = Enumerable.Range(0, length).Select(_ => (float)random.NextDouble()).ToArray();
+            float[] upstream = Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+            float dot = AttentionMath.Dot<float>(weights, upstream);
+            var into = new float[length + 3];
+            Array.Fill(into, 42f);
+            AttentionMath.SoftmaxBackward<float>(weights, upstream, into.AsSpan(0, length));
+            float[] inPlace = (float[])upstream.Clone();
+            AttentionMath.SoftmaxBackward<float>(weights, inPlace, inPlace);
+            for (int j = 0; j < length; j++)
+            {
+                float expected = weights[j] * (upstream[j] - dot);
+                Assert.Equal(expected, into[j]);
+                Assert.Equal(expected, inPlace[j]);
+            }
+            Assert.All(into[length..], v => Assert.Equal(42f, v)); // nothing written past the row
+
+            if (length > 16)
+            {
+                float[] x = new float[length], y = new float[length];
+                Array.Fill(x, 1f);
+                y[15] = float.PositiveInfinity; // inside both the loop's first vector and the tail's last one when length < 32
+                Assert.Equal(float.PositiveInfinity, AttentionMath.Dot<float>(x, y));
+            }
+        }
     }
 
     // The packed transpose (a layer's weight [out, in] into [in, out] once per call) goes through the register-blocked

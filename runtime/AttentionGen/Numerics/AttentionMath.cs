@@ -25,6 +25,10 @@ public static class AttentionMath
         {
             return false;
         }
+        if (typeof(T) == typeof(float) && SimdPaths.Vector512 && scores.Length > Vector512<float>.Count && scores.Length <= 2 * Vector512<float>.Count)
+        {
+            return FlashSoftmax.SoftmaxTwoVectors(MemoryMarshal.Cast<T, float>(scores));
+        }
         T max = Max(scores);
         if (T.IsNegativeInfinity(max))
         {
@@ -52,10 +56,7 @@ public static class AttentionMath
             throw new ArgumentException($"Expected {weights.Length} elements, got {dScores.Length}.", nameof(dScores));
         }
         T dot = Dot(weights, dWeights);
-        for (int j = 0; j < weights.Length; j++)
-        {
-            dScores[j] = weights[j] * (dWeights[j] - dot);
-        }
+        FlashSoftmax.WeightedDifference(weights, dWeights, dot, dScores);
     }
 
     /// <summary>Σᵢ xᵢ yᵢ, vectorised.</summary>
@@ -77,6 +78,15 @@ public static class AttentionMath
             {
                 acc = VectorMath.MultiplyAdd(Vector512.LoadUnsafe(ref xr, (nuint)i), Vector512.LoadUnsafe(ref yr, (nuint)i), acc);
             }
+            if (i < n)
+            {
+                // The tail as the last whole vector, the lanes already summed zeroed in both factors (so that an infinity
+                // among them adds no NaN).
+                nuint last = (nuint)(n - Vector512<T>.Count);
+                Vector512<T> fresh = TailLanes.From512<T>(i - (int)last);
+                acc = VectorMath.MultiplyAdd(Vector512.LoadUnsafe(ref xr, last) & fresh, Vector512.LoadUnsafe(ref yr, last) & fresh, acc);
+                i = n;
+            }
             sum = Vector512.Sum(acc);
         }
         else if (SimdPaths.Vector256 && n >= Vector256<T>.Count)
@@ -86,6 +96,15 @@ public static class AttentionMath
             {
                 acc = VectorMath.MultiplyAdd(Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256.LoadUnsafe(ref yr, (nuint)i), acc);
             }
+            if (i < n)
+            {
+                // The tail as the last whole vector, the lanes already summed zeroed in both factors (so that an infinity
+                // among them adds no NaN).
+                nuint last = (nuint)(n - Vector256<T>.Count);
+                Vector256<T> fresh = TailLanes.From256<T>(i - (int)last);
+                acc = VectorMath.MultiplyAdd(Vector256.LoadUnsafe(ref xr, last) & fresh, Vector256.LoadUnsafe(ref yr, last) & fresh, acc);
+                i = n;
+            }
             sum = Vector256.Sum(acc);
         }
         else if (SimdPaths.Vector128 && n >= Vector128<T>.Count)
@@ -94,6 +113,15 @@ public static class AttentionMath
             for (; i <= n - Vector128<T>.Count; i += Vector128<T>.Count)
             {
                 acc = VectorMath.MultiplyAdd(Vector128.LoadUnsafe(ref xr, (nuint)i), Vector128.LoadUnsafe(ref yr, (nuint)i), acc);
+            }
+            if (i < n)
+            {
+                // The tail as the last whole vector, the lanes already summed zeroed in both factors (so that an infinity
+                // among them adds no NaN).
+                nuint last = (nuint)(n - Vector128<T>.Count);
+                Vector128<T> fresh = TailLanes.From128<T>(i - (int)last);
+                acc = VectorMath.MultiplyAdd(Vector128.LoadUnsafe(ref xr, last) & fresh, Vector128.LoadUnsafe(ref yr, last) & fresh, acc);
+                i = n;
             }
             sum = Vector128.Sum(acc);
         }

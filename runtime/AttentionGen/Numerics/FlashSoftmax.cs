@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -255,6 +256,36 @@ public static class FlashSoftmax
         return sum;
     }
 
+    /// <summary>
+    /// <see cref="AttentionMath.Softmax{T}"/> of a float row of 17 to 32 scores (30 keys, say) held in two Vector512 registers:
+    /// the row's first vector and its last whole one, which overlaps it. The same operations as the general path (maximum,
+    /// e^{x − max} summed over the row's lanes once, times 1 / Σ), so the same results, without its three passes' loads,
+    /// stores and loop control. The overlapping lanes are computed twice from the same inputs and stored twice with the same
+    /// value.
+    /// </summary>
+    internal static bool SoftmaxTwoVectors(Span<float> row)
+    {
+        ref float r = ref MemoryMarshal.GetReference(row);
+        int n = row.Length;
+        Debug.Assert(n > Vector512<float>.Count && n <= 2 * Vector512<float>.Count);
+        nuint last = (nuint)(n - Vector512<float>.Count);
+        Vector512<float> first = Vector512.LoadUnsafe(ref r), tail = Vector512.LoadUnsafe(ref r, last);
+        Vector512<float> m = Vector512.Max(first, tail);
+        float max = ReduceMax(m.GetLower(), m.GetUpper());
+        if (float.IsNegativeInfinity(max))
+        {
+            row.Clear();
+            return false;
+        }
+        Vector512<float> shift = Vector512.Create(max);
+        Vector512<float> firstExp = Exp(first - shift), tailExp = Exp(tail - shift);
+        float inverse = 1f / Reductions.Sum(firstExp + (tailExp & TailLanes.From512<float>(Vector512<float>.Count - (int)last)));
+        Vector512<float> scale = Vector512.Create(inverse);
+        (firstExp * scale).StoreUnsafe(ref r);
+        (tailExp * scale).StoreUnsafe(ref r, last);
+        return true;
+    }
+
     // e^x = 2ⁿ · e^r with n = round(x / ln 2) and r = x − n ln 2 (ln 2 split in two parts, so r is exact to float precision),
     // |r| ≤ ln 2 / 2, where the Taylor polynomial of degree 7 is within 5e-9 relative. Inputs below −87 give 0 (softmax
     // needs exact zeros for masked scores, e^{−∞}); above 88 they are clamped (never reached: softmax shifts by the maximum);
@@ -337,16 +368,34 @@ public static class FlashSoftmax
     /// </summary>
     public static void SoftmaxGradient<T>(ReadOnlySpan<T> weights, Span<T> dWeights, T delta) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        ref T p = ref MemoryMarshal.GetReference(weights);
-        ref T g = ref MemoryMarshal.GetReference(dWeights);
         int n = Math.Min(weights.Length, dWeights.Length);
+        WeightedDifference(weights.Slice(0, n), dWeights.Slice(0, n), delta, dWeights.Slice(0, n));
+    }
+
+    // destinationⱼ = pⱼ (gⱼ − delta) for the n = p.Length elements (g and destination hold at least n); destination may be g
+    // itself. Each element is the same two operations whichever width computes it.
+    internal static void WeightedDifference<T>(ReadOnlySpan<T> weights, ReadOnlySpan<T> g, T delta, Span<T> destination)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        ref T p = ref MemoryMarshal.GetReference(weights);
+        ref T gr = ref MemoryMarshal.GetReference(g);
+        ref T o = ref MemoryMarshal.GetReference(destination);
+        int n = weights.Length;
         int i = 0;
+        // In the tails below the overlapping lanes of g may already hold results (in place); they are computed and dropped.
         if (SimdPaths.Vector512 && n >= Vector512<T>.Count)
         {
             Vector512<T> d = Vector512.Create(delta);
             for (; i <= n - Vector512<T>.Count; i += Vector512<T>.Count)
             {
-                (Vector512.LoadUnsafe(ref p, (nuint)i) * (Vector512.LoadUnsafe(ref g, (nuint)i) - d)).StoreUnsafe(ref g, (nuint)i);
+                (Vector512.LoadUnsafe(ref p, (nuint)i) * (Vector512.LoadUnsafe(ref gr, (nuint)i) - d)).StoreUnsafe(ref o, (nuint)i);
+            }
+            if (i < n)
+            {
+                nuint last = (nuint)(n - Vector512<T>.Count);
+                Vector512<T> result = Vector512.LoadUnsafe(ref p, last) * (Vector512.LoadUnsafe(ref gr, last) - d);
+                Vector512.ConditionalSelect(TailLanes.From512<T>(i - (int)last), result, Vector512.LoadUnsafe(ref o, last)).StoreUnsafe(ref o, last);
+                i = n;
             }
         }
         else if (SimdPaths.Vector256 && n >= Vector256<T>.Count)
@@ -354,7 +403,14 @@ public static class FlashSoftmax
             Vector256<T> d = Vector256.Create(delta);
             for (; i <= n - Vector256<T>.Count; i += Vector256<T>.Count)
             {
-                (Vector256.LoadUnsafe(ref p, (nuint)i) * (Vector256.LoadUnsafe(ref g, (nuint)i) - d)).StoreUnsafe(ref g, (nuint)i);
+                (Vector256.LoadUnsafe(ref p, (nuint)i) * (Vector256.LoadUnsafe(ref gr, (nuint)i) - d)).StoreUnsafe(ref o, (nuint)i);
+            }
+            if (i < n)
+            {
+                nuint last = (nuint)(n - Vector256<T>.Count);
+                Vector256<T> result = Vector256.LoadUnsafe(ref p, last) * (Vector256.LoadUnsafe(ref gr, last) - d);
+                Vector256.ConditionalSelect(TailLanes.From256<T>(i - (int)last), result, Vector256.LoadUnsafe(ref o, last)).StoreUnsafe(ref o, last);
+                i = n;
             }
         }
         else if (SimdPaths.Vector128 && n >= Vector128<T>.Count)
@@ -362,12 +418,19 @@ public static class FlashSoftmax
             Vector128<T> d = Vector128.Create(delta);
             for (; i <= n - Vector128<T>.Count; i += Vector128<T>.Count)
             {
-                (Vector128.LoadUnsafe(ref p, (nuint)i) * (Vector128.LoadUnsafe(ref g, (nuint)i) - d)).StoreUnsafe(ref g, (nuint)i);
+                (Vector128.LoadUnsafe(ref p, (nuint)i) * (Vector128.LoadUnsafe(ref gr, (nuint)i) - d)).StoreUnsafe(ref o, (nuint)i);
+            }
+            if (i < n)
+            {
+                nuint last = (nuint)(n - Vector128<T>.Count);
+                Vector128<T> result = Vector128.LoadUnsafe(ref p, last) * (Vector128.LoadUnsafe(ref gr, last) - d);
+                Vector128.ConditionalSelect(TailLanes.From128<T>(i - (int)last), result, Vector128.LoadUnsafe(ref o, last)).StoreUnsafe(ref o, last);
+                i = n;
             }
         }
         for (; i < n; i++)
         {
-            Unsafe.Add(ref g, i) = Unsafe.Add(ref p, i) * (Unsafe.Add(ref g, i) - delta);
+            Unsafe.Add(ref o, i) = Unsafe.Add(ref p, i) * (Unsafe.Add(ref gr, i) - delta);
         }
     }
 
@@ -397,6 +460,14 @@ public static class FlashSoftmax
             {
                 (Vector512.LoadUnsafe(ref xr, (nuint)i) * f).StoreUnsafe(ref dr, (nuint)i);
             }
+            if (i < n)
+            {
+                // The tail as the last whole vector; in place, its overlapping lanes are already scaled and are kept as they are.
+                nuint last = (nuint)(n - Vector512<T>.Count);
+                Vector512<T> scaled = Vector512.LoadUnsafe(ref xr, last) * f;
+                Vector512.ConditionalSelect(TailLanes.From512<T>(i - (int)last), scaled, Vector512.LoadUnsafe(ref dr, last)).StoreUnsafe(ref dr, last);
+                i = n;
+            }
         }
         else if (SimdPaths.Vector256 && n >= Vector256<T>.Count)
         {
@@ -405,6 +476,14 @@ public static class FlashSoftmax
             {
                 (Vector256.LoadUnsafe(ref xr, (nuint)i) * f).StoreUnsafe(ref dr, (nuint)i);
             }
+            if (i < n)
+            {
+                // The tail as the last whole vector; in place, its overlapping lanes are already scaled and are kept as they are.
+                nuint last = (nuint)(n - Vector256<T>.Count);
+                Vector256<T> scaled = Vector256.LoadUnsafe(ref xr, last) * f;
+                Vector256.ConditionalSelect(TailLanes.From256<T>(i - (int)last), scaled, Vector256.LoadUnsafe(ref dr, last)).StoreUnsafe(ref dr, last);
+                i = n;
+            }
         }
         else if (SimdPaths.Vector128 && n >= Vector128<T>.Count)
         {
@@ -412,6 +491,14 @@ public static class FlashSoftmax
             for (; i <= n - Vector128<T>.Count; i += Vector128<T>.Count)
             {
                 (Vector128.LoadUnsafe(ref xr, (nuint)i) * f).StoreUnsafe(ref dr, (nuint)i);
+            }
+            if (i < n)
+            {
+                // The tail as the last whole vector; in place, its overlapping lanes are already scaled and are kept as they are.
+                nuint last = (nuint)(n - Vector128<T>.Count);
+                Vector128<T> scaled = Vector128.LoadUnsafe(ref xr, last) * f;
+                Vector128.ConditionalSelect(TailLanes.From128<T>(i - (int)last), scaled, Vector128.LoadUnsafe(ref dr, last)).StoreUnsafe(ref dr, last);
+                i = n;
             }
         }
         for (; i < n; i++)
