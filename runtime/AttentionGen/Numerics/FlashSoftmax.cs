@@ -198,7 +198,7 @@ public static class FlashSoftmax
             {
                 nuint last = (nuint)(n - Vector512<float>.Count);
                 Vector512<float> x = Vector512.LoadUnsafe(ref xr, last), e = Exp(x - sv);
-                Vector512<float> fresh = Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(i - (int)last)).AsSingle();
+                Vector512<float> fresh = TailLanes.From512<float>(i - (int)last);
                 Vector512.ConditionalSelect(fresh, e, x).StoreUnsafe(ref xr, last);
                 acc += e & fresh;
                 i = n;
@@ -219,7 +219,7 @@ public static class FlashSoftmax
             {
                 nuint last = (nuint)(n - Vector256<float>.Count);
                 Vector256<float> x = Vector256.LoadUnsafe(ref xr, last), e = Exp(x - sv);
-                Vector256<float> fresh = Vector256.GreaterThanOrEqual(Vector256<int>.Indices, Vector256.Create(i - (int)last)).AsSingle();
+                Vector256<float> fresh = TailLanes.From256<float>(i - (int)last);
                 Vector256.ConditionalSelect(fresh, e, x).StoreUnsafe(ref xr, last);
                 acc += e & fresh;
                 i = n;
@@ -240,7 +240,7 @@ public static class FlashSoftmax
             {
                 nuint last = (nuint)(n - Vector128<float>.Count);
                 Vector128<float> x = Vector128.LoadUnsafe(ref xr, last), e = Exp(x - sv);
-                Vector128<float> fresh = Vector128.GreaterThanOrEqual(Vector128<int>.Indices, Vector128.Create(i - (int)last)).AsSingle();
+                Vector128<float> fresh = TailLanes.From128<float>(i - (int)last);
                 Vector128.ConditionalSelect(fresh, e, x).StoreUnsafe(ref xr, last);
                 acc += e & fresh;
                 i = n;

@@ -6,9 +6,9 @@ namespace AttentionGen.Numerics;
 
 /// <summary>
 /// The tail of a row as its last whole vector. A row of n ≥ Count elements whose length is not a whole number of vectors
-/// ends with n mod Count elements the vector loop has not reached; the loop's kernels load the row's last whole vector
-/// (starting at n − Count, overlapping lanes already done) and keep only its lanes from <c>first</c> on — one vector
-/// operation instead of up to Count − 1 scalar ones (a row of 30 keys had 14 of them).
+/// ends with n mod Count elements the vector loop has not reached; the softmax's exponentials, scaling and backward and
+/// the dot product load the row's last whole vector (starting at n − Count, overlapping lanes already done) and keep only
+/// its lanes from <c>first</c> on: one vector operation instead of up to Count − 1 scalar ones (a row of 30 keys had 14).
 /// </summary>
 internal static class TailLanes
 {
