@@ -215,6 +215,8 @@ public sealed class ParallelDriverTests
         Assert.Equal(0, (long)(nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref buffer[0]) % 64);
         Assert.Throws<ArgumentOutOfRangeException>(() => buffer.AsSpan(990, 11));
         Assert.Throws<IndexOutOfRangeException>(() => buffer[1000]);
+        Assert.Throws<IndexOutOfRangeException>(() => buffer[-1]);
+        Assert.Throws<IndexOutOfRangeException>(() => default(AlignedBuffer<float>)[0]);
         Assert.Throws<ArgumentOutOfRangeException>(() => buffer.EnsureLength(-1));
     }
 }

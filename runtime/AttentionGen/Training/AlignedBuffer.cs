@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace AttentionGen;
 
@@ -21,7 +22,8 @@ public struct AlignedBuffer<T> where T : unmanaged
     public readonly int Length => _length;
 
     /// <summary>All the elements.</summary>
-    public readonly Span<T> AsSpan() => _array is null ? default : new Span<T>(_array, _start, _length);
+    public readonly Span<T> AsSpan()
+        => _array is null ? default : MemoryMarshal.CreateSpan(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_array), _start), _length);
 
     /// <summary>The elements from <paramref name="start"/> on.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="start"/> is past the end.</exception>
@@ -33,7 +35,19 @@ public struct AlignedBuffer<T> where T : unmanaged
 
     /// <summary>The element at <paramref name="index"/>.</summary>
     /// <exception cref="IndexOutOfRangeException"><paramref name="index"/> is outside the buffer.</exception>
-    public readonly ref T this[int index] => ref AsSpan()[index];
+    public readonly ref T this[int index]
+    {
+        get
+        {
+            // One check against the length (a tape's per-row and per-key accesses go through here); start + length lies
+            // inside the array by construction.
+            if ((uint)index >= (uint)_length)
+            {
+                throw new IndexOutOfRangeException($"Index {index} is outside the buffer of {_length} elements.");
+            }
+            return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_array!), _start + index);
+        }
+    }
 
     /// <summary>All the elements, as <see cref="AsSpan()"/>.</summary>
     public static implicit operator Span<T>(AlignedBuffer<T> buffer) => buffer.AsSpan();
