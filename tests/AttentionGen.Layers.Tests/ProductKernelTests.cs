@@ -10,6 +10,7 @@ namespace AttentionGen.Layers.Tests;
 
 [MultiplicativeAttention(Dim = 256)] public partial class KernelF256 : IMultiplicativeLayer<float, KernelF256.Tape>;
 [MultiplicativeAttention(Dim = 37, ElementType = typeof(double))] public partial class KernelD37 : IMultiplicativeLayer<double, KernelD37.Tape>;
+[MultiplicativeAttention(Dim = 20, ElementType = typeof(double))] public partial class KernelD20 : IMultiplicativeLayer<double, KernelD20.Tape>;
 
 /// <summary>
 /// The two product kernels every layer's projections go through, called directly (they are private static methods of
@@ -53,6 +54,9 @@ public class ProductKernelTests
     [Fact] public void ProductTransposedAdd129_float() => CheckTransposedProduct<float>(typeof(GeneralF129Causal), 129, 1e-5);
     [Fact] public void ProductTransposedAdd100_float() => CheckTransposedProduct<float>(typeof(AdditiveF100), 100, 1e-5);
     [Fact] public void ProductTransposedAdd37_double() => CheckTransposedProduct<double>(typeof(KernelD37), 37, 1e-13);
+    // Under 4 vectors of depth the Vector512 path takes 4 × 4 tiles instead of 5 × 5.
+    [Fact] public void ProductTransposedAdd37_float() => CheckTransposedProduct<float>(typeof(AdditiveF37), 37, 1e-5);
+    [Fact] public void ProductTransposedAdd20_double() => CheckTransposedProduct<double>(typeof(KernelD20), 20, 1e-13);
 
     private static void CheckMatrixProduct<T>(Type layer, int columns, double tolerance) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -137,9 +141,13 @@ public class ProductKernelTests
     {
         var product = Kernel<ProductTransposedAdd<T>>(layer, $"ProductTransposedAdd{depth}");
         var random = new Random(depth);
-        // Past the row chunk of every width here (20 rows of 256 floats, 36 of 129, 48 of 100, 68 of 37 doubles).
-        int[] rowCounts = [1, 3, 4, 5, 8, 19, 20, 21, 37, 41, 50, 70];
-        int[] columnCounts = [1, 2, 3, 4, 5, 6, 7, 30, 33]; // every remainder of the 4- and 3-wide tiles, and fewer columns than a tile
+        // Past the row chunk of every width here (Vector512: 20 rows of 256 floats, 35 of 129, 40 of 100, 60 of 37 doubles;
+        // otherwise 20, 36, 48, 68, and 136 of 37 floats, 128 of 20 doubles). On Vector512's 5 × 5 path rows and columns are
+        // split into 5-wide tiles, then 4-wide ones (24 = 5·4 + 4, 33 = 5·5 + 4·2), then single ones (6, 7, 11: no such
+        // split); 2 and 3 columns left are one 4-wide tile over columns already done. The 4 × 4 and 4 × 3 tiles leave every
+        // remainder of 4 rows and of 4 and 3 columns.
+        int[] rowCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 19, 20, 21, 24, 37, 41, 50, 70, 137];
+        int[] columnCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 30, 33];
         foreach (int rows in rowCounts)
         {
             foreach (int columns in columnCounts)

@@ -107,4 +107,52 @@ public sealed class ReductionsTests
             Assert.Equal(float.PositiveInfinity, Reductions.Sum(Vector512.Create(lanes)));
         }
     }
+
+    // Reductions.SumLikeEach, one vector's sum in SumEach's order: the dot-product tiles reduce an output alone (a row or
+    // column left over) or four at a time, and an output must have the same bits either way. Lanes of mixed magnitudes
+    // make the order show in the last bits (Reductions.Sum, which folds by halves, differs from it on these).
+    [Fact]
+    public void Sum_like_each_has_the_bits_of_sum_each_and_counts_every_lane_once()
+    {
+        float[] powers = new float[16];
+        for (int i = 0; i < 16; i++) powers[i] = MathF.Pow(2, i);
+        Assert.Equal(65535f, Reductions.SumLikeEach(Vector512.Create(powers)));
+        double[] doublePowers = new double[8];
+        for (int i = 0; i < 8; i++) doublePowers[i] = Math.Pow(2, i);
+        Assert.Equal(255.0, Reductions.SumLikeEach(Vector512.Create(doublePowers)));
+
+        var random = new Random(11);
+        int differFromSum = 0;
+        for (int trial = 0; trial < 500; trial++)
+        {
+            float[] lanes = new float[16];
+            for (int i = 0; i < 16; i++) lanes[i] = (float)((random.NextDouble() * 2 - 1) * Math.Pow(2, random.Next(-12, 12)));
+            Vector512<float> v = Vector512.Create(lanes), other = Vector512.Create(lanes[0]);
+            float alone = Reductions.SumLikeEach(v);
+            for (int position = 0; position < 4; position++)
+            {
+                Vector128<float> four = position switch
+                {
+                    0 => Reductions.SumEach(v, other, other, other),
+                    1 => Reductions.SumEach(other, v, other, other),
+                    2 => Reductions.SumEach(other, other, v, other),
+                    _ => Reductions.SumEach(other, other, other, v),
+                };
+                Assert.True(BitConverter.SingleToInt32Bits(alone) == BitConverter.SingleToInt32Bits(four[position]), $"trial {trial}, position {position}: {alone} vs {four[position]}");
+            }
+            if (alone != Reductions.Sum(v)) differFromSum++;
+
+            double[] doubleLanes = new double[8];
+            for (int i = 0; i < 8; i++) doubleLanes[i] = (random.NextDouble() * 2 - 1) * Math.Pow(2, random.Next(-40, 40));
+            Vector512<double> d = Vector512.Create(doubleLanes), dOther = Vector512.Create(1.0);
+            double dAlone = Reductions.SumLikeEach(d);
+            Assert.Equal(BitConverter.DoubleToInt64Bits(Reductions.SumEach(d, dOther, dOther, dOther)[0]), BitConverter.DoubleToInt64Bits(dAlone));
+            Assert.Equal(BitConverter.DoubleToInt64Bits(Reductions.SumEach(dOther, dOther, dOther, d)[3]), BitConverter.DoubleToInt64Bits(dAlone));
+        }
+        // the data does tell the orders apart (on AVX-512; without it both fall back to Vector512.Sum and agree)
+        if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            Assert.True(differFromSum > 0, "no trial told SumLikeEach's order from Sum's");
+        }
+    }
 }

@@ -52,6 +52,41 @@ public static class Reductions
         return Vector256.Create(Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3));
     }
 
+    /// <summary>
+    /// Σ of the 16 lanes, added in the order <see cref="SumEach(Vector512{float}, Vector512{float}, Vector512{float}, Vector512{float})"/>
+    /// adds each of its vectors (in each 128-bit lane (j0 + j2) + (j1 + j3), then the lanes (q0 + q2) + (q1 + q3)), so an
+    /// output reduced on its own has the same bits as when it is reduced four at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumLikeEach(Vector512<float> v)
+    {
+        if (Avx512F.IsSupported)
+        {
+            Vector512<float> pairs = v + Avx512F.Permute4x32(v, 0b01_00_11_10);                 // [j0+j2, j1+j3, j2+j0, j3+j1]
+            Vector512<float> lanes = pairs + Avx512F.Permute4x32(pairs, 0b10_11_00_01);         // (j0+j2) + (j1+j3) in j0
+            Vector256<float> half = lanes.GetLower() + lanes.GetUpper();
+            return (half.GetLower() + half.GetUpper()).ToScalar();
+        }
+        return Vector512.Sum(v);
+    }
+
+    /// <summary>
+    /// Σ of the 8 lanes, added in the order <see cref="SumEach(Vector512{double}, Vector512{double}, Vector512{double}, Vector512{double})"/>
+    /// adds each of its vectors (((e0 + e1) + (e2 + e3)) + ((e4 + e5) + (e6 + e7))), so an output reduced on its own has the
+    /// same bits as when it is reduced four at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double SumLikeEach(Vector512<double> v)
+    {
+        if (Avx512F.IsSupported)
+        {
+            Vector512<double> pairs = v + Avx512F.Permute2x64(v, 0b0101_0101);                  // e2q + e2q+1 in each e2q
+            Vector256<double> low = pairs.GetLower(), high = pairs.GetUpper();
+            return (low.GetLower() + low.GetUpper()).ToScalar() + (high.GetLower() + high.GetUpper()).ToScalar();
+        }
+        return Vector512.Sum(v);
+    }
+
     // One vector's sum by halves: each step adds the upper half to the lower (one extract and one add), and the last
     // 128 bits are folded in-lane by two swaps. About seven instructions for 16 floats, where Vector512.Sum reduces each
     // 128-bit quarter on its own (about twenty-two); the order of the additions differs, so the last bit may.

@@ -1401,7 +1401,7 @@ namespace Samples.Translation
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 12: X [rows, 12], W [columns, 12], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512), or 4 × 3 (narrower vectors), are held in accumulators; X's rows are taken in
         /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]

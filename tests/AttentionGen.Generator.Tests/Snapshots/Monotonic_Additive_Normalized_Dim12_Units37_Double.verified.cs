@@ -2428,7 +2428,7 @@ namespace Samples.Speech
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 12: X [rows, 12], W [columns, 12], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512), or 4 × 3 (narrower vectors), are held in accumulators; X's rows are taken in
         /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
@@ -2746,10 +2746,11 @@ namespace Samples.Speech
                                 Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, 4) & tailMask;
                                 acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Vector256<double> column0Rows0 = Reductions.SumEach(acc00, acc10, acc20, acc30);
+                            Unsafe.Add(ref y, (r + 0) * columns + o) += column0Rows0.GetElement(0);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += column0Rows0.GetElement(1);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += column0Rows0.GetElement(2);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += column0Rows0.GetElement(3);
                         }
                         for (; r < chunkEnd; r++)
                         {
@@ -2767,7 +2768,7 @@ namespace Samples.Speech
                                 Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, 4) & tailMask;
                                 acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.SumLikeEach(acc00);
                         }
                     }
                 }

@@ -1486,6 +1486,17 @@ namespace Samples.Transformer
         }
 
         /// <summary>
+        /// The first count − 4b of count rows or columns, a multiple of 5, with b = (−count) mod 5 tiles of 4 after them
+        /// (count = 5a + 4b exactly from 12 up, and for 4, 5, 8, 9, 10); where 4b is more than count, b = 0.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static nint FiveWideEnd(nint count)
+        {
+            nint fourWide = (5 - count % 5) % 5;
+            return (4 * fourWide <= count ? count - 4 * fourWide : count) / 5 * 5;
+        }
+
+        /// <summary>
         /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 120 (with accumulate false, C[i, c] = Σₖ …):
         /// B is [depth, 120] and C is [rows, 120], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7
         /// rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).
@@ -6069,7 +6080,7 @@ namespace Samples.Transformer
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 120: X [rows, 120], W [columns, 120], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in
+        /// Tiles of 5 rows of X × 5 rows of W (Vector512), or 4 × 3 (narrower vectors), are held in accumulators; X's rows are taken in
         /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
@@ -6078,19 +6089,229 @@ namespace Samples.Transformer
             if (SimdPaths.Vector512)
             {
                 // depth: 120 = 15 × 8 lanes
+                nint fiveWideColumns = FiveWideEnd(columns);
                 for (nint chunk = 0; chunk < rows; chunk += 20)
                 {
                     nint chunkEnd = Math.Min(rows, chunk + 20);
+                    nint fiveRowEnd = chunk + FiveWideEnd(chunkEnd - chunk);
                     nint o = 0;
-                    for (; o + 4 <= columns; o += 4)
+                    for (; o < fiveWideColumns; o += 5)
                     {
                         nint r = chunk;
+                        for (; r < fiveRowEnd; r += 5)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 120);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 120);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 120);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 120);
+                            ref double x4 = ref Unsafe.Add(ref x, (r + 4) * 120);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 120);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 120);
+                            ref double w4 = ref Unsafe.Add(ref weight, (o + 4) * 120);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc01 = Vector512<double>.Zero;
+                            Vector512<double> acc02 = Vector512<double>.Zero;
+                            Vector512<double> acc03 = Vector512<double>.Zero;
+                            Vector512<double> acc04 = Vector512<double>.Zero;
+                            Vector512<double> acc10 = Vector512<double>.Zero;
+                            Vector512<double> acc11 = Vector512<double>.Zero;
+                            Vector512<double> acc12 = Vector512<double>.Zero;
+                            Vector512<double> acc13 = Vector512<double>.Zero;
+                            Vector512<double> acc14 = Vector512<double>.Zero;
+                            Vector512<double> acc20 = Vector512<double>.Zero;
+                            Vector512<double> acc21 = Vector512<double>.Zero;
+                            Vector512<double> acc22 = Vector512<double>.Zero;
+                            Vector512<double> acc23 = Vector512<double>.Zero;
+                            Vector512<double> acc24 = Vector512<double>.Zero;
+                            Vector512<double> acc30 = Vector512<double>.Zero;
+                            Vector512<double> acc31 = Vector512<double>.Zero;
+                            Vector512<double> acc32 = Vector512<double>.Zero;
+                            Vector512<double> acc33 = Vector512<double>.Zero;
+                            Vector512<double> acc34 = Vector512<double>.Zero;
+                            Vector512<double> acc40 = Vector512<double>.Zero;
+                            Vector512<double> acc41 = Vector512<double>.Zero;
+                            Vector512<double> acc42 = Vector512<double>.Zero;
+                            Vector512<double> acc43 = Vector512<double>.Zero;
+                            Vector512<double> acc44 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 120; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<double> wv4 = Vector512.LoadUnsafe(ref w4, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc04 = Vector512.MultiplyAddEstimate(xv0, wv4, acc04);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
+                                acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc14 = Vector512.MultiplyAddEstimate(xv1, wv4, acc14);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
+                                acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
+                                acc24 = Vector512.MultiplyAddEstimate(xv2, wv4, acc24);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
+                                acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                                acc34 = Vector512.MultiplyAddEstimate(xv3, wv4, acc34);
+                                Vector512<double> xv4 = Vector512.LoadUnsafe(ref x4, d);
+                                acc40 = Vector512.MultiplyAddEstimate(xv4, wv0, acc40);
+                                acc41 = Vector512.MultiplyAddEstimate(xv4, wv1, acc41);
+                                acc42 = Vector512.MultiplyAddEstimate(xv4, wv2, acc42);
+                                acc43 = Vector512.MultiplyAddEstimate(xv4, wv3, acc43);
+                                acc44 = Vector512.MultiplyAddEstimate(xv4, wv4, acc44);
+                            }
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                            ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            (Vector256.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
+                            ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            (Vector256.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
+                            ref double y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
+                            (Vector256.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
+                            ref double y4 = ref Unsafe.Add(ref y, (r + 4) * columns + o);
+                            (Vector256.LoadUnsafe(ref y4) + Reductions.SumEach(acc40, acc41, acc42, acc43)).StoreUnsafe(ref y4);
+                            Vector256<double> column4Rows0 = Reductions.SumEach(acc04, acc14, acc24, acc34);
+                            Unsafe.Add(ref y, (r + 0) * columns + o + 4) += column4Rows0.GetElement(0);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 4) += column4Rows0.GetElement(1);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 4) += column4Rows0.GetElement(2);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 4) += column4Rows0.GetElement(3);
+                            Unsafe.Add(ref y, (r + 4) * columns + o + 4) += Reductions.SumLikeEach(acc44);
+                        }
                         for (; r + 4 <= chunkEnd; r += 4)
                         {
                             ref double x0 = ref Unsafe.Add(ref x, r * 120);
                             ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 120);
                             ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 120);
                             ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 120);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 120);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 120);
+                            ref double w4 = ref Unsafe.Add(ref weight, (o + 4) * 120);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc01 = Vector512<double>.Zero;
+                            Vector512<double> acc02 = Vector512<double>.Zero;
+                            Vector512<double> acc03 = Vector512<double>.Zero;
+                            Vector512<double> acc04 = Vector512<double>.Zero;
+                            Vector512<double> acc10 = Vector512<double>.Zero;
+                            Vector512<double> acc11 = Vector512<double>.Zero;
+                            Vector512<double> acc12 = Vector512<double>.Zero;
+                            Vector512<double> acc13 = Vector512<double>.Zero;
+                            Vector512<double> acc14 = Vector512<double>.Zero;
+                            Vector512<double> acc20 = Vector512<double>.Zero;
+                            Vector512<double> acc21 = Vector512<double>.Zero;
+                            Vector512<double> acc22 = Vector512<double>.Zero;
+                            Vector512<double> acc23 = Vector512<double>.Zero;
+                            Vector512<double> acc24 = Vector512<double>.Zero;
+                            Vector512<double> acc30 = Vector512<double>.Zero;
+                            Vector512<double> acc31 = Vector512<double>.Zero;
+                            Vector512<double> acc32 = Vector512<double>.Zero;
+                            Vector512<double> acc33 = Vector512<double>.Zero;
+                            Vector512<double> acc34 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 120; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<double> wv4 = Vector512.LoadUnsafe(ref w4, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc04 = Vector512.MultiplyAddEstimate(xv0, wv4, acc04);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc12 = Vector512.MultiplyAddEstimate(xv1, wv2, acc12);
+                                acc13 = Vector512.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc14 = Vector512.MultiplyAddEstimate(xv1, wv4, acc14);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(xv2, wv1, acc21);
+                                acc22 = Vector512.MultiplyAddEstimate(xv2, wv2, acc22);
+                                acc23 = Vector512.MultiplyAddEstimate(xv2, wv3, acc23);
+                                acc24 = Vector512.MultiplyAddEstimate(xv2, wv4, acc24);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
+                                acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
+                                acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                                acc34 = Vector512.MultiplyAddEstimate(xv3, wv4, acc34);
+                            }
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                            ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            (Vector256.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
+                            ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            (Vector256.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
+                            ref double y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
+                            (Vector256.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
+                            Vector256<double> column4Rows0 = Reductions.SumEach(acc04, acc14, acc24, acc34);
+                            Unsafe.Add(ref y, (r + 0) * columns + o + 4) += column4Rows0.GetElement(0);
+                            Unsafe.Add(ref y, (r + 1) * columns + o + 4) += column4Rows0.GetElement(1);
+                            Unsafe.Add(ref y, (r + 2) * columns + o + 4) += column4Rows0.GetElement(2);
+                            Unsafe.Add(ref y, (r + 3) * columns + o + 4) += column4Rows0.GetElement(3);
+                        }
+                        for (; r < chunkEnd; r++)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 120);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 120);
+                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
+                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 120);
+                            ref double w4 = ref Unsafe.Add(ref weight, (o + 4) * 120);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc01 = Vector512<double>.Zero;
+                            Vector512<double> acc02 = Vector512<double>.Zero;
+                            Vector512<double> acc03 = Vector512<double>.Zero;
+                            Vector512<double> acc04 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 120; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
+                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
+                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
+                                Vector512<double> wv4 = Vector512.LoadUnsafe(ref w4, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc04 = Vector512.MultiplyAddEstimate(xv0, wv4, acc04);
+                            }
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                            Unsafe.Add(ref y, r * columns + o + 4) += Reductions.SumLikeEach(acc04);
+                        }
+                    }
+                    nint fresh = o;
+                    while (columns - fresh >= 2 && columns >= 4)
+                    {
+                        o = Math.Min(fresh, columns - 4);
+                        Vector256<double> freshSums = Vector256.GreaterThanOrEqual(Vector256<long>.Indices, Vector256.Create((long)(fresh - o))).As<long, double>();
+                        nint r = chunk;
+                        for (; r < fiveRowEnd; r += 5)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 120);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 120);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 120);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 120);
+                            ref double x4 = ref Unsafe.Add(ref x, (r + 4) * 120);
                             ref double w0 = ref Unsafe.Add(ref weight, o * 120);
                             ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
                             ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
@@ -6111,6 +6332,10 @@ namespace Samples.Transformer
                             Vector512<double> acc31 = Vector512<double>.Zero;
                             Vector512<double> acc32 = Vector512<double>.Zero;
                             Vector512<double> acc33 = Vector512<double>.Zero;
+                            Vector512<double> acc40 = Vector512<double>.Zero;
+                            Vector512<double> acc41 = Vector512<double>.Zero;
+                            Vector512<double> acc42 = Vector512<double>.Zero;
+                            Vector512<double> acc43 = Vector512<double>.Zero;
                             for (nuint d = 0; d < 120; d += 8)
                             {
                                 Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
@@ -6137,49 +6362,28 @@ namespace Samples.Transformer
                                 acc31 = Vector512.MultiplyAddEstimate(xv3, wv1, acc31);
                                 acc32 = Vector512.MultiplyAddEstimate(xv3, wv2, acc32);
                                 acc33 = Vector512.MultiplyAddEstimate(xv3, wv3, acc33);
+                                Vector512<double> xv4 = Vector512.LoadUnsafe(ref x4, d);
+                                acc40 = Vector512.MultiplyAddEstimate(xv4, wv0, acc40);
+                                acc41 = Vector512.MultiplyAddEstimate(xv4, wv1, acc41);
+                                acc42 = Vector512.MultiplyAddEstimate(xv4, wv2, acc42);
+                                acc43 = Vector512.MultiplyAddEstimate(xv4, wv3, acc43);
                             }
                             ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
-                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                            Vector256<double> y0Old = Vector256.LoadUnsafe(ref y0);
+                            Vector256.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
                             ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
-                            (Vector256.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
+                            Vector256<double> y1Old = Vector256.LoadUnsafe(ref y1);
+                            Vector256.ConditionalSelect(freshSums, y1Old + Reductions.SumEach(acc10, acc11, acc12, acc13), y1Old).StoreUnsafe(ref y1);
                             ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
-                            (Vector256.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
+                            Vector256<double> y2Old = Vector256.LoadUnsafe(ref y2);
+                            Vector256.ConditionalSelect(freshSums, y2Old + Reductions.SumEach(acc20, acc21, acc22, acc23), y2Old).StoreUnsafe(ref y2);
                             ref double y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
-                            (Vector256.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
+                            Vector256<double> y3Old = Vector256.LoadUnsafe(ref y3);
+                            Vector256.ConditionalSelect(freshSums, y3Old + Reductions.SumEach(acc30, acc31, acc32, acc33), y3Old).StoreUnsafe(ref y3);
+                            ref double y4 = ref Unsafe.Add(ref y, (r + 4) * columns + o);
+                            Vector256<double> y4Old = Vector256.LoadUnsafe(ref y4);
+                            Vector256.ConditionalSelect(freshSums, y4Old + Reductions.SumEach(acc40, acc41, acc42, acc43), y4Old).StoreUnsafe(ref y4);
                         }
-                        for (; r < chunkEnd; r++)
-                        {
-                            ref double x0 = ref Unsafe.Add(ref x, r * 120);
-                            ref double w0 = ref Unsafe.Add(ref weight, o * 120);
-                            ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 120);
-                            ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 120);
-                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 120);
-                            Vector512<double> acc00 = Vector512<double>.Zero;
-                            Vector512<double> acc01 = Vector512<double>.Zero;
-                            Vector512<double> acc02 = Vector512<double>.Zero;
-                            Vector512<double> acc03 = Vector512<double>.Zero;
-                            for (nuint d = 0; d < 120; d += 8)
-                            {
-                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
-                                Vector512<double> wv1 = Vector512.LoadUnsafe(ref w1, d);
-                                Vector512<double> wv2 = Vector512.LoadUnsafe(ref w2, d);
-                                Vector512<double> wv3 = Vector512.LoadUnsafe(ref w3, d);
-                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
-                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
-                                acc01 = Vector512.MultiplyAddEstimate(xv0, wv1, acc01);
-                                acc02 = Vector512.MultiplyAddEstimate(xv0, wv2, acc02);
-                                acc03 = Vector512.MultiplyAddEstimate(xv0, wv3, acc03);
-                            }
-                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
-                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
-                        }
-                    }
-                    if (columns - o >= 2 && columns >= 4)
-                    {
-                        nint fresh = o;
-                        o = columns - 4;
-                        Vector256<double> freshSums = Vector256.GreaterThanOrEqual(Vector256<long>.Indices, Vector256.Create((long)(fresh - o))).As<long, double>();
-                        nint r = chunk;
                         for (; r + 4 <= chunkEnd; r += 4)
                         {
                             ref double x0 = ref Unsafe.Add(ref x, r * 120);
@@ -6273,11 +6477,45 @@ namespace Samples.Transformer
                             Vector256<double> y0Old = Vector256.LoadUnsafe(ref y0);
                             Vector256.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
                         }
-                        o = columns;
+                        fresh = o + 4;
                     }
-                    for (; o < columns; o++)
+                    for (o = fresh; o < columns; o++)
                     {
                         nint r = chunk;
+                        for (; r < fiveRowEnd; r += 5)
+                        {
+                            ref double x0 = ref Unsafe.Add(ref x, r * 120);
+                            ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 120);
+                            ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 120);
+                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 120);
+                            ref double x4 = ref Unsafe.Add(ref x, (r + 4) * 120);
+                            ref double w0 = ref Unsafe.Add(ref weight, o * 120);
+                            Vector512<double> acc00 = Vector512<double>.Zero;
+                            Vector512<double> acc10 = Vector512<double>.Zero;
+                            Vector512<double> acc20 = Vector512<double>.Zero;
+                            Vector512<double> acc30 = Vector512<double>.Zero;
+                            Vector512<double> acc40 = Vector512<double>.Zero;
+                            for (nuint d = 0; d < 120; d += 8)
+                            {
+                                Vector512<double> wv0 = Vector512.LoadUnsafe(ref w0, d);
+                                Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
+                                acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector512<double> xv1 = Vector512.LoadUnsafe(ref x1, d);
+                                acc10 = Vector512.MultiplyAddEstimate(xv1, wv0, acc10);
+                                Vector512<double> xv2 = Vector512.LoadUnsafe(ref x2, d);
+                                acc20 = Vector512.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
+                                acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
+                                Vector512<double> xv4 = Vector512.LoadUnsafe(ref x4, d);
+                                acc40 = Vector512.MultiplyAddEstimate(xv4, wv0, acc40);
+                            }
+                            Vector256<double> column0Rows0 = Reductions.SumEach(acc00, acc10, acc20, acc30);
+                            Unsafe.Add(ref y, (r + 0) * columns + o) += column0Rows0.GetElement(0);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += column0Rows0.GetElement(1);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += column0Rows0.GetElement(2);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += column0Rows0.GetElement(3);
+                            Unsafe.Add(ref y, (r + 4) * columns + o) += Reductions.SumLikeEach(acc40);
+                        }
                         for (; r + 4 <= chunkEnd; r += 4)
                         {
                             ref double x0 = ref Unsafe.Add(ref x, r * 120);
@@ -6301,10 +6539,11 @@ namespace Samples.Transformer
                                 Vector512<double> xv3 = Vector512.LoadUnsafe(ref x3, d);
                                 acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Vector256<double> column0Rows0 = Reductions.SumEach(acc00, acc10, acc20, acc30);
+                            Unsafe.Add(ref y, (r + 0) * columns + o) += column0Rows0.GetElement(0);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += column0Rows0.GetElement(1);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += column0Rows0.GetElement(2);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += column0Rows0.GetElement(3);
                         }
                         for (; r < chunkEnd; r++)
                         {
@@ -6317,7 +6556,7 @@ namespace Samples.Transformer
                                 Vector512<double> xv0 = Vector512.LoadUnsafe(ref x0, d);
                                 acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.SumLikeEach(acc00);
                         }
                     }
                 }
@@ -6842,7 +7081,7 @@ namespace Samples.Transformer
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 5: X [rows, 5], W [columns, 5], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512), or 4 × 3 (narrower vectors), are held in accumulators; X's rows are taken in
         /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
@@ -7522,7 +7761,7 @@ namespace Samples.Transformer
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 7: X [rows, 7], W [columns, 7], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512), or 4 × 3 (narrower vectors), are held in accumulators; X's rows are taken in
         /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]

@@ -1329,7 +1329,7 @@ namespace Alignment
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 32: X [rows, 32], W [columns, 32], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512) or × 3 (narrower vectors) are held in accumulators; X's rows are taken in
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512), or 4 × 3 (narrower vectors), are held in accumulators; X's rows are taken in
         /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
@@ -1561,10 +1561,11 @@ namespace Alignment
                                 Vector512<float> xv3 = Vector512.LoadUnsafe(ref x3, d);
                                 acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
+                            Vector128<float> column0Rows0 = Reductions.SumEach(acc00, acc10, acc20, acc30);
+                            Unsafe.Add(ref y, (r + 0) * columns + o) += column0Rows0.GetElement(0);
+                            Unsafe.Add(ref y, (r + 1) * columns + o) += column0Rows0.GetElement(1);
+                            Unsafe.Add(ref y, (r + 2) * columns + o) += column0Rows0.GetElement(2);
+                            Unsafe.Add(ref y, (r + 3) * columns + o) += column0Rows0.GetElement(3);
                         }
                         for (; r < chunkEnd; r++)
                         {
@@ -1577,7 +1578,7 @@ namespace Alignment
                                 Vector512<float> xv0 = Vector512.LoadUnsafe(ref x0, d);
                                 acc00 = Vector512.MultiplyAddEstimate(xv0, wv0, acc00);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                            Unsafe.Add(ref y, r * columns + o) += Reductions.SumLikeEach(acc00);
                         }
                     }
                 }
