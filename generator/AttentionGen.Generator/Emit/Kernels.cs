@@ -712,10 +712,12 @@ internal sealed class Kernels
         // A whole number of 20 rows where that fits (5a + 4b rows exactly), else of 5.
         int rowsInL1 = RowChunkBytes / (depth * _element.Size);
         int rowChunk = rowsInL1 >= 20 ? rowsInL1 / 20 * 20 : Math.Max(5, rowsInL1 / 5 * 5);
+        writer.WriteLine("// columns [0, fiveWideColumns) in 5-wide tiles, the rest in 4-wide ones, then one at a time (5a + 4b = columns where it can)");
         writer.WriteLine($"nint fiveWideColumns = {split}(columns);");
         using (writer.Block($"for (nint chunk = 0; chunk < rows; chunk += {rowChunk})"))
         {
             writer.WriteLine($"nint chunkEnd = Math.Min(rows, chunk + {rowChunk});");
+            writer.WriteLine("// and the chunk's rows [chunk, fiveRowEnd) in 5-row tiles, the rest in 4-row ones, then one at a time");
             writer.WriteLine($"nint fiveRowEnd = chunk + {split}(chunkEnd - chunk);");
             void RowTiles(int block, bool fresh)
             {
@@ -741,6 +743,7 @@ internal sealed class Kernels
             // Then 4-wide tiles; when two or three columns are left, the last one is moved back to end at the last
             // column and adds only its sums from column `fresh` on. A one-column tile costs each output a load of X
             // per FMA and a reduction of its own: two of them took longer than a whole tile; one alone is cheaper.
+            writer.WriteLine("// 4-wide tiles; with 2 or 3 columns left, the last one ends at the last column and adds only from `fresh` on");
             writer.WriteLine("nint fresh = o;");
             using (writer.Block("while (columns - fresh >= 2 && columns >= 4)"))
             {
@@ -890,7 +893,8 @@ internal sealed class Kernels
                 writer.WriteLine($"{sums}<{T}> {column} = Reductions.SumEach(acc{i}{j}, acc{i + 1}{j}, acc{i + 2}{j}, acc{i + 3}{j});");
                 for (int k = 0; k < 4; k++)
                 {
-                    writer.WriteLine($"Unsafe.Add(ref y, (r + {i + k}) * columns + {output}) += {column}.GetElement({k});");
+                    string row = i + k == 0 ? "r" : $"(r + {i + k})";
+                    writer.WriteLine($"Unsafe.Add(ref y, {row} * columns + {output}) += {column}.GetElement({k});");
                 }
             }
             for (; i < rowBlock; i++)

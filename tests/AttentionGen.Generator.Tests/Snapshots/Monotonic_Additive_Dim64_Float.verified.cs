@@ -2207,10 +2207,12 @@ namespace Samples.Speech
             if (SimdPaths.Vector512)
             {
                 // depth: 64 = 4 × 16 lanes
+                // columns [0, fiveWideColumns) in 5-wide tiles, the rest in 4-wide ones, then one at a time (5a + 4b = columns where it can)
                 nint fiveWideColumns = FiveWideEnd(columns);
                 for (nint chunk = 0; chunk < rows; chunk += 80)
                 {
                     nint chunkEnd = Math.Min(rows, chunk + 80);
+                    // and the chunk's rows [chunk, fiveRowEnd) in 5-row tiles, the rest in 4-row ones, then one at a time
                     nint fiveRowEnd = chunk + FiveWideEnd(chunkEnd - chunk);
                     nint o = 0;
                     for (; o < fiveWideColumns; o += 5)
@@ -2302,7 +2304,7 @@ namespace Samples.Speech
                             ref float y4 = ref Unsafe.Add(ref y, (r + 4) * columns + o);
                             (Vector128.LoadUnsafe(ref y4) + Reductions.SumEach(acc40, acc41, acc42, acc43)).StoreUnsafe(ref y4);
                             Vector128<float> column4Rows0 = Reductions.SumEach(acc04, acc14, acc24, acc34);
-                            Unsafe.Add(ref y, (r + 0) * columns + o + 4) += column4Rows0.GetElement(0);
+                            Unsafe.Add(ref y, r * columns + o + 4) += column4Rows0.GetElement(0);
                             Unsafe.Add(ref y, (r + 1) * columns + o + 4) += column4Rows0.GetElement(1);
                             Unsafe.Add(ref y, (r + 2) * columns + o + 4) += column4Rows0.GetElement(2);
                             Unsafe.Add(ref y, (r + 3) * columns + o + 4) += column4Rows0.GetElement(3);
@@ -2380,7 +2382,7 @@ namespace Samples.Speech
                             ref float y3 = ref Unsafe.Add(ref y, (r + 3) * columns + o);
                             (Vector128.LoadUnsafe(ref y3) + Reductions.SumEach(acc30, acc31, acc32, acc33)).StoreUnsafe(ref y3);
                             Vector128<float> column4Rows0 = Reductions.SumEach(acc04, acc14, acc24, acc34);
-                            Unsafe.Add(ref y, (r + 0) * columns + o + 4) += column4Rows0.GetElement(0);
+                            Unsafe.Add(ref y, r * columns + o + 4) += column4Rows0.GetElement(0);
                             Unsafe.Add(ref y, (r + 1) * columns + o + 4) += column4Rows0.GetElement(1);
                             Unsafe.Add(ref y, (r + 2) * columns + o + 4) += column4Rows0.GetElement(2);
                             Unsafe.Add(ref y, (r + 3) * columns + o + 4) += column4Rows0.GetElement(3);
@@ -2417,6 +2419,7 @@ namespace Samples.Speech
                             Unsafe.Add(ref y, r * columns + o + 4) += Reductions.SumLikeEach(acc04);
                         }
                     }
+                    // 4-wide tiles; with 2 or 3 columns left, the last one ends at the last column and adds only from `fresh` on
                     nint fresh = o;
                     while (columns - fresh >= 2 && columns >= 4)
                     {
@@ -2628,7 +2631,7 @@ namespace Samples.Speech
                                 acc40 = Vector512.MultiplyAddEstimate(xv4, wv0, acc40);
                             }
                             Vector128<float> column0Rows0 = Reductions.SumEach(acc00, acc10, acc20, acc30);
-                            Unsafe.Add(ref y, (r + 0) * columns + o) += column0Rows0.GetElement(0);
+                            Unsafe.Add(ref y, r * columns + o) += column0Rows0.GetElement(0);
                             Unsafe.Add(ref y, (r + 1) * columns + o) += column0Rows0.GetElement(1);
                             Unsafe.Add(ref y, (r + 2) * columns + o) += column0Rows0.GetElement(2);
                             Unsafe.Add(ref y, (r + 3) * columns + o) += column0Rows0.GetElement(3);
@@ -2658,7 +2661,7 @@ namespace Samples.Speech
                                 acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                             }
                             Vector128<float> column0Rows0 = Reductions.SumEach(acc00, acc10, acc20, acc30);
-                            Unsafe.Add(ref y, (r + 0) * columns + o) += column0Rows0.GetElement(0);
+                            Unsafe.Add(ref y, r * columns + o) += column0Rows0.GetElement(0);
                             Unsafe.Add(ref y, (r + 1) * columns + o) += column0Rows0.GetElement(1);
                             Unsafe.Add(ref y, (r + 2) * columns + o) += column0Rows0.GetElement(2);
                             Unsafe.Add(ref y, (r + 3) * columns + o) += column0Rows0.GetElement(3);

@@ -2033,7 +2033,7 @@ namespace Alignment
                                 acc30 = Vector512.MultiplyAddEstimate(xv3, wv0, acc30);
                             }
                             Vector128<float> column0Rows0 = Reductions.SumEach(acc00, acc10, acc20, acc30);
-                            Unsafe.Add(ref y, (r + 0) * columns + o) += column0Rows0.GetElement(0);
+                            Unsafe.Add(ref y, r * columns + o) += column0Rows0.GetElement(0);
                             Unsafe.Add(ref y, (r + 1) * columns + o) += column0Rows0.GetElement(1);
                             Unsafe.Add(ref y, (r + 2) * columns + o) += column0Rows0.GetElement(2);
                             Unsafe.Add(ref y, (r + 3) * columns + o) += column0Rows0.GetElement(3);
