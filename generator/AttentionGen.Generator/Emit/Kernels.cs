@@ -578,8 +578,9 @@ internal sealed class Kernels
     /// keys of a score matrix) and Y of <c>[rows, columns]</c>, all row-major; rows and columns are runtime values, depth
     /// the compile-time constant. A register-blocked micro-kernel of dot products: 5 rows of X × 5 rows of W in 25
     /// accumulators on the Vector512 path (32 registers; sums reduced four at a time; 4 × 4 when the depth is under 4
-    /// vectors), 4 × 3 in 12 on the narrower ones (16 registers), so each loaded vector serves 3 to 5 FMAs; the tail of an odd depth is one more vector loaded at
-    /// its known offset with the lanes already counted masked off. Returns the method name.
+    /// vectors), 4 × 3 in 12 on the narrower ones (16 registers), so each loaded vector serves 3 to 5 FMAs; the tail of
+    /// an odd depth is one more vector loaded at its known offset with the lanes already counted masked off. Returns the
+    /// method name.
     /// </summary>
     public string ProductTransposedAdd(int depth)
     {
@@ -696,9 +697,9 @@ internal sealed class Kernels
         }
     }
 
-    // The Vector512 path for 4 or more vectors of depth: 5 × 5 tiles (25 accumulators, the 5 vectors of W and one of X in 32 registers), each step 10
-    // loads for 25 FMAs where a 4 × 4 tile needs 8 for 16; that matters most when rows straddle cache lines, as the rows
-    // of a caller's array usually do (20 × 30 × 256, both operands 16 bytes off a line: 1.9 → 1.6 µs). Rows and columns
+    // The Vector512 path for 4 or more vectors of depth: 5 × 5 tiles (25 accumulators, the 5 vectors of W and one of X
+    // in 32 registers), each step 10 loads for 25 FMAs where a 4 × 4 tile needs 8 for 16; that matters most when rows
+    // straddle cache lines, as the rows of a caller's array usually do (20 × 30 × 256, both operands 16 bytes off a line: 1.9 → 1.6 µs). Rows and columns
     // are split into 5-wide tiles and then 4-wide ones (5a + 4b is every count from 12 up, and 4, 5, 8, 9 and 10), so
     // the common sizes (multiples of 4 or of 5) are covered exactly; what is left is taken one row, or one column, at a
     // time, except two or three columns, which are one 4-wide tile moved back over columns already done.
