@@ -85,9 +85,14 @@ internal static class MultiplicativeEmitter
             w.WriteLine($"ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, {packedWeight}context, weights, mask);");
             w.WriteLine("return;");
         }
+        if (model.General)
+        {
+            // The call's number (0: no packing) reaches the threads as R3; each takes its own Wᵀ from ThreadPackedWeight.
+            w.WriteLine("Span<long> packedWeightCall = stackalloc long[] { packs ? System.Threading.Interlocked.Increment(ref s_packedWeightCalls) : 0 };");
+        }
         w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
-        w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, {(model.General ? "s.R3, " : "")}s.W0, s.W1, s.Mask),");
-        w.WriteLine($"    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values{(model.General ? ", r3: packedWeight" : "")}, w0: context, w1: weights);");
+        w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, {(model.General ? "((CallState)state).Layer.ThreadPackedWeight(s.R3), " : "")}s.W0, s.W1, s.Mask),");
+        w.WriteLine($"    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values{(model.General ? $", r3: MemoryMarshal.Cast<long, {T}>(packedWeightCall)" : "")}, w0: context, w1: weights);");
     }
 
     private static string Literal(ElementType element, double value)
@@ -185,15 +190,17 @@ internal static class MultiplicativeEmitter
             {
                 w.WriteLine("// Q' = Q Wᵀ: a call with at least PackedProjectionRows query rows packs W once as Wᵀ [Dim, KeyDim], and the projection");
                 w.WriteLine("// then broadcasts elements of Q against rows of Wᵀ (register tiles with no horizontal sums). Fewer rows (a decoder step)");
-                w.WriteLine("// take dot products against W's rows: there the packing would cost more than it saves.");
-                LayerScaffold.DeclareScratch(w, element, "packedWeight", "batch * queryLength >= PackedProjectionRows ? Dim * KeyDim : 0");
+                w.WriteLine("// take dot products against W's rows: there the packing would cost more than it saves. A call split over threads");
+                w.WriteLine("// packs on each thread (ThreadPackedWeight), not here.");
+                w.WriteLine("bool packs = batch * queryLength >= PackedProjectionRows;");
+                if (!model.Hard)
+                {
+                    WriteSplitChoice(w, model);
+                }
+                LayerScaffold.DeclareScratch(w, element, "packedWeight", model.Hard ? "packs ? Dim * KeyDim : 0" : "packs && !split ? Dim * KeyDim : 0");
                 using (w.Block("try"))
                 {
-                    if (!model.Hard)
-                    {
-                        WriteSplitChoice(w, model);
-                    }
-                    w.WriteLine($"if (!packedWeight.IsEmpty) PackScoreWeight(packedWeight, {(model.Hard ? "split: false" : "split")});");
+                    w.WriteLine($"if (!packedWeight.IsEmpty) MatrixOps.Transpose<{T}>(ScoreWeight.Value, KeyDim, Dim, packedWeight);");
                     WriteForwardDispatch(w, model);
                 }
                 using (w.Block("finally"))
@@ -204,26 +211,33 @@ internal static class MultiplicativeEmitter
         }
         if (model.General)
         {
-            w.WriteLine();
-            w.WriteLine("// Wᵀ [Dim, KeyDim] from W [KeyDim, Dim]. A call that splits its rows over threads packs by ProductParts ranges of W's rows");
-            w.WriteLine("// on those threads too: packed on the calling thread alone, it was about a tenth of a two-thread forward.");
-            using (w.Block($"private void PackScoreWeight(Span<{T}> packed, bool split)"))
+            if (!model.Hard)
             {
-                using (w.Block("if (!split)"))
+                w.WriteLine();
+                w.WriteLine("// Wᵀ for the rows of a call split over threads: each thread packs its own copy at its first row of the call and keeps");
+                w.WriteLine("// it for the others. One shared copy, packed in parts on both threads, took 20 µs of a 290 µs two-thread W3 forward");
+                w.WriteLine("// against 8–10 µs for the whole transpose on one thread: its lines had been read by the other core in the previous call,");
+                w.WriteLine("// so each write first took them back. Calls are numbered (s_packedWeightCalls) so that a thread never reuses a copy");
+                w.WriteLine("// from another call, whose W may since have changed; 0 means the call does not pack.");
+                w.WriteLine($"[ThreadStatic] private static AlignedBuffer<{T}> t_packedWeight;");
+                w.WriteLine("[ThreadStatic] private static long t_packedWeightCall;");
+                w.WriteLine("private static long s_packedWeightCalls;");
+                w.WriteLine();
+                using (w.Block($"private ReadOnlySpan<{T}> ThreadPackedWeight(ReadOnlySpan<{T}> callNumber)"))
                 {
-                    w.WriteLine($"MatrixOps.Transpose<{T}>(ScoreWeight.Value, KeyDim, Dim, packed);");
-                    w.WriteLine("return;");
+                    w.WriteLine("long call = MemoryMarshal.Read<long>(MemoryMarshal.AsBytes(callNumber));");
+                    using (w.Block("if (call == 0)"))
+                    {
+                        w.WriteLine("return default;");
+                    }
+                    using (w.Block("if (t_packedWeightCall != call)"))
+                    {
+                        w.WriteLine("t_packedWeight.EnsureLength(Dim * KeyDim);");
+                        w.WriteLine($"MatrixOps.Transpose<{T}>(ScoreWeight.Value, KeyDim, Dim, t_packedWeight.AsSpan());");
+                        w.WriteLine("t_packedWeightCall = call;");
+                    }
+                    w.WriteLine("return t_packedWeight.AsSpan();");
                 }
-                w.WriteLine($"BatchParallel.For<{T}>(ProductParts, MaxDegreeOfParallelism, this,");
-                w.WriteLine($"    static (int part, object layer, in ChunkSpans<{T}> s) => (({name})layer).PackScoreWeightPart(part, s.W0),");
-                w.WriteLine("    (1, 1, 1), w0: packed);");
-            }
-            w.WriteLine();
-            w.WriteLine("// Rows [lo, hi) of W into columns [lo, hi) of every row of Wᵀ.");
-            using (w.Block($"private void PackScoreWeightPart(int part, Span<{T}> packed)"))
-            {
-                w.WriteLine("int lo = KeyDim * part / ProductParts, hi = KeyDim * (part + 1) / ProductParts;");
-                w.WriteLine($"MatrixOps.Transpose<{T}>(ScoreWeight.Value.AsSpan(lo * Dim, (hi - lo) * Dim), hi - lo, Dim, packed.Slice(lo), KeyDim);");
             }
         }
         w.WriteLine();

@@ -177,15 +177,17 @@ namespace Samples.Captions
         {
             // Q' = Q Wᵀ: a call with at least PackedProjectionRows query rows packs W once as Wᵀ [Dim, KeyDim], and the projection
             // then broadcasts elements of Q against rows of Wᵀ (register tiles with no horizontal sums). Fewer rows (a decoder step)
-            // take dot products against W's rows: there the packing would cost more than it saves.
-            int packedWeightLength = batch * queryLength >= PackedProjectionRows ? Dim * KeyDim : 0;
+            // take dot products against W's rows: there the packing would cost more than it saves. A call split over threads
+            // packs on each thread (ThreadPackedWeight), not here.
+            bool packs = batch * queryLength >= PackedProjectionRows;
+            int packedWeightLength = packs ? Dim * KeyDim : 0;
             float[]? packedWeightRented = null;
             Span<float> packedWeight = CacheLines.Aligned(packedWeightLength + 16 <= StackScratchLimit
                 ? stackalloc float[packedWeightLength + 16]
                 : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength + 16)).AsSpan(), packedWeightLength);
             try
             {
-                if (!packedWeight.IsEmpty) PackScoreWeight(packedWeight, split: false);
+                if (!packedWeight.IsEmpty) MatrixOps.Transpose<float>(ScoreWeight.Value, KeyDim, Dim, packedWeight);
                 // Hard attention runs its rows in order on the calling thread, so a seeded Random draws the same choices every time.
                 ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, packedWeight, context, weights, mask, choices, random);
             }
@@ -196,27 +198,6 @@ namespace Samples.Captions
                     ArrayPool<float>.Shared.Return(packedWeightRented);
                 }
             }
-        }
-
-        // Wᵀ [Dim, KeyDim] from W [KeyDim, Dim]. A call that splits its rows over threads packs by ProductParts ranges of W's rows
-        // on those threads too: packed on the calling thread alone, it was about a tenth of a two-thread forward.
-        private void PackScoreWeight(Span<float> packed, bool split)
-        {
-            if (!split)
-            {
-                MatrixOps.Transpose<float>(ScoreWeight.Value, KeyDim, Dim, packed);
-                return;
-            }
-            BatchParallel.For<float>(ProductParts, MaxDegreeOfParallelism, this,
-                static (int part, object layer, in ChunkSpans<float> s) => ((Glimpse)layer).PackScoreWeightPart(part, s.W0),
-                (1, 1, 1), w0: packed);
-        }
-
-        // Rows [lo, hi) of W into columns [lo, hi) of every row of Wᵀ.
-        private void PackScoreWeightPart(int part, Span<float> packed)
-        {
-            int lo = KeyDim * part / ProductParts, hi = KeyDim * (part + 1) / ProductParts;
-            MatrixOps.Transpose<float>(ScoreWeight.Value.AsSpan(lo * Dim, (hi - lo) * Dim), hi - lo, Dim, packed.Slice(lo), KeyDim);
         }
 
         private sealed record CallState(Glimpse Layer, Tape? Tape);

@@ -170,25 +170,28 @@ namespace Samples.Translation
         {
             // Q' = Q Wᵀ: a call with at least PackedProjectionRows query rows packs W once as Wᵀ [Dim, KeyDim], and the projection
             // then broadcasts elements of Q against rows of Wᵀ (register tiles with no horizontal sums). Fewer rows (a decoder step)
-            // take dot products against W's rows: there the packing would cost more than it saves.
-            int packedWeightLength = batch * queryLength >= PackedProjectionRows ? Dim * KeyDim : 0;
+            // take dot products against W's rows: there the packing would cost more than it saves. A call split over threads
+            // packs on each thread (ThreadPackedWeight), not here.
+            bool packs = batch * queryLength >= PackedProjectionRows;
+            long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim) + Dim * KeyDim);
+            bool split = BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold);
+            int packedWeightLength = packs && !split ? Dim * KeyDim : 0;
             float[]? packedWeightRented = null;
             Span<float> packedWeight = CacheLines.Aligned(packedWeightLength + 16 <= StackScratchLimit
                 ? stackalloc float[packedWeightLength + 16]
                 : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength + 16)).AsSpan(), packedWeightLength);
             try
             {
-                long work = (long)batch * queryLength * (keyLength * (KeyDim + ValueDim) + Dim * KeyDim);
-                bool split = BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold);
-                if (!packedWeight.IsEmpty) PackScoreWeight(packedWeight, split);
+                if (!packedWeight.IsEmpty) MatrixOps.Transpose<float>(ScoreWeight.Value, KeyDim, Dim, packedWeight);
                 if (!split)
                 {
                     ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, packedWeight, context, weights, mask);
                     return;
                 }
+                Span<long> packedWeightCall = stackalloc long[] { packs ? System.Threading.Interlocked.Increment(ref s_packedWeightCalls) : 0 };
                 BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
-                    static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.Mask),
-                    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, r3: packedWeight, w0: context, w1: weights);
+                    static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, ((CallState)state).Layer.ThreadPackedWeight(s.R3), s.W0, s.W1, s.Mask),
+                    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, r3: MemoryMarshal.Cast<long, float>(packedWeightCall), w0: context, w1: weights);
             }
             finally
             {
@@ -199,25 +202,29 @@ namespace Samples.Translation
             }
         }
 
-        // Wᵀ [Dim, KeyDim] from W [KeyDim, Dim]. A call that splits its rows over threads packs by ProductParts ranges of W's rows
-        // on those threads too: packed on the calling thread alone, it was about a tenth of a two-thread forward.
-        private void PackScoreWeight(Span<float> packed, bool split)
-        {
-            if (!split)
-            {
-                MatrixOps.Transpose<float>(ScoreWeight.Value, KeyDim, Dim, packed);
-                return;
-            }
-            BatchParallel.For<float>(ProductParts, MaxDegreeOfParallelism, this,
-                static (int part, object layer, in ChunkSpans<float> s) => ((Scorer)layer).PackScoreWeightPart(part, s.W0),
-                (1, 1, 1), w0: packed);
-        }
+        // Wᵀ for the rows of a call split over threads: each thread packs its own copy at its first row of the call and keeps
+        // it for the others. One shared copy, packed in parts on both threads, took 20 µs of a 290 µs two-thread W3 forward
+        // against 8–10 µs for the whole transpose on one thread: its lines had been read by the other core in the previous call,
+        // so each write first took them back. Calls are numbered (s_packedWeightCalls) so that a thread never reuses a copy
+        // from another call, whose W may since have changed; 0 means the call does not pack.
+        [ThreadStatic] private static AlignedBuffer<float> t_packedWeight;
+        [ThreadStatic] private static long t_packedWeightCall;
+        private static long s_packedWeightCalls;
 
-        // Rows [lo, hi) of W into columns [lo, hi) of every row of Wᵀ.
-        private void PackScoreWeightPart(int part, Span<float> packed)
+        private ReadOnlySpan<float> ThreadPackedWeight(ReadOnlySpan<float> callNumber)
         {
-            int lo = KeyDim * part / ProductParts, hi = KeyDim * (part + 1) / ProductParts;
-            MatrixOps.Transpose<float>(ScoreWeight.Value.AsSpan(lo * Dim, (hi - lo) * Dim), hi - lo, Dim, packed.Slice(lo), KeyDim);
+            long call = MemoryMarshal.Read<long>(MemoryMarshal.AsBytes(callNumber));
+            if (call == 0)
+            {
+                return default;
+            }
+            if (t_packedWeightCall != call)
+            {
+                t_packedWeight.EnsureLength(Dim * KeyDim);
+                MatrixOps.Transpose<float>(ScoreWeight.Value, KeyDim, Dim, t_packedWeight.AsSpan());
+                t_packedWeightCall = call;
+            }
+            return t_packedWeight.AsSpan();
         }
 
         private sealed record CallState(Scorer Layer, Tape? Tape);

@@ -111,6 +111,42 @@ public abstract class MultiplicativeTests<TLayer, T, TTape>
         }
     }
 
+    // A call split over threads packs the general score's Wᵀ on each thread and keeps it for that call's other rows only:
+    // after the parameters change, the next split call must use the new ones (a thread reusing its copy would not).
+    [Fact]
+    public void Split_calls_follow_parameter_changes_between_calls()
+    {
+        const int tq = 24, tk = 40;
+        long perRow = Math.Min((long)tq * tk * (KeyDim + ValueDim), Score == "General" ? (long)tq * KeyDim * Dim : long.MaxValue);
+        int batch = (int)Math.Max(8, 2 * ParallelWorkThreshold / perRow + 1);
+        var random = new Random(9);
+        T[] query = TestData.Random<T>(random, batch * tq * Dim);
+        T[] keys = TestData.Random<T>(random, batch * tk * KeyDim);
+        T[] values = TestData.Random<T>(random, batch * tk * ValueDim);
+        TLayer parallel = CreateLayer(4), serial = CreateLayer(4);
+        parallel.MaxDegreeOfParallelism = 2;
+        serial.MaxDegreeOfParallelism = 1;
+        var before = new T[batch * tq * ValueDim];
+        for (int call = 0; call < 3; call++)
+        {
+            var expected = new T[batch * tq * ValueDim];
+            var actual = new T[batch * tq * ValueDim];
+            serial.Forward(batch, tq, tk, query, keys, values, expected, default, default);
+            parallel.Forward(batch, tq, tk, query, keys, values, actual, default, default);
+            Assert.Equal(expected, actual);
+            if (call > 0 && serial.Parameters.Count > 0) Assert.NotEqual(before, actual); // the change reached the output
+            before = actual;
+            // an optimiser's step: every parameter changes in place, on both layers alike
+            foreach (var layer in new[] { parallel, serial })
+            {
+                foreach (var parameter in layer.Parameters)
+                {
+                    for (int i = 0; i < parameter.Value.Length; i++) parameter.Value[i] += T.CreateTruncating(0.01 * ((i % 7) - 3));
+                }
+            }
+        }
+    }
+
     [Fact]
     public void Wrong_lengths_throw_naming_the_argument_before_writing_output()
     {
