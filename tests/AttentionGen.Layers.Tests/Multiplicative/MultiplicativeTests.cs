@@ -69,14 +69,19 @@ public abstract class MultiplicativeTests<TLayer, T, TTape>
     // The generated layer's private ParallelWorkThreshold: calls with less work stay on the calling thread.
     private static readonly long ParallelWorkThreshold = (long)typeof(TLayer).GetField("ParallelWorkThreshold", BindingFlags.NonPublic | BindingFlags.Static)!.GetRawConstantValue()!;
 
+    // Enough batch rows that every split of forward and backward happens: the batch rows of both passes
+    // (B·Tq·Tk·(Dk + Dv) multiply-adds) and, for the general score, ∂W and ∂Q cut by their output rows (B·Tq·Dk·Dq).
+    private int BatchThatSplits(int tq, int tk)
+    {
+        long perRow = Math.Min((long)tq * tk * (KeyDim + ValueDim), Score == "General" ? (long)tq * KeyDim * Dim : long.MaxValue);
+        return (int)Math.Max(8, 2 * ParallelWorkThreshold / perRow + 1);
+    }
+
     [Fact]
     public void Results_do_not_depend_on_the_thread_count()
     {
-        // Enough batch rows that every split of forward and backward happens: the batch rows of both passes
-        // (B·Tq·Tk·(Dk + Dv) multiply-adds) and, for the general score, ∂W and ∂Q cut by their output rows (B·Tq·Dk·Dq).
         const int tq = 24, tk = 40;
-        long perRow = Math.Min((long)tq * tk * (KeyDim + ValueDim), Score == "General" ? (long)tq * KeyDim * Dim : long.MaxValue);
-        int batch = (int)Math.Max(8, 2 * ParallelWorkThreshold / perRow + 1);
+        int batch = BatchThatSplits(tq, tk);
         var random = new Random(8);
         T[] query = TestData.Random<T>(random, batch * tq * Dim);
         T[] keys = TestData.Random<T>(random, batch * tk * KeyDim);
@@ -117,8 +122,7 @@ public abstract class MultiplicativeTests<TLayer, T, TTape>
     public void Split_calls_follow_parameter_changes_between_calls()
     {
         const int tq = 24, tk = 40;
-        long perRow = Math.Min((long)tq * tk * (KeyDim + ValueDim), Score == "General" ? (long)tq * KeyDim * Dim : long.MaxValue);
-        int batch = (int)Math.Max(8, 2 * ParallelWorkThreshold / perRow + 1);
+        int batch = BatchThatSplits(tq, tk);
         var random = new Random(9);
         T[] query = TestData.Random<T>(random, batch * tq * Dim);
         T[] keys = TestData.Random<T>(random, batch * tk * KeyDim);
