@@ -89,7 +89,7 @@ internal static class Profile
                 calls += n;
             }
             double flops = step ? workload.StepFlops : training ? workload.TrainingFlops : workload.ForwardFlops;
-            Console.WriteLine($"{workload.Id} {parts[1]} {implementation} ({threads} thread{(threads == 1 ? "" : "s")}): {calls} calls in {total.Elapsed.TotalSeconds:F1} s; best per call: CPU time {Program.Format(best)} = {flops / best:F1} GFLOP/s, wall {Program.Format(bestWall)} = {flops / bestWall:F1} GFLOP/s; allocated per call {threadBytes} B on this thread, {allBytes} B in the process");
+            Console.WriteLine($"{workload.Id} {parts[1]} {implementation} ({threads} thread{(threads == 1 ? "" : "s")}): {calls} calls in {total.Elapsed.TotalSeconds:F1} s; best per call: CPU time {Duration.Format(best)} = {flops / best:F1} GFLOP/s, wall {Duration.Format(bestWall)} = {flops / bestWall:F1} GFLOP/s; allocated per call {threadBytes} B on this thread, {allBytes} B in the process");
         }
         return 0;
     }

@@ -20,7 +20,9 @@ namespace AttentionGen.Benchmarks;
 /// <c>--workloads W0,W3</c> and <c>--threads 1</c> narrow either mode; other arguments go to BenchmarkDotNet
 /// (<c>--filter '*'</c> is the default). One-thread benchmarks run pinned to the vCPU with the higher FMA peak at
 /// start-up (Linux; <c>--no-pin</c> leaves them unpinned); two-thread ones are never pinned. <c>--profile W3:forward</c> loops one implementation for a profiler and prints
-/// its CPU time per call (see <see cref="Profile"/>).
+/// its CPU time per call (see <see cref="Profile"/>). After BenchmarkDotNet's table the full run times each ratio of the
+/// targets again with both sides side by side (<see cref="Paired"/>; <c>--no-paired</c> skips it, <c>--paired</c> runs it
+/// alone, about 3 minutes for W0–W13).
 /// </summary>
 public static class Program
 {
@@ -30,6 +32,8 @@ public static class Program
         var arguments = new List<string>(args);
         bool quick = arguments.Remove("--quick");
         bool pin = !arguments.Remove("--no-pin");
+        bool pairedOnly = arguments.Remove("--paired");
+        bool paired = !arguments.Remove("--no-paired");
         HashSet<string> workloads = TakeList(arguments, "--workloads") ?? Workload.All.Select(w => w.Id).ToHashSet();
         HashSet<int> threads = (TakeList(arguments, "--threads") ?? new HashSet<string> { "1", "2" }).Select(int.Parse).ToHashSet();
         foreach (string id in workloads) Workload.Get(id); // unknown ids fail here, with the list of known ones
@@ -55,6 +59,13 @@ public static class Program
             return Quick.Run(Workload.All.Where(w => workloads.Contains(w.Id)).ToList(), torch);
         }
         OneThreadPin.Choice = choice;
+        if (pairedOnly)
+        {
+            string pairedTable = RunPaired(workloads, threads, torch, choice);
+            Directory.CreateDirectory("BenchmarkDotNet.Artifacts");
+            File.WriteAllText(Path.Combine("BenchmarkDotNet.Artifacts", "attention-paired.md"), pairedTable);
+            return 0;
+        }
 
         // In-process: BenchmarkDotNet's default toolchain would rebuild this project per benchmark and run it in a child
         // process. LD_PRELOAD would reach that child (it inherits the environment), but the rebuild copies a fresh,
@@ -100,9 +111,25 @@ public static class Program
         }
         string table = SummaryTable.Format(summaries, peak, disturbance, pinning);
         Console.WriteLine(table);
+        if (paired)
+        {
+            table += Environment.NewLine + Environment.NewLine + RunPaired(workloads, threads, torch, choice);
+        }
         Directory.CreateDirectory("BenchmarkDotNet.Artifacts");
         File.WriteAllText(Path.Combine("BenchmarkDotNet.Artifacts", "attention-summary.md"), table);
         return 0;
+    }
+
+    // The paired comparisons (see Paired) over the selected workloads, printed and returned as a table.
+    private static string RunPaired(HashSet<string> workloads, HashSet<int> threads, bool torch, PinChoice choice)
+    {
+        const int Rounds = 11;
+        const double BatchMilliseconds = 60;
+        Console.WriteLine($"Paired comparisons ({Rounds} rounds of two {BatchMilliseconds:F0} ms batches each; {choice.Description}) ...");
+        var results = Paired.Run(Workload.All.Where(w => workloads.Contains(w.Id)).ToList(), threads, torch, choice, Rounds, BatchMilliseconds);
+        string table = PairedTable.Format(results, Rounds, BatchMilliseconds);
+        Console.WriteLine(table);
+        return table;
     }
 
     // "--name a,b" → {a, b}, removed from the argument list.
@@ -115,8 +142,6 @@ public static class Program
         arguments.RemoveRange(at, 2);
         return values;
     }
-
-    internal static string Format(double ns) => ns >= 1e6 ? $"{ns / 1e6:F2} ms" : ns >= 1e3 ? $"{ns / 1e3:F2} µs" : $"{ns:F0} ns";
 }
 
 /// <summary>The post-run table: one row per workload, thread count, pass and implementation.</summary>
@@ -162,7 +187,7 @@ internal static class SummaryTable
             string ratio = torch is null ? "" : $"{torch.Nanoseconds / row.Nanoseconds:F2}× ({torch.Minimum / row.Minimum:F2}×)";
             string scaling = single is null ? "" : $"{single.Nanoseconds / row.Nanoseconds:F2}× ({single.Minimum / row.Minimum:F2}×)";
             string bytes = row.Bytes < 0 ? "?" : $"{row.Bytes} B";
-            lines.Add($"| {row.Workload} | {row.Threads} | {row.Pass} | {row.Implementation} | {Program.Format(row.Nanoseconds)} | {Program.Format(row.Minimum)} | {gflops:F1} | {gflops / peak.For(row.Threads):P0} | {ratio} | {scaling} | {bytes} |");
+            lines.Add($"| {row.Workload} | {row.Threads} | {row.Pass} | {row.Implementation} | {Duration.Format(row.Nanoseconds)} | {Duration.Format(row.Minimum)} | {gflops:F1} | {gflops / peak.For(row.Threads):P0} | {ratio} | {scaling} | {bytes} |");
         }
         return string.Join(Environment.NewLine, lines);
     }

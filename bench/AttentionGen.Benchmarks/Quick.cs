@@ -81,6 +81,19 @@ internal static class Quick
         {
             Console.WriteLine(MultiHeadParity.Check(failures));
         }
+        if (workloads.Count > 0)
+        {
+            // The full run's paired comparisons (see Paired) on the first workload, two short rounds each: that they run and
+            // give a finite ratio. Unpinned, like the rest of the quick run.
+            const int Rounds = 2;
+            const double BatchMilliseconds = 2;
+            var paired = Paired.Run(workloads.Take(1).ToList(), new HashSet<int> { 1, 2 }, torch, new PinChoice(null, "unpinned"), Rounds, BatchMilliseconds);
+            Console.WriteLine(PairedTable.Format(paired, Rounds, BatchMilliseconds));
+            foreach (PairedComparison c in paired.Where(c => !(double.IsFinite(c.Median) && c.Median > 0)))
+            {
+                failures.Add($"{c.Workload} paired {c.Pass} ({c.Label}): ratio {c.Median}");
+            }
+        }
         Console.WriteLine($"quick run took {total.Elapsed.TotalSeconds:F0} s");
         if (failures.Count == 0)
         {
@@ -146,7 +159,7 @@ internal static class Quick
         double wall = watch.Elapsed.TotalMilliseconds;
         process.Refresh();
         double cpu = (process.TotalProcessorTime - cpuBefore).TotalMilliseconds;
-        return $"{Program.Format(wall * 1e6 / n)} (CPU {Program.Format(cpu * 1e6 / n)})";
+        return $"{Duration.Format(wall * 1e6 / n)} (CPU {Duration.Format(cpu * 1e6 / n)})";
     }
 
     // Bytes allocated on this thread per call, over a few warm calls (managed allocations only: libtorch's are not seen).
