@@ -181,6 +181,13 @@ public sealed record FmaPeak(double Vector256OneThread, double Vector512OneThrea
 public sealed record CpuPeak(int Cpu, double Peak);
 
 /// <summary>
+/// A one-thread training step's time per call on one vCPU (W3's, see StepProbe): the side of a vCPU's speed that its FMA
+/// peak misses. On 2026-12-07 two full runs pinned to a vCPU whose FMA peak was as high as the other's ran W3's step at
+/// 1.84–1.93 ms there against 1.55–1.62 ms on the other vCPU.
+/// </summary>
+public sealed record CpuStepTime(int Cpu, double Milliseconds);
+
+/// <summary>
 /// Where the one-thread benchmarks run: <paramref name="Cpu"/> (null = not pinned), and a sentence saying why, for the
 /// console and the summary.
 /// </summary>
@@ -198,20 +205,45 @@ public sealed record PinChoice(int? Cpu, string Description)
     }
 
     /// <summary>
-    /// The vCPU with the highest one-thread peak (the lowest number on a tie), or no pinning: when
-    /// <paramref name="pin"/> is false (<c>--no-pin</c>), when the peaks could not be measured (<paramref name="failure"/>),
-    /// on one vCPU, or when a measurement is not a positive finite number. Never throws.
+    /// The vCPU with the shortest training step (<paramref name="steps"/>, when every vCPU of <paramref name="peaks"/> has
+    /// a positive finite one), else the one with the highest one-thread peak (the lowest number on a tie either way), or
+    /// no pinning: when <paramref name="pin"/> is false (<c>--no-pin</c>), when the peaks could not be measured
+    /// (<paramref name="failure"/>), on one vCPU, or when a peak is not a positive finite number. Never throws.
     /// </summary>
-    public static PinChoice Choose(IReadOnlyList<CpuPeak>? peaks, bool pin, string? failure)
+    public static PinChoice Choose(IReadOnlyList<CpuPeak>? peaks, bool pin, string? failure, IReadOnlyList<CpuStepTime>? steps = null)
     {
         if (!pin) return new(null, "one-thread benchmarks not pinned (--no-pin)");
         if (peaks is null) return new(null, $"one-thread benchmarks not pinned: {failure ?? "the per-vCPU peaks were not measured"}");
         if (peaks.Count < 2) return new(null, $"one-thread benchmarks not pinned: the process may run on {peaks.Count} vCPU{(peaks.Count == 1 ? "" : "s")} only");
         if (peaks.Any(p => !double.IsFinite(p.Peak) || p.Peak <= 0)) return new(null, "one-thread benchmarks not pinned: a per-vCPU peak could not be measured");
+        if (steps is not null && peaks.All(p => steps.Any(s => s.Cpu == p.Cpu && double.IsFinite(s.Milliseconds) && s.Milliseconds > 0)))
+        {
+            var measured = steps.Where(s => peaks.Any(p => p.Cpu == s.Cpu)).ToList();
+            CpuStepTime fastest = measured.OrderBy(s => s.Milliseconds).ThenBy(s => s.Cpu).First();
+            CpuStepTime slowestStep = measured.OrderByDescending(s => s.Milliseconds).ThenBy(s => s.Cpu).First();
+            return new(fastest.Cpu, $"one-thread benchmarks pinned to vCPU {fastest.Cpu}, the faster at start-up on a one-thread training step"
+                + (slowestStep.Cpu == fastest.Cpu ? "" : $" (vCPU {slowestStep.Cpu} {slowestStep.Milliseconds / fastest.Milliseconds - 1:P0} slower)"));
+        }
         CpuPeak best = peaks.OrderByDescending(p => p.Peak).ThenBy(p => p.Cpu).First();
         CpuPeak slowest = peaks.OrderBy(p => p.Peak).ThenBy(p => p.Cpu).First();
         return new(best.Cpu, $"one-thread benchmarks pinned to vCPU {best.Cpu}, the faster at start-up"
             + (slowest.Cpu == best.Cpu ? "" : $" (vCPU {slowest.Cpu} {1 - slowest.Peak / best.Peak:P0} slower)"));
+    }
+
+    /// <summary>"training step (W3, 1 thread): vCPU 0 1.62, vCPU 1 1.93 ms", or an empty string when not measured.</summary>
+    public static string Format(IReadOnlyList<CpuStepTime>? steps)
+        => steps is null ? "" : "training step (W3, 1 thread): " + string.Join(", ", steps.Select(s => $"vCPU {s.Cpu} {s.Milliseconds:F2}")) + " ms";
+
+    /// <summary>
+    /// A warning when the chosen vCPU's training step was more than a tenth slower than another's after the run, else null.
+    /// </summary>
+    public string? StepDrift(IReadOnlyList<CpuStepTime>? after)
+    {
+        if (Cpu is not int cpu || after is null || after.Count < 2) return null;
+        CpuStepTime? chosen = after.FirstOrDefault(s => s.Cpu == cpu);
+        CpuStepTime fastest = after.OrderBy(s => s.Milliseconds).First();
+        if (chosen is null || fastest.Cpu == cpu || chosen.Milliseconds <= 1.1 * fastest.Milliseconds) return null;
+        return $"after the run the pinned vCPU {cpu} took {chosen.Milliseconds / fastest.Milliseconds - 1:P0} longer than vCPU {fastest.Cpu} for a training step: the one-thread figures may be slow";
     }
 
     /// <summary>"vCPU 0 150.2, vCPU 1 210.3 GFLOP/s", or why there are no figures.</summary>

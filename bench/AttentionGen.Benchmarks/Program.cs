@@ -43,9 +43,14 @@ public static class Program
         // One vCPU of this VM is at times about 30 % slower than the other, and BenchmarkDotNet keeps a benchmark on one
         // thread: the one-thread benchmarks run pinned to the vCPU that was faster at start-up (two-thread ones unpinned).
         IReadOnlyList<CpuPeak>? cpuPeaks = start.MeasurePerCpu(out string? cpuFailure);
-        PinChoice choice = PinChoice.Choose(cpuPeaks, pin, cpuFailure);
         string? profile = TakeList(arguments, "--profile")?.Single();
-        Console.WriteLine($"{PinChoice.Format(cpuPeaks, cpuFailure)}; "
+        bool pinning = pin && !quick && profile is null;
+        // The vCPU is chosen by a training step's time where it can be measured (its memory side differs between vCPUs
+        // more than the FMA peak shows), else by the FMA peak.
+        IReadOnlyList<CpuStepTime>? cpuSteps = pinning ? StepProbe.MeasurePerCpu(cpuPeaks) : null;
+        PinChoice choice = PinChoice.Choose(cpuPeaks, pin, cpuFailure, cpuSteps);
+        string stepsText = PinChoice.Format(cpuSteps);
+        Console.WriteLine($"{PinChoice.Format(cpuPeaks, cpuFailure)}; {(stepsText.Length > 0 ? stepsText + "; " : "")}"
             + (quick || profile is not null ? "the quick and profile modes run unpinned" : choice.Description));
         bool torch = TorchPeer.IsAvailable(out string reason);
         Console.WriteLine(torch ? "TorchSharp: available" : $"TorchSharp: not available here ({reason}); its results stay empty");
@@ -97,10 +102,13 @@ public static class Program
         string? disturbance = FmaPeak.Disturbance(start, after);
         if (disturbance is not null) Console.WriteLine(disturbance);
         IReadOnlyList<CpuPeak>? cpuPeaksAfter = choice.Cpu is null ? null : after.MeasurePerCpu(out _);
-        string pinning = $"At start-up: {PinChoice.Format(cpuPeaks, cpuFailure)}; {choice.Description}."
-            + (cpuPeaksAfter is null ? "" : $" After the run: {PinChoice.Format(cpuPeaksAfter, null)}.")
-            + (choice.Drift(cpuPeaksAfter) is { } drift ? $" **Note: {drift}.**" : "");
-        Console.WriteLine(pinning);
+        IReadOnlyList<CpuStepTime>? cpuStepsAfter = choice.Cpu is null || cpuSteps is null ? null : StepProbe.MeasurePerCpu(cpuPeaksAfter);
+        string stepsAfterText = PinChoice.Format(cpuStepsAfter);
+        string pinningText = $"At start-up: {PinChoice.Format(cpuPeaks, cpuFailure)}{(stepsText.Length > 0 ? "; " + stepsText : "")}; {choice.Description}."
+            + (cpuPeaksAfter is null ? "" : $" After the run: {PinChoice.Format(cpuPeaksAfter, null)}{(stepsAfterText.Length > 0 ? "; " + stepsAfterText : "")}.")
+            + (choice.Drift(cpuPeaksAfter) is { } drift ? $" **Note: {drift}.**" : "")
+            + (choice.StepDrift(cpuStepsAfter) is { } stepDrift ? $" **Note: {stepDrift}.**" : "");
+        Console.WriteLine(pinningText);
         // One-thread rows ran on the chosen vCPU: their "of peak" divides by that vCPU's peak (the better of start-up and
         // after the run), not by the unpinned measurement, which may have landed on the other one.
         FmaPeak peak = FmaPeak.Best(start, after);
@@ -109,7 +117,7 @@ public static class Program
             peak = peak with { OneThread = pinnedPeak };
             Console.WriteLine($"One-thread rows: of peak against vCPU {pinned}'s {pinnedPeak:F1} GFLOP/s.");
         }
-        string table = SummaryTable.Format(summaries, peak, disturbance, pinning);
+        string table = SummaryTable.Format(summaries, peak, disturbance, pinningText);
         Console.WriteLine(table);
         if (paired)
         {

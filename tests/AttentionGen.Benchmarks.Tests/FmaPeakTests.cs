@@ -104,6 +104,48 @@ public sealed class FmaPeakTests
         Assert.Null(PinChoice.Choose(Peaks(150, 210), pin: false, failure: null).Drift(Peaks(210, 150))); // not pinned: nothing to report
     }
 
+    private static CpuStepTime[] Steps(params double[] milliseconds) => milliseconds.Select((m, cpu) => new CpuStepTime(cpu, m)).ToArray();
+
+    [Fact]
+    public void With_training_step_times_the_vcpu_with_the_shorter_step_wins_whatever_the_fma_peaks_say()
+    {
+        // vCPU 1 has the higher FMA peak but the slower step: the step decides.
+        PinChoice choice = PinChoice.Choose(Peaks(215, 220), pin: true, failure: null, Steps(1.60, 1.90));
+        Assert.Equal(0, choice.Cpu);
+        Assert.Contains("training step (vCPU 1 19 % slower)", choice.Description);
+        Assert.Equal(1, PinChoice.Choose(Peaks(220, 215), pin: true, failure: null, Steps(1.90, 1.60)).Cpu);
+        Assert.Equal(0, PinChoice.Choose(Peaks(200, 220), pin: true, failure: null, Steps(1.70, 1.70)).Cpu); // a tie: the lower vCPU
+        // --no-pin and failed peaks still mean no pinning.
+        Assert.Null(PinChoice.Choose(Peaks(215, 220), pin: false, failure: null, Steps(1.60, 1.90)).Cpu);
+        Assert.Null(PinChoice.Choose(null, pin: true, failure: "sched_setaffinity failed", Steps(1.60, 1.90)).Cpu);
+    }
+
+    [Fact]
+    public void Step_times_that_are_missing_or_not_positive_fall_back_to_the_fma_peaks()
+    {
+        Assert.Equal(1, PinChoice.Choose(Peaks(150, 210), pin: true, failure: null, Steps(1.60, double.NaN)).Cpu);
+        Assert.Equal(1, PinChoice.Choose(Peaks(150, 210), pin: true, failure: null, Steps(0, 1.90)).Cpu);
+        Assert.Equal(1, PinChoice.Choose(Peaks(150, 210), pin: true, failure: null, Steps(1.60)).Cpu); // vCPU 1 not timed
+        PinChoice byPeak = PinChoice.Choose(Peaks(150, 210), pin: true, failure: null, steps: null);
+        Assert.Equal(1, byPeak.Cpu);
+        Assert.DoesNotContain("training step", byPeak.Description);
+        Assert.Equal("", PinChoice.Format((CpuStepTime[]?)null));
+        Assert.Equal("training step (W3, 1 thread): vCPU 0 1.62, vCPU 1 1.93 ms", PinChoice.Format(Steps(1.62, 1.93)));
+    }
+
+    [Fact]
+    public void A_pinned_vcpu_whose_step_became_a_tenth_slower_is_reported_after_the_run()
+    {
+        PinChoice choice = PinChoice.Choose(Peaks(215, 220), pin: true, failure: null, Steps(1.60, 1.90));
+        Assert.Null(choice.StepDrift(Steps(1.62, 1.95)));  // still the faster
+        Assert.Null(choice.StepDrift(Steps(1.70, 1.60)));  // slower, by less than a tenth
+        string? swapped = choice.StepDrift(Steps(1.90, 1.60));
+        Assert.NotNull(swapped);
+        Assert.Contains("pinned vCPU 0 took 19 % longer than vCPU 1", swapped);
+        Assert.Null(choice.StepDrift(null));
+        Assert.Null(PinChoice.Choose(Peaks(215, 220), pin: false, failure: null, Steps(1.60, 1.90)).StepDrift(Steps(1.90, 1.60)));
+    }
+
     [Fact]
     public void A_pinned_thread_runs_on_its_vcpu_only_and_gets_the_others_back()
     {
