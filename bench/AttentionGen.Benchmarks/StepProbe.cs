@@ -9,9 +9,11 @@ namespace AttentionGen.Benchmarks;
 /// <summary>
 /// A one-thread W3 training step timed on each vCPU, for <see cref="PinChoice.Choose"/>: the FMA peak measures the
 /// arithmetic of a vCPU, not the caches and memory a training step also waits on, and on this VM one vCPU at times runs
-/// such steps 15–20 % slower than the other at the same FMA peak (the host's neighbours). Three rounds interleaved
-/// (vCPU 0, 1, 0, 1, …), each the median of 15 calls after 3 warm-up calls on a thread pinned to the vCPU; each vCPU keeps
-/// the median of its three rounds. About 0.3 s for two vCPUs.
+/// such steps 15–20 % slower than the other at the same FMA peak (the host's neighbours). After 200 ms of calls on the
+/// calling thread (so that tiered compilation has optimised the runtime's helpers: a first round on cold code read
+/// 2.1–2.3 ms against 1.6–1.8 ms warm), three rounds interleaved, the order reversed each round (vCPU 0, 1, then 1, 0, …),
+/// each the median of 15 calls after 3 warm-up calls on a thread pinned to the vCPU; each vCPU keeps the median of its
+/// three rounds. About 0.5 s for two vCPUs.
 /// </summary>
 internal static class StepProbe
 {
@@ -22,10 +24,12 @@ internal static class StepProbe
     {
         if (cpus is null || cpus.Count < 2) return null;
         var layer = new GeneratedLayer(new WorkloadData(Workload.W3), threads: 1);
+        var warmUp = Stopwatch.StartNew();
+        while (warmUp.ElapsedMilliseconds < 200) layer.Training();
         var samples = cpus.ToDictionary(c => c.Cpu, _ => new List<double>());
         for (int round = 0; round < Rounds; round++)
         {
-            foreach (CpuPeak cpu in cpus)
+            foreach (CpuPeak cpu in round % 2 == 0 ? cpus : cpus.Reverse())
             {
                 double milliseconds = double.NaN;
                 var thread = new Thread(() =>
