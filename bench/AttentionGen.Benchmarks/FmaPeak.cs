@@ -44,7 +44,7 @@ public sealed record FmaPeak(double Vector256OneThread, double Vector512OneThrea
 
     /// <summary>
     /// The one-thread peak on each vCPU the process may run on, measured on a thread pinned to it (Linux only), three
-    /// rounds interleaved (vCPU 0, 1, 0, 1, …) and the median of each vCPU's three kept: on this VM one vCPU is at times
+    /// rounds interleaved (vCPU 0, 1, then 1, 0, …) and the median of each vCPU's three kept: on this VM one vCPU is at times
     /// about 30 % slower than the other (a neighbour on the host), and which one changes over time. Null, with
     /// <paramref name="failure"/> saying why, where affinity cannot be set.
     /// </summary>
@@ -61,27 +61,12 @@ public sealed record FmaPeak(double Vector256OneThread, double Vector512OneThrea
         if (cpus.Length < 2) return cpus.Select(c => new CpuPeak(c, OneThread)).ToList(); // nothing to choose between
         bool wide = Vector512OneThread > Vector256OneThread;
         double flops = Iterations * 12.0 * (wide ? Vector512<float>.Count : Vector256<float>.Count) * 2;
-        var samples = cpus.ToDictionary(c => c, _ => new List<double>());
-        string? error = null;
-        for (int round = 0; round < 3 && error is null; round++)
+        var medians = CpuAffinity.MedianOnEachCpu(cpus, 3, () =>
         {
-            foreach (int cpu in cpus)
-            {
-                double peak = 0;
-                var thread = new Thread(() =>
-                {
-                    if (!CpuAffinity.TryPinCurrentThread(cpu, out string? reason)) { error = reason; return; }
-                    if (wide) Chains512(1000); else Chains256(1000);
-                    peak = Time(() => { if (wide) Chains512(Iterations); else Chains256(Iterations); }, flops);
-                });
-                thread.Start();
-                thread.Join();
-                if (error is not null) break;
-                samples[cpu].Add(peak);
-            }
-        }
-        failure = error;
-        return error is null ? cpus.Select(c => new CpuPeak(c, samples[c].Order().ElementAt(1))).ToList() : null;
+            if (wide) Chains512(1000); else Chains256(1000);
+            return Time(() => { if (wide) Chains512(Iterations); else Chains256(Iterations); }, flops);
+        }, out failure);
+        return medians?.Select(m => new CpuPeak(m.Cpu, m.Median)).ToList();
     }
 
     private const int MaximumMeasuredCpus = 8;
@@ -275,6 +260,35 @@ public static class CpuAffinity
     private const int MaskWords = 16; // 1024 CPUs, glibc's cpu_set_t
 
     private static ulong[]? s_original;
+
+    /// <summary>
+    /// <paramref name="measure"/> run on a thread pinned to each of <paramref name="cpus"/> in turn, for
+    /// <paramref name="rounds"/> rounds interleaved (the order reversed every other round, so no vCPU always goes first),
+    /// and each vCPU's median; null, with <paramref name="failure"/> saying why, when a thread cannot be pinned.
+    /// </summary>
+    public static IReadOnlyList<(int Cpu, double Median)>? MedianOnEachCpu(IReadOnlyList<int> cpus, int rounds, Func<double> measure, out string? failure)
+    {
+        var samples = cpus.ToDictionary(c => c, _ => new List<double>());
+        string? error = null;
+        for (int round = 0; round < rounds && error is null; round++)
+        {
+            foreach (int cpu in round % 2 == 0 ? cpus : cpus.Reverse())
+            {
+                double sample = double.NaN;
+                var thread = new Thread(() =>
+                {
+                    if (!TryPinCurrentThread(cpu, out string? reason)) { error = reason ?? "pinning failed"; return; }
+                    sample = measure();
+                });
+                thread.Start();
+                thread.Join();
+                if (error is not null) break;
+                samples[cpu].Add(sample);
+            }
+        }
+        failure = error;
+        return error is null ? cpus.Select(c => (c, samples[c].Order().ElementAt(samples[c].Count / 2))).ToList() : null;
+    }
 
     /// <summary>The CPUs the calling thread may run on, in order, or null with the reason.</summary>
     public static int[]? AllowedCpus(out string? failure)

@@ -26,31 +26,18 @@ internal static class StepProbe
         var layer = new GeneratedLayer(new WorkloadData(Workload.W3), threads: 1);
         var warmUp = Stopwatch.StartNew();
         while (warmUp.ElapsedMilliseconds < 200) layer.Training();
-        var samples = cpus.ToDictionary(c => c.Cpu, _ => new List<double>());
-        for (int round = 0; round < Rounds; round++)
+        var medians = CpuAffinity.MedianOnEachCpu(cpus.Select(c => c.Cpu).ToList(), Rounds, () =>
         {
-            foreach (CpuPeak cpu in round % 2 == 0 ? cpus : cpus.Reverse())
+            for (int i = 0; i < WarmUpCalls; i++) layer.Training();
+            var times = new double[Calls];
+            for (int i = 0; i < Calls; i++)
             {
-                double milliseconds = double.NaN;
-                var thread = new Thread(() =>
-                {
-                    if (!CpuAffinity.TryPinCurrentThread(cpu.Cpu, out _)) return;
-                    for (int i = 0; i < WarmUpCalls; i++) layer.Training();
-                    var times = new double[Calls];
-                    for (int i = 0; i < Calls; i++)
-                    {
-                        long start = Stopwatch.GetTimestamp();
-                        layer.Training();
-                        times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                    }
-                    milliseconds = PairedTable.Quantile(times, 0.5);
-                });
-                thread.Start();
-                thread.Join();
-                if (double.IsNaN(milliseconds)) return null;
-                samples[cpu.Cpu].Add(milliseconds);
+                long start = Stopwatch.GetTimestamp();
+                layer.Training();
+                times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             }
-        }
-        return cpus.Select(c => new CpuStepTime(c.Cpu, PairedTable.Quantile(samples[c.Cpu], 0.5))).ToList();
+            return PairedTable.Quantile(times, 0.5);
+        }, out _);
+        return medians?.Select(m => new CpuStepTime(m.Cpu, m.Median)).ToList();
     }
 }

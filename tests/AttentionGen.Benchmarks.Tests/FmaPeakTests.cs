@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using System.Threading;
 using AttentionGen.Benchmarks;
 using Xunit;
 
@@ -144,6 +145,32 @@ public sealed class FmaPeakTests
         Assert.Contains("pinned vCPU 0 took 19 % longer than vCPU 1", swapped);
         Assert.Null(choice.StepDrift(null));
         Assert.Null(PinChoice.Choose(Peaks(215, 220), pin: false, failure: null, Steps(1.60, 1.90)).StepDrift(Steps(1.90, 1.60)));
+    }
+
+    [Fact]
+    public void Each_vcpus_measurement_runs_pinned_to_it_and_keeps_the_median_of_its_rounds()
+    {
+        int[]? cpus = CpuAffinity.AllowedCpus(out string? failure);
+        if (cpus is null)
+        {
+            Assert.False(OperatingSystem.IsLinux(), failure);
+            return;
+        }
+        int calls = 0;
+        // Each call reports the one vCPU its thread may run on, plus an offset by round whose median over the 3 rounds is 1.
+        double[] offsets = { 0, 5, 1 };
+        var medians = CpuAffinity.MedianOnEachCpu(cpus, 3, () =>
+        {
+            int[] allowed = CpuAffinity.AllowedCpus(out _)!;
+            if (allowed.Length != 1) return double.NaN; // not pinned: fails the medians below (an Assert here would throw on another thread)
+            int round = (Interlocked.Increment(ref calls) - 1) / cpus.Length;
+            return allowed[0] * 100 + offsets[round];
+        }, out failure);
+        Assert.Null(failure);
+        Assert.NotNull(medians);
+        Assert.Equal(3 * cpus.Length, calls);
+        Assert.Equal(cpus, medians!.Select(m => m.Cpu));
+        Assert.All(medians!, m => Assert.Equal(m.Cpu * 100 + 1, m.Median));
     }
 
     [Fact]
