@@ -127,15 +127,17 @@ public sealed class TorchPeer : IDisposable
     private static Tensor LocalContext(Tensor query, Tensor keys, Tensor predictorWeight, Tensor predictorVector, int window, Func<Tensor, Tensor, Tensor> score)
     {
         long length = keys.shape[1];
-        Tensor positions = query.matmul(predictorWeight.t()).tanh().matmul(predictorVector).sigmoid() * length; // [B, Tq]
-        Tensor centers = (positions.detach() + 0.5).floor().to_type(ScalarType.Int64).clamp(0, length);
-        Tensor index = centers.unsqueeze(-1) + arange(-window, window + 1, dtype: ScalarType.Int64);           // [B, Tq, 2D+1]
-        Tensor inside = index.ge(0).logical_and(index.lt(length));
-        Tensor clamped = index.clamp(0, length - 1);
+        using Scalar zero = 0L, half = 0.5, sequenceLength = length, last = length - 1, windowStart = (long)-window, windowEnd = (long)window + 1,
+            negativeInfinity = double.NegativeInfinity, gaussianFactor = -2.0 / (window * window); // see KeptScalars
+        Tensor positions = query.matmul(predictorWeight.t()).tanh().matmul(predictorVector).sigmoid() * sequenceLength; // [B, Tq]
+        Tensor centers = (positions.detach() + half).floor().to_type(ScalarType.Int64).clamp(zero, sequenceLength);
+        Tensor index = centers.unsqueeze(-1) + arange(windowStart, windowEnd, dtype: ScalarType.Int64);     // [B, Tq, 2D+1]
+        Tensor inside = index.ge(zero).logical_and(index.lt(sequenceLength));
+        Tensor clamped = index.clamp(zero, last);
         Tensor gathered = Gather(keys, clamped);                                                              // [B, Tq, 2D+1, D]
-        Tensor scores = score(clamped, gathered).masked_fill(inside.logical_not(), double.NegativeInfinity);
+        Tensor scores = score(clamped, gathered).masked_fill(inside.logical_not(), negativeInfinity);
         Tensor distance = index.to_type(ScalarType.Float32) - positions.unsqueeze(-1);
-        Tensor weights = scores.softmax(-1) * (distance * distance * (-2.0 / (window * window))).exp();     // σ = D/2
+        Tensor weights = scores.softmax(-1) * (distance * distance * gaussianFactor).exp();                   // σ = D/2
         return weights.unsqueeze(-2).matmul(gathered).squeeze(-2);                                            // [B, Tq, D]
     }
 
@@ -175,12 +177,13 @@ public sealed class TorchPeer : IDisposable
     {
         long batch = input.shape[0], length = input.shape[1], dim = input.shape[2] / 2;
         Tensor keys = input.narrow(2, 0, dim), values = input.narrow(2, dim, dim);
-        Tensor index = (arange(length, dtype: ScalarType.Int64).unsqueeze(-1) + arange(-window, 0, dtype: ScalarType.Int64)).expand(batch, length, window);
-        Tensor before = index.lt(0);
-        Tensor clamped = index.clamp_min(0);
+        using Scalar zero = 0L, sequenceLength = length, windowStart = (long)-window, lowest = float.MinValue, zeroWeight = 0.0; // see KeptScalars
+        Tensor index = (arange(zero, sequenceLength, dtype: ScalarType.Int64).unsqueeze(-1) + arange(windowStart, zero, dtype: ScalarType.Int64)).expand(batch, length, window);
+        Tensor before = index.lt(zero);
+        Tensor clamped = index.clamp_min(zero);
         Tensor hidden = (Gather(keys.matmul(memoryWeight.t()), clamped) + keys.matmul(queryWeight.t()).unsqueeze(2)).tanh(); // [B, T, L, D]
         // A finite fill, not −∞: step 0's row is all masked, and the softmax of an all −∞ row is NaN; its weights are zeroed after.
-        Tensor alpha = hidden.matmul(scoreVector).masked_fill(before, float.MinValue).softmax(-1).masked_fill(before, 0.0);
+        Tensor alpha = hidden.matmul(scoreVector).masked_fill(before, lowest).softmax(-1).masked_fill(before, zeroWeight);
         Tensor read = alpha.unsqueeze(-2).matmul(Gather(values, clamped)).squeeze(-2);                                      // [B, T, D]
         return (read.matmul(contextWeight.t()) + values.matmul(inputWeight.t())).tanh();
     }
@@ -240,15 +243,16 @@ public sealed class TorchPeer : IDisposable
     private static Tensor MonotonicAlignment(Tensor query, Tensor keys, Tensor queryWeight, Tensor keyWeight, Tensor bias, Tensor scoreVector, Tensor energyBias, bool closedForm = false)
     {
         Tensor p = (AdditiveEnergy(query, keys, queryWeight, keyWeight, bias, scoreVector) + energyBias).sigmoid(); // [B, Tq, Tk]
+        using Scalar one = 1.0, tiny = 1e-30, clip = 1e-10, negativeInfinity = double.NegativeInfinity; // see KeptScalars
         long batch = p.shape[0], tq = p.shape[1], tk = p.shape[2];
         Tensor previous = cat(new[] { ones(batch, 1), zeros(batch, tk - 1) }, 1);        // α₀ = one-hot(0)
         Tensor? transition = null;
         if (closedForm)
         {
-            Tensor logs = (1 - p).clamp_min(1e-30).log();                                    // as TF's safe_cumprod clips before the log
+            Tensor logs = p.neg().add(one).clamp_min(tiny).log();                               // as TF's safe_cumprod clips before the log
             Tensor exclusive = logs.cumsum(-1) - logs;                                       // Lⱼ = Σₗ<ⱼ log(1 − pₗ)
             Tensor above = ones(tk, tk, dtype: ScalarType.Bool).triu(1);                     // k > j
-            transition = (exclusive.unsqueeze(-1) - exclusive.unsqueeze(-2)).masked_fill(above, double.NegativeInfinity).exp(); // [B, Tq, Tk, Tk]
+            transition = (exclusive.unsqueeze(-1) - exclusive.unsqueeze(-2)).masked_fill(above, negativeInfinity).exp(); // [B, Tq, Tk, Tk]
         }
         var rows = new Tensor[tq];
         for (long i = 0; i < tq; i++)
@@ -259,8 +263,8 @@ public sealed class TorchPeer : IDisposable
                 previous = rows[i] = pi * transition.select(1, i).bmm(previous.unsqueeze(-1)).squeeze(-1);
                 continue;
             }
-            Tensor product = cat(new[] { ones(batch, 1), (1 - pi).cumprod(1).narrow(1, 0, tk - 1) }, 1);
-            previous = rows[i] = pi * product * (previous / product.clamp(1e-10, 1)).cumsum(1);
+            Tensor product = cat(new[] { ones(batch, 1), pi.neg().add(one).cumprod(1).narrow(1, 0, tk - 1) }, 1);
+            previous = rows[i] = pi * product * (previous / product.clamp(clip, one)).cumsum(1);
         }
         return stack(rows, 1);                                                               // [B, Tq, Tk]
     }
@@ -336,6 +340,11 @@ public sealed class TorchPeer : IDisposable
             default: Add("query", q); Add("keys", k); Add("query_weight", wq); Add("key_weight", wk); Add("score_bias", b); Add("score_vector", u); break;
         }
     }
+
+    // KeptScalars: the per-call code passes named Scalars in `using` declarations, never a number where TorchSharp takes a
+    // Scalar. A number there becomes a temporary Scalar whose last reference ends when its native handle is read, so the GC's
+    // finalizer thread can free it while libtorch still reads it: the paired comparisons of 2026-12-07 03:55 UTC crashed once
+    // in W9's clamp_min(0) ("Expected false to be true", from c10::Scalar::toLong). A `using` keeps each to the method's end.
 
     public void Dispose()
     {
