@@ -127,7 +127,8 @@ public sealed class FlashSoftmaxTests(ITestOutputHelper output)
 
     // UpdateBlock is the per-row Update plus the output rescale without a call per row: it must give the same bits, over
     // several tiles of one block, with rows whose maximum grows, rows that stay fully masked, a row that becomes allowed
-    // late, a NaN row, and widths that take the fused vector loop (64, 16, 8) and those that do not (12, 5).
+    // late, a NaN row, and widths that take a fused vector loop (64 × 64 on Vector512 and Vector256; 16 × 8 and 8 × 24 on Vector256
+    // only, so the reduced-SIMD run covers that path) and those that do not (12, 5).
     [Theory]
     [InlineData(64, 64)]
     [InlineData(16, 8)]

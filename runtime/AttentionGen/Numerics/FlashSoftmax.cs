@@ -82,8 +82,8 @@ public static class FlashSoftmax
     /// row r of <paramref name="outputs"/> (<paramref name="outputWidth"/> columns) is multiplied by e^{mᵣ − m'ᵣ} unless that is 1
     /// or the row had nothing allowed before (its accumulator is still zero). The same arithmetic in the same order as
     /// calling <see cref="Update{T}"/> and <see cref="Scale{T}(Span{T}, T)"/> row by row (bit-identical), without a call per
-    /// row: on the Vector512 path for float at widths of whole vectors the row's max, exponentials and rescaling run in
-    /// one loop (other paths update row by row).
+    /// row: on the Vector512 and Vector256 paths for float at widths of whole vectors the row's max, exponentials and
+    /// rescaling run in one loop each (other paths update row by row).
     /// </summary>
     /// <exception cref="ArgumentException">A span is shorter than <paramref name="rows"/> rows.</exception>
     public static void UpdateBlock<T>(Span<T> tile, int rows, int width, Span<T> rowMax, Span<T> rowSum, Span<T> outputs, int outputWidth)
@@ -98,6 +98,15 @@ public static class FlashSoftmax
             for (int r = 0; r < rows; r++)
             {
                 UpdateRow512(ref Unsafe.As<T, float>(ref tile[r * width]), width, ref Unsafe.As<T, float>(ref rowMax[r]), ref Unsafe.As<T, float>(ref rowSum[r]),
+                    ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(outputs.Slice(r * outputWidth))), outputWidth);
+            }
+            return;
+        }
+        if (typeof(T) == typeof(float) && SimdPaths.Vector256 && width % Vector256<float>.Count == 0 && outputWidth % Vector256<float>.Count == 0)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                UpdateRow256(ref Unsafe.As<T, float>(ref tile[r * width]), width, ref Unsafe.As<T, float>(ref rowMax[r]), ref Unsafe.As<T, float>(ref rowSum[r]),
                     ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(outputs.Slice(r * outputWidth))), outputWidth);
             }
             return;
@@ -145,6 +154,42 @@ public static class FlashSoftmax
             for (nuint j = 0; j < (nuint)outputWidth; j += (nuint)Vector512<float>.Count)
             {
                 (Vector512.LoadUnsafe(ref output, j) * factor).StoreUnsafe(ref output, j);
+            }
+        }
+    }
+
+    // UpdateRow512 on Vector256 (AVX2 without AVX-512): the same steps, eight lanes at a time.
+    private static void UpdateRow256(ref float row, int width, ref float max, ref float sum, ref float output, int outputWidth)
+    {
+        Vector256<float> m = Vector256.Create(float.NegativeInfinity);
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector256<float>.Count)
+        {
+            m = Vector256.Max(m, Vector256.LoadUnsafe(ref row, j));
+        }
+        float tileMax = ReduceMax(m.GetLower(), m.GetUpper());
+        float previousMax = max;
+        float newMax = float.IsNaN(tileMax) ? tileMax : float.Max(previousMax, tileMax);
+        if (float.IsNegativeInfinity(newMax))
+        {
+            MemoryMarshal.CreateSpan(ref row, width).Clear();
+            return;
+        }
+        float rescale = previousMax == newMax ? 1f : ScalarExp(previousMax - newMax);
+        Vector256<float> shift = Vector256.Create(newMax), total = Vector256<float>.Zero;
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector256<float>.Count)
+        {
+            Vector256<float> e = Exp(Vector256.LoadUnsafe(ref row, j) - shift);
+            e.StoreUnsafe(ref row, j);
+            total += e;
+        }
+        sum = sum * rescale + Reductions.Sum(total);
+        max = newMax;
+        if (rescale != 1f && !float.IsNegativeInfinity(previousMax))
+        {
+            Vector256<float> factor = Vector256.Create(rescale);
+            for (nuint j = 0; j < (nuint)outputWidth; j += (nuint)Vector256<float>.Count)
+            {
+                (Vector256.LoadUnsafe(ref output, j) * factor).StoreUnsafe(ref output, j);
             }
         }
     }
