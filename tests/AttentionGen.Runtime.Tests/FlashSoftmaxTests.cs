@@ -127,10 +127,13 @@ public sealed class FlashSoftmaxTests(ITestOutputHelper output)
 
     // UpdateBlock is the per-row Update plus the output rescale without a call per row: it must give the same bits, over
     // several tiles of one block, with rows whose maximum grows, rows that stay fully masked, a row that becomes allowed
-    // late, a NaN row, and widths that take a fused vector loop (64 × 64 on Vector512 and Vector256; 16 × 8 and 8 × 24 on Vector256
-    // only, so the reduced-SIMD run covers that path) and those that do not (12, 5).
+    // late, a NaN row, and widths that take a fused vector loop (64 × 64 where Vector512 or Vector256 is the widest path;
+    // 16 × 8 and 8 × 24 where Vector256 is, so the reduced-SIMD run covers that path) and those that do not (12, 5).
+    // Width 64 with 24 output columns takes the row-by-row path on Vector512 and the fused one on Vector256: on Vector512
+    // a fused loop of 8 lanes would sum the exponentials in another order than the row-by-row path's 16.
     [Theory]
     [InlineData(64, 64)]
+    [InlineData(64, 24)]
     [InlineData(16, 8)]
     [InlineData(8, 24)]
     [InlineData(12, 64)]

@@ -82,8 +82,8 @@ public static class FlashSoftmax
     /// row r of <paramref name="outputs"/> (<paramref name="outputWidth"/> columns) is multiplied by e^{mᵣ − m'ᵣ} unless that is 1
     /// or the row had nothing allowed before (its accumulator is still zero). The same arithmetic in the same order as
     /// calling <see cref="Update{T}"/> and <see cref="Scale{T}(Span{T}, T)"/> row by row (bit-identical), without a call per
-    /// row: on the Vector512 and Vector256 paths for float at widths of whole vectors the row's max, exponentials and
-    /// rescaling run in one loop each (other paths update row by row).
+    /// row: on the Vector512 path, and on Vector256 where that is the widest, for float at widths of whole vectors the row's
+    /// max, exponentials and rescaling run in one loop each (other paths update row by row).
     /// </summary>
     /// <exception cref="ArgumentException">A span is shorter than <paramref name="rows"/> rows.</exception>
     public static void UpdateBlock<T>(Span<T> tile, int rows, int width, Span<T> rowMax, Span<T> rowSum, Span<T> outputs, int outputWidth)
@@ -102,7 +102,9 @@ public static class FlashSoftmax
             }
             return;
         }
-        if (typeof(T) == typeof(float) && SimdPaths.Vector256 && width % Vector256<float>.Count == 0 && outputWidth % Vector256<float>.Count == 0)
+        // Only where Vector256 is the widest path: on Vector512 the row-by-row path sums a row's exponentials 16 lanes at a time,
+        // so a fused loop of 8 would change the last bits of ℓ for the widths the Vector512 loop above does not take.
+        if (typeof(T) == typeof(float) && !SimdPaths.Vector512 && SimdPaths.Vector256 && width % Vector256<float>.Count == 0 && outputWidth % Vector256<float>.Count == 0)
         {
             for (int r = 0; r < rows; r++)
             {
