@@ -93,22 +93,14 @@ public static class FlashSoftmax
         {
             throw new ArgumentException($"UpdateBlock needs {rows} rows: tile {tile.Length} of {(long)rows * width}, outputs {outputs.Length} of {(long)rows * outputWidth}, maxima {rowMax.Length}, sums {rowSum.Length}.");
         }
-        if (typeof(T) == typeof(float) && SimdPaths.Vector512 && width % Vector512<float>.Count == 0 && outputWidth % Vector512<float>.Count == 0)
+        // The fused rows take the widest path only: on Vector512 the row-by-row path sums a row's exponentials 16 lanes at a time,
+        // so a fused loop of 8 there would change the last bits of ℓ for the widths that are not whole Vector512s.
+        int lanes = SimdPaths.Vector512 ? Vector512<float>.Count : SimdPaths.Vector256 ? Vector256<float>.Count : 0;
+        if (typeof(T) == typeof(float) && lanes > 0 && width % lanes == 0 && outputWidth % lanes == 0)
         {
             for (int r = 0; r < rows; r++)
             {
-                UpdateRow512(ref Unsafe.As<T, float>(ref tile[r * width]), width, ref Unsafe.As<T, float>(ref rowMax[r]), ref Unsafe.As<T, float>(ref rowSum[r]),
-                    ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(outputs.Slice(r * outputWidth))), outputWidth);
-            }
-            return;
-        }
-        // Only where Vector256 is the widest path: on Vector512 the row-by-row path sums a row's exponentials 16 lanes at a time,
-        // so a fused loop of 8 would change the last bits of ℓ for the widths the Vector512 loop above does not take.
-        if (typeof(T) == typeof(float) && !SimdPaths.Vector512 && SimdPaths.Vector256 && width % Vector256<float>.Count == 0 && outputWidth % Vector256<float>.Count == 0)
-        {
-            for (int r = 0; r < rows; r++)
-            {
-                UpdateRow256(ref Unsafe.As<T, float>(ref tile[r * width]), width, ref Unsafe.As<T, float>(ref rowMax[r]), ref Unsafe.As<T, float>(ref rowSum[r]),
+                UpdateRow(ref Unsafe.As<T, float>(ref tile[r * width]), width, ref Unsafe.As<T, float>(ref rowMax[r]), ref Unsafe.As<T, float>(ref rowSum[r]),
                     ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(outputs.Slice(r * outputWidth))), outputWidth);
             }
             return;
@@ -124,15 +116,11 @@ public static class FlashSoftmax
         }
     }
 
-    // One row of UpdateBlock on the Vector512 path: Max, then Update's branches, ExpShiftedInPlace and Scale, inlined.
-    private static void UpdateRow512(ref float row, int width, ref float max, ref float sum, ref float output, int outputWidth)
+    // One row of UpdateBlock on the widest path (Vector512, or Vector256 without it), width and outputWidth whole vectors of it:
+    // Max, then Update's branches, ExpShiftedInPlace and Scale, with their loops inlined below one width at a time.
+    private static void UpdateRow(ref float row, int width, ref float max, ref float sum, ref float output, int outputWidth)
     {
-        Vector512<float> m = Vector512.Create(float.NegativeInfinity);
-        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector512<float>.Count)
-        {
-            m = Vector512.Max(m, Vector512.LoadUnsafe(ref row, j));
-        }
-        float tileMax = ReduceMax(m.GetLower(), m.GetUpper());
+        float tileMax = SimdPaths.Vector512 ? RowMax512(ref row, width) : RowMax256(ref row, width);
         float previousMax = max;
         float newMax = float.IsNaN(tileMax) ? tileMax : float.Max(previousMax, tileMax);
         if (float.IsNegativeInfinity(newMax))
@@ -141,59 +129,69 @@ public static class FlashSoftmax
             return;
         }
         float rescale = previousMax == newMax ? 1f : ScalarExp(previousMax - newMax);
-        Vector512<float> shift = Vector512.Create(newMax), total = Vector512<float>.Zero;
-        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector512<float>.Count)
-        {
-            Vector512<float> e = Exp(Vector512.LoadUnsafe(ref row, j) - shift);
-            e.StoreUnsafe(ref row, j);
-            total += e;
-        }
-        sum = sum * rescale + Reductions.Sum(total);
+        sum = sum * rescale + (SimdPaths.Vector512 ? ExpRow512(ref row, width, newMax) : ExpRow256(ref row, width, newMax));
         max = newMax;
         if (rescale != 1f && !float.IsNegativeInfinity(previousMax))
         {
-            Vector512<float> factor = Vector512.Create(rescale);
-            for (nuint j = 0; j < (nuint)outputWidth; j += (nuint)Vector512<float>.Count)
-            {
-                (Vector512.LoadUnsafe(ref output, j) * factor).StoreUnsafe(ref output, j);
-            }
+            if (SimdPaths.Vector512) ScaleRow512(ref output, outputWidth, rescale); else ScaleRow256(ref output, outputWidth, rescale);
         }
     }
 
-    // UpdateRow512 on Vector256 (AVX2 without AVX-512): the same steps, eight lanes at a time.
-    private static void UpdateRow256(ref float row, int width, ref float max, ref float sum, ref float output, int outputWidth)
+    // UpdateRow's loops over whole vectors: the row's maximum; pⱼ = e^{sⱼ − shift} in place, returning Σ p; xⱼ ← xⱼ · factor.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float RowMax512(ref float row, int width)
+    {
+        Vector512<float> m = Vector512.Create(float.NegativeInfinity);
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector512<float>.Count) m = Vector512.Max(m, Vector512.LoadUnsafe(ref row, j));
+        return ReduceMax(m.GetLower(), m.GetUpper());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float RowMax256(ref float row, int width)
     {
         Vector256<float> m = Vector256.Create(float.NegativeInfinity);
-        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector256<float>.Count)
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector256<float>.Count) m = Vector256.Max(m, Vector256.LoadUnsafe(ref row, j));
+        return ReduceMax(m.GetLower(), m.GetUpper());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ExpRow512(ref float row, int width, float shift)
+    {
+        Vector512<float> s = Vector512.Create(shift), total = Vector512<float>.Zero;
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector512<float>.Count)
         {
-            m = Vector256.Max(m, Vector256.LoadUnsafe(ref row, j));
-        }
-        float tileMax = ReduceMax(m.GetLower(), m.GetUpper());
-        float previousMax = max;
-        float newMax = float.IsNaN(tileMax) ? tileMax : float.Max(previousMax, tileMax);
-        if (float.IsNegativeInfinity(newMax))
-        {
-            MemoryMarshal.CreateSpan(ref row, width).Clear();
-            return;
-        }
-        float rescale = previousMax == newMax ? 1f : ScalarExp(previousMax - newMax);
-        Vector256<float> shift = Vector256.Create(newMax), total = Vector256<float>.Zero;
-        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector256<float>.Count)
-        {
-            Vector256<float> e = Exp(Vector256.LoadUnsafe(ref row, j) - shift);
+            Vector512<float> e = Exp(Vector512.LoadUnsafe(ref row, j) - s);
             e.StoreUnsafe(ref row, j);
             total += e;
         }
-        sum = sum * rescale + Reductions.Sum(total);
-        max = newMax;
-        if (rescale != 1f && !float.IsNegativeInfinity(previousMax))
+        return Reductions.Sum(total);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ExpRow256(ref float row, int width, float shift)
+    {
+        Vector256<float> s = Vector256.Create(shift), total = Vector256<float>.Zero;
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector256<float>.Count)
         {
-            Vector256<float> factor = Vector256.Create(rescale);
-            for (nuint j = 0; j < (nuint)outputWidth; j += (nuint)Vector256<float>.Count)
-            {
-                (Vector256.LoadUnsafe(ref output, j) * factor).StoreUnsafe(ref output, j);
-            }
+            Vector256<float> e = Exp(Vector256.LoadUnsafe(ref row, j) - s);
+            e.StoreUnsafe(ref row, j);
+            total += e;
         }
+        return Reductions.Sum(total);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScaleRow512(ref float x, int width, float factor)
+    {
+        Vector512<float> f = Vector512.Create(factor);
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector512<float>.Count) (Vector512.LoadUnsafe(ref x, j) * f).StoreUnsafe(ref x, j);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScaleRow256(ref float x, int width, float factor)
+    {
+        Vector256<float> f = Vector256.Create(factor);
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector256<float>.Count) (Vector256.LoadUnsafe(ref x, j) * f).StoreUnsafe(ref x, j);
     }
 
     /// <summary>
