@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Threading;
 using AttentionGen.Generator.Diagnostics;
 using AttentionGen.Generator.Emit;
@@ -57,7 +58,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
             .ForAttributeWithMetadataName(
                 attributeMetadataName,
                 predicate: static (node, _) => node is ClassDeclarationSyntax or RecordDeclarationSyntax or StructDeclarationSyntax, // structs only to report ATTN0008
-                transform: (attributeContext, cancellationToken) => SafeParse(attributeContext, cancellationToken, parse))
+                transform: (attributeContext, cancellationToken) => SafeParse(attributeContext, cancellationToken, (c, t) => RequireFreeName(parse(c, t), c, kind, emit, target, t)))
             .WithTrackingName(kind + "." + TrackingNames.Parse);
 
         IncrementalValuesProvider<TModel> models = parsed
@@ -93,6 +94,27 @@ public sealed class AttentionGenerator : IIncrementalGenerator
                 productionContext.ReportDiagnostic(diagnostic.ToDiagnostic());
             }
         });
+    }
+
+    // ATTN0011: a layer class named as one of its generated members (a class Heads with its Heads constant) gets the
+    // diagnostic at its name and no code, instead of the compiler's CS0542 inside the generated file. Emitting here, in
+    // the parse step, runs only when an attributed class changes; the output step emits the (equal) model's source again.
+    private static ParseResult<TModel> RequireFreeName<TModel>(ParseResult<TModel> parsed, GeneratorAttributeSyntaxContext context, string kind,
+        Func<TModel, string> emit, Func<TModel, LayerTarget> target, CancellationToken cancellationToken)
+        where TModel : class
+    {
+        if (parsed.Model is null)
+        {
+            return parsed;
+        }
+        string? member = GeneratedMemberNames.MemberNamedAsTheClass(emit(parsed.Model), target(parsed.Model), cancellationToken);
+        if (member is null)
+        {
+            return parsed;
+        }
+        Location location = context.TargetNode is BaseTypeDeclarationSyntax declaration ? declaration.Identifier.GetLocation() : context.TargetNode.GetLocation();
+        DiagnosticInfo collision = DiagnosticInfo.Create(DiagnosticDescriptors.ClassNameIsAGeneratedMember, location, context.TargetSymbol.Name, member, kind);
+        return new ParseResult<TModel>(null, new EquatableArray<DiagnosticInfo>(parsed.Diagnostics.Concat(new[] { collision }).ToArray()));
     }
 
     // The generator must never throw: a parser failure becomes ATTN9999 at the attribute, with nothing emitted.

@@ -171,6 +171,45 @@ public sealed class DiagnosticTests
         Assert.Equal("Score = AttentionScore.Concat", Located(d));
     }
 
+    [Theory]
+    [InlineData("MultiHeadAttention(ModelDim = 8, Heads = 2)", "Heads", "the constant 'Heads'")]
+    [InlineData("AdditiveAttention(Dim = 8)", "Units", "the constant 'Units'")]
+    [InlineData("AdditiveAttention(Dim = 8)", "Tape", "the nested class 'Tape'")]
+    [InlineData("MultiplicativeAttention(Dim = 8)", "Forward", "the method 'Forward'")]
+    [InlineData("StaticAttention(Dim = 8)", "Parameters", "the property 'Parameters'")]
+    [InlineData("LocalAttention(Dim = 8, Window = 2)", "MaxDegreeOfParallelism", "the property 'MaxDegreeOfParallelism'")]
+    public void ATTN0011_class_named_as_a_generated_member(string attribute, string name, string member)
+    {
+        Diagnostic d = Single($"[{attribute}] public partial class {name};", "ATTN0011");
+        Assert.Equal(name, Located(d));
+        string kind = attribute.Substring(0, attribute.IndexOf('('));
+        Assert.Equal($"The class '{name}' has the name of {member} that [{kind}] generates, and a member cannot have its class's name; rename the class", d.GetMessage());
+    }
+
+    [Theory]
+    [InlineData("namespace Models { public partial class Outer { [MultiHeadAttention(ModelDim = 8, Heads = 2)] public partial class Heads; } }", "Heads")]
+    [InlineData("public partial record Tape; [AdditiveAttention(Dim = 8)] public partial record Tape;", "Tape")]
+    public void ATTN0011_in_a_namespace_nested_or_on_a_record(string declaration, string name)
+    {
+        Diagnostic d = Single(declaration, "ATTN0011");
+        Assert.Equal(name, Located(d));
+    }
+
+    // Names a generated member mentions (a parameter, a word of a comment) are no collision; nor are
+    // names that differ from a member's in case.
+    [Theory]
+    [InlineData("AdditiveAttention(Dim = 8)", "Query")]
+    [InlineData("MultiHeadAttention(ModelDim = 8, Heads = 2)", "heads")]
+    [InlineData("MultiHeadAttention(ModelDim = 8, Heads = 2)", "Attention")]
+    [InlineData("MultiplicativeAttention(Dim = 8)", "Keys")]
+    public void A_class_whose_name_only_appears_in_the_generated_code_is_generated(string attribute, string name)
+    {
+        var (result, _, outputDiagnostics) = GeneratorHarness.Run($"using AttentionGen;\n[{attribute}] public partial class {name};");
+        Assert.Empty(result.Diagnostics);
+        Assert.Single(result.GeneratedSources);
+        Assert.Empty(GeneratorHarness.Problems(outputDiagnostics));
+    }
+
     [Fact]
     public void Several_mistakes_are_all_reported_and_nothing_is_generated()
     {

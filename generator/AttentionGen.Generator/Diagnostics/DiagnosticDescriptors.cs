@@ -103,6 +103,15 @@ internal static class DiagnosticDescriptors
         isEnabledByDefault: true,
         helpLinkUri: HelpLinkBase + "attn0010");
 
+    public static readonly DiagnosticDescriptor ClassNameIsAGeneratedMember = new(
+        id: "ATTN0011",
+        title: "Attention layer class has the name of a generated member",
+        messageFormat: "The class '{0}' has the name of {1} that [{2}] generates, and a member cannot have its class's name; rename the class",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0011");
+
     public static readonly DiagnosticDescriptor OptionHasNoEffect = new(
         id: "ATTN0020",
         title: "Option has no effect",
