@@ -58,7 +58,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
             .ForAttributeWithMetadataName(
                 attributeMetadataName,
                 predicate: static (node, _) => node is ClassDeclarationSyntax or RecordDeclarationSyntax or StructDeclarationSyntax, // structs only to report ATTN0008
-                transform: (attributeContext, cancellationToken) => SafeParse(attributeContext, cancellationToken, (c, t) => RequireFreeName(parse(c, t), c, kind, emit, target, t)))
+                transform: (attributeContext, cancellationToken) => SafeParse(attributeContext, cancellationToken, (c, t) => CheckNames(parse(c, t), c, kind, emit, target, t)))
             .WithTrackingName(kind + "." + TrackingNames.Parse);
 
         IncrementalValuesProvider<TModel> models = parsed
@@ -96,25 +96,32 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         });
     }
 
-    // ATTN0011: a layer class named as one of its generated members (a class Heads with its Heads constant) gets the
-    // diagnostic at its name and no code, instead of the compiler's CS0542 inside the generated file. Emitting here, in
-    // the parse step, runs only when an attributed class changes; the output step emits the (equal) model's source again.
-    private static ParseResult<TModel> RequireFreeName<TModel>(ParseResult<TModel> parsed, GeneratorAttributeSyntaxContext context, string kind,
+    // ATTN0011 and ATTN0012, from the names in the source the model gets (EmittedNames keeps them per model, so the
+    // emitter runs here once per distinct layer, not at each of the transform's reruns): a layer class named as one of
+    // its generated members (a class Heads with its Heads constant), or a name the generated code takes from its using
+    // directives that the layer's scope hides (a class Shapes beside the layer), gets the diagnostic at the class name
+    // and no code, instead of compiler errors inside the generated file.
+    private static ParseResult<TModel> CheckNames<TModel>(ParseResult<TModel> parsed, GeneratorAttributeSyntaxContext context, string kind,
         Func<TModel, string> emit, Func<TModel, LayerTarget> target, CancellationToken cancellationToken)
         where TModel : class
     {
-        if (parsed.Model is null)
+        if (parsed.Model is null || context.TargetSymbol is not INamedTypeSymbol layer)
         {
             return parsed;
         }
-        string? member = GeneratedMemberNames.MemberNamedAsTheClass(emit(parsed.Model), target(parsed.Model), cancellationToken);
-        if (member is null)
-        {
-            return parsed;
-        }
+        EmittedNames names = EmittedNames.For(parsed.Model, emit, target(parsed.Model).Name, cancellationToken);
         Location location = context.TargetNode is BaseTypeDeclarationSyntax declaration ? declaration.Identifier.GetLocation() : context.TargetNode.GetLocation();
-        DiagnosticInfo collision = DiagnosticInfo.Create(DiagnosticDescriptors.ClassNameIsAGeneratedMember, location, context.TargetSymbol.Name, member, kind);
-        return new ParseResult<TModel>(null, new EquatableArray<DiagnosticInfo>(parsed.Diagnostics.Concat(new[] { collision }).ToArray()));
+        DiagnosticInfo? problem = null;
+        if (names.MemberNamedAsTheClass is not null)
+        {
+            problem = DiagnosticInfo.Create(DiagnosticDescriptors.ClassNameIsAGeneratedMember, location, layer.Name, names.MemberNamedAsTheClass, kind);
+        }
+        else if (HiddenNames.Find(names, layer, context.SemanticModel.Compilation) is (INamedTypeSymbol meant, ISymbol found))
+        {
+            problem = DiagnosticInfo.Create(DiagnosticDescriptors.GeneratedNameHidden, location, layer.Name, meant.Name,
+                meant.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat), HiddenNames.Describe(found));
+        }
+        return problem is null ? parsed : new ParseResult<TModel>(null, new EquatableArray<DiagnosticInfo>(parsed.Diagnostics.Concat(new[] { problem }).ToArray()));
     }
 
     // The generator must never throw: a parser failure becomes ATTN9999 at the attribute, with nothing emitted.

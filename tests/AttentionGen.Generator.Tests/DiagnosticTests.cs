@@ -210,6 +210,53 @@ public sealed class DiagnosticTests
         Assert.Empty(GeneratorHarness.Problems(outputDiagnostics));
     }
 
+    [Theory]
+    [InlineData("namespace App { public class Shapes { } [AdditiveAttention(Dim = 8)] public partial class Aligner; }",
+        "Aligner", "Shapes", "AttentionGen.Shapes", "the class 'App.Shapes'")]
+    [InlineData("namespace App { [AdditiveAttention(Dim = 8)] public partial class Reductions; }",
+        "Reductions", "Reductions", "AttentionGen.Numerics.Reductions", "the class 'App.Reductions'")]
+    [InlineData("public partial class Outer { public struct Math { } [MultiHeadAttention(ModelDim = 8, Heads = 2)] public partial class Layer; }",
+        "Layer", "Math", "System.Math", "the struct 'Outer.Math'")]
+    [InlineData("[AdditiveAttention(Dim = 8)] public partial class Aligner { private int MemoryMarshal; }",
+        "Aligner", "MemoryMarshal", "System.Runtime.InteropServices.MemoryMarshal", "the field 'Aligner.MemoryMarshal'")]
+    [InlineData("namespace App.AttentionMath { public class X { } } namespace App { [MultiplicativeAttention(Dim = 8)] public partial class Scorer; }",
+        "Scorer", "AttentionMath", "AttentionGen.Numerics.AttentionMath", "the namespace 'App.AttentionMath'")]
+    [InlineData("public class Base { protected static void Unsafe() { } } [StaticAttention(Dim = 8)] public partial class Pooling : Base;",
+        "Pooling", "Unsafe", "System.Runtime.CompilerServices.Unsafe", "the method 'Base.Unsafe()'")]
+    public void ATTN0012_a_name_the_generated_code_uses_is_hidden(string declarations, string layer, string name, string meant, string found)
+    {
+        Diagnostic d = Single(declarations, "ATTN0012");
+        Assert.Equal(layer, Located(d));
+        Assert.Equal($"The code generated for '{layer}' uses '{name}' for {meant}, but where '{layer}' is declared '{name}' is {found}; rename {found}, or declare the layer in another namespace", d.GetMessage());
+    }
+
+    // What the generated file does not see, or sees after its own members: another file's using directive, a type of
+    // another arity, a type named as a generated member, a base class's private type, the runtime's own namespace.
+    [Theory]
+    [InlineData("namespace Lib { public class Shapes { } } namespace App { using Lib; [AdditiveAttention(Dim = 8)] public partial class Aligner; }")]
+    [InlineData("namespace App { public class Span { } public class Reductions<T> { } [AdditiveAttention(Dim = 8)] public partial class Aligner; }")]
+    [InlineData("namespace App { public class Units { } public class Tape { } [AdditiveAttention(Dim = 8)] public partial class Aligner; }")]
+    [InlineData("namespace App { public class Base { private class Shapes { } } [AdditiveAttention(Dim = 8)] public partial class Aligner : Base; }")]
+    [InlineData("namespace AttentionGen.Models { [MultiHeadAttention(ModelDim = 8, Heads = 2)] public partial class Layer; }")]
+    public void Names_the_generated_file_does_not_see_do_not_hide_its_own(string declarations)
+    {
+        var (result, _, outputDiagnostics) = GeneratorHarness.Run("using AttentionGen;\n" + declarations);
+        Assert.Empty(result.Diagnostics);
+        Assert.Single(result.GeneratedSources);
+        Assert.Empty(GeneratorHarness.Problems(outputDiagnostics));
+    }
+
+    // Without ATTN0012 the compiler reports the hiding inside the generated file: the cases above are real breakages.
+    [Fact]
+    public void A_hidden_name_breaks_the_generated_code_when_it_is_generated_anyway()
+    {
+        var (result, _, _) = GeneratorHarness.Run("using AttentionGen;\nnamespace App { public class Shapes { } [AdditiveAttention(Dim = 8)] public partial class Aligner; }");
+        Assert.Equal("ATTN0012", Assert.Single(result.Diagnostics).Id);
+        var source = GeneratorHarness.Run("using AttentionGen;\nnamespace App { [AdditiveAttention(Dim = 8)] public partial class Aligner; }").Result.GeneratedSources.Single().SourceText.ToString();
+        var compilation = GeneratorHarness.Compilation("namespace App { public class Shapes { } }", source);
+        Assert.Contains(compilation.GetDiagnostics(), d => d.Severity == DiagnosticSeverity.Error && d.GetMessage().Contains("Shapes"));
+    }
+
     [Fact]
     public void Several_mistakes_are_all_reported_and_nothing_is_generated()
     {

@@ -112,6 +112,15 @@ internal static class DiagnosticDescriptors
         isEnabledByDefault: true,
         helpLinkUri: HelpLinkBase + "attn0011");
 
+    public static readonly DiagnosticDescriptor GeneratedNameHidden = new(
+        id: "ATTN0012",
+        title: "A name the generated code uses is hidden",
+        messageFormat: "The code generated for '{0}' uses '{1}' for {2}, but where '{0}' is declared '{1}' is {3}; rename {3}, or declare the layer in another namespace",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0012");
+
     public static readonly DiagnosticDescriptor OptionHasNoEffect = new(
         id: "ATTN0020",
         title: "Option has no effect",

@@ -1,0 +1,205 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using AttentionGen.Generator.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace AttentionGen.Generator.Parsing;
+
+/// <summary>
+/// What the source emitted for a model declares and refers to, for the two checks that need it: a generated member named
+/// as the layer class (ATTN0011; C# forbids a member named as its enclosing type, CS0542) and a name the generated code
+/// takes from its <c>using</c> directives that the user's code hides (ATTN0012: a class <c>Shapes</c> beside the layer
+/// turns every <c>Shapes.RequireLength</c> of the generated file into an error). Which names a layer generates and uses
+/// depends on its kind and options, so both are read from the emitted source rather than from lists kept beside the
+/// emitters.
+/// </summary>
+/// <param name="MemberNamedAsTheClass">"the constant 'Heads'" when the class declares a member with its own name, else null.</param>
+/// <param name="MemberNames">Every member name the generated class declares (its own members win over outer names).</param>
+/// <param name="Imports">The namespaces of the generated file's <c>using</c> directives.</param>
+/// <param name="SimpleNames">Names the generated code looks up unqualified (not after a dot), with their type-argument counts.</param>
+internal sealed record EmittedNames(string? MemberNamedAsTheClass, EquatableArray<string> MemberNames, EquatableArray<string> Imports, EquatableArray<(string Name, int Arity)> SimpleNames)
+{
+    // The transform that calls this runs again on every compilation change (each keystroke in an editor), for every layer;
+    // the emitted source depends on the model alone, so its names are kept per model (value-equal records) and the emitter
+    // and the parse run once per distinct layer. Bounded: cleared when it grows past what a solution plausibly holds.
+    private static readonly ConcurrentDictionary<object, EmittedNames> s_byModel = new();
+    private const int MaximumModels = 1024;
+
+    public static EmittedNames For<TModel>(TModel model, Func<TModel, string> emit, string className, CancellationToken cancellationToken)
+        where TModel : class
+    {
+        if (s_byModel.TryGetValue(model, out EmittedNames? known))
+        {
+            return known;
+        }
+        EmittedNames names = Read(emit(model), className, cancellationToken);
+        if (s_byModel.Count >= MaximumModels)
+        {
+            s_byModel.Clear();
+        }
+        s_byModel[model] = names;
+        return names;
+    }
+
+    private static EmittedNames Read(string source, string className, CancellationToken cancellationToken)
+    {
+        CompilationUnitSyntax root = CSharpSyntaxTree.ParseText(source, cancellationToken: cancellationToken).GetCompilationUnitRoot(cancellationToken);
+        string[] imports = root.Usings.Where(u => u.Alias is null && u.StaticKeyword.IsKind(SyntaxKind.None)).Select(u => u.Name!.ToString()).ToArray();
+        // The layer's own declaration: the outermost type declaration with its name (containing types come first).
+        TypeDeclarationSyntax? layer = root.DescendantNodes().OfType<TypeDeclarationSyntax>().FirstOrDefault(t => t.Identifier.ValueText == className);
+        var memberNames = new SortedSet<string>(StringComparer.Ordinal);
+        string? namedAsTheClass = null;
+        if (layer is not null)
+        {
+            foreach (MemberDeclarationSyntax member in layer.Members)
+            {
+                foreach ((string name, string sort) in Declared(member))
+                {
+                    memberNames.Add(name);
+                    if (name == className && namedAsTheClass is null)
+                    {
+                        namedAsTheClass = sort + " '" + name + "'";
+                    }
+                }
+            }
+        }
+        var simpleNames = new SortedSet<(string, int)>();
+        foreach (SimpleNameSyntax name in root.DescendantNodes().OfType<SimpleNameSyntax>())
+        {
+            // Only a name that starts a qualified name or member access (or stands alone) is looked up in scope.
+            bool afterDot = name.Parent switch
+            {
+                MemberAccessExpressionSyntax access => access.Name == name,
+                QualifiedNameSyntax qualified => qualified.Right == name,
+                AliasQualifiedNameSyntax aliased => aliased.Name == name,
+                MemberBindingExpressionSyntax => true,
+                _ => false,
+            };
+            bool directive = name.AncestorsAndSelf().Any(node => node is UsingDirectiveSyntax || node.Parent is BaseNamespaceDeclarationSyntax space && space.Name == node);
+            if (!afterDot && !directive)
+            {
+                simpleNames.Add((name.Identifier.ValueText, name is GenericNameSyntax generic ? generic.TypeArgumentList.Arguments.Count : 0));
+            }
+        }
+        return new EmittedNames(namedAsTheClass, new EquatableArray<string>(memberNames.ToArray()), new EquatableArray<string>(imports),
+            new EquatableArray<(string, int)>(simpleNames.ToArray()));
+    }
+
+    // The names a member declaration introduces, with what the message calls that sort of member.
+    private static IEnumerable<(string Name, string Sort)> Declared(MemberDeclarationSyntax member) => member switch
+    {
+        FieldDeclarationSyntax field => field.Declaration.Variables.Select(v => (v.Identifier.ValueText, field.Modifiers.Any(SyntaxKind.ConstKeyword) ? "the constant" : "the field")),
+        PropertyDeclarationSyntax property => new[] { (property.Identifier.ValueText, "the property") },
+        MethodDeclarationSyntax method => new[] { (method.Identifier.ValueText, "the method") },
+        EventFieldDeclarationSyntax @event => @event.Declaration.Variables.Select(v => (v.Identifier.ValueText, "the event")),
+        TypeDeclarationSyntax nested => new[] { (nested.Identifier.ValueText, "the nested " + nested.Keyword.ValueText) },
+        EnumDeclarationSyntax nested => new[] { (nested.Identifier.ValueText, "the nested enum") },
+        DelegateDeclarationSyntax @delegate => new[] { (@delegate.Identifier.ValueText, "the delegate") },
+        _ => Array.Empty<(string, string)>(),
+    };
+}
+
+/// <summary>ATTN0012: the first name the generated code takes from its imports that the layer's scope hides.</summary>
+internal static class HiddenNames
+{
+    /// <summary>
+    /// The type the generated file means by a simple name (from its <c>using</c> directives) and what the layer's scope
+    /// finds first instead (a member of the layer, of an enclosing type or of their base types; a type or namespace of an
+    /// enclosing namespace), or null when nothing hides any of them.
+    /// </summary>
+    public static (INamedTypeSymbol Meant, ISymbol Found)? Find(EmittedNames names, INamedTypeSymbol layer, Compilation compilation)
+    {
+        var members = new HashSet<string>(names.MemberNames, StringComparer.Ordinal);
+        foreach ((string name, int arity) in names.SimpleNames)
+        {
+            if (members.Contains(name))
+            {
+                continue; // the generated class's own member, found before anything outside it
+            }
+            INamedTypeSymbol? meant = null;
+            foreach (string import in names.Imports)
+            {
+                INamedTypeSymbol? type = compilation.GetTypeByMetadataName(import + "." + name + (arity > 0 ? "`" + arity : ""));
+                if (type is not null && compilation.IsSymbolAccessibleWithin(type, compilation.Assembly))
+                {
+                    meant = type;
+                    break;
+                }
+            }
+            if (meant is null)
+            {
+                continue; // a local, a parameter, a namespace: nothing an outer declaration changes
+            }
+            ISymbol? found = FirstInScope(layer, name, arity, compilation);
+            if (found is not null && !SymbolEqualityComparer.Default.Equals(found.OriginalDefinition, meant))
+            {
+                return (meant, found);
+            }
+        }
+        return null;
+    }
+
+    // Simple-name lookup from inside the layer class, without the using directives (the generated file has its own):
+    // members of the class and its bases, then of each enclosing type and its bases, then each enclosing namespace.
+    private static ISymbol? FirstInScope(INamedTypeSymbol layer, string name, int arity, Compilation compilation)
+    {
+        for (INamedTypeSymbol? enclosing = layer; enclosing is not null; enclosing = enclosing.ContainingType)
+        {
+            for (INamedTypeSymbol? type = enclosing; type is not null; type = type.BaseType)
+            {
+                foreach (ISymbol member in type.GetMembers(name))
+                {
+                    if (Matches(member, arity) && compilation.IsSymbolAccessibleWithin(member, layer))
+                    {
+                        return member;
+                    }
+                }
+            }
+        }
+        for (INamespaceSymbol? space = layer.ContainingNamespace; space is not null; space = space.ContainingNamespace)
+        {
+            foreach (INamespaceOrTypeSymbol member in space.GetMembers(name))
+            {
+                if (Matches(member, arity) && (member is INamespaceSymbol || compilation.IsSymbolAccessibleWithin(member, layer)))
+                {
+                    return member;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static bool Matches(ISymbol symbol, int arity) => symbol switch
+    {
+        INamedTypeSymbol type => type.Arity == arity,
+        IMethodSymbol => true,
+        _ => arity == 0,
+    };
+
+    /// <summary>"the class 'App.Shapes'": what the message calls a symbol.</summary>
+    public static string Describe(ISymbol symbol)
+    {
+        string sort = symbol switch
+        {
+            INamedTypeSymbol { IsRecord: true } => "the record",
+            INamedTypeSymbol { TypeKind: TypeKind.Class } => "the class",
+            INamedTypeSymbol { TypeKind: TypeKind.Struct } => "the struct",
+            INamedTypeSymbol { TypeKind: TypeKind.Interface } => "the interface",
+            INamedTypeSymbol { TypeKind: TypeKind.Enum } => "the enum",
+            INamedTypeSymbol { TypeKind: TypeKind.Delegate } => "the delegate",
+            INamespaceSymbol => "the namespace",
+            IMethodSymbol => "the method",
+            IPropertySymbol => "the property",
+            IFieldSymbol { IsConst: true } => "the constant",
+            IFieldSymbol => "the field",
+            IEventSymbol => "the event",
+            _ => "the symbol",
+        };
+        return sort + " '" + symbol.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat) + "'";
+    }
+}
