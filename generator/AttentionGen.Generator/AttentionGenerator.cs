@@ -116,10 +116,10 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         {
             problem = DiagnosticInfo.Create(DiagnosticDescriptors.ClassNameIsAGeneratedMember, location, layer.Name, names.MemberNamedAsTheClass, kind);
         }
-        else if (HiddenNames.Find(names, layer, context.SemanticModel.Compilation) is (INamedTypeSymbol meant, ISymbol found))
+        else if (HiddenNames.Find(names, layer, context.SemanticModel.Compilation) is (INamespaceOrTypeSymbol meant, ISymbol found))
         {
             problem = DiagnosticInfo.Create(DiagnosticDescriptors.GeneratedNameHidden, location, layer.Name, meant.Name,
-                meant.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat), HiddenNames.Describe(found));
+                (meant is INamespaceSymbol ? "the namespace " : "") + meant.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat), HiddenNames.Describe(found));
         }
         return problem is null ? parsed : new ParseResult<TModel>(null, new EquatableArray<DiagnosticInfo>(parsed.Diagnostics.Concat(new[] { problem }).ToArray()));
     }

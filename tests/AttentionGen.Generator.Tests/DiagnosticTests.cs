@@ -223,6 +223,8 @@ public sealed class DiagnosticTests
         "Scorer", "AttentionMath", "AttentionGen.Numerics.AttentionMath", "the namespace 'App.AttentionMath'")]
     [InlineData("public class Base { protected static void Unsafe() { } } [StaticAttention(Dim = 8)] public partial class Pooling : Base;",
         "Pooling", "Unsafe", "System.Runtime.CompilerServices.Unsafe", "the method 'Base.Unsafe()'")]
+    [InlineData("namespace App.System { public class X { } } namespace App { [MultiHeadAttention(ModelDim = 8, Heads = 2)] public partial class Layer; }",
+        "Layer", "System", "the namespace System", "the namespace 'App.System'")]
     public void ATTN0012_a_name_the_generated_code_uses_is_hidden(string declarations, string layer, string name, string meant, string found)
     {
         Diagnostic d = Single(declarations, "ATTN0012");

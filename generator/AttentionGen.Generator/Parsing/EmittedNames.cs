@@ -112,7 +112,7 @@ internal static class HiddenNames
     /// finds first instead (a member of the layer, of an enclosing type or of their base types; a type or namespace of an
     /// enclosing namespace), or null when nothing hides any of them.
     /// </summary>
-    public static (INamedTypeSymbol Meant, ISymbol Found)? Find(EmittedNames names, INamedTypeSymbol layer, Compilation compilation)
+    public static (INamespaceOrTypeSymbol Meant, ISymbol Found)? Find(EmittedNames names, INamedTypeSymbol layer, Compilation compilation)
     {
         var members = new HashSet<string>(names.MemberNames, StringComparer.Ordinal);
         foreach ((string name, int arity) in names.SimpleNames)
@@ -131,14 +131,16 @@ internal static class HiddenNames
                     break;
                 }
             }
-            if (meant is null)
+            // Or a namespace the code qualifies names with (System.Threading.Interlocked), from the global namespace.
+            INamespaceOrTypeSymbol? meantSymbol = (INamespaceOrTypeSymbol?)meant ?? (arity == 0 ? compilation.GlobalNamespace.GetNamespaceMembers().FirstOrDefault(n => n.Name == name) : null);
+            if (meantSymbol is null)
             {
-                continue; // a local, a parameter, a namespace: nothing an outer declaration changes
+                continue; // a local or a parameter: nothing an outer declaration changes
             }
             ISymbol? found = FirstInScope(layer, name, arity, compilation);
-            if (found is not null && !SymbolEqualityComparer.Default.Equals(found.OriginalDefinition, meant))
+            if (found is not null && !SymbolEqualityComparer.Default.Equals(found.OriginalDefinition, meantSymbol))
             {
-                return (meant, found);
+                return (meantSymbol, found);
             }
         }
         return null;
