@@ -121,7 +121,15 @@ internal static class HiddenNames
             {
                 continue; // the generated class's own member, found before anything outside it
             }
-            INamedTypeSymbol? meant = null;
+            // What the layer's scope finds first (most names: nothing; this runs at every compilation, so it goes first).
+            ISymbol? found = FirstInScope(layer, name, arity, compilation);
+            if (found is null)
+            {
+                continue;
+            }
+            // What the generated file means: a type of its imports, or a namespace it qualifies names with
+            // (System.Threading.Interlocked) from the global namespace. Neither: a local or a parameter, found before both.
+            INamespaceOrTypeSymbol? meant = null;
             foreach (string import in names.Imports)
             {
                 INamedTypeSymbol? type = compilation.GetTypeByMetadataName(import + "." + name + (arity > 0 ? "`" + arity : ""));
@@ -131,16 +139,10 @@ internal static class HiddenNames
                     break;
                 }
             }
-            // Or a namespace the code qualifies names with (System.Threading.Interlocked), from the global namespace.
-            INamespaceOrTypeSymbol? meantSymbol = (INamespaceOrTypeSymbol?)meant ?? (arity == 0 ? compilation.GlobalNamespace.GetNamespaceMembers().FirstOrDefault(n => n.Name == name) : null);
-            if (meantSymbol is null)
+            meant ??= arity == 0 ? compilation.GlobalNamespace.GetMembers(name).OfType<INamespaceSymbol>().FirstOrDefault() : null;
+            if (meant is not null && !SymbolEqualityComparer.Default.Equals(found.OriginalDefinition, meant))
             {
-                continue; // a local or a parameter: nothing an outer declaration changes
-            }
-            ISymbol? found = FirstInScope(layer, name, arity, compilation);
-            if (found is not null && !SymbolEqualityComparer.Default.Equals(found.OriginalDefinition, meantSymbol))
-            {
-                return (meantSymbol, found);
+                return (meant, found);
             }
         }
         return null;
