@@ -11,6 +11,7 @@ namespace AttentionGen.Layers.Tests;
 [MultiplicativeAttention(Dim = 256)] public partial class KernelF256 : IMultiplicativeLayer<float, KernelF256.Tape>;
 [MultiplicativeAttention(Dim = 37, ElementType = typeof(double))] public partial class KernelD37 : IMultiplicativeLayer<double, KernelD37.Tape>;
 [MultiplicativeAttention(Dim = 20, ElementType = typeof(double))] public partial class KernelD20 : IMultiplicativeLayer<double, KernelD20.Tape>;
+[MultiplicativeAttention(Dim = 12, ElementType = typeof(double))] public partial class KernelD12 : IMultiplicativeLayer<double, KernelD12.Tape>;
 
 /// <summary>
 /// The two product kernels every layer's projections go through, called directly (they are private static methods of
@@ -57,6 +58,10 @@ public class ProductKernelTests
     // Under 4 vectors of depth the Vector512 path takes 4 × 4 tiles instead of 5 × 5.
     [Fact] public void ProductTransposedAdd37_float() => CheckTransposedProduct<float>(typeof(AdditiveF37), 37, 1e-5);
     [Fact] public void ProductTransposedAdd20_double() => CheckTransposedProduct<double>(typeof(KernelD20), 20, 1e-13);
+    // Depths of 4 vectors or less: Vector256's 3 × 4 tiles, each row's four sums reduced together.
+    [Fact] public void ProductTransposedAdd17_float() => CheckTransposedProduct<float>(typeof(AdditiveF17), 17, 1e-5);
+    [Fact] public void ProductTransposedAdd31_float() => CheckTransposedProduct<float>(typeof(AdditiveF31), 31, 1e-5);
+    [Fact] public void ProductTransposedAdd12_double() => CheckTransposedProduct<double>(typeof(KernelD12), 12, 1e-13);
 
     private static void CheckMatrixProduct<T>(Type layer, int columns, double tolerance) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -144,8 +149,8 @@ public class ProductKernelTests
         // Past the row chunk of every width here (Vector512: 20 rows of 256 floats, 35 of 129, 40 of 100, 60 of 37 doubles;
         // otherwise 20, 36, 48, 68, and 136 of 37 floats, 128 of 20 doubles). On Vector512's 5 × 5 path rows and columns are
         // split into 5-wide tiles, then 4-wide ones (24 = 5·4 + 4, 33 = 5·5 + 4·2), then single ones (6, 7, 11: no such
-        // split); 2 and 3 columns left are one 4-wide tile over columns already done. The 4 × 4 and 4 × 3 tiles leave every
-        // remainder of 4 rows and of 4 and 3 columns.
+        // split); 2 and 3 columns left are one 4-wide tile over columns already done. The 4 × 4, 4 × 3 and 3 × 4 tiles leave every
+        // remainder of 4 and 3 rows and of 4 and 3 columns.
         int[] rowCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 19, 20, 21, 24, 37, 41, 50, 70, 137];
         int[] columnCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 16, 30, 33];
         foreach (int rows in rowCounts)
@@ -178,6 +183,18 @@ public class ProductKernelTests
                     T[] alone = start.AsSpan(r * columns, columns).ToArray();
                     product(1, columns, ref x[r * depth], ref w[0], ref alone[0]);
                     Assert.True(alone.AsSpan().SequenceEqual(y.AsSpan(r * columns, columns)), $"{what}: row {r} differs when computed alone");
+                }
+                // and each column against the kernel called for that column alone (a one-column tile, each sum on its
+                // own, where the whole call reduces a row's sums four at a time)
+                for (int o = 0; o < columns; o++)
+                {
+                    T[] column = new T[rows];
+                    for (int r = 0; r < rows; r++) column[r] = start[r * columns + o];
+                    product(rows, 1, ref x[0], ref w[o * depth], ref column[0]);
+                    for (int r = 0; r < rows; r++)
+                    {
+                        Assert.True(column[r].Equals(y[r * columns + o]), $"{what}: Y[{r}, {o}] differs when its column is computed alone");
+                    }
                 }
             }
         }

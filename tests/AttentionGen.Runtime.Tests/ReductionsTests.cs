@@ -60,6 +60,77 @@ public sealed class ReductionsTests
         }
     }
 
+    // The Vector256 SumEach (Vector256's dot-product tiles at short depths): each lane the bits of Reductions.Sum of its own
+    // vector, since a row's outputs are reduced four at a time or one by one depending on where the tile falls. Random
+    // lanes of mixed magnitude (where the order of the additions shows in the last bits), powers of two (a lost, doubled
+    // or misplaced lane shows exactly), signed zeros and special values.
+    [Fact]
+    public void Vector256_float_sums_have_the_bits_of_Sum()
+    {
+        var random = new Random(9);
+        for (int trial = 0; trial < 500; trial++)
+        {
+            var vectors = new Vector256<float>[4];
+            for (int v = 0; v < 4; v++)
+            {
+                var lanes = new float[8];
+                for (int i = 0; i < 8; i++)
+                {
+                    lanes[i] = trial switch
+                    {
+                        0 => (v + 1) * MathF.Pow(2, i),
+                        1 => -0f,
+                        2 => i == v ? float.NaN : i == 7 - v ? float.PositiveInfinity : 1,
+                        _ => (float)((random.NextDouble() * 2 - 1) * Math.Pow(10, random.Next(-4, 5))),
+                    };
+                }
+                vectors[v] = Vector256.Create(lanes);
+            }
+            Vector128<float> sums = Reductions.SumEach(vectors[0], vectors[1], vectors[2], vectors[3]);
+            for (int v = 0; v < 4; v++)
+            {
+                Assert.Equal(BitConverter.SingleToInt32Bits(Reductions.Sum(vectors[v])), BitConverter.SingleToInt32Bits(sums[v]));
+            }
+        }
+        Assert.Equal(new[] { 255f, 510f, 765f, 1020f }, ToArray(Reductions.SumEach(Powers(1), Powers(2), Powers(3), Powers(4))));
+
+        static Vector256<float> Powers(int scale) => Vector256.Create(1f, 2, 4, 8, 16, 32, 64, 128) * scale;
+        static float[] ToArray(Vector128<float> v) => new[] { v[0], v[1], v[2], v[3] };
+    }
+
+    [Fact]
+    public void Vector256_double_sums_have_the_bits_of_Sum()
+    {
+        var random = new Random(10);
+        for (int trial = 0; trial < 500; trial++)
+        {
+            var vectors = new Vector256<double>[4];
+            for (int v = 0; v < 4; v++)
+            {
+                var lanes = new double[4];
+                for (int i = 0; i < 4; i++)
+                {
+                    lanes[i] = trial switch
+                    {
+                        0 => (v + 1) * Math.Pow(2, i),
+                        1 => -0.0,
+                        2 => i == v ? double.NaN : i == 3 - v ? double.NegativeInfinity : 1,
+                        _ => (random.NextDouble() * 2 - 1) * Math.Pow(10, random.Next(-8, 9)),
+                    };
+                }
+                vectors[v] = Vector256.Create(lanes);
+            }
+            Vector256<double> sums = Reductions.SumEach(vectors[0], vectors[1], vectors[2], vectors[3]);
+            for (int v = 0; v < 4; v++)
+            {
+                Assert.Equal(BitConverter.DoubleToInt64Bits(Reductions.Sum(vectors[v])), BitConverter.DoubleToInt64Bits(sums[v]));
+            }
+        }
+        Vector256<double> powers = Vector256.Create(1.0, 2, 4, 8);
+        Vector256<double> scaled = Reductions.SumEach(powers, powers * 2, powers * 3, powers * 4);
+        Assert.Equal(new[] { 15.0, 30, 45, 60 }, new[] { scaled[0], scaled[1], scaled[2], scaled[3] });
+    }
+
     [Fact]
     public void Special_values_stay_in_their_lane()
     {

@@ -578,7 +578,8 @@ internal sealed class Kernels
     /// keys of a score matrix) and Y of <c>[rows, columns]</c>, all row-major; rows and columns are runtime values, depth
     /// the compile-time constant. A register-blocked micro-kernel of dot products: 5 rows of X × 5 rows of W in 25
     /// accumulators on the Vector512 path (32 registers; sums reduced four at a time; 4 × 4 when the depth is under 4
-    /// vectors), 4 × 3 in 12 on the narrower ones (16 registers), so each loaded vector serves 3 to 5 FMAs; the tail of
+    /// vectors), 4 × 3 in 12 on the narrower ones (16 registers; 3 × 4 with each row's sums reduced together on Vector256
+    /// when the depth is 4 vectors or less), so each loaded vector serves 3 to 5 FMAs; the tail of
     /// an odd depth is one more vector loaded at its known offset with the lanes already counted masked off. Returns the
     /// method name.
     /// </summary>
@@ -592,7 +593,7 @@ internal sealed class Kernels
         {
             writer.Summary(
                 $"Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; {depth}: X [rows, {depth}], W [columns, {depth}], Y [rows, columns].\n" +
-                $"Tiles of {(depth >= 4 * _element.Lanes(512) ? "5 rows of X × 5 rows of W" : "4 rows of X × 4 rows of W")} (Vector512), or 4 × 3 (narrower vectors), are held in accumulators; X's rows are taken in\n" +
+                $"Tiles of {(depth >= 4 * _element.Lanes(512) ? "5 rows of X × 5 rows of W" : "4 rows of X × 4 rows of W")} (Vector512), {(depth <= 4 * _element.Lanes(256) ? "3 × 4 (Vector256), or 4 × 3 (Vector128)" : "or 4 × 3 (narrower vectors)")}, are held in accumulators; X's rows are taken in\n" +
                 "chunks that stay in L1 while W streams past once per chunk.");
             // Inlined where the JIT accepts its size; where it does not, the called copy is fully optimised from the first call.
             writer.WriteLine("[MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]");
@@ -642,17 +643,21 @@ internal sealed class Kernels
         // Vector512 with 4 or more vectors of depth: 5 × 5 tiles (below). With fewer, a tile's loop is too short for the
         // wider tile to pay for its fifth column's reductions (16 × 32 outputs of depth 32: 310 → 330 ns): 4 × 4 tiles,
         // each row's four sums taken together (Reductions.SumEach). Narrower vectors (16 registers): 4 × 3 tiles, each
-        // sum on its own.
+        // sum on its own; except Vector256 at a depth of 4 vectors or less, where those twelve separate reductions cost
+        // more than the tile's FMAs: 3 × 4 tiles there, each row's four sums together (SumEach in Sum's order, so the
+        // bits are those of a one-column tile; 16 × 32 outputs of depth 32 on Zen 3: 903 → 775 ns).
         if (bits == 512 && depth >= 4 * lanes)
         {
             EmitTransposedProduct512(writer, depth, split);
             return;
         }
-        int outputBlock = bits == 512 ? 4 : 3;
+        bool rowsOfFourSums = bits == 256 && depth <= 4 * lanes;
+        int outputBlock = bits == 512 || rowsOfFourSums ? 4 : 3;
+        int rowBlock = rowsOfFourSums ? 3 : 4;
         // Rows are taken in chunks small enough to stay in L1 (RowChunkBytes) while W's rows stream past once per
         // chunk, a block of them at a time: each block of W is read from L2 once and then reused from L1 by every
         // row of the chunk. Each output is one tile's dot product whichever tile computes it, so the order is free.
-        int rowChunk = Math.Max(4, RowChunkBytes / (depth * _element.Size) / 4 * 4);
+        int rowChunk = Math.Max(rowBlock, RowChunkBytes / (depth * _element.Size) / rowBlock * rowBlock);
         using (writer.Block($"for (nint chunk = 0; chunk < rows; chunk += {rowChunk})"))
         {
             writer.WriteLine($"nint chunkEnd = Math.Min(rows, chunk + {rowChunk});");
@@ -660,9 +665,9 @@ internal sealed class Kernels
             void RowTiles(int block, bool fresh)
             {
                 writer.WriteLine("nint r = chunk;");
-                using (writer.Block("for (; r + 4 <= chunkEnd; r += 4)"))
+                using (writer.Block($"for (; r + {rowBlock} <= chunkEnd; r += {rowBlock})"))
                 {
-                    EmitDotTile(writer, depth, bits, 4, block, fresh);
+                    EmitDotTile(writer, depth, bits, rowBlock, block, fresh);
                 }
                 using (writer.Block("for (; r < chunkEnd; r++)"))
                 {
@@ -810,8 +815,28 @@ internal sealed class Kernels
                 writer.WriteLine($"{VT} acc{i}{j} = {VT}.Zero;");
             }
         }
+        // Vector256's four-column tiles (3 rows × 4 columns in 12 accumulators) load the rows of X first and then one
+        // vector of W at a time, so that 16 registers hold everything; the others load W's vectors first.
+        bool rowsOfFourSums = bits == 256 && outputBlock == 4;
         void Step(string offset, bool masked)
         {
+            if (rowsOfFourSums)
+            {
+                for (int i = 0; i < rowBlock; i++)
+                {
+                    // masked lanes of x too: they were read already, and an infinite input times a masked (zero) weight would be NaN
+                    writer.WriteLine($"{VT} xv{i} = {V}.LoadUnsafe(ref x{i}, {offset}){(masked ? " & tailMask" : "")};");
+                }
+                for (int j = 0; j < outputBlock; j++)
+                {
+                    writer.WriteLine($"{VT} wv{j} = {V}.LoadUnsafe(ref w{j}, {offset}){(masked ? " & tailMask" : "")};");
+                    for (int i = 0; i < rowBlock; i++)
+                    {
+                        writer.WriteLine($"acc{i}{j} = {V}.MultiplyAddEstimate(xv{i}, wv{j}, acc{i}{j});");
+                    }
+                }
+                return;
+            }
             for (int j = 0; j < outputBlock; j++)
             {
                 writer.WriteLine($"{VT} wv{j} = {V}.LoadUnsafe(ref w{j}, {offset}){(masked ? " & tailMask" : "")};");
@@ -837,9 +862,10 @@ internal sealed class Kernels
                 Step((depth - lanes).ToString(), masked: true);
             }
         }
-        // On Vector512 each row's first four outputs are one vector of four sums added in place (Reductions.SumEach),
-        // and the columns past the fourth are reduced four rows at a time (one SumEach, its lanes added to four rows).
-        int quadColumns = bits == 512 && outputBlock >= 4 ? 4 : 0;
+        // On Vector512 (and in Vector256's four-column tiles) each row's first four outputs are one vector of four sums
+        // added in place (Reductions.SumEach), and on Vector512 the columns past the fourth are reduced four rows at a
+        // time (one SumEach, its lanes added to four rows).
+        int quadColumns = (bits == 512 || rowsOfFourSums) && outputBlock >= 4 ? 4 : 0;
         string sums = _element.Size == 4 ? "Vector128" : "Vector256";
         for (int i = 0; i < rowBlock; i++)
         {

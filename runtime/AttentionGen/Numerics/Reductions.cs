@@ -53,6 +53,43 @@ public static class Reductions
     }
 
     /// <summary>
+    /// [Σ a0, Σ a1, Σ a2, Σ a3], each the sum of one vector's 8 lanes added exactly as <see cref="Sum(Vector256{float})"/>
+    /// adds it (the halves, then (q0 + q1) + (q2 + q3)), so an output has the same bits reduced alone or with three others.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> SumEach(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
+    {
+        if (Avx.IsSupported)
+        {
+            // The halves of two vectors side by side ([q0 | q1], q = lower + upper), then two horizontal adds: the first
+            // gives each q's (q0 + q1) and (q2 + q3) in its 128-bit lane, the second their sum, as Sum's two swaps do.
+            Vector256<float> halves01 = Avx.Permute2x128(a0, a1, 0x20) + Avx.Permute2x128(a0, a1, 0x31);
+            Vector256<float> halves23 = Avx.Permute2x128(a2, a3, 0x20) + Avx.Permute2x128(a2, a3, 0x31);
+            Vector256<float> pairs = Avx.HorizontalAdd(halves01, halves23); // [a0: 01 23, a2: 01 23 | a1: 01 23, a3: 01 23]
+            Vector256<float> sums = Avx.HorizontalAdd(pairs, pairs);        // [Σa0 Σa2 Σa0 Σa2 | Σa1 Σa3 Σa1 Σa3]
+            return Sse.UnpackLow(sums.GetLower(), sums.GetUpper());
+        }
+        return Vector128.Create(Sum(a0), Sum(a1), Sum(a2), Sum(a3));
+    }
+
+    /// <summary>
+    /// [Σ a0, Σ a1, Σ a2, Σ a3], each the sum of one vector's 4 lanes added exactly as <see cref="Sum(Vector256{double})"/>
+    /// adds it ((e0 + e2) + (e1 + e3)), so an output has the same bits reduced alone or with three others.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<double> SumEach(Vector256<double> a0, Vector256<double> a1, Vector256<double> a2, Vector256<double> a3)
+    {
+        if (Avx2.IsSupported)
+        {
+            Vector256<double> halves01 = Avx.Permute2x128(a0, a1, 0x20) + Avx.Permute2x128(a0, a1, 0x31); // [e0+e2, e1+e3] of a0 | of a1
+            Vector256<double> halves23 = Avx.Permute2x128(a2, a3, 0x20) + Avx.Permute2x128(a2, a3, 0x31);
+            Vector256<double> sums = Avx.HorizontalAdd(halves01, halves23); // [Σa0 Σa2 | Σa1 Σa3]
+            return Avx2.Permute4x64(sums, 0b11_01_10_00);
+        }
+        return Vector256.Create(Sum(a0), Sum(a1), Sum(a2), Sum(a3));
+    }
+
+    /// <summary>
     /// Σ of the 16 lanes, added in the order <see cref="SumEach(Vector512{float}, Vector512{float}, Vector512{float}, Vector512{float})"/>
     /// adds each of its vectors (in each 128-bit lane (j0 + j2) + (j1 + j3), then the lanes (q0 + q2) + (q1 + q3)), so an
     /// output reduced on its own has the same bits as when it is reduced four at a time.

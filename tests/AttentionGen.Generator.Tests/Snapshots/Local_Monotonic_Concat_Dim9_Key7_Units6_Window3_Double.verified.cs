@@ -2661,7 +2661,7 @@ namespace Samples.Translation
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 7: X [rows, 7], W [columns, 7], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512), or 4 × 3 (narrower vectors), are held in accumulators; X's rows are taken in
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512), 3 × 4 (Vector256), or 4 × 3 (Vector128), are held in accumulators; X's rows are taken in
         /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
@@ -2671,89 +2671,83 @@ namespace Samples.Translation
             {
                 // depth: 7 = 1 × 4 lanes + 3, read as the vector at offset 3 with its first 1 lanes masked
                 Vector256<double> tailMask = Vector256.GreaterThanOrEqual(Vector256<long>.Indices, Vector256.Create((long)1)).As<long, double>();
-                for (nint chunk = 0; chunk < rows; chunk += 364)
+                for (nint chunk = 0; chunk < rows; chunk += 363)
                 {
-                    nint chunkEnd = Math.Min(rows, chunk + 364);
+                    nint chunkEnd = Math.Min(rows, chunk + 363);
                     nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
+                    for (; o + 4 <= columns; o += 4)
                     {
                         nint r = chunk;
-                        for (; r + 4 <= chunkEnd; r += 4)
+                        for (; r + 3 <= chunkEnd; r += 3)
                         {
                             ref double x0 = ref Unsafe.Add(ref x, r * 7);
                             ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
                             ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
-                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
                             ref double w0 = ref Unsafe.Add(ref weight, o * 7);
                             ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
                             ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 7);
                             Vector256<double> acc00 = Vector256<double>.Zero;
                             Vector256<double> acc01 = Vector256<double>.Zero;
                             Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc03 = Vector256<double>.Zero;
                             Vector256<double> acc10 = Vector256<double>.Zero;
                             Vector256<double> acc11 = Vector256<double>.Zero;
                             Vector256<double> acc12 = Vector256<double>.Zero;
+                            Vector256<double> acc13 = Vector256<double>.Zero;
                             Vector256<double> acc20 = Vector256<double>.Zero;
                             Vector256<double> acc21 = Vector256<double>.Zero;
                             Vector256<double> acc22 = Vector256<double>.Zero;
-                            Vector256<double> acc30 = Vector256<double>.Zero;
-                            Vector256<double> acc31 = Vector256<double>.Zero;
-                            Vector256<double> acc32 = Vector256<double>.Zero;
+                            Vector256<double> acc23 = Vector256<double>.Zero;
                             for (nuint d = 0; d < 4; d += 4)
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                                 Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                                 acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc13 = Vector256.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc23 = Vector256.MultiplyAddEstimate(xv2, wv3, acc23);
                             }
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
-                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                                 Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3) & tailMask;
-                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3) & tailMask;
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                                 acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3) & tailMask;
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, 3) & tailMask;
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc13 = Vector256.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc23 = Vector256.MultiplyAddEstimate(xv2, wv3, acc23);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                            ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            (Vector256.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
+                            ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            (Vector256.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
                         }
                         for (; r < chunkEnd; r++)
                         {
@@ -2761,138 +2755,117 @@ namespace Samples.Translation
                             ref double w0 = ref Unsafe.Add(ref weight, o * 7);
                             ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
                             ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 7);
                             Vector256<double> acc00 = Vector256<double>.Zero;
                             Vector256<double> acc01 = Vector256<double>.Zero;
                             Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc03 = Vector256<double>.Zero;
                             for (nuint d = 0; d < 4; d += 4)
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
                                 acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
                             }
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
                                 acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
                                 acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, 3) & tailMask;
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
                         }
                     }
-                    if (columns - o >= 2 && columns >= 3)
+                    if (columns - o >= 2 && columns >= 4)
                     {
                         nint fresh = o;
-                        o = columns - 3;
+                        o = columns - 4;
+                        Vector256<double> freshSums = Vector256.GreaterThanOrEqual(Vector256<long>.Indices, Vector256.Create((long)(fresh - o))).As<long, double>();
                         nint r = chunk;
-                        for (; r + 4 <= chunkEnd; r += 4)
+                        for (; r + 3 <= chunkEnd; r += 3)
                         {
                             ref double x0 = ref Unsafe.Add(ref x, r * 7);
                             ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
                             ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
-                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
                             ref double w0 = ref Unsafe.Add(ref weight, o * 7);
                             ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
                             ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 7);
                             Vector256<double> acc00 = Vector256<double>.Zero;
                             Vector256<double> acc01 = Vector256<double>.Zero;
                             Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc03 = Vector256<double>.Zero;
                             Vector256<double> acc10 = Vector256<double>.Zero;
                             Vector256<double> acc11 = Vector256<double>.Zero;
                             Vector256<double> acc12 = Vector256<double>.Zero;
+                            Vector256<double> acc13 = Vector256<double>.Zero;
                             Vector256<double> acc20 = Vector256<double>.Zero;
                             Vector256<double> acc21 = Vector256<double>.Zero;
                             Vector256<double> acc22 = Vector256<double>.Zero;
-                            Vector256<double> acc30 = Vector256<double>.Zero;
-                            Vector256<double> acc31 = Vector256<double>.Zero;
-                            Vector256<double> acc32 = Vector256<double>.Zero;
+                            Vector256<double> acc23 = Vector256<double>.Zero;
                             for (nuint d = 0; d < 4; d += 4)
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                                 Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
-                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
-                            }
-                            {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
-                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3) & tailMask;
                                 acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3) & tailMask;
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                                 acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3) & tailMask;
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc13 = Vector256.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc23 = Vector256.MultiplyAddEstimate(xv2, wv3, acc23);
                             }
-                            if (o >= fresh)
                             {
-                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 3) & tailMask;
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3) & tailMask;
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, 3) & tailMask;
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc13 = Vector256.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc23 = Vector256.MultiplyAddEstimate(xv2, wv3, acc23);
                             }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            }
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                            }
-                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                            }
-                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                            }
-                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            Vector256<double> y0Old = Vector256.LoadUnsafe(ref y0);
+                            Vector256.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
+                            ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            Vector256<double> y1Old = Vector256.LoadUnsafe(ref y1);
+                            Vector256.ConditionalSelect(freshSums, y1Old + Reductions.SumEach(acc10, acc11, acc12, acc13), y1Old).StoreUnsafe(ref y1);
+                            ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            Vector256<double> y2Old = Vector256.LoadUnsafe(ref y2);
+                            Vector256.ConditionalSelect(freshSums, y2Old + Reductions.SumEach(acc20, acc21, acc22, acc23), y2Old).StoreUnsafe(ref y2);
                         }
                         for (; r < chunkEnd; r++)
                         {
@@ -2900,54 +2873,52 @@ namespace Samples.Translation
                             ref double w0 = ref Unsafe.Add(ref weight, o * 7);
                             ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 7);
                             ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 7);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 7);
                             Vector256<double> acc00 = Vector256<double>.Zero;
                             Vector256<double> acc01 = Vector256<double>.Zero;
                             Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc03 = Vector256<double>.Zero;
                             for (nuint d = 0; d < 4; d += 4)
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
                                 acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
                             }
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 3) & tailMask;
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 3) & tailMask;
                                 acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 3) & tailMask;
                                 acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, 3) & tailMask;
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
                             }
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            }
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            Vector256<double> y0Old = Vector256.LoadUnsafe(ref y0);
+                            Vector256.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
                         }
                         o = columns;
                     }
                     for (; o < columns; o++)
                     {
                         nint r = chunk;
-                        for (; r + 4 <= chunkEnd; r += 4)
+                        for (; r + 3 <= chunkEnd; r += 3)
                         {
                             ref double x0 = ref Unsafe.Add(ref x, r * 7);
                             ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 7);
                             ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 7);
-                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 7);
                             ref double w0 = ref Unsafe.Add(ref weight, o * 7);
                             Vector256<double> acc00 = Vector256<double>.Zero;
                             Vector256<double> acc10 = Vector256<double>.Zero;
                             Vector256<double> acc20 = Vector256<double>.Zero;
-                            Vector256<double> acc30 = Vector256<double>.Zero;
                             for (nuint d = 0; d < 4; d += 4)
                             {
                                 Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
@@ -2957,8 +2928,6 @@ namespace Samples.Translation
                                 acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                                 Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                             }
                             {
                                 Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 3) & tailMask;
@@ -2968,13 +2937,10 @@ namespace Samples.Translation
                                 acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                                 Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 3) & tailMask;
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 3) & tailMask;
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                             }
                             Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                             Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
                             Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
                         for (; r < chunkEnd; r++)
                         {
@@ -3341,7 +3307,7 @@ namespace Samples.Translation
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 9: X [rows, 9], W [columns, 9], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512), or 4 × 3 (narrower vectors), are held in accumulators; X's rows are taken in
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512), 3 × 4 (Vector256), or 4 × 3 (Vector128), are held in accumulators; X's rows are taken in
         /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
@@ -3690,89 +3656,83 @@ namespace Samples.Translation
             {
                 // depth: 9 = 2 × 4 lanes + 1, read as the vector at offset 5 with its first 3 lanes masked
                 Vector256<double> tailMask = Vector256.GreaterThanOrEqual(Vector256<long>.Indices, Vector256.Create((long)3)).As<long, double>();
-                for (nint chunk = 0; chunk < rows; chunk += 284)
+                for (nint chunk = 0; chunk < rows; chunk += 282)
                 {
-                    nint chunkEnd = Math.Min(rows, chunk + 284);
+                    nint chunkEnd = Math.Min(rows, chunk + 282);
                     nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
+                    for (; o + 4 <= columns; o += 4)
                     {
                         nint r = chunk;
-                        for (; r + 4 <= chunkEnd; r += 4)
+                        for (; r + 3 <= chunkEnd; r += 3)
                         {
                             ref double x0 = ref Unsafe.Add(ref x, r * 9);
                             ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
                             ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
-                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
                             ref double w0 = ref Unsafe.Add(ref weight, o * 9);
                             ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
                             ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 9);
                             Vector256<double> acc00 = Vector256<double>.Zero;
                             Vector256<double> acc01 = Vector256<double>.Zero;
                             Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc03 = Vector256<double>.Zero;
                             Vector256<double> acc10 = Vector256<double>.Zero;
                             Vector256<double> acc11 = Vector256<double>.Zero;
                             Vector256<double> acc12 = Vector256<double>.Zero;
+                            Vector256<double> acc13 = Vector256<double>.Zero;
                             Vector256<double> acc20 = Vector256<double>.Zero;
                             Vector256<double> acc21 = Vector256<double>.Zero;
                             Vector256<double> acc22 = Vector256<double>.Zero;
-                            Vector256<double> acc30 = Vector256<double>.Zero;
-                            Vector256<double> acc31 = Vector256<double>.Zero;
-                            Vector256<double> acc32 = Vector256<double>.Zero;
+                            Vector256<double> acc23 = Vector256<double>.Zero;
                             for (nuint d = 0; d < 8; d += 4)
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                                 Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                                 acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc13 = Vector256.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc23 = Vector256.MultiplyAddEstimate(xv2, wv3, acc23);
                             }
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
-                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                                 Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 5) & tailMask;
-                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 5) & tailMask;
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                                 acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 5) & tailMask;
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, 5) & tailMask;
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc13 = Vector256.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc23 = Vector256.MultiplyAddEstimate(xv2, wv3, acc23);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                            ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            (Vector256.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
+                            ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            (Vector256.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
                         }
                         for (; r < chunkEnd; r++)
                         {
@@ -3780,138 +3740,117 @@ namespace Samples.Translation
                             ref double w0 = ref Unsafe.Add(ref weight, o * 9);
                             ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
                             ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 9);
                             Vector256<double> acc00 = Vector256<double>.Zero;
                             Vector256<double> acc01 = Vector256<double>.Zero;
                             Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc03 = Vector256<double>.Zero;
                             for (nuint d = 0; d < 8; d += 4)
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
                                 acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
                             }
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
                                 acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
                                 acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, 5) & tailMask;
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector256.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
                         }
                     }
-                    if (columns - o >= 2 && columns >= 3)
+                    if (columns - o >= 2 && columns >= 4)
                     {
                         nint fresh = o;
-                        o = columns - 3;
+                        o = columns - 4;
+                        Vector256<double> freshSums = Vector256.GreaterThanOrEqual(Vector256<long>.Indices, Vector256.Create((long)(fresh - o))).As<long, double>();
                         nint r = chunk;
-                        for (; r + 4 <= chunkEnd; r += 4)
+                        for (; r + 3 <= chunkEnd; r += 3)
                         {
                             ref double x0 = ref Unsafe.Add(ref x, r * 9);
                             ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
                             ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
-                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
                             ref double w0 = ref Unsafe.Add(ref weight, o * 9);
                             ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
                             ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 9);
                             Vector256<double> acc00 = Vector256<double>.Zero;
                             Vector256<double> acc01 = Vector256<double>.Zero;
                             Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc03 = Vector256<double>.Zero;
                             Vector256<double> acc10 = Vector256<double>.Zero;
                             Vector256<double> acc11 = Vector256<double>.Zero;
                             Vector256<double> acc12 = Vector256<double>.Zero;
+                            Vector256<double> acc13 = Vector256<double>.Zero;
                             Vector256<double> acc20 = Vector256<double>.Zero;
                             Vector256<double> acc21 = Vector256<double>.Zero;
                             Vector256<double> acc22 = Vector256<double>.Zero;
-                            Vector256<double> acc30 = Vector256<double>.Zero;
-                            Vector256<double> acc31 = Vector256<double>.Zero;
-                            Vector256<double> acc32 = Vector256<double>.Zero;
+                            Vector256<double> acc23 = Vector256<double>.Zero;
                             for (nuint d = 0; d < 8; d += 4)
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                                 Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
-                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
-                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
-                            }
-                            {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
-                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
-                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 5) & tailMask;
                                 acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
-                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 5) & tailMask;
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                                 acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 5) & tailMask;
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc13 = Vector256.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc23 = Vector256.MultiplyAddEstimate(xv2, wv3, acc23);
                             }
-                            if (o >= fresh)
                             {
-                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
+                                Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
+                                Vector256<double> xv1 = Vector256.LoadUnsafe(ref x1, 5) & tailMask;
+                                Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 5) & tailMask;
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
+                                acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
+                                acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
+                                acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, 5) & tailMask;
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc13 = Vector256.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc23 = Vector256.MultiplyAddEstimate(xv2, wv3, acc23);
                             }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            }
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                            }
-                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                            }
-                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                            }
-                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            Vector256<double> y0Old = Vector256.LoadUnsafe(ref y0);
+                            Vector256.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
+                            ref double y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            Vector256<double> y1Old = Vector256.LoadUnsafe(ref y1);
+                            Vector256.ConditionalSelect(freshSums, y1Old + Reductions.SumEach(acc10, acc11, acc12, acc13), y1Old).StoreUnsafe(ref y1);
+                            ref double y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            Vector256<double> y2Old = Vector256.LoadUnsafe(ref y2);
+                            Vector256.ConditionalSelect(freshSums, y2Old + Reductions.SumEach(acc20, acc21, acc22, acc23), y2Old).StoreUnsafe(ref y2);
                         }
                         for (; r < chunkEnd; r++)
                         {
@@ -3919,54 +3858,52 @@ namespace Samples.Translation
                             ref double w0 = ref Unsafe.Add(ref weight, o * 9);
                             ref double w1 = ref Unsafe.Add(ref weight, (o + 1) * 9);
                             ref double w2 = ref Unsafe.Add(ref weight, (o + 2) * 9);
+                            ref double w3 = ref Unsafe.Add(ref weight, (o + 3) * 9);
                             Vector256<double> acc00 = Vector256<double>.Zero;
                             Vector256<double> acc01 = Vector256<double>.Zero;
                             Vector256<double> acc02 = Vector256<double>.Zero;
+                            Vector256<double> acc03 = Vector256<double>.Zero;
                             for (nuint d = 0; d < 8; d += 4)
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, d);
                                 acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
                             }
                             {
-                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
-                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
-                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
                                 Vector256<double> xv0 = Vector256.LoadUnsafe(ref x0, 5) & tailMask;
+                                Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<double> wv1 = Vector256.LoadUnsafe(ref w1, 5) & tailMask;
                                 acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                Vector256<double> wv2 = Vector256.LoadUnsafe(ref w2, 5) & tailMask;
                                 acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<double> wv3 = Vector256.LoadUnsafe(ref w3, 5) & tailMask;
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
                             }
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            }
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            ref double y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            Vector256<double> y0Old = Vector256.LoadUnsafe(ref y0);
+                            Vector256.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
                         }
                         o = columns;
                     }
                     for (; o < columns; o++)
                     {
                         nint r = chunk;
-                        for (; r + 4 <= chunkEnd; r += 4)
+                        for (; r + 3 <= chunkEnd; r += 3)
                         {
                             ref double x0 = ref Unsafe.Add(ref x, r * 9);
                             ref double x1 = ref Unsafe.Add(ref x, (r + 1) * 9);
                             ref double x2 = ref Unsafe.Add(ref x, (r + 2) * 9);
-                            ref double x3 = ref Unsafe.Add(ref x, (r + 3) * 9);
                             ref double w0 = ref Unsafe.Add(ref weight, o * 9);
                             Vector256<double> acc00 = Vector256<double>.Zero;
                             Vector256<double> acc10 = Vector256<double>.Zero;
                             Vector256<double> acc20 = Vector256<double>.Zero;
-                            Vector256<double> acc30 = Vector256<double>.Zero;
                             for (nuint d = 0; d < 8; d += 4)
                             {
                                 Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, d);
@@ -3976,8 +3913,6 @@ namespace Samples.Translation
                                 acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                                 Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, d);
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                             }
                             {
                                 Vector256<double> wv0 = Vector256.LoadUnsafe(ref w0, 5) & tailMask;
@@ -3987,13 +3922,10 @@ namespace Samples.Translation
                                 acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                                 Vector256<double> xv2 = Vector256.LoadUnsafe(ref x2, 5) & tailMask;
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                                Vector256<double> xv3 = Vector256.LoadUnsafe(ref x3, 5) & tailMask;
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                             }
                             Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                             Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
                             Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
                         for (; r < chunkEnd; r++)
                         {

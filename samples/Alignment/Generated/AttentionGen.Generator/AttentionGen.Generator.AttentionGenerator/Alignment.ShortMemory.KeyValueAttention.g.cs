@@ -1400,7 +1400,7 @@ namespace Alignment
 
         /// <summary>
         /// Y[r, c] += Σ_d X[r, d] · W[c, d] for r &lt; rows, c &lt; columns, d &lt; 16: X [rows, 16], W [columns, 16], Y [rows, columns].
-        /// Tiles of 4 rows of X × 4 rows of W (Vector512), or 4 × 3 (narrower vectors), are held in accumulators; X's rows are taken in
+        /// Tiles of 4 rows of X × 4 rows of W (Vector512), 3 × 4 (Vector256), or 4 × 3 (Vector128), are held in accumulators; X's rows are taken in
         /// chunks that stay in L1 while W streams past once per chunk.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
@@ -1657,68 +1657,62 @@ namespace Alignment
             else if (SimdPaths.Vector256)
             {
                 // depth: 16 = 2 × 8 lanes
-                for (nint chunk = 0; chunk < rows; chunk += 320)
+                for (nint chunk = 0; chunk < rows; chunk += 318)
                 {
-                    nint chunkEnd = Math.Min(rows, chunk + 320);
+                    nint chunkEnd = Math.Min(rows, chunk + 318);
                     nint o = 0;
-                    for (; o + 3 <= columns; o += 3)
+                    for (; o + 4 <= columns; o += 4)
                     {
                         nint r = chunk;
-                        for (; r + 4 <= chunkEnd; r += 4)
+                        for (; r + 3 <= chunkEnd; r += 3)
                         {
                             ref float x0 = ref Unsafe.Add(ref x, r * 16);
                             ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 16);
                             ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 16);
-                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 16);
                             ref float w0 = ref Unsafe.Add(ref weight, o * 16);
                             ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 16);
                             ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 16);
+                            ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 16);
                             Vector256<float> acc00 = Vector256<float>.Zero;
                             Vector256<float> acc01 = Vector256<float>.Zero;
                             Vector256<float> acc02 = Vector256<float>.Zero;
+                            Vector256<float> acc03 = Vector256<float>.Zero;
                             Vector256<float> acc10 = Vector256<float>.Zero;
                             Vector256<float> acc11 = Vector256<float>.Zero;
                             Vector256<float> acc12 = Vector256<float>.Zero;
+                            Vector256<float> acc13 = Vector256<float>.Zero;
                             Vector256<float> acc20 = Vector256<float>.Zero;
                             Vector256<float> acc21 = Vector256<float>.Zero;
                             Vector256<float> acc22 = Vector256<float>.Zero;
-                            Vector256<float> acc30 = Vector256<float>.Zero;
-                            Vector256<float> acc31 = Vector256<float>.Zero;
-                            Vector256<float> acc32 = Vector256<float>.Zero;
+                            Vector256<float> acc23 = Vector256<float>.Zero;
                             for (nuint d = 0; d < 16; d += 8)
                             {
-                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                                 Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                                 acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                                Vector256<float> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc13 = Vector256.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc23 = Vector256.MultiplyAddEstimate(xv2, wv3, acc23);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                            Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                            Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                            Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                            Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                            ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector128.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
+                            ref float y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            (Vector128.LoadUnsafe(ref y1) + Reductions.SumEach(acc10, acc11, acc12, acc13)).StoreUnsafe(ref y1);
+                            ref float y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            (Vector128.LoadUnsafe(ref y2) + Reductions.SumEach(acc20, acc21, acc22, acc23)).StoreUnsafe(ref y2);
                         }
                         for (; r < chunkEnd; r++)
                         {
@@ -1726,108 +1720,85 @@ namespace Alignment
                             ref float w0 = ref Unsafe.Add(ref weight, o * 16);
                             ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 16);
                             ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 16);
+                            ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 16);
                             Vector256<float> acc00 = Vector256<float>.Zero;
                             Vector256<float> acc01 = Vector256<float>.Zero;
                             Vector256<float> acc02 = Vector256<float>.Zero;
+                            Vector256<float> acc03 = Vector256<float>.Zero;
                             for (nuint d = 0; d < 16; d += 8)
                             {
-                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                                 acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<float> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
                             }
-                            Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            (Vector128.LoadUnsafe(ref y0) + Reductions.SumEach(acc00, acc01, acc02, acc03)).StoreUnsafe(ref y0);
                         }
                     }
-                    if (columns - o >= 2 && columns >= 3)
+                    if (columns - o >= 2 && columns >= 4)
                     {
                         nint fresh = o;
-                        o = columns - 3;
+                        o = columns - 4;
+                        Vector128<float> freshSums = Vector128.GreaterThanOrEqual(Vector128<int>.Indices, Vector128.Create((int)(fresh - o))).As<int, float>();
                         nint r = chunk;
-                        for (; r + 4 <= chunkEnd; r += 4)
+                        for (; r + 3 <= chunkEnd; r += 3)
                         {
                             ref float x0 = ref Unsafe.Add(ref x, r * 16);
                             ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 16);
                             ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 16);
-                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 16);
                             ref float w0 = ref Unsafe.Add(ref weight, o * 16);
                             ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 16);
                             ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 16);
+                            ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 16);
                             Vector256<float> acc00 = Vector256<float>.Zero;
                             Vector256<float> acc01 = Vector256<float>.Zero;
                             Vector256<float> acc02 = Vector256<float>.Zero;
+                            Vector256<float> acc03 = Vector256<float>.Zero;
                             Vector256<float> acc10 = Vector256<float>.Zero;
                             Vector256<float> acc11 = Vector256<float>.Zero;
                             Vector256<float> acc12 = Vector256<float>.Zero;
+                            Vector256<float> acc13 = Vector256<float>.Zero;
                             Vector256<float> acc20 = Vector256<float>.Zero;
                             Vector256<float> acc21 = Vector256<float>.Zero;
                             Vector256<float> acc22 = Vector256<float>.Zero;
-                            Vector256<float> acc30 = Vector256<float>.Zero;
-                            Vector256<float> acc31 = Vector256<float>.Zero;
-                            Vector256<float> acc32 = Vector256<float>.Zero;
+                            Vector256<float> acc23 = Vector256<float>.Zero;
                             for (nuint d = 0; d < 16; d += 8)
                             {
-                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
-                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
-                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
-                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
                                 Vector256<float> xv1 = Vector256.LoadUnsafe(ref x1, d);
-                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
-                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
-                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
+                                acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
+                                acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                acc11 = Vector256.MultiplyAddEstimate(xv1, wv1, acc11);
                                 acc21 = Vector256.MultiplyAddEstimate(xv2, wv1, acc21);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
+                                acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                acc12 = Vector256.MultiplyAddEstimate(xv1, wv2, acc12);
                                 acc22 = Vector256.MultiplyAddEstimate(xv2, wv2, acc22);
-                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
-                                acc31 = Vector256.MultiplyAddEstimate(xv3, wv1, acc31);
-                                acc32 = Vector256.MultiplyAddEstimate(xv3, wv2, acc32);
+                                Vector256<float> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
+                                acc13 = Vector256.MultiplyAddEstimate(xv1, wv3, acc13);
+                                acc23 = Vector256.MultiplyAddEstimate(xv2, wv3, acc23);
                             }
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            }
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 1) * columns + o + 1) += Reductions.Sum(acc11);
-                            }
-                            Unsafe.Add(ref y, (r + 1) * columns + o + 2) += Reductions.Sum(acc12);
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 2) * columns + o + 1) += Reductions.Sum(acc21);
-                            }
-                            Unsafe.Add(ref y, (r + 2) * columns + o + 2) += Reductions.Sum(acc22);
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, (r + 3) * columns + o + 1) += Reductions.Sum(acc31);
-                            }
-                            Unsafe.Add(ref y, (r + 3) * columns + o + 2) += Reductions.Sum(acc32);
+                            ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            Vector128<float> y0Old = Vector128.LoadUnsafe(ref y0);
+                            Vector128.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
+                            ref float y1 = ref Unsafe.Add(ref y, (r + 1) * columns + o);
+                            Vector128<float> y1Old = Vector128.LoadUnsafe(ref y1);
+                            Vector128.ConditionalSelect(freshSums, y1Old + Reductions.SumEach(acc10, acc11, acc12, acc13), y1Old).StoreUnsafe(ref y1);
+                            ref float y2 = ref Unsafe.Add(ref y, (r + 2) * columns + o);
+                            Vector128<float> y2Old = Vector128.LoadUnsafe(ref y2);
+                            Vector128.ConditionalSelect(freshSums, y2Old + Reductions.SumEach(acc20, acc21, acc22, acc23), y2Old).StoreUnsafe(ref y2);
                         }
                         for (; r < chunkEnd; r++)
                         {
@@ -1835,45 +1806,41 @@ namespace Alignment
                             ref float w0 = ref Unsafe.Add(ref weight, o * 16);
                             ref float w1 = ref Unsafe.Add(ref weight, (o + 1) * 16);
                             ref float w2 = ref Unsafe.Add(ref weight, (o + 2) * 16);
+                            ref float w3 = ref Unsafe.Add(ref weight, (o + 3) * 16);
                             Vector256<float> acc00 = Vector256<float>.Zero;
                             Vector256<float> acc01 = Vector256<float>.Zero;
                             Vector256<float> acc02 = Vector256<float>.Zero;
+                            Vector256<float> acc03 = Vector256<float>.Zero;
                             for (nuint d = 0; d < 16; d += 8)
                             {
-                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
-                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
-                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 Vector256<float> xv0 = Vector256.LoadUnsafe(ref x0, d);
+                                Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
                                 acc00 = Vector256.MultiplyAddEstimate(xv0, wv0, acc00);
+                                Vector256<float> wv1 = Vector256.LoadUnsafe(ref w1, d);
                                 acc01 = Vector256.MultiplyAddEstimate(xv0, wv1, acc01);
+                                Vector256<float> wv2 = Vector256.LoadUnsafe(ref w2, d);
                                 acc02 = Vector256.MultiplyAddEstimate(xv0, wv2, acc02);
+                                Vector256<float> wv3 = Vector256.LoadUnsafe(ref w3, d);
+                                acc03 = Vector256.MultiplyAddEstimate(xv0, wv3, acc03);
                             }
-                            if (o >= fresh)
-                            {
-                                Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
-                            }
-                            if (o + 1 >= fresh)
-                            {
-                                Unsafe.Add(ref y, r * columns + o + 1) += Reductions.Sum(acc01);
-                            }
-                            Unsafe.Add(ref y, r * columns + o + 2) += Reductions.Sum(acc02);
+                            ref float y0 = ref Unsafe.Add(ref y, r * columns + o);
+                            Vector128<float> y0Old = Vector128.LoadUnsafe(ref y0);
+                            Vector128.ConditionalSelect(freshSums, y0Old + Reductions.SumEach(acc00, acc01, acc02, acc03), y0Old).StoreUnsafe(ref y0);
                         }
                         o = columns;
                     }
                     for (; o < columns; o++)
                     {
                         nint r = chunk;
-                        for (; r + 4 <= chunkEnd; r += 4)
+                        for (; r + 3 <= chunkEnd; r += 3)
                         {
                             ref float x0 = ref Unsafe.Add(ref x, r * 16);
                             ref float x1 = ref Unsafe.Add(ref x, (r + 1) * 16);
                             ref float x2 = ref Unsafe.Add(ref x, (r + 2) * 16);
-                            ref float x3 = ref Unsafe.Add(ref x, (r + 3) * 16);
                             ref float w0 = ref Unsafe.Add(ref weight, o * 16);
                             Vector256<float> acc00 = Vector256<float>.Zero;
                             Vector256<float> acc10 = Vector256<float>.Zero;
                             Vector256<float> acc20 = Vector256<float>.Zero;
-                            Vector256<float> acc30 = Vector256<float>.Zero;
                             for (nuint d = 0; d < 16; d += 8)
                             {
                                 Vector256<float> wv0 = Vector256.LoadUnsafe(ref w0, d);
@@ -1883,13 +1850,10 @@ namespace Alignment
                                 acc10 = Vector256.MultiplyAddEstimate(xv1, wv0, acc10);
                                 Vector256<float> xv2 = Vector256.LoadUnsafe(ref x2, d);
                                 acc20 = Vector256.MultiplyAddEstimate(xv2, wv0, acc20);
-                                Vector256<float> xv3 = Vector256.LoadUnsafe(ref x3, d);
-                                acc30 = Vector256.MultiplyAddEstimate(xv3, wv0, acc30);
                             }
                             Unsafe.Add(ref y, r * columns + o) += Reductions.Sum(acc00);
                             Unsafe.Add(ref y, (r + 1) * columns + o) += Reductions.Sum(acc10);
                             Unsafe.Add(ref y, (r + 2) * columns + o) += Reductions.Sum(acc20);
-                            Unsafe.Add(ref y, (r + 3) * columns + o) += Reductions.Sum(acc30);
                         }
                         for (; r < chunkEnd; r++)
                         {
