@@ -816,38 +816,25 @@ internal sealed class Kernels
             }
         }
         // Vector256's four-column tiles (3 rows × 4 columns in 12 accumulators) load the rows of X first and then one
-        // vector of W at a time, so that 16 registers hold everything; the others load W's vectors first.
+        // vector of W at a time, so that 16 registers hold everything; the others load W's vectors first and then one row
+        // of X at a time.
         bool rowsOfFourSums = bits == 256 && outputBlock == 4;
         void Step(string offset, bool masked)
         {
-            if (rowsOfFourSums)
+            // masked lanes of x too: they were read already, and an infinite input times a masked (zero) weight would be NaN
+            string Load(string name, int index) => $"{VT} {name}v{index} = {V}.LoadUnsafe(ref {name}{index}, {offset}){(masked ? " & tailMask" : "")};";
+            string Fma(int i, int j) => $"acc{i}{j} = {V}.MultiplyAddEstimate(xv{i}, wv{j}, acc{i}{j});";
+            (string outer, int outerCount, string inner, int innerCount) = rowsOfFourSums ? ("w", outputBlock, "x", rowBlock) : ("x", rowBlock, "w", outputBlock);
+            for (int k = 0; k < innerCount; k++)
             {
-                for (int i = 0; i < rowBlock; i++)
-                {
-                    // masked lanes of x too: they were read already, and an infinite input times a masked (zero) weight would be NaN
-                    writer.WriteLine($"{VT} xv{i} = {V}.LoadUnsafe(ref x{i}, {offset}){(masked ? " & tailMask" : "")};");
-                }
-                for (int j = 0; j < outputBlock; j++)
-                {
-                    writer.WriteLine($"{VT} wv{j} = {V}.LoadUnsafe(ref w{j}, {offset}){(masked ? " & tailMask" : "")};");
-                    for (int i = 0; i < rowBlock; i++)
-                    {
-                        writer.WriteLine($"acc{i}{j} = {V}.MultiplyAddEstimate(xv{i}, wv{j}, acc{i}{j});");
-                    }
-                }
-                return;
+                writer.WriteLine(Load(inner, k));
             }
-            for (int j = 0; j < outputBlock; j++)
+            for (int m = 0; m < outerCount; m++)
             {
-                writer.WriteLine($"{VT} wv{j} = {V}.LoadUnsafe(ref w{j}, {offset}){(masked ? " & tailMask" : "")};");
-            }
-            for (int i = 0; i < rowBlock; i++)
-            {
-                // masked lanes of x too: they were read already, and an infinite input times a masked (zero) weight would be NaN
-                writer.WriteLine($"{VT} xv{i} = {V}.LoadUnsafe(ref x{i}, {offset}){(masked ? " & tailMask" : "")};");
-                for (int j = 0; j < outputBlock; j++)
+                writer.WriteLine(Load(outer, m));
+                for (int k = 0; k < innerCount; k++)
                 {
-                    writer.WriteLine($"acc{i}{j} = {V}.MultiplyAddEstimate(xv{i}, wv{j}, acc{i}{j});");
+                    writer.WriteLine(rowsOfFourSums ? Fma(k, m) : Fma(m, k));
                 }
             }
         }

@@ -19,10 +19,12 @@ namespace AttentionGen.Generator.Parsing;
 /// emitters.
 /// </summary>
 /// <param name="MemberNamedAsTheClass">"the constant 'Heads'" when the class declares a member with its own name, else null.</param>
-/// <param name="MemberNames">Every member name the generated class declares (its own members win over outer names).</param>
 /// <param name="Imports">The namespaces of the generated file's <c>using</c> directives.</param>
-/// <param name="SimpleNames">Names the generated code looks up unqualified (not after a dot), with their type-argument counts.</param>
-internal sealed record EmittedNames(string? MemberNamedAsTheClass, EquatableArray<string> MemberNames, EquatableArray<string> Imports, EquatableArray<(string Name, int Arity)> SimpleNames)
+/// <param name="SimpleNames">
+/// Names the generated code looks up unqualified (not after a dot), with their type-argument counts; without the names the
+/// generated class declares itself, which lookup finds before anything outside the class.
+/// </param>
+internal sealed record EmittedNames(string? MemberNamedAsTheClass, EquatableArray<string> Imports, EquatableArray<(string Name, int Arity)> SimpleNames)
 {
     // The transform that calls this runs again on every compilation change (each keystroke in an editor), for every layer;
     // the emitted source depends on the model alone, so its names are kept per model (value-equal records) and the emitter
@@ -81,13 +83,12 @@ internal sealed record EmittedNames(string? MemberNamedAsTheClass, EquatableArra
                 _ => false,
             };
             bool directive = name.AncestorsAndSelf().Any(node => node is UsingDirectiveSyntax || node.Parent is BaseNamespaceDeclarationSyntax space && space.Name == node);
-            if (!afterDot && !directive)
+            if (!afterDot && !directive && !memberNames.Contains(name.Identifier.ValueText))
             {
                 simpleNames.Add((name.Identifier.ValueText, name is GenericNameSyntax generic ? generic.TypeArgumentList.Arguments.Count : 0));
             }
         }
-        return new EmittedNames(namedAsTheClass, new EquatableArray<string>(memberNames.ToArray()), new EquatableArray<string>(imports),
-            new EquatableArray<(string, int)>(simpleNames.ToArray()));
+        return new EmittedNames(namedAsTheClass, new EquatableArray<string>(imports), new EquatableArray<(string, int)>(simpleNames.ToArray()));
     }
 
     // The names a member declaration introduces, with what the message calls that sort of member.
@@ -114,13 +115,8 @@ internal static class HiddenNames
     /// </summary>
     public static (INamespaceOrTypeSymbol Meant, ISymbol Found)? Find(EmittedNames names, INamedTypeSymbol layer, Compilation compilation)
     {
-        var members = new HashSet<string>(names.MemberNames, StringComparer.Ordinal);
         foreach ((string name, int arity) in names.SimpleNames)
         {
-            if (members.Contains(name))
-            {
-                continue; // the generated class's own member, found before anything outside it
-            }
             // What the layer's scope finds first (most names: nothing; this runs at every compilation, so it goes first).
             ISymbol? found = FirstInScope(layer, name, arity, compilation);
             if (found is null)
