@@ -17,6 +17,29 @@ public sealed class AttentionMathTests
         return e.Select(x => x / sum).ToArray();
     }
 
+    // Max folds its vectors with MaxNative (one instruction; which zero or NaN it keeps is left to the hardware) and sets
+    // NaN lanes and the sign of a zero maximum right afterwards: IEEE 754's maximum says +0 whenever any zero is +0.
+    [Fact]
+    public void Max_of_a_row_whose_largest_is_a_zero_is_plus_zero_exactly_when_a_plus_zero_is_there()
+    {
+        var random = new Random(5);
+        for (int length = 1; length <= 70; length++)
+        {
+            foreach (int plant in new[] { 0, length / 3, length - 1 })
+            {
+                float[] x = Enumerable.Range(0, length).Select(_ => random.Next(3) == 0 ? -0f : -(float)random.NextDouble() - 1e-3f).ToArray();
+                x[plant] = -0f;
+                double[] asDouble = x.Select(v => (double)v).ToArray();
+                Assert.Equal(BitConverter.SingleToInt32Bits(-0f), BitConverter.SingleToInt32Bits(AttentionMath.Max<float>(x)));
+                Assert.Equal(BitConverter.DoubleToInt64Bits(-0d), BitConverter.DoubleToInt64Bits(AttentionMath.Max<double>(asDouble)));
+                x[plant] = 0f;
+                asDouble[plant] = 0d;
+                Assert.Equal(0, BitConverter.SingleToInt32Bits(AttentionMath.Max<float>(x)));
+                Assert.Equal(0L, BitConverter.DoubleToInt64Bits(AttentionMath.Max<double>(asDouble)));
+            }
+        }
+    }
+
     [Fact]
     public void Max_and_Scale_match_scalar_loops_at_every_length()
     {

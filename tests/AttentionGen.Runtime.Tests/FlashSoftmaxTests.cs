@@ -154,6 +154,15 @@ public sealed class FlashSoftmaxTests(ITestOutputHelper output)
                 if (t == 0) tile[2 * width + c] = float.NegativeInfinity;      // row 2: allowed from the second tile on
             }
             if (t == 1) tile[3 * width + width / 2] = float.NaN;                // row 3: a NaN score
+            if (t == 0)
+            {
+                for (int c = 0; c < width; c++)
+                {
+                    tile[4 * width + c] = c % 2 == 0 ? -0f : -1f;                 // row 4: the largest is −0 …
+                    tile[5 * width + c] = c % 3 == 0 ? -0f : -2f;                 // row 5: … or +0 beside −0s
+                }
+                tile[5 * width + width - 1] = 0f;
+            }
             float[] tileRows = (float[])tile.Clone();
             FlashSoftmax.UpdateBlock<float>(tile, rows, width, maxBlock, sumBlock, outBlock, outputWidth);
             for (int r = 0; r < rows; r++)
@@ -166,7 +175,12 @@ public sealed class FlashSoftmaxTests(ITestOutputHelper output)
                 }
             }
             Assert.Equal(tileRows, tile);
-            Assert.Equal(maxRows, maxBlock);
+            Assert.Equal(maxRows.Select(BitConverter.SingleToInt32Bits), maxBlock.Select(BitConverter.SingleToInt32Bits));
+            if (t == 0)
+            {
+                Assert.Equal(BitConverter.SingleToInt32Bits(-0f), BitConverter.SingleToInt32Bits(maxBlock[4]));
+                Assert.Equal(0, BitConverter.SingleToInt32Bits(maxBlock[5]));
+            }
             Assert.Equal(sumRows, sumBlock);
             Assert.Equal(outRows, outBlock);
             // what a kernel adds to the outputs after each tile: here the tile's first column, so a later rescale shows

@@ -141,17 +141,27 @@ public static class FlashSoftmax
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float RowMax512(ref float row, int width)
     {
-        Vector512<float> m = Vector512.Create(float.NegativeInfinity);
-        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector512<float>.Count) m = Vector512.Max(m, Vector512.LoadUnsafe(ref row, j));
-        return ReduceMax(m.GetLower(), m.GetUpper());
+        Vector512<float> m = Vector512.Create(float.NegativeInfinity), nan = Vector512<float>.Zero;
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector512<float>.Count)
+        {
+            Vector512<float> x = Vector512.LoadUnsafe(ref row, j);
+            m = Vector512.MaxNative(m, x);
+            nan |= Vector512.IsNaN(x);
+        }
+        return MaxOfLanes(Vector256.MaxNative(m.GetLower(), m.GetUpper()), nan.GetLower() | nan.GetUpper(), ref row, width);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float RowMax256(ref float row, int width)
     {
-        Vector256<float> m = Vector256.Create(float.NegativeInfinity);
-        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector256<float>.Count) m = Vector256.Max(m, Vector256.LoadUnsafe(ref row, j));
-        return ReduceMax(m.GetLower(), m.GetUpper());
+        Vector256<float> m = Vector256.Create(float.NegativeInfinity), nan = Vector256<float>.Zero;
+        for (nuint j = 0; j < (nuint)width; j += (nuint)Vector256<float>.Count)
+        {
+            Vector256<float> x = Vector256.LoadUnsafe(ref row, j);
+            m = Vector256.MaxNative(m, x);
+            nan |= Vector256.IsNaN(x);
+        }
+        return MaxOfLanes(m, nan, ref row, width);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -553,65 +563,94 @@ public static class FlashSoftmax
     }
 
     /// <summary>
-    /// The largest element, vectorised (−∞ for an empty or all −∞ row; NaN when any element is NaN). A row longer than one
-    /// vector reads its tail as the last whole vector; shorter rows take the scalar loop.
+    /// The largest element, vectorised (−∞ for an empty or all −∞ row; NaN when any element is NaN; +0 when the largest
+    /// is a zero and any zero is +0): IEEE 754's maximum. A row longer than one vector reads its tail as the last whole
+    /// vector; shorter rows take the scalar loop.
     /// </summary>
     public static T Max<T>(ReadOnlySpan<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         ref T xr = ref MemoryMarshal.GetReference(x);
         int n = x.Length;
-        int i = 0;
-        T max = T.NegativeInfinity;
         if (SimdPaths.Vector512 && n >= Vector512<T>.Count)
         {
-            Vector512<T> m = Vector512.Create(T.NegativeInfinity);
-            for (; i <= n - Vector512<T>.Count; i += Vector512<T>.Count)
-            {
-                m = Vector512.Max(m, Vector512.LoadUnsafe(ref xr, (nuint)i));
-            }
-            if (i < n)
+            Vector512<T> m = Vector512.Create(T.NegativeInfinity), nan = Vector512<T>.Zero;
+            for (int i = 0; i < n; i += Vector512<T>.Count)
             {
                 // the tail as the last whole vector, overlapping lanes already seen (a maximum may count an element twice)
-                m = Vector512.Max(m, Vector512.LoadUnsafe(ref xr, (nuint)(n - Vector512<T>.Count)));
-                i = n;
+                Vector512<T> v = Vector512.LoadUnsafe(ref xr, (nuint)Math.Min(i, n - Vector512<T>.Count));
+                m = Vector512.MaxNative(m, v);
+                nan |= Vector512.IsNaN(v);
             }
-            max = ReduceMax(m.GetLower(), m.GetUpper());
+            return MaxOfLanes(Vector256.MaxNative(m.GetLower(), m.GetUpper()), nan.GetLower() | nan.GetUpper(), ref xr, n);
         }
-        else if (SimdPaths.Vector256 && n >= Vector256<T>.Count)
+        if (SimdPaths.Vector256 && n >= Vector256<T>.Count)
         {
-            Vector256<T> m = Vector256.Create(T.NegativeInfinity);
-            for (; i <= n - Vector256<T>.Count; i += Vector256<T>.Count)
+            Vector256<T> m = Vector256.Create(T.NegativeInfinity), nan = Vector256<T>.Zero;
+            for (int i = 0; i < n; i += Vector256<T>.Count)
             {
-                m = Vector256.Max(m, Vector256.LoadUnsafe(ref xr, (nuint)i));
+                Vector256<T> v = Vector256.LoadUnsafe(ref xr, (nuint)Math.Min(i, n - Vector256<T>.Count));
+                m = Vector256.MaxNative(m, v);
+                nan |= Vector256.IsNaN(v);
             }
-            if (i < n)
-            {
-                // the tail as the last whole vector, overlapping lanes already seen (a maximum may count an element twice)
-                m = Vector256.Max(m, Vector256.LoadUnsafe(ref xr, (nuint)(n - Vector256<T>.Count)));
-                i = n;
-            }
-            max = ReduceMax(m.GetLower(), m.GetUpper());
+            return MaxOfLanes(m, nan, ref xr, n);
         }
-        else if (SimdPaths.Vector128 && n >= Vector128<T>.Count)
+        if (SimdPaths.Vector128 && n >= Vector128<T>.Count)
         {
-            Vector128<T> m = Vector128.Create(T.NegativeInfinity);
-            for (; i <= n - Vector128<T>.Count; i += Vector128<T>.Count)
+            Vector128<T> m = Vector128.Create(T.NegativeInfinity), nan = Vector128<T>.Zero;
+            for (int i = 0; i < n; i += Vector128<T>.Count)
             {
-                m = Vector128.Max(m, Vector128.LoadUnsafe(ref xr, (nuint)i));
+                Vector128<T> v = Vector128.LoadUnsafe(ref xr, (nuint)Math.Min(i, n - Vector128<T>.Count));
+                m = Vector128.MaxNative(m, v);
+                nan |= Vector128.IsNaN(v);
             }
-            if (i < n)
-            {
-                // the tail as the last whole vector, overlapping lanes already seen (a maximum may count an element twice)
-                m = Vector128.Max(m, Vector128.LoadUnsafe(ref xr, (nuint)(n - Vector128<T>.Count)));
-                i = n;
-            }
-            max = ReduceMax(m, m);
+            return MaxOfLanes(m, nan, ref xr, n);
         }
-        for (; i < n; i++)
+        T max = T.NegativeInfinity;
+        for (int i = 0; i < n; i++)
         {
             max = T.Max(max, Unsafe.Add(ref xr, i));
         }
         return max;
+    }
+
+    // Vector.Max is IEEE 754's maximum (a NaN wins, +0 is above −0); without AVX-512 that is nine instructions a vector, all
+    // in the loop's one dependent chain, and a tile row's maximum cost half as much as its exponentials. So the loops take
+    // MaxNative (one vmaxps) and set NaN lanes aside. The folded lanes then give IEEE's maximum except for the sign of a zero
+    // maximum, which ZeroMaximum settles by looking at the row again (only when the maximum is a zero): the same value, bit
+    // for bit, as folding with Max.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T MaxOfLanes<T>(Vector256<T> m, Vector256<T> nan, ref T x, int n) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        => MaxOfLanes(Vector128.MaxNative(m.GetLower(), m.GetUpper()), nan.GetLower() | nan.GetUpper(), ref x, n);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T MaxOfLanes<T>(Vector128<T> m, Vector128<T> nan, ref T x, int n) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        if (nan != Vector128<T>.Zero)
+        {
+            return T.NaN;
+        }
+        m = Vector128.MaxNative(m, Vector128.Shuffle(m.AsInt64(), Vector128.Create(1L, 0L)).As<long, T>());
+        if (Vector128<T>.Count == 4)
+        {
+            m = Vector128.MaxNative(m, Vector128.Shuffle(m.AsInt32(), Vector128.Create(1, 0, 3, 2)).As<int, T>());
+        }
+        T max = m.ToScalar();
+        return T.IsZero(max) ? ZeroMaximum(ref x, n) : max;
+    }
+
+    // The largest element of a row whose largest is a zero: +0 if any element is +0, else −0.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static T ZeroMaximum<T>(ref T x, int n) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < n; i++)
+        {
+            T v = Unsafe.Add(ref x, i);
+            if (T.IsZero(v) && T.IsPositive(v))
+            {
+                return T.Zero;
+            }
+        }
+        return T.NegativeZero;
     }
 
     private static T ReduceMax<T>(Vector256<T> a, Vector256<T> b) where T : unmanaged, IBinaryFloatingPointIeee754<T>
