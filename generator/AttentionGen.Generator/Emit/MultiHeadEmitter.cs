@@ -837,7 +837,6 @@ internal static class MultiHeadEmitter
                 Span<{{T}}> rowMax = stackalloc {{T}}[QueryBlock];
                 Span<{{T}}> rowSum = stackalloc {{T}}[QueryBlock];
                 int shift = keyLength - queryLength;
-                outputs.Slice(0, queryLength * HeadDim).Clear();
                 for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
                 {
                     int rows = Math.Min(QueryBlock, queryLength - i0);
@@ -853,8 +852,9 @@ internal static class MultiHeadEmitter
                         MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask, bias);
                         // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                         FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
-                        // O += P Vₕ for the tile: [rows, valid] · [valid, d]
-                        {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, inDepthOrder: true);
+                        // O += P Vₕ for the tile: [rows, valid] · [valid, d]; the first tile writes O (the rescale above leaves a row alone
+                        // until it has a maximum, so nothing reads O before), and a block that sees no tile has ℓ = 0 and is cleared below.
+                        {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, accumulate: j0 > 0, inDepthOrder: true);
                     }
                     for (int r = 0; r < rows; r++)
                     {
@@ -907,8 +907,7 @@ internal static class MultiHeadEmitter
             {
                 int valid = Math.Min(KeyTile, keyLength - j0), shift = keyLength - queryLength;
                 ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
-                tile.Clear();
-                {{scoreTile}}(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+                {{scoreTile}}(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile), accumulate: false);
                 if (!bias.IsEmpty)
                 {
                     // S += bias (PyTorch's float attn_mask) for the tile's real keys, after the 1/√d (already in the queries) and before the masks.
@@ -1105,10 +1104,10 @@ internal static class MultiHeadEmitter
                 Span<{{T}}> dWeights = stackalloc {{T}}[QueryBlock * KeyTile];
                 Span<{{T}}> delta = stackalloc {{T}}[QueryBlock];
                 int shift = keyLength - queryLength;
-                dQueries.Clear();
-                dKeys.Clear();
-                dValues.Clear();
                 dBias.Clear();
+                // ∂Q, ∂K and ∂V are written, not cleared then added to: a block's ∂Q rows by its first tile, a tile's ∂K and ∂V rows by the
+                // first block that reaches it (the blocks' key ends never decrease); rows nothing reaches are cleared.
+                int previousKeyEnd = 0;
                 for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
                 {
                     int rows = Math.Min(QueryBlock, queryLength - i0);
@@ -1120,9 +1119,14 @@ internal static class MultiHeadEmitter
                     int keyEnd = mask.Causal ? (int)Math.Clamp((long)i0 + rows + shift, 0, keyLength) : keyLength;
                     ref {{T}} queryBlock = ref Unsafe.Add(ref MemoryMarshal.GetReference(queries), i0 * HeadDim);
                     ref {{T}} dOutputBlock = ref Unsafe.Add(ref MemoryMarshal.GetReference(dOutputs), i0 * HeadDim);
+                    if (keyEnd == 0)
+                    {
+                        dQueries.Slice(i0 * HeadDim, rows * HeadDim).Clear();
+                    }
                     for (int j0 = 0; j0 < keyEnd; j0 += KeyTile)
                     {
                         int valid = Math.Min(KeyTile, keyLength - j0);
+                        bool keysSeen = j0 < previousKeyEnd;
                         Span<{{T}}> dp = dWeights.Slice(0, rows * KeyTile);
                         Span<{{T}}> recomputed = weights.Slice(0, rows * KeyTile);
                         ReadOnlySpan<{{T}}> p = recomputed;
@@ -1139,10 +1143,9 @@ internal static class MultiHeadEmitter
                             p = storedWeights.Slice(i0 * KeyTile, rows * KeyTile); // one tile: j0 = 0
                         }
                         // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ: [valid, rows] · [rows, d], P read transposed
-                        {{headProduct}}(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim]);
+                        {{headProduct}}(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim], accumulate: keysSeen);
                         // ∂pᵢⱼ = ∂Oᵢ · vⱼ: [rows, d] · [d, KeyTile]
-                        dp.Clear();
-                        {{scoreTile}}(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(dp));
+                        {{scoreTile}}(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(dp), accumulate: false);
                         // ∂sᵢⱼ = pᵢⱼ (∂pᵢⱼ − Dᵢ)
                         for (int r = 0; r < rows; r++)
                         {
@@ -1157,10 +1160,15 @@ internal static class MultiHeadEmitter
                             }
                         }
                         // ∂qᵢ += Σⱼ ∂sᵢⱼ kⱼ and ∂kⱼ += Σᵢ ∂sᵢⱼ qᵢ
-                        {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim]);
-                        {{headProduct}}(valid, rows, ref MemoryMarshal.GetReference(dp), 1, KeyTile, ref queryBlock, ref dKeys[j0 * HeadDim]);
+                        {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim], accumulate: j0 > 0);
+                        {{headProduct}}(valid, rows, ref MemoryMarshal.GetReference(dp), 1, KeyTile, ref queryBlock, ref dKeys[j0 * HeadDim], accumulate: keysSeen);
                     }
+                    previousKeyEnd = Math.Max(previousKeyEnd, keyEnd);
                 }
+                // keys past every block's reach (none unless there are no queries): their whole tiles were never written
+                int reached = Math.Min(keyLength, (previousKeyEnd + KeyTile - 1) / KeyTile * KeyTile);
+                dKeys.Slice(reached * HeadDim, (keyLength - reached) * HeadDim).Clear();
+                dValues.Slice(reached * HeadDim, (keyLength - reached) * HeadDim).Clear();
             }
 
             // Head h's rows of ∂W_Q, ∂W_K, ∂W_V (and of ∂b): ∂W_Q,ₕ += Σ_b ∂Qₕᵀ X_q, batch rows in order.

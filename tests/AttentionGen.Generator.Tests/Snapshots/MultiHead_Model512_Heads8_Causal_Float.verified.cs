@@ -840,7 +840,6 @@ namespace Samples.Transformer
             Span<float> rowMax = stackalloc float[QueryBlock];
             Span<float> rowSum = stackalloc float[QueryBlock];
             int shift = keyLength - queryLength;
-            outputs.Slice(0, queryLength * HeadDim).Clear();
             for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
             {
                 int rows = Math.Min(QueryBlock, queryLength - i0);
@@ -856,8 +855,9 @@ namespace Samples.Transformer
                     MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask, bias);
                     // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                     FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
-                    // O += P Vₕ for the tile: [rows, valid] · [valid, d]
-                    MatrixProductAdd64(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, inDepthOrder: true);
+                    // O += P Vₕ for the tile: [rows, valid] · [valid, d]; the first tile writes O (the rescale above leaves a row alone
+                    // until it has a maximum, so nothing reads O before), and a block that sees no tile has ℓ = 0 and is cleared below.
+                    MatrixProductAdd64(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, accumulate: j0 > 0, inDepthOrder: true);
                 }
                 for (int r = 0; r < rows; r++)
                 {
@@ -910,8 +910,7 @@ namespace Samples.Transformer
         {
             int valid = Math.Min(KeyTile, keyLength - j0), shift = keyLength - queryLength;
             ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
-            tile.Clear();
-            MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
+            MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile), accumulate: false);
             if (!bias.IsEmpty)
             {
                 // S += bias (PyTorch's float attn_mask) for the tile's real keys, after the 1/√d (already in the queries) and before the masks.
@@ -1075,10 +1074,10 @@ namespace Samples.Transformer
             Span<float> dWeights = stackalloc float[QueryBlock * KeyTile];
             Span<float> delta = stackalloc float[QueryBlock];
             int shift = keyLength - queryLength;
-            dQueries.Clear();
-            dKeys.Clear();
-            dValues.Clear();
             dBias.Clear();
+            // ∂Q, ∂K and ∂V are written, not cleared then added to: a block's ∂Q rows by its first tile, a tile's ∂K and ∂V rows by the
+            // first block that reaches it (the blocks' key ends never decrease); rows nothing reaches are cleared.
+            int previousKeyEnd = 0;
             for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
             {
                 int rows = Math.Min(QueryBlock, queryLength - i0);
@@ -1090,9 +1089,14 @@ namespace Samples.Transformer
                 int keyEnd = mask.Causal ? (int)Math.Clamp((long)i0 + rows + shift, 0, keyLength) : keyLength;
                 ref float queryBlock = ref Unsafe.Add(ref MemoryMarshal.GetReference(queries), i0 * HeadDim);
                 ref float dOutputBlock = ref Unsafe.Add(ref MemoryMarshal.GetReference(dOutputs), i0 * HeadDim);
+                if (keyEnd == 0)
+                {
+                    dQueries.Slice(i0 * HeadDim, rows * HeadDim).Clear();
+                }
                 for (int j0 = 0; j0 < keyEnd; j0 += KeyTile)
                 {
                     int valid = Math.Min(KeyTile, keyLength - j0);
+                    bool keysSeen = j0 < previousKeyEnd;
                     Span<float> dp = dWeights.Slice(0, rows * KeyTile);
                     Span<float> recomputed = weights.Slice(0, rows * KeyTile);
                     ReadOnlySpan<float> p = recomputed;
@@ -1109,10 +1113,9 @@ namespace Samples.Transformer
                         p = storedWeights.Slice(i0 * KeyTile, rows * KeyTile); // one tile: j0 = 0
                     }
                     // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ: [valid, rows] · [rows, d], P read transposed
-                    MatrixProductAdd64(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim]);
+                    MatrixProductAdd64(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim], accumulate: keysSeen);
                     // ∂pᵢⱼ = ∂Oᵢ · vⱼ: [rows, d] · [d, KeyTile]
-                    dp.Clear();
-                    MatrixProductAdd64(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(dp));
+                    MatrixProductAdd64(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(dp), accumulate: false);
                     // ∂sᵢⱼ = pᵢⱼ (∂pᵢⱼ − Dᵢ)
                     for (int r = 0; r < rows; r++)
                     {
@@ -1127,10 +1130,15 @@ namespace Samples.Transformer
                         }
                     }
                     // ∂qᵢ += Σⱼ ∂sᵢⱼ kⱼ and ∂kⱼ += Σᵢ ∂sᵢⱼ qᵢ
-                    MatrixProductAdd64(rows, valid, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim]);
-                    MatrixProductAdd64(valid, rows, ref MemoryMarshal.GetReference(dp), 1, KeyTile, ref queryBlock, ref dKeys[j0 * HeadDim]);
+                    MatrixProductAdd64(rows, valid, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim], accumulate: j0 > 0);
+                    MatrixProductAdd64(valid, rows, ref MemoryMarshal.GetReference(dp), 1, KeyTile, ref queryBlock, ref dKeys[j0 * HeadDim], accumulate: keysSeen);
                 }
+                previousKeyEnd = Math.Max(previousKeyEnd, keyEnd);
             }
+            // keys past every block's reach (none unless there are no queries): their whole tiles were never written
+            int reached = Math.Min(keyLength, (previousKeyEnd + KeyTile - 1) / KeyTile * KeyTile);
+            dKeys.Slice(reached * HeadDim, (keyLength - reached) * HeadDim).Clear();
+            dValues.Slice(reached * HeadDim, (keyLength - reached) * HeadDim).Clear();
         }
 
         // Head h's rows of ∂W_Q, ∂W_K, ∂W_V (and of ∂b): ∂W_Q,ₕ += Σ_b ∂Qₕᵀ X_q, batch rows in order.
