@@ -96,10 +96,11 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         });
     }
 
-    // ATTN0011 and ATTN0012, from the names in the source the model gets (EmittedNames keeps them per model, so the
+    // ATTN0011, ATTN0012 and ATTN0013, from the names in the source the model gets (EmittedNames keeps them per model, so the
     // emitter runs here once per distinct layer, not at each of the transform's reruns): a layer class named as one of
     // its generated members (a class Heads with its Heads constant), or a name the generated code takes from its using
-    // directives that the layer's scope hides (a class Shapes beside the layer), gets the diagnostic at the class name
+    // directives that the layer's scope hides (a class Shapes beside the layer) or that a global using directive makes
+    // ambiguous or redirects (global using Shapes = …;), gets the diagnostic at the class name
     // and no code, instead of compiler errors inside the generated file.
     private static ParseResult<TModel> CheckNames<TModel>(ParseResult<TModel> parsed, GeneratorAttributeSyntaxContext context, string kind,
         Func<TModel, string> emit, Func<TModel, LayerTarget> target, CancellationToken cancellationToken)
@@ -120,6 +121,11 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         {
             problem = DiagnosticInfo.Create(DiagnosticDescriptors.GeneratedNameHidden, location, layer.Name, meant.Name,
                 (meant is INamespaceSymbol ? "the namespace " : "") + meant.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat), HiddenNames.Describe(found));
+        }
+        else if (HiddenNames.FindGlobal(names, context.SemanticModel, context.TargetNode.SpanStart) is (INamedTypeSymbol globalMeant, string directive, string meaning))
+        {
+            problem = DiagnosticInfo.Create(DiagnosticDescriptors.GeneratedNameMadeAmbiguous, location, layer.Name, globalMeant.Name,
+                globalMeant.ToDisplayString(SymbolDisplayFormat.CSharpErrorMessageFormat), directive, meaning);
         }
         return problem is null ? parsed : new ParseResult<TModel>(null, new EquatableArray<DiagnosticInfo>(parsed.Diagnostics.Concat(new[] { problem }).ToArray()));
     }

@@ -259,6 +259,58 @@ public sealed class DiagnosticTests
         Assert.Contains(compilation.GetDiagnostics(), d => d.Severity == DiagnosticSeverity.Error && d.GetMessage().Contains("Shapes"));
     }
 
+    // A global using directive applies to the generated file too: an alias of a name the generated code uses, or a namespace
+    // (or a type, with using static) that brings another type of that name and arity, breaks it from another file.
+    [Theory]
+    [InlineData("global using Shapes = Lib.Tools;", "Shapes", "AttentionGen.Shapes", "mean the class 'Lib.Tools'")]
+    [InlineData("global using Lib;", "Reductions", "AttentionGen.Numerics.Reductions", "ambiguous with the class 'Lib.Reductions'")]
+    [InlineData("global using static Lib.Holder;", "BatchParallel", "AttentionGen.BatchParallel", "ambiguous with the class 'Lib.Holder.BatchParallel'")]
+    [InlineData("global using Lib.Memory;", "MemoryMarshal", "System.Runtime.InteropServices.MemoryMarshal", "ambiguous with the struct 'Lib.Memory.MemoryMarshal'")]
+    public void ATTN0013_a_global_using_directive_gives_a_generated_name_another_meaning(string directive, string name, string meant, string meaning)
+    {
+        s_lastSource = "using AttentionGen;\nnamespace App { [AdditiveAttention(Dim = 8)] public partial class Aligner; }";
+        var (result, _, _) = GeneratorHarness.Run(s_lastSource, directive, GlobalUsingLibrary);
+        Diagnostic d = Assert.Single(result.Diagnostics);
+        Assert.Equal("ATTN0013", d.Id);
+        Assert.Equal("Aligner", Located(d));
+        Assert.Equal($"The code generated for 'Aligner' uses '{name}' for {meant}, but '{directive}' makes '{name}' {meaning} in every file of the project; rename the alias, or import that namespace with a using directive in the files that need it", d.GetMessage());
+        Assert.Empty(result.GeneratedSources);
+    }
+
+    private const string GlobalUsingLibrary = """
+        namespace Lib { public class Tools { } public class Reductions { } public class Shapes<T> { } public static class Holder { public class BatchParallel { } } }
+        namespace Lib.Memory { public struct MemoryMarshal { } }
+        namespace Lib.Quiet { public class Span { } public class Reductions<T> { } }
+        """;
+
+    // Global using directives that leave the generated file's names alone: the runtime's own namespace or type under its own
+    // name, a type of another arity, a namespace without a type of that name; and a using directive of the layer's file that
+    // is not global.
+    [Theory]
+    [InlineData("global using AttentionGen;")]
+    [InlineData("global using Shapes = AttentionGen.Shapes;")]
+    [InlineData("global using Lib.Quiet;")]
+    [InlineData("global using Tools = Lib.Tools;")]
+    [InlineData("using Lib;")]
+    public void Global_using_directives_that_mean_the_same_or_nothing_of_the_generated_names_are_not_reported(string directive)
+    {
+        var (result, _, outputDiagnostics) = GeneratorHarness.Run("using AttentionGen;\nnamespace App { [AdditiveAttention(Dim = 8)] public partial class Aligner; }", directive, GlobalUsingLibrary);
+        Assert.Empty(result.Diagnostics);
+        Assert.Single(result.GeneratedSources);
+        Assert.Empty(GeneratorHarness.Problems(outputDiagnostics));
+    }
+
+    // Without ATTN0013 the compiler reports the alias and the ambiguity inside the generated file.
+    [Theory]
+    [InlineData("global using Shapes = Lib.Tools;", "'Tools' does not contain a definition for 'RequireLength'")]
+    [InlineData("global using Lib;", "'Reductions' is an ambiguous reference")]
+    public void A_global_using_that_gives_a_name_another_meaning_breaks_the_generated_code(string directive, string error)
+    {
+        var source = GeneratorHarness.Run("using AttentionGen;\nnamespace App { [AdditiveAttention(Dim = 8)] public partial class Aligner; }").Result.GeneratedSources.Single().SourceText.ToString();
+        var compilation = GeneratorHarness.Compilation(directive, GlobalUsingLibrary, source);
+        Assert.Contains(compilation.GetDiagnostics(), d => d.Severity == DiagnosticSeverity.Error && d.GetMessage().Contains(error));
+    }
+
     [Fact]
     public void Several_mistakes_are_all_reported_and_nothing_is_generated()
     {

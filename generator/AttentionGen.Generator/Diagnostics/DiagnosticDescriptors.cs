@@ -121,6 +121,15 @@ internal static class DiagnosticDescriptors
         isEnabledByDefault: true,
         helpLinkUri: HelpLinkBase + "attn0012");
 
+    public static readonly DiagnosticDescriptor GeneratedNameMadeAmbiguous = new(
+        id: "ATTN0013",
+        title: "A global using directive gives a name the generated code uses another meaning",
+        messageFormat: "The code generated for '{0}' uses '{1}' for {2}, but '{3}' makes '{1}' {4} in every file of the project; rename the alias, or import that namespace with a using directive in the files that need it",
+        category: Category,
+        defaultSeverity: DiagnosticSeverity.Error,
+        isEnabledByDefault: true,
+        helpLinkUri: HelpLinkBase + "attn0013");
+
     public static readonly DiagnosticDescriptor OptionHasNoEffect = new(
         id: "ATTN0020",
         title: "Option has no effect",

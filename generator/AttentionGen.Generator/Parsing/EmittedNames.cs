@@ -105,7 +105,10 @@ internal sealed record EmittedNames(string? MemberNamedAsTheClass, EquatableArra
     };
 }
 
-/// <summary>ATTN0012: the first name the generated code takes from its imports that the layer's scope hides.</summary>
+/// <summary>
+/// ATTN0012 and ATTN0013: the first name the generated code takes from its imports that the layer's scope hides, or that a
+/// global using directive gives another meaning.
+/// </summary>
 internal static class HiddenNames
 {
     /// <summary>
@@ -125,16 +128,7 @@ internal static class HiddenNames
             }
             // What the generated file means: a type of its imports, or a namespace it qualifies names with
             // (System.Threading.Interlocked) from the global namespace. Neither: a local or a parameter, found before both.
-            INamespaceOrTypeSymbol? meant = null;
-            foreach (string import in names.Imports)
-            {
-                INamedTypeSymbol? type = compilation.GetTypeByMetadataName(import + "." + name + (arity > 0 ? "`" + arity : ""));
-                if (type is not null && compilation.IsSymbolAccessibleWithin(type, compilation.Assembly))
-                {
-                    meant = type;
-                    break;
-                }
-            }
+            INamespaceOrTypeSymbol? meant = Meant(names, name, arity, compilation);
             meant ??= arity == 0 ? compilation.GlobalNamespace.GetMembers(name).OfType<INamespaceSymbol>().FirstOrDefault() : null;
             if (meant is not null && !SymbolEqualityComparer.Default.Equals(found.OriginalDefinition, meant))
             {
@@ -143,6 +137,79 @@ internal static class HiddenNames
         }
         return null;
     }
+
+    // The type of the generated file's imports that a simple name means there (null when none: a name it declares, a
+    // local, a namespace qualifier).
+    private static INamedTypeSymbol? Meant(EmittedNames names, string name, int arity, Compilation compilation)
+    {
+        foreach (string import in names.Imports)
+        {
+            INamedTypeSymbol? type = compilation.GetTypeByMetadataName(import + "." + name + (arity > 0 ? "`" + arity : ""));
+            if (type is not null && compilation.IsSymbolAccessibleWithin(type, compilation.Assembly))
+            {
+                return type;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// ATTN0013: a type the generated file means by a simple name (from its <c>using</c> directives) that one of the project's
+    /// <c>global using</c> directives, which apply to the generated file as to every other, gives another meaning: an alias of
+    /// that name (an alias comes before the imported namespaces), or a namespace or type imported with another type of that
+    /// name and arity (then the name is ambiguous). Returns the type meant, the directive and what it makes the name.
+    /// Namespaces the generated file qualifies names with (System.…) are members of the global namespace, which lookup
+    /// searches before any using directive, so only types are at risk.
+    /// </summary>
+    public static (INamedTypeSymbol Meant, string Directive, string Meaning)? FindGlobal(EmittedNames names, SemanticModel model, int position)
+    {
+        // The imports in scope at the layer merge its file's using directives with the project's global ones; the global ones
+        // are those whose directive says so (the generated file sees those and its own, not the layer file's others).
+        var aliases = new List<IAliasSymbol>();
+        var imports = new List<(INamespaceOrTypeSymbol Imported, SyntaxReference? Directive)>();
+        foreach (IImportScope scope in model.GetImportScopes(position))
+        {
+            aliases.AddRange(scope.Aliases.Where(alias => IsGlobal(alias.DeclaringSyntaxReferences.FirstOrDefault())));
+            imports.AddRange(scope.Imports.Where(import => IsGlobal(import.DeclaringSyntaxReference)).Select(import => (import.NamespaceOrType, import.DeclaringSyntaxReference)));
+        }
+        if (aliases.Count == 0 && imports.Count == 0)
+        {
+            return null;
+        }
+        Compilation compilation = model.Compilation;
+        foreach ((string name, int arity) in names.SimpleNames)
+        {
+            INamedTypeSymbol? meant = null;
+            if (arity == 0 && aliases.FirstOrDefault(alias => alias.Name == name) is IAliasSymbol alias)
+            {
+                meant = Meant(names, name, arity, compilation);
+                if (meant is not null && !SymbolEqualityComparer.Default.Equals(alias.Target, meant))
+                {
+                    return (meant, Directive(alias.DeclaringSyntaxReferences.FirstOrDefault()), "mean " + Describe(alias.Target));
+                }
+            }
+            foreach ((INamespaceOrTypeSymbol imported, SyntaxReference? directive) in imports)
+            {
+                INamedTypeSymbol? other = imported.GetTypeMembers(name, arity).FirstOrDefault(type => compilation.IsSymbolAccessibleWithin(type, compilation.Assembly));
+                if (other is null)
+                {
+                    continue;
+                }
+                meant ??= Meant(names, name, arity, compilation);
+                if (meant is not null && !SymbolEqualityComparer.Default.Equals(other, meant))
+                {
+                    return (meant, Directive(directive), "ambiguous with " + Describe(other));
+                }
+            }
+        }
+        return null;
+    }
+
+    private static bool IsGlobal(SyntaxReference? reference)
+        => reference?.GetSyntax() is UsingDirectiveSyntax directive && directive.GlobalKeyword.IsKind(SyntaxKind.GlobalKeyword);
+
+    private static string Directive(SyntaxReference? reference)
+        => reference?.GetSyntax() is UsingDirectiveSyntax directive ? directive.ToString() : "a global using directive";
 
     // Simple-name lookup from inside the layer class, without the using directives (the generated file has its own):
     // members of the class and its bases, then of each enclosing type and its bases, then each enclosing namespace.
