@@ -6,11 +6,13 @@ using static TorchSharp.torch;
 namespace AttentionGen.Benchmarks;
 
 [MultiHeadAttention(ModelDim = 64, Heads = 4)] public partial class ParityMultiHead;
+[MultiHeadAttention(ModelDim = 64, Heads = 4, AddBiasKeyValue = true, AddZeroAttention = true)] public partial class ParityMultiHeadExtraKeys;
 
 /// <summary>
 /// The multi-head layer against PyTorch's own <c>nn.MultiheadAttention</c> (through TorchSharp), not a re-derivation of the
 /// math: the same weights, loaded by their state-dict names, the same inputs and key padding mask, compared on the output
-/// and the head-averaged weights, without and with a float <c>attn_mask</c> (our <c>attentionBias</c>). Run by the quick mode when TorchSharp loads.
+/// and the head-averaged weights, without and with a float <c>attn_mask</c> (our <c>attentionBias</c>), and with <c>add_bias_kv</c> and
+/// <c>add_zero_attn</c>. Run by the quick mode when TorchSharp loads.
 /// </summary>
 public static class MultiHeadParity
 {
@@ -91,6 +93,34 @@ public static class MultiHeadParity
             bool coreOk = coreDiff <= 1e-5;
             if (!coreOk) failures.Add($"core parity with scaled_dot_product_attention and a float attn_mask [B, H, L, S] ({coreDiff:g3})");
             report += $"\n[MultiHeadAttention] core with attentionBias [B, H, L, S] and key padding against torch's scaled_dot_product_attention: output relative difference {coreDiff:g3} {(coreOk ? "✓" : "✗")}";
+        }
+
+        // add_bias_kv and add_zero_attn: bias_k and bias_v loaded by name like the rest, the weights with their two extra columns
+        // (bias_k's, then the zero key's), the key padding mask leaving those alone.
+        {
+            var extra = new ParityMultiHeadExtraKeys(seed: 4);
+            foreach (Parameter<float> p in extra.Parameters)
+            {
+                for (int i = 0; i < p.Value.Length; i++) p.Value[i] = (float)(random.NextDouble() - 0.5);
+            }
+            var extraOutput = new float[x.Length];
+            var extraWeights = new float[batch * length * (length + ParityMultiHeadExtraKeys.ExtraKeys)];
+            extra.Forward(batch, length, length, x, x, x, extraOutput, extraWeights, AttentionMask.FromKeyPadding(mayAttend));
+            using var mhaExtra = nn.MultiheadAttention(e, heads, add_bias_kv: true, add_zero_attn: true);
+            using (no_grad())
+            {
+                foreach (var (name, parameter) in mhaExtra.named_parameters())
+                {
+                    Parameter<float> ours = extra.Parameters.Single(p => p.Name == name);
+                    parameter.copy_(tensor(ours.Value, ours.Shape.Select(s => (long)s).ToArray()));
+                }
+            }
+            var (torchExtraOutput, torchExtraWeights) = mhaExtra.forward(input, input, input, ignore, true, null);
+            double outputDiff = Quick.RelativeDifference(torchExtraOutput.transpose(0, 1).contiguous().data<float>().ToArray(), extraOutput);
+            double weightDiff = Quick.RelativeDifference(torchExtraWeights.contiguous().data<float>().ToArray(), extraWeights);
+            bool extraOk = outputDiff <= 1e-5 && weightDiff <= 1e-5;
+            if (!extraOk) failures.Add($"multi-head parity with nn.MultiheadAttention(add_bias_kv, add_zero_attn) (output {outputDiff:g3}, weights {weightDiff:g3})");
+            report += $"\n[MultiHeadAttention(AddBiasKeyValue, AddZeroAttention)] against nn.MultiheadAttention(add_bias_kv: true, add_zero_attn: true) with key padding: output relative difference {outputDiff:g3}, weights {weightDiff:g3} {(extraOk ? "✓" : "✗")}";
         }
         return report;
     }

@@ -10,6 +10,7 @@ public sealed class MultiHeadGeneratorTests
     [Theory]
     [InlineData("MultiHead_Model512_Heads8_Causal_Float", "[MultiHeadAttention(ModelDim = 512, Heads = 8, Causal = true)]")]
     [InlineData("MultiHead_Model120_Heads6_Key7_Value5_NoBias_Double", "[MultiHeadAttention(ModelDim = 120, Heads = 6, KeyDim = 7, ValueDim = 5, Bias = false, ElementType = typeof(double))]")]
+    [InlineData("MultiHead_Model64_Heads4_BiasKv_ZeroAttn_Float", "[MultiHeadAttention(ModelDim = 64, Heads = 4, AddBiasKeyValue = true, AddZeroAttention = true)]")]
     public void Generated_source_matches_the_snapshot_and_compiles_without_warnings(string name, string attribute)
     {
         var (result, _, diagnostics) = GeneratorHarness.Run($"using AttentionGen;\nnamespace Samples.Transformer;\n{attribute}\npublic partial class SelfAttention;");

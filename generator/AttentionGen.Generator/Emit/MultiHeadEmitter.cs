@@ -34,6 +34,11 @@ internal static class MultiHeadEmitter
             new LayerConstant("QueryBlock", QueryBlock, "Query rows processed together by the tiled kernel."),
             new LayerConstant("KeyTile", KeyTile, "Keys per tile of the tiled kernel; the scores of one block × tile are all that is ever held."),
         };
+        if (model.ExtraKeys > 0)
+        {
+            constants = [.. constants, new LayerConstant("ExtraKeys", model.ExtraKeys,
+                "Keys every query sees after the given ones (" + (model.AddBiasKeyValue ? "bias_k" + (model.AddZeroAttention ? ", then a zero key" : "") : "a zero key") + "): the weights have Tk + ExtraKeys columns.")];
+        }
         var parameters = new List<LayerParameter>();
         // PyTorch's _reset_parameters: xavier_uniform_ on in_proj_weight (or each of q/k/v_proj_weight), zero biases;
         // out_proj is an nn.Linear, U(−1/√E, 1/√E), with its bias then zeroed.
@@ -61,6 +66,16 @@ internal static class MultiHeadEmitter
                 "[b_Q; b_K; b_V], each [E]; starts at zero (PyTorch <c>in_proj_bias</c>).",
                 $"Initializers.Zeros<{T}>({{p}});"));
         }
+        if (model.AddBiasKeyValue)
+        {
+            // PyTorch: xavier_normal_ on the [1, 1, E] tensors (fan-in = fan-out = E).
+            parameters.Add(new("KeyBias", "bias_k", new[] { "1", "1", "ModelDim" },
+                "k_b [E]: one more key after the projected keys of every sequence, split by heads (PyTorch <c>bias_k</c>, <c>add_bias_kv</c>).",
+                $"Initializers.GlorotNormal<{T}>({{p}}, fanIn: ModelDim, fanOut: ModelDim, random);"));
+            parameters.Add(new("ValueBias", "bias_v", new[] { "1", "1", "ModelDim" },
+                "v_b [E]: the value of that key (PyTorch <c>bias_v</c>).",
+                $"Initializers.GlorotNormal<{T}>({{p}}, fanIn: ModelDim, fanOut: ModelDim, random);"));
+        }
         parameters.Add(new("OutProjectionWeight", "out_proj.weight", new[] { "ModelDim", "ModelDim" },
             "W_O [E, E]: output = concat(O₁ … O_H) W_Oᵀ + b_O (PyTorch <c>out_proj.weight</c>).",
             $"Initializers.Uniform<{T}>({{p}}, -1 / Math.Sqrt(ModelDim), 1 / Math.Sqrt(ModelDim), random);"));
@@ -73,15 +88,20 @@ internal static class MultiHeadEmitter
 
         string summary =
             $"Multi-head attention, generated for E = {model.ModelDim}, H = {model.Heads} heads of d = {model.HeadDim}, keys of {model.KeyDim}, values of {model.ValueDim}, {T}" +
-            $"{(model.Bias ? "" : ", no biases")}{(model.Causal ? ", causal" : "")}\n" +
+            $"{(model.Bias ? "" : ", no biases")}{(model.Causal ? ", causal" : "")}{(model.AddBiasKeyValue ? ", add_bias_kv" : "")}{(model.AddZeroAttention ? ", add_zero_attn" : "")}\n" +
             "(PyTorch <c>nn.MultiheadAttention(batch_first=True)</c>): Q = X_q W_Qᵀ + b_Q, K = X_k W_Kᵀ + b_K, V = X_v W_Vᵀ + b_V;\n" +
             "per head Oₕ = softmax(Qₕ Kₕᵀ / √d + mask) Vₕ; output = concat(O₁ … O_H) W_Oᵀ + b_O.\n" +
             "The core is tiled with an online softmax (FlashAttention-2): memory O(T·d) per head, never the T × T weights unless asked for.\n" +
             "Shapes: query [B, Tq, ModelDim], keys [B, Tk, KeyDim], values [B, Tk, ValueDim], output [B, Tq, ModelDim],\n" +
-            "weights [B, Tq, Tk] (averaged over heads) or [B, H, Tq, Tk]. A <see cref=\"KeyValueCache\"/> serves incremental decoding.";
+            (model.ExtraKeys > 0
+                ? "weights [B, Tq, Tk + ExtraKeys] (averaged over heads) or [B, H, Tq, Tk + ExtraKeys], the extra keys last, as PyTorch. A <see cref=\"KeyValueCache\"/> serves incremental decoding."
+                : "weights [B, Tq, Tk] (averaged over heads) or [B, H, Tq, Tk]. A <see cref=\"KeyValueCache\"/> serves incremental decoding.");
 
         return LayerScaffold.Write(model.Target, element, summary, constants, parameters, (writer, kernels) => EmitBody(writer, kernels, model));
     }
+
+    // The weights' columns per query: the keys given, then the extra keys (add_bias_kv, add_zero_attn) as PyTorch returns them.
+    private static string WeightColumns(MultiHeadModel model) => model.ExtraKeys > 0 ? "(keyLength + ExtraKeys)" : "keyLength";
 
     private static string Literal(ElementType element, double value)
         => element.Size == 4
@@ -128,17 +148,28 @@ internal static class MultiHeadEmitter
             }
         }
 
-        EmitTape(w, T);
+        if (model.AddBiasKeyValue)
+        {
+            w.WriteLine("// Head h's d entries of bias_k and bias_v (and of their gradients).");
+            w.WriteLine($"private Span<{T}> KeyBiasOf(int head) => KeyBias.Value.AsSpan(head * HeadDim, HeadDim);");
+            w.WriteLine($"private Span<{T}> ValueBiasOf(int head) => ValueBias.Value.AsSpan(head * HeadDim, HeadDim);");
+        }
+
+        EmitTape(w, model, T);
         EmitCache(w, T);
         EmitForwards(w, model, T, name, queryProjection, copyModel);
         EmitHeadForward(w, model, T, queryProjection, keyProjection, valueProjection, copyHead);
-        EmitAttend(w, T, scoreTile, headProduct);
+        EmitAttend(w, model, T, scoreTile, headProduct, headDot);
         EmitBackward(w, model, T, modelProduct, keyProduct, valueProduct, headProduct, scoreTile, headDot);
-        EmitChecks(w, T);
+        EmitChecks(w, model, T);
     }
 
-    private static void EmitTape(SourceWriter w, string T)
+    private static void EmitTape(SourceWriter w, MultiHeadModel model, string T)
     {
+        string extraField = model.AddBiasKeyValue
+            ? $"\n    // Each head's (index b·H + h) share of ∂bias_k and ∂bias_v [B·H, 2·d]: added over batch rows in order afterwards.\n    internal AlignedBuffer<{T}> ExtraKeyGradients;"
+            : "";
+        string extraGrow = model.AddBiasKeyValue ? "\n        Grow(ref ExtraKeyGradients, heads * 2 * HeadDim);" : "";
         w.WriteLine();
         w.WriteLine($$"""
             /// <summary>
@@ -176,7 +207,7 @@ internal static class MultiHeadEmitter
                 internal int BiasLength;
                 // ∂S of every head [B·H, Tq, Tk], only when ∂bias is asked for the broadcast shape [Tq, Tk]: summed over heads in order
                 // after the parallel phase, so that the sum does not depend on the thread count.
-                internal AlignedBuffer<{{T}}> HeadBiasGradients;
+                internal AlignedBuffer<{{T}}> HeadBiasGradients;{{extraField}}
 
                 internal void Prepare(int batch, int queryLength, int keyLength, in AttentionMask mask, ReadOnlySpan<{{T}}> bias)
                 {
@@ -225,7 +256,7 @@ internal static class MultiHeadEmitter
                     Grow(ref OutputGradients, heads * QueryLength * HeadDim);
                     Grow(ref QueryGradients, heads * QueryLength * HeadDim);
                     Grow(ref KeyGradients, heads * KeyLength * HeadDim);
-                    Grow(ref ValueGradients, heads * KeyLength * HeadDim);
+                    Grow(ref ValueGradients, heads * KeyLength * HeadDim);{{extraGrow}}
                 }
 
                 // The mask of the recorded forward (already including the layer's own causal flag).
@@ -304,6 +335,7 @@ internal static class MultiHeadEmitter
     private static void EmitForwards(SourceWriter w, MultiHeadModel model, string T, string name, string outputProjection, string copyModel)
     {
         string causal = model.Causal ? "true" : "mask.Causal";
+        string weightColumns = WeightColumns(model);
         w.WriteLine();
         w.WriteLine($$"""
             /// <summary>
@@ -602,7 +634,7 @@ internal static class MultiHeadEmitter
                 AttentionMask effective = new() { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = {{causal}} };
                 int headCount = batch * Heads;
                 int concatenatedLength = batch * queryLength * ModelDim;
-                int headWeightsLength = !weights.IsEmpty && averageWeights ? headCount * queryLength * keyLength : 0;
+                int headWeightsLength = !weights.IsEmpty && averageWeights ? headCount * queryLength * {{weightColumns}} : 0;
                 // Scratch: concat(O₁ … O_H) (unless the tape keeps it) and, for averaged weights, each head's weights.
                 {{T}}[] rented = ArrayPool<{{T}}>.Shared.Rent((tape is null ? concatenatedLength : 0) + headWeightsLength);
                 try
@@ -629,7 +661,7 @@ internal static class MultiHeadEmitter
                     }
                     if (headWeightsLength > 0)
                     {
-                        AverageHeads(batch, queryLength * keyLength, headWeights, weights);
+                        AverageHeads(batch, queryLength * {{weightColumns}}, headWeights, weights);
                     }
                 }
                 finally
@@ -666,6 +698,9 @@ internal static class MultiHeadEmitter
 
     private static void EmitHeadForward(SourceWriter w, MultiHeadModel model, string T, string queryProjection, string keyProjection, string valueProjection, string copyHead)
     {
+        string weightColumns = WeightColumns(model);
+        string extraArguments = model.ExtraKeys == 0 ? "" : model.AddBiasKeyValue ? ", withExtraKeys: true, KeyBiasOf(h), ValueBiasOf(h)" : ", withExtraKeys: true";
+        string weightsExtraArgument = model.AddBiasKeyValue ? ", KeyBiasOf(h)" : "";
         string Project(string part, string projection, string input, string rows, string target, string inputDimName)
         {
             string fill = model.Bias
@@ -740,7 +775,7 @@ internal static class MultiHeadEmitter
                     }
 
                     ReadOnlySpan<{{T}}> headBias = BiasOfHead(attentionBias, head, queryLength, keyLength);
-                    Attend(b, queryLength, keyLength, queries, keyTiles, projectedValues, outputs, logSumExp, mask, headBias, tape is null ? default : tape.StoredWeights(head));
+                    Attend(b, queryLength, keyLength, queries, keyTiles, projectedValues, outputs, logSumExp, mask, headBias, tape is null ? default : tape.StoredWeights(head){{extraArguments}});
 
                     // Head h's columns of concat(O₁ … O_H).
                     for (int t = 0; t < queryLength; t++)
@@ -749,7 +784,7 @@ internal static class MultiHeadEmitter
                     }
                     if (!headWeights.IsEmpty)
                     {
-                        WriteWeights(b, queryLength, keyLength, queries, keyTiles, logSumExp, headWeights.Slice(head * queryLength * keyLength, queryLength * keyLength), mask, headBias);
+                        WriteWeights(b, queryLength, keyLength, queries, keyTiles, logSumExp, headWeights.Slice(head * queryLength * {{weightColumns}}, queryLength * {{weightColumns}}), mask, headBias{{weightsExtraArgument}});
                     }
                 }
                 finally
@@ -818,8 +853,37 @@ internal static class MultiHeadEmitter
             """);
     }
 
-    private static void EmitAttend(SourceWriter w, string T, string scoreTile, string headProduct)
+    private static void EmitAttend(SourceWriter w, MultiHeadModel model, string T, string scoreTile, string headProduct, string headDot)
     {
+        bool extras = model.ExtraKeys > 0, kv = model.AddBiasKeyValue, zero = model.AddZeroAttention;
+        string extraParameters = !extras ? "" : kv
+            ? $", bool withExtraKeys = false, ReadOnlySpan<{T}> keyBias = default, ReadOnlySpan<{T}> valueBias = default"
+            : ", bool withExtraKeys = false";
+        string extraStart = !extras ? "" : $$"""
+
+                    if (withExtraKeys)
+                    {
+                        StartWithExtraKeys(rows, ref queryBlock, {{(kv ? "keyBias, valueBias, " : "")}}rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim));
+                    }
+            """;
+        string firstTileWrites = extras ? "j0 > 0 || withExtraKeys" : "j0 > 0";
+        string weightsRow = extras ? "stride" : "keyLength";
+        string weightsStride = extras ? "\n        int stride = keyLength + ExtraKeys;" : "";
+        string weightsExtraParameter = kv ? $", ReadOnlySpan<{T}> keyBias" : "";
+        string weightsExtraComment = !extras ? "" : "\n// Rows have Tk + ExtraKeys columns: the extra keys' weights e^{s − Lᵢ} come last" + (kv ? ", sᵢ = (qᵢ/√d) · k_b for bias_k" : "") + (zero ? ", s = 0 for the zero key" : "") + ".";
+        string extraColumns = (kv ? $"\n        weights[i * stride + keyLength] = {T}.Exp({headDot}(ref Unsafe.Add(ref MemoryMarshal.GetReference(queries), i * HeadDim), ref MemoryMarshal.GetReference(keyBias)) - logSumExp[i]);" : "")
+            + (zero ? $"\n        weights[i * stride + keyLength + ExtraKeys - 1] = {T}.Exp(-logSumExp[i]);" : "");
+        string weightsExtraColumns = !extras ? "" : $$"""
+
+                for (int i = 0; i < queryLength; i++)
+                {{{extraColumns}}
+                }
+            """;
+        string firstTileComment = extras
+            ? "// O += P Vₕ for the tile: [rows, valid] · [valid, d]; without extra keys the first tile writes O (the rescale above leaves a row alone\n" +
+              "            // until it has a maximum, so nothing reads O before), and a block that sees no tile has ℓ = 0 and is cleared below."
+            : "// O += P Vₕ for the tile: [rows, valid] · [valid, d]; the first tile writes O (the rescale above leaves a row alone\n" +
+              "            // until it has a maximum, so nothing reads O before), and a block that sees no tile has ℓ = 0 and is cleared below.";
         w.WriteLine();
         w.WriteLine($$"""
             /// <summary>
@@ -831,7 +895,7 @@ internal static class MultiHeadEmitter
             /// </summary>
             [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private static void Attend(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> values, Span<{{T}}> outputs, Span<{{T}}> logSumExp, in AttentionMask mask,
-                ReadOnlySpan<{{T}}> bias, Span<{{T}}> storedWeights = default)
+                ReadOnlySpan<{{T}}> bias, Span<{{T}}> storedWeights = default{{extraParameters}})
             {
                 Span<{{T}}> scores = stackalloc {{T}}[QueryBlock * KeyTile];
                 Span<{{T}}> rowMax = stackalloc {{T}}[QueryBlock];
@@ -844,7 +908,7 @@ internal static class MultiHeadEmitter
                     rowSum.Clear();
                     int keyEnd = mask.Causal ? (int)Math.Clamp((long)i0 + rows + shift, 0, keyLength) : keyLength;
                     ref {{T}} queryBlock = ref Unsafe.Add(ref MemoryMarshal.GetReference(queries), i0 * HeadDim);
-                    ref {{T}} outputBlock = ref Unsafe.Add(ref MemoryMarshal.GetReference(outputs), i0 * HeadDim);
+                    ref {{T}} outputBlock = ref Unsafe.Add(ref MemoryMarshal.GetReference(outputs), i0 * HeadDim);{{extraStart}}
                     for (int j0 = 0; j0 < keyEnd; j0 += KeyTile)
                     {
                         int valid = Math.Min(KeyTile, keyLength - j0);
@@ -852,9 +916,8 @@ internal static class MultiHeadEmitter
                         MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask, bias);
                         // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                         FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
-                        // O += P Vₕ for the tile: [rows, valid] · [valid, d]; the first tile writes O (the rescale above leaves a row alone
-                        // until it has a maximum, so nothing reads O before), and a block that sees no tile has ℓ = 0 and is cleared below.
-                        {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, accumulate: j0 > 0, inDepthOrder: true);
+                        {{firstTileComment}}
+                        {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, accumulate: {{firstTileWrites}}, inDepthOrder: true);
                     }
                     for (int r = 0; r < rows; r++)
                     {
@@ -931,11 +994,11 @@ internal static class MultiHeadEmitter
                 }
             }
 
-            // The weights of one head, materialised only when asked for: pᵢⱼ = e^{sᵢⱼ − Lᵢ}, recomputed tile by tile.
+            // The weights of one head, materialised only when asked for: pᵢⱼ = e^{sᵢⱼ − Lᵢ}, recomputed tile by tile.{{weightsExtraComment}}
             [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-            private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> logSumExp, Span<{{T}}> weights, in AttentionMask mask, ReadOnlySpan<{{T}}> bias)
+            private static void WriteWeights(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> logSumExp, Span<{{T}}> weights, in AttentionMask mask, ReadOnlySpan<{{T}}> bias{{weightsExtraParameter}})
             {
-                Span<{{T}}> scores = stackalloc {{T}}[QueryBlock * KeyTile];
+                Span<{{T}}> scores = stackalloc {{T}}[QueryBlock * KeyTile];{{weightsStride}}
                 for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
                 {
                     int rows = Math.Min(QueryBlock, queryLength - i0);
@@ -950,9 +1013,59 @@ internal static class MultiHeadEmitter
                             int i = i0 + r;
                             Span<{{T}}> row = tile.Slice(r * KeyTile, KeyTile);
                             FlashSoftmax.Recompute(row, logSumExp[i]);
-                            row.Slice(0, valid).CopyTo(weights.Slice(i * keyLength + j0, valid));
+                            row.Slice(0, valid).CopyTo(weights.Slice(i * {{weightsRow}} + j0, valid));
                         }
                     }
+                }{{weightsExtraColumns}}
+            }
+            """);
+        if (extras)
+        {
+            EmitExtraKeysStart(w, model, T, headDot);
+        }
+    }
+
+    // PyTorch appends the extra keys after the given ones; every query sees them, so the online softmax can take them first:
+    // each row's mᵢ, ℓᵢ and Oᵢ start from them instead of from −∞, 0 and 0, and the tiles then fold in as before.
+    private static void EmitExtraKeysStart(SourceWriter w, MultiHeadModel model, string T, string headDot)
+    {
+        bool kv = model.AddBiasKeyValue, zero = model.AddZeroAttention;
+        string body = kv && zero
+            ? $$"""
+                        // sᵢ = (qᵢ/√d) · k_b, and the zero key's score 0
+                        {{T}} score = {{headDot}}(ref Unsafe.Add(ref queryBlock, r * HeadDim), ref MemoryMarshal.GetReference(keyBias));
+                        {{T}} max = {{T}}.Max(score, 0);
+                        {{T}} weight = {{T}}.Exp(score - max);
+                        rowMax[r] = max;
+                        rowSum[r] = weight + {{T}}.Exp(-max);
+                        // Oᵢ = e^{sᵢ − mᵢ} v_b (the zero value adds nothing)
+                        Span<{{T}}> output = outputs.Slice(r * HeadDim, HeadDim);
+                        for (int c = 0; c < HeadDim; c++) output[c] = weight * valueBias[c];
+                """
+            : kv
+            ? $$"""
+                        // sᵢ = (qᵢ/√d) · k_b: mᵢ = sᵢ, ℓᵢ = 1, Oᵢ = v_b
+                        rowMax[r] = {{headDot}}(ref Unsafe.Add(ref queryBlock, r * HeadDim), ref MemoryMarshal.GetReference(keyBias));
+                        rowSum[r] = 1;
+                        valueBias.CopyTo(outputs.Slice(r * HeadDim, HeadDim));
+                """
+            : $$"""
+                        // the zero key: score 0, value 0
+                        rowMax[r] = 0;
+                        rowSum[r] = 1;
+                """;
+        string parameters = kv ? $"ReadOnlySpan<{T}> keyBias, ReadOnlySpan<{T}> valueBias, " : "";
+        string clear = kv ? "" : "\n    outputs.Slice(0, rows * HeadDim).Clear();";
+        w.WriteLine();
+        w.WriteLine($$"""
+            // The extra keys (PyTorch's {{(kv ? "add_bias_kv" + (zero ? " and add_zero_attn" : "") : "add_zero_attn")}}), which every query sees whatever the masks say,
+            // enter each row's online softmax first: mᵢ, ℓᵢ and Oᵢ of the block's rows start from them.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+            private static void StartWithExtraKeys(int rows, ref {{T}} queryBlock, {{parameters}}Span<{{T}}> rowMax, Span<{{T}}> rowSum, Span<{{T}}> outputs)
+            {{{clear}}
+                for (int r = 0; r < rows; r++)
+                {
+            {{body}}
                 }
             }
             """);
@@ -960,6 +1073,41 @@ internal static class MultiHeadEmitter
 
     private static void EmitBackward(SourceWriter w, MultiHeadModel model, string T, string modelProduct, string keyProduct, string valueProduct, string headProduct, string scoreTile, string headDot)
     {
+        bool kv = model.AddBiasKeyValue;
+        string extraBackwardParameters = kv ? $",\n    bool withExtraKeys = false, ReadOnlySpan<{T}> keyBias = default, ReadOnlySpan<{T}> valueBias = default, Span<{T}> extraGradients = default" : "";
+        string extraBackwardArguments = kv ? ",\n        withExtraKeys: true, KeyBiasOf(h), ValueBiasOf(h), tape.ExtraKeyGradients.AsSpan(head * 2 * HeadDim, 2 * HeadDim)" : "";
+        string extraBackwardStart = kv ? "\n    extraGradients.Clear();" : "";
+        string extraBackwardBlock = !kv ? "" : $$"""
+
+                    if (withExtraKeys)
+                    {
+                        // bias_k and bias_v, after the tiles (which write ∂Q): with sᵢ = (qᵢ/√d) · k_b, pᵢ = e^{sᵢ − Lᵢ}, ∂pᵢ = ∂Oᵢ · v_b,
+                        // ∂sᵢ = pᵢ (∂pᵢ − Dᵢ): ∂qᵢ += ∂sᵢ k_b, ∂k_b += ∂sᵢ qᵢ, ∂v_b += pᵢ ∂Oᵢ. (The zero key has no parameter and adds 0 · k to ∂q.)
+                        Span<{{T}}> dKeyBias = extraGradients.Slice(0, HeadDim), dValueBias = extraGradients.Slice(HeadDim, HeadDim);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            int i = i0 + r;
+                            ref {{T}} query = ref Unsafe.Add(ref queryBlock, r * HeadDim);
+                            ref {{T}} dOutput = ref Unsafe.Add(ref dOutputBlock, r * HeadDim);
+                            {{T}} p = {{T}}.Exp({{headDot}}(ref query, ref MemoryMarshal.GetReference(keyBias)) - logSumExp[i]);
+                            {{T}} dScore = p * ({{headDot}}(ref dOutput, ref MemoryMarshal.GetReference(valueBias)) - delta[r]);
+                            Span<{{T}}> dQuery = dQueries.Slice(i * HeadDim, HeadDim);
+                            for (int c = 0; c < HeadDim; c++)
+                            {
+                                dQuery[c] += dScore * keyBias[c];
+                                dKeyBias[c] += dScore * Unsafe.Add(ref query, c);
+                                dValueBias[c] += p * Unsafe.Add(ref dOutput, c);
+                            }
+                        }
+                    }
+            """;
+        string extraParameterGradients = !kv ? "" : $$"""
+
+                    // ∂bias_k and ∂bias_v, head h's entries: each batch row's share, in order.
+                    ReadOnlySpan<{{T}}> extra = tape.ExtraKeyGradients.AsSpan(head * 2 * HeadDim, 2 * HeadDim);
+                    AddTo(KeyBias.Gradient.AsSpan(h * HeadDim, HeadDim), extra.Slice(0, HeadDim));
+                    AddTo(ValueBias.Gradient.AsSpan(h * HeadDim, HeadDim), extra.Slice(HeadDim, HeadDim));
+            """;
         string name = model.Target.Name;
         string outputBias = model.Bias
             ? "for (int r = 0; r < rows; r++) AddTo(OutProjectionBias.Gradient, dOutput.Slice(r * ModelDim, ModelDim));"
@@ -1085,7 +1233,7 @@ internal static class MultiHeadEmitter
                     tape.KeyTiles.AsSpan(head * tileLength, tileLength), tape.ValueTiles.AsSpan(head * tileLength, tileLength),
                     tape.Outputs.AsSpan(head * queryLength_d, queryLength_d), tape.LogSumExp.AsSpan(head * queryLength, queryLength), dOutputs,
                     dQueries, tape.KeyGradients.AsSpan(head * keyLength_d, keyLength_d), tape.ValueGradients.AsSpan(head * keyLength_d, keyLength_d), tape.Mask, tape.StoredWeights(head),
-                    tape.HeadBias(head), headBiasGradients.IsEmpty ? default : headBiasGradients.Slice(head * queryLength * keyLength, queryLength * keyLength));
+                    tape.HeadBias(head), headBiasGradients.IsEmpty ? default : headBiasGradients.Slice(head * queryLength * keyLength, queryLength * keyLength){{extraBackwardArguments}});
                 // The forward scaled Qₕ by 1/√d after projecting: the projection's gradient carries the same factor.
                 FlashSoftmax.Scale(dQueries, ScoreFactor);
             }
@@ -1098,13 +1246,13 @@ internal static class MultiHeadEmitter
             [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private static void AttendBackward(int b, int queryLength, int keyLength, ReadOnlySpan<{{T}}> queries, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> keyTiles, ReadOnlySpan<{{T}}> valueTiles,
                 ReadOnlySpan<{{T}}> outputs, ReadOnlySpan<{{T}}> logSumExp, ReadOnlySpan<{{T}}> dOutputs, Span<{{T}}> dQueries, Span<{{T}}> dKeys, Span<{{T}}> dValues, in AttentionMask mask,
-                ReadOnlySpan<{{T}}> storedWeights, ReadOnlySpan<{{T}}> bias, Span<{{T}}> dBias)
+                ReadOnlySpan<{{T}}> storedWeights, ReadOnlySpan<{{T}}> bias, Span<{{T}}> dBias{{extraBackwardParameters}})
             {
                 Span<{{T}}> weights = stackalloc {{T}}[QueryBlock * KeyTile];
                 Span<{{T}}> dWeights = stackalloc {{T}}[QueryBlock * KeyTile];
                 Span<{{T}}> delta = stackalloc {{T}}[QueryBlock];
                 int shift = keyLength - queryLength;
-                dBias.Clear();
+                dBias.Clear();{{extraBackwardStart}}
                 // ∂Q, ∂K and ∂V are written, not cleared then added to: a block's ∂Q rows by its first tile, a tile's ∂K and ∂V rows by the
                 // first block that reaches it (the blocks' key ends never decrease); rows nothing reaches are cleared.
                 int previousKeyEnd = 0;
@@ -1163,7 +1311,7 @@ internal static class MultiHeadEmitter
                         {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim], accumulate: j0 > 0);
                         {{headProduct}}(valid, rows, ref MemoryMarshal.GetReference(dp), 1, KeyTile, ref queryBlock, ref dKeys[j0 * HeadDim], accumulate: keysSeen);
                     }
-                    previousKeyEnd = Math.Max(previousKeyEnd, keyEnd);
+                    previousKeyEnd = Math.Max(previousKeyEnd, keyEnd);{{extraBackwardBlock}}
                 }
                 // keys past every block's reach (none unless there are no queries): their whole tiles were never written
                 int reached = Math.Min(keyLength, (previousKeyEnd + KeyTile - 1) / KeyTile * KeyTile);
@@ -1181,7 +1329,7 @@ internal static class MultiHeadEmitter
                     int head = b * Heads + h;
                     {{Indent(ParameterGradients("Query", modelProduct, "query", "queryLength", "dQueries", "ModelDim"), 2)}}
                     {{Indent(ParameterGradients("Key", keyProduct, "keys", "keyLength", "dKeys", "KeyDim"), 2)}}
-                    {{Indent(ParameterGradients("Value", valueProduct, "values", "keyLength", "dValues", "ValueDim"), 2)}}
+                    {{Indent(ParameterGradients("Value", valueProduct, "values", "keyLength", "dValues", "ValueDim"), 2)}}{{extraParameterGradients}}
                 }
             }
 
@@ -1197,8 +1345,10 @@ internal static class MultiHeadEmitter
             """);
     }
 
-    private static void EmitChecks(SourceWriter w, string T)
+    private static void EmitChecks(SourceWriter w, MultiHeadModel model, string T)
     {
+        string columns = WeightColumns(model);
+        string columnsLabel = model.ExtraKeys > 0 ? "Tk + ExtraKeys={keyLength + ExtraKeys}" : "Tk={keyLength}";
         w.WriteLine();
         w.WriteLine($$"""
             private static void ThrowIfInvalidForward(int batch, int queryLength, int keyLength, ReadOnlySpan<{{T}}> query, ReadOnlySpan<{{T}}> keys, ReadOnlySpan<{{T}}> values, Span<{{T}}> output, Span<{{T}}> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<{{T}}> attentionBias, bool checkKeys = true)
@@ -1215,11 +1365,11 @@ internal static class MultiHeadEmitter
                 Shapes.RequireLength(output.Length, (long)batch * queryLength * ModelDim, nameof(output), $"[B={batch}, Tq={queryLength}, ModelDim={ModelDim}]");
                 if (averageWeights)
                 {
-                    Shapes.RequireOptionalLength(weights.Length, (long)batch * queryLength * keyLength, nameof(weights), $"[B={batch}, Tq={queryLength}, Tk={keyLength}] (averaged over heads)");
+                    Shapes.RequireOptionalLength(weights.Length, (long)batch * queryLength * {{columns}}, nameof(weights), $"[B={batch}, Tq={queryLength}, {{columnsLabel}}] (averaged over heads)");
                 }
                 else
                 {
-                    Shapes.RequireOptionalLength(weights.Length, (long)batch * Heads * queryLength * keyLength, nameof(weights), $"[B={batch}, H={Heads}, Tq={queryLength}, Tk={keyLength}] (per head)");
+                    Shapes.RequireOptionalLength(weights.Length, (long)batch * Heads * queryLength * {{columns}}, nameof(weights), $"[B={batch}, H={Heads}, Tq={queryLength}, {{columnsLabel}}] (per head)");
                 }
                 mask.Validate(batch, queryLength, keyLength, nameof(mask));
                 RequireBiasLength(attentionBias.Length, batch, queryLength, keyLength, nameof(attentionBias));

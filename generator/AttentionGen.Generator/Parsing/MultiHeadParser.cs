@@ -37,10 +37,12 @@ internal static class MultiHeadParser
         }
         bool bias = parser.ReadBool("Bias", true);
         bool causal = parser.ReadBool("Causal", false);
+        bool addBiasKeyValue = parser.ReadBool("AddBiasKeyValue", false);
+        bool addZeroAttention = parser.ReadBool("AddZeroAttention", false);
 
         MultiHeadModel? model = target is null || element is null || parser.HasErrors
             ? null
-            : new MultiHeadModel(target, element, modelDim, heads, keyDim, valueDim, bias, causal);
+            : new MultiHeadModel(target, element, modelDim, heads, keyDim, valueDim, bias, causal, addBiasKeyValue, addZeroAttention);
         return new ParseResult<MultiHeadModel>(model, parser.Diagnostics);
     }
 }

@@ -38,4 +38,18 @@ public sealed class MultiHeadAttentionAttribute : AttentionLayerAttribute
     /// so a query appended to a key cache sees every earlier key). Combines with the call's own mask. Default false.
     /// </summary>
     public bool Causal { get; set; }
+
+    /// <summary>
+    /// PyTorch's <c>add_bias_kv</c>: one more key and value, the learned <c>bias_k</c> and <c>bias_v</c> ([1, 1, ModelDim], split
+    /// by heads), appended after the projected keys and values of every sequence. Every query may attend to it whatever the
+    /// masks say; the weights then have Tk + 1 columns (Tk + 2 with <see cref="AddZeroAttention"/>). Default false.
+    /// </summary>
+    public bool AddBiasKeyValue { get; set; }
+
+    /// <summary>
+    /// PyTorch's <c>add_zero_attn</c>: one more key and value of zeros in every head, after the others (and after
+    /// <see cref="AddBiasKeyValue"/>'s): its score is 0, so a query whose every key is masked still has a softmax, and its
+    /// head output is zero. Every query may attend to it; the weights get one more column. Default false.
+    /// </summary>
+    public bool AddZeroAttention { get; set; }
 }

@@ -28,3 +28,10 @@ public interface IMultiHeadLayer<T, TTape, TCache> : IAttentionLayer<T>
 [MultiHeadAttention(ModelDim = 6, Heads = 2, ElementType = typeof(double))] public partial class HeadsD6x2 : IMultiHeadLayer<double, HeadsD6x2.Tape, HeadsD6x2.KeyValueCache>;
 [MultiHeadAttention(ModelDim = 8, Heads = 4, KeyDim = 5, ValueDim = 3, Causal = true, ElementType = typeof(double))] public partial class HeadsD8x4K5V3Causal : IMultiHeadLayer<double, HeadsD8x4K5V3Causal.Tape, HeadsD8x4K5V3Causal.KeyValueCache>;
 [MultiHeadAttention(ModelDim = 6, Heads = 3, Bias = false, ElementType = typeof(double))] public partial class HeadsD6x3NoBias : IMultiHeadLayer<double, HeadsD6x3NoBias.Tape, HeadsD6x3NoBias.KeyValueCache>;
+
+// PyTorch's add_bias_kv and add_zero_attn (the extra keys): both, each alone, with kdim/vdim, causal, without biases.
+[MultiHeadAttention(ModelDim = 16, Heads = 2, AddBiasKeyValue = true, AddZeroAttention = true)] public partial class ExtraF16x2KvZero : IMultiHeadLayer<float, ExtraF16x2KvZero.Tape, ExtraF16x2KvZero.KeyValueCache>;
+[MultiHeadAttention(ModelDim = 64, Heads = 4, Causal = true, AddBiasKeyValue = true)] public partial class ExtraF64x4CausalKv : IMultiHeadLayer<float, ExtraF64x4CausalKv.Tape, ExtraF64x4CausalKv.KeyValueCache>;
+[MultiHeadAttention(ModelDim = 6, Heads = 2, AddBiasKeyValue = true, AddZeroAttention = true, ElementType = typeof(double))] public partial class ExtraD6x2KvZero : IMultiHeadLayer<double, ExtraD6x2KvZero.Tape, ExtraD6x2KvZero.KeyValueCache>;
+[MultiHeadAttention(ModelDim = 8, Heads = 4, KeyDim = 5, ValueDim = 3, Causal = true, AddBiasKeyValue = true, ElementType = typeof(double))] public partial class ExtraD8x4K5V3CausalKv : IMultiHeadLayer<double, ExtraD8x4K5V3CausalKv.Tape, ExtraD8x4K5V3CausalKv.KeyValueCache>;
+[MultiHeadAttention(ModelDim = 6, Heads = 3, Bias = false, AddZeroAttention = true, ElementType = typeof(double))] public partial class ExtraD6x3NoBiasZero : IMultiHeadLayer<double, ExtraD6x3NoBiasZero.Tape, ExtraD6x3NoBiasZero.KeyValueCache>;

@@ -13,6 +13,14 @@ public sealed class MultiHeadReference
     public required double[] QueryWeight, KeyWeight, ValueWeight, OutputWeight; // [E, E], [E, KeyDim], [E, ValueDim], [E, E]
     public required double[] QueryBias, KeyBias, ValueBias, OutputBias;        // [E] each (zeros when the layer has none)
 
+    // PyTorch's add_bias_kv (bias_k, bias_v [E], empty when absent) and add_zero_attn: keys appended after the given ones, in that
+    // order, which no mask or additive bias touches.
+    public double[] ExtraKey = Array.Empty<double>(), ExtraValue = Array.Empty<double>();
+    public bool ZeroKey;
+
+    /// <summary>The extra keys: bias_k (when present), then the zero key (when present).</summary>
+    public int ExtraKeys => (ExtraKey.Length > 0 ? 1 : 0) + (ZeroKey ? 1 : 0);
+
     /// <summary>Reads the parameters of a generated layer by their PyTorch names.</summary>
     public static MultiHeadReference From<T>(IAttentionLayer<T> layer, int modelDim, int heads, int keyDim, int valueDim) where T : unmanaged, System.Numerics.IBinaryFloatingPointIeee754<T>
     {
@@ -30,6 +38,7 @@ public sealed class MultiHeadReference
             OutputWeight = Get("out_proj.weight"),
             QueryBias = Part(bias, 0, e), KeyBias = Part(bias, e, e), ValueBias = Part(bias, 2 * e, e),
             OutputBias = Get("out_proj.bias") is { Length: > 0 } ob ? ob : new double[e],
+            ExtraKey = Get("bias_k"), ExtraValue = Get("bias_v"),
         };
     }
 
@@ -50,7 +59,7 @@ public sealed class MultiHeadReference
     }
 
     /// <summary>
-    /// The output [B, Tq, E] and the per-head weights [B, H, Tq, Tk]; <paramref name="allowed"/>(b, i, j) is the mask and
+    /// The output [B, Tq, E] and the per-head weights [B, H, Tq, Tk + ExtraKeys]; <paramref name="allowed"/>(b, i, j) is the mask and
     /// <paramref name="bias"/>(b, h, i, j), when given, the additive bias added to the scaled score of an allowed pair.
     /// </summary>
     public (double[] Output, double[] HeadWeights) Forward(int batch, int tq, int tk, double[] query, double[] keys, double[] values, Func<int, int, int, bool> allowed,
@@ -61,8 +70,9 @@ public sealed class MultiHeadReference
         double[] k = Linear(keys, batch * tk, KeyDim, KeyWeight, KeyBias, e);
         double[] v = Linear(values, batch * tk, ValueDim, ValueWeight, ValueBias, e);
         var concatenated = new double[batch * tq * e];
-        var weights = new double[batch * Heads * tq * tk];
-        var scores = new double[tk];
+        int columns = tk + ExtraKeys;
+        var weights = new double[batch * Heads * tq * columns];
+        var scores = new double[columns];
         for (int b = 0; b < batch; b++)
         for (int h = 0; h < Heads; h++)
         for (int i = 0; i < tq; i++)
@@ -76,14 +86,26 @@ public sealed class MultiHeadReference
                 scores[j] = s / Math.Sqrt(d) + (bias is null ? 0 : bias(b, h, i, j));
                 max = double.IsNaN(max) || double.IsNaN(scores[j]) ? double.NaN : Math.Max(max, scores[j]);
             }
+            for (int x = 0; x < ExtraKeys; x++)
+            {
+                // bias_k's score (qᵢ · k_b / √d), then the zero key's (0): always allowed
+                double s = 0;
+                if (x == 0 && ExtraKey.Length > 0) for (int c = 0; c < d; c++) s += q[(b * tq + i) * e + h * d + c] * ExtraKey[h * d + c];
+                scores[tk + x] = s / Math.Sqrt(d);
+                max = double.IsNaN(max) || double.IsNaN(scores[tk + x]) ? double.NaN : Math.Max(max, scores[tk + x]);
+            }
             if (double.IsNegativeInfinity(max)) continue; // nothing allowed (or a bias of −∞ wherever allowed): zero weights, zero head output
             double total = 0;
-            for (int j = 0; j < tk; j++) { scores[j] = Math.Exp(scores[j] - max); total += scores[j]; }
-            for (int j = 0; j < tk; j++)
+            for (int j = 0; j < columns; j++) { scores[j] = Math.Exp(scores[j] - max); total += scores[j]; }
+            for (int j = 0; j < columns; j++)
             {
                 double a = scores[j] / total;
-                weights[((b * Heads + h) * tq + i) * tk + j] = a;
-                for (int c = 0; c < d; c++) concatenated[(b * tq + i) * e + h * d + c] += a * v[(b * tk + j) * e + h * d + c];
+                weights[((b * Heads + h) * tq + i) * columns + j] = a;
+                for (int c = 0; c < d; c++)
+                {
+                    double value = j < tk ? v[(b * tk + j) * e + h * d + c] : j == tk && ExtraValue.Length > 0 ? ExtraValue[h * d + c] : 0;
+                    concatenated[(b * tq + i) * e + h * d + c] += a * value;
+                }
             }
         }
         return (Linear(concatenated, batch * tq, e, OutputWeight, OutputBias, e), weights);
