@@ -159,8 +159,10 @@ internal static class MultiHeadEmitter
         EmitCache(w, T);
         EmitForwards(w, model, T, name, queryProjection, copyModel);
         EmitHeadForward(w, model, T, queryProjection, keyProjection, valueProjection, copyHead);
+        // y += α x over one head's d entries, for the backward of bias_k and bias_v (requested only by layers that have them)
+        string headMultiplyAdd = model.AddBiasKeyValue ? kernels.MultiplyAdd(model.HeadDim) : "";
         EmitAttend(w, model, T, scoreTile, headProduct, headDot);
-        EmitBackward(w, model, T, modelProduct, keyProduct, valueProduct, headProduct, scoreTile, headDot);
+        EmitBackward(w, model, T, modelProduct, keyProduct, valueProduct, headProduct, scoreTile, headDot, headMultiplyAdd);
         EmitChecks(w, model, T);
     }
 
@@ -879,11 +881,8 @@ internal static class MultiHeadEmitter
                 {{{extraColumns}}
                 }
             """;
-        string firstTileComment = extras
-            ? "// O += P Vₕ for the tile: [rows, valid] · [valid, d]; without extra keys the first tile writes O (the rescale above leaves a row alone\n" +
-              "            // until it has a maximum, so nothing reads O before), and a block that sees no tile has ℓ = 0 and is cleared below."
-            : "// O += P Vₕ for the tile: [rows, valid] · [valid, d]; the first tile writes O (the rescale above leaves a row alone\n" +
-              "            // until it has a maximum, so nothing reads O before), and a block that sees no tile has ℓ = 0 and is cleared below.";
+        string firstTileComment = "// O += P Vₕ for the tile: [rows, valid] · [valid, d]; the first tile writes O" + (extras ? " unless the extra keys started it" : "") +
+            " (the rescale above leaves a row alone\n            // until it has a maximum, so nothing reads O before), and a block that sees no tile has ℓ = 0 and is cleared below.";
         w.WriteLine();
         w.WriteLine($$"""
             /// <summary>
@@ -1039,8 +1038,7 @@ internal static class MultiHeadEmitter
                         rowMax[r] = max;
                         rowSum[r] = weight + {{T}}.Exp(-max);
                         // Oᵢ = e^{sᵢ − mᵢ} v_b (the zero value adds nothing)
-                        Span<{{T}}> output = outputs.Slice(r * HeadDim, HeadDim);
-                        for (int c = 0; c < HeadDim; c++) output[c] = weight * valueBias[c];
+                        FlashSoftmax.Scale(valueBias, weight, outputs.Slice(r * HeadDim, HeadDim));
                 """
             : kv
             ? $$"""
@@ -1071,7 +1069,7 @@ internal static class MultiHeadEmitter
             """);
     }
 
-    private static void EmitBackward(SourceWriter w, MultiHeadModel model, string T, string modelProduct, string keyProduct, string valueProduct, string headProduct, string scoreTile, string headDot)
+    private static void EmitBackward(SourceWriter w, MultiHeadModel model, string T, string modelProduct, string keyProduct, string valueProduct, string headProduct, string scoreTile, string headDot, string headMultiplyAdd)
     {
         bool kv = model.AddBiasKeyValue;
         string extraBackwardParameters = kv ? $",\n    bool withExtraKeys = false, ReadOnlySpan<{T}> keyBias = default, ReadOnlySpan<{T}> valueBias = default, Span<{T}> extraGradients = default" : "";
@@ -1083,7 +1081,7 @@ internal static class MultiHeadEmitter
                     {
                         // bias_k and bias_v, after the tiles (which write ∂Q): with sᵢ = (qᵢ/√d) · k_b, pᵢ = e^{sᵢ − Lᵢ}, ∂pᵢ = ∂Oᵢ · v_b,
                         // ∂sᵢ = pᵢ (∂pᵢ − Dᵢ): ∂qᵢ += ∂sᵢ k_b, ∂k_b += ∂sᵢ qᵢ, ∂v_b += pᵢ ∂Oᵢ. (The zero key has no parameter and adds 0 · k to ∂q.)
-                        Span<{{T}}> dKeyBias = extraGradients.Slice(0, HeadDim), dValueBias = extraGradients.Slice(HeadDim, HeadDim);
+                        ref {{T}} dKeyBias = ref MemoryMarshal.GetReference(extraGradients), dValueBias = ref Unsafe.Add(ref dKeyBias, HeadDim);
                         for (int r = 0; r < rows; r++)
                         {
                             int i = i0 + r;
@@ -1091,13 +1089,9 @@ internal static class MultiHeadEmitter
                             ref {{T}} dOutput = ref Unsafe.Add(ref dOutputBlock, r * HeadDim);
                             {{T}} p = {{T}}.Exp({{headDot}}(ref query, ref MemoryMarshal.GetReference(keyBias)) - logSumExp[i]);
                             {{T}} dScore = p * ({{headDot}}(ref dOutput, ref MemoryMarshal.GetReference(valueBias)) - delta[r]);
-                            Span<{{T}}> dQuery = dQueries.Slice(i * HeadDim, HeadDim);
-                            for (int c = 0; c < HeadDim; c++)
-                            {
-                                dQuery[c] += dScore * keyBias[c];
-                                dKeyBias[c] += dScore * Unsafe.Add(ref query, c);
-                                dValueBias[c] += p * Unsafe.Add(ref dOutput, c);
-                            }
+                            {{headMultiplyAdd}}(dScore, ref MemoryMarshal.GetReference(keyBias), ref dQueries[i * HeadDim]);
+                            {{headMultiplyAdd}}(dScore, ref query, ref dKeyBias);
+                            {{headMultiplyAdd}}(p, ref dOutput, ref dValueBias);
                         }
                     }
             """;

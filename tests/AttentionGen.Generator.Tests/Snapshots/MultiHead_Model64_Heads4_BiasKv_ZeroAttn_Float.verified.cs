@@ -886,7 +886,7 @@ namespace Samples.Transformer
                     MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask, bias);
                     // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                     FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
-                    // O += P Vₕ for the tile: [rows, valid] · [valid, d]; without extra keys the first tile writes O (the rescale above leaves a row alone
+                    // O += P Vₕ for the tile: [rows, valid] · [valid, d]; the first tile writes O unless the extra keys started it (the rescale above leaves a row alone
                     // until it has a maximum, so nothing reads O before), and a block that sees no tile has ℓ = 0 and is cleared below.
                     MatrixProductAdd16(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, accumulate: j0 > 0 || withExtraKeys, inDepthOrder: true);
                 }
@@ -1011,8 +1011,7 @@ namespace Samples.Transformer
                 rowMax[r] = max;
                 rowSum[r] = weight + float.Exp(-max);
                 // Oᵢ = e^{sᵢ − mᵢ} v_b (the zero value adds nothing)
-                Span<float> output = outputs.Slice(r * HeadDim, HeadDim);
-                for (int c = 0; c < HeadDim; c++) output[c] = weight * valueBias[c];
+                FlashSoftmax.Scale(valueBias, weight, outputs.Slice(r * HeadDim, HeadDim));
             }
         }
 
@@ -1198,7 +1197,7 @@ namespace Samples.Transformer
                 {
                     // bias_k and bias_v, after the tiles (which write ∂Q): with sᵢ = (qᵢ/√d) · k_b, pᵢ = e^{sᵢ − Lᵢ}, ∂pᵢ = ∂Oᵢ · v_b,
                     // ∂sᵢ = pᵢ (∂pᵢ − Dᵢ): ∂qᵢ += ∂sᵢ k_b, ∂k_b += ∂sᵢ qᵢ, ∂v_b += pᵢ ∂Oᵢ. (The zero key has no parameter and adds 0 · k to ∂q.)
-                    Span<float> dKeyBias = extraGradients.Slice(0, HeadDim), dValueBias = extraGradients.Slice(HeadDim, HeadDim);
+                    ref float dKeyBias = ref MemoryMarshal.GetReference(extraGradients), dValueBias = ref Unsafe.Add(ref dKeyBias, HeadDim);
                     for (int r = 0; r < rows; r++)
                     {
                         int i = i0 + r;
@@ -1206,13 +1205,9 @@ namespace Samples.Transformer
                         ref float dOutput = ref Unsafe.Add(ref dOutputBlock, r * HeadDim);
                         float p = float.Exp(Dot16(ref query, ref MemoryMarshal.GetReference(keyBias)) - logSumExp[i]);
                         float dScore = p * (Dot16(ref dOutput, ref MemoryMarshal.GetReference(valueBias)) - delta[r]);
-                        Span<float> dQuery = dQueries.Slice(i * HeadDim, HeadDim);
-                        for (int c = 0; c < HeadDim; c++)
-                        {
-                            dQuery[c] += dScore * keyBias[c];
-                            dKeyBias[c] += dScore * Unsafe.Add(ref query, c);
-                            dValueBias[c] += p * Unsafe.Add(ref dOutput, c);
-                        }
+                        MultiplyAdd16(dScore, ref MemoryMarshal.GetReference(keyBias), ref dQueries[i * HeadDim]);
+                        MultiplyAdd16(dScore, ref query, ref dKeyBias);
+                        MultiplyAdd16(p, ref dOutput, ref dValueBias);
                     }
                 }
             }
@@ -3184,6 +3179,43 @@ namespace Samples.Transformer
                             target = sum;
                         }
                     }
+                }
+            }
+        }
+
+        /// <summary>
+        /// yᵢ ← yᵢ + α xᵢ for i &lt; 16.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void MultiplyAdd16(float alpha, ref float x, ref float y)
+        {
+            if (SimdPaths.Vector512)
+            {
+                // 16 = 1 × 16 lanes
+                Vector512<float> alphaVector512 = Vector512.Create(alpha);
+                Vector512.MultiplyAddEstimate(alphaVector512, Vector512.LoadUnsafe(ref x, 0), Vector512.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+            }
+            else if (SimdPaths.Vector256)
+            {
+                // 16 = 2 × 8 lanes
+                Vector256<float> alphaVector256 = Vector256.Create(alpha);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 0), Vector256.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                Vector256.MultiplyAddEstimate(alphaVector256, Vector256.LoadUnsafe(ref x, 8), Vector256.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
+            }
+            else if (SimdPaths.Vector128)
+            {
+                // 16 = 4 × 4 lanes
+                Vector128<float> alphaVector128 = Vector128.Create(alpha);
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 0), Vector128.LoadUnsafe(ref y, 0)).StoreUnsafe(ref y, 0);
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 4), Vector128.LoadUnsafe(ref y, 4)).StoreUnsafe(ref y, 4);
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 8), Vector128.LoadUnsafe(ref y, 8)).StoreUnsafe(ref y, 8);
+                Vector128.MultiplyAddEstimate(alphaVector128, Vector128.LoadUnsafe(ref x, 12), Vector128.LoadUnsafe(ref y, 12)).StoreUnsafe(ref y, 12);
+            }
+            else
+            {
+                for (nuint o = 0; o < 16; o++)
+                {
+                    Unsafe.Add(ref y, o) = float.MultiplyAddEstimate(alpha, Unsafe.Add(ref x, o), Unsafe.Add(ref y, o));
                 }
             }
         }

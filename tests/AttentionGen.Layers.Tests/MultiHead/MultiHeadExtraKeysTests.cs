@@ -205,25 +205,8 @@ public abstract class MultiHeadExtraKeysTests<TLayer, T, TTape, TCache>
         T[] v = TestData.Random<T>(random, batch * Heads * tk * HeadDim);
         var output = new T[q.Length];
         layer.ScaledDotProductAttention(batch, tq, tk, q, k, v, output, default);
-        for (int head = 0; head < batch * Heads; head++)
-        for (int i = 0; i < tq; i++)
-        {
-            var scores = new double[tk];
-            for (int j = 0; j < tk; j++)
-            {
-                bool allowed = !Causal || j <= i + tk - tq;
-                double dot = 0;
-                for (int c = 0; c < HeadDim; c++) dot += double.CreateTruncating(q[(head * tq + i) * HeadDim + c]) * double.CreateTruncating(k[(head * tk + j) * HeadDim + c]);
-                scores[j] = allowed ? dot / Math.Sqrt(HeadDim) : double.NegativeInfinity;
-            }
-            double max = scores.Max(), total = scores.Sum(s => Math.Exp(s - max));
-            for (int c = 0; c < HeadDim; c++)
-            {
-                double expected = 0;
-                for (int j = 0; j < tk; j++) expected += Math.Exp(scores[j] - max) / total * double.CreateTruncating(v[(head * tk + j) * HeadDim + c]);
-                Assert.True(Math.Abs(expected - double.CreateTruncating(output[(head * tq + i) * HeadDim + c])) <= Tolerance * 10, $"head {head}, query {i}, [{c}]");
-            }
-        }
+        double[] expected = MultiHeadReference.Core(batch * Heads, tq, tk, HeadDim, TestData.ToDouble(q), TestData.ToDouble(k), TestData.ToDouble(v), Causal);
+        TestData.AssertClose<T>(expected, output, Tolerance, "core output");
     }
 
     [Fact]

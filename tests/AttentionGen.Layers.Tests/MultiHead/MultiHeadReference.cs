@@ -111,6 +111,34 @@ public sealed class MultiHeadReference
         return (Linear(concatenated, batch * tq, e, OutputWeight, OutputBias, e), weights);
     }
 
+    /// <summary>
+    /// The attention core alone (scaled_dot_product_attention) on [heads, T, d] in double: softmax(q kᵀ / √d) v per head, keys after
+    /// i + Tk − Tq hidden when causal, a query with nothing allowed giving zeros.
+    /// </summary>
+    public static double[] Core(int heads, int tq, int tk, int d, double[] q, double[] k, double[] v, bool causal)
+    {
+        var output = new double[heads * tq * d];
+        var s = new double[tk];
+        for (int head = 0; head < heads; head++)
+        for (int i = 0; i < tq; i++)
+        {
+            double max = double.NegativeInfinity;
+            for (int j = 0; j < tk; j++)
+            {
+                double dot = 0;
+                for (int c = 0; c < d; c++) dot += q[(head * tq + i) * d + c] * k[(head * tk + j) * d + c];
+                s[j] = !causal || j <= i + tk - tq ? dot / Math.Sqrt(d) : double.NegativeInfinity;
+                max = Math.Max(max, s[j]);
+            }
+            if (double.IsNegativeInfinity(max)) continue;
+            double total = s.Sum(x => Math.Exp(x - max));
+            for (int j = 0; j < tk; j++)
+            for (int c = 0; c < d; c++)
+                output[(head * tq + i) * d + c] += Math.Exp(s[j] - max) / total * v[(head * tk + j) * d + c];
+        }
+        return output;
+    }
+
     /// <summary>Weights averaged over heads, [B, Tq, Tk].</summary>
     public double[] Average(double[] headWeights, int batch, int tq, int tk)
     {

@@ -108,26 +108,7 @@ public abstract class MultiHeadTests<TLayer, T, TTape, TCache>
         {
             var output = new T[q.Length];
             layer.ScaledDotProductAttention(batch, tq, tk, q, k, v, output, new AttentionMask { Causal = causal });
-            var expected = new double[q.Length];
-            for (int head = 0; head < batch * Heads; head++)
-            for (int i = 0; i < tq; i++)
-            {
-                var s = new double[tk];
-                double max = double.NegativeInfinity;
-                for (int j = 0; j < tk; j++)
-                {
-                    bool allowed = !(causal || Causal) || j <= i + tk - tq;
-                    double dot = 0;
-                    for (int c = 0; c < HeadDim; c++) dot += double.CreateTruncating(q[(head * tq + i) * HeadDim + c]) * double.CreateTruncating(k[(head * tk + j) * HeadDim + c]);
-                    s[j] = allowed ? dot / Math.Sqrt(HeadDim) : double.NegativeInfinity;
-                    max = Math.Max(max, s[j]);
-                }
-                if (double.IsNegativeInfinity(max)) continue;
-                double total = s.Sum(x => Math.Exp(x - max));
-                for (int j = 0; j < tk; j++)
-                for (int c = 0; c < HeadDim; c++)
-                    expected[(head * tq + i) * HeadDim + c] += Math.Exp(s[j] - max) / total * double.CreateTruncating(v[(head * tk + j) * HeadDim + c]);
-            }
+            double[] expected = MultiHeadReference.Core(batch * Heads, tq, tk, HeadDim, TestData.ToDouble(q), TestData.ToDouble(k), TestData.ToDouble(v), causal || Causal);
             TestData.AssertClose<T>(expected, output, Tolerance, $"core output (causal {causal})");
             var recorded = new T[q.Length];
             layer.ScaledDotProductAttention(new TTape(), batch, tq, tk, q, k, v, recorded, new AttentionMask { Causal = causal });
