@@ -167,24 +167,30 @@ namespace Samples.Sentences
         // element of `penalties`, and the sum over b runs in order afterwards, so it does not depend on the thread count.
         private float ForwardBatch(Tape? tape, int batch, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights, ReadOnlySpan<bool> padding)
         {
-            int penaltiesLength = batch;
-            float[]? penaltiesRented = null;
-            Span<float> penalties = CacheLines.Aligned(penaltiesLength + 16 <= StackScratchLimit
-                ? stackalloc float[penaltiesLength + 16]
-                : (penaltiesRented = ArrayPool<float>.Shared.Rent(penaltiesLength + 16)).AsSpan(), penaltiesLength);
+            // W_s1ᵀ [Dim, Units], packed once per call and read by every sequence: H W_s1ᵀ then broadcasts elements of H
+            // against rows of W_s1ᵀ (a register-blocked product without horizontal sums; W10's forward took 10–20 % less
+            // time than with dot products of depth Dim). The penalties P_b follow it.
+            int scratchLength = Dim * Units + batch;
+            float[]? scratchRented = null;
+            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
+                Span<float> packedWeight = scratch.Slice(0, Dim * Units);
+                Span<float> penalties = scratch.Slice(Dim * Units, batch);
+                MatrixOps.Transpose<float>(FirstWeight.Value, Units, Dim, packedWeight);
                 // Per sequence: T·dₐ·D multiply-adds for H W_s1ᵀ, r·T·dₐ for E and r·T·D for M.
                 long work = (long)batch * length * (Units * Dim + Hops * (Units + Dim));
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
-                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, chunk, chunk + 1, s.KeyLength, s.R0, s.W0, s.W1, s.W2, s.Mask.KeyPadding),
-                        (batch, Hops, length), AttentionMask.FromKeyPadding(padding), r0: input, w0: output, w1: weights, w2: penalties);
+                        static (int chunk, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, chunk, chunk + 1, s.KeyLength, s.R0, s.R1, s.W0, s.W1, s.W2, s.Mask.KeyPadding),
+                        (batch, Hops, length), AttentionMask.FromKeyPadding(padding), r0: input, r1: packedWeight, w0: output, w1: weights, w2: penalties);
                 }
                 else
                 {
-                    ForwardRows(tape, 0, batch, length, input, output, weights, penalties, padding);
+                    ForwardRows(tape, 0, batch, length, input, packedWeight, output, weights, penalties, padding);
                 }
                 float penalty = 0;
                 for (int b = 0; b < batch; b++) penalty += penalties[b];
@@ -192,9 +198,9 @@ namespace Samples.Sentences
             }
             finally
             {
-                if (penaltiesRented is not null)
+                if (scratchRented is not null)
                 {
-                    ArrayPool<float>.Shared.Return(penaltiesRented);
+                    ArrayPool<float>.Shared.Return(scratchRented);
                 }
             }
         }
@@ -223,7 +229,7 @@ namespace Samples.Sentences
         // Sequences [first, end), each: Hid = tanh(H W_s1ᵀ); E = W_s2 Hidᵀ (−∞ at padding); A = row softmax of E; M = A H;
         // P_b from G = A Aᵀ − I (0 when the coefficient is 0).
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<float> input, Span<float> output, Span<float> weights, Span<float> penalties, ReadOnlySpan<bool> padding)
+        private void ForwardRows(Tape? tape, int first, int end, int length, ReadOnlySpan<float> input, ReadOnlySpan<float> packedWeight, Span<float> output, Span<float> weights, Span<float> penalties, ReadOnlySpan<bool> padding)
         {
             int scratchLength = (tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? Hops * length : 0) + Hops * Hops;
             float[]? scratchRented = null;
@@ -239,8 +245,7 @@ namespace Samples.Sentences
                     Span<float> hidden = tape is not null ? tape.Hidden.AsSpan(b * length * Units, length * Units) : scratch.Slice(0, length * Units);
                     Span<float> attention = tape is not null ? tape.Weights.AsSpan(b * Hops * length, Hops * length)
                         : weights.IsEmpty ? scratch.Slice(length * Units, Hops * length) : weights.Slice(b * Hops * length, Hops * length);
-                    hidden.Clear();
-                    ProductTransposedAdd64(length, Units, ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetArrayDataReference(FirstWeight.Value), ref MemoryMarshal.GetReference(hidden));
+                    MatrixProductAdd32(length, Dim, ref MemoryMarshal.GetReference(rows), Dim, 1, ref MemoryMarshal.GetReference(packedWeight), ref MemoryMarshal.GetReference(hidden), accumulate: false);
                     for (int t = 0; t < length; t++) TanhInPlace32(ref hidden[t * Units]);
                     attention.Clear();
                     ProductTransposedAdd32(Hops, length, ref MemoryMarshal.GetArrayDataReference(SecondWeight.Value), ref MemoryMarshal.GetReference(hidden), ref MemoryMarshal.GetReference(attention));
