@@ -175,6 +175,7 @@ internal sealed class Kernels
     public string MatrixProductAdd(int columns)
     {
         string name = $"MatrixProductAdd{columns}";
+        CopyToPanel();
         int lanes512 = _element.Lanes(512);
         (string Dots, string Rows)? tailColumns = columns > lanes512 && columns % lanes512 > 0
             ? (MatrixProductTailDots(columns), MatrixProductTailRows(columns))
@@ -238,6 +239,42 @@ internal sealed class Kernels
             }
         });
         return name;
+    }
+
+    private const string CopyToPanelName = "CopyToPanel";
+
+    // MatrixProductAdd's panel of a block of rows of A read transposed (see packA there).
+    private void CopyToPanel()
+    {
+        Request(CopyToPanelName, writer =>
+        {
+            writer.Summary("panel[k · rows + r] = a[k · aDepth + r] for k &lt; count, r &lt; rows: a block of rows of A that is read transposed,\n" +
+                "copied into a contiguous [k, row] panel (MatrixProductAdd on the Vector256 and Vector128 paths).");
+            LayerScaffold.HotMethod(writer); // called, and optimised from its first call as the kernels are
+            using (writer.Block($"private static void {CopyToPanelName}(ref {T} a, nint aDepth, int rows, nint count, ref {T} panel)"))
+            {
+                int perVector128 = 16 / _element.Size;
+                using (writer.Block("if (rows == 4)"))
+                {
+                    writer.WriteLine($"// the usual block: its four elements at each k are {(perVector128 == 4 ? "one Vector128" : "two Vector128s")}");
+                    using (writer.Block("for (nint k = 0; k < count; k++)"))
+                    {
+                        for (int r = 0; r < 4; r += perVector128)
+                        {
+                            string offset = r == 0 ? "" : $" + {r}";
+                            writer.WriteLine($"Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth{offset})).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4{offset}));");
+                        }
+                    }
+                    writer.WriteLine("return;");
+                }
+                using (writer.Block("for (nint k = 0; k < count; k++)"))
+                {
+                    writer.WriteLine($"ref {T} from = ref Unsafe.Add(ref a, k * aDepth);");
+                    writer.WriteLine($"ref {T} to = ref Unsafe.Add(ref panel, k * rows);");
+                    writer.WriteLine("for (int r = 0; r < rows; r++) Unsafe.Add(ref to, r) = Unsafe.Add(ref from, r);");
+                }
+            }
+        });
     }
 
     private void EmitProductWidth(SourceWriter writer, int columns, int bits, (string Dots, string Rows)? tailColumns)
@@ -314,15 +351,7 @@ internal sealed class Kernels
         {
             using SourceWriter.Scope packing = writer.Block("if (packA)");
             writer.WriteLine($"ref {T} panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);");
-            using (writer.Block("for (nint k = 0; k < kCount; k++)"))
-            {
-                writer.WriteLine($"ref {T} from = ref Unsafe.Add(ref aTop, k * aDepth);");
-                writer.WriteLine($"ref {T} to = ref Unsafe.Add(ref panel, k * {rowBlock});");
-                for (int r = 0; r < rowBlock; r++)
-                {
-                    writer.WriteLine(r == 0 ? "to = from;" : $"Unsafe.Add(ref to, {r}) = Unsafe.Add(ref from, {r});");
-                }
-            }
+            writer.WriteLine($"{CopyToPanelName}(ref aTop, aDepth, {rowBlock}, kCount, ref panel);");
             writer.WriteLine("aTop = ref panel;");
             writer.WriteLine($"(aRowStep, aDepthStep) = (1, {rowBlock});");
         }

@@ -855,6 +855,31 @@ namespace Samples.Speech
         }
 
         /// <summary>
+        /// panel[k · rows + r] = a[k · aDepth + r] for k &lt; count, r &lt; rows: a block of rows of A that is read transposed,
+        /// copied into a contiguous [k, row] panel (MatrixProductAdd on the Vector256 and Vector128 paths).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void CopyToPanel(ref double a, nint aDepth, int rows, nint count, ref double panel)
+        {
+            if (rows == 4)
+            {
+                // the usual block: its four elements at each k are two Vector128s
+                for (nint k = 0; k < count; k++)
+                {
+                    Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth)).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4));
+                    Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth + 2)).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4 + 2));
+                }
+                return;
+            }
+            for (nint k = 0; k < count; k++)
+            {
+                ref double from = ref Unsafe.Add(ref a, k * aDepth);
+                ref double to = ref Unsafe.Add(ref panel, k * rows);
+                for (int r = 0; r < rows; r++) Unsafe.Add(ref to, r) = Unsafe.Add(ref from, r);
+            }
+        }
+
+        /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 37.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -2045,15 +2070,7 @@ namespace Samples.Speech
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -2175,13 +2192,7 @@ namespace Samples.Speech
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -2255,12 +2266,7 @@ namespace Samples.Speech
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -2315,15 +2321,7 @@ namespace Samples.Speech
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -2445,13 +2443,7 @@ namespace Samples.Speech
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -2525,12 +2517,7 @@ namespace Samples.Speech
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }

@@ -1280,6 +1280,31 @@ namespace Samples.Transformer
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
 
         /// <summary>
+        /// panel[k · rows + r] = a[k · aDepth + r] for k &lt; count, r &lt; rows: a block of rows of A that is read transposed,
+        /// copied into a contiguous [k, row] panel (MatrixProductAdd on the Vector256 and Vector128 paths).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void CopyToPanel(ref double a, nint aDepth, int rows, nint count, ref double panel)
+        {
+            if (rows == 4)
+            {
+                // the usual block: its four elements at each k are two Vector128s
+                for (nint k = 0; k < count; k++)
+                {
+                    Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth)).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4));
+                    Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth + 2)).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4 + 2));
+                }
+                return;
+            }
+            for (nint k = 0; k < count; k++)
+            {
+                ref double from = ref Unsafe.Add(ref a, k * aDepth);
+                ref double to = ref Unsafe.Add(ref panel, k * rows);
+                for (int r = 0; r < rows; r++) Unsafe.Add(ref to, r) = Unsafe.Add(ref from, r);
+            }
+        }
+
+        /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 120.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -2357,15 +2382,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -2446,13 +2463,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -2505,12 +2516,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -2554,15 +2560,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -2643,13 +2641,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -2702,12 +2694,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -3404,15 +3391,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -3542,13 +3521,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -3630,12 +3603,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -3698,15 +3666,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -3820,13 +3780,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -3900,12 +3854,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -4016,15 +3965,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -4111,13 +4052,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -4172,12 +4107,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -4221,15 +4151,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -4333,13 +4255,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -4403,12 +4319,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -5193,15 +5104,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -5315,13 +5218,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -5395,12 +5292,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -5459,15 +5351,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -5598,13 +5482,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -5687,12 +5565,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -5808,15 +5681,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -5936,13 +5801,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -6018,12 +5877,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -6082,15 +5936,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -6211,13 +6057,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -6290,12 +6130,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }

@@ -1382,6 +1382,30 @@ namespace Samples.Transformer
         }
 
         /// <summary>
+        /// panel[k · rows + r] = a[k · aDepth + r] for k &lt; count, r &lt; rows: a block of rows of A that is read transposed,
+        /// copied into a contiguous [k, row] panel (MatrixProductAdd on the Vector256 and Vector128 paths).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void CopyToPanel(ref float a, nint aDepth, int rows, nint count, ref float panel)
+        {
+            if (rows == 4)
+            {
+                // the usual block: its four elements at each k are one Vector128
+                for (nint k = 0; k < count; k++)
+                {
+                    Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth)).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4));
+                }
+                return;
+            }
+            for (nint k = 0; k < count; k++)
+            {
+                ref float from = ref Unsafe.Add(ref a, k * aDepth);
+                ref float to = ref Unsafe.Add(ref panel, k * rows);
+                for (int r = 0; r < rows; r++) Unsafe.Add(ref to, r) = Unsafe.Add(ref from, r);
+            }
+        }
+
+        /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 512.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -2366,15 +2390,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -2488,13 +2504,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -2568,12 +2578,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -2632,15 +2637,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -2771,13 +2768,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -2860,12 +2851,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -3491,15 +3477,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -3630,13 +3608,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -3719,12 +3691,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -3788,15 +3755,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -3910,13 +3869,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -3990,12 +3943,7 @@ namespace Samples.Transformer
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }

@@ -439,6 +439,31 @@ namespace Samples.Translation
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
 
         /// <summary>
+        /// panel[k · rows + r] = a[k · aDepth + r] for k &lt; count, r &lt; rows: a block of rows of A that is read transposed,
+        /// copied into a contiguous [k, row] panel (MatrixProductAdd on the Vector256 and Vector128 paths).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void CopyToPanel(ref double a, nint aDepth, int rows, nint count, ref double panel)
+        {
+            if (rows == 4)
+            {
+                // the usual block: its four elements at each k are two Vector128s
+                for (nint k = 0; k < count; k++)
+                {
+                    Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth)).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4));
+                    Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth + 2)).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4 + 2));
+                }
+                return;
+            }
+            for (nint k = 0; k < count; k++)
+            {
+                ref double from = ref Unsafe.Add(ref a, k * aDepth);
+                ref double to = ref Unsafe.Add(ref panel, k * rows);
+                for (int r = 0; r < rows; r++) Unsafe.Add(ref to, r) = Unsafe.Add(ref from, r);
+            }
+        }
+
+        /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 37.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1593,15 +1618,7 @@ namespace Samples.Translation
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -1723,13 +1740,7 @@ namespace Samples.Translation
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -1803,12 +1814,7 @@ namespace Samples.Translation
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -1863,15 +1869,7 @@ namespace Samples.Translation
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -1993,13 +1991,7 @@ namespace Samples.Translation
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -2073,12 +2065,7 @@ namespace Samples.Translation
                         if (packA)
                         {
                             ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref double from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref double to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }

@@ -1355,6 +1355,30 @@ namespace Alignment
         }
 
         /// <summary>
+        /// panel[k · rows + r] = a[k · aDepth + r] for k &lt; count, r &lt; rows: a block of rows of A that is read transposed,
+        /// copied into a contiguous [k, row] panel (MatrixProductAdd on the Vector256 and Vector128 paths).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void CopyToPanel(ref float a, nint aDepth, int rows, nint count, ref float panel)
+        {
+            if (rows == 4)
+            {
+                // the usual block: its four elements at each k are one Vector128
+                for (nint k = 0; k < count; k++)
+                {
+                    Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth)).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4));
+                }
+                return;
+            }
+            for (nint k = 0; k < count; k++)
+            {
+                ref float from = ref Unsafe.Add(ref a, k * aDepth);
+                ref float to = ref Unsafe.Add(ref panel, k * rows);
+                for (int r = 0; r < rows; r++) Unsafe.Add(ref to, r) = Unsafe.Add(ref from, r);
+            }
+        }
+
+        /// <summary>
         /// Σᵢ xᵢ yᵢ for i &lt; 32.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1841,15 +1865,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -1962,13 +1978,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -2041,12 +2051,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -2104,15 +2109,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -2243,13 +2240,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -2332,12 +2323,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -2963,15 +2949,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -3102,13 +3080,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -3191,12 +3163,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -3260,15 +3227,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -3382,13 +3341,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -3462,12 +3415,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -3578,15 +3526,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -3632,13 +3572,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -3672,12 +3606,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
@@ -3710,15 +3639,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 4);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                                Unsafe.Add(ref to, 2) = Unsafe.Add(ref from, 2);
-                                Unsafe.Add(ref to, 3) = Unsafe.Add(ref from, 3);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 4);
                         }
@@ -3781,13 +3702,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 2);
-                                to = from;
-                                Unsafe.Add(ref to, 1) = Unsafe.Add(ref from, 1);
-                            }
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 2);
                         }
@@ -3830,12 +3745,7 @@ namespace Alignment
                         if (packA)
                         {
                             ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            for (nint k = 0; k < kCount; k++)
-                            {
-                                ref float from = ref Unsafe.Add(ref aTop, k * aDepth);
-                                ref float to = ref Unsafe.Add(ref panel, k * 1);
-                                to = from;
-                            }
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
                             aTop = ref panel;
                             (aRowStep, aDepthStep) = (1, 1);
                         }
