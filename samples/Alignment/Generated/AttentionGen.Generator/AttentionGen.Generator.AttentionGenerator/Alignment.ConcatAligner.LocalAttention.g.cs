@@ -905,7 +905,7 @@ namespace Alignment
             // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) over a long depth, on the Vector256 and Vector128 paths: each
             // block of rows copies its elements of A for the depth block into a contiguous [k, row] panel before its tiles use
             // them, rather than each tile reading them aDepth apart again. On Zen 3 (AVX2) W3's ∂W ([256 × 640] · [640 × 256])
-            // went from 52–59 to 63–68 GFLOP/s and W10's ∂W_s1 from 57–60 to 67–71; on Vector512 (Zen 5) such products ran at
+            // went from 57–60 to 68–75 GFLOP/s and W10's ∂W_s1 from 59–64 to 68–74; on Vector512 (Zen 5) such products ran at
             // about 90 % of the peak without it. The same products in the same order: the bits do not change.
             bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 128;
             // (rented rather than on the stack: a stackalloc would cost every call of the kernel a stack cookie check, and
