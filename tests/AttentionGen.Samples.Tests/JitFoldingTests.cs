@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
+using System.Threading.Tasks;
 using Xunit;
 
 namespace AttentionGen.Samples.Tests;
@@ -18,7 +19,7 @@ namespace AttentionGen.Samples.Tests;
 public sealed class JitFoldingTests
 {
     [Fact]
-    public void The_first_hot_methods_of_a_process_are_compiled_with_their_path_checks_folded()
+    public async Task The_first_hot_methods_of_a_process_are_compiled_with_their_path_checks_folded()
     {
         string demo = AotDemoPath();
         string listing = Path.Combine(Path.GetTempPath(), $"attentiongen-jit-{Guid.NewGuid():N}.txt");
@@ -34,9 +35,22 @@ public sealed class JitFoldingTests
             start.Environment["DOTNET_JitDisasm"] = "*DecoderAttention:*";
             start.Environment["DOTNET_JitStdOutFile"] = listing;
             using Process process = Process.Start(start)!;
-            string output = process.StandardOutput.ReadToEnd();
-            string errors = process.StandardError.ReadToEnd();
-            Assert.True(process.WaitForExit(120_000), "AotDemo did not finish within two minutes");
+            // Both pipes read at once (a child blocked on a full stderr pipe would never finish its stdout).
+            Task<string> outputRead = process.StandardOutput.ReadToEndAsync();
+            Task<string> errorsRead = process.StandardError.ReadToEndAsync();
+            using (var timeout = new System.Threading.CancellationTokenSource(TimeSpan.FromMinutes(2)))
+            {
+                try
+                {
+                    await process.WaitForExitAsync(timeout.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    process.Kill(entireProcessTree: true);
+                    Assert.Fail("AotDemo did not finish within two minutes");
+                }
+            }
+            string output = await outputRead, errors = await errorsRead;
             Assert.True(process.ExitCode == 0, $"AotDemo exited with {process.ExitCode}: {output} {errors}");
             Assert.True(File.Exists(listing), $"the JIT wrote no listing to {listing}: {output} {errors}");
 

@@ -199,7 +199,9 @@ internal sealed class Kernels
                 writer.WriteLine("// them, rather than each tile reading them aDepth apart again. On Zen 3 (AVX2) W3's ∂W ([256 × 640] · [640 × 256])");
                 writer.WriteLine("// went from 57–60 to 68–75 GFLOP/s and W10's ∂W_s1 from 59–64 to 68–74; on Vector512 (Zen 5) such products ran at");
                 writer.WriteLine("// about 90 % of the peak without it. The same products in the same order: the bits do not change.");
-                writer.WriteLine($"bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= {PanelDepthBlock};");
+                writer.WriteLine(columns >= _element.Lanes(128)
+                    ? $"bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= {PanelDepthBlock};"
+                    : "bool packA = false; // too few columns for a Vector128: only the scalar path, which reads A in place");
                 writer.WriteLine("// (rented rather than on the stack: a stackalloc would cost every call of the kernel a stack cookie check, and");
                 writer.WriteLine("// the many short calls of the multi-head kernel's tiles never take the panel)");
                 writer.WriteLine($"{T}[]? aPanel = packA ? ArrayPool<{T}>.Shared.Rent({MaxRowBlock} * {PanelDepthBlock}) : null;");
