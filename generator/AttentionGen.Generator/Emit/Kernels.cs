@@ -580,7 +580,13 @@ internal sealed class Kernels
         }
         for (int r = 0; r < rowBlock; r++)
         {
-            writer.WriteLine(r + firstRow == 0 ? $"ref {T} aRow{r} = ref aTop;" : $"ref {T} aRow{r} = ref Unsafe.Add(ref aTop, {r + firstRow} * aRowStep);");
+            int aRowIndex = r + firstRow;
+            writer.WriteLine(aRowIndex switch
+            {
+                0 => $"ref {T} aRow{r} = ref aTop;",
+                1 => $"ref {T} aRow{r} = ref Unsafe.Add(ref aTop, aRowStep);",
+                _ => $"ref {T} aRow{r} = ref Unsafe.Add(ref aTop, {aRowIndex} * aRowStep);",
+            });
         }
         writer.WriteLine($"ref {T} bColumn = ref Unsafe.Add(ref b, k0 * {columns} + {col});");
         using (writer.Block("for (nint k = 0; k < kCount; k++)"))

@@ -1054,7 +1054,7 @@ namespace Samples.Translation
                             ref float c72 = ref Unsafe.Add(ref c, (i + 7) * 128 + col + 32);
                             Vector512<float> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1161,7 +1161,7 @@ namespace Samples.Translation
                             ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 128 + 96 + 16);
                             Vector512<float> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1274,7 +1274,7 @@ namespace Samples.Translation
                             ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 128 + col + 16);
                             Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1395,7 +1395,7 @@ namespace Samples.Translation
                             ref float c33 = ref Unsafe.Add(ref c, (i + 3) * 128 + 0 + 48);
                             Vector512<float> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 128 + 0);
@@ -1479,7 +1479,7 @@ namespace Samples.Translation
                             ref float c33 = ref Unsafe.Add(ref c, (i + 3) * 128 + 64 + 48);
                             Vector512<float> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 128 + 64);
@@ -1569,7 +1569,7 @@ namespace Samples.Translation
                             ref float c17 = ref Unsafe.Add(ref c, (i + 1) * 128 + 0 + 112);
                             Vector512<float> acc17 = fromC ? Vector512.LoadUnsafe(ref c17) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 128 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1720,7 +1720,7 @@ namespace Samples.Translation
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 128 + col + 16);
                             Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 128 + col);
@@ -1771,7 +1771,7 @@ namespace Samples.Translation
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 128 + 120);
                             Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 128 + 120);
@@ -1822,7 +1822,7 @@ namespace Samples.Translation
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 128 + col + 16);
                             Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 128 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1853,7 +1853,7 @@ namespace Samples.Translation
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 128 + 120);
                             Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 128 + 120);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1967,7 +1967,7 @@ namespace Samples.Translation
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 128 + col + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 128 + col);
@@ -2026,7 +2026,7 @@ namespace Samples.Translation
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 128 + 120 + 4);
                             Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 128 + 120);
@@ -2086,7 +2086,7 @@ namespace Samples.Translation
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 128 + col + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 128 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2121,7 +2121,7 @@ namespace Samples.Translation
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 128 + 120 + 4);
                             Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 128 + 120);
                             for (nint k = 0; k < kCount; k++)
                             {

@@ -760,7 +760,7 @@ namespace Samples.Captions
                             ref float c72 = ref Unsafe.Add(ref c, (i + 7) * 64 + 0 + 32);
                             Vector512<float> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -851,7 +851,7 @@ namespace Samples.Captions
                             ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + 48);
                             Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -947,7 +947,7 @@ namespace Samples.Captions
                             ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 64 + col + 16);
                             Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1068,7 +1068,7 @@ namespace Samples.Captions
                             ref float c33 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 48);
                             Vector512<float> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
@@ -1142,7 +1142,7 @@ namespace Samples.Captions
                             ref float c13 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 48);
                             Vector512<float> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1253,7 +1253,7 @@ namespace Samples.Captions
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
                             Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
@@ -1312,7 +1312,7 @@ namespace Samples.Captions
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48 + 8);
                             Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 48);
@@ -1372,7 +1372,7 @@ namespace Samples.Captions
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
                             Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1407,7 +1407,7 @@ namespace Samples.Captions
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
                             Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 48);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1531,7 +1531,7 @@ namespace Samples.Captions
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
@@ -1582,7 +1582,7 @@ namespace Samples.Captions
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60);
                             Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 60);
@@ -1633,7 +1633,7 @@ namespace Samples.Captions
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1664,7 +1664,7 @@ namespace Samples.Captions
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
                             Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 60);
                             for (nint k = 0; k < kCount; k++)
                             {

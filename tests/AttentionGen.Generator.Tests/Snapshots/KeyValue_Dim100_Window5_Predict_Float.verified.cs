@@ -980,7 +980,7 @@ namespace Samples.Language
                             ref float c72 = ref Unsafe.Add(ref c, (i + 7) * 100 + col + 32);
                             Vector512<float> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1073,7 +1073,7 @@ namespace Samples.Language
                                 ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 100 + 96);
                                 Vector128<float> acc70 = fromC ? Vector128.LoadUnsafe(ref c70) : Vector128<float>.Zero;
                                 ref float aRow0 = ref aTop;
-                                ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1170,7 +1170,7 @@ namespace Samples.Language
                             ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 100 + col + 16);
                             Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1270,7 +1270,7 @@ namespace Samples.Language
                                 ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 100 + 96);
                                 Vector128<float> acc70 = fromC ? Vector128.LoadUnsafe(ref c70) : Vector128<float>.Zero;
                                 ref float aRow0 = ref aTop;
-                                ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1403,7 +1403,7 @@ namespace Samples.Language
                             ref float c35 = ref Unsafe.Add(ref c, (i + 3) * 100 + 0 + 80);
                             Vector512<float> acc35 = fromC ? Vector512.LoadUnsafe(ref c35) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 0);
@@ -1483,7 +1483,7 @@ namespace Samples.Language
                                 ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 100 + 96);
                                 Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                                 ref float aRow0 = ref aTop;
-                                ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
@@ -1539,7 +1539,7 @@ namespace Samples.Language
                             ref float c15 = ref Unsafe.Add(ref c, (i + 1) * 100 + 0 + 80);
                             Vector512<float> acc15 = fromC ? Vector512.LoadUnsafe(ref c15) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1587,7 +1587,7 @@ namespace Samples.Language
                                 ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
                                 Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                                 ref float aRow0 = ref aTop;
-                                ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
                                 for (nint k = 0; k < kCount; k++)
                                 {
@@ -1720,7 +1720,7 @@ namespace Samples.Language
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 100 + col + 16);
                             Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + col);
@@ -1771,7 +1771,7 @@ namespace Samples.Language
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 100 + 96);
                             Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
@@ -1822,7 +1822,7 @@ namespace Samples.Language
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 100 + col + 16);
                             Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1853,7 +1853,7 @@ namespace Samples.Language
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
                             Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1967,7 +1967,7 @@ namespace Samples.Language
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 100 + col + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + col);
@@ -2018,7 +2018,7 @@ namespace Samples.Language
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 100 + 96);
                             Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
@@ -2069,7 +2069,7 @@ namespace Samples.Language
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 100 + col + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2100,7 +2100,7 @@ namespace Samples.Language
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
                             Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
                             for (nint k = 0; k < kCount; k++)
                             {

@@ -971,7 +971,7 @@ namespace Samples.Translation
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0);
                             Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 0);
@@ -1004,7 +1004,7 @@ namespace Samples.Translation
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + 4);
                             Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 4);
@@ -1087,7 +1087,7 @@ namespace Samples.Translation
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0);
                             Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1108,7 +1108,7 @@ namespace Samples.Translation
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 4);
                             Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 4);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1242,7 +1242,7 @@ namespace Samples.Translation
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0 + 4);
                             Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 0);
@@ -1351,7 +1351,7 @@ namespace Samples.Translation
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0 + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1530,7 +1530,7 @@ namespace Samples.Translation
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 9 + 0);
                             Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1685,7 +1685,7 @@ namespace Samples.Translation
                             ref double c11_0 = ref Unsafe.Add(ref c, (i + 11) * 9 + 0);
                             Vector512<double> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1885,7 +1885,7 @@ namespace Samples.Translation
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0);
                             Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 9 + 0);
@@ -1964,7 +1964,7 @@ namespace Samples.Translation
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0);
                             Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 9 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2082,7 +2082,7 @@ namespace Samples.Translation
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0 + 4);
                             Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 9 + 0);
@@ -2178,7 +2178,7 @@ namespace Samples.Translation
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0 + 4);
                             Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 9 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2307,7 +2307,7 @@ namespace Samples.Translation
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 9 + 0 + 4);
                             Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 9 + 0);
@@ -2358,7 +2358,7 @@ namespace Samples.Translation
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 9 + 6);
                             Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 9 + 6);
@@ -2449,7 +2449,7 @@ namespace Samples.Translation
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 9 + 0 + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 9 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2480,7 +2480,7 @@ namespace Samples.Translation
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 9 + 6);
                             Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 9 + 6);
                             for (nint k = 0; k < kCount; k++)
                             {

@@ -740,7 +740,7 @@ namespace Samples.Translation
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0);
                             Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 12 + 0);
@@ -773,7 +773,7 @@ namespace Samples.Translation
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 8);
                             Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 12 + 8);
@@ -815,7 +815,7 @@ namespace Samples.Translation
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
                             Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 12 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -836,7 +836,7 @@ namespace Samples.Translation
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 8);
                             Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 12 + 8);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -938,7 +938,7 @@ namespace Samples.Translation
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0 + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 12 + 0);
@@ -1006,7 +1006,7 @@ namespace Samples.Translation
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0 + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 12 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {

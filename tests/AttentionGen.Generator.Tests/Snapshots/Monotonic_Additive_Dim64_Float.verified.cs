@@ -1252,7 +1252,7 @@ namespace Samples.Speech
                             ref float c72 = ref Unsafe.Add(ref c, (i + 7) * 64 + 0 + 32);
                             Vector512<float> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1343,7 +1343,7 @@ namespace Samples.Speech
                             ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + 48);
                             Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1439,7 +1439,7 @@ namespace Samples.Speech
                             ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 64 + col + 16);
                             Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1560,7 +1560,7 @@ namespace Samples.Speech
                             ref float c33 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 48);
                             Vector512<float> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
@@ -1634,7 +1634,7 @@ namespace Samples.Speech
                             ref float c13 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 48);
                             Vector512<float> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1745,7 +1745,7 @@ namespace Samples.Speech
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
                             Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
@@ -1804,7 +1804,7 @@ namespace Samples.Speech
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48 + 8);
                             Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 48);
@@ -1864,7 +1864,7 @@ namespace Samples.Speech
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
                             Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1899,7 +1899,7 @@ namespace Samples.Speech
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
                             Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 48);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2023,7 +2023,7 @@ namespace Samples.Speech
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
@@ -2074,7 +2074,7 @@ namespace Samples.Speech
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60);
                             Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 60);
@@ -2125,7 +2125,7 @@ namespace Samples.Speech
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2156,7 +2156,7 @@ namespace Samples.Speech
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
                             Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 60);
                             for (nint k = 0; k < kCount; k++)
                             {

@@ -1308,7 +1308,7 @@ namespace Samples.Speech
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 12 + 0);
                             Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1367,7 +1367,7 @@ namespace Samples.Speech
                                 ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 12 + 8);
                                 Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1439,7 +1439,7 @@ namespace Samples.Speech
                             ref double c11_0 = ref Unsafe.Add(ref c, (i + 11) * 12 + 0);
                             Vector512<double> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1514,7 +1514,7 @@ namespace Samples.Speech
                                 ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 12 + 8);
                                 Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1607,7 +1607,7 @@ namespace Samples.Speech
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0);
                             Vector512<double> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 12 + 0);
@@ -1642,7 +1642,7 @@ namespace Samples.Speech
                                 ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 12 + 8);
                                 Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref double bColumn = ref Unsafe.Add(ref b, k0 * 12 + 8);
@@ -1678,7 +1678,7 @@ namespace Samples.Speech
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0);
                             Vector512<double> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 12 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1701,7 +1701,7 @@ namespace Samples.Speech
                                 ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 12 + 8);
                                 Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double bColumn = ref Unsafe.Add(ref b, k0 * 12 + 8);
                                 for (nint k = 0; k < kCount; k++)
                                 {
@@ -1808,7 +1808,7 @@ namespace Samples.Speech
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 12 + 0 + 8);
                             Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 12 + 0);
@@ -1876,7 +1876,7 @@ namespace Samples.Speech
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + 0 + 8);
                             Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 12 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1984,7 +1984,7 @@ namespace Samples.Speech
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 12 + col + 4);
                             Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 12 + col);
@@ -2053,7 +2053,7 @@ namespace Samples.Speech
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 12 + col + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 12 + col);
                             for (nint k = 0; k < kCount; k++)
                             {

@@ -1397,7 +1397,7 @@ namespace Samples.Speech
                             ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 16 + 0);
                             Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1468,7 +1468,7 @@ namespace Samples.Speech
                             ref float c11_0 = ref Unsafe.Add(ref c, (i + 11) * 16 + 0);
                             Vector512<float> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1540,7 +1540,7 @@ namespace Samples.Speech
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 16 + 0);
                             Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
@@ -1575,7 +1575,7 @@ namespace Samples.Speech
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 16 + 0);
                             Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1647,7 +1647,7 @@ namespace Samples.Speech
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 16 + 0 + 8);
                             Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
@@ -1702,7 +1702,7 @@ namespace Samples.Speech
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 16 + 0 + 8);
                             Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1799,7 +1799,7 @@ namespace Samples.Speech
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 16 + 0 + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
@@ -1850,7 +1850,7 @@ namespace Samples.Speech
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 16 + 12);
                             Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 12);
@@ -1900,7 +1900,7 @@ namespace Samples.Speech
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 16 + 0 + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1931,7 +1931,7 @@ namespace Samples.Speech
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 16 + 12);
                             Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 12);
                             for (nint k = 0; k < kCount; k++)
                             {

@@ -1619,7 +1619,7 @@ namespace Samples.Transformer
                             ref double c72 = ref Unsafe.Add(ref c, (i + 7) * 120 + col + 16);
                             Vector512<double> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1749,7 +1749,7 @@ namespace Samples.Transformer
                             ref double c11_1 = ref Unsafe.Add(ref c, (i + 11) * 120 + col + 8);
                             Vector512<double> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1855,7 +1855,7 @@ namespace Samples.Transformer
                             ref double c11_0 = ref Unsafe.Add(ref c, (i + 11) * 120 + 112);
                             Vector512<double> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1968,7 +1968,7 @@ namespace Samples.Transformer
                             ref double c35 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 40);
                             Vector512<double> acc35 = fromC ? Vector512.LoadUnsafe(ref c35) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 120 + col);
@@ -2062,7 +2062,7 @@ namespace Samples.Transformer
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 120 + 96 + 16);
                             Vector512<double> acc32 = fromC ? Vector512.LoadUnsafe(ref c32) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 120 + 96);
@@ -2143,7 +2143,7 @@ namespace Samples.Transformer
                             ref double c17 = ref Unsafe.Add(ref c, (i + 1) * 120 + 0 + 56);
                             Vector512<double> acc17 = fromC ? Vector512.LoadUnsafe(ref c17) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 120 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2223,7 +2223,7 @@ namespace Samples.Transformer
                             ref double c16 = ref Unsafe.Add(ref c, (i + 1) * 120 + 64 + 48);
                             Vector512<double> acc16 = fromC ? Vector512.LoadUnsafe(ref c16) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 120 + 64);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2414,7 +2414,7 @@ namespace Samples.Transformer
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 8);
                             Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 120 + col);
@@ -2483,7 +2483,7 @@ namespace Samples.Transformer
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 8);
                             Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 120 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2592,7 +2592,7 @@ namespace Samples.Transformer
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 120 + col + 4);
                             Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 120 + col);
@@ -2661,7 +2661,7 @@ namespace Samples.Transformer
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 120 + col + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 120 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2825,7 +2825,7 @@ namespace Samples.Transformer
                             ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 20 + 0 + 8);
                             Vector512<double> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -2901,7 +2901,7 @@ namespace Samples.Transformer
                                 ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 20 + 16);
                                 Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -2997,7 +2997,7 @@ namespace Samples.Transformer
                             ref double c11_1 = ref Unsafe.Add(ref c, (i + 11) * 20 + 0 + 8);
                             Vector512<double> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -3097,7 +3097,7 @@ namespace Samples.Transformer
                                 ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 20 + 16);
                                 Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -3198,7 +3198,7 @@ namespace Samples.Transformer
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 20 + 0 + 8);
                             Vector512<double> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + 0);
@@ -3242,7 +3242,7 @@ namespace Samples.Transformer
                                 ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 16);
                                 Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + 16);
@@ -3282,7 +3282,7 @@ namespace Samples.Transformer
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0 + 8);
                             Vector512<double> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -3310,7 +3310,7 @@ namespace Samples.Transformer
                                 ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 16);
                                 Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + 16);
                                 for (nint k = 0; k < kCount; k++)
                                 {
@@ -3422,7 +3422,7 @@ namespace Samples.Transformer
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 20 + 0 + 8);
                             Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + 0);
@@ -3481,7 +3481,7 @@ namespace Samples.Transformer
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 20 + 12 + 4);
                             Vector256<double> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + 12);
@@ -3540,7 +3540,7 @@ namespace Samples.Transformer
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 20 + 0 + 8);
                             Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -3575,7 +3575,7 @@ namespace Samples.Transformer
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 20 + 12 + 4);
                             Vector256<double> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + 12);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -3698,7 +3698,7 @@ namespace Samples.Transformer
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 20 + col + 4);
                             Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + col);
@@ -3749,7 +3749,7 @@ namespace Samples.Transformer
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 20 + 18);
                             Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + 18);
@@ -3800,7 +3800,7 @@ namespace Samples.Transformer
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 20 + col + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -3831,7 +3831,7 @@ namespace Samples.Transformer
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 20 + 18);
                             Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 20 + 18);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -3980,7 +3980,7 @@ namespace Samples.Transformer
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 5 + 0);
                             Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 5 + 0);
@@ -4063,7 +4063,7 @@ namespace Samples.Transformer
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 5 + 0);
                             Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 5 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -4174,7 +4174,7 @@ namespace Samples.Transformer
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 5 + 0 + 2);
                             Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 5 + 0);
@@ -4270,7 +4270,7 @@ namespace Samples.Transformer
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 5 + 0 + 2);
                             Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 5 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -4470,7 +4470,7 @@ namespace Samples.Transformer
                             ref double c72 = ref Unsafe.Add(ref c, (i + 7) * 64 + col + 16);
                             Vector512<double> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -4577,7 +4577,7 @@ namespace Samples.Transformer
                             ref double c71 = ref Unsafe.Add(ref c, (i + 7) * 64 + 48 + 8);
                             Vector512<double> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -4690,7 +4690,7 @@ namespace Samples.Transformer
                             ref double c11_1 = ref Unsafe.Add(ref c, (i + 11) * 64 + col + 8);
                             Vector512<double> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -4811,7 +4811,7 @@ namespace Samples.Transformer
                             ref double c33 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 24);
                             Vector512<double> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
@@ -4895,7 +4895,7 @@ namespace Samples.Transformer
                             ref double c33 = ref Unsafe.Add(ref c, (i + 3) * 64 + 32 + 24);
                             Vector512<double> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 64 + 32);
@@ -4985,7 +4985,7 @@ namespace Samples.Transformer
                             ref double c17 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 56);
                             Vector512<double> acc17 = fromC ? Vector512.LoadUnsafe(ref c17) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -5136,7 +5136,7 @@ namespace Samples.Transformer
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
                             Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
@@ -5187,7 +5187,7 @@ namespace Samples.Transformer
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60);
                             Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 64 + 60);
@@ -5238,7 +5238,7 @@ namespace Samples.Transformer
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
                             Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -5269,7 +5269,7 @@ namespace Samples.Transformer
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
                             Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 64 + 60);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -5383,7 +5383,7 @@ namespace Samples.Transformer
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 4);
                             Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
@@ -5442,7 +5442,7 @@ namespace Samples.Transformer
                             ref double c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60 + 2);
                             Vector128<double> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 64 + 60);
@@ -5502,7 +5502,7 @@ namespace Samples.Transformer
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -5537,7 +5537,7 @@ namespace Samples.Transformer
                             ref double c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60 + 2);
                             Vector128<double> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 64 + 60);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -5696,7 +5696,7 @@ namespace Samples.Transformer
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0);
                             Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 0);
@@ -5729,7 +5729,7 @@ namespace Samples.Transformer
                             ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 7 + 4);
                             Vector128<double> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 4);
@@ -5812,7 +5812,7 @@ namespace Samples.Transformer
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0);
                             Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -5833,7 +5833,7 @@ namespace Samples.Transformer
                             ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 7 + 4);
                             Vector128<double> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 4);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -5967,7 +5967,7 @@ namespace Samples.Transformer
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 7 + 0 + 4);
                             Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 0);
@@ -6076,7 +6076,7 @@ namespace Samples.Transformer
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 7 + 0 + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 7 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {

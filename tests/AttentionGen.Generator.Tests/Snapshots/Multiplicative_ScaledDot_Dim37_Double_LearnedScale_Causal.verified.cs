@@ -639,7 +639,7 @@ namespace Samples.Translation
                             ref double c72 = ref Unsafe.Add(ref c, (i + 7) * 37 + 0 + 16);
                             Vector512<double> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -730,7 +730,7 @@ namespace Samples.Translation
                             ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 24);
                             Vector512<double> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -789,7 +789,7 @@ namespace Samples.Translation
                                 ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 32);
                                 Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -967,7 +967,7 @@ namespace Samples.Translation
                             ref double c11_1 = ref Unsafe.Add(ref c, (i + 11) * 37 + col + 8);
                             Vector512<double> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1067,7 +1067,7 @@ namespace Samples.Translation
                                 ref double c70 = ref Unsafe.Add(ref c, (i + 7) * 37 + 32);
                                 Vector256<double> acc70 = fromC ? Vector256.LoadUnsafe(ref c70) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref double aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1306,7 +1306,7 @@ namespace Samples.Translation
                             ref double c33 = ref Unsafe.Add(ref c, (i + 3) * 37 + 0 + 24);
                             Vector512<double> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 37 + 0);
@@ -1368,7 +1368,7 @@ namespace Samples.Translation
                                 ref double c30 = ref Unsafe.Add(ref c, (i + 3) * 37 + 32);
                                 Vector256<double> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref double bColumn = ref Unsafe.Add(ref b, k0 * 37 + 32);
@@ -1457,7 +1457,7 @@ namespace Samples.Translation
                             ref double c13 = ref Unsafe.Add(ref c, (i + 1) * 37 + 0 + 24);
                             Vector512<double> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 37 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1495,7 +1495,7 @@ namespace Samples.Translation
                                 ref double c10 = ref Unsafe.Add(ref c, (i + 1) * 37 + 32);
                                 Vector256<double> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<double>.Zero;
                                 ref double aRow0 = ref aTop;
-                                ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref double bColumn = ref Unsafe.Add(ref b, k0 * 37 + 32);
                                 for (nint k = 0; k < kCount; k++)
                                 {
@@ -1650,7 +1650,7 @@ namespace Samples.Translation
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 8);
                             Vector256<double> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 37 + col);
@@ -1760,7 +1760,7 @@ namespace Samples.Translation
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 8);
                             Vector256<double> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 37 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1901,7 +1901,7 @@ namespace Samples.Translation
                             ref double c32 = ref Unsafe.Add(ref c, (i + 3) * 37 + col + 4);
                             Vector128<double> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref double aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 37 + col);
@@ -2011,7 +2011,7 @@ namespace Samples.Translation
                             ref double c12 = ref Unsafe.Add(ref c, (i + 1) * 37 + col + 4);
                             Vector128<double> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<double>.Zero;
                             ref double aRow0 = ref aTop;
-                            ref double aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref double aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref double bColumn = ref Unsafe.Add(ref b, k0 * 37 + col);
                             for (nint k = 0; k < kCount; k++)
                             {

@@ -703,7 +703,7 @@ namespace Samples.Documents
                             ref float c72 = ref Unsafe.Add(ref c, (i + 7) * 100 + col + 32);
                             Vector512<float> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -796,7 +796,7 @@ namespace Samples.Documents
                                 ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 100 + 96);
                                 Vector128<float> acc70 = fromC ? Vector128.LoadUnsafe(ref c70) : Vector128<float>.Zero;
                                 ref float aRow0 = ref aTop;
-                                ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -893,7 +893,7 @@ namespace Samples.Documents
                             ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 100 + col + 16);
                             Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -993,7 +993,7 @@ namespace Samples.Documents
                                 ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 100 + 96);
                                 Vector128<float> acc70 = fromC ? Vector128.LoadUnsafe(ref c70) : Vector128<float>.Zero;
                                 ref float aRow0 = ref aTop;
-                                ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1126,7 +1126,7 @@ namespace Samples.Documents
                             ref float c35 = ref Unsafe.Add(ref c, (i + 3) * 100 + 0 + 80);
                             Vector512<float> acc35 = fromC ? Vector512.LoadUnsafe(ref c35) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 0);
@@ -1206,7 +1206,7 @@ namespace Samples.Documents
                                 ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 100 + 96);
                                 Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                                 ref float aRow0 = ref aTop;
-                                ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                                 ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                                 ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
@@ -1262,7 +1262,7 @@ namespace Samples.Documents
                             ref float c15 = ref Unsafe.Add(ref c, (i + 1) * 100 + 0 + 80);
                             Vector512<float> acc15 = fromC ? Vector512.LoadUnsafe(ref c15) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1310,7 +1310,7 @@ namespace Samples.Documents
                                 ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
                                 Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                                 ref float aRow0 = ref aTop;
-                                ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                                ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                                 ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
                                 for (nint k = 0; k < kCount; k++)
                                 {
@@ -1443,7 +1443,7 @@ namespace Samples.Documents
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 100 + col + 16);
                             Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + col);
@@ -1494,7 +1494,7 @@ namespace Samples.Documents
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 100 + 96);
                             Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
@@ -1545,7 +1545,7 @@ namespace Samples.Documents
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 100 + col + 16);
                             Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1576,7 +1576,7 @@ namespace Samples.Documents
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
                             Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1690,7 +1690,7 @@ namespace Samples.Documents
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 100 + col + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + col);
@@ -1741,7 +1741,7 @@ namespace Samples.Documents
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 100 + 96);
                             Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
@@ -1792,7 +1792,7 @@ namespace Samples.Documents
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 100 + col + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1823,7 +1823,7 @@ namespace Samples.Documents
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 100 + 96);
                             Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 100 + 96);
                             for (nint k = 0; k < kCount; k++)
                             {

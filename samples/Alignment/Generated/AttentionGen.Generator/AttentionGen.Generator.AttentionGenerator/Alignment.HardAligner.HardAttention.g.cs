@@ -629,7 +629,7 @@ namespace Alignment
                             ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 32 + 0 + 16);
                             Vector512<float> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -741,7 +741,7 @@ namespace Alignment
                             ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 32 + 0 + 16);
                             Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -846,7 +846,7 @@ namespace Alignment
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
                             Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
@@ -894,7 +894,7 @@ namespace Alignment
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
                             Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -984,7 +984,7 @@ namespace Alignment
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
                             Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
@@ -1035,7 +1035,7 @@ namespace Alignment
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24);
                             Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
@@ -1085,7 +1085,7 @@ namespace Alignment
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
                             Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1116,7 +1116,7 @@ namespace Alignment
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24);
                             Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1229,7 +1229,7 @@ namespace Alignment
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + col);
@@ -1288,7 +1288,7 @@ namespace Alignment
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24 + 4);
                             Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
@@ -1348,7 +1348,7 @@ namespace Alignment
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1383,7 +1383,7 @@ namespace Alignment
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24 + 4);
                             Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
                             for (nint k = 0; k < kCount; k++)
                             {

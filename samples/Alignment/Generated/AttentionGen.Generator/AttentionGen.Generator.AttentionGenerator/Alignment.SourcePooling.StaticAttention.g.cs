@@ -675,7 +675,7 @@ namespace Alignment
                             ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 16 + 0);
                             Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -746,7 +746,7 @@ namespace Alignment
                             ref float c11_0 = ref Unsafe.Add(ref c, (i + 11) * 16 + 0);
                             Vector512<float> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -818,7 +818,7 @@ namespace Alignment
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 16 + 0);
                             Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
@@ -853,7 +853,7 @@ namespace Alignment
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 16 + 0);
                             Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -925,7 +925,7 @@ namespace Alignment
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 16 + 0 + 8);
                             Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
@@ -980,7 +980,7 @@ namespace Alignment
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 16 + 0 + 8);
                             Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1077,7 +1077,7 @@ namespace Alignment
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 16 + 0 + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
@@ -1128,7 +1128,7 @@ namespace Alignment
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 16 + 12);
                             Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 12);
@@ -1178,7 +1178,7 @@ namespace Alignment
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 16 + 0 + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1209,7 +1209,7 @@ namespace Alignment
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 16 + 12);
                             Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 16 + 12);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1375,7 +1375,7 @@ namespace Alignment
                             ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 32 + 0 + 16);
                             Vector512<float> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1487,7 +1487,7 @@ namespace Alignment
                             ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 32 + 0 + 16);
                             Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1592,7 +1592,7 @@ namespace Alignment
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
                             Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
@@ -1640,7 +1640,7 @@ namespace Alignment
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
                             Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1730,7 +1730,7 @@ namespace Alignment
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
                             Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
@@ -1781,7 +1781,7 @@ namespace Alignment
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24);
                             Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
@@ -1831,7 +1831,7 @@ namespace Alignment
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
                             Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1862,7 +1862,7 @@ namespace Alignment
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24);
                             Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1975,7 +1975,7 @@ namespace Alignment
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + col);
@@ -2034,7 +2034,7 @@ namespace Alignment
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24 + 4);
                             Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
@@ -2094,7 +2094,7 @@ namespace Alignment
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -2129,7 +2129,7 @@ namespace Alignment
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24 + 4);
                             Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
                             for (nint k = 0; k < kCount; k++)
                             {

@@ -1042,7 +1042,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c72 = ref Unsafe.Add(ref c, (i + 7) * 64 + 0 + 32);
                         Vector512<float> acc72 = fromC ? Vector512.LoadUnsafe(ref c72) : Vector512<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                         ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                         ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1133,7 +1133,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + 48);
                         Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                         ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                         ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1229,7 +1229,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 64 + col + 16);
                         Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                         ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                         ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -1350,7 +1350,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c33 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 48);
                         Vector512<float> acc33 = fromC ? Vector512.LoadUnsafe(ref c33) : Vector512<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                         ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                         ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
@@ -1424,7 +1424,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c13 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 48);
                         Vector512<float> acc13 = fromC ? Vector512.LoadUnsafe(ref c13) : Vector512<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
                         for (nint k = 0; k < kCount; k++)
                         {
@@ -1535,7 +1535,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 16);
                         Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                         ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                         ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
@@ -1594,7 +1594,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 48 + 8);
                         Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                         ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                         ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 48);
@@ -1654,7 +1654,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 16);
                         Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
                         for (nint k = 0; k < kCount; k++)
                         {
@@ -1689,7 +1689,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 48 + 8);
                         Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 48);
                         for (nint k = 0; k < kCount; k++)
                         {
@@ -1813,7 +1813,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
                         Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                         ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                         ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
@@ -1864,7 +1864,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 60);
                         Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                         ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                         ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 60);
@@ -1915,7 +1915,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
                         Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
                         for (nint k = 0; k < kCount; k++)
                         {
@@ -1946,7 +1946,7 @@ partial class DecoderAttention : IAttentionLayer<float>
                         ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 60);
                         Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
                         ref float aRow0 = ref aTop;
-                        ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                        ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                         ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 60);
                         for (nint k = 0; k < kCount; k++)
                         {

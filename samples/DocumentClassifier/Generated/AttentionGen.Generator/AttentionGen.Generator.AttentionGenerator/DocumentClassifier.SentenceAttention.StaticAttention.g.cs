@@ -650,7 +650,7 @@ namespace DocumentClassifier
                             ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 32 + 0 + 16);
                             Vector512<float> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -762,7 +762,7 @@ namespace DocumentClassifier
                             ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 32 + 0 + 16);
                             Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
@@ -867,7 +867,7 @@ namespace DocumentClassifier
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
                             Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
@@ -915,7 +915,7 @@ namespace DocumentClassifier
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
                             Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1005,7 +1005,7 @@ namespace DocumentClassifier
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + 0 + 16);
                             Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
@@ -1056,7 +1056,7 @@ namespace DocumentClassifier
                             ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24);
                             Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
@@ -1106,7 +1106,7 @@ namespace DocumentClassifier
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + 0 + 16);
                             Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 0);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1137,7 +1137,7 @@ namespace DocumentClassifier
                             ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24);
                             Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1250,7 +1250,7 @@ namespace DocumentClassifier
                             ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 32 + col + 8);
                             Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + col);
@@ -1309,7 +1309,7 @@ namespace DocumentClassifier
                             ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 32 + 24 + 4);
                             Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
                             ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
@@ -1369,7 +1369,7 @@ namespace DocumentClassifier
                             ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 32 + col + 8);
                             Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + col);
                             for (nint k = 0; k < kCount; k++)
                             {
@@ -1404,7 +1404,7 @@ namespace DocumentClassifier
                             ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 32 + 24 + 4);
                             Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
                             ref float aRow0 = ref aTop;
-                            ref float aRow1 = ref Unsafe.Add(ref aTop, 1 * aRowStep);
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
                             ref float bColumn = ref Unsafe.Add(ref b, k0 * 32 + 24);
                             for (nint k = 0; k < kCount; k++)
                             {
