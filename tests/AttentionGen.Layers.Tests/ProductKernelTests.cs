@@ -3,6 +3,7 @@ using System.Linq;
 using System.Numerics;
 using System.Reflection;
 using AttentionGen.Layers.Tests.Additive;
+using AttentionGen.Layers.Tests.MultiHead;
 using AttentionGen.Layers.Tests.Multiplicative;
 using Xunit;
 
@@ -137,6 +138,42 @@ public class ProductKernelTests
                     product(rows, depth, ref a[0], longer, 1, ref b[0], ref shortSum[0], true, true);
                     product(rows, longer, ref a[0], longer, 1, ref b[0], ref longSum[0], true, true);
                     Assert.True(shortSum.AsSpan().SequenceEqual(longSum), $"{columns} columns, {rows} rows: depth {depth} and {longer} (zeros after {depth}) differ");
+                }
+            }
+        }
+    }
+
+    [Fact] public void MatrixProductAdd32Of64_float() => CheckNarrowerColumns<float>(typeof(HeadsF16x2));
+    [Fact] public void MatrixProductAdd32Of64_double() => CheckNarrowerColumns<double>(typeof(HeadsD6x2));
+
+    // The multi-head kernel's half-tile product (MatrixProductAdd32Of64: the first 32 columns of B and C, whose rows are 64
+    // apart) must give the bits the 64-column kernel gives in those columns, so that a score is the same number whichever
+    // kernel a block × tile used (the forward, the weights, the backward's recomputation and a decoding step may differ),
+    // and must not touch C's other 32 columns.
+    private static void CheckNarrowerColumns<T>(Type layer) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var whole = Kernel<MatrixProductAdd<T>>(layer, "MatrixProductAdd64");
+        var half = Kernel<MatrixProductAdd<T>>(layer, "MatrixProductAdd32Of64");
+        var random = new Random(3264);
+        foreach (int rows in RowCounts)
+        {
+            foreach (int depth in Depths)
+            {
+                T[] b = TestData.Random<T>(random, depth * 64 + 1);
+                T[] start = TestData.Random<T>(random, rows * 64);
+                foreach ((bool transposed, bool accumulate) in new[] { (false, true), (true, true), (false, false), (true, false) })
+                {
+                    T[] a = TestData.Random<T>(random, rows * depth + 1);
+                    nint aRow = transposed ? 1 : depth, aDepth = transposed ? rows : 1;
+                    T[] expected = (T[])start.Clone(), actual = (T[])start.Clone();
+                    whole(rows, depth, ref a[0], aRow, aDepth, ref b[0], ref expected[0], accumulate, false);
+                    half(rows, depth, ref a[0], aRow, aDepth, ref b[0], ref actual[0], accumulate, false);
+                    string what = $"{rows} rows, depth {depth}, A {(transposed ? "transposed" : "row-major")}, {(accumulate ? "adding" : "overwriting")}";
+                    for (int i = 0; i < rows; i++)
+                    {
+                        Assert.True(actual.AsSpan(i * 64, 32).SequenceEqual(expected.AsSpan(i * 64, 32)), $"{what}: row {i}'s first 32 columns differ from MatrixProductAdd64's");
+                        Assert.True(actual.AsSpan(i * 64 + 32, 32).SequenceEqual(start.AsSpan(i * 64 + 32, 32)), $"{what}: row {i}'s last 32 columns were written");
+                    }
                 }
             }
         }

@@ -170,21 +170,30 @@ internal sealed class Kernels
     /// and projection gradient of a batch is one call (forward Y = X Wᵀ with W packed as Wᵀ; dX = dY W; dW += dYᵀ X).
     /// Tail columns narrower than a Vector512 go to <see cref="MatrixProductTailDots"/> (row-major A, unless the caller
     /// passes inDepthOrder) or <see cref="MatrixProductTailRows"/> (transposed A) on that path. An element's result never
-    /// depends on the other rows of the call. Returns the method name.
+    /// depends on the other rows of the call. With a <paramref name="stride"/> wider than the columns, B's and C's rows are
+    /// that far apart and only their first columns are used (the first half of a key tile's scores, say); every element
+    /// is then the same sum, in the same order, as in the kernel of <paramref name="stride"/> columns. Returns the method
+    /// name.
     /// </summary>
-    public string MatrixProductAdd(int columns)
+    public string MatrixProductAdd(int columns, int stride = 0)
     {
-        string name = $"MatrixProductAdd{columns}";
+        stride = stride == 0 ? columns : stride;
+        string name = $"MatrixProductAdd{Shape(columns, stride)}";
         CopyToPanel();
         int lanes512 = _element.Lanes(512);
-        (string Dots, string Rows)? tailColumns = columns > lanes512 && columns % lanes512 > 0
-            ? (MatrixProductTailDots(columns), MatrixProductTailRows(columns))
+        // (a kernel of wider rows takes no dot products for its tail: the kernel of `stride` columns sums those columns in its
+        // tiles, in the order of k)
+        (string? Dots, string Rows)? tailColumns = columns > lanes512 && columns % lanes512 > 0
+            ? (stride == columns ? MatrixProductTailDots(columns) : null, MatrixProductTailRows(columns, stride))
             : null;
         Request(name, writer =>
         {
             writer.Summary(
                 $"C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; {columns} (with accumulate false, C[i, c] = Σₖ …):\n" +
-                "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7\n" +
+                (stride == columns
+                    ? "B is [depth, " + columns + "] and C is [rows, " + columns + "], both row-major. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7\n"
+                    : "B and C are row-major with rows " + stride + " elements apart, of which the first " + columns + " are read and written: each element is the same\n" +
+                      "sum, in the same order, as in MatrixProductAdd" + stride + ", which does all " + stride + ". Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7\n") +
                 "rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).\n" +
                 "An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.");
             LayerScaffold.HotMethod(writer); // large: called, not inlined
@@ -192,7 +201,9 @@ internal sealed class Kernels
             {
                 using (writer.Block("if (depth == 0 && !accumulate)"))
                 {
-                    writer.WriteLine("MemoryMarshal.CreateSpan(ref c, rows * " + columns + ").Clear(); // an empty sum");
+                    writer.WriteLine(stride == columns
+                        ? "MemoryMarshal.CreateSpan(ref c, rows * " + columns + ").Clear(); // an empty sum"
+                        : "for (nint i = 0; i < rows; i++) MemoryMarshal.CreateSpan(ref Unsafe.Add(ref c, i * " + stride + "), " + columns + ").Clear(); // an empty sum");
                 }
                 writer.WriteLine("// A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) over a long depth, on the Vector256 and Vector128 paths: each");
                 writer.WriteLine("// block of rows copies its elements of A for the depth block into a contiguous [k, row] panel before its tiles use");
@@ -222,7 +233,7 @@ internal sealed class Kernels
                         }
                         using (writer.Block($"{(first ? "if" : "else if")} (SimdPaths.Vector{bits})"))
                         {
-                            EmitProductWidth(writer, columns, bits, bits == 512 ? tailColumns : null);
+                            EmitProductWidth(writer, columns, stride, bits, bits == 512 ? tailColumns : null);
                         }
                         first = false;
                     }
@@ -230,7 +241,7 @@ internal sealed class Kernels
                     {
                         using (writer.Block("for (nint i = 0; i < rows; i++)"))
                         {
-                            EmitProductScalar(writer, columns, "0", "i");
+                            EmitProductScalar(writer, columns, stride, "0", "i");
                         }
                     }
                 }
@@ -242,6 +253,9 @@ internal sealed class Kernels
         });
         return name;
     }
+
+    // A product kernel's name suffix: its columns, and the row stride of B and C when that is wider ("32Of64").
+    private static string Shape(int columns, int stride) => stride == columns ? $"{columns}" : $"{columns}Of{stride}";
 
     private const string CopyToPanelName = "CopyToPanel";
 
@@ -279,7 +293,7 @@ internal sealed class Kernels
         });
     }
 
-    private void EmitProductWidth(SourceWriter writer, int columns, int bits, (string Dots, string Rows)? tailColumns)
+    private void EmitProductWidth(SourceWriter writer, int columns, int stride, int bits, (string? Dots, string Rows)? tailColumns)
     {
         int lanes = _element.Lanes(bits);
         int vectors = columns / lanes;
@@ -297,7 +311,11 @@ internal sealed class Kernels
         // as the tiles below. Rows from tailDone on keep those tiles. A caller that needs every element summed from C in
         // the order of k (so that terms of zero appended to the depth leave it unchanged, as a decoding step's shorter
         // key range must give the full computation's bits) passes inDepthOrder and gets no dot products.
-        if (tailColumns != null)
+        if (tailColumns is { Dots: null })
+        {
+            writer.WriteLine($"nint tailDone = aRow == 1 ? rows / {lanes} * {lanes} : 0;");
+        }
+        else if (tailColumns != null)
         {
             writer.WriteLine($"bool tailByDots = !inDepthOrder && aDepth == 1 && k1 - k0 >= {lanes};");
             writer.WriteLine($"nint tailDone = tailByDots ? rows : aRow == 1 ? rows / {lanes} * {lanes} : 0;");
@@ -310,11 +328,11 @@ internal sealed class Kernels
             writer.WriteLine("bool twelveRows = rows >= 12 && rows % 8 >= 4;");
             using (writer.Block("for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)"))
             {
-                EmitRowBlock(writer, columns, bits, 8, tailColumns != null);
+                EmitRowBlock(writer, columns, stride, bits, 8, tailColumns != null);
             }
             using (writer.Block("if (twelveRows)"))
             {
-                EmitRowBlock(writer, columns, bits, 12, tailColumns != null);
+                EmitRowBlock(writer, columns, stride, bits, 12, tailColumns != null);
                 writer.WriteLine("i += 12;");
             }
         }
@@ -322,16 +340,19 @@ internal sealed class Kernels
         {
             using (writer.Block(rowBlock > 1 ? $"for (; i + {rowBlock} <= rows; i += {rowBlock})" : "for (; i < rows; i++)"))
             {
-                EmitRowBlock(writer, columns, bits, rowBlock, tailColumns != null);
+                EmitRowBlock(writer, columns, stride, bits, rowBlock, tailColumns != null);
             }
         }
         if (tailColumns is var (dots, byRows))
         {
-            using (writer.Block("if (tailByDots)"))
+            using (dots is null ? default : writer.Block("if (tailByDots)"))
             {
-                writer.WriteLine($"{dots}(rows, k0, k1, ref a, aRow, ref b, ref c, fromC);");
+                if (dots is not null)
+                {
+                    writer.WriteLine($"{dots}(rows, k0, k1, ref a, aRow, ref b, ref c, fromC);");
+                }
             }
-            using (writer.Block("else if (tailDone > 0)"))
+            using (writer.Block(dots is null ? "if (tailDone > 0)" : "else if (tailDone > 0)"))
             {
                 writer.WriteLine($"{byRows}(tailDone, k0, k1, ref a, aDepth, ref b, ref c, fromC);");
             }
@@ -341,7 +362,7 @@ internal sealed class Kernels
     // The body of one block of `rowBlock` rows of C from row i: its whole vectors in tiles, then its tail columns (rows from
     // tailDone on, when a helper takes the others). A 12-row block's tail columns are done as 8 rows and 4, since tailDone is
     // a multiple of 8 that may fall inside it.
-    private void EmitRowBlock(SourceWriter writer, int columns, int bits, int rowBlock, bool tailHelpers)
+    private void EmitRowBlock(SourceWriter writer, int columns, int stride, int bits, int rowBlock, bool tailHelpers)
     {
         int lanes = _element.Lanes(bits);
         int vectors = columns / lanes;
@@ -365,7 +386,7 @@ internal sealed class Kernels
         {
             using (loopTiles > 1 ? writer.Block($"for (nint col = 0; col < {loopTiles * width * lanes}; col += {width * lanes})") : writer.Block())
             {
-                EmitTile(writer, columns, bits, rowBlock, width, loopTiles > 1 ? "col" : "0");
+                EmitTile(writer, stride, bits, rowBlock, width, loopTiles > 1 ? "col" : "0");
             }
         }
         int tileStart = loopTiles * width;
@@ -373,18 +394,18 @@ internal sealed class Kernels
         {
             using (writer.Block())
             {
-                EmitTile(writer, columns, bits, rowBlock, tileVectors, (tileStart * lanes).ToString());
+                EmitTile(writer, stride, bits, rowBlock, tileVectors, (tileStart * lanes).ToString());
             }
             tileStart += tileVectors;
         }
         // The tail columns at their known offset: one narrower vector per width that fits, then scalars.
         foreach ((int firstRow, int rowCount) in rowBlock == 12 ? new[] { (0, 8), (8, 4) } : new[] { (0, rowBlock) })
         {
-            EmitTailColumns(writer, columns, bits, firstRow, rowCount, tailHelpers);
+            EmitTailColumns(writer, columns, stride, bits, firstRow, rowCount, tailHelpers);
         }
     }
 
-    private void EmitTailColumns(SourceWriter writer, int columns, int bits, int firstRow, int rowCount, bool tailHelpers)
+    private void EmitTailColumns(SourceWriter writer, int columns, int stride, int bits, int firstRow, int rowCount, bool tailHelpers)
     {
         int lanes = _element.Lanes(bits);
         int tail = columns % lanes;
@@ -403,7 +424,7 @@ internal sealed class Kernels
             }
             using (writer.Block())
             {
-                EmitTile(writer, columns, narrow, rowCount, 1, offset.ToString(), firstRow);
+                EmitTile(writer, stride, narrow, rowCount, 1, offset.ToString(), firstRow);
             }
             offset += narrowLanes;
             left -= narrowLanes;
@@ -413,7 +434,7 @@ internal sealed class Kernels
             writer.WriteLine($"// the last {left} column(s), at offset {offset}");
             for (int r = firstRow; r < firstRow + rowCount; r++)
             {
-                EmitProductScalar(writer, columns, offset.ToString(), r == 0 ? "i" : $"(i + {r})");
+                EmitProductScalar(writer, columns, stride, offset.ToString(), r == 0 ? "i" : $"(i + {r})");
             }
         }
     }
@@ -562,7 +583,8 @@ internal sealed class Kernels
 
     // One register tile: `rowBlock` rows of C × `vectorCount` vectors from column `col`, accumulated over all of depth.
     // `firstRow` offsets the rows from i (a 12-row block's last 4 rows).
-    private void EmitTile(SourceWriter writer, int columns, int bits, int rowBlock, int vectorCount, string col, int firstRow = 0)
+    // B's and C's rows are `stride` elements apart.
+    private void EmitTile(SourceWriter writer, int stride, int bits, int rowBlock, int vectorCount, string col, int firstRow = 0)
     {
         int lanes = _element.Lanes(bits);
         string V = $"Vector{bits}";
@@ -574,7 +596,7 @@ internal sealed class Kernels
         {
             for (int v = 0; v < vectorCount; v++)
             {
-                writer.WriteLine($"ref {T} c{Tag(r, v)} = ref Unsafe.Add(ref c, {Row(r)} * {columns} + {col}{(v == 0 ? "" : $" + {v * lanes}")});");
+                writer.WriteLine($"ref {T} c{Tag(r, v)} = ref Unsafe.Add(ref c, {Row(r)} * {stride} + {col}{(v == 0 ? "" : $" + {v * lanes}")});");
                 writer.WriteLine($"{VT} acc{Tag(r, v)} = fromC ? {V}.LoadUnsafe(ref c{Tag(r, v)}) : {VT}.Zero;");
             }
         }
@@ -588,10 +610,10 @@ internal sealed class Kernels
                 _ => $"ref {T} aRow{r} = ref Unsafe.Add(ref aTop, {aRowIndex} * aRowStep);",
             });
         }
-        writer.WriteLine($"ref {T} bColumn = ref Unsafe.Add(ref b, k0 * {columns} + {col});");
+        writer.WriteLine($"ref {T} bColumn = ref Unsafe.Add(ref b, k0 * {stride} + {col});");
         using (writer.Block("for (nint k = 0; k < kCount; k++)"))
         {
-            writer.WriteLine($"ref {T} bRow = ref Unsafe.Add(ref bColumn, k * {columns});");
+            writer.WriteLine($"ref {T} bRow = ref Unsafe.Add(ref bColumn, k * {stride});");
             writer.WriteLine("nint aOffset = k * aDepthStep;");
             if (vectorCount <= 3)
             {
@@ -636,16 +658,16 @@ internal sealed class Kernels
     }
 
     // One row's columns from `fromColumn` on, as plain scalar loops (the scalar path, and each row's tail columns).
-    private void EmitProductScalar(SourceWriter writer, int columns, string fromColumn, string row)
+    private void EmitProductScalar(SourceWriter writer, int columns, int stride, string fromColumn, string row)
     {
         string M = _element.Size == 4 ? "MathF" : "Math";
         using (writer.Block($"for (nint col = {fromColumn}; col < {columns}; col++)"))
         {
-            writer.WriteLine($"ref {T} target = ref Unsafe.Add(ref c, {row} * {columns} + col);");
+            writer.WriteLine($"ref {T} target = ref Unsafe.Add(ref c, {row} * {stride} + col);");
             writer.WriteLine($"{T} sum = fromC ? target : 0;");
             using (writer.Block("for (nint k = k0; k < k1; k++)"))
             {
-                writer.WriteLine($"sum = {T}.MultiplyAddEstimate(Unsafe.Add(ref a, {row} * aRow + k * aDepth), Unsafe.Add(ref b, k * {columns} + col), sum);");
+                writer.WriteLine($"sum = {T}.MultiplyAddEstimate(Unsafe.Add(ref a, {row} * aRow + k * aDepth), Unsafe.Add(ref b, k * {stride} + col), sum);");
             }
             writer.WriteLine("target = sum;");
         }
@@ -1003,9 +1025,9 @@ internal sealed class Kernels
     /// vector of A's column k times B[k, c] broadcast. Every element is summed in the same order as in MatrixProductAdd's
     /// own tiles (from C, then k upwards), so the results are the same bits. Returns the method name.
     /// </summary>
-    private string MatrixProductTailRows(int columns)
+    private string MatrixProductTailRows(int columns, int stride)
     {
-        string name = $"MatrixProductTailRows{columns}";
+        string name = $"MatrixProductTailRows{Shape(columns, stride)}";
         int lanes = _element.Lanes(512);
         int tail = columns % lanes, start = columns - tail;
         // 4 vectors of rows × a tail of up to 4 columns is 16 accumulators; up to 8 columns, 2 vectors; wider, 1.
@@ -1015,7 +1037,7 @@ internal sealed class Kernels
             writer.Summary(
                 $"C[i, c] += Σₖ A[i + k·aDepth] · B[k, c] for i &lt; rows (a multiple of {lanes}), k0 ≤ k &lt; k1 and the last {tail} column(s) {start} ≤ c &lt; {columns}:\n" +
                 $"{lanes} rows of C in the lanes, so every FMA uses all of them (a row's tile of these columns would use {tail} of {lanes}).\n" +
-                $"Called by MatrixProductAdd{columns} on the Vector512 path when A is transposed (aRow = 1).");
+                $"Called by MatrixProductAdd{Shape(columns, stride)} on the Vector512 path when A is transposed (aRow = 1).");
             LayerScaffold.HotMethod(writer);
             using (writer.Block($"private static void {name}(nint rows, nint k0, nint k1, ref {T} a, nint aDepth, ref {T} b, ref {T} c, bool fromC)"))
             {
@@ -1027,12 +1049,12 @@ internal sealed class Kernels
                 {
                     using (writer.Block($"for (; i + {rowVectors * lanes} <= rows; i += {rowVectors * lanes})"))
                     {
-                        EmitTailRowsTile(writer, columns, rowVectors);
+                        EmitTailRowsTile(writer, columns, stride, rowVectors);
                     }
                 }
                 using (writer.Block($"for (; i < rows; i += {lanes})"))
                 {
-                    EmitTailRowsTile(writer, columns, 1);
+                    EmitTailRowsTile(writer, columns, stride, 1);
                 }
             }
         });
@@ -1040,7 +1062,7 @@ internal sealed class Kernels
     }
 
     // `rowVectors` × 16 rows of C from row i, by the tail columns of MatrixProductTailRows.
-    private void EmitTailRowsTile(SourceWriter writer, int columns, int rowVectors)
+    private void EmitTailRowsTile(SourceWriter writer, int columns, int rowStride, int rowVectors)
     {
         int lanes = _element.Lanes(512);
         int tail = columns % lanes, start = columns - tail;
@@ -1048,7 +1070,7 @@ internal sealed class Kernels
         string VT = $"Vector512<{T}>";
         using (writer.Block($"for (nint l = 0; l < {stride}; l++)"))
         {
-            writer.WriteLine($"ref {T} cRow = ref Unsafe.Add(ref c, (i + l) * {columns} + {start});");
+            writer.WriteLine($"ref {T} cRow = ref Unsafe.Add(ref c, (i + l) * {rowStride} + {start});");
             for (int j = 0; j < tail; j++)
             {
                 writer.WriteLine($"Unsafe.Add(ref buffer, {(j == 0 ? "" : $"{j * stride} + ")}l) = fromC ? {(j == 0 ? "cRow" : $"Unsafe.Add(ref cRow, {j})")} : 0;");
@@ -1064,7 +1086,7 @@ internal sealed class Kernels
         using (writer.Block("for (nint k = k0; k < k1; k++)"))
         {
             writer.WriteLine($"ref {T} aColumn = ref Unsafe.Add(ref a, k * aDepth + i);");
-            writer.WriteLine($"ref {T} bRow = ref Unsafe.Add(ref b, k * {columns} + {start});");
+            writer.WriteLine($"ref {T} bRow = ref Unsafe.Add(ref b, k * {rowStride} + {start});");
             for (int j = 0; j < tail; j++)
             {
                 writer.WriteLine($"{VT} b{j} = Vector512.Create({(j == 0 ? "bRow" : $"Unsafe.Add(ref bRow, {j})")});");
@@ -1087,7 +1109,7 @@ internal sealed class Kernels
         }
         using (writer.Block($"for (nint l = 0; l < {stride}; l++)"))
         {
-            writer.WriteLine($"ref {T} cRow = ref Unsafe.Add(ref c, (i + l) * {columns} + {start});");
+            writer.WriteLine($"ref {T} cRow = ref Unsafe.Add(ref c, (i + l) * {rowStride} + {start});");
             for (int j = 0; j < tail; j++)
             {
                 writer.WriteLine($"{(j == 0 ? "cRow" : $"Unsafe.Add(ref cRow, {j})")} = Unsafe.Add(ref buffer, {(j == 0 ? "" : $"{j * stride} + ")}l);");

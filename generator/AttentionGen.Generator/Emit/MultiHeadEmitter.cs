@@ -117,6 +117,7 @@ internal static class MultiHeadEmitter
         string keyProjection = kernels.ProductTransposedAdd(model.KeyDim);       // Kₕ = X_k W_K,ₕᵀ
         string valueProjection = kernels.ProductTransposedAdd(model.ValueDim);   // Vₕ = X_v W_V,ₕᵀ
         string scoreTile = kernels.MatrixProductAdd(KeyTile);                    // S = Qₕ Kₕᵀ for one block × tile (Kₕᵀ packed by tiles)
+        string halfScoreTile = kernels.MatrixProductAdd(KeyTile / 2, KeyTile);   // its first half, when no row of the block sees past it
         string headProduct = kernels.MatrixProductAdd(model.HeadDim);            // O += P V, ∂V += Pᵀ ∂O, ∂Q += ∂S K, ∂K += ∂Sᵀ Q
         string modelProduct = kernels.MatrixProductAdd(model.ModelDim);          // ∂concat = ∂out W_O, weight gradients, ∂X_q
         string keyProduct = kernels.MatrixProductAdd(model.KeyDim);              // ∂X_k, ∂W_K
@@ -161,8 +162,8 @@ internal static class MultiHeadEmitter
         EmitHeadForward(w, model, T, queryProjection, keyProjection, valueProjection, copyHead);
         // y += α x over one head's d entries, for the backward of bias_k and bias_v (requested only by layers that have them)
         string headMultiplyAdd = model.AddBiasKeyValue ? kernels.MultiplyAdd(model.HeadDim) : "";
-        EmitAttend(w, model, T, scoreTile, headProduct, headDot);
-        EmitBackward(w, model, T, modelProduct, keyProduct, valueProduct, headProduct, scoreTile, headDot, headMultiplyAdd);
+        EmitAttend(w, model, T, scoreTile, halfScoreTile, headProduct, headDot);
+        EmitBackward(w, model, T, modelProduct, keyProduct, valueProduct, headProduct, scoreTile, halfScoreTile, headDot, headMultiplyAdd);
         EmitChecks(w, model, T);
     }
 
@@ -855,7 +856,7 @@ internal static class MultiHeadEmitter
             """);
     }
 
-    private static void EmitAttend(SourceWriter w, MultiHeadModel model, string T, string scoreTile, string headProduct, string headDot)
+    private static void EmitAttend(SourceWriter w, MultiHeadModel model, string T, string scoreTile, string halfScoreTile, string headProduct, string headDot)
     {
         bool extras = model.ExtraKeys > 0, kv = model.AddBiasKeyValue, zero = model.AddZeroAttention;
         string extraParameters = !extras ? "" : kv
@@ -910,13 +911,14 @@ internal static class MultiHeadEmitter
                     ref {{T}} outputBlock = ref Unsafe.Add(ref MemoryMarshal.GetReference(outputs), i0 * HeadDim);{{extraStart}}
                     for (int j0 = 0; j0 < keyEnd; j0 += KeyTile)
                     {
-                        int valid = Math.Min(KeyTile, keyLength - j0);
+                        // the tile's keys that some row of the block may see; past them every row's P is 0
+                        int visible = Math.Min(KeyTile, keyEnd - j0);
                         Span<{{T}}> tile = scores.Slice(0, rows * KeyTile);
                         MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask, bias);
                         // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                         FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
                         {{firstTileComment}}
-                        {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, accumulate: {{firstTileWrites}}, inDepthOrder: true);
+                        {{headProduct}}(rows, visible, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, accumulate: {{firstTileWrites}}, inDepthOrder: true);
                     }
                     for (int r = 0; r < rows; r++)
                     {
@@ -962,21 +964,33 @@ internal static class MultiHeadEmitter
             // One block × tile of scores, S = Qₕ Kₕᵀ ([rows, d] · [d, KeyTile], the keys packed transposed) plus the head's additive bias
             // [Tq, Tk] when there is one, with −∞ wherever a query may not look: past the last key, past its causal limit, padded keys, and
             // what the per-query mask forbids (whatever the bias says there). Shared by the forward, the weights and the backward, so all
-            // three see the same scores.
+            // three see the same scores. Only the keys some row of the block may see are multiplied out: none of a tile past the block's
+            // causal end, the first half when no row sees past it (the diagonal tile of every other block); each score computed is the
+            // same sum either way.
             [MethodImpl(MethodImplOptions.AggressiveOptimization)]
             private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref {{T}} queryBlock, ReadOnlySpan<{{T}}> keyTiles, Span<{{T}}> tile, in AttentionMask mask,
                 ReadOnlySpan<{{T}}> bias)
             {
                 int valid = Math.Min(KeyTile, keyLength - j0), shift = keyLength - queryLength;
+                int keyEnd = mask.Causal ? (int)Math.Clamp((long)i0 + rows + shift, 0, keyLength) : keyLength;
+                int visible = Math.Clamp(keyEnd - j0, 0, valid);
                 ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
-                {{scoreTile}}(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile), accumulate: false);
+                ref {{T}} keyTile = ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim);
+                if (visible > KeyTile / 2)
+                {
+                    {{scoreTile}}(rows, HeadDim, ref queryBlock, HeadDim, 1, ref keyTile, ref MemoryMarshal.GetReference(tile), accumulate: false);
+                }
+                else if (visible > 0)
+                {
+                    {{halfScoreTile}}(rows, HeadDim, ref queryBlock, HeadDim, 1, ref keyTile, ref MemoryMarshal.GetReference(tile), accumulate: false);
+                }
                 if (!bias.IsEmpty)
                 {
-                    // S += bias (PyTorch's float attn_mask) for the tile's real keys, after the 1/√d (already in the queries) and before the masks.
+                    // S += bias (PyTorch's float attn_mask) for the keys computed, after the 1/√d (already in the queries) and before the masks.
                     for (int r = 0; r < rows; r++)
                     {
-                        Span<{{T}}> row = tile.Slice(r * KeyTile, valid);
-                        System.Numerics.Tensors.TensorPrimitives.Add<{{T}}>(row, bias.Slice((i0 + r) * keyLength + j0, valid), row);
+                        Span<{{T}}> row = tile.Slice(r * KeyTile, visible);
+                        System.Numerics.Tensors.TensorPrimitives.Add<{{T}}>(row, bias.Slice((i0 + r) * keyLength + j0, visible), row);
                     }
                 }
                 // A full tile that every row of the block may see whole (no masks, and causally even the block's first row
@@ -1069,7 +1083,7 @@ internal static class MultiHeadEmitter
             """);
     }
 
-    private static void EmitBackward(SourceWriter w, MultiHeadModel model, string T, string modelProduct, string keyProduct, string valueProduct, string headProduct, string scoreTile, string headDot, string headMultiplyAdd)
+    private static void EmitBackward(SourceWriter w, MultiHeadModel model, string T, string modelProduct, string keyProduct, string valueProduct, string headProduct, string scoreTile, string halfScoreTile, string headDot, string headMultiplyAdd)
     {
         bool kv = model.AddBiasKeyValue;
         string extraBackwardParameters = kv ? $",\n    bool withExtraKeys = false, ReadOnlySpan<{T}> keyBias = default, ReadOnlySpan<{T}> valueBias = default, Span<{T}> extraGradients = default" : "";
@@ -1247,8 +1261,9 @@ internal static class MultiHeadEmitter
                 Span<{{T}}> delta = stackalloc {{T}}[QueryBlock];
                 int shift = keyLength - queryLength;
                 dBias.Clear();{{extraBackwardStart}}
-                // ∂Q, ∂K and ∂V are written, not cleared then added to: a block's ∂Q rows by its first tile, a tile's ∂K and ∂V rows by the
-                // first block that reaches it (the blocks' key ends never decrease); rows nothing reaches are cleared.
+                // ∂Q, ∂K and ∂V are written, not cleared then added to: a block's ∂Q rows by its first tile, a key's ∂K and ∂V rows by the
+                // first block that sees it (the blocks' key ends never decrease); rows nothing reaches are cleared. A tile's keys past the
+                // block's causal end have P = 0 for every row of the block: the products leave them out.
                 int previousKeyEnd = 0;
                 for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
                 {
@@ -1267,8 +1282,8 @@ internal static class MultiHeadEmitter
                     }
                     for (int j0 = 0; j0 < keyEnd; j0 += KeyTile)
                     {
-                        int valid = Math.Min(KeyTile, keyLength - j0);
-                        bool keysSeen = j0 < previousKeyEnd;
+                        // the tile's keys some row of the block may see, and of those the ones an earlier block saw (their ∂K, ∂V rows are written)
+                        int visible = Math.Min(KeyTile, keyEnd - j0), seen = Math.Clamp(previousKeyEnd - j0, 0, visible);
                         Span<{{T}}> dp = dWeights.Slice(0, rows * KeyTile);
                         Span<{{T}}> recomputed = weights.Slice(0, rows * KeyTile);
                         ReadOnlySpan<{{T}}> p = recomputed;
@@ -1277,40 +1292,62 @@ internal static class MultiHeadEmitter
                             MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, recomputed, mask, bias);
                             for (int r = 0; r < rows; r++)
                             {
-                                FlashSoftmax.Recompute(recomputed.Slice(r * KeyTile, KeyTile), logSumExp[i0 + r]);
+                                FlashSoftmax.Recompute(recomputed.Slice(r * KeyTile, visible), logSumExp[i0 + r]);
                             }
                         }
                         else
                         {
                             p = storedWeights.Slice(i0 * KeyTile, rows * KeyTile); // one tile: j0 = 0
                         }
-                        // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ: [valid, rows] · [rows, d], P read transposed
-                        {{headProduct}}(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim], accumulate: keysSeen);
-                        // ∂pᵢⱼ = ∂Oᵢ · vⱼ: [rows, d] · [d, KeyTile]
-                        {{scoreTile}}(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(dp), accumulate: false);
-                        // ∂sᵢⱼ = pᵢⱼ (∂pᵢⱼ − Dᵢ)
+                        // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ: [visible, rows] · [rows, d], P read transposed (added to the rows seen before, written to the others;
+                        // a row's sum does not depend on the rows beside it in the call)
+                        if (seen > 0)
+                        {
+                            {{headProduct}}(seen, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim], accumulate: true);
+                        }
+                        if (visible > seen)
+                        {
+                            {{headProduct}}(visible - seen, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(p), seen), 1, KeyTile, ref dOutputBlock, ref dValues[(j0 + seen) * HeadDim], accumulate: false);
+                        }
+                        // ∂pᵢⱼ = ∂Oᵢ · vⱼ: [rows, d] · [d, KeyTile], the first half of the columns when no row sees past it
+                        ref {{T}} valueTile = ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim);
+                        if (visible > KeyTile / 2)
+                        {
+                            {{scoreTile}}(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref valueTile, ref MemoryMarshal.GetReference(dp), accumulate: false);
+                        }
+                        else
+                        {
+                            {{halfScoreTile}}(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref valueTile, ref MemoryMarshal.GetReference(dp), accumulate: false);
+                        }
+                        // ∂sᵢⱼ = pᵢⱼ (∂pᵢⱼ − Dᵢ) for the keys seen (the others' ∂s, 0, is never read)
                         for (int r = 0; r < rows; r++)
                         {
-                            FlashSoftmax.SoftmaxGradient<{{T}}>(p.Slice(r * KeyTile, KeyTile), dp.Slice(r * KeyTile, KeyTile), delta[r]);
+                            FlashSoftmax.SoftmaxGradient<{{T}}>(p.Slice(r * KeyTile, visible), dp.Slice(r * KeyTile, visible), delta[r]);
                         }
                         if (!dBias.IsEmpty)
                         {
-                            // ∂biasᵢⱼ = ∂sᵢⱼ for the tile's real keys.
+                            // ∂biasᵢⱼ = ∂sᵢⱼ for the keys seen (the rest of ∂bias stays 0).
                             for (int r = 0; r < rows; r++)
                             {
-                                dp.Slice(r * KeyTile, valid).CopyTo(dBias.Slice((i0 + r) * keyLength + j0, valid));
+                                dp.Slice(r * KeyTile, visible).CopyTo(dBias.Slice((i0 + r) * keyLength + j0, visible));
                             }
                         }
-                        // ∂qᵢ += Σⱼ ∂sᵢⱼ kⱼ and ∂kⱼ += Σᵢ ∂sᵢⱼ qᵢ
-                        {{headProduct}}(rows, valid, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim], accumulate: j0 > 0);
-                        {{headProduct}}(valid, rows, ref MemoryMarshal.GetReference(dp), 1, KeyTile, ref queryBlock, ref dKeys[j0 * HeadDim], accumulate: keysSeen);
+                        // ∂qᵢ += Σⱼ ∂sᵢⱼ kⱼ and ∂kⱼ += Σᵢ ∂sᵢⱼ qᵢ (∂K as ∂V above)
+                        {{headProduct}}(rows, visible, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim], accumulate: j0 > 0);
+                        if (seen > 0)
+                        {
+                            {{headProduct}}(seen, rows, ref MemoryMarshal.GetReference(dp), 1, KeyTile, ref queryBlock, ref dKeys[j0 * HeadDim], accumulate: true);
+                        }
+                        if (visible > seen)
+                        {
+                            {{headProduct}}(visible - seen, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dp), seen), 1, KeyTile, ref queryBlock, ref dKeys[(j0 + seen) * HeadDim], accumulate: false);
+                        }
                     }
                     previousKeyEnd = Math.Max(previousKeyEnd, keyEnd);{{extraBackwardBlock}}
                 }
-                // keys past every block's reach (none unless there are no queries): their whole tiles were never written
-                int reached = Math.Min(keyLength, (previousKeyEnd + KeyTile - 1) / KeyTile * KeyTile);
-                dKeys.Slice(reached * HeadDim, (keyLength - reached) * HeadDim).Clear();
-                dValues.Slice(reached * HeadDim, (keyLength - reached) * HeadDim).Clear();
+                // keys no block sees (causally, those past the last query's limit): their rows were never written
+                dKeys.Slice(previousKeyEnd * HeadDim).Clear();
+                dValues.Slice(previousKeyEnd * HeadDim).Clear();
             }
 
             // Head h's rows of ∂W_Q, ∂W_K, ∂W_V (and of ∂b): ∂W_Q,ₕ += Σ_b ∂Qₕᵀ X_q, batch rows in order.

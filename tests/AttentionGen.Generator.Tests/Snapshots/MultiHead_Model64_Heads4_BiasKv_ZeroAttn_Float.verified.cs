@@ -881,14 +881,15 @@ namespace Samples.Transformer
                 }
                 for (int j0 = 0; j0 < keyEnd; j0 += KeyTile)
                 {
-                    int valid = Math.Min(KeyTile, keyLength - j0);
+                    // the tile's keys that some row of the block may see; past them every row's P is 0
+                    int visible = Math.Min(KeyTile, keyEnd - j0);
                     Span<float> tile = scores.Slice(0, rows * KeyTile);
                     MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, tile, mask, bias);
                     // Each row: m' = max(m, max S), P = e^{S − m'}, ℓ ← ℓ e^{m − m'} + Σ P, and O rescaled by e^{m − m'}.
                     FlashSoftmax.UpdateBlock(tile, rows, KeyTile, rowMax, rowSum, outputs.Slice(i0 * HeadDim, rows * HeadDim), HeadDim);
                     // O += P Vₕ for the tile: [rows, valid] · [valid, d]; the first tile writes O unless the extra keys started it (the rescale above leaves a row alone
                     // until it has a maximum, so nothing reads O before), and a block that sees no tile has ℓ = 0 and is cleared below.
-                    MatrixProductAdd16(rows, valid, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, accumulate: j0 > 0 || withExtraKeys, inDepthOrder: true);
+                    MatrixProductAdd16(rows, visible, ref MemoryMarshal.GetReference(tile), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(values), j0 * HeadDim), ref outputBlock, accumulate: j0 > 0 || withExtraKeys, inDepthOrder: true);
                 }
                 for (int r = 0; r < rows; r++)
                 {
@@ -934,21 +935,33 @@ namespace Samples.Transformer
         // One block × tile of scores, S = Qₕ Kₕᵀ ([rows, d] · [d, KeyTile], the keys packed transposed) plus the head's additive bias
         // [Tq, Tk] when there is one, with −∞ wherever a query may not look: past the last key, past its causal limit, padded keys, and
         // what the per-query mask forbids (whatever the bias says there). Shared by the forward, the weights and the backward, so all
-        // three see the same scores.
+        // three see the same scores. Only the keys some row of the block may see are multiplied out: none of a tile past the block's
+        // causal end, the first half when no row sees past it (the diagonal tile of every other block); each score computed is the
+        // same sum either way.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MaskedScores(int b, int i0, int rows, int j0, int queryLength, int keyLength, ref float queryBlock, ReadOnlySpan<float> keyTiles, Span<float> tile, in AttentionMask mask,
             ReadOnlySpan<float> bias)
         {
             int valid = Math.Min(KeyTile, keyLength - j0), shift = keyLength - queryLength;
+            int keyEnd = mask.Causal ? (int)Math.Clamp((long)i0 + rows + shift, 0, keyLength) : keyLength;
+            int visible = Math.Clamp(keyEnd - j0, 0, valid);
             ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
-            MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile), accumulate: false);
+            ref float keyTile = ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim);
+            if (visible > KeyTile / 2)
+            {
+                MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref keyTile, ref MemoryMarshal.GetReference(tile), accumulate: false);
+            }
+            else if (visible > 0)
+            {
+                MatrixProductAdd32Of64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref keyTile, ref MemoryMarshal.GetReference(tile), accumulate: false);
+            }
             if (!bias.IsEmpty)
             {
-                // S += bias (PyTorch's float attn_mask) for the tile's real keys, after the 1/√d (already in the queries) and before the masks.
+                // S += bias (PyTorch's float attn_mask) for the keys computed, after the 1/√d (already in the queries) and before the masks.
                 for (int r = 0; r < rows; r++)
                 {
-                    Span<float> row = tile.Slice(r * KeyTile, valid);
-                    System.Numerics.Tensors.TensorPrimitives.Add<float>(row, bias.Slice((i0 + r) * keyLength + j0, valid), row);
+                    Span<float> row = tile.Slice(r * KeyTile, visible);
+                    System.Numerics.Tensors.TensorPrimitives.Add<float>(row, bias.Slice((i0 + r) * keyLength + j0, visible), row);
                 }
             }
             // A full tile that every row of the block may see whole (no masks, and causally even the block's first row
@@ -1134,8 +1147,9 @@ namespace Samples.Transformer
             int shift = keyLength - queryLength;
             dBias.Clear();
             extraGradients.Clear();
-            // ∂Q, ∂K and ∂V are written, not cleared then added to: a block's ∂Q rows by its first tile, a tile's ∂K and ∂V rows by the
-            // first block that reaches it (the blocks' key ends never decrease); rows nothing reaches are cleared.
+            // ∂Q, ∂K and ∂V are written, not cleared then added to: a block's ∂Q rows by its first tile, a key's ∂K and ∂V rows by the
+            // first block that sees it (the blocks' key ends never decrease); rows nothing reaches are cleared. A tile's keys past the
+            // block's causal end have P = 0 for every row of the block: the products leave them out.
             int previousKeyEnd = 0;
             for (int i0 = 0; i0 < queryLength; i0 += QueryBlock)
             {
@@ -1154,8 +1168,8 @@ namespace Samples.Transformer
                 }
                 for (int j0 = 0; j0 < keyEnd; j0 += KeyTile)
                 {
-                    int valid = Math.Min(KeyTile, keyLength - j0);
-                    bool keysSeen = j0 < previousKeyEnd;
+                    // the tile's keys some row of the block may see, and of those the ones an earlier block saw (their ∂K, ∂V rows are written)
+                    int visible = Math.Min(KeyTile, keyEnd - j0), seen = Math.Clamp(previousKeyEnd - j0, 0, visible);
                     Span<float> dp = dWeights.Slice(0, rows * KeyTile);
                     Span<float> recomputed = weights.Slice(0, rows * KeyTile);
                     ReadOnlySpan<float> p = recomputed;
@@ -1164,33 +1178,56 @@ namespace Samples.Transformer
                         MaskedScores(b, i0, rows, j0, queryLength, keyLength, ref queryBlock, keyTiles, recomputed, mask, bias);
                         for (int r = 0; r < rows; r++)
                         {
-                            FlashSoftmax.Recompute(recomputed.Slice(r * KeyTile, KeyTile), logSumExp[i0 + r]);
+                            FlashSoftmax.Recompute(recomputed.Slice(r * KeyTile, visible), logSumExp[i0 + r]);
                         }
                     }
                     else
                     {
                         p = storedWeights.Slice(i0 * KeyTile, rows * KeyTile); // one tile: j0 = 0
                     }
-                    // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ: [valid, rows] · [rows, d], P read transposed
-                    MatrixProductAdd16(valid, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim], accumulate: keysSeen);
-                    // ∂pᵢⱼ = ∂Oᵢ · vⱼ: [rows, d] · [d, KeyTile]
-                    MatrixProductAdd64(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(dp), accumulate: false);
-                    // ∂sᵢⱼ = pᵢⱼ (∂pᵢⱼ − Dᵢ)
+                    // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ: [visible, rows] · [rows, d], P read transposed (added to the rows seen before, written to the others;
+                    // a row's sum does not depend on the rows beside it in the call)
+                    if (seen > 0)
+                    {
+                        MatrixProductAdd16(seen, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim], accumulate: true);
+                    }
+                    if (visible > seen)
+                    {
+                        MatrixProductAdd16(visible - seen, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(p), seen), 1, KeyTile, ref dOutputBlock, ref dValues[(j0 + seen) * HeadDim], accumulate: false);
+                    }
+                    // ∂pᵢⱼ = ∂Oᵢ · vⱼ: [rows, d] · [d, KeyTile], the first half of the columns when no row sees past it
+                    ref float valueTile = ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim);
+                    if (visible > KeyTile / 2)
+                    {
+                        MatrixProductAdd64(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref valueTile, ref MemoryMarshal.GetReference(dp), accumulate: false);
+                    }
+                    else
+                    {
+                        MatrixProductAdd32Of64(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref valueTile, ref MemoryMarshal.GetReference(dp), accumulate: false);
+                    }
+                    // ∂sᵢⱼ = pᵢⱼ (∂pᵢⱼ − Dᵢ) for the keys seen (the others' ∂s, 0, is never read)
                     for (int r = 0; r < rows; r++)
                     {
-                        FlashSoftmax.SoftmaxGradient<float>(p.Slice(r * KeyTile, KeyTile), dp.Slice(r * KeyTile, KeyTile), delta[r]);
+                        FlashSoftmax.SoftmaxGradient<float>(p.Slice(r * KeyTile, visible), dp.Slice(r * KeyTile, visible), delta[r]);
                     }
                     if (!dBias.IsEmpty)
                     {
-                        // ∂biasᵢⱼ = ∂sᵢⱼ for the tile's real keys.
+                        // ∂biasᵢⱼ = ∂sᵢⱼ for the keys seen (the rest of ∂bias stays 0).
                         for (int r = 0; r < rows; r++)
                         {
-                            dp.Slice(r * KeyTile, valid).CopyTo(dBias.Slice((i0 + r) * keyLength + j0, valid));
+                            dp.Slice(r * KeyTile, visible).CopyTo(dBias.Slice((i0 + r) * keyLength + j0, visible));
                         }
                     }
-                    // ∂qᵢ += Σⱼ ∂sᵢⱼ kⱼ and ∂kⱼ += Σᵢ ∂sᵢⱼ qᵢ
-                    MatrixProductAdd16(rows, valid, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim], accumulate: j0 > 0);
-                    MatrixProductAdd16(valid, rows, ref MemoryMarshal.GetReference(dp), 1, KeyTile, ref queryBlock, ref dKeys[j0 * HeadDim], accumulate: keysSeen);
+                    // ∂qᵢ += Σⱼ ∂sᵢⱼ kⱼ and ∂kⱼ += Σᵢ ∂sᵢⱼ qᵢ (∂K as ∂V above)
+                    MatrixProductAdd16(rows, visible, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim], accumulate: j0 > 0);
+                    if (seen > 0)
+                    {
+                        MatrixProductAdd16(seen, rows, ref MemoryMarshal.GetReference(dp), 1, KeyTile, ref queryBlock, ref dKeys[j0 * HeadDim], accumulate: true);
+                    }
+                    if (visible > seen)
+                    {
+                        MatrixProductAdd16(visible - seen, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dp), seen), 1, KeyTile, ref queryBlock, ref dKeys[(j0 + seen) * HeadDim], accumulate: false);
+                    }
                 }
                 previousKeyEnd = Math.Max(previousKeyEnd, keyEnd);
                 if (withExtraKeys)
@@ -1211,10 +1248,9 @@ namespace Samples.Transformer
                     }
                 }
             }
-            // keys past every block's reach (none unless there are no queries): their whole tiles were never written
-            int reached = Math.Min(keyLength, (previousKeyEnd + KeyTile - 1) / KeyTile * KeyTile);
-            dKeys.Slice(reached * HeadDim, (keyLength - reached) * HeadDim).Clear();
-            dValues.Slice(reached * HeadDim, (keyLength - reached) * HeadDim).Clear();
+            // keys no block sees (causally, those past the last query's limit): their rows were never written
+            dKeys.Slice(previousKeyEnd * HeadDim).Clear();
+            dValues.Slice(previousKeyEnd * HeadDim).Clear();
         }
 
         // Head h's rows of ∂W_Q, ∂W_K, ∂W_V (and of ∂b): ∂W_Q,ₕ += Σ_b ∂Qₕᵀ X_q, batch rows in order.
@@ -2264,6 +2300,938 @@ namespace Samples.Transformer
                             for (nint k = k0; k < k1; k++)
                             {
                                 sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 16 + col), sum);
+                            }
+                            target = sum;
+                        }
+                    }
+                }
+            }
+            if (aPanel is not null)
+            {
+                ArrayPool<float>.Shared.Return(aPanel);
+            }
+        }
+
+        /// <summary>
+        /// C[i, c] += Σₖ A[i·aRow + k·aDepth] · B[k, c] for i &lt; rows, k &lt; depth, c &lt; 32 (with accumulate false, C[i, c] = Σₖ …):
+        /// B and C are row-major with rows 64 elements apart, of which the first 32 are read and written: each element is the same
+        /// sum, in the same order, as in MatrixProductAdd64, which does all 64. Blocks of 8 rows × 3 vectors stay in registers (Vector512, where 4 to 7
+        /// rows left over join the last 8 as 12 rows × 2 vectors; 4 rows × 3 vectors on narrower vectors).
+        /// An element's result does not depend on the other rows of the call; with inDepthOrder it is summed from C in the order of k.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void MatrixProductAdd32Of64(int rows, int depth, ref float a, nint aRow, nint aDepth, ref float b, ref float c, bool accumulate = true, bool inDepthOrder = false)
+        {
+            if (depth == 0 && !accumulate)
+            {
+                for (nint i = 0; i < rows; i++) MemoryMarshal.CreateSpan(ref Unsafe.Add(ref c, i * 64), 32).Clear(); // an empty sum
+            }
+            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) over a long depth, on the Vector256 and Vector128 paths: each
+            // block of rows copies its elements of A for the depth block into a contiguous [k, row] panel before its tiles use
+            // them, rather than each tile reading them aDepth apart again. On Zen 3 (AVX2) W3's ∂W ([256 × 640] · [640 × 256])
+            // went from 57–60 to 68–75 GFLOP/s and W10's ∂W_s1 from 59–64 to 68–74; on Vector512 (Zen 5) such products ran at
+            // about 90 % of the peak without it. The same products in the same order: the bits do not change.
+            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 128;
+            // (rented rather than on the stack: a stackalloc would cost every call of the kernel a stack cookie check, and
+            // the many short calls of the multi-head kernel's tiles never take the panel)
+            float[]? aPanel = packA ? ArrayPool<float>.Shared.Rent(4 * 128) : null;
+            // Depth in blocks of 256 rows of B (128 with the panel), so each block stays in cache while every tile of C uses
+            // it. The tiles of the first block start from C, or from zero when overwriting it.
+            nint depthBlock = packA ? 128 : 256;
+            for (nint k0 = 0; k0 < depth; k0 += depthBlock)
+            {
+                nint k1 = nint.Min(k0 + depthBlock, depth), kCount = k1 - k0;
+                bool fromC = accumulate || k0 > 0;
+                if (SimdPaths.Vector512)
+                {
+                    // columns: 32 = 2 vector(s) + 0 scalar(s) of 16 lanes
+                    nint i = 0;
+                    bool twelveRows = rows >= 12 && rows % 8 >= 4;
+                    for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)
+                    {
+                        ref float aTop = ref Unsafe.Add(ref a, i * aRow + k0 * aDepth);
+                        nint aRowStep = aRow, aDepthStep = aDepth;
+                        // 8 row(s) × (2) vectors
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 0);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 16);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 16);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 16);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
+                            ref float c40 = ref Unsafe.Add(ref c, (i + 4) * 64 + 0);
+                            Vector512<float> acc40 = fromC ? Vector512.LoadUnsafe(ref c40) : Vector512<float>.Zero;
+                            ref float c41 = ref Unsafe.Add(ref c, (i + 4) * 64 + 0 + 16);
+                            Vector512<float> acc41 = fromC ? Vector512.LoadUnsafe(ref c41) : Vector512<float>.Zero;
+                            ref float c50 = ref Unsafe.Add(ref c, (i + 5) * 64 + 0);
+                            Vector512<float> acc50 = fromC ? Vector512.LoadUnsafe(ref c50) : Vector512<float>.Zero;
+                            ref float c51 = ref Unsafe.Add(ref c, (i + 5) * 64 + 0 + 16);
+                            Vector512<float> acc51 = fromC ? Vector512.LoadUnsafe(ref c51) : Vector512<float>.Zero;
+                            ref float c60 = ref Unsafe.Add(ref c, (i + 6) * 64 + 0);
+                            Vector512<float> acc60 = fromC ? Vector512.LoadUnsafe(ref c60) : Vector512<float>.Zero;
+                            ref float c61 = ref Unsafe.Add(ref c, (i + 6) * 64 + 0 + 16);
+                            Vector512<float> acc61 = fromC ? Vector512.LoadUnsafe(ref c61) : Vector512<float>.Zero;
+                            ref float c70 = ref Unsafe.Add(ref c, (i + 7) * 64 + 0);
+                            Vector512<float> acc70 = fromC ? Vector512.LoadUnsafe(ref c70) : Vector512<float>.Zero;
+                            ref float c71 = ref Unsafe.Add(ref c, (i + 7) * 64 + 0 + 16);
+                            Vector512<float> acc71 = fromC ? Vector512.LoadUnsafe(ref c71) : Vector512<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
+                            ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
+                            ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
+                            ref float aRow5 = ref Unsafe.Add(ref aTop, 5 * aRowStep);
+                            ref float aRow6 = ref Unsafe.Add(ref aTop, 6 * aRowStep);
+                            ref float aRow7 = ref Unsafe.Add(ref aTop, 7 * aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                                Vector512<float> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc40 = Vector512.MultiplyAddEstimate(a4, b0, acc40);
+                                acc41 = Vector512.MultiplyAddEstimate(a4, b1, acc41);
+                                Vector512<float> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc50 = Vector512.MultiplyAddEstimate(a5, b0, acc50);
+                                acc51 = Vector512.MultiplyAddEstimate(a5, b1, acc51);
+                                Vector512<float> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc60 = Vector512.MultiplyAddEstimate(a6, b0, acc60);
+                                acc61 = Vector512.MultiplyAddEstimate(a6, b1, acc61);
+                                Vector512<float> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc70 = Vector512.MultiplyAddEstimate(a7, b0, acc70);
+                                acc71 = Vector512.MultiplyAddEstimate(a7, b1, acc71);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc40.StoreUnsafe(ref c40);
+                            acc41.StoreUnsafe(ref c41);
+                            acc50.StoreUnsafe(ref c50);
+                            acc51.StoreUnsafe(ref c51);
+                            acc60.StoreUnsafe(ref c60);
+                            acc61.StoreUnsafe(ref c61);
+                            acc70.StoreUnsafe(ref c70);
+                            acc71.StoreUnsafe(ref c71);
+                        }
+                    }
+                    if (twelveRows)
+                    {
+                        ref float aTop = ref Unsafe.Add(ref a, i * aRow + k0 * aDepth);
+                        nint aRowStep = aRow, aDepthStep = aDepth;
+                        // 12 row(s) × (1 × 2) vectors
+                        {
+                            ref float c0_0 = ref Unsafe.Add(ref c, i * 64 + 0);
+                            Vector512<float> acc0_0 = fromC ? Vector512.LoadUnsafe(ref c0_0) : Vector512<float>.Zero;
+                            ref float c0_1 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
+                            Vector512<float> acc0_1 = fromC ? Vector512.LoadUnsafe(ref c0_1) : Vector512<float>.Zero;
+                            ref float c1_0 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0);
+                            Vector512<float> acc1_0 = fromC ? Vector512.LoadUnsafe(ref c1_0) : Vector512<float>.Zero;
+                            ref float c1_1 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 16);
+                            Vector512<float> acc1_1 = fromC ? Vector512.LoadUnsafe(ref c1_1) : Vector512<float>.Zero;
+                            ref float c2_0 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0);
+                            Vector512<float> acc2_0 = fromC ? Vector512.LoadUnsafe(ref c2_0) : Vector512<float>.Zero;
+                            ref float c2_1 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 16);
+                            Vector512<float> acc2_1 = fromC ? Vector512.LoadUnsafe(ref c2_1) : Vector512<float>.Zero;
+                            ref float c3_0 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0);
+                            Vector512<float> acc3_0 = fromC ? Vector512.LoadUnsafe(ref c3_0) : Vector512<float>.Zero;
+                            ref float c3_1 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 16);
+                            Vector512<float> acc3_1 = fromC ? Vector512.LoadUnsafe(ref c3_1) : Vector512<float>.Zero;
+                            ref float c4_0 = ref Unsafe.Add(ref c, (i + 4) * 64 + 0);
+                            Vector512<float> acc4_0 = fromC ? Vector512.LoadUnsafe(ref c4_0) : Vector512<float>.Zero;
+                            ref float c4_1 = ref Unsafe.Add(ref c, (i + 4) * 64 + 0 + 16);
+                            Vector512<float> acc4_1 = fromC ? Vector512.LoadUnsafe(ref c4_1) : Vector512<float>.Zero;
+                            ref float c5_0 = ref Unsafe.Add(ref c, (i + 5) * 64 + 0);
+                            Vector512<float> acc5_0 = fromC ? Vector512.LoadUnsafe(ref c5_0) : Vector512<float>.Zero;
+                            ref float c5_1 = ref Unsafe.Add(ref c, (i + 5) * 64 + 0 + 16);
+                            Vector512<float> acc5_1 = fromC ? Vector512.LoadUnsafe(ref c5_1) : Vector512<float>.Zero;
+                            ref float c6_0 = ref Unsafe.Add(ref c, (i + 6) * 64 + 0);
+                            Vector512<float> acc6_0 = fromC ? Vector512.LoadUnsafe(ref c6_0) : Vector512<float>.Zero;
+                            ref float c6_1 = ref Unsafe.Add(ref c, (i + 6) * 64 + 0 + 16);
+                            Vector512<float> acc6_1 = fromC ? Vector512.LoadUnsafe(ref c6_1) : Vector512<float>.Zero;
+                            ref float c7_0 = ref Unsafe.Add(ref c, (i + 7) * 64 + 0);
+                            Vector512<float> acc7_0 = fromC ? Vector512.LoadUnsafe(ref c7_0) : Vector512<float>.Zero;
+                            ref float c7_1 = ref Unsafe.Add(ref c, (i + 7) * 64 + 0 + 16);
+                            Vector512<float> acc7_1 = fromC ? Vector512.LoadUnsafe(ref c7_1) : Vector512<float>.Zero;
+                            ref float c8_0 = ref Unsafe.Add(ref c, (i + 8) * 64 + 0);
+                            Vector512<float> acc8_0 = fromC ? Vector512.LoadUnsafe(ref c8_0) : Vector512<float>.Zero;
+                            ref float c8_1 = ref Unsafe.Add(ref c, (i + 8) * 64 + 0 + 16);
+                            Vector512<float> acc8_1 = fromC ? Vector512.LoadUnsafe(ref c8_1) : Vector512<float>.Zero;
+                            ref float c9_0 = ref Unsafe.Add(ref c, (i + 9) * 64 + 0);
+                            Vector512<float> acc9_0 = fromC ? Vector512.LoadUnsafe(ref c9_0) : Vector512<float>.Zero;
+                            ref float c9_1 = ref Unsafe.Add(ref c, (i + 9) * 64 + 0 + 16);
+                            Vector512<float> acc9_1 = fromC ? Vector512.LoadUnsafe(ref c9_1) : Vector512<float>.Zero;
+                            ref float c10_0 = ref Unsafe.Add(ref c, (i + 10) * 64 + 0);
+                            Vector512<float> acc10_0 = fromC ? Vector512.LoadUnsafe(ref c10_0) : Vector512<float>.Zero;
+                            ref float c10_1 = ref Unsafe.Add(ref c, (i + 10) * 64 + 0 + 16);
+                            Vector512<float> acc10_1 = fromC ? Vector512.LoadUnsafe(ref c10_1) : Vector512<float>.Zero;
+                            ref float c11_0 = ref Unsafe.Add(ref c, (i + 11) * 64 + 0);
+                            Vector512<float> acc11_0 = fromC ? Vector512.LoadUnsafe(ref c11_0) : Vector512<float>.Zero;
+                            ref float c11_1 = ref Unsafe.Add(ref c, (i + 11) * 64 + 0 + 16);
+                            Vector512<float> acc11_1 = fromC ? Vector512.LoadUnsafe(ref c11_1) : Vector512<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
+                            ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
+                            ref float aRow4 = ref Unsafe.Add(ref aTop, 4 * aRowStep);
+                            ref float aRow5 = ref Unsafe.Add(ref aTop, 5 * aRowStep);
+                            ref float aRow6 = ref Unsafe.Add(ref aTop, 6 * aRowStep);
+                            ref float aRow7 = ref Unsafe.Add(ref aTop, 7 * aRowStep);
+                            ref float aRow8 = ref Unsafe.Add(ref aTop, 8 * aRowStep);
+                            ref float aRow9 = ref Unsafe.Add(ref aTop, 9 * aRowStep);
+                            ref float aRow10 = ref Unsafe.Add(ref aTop, 10 * aRowStep);
+                            ref float aRow11 = ref Unsafe.Add(ref aTop, 11 * aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc0_0 = Vector512.MultiplyAddEstimate(a0, b0, acc0_0);
+                                acc0_1 = Vector512.MultiplyAddEstimate(a0, b1, acc0_1);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc1_0 = Vector512.MultiplyAddEstimate(a1, b0, acc1_0);
+                                acc1_1 = Vector512.MultiplyAddEstimate(a1, b1, acc1_1);
+                                Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc2_0 = Vector512.MultiplyAddEstimate(a2, b0, acc2_0);
+                                acc2_1 = Vector512.MultiplyAddEstimate(a2, b1, acc2_1);
+                                Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc3_0 = Vector512.MultiplyAddEstimate(a3, b0, acc3_0);
+                                acc3_1 = Vector512.MultiplyAddEstimate(a3, b1, acc3_1);
+                                Vector512<float> a4 = Vector512.Create(Unsafe.Add(ref aRow4, aOffset));
+                                acc4_0 = Vector512.MultiplyAddEstimate(a4, b0, acc4_0);
+                                acc4_1 = Vector512.MultiplyAddEstimate(a4, b1, acc4_1);
+                                Vector512<float> a5 = Vector512.Create(Unsafe.Add(ref aRow5, aOffset));
+                                acc5_0 = Vector512.MultiplyAddEstimate(a5, b0, acc5_0);
+                                acc5_1 = Vector512.MultiplyAddEstimate(a5, b1, acc5_1);
+                                Vector512<float> a6 = Vector512.Create(Unsafe.Add(ref aRow6, aOffset));
+                                acc6_0 = Vector512.MultiplyAddEstimate(a6, b0, acc6_0);
+                                acc6_1 = Vector512.MultiplyAddEstimate(a6, b1, acc6_1);
+                                Vector512<float> a7 = Vector512.Create(Unsafe.Add(ref aRow7, aOffset));
+                                acc7_0 = Vector512.MultiplyAddEstimate(a7, b0, acc7_0);
+                                acc7_1 = Vector512.MultiplyAddEstimate(a7, b1, acc7_1);
+                                Vector512<float> a8 = Vector512.Create(Unsafe.Add(ref aRow8, aOffset));
+                                acc8_0 = Vector512.MultiplyAddEstimate(a8, b0, acc8_0);
+                                acc8_1 = Vector512.MultiplyAddEstimate(a8, b1, acc8_1);
+                                Vector512<float> a9 = Vector512.Create(Unsafe.Add(ref aRow9, aOffset));
+                                acc9_0 = Vector512.MultiplyAddEstimate(a9, b0, acc9_0);
+                                acc9_1 = Vector512.MultiplyAddEstimate(a9, b1, acc9_1);
+                                Vector512<float> a10 = Vector512.Create(Unsafe.Add(ref aRow10, aOffset));
+                                acc10_0 = Vector512.MultiplyAddEstimate(a10, b0, acc10_0);
+                                acc10_1 = Vector512.MultiplyAddEstimate(a10, b1, acc10_1);
+                                Vector512<float> a11 = Vector512.Create(Unsafe.Add(ref aRow11, aOffset));
+                                acc11_0 = Vector512.MultiplyAddEstimate(a11, b0, acc11_0);
+                                acc11_1 = Vector512.MultiplyAddEstimate(a11, b1, acc11_1);
+                            }
+                            acc0_0.StoreUnsafe(ref c0_0);
+                            acc0_1.StoreUnsafe(ref c0_1);
+                            acc1_0.StoreUnsafe(ref c1_0);
+                            acc1_1.StoreUnsafe(ref c1_1);
+                            acc2_0.StoreUnsafe(ref c2_0);
+                            acc2_1.StoreUnsafe(ref c2_1);
+                            acc3_0.StoreUnsafe(ref c3_0);
+                            acc3_1.StoreUnsafe(ref c3_1);
+                            acc4_0.StoreUnsafe(ref c4_0);
+                            acc4_1.StoreUnsafe(ref c4_1);
+                            acc5_0.StoreUnsafe(ref c5_0);
+                            acc5_1.StoreUnsafe(ref c5_1);
+                            acc6_0.StoreUnsafe(ref c6_0);
+                            acc6_1.StoreUnsafe(ref c6_1);
+                            acc7_0.StoreUnsafe(ref c7_0);
+                            acc7_1.StoreUnsafe(ref c7_1);
+                            acc8_0.StoreUnsafe(ref c8_0);
+                            acc8_1.StoreUnsafe(ref c8_1);
+                            acc9_0.StoreUnsafe(ref c9_0);
+                            acc9_1.StoreUnsafe(ref c9_1);
+                            acc10_0.StoreUnsafe(ref c10_0);
+                            acc10_1.StoreUnsafe(ref c10_1);
+                            acc11_0.StoreUnsafe(ref c11_0);
+                            acc11_1.StoreUnsafe(ref c11_1);
+                        }
+                        i += 12;
+                    }
+                    for (; i + 4 <= rows; i += 4)
+                    {
+                        ref float aTop = ref Unsafe.Add(ref a, i * aRow + k0 * aDepth);
+                        nint aRowStep = aRow, aDepthStep = aDepth;
+                        // 4 row(s) × (2) vectors
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 0);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 16);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0);
+                            Vector512<float> acc20 = fromC ? Vector512.LoadUnsafe(ref c20) : Vector512<float>.Zero;
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 16);
+                            Vector512<float> acc21 = fromC ? Vector512.LoadUnsafe(ref c21) : Vector512<float>.Zero;
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0);
+                            Vector512<float> acc30 = fromC ? Vector512.LoadUnsafe(ref c30) : Vector512<float>.Zero;
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 16);
+                            Vector512<float> acc31 = fromC ? Vector512.LoadUnsafe(ref c31) : Vector512<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
+                            ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector512<float> a2 = Vector512.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector512.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector512.MultiplyAddEstimate(a2, b1, acc21);
+                                Vector512<float> a3 = Vector512.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector512.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector512.MultiplyAddEstimate(a3, b1, acc31);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        ref float aTop = ref Unsafe.Add(ref a, i * aRow + k0 * aDepth);
+                        nint aRowStep = aRow, aDepthStep = aDepth;
+                        // 2 row(s) × (2) vectors
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 0);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0);
+                            Vector512<float> acc10 = fromC ? Vector512.LoadUnsafe(ref c10) : Vector512<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 16);
+                            Vector512<float> acc11 = fromC ? Vector512.LoadUnsafe(ref c11) : Vector512<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector512<float> a1 = Vector512.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector512.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector512.MultiplyAddEstimate(a1, b1, acc11);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                        }
+                    }
+                    for (; i < rows; i++)
+                    {
+                        ref float aTop = ref Unsafe.Add(ref a, i * aRow + k0 * aDepth);
+                        nint aRowStep = aRow, aDepthStep = aDepth;
+                        // 1 row(s) × (2) vectors
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 0);
+                            Vector512<float> acc00 = fromC ? Vector512.LoadUnsafe(ref c00) : Vector512<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
+                            Vector512<float> acc01 = fromC ? Vector512.LoadUnsafe(ref c01) : Vector512<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector512<float> b0 = Vector512.LoadUnsafe(ref bRow);
+                                Vector512<float> b1 = Vector512.LoadUnsafe(ref bRow, 16);
+                                Vector512<float> a0 = Vector512.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector512.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector512.MultiplyAddEstimate(a0, b1, acc01);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                        }
+                    }
+                }
+                else if (SimdPaths.Vector256)
+                {
+                    // columns: 32 = 4 vector(s) + 0 scalar(s) of 8 lanes
+                    nint i = 0;
+                    for (; i + 4 <= rows; i += 4)
+                    {
+                        ref float aTop = ref Unsafe.Add(ref a, i * aRow + k0 * aDepth);
+                        nint aRowStep = aRow, aDepthStep = aDepth;
+                        if (packA)
+                        {
+                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
+                            aTop = ref panel;
+                            (aRowStep, aDepthStep) = (1, 4);
+                        }
+                        // 4 row(s) × (1 × 3 + 1) vectors
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 0);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 8);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 8);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 16);
+                            Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 8);
+                            Vector256<float> acc21 = fromC ? Vector256.LoadUnsafe(ref c21) : Vector256<float>.Zero;
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + 0 + 16);
+                            Vector256<float> acc22 = fromC ? Vector256.LoadUnsafe(ref c22) : Vector256<float>.Zero;
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 8);
+                            Vector256<float> acc31 = fromC ? Vector256.LoadUnsafe(ref c31) : Vector256<float>.Zero;
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + 0 + 16);
+                            Vector256<float> acc32 = fromC ? Vector256.LoadUnsafe(ref c32) : Vector256<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
+                            ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector256.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector256.MultiplyAddEstimate(a2, b2, acc22);
+                                Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector256.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector256.MultiplyAddEstimate(a3, b2, acc32);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 24);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 24);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 24);
+                            Vector256<float> acc20 = fromC ? Vector256.LoadUnsafe(ref c20) : Vector256<float>.Zero;
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 24);
+                            Vector256<float> acc30 = fromC ? Vector256.LoadUnsafe(ref c30) : Vector256<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
+                            ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 24);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                Vector256<float> a2 = Vector256.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector256.MultiplyAddEstimate(a2, b0, acc20);
+                                Vector256<float> a3 = Vector256.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector256.MultiplyAddEstimate(a3, b0, acc30);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                            acc20.StoreUnsafe(ref c20);
+                            acc30.StoreUnsafe(ref c30);
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        ref float aTop = ref Unsafe.Add(ref a, i * aRow + k0 * aDepth);
+                        nint aRowStep = aRow, aDepthStep = aDepth;
+                        if (packA)
+                        {
+                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
+                            aTop = ref panel;
+                            (aRowStep, aDepthStep) = (1, 2);
+                        }
+                        // 2 row(s) × (1 × 3 + 1) vectors
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 0);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 8);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 8);
+                            Vector256<float> acc11 = fromC ? Vector256.LoadUnsafe(ref c11) : Vector256<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + 0 + 16);
+                            Vector256<float> acc12 = fromC ? Vector256.LoadUnsafe(ref c12) : Vector256<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector256.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector256.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 24);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 24);
+                            Vector256<float> acc10 = fromC ? Vector256.LoadUnsafe(ref c10) : Vector256<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 24);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                Vector256<float> a1 = Vector256.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector256.MultiplyAddEstimate(a1, b0, acc10);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc10.StoreUnsafe(ref c10);
+                        }
+                    }
+                    for (; i < rows; i++)
+                    {
+                        ref float aTop = ref Unsafe.Add(ref a, i * aRow + k0 * aDepth);
+                        nint aRowStep = aRow, aDepthStep = aDepth;
+                        if (packA)
+                        {
+                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
+                            aTop = ref panel;
+                            (aRowStep, aDepthStep) = (1, 1);
+                        }
+                        // 1 row(s) × (1 × 3 + 1) vectors
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 0);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 0 + 8);
+                            Vector256<float> acc01 = fromC ? Vector256.LoadUnsafe(ref c01) : Vector256<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + 0 + 16);
+                            Vector256<float> acc02 = fromC ? Vector256.LoadUnsafe(ref c02) : Vector256<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 0);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> b1 = Vector256.LoadUnsafe(ref bRow, 8);
+                                Vector256<float> b2 = Vector256.LoadUnsafe(ref bRow, 16);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector256.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector256.MultiplyAddEstimate(a0, b2, acc02);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 24);
+                            Vector256<float> acc00 = fromC ? Vector256.LoadUnsafe(ref c00) : Vector256<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 24);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector256<float> b0 = Vector256.LoadUnsafe(ref bRow);
+                                Vector256<float> a0 = Vector256.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector256.MultiplyAddEstimate(a0, b0, acc00);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                        }
+                    }
+                }
+                else if (SimdPaths.Vector128)
+                {
+                    // columns: 32 = 8 vector(s) + 0 scalar(s) of 4 lanes
+                    nint i = 0;
+                    for (; i + 4 <= rows; i += 4)
+                    {
+                        ref float aTop = ref Unsafe.Add(ref a, i * aRow + k0 * aDepth);
+                        nint aRowStep = aRow, aDepthStep = aDepth;
+                        if (packA)
+                        {
+                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
+                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
+                            aTop = ref panel;
+                            (aRowStep, aDepthStep) = (1, 4);
+                        }
+                        // 4 row(s) × (2 × 3 + 2) vectors
+                        for (nint col = 0; col < 24; col += 12)
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
+                            Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + col);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 4);
+                            Vector128<float> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<float>.Zero;
+                            ref float c22 = ref Unsafe.Add(ref c, (i + 2) * 64 + col + 8);
+                            Vector128<float> acc22 = fromC ? Vector128.LoadUnsafe(ref c22) : Vector128<float>.Zero;
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + col);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 4);
+                            Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
+                            ref float c32 = ref Unsafe.Add(ref c, (i + 3) * 64 + col + 8);
+                            Vector128<float> acc32 = fromC ? Vector128.LoadUnsafe(ref c32) : Vector128<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
+                            ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
+                                Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                acc22 = Vector128.MultiplyAddEstimate(a2, b2, acc22);
+                                Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                                acc32 = Vector128.MultiplyAddEstimate(a3, b2, acc32);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc22.StoreUnsafe(ref c22);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                            acc32.StoreUnsafe(ref c32);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 24);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 24 + 4);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 24);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 24 + 4);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
+                            ref float c20 = ref Unsafe.Add(ref c, (i + 2) * 64 + 24);
+                            Vector128<float> acc20 = fromC ? Vector128.LoadUnsafe(ref c20) : Vector128<float>.Zero;
+                            ref float c21 = ref Unsafe.Add(ref c, (i + 2) * 64 + 24 + 4);
+                            Vector128<float> acc21 = fromC ? Vector128.LoadUnsafe(ref c21) : Vector128<float>.Zero;
+                            ref float c30 = ref Unsafe.Add(ref c, (i + 3) * 64 + 24);
+                            Vector128<float> acc30 = fromC ? Vector128.LoadUnsafe(ref c30) : Vector128<float>.Zero;
+                            ref float c31 = ref Unsafe.Add(ref c, (i + 3) * 64 + 24 + 4);
+                            Vector128<float> acc31 = fromC ? Vector128.LoadUnsafe(ref c31) : Vector128<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float aRow2 = ref Unsafe.Add(ref aTop, 2 * aRowStep);
+                            ref float aRow3 = ref Unsafe.Add(ref aTop, 3 * aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 24);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                Vector128<float> a2 = Vector128.Create(Unsafe.Add(ref aRow2, aOffset));
+                                acc20 = Vector128.MultiplyAddEstimate(a2, b0, acc20);
+                                acc21 = Vector128.MultiplyAddEstimate(a2, b1, acc21);
+                                Vector128<float> a3 = Vector128.Create(Unsafe.Add(ref aRow3, aOffset));
+                                acc30 = Vector128.MultiplyAddEstimate(a3, b0, acc30);
+                                acc31 = Vector128.MultiplyAddEstimate(a3, b1, acc31);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc20.StoreUnsafe(ref c20);
+                            acc21.StoreUnsafe(ref c21);
+                            acc30.StoreUnsafe(ref c30);
+                            acc31.StoreUnsafe(ref c31);
+                        }
+                    }
+                    for (; i + 2 <= rows; i += 2)
+                    {
+                        ref float aTop = ref Unsafe.Add(ref a, i * aRow + k0 * aDepth);
+                        nint aRowStep = aRow, aDepthStep = aDepth;
+                        if (packA)
+                        {
+                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
+                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
+                            aTop = ref panel;
+                            (aRowStep, aDepthStep) = (1, 2);
+                        }
+                        // 2 row(s) × (2 × 3 + 2) vectors
+                        for (nint col = 0; col < 24; col += 12)
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + col);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 4);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
+                            ref float c12 = ref Unsafe.Add(ref c, (i + 1) * 64 + col + 8);
+                            Vector128<float> acc12 = fromC ? Vector128.LoadUnsafe(ref c12) : Vector128<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                                acc12 = Vector128.MultiplyAddEstimate(a1, b2, acc12);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                            acc12.StoreUnsafe(ref c12);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 24);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 24 + 4);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
+                            ref float c10 = ref Unsafe.Add(ref c, (i + 1) * 64 + 24);
+                            Vector128<float> acc10 = fromC ? Vector128.LoadUnsafe(ref c10) : Vector128<float>.Zero;
+                            ref float c11 = ref Unsafe.Add(ref c, (i + 1) * 64 + 24 + 4);
+                            Vector128<float> acc11 = fromC ? Vector128.LoadUnsafe(ref c11) : Vector128<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float aRow1 = ref Unsafe.Add(ref aTop, aRowStep);
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 24);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                Vector128<float> a1 = Vector128.Create(Unsafe.Add(ref aRow1, aOffset));
+                                acc10 = Vector128.MultiplyAddEstimate(a1, b0, acc10);
+                                acc11 = Vector128.MultiplyAddEstimate(a1, b1, acc11);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc10.StoreUnsafe(ref c10);
+                            acc11.StoreUnsafe(ref c11);
+                        }
+                    }
+                    for (; i < rows; i++)
+                    {
+                        ref float aTop = ref Unsafe.Add(ref a, i * aRow + k0 * aDepth);
+                        nint aRowStep = aRow, aDepthStep = aDepth;
+                        if (packA)
+                        {
+                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
+                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
+                            aTop = ref panel;
+                            (aRowStep, aDepthStep) = (1, 1);
+                        }
+                        // 1 row(s) × (2 × 3 + 2) vectors
+                        for (nint col = 0; col < 24; col += 12)
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + col);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + col + 4);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
+                            ref float c02 = ref Unsafe.Add(ref c, i * 64 + col + 8);
+                            Vector128<float> acc02 = fromC ? Vector128.LoadUnsafe(ref c02) : Vector128<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + col);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> b2 = Vector128.LoadUnsafe(ref bRow, 8);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                                acc02 = Vector128.MultiplyAddEstimate(a0, b2, acc02);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                            acc02.StoreUnsafe(ref c02);
+                        }
+                        {
+                            ref float c00 = ref Unsafe.Add(ref c, i * 64 + 24);
+                            Vector128<float> acc00 = fromC ? Vector128.LoadUnsafe(ref c00) : Vector128<float>.Zero;
+                            ref float c01 = ref Unsafe.Add(ref c, i * 64 + 24 + 4);
+                            Vector128<float> acc01 = fromC ? Vector128.LoadUnsafe(ref c01) : Vector128<float>.Zero;
+                            ref float aRow0 = ref aTop;
+                            ref float bColumn = ref Unsafe.Add(ref b, k0 * 64 + 24);
+                            for (nint k = 0; k < kCount; k++)
+                            {
+                                ref float bRow = ref Unsafe.Add(ref bColumn, k * 64);
+                                nint aOffset = k * aDepthStep;
+                                Vector128<float> b0 = Vector128.LoadUnsafe(ref bRow);
+                                Vector128<float> b1 = Vector128.LoadUnsafe(ref bRow, 4);
+                                Vector128<float> a0 = Vector128.Create(Unsafe.Add(ref aRow0, aOffset));
+                                acc00 = Vector128.MultiplyAddEstimate(a0, b0, acc00);
+                                acc01 = Vector128.MultiplyAddEstimate(a0, b1, acc01);
+                            }
+                            acc00.StoreUnsafe(ref c00);
+                            acc01.StoreUnsafe(ref c01);
+                        }
+                    }
+                }
+                else
+                {
+                    for (nint i = 0; i < rows; i++)
+                    {
+                        for (nint col = 0; col < 32; col++)
+                        {
+                            ref float target = ref Unsafe.Add(ref c, i * 64 + col);
+                            float sum = fromC ? target : 0;
+                            for (nint k = k0; k < k1; k++)
+                            {
+                                sum = float.MultiplyAddEstimate(Unsafe.Add(ref a, i * aRow + k * aDepth), Unsafe.Add(ref b, k * 64 + col), sum);
                             }
                             target = sum;
                         }
