@@ -109,7 +109,8 @@ internal static class StaticEmitter
         using (w.Block($"private void ForwardBatch(Tape? tape, int batch, int length, ReadOnlySpan<{T}> input, Span<{T}> output, Span<{T}> weights, ReadOnlySpan<bool> padding)"))
         {
             w.WriteLine("// Wᵀ [Dim, Units], packed once per call: the projection then broadcasts elements of H against rows of Wᵀ");
-            w.WriteLine("// (a register-blocked product with no horizontal sums, twice as fast as dot products at these depths).");
+            w.WriteLine("// (a register-blocked product with no horizontal sums: W4's projection, 100 × 100 × 100 per sequence, ran 1.2–1.6× as");
+            w.WriteLine("// fast as with dot products against W on a Zen 3 host with AVX2, best of 30 calls, 2026-12-07).");
             LayerScaffold.DeclareScratch(w, element, "packedWeight", "Dim * Units");
             using (w.Block("try"))
             {

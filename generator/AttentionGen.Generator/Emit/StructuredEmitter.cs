@@ -263,8 +263,8 @@ internal static class StructuredEmitter
                     w.WriteLine($"{projectDim}(Hops, length, ref MemoryMarshal.GetReference(dEmbedding), ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(dAttention));");
                     using (w.Block("if (!dInput.IsEmpty)"))
                     {
-                        w.WriteLine("dInput.Slice(b * length * Dim, length * Dim).Clear();");
-                        w.WriteLine($"{productDim}(length, Hops, ref MemoryMarshal.GetReference(attention), 1, length, ref MemoryMarshal.GetReference(dEmbedding), ref dInput[b * length * Dim]);");
+                        w.WriteLine("// (written, not cleared then added to: the sequence's rows of ∂L/∂H start here)");
+                        w.WriteLine($"{productDim}(length, Hops, ref MemoryMarshal.GetReference(attention), 1, length, ref MemoryMarshal.GetReference(dEmbedding), ref dInput[b * length * Dim], accumulate: false);");
                     }
                     using (w.Block("if (coefficient != 0)"))
                     {
@@ -288,8 +288,7 @@ internal static class StructuredEmitter
                     w.WriteLine($"for (int h = 0; h < Hops; h++) AttentionMath.SoftmaxBackward<{T}>(attention.Slice(h * length, length), dAttention.Slice(h * length, length), dAttention.Slice(h * length, length));");
                     w.WriteLine("for (int t = 0; t < length; t++) for (int h = 0; h < Hops; h++) dScores[(b * length + t) * Hops + h] = dAttention[h * length + t];");
                     w.WriteLine($"Span<{T}> dHidden = dPre.Slice(b * length * Units, length * Units);");
-                    w.WriteLine("dHidden.Clear();");
-                    w.WriteLine($"{productUnits}(length, Hops, ref MemoryMarshal.GetReference(dAttention), 1, length, ref MemoryMarshal.GetArrayDataReference(SecondWeight.Value), ref MemoryMarshal.GetReference(dHidden));");
+                    w.WriteLine($"{productUnits}(length, Hops, ref MemoryMarshal.GetReference(dAttention), 1, length, ref MemoryMarshal.GetArrayDataReference(SecondWeight.Value), ref MemoryMarshal.GetReference(dHidden), accumulate: false);");
                     w.WriteLine("// Through Hid = tanh(pre): ∂pre = ∂Hid ⊙ (1 − Hid²).");
                     w.WriteLine($"for (int t = 0; t < length; t++) {tanhGradient}(ref MemoryMarshal.GetReference(hidden.Slice(t * Units, Units)), ref dHidden[t * Units]);");
                 }

@@ -196,7 +196,8 @@ public abstract class StructuredGradientTests<TLayer, TTape>
         var tape = new TTape();
         layer.Forward(tape, batch, length, input, new double[batch * Hops * Dim], default, padding);
         layer.ZeroGradients();
-        var dInput = new double[input.Length];
+        // ∂L/∂H is written, not added to: whatever the span held before must not show.
+        var dInput = Enumerable.Repeat(double.NaN, input.Length).ToArray();
         layer.Backward(tape, input, dOutput, dInput, dWeights);
         var failures = new List<string>();
 

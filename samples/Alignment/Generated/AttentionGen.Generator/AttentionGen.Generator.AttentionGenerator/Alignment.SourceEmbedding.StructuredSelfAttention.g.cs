@@ -387,8 +387,8 @@ namespace Alignment
                     ProductTransposedAdd32(Hops, length, ref MemoryMarshal.GetReference(dEmbedding), ref MemoryMarshal.GetReference(rows), ref MemoryMarshal.GetReference(dAttention));
                     if (!dInput.IsEmpty)
                     {
-                        dInput.Slice(b * length * Dim, length * Dim).Clear();
-                        MatrixProductAdd32(length, Hops, ref MemoryMarshal.GetReference(attention), 1, length, ref MemoryMarshal.GetReference(dEmbedding), ref dInput[b * length * Dim]);
+                        // (written, not cleared then added to: the sequence's rows of ∂L/∂H start here)
+                        MatrixProductAdd32(length, Hops, ref MemoryMarshal.GetReference(attention), 1, length, ref MemoryMarshal.GetReference(dEmbedding), ref dInput[b * length * Dim], accumulate: false);
                     }
                     if (coefficient != 0)
                     {
@@ -408,8 +408,7 @@ namespace Alignment
                     for (int h = 0; h < Hops; h++) AttentionMath.SoftmaxBackward<float>(attention.Slice(h * length, length), dAttention.Slice(h * length, length), dAttention.Slice(h * length, length));
                     for (int t = 0; t < length; t++) for (int h = 0; h < Hops; h++) dScores[(b * length + t) * Hops + h] = dAttention[h * length + t];
                     Span<float> dHidden = dPre.Slice(b * length * Units, length * Units);
-                    dHidden.Clear();
-                    MatrixProductAdd16(length, Hops, ref MemoryMarshal.GetReference(dAttention), 1, length, ref MemoryMarshal.GetArrayDataReference(SecondWeight.Value), ref MemoryMarshal.GetReference(dHidden));
+                    MatrixProductAdd16(length, Hops, ref MemoryMarshal.GetReference(dAttention), 1, length, ref MemoryMarshal.GetArrayDataReference(SecondWeight.Value), ref MemoryMarshal.GetReference(dHidden), accumulate: false);
                     // Through Hid = tanh(pre): ∂pre = ∂Hid ⊙ (1 − Hid²).
                     for (int t = 0; t < length; t++) TanhGradientInPlace16(ref MemoryMarshal.GetReference(hidden.Slice(t * Units, Units)), ref dHidden[t * Units]);
                 }
