@@ -345,9 +345,9 @@ internal sealed class Kernels
         }
         if (tailColumns is var (dots, byRows))
         {
-            using (dots is null ? default : writer.Block("if (tailByDots)"))
+            if (dots is not null)
             {
-                if (dots is not null)
+                using (writer.Block("if (tailByDots)"))
                 {
                     writer.WriteLine($"{dots}(rows, k0, k1, ref a, aRow, ref b, ref c, fromC);");
                 }

@@ -1166,7 +1166,7 @@ namespace Samples.Transformer
                 }
                 previousKeyEnd = Math.Max(previousKeyEnd, keyEnd);
             }
-            // keys no block sees (causally, those past the last query's limit): their rows were never written
+            // keys no block sees (none unless there are no queries: the causal diagonal ends at the last key): their rows were never written
             dKeys.Slice(previousKeyEnd * HeadDim).Clear();
             dValues.Slice(previousKeyEnd * HeadDim).Clear();
         }
