@@ -932,6 +932,22 @@ namespace Samples.Transformer
             }
         }
 
+        // C = A Bᵀ for a block × tile ([rows, d] · [d, KeyTile], B's rows packed transposed by tiles: S from Qₕ and the keys, ∂P from ∂Oₕ
+        // and the values) over the tile's first `visible` keys: all KeyTile columns, the first half when no row sees past it (each
+        // element the same sum either way), none when no key is visible; the other columns of C are left as they were.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void TileProduct(int rows, int visible, ref float a, ref float packedTile, ref float c)
+        {
+            if (visible > KeyTile / 2)
+            {
+                MatrixProductAdd64(rows, HeadDim, ref a, HeadDim, 1, ref packedTile, ref c, accumulate: false);
+            }
+            else if (visible > 0)
+            {
+                MatrixProductAdd32Of64(rows, HeadDim, ref a, HeadDim, 1, ref packedTile, ref c, accumulate: false);
+            }
+        }
+
         // One block × tile of scores, S = Qₕ Kₕᵀ ([rows, d] · [d, KeyTile], the keys packed transposed) plus the head's additive bias
         // [Tq, Tk] when there is one, with −∞ wherever a query may not look: past the last key, past its causal limit, padded keys, and
         // what the per-query mask forbids (whatever the bias says there). Shared by the forward, the weights and the backward, so all
@@ -946,15 +962,7 @@ namespace Samples.Transformer
             int keyEnd = mask.Causal ? (int)Math.Clamp((long)i0 + rows + shift, 0, keyLength) : keyLength;
             int visible = Math.Clamp(keyEnd - j0, 0, valid);
             ReadOnlySpan<bool> keyPadding = mask.KeyPadding.IsEmpty ? default : mask.KeyPadding.Slice(b * keyLength, keyLength);
-            ref float keyTile = ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim);
-            if (visible > KeyTile / 2)
-            {
-                MatrixProductAdd64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref keyTile, ref MemoryMarshal.GetReference(tile), accumulate: false);
-            }
-            else if (visible > 0)
-            {
-                MatrixProductAdd32Of64(rows, HeadDim, ref queryBlock, HeadDim, 1, ref keyTile, ref MemoryMarshal.GetReference(tile), accumulate: false);
-            }
+            TileProduct(rows, visible, ref queryBlock, ref Unsafe.Add(ref MemoryMarshal.GetReference(keyTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(tile));
             if (!bias.IsEmpty)
             {
                 // S += bias (PyTorch's float attn_mask) for the keys computed, after the 1/√d (already in the queries) and before the masks.
@@ -1185,34 +1193,18 @@ namespace Samples.Transformer
                     {
                         p = storedWeights.Slice(i0 * KeyTile, rows * KeyTile); // one tile: j0 = 0
                     }
-                    // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ: [visible, rows] · [rows, d], P read transposed (added to the rows seen before, written to the others;
-                    // a row's sum does not depend on the rows beside it in the call)
-                    if (seen > 0)
-                    {
-                        MatrixProductAdd16(seen, rows, ref MemoryMarshal.GetReference(p), 1, KeyTile, ref dOutputBlock, ref dValues[j0 * HeadDim], accumulate: true);
-                    }
-                    if (visible > seen)
-                    {
-                        MatrixProductAdd16(visible - seen, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(p), seen), 1, KeyTile, ref dOutputBlock, ref dValues[(j0 + seen) * HeadDim], accumulate: false);
-                    }
-                    // ∂pᵢⱼ = ∂Oᵢ · vⱼ: [rows, d] · [d, KeyTile], the first half of the columns when no row sees past it
-                    ref float valueTile = ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim);
-                    if (visible > KeyTile / 2)
-                    {
-                        MatrixProductAdd64(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref valueTile, ref MemoryMarshal.GetReference(dp), accumulate: false);
-                    }
-                    else
-                    {
-                        MatrixProductAdd32Of64(rows, HeadDim, ref dOutputBlock, HeadDim, 1, ref valueTile, ref MemoryMarshal.GetReference(dp), accumulate: false);
-                    }
-                    // ∂sᵢⱼ = pᵢⱼ (∂pᵢⱼ − Dᵢ) for the keys seen (the others' ∂s, 0, is never read)
+                    // ∂Vⱼ += Σᵢ pᵢⱼ ∂Oᵢ for the visible keys
+                    KeyRowsProduct(seen, visible, rows, ref MemoryMarshal.GetReference(p), ref dOutputBlock, ref dValues[j0 * HeadDim]);
+                    // ∂pᵢⱼ = ∂Oᵢ · vⱼ: [rows, d] · [d, KeyTile], over the visible keys as S
+                    TileProduct(rows, visible, ref dOutputBlock, ref Unsafe.Add(ref MemoryMarshal.GetReference(valueTiles), j0 * HeadDim), ref MemoryMarshal.GetReference(dp));
+                    // ∂sᵢⱼ = pᵢⱼ (∂pᵢⱼ − Dᵢ) for the visible keys (the others' ∂s, 0, is never read)
                     for (int r = 0; r < rows; r++)
                     {
                         FlashSoftmax.SoftmaxGradient<float>(p.Slice(r * KeyTile, visible), dp.Slice(r * KeyTile, visible), delta[r]);
                     }
                     if (!dBias.IsEmpty)
                     {
-                        // ∂biasᵢⱼ = ∂sᵢⱼ for the keys seen (the rest of ∂bias stays 0).
+                        // ∂biasᵢⱼ = ∂sᵢⱼ for the visible keys (the rest of ∂bias stays 0).
                         for (int r = 0; r < rows; r++)
                         {
                             dp.Slice(r * KeyTile, visible).CopyTo(dBias.Slice((i0 + r) * keyLength + j0, visible));
@@ -1220,14 +1212,7 @@ namespace Samples.Transformer
                     }
                     // ∂qᵢ += Σⱼ ∂sᵢⱼ kⱼ and ∂kⱼ += Σᵢ ∂sᵢⱼ qᵢ (∂K as ∂V above)
                     MatrixProductAdd16(rows, visible, ref MemoryMarshal.GetReference(dp), KeyTile, 1, ref Unsafe.Add(ref MemoryMarshal.GetReference(keys), j0 * HeadDim), ref dQueries[i0 * HeadDim], accumulate: j0 > 0);
-                    if (seen > 0)
-                    {
-                        MatrixProductAdd16(seen, rows, ref MemoryMarshal.GetReference(dp), 1, KeyTile, ref queryBlock, ref dKeys[j0 * HeadDim], accumulate: true);
-                    }
-                    if (visible > seen)
-                    {
-                        MatrixProductAdd16(visible - seen, rows, ref Unsafe.Add(ref MemoryMarshal.GetReference(dp), seen), 1, KeyTile, ref queryBlock, ref dKeys[(j0 + seen) * HeadDim], accumulate: false);
-                    }
+                    KeyRowsProduct(seen, visible, rows, ref MemoryMarshal.GetReference(dp), ref queryBlock, ref dKeys[j0 * HeadDim]);
                 }
                 previousKeyEnd = Math.Max(previousKeyEnd, keyEnd);
                 if (withExtraKeys)
@@ -1251,6 +1236,22 @@ namespace Samples.Transformer
             // keys no block sees (none unless there are no queries: the causal diagonal ends at the last key): their rows were never written
             dKeys.Slice(previousKeyEnd * HeadDim).Clear();
             dValues.Slice(previousKeyEnd * HeadDim).Clear();
+        }
+
+        // ∂K or ∂V rows of a tile's visible keys, Σᵢ wᵢⱼ bᵢ ([visible, rows] · [rows, d], W = P or ∂S read transposed): added to the first
+        // `seen` rows, which an earlier block wrote, and written to the others (a row's sum does not depend on the rows beside it in
+        // the call).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void KeyRowsProduct(int seen, int visible, int rows, ref float weights, ref float b, ref float target)
+        {
+            if (seen > 0)
+            {
+                MatrixProductAdd16(seen, rows, ref weights, 1, KeyTile, ref b, ref target, accumulate: true);
+            }
+            if (visible > seen)
+            {
+                MatrixProductAdd16(visible - seen, rows, ref Unsafe.Add(ref weights, seen), 1, KeyTile, ref b, ref Unsafe.Add(ref target, seen * HeadDim), accumulate: false);
+            }
         }
 
         // Head h's rows of ∂W_Q, ∂W_K, ∂W_V (and of ∂b): ∂W_Q,ₕ += Σ_b ∂Qₕᵀ X_q, batch rows in order.
