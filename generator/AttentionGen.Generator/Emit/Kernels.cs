@@ -154,10 +154,9 @@ internal sealed class Kernels
         return name;
     }
 
-    // MatrixProductAdd's panel of A read transposed: the depth block it covers, and the most rows a block has on the paths
-    // that use it (4 on Vector256 and Vector128).
-    private const int PanelDepthBlock = 128;
-    private const int MaxRowBlock = 4;
+    // MatrixProductAdd's depth block on the Vector256 and Vector128 paths, which is also what its panel of a transposed A
+    // covers (see depthBlock and packA there).
+    private const int NarrowDepthBlock = 64;
 
     /// <summary>
     /// C ← C + A·B (or C ← A·B with <c>accumulate: false</c>, which spares the caller clearing C first) with B row-major
@@ -205,24 +204,31 @@ internal sealed class Kernels
                         ? "MemoryMarshal.CreateSpan(ref c, rows * " + columns + ").Clear(); // an empty sum"
                         : "for (nint i = 0; i < rows; i++) MemoryMarshal.CreateSpan(ref Unsafe.Add(ref c, i * " + stride + "), " + columns + ").Clear(); // an empty sum");
                 }
-                writer.WriteLine("// A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) over a long depth, on the Vector256 and Vector128 paths: each");
-                writer.WriteLine("// block of rows copies its elements of A for the depth block into a contiguous [k, row] panel before its tiles use");
-                writer.WriteLine("// them, rather than each tile reading them aDepth apart again. On Zen 3 (AVX2) W3's ∂W ([256 × 640] · [640 × 256])");
-                writer.WriteLine("// went from 57–60 to 68–75 GFLOP/s and W10's ∂W_s1 from 59–64 to 68–74; on Vector512 (Zen 5) such products ran at");
-                writer.WriteLine("// about 90 % of the peak without it. The same products in the same order: the bits do not change.");
+                writer.WriteLine("// Depth in blocks, so that each block of B stays in cache while every tile of C uses it: 256 rows of B on Vector512,");
+                writer.WriteLine($"// {NarrowDepthBlock} on the narrower paths, where a block of B then fits in the level-1 cache (on Zen 3, AVX2, W3's q W went from");
+                writer.WriteLine("// about 55 to 62–66 GFLOP/s against blocks of 256). The tiles of the first block start from C, or from zero when");
+                writer.WriteLine("// overwriting it; each element is summed in the order of k either way.");
+                writer.WriteLine($"nint depthBlock = SimdPaths.Vector512 ? 256 : {NarrowDepthBlock};");
+                writer.WriteLine("// A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) on the Vector256 and Vector128 paths: for each depth block, A's");
+                writer.WriteLine("// rows k0 … k1 (contiguous, `rows` elements each) are copied once into a panel where each block of rows finds its");
+                writer.WriteLine("// elements as one contiguous [k, row] run, instead of every tile reading them aDepth apart (W4's ∂W, [100 × 1600] ·");
+                writer.WriteLine("// [1600 × 100], went from 33–39 to 41–50 GFLOP/s on Zen 3 against a panel per block of rows with depth blocks of 128).");
+                writer.WriteLine("// The same products in the same order: the bits do not change. On Vector512 (Zen 5) such products ran at about");
+                writer.WriteLine("// 90 % of the peak without a panel.");
                 writer.WriteLine(columns >= _element.Lanes(128)
-                    ? $"bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= {PanelDepthBlock};"
+                    ? $"bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= {NarrowDepthBlock};"
                     : "bool packA = false; // too few columns for a Vector128: only the scalar path, which reads A in place");
                 writer.WriteLine("// (rented rather than on the stack: a stackalloc would cost every call of the kernel a stack cookie check, and");
                 writer.WriteLine("// the many short calls of the multi-head kernel's tiles never take the panel)");
-                writer.WriteLine($"{T}[]? aPanel = packA ? ArrayPool<{T}>.Shared.Rent({MaxRowBlock} * {PanelDepthBlock}) : null;");
-                writer.WriteLine($"// Depth in blocks of 256 rows of B ({PanelDepthBlock} with the panel), so each block stays in cache while every tile of C uses");
-                writer.WriteLine("// it. The tiles of the first block start from C, or from zero when overwriting it.");
-                writer.WriteLine($"nint depthBlock = packA ? {PanelDepthBlock} : 256;");
+                writer.WriteLine($"{T}[]? aPanel = packA ? ArrayPool<{T}>.Shared.Rent(rows * {NarrowDepthBlock}) : null;");
                 using (writer.Block("for (nint k0 = 0; k0 < depth; k0 += depthBlock)"))
                 {
                     writer.WriteLine("nint k1 = nint.Min(k0 + depthBlock, depth), kCount = k1 - k0;");
                     writer.WriteLine("bool fromC = accumulate || k0 > 0;");
+                    using (writer.Block("if (packA)"))
+                    {
+                        writer.WriteLine($"{CopyToPanelName}(ref Unsafe.Add(ref a, k0 * aDepth), aDepth, rows, kCount, ref MemoryMarshal.GetArrayDataReference(aPanel!));");
+                    }
                     bool first = true;
                     foreach (int bits in new[] { 512, 256, 128 })
                     {
@@ -259,35 +265,45 @@ internal sealed class Kernels
 
     private const string CopyToPanelName = "CopyToPanel";
 
-    // MatrixProductAdd's panel of a block of rows of A read transposed (see packA there).
+    // MatrixProductAdd's panel of A read transposed, for one depth block (see packA there).
     private void CopyToPanel()
     {
         Request(CopyToPanelName, writer =>
         {
-            writer.Summary("panel[k · rows + r] = a[k · aDepth + r] for k &lt; count, r &lt; rows: a block of rows of A that is read transposed,\n" +
-                "copied into a contiguous [k, row] panel (MatrixProductAdd on the Vector256 and Vector128 paths).");
+            writer.Summary("The rows of A read transposed (aRow = 1) for one depth block, copied so that each block of rows MatrixProductAdd's\n" +
+                "Vector256 and Vector128 paths take (4 rows, then 2 and 1 left over) finds its elements contiguous: the block of r rows\n" +
+                "from row i holds a[k · aDepth + i + j] at panel[i · count + k · r + j] for k &lt; count, j &lt; r. Each k reads a\n" +
+                "contiguous run of A.");
             LayerScaffold.HotMethod(writer); // called, and optimised from its first call as the kernels are
             using (writer.Block($"private static void {CopyToPanelName}(ref {T} a, nint aDepth, int rows, nint count, ref {T} panel)"))
             {
                 int perVector128 = 16 / _element.Size;
-                using (writer.Block("if (rows == 4)"))
+                writer.WriteLine("nint fourRowsEnd = rows / 4 * 4;");
+                using (writer.Block("for (nint k = 0; k < count; k++)"))
                 {
-                    writer.WriteLine($"// the usual block: its four elements at each k are {(perVector128 == 4 ? "one Vector128" : "two Vector128s")}");
-                    using (writer.Block("for (nint k = 0; k < count; k++)"))
+                    writer.WriteLine($"ref {T} from = ref Unsafe.Add(ref a, k * aDepth);");
+                    writer.WriteLine($"ref {T} to = ref Unsafe.Add(ref panel, k * 4);");
+                    writer.WriteLine($"// the 4-row blocks: {(perVector128 == 4 ? "one Vector128" : "two Vector128s")} each");
+                    using (writer.Block("for (nint i = 0; i < fourRowsEnd; i += 4)"))
                     {
                         for (int r = 0; r < 4; r += perVector128)
                         {
                             string offset = r == 0 ? "" : $" + {r}";
-                            writer.WriteLine($"Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth{offset})).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4{offset}));");
+                            writer.WriteLine($"Vector128.LoadUnsafe(ref Unsafe.Add(ref from, i{offset})).StoreUnsafe(ref Unsafe.Add(ref to, i * count{offset}));");
                         }
                     }
-                    writer.WriteLine("return;");
-                }
-                using (writer.Block("for (nint k = 0; k < count; k++)"))
-                {
-                    writer.WriteLine($"ref {T} from = ref Unsafe.Add(ref a, k * aDepth);");
-                    writer.WriteLine($"ref {T} to = ref Unsafe.Add(ref panel, k * rows);");
-                    writer.WriteLine("for (int r = 0; r < rows; r++) Unsafe.Add(ref to, r) = Unsafe.Add(ref from, r);");
+                    writer.WriteLine("// the rows left over: a block of 2, then one of 1");
+                    writer.WriteLine("nint left = fourRowsEnd;");
+                    using (writer.Block("if (left + 2 <= rows)"))
+                    {
+                        writer.WriteLine("Unsafe.Add(ref panel, left * count + k * 2) = Unsafe.Add(ref from, left);");
+                        writer.WriteLine("Unsafe.Add(ref panel, left * count + k * 2 + 1) = Unsafe.Add(ref from, left + 1);");
+                        writer.WriteLine("left += 2;");
+                    }
+                    using (writer.Block("if (left < rows)"))
+                    {
+                        writer.WriteLine("Unsafe.Add(ref panel, left * count + k) = Unsafe.Add(ref from, left);");
+                    }
                 }
             }
         });
@@ -373,9 +389,7 @@ internal sealed class Kernels
         if (bits != 512)
         {
             using SourceWriter.Scope packing = writer.Block("if (packA)");
-            writer.WriteLine($"ref {T} panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);");
-            writer.WriteLine($"{CopyToPanelName}(ref aTop, aDepth, {rowBlock}, kCount, ref panel);");
-            writer.WriteLine("aTop = ref panel;");
+            writer.WriteLine("aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);");
             writer.WriteLine($"(aRowStep, aDepthStep) = (1, {rowBlock});");
         }
         // Whole vectors: runs of tiles `width` vectors wide, then the tiles of what is left (see VectorTiles).

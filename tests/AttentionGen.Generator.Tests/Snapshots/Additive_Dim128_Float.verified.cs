@@ -864,26 +864,36 @@ namespace Samples.Translation
         }
 
         /// <summary>
-        /// panel[k · rows + r] = a[k · aDepth + r] for k &lt; count, r &lt; rows: a block of rows of A that is read transposed,
-        /// copied into a contiguous [k, row] panel (MatrixProductAdd on the Vector256 and Vector128 paths).
+        /// The rows of A read transposed (aRow = 1) for one depth block, copied so that each block of rows MatrixProductAdd's
+        /// Vector256 and Vector128 paths take (4 rows, then 2 and 1 left over) finds its elements contiguous: the block of r rows
+        /// from row i holds a[k · aDepth + i + j] at panel[i · count + k · r + j] for k &lt; count, j &lt; r. Each k reads a
+        /// contiguous run of A.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void CopyToPanel(ref float a, nint aDepth, int rows, nint count, ref float panel)
         {
-            if (rows == 4)
-            {
-                // the usual block: its four elements at each k are one Vector128
-                for (nint k = 0; k < count; k++)
-                {
-                    Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth)).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4));
-                }
-                return;
-            }
+            nint fourRowsEnd = rows / 4 * 4;
             for (nint k = 0; k < count; k++)
             {
                 ref float from = ref Unsafe.Add(ref a, k * aDepth);
-                ref float to = ref Unsafe.Add(ref panel, k * rows);
-                for (int r = 0; r < rows; r++) Unsafe.Add(ref to, r) = Unsafe.Add(ref from, r);
+                ref float to = ref Unsafe.Add(ref panel, k * 4);
+                // the 4-row blocks: one Vector128 each
+                for (nint i = 0; i < fourRowsEnd; i += 4)
+                {
+                    Vector128.LoadUnsafe(ref Unsafe.Add(ref from, i)).StoreUnsafe(ref Unsafe.Add(ref to, i * count));
+                }
+                // the rows left over: a block of 2, then one of 1
+                nint left = fourRowsEnd;
+                if (left + 2 <= rows)
+                {
+                    Unsafe.Add(ref panel, left * count + k * 2) = Unsafe.Add(ref from, left);
+                    Unsafe.Add(ref panel, left * count + k * 2 + 1) = Unsafe.Add(ref from, left + 1);
+                    left += 2;
+                }
+                if (left < rows)
+                {
+                    Unsafe.Add(ref panel, left * count + k) = Unsafe.Add(ref from, left);
+                }
             }
         }
 
@@ -977,22 +987,29 @@ namespace Samples.Translation
             {
                 MemoryMarshal.CreateSpan(ref c, rows * 128).Clear(); // an empty sum
             }
-            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) over a long depth, on the Vector256 and Vector128 paths: each
-            // block of rows copies its elements of A for the depth block into a contiguous [k, row] panel before its tiles use
-            // them, rather than each tile reading them aDepth apart again. On Zen 3 (AVX2) W3's ∂W ([256 × 640] · [640 × 256])
-            // went from 57–60 to 68–75 GFLOP/s and W10's ∂W_s1 from 59–64 to 68–74; on Vector512 (Zen 5) such products ran at
-            // about 90 % of the peak without it. The same products in the same order: the bits do not change.
-            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 128;
+            // Depth in blocks, so that each block of B stays in cache while every tile of C uses it: 256 rows of B on Vector512,
+            // 64 on the narrower paths, where a block of B then fits in the level-1 cache (on Zen 3, AVX2, W3's q W went from
+            // about 55 to 62–66 GFLOP/s against blocks of 256). The tiles of the first block start from C, or from zero when
+            // overwriting it; each element is summed in the order of k either way.
+            nint depthBlock = SimdPaths.Vector512 ? 256 : 64;
+            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) on the Vector256 and Vector128 paths: for each depth block, A's
+            // rows k0 … k1 (contiguous, `rows` elements each) are copied once into a panel where each block of rows finds its
+            // elements as one contiguous [k, row] run, instead of every tile reading them aDepth apart (W4's ∂W, [100 × 1600] ·
+            // [1600 × 100], went from 33–39 to 41–50 GFLOP/s on Zen 3 against a panel per block of rows with depth blocks of 128).
+            // The same products in the same order: the bits do not change. On Vector512 (Zen 5) such products ran at about
+            // 90 % of the peak without a panel.
+            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 64;
             // (rented rather than on the stack: a stackalloc would cost every call of the kernel a stack cookie check, and
             // the many short calls of the multi-head kernel's tiles never take the panel)
-            float[]? aPanel = packA ? ArrayPool<float>.Shared.Rent(4 * 128) : null;
-            // Depth in blocks of 256 rows of B (128 with the panel), so each block stays in cache while every tile of C uses
-            // it. The tiles of the first block start from C, or from zero when overwriting it.
-            nint depthBlock = packA ? 128 : 256;
+            float[]? aPanel = packA ? ArrayPool<float>.Shared.Rent(rows * 64) : null;
             for (nint k0 = 0; k0 < depth; k0 += depthBlock)
             {
                 nint k1 = nint.Min(k0 + depthBlock, depth), kCount = k1 - k0;
                 bool fromC = accumulate || k0 > 0;
+                if (packA)
+                {
+                    CopyToPanel(ref Unsafe.Add(ref a, k0 * aDepth), aDepth, rows, kCount, ref MemoryMarshal.GetArrayDataReference(aPanel!));
+                }
                 if (SimdPaths.Vector512)
                 {
                     // columns: 128 = 8 vector(s) + 0 scalar(s) of 16 lanes
@@ -1687,9 +1704,7 @@ namespace Samples.Translation
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (5 × 3 + 1) vectors
@@ -1801,9 +1816,7 @@ namespace Samples.Translation
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (5 × 3 + 1) vectors
@@ -1875,9 +1888,7 @@ namespace Samples.Translation
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (5 × 3 + 1) vectors
@@ -1934,9 +1945,7 @@ namespace Samples.Translation
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (10 × 3 + 2) vectors
@@ -2065,9 +2074,7 @@ namespace Samples.Translation
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (10 × 3 + 2) vectors
@@ -2148,9 +2155,7 @@ namespace Samples.Translation
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref float panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (10 × 3 + 2) vectors

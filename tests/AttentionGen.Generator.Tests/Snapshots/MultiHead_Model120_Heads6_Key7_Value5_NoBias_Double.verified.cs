@@ -1317,27 +1317,37 @@ namespace Samples.Transformer
         // ---- Compile-time-sized SIMD blocks (Vector512 / Vector256 / Vector128 / scalar) ----
 
         /// <summary>
-        /// panel[k · rows + r] = a[k · aDepth + r] for k &lt; count, r &lt; rows: a block of rows of A that is read transposed,
-        /// copied into a contiguous [k, row] panel (MatrixProductAdd on the Vector256 and Vector128 paths).
+        /// The rows of A read transposed (aRow = 1) for one depth block, copied so that each block of rows MatrixProductAdd's
+        /// Vector256 and Vector128 paths take (4 rows, then 2 and 1 left over) finds its elements contiguous: the block of r rows
+        /// from row i holds a[k · aDepth + i + j] at panel[i · count + k · r + j] for k &lt; count, j &lt; r. Each k reads a
+        /// contiguous run of A.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void CopyToPanel(ref double a, nint aDepth, int rows, nint count, ref double panel)
         {
-            if (rows == 4)
-            {
-                // the usual block: its four elements at each k are two Vector128s
-                for (nint k = 0; k < count; k++)
-                {
-                    Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth)).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4));
-                    Vector128.LoadUnsafe(ref Unsafe.Add(ref a, k * aDepth + 2)).StoreUnsafe(ref Unsafe.Add(ref panel, k * 4 + 2));
-                }
-                return;
-            }
+            nint fourRowsEnd = rows / 4 * 4;
             for (nint k = 0; k < count; k++)
             {
                 ref double from = ref Unsafe.Add(ref a, k * aDepth);
-                ref double to = ref Unsafe.Add(ref panel, k * rows);
-                for (int r = 0; r < rows; r++) Unsafe.Add(ref to, r) = Unsafe.Add(ref from, r);
+                ref double to = ref Unsafe.Add(ref panel, k * 4);
+                // the 4-row blocks: two Vector128s each
+                for (nint i = 0; i < fourRowsEnd; i += 4)
+                {
+                    Vector128.LoadUnsafe(ref Unsafe.Add(ref from, i)).StoreUnsafe(ref Unsafe.Add(ref to, i * count));
+                    Vector128.LoadUnsafe(ref Unsafe.Add(ref from, i + 2)).StoreUnsafe(ref Unsafe.Add(ref to, i * count + 2));
+                }
+                // the rows left over: a block of 2, then one of 1
+                nint left = fourRowsEnd;
+                if (left + 2 <= rows)
+                {
+                    Unsafe.Add(ref panel, left * count + k * 2) = Unsafe.Add(ref from, left);
+                    Unsafe.Add(ref panel, left * count + k * 2 + 1) = Unsafe.Add(ref from, left + 1);
+                    left += 2;
+                }
+                if (left < rows)
+                {
+                    Unsafe.Add(ref panel, left * count + k) = Unsafe.Add(ref from, left);
+                }
             }
         }
 
@@ -1579,22 +1589,29 @@ namespace Samples.Transformer
             {
                 MemoryMarshal.CreateSpan(ref c, rows * 120).Clear(); // an empty sum
             }
-            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) over a long depth, on the Vector256 and Vector128 paths: each
-            // block of rows copies its elements of A for the depth block into a contiguous [k, row] panel before its tiles use
-            // them, rather than each tile reading them aDepth apart again. On Zen 3 (AVX2) W3's ∂W ([256 × 640] · [640 × 256])
-            // went from 57–60 to 68–75 GFLOP/s and W10's ∂W_s1 from 59–64 to 68–74; on Vector512 (Zen 5) such products ran at
-            // about 90 % of the peak without it. The same products in the same order: the bits do not change.
-            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 128;
+            // Depth in blocks, so that each block of B stays in cache while every tile of C uses it: 256 rows of B on Vector512,
+            // 64 on the narrower paths, where a block of B then fits in the level-1 cache (on Zen 3, AVX2, W3's q W went from
+            // about 55 to 62–66 GFLOP/s against blocks of 256). The tiles of the first block start from C, or from zero when
+            // overwriting it; each element is summed in the order of k either way.
+            nint depthBlock = SimdPaths.Vector512 ? 256 : 64;
+            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) on the Vector256 and Vector128 paths: for each depth block, A's
+            // rows k0 … k1 (contiguous, `rows` elements each) are copied once into a panel where each block of rows finds its
+            // elements as one contiguous [k, row] run, instead of every tile reading them aDepth apart (W4's ∂W, [100 × 1600] ·
+            // [1600 × 100], went from 33–39 to 41–50 GFLOP/s on Zen 3 against a panel per block of rows with depth blocks of 128).
+            // The same products in the same order: the bits do not change. On Vector512 (Zen 5) such products ran at about
+            // 90 % of the peak without a panel.
+            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 64;
             // (rented rather than on the stack: a stackalloc would cost every call of the kernel a stack cookie check, and
             // the many short calls of the multi-head kernel's tiles never take the panel)
-            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(4 * 128) : null;
-            // Depth in blocks of 256 rows of B (128 with the panel), so each block stays in cache while every tile of C uses
-            // it. The tiles of the first block start from C, or from zero when overwriting it.
-            nint depthBlock = packA ? 128 : 256;
+            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(rows * 64) : null;
             for (nint k0 = 0; k0 < depth; k0 += depthBlock)
             {
                 nint k1 = nint.Min(k0 + depthBlock, depth), kCount = k1 - k0;
                 bool fromC = accumulate || k0 > 0;
+                if (packA)
+                {
+                    CopyToPanel(ref Unsafe.Add(ref a, k0 * aDepth), aDepth, rows, kCount, ref MemoryMarshal.GetArrayDataReference(aPanel!));
+                }
                 if (SimdPaths.Vector512)
                 {
                     // columns: 120 = 15 vector(s) + 0 scalar(s) of 8 lanes
@@ -2418,9 +2435,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (10 × 3) vectors
@@ -2499,9 +2514,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (10 × 3) vectors
@@ -2552,9 +2565,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (10 × 3) vectors
@@ -2596,9 +2607,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (20 × 3) vectors
@@ -2677,9 +2686,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (20 × 3) vectors
@@ -2730,9 +2737,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (20 × 3) vectors
@@ -2800,22 +2805,29 @@ namespace Samples.Transformer
             {
                 MemoryMarshal.CreateSpan(ref c, rows * 20).Clear(); // an empty sum
             }
-            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) over a long depth, on the Vector256 and Vector128 paths: each
-            // block of rows copies its elements of A for the depth block into a contiguous [k, row] panel before its tiles use
-            // them, rather than each tile reading them aDepth apart again. On Zen 3 (AVX2) W3's ∂W ([256 × 640] · [640 × 256])
-            // went from 57–60 to 68–75 GFLOP/s and W10's ∂W_s1 from 59–64 to 68–74; on Vector512 (Zen 5) such products ran at
-            // about 90 % of the peak without it. The same products in the same order: the bits do not change.
-            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 128;
+            // Depth in blocks, so that each block of B stays in cache while every tile of C uses it: 256 rows of B on Vector512,
+            // 64 on the narrower paths, where a block of B then fits in the level-1 cache (on Zen 3, AVX2, W3's q W went from
+            // about 55 to 62–66 GFLOP/s against blocks of 256). The tiles of the first block start from C, or from zero when
+            // overwriting it; each element is summed in the order of k either way.
+            nint depthBlock = SimdPaths.Vector512 ? 256 : 64;
+            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) on the Vector256 and Vector128 paths: for each depth block, A's
+            // rows k0 … k1 (contiguous, `rows` elements each) are copied once into a panel where each block of rows finds its
+            // elements as one contiguous [k, row] run, instead of every tile reading them aDepth apart (W4's ∂W, [100 × 1600] ·
+            // [1600 × 100], went from 33–39 to 41–50 GFLOP/s on Zen 3 against a panel per block of rows with depth blocks of 128).
+            // The same products in the same order: the bits do not change. On Vector512 (Zen 5) such products ran at about
+            // 90 % of the peak without a panel.
+            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 64;
             // (rented rather than on the stack: a stackalloc would cost every call of the kernel a stack cookie check, and
             // the many short calls of the multi-head kernel's tiles never take the panel)
-            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(4 * 128) : null;
-            // Depth in blocks of 256 rows of B (128 with the panel), so each block stays in cache while every tile of C uses
-            // it. The tiles of the first block start from C, or from zero when overwriting it.
-            nint depthBlock = packA ? 128 : 256;
+            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(rows * 64) : null;
             for (nint k0 = 0; k0 < depth; k0 += depthBlock)
             {
                 nint k1 = nint.Min(k0 + depthBlock, depth), kCount = k1 - k0;
                 bool fromC = accumulate || k0 > 0;
+                if (packA)
+                {
+                    CopyToPanel(ref Unsafe.Add(ref a, k0 * aDepth), aDepth, rows, kCount, ref MemoryMarshal.GetArrayDataReference(aPanel!));
+                }
                 if (SimdPaths.Vector512)
                 {
                     // columns: 20 = 2 vector(s) + 4 scalar(s) of 8 lanes
@@ -3427,9 +3439,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (1 × 3 + 2) vectors
@@ -3557,9 +3567,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (1 × 3 + 2) vectors
@@ -3639,9 +3647,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (1 × 3 + 2) vectors
@@ -3702,9 +3708,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (3 × 3 + 1) vectors
@@ -3816,9 +3820,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (3 × 3 + 1) vectors
@@ -3890,9 +3892,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (3 × 3 + 1) vectors
@@ -3976,22 +3976,29 @@ namespace Samples.Transformer
             {
                 for (nint i = 0; i < rows; i++) MemoryMarshal.CreateSpan(ref Unsafe.Add(ref c, i * 64), 32).Clear(); // an empty sum
             }
-            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) over a long depth, on the Vector256 and Vector128 paths: each
-            // block of rows copies its elements of A for the depth block into a contiguous [k, row] panel before its tiles use
-            // them, rather than each tile reading them aDepth apart again. On Zen 3 (AVX2) W3's ∂W ([256 × 640] · [640 × 256])
-            // went from 57–60 to 68–75 GFLOP/s and W10's ∂W_s1 from 59–64 to 68–74; on Vector512 (Zen 5) such products ran at
-            // about 90 % of the peak without it. The same products in the same order: the bits do not change.
-            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 128;
+            // Depth in blocks, so that each block of B stays in cache while every tile of C uses it: 256 rows of B on Vector512,
+            // 64 on the narrower paths, where a block of B then fits in the level-1 cache (on Zen 3, AVX2, W3's q W went from
+            // about 55 to 62–66 GFLOP/s against blocks of 256). The tiles of the first block start from C, or from zero when
+            // overwriting it; each element is summed in the order of k either way.
+            nint depthBlock = SimdPaths.Vector512 ? 256 : 64;
+            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) on the Vector256 and Vector128 paths: for each depth block, A's
+            // rows k0 … k1 (contiguous, `rows` elements each) are copied once into a panel where each block of rows finds its
+            // elements as one contiguous [k, row] run, instead of every tile reading them aDepth apart (W4's ∂W, [100 × 1600] ·
+            // [1600 × 100], went from 33–39 to 41–50 GFLOP/s on Zen 3 against a panel per block of rows with depth blocks of 128).
+            // The same products in the same order: the bits do not change. On Vector512 (Zen 5) such products ran at about
+            // 90 % of the peak without a panel.
+            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 64;
             // (rented rather than on the stack: a stackalloc would cost every call of the kernel a stack cookie check, and
             // the many short calls of the multi-head kernel's tiles never take the panel)
-            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(4 * 128) : null;
-            // Depth in blocks of 256 rows of B (128 with the panel), so each block stays in cache while every tile of C uses
-            // it. The tiles of the first block start from C, or from zero when overwriting it.
-            nint depthBlock = packA ? 128 : 256;
+            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(rows * 64) : null;
             for (nint k0 = 0; k0 < depth; k0 += depthBlock)
             {
                 nint k1 = nint.Min(k0 + depthBlock, depth), kCount = k1 - k0;
                 bool fromC = accumulate || k0 > 0;
+                if (packA)
+                {
+                    CopyToPanel(ref Unsafe.Add(ref a, k0 * aDepth), aDepth, rows, kCount, ref MemoryMarshal.GetArrayDataReference(aPanel!));
+                }
                 if (SimdPaths.Vector512)
                 {
                     // columns: 32 = 4 vector(s) + 0 scalar(s) of 8 lanes
@@ -4512,9 +4519,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (2 × 3 + 2) vectors
@@ -4643,9 +4648,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (2 × 3 + 2) vectors
@@ -4726,9 +4729,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (2 × 3 + 2) vectors
@@ -4790,9 +4791,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (5 × 3 + 1) vectors
@@ -4904,9 +4903,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (5 × 3 + 1) vectors
@@ -4978,9 +4975,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (5 × 3 + 1) vectors
@@ -5063,22 +5058,29 @@ namespace Samples.Transformer
             {
                 MemoryMarshal.CreateSpan(ref c, rows * 5).Clear(); // an empty sum
             }
-            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) over a long depth, on the Vector256 and Vector128 paths: each
-            // block of rows copies its elements of A for the depth block into a contiguous [k, row] panel before its tiles use
-            // them, rather than each tile reading them aDepth apart again. On Zen 3 (AVX2) W3's ∂W ([256 × 640] · [640 × 256])
-            // went from 57–60 to 68–75 GFLOP/s and W10's ∂W_s1 from 59–64 to 68–74; on Vector512 (Zen 5) such products ran at
-            // about 90 % of the peak without it. The same products in the same order: the bits do not change.
-            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 128;
+            // Depth in blocks, so that each block of B stays in cache while every tile of C uses it: 256 rows of B on Vector512,
+            // 64 on the narrower paths, where a block of B then fits in the level-1 cache (on Zen 3, AVX2, W3's q W went from
+            // about 55 to 62–66 GFLOP/s against blocks of 256). The tiles of the first block start from C, or from zero when
+            // overwriting it; each element is summed in the order of k either way.
+            nint depthBlock = SimdPaths.Vector512 ? 256 : 64;
+            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) on the Vector256 and Vector128 paths: for each depth block, A's
+            // rows k0 … k1 (contiguous, `rows` elements each) are copied once into a panel where each block of rows finds its
+            // elements as one contiguous [k, row] run, instead of every tile reading them aDepth apart (W4's ∂W, [100 × 1600] ·
+            // [1600 × 100], went from 33–39 to 41–50 GFLOP/s on Zen 3 against a panel per block of rows with depth blocks of 128).
+            // The same products in the same order: the bits do not change. On Vector512 (Zen 5) such products ran at about
+            // 90 % of the peak without a panel.
+            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 64;
             // (rented rather than on the stack: a stackalloc would cost every call of the kernel a stack cookie check, and
             // the many short calls of the multi-head kernel's tiles never take the panel)
-            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(4 * 128) : null;
-            // Depth in blocks of 256 rows of B (128 with the panel), so each block stays in cache while every tile of C uses
-            // it. The tiles of the first block start from C, or from zero when overwriting it.
-            nint depthBlock = packA ? 128 : 256;
+            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(rows * 64) : null;
             for (nint k0 = 0; k0 < depth; k0 += depthBlock)
             {
                 nint k1 = nint.Min(k0 + depthBlock, depth), kCount = k1 - k0;
                 bool fromC = accumulate || k0 > 0;
+                if (packA)
+                {
+                    CopyToPanel(ref Unsafe.Add(ref a, k0 * aDepth), aDepth, rows, kCount, ref MemoryMarshal.GetArrayDataReference(aPanel!));
+                }
                 if (SimdPaths.Vector256)
                 {
                     // columns: 5 = 1 vector(s) + 1 scalar(s) of 4 lanes
@@ -5089,9 +5091,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (1) vectors
@@ -5176,9 +5176,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (1) vectors
@@ -5231,9 +5229,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (1) vectors
@@ -5275,9 +5271,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (2) vectors
@@ -5379,9 +5373,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (2) vectors
@@ -5443,9 +5435,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (2) vectors
@@ -5518,22 +5508,29 @@ namespace Samples.Transformer
             {
                 MemoryMarshal.CreateSpan(ref c, rows * 64).Clear(); // an empty sum
             }
-            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) over a long depth, on the Vector256 and Vector128 paths: each
-            // block of rows copies its elements of A for the depth block into a contiguous [k, row] panel before its tiles use
-            // them, rather than each tile reading them aDepth apart again. On Zen 3 (AVX2) W3's ∂W ([256 × 640] · [640 × 256])
-            // went from 57–60 to 68–75 GFLOP/s and W10's ∂W_s1 from 59–64 to 68–74; on Vector512 (Zen 5) such products ran at
-            // about 90 % of the peak without it. The same products in the same order: the bits do not change.
-            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 128;
+            // Depth in blocks, so that each block of B stays in cache while every tile of C uses it: 256 rows of B on Vector512,
+            // 64 on the narrower paths, where a block of B then fits in the level-1 cache (on Zen 3, AVX2, W3's q W went from
+            // about 55 to 62–66 GFLOP/s against blocks of 256). The tiles of the first block start from C, or from zero when
+            // overwriting it; each element is summed in the order of k either way.
+            nint depthBlock = SimdPaths.Vector512 ? 256 : 64;
+            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) on the Vector256 and Vector128 paths: for each depth block, A's
+            // rows k0 … k1 (contiguous, `rows` elements each) are copied once into a panel where each block of rows finds its
+            // elements as one contiguous [k, row] run, instead of every tile reading them aDepth apart (W4's ∂W, [100 × 1600] ·
+            // [1600 × 100], went from 33–39 to 41–50 GFLOP/s on Zen 3 against a panel per block of rows with depth blocks of 128).
+            // The same products in the same order: the bits do not change. On Vector512 (Zen 5) such products ran at about
+            // 90 % of the peak without a panel.
+            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 64;
             // (rented rather than on the stack: a stackalloc would cost every call of the kernel a stack cookie check, and
             // the many short calls of the multi-head kernel's tiles never take the panel)
-            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(4 * 128) : null;
-            // Depth in blocks of 256 rows of B (128 with the panel), so each block stays in cache while every tile of C uses
-            // it. The tiles of the first block start from C, or from zero when overwriting it.
-            nint depthBlock = packA ? 128 : 256;
+            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(rows * 64) : null;
             for (nint k0 = 0; k0 < depth; k0 += depthBlock)
             {
                 nint k1 = nint.Min(k0 + depthBlock, depth), kCount = k1 - k0;
                 bool fromC = accumulate || k0 > 0;
+                if (packA)
+                {
+                    CopyToPanel(ref Unsafe.Add(ref a, k0 * aDepth), aDepth, rows, kCount, ref MemoryMarshal.GetArrayDataReference(aPanel!));
+                }
                 if (SimdPaths.Vector512)
                 {
                     // columns: 64 = 8 vector(s) + 0 scalar(s) of 8 lanes
@@ -6228,9 +6225,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (5 × 3 + 1) vectors
@@ -6342,9 +6337,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (5 × 3 + 1) vectors
@@ -6416,9 +6409,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (5 × 3 + 1) vectors
@@ -6475,9 +6466,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (10 × 3 + 2) vectors
@@ -6606,9 +6595,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (10 × 3 + 2) vectors
@@ -6689,9 +6676,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (10 × 3 + 2) vectors
@@ -6779,22 +6764,29 @@ namespace Samples.Transformer
             {
                 MemoryMarshal.CreateSpan(ref c, rows * 7).Clear(); // an empty sum
             }
-            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) over a long depth, on the Vector256 and Vector128 paths: each
-            // block of rows copies its elements of A for the depth block into a contiguous [k, row] panel before its tiles use
-            // them, rather than each tile reading them aDepth apart again. On Zen 3 (AVX2) W3's ∂W ([256 × 640] · [640 × 256])
-            // went from 57–60 to 68–75 GFLOP/s and W10's ∂W_s1 from 59–64 to 68–74; on Vector512 (Zen 5) such products ran at
-            // about 90 % of the peak without it. The same products in the same order: the bits do not change.
-            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 128;
+            // Depth in blocks, so that each block of B stays in cache while every tile of C uses it: 256 rows of B on Vector512,
+            // 64 on the narrower paths, where a block of B then fits in the level-1 cache (on Zen 3, AVX2, W3's q W went from
+            // about 55 to 62–66 GFLOP/s against blocks of 256). The tiles of the first block start from C, or from zero when
+            // overwriting it; each element is summed in the order of k either way.
+            nint depthBlock = SimdPaths.Vector512 ? 256 : 64;
+            // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) on the Vector256 and Vector128 paths: for each depth block, A's
+            // rows k0 … k1 (contiguous, `rows` elements each) are copied once into a panel where each block of rows finds its
+            // elements as one contiguous [k, row] run, instead of every tile reading them aDepth apart (W4's ∂W, [100 × 1600] ·
+            // [1600 × 100], went from 33–39 to 41–50 GFLOP/s on Zen 3 against a panel per block of rows with depth blocks of 128).
+            // The same products in the same order: the bits do not change. On Vector512 (Zen 5) such products ran at about
+            // 90 % of the peak without a panel.
+            bool packA = SimdPaths.Vector128 && !SimdPaths.Vector512 && aRow == 1 && aDepth != 1 && depth >= 64;
             // (rented rather than on the stack: a stackalloc would cost every call of the kernel a stack cookie check, and
             // the many short calls of the multi-head kernel's tiles never take the panel)
-            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(4 * 128) : null;
-            // Depth in blocks of 256 rows of B (128 with the panel), so each block stays in cache while every tile of C uses
-            // it. The tiles of the first block start from C, or from zero when overwriting it.
-            nint depthBlock = packA ? 128 : 256;
+            double[]? aPanel = packA ? ArrayPool<double>.Shared.Rent(rows * 64) : null;
             for (nint k0 = 0; k0 < depth; k0 += depthBlock)
             {
                 nint k1 = nint.Min(k0 + depthBlock, depth), kCount = k1 - k0;
                 bool fromC = accumulate || k0 > 0;
+                if (packA)
+                {
+                    CopyToPanel(ref Unsafe.Add(ref a, k0 * aDepth), aDepth, rows, kCount, ref MemoryMarshal.GetArrayDataReference(aPanel!));
+                }
                 if (SimdPaths.Vector256)
                 {
                     // columns: 7 = 1 vector(s) + 3 scalar(s) of 4 lanes
@@ -6805,9 +6797,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (1) vectors
@@ -6925,9 +6915,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (1) vectors
@@ -7001,9 +6989,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (1) vectors
@@ -7060,9 +7046,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 4, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 4);
                         }
                         // 4 row(s) × (1 × 3) vectors
@@ -7181,9 +7165,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 2, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 2);
                         }
                         // 2 row(s) × (1 × 3) vectors
@@ -7254,9 +7236,7 @@ namespace Samples.Transformer
                         nint aRowStep = aRow, aDepthStep = aDepth;
                         if (packA)
                         {
-                            ref double panel = ref MemoryMarshal.GetArrayDataReference(aPanel!);
-                            CopyToPanel(ref aTop, aDepth, 1, kCount, ref panel);
-                            aTop = ref panel;
+                            aTop = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aPanel!), i * kCount);
                             (aRowStep, aDepthStep) = (1, 1);
                         }
                         // 1 row(s) × (1 × 3) vectors
