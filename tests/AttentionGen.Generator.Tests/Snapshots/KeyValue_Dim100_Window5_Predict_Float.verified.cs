@@ -912,9 +912,10 @@ namespace Samples.Language
                 MemoryMarshal.CreateSpan(ref c, rows * 100).Clear(); // an empty sum
             }
             // Depth in blocks, so that each block of B stays in cache while every tile of C uses it: 256 rows of B on Vector512,
-            // 64 on the narrower paths, where a block of B then fits in the level-1 cache (on Zen 3, AVX2, W3's q W went from
-            // about 55 to 62–66 GFLOP/s against blocks of 256). The tiles of the first block start from C, or from zero when
-            // overwriting it; each element is summed in the order of k either way.
+            // 64 on the narrower paths (a block of up to 128 float columns then fits in Zen 3's 32 KB level-1 cache; on that
+            // AVX2 host W3's q W, 256 columns, also went from about 55 to 62–66 GFLOP/s against blocks of 256, and blocks of 32 or 128
+            // were no faster). The tiles of the first block start from C, or from zero when overwriting it; each element is summed
+            // in the order of k either way.
             nint depthBlock = SimdPaths.Vector512 ? 256 : 64;
             // A read transposed (aRow = 1, as ∂Y in ∂W += ∂Yᵀ X) on the Vector256 and Vector128 paths: for each depth block, A's
             // rows k0 … k1 (contiguous, `rows` elements each) are copied once into a panel where each block of rows finds its
