@@ -282,28 +282,25 @@ internal static class AdditiveEmitter
         using (w.Block($"public void Backward(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQuery = default, Span<{T}> dKeys = default, Span<{T}> dValues = default, ReadOnlySpan<{T}> dWeights = default)"))
         {
             LayerScaffold.QueryKeyBackwardChecks(w, element, "Dim");
-            w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
-            w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
-            w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
             w.WriteLine();
             w.WriteLine("// Scratch for the whole batch: each batch row's share of ∂L/∂v [B, ScoreShareStride] (summed in row order afterwards,");
             w.WriteLine("// so the result does not depend on how rows were spread over threads), then ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U]");
-            w.WriteLine("// (their projection gradients are then a few register-blocked matrix products).");
+            w.WriteLine("// (their projection gradients are then a few register-blocked matrix products). Nothing is cleared here: each batch");
+            w.WriteLine("// row clears its part of the scratch, ∂L/∂k and ∂L/∂value in BackwardRows, and ∂L/∂q is written by its product.");
             LayerScaffold.DeclareScratch(w, element, "scratch", "batch * ScoreShareStride + batch * (keyLength + queryLength) * Units");
             using (w.Block("try"))
             {
-                w.WriteLine("scratch.Clear();");
                 w.WriteLine("long work = (long)batch * queryLength * keyLength * Units;");
                 w.WriteLine("var lengths = (batch, queryLength, keyLength);");
                 using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
                     w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
-                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),");
-                    w.WriteLine("    lengths, r0: valueSource, r1: dContext, r2: dWeights, w0: dValueTarget, w1: scratch);");
+                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1, s.W2),");
+                    w.WriteLine("    lengths, r0: valueSource, r1: dContext, r2: dWeights, w0: dValueTarget, w1: dKeys, w2: scratch);");
                 }
                 using (w.Block("else"))
                 {
-                    w.WriteLine("BackwardRows(tape, 0, batch, valueSource, dContext, dWeights, dValueTarget, scratch);");
+                    w.WriteLine("BackwardRows(tape, 0, batch, valueSource, dContext, dWeights, dValueTarget, dKeys, scratch);");
                 }
                 w.WriteLine();
                 w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride), dProjections = scratch.Slice(batch * ScoreShareStride);");
@@ -337,8 +334,9 @@ internal static class AdditiveEmitter
         // ---- Backward, per batch row ----
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end) of the backward: through the value path, the softmax and the tanh of every attended pair,");
-        w.WriteLine("// into ∂L/∂value, ∂L/∂kp, ∂L/∂qp and the row's share of ∂L/∂v. Rows write disjoint parts of every output.");
-        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dValueTarget, Span<{T}> scratch)"))
+        w.WriteLine("// into ∂L/∂value, ∂L/∂kp, ∂L/∂qp and the row's share of ∂L/∂v. Rows write disjoint parts of every output. Each row first");
+        w.WriteLine("// clears what it accumulates into, and its rows of ∂L/∂k (the key projection's product adds to them afterwards).");
+        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dValueTarget, Span<{T}> dKeys, Span<{T}> scratch)"))
         {
             w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
             w.WriteLine($"Span<{T}> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride);");
@@ -356,6 +354,12 @@ internal static class AdditiveEmitter
                     w.WriteLine($"ref {T} keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];");
                     w.WriteLine($"ref {T} dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];");
                     w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];");
+                    w.WriteLine("// Zero this batch row's sums here, on the thread that adds to them (the lines are then in its cache).");
+                    w.WriteLine("dScoreVectorShares.Slice(b * ScoreShareStride, ScoreShareStride).Clear();");
+                    w.WriteLine("dKeyProjection.Slice(b * keyLength * Units, keyLength * Units).Clear();");
+                    w.WriteLine("dQueryProjection.Slice(b * queryLength * Units, queryLength * Units).Clear();");
+                    w.WriteLine("if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear();");
+                    w.WriteLine("if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂k's");
                     using (w.Block("for (int i = 0; i < queryLength; i++)"))
                     {
                         w.WriteLine("int row = b * queryLength + i;");
@@ -432,7 +436,8 @@ internal static class AdditiveEmitter
             using (w.Block("else"))
             {
                 w.WriteLine($"Span<{T}> dInputs = queries ? dQuery : dKeys;");
-                LayerScaffold.InputGradientPart(w, productDim, "Units", "inputRows", "parts", "dProjection", "weight.Value", "dInputs", "Dim", overwrite: false);
+                w.WriteLine("// ∂L/∂Q is written here; ∂L/∂K is added to: BackwardRows cleared it, and put the value path in it when the keys were the values.");
+                LayerScaffold.InputGradientPart(w, productDim, "Units", "inputRows", "parts", "dProjection", "weight.Value", "dInputs", "Dim", accumulate: "!queries");
             }
         }
 

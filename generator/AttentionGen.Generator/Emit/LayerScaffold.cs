@@ -422,16 +422,17 @@ internal static class LayerScaffold
     /// <summary>
     /// Part <c>part</c> of <paramref name="parts"/> of a projection's input gradient: ∂x rows [lo, hi) (+)= ∂y[lo..hi) W, each
     /// ∂x row from its own ∂y row; <paramref name="overwrite"/> when ∂x is written rather than added to (the product then starts
-    /// from zero, so ∂x needs no clearing first);
+    /// from zero, so ∂x needs no clearing first), or <paramref name="accumulate"/>, an expression deciding it at run time;
     /// <paramref name="weightIsSpan"/> when W is a span (a packed copy) rather than a parameter's array.
     /// </summary>
     public static void InputGradientPart(SourceWriter writer, string product, string outputs, string rows, string parts,
-        string dProjection, string weightValue, string dInputs, string inputWidth, bool overwrite, bool weightIsSpan = false)
+        string dProjection, string weightValue, string dInputs, string inputWidth, bool overwrite = false, bool weightIsSpan = false, string? accumulate = null)
     {
+        string accumulateArgument = accumulate is not null ? $", accumulate: {accumulate}" : overwrite ? ", accumulate: false" : "";
         writer.WriteLine($"if ({dInputs}.IsEmpty) return;");
         writer.WriteLine($"// ∂x rows [lo, hi): ∂y[r, :] W.");
         writer.WriteLine($"int lo = {rows} * part / {parts}, hi = {rows} * (part + 1) / {parts};");
         writer.WriteLine("if (hi == lo) return;");
-        writer.WriteLine($"{product}(hi - lo, {outputs}, ref Unsafe.Add(ref MemoryMarshal.GetReference({dProjection}), lo * {outputs}), {outputs}, 1, ref MemoryMarshal.{(weightIsSpan ? "GetReference" : "GetArrayDataReference")}({weightValue}), ref {dInputs}[lo * {inputWidth}]{(overwrite ? ", accumulate: false" : "")});");
+        writer.WriteLine($"{product}(hi - lo, {outputs}, ref Unsafe.Add(ref MemoryMarshal.GetReference({dProjection}), lo * {outputs}), {outputs}, 1, ref MemoryMarshal.{(weightIsSpan ? "GetReference" : "GetArrayDataReference")}({weightValue}), ref {dInputs}[lo * {inputWidth}]{accumulateArgument});");
     }
 }

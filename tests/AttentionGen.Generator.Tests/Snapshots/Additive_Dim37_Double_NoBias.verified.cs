@@ -442,13 +442,11 @@ namespace Samples.Translation
             Shapes.RequireNoOverlap<double, double>(dValues, dWeights, nameof(dValues), nameof(dWeights));
             ReadOnlySpan<double> valueSource = keysAreValues ? keys : values;
             Span<double> dValueTarget = keysAreValues ? dKeys : dValues;
-            if (!dQuery.IsEmpty) dQuery.Clear();
-            if (!dKeys.IsEmpty) dKeys.Clear();
-            if (!dValues.IsEmpty) dValues.Clear();
 
             // Scratch for the whole batch: each batch row's share of ∂L/∂v [B, ScoreShareStride] (summed in row order afterwards,
             // so the result does not depend on how rows were spread over threads), then ∂L/∂kp [B, Tk, U] and ∂L/∂qp [B, Tq, U]
-            // (their projection gradients are then a few register-blocked matrix products).
+            // (their projection gradients are then a few register-blocked matrix products). Nothing is cleared here: each batch
+            // row clears its part of the scratch, ∂L/∂k and ∂L/∂value in BackwardRows, and ∂L/∂q is written by its product.
             int scratchLength = batch * ScoreShareStride + batch * (keyLength + queryLength) * Units;
             double[]? scratchRented = null;
             Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
@@ -456,18 +454,17 @@ namespace Samples.Translation
                 : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
-                scratch.Clear();
                 long work = (long)batch * queryLength * keyLength * Units;
                 var lengths = (batch, queryLength, keyLength);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<double>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
-                        static (int b, object state, in ChunkSpans<double> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1),
-                        lengths, r0: valueSource, r1: dContext, r2: dWeights, w0: dValueTarget, w1: scratch);
+                        static (int b, object state, in ChunkSpans<double> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.W0, s.W1, s.W2),
+                        lengths, r0: valueSource, r1: dContext, r2: dWeights, w0: dValueTarget, w1: dKeys, w2: scratch);
                 }
                 else
                 {
-                    BackwardRows(tape, 0, batch, valueSource, dContext, dWeights, dValueTarget, scratch);
+                    BackwardRows(tape, 0, batch, valueSource, dContext, dWeights, dValueTarget, dKeys, scratch);
                 }
 
                 Span<double> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride), dProjections = scratch.Slice(batch * ScoreShareStride);
@@ -502,9 +499,10 @@ namespace Samples.Translation
         }
 
         // Batch rows [first, end) of the backward: through the value path, the softmax and the tanh of every attended pair,
-        // into ∂L/∂value, ∂L/∂kp, ∂L/∂qp and the row's share of ∂L/∂v. Rows write disjoint parts of every output.
+        // into ∂L/∂value, ∂L/∂kp, ∂L/∂qp and the row's share of ∂L/∂v. Rows write disjoint parts of every output. Each row first
+        // clears what it accumulates into, and its rows of ∂L/∂k (the key projection's product adds to them afterwards).
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> valueSource, ReadOnlySpan<double> dContext, ReadOnlySpan<double> dWeights, Span<double> dValueTarget, Span<double> scratch)
+        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> valueSource, ReadOnlySpan<double> dContext, ReadOnlySpan<double> dWeights, Span<double> dValueTarget, Span<double> dKeys, Span<double> scratch)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
             Span<double> dScoreVectorShares = scratch.Slice(0, batch * ScoreShareStride);
@@ -526,6 +524,12 @@ namespace Samples.Translation
                     ref double keyProjectionStart = ref tape.KeyProjection[b * keyLength * Units];
                     ref double dKeyProjectionStart = ref dKeyProjection[b * keyLength * Units];
                     ref double dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];
+                    // Zero this batch row's sums here, on the thread that adds to them (the lines are then in its cache).
+                    dScoreVectorShares.Slice(b * ScoreShareStride, ScoreShareStride).Clear();
+                    dKeyProjection.Slice(b * keyLength * Units, keyLength * Units).Clear();
+                    dQueryProjection.Slice(b * queryLength * Units, queryLength * Units).Clear();
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear();
+                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear();
                     for (int i = 0; i < queryLength; i++)
                     {
                         int row = b * queryLength + i;
@@ -612,11 +616,12 @@ namespace Samples.Translation
             else
             {
                 Span<double> dInputs = queries ? dQuery : dKeys;
+                // ∂L/∂Q is written here; ∂L/∂K is added to: BackwardRows cleared it, and put the value path in it when the keys were the values.
                 if (dInputs.IsEmpty) return;
                 // ∂x rows [lo, hi): ∂y[r, :] W.
                 int lo = inputRows * part / parts, hi = inputRows * (part + 1) / parts;
                 if (hi == lo) return;
-                MatrixProductAdd37(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(weight.Value), ref dInputs[lo * Dim]);
+                MatrixProductAdd37(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjection), lo * Units), Units, 1, ref MemoryMarshal.GetArrayDataReference(weight.Value), ref dInputs[lo * Dim], accumulate: !queries);
             }
         }
 
