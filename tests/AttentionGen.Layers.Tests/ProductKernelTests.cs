@@ -40,8 +40,10 @@ public class ProductKernelTests
     // 12 to 15, 20, 28, 30 and 70 end in the Vector512 12-row block, which the transposed tail helper's rows end inside at
     // 20 and 70 (rows 16 and 64); depths 15, 16 and 17 cross the whole vector the packed-column tail needs, and 127, 129
     // and 300 leave its rest. On the narrower paths depth blocks are 64 deep and a transposed A is copied to a panel from
-    // depth 64 on: 63, 64 and 65 cross both, 127 to 300 end in partial blocks.
-    private static readonly int[] RowCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 15, 16, 17, 20, 25, 28, 30, 32, 64, 70];
+    // depth 64 on: 63, 64 and 65 cross both, 127 to 300 end in partial blocks. From 128 rows on a kernel whose B rows are a
+    // whole number of KB apart (256 float columns) copies B into per-tile panels there: 128 and 131 (leftover blocks of 2
+    // and 1 rows) take them, 70 does not.
+    private static readonly int[] RowCounts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 15, 16, 17, 20, 25, 28, 30, 32, 64, 70, 128, 131];
     private static readonly int[] Depths = [0, 1, 5, 15, 16, 17, 63, 64, 65, 127, 128, 129, 300];
 
     [Fact] public void MatrixProductAdd256_float() => CheckMatrixProduct<float>(typeof(KernelF256), 256, 1e-5);
