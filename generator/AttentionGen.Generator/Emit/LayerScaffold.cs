@@ -224,14 +224,23 @@ internal static class LayerScaffold
             {
                 writer.WriteLine($"return _callStateWithoutTape ??= new CallState(this, null{extraArguments});");
             }
-            using (writer.Block("if (tape.ParallelCallState is CallState kept && kept.Layer == this)"))
-            {
-                writer.WriteLine("return kept;");
-            }
-            writer.WriteLine($"var made = new CallState(this, tape{extraArguments});");
-            writer.WriteLine("tape.ParallelCallState = made;");
-            writer.WriteLine("return made;");
+            ReturnKeptCallState(writer, "tape", $"new CallState(this, tape{extraArguments})");
         }
+    }
+
+    /// <summary>
+    /// The body that returns the <c>CallState</c> kept in <paramref name="holder"/>'s <c>ParallelCallState</c> (a tape, a
+    /// key-value cache) when this layer made it, or else makes one with <paramref name="make"/> and keeps it there.
+    /// </summary>
+    public static void ReturnKeptCallState(SourceWriter writer, string holder, string make)
+    {
+        using (writer.Block($"if ({holder}.ParallelCallState is CallState kept && kept.Layer == this)"))
+        {
+            writer.WriteLine("return kept;");
+        }
+        writer.WriteLine($"var made = {make};");
+        writer.WriteLine($"{holder}.ParallelCallState = made;");
+        writer.WriteLine("return made;");
     }
 
     /// <summary>Declares the tape's <c>ParallelCallState</c> field, where <see cref="DeclareCallStateFor"/> keeps its record.</summary>

@@ -211,13 +211,22 @@ internal static class LocalEmitter
                 w.WriteLine($"ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, positions{(concat ? ", keysProjected" : "")});");
                 w.WriteLine("return;");
             }
-            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, {(concat ? "keysProjected ? new CallState(this, tape, true) : " : "")}CallStateFor(tape),");
+            w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, {(concat ? "keysProjected ? CallStateWithProjectedKeys() : " : "")}CallStateFor(tape),");
             w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.W2{(concat ? ", ((CallState)state).KeysProjected" : "")}),");
             w.WriteLine("    (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights, w2: positions);");
         }
         w.WriteLine();
         w.WriteLine($"private sealed record CallState({name} Layer, Tape? Tape{(concat ? ", bool KeysProjected = false" : "")});");
         LayerScaffold.DeclareCallStateFor(w);
+        if (concat)
+        {
+            w.WriteLine();
+            w.WriteLine("// The record of ForwardWithKeyProjection's calls on several threads (inference: no tape), made once per layer like");
+            w.WriteLine("// CallStateFor's, so that a decoder's steps allocate nothing in steady state.");
+            w.WriteLine("private CallState? _callStateWithProjectedKeys;");
+            w.WriteLine();
+            w.WriteLine("private CallState CallStateWithProjectedKeys() => _callStateWithProjectedKeys ??= new CallState(this, null, true);");
+        }
 
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end), each:");

@@ -287,6 +287,7 @@ internal static class MultiHeadEmitter
             {
                 internal {{T}}[] KeyTiles = Array.Empty<{{T}}>(); // [B, H, Capacity / KeyTile tiles, d, KeyTile]
                 internal {{T}}[] Values = Array.Empty<{{T}}>();   // [B, H, Capacity, d]
+                internal object? ParallelCallState; // the CallState of the last layer that attended to this cache on several threads
 
                 /// <summary>Creates an empty cache for <paramref name="batch"/> sequences, with room for <paramref name="capacity"/> tokens before it grows.</summary>
                 /// <exception cref="ArgumentException"><paramref name="batch"/> &lt; 1 or <paramref name="capacity"/> &lt; 0.</exception>
@@ -624,10 +625,17 @@ internal static class MultiHeadEmitter
                 }
             }
 
-            // Calls with a key-value cache make their own record (below, ForwardCore); the others take CallStateFor's.
+            // Calls with a key-value cache take CallStateWith's record, the others CallStateFor's.
             private sealed record CallState({{name}} Layer, Tape? Tape, KeyValueCache? Cache);
             """);
         LayerScaffold.DeclareCallStateFor(w, ", null");
+        w.WriteLine();
+        w.WriteLine("// The record of a decoding call on several threads (no tape), kept in its key-value cache as CallStateFor keeps a tape's, so");
+        w.WriteLine("// that a decoder's steps allocate nothing in steady state.");
+        using (w.Block("private CallState CallStateWith(KeyValueCache cache)"))
+        {
+            LayerScaffold.ReturnKeptCallState(w, "cache", "new CallState(this, null, cache)");
+        }
         w.WriteLine();
         w.WriteLine($$"""
             // Heads are independent: large calls spread the B·H heads over threads, then the output projection over batch rows.
@@ -647,7 +655,7 @@ internal static class MultiHeadEmitter
                     long work = (long)batch * queryLength * keyLength * ModelDim * 2 + (long)batch * (queryLength + keyLength) * ModelDim * ModelDim;
                     if (BatchParallel.ShouldSplit(headCount, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                     {
-                        BatchParallel.For<{{T}}>(headCount, MaxDegreeOfParallelism, cache is null ? CallStateFor(tape) : new CallState(this, tape, cache),
+                        BatchParallel.For<{{T}}>(headCount, MaxDegreeOfParallelism, cache is null ? CallStateFor(tape) : CallStateWith(cache),
                             static (int head, object state, in ChunkSpans<{{T}}> s) => ((CallState)state).Layer.HeadForward(((CallState)state).Tape, ((CallState)state).Cache, head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.R3),
                             (batch, queryLength, keyLength), effective, r0: query, r1: keys, r2: values, r3: attentionBias, w0: concatenated, w1: headWeights);
                         BatchParallel.For<{{T}}>(batch, MaxDegreeOfParallelism, this,

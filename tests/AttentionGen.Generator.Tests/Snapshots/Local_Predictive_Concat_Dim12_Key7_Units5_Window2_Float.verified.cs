@@ -295,7 +295,7 @@ namespace Samples.Translation
                 ForwardRows(tape, 0, batch, queryLength, keyLength, query, keys, values, context, weights, mask, positions, keysProjected);
                 return;
             }
-            BatchParallel.For<float>(batch, MaxDegreeOfParallelism, keysProjected ? new CallState(this, tape, true) : CallStateFor(tape),
+            BatchParallel.For<float>(batch, MaxDegreeOfParallelism, keysProjected ? CallStateWithProjectedKeys() : CallStateFor(tape),
                 static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.ForwardRows(((CallState)state).Tape, b, b + 1, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.W2, ((CallState)state).KeysProjected),
                 (batch, queryLength, keyLength), mask, r0: query, r1: keys, r2: values, w0: context, w1: weights, w2: positions);
         }
@@ -320,6 +320,12 @@ namespace Samples.Translation
             tape.ParallelCallState = made;
             return made;
         }
+
+        // The record of ForwardWithKeyProjection's calls on several threads (inference: no tape), made once per layer like
+        // CallStateFor's, so that a decoder's steps allocate nothing in steady state.
+        private CallState? _callStateWithProjectedKeys;
+
+        private CallState CallStateWithProjectedKeys() => _callStateWithProjectedKeys ??= new CallState(this, null, true);
 
         // Batch rows [first, end), each:
         //   W_a [hₜ; h̄ₛ] = W_a,q hₜ + W_a,k h̄ₛ, W_a = [W_a,q | W_a,k] (its Dim query columns, then its KeyDim key columns):

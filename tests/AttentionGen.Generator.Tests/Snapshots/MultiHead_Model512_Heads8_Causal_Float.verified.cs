@@ -262,6 +262,7 @@ namespace Samples.Transformer
         {
             internal float[] KeyTiles = Array.Empty<float>(); // [B, H, Capacity / KeyTile tiles, d, KeyTile]
             internal float[] Values = Array.Empty<float>();   // [B, H, Capacity, d]
+            internal object? ParallelCallState; // the CallState of the last layer that attended to this cache on several threads
 
             /// <summary>Creates an empty cache for <paramref name="batch"/> sequences, with room for <paramref name="capacity"/> tokens before it grows.</summary>
             /// <exception cref="ArgumentException"><paramref name="batch"/> &lt; 1 or <paramref name="capacity"/> &lt; 0.</exception>
@@ -591,7 +592,7 @@ namespace Samples.Transformer
             }
         }
 
-        // Calls with a key-value cache make their own record (below, ForwardCore); the others take CallStateFor's.
+        // Calls with a key-value cache take CallStateWith's record, the others CallStateFor's.
         private sealed record CallState(SelfAttention Layer, Tape? Tape, KeyValueCache? Cache);
         // The state a call on several threads hands its chunks: made once per tape, or once per layer for calls without one,
         // and kept, so that such calls allocate nothing in steady state. (A tape serves one call at a time; a layer's calls
@@ -613,6 +614,19 @@ namespace Samples.Transformer
             return made;
         }
 
+        // The record of a decoding call on several threads (no tape), kept in its key-value cache as CallStateFor keeps a tape's, so
+        // that a decoder's steps allocate nothing in steady state.
+        private CallState CallStateWith(KeyValueCache cache)
+        {
+            if (cache.ParallelCallState is CallState kept && kept.Layer == this)
+            {
+                return kept;
+            }
+            var made = new CallState(this, null, cache);
+            cache.ParallelCallState = made;
+            return made;
+        }
+
         // Heads are independent: large calls spread the B·H heads over threads, then the output projection over batch rows.
         // Each head and each row is computed the same way whatever the thread count, so the result is too.
         private void ForwardCore(Tape? tape, KeyValueCache? cache, int batch, int queryLength, int keyLength, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, Span<float> output, Span<float> weights, AttentionMask mask, bool averageWeights, ReadOnlySpan<float> attentionBias)
@@ -630,7 +644,7 @@ namespace Samples.Transformer
                 long work = (long)batch * queryLength * keyLength * ModelDim * 2 + (long)batch * (queryLength + keyLength) * ModelDim * ModelDim;
                 if (BatchParallel.ShouldSplit(headCount, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
-                    BatchParallel.For<float>(headCount, MaxDegreeOfParallelism, cache is null ? CallStateFor(tape) : new CallState(this, tape, cache),
+                    BatchParallel.For<float>(headCount, MaxDegreeOfParallelism, cache is null ? CallStateFor(tape) : CallStateWith(cache),
                         static (int head, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.HeadForward(((CallState)state).Tape, ((CallState)state).Cache, head, s.QueryLength, s.KeyLength, s.R0, s.R1, s.R2, s.W0, s.W1, s.Mask, s.R3),
                         (batch, queryLength, keyLength), effective, r0: query, r1: keys, r2: values, r3: attentionBias, w0: concatenated, w1: headWeights);
                     BatchParallel.For<float>(batch, MaxDegreeOfParallelism, this,

@@ -179,6 +179,14 @@ public abstract class LocalConcatTests<TLayer, T, TTape>
         T[] serial = Run(1);
         Assert.Equal(serial, Run(2));
         Assert.Equal(serial, Run(4));
+
+        // The decoding call from a kept key projection splits over two threads too, and then allocates nothing in steady state.
+        TLayer split = CreateLayer(3);
+        split.MaxDegreeOfParallelism = 2;
+        var keyProjection = new T[batch * tk * Config.Units];
+        split.ProjectKeys(batch, tk, keys, keyProjection);
+        var stepContext = new T[batch * tq * Config.ValueDim];
+        Hardening.AssertSplits(() => split.ForwardWithKeyProjection(batch, tq, tk, query, keyProjection, values, stepContext, default, AttentionMask.FromKeyPadding(padding), default), "ForwardWithKeyProjection");
     }
 
     [Fact]

@@ -221,6 +221,30 @@ public abstract class LocalTests<TLayer, T, TTape>
     }
 
     [Fact]
+    public void Calls_split_over_threads_allocate_nothing_in_steady_state()
+    {
+        // Large enough for the forward rows, the backward rows and the projection products of every layer declared here to
+        // pass the 2¹⁸ threshold (the smallest, Dim = 3 with a window of 9, does at 8 × 640 queries).
+        const int batch = 8, tq = 640, tk = 650;
+        var random = new Random(18);
+        T[] query = TestData.Random<T>(random, batch * tq * Config.Dim);
+        T[] keys = TestData.Random<T>(random, batch * tk * Config.KeyDim);
+        T[] values = TestData.Random<T>(random, batch * tk * Config.ValueDim);
+        T[] dContext = TestData.Random<T>(random, batch * tq * Config.ValueDim);
+        TLayer layer = CreateLayer(18);
+        layer.MaxDegreeOfParallelism = 2;
+        var tape = new TTape();
+        var (context, positions) = (new T[batch * tq * Config.ValueDim], new T[batch * tq]);
+        var (dQuery, dKeys, dValues) = (new T[query.Length], new T[keys.Length], new T[values.Length]);
+        Hardening.AssertSplits(() => layer.Forward(batch, tq, tk, query, keys, values, context, default, default, positions), "inference");
+        Hardening.AssertSplits(() =>
+        {
+            layer.Forward(tape, batch, tq, tk, query, keys, values, context, default, default, positions);
+            layer.Backward(tape, query, keys, values, dContext, dQuery, dKeys, dValues, default);
+        }, "training step");
+    }
+
+    [Fact]
     public void Wrong_lengths_throw_naming_the_argument_and_sizes_before_writing_output()
     {
         TLayer layer = CreateLayer(1);

@@ -173,5 +173,19 @@ public sealed class MochaThreadingTests
         Assert.Equal(one.DValues, two.DValues);
         for (int p = 0; p < one.Parameters.Length; p++) Assert.Equal(one.Parameters[p], two.Parameters[p]);
         Assert.Contains(one.DQuery, g => g != 0);
+
+        // On two threads inference and the training step really split, and in steady state allocate nothing on the calling thread.
+        var split = new MochaW3F16U37V5();
+        split.ResetParameters(7);
+        split.MaxDegreeOfParallelism = 2;
+        var splitTape = new MochaW3F16U37V5.Tape();
+        var (splitContext, splitWeights) = (new float[batch * tq * 5], new float[batch * tq * tk]);
+        var (splitDQuery, splitDKeys, splitDValues) = (new float[query.Length], new float[keys.Length], new float[values.Length]);
+        Hardening.AssertSplits(() => split.Forward(batch, tq, tk, query, keys, values, splitContext, splitWeights, AttentionMask.FromKeyPadding(keyPadding)), "inference");
+        Hardening.AssertSplits(() =>
+        {
+            split.Forward(splitTape, batch, tq, tk, query, keys, values, splitContext, splitWeights, AttentionMask.FromKeyPadding(keyPadding));
+            split.Backward(splitTape, query, keys, values, dContext, splitDQuery, splitDKeys, splitDValues, dWeights);
+        }, "training step");
     }
 }

@@ -195,6 +195,34 @@ public abstract class MultiHeadTests<TLayer, T, TTape, TCache>
     }
 
     [Fact]
+    public void Calls_split_over_threads_allocate_nothing_in_steady_state()
+    {
+        // B·Tq·Tk·ModelDim·2 passes the 2¹⁸ threshold for the smallest layer declared here (ModelDim 6).
+        const int batch = 3, tq = 150, tk = 160;
+        var random = new Random(19);
+        T[] query = TestData.Random<T>(random, batch * tq * ModelDim);
+        T[] keys = TestData.Random<T>(random, batch * tk * KeyDim);
+        T[] values = TestData.Random<T>(random, batch * tk * ValueDim);
+        T[] dOutput = TestData.Random<T>(random, batch * tq * ModelDim);
+        TLayer layer = CreateLayer(19);
+        layer.MaxDegreeOfParallelism = 2;
+        var tape = new TTape();
+        var output = new T[batch * tq * ModelDim];
+        var (dQuery, dKeys, dValues) = (new T[query.Length], new T[keys.Length], new T[values.Length]);
+        Hardening.AssertSplits(() => layer.Forward(batch, tq, tk, query, keys, values, output, default, default, averageWeights: true), "inference");
+        Hardening.AssertSplits(() =>
+        {
+            layer.Forward(tape, batch, tq, tk, query, keys, values, output, default, default, averageWeights: true);
+            layer.Backward(tape, query, keys, values, dOutput, dQuery, dKeys, dValues);
+        }, "training step");
+
+        // Decoding from a key-value cache holding every key.
+        TCache cache = CreateCache(batch, tk);
+        layer.Append(cache, tk, keys, values);
+        Hardening.AssertSplits(() => layer.Forward(cache, tq, query, output, default, default, averageWeights: true), "decoding from the cache");
+    }
+
+    [Fact]
     public void Wrong_lengths_throw_naming_the_argument_before_any_output_is_written()
     {
         TLayer layer = CreateLayer(1);

@@ -114,6 +114,19 @@ public abstract class MultiplicativeTests<TLayer, T, TTape>
             Assert.Equal(serial.DValues, parallel.DValues);
             Assert.Equal(serial.Gradients, parallel.Gradients);
         }
+
+        // On two threads inference and the training step really split, and in steady state allocate nothing on the calling thread.
+        TLayer split = CreateLayer(3);
+        split.MaxDegreeOfParallelism = 2;
+        var splitTape = new TTape();
+        var splitContext = new T[batch * tq * ValueDim];
+        var (splitDQuery, splitDKeys, splitDValues) = (new T[query.Length], new T[keys.Length], new T[values.Length]);
+        Hardening.AssertSplits(() => split.Forward(batch, tq, tk, query, keys, values, splitContext, default, AttentionMask.FromKeyPadding(keyMask)), "inference");
+        Hardening.AssertSplits(() =>
+        {
+            split.Forward(splitTape, batch, tq, tk, query, keys, values, splitContext, default, AttentionMask.FromKeyPadding(keyMask));
+            split.Backward(splitTape, query, keys, values, dContext, splitDQuery, splitDKeys, splitDValues, dWeights);
+        }, "training step");
     }
 
     // A call split over threads packs the general score's Wᵀ on each thread and keeps it for that call's other rows only:
