@@ -425,9 +425,6 @@ internal static class LocalEmitter
         using (w.Block($"public void Backward(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQuery = default, Span<{T}> dKeys = default, Span<{T}> dValues = default, ReadOnlySpan<{T}> dWeights = default)"))
         {
             LayerScaffold.QueryKeyBackwardChecks(w, element, "KeyDim");
-            w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
-            w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
-            w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
             w.WriteLine("int rows = batch * queryLength;");
             if (concat)
             {
@@ -446,10 +443,13 @@ internal static class LocalEmitter
             if (predictive) { scratchParts.Add("rows + rows * PredictorUnits"); scratchDoc.Add("∂L/∂u [B, Tq] and ∂L/∂(W_p hₜ) [B, Tq, PredictorUnits]"); }
             if (scratchParts.Count == 0) scratchParts.Add("0");
             w.WriteLine($"// Scratch: {(scratchDoc.Count == 0 ? "none (the dot score writes ∂L/∂Q directly)" : string.Join(", ", scratchDoc))}.");
+            w.WriteLine("// Nothing is cleared here: each batch row clears its part of the scratch, of ∂L/∂K and of ∂L/∂V in BackwardRows, on the");
+            w.WriteLine(general || concat
+                ? "// thread that then adds to it, and ∂L/∂Q is written by its first product."
+                : "// thread that then adds to it, ∂L/∂Q's rows with them.");
             LayerScaffold.DeclareScratch(w, element, "scratch", string.Join(" + ", scratchParts));
             using (w.Block("try"))
             {
-                w.WriteLine("scratch.Clear();");
                 if (concat)
                 {
                     w.WriteLine("// W_a's halves packed as in the forward, and ∂W_a's halves copied out to accumulate into (and back at the end).");
@@ -462,17 +462,19 @@ internal static class LocalEmitter
                 {
                     w.WriteLine($"Span<{T}> dQueryTarget = {(general ? "scratch.Slice(0, rows * KeyDim)" : "dQuery")};");
                 }
-                w.WriteLine($"Span<{T}> dPredictor = {(predictive ? $"scratch.Slice({(general ? "rows * KeyDim" : concat ? "scoreScratch" : "0")}, rows)" : "default")};");
+                w.WriteLine(predictive
+                    ? $"Span<{T}> predictorScratch = scratch.Slice({(general ? "rows * KeyDim" : concat ? "scoreScratch" : "0")}, rows + rows * PredictorUnits), dPredictor = predictorScratch.Slice(0, rows);"
+                    : $"Span<{T}> predictorScratch = default;");
                 w.WriteLine($"long work = (long)rows * Math.Min(WindowSize, keyLength) * ({(concat ? "Units" : "KeyDim")} + ValueDim);");
                 using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))"))
                 {
                     w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
                     w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3, s.R4),");
-                    w.WriteLine($"    (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: {scoreTarget}, w1: dKeys, w2: dValueTarget, w3: dPredictor);");
+                    w.WriteLine($"    (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: {scoreTarget}, w1: dKeys, w2: dValueTarget, w3: predictorScratch);");
                 }
                 using (w.Block("else"))
                 {
-                    w.WriteLine($"BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, {scoreTarget}, dKeys, dValueTarget, dPredictor, dWeights);");
+                    w.WriteLine($"BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, {scoreTarget}, dKeys, dValueTarget, predictorScratch, dWeights);");
                 }
                 if (concat)
                 {
@@ -485,7 +487,7 @@ internal static class LocalEmitter
                 {
                     w.WriteLine();
                     w.WriteLine("// The position predictor, in row order: ∂v_p += ∂u zₜ and ∂(W_p hₜ) = ∂u v_p ⊙ (1 − zₜ²) per query.");
-                    w.WriteLine($"Span<{T}> dHidden = scratch.Slice({(general ? "rows * KeyDim + " : concat ? "scoreScratch + " : "")}rows, rows * PredictorUnits);");
+                    w.WriteLine($"Span<{T}> dHidden = predictorScratch.Slice(rows);");
                     w.WriteLine($"ref {T} predictorVector = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value);");
                     w.WriteLine($"ref {T} predictorVectorGradient = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Gradient);");
                     using (w.Block("for (int r = 0; r < rows; r++)"))
@@ -566,7 +568,8 @@ internal static class LocalEmitter
                 w.WriteLine("if (endRow == firstRow) return;");
                 if (general)
                 {
-                    w.WriteLine($"{queryGradient}(endRow - firstRow, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), firstRow * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[firstRow * Dim]);");
+                    w.WriteLine(predictive ? "// ∂Q' W_a writes the rows (nothing cleared them), then ∂(W_p H) W_p is added" : "// ∂Q' W_a writes the rows (nothing cleared them)");
+                    w.WriteLine($"{queryGradient}(endRow - firstRow, KeyDim, ref Unsafe.Add(ref MemoryMarshal.GetReference(dProjected), firstRow * KeyDim), KeyDim, 1, ref MemoryMarshal.GetArrayDataReference(ScoreWeight.Value), ref dQuery[firstRow * Dim], accumulate: false);");
                 }
                 if (predictive)
                 {
@@ -576,22 +579,43 @@ internal static class LocalEmitter
         }
 
         w.WriteLine();
-        w.WriteLine("// Batch rows [first, end) of the backward; rows write disjoint parts of every output.");
+        w.WriteLine("// Batch rows [first, end) of the backward; rows write disjoint parts of every output, and each first clears its parts of");
+        w.WriteLine("// what it adds into (on the thread that adds to them, the lines then in its cache).");
         if (concat) w.WriteLine("// dProjections holds each batch row's share of ∂L/∂v_a [B, ScoreShareStride], then ∂L/∂QP [B, Tq, Units] and ∂L/∂KP [B, Tk, Units].");
-        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> {scoreTarget}, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> dPredictor, ReadOnlySpan<{T}> dWeights)"))
+        if (predictive) w.WriteLine("// predictorScratch holds ∂L/∂u [B, Tq], then ∂L/∂(W_p hₜ) [B, Tq, PredictorUnits] (written after this phase, where ∂L/∂u ≠ 0).");
+        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> {scoreTarget}, Span<{T}> dKeys, Span<{T}> dValueTarget, Span<{T}> predictorScratch, ReadOnlySpan<{T}> dWeights)"))
         {
             w.WriteLine("int queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
+            if (concat || predictive) w.WriteLine("int rows = tape.Batch * queryLength;");
             if (concat)
             {
-                w.WriteLine("int rows = tape.Batch * queryLength, keyRows = tape.Batch * keyLength;");
+                w.WriteLine("int keyRows = tape.Batch * keyLength;");
                 w.WriteLine($"ref {T} scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);");
             }
+            if (predictive) w.WriteLine($"Span<{T}> dPredictor = predictorScratch.Slice(0, rows), dHidden = predictorScratch.Slice(rows);");
             w.WriteLine("int stride = Math.Min(WindowSize, keyLength);");
             LayerScaffold.DeclareScratch(w, element, "window", "stride");
             using (w.Block("try"))
             {
                 using (w.Block("for (int b = first; b < end; b++)"))
                 {
+                    if (concat)
+                    {
+                        w.WriteLine("dProjections.Slice(b * ScoreShareStride, ScoreShareStride).Clear();");
+                        w.WriteLine("dProjections.Slice(tape.Batch * ScoreShareStride + b * queryLength * Units, queryLength * Units).Clear();");
+                        w.WriteLine("dProjections.Slice(tape.Batch * ScoreShareStride + (rows + b * keyLength) * Units, keyLength * Units).Clear();");
+                    }
+                    else
+                    {
+                        w.WriteLine($"if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * {queryWidth}, queryLength * {queryWidth}).Clear();{(general ? "" : " // ∂L/∂Q itself")}");
+                    }
+                    w.WriteLine("if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();");
+                    w.WriteLine("if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂K's");
+                    if (predictive)
+                    {
+                        w.WriteLine("dPredictor.Slice(b * queryLength, queryLength).Clear();");
+                        w.WriteLine("dHidden.Slice(b * queryLength * PredictorUnits, queryLength * PredictorUnits).Clear();");
+                    }
                     using (w.Block("for (int t = 0; t < queryLength; t++)"))
                     {
                         w.WriteLine("int row = b * queryLength + t;");
@@ -734,7 +758,8 @@ internal static class LocalEmitter
             }
             using (w.Block($"if (product == {(predictive ? 4 : 3)})"))
             {
-                LayerScaffold.InputGradientPart(w, queryGradient, "Units", "rows", "parts", "dQueryProjection", "queryWeight", "dQuery", "Dim", overwrite: false, weightIsSpan: true);
+                w.WriteLine("// ∂Q's rows are written by ∂QP W_a,q (nothing cleared them)" + (predictive ? ", then ∂(W_p H) W_p is added." : "."));
+                LayerScaffold.InputGradientPart(w, queryGradient, "Units", "rows", "parts", "dQueryProjection", "queryWeight", "dQuery", "Dim", overwrite: true, weightIsSpan: true);
                 if (predictive)
                 {
                     w.WriteLine($"{queryGradient}(hi - lo, PredictorUnits, ref Unsafe.Add(ref MemoryMarshal.GetReference(dHidden), lo * PredictorUnits), PredictorUnits, 1, ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref dQuery[lo * Dim]);");

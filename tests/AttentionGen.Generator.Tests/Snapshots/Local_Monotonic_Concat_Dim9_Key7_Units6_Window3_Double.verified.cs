@@ -454,15 +454,14 @@ namespace Samples.Translation
             Shapes.RequireNoOverlap<double, double>(dValues, dWeights, nameof(dValues), nameof(dWeights));
             ReadOnlySpan<double> valueSource = keysAreValues ? keys : values;
             Span<double> dValueTarget = keysAreValues ? dKeys : dValues;
-            if (!dQuery.IsEmpty) dQuery.Clear();
-            if (!dKeys.IsEmpty) dKeys.Clear();
-            if (!dValues.IsEmpty) dValues.Clear();
             int rows = batch * queryLength;
             int keyRows = batch * keyLength;
             int scoreScratch = batch * ScoreShareStride + (rows + keyRows) * Units + 2 * Units * (Dim + KeyDim);
 
             // Scratch: each batch row's share of ∂L/∂v_a [B, ScoreShareStride], ∂L/∂QP [B, Tq, Units], ∂L/∂KP [B, Tk, Units],
             // W_a's halves W_a,q [Units, Dim] and W_a,k [Units, KeyDim] and ∂W_a's halves likewise.
+            // Nothing is cleared here: each batch row clears its part of the scratch, of ∂L/∂K and of ∂L/∂V in BackwardRows, on the
+            // thread that then adds to it, and ∂L/∂Q is written by its first product.
             int scratchLength = scoreScratch;
             double[]? scratchRented = null;
             Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
@@ -470,7 +469,6 @@ namespace Samples.Translation
                 : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
-                scratch.Clear();
                 // W_a's halves packed as in the forward, and ∂W_a's halves copied out to accumulate into (and back at the end).
                 int weightStart = batch * ScoreShareStride + (rows + keyRows) * Units;
                 Span<double> queryWeight = scratch.Slice(weightStart, Units * Dim), keyWeight = scratch.Slice(weightStart + Units * Dim, Units * KeyDim);
@@ -478,17 +476,17 @@ namespace Samples.Translation
                 SplitScoreWeight(ScoreWeight.Value, queryWeight, keyWeight);
                 SplitScoreWeight(ScoreWeight.Gradient, dQueryWeight, dKeyWeight);
                 Span<double> dProjections = scratch.Slice(0, batch * ScoreShareStride + (rows + keyRows) * Units);
-                Span<double> dPredictor = default;
+                Span<double> predictorScratch = default;
                 long work = (long)rows * Math.Min(WindowSize, keyLength) * (Units + ValueDim);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<double>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int b, object state, in ChunkSpans<double> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3, s.R4),
-                        (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dProjections, w1: dKeys, w2: dValueTarget, w3: dPredictor);
+                        (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dProjections, w1: dKeys, w2: dValueTarget, w3: predictorScratch);
                 }
                 else
                 {
-                    BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dProjections, dKeys, dValueTarget, dPredictor, dWeights);
+                    BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dProjections, dKeys, dValueTarget, predictorScratch, dWeights);
                 }
 
                 // ∂v_a: the batch rows' shares added in row order, so the sum does not depend on how rows were spread over threads.
@@ -569,11 +567,12 @@ namespace Samples.Translation
             }
             if (product == 3)
             {
+                // ∂Q's rows are written by ∂QP W_a,q (nothing cleared them).
                 if (dQuery.IsEmpty) return;
                 // ∂x rows [lo, hi): ∂y[r, :] W.
                 int lo = rows * part / parts, hi = rows * (part + 1) / parts;
                 if (hi == lo) return;
-                MatrixProductAdd9(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dQueryProjection), lo * Units), Units, 1, ref MemoryMarshal.GetReference(queryWeight), ref dQuery[lo * Dim]);
+                MatrixProductAdd9(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dQueryProjection), lo * Units), Units, 1, ref MemoryMarshal.GetReference(queryWeight), ref dQuery[lo * Dim], accumulate: false);
             }
         }
 
@@ -598,13 +597,15 @@ namespace Samples.Translation
             }
         }
 
-        // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
+        // Batch rows [first, end) of the backward; rows write disjoint parts of every output, and each first clears its parts of
+        // what it adds into (on the thread that adds to them, the lines then in its cache).
         // dProjections holds each batch row's share of ∂L/∂v_a [B, ScoreShareStride], then ∂L/∂QP [B, Tq, Units] and ∂L/∂KP [B, Tk, Units].
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, ReadOnlySpan<double> dContext, Span<double> dProjections, Span<double> dKeys, Span<double> dValueTarget, Span<double> dPredictor, ReadOnlySpan<double> dWeights)
+        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> query, ReadOnlySpan<double> keys, ReadOnlySpan<double> values, ReadOnlySpan<double> dContext, Span<double> dProjections, Span<double> dKeys, Span<double> dValueTarget, Span<double> predictorScratch, ReadOnlySpan<double> dWeights)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
-            int rows = tape.Batch * queryLength, keyRows = tape.Batch * keyLength;
+            int rows = tape.Batch * queryLength;
+            int keyRows = tape.Batch * keyLength;
             ref double scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
@@ -616,6 +617,11 @@ namespace Samples.Translation
             {
                 for (int b = first; b < end; b++)
                 {
+                    dProjections.Slice(b * ScoreShareStride, ScoreShareStride).Clear();
+                    dProjections.Slice(tape.Batch * ScoreShareStride + b * queryLength * Units, queryLength * Units).Clear();
+                    dProjections.Slice(tape.Batch * ScoreShareStride + (rows + b * keyLength) * Units, keyLength * Units).Clear();
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();
+                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂K's
                     for (int t = 0; t < queryLength; t++)
                     {
                         int row = b * queryLength + t;

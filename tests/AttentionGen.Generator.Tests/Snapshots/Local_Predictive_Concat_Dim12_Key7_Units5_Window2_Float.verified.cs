@@ -505,15 +505,14 @@ namespace Samples.Translation
             Shapes.RequireNoOverlap<float, float>(dValues, dWeights, nameof(dValues), nameof(dWeights));
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             Span<float> dValueTarget = keysAreValues ? dKeys : dValues;
-            if (!dQuery.IsEmpty) dQuery.Clear();
-            if (!dKeys.IsEmpty) dKeys.Clear();
-            if (!dValues.IsEmpty) dValues.Clear();
             int rows = batch * queryLength;
             int keyRows = batch * keyLength;
             int scoreScratch = batch * ScoreShareStride + (rows + keyRows) * Units + 2 * Units * (Dim + KeyDim);
 
             // Scratch: each batch row's share of ∂L/∂v_a [B, ScoreShareStride], ∂L/∂QP [B, Tq, Units], ∂L/∂KP [B, Tk, Units],
             // W_a's halves W_a,q [Units, Dim] and W_a,k [Units, KeyDim] and ∂W_a's halves likewise, ∂L/∂u [B, Tq] and ∂L/∂(W_p hₜ) [B, Tq, PredictorUnits].
+            // Nothing is cleared here: each batch row clears its part of the scratch, of ∂L/∂K and of ∂L/∂V in BackwardRows, on the
+            // thread that then adds to it, and ∂L/∂Q is written by its first product.
             int scratchLength = scoreScratch + rows + rows * PredictorUnits;
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
@@ -521,7 +520,6 @@ namespace Samples.Translation
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
-                scratch.Clear();
                 // W_a's halves packed as in the forward, and ∂W_a's halves copied out to accumulate into (and back at the end).
                 int weightStart = batch * ScoreShareStride + (rows + keyRows) * Units;
                 Span<float> queryWeight = scratch.Slice(weightStart, Units * Dim), keyWeight = scratch.Slice(weightStart + Units * Dim, Units * KeyDim);
@@ -529,17 +527,17 @@ namespace Samples.Translation
                 SplitScoreWeight(ScoreWeight.Value, queryWeight, keyWeight);
                 SplitScoreWeight(ScoreWeight.Gradient, dQueryWeight, dKeyWeight);
                 Span<float> dProjections = scratch.Slice(0, batch * ScoreShareStride + (rows + keyRows) * Units);
-                Span<float> dPredictor = scratch.Slice(scoreScratch, rows);
+                Span<float> predictorScratch = scratch.Slice(scoreScratch, rows + rows * PredictorUnits), dPredictor = predictorScratch.Slice(0, rows);
                 long work = (long)rows * Math.Min(WindowSize, keyLength) * (Units + ValueDim);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3, s.R4),
-                        (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dProjections, w1: dKeys, w2: dValueTarget, w3: dPredictor);
+                        (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dProjections, w1: dKeys, w2: dValueTarget, w3: predictorScratch);
                 }
                 else
                 {
-                    BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dProjections, dKeys, dValueTarget, dPredictor, dWeights);
+                    BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dProjections, dKeys, dValueTarget, predictorScratch, dWeights);
                 }
 
                 // ∂v_a: the batch rows' shares added in row order, so the sum does not depend on how rows were spread over threads.
@@ -547,7 +545,7 @@ namespace Samples.Translation
                 for (int b = 0; b < batch; b++) MultiplyAdd5(1, ref dProjections[b * ScoreShareStride], ref dScoreVector);
 
                 // The position predictor, in row order: ∂v_p += ∂u zₜ and ∂(W_p hₜ) = ∂u v_p ⊙ (1 − zₜ²) per query.
-                Span<float> dHidden = scratch.Slice(scoreScratch + rows, rows * PredictorUnits);
+                Span<float> dHidden = predictorScratch.Slice(rows);
                 ref float predictorVector = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value);
                 ref float predictorVectorGradient = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Gradient);
                 for (int r = 0; r < rows; r++)
@@ -640,11 +638,12 @@ namespace Samples.Translation
             }
             if (product == 4)
             {
+                // ∂Q's rows are written by ∂QP W_a,q (nothing cleared them), then ∂(W_p H) W_p is added.
                 if (dQuery.IsEmpty) return;
                 // ∂x rows [lo, hi): ∂y[r, :] W.
                 int lo = rows * part / parts, hi = rows * (part + 1) / parts;
                 if (hi == lo) return;
-                MatrixProductAdd12(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dQueryProjection), lo * Units), Units, 1, ref MemoryMarshal.GetReference(queryWeight), ref dQuery[lo * Dim]);
+                MatrixProductAdd12(hi - lo, Units, ref Unsafe.Add(ref MemoryMarshal.GetReference(dQueryProjection), lo * Units), Units, 1, ref MemoryMarshal.GetReference(queryWeight), ref dQuery[lo * Dim], accumulate: false);
                 MatrixProductAdd12(hi - lo, PredictorUnits, ref Unsafe.Add(ref MemoryMarshal.GetReference(dHidden), lo * PredictorUnits), PredictorUnits, 1, ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref dQuery[lo * Dim]);
             }
         }
@@ -670,14 +669,18 @@ namespace Samples.Translation
             }
         }
 
-        // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
+        // Batch rows [first, end) of the backward; rows write disjoint parts of every output, and each first clears its parts of
+        // what it adds into (on the thread that adds to them, the lines then in its cache).
         // dProjections holds each batch row's share of ∂L/∂v_a [B, ScoreShareStride], then ∂L/∂QP [B, Tq, Units] and ∂L/∂KP [B, Tk, Units].
+        // predictorScratch holds ∂L/∂u [B, Tq], then ∂L/∂(W_p hₜ) [B, Tq, PredictorUnits] (written after this phase, where ∂L/∂u ≠ 0).
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dContext, Span<float> dProjections, Span<float> dKeys, Span<float> dValueTarget, Span<float> dPredictor, ReadOnlySpan<float> dWeights)
+        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dContext, Span<float> dProjections, Span<float> dKeys, Span<float> dValueTarget, Span<float> predictorScratch, ReadOnlySpan<float> dWeights)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
-            int rows = tape.Batch * queryLength, keyRows = tape.Batch * keyLength;
+            int rows = tape.Batch * queryLength;
+            int keyRows = tape.Batch * keyLength;
             ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
+            Span<float> dPredictor = predictorScratch.Slice(0, rows), dHidden = predictorScratch.Slice(rows);
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
             float[]? windowRented = null;
@@ -688,6 +691,13 @@ namespace Samples.Translation
             {
                 for (int b = first; b < end; b++)
                 {
+                    dProjections.Slice(b * ScoreShareStride, ScoreShareStride).Clear();
+                    dProjections.Slice(tape.Batch * ScoreShareStride + b * queryLength * Units, queryLength * Units).Clear();
+                    dProjections.Slice(tape.Batch * ScoreShareStride + (rows + b * keyLength) * Units, keyLength * Units).Clear();
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();
+                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂K's
+                    dPredictor.Slice(b * queryLength, queryLength).Clear();
+                    dHidden.Slice(b * queryLength * PredictorUnits, queryLength * PredictorUnits).Clear();
                     for (int t = 0; t < queryLength; t++)
                     {
                         int row = b * queryLength + t;

@@ -389,12 +389,11 @@ namespace Samples.Translation
             Shapes.RequireNoOverlap<float, float>(dValues, dWeights, nameof(dValues), nameof(dWeights));
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             Span<float> dValueTarget = keysAreValues ? dKeys : dValues;
-            if (!dQuery.IsEmpty) dQuery.Clear();
-            if (!dKeys.IsEmpty) dKeys.Clear();
-            if (!dValues.IsEmpty) dValues.Clear();
             int rows = batch * queryLength;
 
             // Scratch: ∂L/∂u [B, Tq] and ∂L/∂(W_p hₜ) [B, Tq, PredictorUnits].
+            // Nothing is cleared here: each batch row clears its part of the scratch, of ∂L/∂K and of ∂L/∂V in BackwardRows, on the
+            // thread that then adds to it, ∂L/∂Q's rows with them.
             int scratchLength = rows + rows * PredictorUnits;
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
@@ -402,23 +401,22 @@ namespace Samples.Translation
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
-                scratch.Clear();
                 Span<float> dQueryTarget = dQuery;
-                Span<float> dPredictor = scratch.Slice(0, rows);
+                Span<float> predictorScratch = scratch.Slice(0, rows + rows * PredictorUnits), dPredictor = predictorScratch.Slice(0, rows);
                 long work = (long)rows * Math.Min(WindowSize, keyLength) * (KeyDim + ValueDim);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3, s.R4),
-                        (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dQueryTarget, w1: dKeys, w2: dValueTarget, w3: dPredictor);
+                        (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dQueryTarget, w1: dKeys, w2: dValueTarget, w3: predictorScratch);
                 }
                 else
                 {
-                    BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, dPredictor, dWeights);
+                    BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, predictorScratch, dWeights);
                 }
 
                 // The position predictor, in row order: ∂v_p += ∂u zₜ and ∂(W_p hₜ) = ∂u v_p ⊙ (1 − zₜ²) per query.
-                Span<float> dHidden = scratch.Slice(rows, rows * PredictorUnits);
+                Span<float> dHidden = predictorScratch.Slice(rows);
                 ref float predictorVector = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Value);
                 ref float predictorVectorGradient = ref MemoryMarshal.GetArrayDataReference(PredictorVector.Gradient);
                 for (int r = 0; r < rows; r++)
@@ -478,11 +476,15 @@ namespace Samples.Translation
             MatrixProductAdd12(endRow - firstRow, PredictorUnits, ref Unsafe.Add(ref MemoryMarshal.GetReference(dHidden), firstRow * PredictorUnits), PredictorUnits, 1, ref MemoryMarshal.GetArrayDataReference(PredictorWeight.Value), ref dQuery[firstRow * Dim]);
         }
 
-        // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
+        // Batch rows [first, end) of the backward; rows write disjoint parts of every output, and each first clears its parts of
+        // what it adds into (on the thread that adds to them, the lines then in its cache).
+        // predictorScratch holds ∂L/∂u [B, Tq], then ∂L/∂(W_p hₜ) [B, Tq, PredictorUnits] (written after this phase, where ∂L/∂u ≠ 0).
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dContext, Span<float> dQueryTarget, Span<float> dKeys, Span<float> dValueTarget, Span<float> dPredictor, ReadOnlySpan<float> dWeights)
+        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dContext, Span<float> dQueryTarget, Span<float> dKeys, Span<float> dValueTarget, Span<float> predictorScratch, ReadOnlySpan<float> dWeights)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
+            int rows = tape.Batch * queryLength;
+            Span<float> dPredictor = predictorScratch.Slice(0, rows), dHidden = predictorScratch.Slice(rows);
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
             float[]? windowRented = null;
@@ -493,6 +495,11 @@ namespace Samples.Translation
             {
                 for (int b = first; b < end; b++)
                 {
+                    if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * Dim, queryLength * Dim).Clear(); // ∂L/∂Q itself
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();
+                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂K's
+                    dPredictor.Slice(b * queryLength, queryLength).Clear();
+                    dHidden.Slice(b * queryLength * PredictorUnits, queryLength * PredictorUnits).Clear();
                     for (int t = 0; t < queryLength; t++)
                     {
                         int row = b * queryLength + t;

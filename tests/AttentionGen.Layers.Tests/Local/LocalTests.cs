@@ -323,9 +323,10 @@ public abstract class LocalGradientTests<TLayer, TTape>
         var tape = new TTape();
         layer.Forward(tape, batch, tq, tk, query, keys, values, new double[batch * tq * Config.ValueDim], default, AttentionMask.FromKeyPadding(keyMask), default);
         layer.ZeroGradients();
-        var dQuery = new double[query.Length];
-        var dKeys = new double[keys.Length];
-        var dValues = new double[values.Length];
+        // ∂L/∂Q, ∂L/∂K and ∂L/∂V are written, not added to: they start as NaN, so an element the backward does not write shows.
+        double[] dQuery = Enumerable.Repeat(double.NaN, query.Length).ToArray();
+        double[] dKeys = Enumerable.Repeat(double.NaN, keys.Length).ToArray();
+        double[] dValues = Enumerable.Repeat(double.NaN, values.Length).ToArray();
         layer.Backward(tape, query, keys, values, dContext, dQuery, dKeys, dValues, dWeights);
 
         var failures = new List<string>();

@@ -327,12 +327,11 @@ namespace Alignment
             Shapes.RequireNoOverlap<float, float>(dValues, dWeights, nameof(dValues), nameof(dWeights));
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             Span<float> dValueTarget = keysAreValues ? dKeys : dValues;
-            if (!dQuery.IsEmpty) dQuery.Clear();
-            if (!dKeys.IsEmpty) dKeys.Clear();
-            if (!dValues.IsEmpty) dValues.Clear();
             int rows = batch * queryLength;
 
             // Scratch: none (the dot score writes ∂L/∂Q directly).
+            // Nothing is cleared here: each batch row clears its part of the scratch, of ∂L/∂K and of ∂L/∂V in BackwardRows, on the
+            // thread that then adds to it, ∂L/∂Q's rows with them.
             int scratchLength = 0;
             float[]? scratchRented = null;
             Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
@@ -340,19 +339,18 @@ namespace Alignment
                 : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
-                scratch.Clear();
                 Span<float> dQueryTarget = dQuery;
-                Span<float> dPredictor = default;
+                Span<float> predictorScratch = default;
                 long work = (long)rows * Math.Min(WindowSize, keyLength) * (KeyDim + ValueDim);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold))
                 {
                     BatchParallel.For<float>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
                         static (int b, object state, in ChunkSpans<float> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3, s.R4),
-                        (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dQueryTarget, w1: dKeys, w2: dValueTarget, w3: dPredictor);
+                        (batch, queryLength, keyLength), r0: query, r1: keys, r2: valueSource, r3: dContext, r4: dWeights, w0: dQueryTarget, w1: dKeys, w2: dValueTarget, w3: predictorScratch);
                 }
                 else
                 {
-                    BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, dPredictor, dWeights);
+                    BackwardRows(tape, 0, batch, query, keys, valueSource, dContext, dQueryTarget, dKeys, dValueTarget, predictorScratch, dWeights);
                 }
             }
             finally
@@ -364,9 +362,10 @@ namespace Alignment
             }
         }
 
-        // Batch rows [first, end) of the backward; rows write disjoint parts of every output.
+        // Batch rows [first, end) of the backward; rows write disjoint parts of every output, and each first clears its parts of
+        // what it adds into (on the thread that adds to them, the lines then in its cache).
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dContext, Span<float> dQueryTarget, Span<float> dKeys, Span<float> dValueTarget, Span<float> dPredictor, ReadOnlySpan<float> dWeights)
+        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<float> query, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, ReadOnlySpan<float> dContext, Span<float> dQueryTarget, Span<float> dKeys, Span<float> dValueTarget, Span<float> predictorScratch, ReadOnlySpan<float> dWeights)
         {
             int queryLength = tape.QueryLength, keyLength = tape.KeyLength;
             int stride = Math.Min(WindowSize, keyLength);
@@ -379,6 +378,9 @@ namespace Alignment
             {
                 for (int b = first; b < end; b++)
                 {
+                    if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * Dim, queryLength * Dim).Clear(); // ∂L/∂Q itself
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();
+                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂K's
                     for (int t = 0; t < queryLength; t++)
                     {
                         int row = b * queryLength + t;
