@@ -162,6 +162,28 @@ internal static class MonotonicEmitter
         // The backward's scratch opens with the batch rows' shares of ∂L/∂v (and of ∂L/∂v_c), a cache line apart; the projections'
         // gradients (dProjections, where the offsets above point) follow, and each row's share of ∂L/∂r ends it.
         string shareSpace = !additive ? "" : chunkwise ? "2 * batch * ScoreShareStride + " : "batch * ScoreShareStride + ";
+        // The start of each batch row b of the backward: it clears what it then adds into (its shares, its rows of the
+        // projections' gradients, of ∂L/∂q, ∂L/∂k and ∂L/∂value; ∂L/∂r's share is assigned), on the thread that adds to them.
+        void RowClears()
+        {
+            w.WriteLine("// Zero this batch row's sums here, on the thread that adds to them (the lines are then in its cache).");
+            if (additive)
+            {
+                w.WriteLine("dScoreVectorShares.Slice(b * ScoreShareStride, ScoreShareStride).Clear();");
+                if (chunkwise) w.WriteLine("dChunkScoreVectorShares.Slice(b * ScoreShareStride, ScoreShareStride).Clear();");
+            }
+            w.WriteLine("dKeyProjection.Slice(b * keyLength * Units, keyLength * Units).Clear();");
+            if (additive) w.WriteLine("dQueryProjection.Slice(b * queryLength * Units, queryLength * Units).Clear();");
+            if (chunkwise)
+            {
+                w.WriteLine("dChunkKeyProjection.Slice(b * keyLength * Units, keyLength * Units).Clear();");
+                if (additive) w.WriteLine("dChunkQueryProjection.Slice(b * queryLength * Units, queryLength * Units).Clear();");
+            }
+            w.WriteLine("if (!dQuery.IsEmpty) dQuery.Slice(b * queryLength * Dim, queryLength * Dim).Clear();" + (additive ? " // its products add to it" : ""));
+            w.WriteLine("if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear(); // its products add to it");
+            w.WriteLine("if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂k's");
+        }
+
         void ScratchViews()
         {
             if (!additive)
@@ -659,9 +681,6 @@ internal static class MonotonicEmitter
         using (w.Block($"public void Backward(Tape tape, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> keys, ReadOnlySpan<{T}> values, ReadOnlySpan<{T}> dContext, Span<{T}> dQuery = default, Span<{T}> dKeys = default, Span<{T}> dValues = default, ReadOnlySpan<{T}> dWeights = default)"))
         {
             LayerScaffold.QueryKeyBackwardChecks(w, element, "Dim");
-            w.WriteLine("if (!dQuery.IsEmpty) dQuery.Clear();");
-            w.WriteLine("if (!dKeys.IsEmpty) dKeys.Clear();");
-            w.WriteLine("if (!dValues.IsEmpty) dValues.Clear();");
             w.WriteLine();
             string extra = additive ? " + batch * queryLength * Units" : "";
             w.WriteLine("// Scratch for the whole batch: " + (additive ? "each batch row's share of ∂L/∂v [B, ScoreShareStride]" + (chunkwise ? " and of ∂L/∂v_c" : "") + ", then " : "") + "∂L/∂kp [B, Tk, U]" + (additive ? " and ∂L/∂qp [B, Tq, U]" : "") + ",");
@@ -670,21 +689,21 @@ internal static class MonotonicEmitter
                 w.WriteLine("// MoChA: the same again for the chunk energy (∂L/∂ckp" + (additive ? " and ∂L/∂cqp" : "") + "),");
             }
             w.WriteLine("// and each row's share of ∂L/∂r [B]. The projection gradients are then a few register-blocked products, and the shares");
-            w.WriteLine("// are summed in row order, so the result does not depend on how rows were spread over threads.");
+            w.WriteLine("// are summed in row order, so the result does not depend on how rows were spread over threads. Nothing is cleared here:");
+            w.WriteLine("// each batch row clears its part of the scratch and its rows of ∂L/∂q, ∂L/∂k and ∂L/∂value in BackwardRows.");
             LayerScaffold.DeclareScratch(w, element, "scratch", shareSpace + (chunkwise ? $"2 * (batch * keyLength * Units{extra}) + batch" : $"batch * keyLength * Units{extra} + batch"));
             using (w.Block("try"))
             {
-                w.WriteLine("scratch.Clear();");
                 w.WriteLine("var lengths = (batch, queryLength, keyLength);");
                 using (w.Block("if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))"))
                 {
                     w.WriteLine($"BatchParallel.For<{T}>(batch, MaxDegreeOfParallelism, CallStateFor(tape),");
-                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2),");
-                    w.WriteLine("    lengths, r0: query, r1: valueSource, r2: dContext, r3: dWeights, w0: dQuery, w1: dValueTarget, w2: scratch);");
+                    w.WriteLine($"    static (int b, object state, in ChunkSpans<{T}> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3),");
+                    w.WriteLine("    lengths, r0: query, r1: valueSource, r2: dContext, r3: dWeights, w0: dQuery, w1: dValueTarget, w2: dKeys, w3: scratch);");
                 }
                 using (w.Block("else"))
                 {
-                    w.WriteLine("BackwardRows(tape, 0, batch, query, valueSource, dContext, dWeights, dQuery, dValueTarget, scratch);");
+                    w.WriteLine("BackwardRows(tape, 0, batch, query, valueSource, dContext, dWeights, dQuery, dValueTarget, dKeys, scratch);");
                 }
                 w.WriteLine();
                 ScratchViews();
@@ -814,7 +833,7 @@ internal static class MonotonicEmitter
         w.WriteLine();
         w.WriteLine("// Batch rows [first, end) of the backward: the queries from last to first, through the value path, the alignment's reverse");
         w.WriteLine("// pass and the energy, into ∂L/∂value, ∂L/∂kp" + (additive ? ", ∂L/∂qp and the row's share of ∂L/∂v" : " and ∂L/∂q") + " and of ∂L/∂r. Rows write disjoint parts of every output.");
-        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> scratch)"))
+        using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> dKeys, Span<{T}> scratch)"))
         {
             w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
             ScratchViews();
@@ -840,6 +859,7 @@ internal static class MonotonicEmitter
                 w.WriteLine("MonotonicAlignment.Initialize(initial, keyLength);");
                 using (w.Block("for (int b = first; b < end; b++)"))
                 {
+                    RowClears();
                     if (additive)
                     {
                         w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];");
@@ -1346,7 +1366,7 @@ internal static class MonotonicEmitter
             w.WriteLine();
             w.WriteLine("// Batch rows [first, end) of the backward (MoChA): the queries from last to first, through the value path (β), MoChA's");
             w.WriteLine("// reverse pass into ∂L/∂α and ∂L/∂u, the alignment's reverse pass, and both energies. Rows write disjoint parts of every output.");
-            using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> scratch)"))
+            using (LayerScaffold.HotBlock(w, $"private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<{T}> query, ReadOnlySpan<{T}> valueSource, ReadOnlySpan<{T}> dContext, ReadOnlySpan<{T}> dWeights, Span<{T}> dQuery, Span<{T}> dValueTarget, Span<{T}> dKeys, Span<{T}> scratch)"))
             {
                 w.WriteLine("int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;");
                 ScratchViews();
@@ -1382,6 +1402,7 @@ internal static class MonotonicEmitter
                     w.WriteLine("MonotonicAlignment.Initialize(initial, keyLength);");
                     using (w.Block("for (int b = first; b < end; b++)"))
                     {
+                        RowClears();
                         if (additive)
                         {
                             w.WriteLine($"ref {T} dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];");

@@ -588,13 +588,11 @@ namespace Samples.Speech
             Shapes.RequireNoOverlap<double, double>(dValues, dWeights, nameof(dValues), nameof(dWeights));
             ReadOnlySpan<double> valueSource = keysAreValues ? keys : values;
             Span<double> dValueTarget = keysAreValues ? dKeys : dValues;
-            if (!dQuery.IsEmpty) dQuery.Clear();
-            if (!dKeys.IsEmpty) dKeys.Clear();
-            if (!dValues.IsEmpty) dValues.Clear();
 
             // Scratch for the whole batch: ∂L/∂kp [B, Tk, U],
             // and each row's share of ∂L/∂r [B]. The projection gradients are then a few register-blocked products, and the shares
-            // are summed in row order, so the result does not depend on how rows were spread over threads.
+            // are summed in row order, so the result does not depend on how rows were spread over threads. Nothing is cleared here:
+            // each batch row clears its part of the scratch and its rows of ∂L/∂q, ∂L/∂k and ∂L/∂value in BackwardRows.
             int scratchLength = batch * keyLength * Units + batch;
             double[]? scratchRented = null;
             Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
@@ -602,17 +600,16 @@ namespace Samples.Speech
                 : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
-                scratch.Clear();
                 var lengths = (batch, queryLength, keyLength);
                 if (BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, (long)batch * queryLength * keyLength * Units, ParallelWorkThreshold))
                 {
                     BatchParallel.For<double>(batch, MaxDegreeOfParallelism, CallStateFor(tape),
-                        static (int b, object state, in ChunkSpans<double> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2),
-                        lengths, r0: query, r1: valueSource, r2: dContext, r3: dWeights, w0: dQuery, w1: dValueTarget, w2: scratch);
+                        static (int b, object state, in ChunkSpans<double> s) => ((CallState)state).Layer.BackwardRows(((CallState)state).Tape!, b, b + 1, s.R0, s.R1, s.R2, s.R3, s.W0, s.W1, s.W2, s.W3),
+                        lengths, r0: query, r1: valueSource, r2: dContext, r3: dWeights, w0: dQuery, w1: dValueTarget, w2: dKeys, w3: scratch);
                 }
                 else
                 {
-                    BackwardRows(tape, 0, batch, query, valueSource, dContext, dWeights, dQuery, dValueTarget, scratch);
+                    BackwardRows(tape, 0, batch, query, valueSource, dContext, dWeights, dQuery, dValueTarget, dKeys, scratch);
                 }
 
                 Span<double> dProjections = scratch;
@@ -683,7 +680,7 @@ namespace Samples.Speech
         // Batch rows [first, end) of the backward: the queries from last to first, through the value path, the alignment's reverse
         // pass and the energy, into ∂L/∂value, ∂L/∂kp and ∂L/∂q and of ∂L/∂r. Rows write disjoint parts of every output.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> query, ReadOnlySpan<double> valueSource, ReadOnlySpan<double> dContext, ReadOnlySpan<double> dWeights, Span<double> dQuery, Span<double> dValueTarget, Span<double> scratch)
+        private void BackwardRows(Tape tape, int first, int end, ReadOnlySpan<double> query, ReadOnlySpan<double> valueSource, ReadOnlySpan<double> dContext, ReadOnlySpan<double> dWeights, Span<double> dQuery, Span<double> dValueTarget, Span<double> dKeys, Span<double> scratch)
         {
             int batch = tape.Batch, queryLength = tape.QueryLength, keyLength = tape.KeyLength;
             Span<double> dProjections = scratch;
@@ -705,6 +702,11 @@ namespace Samples.Speech
                 MonotonicAlignment.Initialize(initial, keyLength);
                 for (int b = first; b < end; b++)
                 {
+                    // Zero this batch row's sums here, on the thread that adds to them (the lines are then in its cache).
+                    dKeyProjection.Slice(b * keyLength * Units, keyLength * Units).Clear();
+                    if (!dQuery.IsEmpty) dQuery.Slice(b * queryLength * Dim, queryLength * Dim).Clear();
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear(); // its products add to it
+                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂k's
                     double dEnergyBias = 0;
                     int rowPairs = queryLength * keyLength;
                     ReadOnlySpan<double> rowWeights = tape.Weights.AsSpan(b * rowPairs, rowPairs);

@@ -69,9 +69,10 @@ public abstract class MochaGradientTests<TLayer, TTape>
         var tape = new TTape();
         layer.Forward(tape, batch, tq, tk, query, keys, values, new double[batch * tq * ValueDim], default, new AttentionMask { KeyPadding = keyPadding, PerQuery = perQuery }, noise ? new Random(seed) : null);
         layer.ZeroGradients();
-        var dQuery = new double[query.Length];
-        var dKeys = new double[keys.Length];
-        var dValues = new double[values.Length];
+        // ∂L/∂q, ∂L/∂k and ∂L/∂value are written, not added to: they start as NaN, so an element the backward does not write shows.
+        double[] dQuery = Enumerable.Repeat(double.NaN, query.Length).ToArray();
+        double[] dKeys = Enumerable.Repeat(double.NaN, keys.Length).ToArray();
+        double[] dValues = Enumerable.Repeat(double.NaN, values.Length).ToArray();
         layer.Backward(tape, query, keys, values, upstreamContext, dQuery, dKeys, dValues, upstreamWeights);
 
         var failures = new List<string>();
