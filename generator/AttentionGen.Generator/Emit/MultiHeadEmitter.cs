@@ -1201,8 +1201,7 @@ internal static class MultiHeadEmitter
 
                 // output = concat W_Oᵀ + b_O: ∂concat = ∂out W_O, ∂W_O += ∂outᵀ concat, ∂b_O += Σ ∂out.
                 Span<{{T}}> dConcatenated = tape.ConcatenatedGradient.AsSpan(0, rows * ModelDim);
-                dConcatenated.Clear();
-                {{modelProduct}}(rows, ModelDim, ref MemoryMarshal.GetReference(dOutput), ModelDim, 1, ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Value), ref MemoryMarshal.GetReference(dConcatenated));
+                {{modelProduct}}(rows, ModelDim, ref MemoryMarshal.GetReference(dOutput), ModelDim, 1, ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Value), ref MemoryMarshal.GetReference(dConcatenated), accumulate: false); // written, not added to
                 {{modelProduct}}(ModelDim, rows, ref MemoryMarshal.GetReference(dOutput), 1, ModelDim, ref MemoryMarshal.GetReference(tape.Concatenated.AsSpan()), ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Gradient));
                 {{outputBias}}
 

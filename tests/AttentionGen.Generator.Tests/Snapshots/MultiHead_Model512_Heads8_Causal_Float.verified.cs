@@ -1034,8 +1034,7 @@ namespace Samples.Transformer
 
             // output = concat W_Oᵀ + b_O: ∂concat = ∂out W_O, ∂W_O += ∂outᵀ concat, ∂b_O += Σ ∂out.
             Span<float> dConcatenated = tape.ConcatenatedGradient.AsSpan(0, rows * ModelDim);
-            dConcatenated.Clear();
-            MatrixProductAdd512(rows, ModelDim, ref MemoryMarshal.GetReference(dOutput), ModelDim, 1, ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Value), ref MemoryMarshal.GetReference(dConcatenated));
+            MatrixProductAdd512(rows, ModelDim, ref MemoryMarshal.GetReference(dOutput), ModelDim, 1, ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Value), ref MemoryMarshal.GetReference(dConcatenated), accumulate: false); // written, not added to
             MatrixProductAdd512(ModelDim, rows, ref MemoryMarshal.GetReference(dOutput), 1, ModelDim, ref MemoryMarshal.GetReference(tape.Concatenated.AsSpan()), ref MemoryMarshal.GetArrayDataReference(OutProjectionWeight.Gradient));
             for (int r = 0; r < rows; r++) AddTo(OutProjectionBias.Gradient, dOutput.Slice(r * ModelDim, ModelDim));
 
