@@ -358,8 +358,7 @@ internal static class AdditiveEmitter
                     w.WriteLine("dScoreVectorShares.Slice(b * ScoreShareStride, ScoreShareStride).Clear();");
                     w.WriteLine("dKeyProjection.Slice(b * keyLength * Units, keyLength * Units).Clear();");
                     w.WriteLine("dQueryProjection.Slice(b * queryLength * Units, queryLength * Units).Clear();");
-                    w.WriteLine("if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear();");
-                    w.WriteLine("if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂k's");
+                    LayerScaffold.ClearKeyAndValueRows(w, "Dim");
                     using (w.Block("for (int i = 0; i < queryLength; i++)"))
                     {
                         w.WriteLine("int row = b * queryLength + i;");

@@ -375,11 +375,11 @@ internal sealed class Kernels
             writer.WriteLine("bool twelveRows = rows >= 12 && rows % 8 >= 4;");
             using (writer.Block("for (nint eightEnd = twelveRows ? rows - 12 : rows; i + 8 <= eightEnd; i += 8)"))
             {
-                EmitRowBlock(writer, columns, stride, bits, 8, tailColumns != null);
+                EmitRowBlock(writer, columns, stride, bits, 8, tailColumns != null, packB);
             }
             using (writer.Block("if (twelveRows)"))
             {
-                EmitRowBlock(writer, columns, stride, bits, 12, tailColumns != null);
+                EmitRowBlock(writer, columns, stride, bits, 12, tailColumns != null, packB);
                 writer.WriteLine("i += 12;");
             }
         }
@@ -387,7 +387,7 @@ internal sealed class Kernels
         {
             using (writer.Block(rowBlock > 1 ? $"for (; i + {rowBlock} <= rows; i += {rowBlock})" : "for (; i < rows; i++)"))
             {
-                EmitRowBlock(writer, columns, stride, bits, rowBlock, tailColumns != null);
+                EmitRowBlock(writer, columns, stride, bits, rowBlock, tailColumns != null, packB);
             }
         }
         if (tailColumns is var (dots, byRows))
@@ -450,8 +450,8 @@ internal sealed class Kernels
 
     // The body of one block of `rowBlock` rows of C from row i: its whole vectors in tiles, then its tail columns (rows from
     // tailDone on, when a helper takes the others). A 12-row block's tail columns are done as 8 rows and 4, since tailDone is
-    // a multiple of 8 that may fall inside it.
-    private void EmitRowBlock(SourceWriter writer, int columns, int stride, int bits, int rowBlock, bool tailHelpers)
+    // a multiple of 8 that may fall inside it. With packedB (decided once per path, see packB) its tiles read B from the panel.
+    private void EmitRowBlock(SourceWriter writer, int columns, int stride, int bits, int rowBlock, bool tailHelpers, bool packedB)
     {
         int lanes = _element.Lanes(bits);
         int vectors = columns / lanes;
@@ -473,7 +473,7 @@ internal sealed class Kernels
         {
             using (loopTiles > 1 ? writer.Block($"for (nint col = 0; col < {loopTiles * width * lanes}; col += {width * lanes})") : writer.Block())
             {
-                EmitTile(writer, stride, bits, rowBlock, width, loopTiles > 1 ? "col" : "0", packedB: bits != 512 && PacksB(columns, stride));
+                EmitTile(writer, stride, bits, rowBlock, width, loopTiles > 1 ? "col" : "0", packedB: packedB);
             }
         }
         int tileStart = loopTiles * width;
@@ -481,7 +481,7 @@ internal sealed class Kernels
         {
             using (writer.Block())
             {
-                EmitTile(writer, stride, bits, rowBlock, tileVectors, (tileStart * lanes).ToString(), packedB: bits != 512 && PacksB(columns, stride));
+                EmitTile(writer, stride, bits, rowBlock, tileVectors, (tileStart * lanes).ToString(), packedB: packedB);
             }
             tileStart += tileVectors;
         }

@@ -229,6 +229,17 @@ internal static class LayerScaffold
     }
 
     /// <summary>
+    /// At the start of batch row <c>b</c> of a backward's per-row phase: clears that row's keys of ∂L/∂K
+    /// (<paramref name="keyWidth"/> wide) and of ∂L/∂value, which the row then adds into, on the thread that adds to them.
+    /// When the keys were the values (the tape's <c>KeysAreValues</c>) ∂L/∂value's target is ∂L/∂K itself, cleared once.
+    /// </summary>
+    public static void ClearKeyAndValueRows(SourceWriter writer, string keyWidth)
+    {
+        writer.WriteLine($"if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * {keyWidth}, keyLength * {keyWidth}).Clear();");
+        writer.WriteLine("if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂K's");
+    }
+
+    /// <summary>
     /// The body that returns the <c>CallState</c> kept in <paramref name="holder"/>'s <c>ParallelCallState</c> (a tape, a
     /// key-value cache) when this layer made it, or else makes one with <paramref name="make"/> and keeps it there.
     /// </summary>

@@ -609,8 +609,7 @@ internal static class LocalEmitter
                     {
                         w.WriteLine($"if (!dQueryTarget.IsEmpty) dQueryTarget.Slice(b * queryLength * {queryWidth}, queryLength * {queryWidth}).Clear();{(general ? "" : " // ∂L/∂Q itself")}");
                     }
-                    w.WriteLine("if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();");
-                    w.WriteLine("if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂K's");
+                    LayerScaffold.ClearKeyAndValueRows(w, "KeyDim");
                     if (predictive)
                     {
                         w.WriteLine("dPredictor.Slice(b * queryLength, queryLength).Clear();");

@@ -180,8 +180,7 @@ internal static class MonotonicEmitter
                 if (additive) w.WriteLine("dChunkQueryProjection.Slice(b * queryLength * Units, queryLength * Units).Clear();");
             }
             w.WriteLine("if (!dQuery.IsEmpty) dQuery.Slice(b * queryLength * Dim, queryLength * Dim).Clear();" + (additive ? " // its products add to it" : ""));
-            w.WriteLine("if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear(); // its products add to it");
-            w.WriteLine("if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂k's");
+            LayerScaffold.ClearKeyAndValueRows(w, "Dim"); // the ∂K products add to its rows afterwards
         }
 
         void ScratchViews()

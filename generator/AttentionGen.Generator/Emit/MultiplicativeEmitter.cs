@@ -471,8 +471,7 @@ internal static class MultiplicativeEmitter
                     w.WriteLine($"ReadOnlySpan<{T}> rowContextGradient = dContext.Slice(b * queryLength * ValueDim, queryLength * ValueDim);");
                     if (model.Hard)
                     {
-                        w.WriteLine("if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * KeyDim, keyLength * KeyDim).Clear();");
-                        w.WriteLine("if (!dValueTarget.IsEmpty) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // the same rows as ∂K's when the keys are the values");
+                        LayerScaffold.ClearKeyAndValueRows(w, "KeyDim");
                     }
                     else
                     {

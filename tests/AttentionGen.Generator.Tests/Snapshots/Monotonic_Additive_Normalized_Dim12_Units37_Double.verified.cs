@@ -795,8 +795,8 @@ namespace Samples.Speech
                     dKeyProjection.Slice(b * keyLength * Units, keyLength * Units).Clear();
                     dQueryProjection.Slice(b * queryLength * Units, queryLength * Units).Clear();
                     if (!dQuery.IsEmpty) dQuery.Slice(b * queryLength * Dim, queryLength * Dim).Clear(); // its products add to it
-                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear(); // its products add to it
-                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂k's
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear();
+                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂K's
                     ref double dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];
                     double dEnergyBias = 0;
                     int rowPairs = queryLength * keyLength;

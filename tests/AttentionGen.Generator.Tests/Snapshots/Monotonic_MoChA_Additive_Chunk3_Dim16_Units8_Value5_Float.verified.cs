@@ -1018,8 +1018,8 @@ namespace Samples.Speech
                     dChunkKeyProjection.Slice(b * keyLength * Units, keyLength * Units).Clear();
                     dChunkQueryProjection.Slice(b * queryLength * Units, queryLength * Units).Clear();
                     if (!dQuery.IsEmpty) dQuery.Slice(b * queryLength * Dim, queryLength * Dim).Clear(); // its products add to it
-                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear(); // its products add to it
-                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂k's
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear();
+                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂K's
                     ref float dScoreVector = ref dScoreVectorShares[b * ScoreShareStride];
                     ref float dChunkScoreVector = ref dChunkScoreVectorShares[b * ScoreShareStride];
                     float dEnergyBias = 0;

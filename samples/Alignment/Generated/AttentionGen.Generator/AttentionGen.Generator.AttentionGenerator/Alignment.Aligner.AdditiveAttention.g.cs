@@ -543,7 +543,7 @@ namespace Alignment
                     dKeyProjection.Slice(b * keyLength * Units, keyLength * Units).Clear();
                     dQueryProjection.Slice(b * queryLength * Units, queryLength * Units).Clear();
                     if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear();
-                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂k's
+                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂K's
                     for (int i = 0; i < queryLength; i++)
                     {
                         int row = b * queryLength + i;

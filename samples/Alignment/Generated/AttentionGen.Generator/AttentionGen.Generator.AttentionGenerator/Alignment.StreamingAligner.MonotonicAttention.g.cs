@@ -705,8 +705,8 @@ namespace Alignment
                     // Zero this batch row's sums here, on the thread that adds to them (the lines are then in its cache).
                     dKeyProjection.Slice(b * keyLength * Units, keyLength * Units).Clear();
                     if (!dQuery.IsEmpty) dQuery.Slice(b * queryLength * Dim, queryLength * Dim).Clear();
-                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear(); // its products add to it
-                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂k's
+                    if (!dKeys.IsEmpty) dKeys.Slice(b * keyLength * Dim, keyLength * Dim).Clear();
+                    if (!dValueTarget.IsEmpty && !tape.KeysAreValues) dValueTarget.Slice(b * keyLength * ValueDim, keyLength * ValueDim).Clear(); // else the same rows as ∂L/∂K's
                     float dEnergyBias = 0;
                     int rowPairs = queryLength * keyLength;
                     ReadOnlySpan<float> rowWeights = tape.Weights.AsSpan(b * rowPairs, rowPairs);
