@@ -20,7 +20,8 @@ namespace AttentionGen.Benchmarks;
 /// <c>--workloads W0,W3</c> and <c>--threads 1</c> narrow either mode; other arguments go to BenchmarkDotNet
 /// (<c>--filter '*'</c> is the default). One-thread benchmarks run pinned to the vCPU with the shorter one-thread W3
 /// training step at start-up, or the higher FMA peak where the step cannot be timed (Linux; <c>--no-pin</c> leaves them unpinned); two-thread ones are never pinned. <c>--profile W3:forward</c> loops one implementation for a profiler and prints
-/// its CPU time per call (see <see cref="Profile"/>). After BenchmarkDotNet's table the full run times each ratio of the
+/// its CPU time per call (see <see cref="Profile"/>); <c>--accuracy [tanh|exp|Vector256…]</c> measures the float tanh's and
+/// exponential's maximum error over every float (see <see cref="Accuracy"/>). After BenchmarkDotNet's table the full run times each ratio of the
 /// targets again with both sides side by side (<see cref="Paired"/>; <c>--no-paired</c> skips it, <c>--paired</c> runs it
 /// alone, about 3 minutes for W0–W13).
 /// </summary>
@@ -30,6 +31,10 @@ public static class Program
     {
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
         var arguments = new List<string>(args);
+        if (arguments.Remove("--accuracy"))
+        {
+            return Accuracy.Run(arguments.Count > 0 ? string.Join(' ', arguments) : null);
+        }
         bool quick = arguments.Remove("--quick");
         bool pin = !arguments.Remove("--no-pin");
         bool pairedOnly = arguments.Remove("--paired");

@@ -341,12 +341,12 @@ public static class FlashSoftmax
         return true;
     }
 
-    // e^x = 2ⁿ · e^r with n = round(x / ln 2) and r = x − n ln 2 (ln 2 split in two parts, so r is exact to float precision),
-    // |r| ≤ ln 2 / 2, where the Taylor polynomial of degree 7 is within 5e-9 relative. Inputs below −87 give 0 (softmax
-    // needs exact zeros for masked scores, e^{−∞}); above 88 they are clamped (never reached: softmax shifts by the maximum);
-    // NaN stays NaN (the comparisons below are false for it, and it reaches the final product).
-    private const float ExpLow = -87f, ExpHigh = 88f, Log2E = 1.44269504f, Ln2High = 0.693145752f, Ln2Low = 1.42860677e-6f;
-    private const float C2 = 1f / 2, C3 = 1f / 6, C4 = 1f / 24, C5 = 1f / 120, C6 = 1f / 720, C7 = 1f / 5040;
+    // e^x = 2ⁿ · e^r with n = round(x·log₂e) and r = x − n·ln 2, |r| ≤ ln 2 / 2 (VectorMath.SplitExponent: n by the shift
+    // trick, r by the two-part ln 2), e^r − 1 = q by VectorMath's fitted polynomial (1.7e-8 relative), then e^x = 2ⁿq + 2ⁿ in one
+    // multiply-add. Inputs below −87 give 0 (softmax needs exact zeros for masked scores, e^{−∞}); above 88 they are
+    // clamped (never reached: softmax shifts by the maximum); NaN stays NaN (the clamp returns it, the comparison below
+    // is false for it, and it reaches the final multiply-add).
+    private const float ExpLow = -87f, ExpHigh = 88f;
 
     // One e^x through the vector routine for float (a libm call costs more than the whole vector evaluation).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -359,21 +359,9 @@ public static class FlashSoftmax
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp(Vector512<float> x)
     {
-        Vector512<float> clamped = Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(ExpHigh)), Vector512.Create(ExpHigh), x);
-        Vector512<float> n = Vector512.Round(clamped * Vector512.Create(Log2E));
-        Vector512<float> r = Vector512.MultiplyAddEstimate(n, Vector512.Create(-Ln2High), clamped);
-        r = Vector512.MultiplyAddEstimate(n, Vector512.Create(-Ln2Low), r);
-        Vector512<float> p = Vector512.MultiplyAddEstimate(Vector512.Create(C7), r, Vector512.Create(C6));
-        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(C5));
-        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(C4));
-        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(C3));
-        p = Vector512.MultiplyAddEstimate(p, r, Vector512.Create(C2));
-        p = Vector512.MultiplyAddEstimate(p, r, Vector512<float>.One);
-        p = Vector512.MultiplyAddEstimate(p, r, Vector512<float>.One);
-        // 2ⁿ built in the exponent field. n is a whole number in [−126, 127] there, so the native conversion and maximum
-        // (single instructions) are exact; a NaN x makes n NaN and the exponent meaningless, but p is NaN too and carries it.
-        Vector512<int> exponent = Vector512.ShiftLeft(Vector512.ConvertToInt32Native(Vector512.MaxNative(n, Vector512.Create(-126f))) + Vector512.Create(127), 23);
-        Vector512<float> result = p * exponent.AsSingle();
+        Vector512<float> clamped = Vector512.MinNative(Vector512.Create(ExpHigh), x);
+        Vector512<float> r = VectorMath.SplitExponent(clamped, out Vector512<float> scale, wholeRange: true);
+        Vector512<float> result = VectorMath.MultiplyAdd(VectorMath.ExpMinusOneReduced(r), scale, scale);
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(ExpLow)), Vector512<float>.Zero, result);
     }
 
@@ -381,19 +369,9 @@ public static class FlashSoftmax
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Exp(Vector256<float> x)
     {
-        Vector256<float> clamped = Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(ExpHigh)), Vector256.Create(ExpHigh), x);
-        Vector256<float> n = Vector256.Round(clamped * Vector256.Create(Log2E));
-        Vector256<float> r = Vector256.MultiplyAddEstimate(n, Vector256.Create(-Ln2High), clamped);
-        r = Vector256.MultiplyAddEstimate(n, Vector256.Create(-Ln2Low), r);
-        Vector256<float> p = Vector256.MultiplyAddEstimate(Vector256.Create(C7), r, Vector256.Create(C6));
-        p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(C5));
-        p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(C4));
-        p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(C3));
-        p = Vector256.MultiplyAddEstimate(p, r, Vector256.Create(C2));
-        p = Vector256.MultiplyAddEstimate(p, r, Vector256<float>.One);
-        p = Vector256.MultiplyAddEstimate(p, r, Vector256<float>.One);
-        Vector256<int> exponent = Vector256.ShiftLeft(Vector256.ConvertToInt32Native(Vector256.MaxNative(n, Vector256.Create(-126f))) + Vector256.Create(127), 23);
-        Vector256<float> result = p * exponent.AsSingle();
+        Vector256<float> clamped = Vector256.MinNative(Vector256.Create(ExpHigh), x);
+        Vector256<float> r = VectorMath.SplitExponent(clamped, out Vector256<float> scale, wholeRange: true);
+        Vector256<float> result = VectorMath.MultiplyAdd(VectorMath.ExpMinusOneReduced(r), scale, scale);
         return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(ExpLow)), Vector256<float>.Zero, result);
     }
 
@@ -401,19 +379,9 @@ public static class FlashSoftmax
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Exp(Vector128<float> x)
     {
-        Vector128<float> clamped = Vector128.ConditionalSelect(Vector128.GreaterThan(x, Vector128.Create(ExpHigh)), Vector128.Create(ExpHigh), x);
-        Vector128<float> n = Vector128.Round(clamped * Vector128.Create(Log2E));
-        Vector128<float> r = Vector128.MultiplyAddEstimate(n, Vector128.Create(-Ln2High), clamped);
-        r = Vector128.MultiplyAddEstimate(n, Vector128.Create(-Ln2Low), r);
-        Vector128<float> p = Vector128.MultiplyAddEstimate(Vector128.Create(C7), r, Vector128.Create(C6));
-        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(C5));
-        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(C4));
-        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(C3));
-        p = Vector128.MultiplyAddEstimate(p, r, Vector128.Create(C2));
-        p = Vector128.MultiplyAddEstimate(p, r, Vector128<float>.One);
-        p = Vector128.MultiplyAddEstimate(p, r, Vector128<float>.One);
-        Vector128<int> exponent = Vector128.ShiftLeft(Vector128.ConvertToInt32Native(Vector128.MaxNative(n, Vector128.Create(-126f))) + Vector128.Create(127), 23);
-        Vector128<float> result = p * exponent.AsSingle();
+        Vector128<float> clamped = Vector128.MinNative(Vector128.Create(ExpHigh), x);
+        Vector128<float> r = VectorMath.SplitExponent(clamped, out Vector128<float> scale, wholeRange: true);
+        Vector128<float> result = VectorMath.MultiplyAdd(VectorMath.ExpMinusOneReduced(r), scale, scale);
         return Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128.Create(ExpLow)), Vector128<float>.Zero, result);
     }
 
