@@ -91,7 +91,12 @@ public sealed class RuntimeTypesTests
         Assert.Contains("10", error.Message);
         Assert.Contains("[B=2, Tq=3, Dim=2]", error.Message);
         Shapes.RequireOptionalLength(0, 12, "weights", $"[{1}]");
-        Assert.Throws<ArgumentException>(() => Shapes.RequireOptionalLength(5, 12, "weights", $"[{1}]"));
+        var optional = Assert.Throws<ArgumentException>(() => Shapes.RequireOptionalLength(5, 12, "weights", $"[T={1}]"));
+        // The shape text of one failure does not leak into the next (it is built in a per-thread buffer).
+        Assert.EndsWith("for shape [T=1], but has 5. (Parameter 'weights')", optional.Message);
+        Shapes.RequireLength(12, 12, "query", $"[B={4}, Tq={3}]");
+        var next = Assert.Throws<ArgumentException>(() => Shapes.RequireLength(1, 2, "keys", $"[Tk={2}]"));
+        Assert.Equal("'keys' must have 2 elements for shape [Tk=2], but has 1. (Parameter 'keys')", next.Message);
     }
 
     [Fact]
