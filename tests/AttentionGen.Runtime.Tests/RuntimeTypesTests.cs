@@ -83,6 +83,42 @@ public sealed class RuntimeTypesTests
     }
 
     [Fact]
+    public void Thread_scratch_is_taken_once_at_a_time_and_poisoned_in_the_tests()
+    {
+        Assert.True(ThreadScratch<float>.TryTake(40, out Span<float> taken));
+        try
+        {
+            Assert.Equal(40, taken.Length);
+            // The test projects set AttentionGen.PoisonScratch: every take starts as NaN bits, whatever the last call left.
+            foreach (float x in taken) Assert.True(float.IsNaN(x));
+            taken.Fill(1);
+            // Taken: a nested call on this thread gets nothing and uses the stack or the pool.
+            Assert.False(ThreadScratch<float>.TryTake(8, out Span<float> nested));
+            Assert.True(nested.IsEmpty);
+            // Another thread has a buffer of its own.
+            bool otherTook = false;
+            var other = new System.Threading.Thread(() =>
+            {
+                otherTook = ThreadScratch<float>.TryTake(8, out _);
+                if (otherTook) ThreadScratch<float>.Release();
+            });
+            other.Start();
+            other.Join();
+            Assert.True(otherTook);
+        }
+        finally
+        {
+            ThreadScratch<float>.Release();
+        }
+        Assert.True(ThreadScratch<float>.TryTake(40, out Span<float> again));
+        ThreadScratch<float>.Release();
+        Assert.True(float.IsNaN(again[0]));
+        Assert.False(ThreadScratch<float>.TryTake(ThreadScratch<float>.Capacity + 1, out _));
+        Assert.Equal(4096, ThreadScratch<float>.Capacity);
+        Assert.Equal(2048, ThreadScratch<double>.Capacity);
+    }
+
+    [Fact]
     public void Shape_errors_name_the_argument_the_expected_and_the_actual_size()
     {
         var error = Assert.Throws<ArgumentException>(() => Shapes.RequireLength(10, 12, "query", $"[B={2}, Tq={3}, Dim={2}]"));

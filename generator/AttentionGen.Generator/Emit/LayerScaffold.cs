@@ -155,25 +155,33 @@ internal static class LayerScaffold
     }
 
     /// <summary>
-    /// Declares <paramref name="name"/> as a scratch span of <paramref name="length"/> elements: on the stack when
-    /// small, otherwise rented (returned by <see cref="ReturnScratch"/> in a finally block).
+    /// Declares <paramref name="name"/> as a scratch span of <paramref name="length"/> elements: this thread's scratch
+    /// buffer when it is free, else on the stack when small, else rented (given back by <see cref="ReturnScratch"/> in a
+    /// finally block).
     /// </summary>
-    // Scratch of a layer call: on the stack up to StackScratchLimit elements, else rented. It starts on a cache line (64
-    // bytes of slack): threads update different rows of it at once (per-batch-row gradient shares, ∂ of projections),
-    // and rows sharing a line at their edges made W2's two-thread backward 1.5× slower per thread (false sharing).
+    // Scratch of a layer call: the thread's ThreadScratch buffer (not zeroed per call, as stackalloc is), else on the stack
+    // up to StackScratchLimit elements, else rented. It starts on a cache line (64 bytes of slack): threads update
+    // different rows of it at once (per-batch-row gradient shares, ∂ of projections), and rows sharing a line at their
+    // edges made W2's two-thread backward 1.5× slower per thread (false sharing).
     public static void DeclareScratch(SourceWriter writer, ElementType element, string name, string length)
     {
         string T = element.Keyword;
         int slack = 64 / element.Size;
         writer.WriteLine($"int {name}Length = {length};");
         writer.WriteLine($"{T}[]? {name}Rented = null;");
-        writer.WriteLine($"Span<{T}> {name} = CacheLines.Aligned({name}Length + {slack} <= StackScratchLimit");
-        writer.WriteLine($"    ? stackalloc {T}[{name}Length + {slack}]");
-        writer.WriteLine($"    : ({name}Rented = ArrayPool<{T}>.Shared.Rent({name}Length + {slack})).AsSpan(), {name}Length);");
+        writer.WriteLine($"Span<{T}> {name} = CacheLines.Aligned(ThreadScratch<{T}>.TryTake({name}Length + {slack}, out Span<{T}> {name}Taken)");
+        writer.WriteLine($"    ? {name}Taken");
+        writer.WriteLine($"    : {name}Length + {slack} <= StackScratchLimit");
+        writer.WriteLine($"        ? stackalloc {T}[{name}Length + {slack}]");
+        writer.WriteLine($"        : ({name}Rented = ArrayPool<{T}>.Shared.Rent({name}Length + {slack})).AsSpan(), {name}Length);");
     }
 
     public static void ReturnScratch(SourceWriter writer, ElementType element, string name)
     {
+        using (writer.Block($"if (!{name}Taken.IsEmpty)"))
+        {
+            writer.WriteLine($"ThreadScratch<{element.Keyword}>.Release();");
+        }
         using (writer.Block($"if ({name}Rented is not null)"))
         {
             writer.WriteLine($"ArrayPool<{element.Keyword}>.Shared.Return({name}Rented);");

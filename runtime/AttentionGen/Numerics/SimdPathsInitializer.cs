@@ -21,6 +21,10 @@ internal static class SimdPathsInitializer
 {
     [ModuleInitializer]
     [SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries",
-        Justification = "It only runs SimdPaths' own static initializer early (reads of two environment-independent flags and one variable), so that the JIT can fold the path checks in every generated kernel.")]
-    internal static void Initialize() => RuntimeHelpers.RunClassConstructor(typeof(SimdPaths).TypeHandle);
+        Justification = "It only runs SimdPaths' and ScratchSwitches' own static initializers early (reads of two environment-independent flags, one variable and one runtime switch), so that the JIT can fold the path checks and the scratch switch in every generated kernel.")]
+    internal static void Initialize()
+    {
+        RuntimeHelpers.RunClassConstructor(typeof(SimdPaths).TypeHandle);
+        RuntimeHelpers.RunClassConstructor(typeof(ScratchSwitches).TypeHandle);
+    }
 }

@@ -238,9 +238,11 @@ namespace Samples.Translation
         {
             int scratchLength = tape is not null ? 0 : keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -261,6 +263,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -294,9 +300,11 @@ namespace Samples.Translation
             int groupRows = Math.Max(1, Math.Min(batch, 32 / Math.Max(1, queryLength)));
             int scratchLength = groupRows * queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> rowWeights = weights.IsEmpty ? scratch.Slice(groupRows * queryLength * Units, queryLength * keyLength) : default;
@@ -315,6 +323,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -449,9 +461,11 @@ namespace Samples.Translation
             // row clears its part of the scratch, ∂L/∂k and ∂L/∂value in BackwardRows, and ∂L/∂q is written by its product.
             int scratchLength = batch * ScoreShareStride + batch * (keyLength + queryLength) * Units;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 long work = (long)batch * queryLength * keyLength * Units;
@@ -491,6 +505,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -510,9 +528,11 @@ namespace Samples.Translation
             Span<double> dQueryProjection = scratch.Slice(batch * ScoreShareStride + batch * keyLength * Units, batch * queryLength * Units);
             int rowScratchLength = 2 * keyLength;
             double[]? rowScratchRented = null;
-            Span<double> rowScratch = CacheLines.Aligned(rowScratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[rowScratchLength + 8]
-                : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength + 8)).AsSpan(), rowScratchLength);
+            Span<double> rowScratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(rowScratchLength + 8, out Span<double> rowScratchTaken)
+                ? rowScratchTaken
+                : rowScratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[rowScratchLength + 8]
+                    : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength + 8)).AsSpan(), rowScratchLength);
             try
             {
                 Span<double> dRowWeights = rowScratch.Slice(0, keyLength);
@@ -578,6 +598,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!rowScratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (rowScratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(rowScratchRented);

@@ -182,9 +182,11 @@ namespace Samples.Captions
             bool packs = batch * queryLength >= PackedProjectionRows;
             int packedWeightLength = packs ? Dim * KeyDim : 0;
             float[]? packedWeightRented = null;
-            Span<float> packedWeight = CacheLines.Aligned(packedWeightLength + 16 <= StackScratchLimit
-                ? stackalloc float[packedWeightLength + 16]
-                : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength + 16)).AsSpan(), packedWeightLength);
+            Span<float> packedWeight = CacheLines.Aligned(ThreadScratch<float>.TryTake(packedWeightLength + 16, out Span<float> packedWeightTaken)
+                ? packedWeightTaken
+                : packedWeightLength + 16 <= StackScratchLimit
+                    ? stackalloc float[packedWeightLength + 16]
+                    : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength + 16)).AsSpan(), packedWeightLength);
             try
             {
                 if (!packedWeight.IsEmpty) MatrixOps.Transpose<float>(ScoreWeight.Value, KeyDim, Dim, packedWeight);
@@ -193,6 +195,10 @@ namespace Samples.Captions
             }
             finally
             {
+                if (!packedWeightTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (packedWeightRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(packedWeightRented);
@@ -234,9 +240,11 @@ namespace Samples.Captions
             AttentionMask effective = mask;
             int scratchLength = (tape is null ? queryLength * KeyDim : 0) + (weights.IsEmpty && tape is null ? queryLength * keyLength : 0);
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -290,6 +298,10 @@ namespace Samples.Captions
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -388,9 +400,11 @@ namespace Samples.Captions
             // Scratch: ∂L/∂Q' [B, Tq, KeyDim] and each batch row's share of ∂L/∂g [B] (summed in row order), written by BackwardRows.
             int scratchLength = batch * queryLength * KeyDim + batch;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> dQueryTarget = scratch.Slice(0, batch * queryLength * KeyDim);
@@ -415,6 +429,10 @@ namespace Samples.Captions
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -430,9 +448,11 @@ namespace Samples.Captions
             float factor = CurrentScoreFactor;
             int rowScratchLength = queryLength * keyLength;
             float[]? rowScratchRented = null;
-            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[rowScratchLength + 16]
-                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
+            Span<float> rowScratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(rowScratchLength + 16, out Span<float> rowScratchTaken)
+                ? rowScratchTaken
+                : rowScratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[rowScratchLength + 16]
+                    : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -490,6 +510,10 @@ namespace Samples.Captions
             }
             finally
             {
+                if (!rowScratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (rowScratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(rowScratchRented);

@@ -209,9 +209,11 @@ namespace Samples.Translation
             Shapes.RequireNoOverlap<double, double>(keyProjection, keys, nameof(keyProjection), nameof(keys));
             int scratchLength = Units * (Dim + KeyDim);
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 // W_a's key half packed as the forward packs it, then every key in one product (each element computed as the forward
@@ -223,6 +225,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -314,9 +320,11 @@ namespace Samples.Translation
             int groupQueries = groupRows * queryLength;
             int scratchLength = stride + Units * (Dim + KeyDim) + (tape is null ? (groupQueries + (keysProjected ? 0 : keyLength)) * Units : 0);
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> window = scratch.Slice(0, stride);
@@ -388,6 +396,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -464,9 +476,11 @@ namespace Samples.Translation
             // thread that then adds to it, and ∂L/∂Q is written by its first product.
             int scratchLength = scoreScratch;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 // W_a's halves packed as in the forward, and ∂W_a's halves copied out to accumulate into (and back at the end).
@@ -511,6 +525,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -610,9 +628,11 @@ namespace Samples.Translation
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
             double[]? windowRented = null;
-            Span<double> window = CacheLines.Aligned(windowLength + 8 <= StackScratchLimit
-                ? stackalloc double[windowLength + 8]
-                : (windowRented = ArrayPool<double>.Shared.Rent(windowLength + 8)).AsSpan(), windowLength);
+            Span<double> window = CacheLines.Aligned(ThreadScratch<double>.TryTake(windowLength + 8, out Span<double> windowTaken)
+                ? windowTaken
+                : windowLength + 8 <= StackScratchLimit
+                    ? stackalloc double[windowLength + 8]
+                    : (windowRented = ArrayPool<double>.Shared.Rent(windowLength + 8)).AsSpan(), windowLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -658,6 +678,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!windowTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (windowRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(windowRented);

@@ -215,9 +215,11 @@ namespace Samples.Translation
             int stride = Math.Min(WindowSize, keyLength);
             int scratchLength = stride;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> window = scratch.Slice(0, stride);
@@ -262,6 +264,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -334,9 +340,11 @@ namespace Samples.Translation
             // thread that then adds to it, ∂L/∂Q's rows with them.
             int scratchLength = 0;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> dQueryTarget = dQuery;
@@ -355,6 +363,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -371,9 +383,11 @@ namespace Samples.Translation
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
             double[]? windowRented = null;
-            Span<double> window = CacheLines.Aligned(windowLength + 8 <= StackScratchLimit
-                ? stackalloc double[windowLength + 8]
-                : (windowRented = ArrayPool<double>.Shared.Rent(windowLength + 8)).AsSpan(), windowLength);
+            Span<double> window = CacheLines.Aligned(ThreadScratch<double>.TryTake(windowLength + 8, out Span<double> windowTaken)
+                ? windowTaken
+                : windowLength + 8 <= StackScratchLimit
+                    ? stackalloc double[windowLength + 8]
+                    : (windowRented = ArrayPool<double>.Shared.Rent(windowLength + 8)).AsSpan(), windowLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -416,6 +430,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!windowTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (windowRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(windowRented);

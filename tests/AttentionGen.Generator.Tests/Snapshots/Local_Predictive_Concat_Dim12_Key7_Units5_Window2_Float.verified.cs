@@ -242,9 +242,11 @@ namespace Samples.Translation
             Shapes.RequireNoOverlap<float, float>(keyProjection, keys, nameof(keyProjection), nameof(keys));
             int scratchLength = Units * (Dim + KeyDim);
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 // W_a's key half packed as the forward packs it, then every key in one product (each element computed as the forward
@@ -256,6 +258,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -347,9 +353,11 @@ namespace Samples.Translation
             int groupQueries = groupRows * queryLength;
             int scratchLength = stride + Units * (Dim + KeyDim) + (tape is null ? (groupQueries + (keysProjected ? 0 : keyLength)) * Units : 0) + (tape is null ? groupQueries * PredictorUnits : 0);
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> window = scratch.Slice(0, stride);
@@ -435,6 +443,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -515,9 +527,11 @@ namespace Samples.Translation
             // thread that then adds to it, and ∂L/∂Q is written by its first product.
             int scratchLength = scoreScratch + rows + rows * PredictorUnits;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 // W_a's halves packed as in the forward, and ∂W_a's halves copied out to accumulate into (and back at the end).
@@ -572,6 +586,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -684,9 +702,11 @@ namespace Samples.Translation
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
             float[]? windowRented = null;
-            Span<float> window = CacheLines.Aligned(windowLength + 16 <= StackScratchLimit
-                ? stackalloc float[windowLength + 16]
-                : (windowRented = ArrayPool<float>.Shared.Rent(windowLength + 16)).AsSpan(), windowLength);
+            Span<float> window = CacheLines.Aligned(ThreadScratch<float>.TryTake(windowLength + 16, out Span<float> windowTaken)
+                ? windowTaken
+                : windowLength + 16 <= StackScratchLimit
+                    ? stackalloc float[windowLength + 16]
+                    : (windowRented = ArrayPool<float>.Shared.Rent(windowLength + 16)).AsSpan(), windowLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -746,6 +766,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!windowTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (windowRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(windowRented);

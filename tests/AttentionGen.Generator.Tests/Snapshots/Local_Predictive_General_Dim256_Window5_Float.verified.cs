@@ -264,9 +264,11 @@ namespace Samples.Translation
             int groupQueries = groupRows * queryLength;
             int scratchLength = stride + (tape is null ? groupQueries * KeyDim : 0) + (tape is null ? groupQueries * PredictorUnits : 0);
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> window = scratch.Slice(0, stride);
@@ -334,6 +336,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -410,9 +416,11 @@ namespace Samples.Translation
             // thread that then adds to it, and ∂L/∂Q is written by its first product.
             int scratchLength = rows * KeyDim + rows + rows * PredictorUnits;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> dQueryTarget = scratch.Slice(0, rows * KeyDim);
@@ -456,6 +464,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -513,9 +525,11 @@ namespace Samples.Translation
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
             float[]? windowRented = null;
-            Span<float> window = CacheLines.Aligned(windowLength + 16 <= StackScratchLimit
-                ? stackalloc float[windowLength + 16]
-                : (windowRented = ArrayPool<float>.Shared.Rent(windowLength + 16)).AsSpan(), windowLength);
+            Span<float> window = CacheLines.Aligned(ThreadScratch<float>.TryTake(windowLength + 16, out Span<float> windowTaken)
+                ? windowTaken
+                : windowLength + 16 <= StackScratchLimit
+                    ? stackalloc float[windowLength + 16]
+                    : (windowRented = ArrayPool<float>.Shared.Rent(windowLength + 16)).AsSpan(), windowLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -572,6 +586,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!windowTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (windowRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(windowRented);

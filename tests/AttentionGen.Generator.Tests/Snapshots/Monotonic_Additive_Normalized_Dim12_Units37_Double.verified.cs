@@ -311,9 +311,11 @@ namespace Samples.Speech
         {
             int scratchLength = (tape is not null ? 0 : keyLength * Units + queryLength * Units + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength + Units;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> initial = scratch.Slice(scratch.Length - keyLength - Units, keyLength);
@@ -356,6 +358,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -419,9 +425,11 @@ namespace Samples.Speech
             var mask = AttentionMask.FromKeyPadding(keyPadding);
             int scratchLength = keyLength + Units + Units;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> p = scratch.Slice(0, keyLength);
@@ -449,6 +457,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -481,9 +493,11 @@ namespace Samples.Speech
             ReadOnlySpan<double> valueSource = keysAreValues ? keys : values;
             int scratchLength = keyLength * Units + Units + Units;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> keyProjection = scratch.Slice(0, keyLength * Units);
@@ -508,6 +522,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -647,9 +665,11 @@ namespace Samples.Speech
             // each batch row clears its part of the scratch and its rows of ∂L/∂q, ∂L/∂k and ∂L/∂value in BackwardRows.
             int scratchLength = batch * ScoreShareStride + batch * keyLength * Units + batch * queryLength * Units + batch;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 var lengths = (batch, queryLength, keyLength);
@@ -699,6 +719,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -774,9 +798,11 @@ namespace Samples.Speech
             // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.
             int rowScratchLength = 6 * keyLength + Units;
             double[]? rowScratchRented = null;
-            Span<double> rowScratch = CacheLines.Aligned(rowScratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[rowScratchLength + 8]
-                : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength + 8)).AsSpan(), rowScratchLength);
+            Span<double> rowScratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(rowScratchLength + 8, out Span<double> rowScratchTaken)
+                ? rowScratchTaken
+                : rowScratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[rowScratchLength + 8]
+                    : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength + 8)).AsSpan(), rowScratchLength);
             try
             {
                 Span<double> normalizedScoreVector = rowScratch.Slice(6 * keyLength, Units);
@@ -846,6 +872,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!rowScratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (rowScratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(rowScratchRented);

@@ -373,9 +373,11 @@ namespace Samples.Speech
             // Without a tape: both energies' projections, p, u, α [Tq, Tk] and one row of β; always: α₀ and the chunk softmax's Mₖ, Dₖ.
             int scratchLength = (tape is not null ? 0 : 2 * (keyLength * Units + queryLength * Units) + 3 * keyLength + queryLength * keyLength) + 3 * keyLength;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> initial = scratch.Slice(scratch.Length - 3 * keyLength, keyLength);
@@ -432,6 +434,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -524,9 +530,11 @@ namespace Samples.Speech
             // p, u, β, the chunk softmax's Mₖ and Dₖ, both query projections.
             int scratchLength = 5 * keyLength + 2 * Units;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> p = scratch.Slice(0, keyLength);
@@ -563,6 +571,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -598,9 +610,11 @@ namespace Samples.Speech
             // Both energies' key projections, both query projections, the chunk energies and the chunk's softmax.
             int scratchLength = 2 * keyLength * Units + 2 * Units + 2 * keyLength;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> keyProjection = scratch.Slice(0, keyLength * Units);
@@ -647,6 +661,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -686,9 +704,11 @@ namespace Samples.Speech
             var mask = AttentionMask.FromKeyPadding(keyPadding);
             int scratchLength = 2 * keyLength + 2 * Units;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> u = scratch.Slice(0, keyLength);
@@ -726,6 +746,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -822,9 +846,11 @@ namespace Samples.Speech
             // each batch row clears its part of the scratch and its rows of ∂L/∂q, ∂L/∂k and ∂L/∂value in BackwardRows.
             int scratchLength = 2 * batch * ScoreShareStride + 2 * (batch * keyLength * Units + batch * queryLength * Units) + batch;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 var lengths = (batch, queryLength, keyLength);
@@ -890,6 +916,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -992,9 +1022,11 @@ namespace Samples.Speech
             // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀, the reverse pass's two rows, ∂L/∂βᵢ, ∂L/∂uᵢ, Mₖ and Dₖ.
             int rowScratchLength = 10 * keyLength;
             float[]? rowScratchRented = null;
-            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[rowScratchLength + 16]
-                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
+            Span<float> rowScratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(rowScratchLength + 16, out Span<float> rowScratchTaken)
+                ? rowScratchTaken
+                : rowScratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[rowScratchLength + 16]
+                    : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
             try
             {
                 ref float scoreVector = ref MemoryMarshal.GetArrayDataReference(ScoreVector.Value);
@@ -1092,6 +1124,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!rowScratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (rowScratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(rowScratchRented);

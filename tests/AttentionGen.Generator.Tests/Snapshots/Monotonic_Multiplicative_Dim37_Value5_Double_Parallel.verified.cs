@@ -277,9 +277,11 @@ namespace Samples.Speech
         {
             int scratchLength = (tape is not null ? 0 : keyLength * Units + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> initial = scratch.Slice(scratch.Length - keyLength, keyLength);
@@ -318,6 +320,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -381,9 +387,11 @@ namespace Samples.Speech
             var mask = AttentionMask.FromKeyPadding(keyPadding);
             int scratchLength = keyLength;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> p = scratch.Slice(0, keyLength);
@@ -407,6 +415,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -439,9 +451,11 @@ namespace Samples.Speech
             ReadOnlySpan<double> valueSource = keysAreValues ? keys : values;
             int scratchLength = keyLength * Units;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> keyProjection = scratch.Slice(0, keyLength * Units);
@@ -462,6 +476,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -595,9 +613,11 @@ namespace Samples.Speech
             // each batch row clears its part of the scratch and its rows of ∂L/∂q, ∂L/∂k and ∂L/∂value in BackwardRows.
             int scratchLength = batch * keyLength * Units + batch;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 var lengths = (batch, queryLength, keyLength);
@@ -638,6 +658,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -689,9 +713,11 @@ namespace Samples.Speech
             // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.
             int rowScratchLength = 6 * keyLength;
             double[]? rowScratchRented = null;
-            Span<double> rowScratch = CacheLines.Aligned(rowScratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[rowScratchLength + 8]
-                : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength + 8)).AsSpan(), rowScratchLength);
+            Span<double> rowScratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(rowScratchLength + 8, out Span<double> rowScratchTaken)
+                ? rowScratchTaken
+                : rowScratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[rowScratchLength + 8]
+                    : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength + 8)).AsSpan(), rowScratchLength);
             try
             {
                 Span<double> g = rowScratch.Slice(0, keyLength);
@@ -755,6 +781,10 @@ namespace Samples.Speech
             }
             finally
             {
+                if (!rowScratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (rowScratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(rowScratchRented);

@@ -177,9 +177,11 @@ namespace Samples.Translation
             bool split = BatchParallel.ShouldSplit(batch, MaxDegreeOfParallelism, work, ParallelWorkThreshold);
             int packedWeightLength = packs && !split ? Dim * KeyDim : 0;
             float[]? packedWeightRented = null;
-            Span<float> packedWeight = CacheLines.Aligned(packedWeightLength + 16 <= StackScratchLimit
-                ? stackalloc float[packedWeightLength + 16]
-                : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength + 16)).AsSpan(), packedWeightLength);
+            Span<float> packedWeight = CacheLines.Aligned(ThreadScratch<float>.TryTake(packedWeightLength + 16, out Span<float> packedWeightTaken)
+                ? packedWeightTaken
+                : packedWeightLength + 16 <= StackScratchLimit
+                    ? stackalloc float[packedWeightLength + 16]
+                    : (packedWeightRented = ArrayPool<float>.Shared.Rent(packedWeightLength + 16)).AsSpan(), packedWeightLength);
             try
             {
                 if (!packedWeight.IsEmpty) MatrixOps.Transpose<float>(ScoreWeight.Value, KeyDim, Dim, packedWeight);
@@ -195,6 +197,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!packedWeightTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (packedWeightRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(packedWeightRented);
@@ -261,9 +267,11 @@ namespace Samples.Translation
             AttentionMask effective = mask;
             int scratchLength = (tape is null ? queryLength * KeyDim : 0) + (weights.IsEmpty && tape is null ? queryLength * keyLength : 0);
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -308,6 +316,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -378,9 +390,11 @@ namespace Samples.Translation
             // Scratch: ∂L/∂Q' [B, Tq, KeyDim] and each batch row's share of ∂L/∂g [B] (summed in row order), written by BackwardRows.
             int scratchLength = batch * queryLength * KeyDim + batch;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> dQueryTarget = scratch.Slice(0, batch * queryLength * KeyDim);
@@ -414,6 +428,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -429,9 +447,11 @@ namespace Samples.Translation
             float factor = CurrentScoreFactor;
             int rowScratchLength = queryLength * keyLength;
             float[]? rowScratchRented = null;
-            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[rowScratchLength + 16]
-                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
+            Span<float> rowScratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(rowScratchLength + 16, out Span<float> rowScratchTaken)
+                ? rowScratchTaken
+                : rowScratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[rowScratchLength + 16]
+                    : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -472,6 +492,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!rowScratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (rowScratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(rowScratchRented);

@@ -210,9 +210,11 @@ namespace Samples.Translation
             AttentionMask effective = new() { KeyPadding = mask.KeyPadding, PerQuery = mask.PerQuery, Causal = true };
             int scratchLength = weights.IsEmpty && tape is null ? queryLength * keyLength : 0;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -248,6 +250,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -318,9 +324,11 @@ namespace Samples.Translation
             // Scratch: each batch row's share of ∂L/∂g [B] (summed in row order), written by BackwardRows.
             int scratchLength = batch;
             double[]? scratchRented = null;
-            Span<double> scratch = CacheLines.Aligned(scratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[scratchLength + 8]
-                : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
+            Span<double> scratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(scratchLength + 8, out Span<double> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[scratchLength + 8]
+                    : (scratchRented = ArrayPool<double>.Shared.Rent(scratchLength + 8)).AsSpan(), scratchLength);
             try
             {
                 Span<double> dQueryTarget = dQuery;
@@ -342,6 +350,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(scratchRented);
@@ -357,9 +369,11 @@ namespace Samples.Translation
             double factor = CurrentScoreFactor;
             int rowScratchLength = queryLength * keyLength;
             double[]? rowScratchRented = null;
-            Span<double> rowScratch = CacheLines.Aligned(rowScratchLength + 8 <= StackScratchLimit
-                ? stackalloc double[rowScratchLength + 8]
-                : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength + 8)).AsSpan(), rowScratchLength);
+            Span<double> rowScratch = CacheLines.Aligned(ThreadScratch<double>.TryTake(rowScratchLength + 8, out Span<double> rowScratchTaken)
+                ? rowScratchTaken
+                : rowScratchLength + 8 <= StackScratchLimit
+                    ? stackalloc double[rowScratchLength + 8]
+                    : (rowScratchRented = ArrayPool<double>.Shared.Rent(rowScratchLength + 8)).AsSpan(), rowScratchLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -405,6 +419,10 @@ namespace Samples.Translation
             }
             finally
             {
+                if (!rowScratchTaken.IsEmpty)
+                {
+                    ThreadScratch<double>.Release();
+                }
                 if (rowScratchRented is not null)
                 {
                     ArrayPool<double>.Shared.Return(rowScratchRented);

@@ -172,9 +172,11 @@ namespace Samples.Sentences
             // time than with dot products of depth Dim). The penalties P_b follow it.
             int scratchLength = Dim * Units + batch;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> packedWeight = scratch.Slice(0, Dim * Units);
@@ -198,6 +200,10 @@ namespace Samples.Sentences
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -233,9 +239,11 @@ namespace Samples.Sentences
         {
             int scratchLength = (tape is null ? length * Units : 0) + (tape is null && weights.IsEmpty ? Hops * length : 0) + Hops * Hops;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> gram = scratch.Slice(scratch.Length - Hops * Hops, Hops * Hops);
@@ -270,6 +278,10 @@ namespace Samples.Sentences
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -316,9 +328,11 @@ namespace Samples.Sentences
             // Scratch for the whole batch, every element written by BackwardRows: ∂L/∂pre [B·T, Units] and ∂L/∂E by step [B·T, Hops].
             int scratchLength = batch * length * (Units + Hops);
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 long work = (long)batch * length * (Units * Dim + Hops * (Units + Dim));
@@ -351,6 +365,10 @@ namespace Samples.Sentences
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -369,9 +387,11 @@ namespace Samples.Sentences
             // ∂A [Hops, T] and G [Hops, Hops] of one sequence.
             int rowScratchLength = Hops * length + Hops * Hops;
             float[]? rowScratchRented = null;
-            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[rowScratchLength + 16]
-                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
+            Span<float> rowScratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(rowScratchLength + 16, out Span<float> rowScratchTaken)
+                ? rowScratchTaken
+                : rowScratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[rowScratchLength + 16]
+                    : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
             try
             {
                 Span<float> dAttention = rowScratch.Slice(0, Hops * length);
@@ -415,6 +435,10 @@ namespace Samples.Sentences
             }
             finally
             {
+                if (!rowScratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (rowScratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(rowScratchRented);

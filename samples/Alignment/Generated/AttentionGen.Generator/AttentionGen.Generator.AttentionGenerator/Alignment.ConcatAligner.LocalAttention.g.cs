@@ -209,9 +209,11 @@ namespace Alignment
             Shapes.RequireNoOverlap<float, float>(keyProjection, keys, nameof(keyProjection), nameof(keys));
             int scratchLength = Units * (Dim + KeyDim);
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 // W_a's key half packed as the forward packs it, then every key in one product (each element computed as the forward
@@ -223,6 +225,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -314,9 +320,11 @@ namespace Alignment
             int groupQueries = groupRows * queryLength;
             int scratchLength = stride + Units * (Dim + KeyDim) + (tape is null ? (groupQueries + (keysProjected ? 0 : keyLength)) * Units : 0);
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> window = scratch.Slice(0, stride);
@@ -388,6 +396,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -464,9 +476,11 @@ namespace Alignment
             // thread that then adds to it, and ∂L/∂Q is written by its first product.
             int scratchLength = scoreScratch;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 // W_a's halves packed as in the forward, and ∂W_a's halves copied out to accumulate into (and back at the end).
@@ -511,6 +525,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -610,9 +628,11 @@ namespace Alignment
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
             float[]? windowRented = null;
-            Span<float> window = CacheLines.Aligned(windowLength + 16 <= StackScratchLimit
-                ? stackalloc float[windowLength + 16]
-                : (windowRented = ArrayPool<float>.Shared.Rent(windowLength + 16)).AsSpan(), windowLength);
+            Span<float> window = CacheLines.Aligned(ThreadScratch<float>.TryTake(windowLength + 16, out Span<float> windowTaken)
+                ? windowTaken
+                : windowLength + 16 <= StackScratchLimit
+                    ? stackalloc float[windowLength + 16]
+                    : (windowRented = ArrayPool<float>.Shared.Rent(windowLength + 16)).AsSpan(), windowLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -658,6 +678,10 @@ namespace Alignment
             }
             finally
             {
+                if (!windowTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (windowRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(windowRented);

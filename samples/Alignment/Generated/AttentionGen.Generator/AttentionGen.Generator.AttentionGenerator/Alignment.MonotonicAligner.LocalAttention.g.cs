@@ -215,9 +215,11 @@ namespace Alignment
             int stride = Math.Min(WindowSize, keyLength);
             int scratchLength = stride;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> window = scratch.Slice(0, stride);
@@ -262,6 +264,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -334,9 +340,11 @@ namespace Alignment
             // thread that then adds to it, ∂L/∂Q's rows with them.
             int scratchLength = 0;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> dQueryTarget = dQuery;
@@ -355,6 +363,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -371,9 +383,11 @@ namespace Alignment
             int stride = Math.Min(WindowSize, keyLength);
             int windowLength = stride;
             float[]? windowRented = null;
-            Span<float> window = CacheLines.Aligned(windowLength + 16 <= StackScratchLimit
-                ? stackalloc float[windowLength + 16]
-                : (windowRented = ArrayPool<float>.Shared.Rent(windowLength + 16)).AsSpan(), windowLength);
+            Span<float> window = CacheLines.Aligned(ThreadScratch<float>.TryTake(windowLength + 16, out Span<float> windowTaken)
+                ? windowTaken
+                : windowLength + 16 <= StackScratchLimit
+                    ? stackalloc float[windowLength + 16]
+                    : (windowRented = ArrayPool<float>.Shared.Rent(windowLength + 16)).AsSpan(), windowLength);
             try
             {
                 for (int b = first; b < end; b++)
@@ -416,6 +430,10 @@ namespace Alignment
             }
             finally
             {
+                if (!windowTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (windowRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(windowRented);

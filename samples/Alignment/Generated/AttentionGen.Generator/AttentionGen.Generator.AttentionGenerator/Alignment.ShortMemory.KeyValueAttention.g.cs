@@ -255,9 +255,11 @@ namespace Alignment
         {
             int scratchLength = 3 * length * Dim + (tape is null ? 4 * length * Dim + length * Window : 0);
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 int block = length * Dim;
@@ -289,6 +291,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -351,9 +357,11 @@ namespace Alignment
             Shapes.RequireNoOverlap<float, float>(weights, output, nameof(weights), nameof(output));
             int scratchLength = 6 * Dim + 2 * Window * Dim + Window;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> projectedQuery = scratch.Slice(0, Dim), projectedKey = scratch.Slice(Dim, Dim), context = scratch.Slice(2 * Dim, Dim), result = scratch.Slice(3 * Dim, Dim);
@@ -387,6 +395,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -416,9 +428,11 @@ namespace Alignment
             // or more each), then ∂pre, K, X, ∂QP and ∂KP [B·T, Dim], which the projection gradients read after every sequence is done.
             int scratchLength = batch * ScoreShareStride + 5 * rows * Dim;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 long work = (long)rows * Dim * (4 * Dim + 2 * Math.Min(length, Window));
@@ -451,6 +465,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -471,9 +489,11 @@ namespace Alignment
             // V, ∂R, ∂X, ∂V and ∂K of one sequence; ∂α and ∂e of one step.
             int rowScratchLength = 5 * length * Dim + 2 * Window;
             float[]? rowScratchRented = null;
-            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[rowScratchLength + 16]
-                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
+            Span<float> rowScratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(rowScratchLength + 16, out Span<float> rowScratchTaken)
+                ? rowScratchTaken
+                : rowScratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[rowScratchLength + 16]
+                    : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
             try
             {
                 Span<float> values = rowScratch.Slice(0, block), dContext = rowScratch.Slice(block, block), dInputs = rowScratch.Slice(2 * block, block);
@@ -534,6 +554,10 @@ namespace Alignment
             }
             finally
             {
+                if (!rowScratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (rowScratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(rowScratchRented);

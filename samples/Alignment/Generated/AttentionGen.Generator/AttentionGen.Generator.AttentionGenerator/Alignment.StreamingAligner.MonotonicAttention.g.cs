@@ -277,9 +277,11 @@ namespace Alignment
         {
             int scratchLength = (tape is not null ? 0 : keyLength * Units + keyLength + (weights.IsEmpty ? queryLength * keyLength : 0)) + keyLength;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> initial = scratch.Slice(scratch.Length - keyLength, keyLength);
@@ -318,6 +320,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -381,9 +387,11 @@ namespace Alignment
             var mask = AttentionMask.FromKeyPadding(keyPadding);
             int scratchLength = keyLength;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> p = scratch.Slice(0, keyLength);
@@ -407,6 +415,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -439,9 +451,11 @@ namespace Alignment
             ReadOnlySpan<float> valueSource = keysAreValues ? keys : values;
             int scratchLength = keyLength * Units;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 Span<float> keyProjection = scratch.Slice(0, keyLength * Units);
@@ -462,6 +476,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -595,9 +613,11 @@ namespace Alignment
             // each batch row clears its part of the scratch and its rows of ∂L/∂q, ∂L/∂k and ∂L/∂value in BackwardRows.
             int scratchLength = batch * keyLength * Units + batch;
             float[]? scratchRented = null;
-            Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[scratchLength + 16]
-                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+            Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+                ? scratchTaken
+                : scratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[scratchLength + 16]
+                    : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
             try
             {
                 var lengths = (batch, queryLength, keyLength);
@@ -638,6 +658,10 @@ namespace Alignment
             }
             finally
             {
+                if (!scratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (scratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(scratchRented);
@@ -689,9 +713,11 @@ namespace Alignment
             // Per row: g = ∂L/∂αᵢ, the carry ∂L/∂αᵢ₋₁, ∂L/∂pᵢ, α₀ and the reverse pass's two rows.
             int rowScratchLength = 6 * keyLength;
             float[]? rowScratchRented = null;
-            Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
-                ? stackalloc float[rowScratchLength + 16]
-                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
+            Span<float> rowScratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(rowScratchLength + 16, out Span<float> rowScratchTaken)
+                ? rowScratchTaken
+                : rowScratchLength + 16 <= StackScratchLimit
+                    ? stackalloc float[rowScratchLength + 16]
+                    : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
             try
             {
                 Span<float> g = rowScratch.Slice(0, keyLength);
@@ -755,6 +781,10 @@ namespace Alignment
             }
             finally
             {
+                if (!rowScratchTaken.IsEmpty)
+                {
+                    ThreadScratch<float>.Release();
+                }
                 if (rowScratchRented is not null)
                 {
                     ArrayPool<float>.Shared.Return(rowScratchRented);

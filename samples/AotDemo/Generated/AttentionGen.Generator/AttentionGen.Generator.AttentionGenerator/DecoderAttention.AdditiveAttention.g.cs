@@ -244,9 +244,11 @@ partial class DecoderAttention : IAttentionLayer<float>
     {
         int scratchLength = tape is not null ? 0 : keyLength * Units + queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
         float[]? scratchRented = null;
-        Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-            ? stackalloc float[scratchLength + 16]
-            : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+        Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+            ? scratchTaken
+            : scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
         try
         {
             for (int b = first; b < end; b++)
@@ -267,6 +269,10 @@ partial class DecoderAttention : IAttentionLayer<float>
         }
         finally
         {
+            if (!scratchTaken.IsEmpty)
+            {
+                ThreadScratch<float>.Release();
+            }
             if (scratchRented is not null)
             {
                 ArrayPool<float>.Shared.Return(scratchRented);
@@ -300,9 +306,11 @@ partial class DecoderAttention : IAttentionLayer<float>
         int groupRows = Math.Max(1, Math.Min(batch, 32 / Math.Max(1, queryLength)));
         int scratchLength = groupRows * queryLength * Units + (weights.IsEmpty ? queryLength * keyLength : 0);
         float[]? scratchRented = null;
-        Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-            ? stackalloc float[scratchLength + 16]
-            : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+        Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+            ? scratchTaken
+            : scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
         try
         {
             Span<float> rowWeights = weights.IsEmpty ? scratch.Slice(groupRows * queryLength * Units, queryLength * keyLength) : default;
@@ -321,6 +329,10 @@ partial class DecoderAttention : IAttentionLayer<float>
         }
         finally
         {
+            if (!scratchTaken.IsEmpty)
+            {
+                ThreadScratch<float>.Release();
+            }
             if (scratchRented is not null)
             {
                 ArrayPool<float>.Shared.Return(scratchRented);
@@ -455,9 +467,11 @@ partial class DecoderAttention : IAttentionLayer<float>
         // row clears its part of the scratch, ∂L/∂k and ∂L/∂value in BackwardRows, and ∂L/∂q is written by its product.
         int scratchLength = batch * ScoreShareStride + batch * (keyLength + queryLength) * Units;
         float[]? scratchRented = null;
-        Span<float> scratch = CacheLines.Aligned(scratchLength + 16 <= StackScratchLimit
-            ? stackalloc float[scratchLength + 16]
-            : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
+        Span<float> scratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(scratchLength + 16, out Span<float> scratchTaken)
+            ? scratchTaken
+            : scratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[scratchLength + 16]
+                : (scratchRented = ArrayPool<float>.Shared.Rent(scratchLength + 16)).AsSpan(), scratchLength);
         try
         {
             long work = (long)batch * queryLength * keyLength * Units;
@@ -503,6 +517,10 @@ partial class DecoderAttention : IAttentionLayer<float>
         }
         finally
         {
+            if (!scratchTaken.IsEmpty)
+            {
+                ThreadScratch<float>.Release();
+            }
             if (scratchRented is not null)
             {
                 ArrayPool<float>.Shared.Return(scratchRented);
@@ -522,9 +540,11 @@ partial class DecoderAttention : IAttentionLayer<float>
         Span<float> dQueryProjection = scratch.Slice(batch * ScoreShareStride + batch * keyLength * Units, batch * queryLength * Units);
         int rowScratchLength = 2 * keyLength;
         float[]? rowScratchRented = null;
-        Span<float> rowScratch = CacheLines.Aligned(rowScratchLength + 16 <= StackScratchLimit
-            ? stackalloc float[rowScratchLength + 16]
-            : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
+        Span<float> rowScratch = CacheLines.Aligned(ThreadScratch<float>.TryTake(rowScratchLength + 16, out Span<float> rowScratchTaken)
+            ? rowScratchTaken
+            : rowScratchLength + 16 <= StackScratchLimit
+                ? stackalloc float[rowScratchLength + 16]
+                : (rowScratchRented = ArrayPool<float>.Shared.Rent(rowScratchLength + 16)).AsSpan(), rowScratchLength);
         try
         {
             Span<float> dRowWeights = rowScratch.Slice(0, keyLength);
@@ -590,6 +610,10 @@ partial class DecoderAttention : IAttentionLayer<float>
         }
         finally
         {
+            if (!rowScratchTaken.IsEmpty)
+            {
+                ThreadScratch<float>.Release();
+            }
             if (rowScratchRented is not null)
             {
                 ArrayPool<float>.Shared.Return(rowScratchRented);
