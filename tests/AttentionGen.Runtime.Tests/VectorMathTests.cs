@@ -145,7 +145,24 @@ public sealed class VectorMathTests(ITestOutputHelper output)
             double exactExp = Math.Exp(x);
             Assert.True(Math.Abs(exp - exactExp) <= 4e-7 * exactExp, $"exp({x}) = {exp}, expected {exactExp}");
         }
-        Assert.Equal(0f, VectorMath.Sigmoid(Vector256.Create(-200f)).GetElement(0));
-        Assert.Equal(1f, VectorMath.Sigmoid(Vector256.Create(200f)).GetElement(0));
+        // Saturation is exact at every width and on the scalar path: 0 far below, 1 far above, ½ at ±0; NaN stays NaN.
+        foreach (float x in new[] { -1e4f, -200f, -90f, float.NegativeInfinity })
+        {
+            Assert.Equal(0f, SigmoidAt(width, x));
+        }
+        foreach (float x in new[] { 1e4f, 200f, 90f, float.PositiveInfinity })
+        {
+            Assert.Equal(1f, SigmoidAt(width, x));
+        }
+        Assert.Equal(0.5f, SigmoidAt(width, -0f));
+        Assert.True(float.IsNaN(SigmoidAt(width, float.NaN)));
     }
+
+    private static float SigmoidAt(int width, float x) => width switch
+    {
+        512 => VectorMath.Sigmoid(Vector512.Create(x)).GetElement(2),
+        256 => VectorMath.Sigmoid(Vector256.Create(x)).GetElement(2),
+        128 => VectorMath.Sigmoid(Vector128.Create(x)).GetElement(2),
+        _ => VectorMath.Sigmoid(x),
+    };
 }

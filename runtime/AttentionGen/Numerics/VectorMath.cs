@@ -18,7 +18,8 @@ namespace AttentionGen.Numerics;
 /// one FMA, a degree-6 fitted polynomial, about 18 vector operations; double: the Cody–Waite split and the Taylor
 /// polynomial to r¹³. The scalar path computes the same formula. Measured maximum relative errors against
 /// <see cref="System.Math.Tanh(double)"/>: see docs/numerics.md.</para>
-/// <para><b>sigmoid.</b> σ(x) = 1 / (1 + e^{−x}); e^{−x} = +∞ for very negative x gives exactly 0.</para>
+/// <para><b>sigmoid.</b> float: with e = e^{−|x|} by the softmax exponential, σ = 1 / (1 + e) for x ≥ 0 and e / (1 + e)
+/// below 0, exactly 0 below −87 and 1 above 87 (the scalar path the same through a one-lane vector); double: 1 / (1 + e^{−x}).</para>
 /// <para>NaN in, NaN out, in every function.</para>
 /// </remarks>
 public static class VectorMath
@@ -378,22 +379,54 @@ public static class VectorMath
     /// <summary>σ(x) = 1 / (1 + e^{−x}) of each lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<T> Sigmoid<T>(Vector512<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-        => Vector512<T>.One / (Vector512<T>.One + Exp(-x));
+        => typeof(T) == typeof(float) ? SigmoidSingle(x.AsSingle()).As<float, T>() : Vector512<T>.One / (Vector512<T>.One + Exp(-x));
+
+    // float σ with e = e^{−|x|} ∈ [0, 1] by the softmax exponential: σ(x) = 1 / (1 + e) for x ≥ 0 and e / (1 + e) for x < 0,
+    // so nothing overflows and below −87 (where e = 0) σ is exactly 0. NaN stays NaN (through e).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> SigmoidSingle(Vector512<float> x)
+    {
+        Vector512<float> e = FlashSoftmax.Exp(-Vector512.Abs(x));
+        Vector512<float> numerator = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), e, Vector512<float>.One);
+        return numerator / (Vector512<float>.One + e);
+    }
 
     /// <summary>σ(x) = 1 / (1 + e^{−x}) of each lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<T> Sigmoid<T>(Vector256<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-        => Vector256<T>.One / (Vector256<T>.One + Exp(-x));
+        => typeof(T) == typeof(float) ? SigmoidSingle(x.AsSingle()).As<float, T>() : Vector256<T>.One / (Vector256<T>.One + Exp(-x));
+
+    // float σ with e = e^{−|x|} ∈ [0, 1] by the softmax exponential: σ(x) = 1 / (1 + e) for x ≥ 0 and e / (1 + e) for x < 0,
+    // so nothing overflows and below −87 (where e = 0) σ is exactly 0. NaN stays NaN (through e).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> SigmoidSingle(Vector256<float> x)
+    {
+        Vector256<float> e = FlashSoftmax.Exp(-Vector256.Abs(x));
+        Vector256<float> numerator = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256<float>.Zero), e, Vector256<float>.One);
+        return numerator / (Vector256<float>.One + e);
+    }
 
     /// <summary>σ(x) = 1 / (1 + e^{−x}) of each lane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<T> Sigmoid<T>(Vector128<T> x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-        => Vector128<T>.One / (Vector128<T>.One + Exp(-x));
+        => typeof(T) == typeof(float) ? SigmoidSingle(x.AsSingle()).As<float, T>() : Vector128<T>.One / (Vector128<T>.One + Exp(-x));
+
+    // float σ with e = e^{−|x|} ∈ [0, 1] by the softmax exponential: σ(x) = 1 / (1 + e) for x ≥ 0 and e / (1 + e) for x < 0,
+    // so nothing overflows and below −87 (where e = 0) σ is exactly 0. NaN stays NaN (through e).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> SigmoidSingle(Vector128<float> x)
+    {
+        Vector128<float> e = FlashSoftmax.Exp(-Vector128.Abs(x));
+        Vector128<float> numerator = Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128<float>.Zero), e, Vector128<float>.One);
+        return numerator / (Vector128<float>.One + e);
+    }
 
     /// <summary>σ(x) = 1 / (1 + e^{−x}).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T Sigmoid<T>(T x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-        => T.One / (T.One + T.Exp(-x));
+        => typeof(T) == typeof(float) && SimdPaths.Vector128
+            ? T.CreateTruncating(SigmoidSingle(Vector128.CreateScalar(float.CreateTruncating(x))).ToScalar()) // a libm exp costs more than the vector evaluation
+            : T.One / (T.One + T.Exp(-x));
 
     /// <summary>e^x of each lane (the runtime's vectorised exponential for the lane type).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
