@@ -16,7 +16,8 @@ namespace AttentionGen.Numerics;
 /// gradient, and the chunks around it are renormalised over the keys they may attend.</para>
 /// <para>Stability: each chunk's softmax subtracts its own maximum Mₖ = max of uᵢₗ over the chunk, so every exponential is
 /// at most 1 and every denominator at least 1: no overflow and no 0/0 whatever the spread of the energies. The cost is
-/// O(Tk·w) per row, as the paper's moving sums.</para>
+/// O(Tk·w) per row, as the paper's moving sums. For float the exponentials are the softmax's own (<c>FlashSoftmax.Exp</c>
+/// through one vector lane, ≤ 1.43 ulp, exactly 0 below −87) rather than libm's, which cost about 6 % of W13's step.</para>
 /// <para>Each β row sums to Σₖ αᵢₖ ≤ 1 (every chunk distributes exactly the mass αᵢₖ), so "attend nothing" carries over
 /// from the monotonic alignment unchanged. With w = 1, β = α.</para>
 /// </remarks>
@@ -52,7 +53,7 @@ public static class ChunkwiseAttention
                 {
                     T a = alignment[k];
                     if (a == T.Zero || denominators[k] == T.Zero) continue;
-                    beta += a * T.Exp(u - maxima[k]) / denominators[k];
+                    beta += a * FlashSoftmax.ScalarExp(u - maxima[k]) / denominators[k];
                 }
             }
             weights[j] = beta;
@@ -86,7 +87,7 @@ public static class ChunkwiseAttention
                 for (int l = Math.Max(0, k - chunkSize + 1); l <= k; l++)
                 {
                     if (T.IsNegativeInfinity(chunkEnergy[l])) continue;
-                    average += T.Exp(chunkEnergy[l] - maxima[k]) * dWeights[l];
+                    average += FlashSoftmax.ScalarExp(chunkEnergy[l] - maxima[k]) * dWeights[l];
                 }
                 average /= denominators[k];
             }
@@ -104,7 +105,7 @@ public static class ChunkwiseAttention
                 {
                     T a = alignment[k];
                     if (a == T.Zero || denominators[k] == T.Zero) continue;
-                    du += a * T.Exp(u - maxima[k]) / denominators[k] * (dWeights[l] - dAlignment[k]);
+                    du += a * FlashSoftmax.ScalarExp(u - maxima[k]) / denominators[k] * (dWeights[l] - dAlignment[k]);
                 }
             }
             dChunkEnergy[l] = du;
@@ -148,7 +149,7 @@ public static class ChunkwiseAttention
         T sum = T.Zero;
         for (int l = first; l <= position; l++)
         {
-            T e = T.IsNegativeInfinity(chunkEnergy[l]) ? T.Zero : T.Exp(chunkEnergy[l] - max);
+            T e = T.IsNegativeInfinity(chunkEnergy[l]) ? T.Zero : FlashSoftmax.ScalarExp(chunkEnergy[l] - max);
             weights[l] = e;
             sum += e;
         }
@@ -171,7 +172,7 @@ public static class ChunkwiseAttention
             {
                 for (int l = first; l <= k; l++)
                 {
-                    if (!T.IsNegativeInfinity(u[l])) sum += T.Exp(u[l] - max);
+                    if (!T.IsNegativeInfinity(u[l])) sum += FlashSoftmax.ScalarExp(u[l] - max);
                 }
             }
             maxima[k] = max;

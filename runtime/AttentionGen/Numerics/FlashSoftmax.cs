@@ -350,7 +350,7 @@ public static class FlashSoftmax
 
     // One e^x through the vector routine for float (a libm call costs more than the whole vector evaluation).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static T ScalarExp<T>(T x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    internal static T ScalarExp<T>(T x) where T : unmanaged, IBinaryFloatingPointIeee754<T>
         => typeof(T) == typeof(float) && SimdPaths.Vector128
             ? T.CreateTruncating(Exp(Vector128.CreateScalar(float.CreateTruncating(x))).ToScalar())
             : T.Exp(x);
